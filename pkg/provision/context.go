@@ -1,0 +1,145 @@
+package provision
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+)
+
+// Context is the flat set of options a task runs with: the target and every
+// relation the front end resolved for it. Keys are snake_case and prefixed by
+// the entity they come from. Secrets in it (db_admin_password, site_db_password)
+// are never logged or printed.
+type Context struct {
+	Task   string `json:"task"`              // task type, e.g. "site.install"
+	TaskID int64  `json:"task_id,omitempty"` // the front end's task id, for logs
+
+	// The server a server task runs on (server.verify, server.delete).
+	Server string `json:"server,omitempty"`
+
+	// Web server of the target (the platform's server).
+	WebServer        string `json:"web_server,omitempty"`
+	WebHost          string `json:"web_host,omitempty"`
+	WebSSHUser       string `json:"web_ssh_user,omitempty"`
+	WebSSHPort       int    `json:"web_ssh_port,omitempty"`
+	WebSSHKey        string `json:"web_ssh_key,omitempty"`
+	WebAcceptHostKey bool   `json:"web_accept_host_key,omitempty"`
+	WebRemoteHome    string `json:"web_remote_home,omitempty"` // the server's aegir home (local: the master's home)
+	HTTPType         string `json:"http_type,omitempty"`       // nginx or apache
+	HTTPPort         int    `json:"http_port,omitempty"`
+	HTTPSPort        int    `json:"https_port,omitempty"`
+	HTTPTestCmd      string `json:"http_test_cmd,omitempty"`
+	HTTPRestartCmd   string `json:"http_restart_cmd,omitempty"`
+	PHPFPM           string `json:"php_fpm,omitempty"`  // socket path or host:port
+	WebUser          string `json:"web_user,omitempty"` // the web server's system user, e.g. www-data
+	WebGroup         string `json:"web_group,omitempty"`
+
+	// Database server of the target.
+	DBServer            string `json:"db_server,omitempty"`
+	DBServerHost        string `json:"db_server_host,omitempty"` // the DB server's machine (for SSH)
+	DBSSHUser           string `json:"db_ssh_user,omitempty"`
+	DBSSHPort           int    `json:"db_ssh_port,omitempty"`
+	DBSSHKey            string `json:"db_ssh_key,omitempty"`
+	DBAcceptHostKey     bool   `json:"db_accept_host_key,omitempty"`
+	DBType              string `json:"db_type,omitempty"` // mariadb, mysql or postgresql
+	DBHost              string `json:"db_host,omitempty"` // where clients connect
+	DBPort              int    `json:"db_port,omitempty"`
+	DBAdminUser         string `json:"db_admin_user,omitempty"`
+	DBAdminPassword     string `json:"db_admin_password,omitempty"` // secret; usually read from the file below
+	DBAdminPasswordFile string `json:"db_admin_password_file,omitempty"`
+	// DBGrantHost is the address the web server connects from; grants are
+	// limited to it ("localhost" when web and DB share a machine).
+	DBGrantHost string `json:"db_grant_host,omitempty"`
+
+	// Platform of the target.
+	Platform            string `json:"platform,omitempty"`
+	PlatformRoot        string `json:"platform_root,omitempty"`
+	PlatformType        string `json:"platform_type,omitempty"` // drupal or wordpress; empty: detect
+	PlatformCoreVersion string `json:"platform_core_version,omitempty"`
+	PlatformDrush       string `json:"platform_drush,omitempty"` // path to the platform's drush, when it is to be used
+
+	// Site of the target.
+	SiteDomain     string   `json:"site_domain,omitempty"`
+	SiteAliases    []string `json:"site_aliases,omitempty"`
+	SiteRedirect   bool     `json:"site_redirect,omitempty"`
+	SiteProfile    string   `json:"site_profile,omitempty"`
+	SiteLanguage   string   `json:"site_language,omitempty"`
+	SiteClient     string   `json:"site_client,omitempty"`
+	SiteClientMail string   `json:"site_client_email,omitempty"`
+	SiteStatus     string   `json:"site_status,omitempty"`
+	SiteDBName     string   `json:"site_db_name,omitempty"`
+	SiteDBUser     string   `json:"site_db_user,omitempty"`
+	SiteDBPassword string   `json:"site_db_password,omitempty"` // secret
+	SiteHTTPS      string   `json:"site_https,omitempty"`       // off, on or required
+
+	// Backups.
+	BackupDir  string `json:"backup_dir,omitempty"`  // on the master
+	BackupPath string `json:"backup_path,omitempty"` // a backup to restore or verify
+
+	// Extra holds task-specific options that have no field above.
+	Extra map[string]string `json:"extra,omitempty"`
+}
+
+// ServerRef is how to reach one server.
+type ServerRef struct {
+	Name          string
+	Host          string
+	SSHUser       string
+	SSHPort       int
+	SSHKey        string
+	AcceptHostKey bool
+}
+
+// IsLocal reports whether the server is this machine: host localhost (or a
+// loopback name) with no SSH user.
+func (s ServerRef) IsLocal() bool {
+	return s.SSHUser == "" && (s.Host == "localhost" || s.Host == "127.0.0.1" || s.Host == "::1" || s.Host == "")
+}
+
+// Web is the reference of the web server.
+func (c *Context) Web() ServerRef {
+	return ServerRef{Name: c.WebServer, Host: c.WebHost, SSHUser: c.WebSSHUser, SSHPort: c.WebSSHPort, SSHKey: c.WebSSHKey, AcceptHostKey: c.WebAcceptHostKey}
+}
+
+// DB is the reference of the database server's machine.
+func (c *Context) DB() ServerRef {
+	return ServerRef{Name: c.DBServer, Host: c.DBServerHost, SSHUser: c.DBSSHUser, SSHPort: c.DBSSHPort, SSHKey: c.DBSSHKey, AcceptHostKey: c.DBAcceptHostKey}
+}
+
+// ConfigDir is the directory on the web server that holds aegir's web
+// server configuration for it: HOME/config/SERVER.
+func (c *Context) ConfigDir() string {
+	return path.Join(c.WebRemoteHome, "config", c.WebServer)
+}
+
+// Opt returns an Extra option, or def when it is not set.
+func (c *Context) Opt(key, def string) string {
+	if v, ok := c.Extra[key]; ok {
+		return v
+	}
+	return def
+}
+
+// OptInt returns an Extra option as an int, or def.
+func (c *Context) OptInt(key string, def int) int {
+	if v, ok := c.Extra[key]; ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// DecodeContext reads a JSON context, refusing unknown keys so that a typo
+// in a hand-written context is an error rather than a silent default.
+func DecodeContext(r io.Reader) (*Context, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var c Context
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("context: %w", err)
+	}
+	return &c, nil
+}

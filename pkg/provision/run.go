@@ -1,0 +1,244 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+// Executor is the exec.Executor of a server.
+type Executor = exec.Executor
+
+// Run runs one task from its context and always answers with a Result (an
+// unknown task or a failure is a Result with status error). lg, if not nil,
+// receives every log line as it happens as well.
+func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *Result {
+	res := &Result{Status: StatusSuccess}
+	var mu sync.Mutex
+	env := &Env{Home: home}
+	env.Log = LoggerFunc(func(level, msg string) {
+		mu.Lock()
+		res.Log = append(res.Log, LogLine{Time: time.Now().UTC(), Level: level, Message: msg})
+		if level == LevelWarning && res.Status == StatusSuccess {
+			res.Status = StatusWarning
+		}
+		mu.Unlock()
+		if lg != nil {
+			lg.Log(level, msg)
+		}
+	})
+	ownPool := pool == nil
+	if ownPool {
+		pool = NewPool(home)
+		defer pool.Close()
+	}
+	env.Connect = pool.Connect
+	env.Reloads = pool.Reloads
+
+	f, ok := lookup(c.Task)
+	var changes map[string]any
+	var err error
+	if !ok {
+		err = Errorf(ErrInvalidContext, "run: aegir provision --help for the task types",
+			"unknown task type %q (known: %s)", c.Task, strings.Join(Tasks(), ", "))
+	} else {
+		changes, err = safeCall(ctx, f, env, c)
+	}
+	res.Changes = changes
+	if err != nil {
+		fail(res, env, err)
+	}
+	return res
+}
+
+func safeCall(ctx context.Context, f TaskFunc, env *Env, c *Context) (ch map[string]any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = Errorf(ErrInternal, "this is a bug in aegir; report it with the task log", "internal error: %v", r)
+		}
+	}()
+	return f(ctx, env, c)
+}
+
+func fail(res *Result, env *Env, err error) {
+	res.Status = StatusError
+	var pe *Error
+	if errors.As(err, &pe) {
+		res.ErrorCode = pe.Code
+		res.Hint = pe.Hint
+	} else {
+		res.ErrorCode = classify(err)
+	}
+	res.Error = err.Error()
+	if res.Hint == "" {
+		res.Hint = hintFor(res.ErrorCode)
+	}
+	env.Logf(LevelError, "%s", res.Error)
+	if res.Hint != "" {
+		env.Logf(LevelInfo, "hint: %s", res.Hint)
+	}
+}
+
+func classify(err error) string {
+	var ee *exec.ExitError
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return ErrCancelled
+	case errors.Is(err, exec.ErrNotFound):
+		return ErrMissingBinary
+	case errors.As(err, &ee), errors.Is(err, exec.ErrTimeout):
+		return ErrCommand
+	case errors.Is(err, os.ErrNotExist):
+		return ErrPlatform
+	}
+	return ErrInternal
+}
+
+func hintFor(code string) string {
+	switch code {
+	case ErrCancelled:
+		return "the task was interrupted; run it again with: aegir task retry ID"
+	case ErrMissingBinary:
+		return "install the missing program on the server (see the log line above), then retry the task"
+	case ErrCommand:
+		return "read the command's output in the task log (aegir task log ID), fix the cause, then retry the task"
+	}
+	return ""
+}
+
+// Pool keeps one executor per server for the length of a run or a dispatch,
+// shared by parallel tasks, and coalesces web server reloads.
+type Pool struct {
+	home    string
+	mu      sync.Mutex
+	conns   map[string]Executor
+	Reloads *ReloadSet
+	// Dial opens a connection to a remote server; set to exec.DialSSH by
+	// NewPool, replaceable in tests.
+	Dial func(ctx context.Context, cfg exec.SSHConfig) (Executor, error)
+}
+
+// NewPool makes a Pool whose SSH connections verify host keys against
+// HOME/known_hosts.
+func NewPool(home string) *Pool {
+	return &Pool{home: home, conns: map[string]Executor{}, Reloads: NewReloadSet(), Dial: func(ctx context.Context, cfg exec.SSHConfig) (Executor, error) {
+		return exec.DialSSH(ctx, cfg)
+	}}
+}
+
+// Connect returns the executor for s, opening it on first use.
+func (p *Pool) Connect(ctx context.Context, s ServerRef) (Executor, error) {
+	if s.IsLocal() {
+		return exec.NewLocal(), nil
+	}
+	port := s.SSHPort
+	if port == 0 {
+		port = 22
+	}
+	user := s.SSHUser
+	if user == "" {
+		user = "root"
+	}
+	key := fmt.Sprintf("%s@%s:%d", user, s.Host, port)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ex, ok := p.conns[key]; ok {
+		return ex, nil
+	}
+	ex, err := p.Dial(ctx, exec.SSHConfig{
+		Host: s.Host, Port: port, User: user, KeyFile: s.SSHKey,
+		KnownHostsFile: p.home + "/known_hosts", AcceptNewHostKey: s.AcceptHostKey,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.conns[key] = ex
+	return ex, nil
+}
+
+// Close closes every connection of the pool.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, ex := range p.conns {
+		_ = ex.Close()
+		delete(p.conns, k)
+	}
+}
+
+// ReloadSet coalesces reloads of a web server: callers that ask for a
+// reload while one is running all wait for the next one, which runs once
+// for all of them. A caller returns only after a reload that started after
+// its request has finished, so its changes are live when it returns.
+type ReloadSet struct {
+	mu sync.Mutex
+	m  map[string]*reloadState
+	// Gather is how long a reload waits for more requests before it runs.
+	Gather time.Duration
+}
+
+type reloadState struct {
+	running bool
+	pending []chan error
+}
+
+// NewReloadSet makes an empty ReloadSet.
+func NewReloadSet() *ReloadSet {
+	return &ReloadSet{m: map[string]*reloadState{}, Gather: 50 * time.Millisecond}
+}
+
+// Reload asks for fn to run for key and waits for the result of the reload
+// that covers this request.
+func (r *ReloadSet) Reload(ctx context.Context, key string, fn func(context.Context) error) error {
+	if r == nil {
+		return fn(ctx)
+	}
+	ch := make(chan error, 1)
+	r.mu.Lock()
+	st := r.m[key]
+	if st == nil {
+		st = &reloadState{}
+		r.m[key] = st
+	}
+	st.pending = append(st.pending, ch)
+	if !st.running {
+		st.running = true
+		go r.loop(key, st, fn)
+	}
+	r.mu.Unlock()
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *ReloadSet) loop(key string, st *reloadState, fn func(context.Context) error) {
+	for {
+		if r.Gather > 0 {
+			time.Sleep(r.Gather)
+		}
+		r.mu.Lock()
+		batch := st.pending
+		st.pending = nil
+		if len(batch) == 0 {
+			st.running = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err := fn(ctx)
+		cancel()
+		for _, ch := range batch {
+			ch <- err
+		}
+	}
+}
