@@ -1,0 +1,255 @@
+// Package entities is aegir's data model: clients, servers and their
+// services, platforms, sites with aliases, tasks with their logs, and
+// packages with their releases and instances. Types and validation only;
+// no IO.
+package entities
+
+import "time"
+
+// Statuses of servers and platforms.
+const (
+	StatusQueued  = "queued"
+	StatusEnabled = "enabled"
+	StatusLocked  = "locked"
+	StatusDeleted = "deleted"
+)
+
+// Statuses of sites (queued and deleted shared with the above).
+const (
+	SiteQueued    = "queued"
+	SiteInstalled = "installed"
+	SiteDisabled  = "disabled"
+	SiteDeleted   = "deleted"
+	SiteMigrating = "migrating"
+)
+
+// Statuses of tasks.
+const (
+	TaskQueued     = "queued"
+	TaskProcessing = "processing"
+	TaskSuccess    = "success"
+	TaskWarning    = "warning"
+	TaskError      = "error"
+	TaskCancelled  = "cancelled"
+)
+
+// TaskStatuses lists every task status, in lifecycle order.
+var TaskStatuses = []string{TaskQueued, TaskProcessing, TaskSuccess, TaskWarning, TaskError, TaskCancelled}
+
+// SiteStatuses lists every site status.
+var SiteStatuses = []string{SiteQueued, SiteInstalled, SiteDisabled, SiteDeleted, SiteMigrating}
+
+// Service kinds and types.
+const (
+	KindHTTP = "http"
+	KindDB   = "db"
+
+	TypeNginx      = "nginx"
+	TypeApache     = "apache"
+	TypeMariaDB    = "mariadb"
+	TypeMySQL      = "mysql"
+	TypePostgreSQL = "postgresql"
+)
+
+// ServiceTypes maps each service kind to its types.
+var ServiceTypes = map[string][]string{
+	KindHTTP: {TypeNginx, TypeApache},
+	KindDB:   {TypeMariaDB, TypeMySQL, TypePostgreSQL},
+}
+
+// Platform types.
+const (
+	PlatformDrupal    = "drupal"
+	PlatformWordPress = "wordpress"
+)
+
+// HTTPS modes of a site.
+const (
+	HTTPSOff      = "off"
+	HTTPSOn       = "on"
+	HTTPSRequired = "required"
+)
+
+// Target kinds of tasks.
+const (
+	TargetServer   = "server"
+	TargetPlatform = "platform"
+	TargetSite     = "site"
+	TargetBackup   = "backup"
+)
+
+// Task types: what the back end can do. Each maps to a provision task.
+const (
+	TaskServerVerify   = "server.verify"
+	TaskPlatformVerify = "platform.verify"
+	TaskPlatformImport = "platform.import"
+	TaskPlatformDelete = "platform.delete"
+	TaskSiteInstall    = "site.install"
+	TaskSiteVerify     = "site.verify"
+	TaskSiteDisable    = "site.disable"
+	TaskSiteEnable     = "site.enable"
+	TaskSiteDelete     = "site.delete"
+	TaskSiteLoginReset = "site.login-reset"
+	TaskSiteBackup     = "site.backup"
+	TaskSiteRestore    = "site.restore"
+	TaskSiteMigrate    = "site.migrate"
+	TaskSiteClone      = "site.clone"
+	TaskSiteCron       = "site.cron"
+	TaskSiteStats      = "site.stats"
+	TaskBackupDelete   = "backup.delete"
+)
+
+// Client is the person or group that runs sites.
+type Client struct {
+	ID      int64     `json:"-" yaml:"-"`
+	Name    string    `json:"name" yaml:"name"`
+	Email   string    `json:"email" yaml:"email"`
+	Sites   int       `json:"sites" yaml:"sites"`
+	Created time.Time `json:"created" yaml:"created"`
+}
+
+// Server is a machine that provides services.
+type Server struct {
+	ID            int64      `json:"-" yaml:"-"`
+	Name          string     `json:"name" yaml:"name"`
+	Host          string     `json:"host" yaml:"host"`
+	SSHUser       string     `json:"ssh_user" yaml:"ssh_user"`
+	SSHPort       int        `json:"ssh_port" yaml:"ssh_port"`
+	SSHKey        string     `json:"ssh_key" yaml:"ssh_key"`
+	AcceptHostKey bool       `json:"accept_host_key" yaml:"accept_host_key"`
+	RemoteHome    string     `json:"remote_home" yaml:"remote_home"`
+	Status        string     `json:"status" yaml:"status"`
+	Services      []Service  `json:"services" yaml:"services"`
+	Created       time.Time  `json:"created" yaml:"created"`
+	Verified      *time.Time `json:"verified" yaml:"verified"`
+}
+
+// IsLocal reports whether the server is the machine aegir runs on.
+func (s *Server) IsLocal() bool {
+	return s.SSHUser == "" && (s.Host == "localhost" || s.Host == "127.0.0.1" || s.Host == "::1")
+}
+
+// Service is one service (web or database) that a server runs.
+type Service struct {
+	ID     int64  `json:"-" yaml:"-"`
+	Server string `json:"server" yaml:"server"`
+	Kind   string `json:"kind" yaml:"kind"`
+	Type   string `json:"type" yaml:"type"`
+	Status string `json:"status" yaml:"status"`
+	// Version is what the last verify found.
+	Version string `json:"version" yaml:"version"`
+	Port    int    `json:"port" yaml:"port"`
+	// HTTP settings.
+	HTTPSPort  int    `json:"https_port,omitempty" yaml:"https_port,omitempty"`
+	TestCmd    string `json:"test_cmd,omitempty" yaml:"test_cmd,omitempty"`
+	RestartCmd string `json:"restart_cmd,omitempty" yaml:"restart_cmd,omitempty"`
+	PHPFPM     string `json:"php_fpm,omitempty" yaml:"php_fpm,omitempty"`
+	// DB settings. The admin password itself is never stored here: only the
+	// file that holds it.
+	DBHost            string     `json:"db_host,omitempty" yaml:"db_host,omitempty"`
+	AdminUser         string     `json:"admin_user,omitempty" yaml:"admin_user,omitempty"`
+	AdminPasswordFile string     `json:"admin_password_file,omitempty" yaml:"admin_password_file,omitempty"`
+	Message           string     `json:"message" yaml:"message"`
+	Verified          *time.Time `json:"verified" yaml:"verified"`
+}
+
+// Platform is a code base on a web server on which sites are published.
+type Platform struct {
+	ID          int64      `json:"-" yaml:"-"`
+	Name        string     `json:"name" yaml:"name"`
+	Server      string     `json:"server" yaml:"server"`
+	Root        string     `json:"root" yaml:"root"`
+	Type        string     `json:"type" yaml:"type"`
+	CoreVersion string     `json:"core_version" yaml:"core_version"`
+	Docroot     string     `json:"docroot" yaml:"docroot"`
+	Drush       string     `json:"drush" yaml:"drush"`
+	Status      string     `json:"status" yaml:"status"`
+	Sites       int        `json:"sites" yaml:"sites"`
+	Created     time.Time  `json:"created" yaml:"created"`
+	Verified    *time.Time `json:"verified" yaml:"verified"`
+}
+
+// Site is one hosted site.
+type Site struct {
+	ID       int64    `json:"-" yaml:"-"`
+	Domain   string   `json:"domain" yaml:"domain"`
+	Aliases  []string `json:"aliases" yaml:"aliases"`
+	Redirect bool     `json:"redirect" yaml:"redirect"`
+	Platform string   `json:"platform" yaml:"platform"`
+	Server   string   `json:"server" yaml:"server"`
+	Client   string   `json:"client" yaml:"client"`
+	DBServer string   `json:"db_server" yaml:"db_server"`
+	DBName   string   `json:"db_name" yaml:"db_name"`
+	DBUser   string   `json:"db_user" yaml:"db_user"`
+	// DBPassword is the site's own database password: kept in the 0600
+	// state file for the back end, never printed.
+	DBPassword string     `json:"-" yaml:"-"`
+	Profile    string     `json:"profile" yaml:"profile"`
+	Language   string     `json:"language" yaml:"language"`
+	HTTPS      string     `json:"https" yaml:"https"`
+	Status     string     `json:"status" yaml:"status"`
+	Created    time.Time  `json:"created" yaml:"created"`
+	LastCron   *time.Time `json:"last_cron" yaml:"last_cron"`
+	PlatformID int64      `json:"-" yaml:"-"`
+	DBServerID int64      `json:"-" yaml:"-"`
+}
+
+// Task is one change for the back end to carry out, with its log.
+type Task struct {
+	ID         int64             `json:"id" yaml:"id"`
+	Type       string            `json:"type" yaml:"type"`
+	TargetKind string            `json:"target_kind" yaml:"target_kind"`
+	TargetID   int64             `json:"-" yaml:"-"`
+	Target     string            `json:"target" yaml:"target"`
+	Status     string            `json:"status" yaml:"status"`
+	Created    time.Time         `json:"created" yaml:"created"`
+	Started    *time.Time        `json:"started" yaml:"started"`
+	Finished   *time.Time        `json:"finished" yaml:"finished"`
+	Error      string            `json:"error" yaml:"error"`
+	Hint       string            `json:"hint" yaml:"hint"`
+	Attempt    int               `json:"attempt" yaml:"attempt"`
+	Options    map[string]string `json:"options,omitempty" yaml:"options,omitempty"`
+	LeaseUntil *time.Time        `json:"-" yaml:"-"`
+	Worker     string            `json:"-" yaml:"-"`
+}
+
+// LogLine is one line of a task's log.
+type LogLine struct {
+	Time    time.Time `json:"time" yaml:"time"`
+	Level   string    `json:"level" yaml:"level"`
+	Message string    `json:"message" yaml:"message"`
+}
+
+// Package types.
+const (
+	PackageModule  = "module"
+	PackageTheme   = "theme"
+	PackageProfile = "profile"
+	PackagePlugin  = "plugin"
+	PackageCore    = "core"
+)
+
+// Package is an installable component (module, theme, profile, plugin).
+// PackageInstance rows say where a release of it is installed.
+type Package struct {
+	Name     string `json:"name" yaml:"name"`
+	Title    string `json:"title" yaml:"title"`
+	Type     string `json:"type" yaml:"type"`
+	Project  string `json:"project" yaml:"project"`
+	Version  string `json:"version" yaml:"version"`
+	Platform string `json:"platform,omitempty" yaml:"platform,omitempty"`
+	Site     string `json:"site,omitempty" yaml:"site,omitempty"`
+	Path     string `json:"path" yaml:"path"`
+	Enabled  bool   `json:"enabled" yaml:"enabled"`
+	Schema   string `json:"schema_version" yaml:"schema_version"`
+}
+
+// Backup is one archive of a site.
+type Backup struct {
+	ID      int64     `json:"id" yaml:"id"`
+	Site    string    `json:"site" yaml:"site"`
+	Path    string    `json:"path" yaml:"path"`
+	Size    int64     `json:"size" yaml:"size"`
+	SHA256  string    `json:"sha256" yaml:"sha256"`
+	Created time.Time `json:"created" yaml:"created"`
+}

@@ -1,0 +1,233 @@
+package entities
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// InvalidError is bad input: which field, and the rule it breaks.
+// The command line turns it into one line and exit code 2.
+type InvalidError struct {
+	Field string
+	Value string
+	Rule  string
+}
+
+func (e *InvalidError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("invalid %s: %s", e.Field, e.Rule)
+	}
+	return fmt.Sprintf("invalid %s %q: %s", e.Field, e.Value, e.Rule)
+}
+
+// Invalid builds an *InvalidError.
+func Invalid(field, value, rule string) *InvalidError {
+	return &InvalidError{Field: field, Value: value, Rule: rule}
+}
+
+// NormalizeDomain lower-cases a domain and checks it against RFC 1123: at
+// most 253 characters, labels of 1-63 letters, digits and hyphens that
+// neither start nor end with a hyphen, at least two labels. field names the
+// flag or argument in the error.
+func NormalizeDomain(field, s string) (string, error) {
+	d := strings.ToLower(strings.TrimSpace(s))
+	d = strings.TrimSuffix(d, ".")
+	if d == "" {
+		return "", Invalid(field, s, "must not be empty")
+	}
+	if len(d) > 253 {
+		return "", Invalid(field, s, "must be at most 253 characters")
+	}
+	if net.ParseIP(d) != nil {
+		return "", Invalid(field, s, "must be a domain name, not an IP address")
+	}
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 {
+		return "", Invalid(field, s, "must have at least two labels, like example.com or site.test")
+	}
+	for _, l := range labels {
+		if l == "" {
+			return "", Invalid(field, s, "must not have an empty label (two dots in a row)")
+		}
+		if len(l) > 63 {
+			return "", Invalid(field, s, "each label must be at most 63 characters (RFC 1123)")
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return "", Invalid(field, s, "labels must not start or end with a hyphen (RFC 1123)")
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return "", Invalid(field, s, "may contain only letters, digits, hyphens and dots (RFC 1123)")
+			}
+		}
+	}
+	if allDigits(labels[len(labels)-1]) {
+		return "", Invalid(field, s, "the last label must not be all digits")
+	}
+	return d, nil
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateName checks the name of a client, server or platform: 1-64
+// characters, letters, digits, '-', '_' and '.', starting with a letter or
+// digit; no path separators and no "..".
+func ValidateName(field, s string) error {
+	if s == "" {
+		return Invalid(field, s, "must not be empty")
+	}
+	if len(s) > 64 {
+		return Invalid(field, s, "must be at most 64 characters")
+	}
+	if strings.Contains(s, "..") {
+		return Invalid(field, s, `must not contain ".."`)
+	}
+	for i, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if i > 0 {
+			ok = ok || r == '-' || r == '_' || r == '.'
+		}
+		if !ok {
+			if r == '/' || r == '\\' {
+				return Invalid(field, s, "must not contain path separators")
+			}
+			return Invalid(field, s, "may contain only letters, digits, '-', '_' and '.', and must start with a letter or digit")
+		}
+	}
+	return nil
+}
+
+// ValidateAbsPath checks a path on a server: absolute, clean (no "..", no
+// "//", no trailing slash), printable, no shell-hostile control characters.
+func ValidateAbsPath(field, p string) error {
+	if p == "" {
+		return Invalid(field, p, "must not be empty")
+	}
+	if !strings.HasPrefix(p, "/") {
+		return Invalid(field, p, "must be an absolute path")
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return Invalid(field, p, `must not contain ".."`)
+		}
+	}
+	if path.Clean(p) != p {
+		return Invalid(field, p, "must be a clean path (no '//', '/./' or trailing '/')")
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return Invalid(field, p, "must not contain control characters")
+		}
+	}
+	if p == "/" {
+		return Invalid(field, p, "must not be the root directory")
+	}
+	return nil
+}
+
+// ValidateHost checks a server's host: a host name or an IP address.
+func ValidateHost(field, h string) error {
+	if h == "" {
+		return Invalid(field, h, "must not be empty")
+	}
+	if net.ParseIP(h) != nil || h == "localhost" {
+		return nil
+	}
+	if _, err := NormalizeDomain(field, h); err != nil {
+		// Single-label host names are fine for servers (e.g. "db1").
+		if err := ValidateName(field, h); err != nil || strings.ContainsAny(h, "_") {
+			return Invalid(field, h, "must be a host name or an IP address")
+		}
+	}
+	return nil
+}
+
+// ValidatePort checks a TCP port number.
+func ValidatePort(field string, n int) error {
+	if n < 1 || n > 65535 {
+		return Invalid(field, strconv.Itoa(n), "must be a port number from 1 to 65535")
+	}
+	return nil
+}
+
+// ValidateEmail checks an email address (empty is allowed).
+func ValidateEmail(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s {
+		return Invalid(field, s, "must be a plain address like admin@example.com")
+	}
+	return nil
+}
+
+// ValidateOneOf checks that s is one of the allowed values.
+func ValidateOneOf(field, s string, allowed ...string) error {
+	for _, a := range allowed {
+		if s == a {
+			return nil
+		}
+	}
+	return Invalid(field, s, "must be one of: "+strings.Join(allowed, ", "))
+}
+
+// ValidateUser checks a system or SSH user name.
+func ValidateUser(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > 32 {
+		return Invalid(field, s, "must be at most 32 characters")
+	}
+	for i, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || (i > 0 && (r >= '0' && r <= '9' || r == '-' || r == '.'))
+		if !ok {
+			return Invalid(field, s, "must be a user name: letters, digits, '_', '-', '.', not starting with a digit or '-'")
+		}
+	}
+	return nil
+}
+
+// ValidateProfile checks an install profile's machine name.
+func ValidateProfile(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > 64 {
+		return Invalid(field, s, "must be at most 64 characters")
+	}
+	for i, r := range s {
+		if !(r >= 'a' && r <= 'z' || r == '_' || (i > 0 && r >= '0' && r <= '9')) {
+			return Invalid(field, s, "must be a machine name: lower-case letters, digits and '_', starting with a letter")
+		}
+	}
+	return nil
+}
+
+// ValidateLanguage checks a language code such as en, pt-br or zh-hans.
+func ValidateLanguage(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > 12 {
+		return Invalid(field, s, "must be a language code like en or pt-br")
+	}
+	for i, r := range s {
+		if !(r >= 'a' && r <= 'z' || (i > 0 && r == '-')) {
+			return Invalid(field, s, "must be a language code like en or pt-br")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+)
+
+const clientCols = `c.id, c.name, c.email, c.created, (SELECT COUNT(*) FROM sites s WHERE s.client_id = c.id AND s.status <> 'deleted')`
+
+func scanClient(sc interface{ Scan(...any) error }) (*entities.Client, error) {
+	var c entities.Client
+	var created int64
+	if err := sc.Scan(&c.ID, &c.Name, &c.Email, &created, &c.Sites); err != nil {
+		return nil, err
+	}
+	c.Created = fromMs(created)
+	return &c, nil
+}
+
+// AddClient records a new client.
+func (s *Store) AddClient(ctx context.Context, c *entities.Client) error {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO clients (name, email, created) VALUES (?, ?, ?)`, c.Name, c.Email, s.now())
+	if isUnique(err) {
+		return &ConflictError{Field: "name", Msg: "client " + quote(c.Name) + " already exists", Hint: "run: aegir client list"}
+	}
+	if err != nil {
+		return err
+	}
+	c.ID, _ = res.LastInsertId()
+	return nil
+}
+
+// GetClient finds a client by name.
+func (s *Store) GetClient(ctx context.Context, name string) (*entities.Client, error) {
+	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients c WHERE c.name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &NotFoundError{Kind: "client", Name: name}
+	}
+	return c, err
+}
+
+// ListClients lists every client by name.
+func (s *Store) ListClients(ctx context.Context) ([]*entities.Client, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+clientCols+` FROM clients c ORDER BY c.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*entities.Client{}
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// UpdateClient saves a client's email.
+func (s *Store) UpdateClient(ctx context.Context, c *entities.Client) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE clients SET email = ? WHERE id = ?`, c.Email, c.ID)
+	return err
+}
+
+// DeleteClient deletes a client that has no live sites.
+func (s *Store) DeleteClient(ctx context.Context, name string) error {
+	c, err := s.GetClient(ctx, name)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, c.ID)
+	if err != nil && strings.Contains(err.Error(), "client has sites") {
+		return &ConflictError{Field: "name", Msg: "client " + quote(name) + " still has sites",
+			Hint: "move them with: aegir site edit DOMAIN --client OTHER (aegir site list --client " + name + ")"}
+	}
+	return err
+}
+
+func quote(s string) string { return `"` + s + `"` }

@@ -1,0 +1,235 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+)
+
+const siteCols = `x.id, x.domain,
+	COALESCE((SELECT group_concat(name, ' ') FROM (SELECT name FROM site_names n WHERE n.site_id = x.id AND n.is_alias = 1 ORDER BY n.position)), ''),
+	x.redirect, p.name, ws.name, COALESCE(c.name, ''), ds.name, x.db_name, x.db_user, x.db_password, x.profile, x.language, x.https,
+	x.status, x.created, x.last_cron, x.platform_id, x.db_server_id`
+
+const siteFrom = ` FROM sites x
+	JOIN platforms p ON p.id = x.platform_id
+	JOIN servers ws ON ws.id = p.server_id
+	JOIN servers ds ON ds.id = x.db_server_id
+	LEFT JOIN clients c ON c.id = x.client_id`
+
+func scanSite(sc interface{ Scan(...any) error }) (*entities.Site, error) {
+	var v entities.Site
+	var aliases string
+	var created int64
+	var lastCron sql.NullInt64
+	if err := sc.Scan(&v.ID, &v.Domain, &aliases, &v.Redirect, &v.Platform, &v.Server, &v.Client, &v.DBServer, &v.DBName, &v.DBUser, &v.DBPassword,
+		&v.Profile, &v.Language, &v.HTTPS, &v.Status, &created, &lastCron, &v.PlatformID, &v.DBServerID); err != nil {
+		return nil, err
+	}
+	v.Aliases = []string{}
+	if aliases != "" {
+		v.Aliases = strings.Split(aliases, " ")
+	}
+	v.Created = fromMs(created)
+	v.LastCron = fromNullMs(lastCron)
+	return &v, nil
+}
+
+// AddSite records a site with its aliases and queues its install task.
+// The platform, database server and client are given by name in v.
+func (s *Store) AddSite(ctx context.Context, v *entities.Site) (*entities.Task, error) {
+	var task *entities.Task
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var platformID, dbServerID int64
+		var clientID sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM platforms WHERE name = ? AND status <> 'deleted'`, v.Platform).Scan(&platformID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return &NotFoundError{Kind: "platform", Name: v.Platform}
+		} else if err != nil {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, `SELECT s.id FROM servers s JOIN services sv ON sv.server_id = s.id AND sv.kind = 'db' WHERE s.name = ? AND s.status <> 'deleted'`, v.DBServer).Scan(&dbServerID)
+		if errors.Is(err, sql.ErrNoRows) {
+			if _, err := s.GetServer(ctx, v.DBServer); err != nil {
+				return err
+			}
+			return &ConflictError{Field: "--db-server", Msg: "server " + quote(v.DBServer) + " has no database service",
+				Hint: "add one: aegir server edit " + v.DBServer + " --db mariadb, or pick another with --db-server"}
+		} else if err != nil {
+			return err
+		}
+		if v.Client != "" {
+			var id int64
+			err := tx.QueryRowContext(ctx, `SELECT id FROM clients WHERE name = ?`, v.Client).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				return &NotFoundError{Kind: "client", Name: v.Client}
+			} else if err != nil {
+				return err
+			}
+			clientID = sql.NullInt64{Int64: id, Valid: true}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, db_name, db_user, db_password, status, created)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
+			v.Domain, platformID, dbServerID, clientID, v.Redirect, v.Profile, v.Language, v.HTTPS, v.DBName, v.DBUser, v.DBPassword, s.now())
+		if isUnique(err) {
+			return &ConflictError{Field: "domain", Msg: "site " + quote(v.Domain) + " already exists", Hint: "run: aegir site show " + v.Domain}
+		}
+		if err != nil {
+			return err
+		}
+		v.ID, _ = res.LastInsertId()
+		v.Status = entities.SiteQueued
+		v.PlatformID, v.DBServerID = platformID, dbServerID
+		if err := s.setNames(ctx, tx, v); err != nil {
+			return err
+		}
+		task, err = s.insertTask(ctx, tx, entities.TaskSiteInstall, entities.TargetSite, v.ID, v.Domain, nil)
+		return err
+	})
+	return task, err
+}
+
+// setNames replaces the names a site answers to with its domain and aliases.
+func (s *Store) setNames(ctx context.Context, tx *sql.Tx, v *entities.Site) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM site_names WHERE site_id = ?`, v.ID); err != nil {
+		return err
+	}
+	names := append([]string{v.Domain}, v.Aliases...)
+	for i, n := range names {
+		_, err := tx.ExecContext(ctx, `INSERT INTO site_names (name, site_id, is_alias, position) VALUES (?, ?, ?, ?)`, n, v.ID, i > 0, i)
+		if isUnique(err) {
+			var owner string
+			_ = tx.QueryRowContext(ctx, `SELECT x.domain FROM site_names n JOIN sites x ON x.id = n.site_id WHERE n.name = ?`, n).Scan(&owner)
+			field := "--alias"
+			if i == 0 {
+				field = "domain"
+			}
+			if owner == v.Domain || owner == "" {
+				return &ConflictError{Field: field, Msg: quote(n) + " is listed twice for this site"}
+			}
+			return &ConflictError{Field: field, Msg: quote(n) + " is already a name of site " + quote(owner),
+				Hint: "remove it there first: aegir site edit " + owner + " --remove-alias " + n}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetSite finds a live (not deleted) site by domain.
+func (s *Store) GetSite(ctx context.Context, domain string) (*entities.Site, error) {
+	v, err := scanSite(s.db.QueryRowContext(ctx, `SELECT `+siteCols+siteFrom+` WHERE x.domain = ? AND x.status <> 'deleted'`, domain))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &NotFoundError{Kind: "site", Name: domain}
+	}
+	return v, err
+}
+
+// GetSiteByID finds a site by id, deleted ones too.
+func (s *Store) GetSiteByID(ctx context.Context, id int64) (*entities.Site, error) {
+	v, err := scanSite(s.db.QueryRowContext(ctx, `SELECT `+siteCols+siteFrom+` WHERE x.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &NotFoundError{Kind: "site", Name: "#" + itoa(id)}
+	}
+	return v, err
+}
+
+// SiteFilter narrows ListSites.
+type SiteFilter struct {
+	Platform string
+	Client   string
+	Status   string // empty: every site but deleted ones
+	Server   string // web server
+	DBServer string
+}
+
+// ListSites lists sites by domain.
+func (s *Store) ListSites(ctx context.Context, f SiteFilter) ([]*entities.Site, error) {
+	q := `SELECT ` + siteCols + siteFrom + ` WHERE 1=1`
+	var args []any
+	if f.Status != "" {
+		q += ` AND x.status = ?`
+		args = append(args, f.Status)
+	} else {
+		q += ` AND x.status <> 'deleted'`
+	}
+	for _, c := range []struct{ col, v string }{{"p.name", f.Platform}, {"c.name", f.Client}, {"ws.name", f.Server}, {"ds.name", f.DBServer}} {
+		if c.v != "" {
+			q += ` AND ` + c.col + ` = ?`
+			args = append(args, c.v)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY x.domain`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*entities.Site{}
+	for rows.Next() {
+		v, err := scanSite(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// UpdateSite saves a site's aliases, redirection, client and HTTPS mode and
+// queues a verify task, in one transaction.
+func (s *Store) UpdateSite(ctx context.Context, v *entities.Site) (*entities.Task, error) {
+	var task *entities.Task
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var clientID sql.NullInt64
+		if v.Client != "" {
+			var id int64
+			err := tx.QueryRowContext(ctx, `SELECT id FROM clients WHERE name = ?`, v.Client).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				return &NotFoundError{Kind: "client", Name: v.Client}
+			} else if err != nil {
+				return err
+			}
+			clientID = sql.NullInt64{Int64: id, Valid: true}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sites SET redirect = ?, client_id = ?, https = ? WHERE id = ?`, v.Redirect, clientID, v.HTTPS, v.ID); err != nil {
+			return err
+		}
+		if err := s.setNames(ctx, tx, v); err != nil {
+			return err
+		}
+		var err error
+		task, err = s.insertTask(ctx, tx, entities.TaskSiteVerify, entities.TargetSite, v.ID, v.Domain, nil)
+		return err
+	})
+	return task, err
+}
+
+// SetSiteStatus sets a site's status. Marking it deleted frees its domain
+// and aliases.
+func (s *Store) SetSiteStatus(ctx context.Context, id int64, status string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE sites SET status = ? WHERE id = ?`, status, id)
+	return err
+}
+
+// SaveSiteDB records the database a site was given.
+func (s *Store) SaveSiteDB(ctx context.Context, id int64, name, user, password string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE sites SET db_name = ?, db_user = ?, db_password = ? WHERE id = ?`, name, user, password, id)
+	return err
+}
+
+// DBNameTaken reports whether a live site on the database server already
+// uses name as its database or user name.
+func (s *Store) DBNameTaken(ctx context.Context, dbServerID int64, name string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sites WHERE db_server_id = ? AND status <> 'deleted' AND (db_name = ? OR db_user = ?)`, dbServerID, name, name).Scan(&n)
+	return n > 0, err
+}
+
+// QueueSiteTask records a task on a site.
+func (s *Store) QueueSiteTask(ctx context.Context, v *entities.Site, typ string, opts map[string]string) (*entities.Task, error) {
+	return s.QueueTask(ctx, typ, entities.TargetSite, v.ID, v.Domain, opts)
+}

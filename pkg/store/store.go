@@ -1,0 +1,241 @@
+// Package store keeps aegir's state in one SQLite file (modernc.org/sqlite,
+// no cgo): WAL mode, a busy timeout so that a cron dispatch and a user
+// command can write at once, foreign keys on, and versioned migrations
+// embedded in the binary.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Store is an open state database.
+type Store struct {
+	db   *sql.DB
+	path string
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+}
+
+// ErrNotInitialized means the state file does not exist yet.
+var ErrNotInitialized = errors.New("state database not initialized")
+
+// NotFoundError says which entity was not found.
+type NotFoundError struct {
+	Kind string
+	Name string
+}
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("%s %q not found", e.Kind, e.Name) }
+
+// ErrNotFound is matched by every *NotFoundError (errors.Is).
+var ErrNotFound = errors.New("not found")
+
+// Is lets errors.Is(err, ErrNotFound) match.
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// ConflictError is a change the model refuses: a name taken, an entity in use.
+type ConflictError struct {
+	Field string // the flag or argument at fault, for the message
+	Msg   string
+	Hint  string
+}
+
+func (e *ConflictError) Error() string { return e.Msg }
+
+// ErrConflict is matched by every *ConflictError.
+var ErrConflict = errors.New("conflict")
+
+// Is lets errors.Is(err, ErrConflict) match.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Open opens the state database at path. With create, a missing file is
+// created (mode 0600) and its directory too; without it, a missing file is
+// ErrNotInitialized. Migrations are applied in either case, so an older
+// state file upgrades in place.
+func Open(ctx context.Context, path string, create bool) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		if !create {
+			return nil, fmt.Errorf("%w: %s does not exist", ErrNotInitialized, path)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		if f != nil {
+			f.Close()
+		}
+	}
+	dsn := "file:" + path + "?_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
+	s := &Store{db: db, path: path, Now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// SQLite makes the -wal and -shm files with the process umask: keep
+	// them as private as the database.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB is the underlying database, for packages that own their queries (queue).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Path is the state file's path.
+func (s *Store) Path() string { return s.path }
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+var migrationName = regexp.MustCompile(`^(\d{3})_([a-z0-9_]+)\.up\.sql$`)
+
+func loadMigrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		m := migrationName.FindStringSubmatch(e.Name())
+		if m == nil {
+			if strings.HasSuffix(e.Name(), ".down.sql") {
+				continue
+			}
+			return nil, fmt.Errorf("store: migration file %q is not named NNN_name.up.sql", e.Name())
+		}
+		b, err := migrationFS.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		v, _ := strconv.Atoi(m[1])
+		ms = append(ms, migration{version: v, name: m[2], sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("store: migrations must be numbered 001, 002, ... without gaps; found %03d at position %d", m.version, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// SchemaVersion is the newest migration this binary knows.
+func SchemaVersion() int {
+	ms, err := loadMigrations()
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("store: %s: %w", s.path, err)
+	}
+	var current int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return err
+	}
+	if current > len(ms) {
+		return fmt.Errorf("store: %s has schema version %d, newer than this aegir knows (%d); upgrade aegir", s.path, current, len(ms))
+	}
+	for _, m := range ms[current:] {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			// A concurrent process may have applied it meanwhile.
+			var done int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
+				return err
+			}
+			if done > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("store: migration %03d_%s: %w", m.version, m.name, err)
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`, m.version, m.name, ms2(time.Now()))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tx runs f in an immediate transaction, committing on nil.
+func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func ms2(t time.Time) int64 { return t.UnixMilli() }
+
+func (s *Store) now() int64 { return s.Now().UnixMilli() }
+
+func fromMs(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func fromNullMs(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMs(v.Int64)
+	return &t
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+func isForeignKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+}

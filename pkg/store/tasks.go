@@ -1,0 +1,216 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+)
+
+const taskCols = `id, type, target_kind, target_id, target, status, options, created, started, finished, error, hint, attempt, lease_until, worker`
+
+// ScanTask reads a row of taskCols.
+func ScanTask(sc interface{ Scan(...any) error }) (*entities.Task, error) {
+	var t entities.Task
+	var opts string
+	var created int64
+	var started, finished, lease sql.NullInt64
+	if err := sc.Scan(&t.ID, &t.Type, &t.TargetKind, &t.TargetID, &t.Target, &t.Status, &opts, &created, &started, &finished, &t.Error, &t.Hint, &t.Attempt, &lease, &t.Worker); err != nil {
+		return nil, err
+	}
+	t.Created = fromMs(created)
+	t.Started = fromNullMs(started)
+	t.Finished = fromNullMs(finished)
+	t.LeaseUntil = fromNullMs(lease)
+	if opts != "" && opts != "{}" {
+		_ = json.Unmarshal([]byte(opts), &t.Options)
+	}
+	return &t, nil
+}
+
+// TaskColumns is the column list ScanTask reads, for packages that query tasks.
+const TaskColumns = taskCols
+
+func (s *Store) insertTask(ctx context.Context, tx *sql.Tx, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
+	ob := []byte("{}")
+	if len(opts) > 0 {
+		ob, _ = json.Marshal(opts)
+	}
+	now := s.now()
+	res, err := tx.ExecContext(ctx, `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created) VALUES (?, ?, ?, ?, 'queued', ?, ?)`,
+		typ, kind, targetID, target, string(ob), now)
+	if err != nil {
+		return nil, err
+	}
+	id, _ := res.LastInsertId()
+	return &entities.Task{ID: id, Type: typ, TargetKind: kind, TargetID: targetID, Target: target, Status: entities.TaskQueued, Options: opts, Created: fromMs(now)}, nil
+}
+
+// QueueTask records a queued task.
+func (s *Store) QueueTask(ctx context.Context, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
+	var t *entities.Task
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		t, err = s.insertTask(ctx, tx, typ, kind, targetID, target, opts)
+		return err
+	})
+	return t, err
+}
+
+// GetTask finds a task by id.
+func (s *Store) GetTask(ctx context.Context, id int64) (*entities.Task, error) {
+	t, err := ScanTask(s.db.QueryRowContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &NotFoundError{Kind: "task", Name: itoa(id)}
+	}
+	return t, err
+}
+
+// TaskFilter narrows ListTasks.
+type TaskFilter struct {
+	Status     string
+	Type       string
+	TargetKind string
+	TargetID   int64
+	Target     string
+	Limit      int // 0: no limit
+}
+
+// ListTasks lists tasks, newest first.
+func (s *Store) ListTasks(ctx context.Context, f TaskFilter) ([]*entities.Task, error) {
+	q := `SELECT ` + taskCols + ` FROM tasks WHERE 1=1`
+	var args []any
+	if f.Status != "" {
+		q += ` AND status = ?`
+		args = append(args, f.Status)
+	}
+	if f.Type != "" {
+		q += ` AND type = ?`
+		args = append(args, f.Type)
+	}
+	if f.TargetKind != "" {
+		q += ` AND target_kind = ?`
+		args = append(args, f.TargetKind)
+	}
+	if f.TargetID != 0 {
+		q += ` AND target_id = ?`
+		args = append(args, f.TargetID)
+	}
+	if f.Target != "" {
+		q += ` AND target = ?`
+		args = append(args, f.Target)
+	}
+	q += ` ORDER BY id DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*entities.Task{}
+	for rows.Next() {
+		t, err := ScanTask(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// AppendLog adds lines to a task's log.
+func (s *Store) AppendLog(ctx context.Context, taskID int64, lines ...entities.LogLine) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO task_log (task_id, time, level, message) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, l := range lines {
+			if l.Time.IsZero() {
+				l.Time = s.Now()
+			}
+			if _, err := st.ExecContext(ctx, taskID, ms2(l.Time), l.Level, l.Message); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// TaskLog returns a task's log lines with ids above after (0: all), and
+// the id of the last line returned.
+func (s *Store) TaskLog(ctx context.Context, taskID, after int64) ([]entities.LogLine, int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, time, level, message FROM task_log WHERE task_id = ? AND id > ? ORDER BY id`, taskID, after)
+	if err != nil {
+		return nil, after, err
+	}
+	defer rows.Close()
+	out := []entities.LogLine{}
+	last := after
+	for rows.Next() {
+		var l entities.LogLine
+		var tm int64
+		if err := rows.Scan(&last, &tm, &l.Level, &l.Message); err != nil {
+			return nil, last, err
+		}
+		l.Time = fromMs(tm)
+		out = append(out, l)
+	}
+	return out, last, rows.Err()
+}
+
+// FinishTask records a task's end: status, error, hint, code and result.
+func (s *Store) FinishTask(ctx context.Context, id int64, status, errMsg, hint, code string, result any) error {
+	rb := []byte{}
+	if result != nil {
+		rb, _ = json.Marshal(result)
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE tasks SET status = ?, error = ?, hint = ?, error_code = ?, result = ?, finished = ?, lease_until = NULL WHERE id = ?`,
+		status, errMsg, hint, code, string(rb), s.now(), id)
+	return err
+}
+
+// TaskResult returns the JSON result the back end gave for a task.
+func (s *Store) TaskResult(ctx context.Context, id int64) (string, error) {
+	var r string
+	err := s.db.QueryRowContext(ctx, `SELECT result FROM tasks WHERE id = ?`, id).Scan(&r)
+	return r, err
+}
+
+// CancelTask cancels a queued task. A task in any other status is a conflict.
+func (s *Store) CancelTask(ctx context.Context, id int64) error {
+	t, err := s.GetTask(ctx, id)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE tasks SET status = 'cancelled', finished = ?, error = 'cancelled by the administrator' WHERE id = ? AND status = 'queued'`, s.now(), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return &ConflictError{Field: "ID", Msg: "task " + itoa(id) + " is " + t.Status + ", not queued: only queued tasks can be cancelled"}
+	}
+	return nil
+}
+
+// RetryTask queues a new task with the same type, target and options as a
+// finished one that failed or was cancelled.
+func (s *Store) RetryTask(ctx context.Context, id int64) (*entities.Task, error) {
+	t, err := s.GetTask(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.Status != entities.TaskError && t.Status != entities.TaskCancelled && t.Status != entities.TaskWarning {
+		return nil, &ConflictError{Field: "ID", Msg: "task " + itoa(id) + " is " + t.Status + ": only tasks that ended in error, warning or cancelled can be retried"}
+	}
+	return s.QueueTask(ctx, t.Type, t.TargetKind, t.TargetID, t.Target, t.Options)
+}

@@ -1,0 +1,23 @@
+package store
+
+import (
+	"strconv"
+	"strings"
+)
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// idList renders map keys as a comma-separated list of integers for an IN
+// clause (integers only, so nothing needs quoting).
+func idList[T any](m map[int64]T) string {
+	var b strings.Builder
+	first := true
+	for id := range m {
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		b.WriteString(itoa(id))
+	}
+	return b.String()
+}
