@@ -157,3 +157,12 @@ func (a *atomicWriter) Close() error {
 	}
 	return a.err
 }
+
+// checkRemoveAll refuses to remove everything under a relative path or
+// the root directory: always a bug in the caller.
+func checkRemoveAll(p string) error {
+	if !path.IsAbs(p) || path.Clean(p) == "/" {
+		return fmt.Errorf("exec: refusing to remove all of %q: not an absolute path below /", p)
+	}
+	return nil
+}

@@ -242,6 +242,9 @@ func (*Local) RemoveAll(ctx context.Context, path string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := checkRemoveAll(path); err != nil {
+		return err
+	}
 	return os.RemoveAll(path)
 }
 
