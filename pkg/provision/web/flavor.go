@@ -1,0 +1,87 @@
+package web
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+)
+
+// flavor is what differs between nginx and apache; the rest of the package
+// is shared.
+type flavor struct {
+	typ string
+	// binaries are the names of the server program, tried in order (also
+	// under /usr/sbin, which is not on a non-root user's PATH).
+	binaries    []string
+	versionArgs []string
+	versionRe   *regexp.Regexp
+	// ctl are the names of the program that tests and reloads by default,
+	// nil: the server program itself.
+	ctl                      []string
+	testArgs, reloadArgs     []string
+	includeName              string
+	includeTmpl, siteTmpl    string
+	includeLine              func(file string) string
+	listen                   func(ip string, port int) string
+	fastcgi                  func(a phpAddr) string
+	packageName, includeHelp string
+}
+
+var flavors = map[string]*flavor{
+	Nginx: {
+		typ:         Nginx,
+		binaries:    []string{"nginx"},
+		versionArgs: []string{"-v"},
+		versionRe:   regexp.MustCompile(`nginx/(\S+)`),
+		testArgs:    []string{"-t"},
+		reloadArgs:  []string{"-s", "reload"},
+		includeName: "nginx.conf",
+		includeTmpl: "nginx.conf.tmpl",
+		siteTmpl:    "nginx-site.conf.tmpl",
+		includeLine: func(f string) string { return "include " + f + ";" },
+		listen: func(ip string, port int) string {
+			if ip == "" {
+				return strconv.Itoa(port)
+			}
+			return net.JoinHostPort(ip, strconv.Itoa(port))
+		},
+		fastcgi: func(a phpAddr) string {
+			if a.Socket != "" {
+				return "unix:" + a.Socket
+			}
+			return net.JoinHostPort(a.Host, strconv.Itoa(a.Port))
+		},
+		packageName: "nginx",
+		includeHelp: "inside the http {} block of /etc/nginx/nginx.conf",
+	},
+	Apache: {
+		typ:         Apache,
+		binaries:    []string{"apache2", "httpd"},
+		versionArgs: []string{"-v"},
+		versionRe:   regexp.MustCompile(`Apache/(\S+)`),
+		ctl:         []string{"apache2ctl", "apachectl"},
+		testArgs:    []string{"configtest"},
+		reloadArgs:  []string{"graceful"},
+		includeName: "apache.conf",
+		includeTmpl: "apache.conf.tmpl",
+		siteTmpl:    "apache-site.conf.tmpl",
+		includeLine: func(f string) string { return "IncludeOptional " + f },
+		listen: func(ip string, port int) string {
+			if ip == "" {
+				ip = "*"
+			} else if net.ParseIP(ip).To4() == nil {
+				ip = "[" + ip + "]"
+			}
+			return fmt.Sprintf("%s:%d", ip, port)
+		},
+		fastcgi: func(a phpAddr) string {
+			if a.Socket != "" {
+				return "proxy:unix:" + a.Socket + "|fcgi://localhost"
+			}
+			return "proxy:fcgi://" + net.JoinHostPort(a.Host, strconv.Itoa(a.Port))
+		},
+		packageName: "apache2",
+		includeHelp: "at the end of /etc/apache2/apache2.conf",
+	},
+}

@@ -1,0 +1,378 @@
+// Package web writes the virtual hosts of aegir's sites for nginx and
+// apache, tests the web server's configuration and reloads it, on the
+// machine aegir runs on or on a remote server (through an exec.Executor).
+//
+// # Layout on the web server
+//
+// Everything aegir writes lives in one directory per server, Config.ConfigDir
+// (HOME/config/SERVER, where HOME is the aegir home on that server):
+//
+//	ConfigDir/nginx.conf          nginx: the one file the system's nginx includes
+//	ConfigDir/apache.conf         apache: the one file the system's apache includes
+//	ConfigDir/vhost.d/DOMAIN.conf one file per site
+//	ConfigDir/acme-challenge/     default directory of ACME HTTP-01 answers
+//
+// The administrator adds one line to the system's web server, once:
+//
+//	nginx, inside the http {} block of /etc/nginx/nginx.conf
+//	(or in a file of /etc/nginx/conf.d/, which Debian includes there):
+//	    include /root/.aegir/config/SERVER/nginx.conf;
+//
+//	apache, at the end of /etc/apache2/apache2.conf
+//	(or in /etc/apache2/conf-enabled/aegir.conf):
+//	    IncludeOptional /root/.aegir/config/SERVER/apache.conf
+//
+// Server.IncludeLine returns that line for a server; docs/web-servers.md
+// tells the whole story.
+//
+// # Templates
+//
+// The files are rendered from text/template templates embedded in the
+// binary (see the templates directory of this package). A file of the same
+// name in Config.TemplatesDir ($AEGIR_HOME/templates on the master) replaces
+// the embedded one: nginx-site.conf.tmpl, nginx.conf.tmpl,
+// apache-site.conf.tmpl, apache.conf.tmpl and site-disabled.html.tmpl.
+//
+// # Applying changes
+//
+// WriteSite and RemoveSite write a file only when its bytes change. After a
+// change they run the server's configuration test; when the test fails they
+// put the previous file back (or remove the new one), so that the server
+// keeps its last good configuration, and return a *provision.Error with the
+// test's output. Only then, and only when something changed, they reload
+// the server, through the provision.ReloadSet of the run, so that parallel
+// tasks on one server share one reload.
+//
+// Config.TestCmd and Config.RestartCmd are shell command lines that the
+// administrator configured for the server (`aegir server add
+// --http-test-cmd/--http-restart-cmd`). They are trusted configuration, like
+// a crontab line: they run as given through `sh -c` on the web server. They
+// never carry data from sites or users.
+package web
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+// Web server types.
+const (
+	Nginx  = "nginx"
+	Apache = "apache"
+)
+
+// Application types of a site's platform.
+const (
+	Drupal    = "drupal"
+	WordPress = "wordpress"
+)
+
+// HTTPS modes of a site.
+const (
+	HTTPSOff      = "off"
+	HTTPSOn       = "on"       // answer on HTTP and HTTPS
+	HTTPSRequired = "required" // HTTP answers 301 to HTTPS (except ACME challenges); HSTS
+)
+
+// Config describes the web service of one server.
+type Config struct {
+	Type string // Nginx or Apache
+	// ConfigDir is aegir's directory on the web server: HOME/config/SERVER.
+	ConfigDir string
+	HTTPPort  int // 0: 80
+	HTTPSPort int // 0: 443
+	// ListenIP limits the virtual hosts to one address (e.g. 127.0.0.1);
+	// empty: every address (nginx `listen PORT`, apache `*:PORT`).
+	ListenIP string
+	// TestCmd and RestartCmd are trusted shell command lines run with
+	// `sh -c` on the server. Empty: the defaults of a system install
+	// (nginx: `nginx -t`, `nginx -s reload`; apache: `apache2ctl
+	// configtest`, `apache2ctl graceful`).
+	TestCmd    string
+	RestartCmd string
+	// PHPFPM is where php-fpm listens: a unix socket path (optionally with
+	// a "unix:" prefix) or HOST:PORT. Empty: the newest /run/php/php*-fpm.sock
+	// found on the server.
+	PHPFPM string
+	// TemplatesDir holds template overrides, on the master (local) disk.
+	// Empty: embedded templates only.
+	TemplatesDir string
+	// WebUser is the web server's system user (www-data); templates get it.
+	WebUser string
+}
+
+// Site is what a site's virtual host is made from.
+type Site struct {
+	Domain  string
+	Aliases []string
+	// Redirect makes the aliases answer 301 to Domain, keeping the path;
+	// otherwise they serve the site as Domain does.
+	Redirect bool
+	Root     string // document root, on the web server
+	// Disabled serves a "site disabled" page (status 503) instead of the
+	// site; the document root is not served. ACME challenges still answer.
+	Disabled bool
+	AppType  string // Drupal or WordPress; empty: Drupal
+	// HTTPS is HTTPSOff (or empty), HTTPSOn or HTTPSRequired. The TLS
+	// virtual host is written only when CertFile and KeyFile are set.
+	HTTPS    string
+	CertFile string // on the web server
+	KeyFile  string
+	// ACMEChallengeDir is served at /.well-known/acme-challenge/.
+	// Empty: ConfigDir/acme-challenge.
+	ACMEChallengeDir string
+}
+
+// Server applies site configuration to one web server.
+type Server struct {
+	cfg     Config
+	fl      *flavor
+	ex      exec.Executor
+	env     *provision.Env
+	php     string // resolved PHP-FPM address, once known
+	ctlName string // resolved control program, once known
+	reloadK string
+}
+
+// New returns the Server for cfg on the server ex reaches. env gives the
+// task log and the run's ReloadSet; nil logs nothing and reloads at once.
+func New(ex exec.Executor, cfg Config, env *provision.Env) (*Server, error) {
+	fl, ok := flavors[cfg.Type]
+	if !ok {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "use --http nginx or --http apache on the server",
+			"unknown web server type %q (want nginx or apache)", cfg.Type)
+	}
+	if cfg.HTTPPort == 0 {
+		cfg.HTTPPort = 80
+	}
+	if cfg.HTTPSPort == 0 {
+		cfg.HTTPSPort = 443
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if env == nil {
+		env = &provision.Env{}
+	}
+	s := &Server{cfg: cfg, fl: fl, ex: ex, env: env}
+	if cfg.PHPFPM != "" {
+		s.php = cfg.PHPFPM
+	}
+	// One reload per web server instance: the host, its config dir and the
+	// command that reloads it.
+	s.reloadK = strings.Join([]string{"web", ex.Host(), cfg.Type, cfg.ConfigDir, cfg.RestartCmd}, "\x00")
+	return s, nil
+}
+
+// ConfigFromContext builds the web Config of a task's web server. home is
+// the master's aegir home (for template overrides). The extra option
+// "http_listen_ip" sets Config.ListenIP.
+func ConfigFromContext(home string, c *provision.Context) Config {
+	cfg := Config{
+		Type:       c.HTTPType,
+		ConfigDir:  c.ConfigDir(),
+		HTTPPort:   c.HTTPPort,
+		HTTPSPort:  c.HTTPSPort,
+		ListenIP:   c.Opt("http_listen_ip", ""),
+		TestCmd:    c.HTTPTestCmd,
+		RestartCmd: c.HTTPRestartCmd,
+		PHPFPM:     c.PHPFPM,
+		WebUser:    c.WebUser,
+	}
+	if home != "" {
+		cfg.TemplatesDir = filepath.Join(home, "templates")
+	}
+	return cfg
+}
+
+// Open connects to the task's web server and returns its Server.
+func Open(ctx context.Context, env *provision.Env, c *provision.Context) (*Server, error) {
+	ex, err := env.Connect(ctx, c.Web())
+	if err != nil {
+		return nil, err
+	}
+	return New(ex, ConfigFromContext(env.Home, c), env)
+}
+
+// Config returns the server's configuration, with defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// IncludeFile is the path of the one file the system's web server includes.
+func (s *Server) IncludeFile() string { return path.Join(s.cfg.ConfigDir, s.fl.includeName) }
+
+// IncludeLine is the line the administrator adds to the system's web
+// server configuration (nginx: inside http {}).
+func (s *Server) IncludeLine() string { return s.fl.includeLine(s.IncludeFile()) }
+
+// SiteFile is the path of a site's virtual host file.
+func (s *Server) SiteFile(domain string) string {
+	return path.Join(s.cfg.ConfigDir, "vhost.d", domain+".conf")
+}
+
+// ACMEChallengeDir is the default directory served at
+// /.well-known/acme-challenge/ for sites that name none.
+func (s *Server) ACMEChallengeDir() string { return path.Join(s.cfg.ConfigDir, "acme-challenge") }
+
+// --- validation: everything that reaches a config file or a path ---
+
+var (
+	labelRe = `[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?`
+	// domainRe: two labels or more; the last is not all digits.
+	domainRe = regexp.MustCompile(`^(` + labelRe + `\.)+[a-z0-9-]*[a-z-][a-z0-9-]*$`)
+	// A path that is safe unquoted in nginx and apache configuration.
+	pathRe = regexp.MustCompile(`^(/[A-Za-z0-9._+@~-]+)+$`)
+	// A user name.
+	userRe = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
+)
+
+func invalid(format string, args ...any) *provision.Error {
+	return provision.Errorf(provision.ErrInvalidContext, "correct the value (see `aegir server show` / `aegir site show`) and run the task again", format, args...)
+}
+
+// checkDomain accepts a lower-case host name; wildcard allows a leading
+// "*." (an alias such as *.example.com).
+func checkDomain(what, d string, wildcard bool) error {
+	name := d
+	if wildcard {
+		name = strings.TrimPrefix(d, "*.")
+	}
+	if len(d) > 253 || !domainRe.MatchString(name) {
+		return invalid("invalid %s %q: want a lower-case domain name such as example.com", what, d)
+	}
+	return nil
+}
+
+// checkPath accepts an absolute, clean path made of characters that need no
+// quoting in a web server's configuration.
+func checkPath(what, p string) error {
+	if !pathRe.MatchString(p) || path.Clean(p) != p || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") || strings.Contains(p, "/./") {
+		return invalid("invalid %s %q: want an absolute, clean path of letters, digits and . _ + @ ~ -", what, p)
+	}
+	return nil
+}
+
+func checkPort(what string, n int) error {
+	if n < 1 || n > 65535 {
+		return invalid("invalid %s %d: want a port from 1 to 65535", what, n)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	if err := checkPath("web config dir", c.ConfigDir); err != nil {
+		return err
+	}
+	if err := checkPort("HTTP port", c.HTTPPort); err != nil {
+		return err
+	}
+	if err := checkPort("HTTPS port", c.HTTPSPort); err != nil {
+		return err
+	}
+	if c.ListenIP != "" && net.ParseIP(c.ListenIP) == nil {
+		return invalid("invalid listen address %q: want an IP address", c.ListenIP)
+	}
+	if c.PHPFPM != "" {
+		if _, err := parsePHP(c.PHPFPM); err != nil {
+			return err
+		}
+	}
+	if c.WebUser != "" && !userRe.MatchString(c.WebUser) {
+		return invalid("invalid web user %q", c.WebUser)
+	}
+	for _, cmd := range []string{c.TestCmd, c.RestartCmd} {
+		if strings.ContainsAny(cmd, "\x00\n") {
+			return invalid("invalid web server command %q: want one line", cmd)
+		}
+	}
+	return nil
+}
+
+// phpAddr is a parsed PHP-FPM address: Socket, or Host and Port.
+type phpAddr struct {
+	Socket string
+	Host   string
+	Port   int
+}
+
+func parsePHP(s string) (phpAddr, error) {
+	if p, ok := strings.CutPrefix(s, "unix:"); ok || strings.HasPrefix(s, "/") {
+		if !ok {
+			p = s
+		}
+		if err := checkPath("php-fpm socket", p); err != nil {
+			return phpAddr{}, err
+		}
+		return phpAddr{Socket: p}, nil
+	}
+	h, p, err := net.SplitHostPort(s)
+	port, perr := strconv.Atoi(p)
+	if err != nil || perr != nil || port < 1 || port > 65535 || (net.ParseIP(h) == nil && checkDomain("php-fpm host", h, false) != nil && h != "localhost") {
+		return phpAddr{}, invalid("invalid php-fpm address %q: want a socket path (/run/php/php8.2-fpm.sock) or HOST:PORT (127.0.0.1:9000)", s)
+	}
+	return phpAddr{Host: h, Port: port}, nil
+}
+
+// normalize checks a site and fills in its defaults.
+func (s *Server) normalize(site Site) (Site, error) {
+	site.Domain = strings.ToLower(strings.TrimSuffix(site.Domain, "."))
+	if err := checkDomain("site domain", site.Domain, false); err != nil {
+		return site, err
+	}
+	seen := map[string]bool{site.Domain: true}
+	aliases := make([]string, 0, len(site.Aliases))
+	for _, a := range site.Aliases {
+		a = strings.ToLower(strings.TrimSuffix(a, "."))
+		if err := checkDomain("site alias", a, true); err != nil {
+			return site, err
+		}
+		if !seen[a] {
+			seen[a] = true
+			aliases = append(aliases, a)
+		}
+	}
+	site.Aliases = aliases
+	if err := checkPath("site document root", site.Root); err != nil {
+		return site, err
+	}
+	switch site.AppType {
+	case "":
+		site.AppType = Drupal
+	case Drupal, WordPress:
+	default:
+		return site, invalid("invalid application type %q: want drupal or wordpress", site.AppType)
+	}
+	switch site.HTTPS {
+	case "":
+		site.HTTPS = HTTPSOff
+	case HTTPSOff, HTTPSOn, HTTPSRequired:
+	default:
+		return site, invalid("invalid HTTPS mode %q: want off, on or required", site.HTTPS)
+	}
+	for what, p := range map[string]string{"certificate file": site.CertFile, "key file": site.KeyFile, "ACME challenge dir": site.ACMEChallengeDir} {
+		if p != "" {
+			if err := checkPath(what, p); err != nil {
+				return site, err
+			}
+		}
+	}
+	if site.ACMEChallengeDir == "" {
+		site.ACMEChallengeDir = s.ACMEChallengeDir()
+	}
+	return site, nil
+}
+
+func (s *Server) logf(level, format string, args ...any) { s.env.Logf(level, format, args...) }
+
+// errf builds an error about this web server.
+func (s *Server) errf(code, hint string, err error, format string, args ...any) *provision.Error {
+	return &provision.Error{Code: code, Hint: hint, Err: err, Msg: fmt.Sprintf(format, args...)}
+}
