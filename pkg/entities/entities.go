@@ -253,3 +253,52 @@ type Backup struct {
 	SHA256  string    `json:"sha256" yaml:"sha256"`
 	Created time.Time `json:"created" yaml:"created"`
 }
+
+// TableColumns are the default table and CSV columns of each type; JSON
+// and YAML carry every key.
+func (Client) TableColumns() []string { return []string{"name", "email", "sites", "created"} }
+
+// TableColumns: see Client.TableColumns.
+func (Server) TableColumns() []string {
+	return []string{"name", "host", "ssh_user", "status", "services", "verified"}
+}
+
+// TableColumns: see Client.TableColumns.
+func (Service) TableColumns() []string {
+	return []string{"server", "kind", "type", "status", "version", "port", "message"}
+}
+
+// TableColumns: see Client.TableColumns.
+func (Platform) TableColumns() []string {
+	return []string{"name", "server", "type", "core_version", "root", "status", "sites"}
+}
+
+// TableColumns: see Client.TableColumns.
+func (Site) TableColumns() []string {
+	return []string{"domain", "platform", "db_server", "client", "status", "https", "aliases"}
+}
+
+// TableColumns: see Client.TableColumns.
+func (Task) TableColumns() []string {
+	return []string{"id", "type", "target", "status", "created", "finished", "error"}
+}
+
+// TableColumns: see Client.TableColumns.
+func (LogLine) TableColumns() []string { return []string{"time", "level", "message"} }
+
+// TableColumns: see Client.TableColumns.
+func (Package) TableColumns() []string {
+	return []string{"name", "type", "version", "project", "platform", "site", "enabled"}
+}
+
+// TableColumns: see Client.TableColumns.
+func (Backup) TableColumns() []string { return []string{"id", "site", "size", "created", "path"} }
+
+// CellString renders a service in one table cell: kind:type(status).
+func (s Service) CellString() string {
+	v := s.Kind + ":" + s.Type
+	if s.Status != "" {
+		v += "(" + s.Status + ")"
+	}
+	return v
+}

@@ -1,0 +1,263 @@
+// Package cli is aegir's command line: the root command, global flags,
+// configuration, exit codes, and one file per noun.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/aegir-project/aegir/pkg/cli/output"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// Version is set at build time with -ldflags "-X .../pkg/cli.Version=...".
+var Version = "dev"
+
+// IOStreams are where a command reads and writes: results to Out, logs,
+// progress and errors to Err.
+type IOStreams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// App is one invocation of aegir: streams, configuration and the state
+// store, opened on first use.
+type App struct {
+	IO  IOStreams
+	cfg *viper.Viper
+	st  *store.Store
+	ctx context.Context
+
+	// Global flags.
+	home    string
+	format  string
+	fields  []string
+	verbose bool
+	quiet   bool
+	yes     bool
+	noColor bool
+}
+
+// Main runs aegir with the process's streams and returns the exit code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, args, IOStreams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+}
+
+// Run runs aegir with args and streams and returns the exit code.
+func Run(ctx context.Context, args []string, io IOStreams) int {
+	a := &App{IO: io, cfg: viper.New(), ctx: ctx}
+	root := a.rootCmd()
+	root.SetArgs(rewriteAliases(root, args))
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.Err)
+	err := root.ExecuteContext(ctx)
+	if a.st != nil {
+		a.st.Close()
+	}
+	if err == nil {
+		return ExitOK
+	}
+	return a.report(err)
+}
+
+func (a *App) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "aegir",
+		Short: "Host hundreds of Drupal and WordPress sites on your own servers",
+		Long: `aegir keeps a model of your servers, platforms (code bases) and sites, turns
+every change into a task, and carries tasks out on local and remote servers:
+databases, web server virtual hosts, installs, backups, restores, migrations.
+
+Start with: aegir init, then aegir server add, aegir platform add, aegir site install.`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		DisableAutoGenTag: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.loadConfig(cmd) },
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.home, "home", "", "aegir home: state, config, backups (env AEGIR_HOME; default ~/.aegir)")
+	pf.StringVar(&a.format, "format", "table", "output format of lists and records: table, json, yaml or csv")
+	pf.StringSliceVar(&a.fields, "fields", nil, "keys to print, comma-separated (e.g. domain,status)")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "print debug lines of task logs too")
+	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only results and errors, not task logs")
+	pf.BoolVarP(&a.yes, "yes", "y", false, "answer yes to every prompt")
+	pf.BoolVar(&a.noColor, "no-color", false, "never color the output")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
+
+	root.AddCommand(
+		a.initCmd(), a.versionCmd(),
+		a.clientCmd(), a.serverCmd(), a.serviceCmd(), a.platformCmd(), a.siteCmd(),
+		a.taskCmd(), a.packageCmd(), a.provisionCmd(), a.docsCmd(),
+	)
+	for _, c := range extraCommands {
+		root.AddCommand(c(a))
+	}
+	return root
+}
+
+// extraCommands lets files of this package add nouns from init functions.
+var extraCommands []func(*App) *cobra.Command
+
+// loadConfig resolves AEGIR_HOME and reads aegir.yaml: flags > env AEGIR_* >
+// the config file > defaults.
+func (a *App) loadConfig(cmd *cobra.Command) error {
+	v := a.cfg
+	setDefaults(v)
+	v.SetEnvPrefix("AEGIR")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	if !cmd.Flags().Changed("home") {
+		a.home = os.Getenv("AEGIR_HOME")
+	}
+	if a.home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return &Error{Code: ExitUsage, Err: errors.New("cannot find your home directory"), Hint: "set AEGIR_HOME or pass --home DIR"}
+		}
+		a.home = filepath.Join(h, ".aegir")
+	}
+	abs, err := filepath.Abs(a.home)
+	if err != nil {
+		return err
+	}
+	a.home = abs
+	v.SetConfigFile(filepath.Join(a.home, "aegir.yaml"))
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		var nf viper.ConfigFileNotFoundError
+		if !errors.As(err, &nf) && !os.IsNotExist(errors.Unwrap(err)) && !strings.Contains(err.Error(), "no such file") {
+			return &Error{Code: ExitUsage, Err: fmt.Errorf("config file %s: %w", v.ConfigFileUsed(), err), Hint: "fix the YAML in that file (docs/configuration.md lists the keys)"}
+		}
+	}
+	// Global flags given on the command line win; otherwise env and file.
+	bindString(cmd.Flags(), v, "format", &a.format)
+	if !contains(output.Formats, a.format) {
+		return usageErr(fmt.Errorf("invalid --format %q: must be one of %s", a.format, strings.Join(output.Formats, ", ")))
+	}
+	if !cmd.Flags().Changed("no-color") && v.GetBool("no_color") {
+		a.noColor = true
+	}
+	if os.Getenv("NO_COLOR") != "" {
+		a.noColor = true
+	}
+	return nil
+}
+
+func bindString(fs *pflag.FlagSet, v *viper.Viper, key string, dst *string) {
+	if fs.Changed(key) {
+		return
+	}
+	if s := v.GetString(key); s != "" {
+		*dst = s
+	}
+}
+
+// Store opens the state database (it must exist: aegir init makes it).
+func (a *App) Store() (*store.Store, error) {
+	if a.st != nil {
+		return a.st, nil
+	}
+	st, err := store.Open(a.ctx, a.dbPath(), false)
+	if err != nil {
+		return nil, err
+	}
+	a.st = st
+	return st, nil
+}
+
+func (a *App) dbPath() string { return filepath.Join(a.home, "aegir.db") }
+
+// Home is the resolved aegir home.
+func (a *App) Home() string { return a.home }
+
+// Context is the invocation's context (cancelled by SIGINT/SIGTERM).
+func (a *App) Context() context.Context { return a.ctx }
+
+// Config is the merged configuration.
+func (a *App) Config() *viper.Viper { return a.cfg }
+
+// print writes v in the chosen format.
+func (a *App) print(v any) error {
+	err := output.Write(a.IO.Out, v, output.Options{Format: a.format, Fields: a.fields})
+	var fe *output.FieldError
+	if errors.As(err, &fe) {
+		return usageErr(err)
+	}
+	return err
+}
+
+// infof writes a status line to stderr unless --quiet.
+func (a *App) infof(format string, args ...any) {
+	if !a.quiet {
+		fmt.Fprintf(a.IO.Err, format+"\n", args...)
+	}
+}
+
+// rewriteAliases turns the drush-style colon form (site:install) and the
+// classic hyphenated form (site-install, hosting-dispatch,
+// provision-verify) of the first word into the noun and verb words.
+func rewriteAliases(root *cobra.Command, args []string) []string {
+	for i, arg := range args {
+		if strings.HasPrefix(arg, "-") {
+			// A global flag with a separate value: skip the value too.
+			if f := root.PersistentFlags().Lookup(strings.TrimLeft(strings.SplitN(arg, "=", 2)[0], "-")); f != nil && !strings.Contains(arg, "=") && f.Value.Type() != "bool" {
+				if i+1 < len(args) {
+					args = append([]string(nil), args...)
+					args[i+1] = "\x00" + args[i+1]
+				}
+			}
+			continue
+		}
+		if strings.HasPrefix(arg, "\x00") {
+			continue
+		}
+		var noun, verb string
+		if n, v, ok := strings.Cut(arg, ":"); ok {
+			noun, verb = n, v
+		} else if n, v, ok := strings.Cut(arg, "-"); ok {
+			noun, verb = n, v
+		} else {
+			break
+		}
+		if c, _, err := root.Find([]string{noun}); err == nil && c != root && c.Name() == noun {
+			out := append([]string{}, args[:i]...)
+			out = append(out, noun, verb)
+			out = append(out, args[i+1:]...)
+			return unmark(out)
+		}
+		break
+	}
+	return unmark(args)
+}
+
+func unmark(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = strings.TrimPrefix(a, "\x00")
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+)
+
+func (a *App) provisionCmd() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "provision TASK --context-file F|-",
+		Short: "Run the back end alone: a flat JSON context in, a JSON result out",
+		Long: `Run one back-end task from a flat JSON context (the options the front end
+would pass) and print the JSON result: status, log lines, changes for the
+front end, and on failure an error code, message and hint. TASK is a task
+type such as site.verify; the classic short form (verify, install) is taken
+from the context's target. The exit code is 1 when the result is an error.
+
+Task types: ` + "aegir provision --help" + ` lists them below.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if file == "" {
+				return invalid("--context-file", "", "is required: a JSON file, or - for standard input")
+			}
+			var r io.Reader = a.IO.In
+			if file != "-" {
+				f, err := os.Open(file)
+				if err != nil {
+					return invalid("--context-file", file, "must be a readable file")
+				}
+				defer f.Close()
+				r = f
+			}
+			c, err := provision.DecodeContext(r)
+			if err != nil {
+				return usageErr(fmt.Errorf("invalid --context-file: %w", err))
+			}
+			c.Task = taskName(args[0], c)
+			res := provision.Run(a.ctx, a.home, c, nil, nil)
+			b, _ := json.MarshalIndent(res, "", "  ")
+			fmt.Fprintln(a.IO.Out, string(b))
+			if res.Status == provision.StatusError {
+				return &Error{Code: ExitFailed, Err: fmt.Errorf("%s: %s", c.Task, res.Error), Hint: res.Hint}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "context-file", "", "the JSON context: a file, or - for standard input")
+	cmd.SetHelpTemplate(cmd.HelpTemplate() + "\nTask types: {{taskTypes}}\n")
+	cobra.AddTemplateFunc("taskTypes", func() string { return strings.Join(provision.Tasks(), ", ") })
+	return cmd
+}
+
+// taskName turns a classic short name (verify) into a task type by the
+// context's target: a site, else a platform, else a server.
+func taskName(name string, c *provision.Context) string {
+	if strings.Contains(name, ".") {
+		return name
+	}
+	switch {
+	case c.SiteDomain != "":
+		return "site." + name
+	case c.Platform != "":
+		return "platform." + name
+	}
+	return "server." + name
+}

@@ -1,0 +1,386 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+)
+
+// serverFlags are the settings of server add and server edit.
+type serverFlags struct {
+	host, sshUser, sshKey, remoteHome            string
+	sshPort                                      int
+	acceptHostKey                                bool
+	http, httpTestCmd, httpRestartCmd, phpFPM    string
+	httpPort, httpsPort                          int
+	db, dbHost, dbAdminUser, dbAdminPasswordFile string
+	dbPort                                       int
+	queue                                        bool
+}
+
+func (f *serverFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.host, "host", "", "host name or address of the server (localhost with no --ssh-user: this machine)")
+	fs.StringVar(&f.sshUser, "ssh-user", "", "SSH user on a remote server")
+	fs.IntVar(&f.sshPort, "ssh-port", 22, "SSH port")
+	fs.StringVar(&f.sshKey, "ssh-key", "", "private key file for SSH (default: ~/.ssh/id_ed25519 or id_rsa, or the agent)")
+	fs.BoolVar(&f.acceptHostKey, "accept-host-key", false, "record the server's SSH host key on first contact (a changed key is always refused)")
+	fs.StringVar(&f.remoteHome, "remote-home", "", "aegir home on the remote server (default .aegir in the SSH user's home)")
+	fs.StringVar(&f.http, "http", "", "web service: nginx or apache")
+	fs.IntVar(&f.httpPort, "http-port", 80, "HTTP port of the web service")
+	fs.IntVar(&f.httpsPort, "https-port", 443, "HTTPS port of the web service")
+	fs.StringVar(&f.httpTestCmd, "http-test-cmd", "", "command that tests the web server's config (default nginx -t / apache2ctl configtest)")
+	fs.StringVar(&f.httpRestartCmd, "http-restart-cmd", "", "command that reloads the web server (default nginx -s reload / apache2ctl graceful)")
+	fs.StringVar(&f.phpFPM, "php-fpm", "", "php-fpm socket path or host:port (detected when not given)")
+	fs.StringVar(&f.db, "db", "", "database service: mariadb, mysql or postgresql")
+	fs.StringVar(&f.dbHost, "db-host", "", "address clients connect to (default: the server's host; 127.0.0.1 for localhost)")
+	fs.IntVar(&f.dbPort, "db-port", 0, "database port (default 3306, or 5432 for postgresql)")
+	fs.StringVar(&f.dbAdminUser, "db-admin-user", "", "database admin user (default root, or postgres)")
+	fs.StringVar(&f.dbAdminPasswordFile, "db-admin-password-file", "", "file holding the admin password (never passed on the command line)")
+	fs.BoolVar(&f.queue, "queue", false, "only queue the verify task for the dispatcher; print its id")
+}
+
+// apply validates the flags that were given and copies them onto v.
+func (f *serverFlags) apply(fs *pflag.FlagSet, v *entities.Server) error {
+	ch := fs.Changed
+	if ch("host") || v.Host == "" {
+		if err := entities.ValidateHost("--host", f.host); err != nil {
+			return err
+		}
+		v.Host = f.host
+	}
+	if ch("ssh-user") {
+		if err := entities.ValidateUser("--ssh-user", f.sshUser); err != nil {
+			return err
+		}
+		v.SSHUser = f.sshUser
+	}
+	if ch("ssh-port") || v.SSHPort == 0 {
+		if err := entities.ValidatePort("--ssh-port", f.sshPort); err != nil {
+			return err
+		}
+		v.SSHPort = f.sshPort
+	}
+	if ch("ssh-key") {
+		if err := readableFile("--ssh-key", f.sshKey); err != nil {
+			return err
+		}
+		v.SSHKey = f.sshKey
+	}
+	if ch("accept-host-key") {
+		v.AcceptHostKey = f.acceptHostKey
+	}
+	if ch("remote-home") {
+		if err := entities.ValidateAbsPath("--remote-home", f.remoteHome); err != nil {
+			return err
+		}
+		v.RemoteHome = f.remoteHome
+	}
+	if err := f.applyHTTP(fs, v); err != nil {
+		return err
+	}
+	return f.applyDB(fs, v)
+}
+
+func service(v *entities.Server, kind string) *entities.Service {
+	for i := range v.Services {
+		if v.Services[i].Kind == kind {
+			return &v.Services[i]
+		}
+	}
+	return nil
+}
+
+func (f *serverFlags) applyHTTP(fs *pflag.FlagSet, v *entities.Server) error {
+	ch := fs.Changed
+	sv := service(v, entities.KindHTTP)
+	if sv == nil {
+		if !ch("http") {
+			for _, n := range []string{"http-port", "https-port", "http-test-cmd", "http-restart-cmd", "php-fpm"} {
+				if ch(n) {
+					return invalid("--"+n, "", "needs a web service: add --http nginx or --http apache")
+				}
+			}
+			return nil
+		}
+		v.Services = append(v.Services, entities.Service{Kind: entities.KindHTTP, Port: f.httpPort, HTTPSPort: f.httpsPort})
+		sv = &v.Services[len(v.Services)-1]
+	}
+	if ch("http") {
+		if err := entities.ValidateOneOf("--http", f.http, entities.ServiceTypes[entities.KindHTTP]...); err != nil {
+			return err
+		}
+		sv.Type = f.http
+	}
+	if ch("http-port") {
+		sv.Port = f.httpPort
+	}
+	if ch("https-port") {
+		sv.HTTPSPort = f.httpsPort
+	}
+	if err := entities.ValidatePort("--http-port", sv.Port); err != nil {
+		return err
+	}
+	if err := entities.ValidatePort("--https-port", sv.HTTPSPort); err != nil {
+		return err
+	}
+	if sv.Port == sv.HTTPSPort {
+		return invalid("--https-port", fmt.Sprint(sv.HTTPSPort), "must differ from --http-port")
+	}
+	for _, c := range []struct {
+		name string
+		val  string
+		dst  *string
+	}{{"http-test-cmd", f.httpTestCmd, &sv.TestCmd}, {"http-restart-cmd", f.httpRestartCmd, &sv.RestartCmd}, {"php-fpm", f.phpFPM, &sv.PHPFPM}} {
+		if !ch(c.name) {
+			continue
+		}
+		if strings.ContainsAny(c.val, "\n\r\x00") {
+			return invalid("--"+c.name, c.val, "must be one line")
+		}
+		*c.dst = c.val
+	}
+	if sv.PHPFPM != "" && !strings.HasPrefix(sv.PHPFPM, "/") && !strings.Contains(sv.PHPFPM, ":") {
+		return invalid("--php-fpm", sv.PHPFPM, "must be a socket path (/run/php/php8.2-fpm.sock) or host:port")
+	}
+	return nil
+}
+
+func (f *serverFlags) applyDB(fs *pflag.FlagSet, v *entities.Server) error {
+	ch := fs.Changed
+	sv := service(v, entities.KindDB)
+	if sv == nil {
+		if !ch("db") {
+			for _, n := range []string{"db-host", "db-port", "db-admin-user", "db-admin-password-file"} {
+				if ch(n) {
+					return invalid("--"+n, "", "needs a database service: add --db mariadb, mysql or postgresql")
+				}
+			}
+			return nil
+		}
+		v.Services = append(v.Services, entities.Service{Kind: entities.KindDB})
+		sv = &v.Services[len(v.Services)-1]
+	}
+	if ch("db") {
+		if err := entities.ValidateOneOf("--db", f.db, entities.ServiceTypes[entities.KindDB]...); err != nil {
+			return err
+		}
+		sv.Type = f.db
+	}
+	if ch("db-host") {
+		if err := entities.ValidateHost("--db-host", f.dbHost); err != nil {
+			return err
+		}
+		sv.DBHost = f.dbHost
+	}
+	if sv.DBHost == "" {
+		sv.DBHost = v.Host
+		if v.IsLocal() {
+			sv.DBHost = "127.0.0.1"
+		}
+	}
+	if ch("db-port") {
+		sv.Port = f.dbPort
+	}
+	if sv.Port == 0 {
+		sv.Port = 3306
+		if sv.Type == entities.TypePostgreSQL {
+			sv.Port = 5432
+		}
+	}
+	if err := entities.ValidatePort("--db-port", sv.Port); err != nil {
+		return err
+	}
+	if ch("db-admin-user") {
+		if err := entities.ValidateUser("--db-admin-user", f.dbAdminUser); err != nil {
+			return err
+		}
+		sv.AdminUser = f.dbAdminUser
+	}
+	if sv.AdminUser == "" {
+		sv.AdminUser = "root"
+		if sv.Type == entities.TypePostgreSQL {
+			sv.AdminUser = "postgres"
+		}
+	}
+	if ch("db-admin-password-file") {
+		if err := readableFile("--db-admin-password-file", f.dbAdminPasswordFile); err != nil {
+			return err
+		}
+		sv.AdminPasswordFile = f.dbAdminPasswordFile
+	}
+	return nil
+}
+
+func readableFile(field, p string) error {
+	if err := entities.ValidateAbsPath(field, p); err != nil {
+		return err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return invalid(field, p, "must be a readable file on this machine")
+	}
+	if !st.Mode().IsRegular() {
+		return invalid(field, p, "must be a regular file")
+	}
+	if f, err := os.Open(p); err != nil {
+		return invalid(field, p, "must be readable by this user")
+	} else {
+		f.Close()
+	}
+	return nil
+}
+
+func (a *App) serverCmd() *cobra.Command {
+	c := &cobra.Command{Use: "server", Short: "Servers and the services they run (web, database)"}
+
+	var af serverFlags
+	add := &cobra.Command{
+		Use:   "add NAME --host HOST [--http nginx|apache] [--db mariadb|mysql|postgresql]",
+		Short: "Add a server with its services, then verify it",
+		Long: `Add a server. With --host localhost and no --ssh-user it is this machine;
+anything else is reached over SSH, with its host key verified against
+AEGIR_HOME/known_hosts (--accept-host-key records it on first contact).
+The server is verified at once (use --queue to leave that to the dispatcher).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := entities.ValidateName("server name", args[0]); err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("host") {
+				return invalid("--host", "", "is required (use localhost for this machine)")
+			}
+			v := &entities.Server{Name: args[0]}
+			if err := af.apply(cmd.Flags(), v); err != nil {
+				return err
+			}
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			t, err := st.AddServer(a.ctx, v)
+			if err != nil {
+				return err
+			}
+			return a.runOrQueue(t, af.queue, func() (any, error) { return st.GetServer(a.ctx, v.Name) })
+		},
+	}
+	af.register(add.Flags())
+
+	var ef serverFlags
+	edit := &cobra.Command{
+		Use:   "edit NAME [flags]",
+		Short: "Change a server's settings or add a service, then verify it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.GetServer(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if err := ef.apply(cmd.Flags(), v); err != nil {
+				return err
+			}
+			t, err := st.UpdateServer(a.ctx, v)
+			if err != nil {
+				return err
+			}
+			return a.runOrQueue(t, ef.queue, func() (any, error) { return st.GetServer(a.ctx, v.Name) })
+		},
+	}
+	ef.register(edit.Flags())
+
+	list := &cobra.Command{
+		Use: "list", Short: "List servers", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.ListServers(a.ctx)
+			if err != nil {
+				return err
+			}
+			return a.print(v)
+		},
+	}
+	show := &cobra.Command{
+		Use: "show NAME", Short: "Show a server and its services", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.GetServer(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return a.print(v)
+		},
+	}
+	var vq bool
+	verify := &cobra.Command{
+		Use: "verify NAME", Short: "Check a server: reachable, services installed, DB admin login, config written", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.GetServer(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			t, err := st.QueueTask(a.ctx, entities.TaskServerVerify, entities.TargetServer, v.ID, v.Name, nil)
+			if err != nil {
+				return err
+			}
+			return a.runOrQueue(t, vq, func() (any, error) { return st.GetServer(a.ctx, v.Name) })
+		},
+	}
+	verify.Flags().BoolVar(&vq, "queue", false, "only queue the task; print its id")
+	del := &cobra.Command{
+		Use: "delete NAME", Short: "Delete a server that no platform or site uses", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			if err := st.DeleteServer(a.ctx, args[0]); err != nil {
+				return err
+			}
+			a.infof("server %s deleted", args[0])
+			return nil
+		},
+	}
+	c.AddCommand(add, edit, list, show, verify, del)
+	return c
+}
+
+func (a *App) serviceCmd() *cobra.Command {
+	c := &cobra.Command{Use: "service", Short: "Services: what each server runs (http: nginx, apache; db: mariadb, mysql, postgresql)"}
+	var server string
+	list := &cobra.Command{
+		Use: "list [--server NAME]", Short: "List services", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.ListServices(a.ctx, server)
+			if err != nil {
+				return err
+			}
+			return a.print(v)
+		},
+	}
+	list.Flags().StringVar(&server, "server", "", "only this server's services")
+	c.AddCommand(list)
+	return c
+}

@@ -1,0 +1,349 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// normalizeAliases validates aliases and drops duplicates, keeping order.
+func normalizeAliases(domain string, in []string) ([]string, error) {
+	seen := map[string]bool{domain: true}
+	out := []string{}
+	for _, a := range in {
+		d, err := entities.NormalizeDomain("--alias", a)
+		if err != nil {
+			return nil, err
+		}
+		if d == domain {
+			return nil, invalid("--alias", a, "must differ from the site's own domain")
+		}
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (a *App) siteCmd() *cobra.Command {
+	c := &cobra.Command{Use: "site", Short: "Sites: install, change, back up and move the sites you host"}
+	c.AddCommand(a.siteInstallCmd(), a.siteListCmd(), a.siteShowCmd(), a.siteEditCmd())
+	for _, v := range []struct{ use, short, typ string }{
+		{"verify DOMAIN", "Re-apply everything for a site from its record (settings, vhost, database grants)", entities.TaskSiteVerify},
+		{"disable DOMAIN", "Make a site answer with a \"site disabled\" page", entities.TaskSiteDisable},
+		{"enable DOMAIN", "Serve a disabled site again", entities.TaskSiteEnable},
+		{"login-reset DOMAIN", "Print a one-time login link for the site's admin account", entities.TaskSiteLoginReset},
+		{"backup DOMAIN", "Back up a site's database and files into one archive", entities.TaskSiteBackup},
+	} {
+		c.AddCommand(a.siteTaskCmd(v.use, v.short, v.typ, nil))
+	}
+	c.AddCommand(a.siteDeleteCmd())
+	return c
+}
+
+func (a *App) siteInstallCmd() *cobra.Command {
+	var o struct {
+		platform, dbServer, client, profile, language, https string
+		aliases                                              []string
+		redirect, queue                                      bool
+	}
+	cmd := &cobra.Command{
+		Use:     "install DOMAIN --platform P [--db-server S] [--client C] [--profile X] [--alias A]... [--redirect]",
+		Aliases: []string{"add"},
+		Short:   "Install a new site on a platform",
+		Long: `Record a site and install it: a database and user on the database server,
+the site's settings, its files directories, the platform's installer, and a
+virtual host for the domain and every alias. The install runs at once with
+its log shown (--queue leaves it to the dispatcher); a failed install
+removes everything it created.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			domain, err := entities.NormalizeDomain("domain", args[0])
+			if err != nil {
+				return err
+			}
+			if o.platform == "" {
+				return invalid("--platform", "", "is required: the platform to install on (aegir platform list)")
+			}
+			aliases, err := normalizeAliases(domain, o.aliases)
+			if err != nil {
+				return err
+			}
+			if o.dbServer != "" {
+				if err := entities.ValidateName("--db-server", o.dbServer); err != nil {
+					return err
+				}
+			}
+			if o.client != "" {
+				if err := entities.ValidateName("--client", o.client); err != nil {
+					return err
+				}
+			}
+			if o.profile == "" {
+				o.profile = a.cfg.GetString("site.profile")
+			}
+			if err := entities.ValidateProfile("--profile", o.profile); err != nil {
+				return err
+			}
+			if o.language == "" {
+				o.language = a.cfg.GetString("site.language")
+			}
+			if err := entities.ValidateLanguage("--language", o.language); err != nil {
+				return err
+			}
+			if o.https == "" {
+				o.https = a.cfg.GetString("https")
+			}
+			if err := entities.ValidateOneOf("--https", o.https, entities.HTTPSOff, entities.HTTPSOn, entities.HTTPSRequired); err != nil {
+				return err
+			}
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			p, err := st.GetPlatform(a.ctx, o.platform)
+			if err != nil {
+				return err
+			}
+			if o.dbServer == "" {
+				o.dbServer, err = defaultDBServer(a, st, p)
+				if err != nil {
+					return err
+				}
+			}
+			v := &entities.Site{Domain: domain, Aliases: aliases, Redirect: o.redirect, Platform: p.Name, DBServer: o.dbServer,
+				Client: o.client, Profile: o.profile, Language: o.language, HTTPS: o.https}
+			t, err := st.AddSite(a.ctx, v)
+			if err != nil {
+				return err
+			}
+			return a.runOrQueue(t, o.queue, func() (any, error) { return st.GetSite(a.ctx, domain) })
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.platform, "platform", "", "the platform to install on")
+	f.StringVar(&o.dbServer, "db-server", "", "the database server (default: the platform's server, if it has a database service)")
+	f.StringVar(&o.client, "client", "", "the client the site belongs to")
+	f.StringVar(&o.profile, "profile", "", "Drupal install profile (default from config: standard)")
+	f.StringVar(&o.language, "language", "", "the site's language code (default from config: en)")
+	f.StringSliceVar(&o.aliases, "alias", nil, "another domain the site answers to (repeatable)")
+	f.BoolVar(&o.redirect, "redirect", false, "aliases answer with a 301 redirect to the domain")
+	f.StringVar(&o.https, "https", "", "HTTPS: off, on or required (default from config)")
+	f.BoolVar(&o.queue, "queue", false, "only queue the install task; print its id")
+	return cmd
+}
+
+// defaultDBServer picks the platform's own server when it runs a database,
+// else the only database server there is.
+func defaultDBServer(a *App, st *store.Store, p *entities.Platform) (string, error) {
+	servers, err := st.ListServers(a.ctx)
+	if err != nil {
+		return "", err
+	}
+	var withDB []string
+	for _, s := range servers {
+		if service(s, entities.KindDB) != nil {
+			if s.Name == p.Server {
+				return s.Name, nil
+			}
+			withDB = append(withDB, s.Name)
+		}
+	}
+	switch len(withDB) {
+	case 1:
+		return withDB[0], nil
+	case 0:
+		return "", &Error{Code: ExitUsage, Err: entities.Invalid("--db-server", "", "no server has a database service"),
+			Hint: "add one: aegir server edit " + p.Server + " --db mariadb"}
+	}
+	return "", &Error{Code: ExitUsage, Err: entities.Invalid("--db-server", "", "is required: several servers have a database service"),
+		Hint: "pick one of: aegir service list"}
+}
+
+func (a *App) siteListCmd() *cobra.Command {
+	var f store.SiteFilter
+	cmd := &cobra.Command{
+		Use: "list [--platform P] [--client C] [--status S]", Short: "List sites", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.Status != "" {
+				if err := entities.ValidateOneOf("--status", f.Status, entities.SiteStatuses...); err != nil {
+					return err
+				}
+			}
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.ListSites(a.ctx, f)
+			if err != nil {
+				return err
+			}
+			return a.print(v)
+		},
+	}
+	cmd.Flags().StringVar(&f.Platform, "platform", "", "only sites on this platform")
+	cmd.Flags().StringVar(&f.Client, "client", "", "only this client's sites")
+	cmd.Flags().StringVar(&f.Status, "status", "", "only sites in this status (default: all but deleted)")
+	cmd.Flags().StringVar(&f.Server, "server", "", "only sites on this web server")
+	cmd.Flags().StringVar(&f.DBServer, "db-server", "", "only sites on this database server")
+	return cmd
+}
+
+func (a *App) siteShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "show DOMAIN", Short: "Show a site", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.GetSite(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return a.print(v)
+		},
+	}
+}
+
+func (a *App) siteEditCmd() *cobra.Command {
+	var o struct {
+		add, remove          []string
+		redirect, noRedirect bool
+		client, https        string
+		queue                bool
+	}
+	cmd := &cobra.Command{
+		Use:   "edit DOMAIN [--add-alias A] [--remove-alias A] [--redirect|--no-redirect] [--client C] [--https MODE]",
+		Short: "Change a site's aliases, redirection, client or HTTPS mode, then verify it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.redirect && o.noRedirect {
+				return invalid("--redirect", "", "cannot be given with --no-redirect")
+			}
+			if o.https != "" {
+				if err := entities.ValidateOneOf("--https", o.https, entities.HTTPSOff, entities.HTTPSOn, entities.HTTPSRequired); err != nil {
+					return err
+				}
+			}
+			if o.client != "" {
+				if err := entities.ValidateName("--client", o.client); err != nil {
+					return err
+				}
+			}
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.GetSite(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if v.Status == entities.SiteQueued {
+				return &Error{Code: ExitBusy, Err: entities.Invalid("domain", v.Domain, "is not installed yet"), Hint: "wait for its install task: aegir task list --site " + v.Domain}
+			}
+			aliases := append([]string{}, v.Aliases...)
+			for _, r := range o.remove {
+				d, err := entities.NormalizeDomain("--remove-alias", r)
+				if err != nil {
+					return err
+				}
+				found := false
+				for i, x := range aliases {
+					if x == d {
+						aliases = append(aliases[:i], aliases[i+1:]...)
+						found = true
+						break
+					}
+				}
+				if !found {
+					return invalid("--remove-alias", r, "is not an alias of "+v.Domain)
+				}
+			}
+			aliases, err = normalizeAliases(v.Domain, append(aliases, o.add...))
+			if err != nil {
+				return err
+			}
+			v.Aliases = aliases
+			if o.redirect {
+				v.Redirect = true
+			}
+			if o.noRedirect {
+				v.Redirect = false
+			}
+			if cmd.Flags().Changed("client") {
+				v.Client = o.client
+			}
+			if o.https != "" {
+				v.HTTPS = o.https
+			}
+			t, err := st.UpdateSite(a.ctx, v)
+			if err != nil {
+				return err
+			}
+			return a.runOrQueue(t, o.queue, func() (any, error) { return st.GetSite(a.ctx, v.Domain) })
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.add, "add-alias", nil, "add an alias (repeatable)")
+	f.StringSliceVar(&o.remove, "remove-alias", nil, "remove an alias (repeatable)")
+	f.BoolVar(&o.redirect, "redirect", false, "aliases redirect to the domain")
+	f.BoolVar(&o.noRedirect, "no-redirect", false, "aliases serve the site themselves")
+	f.StringVar(&o.client, "client", "", "move the site to this client")
+	f.StringVar(&o.https, "https", "", "HTTPS: off, on or required")
+	f.BoolVar(&o.queue, "queue", false, "only queue the verify task; print its id")
+	return cmd
+}
+
+// siteTaskCmd is a verb that records one task on a site and runs it.
+func (a *App) siteTaskCmd(use, short, typ string, opts func(cmd *cobra.Command) (map[string]string, error)) *cobra.Command {
+	var queue bool
+	cmd := &cobra.Command{
+		Use: use, Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var o map[string]string
+			if opts != nil {
+				var err error
+				if o, err = opts(cmd); err != nil {
+					return err
+				}
+			}
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.GetSite(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			t, err := st.QueueSiteTask(a.ctx, v, typ, o)
+			if err != nil {
+				return err
+			}
+			return a.runOrQueue(t, queue, func() (any, error) {
+				if typ == entities.TaskSiteDelete || typ == entities.TaskSiteLoginReset {
+					return nil, nil
+				}
+				return st.GetSiteByID(a.ctx, v.ID)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&queue, "queue", false, "only queue the task; print its id")
+	return cmd
+}
+
+func (a *App) siteDeleteCmd() *cobra.Command {
+	var noBackup bool
+	cmd := a.siteTaskCmd("delete DOMAIN [--no-backup]", "Back up a site, then remove its vhost, files, database and user",
+		entities.TaskSiteDelete, func(cmd *cobra.Command) (map[string]string, error) {
+			if noBackup {
+				return map[string]string{"no_backup": "1"}, nil
+			}
+			return nil, nil
+		})
+	cmd.Flags().BoolVar(&noBackup, "no-backup", false, "do not take a backup first")
+	return cmd
+}

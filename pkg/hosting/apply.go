@@ -1,0 +1,122 @@
+package hosting
+
+import (
+	"context"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/db"
+)
+
+// before prepares the record for a task: a new site gets its database
+// password here, saved in the (0600) state before the back end runs, so
+// that a retried or rolled-back install knows it.
+func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Context) error {
+	if t.Type == entities.TaskSiteInstall && c.SiteDBPassword == "" {
+		c.SiteDBPassword = db.GeneratePassword()
+		return r.Store.SaveSiteDB(ctx, t.TargetID, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword)
+	}
+	return nil
+}
+
+// apply saves what the back end reported.
+func (r *Runner) apply(ctx context.Context, t *entities.Task, res *provision.Result) error {
+	ch, err := decodeChanges(res.Changes)
+	if err != nil {
+		return err
+	}
+	ok := res.Status != provision.StatusError
+	switch t.TargetKind {
+	case entities.TargetServer:
+		s, err := r.Store.GetServerByID(ctx, t.TargetID)
+		if err != nil {
+			return err
+		}
+		for _, st := range ch.Services {
+			for _, sv := range s.Services {
+				if sv.Kind == st.Kind {
+					if err := r.Store.SaveServiceStatus(ctx, sv.ID, st.Status, st.Version, st.Message); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if ok && s.Status != entities.StatusDeleted {
+			return r.Store.SetServerStatus(ctx, s.ID, entities.StatusEnabled)
+		}
+	case entities.TargetPlatform:
+		return r.applyPlatform(ctx, t, ch, ok)
+	case entities.TargetSite:
+		return r.applySite(ctx, t, ch, ok)
+	}
+	return nil
+}
+
+func (r *Runner) applyPlatform(ctx context.Context, t *entities.Task, ch *changes, ok bool) error {
+	p, err := r.Store.GetPlatformByID(ctx, t.TargetID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return nil
+	}
+	switch t.Type {
+	case entities.TaskPlatformDelete:
+		return r.Store.SetPlatformStatus(ctx, p.ID, entities.StatusDeleted)
+	case entities.TaskPlatformVerify:
+		typ, core, docroot := p.Type, p.CoreVersion, p.Docroot
+		if ch.PlatformType != nil {
+			typ = *ch.PlatformType
+		}
+		if ch.PlatformCoreVersion != nil {
+			core = *ch.PlatformCoreVersion
+		}
+		if ch.PlatformDocroot != nil {
+			docroot = *ch.PlatformDocroot
+		}
+		if err := r.Store.SavePlatformVerify(ctx, p.ID, typ, core, docroot); err != nil {
+			return err
+		}
+		if ch.Packages != nil {
+			return r.Store.ReplacePackages(ctx, p.ID, 0, ch.Packages)
+		}
+	}
+	return nil
+}
+
+func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, ok bool) error {
+	site, err := r.Store.GetSiteByID(ctx, t.TargetID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return nil
+	}
+	if ch.SiteDBName != nil && ch.SiteDBUser != nil && (*ch.SiteDBName != site.DBName || *ch.SiteDBUser != site.DBUser) {
+		// The back end chose the database names (they were free on the server).
+		if err := r.Store.SaveSiteDB(ctx, site.ID, *ch.SiteDBName, *ch.SiteDBUser, site.DBPassword); err != nil {
+			return err
+		}
+	}
+	status := ""
+	switch t.Type {
+	case entities.TaskSiteInstall, entities.TaskSiteEnable:
+		status = entities.SiteInstalled
+	case entities.TaskSiteDisable:
+		status = entities.SiteDisabled
+	case entities.TaskSiteDelete:
+		status = entities.SiteDeleted
+	}
+	if ch.SiteStatus != nil {
+		status = *ch.SiteStatus
+	}
+	if status != "" && status != site.Status {
+		if err := r.Store.SetSiteStatus(ctx, site.ID, status); err != nil {
+			return err
+		}
+	}
+	if ch.Packages != nil {
+		return r.Store.ReplacePackages(ctx, 0, site.ID, ch.Packages)
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+// Package hosting is the front end's side of running a task: it flattens a
+// task's target and all its relations from the state store into one
+// provision.Context, runs the back end, and saves what the back end
+// reports (service versions, platform core versions, packages, site
+// status) back into the store.
+package hosting
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// Settings are the front end's defaults that reach the back end.
+type Settings struct {
+	WebUser   string
+	WebGroup  string
+	BackupDir string
+}
+
+// Runner runs tasks: context in, back end, changes out.
+type Runner struct {
+	Store    *store.Store
+	Home     string
+	Pool     *provision.Pool
+	Settings Settings
+}
+
+// Outcome is how a task ended.
+type Outcome struct {
+	Status string // success, warning or error
+	Error  string
+	Hint   string
+	Code   string
+	Result *provision.Result
+}
+
+// Run carries out one task. log receives every line as it happens.
+func (r *Runner) Run(ctx context.Context, t *entities.Task, log provision.Logger) Outcome {
+	c, err := r.BuildContext(ctx, t)
+	if err != nil {
+		res := &provision.Result{Status: provision.StatusError, ErrorCode: provision.ErrInvalidContext, Error: err.Error(),
+			Hint: "the task's target changed or vanished since it was queued; check it with aegir " + t.TargetKind + " show " + t.Target}
+		log.Log(provision.LevelError, res.Error)
+		return outcome(res)
+	}
+	if err := r.before(ctx, t, c); err != nil {
+		res := &provision.Result{Status: provision.StatusError, ErrorCode: provision.ErrInternal, Error: err.Error()}
+		log.Log(provision.LevelError, res.Error)
+		return outcome(res)
+	}
+	res := provision.Run(ctx, r.Home, c, log, r.Pool)
+	if err := r.apply(ctx, t, res); err != nil {
+		log.Log(provision.LevelError, "saving the task's results in the state database failed: "+err.Error())
+		res.Status = provision.StatusError
+		res.Error = "saving results: " + err.Error()
+		res.Hint = "the work on the server is done; run the task again (aegir task retry) so the state records it"
+	}
+	return outcome(res)
+}
+
+func outcome(res *provision.Result) Outcome {
+	return Outcome{Status: res.Status, Error: res.Error, Hint: res.Hint, Code: res.ErrorCode, Result: res}
+}
+
+// BuildContext flattens a task's target and relations into a Context.
+func (r *Runner) BuildContext(ctx context.Context, t *entities.Task) (*provision.Context, error) {
+	c := &provision.Context{Task: t.Type, TaskID: t.ID, WebUser: r.Settings.WebUser, WebGroup: r.Settings.WebGroup, BackupDir: r.Settings.BackupDir}
+	if len(t.Options) > 0 {
+		c.Extra = map[string]string{}
+		for k, v := range t.Options {
+			c.Extra[k] = v
+		}
+	}
+	switch t.TargetKind {
+	case entities.TargetServer:
+		s, err := r.Store.GetServerByID(ctx, t.TargetID)
+		if err != nil {
+			return nil, err
+		}
+		c.Server = s.Name
+		r.fillWeb(c, s)
+		if err := r.fillDB(c, s); err != nil {
+			return nil, err
+		}
+	case entities.TargetPlatform:
+		p, err := r.Store.GetPlatformByID(ctx, t.TargetID)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.fillPlatform(ctx, c, p); err != nil {
+			return nil, err
+		}
+	case entities.TargetSite:
+		site, err := r.Store.GetSiteByID(ctx, t.TargetID)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.fillSite(ctx, c, site); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("task %d: unknown target kind %q", t.ID, t.TargetKind)
+	}
+	return c, nil
+}
+
+func (r *Runner) fillPlatform(ctx context.Context, c *provision.Context, p *entities.Platform) error {
+	s, err := r.Store.GetServer(ctx, p.Server)
+	if err != nil {
+		return err
+	}
+	r.fillWeb(c, s)
+	c.Platform, c.PlatformRoot, c.PlatformType, c.PlatformCoreVersion, c.PlatformDrush = p.Name, p.Root, p.Type, p.CoreVersion, p.Drush
+	return nil
+}
+
+func (r *Runner) fillSite(ctx context.Context, c *provision.Context, site *entities.Site) error {
+	p, err := r.Store.GetPlatformByID(ctx, site.PlatformID)
+	if err != nil {
+		return err
+	}
+	if err := r.fillPlatform(ctx, c, p); err != nil {
+		return err
+	}
+	dbs, err := r.Store.GetServerByID(ctx, site.DBServerID)
+	if err != nil {
+		return err
+	}
+	if err := r.fillDB(c, dbs); err != nil {
+		return err
+	}
+	web, err := r.Store.GetServer(ctx, p.Server)
+	if err != nil {
+		return err
+	}
+	c.DBGrantHost = grantHost(web, dbs)
+	c.SiteDomain, c.SiteAliases, c.SiteRedirect = site.Domain, site.Aliases, site.Redirect
+	c.SiteProfile, c.SiteLanguage, c.SiteClient, c.SiteStatus = site.Profile, site.Language, site.Client, site.Status
+	c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, c.SiteHTTPS = site.DBName, site.DBUser, site.DBPassword, site.HTTPS
+	if site.Client != "" {
+		if cl, err := r.Store.GetClient(ctx, site.Client); err == nil {
+			c.SiteClientMail = cl.Email
+		}
+	}
+	return nil
+}
+
+// grantHost is where the web server connects to the database from, as the
+// database server sees it.
+func grantHost(web, dbs *entities.Server) string {
+	if web.ID == dbs.ID || (web.IsLocal() && dbs.IsLocal()) {
+		return "localhost"
+	}
+	return web.Host
+}
+
+func (r *Runner) fillWeb(c *provision.Context, s *entities.Server) {
+	c.WebServer, c.WebHost, c.WebSSHUser, c.WebSSHPort, c.WebSSHKey, c.WebAcceptHostKey = s.Name, s.Host, s.SSHUser, s.SSHPort, s.SSHKey, s.AcceptHostKey
+	c.WebRemoteHome = s.RemoteHome
+	if s.IsLocal() {
+		c.WebRemoteHome = r.Home
+	}
+	for _, sv := range s.Services {
+		if sv.Kind == entities.KindHTTP {
+			c.HTTPType, c.HTTPPort, c.HTTPSPort, c.HTTPTestCmd, c.HTTPRestartCmd, c.PHPFPM = sv.Type, sv.Port, sv.HTTPSPort, sv.TestCmd, sv.RestartCmd, sv.PHPFPM
+		}
+	}
+}
+
+func (r *Runner) fillDB(c *provision.Context, s *entities.Server) error {
+	c.DBServer, c.DBServerHost, c.DBSSHUser, c.DBSSHPort, c.DBSSHKey, c.DBAcceptHostKey = s.Name, s.Host, s.SSHUser, s.SSHPort, s.SSHKey, s.AcceptHostKey
+	for _, sv := range s.Services {
+		if sv.Kind != entities.KindDB {
+			continue
+		}
+		c.DBType, c.DBHost, c.DBPort, c.DBAdminUser, c.DBAdminPasswordFile = sv.Type, sv.DBHost, sv.Port, sv.AdminUser, sv.AdminPasswordFile
+		if sv.AdminPasswordFile != "" {
+			b, err := os.ReadFile(sv.AdminPasswordFile)
+			if err != nil {
+				return fmt.Errorf("reading the database admin password of server %s: %w (fix: aegir server edit %s --db-admin-password-file FILE)", s.Name, err, s.Name)
+			}
+			c.DBAdminPassword = strings.TrimRight(string(b), "\r\n")
+		}
+	}
+	return nil
+}
+
+// changes is what the back end may report, by key.
+type changes struct {
+	Services []struct {
+		Kind    string `json:"kind"`
+		Status  string `json:"status"`
+		Version string `json:"version"`
+		Message string `json:"message"`
+	} `json:"services"`
+	PlatformType        *string            `json:"platform_type"`
+	PlatformCoreVersion *string            `json:"platform_core_version"`
+	PlatformDocroot     *string            `json:"platform_docroot"`
+	Packages            []entities.Package `json:"packages"`
+	SiteStatus          *string            `json:"site_status"`
+	SiteDBName          *string            `json:"site_db_name"`
+	SiteDBUser          *string            `json:"site_db_user"`
+}
+
+func decodeChanges(m map[string]any) (*changes, error) {
+	var ch changes
+	if len(m) == 0 {
+		return &ch, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return &ch, json.Unmarshal(b, &ch)
+}
