@@ -1,0 +1,284 @@
+// Package db manages the databases of hosted sites on a database server:
+// MariaDB or MySQL (through github.com/go-sql-driver/mysql) and PostgreSQL
+// (through github.com/jackc/pgx/v5).
+//
+// A Service talks to one server with its admin account. It creates a
+// database together with a user that may use that database only, drops
+// both, and dumps and loads a database with the server's own client tools
+// (mariadb-dump/mysqldump and mariadb/mysql, pg_dump and psql), which run on
+// the database server through its exec.Executor.
+//
+// Rules every method keeps:
+//   - every identifier (database, user, grant host) is validated (see
+//     ValidDatabaseName, ValidUserName, ValidGrantHost) and then always
+//     quoted, backticks on MariaDB/MySQL and double quotes on PostgreSQL;
+//   - passwords never appear in a command line, a log line or an error
+//     message: the client tools read the admin's credentials from a 0600 file
+//     in a private temporary directory on the database server, and site
+//     passwords reach the server hashed where the server allows it
+//     (mysql_native_password hashes on MariaDB, SCRAM-SHA-256 verifiers on
+//     PostgreSQL), so that they do not show in its query logs either;
+//   - failures are *provision.Error values with a code (provision.ErrAuth,
+//     ErrUnreachable, ErrDatabase, ErrInvalidContext, ErrMissingBinary) and a
+//     hint that says what the administrator can do.
+package db
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+// Type is the kind of database server.
+type Type string
+
+// The database server types.
+const (
+	MariaDB    Type = "mariadb"
+	MySQL      Type = "mysql"
+	PostgreSQL Type = "postgresql"
+)
+
+// ParseType reads a type name as found in a context or a flag; "postgres"
+// and "pgsql" are accepted for PostgreSQL.
+func ParseType(s string) (Type, error) {
+	switch s {
+	case "mariadb":
+		return MariaDB, nil
+	case "mysql":
+		return MySQL, nil
+	case "postgresql", "postgres", "pgsql":
+		return PostgreSQL, nil
+	}
+	return "", provision.Errorf(provision.ErrInvalidContext,
+		"use one of: mariadb, mysql, postgresql (aegir server edit SERVER --db TYPE)",
+		"unknown database server type %q", s)
+}
+
+// DefaultPort is the port a server of type t listens on by default.
+func (t Type) DefaultPort() int {
+	if t == PostgreSQL {
+		return 5432
+	}
+	return 3306
+}
+
+// mysqlFamily reports whether t speaks the MySQL protocol.
+func (t Type) mysqlFamily() bool { return t == MariaDB || t == MySQL }
+
+// DialFunc opens a network connection; a Config's Dialer can route the
+// admin connection through an SSH tunnel.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// DefaultConnectTimeout bounds connecting to the server when the Config
+// sets no ConnectTimeout.
+const DefaultConnectTimeout = 10 * time.Second
+
+// Config says how to reach a database server as its admin.
+type Config struct {
+	Type Type
+	// Host and Port are where the server listens. A Host that starts with
+	// "/" is a unix socket: the socket file for MariaDB/MySQL, the socket
+	// directory for PostgreSQL. Empty Host: 127.0.0.1; zero Port: the
+	// type's default.
+	//
+	// The client tools of Dump and Load run on the database server itself
+	// and connect to the same Host and Port from there; when Dialer tunnels
+	// through SSH, Host is therefore the address as seen from the database
+	// server (usually 127.0.0.1).
+	Host string
+	Port int
+	// AdminUser needs to create and drop databases and users and grant
+	// privileges (MariaDB: ALL ... WITH GRANT OPTION; PostgreSQL: a
+	// superuser, or CREATEDB and CREATEROLE).
+	AdminUser string
+	// AdminPassword is secret: String hides it, and it is never logged.
+	AdminPassword string
+	// Dialer, if set, opens the admin connections instead of a direct
+	// TCP (or unix socket) connection.
+	Dialer DialFunc
+	// ConnectTimeout bounds each connection attempt; zero:
+	// DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+}
+
+// String describes the config for messages, without the password.
+func (c Config) String() string {
+	pw := ""
+	if c.AdminPassword != "" {
+		pw = " password=(hidden)"
+	}
+	return fmt.Sprintf("%s %s user=%s%s", c.Type, c.Addr(), c.AdminUser, pw)
+}
+
+// GoString is String, so that %#v does not print the password either.
+func (c Config) GoString() string { return "db.Config{" + c.String() + "}" }
+
+// Addr is host:port, or the socket path.
+func (c Config) Addr() string {
+	if c.isSocket() {
+		return c.Host
+	}
+	return net.JoinHostPort(c.host(), strconv.Itoa(c.port()))
+}
+
+func (c Config) host() string {
+	if c.Host == "" {
+		return "127.0.0.1"
+	}
+	return c.Host
+}
+
+func (c Config) port() int {
+	if c.Port == 0 {
+		return c.Type.DefaultPort()
+	}
+	return c.Port
+}
+
+func (c Config) isSocket() bool { return len(c.Host) > 0 && c.Host[0] == '/' }
+
+func (c Config) connectTimeout() time.Duration {
+	if c.ConnectTimeout > 0 {
+		return c.ConnectTimeout
+	}
+	return DefaultConnectTimeout
+}
+
+// Service manages the databases of one server. Its methods may be called
+// from several goroutines at once.
+type Service interface {
+	// Type is the server's type.
+	Type() Type
+
+	// Verify logs in as the admin and checks that the admin may create
+	// databases and users. It returns the server's version, e.g.
+	// "10.11.6-MariaDB-0+deb12u1" or "15.5 (Debian 15.5-0+deb12u1)".
+	Verify(ctx context.Context) (version string, err error)
+
+	// CreateDatabase creates database name and a user that may use it and
+	// nothing else, with the given password.
+	//
+	// MariaDB/MySQL: the account is 'user'@'grantHost', so that it logs in
+	// from grantHost only, with ALL PRIVILEGES on that one database.
+	// PostgreSQL: user is a LOGIN role that owns the database, and CONNECT
+	// on the database is revoked from PUBLIC, so other roles cannot use
+	// it. PostgreSQL keeps the hosts a role may log in from in pg_hba.conf,
+	// not in SQL: grantHost is validated but has no effect there; limit the
+	// role's hosts in pg_hba.conf.
+	//
+	// A database or user that already exists is an error (nothing is
+	// changed then); if a later step fails, what was created is removed.
+	CreateDatabase(ctx context.Context, name, user, password, grantHost string) error
+
+	// DatabaseExists reports whether database name exists.
+	DatabaseExists(ctx context.Context, name string) (bool, error)
+	// UserExists reports whether a user of that name exists, from any host.
+	UserExists(ctx context.Context, user string) (bool, error)
+
+	// DropDatabase drops database name and the user (its account from
+	// grantHost on MariaDB/MySQL). Either may be absent already; an empty
+	// user drops the database only. Sessions still open on a PostgreSQL
+	// database are ended first.
+	DropDatabase(ctx context.Context, name, user, grantHost string) error
+
+	// Dump writes an SQL dump of database name to w. The dump tool runs on
+	// the database server through ex; its output streams to w without a
+	// copy on disk. The dump holds no CREATE DATABASE and (PostgreSQL) no
+	// owners or grants, so it loads into a database of another name.
+	Dump(ctx context.Context, ex exec.Executor, name string, w io.Writer) error
+	// Load runs the SQL read from r in database name, which must exist
+	// (CreateDatabase). On PostgreSQL the SQL runs as the database's
+	// owner, in one transaction. After an error the database may hold part
+	// of the load: drop it or load again.
+	Load(ctx context.Context, ex exec.Executor, name string, r io.Reader) error
+
+	// Open connects to database dbname as the admin, for readers of a
+	// site's tables (statistics, packages). Close the Conn when done.
+	Open(ctx context.Context, dbname string) (Conn, error)
+
+	// Close releases the admin connections.
+	Close() error
+}
+
+// Conn is a connection to one database. It is not safe for concurrent use.
+type Conn interface {
+	// Query runs a query that returns rows. Placeholders are written ? on
+	// every type (on PostgreSQL they become $1, $2, ...).
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+	// Exec runs a statement and returns the number of rows it affected.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	Close() error
+}
+
+// Rows iterates over the result of a Query, as database/sql's Rows.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
+// New returns the Service for cfg. It does not connect yet: Verify does.
+func New(cfg Config) (Service, error) {
+	if cfg.AdminUser == "" {
+		return nil, provision.Errorf(provision.ErrInvalidContext,
+			"set the server's database admin user: aegir server edit SERVER --db-admin-user USER",
+			"no database admin user given for the %s server at %s", cfg.Type, cfg.Addr())
+	}
+	if cfg.Port < 0 || cfg.Port > 65535 {
+		return nil, provision.Errorf(provision.ErrInvalidContext,
+			"set a port between 1 and 65535: aegir server edit SERVER --db-port N",
+			"invalid database port %d", cfg.Port)
+	}
+	switch {
+	case cfg.Type.mysqlFamily():
+		return newMySQL(cfg)
+	case cfg.Type == PostgreSQL:
+		return newPostgres(cfg)
+	}
+	_, err := ParseType(string(cfg.Type))
+	return nil, err
+}
+
+// checkSiteAccount validates the names of a site's database and account.
+func checkSiteAccount(c Config, name, user, grantHost string) error {
+	if err := ValidDatabaseName(c.Type, name); err != nil {
+		return err
+	}
+	if user == "" {
+		return nil
+	}
+	if err := ValidUserName(c.Type, user); err != nil {
+		return err
+	}
+	if strings.EqualFold(user, c.AdminUser) {
+		return errOwnUser(c, user)
+	}
+	if c.Type.mysqlFamily() || grantHost != "" {
+		return ValidGrantHost(grantHost)
+	}
+	return nil
+}
+
+// checkCreate validates the arguments of CreateDatabase.
+func checkCreate(c Config, name, user, password, grantHost string) error {
+	if err := ValidUserName(c.Type, user); err != nil {
+		return err
+	}
+	if err := checkSiteAccount(c, name, user, grantHost); err != nil {
+		return err
+	}
+	if password == "" {
+		return provision.Errorf(provision.ErrInvalidContext, "give the site's database user a password (db.GeneratePassword makes one)",
+			"empty password for database user %q", user)
+	}
+	return nil
+}
