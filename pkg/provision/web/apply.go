@@ -42,6 +42,9 @@ func (s *Server) WriteSite(ctx context.Context, site Site) (changed bool, err er
 	if err != nil {
 		return false, err
 	}
+	if err := s.makeDirs(ctx); err != nil {
+		return false, err
+	}
 	unlock := s.lock()
 	changed, err = s.apply(ctx, []fileChange{s.includeChange(), {path: s.SiteFile(site.Domain), data: body, origin: origin}})
 	unlock()
@@ -86,6 +89,17 @@ func (s *Server) Sites(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// makeDirs makes the config dir, its vhost.d and the default ACME
+// challenge dir (readable by the web server's workers).
+func (s *Server) makeDirs(ctx context.Context) error {
+	for _, d := range []string{path.Join(s.cfg.ConfigDir, "vhost.d"), s.ACMEChallengeDir()} {
+		if err := s.ex.MkdirAll(ctx, d, 0o755); err != nil {
+			return s.errf(provision.ErrCommand, "check that aegir may write in "+path.Dir(s.cfg.ConfigDir)+" on "+s.ex.Host(), err, "making %s on %s", d, s.ex.Host())
+		}
+	}
+	return nil
+}
+
 // Status is what Verify found.
 type Status struct {
 	Type        string `json:"type"`
@@ -111,6 +125,9 @@ func (s *Server) Verify(ctx context.Context) (*Status, error) {
 	st.Binary, st.Version = bin, version
 	s.logf(provision.LevelInfo, "%s %s found at %s on %s", s.cfg.Type, version, bin, s.ex.Host())
 	if st.PHPFPM, err = s.phpFPM(ctx); err != nil {
+		return st, err
+	}
+	if err := s.makeDirs(ctx); err != nil {
 		return st, err
 	}
 	unlock := s.lock()
@@ -223,10 +240,16 @@ func (s *Server) test(ctx context.Context, origins []string) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, exec.ErrNotFound) {
-		return s.errf(provision.ErrMissingBinary, "install "+s.fl.packageName+" on "+s.ex.Host()+", or fix the server's web test command", err, "cannot run the %s config test", s.cfg.Type)
+	var xe *exec.ExitError
+	if errors.Is(err, exec.ErrNotFound) || errors.As(err, &xe) && xe.ExitCode == 127 && c.Name == "sh" {
+		return s.errf(provision.ErrMissingBinary, "install "+s.fl.packageName+" on "+s.ex.Host()+", or fix the server's web test command (--http-test-cmd)",
+			err, "cannot run the %s config test on %s", s.cfg.Type, s.ex.Host())
 	}
-	hint := fmt.Sprintf("read the output above; run `%s` on %s to see the error", c.String(), s.ex.Host())
+	shown := s.cfg.TestCmd
+	if shown == "" {
+		shown = c.String()
+	}
+	hint := fmt.Sprintf("read the test's output above; run `%s` on %s to see it again", shown, s.ex.Host())
 	for _, o := range origins {
 		if strings.HasPrefix(o, "template override ") {
 			hint = fmt.Sprintf("the %s renders an invalid configuration: fix it or remove it, then run the task again; %s", o, hint)
@@ -298,9 +321,7 @@ func (s *Server) apply(ctx context.Context, changes []fileChange) (bool, error) 
 			s.logf(provision.LevelInfo, "removed %s", ch.path)
 		} else {
 			origins = append(origins, ch.origin)
-			if err = s.ex.MkdirAll(ctx, path.Dir(ch.path), 0o755); err == nil {
-				err = s.ex.WriteFile(ctx, ch.path, ch.data, 0o644)
-			}
+			err = s.ex.WriteFile(ctx, ch.path, ch.data, 0o644)
 			s.logf(provision.LevelInfo, "wrote %s (from the %s)", ch.path, ch.origin)
 		}
 		if err != nil {
@@ -337,7 +358,7 @@ func (s *Server) rollback(ctx context.Context, done []saved, cause error) error 
 	}
 	var pe *provision.Error
 	if !errors.As(cause, &pe) {
-		pe = &provision.Error{Code: provision.ErrInternal, Err: cause}
+		pe = &provision.Error{Code: provision.ErrInternal, Msg: "applying the web server configuration", Err: cause}
 	}
 	if len(failed) > 0 {
 		s.logf(provision.LevelError, "could not put back: %s", strings.Join(failed, "; "))
@@ -345,6 +366,11 @@ func (s *Server) rollback(ctx context.Context, done []saved, cause error) error 
 		return pe
 	}
 	s.logf(provision.LevelWarning, "put back the previous configuration; %s keeps running its last good config", s.cfg.Type)
+	if note := fmt.Sprintf("aegir put the previous files back: %s keeps its last good configuration", s.cfg.Type); pe.Err == nil {
+		pe.Msg += "\n(" + note + ")"
+	} else {
+		pe.Hint = note + "; " + pe.Hint
+	}
 	// Was the configuration broken before this change? Then say so: the
 	// fault is elsewhere.
 	if pe.Code == provision.ErrConfigTest {

@@ -185,13 +185,16 @@ func (s *Server) siteData(ctx context.Context, site Site) (*SiteData, error) {
 	return d, nil
 }
 
+// phpRunDir is where Debian's php-fpm packages put their sockets.
+var phpRunDir = "/run/php"
+
 // phpFPM returns the configured PHP-FPM address, or the newest
 // /run/php/php*-fpm.sock on the server.
 func (s *Server) phpFPM(ctx context.Context) (string, error) {
 	if s.php != "" {
 		return s.php, nil
 	}
-	const dir = "/run/php"
+	dir := phpRunDir
 	hint := "install php-fpm on the web server and start it, or set the server's --php-fpm to its socket or HOST:PORT"
 	entries, err := s.ex.ReadDir(ctx, dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -1,0 +1,181 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+func newServer(t *testing.T, cfg Config) *Server {
+	t.Helper()
+	if cfg.ConfigDir == "" {
+		cfg.ConfigDir = "/var/aegir/config/web1"
+	}
+	s, err := New(exec.NewLocal(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func code(err error) string {
+	var pe *provision.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+func TestInvalidInputIsRefused(t *testing.T) {
+	good := Site{Domain: "a.test", Root: "/var/www/a"}
+	sites := map[string]func(*Site){
+		"traversal domain":   func(s *Site) { s.Domain = "../../etc/passwd" },
+		"domain with slash":  func(s *Site) { s.Domain = "a.test/../x" },
+		"domain with space":  func(s *Site) { s.Domain = "a b.test" },
+		"domain with ;":      func(s *Site) { s.Domain = "a.test;" },
+		"one label":          func(s *Site) { s.Domain = "localhost" },
+		"ip address":         func(s *Site) { s.Domain = "10.0.0.1" },
+		"wildcard domain":    func(s *Site) { s.Domain = "*.a.test" },
+		"bad alias":          func(s *Site) { s.Aliases = []string{"ok.test", "x.test{"} },
+		"relative root":      func(s *Site) { s.Root = "var/www" },
+		"root with ..":       func(s *Site) { s.Root = "/var/www/../../etc" },
+		"root with ;":        func(s *Site) { s.Root = "/var/www;include /etc" },
+		"root with space":    func(s *Site) { s.Root = "/var/my www" },
+		"root /":             func(s *Site) { s.Root = "/" },
+		"newline in cert":    func(s *Site) { s.HTTPS, s.CertFile, s.KeyFile = HTTPSOn, "/c.pem\n}", "/k.pem" },
+		"unknown https mode": func(s *Site) { s.HTTPS = "maybe" },
+		"unknown app type":   func(s *Site) { s.AppType = "joomla" },
+	}
+	s := newServer(t, Config{Type: Nginx, PHPFPM: "127.0.0.1:9000"})
+	for name, mod := range sites {
+		site := good
+		mod(&site)
+		if _, err := s.RenderSite(context.Background(), site); code(err) != provision.ErrInvalidContext {
+			t.Errorf("%s: got %v, want an invalid_context error", name, err)
+		}
+		if _, err := s.WriteSite(context.Background(), site); code(err) != provision.ErrInvalidContext {
+			t.Errorf("%s: WriteSite: got %v, want an invalid_context error", name, err)
+		}
+	}
+	if _, err := s.RemoveSite(context.Background(), "../x.test"); code(err) != provision.ErrInvalidContext {
+		t.Errorf("RemoveSite(../x.test): %v", err)
+	}
+	configs := map[string]Config{
+		"unknown type":        {Type: "lighttpd", ConfigDir: "/a"},
+		"relative config dir": {Type: Nginx, ConfigDir: "config/web1"},
+		"php-fpm with ;":      {Type: Nginx, ConfigDir: "/a", PHPFPM: "evil;host:9000"},
+		"php-fpm no port":     {Type: Nginx, ConfigDir: "/a", PHPFPM: "127.0.0.1"},
+		"php-fpm bad socket":  {Type: Nginx, ConfigDir: "/a", PHPFPM: "unix:/run/my php.sock"},
+		"listen ip":           {Type: Apache, ConfigDir: "/a", ListenIP: "example.com"},
+		"port":                {Type: Apache, ConfigDir: "/a", HTTPPort: 70000},
+		"two-line command":    {Type: Apache, ConfigDir: "/a", TestCmd: "apache2ctl -t\nrm -rf /"},
+	}
+	for name, cfg := range configs {
+		if _, err := New(exec.NewLocal(), cfg, nil); code(err) != provision.ErrInvalidContext {
+			t.Errorf("%s: got %v, want an invalid_context error", name, err)
+		}
+	}
+}
+
+func TestSiteIsNormalized(t *testing.T) {
+	s := newServer(t, Config{Type: Nginx, PHPFPM: "/run/php/x.sock"})
+	b, err := s.RenderSite(context.Background(), Site{Domain: "A.Test.", Aliases: []string{"WWW.a.test", "www.a.test", "*.a.test", "a.test"}, Root: "/var/www/a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "server_name a.test www.a.test *.a.test;") {
+		t.Errorf("want one server_name line with each name once:\n%s", b)
+	}
+}
+
+func TestPortsInTheVhost(t *testing.T) {
+	for _, tc := range []struct {
+		typ, ip        string
+		port           int
+		listen, passes string
+		portInHost     bool
+	}{
+		{Nginx, "", 80, "listen 80;", "fastcgi_param HTTP_HOST", false},
+		{Nginx, "127.0.0.1", 8080, "listen 127.0.0.1:8080;", "fastcgi_param HTTP_HOST $host:$server_port;", true},
+		{Nginx, "::1", 8080, "listen [::1]:8080;", "fastcgi_param HTTP_HOST", true},
+		{Apache, "", 80, "<VirtualHost *:80>", "ProxyFCGISetEnvIf", false},
+		{Apache, "::1", 8080, "<VirtualHost [::1]:8080>", `ProxyFCGISetEnvIf "true" HTTP_HOST "%{SERVER_NAME}:%{SERVER_PORT}"`, true},
+	} {
+		s := newServer(t, Config{Type: tc.typ, HTTPPort: tc.port, ListenIP: tc.ip, PHPFPM: "127.0.0.1:9000"})
+		b, err := s.RenderSite(context.Background(), Site{Domain: "a.test", Root: "/var/www/a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := string(b)
+		if !strings.Contains(out, tc.listen) || strings.Contains(out, tc.passes) != tc.portInHost {
+			t.Errorf("%s on %s:%d: want %q, and %q present = %v:\n%s", tc.typ, tc.ip, tc.port, tc.listen, tc.passes, tc.portInHost, out)
+		}
+	}
+}
+
+func TestPHPFPMIsDetected(t *testing.T) {
+	dir := t.TempDir()
+	defer func(d string) { phpRunDir = d }(phpRunDir)
+	phpRunDir = dir
+	s := newServer(t, Config{Type: Apache})
+	if _, err := s.RenderSite(context.Background(), Site{Domain: "a.test", Root: "/var/www/a"}); code(err) != provision.ErrMissingBinary {
+		t.Fatalf("no socket: got %v, want a missing_binary error", err)
+	}
+	// Real sockets, and a plain file that is not one.
+	for _, n := range []string{"php7.4-fpm.sock", "php8.10-fpm.sock", "php8.9-fpm.sock"} {
+		l, err := net.Listen("unix", filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+	}
+	if err := os.WriteFile(filepath.Join(dir, "php9.0-fpm.sock"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.RenderSite(context.Background(), Site{Domain: "a.test", Root: "/var/www/a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `SetHandler "proxy:unix:` + dir + `/php8.10-fpm.sock|fcgi://localhost"`; !strings.Contains(string(b), want) {
+		t.Errorf("want the newest socket: %s\n%s", want, b)
+	}
+}
+
+func TestTemplateOverrides(t *testing.T) {
+	dir := t.TempDir()
+	s := newServer(t, Config{Type: Nginx, PHPFPM: "127.0.0.1:9000", TemplatesDir: dir})
+	site := Site{Domain: "a.test", Root: "/var/www/a", Disabled: true}
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The disabled page: quotes and "$" cannot break out of nginx's string.
+	write("site-disabled.html.tmpl", `<p class="x">{{.Domain}} costs $5; \ "}</p>`)
+	b, err := s.RenderSite(context.Background(), site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `return 503 "<p class=\"x\">a.test costs &#36;5; \\ \"}</p>";`; !strings.Contains(string(b), want) {
+		t.Errorf("want %s in:\n%s", want, b)
+	}
+	write("nginx-site.conf.tmpl", "# mine {{.Domain}}\n")
+	if b, err = s.RenderSite(context.Background(), site); err != nil || string(b) != "# mine a.test\n" {
+		t.Errorf("override not used: %q, %v", b, err)
+	}
+	write("nginx-site.conf.tmpl", "{{.NoSuchField}}")
+	_, err = s.RenderSite(context.Background(), site)
+	if code(err) != provision.ErrConfigTest || !strings.Contains(err.Error(), filepath.Join(dir, "nginx-site.conf.tmpl")) {
+		t.Errorf("broken override: got %v; want a config_test error naming the file", err)
+	}
+	if len(TemplateNames()) != 5 {
+		t.Errorf("TemplateNames() = %v", TemplateNames())
+	}
+}

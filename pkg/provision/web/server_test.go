@@ -1,0 +1,446 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+	"github.com/aegir-project/aegir/pkg/provision/web"
+)
+
+// The same suite runs against a private nginx and a private apache, each
+// with its own private php-fpm pool.
+func TestNginx(t *testing.T) { t.Parallel(); runSuite(t, web.Nginx) }
+func TestApache(t *testing.T) { t.Parallel(); runSuite(t, web.Apache) }
+
+// harness is one private web server with aegir's Server in front of it.
+type harness struct {
+	t       *testing.T
+	typ     string
+	srv     *testenv.Web
+	fpm     *testenv.PHPFPM
+	root    string // document root of the test sites
+	tmpl    string // template overrides dir
+	counter string // the reload command appends a line here
+	env     *provision.Env
+	cfg     web.Config
+	s       *web.Server
+}
+
+func newHarness(t *testing.T, typ string) *harness {
+	h := &harness{t: t, typ: typ, fpm: testenv.StartPHPFPM(t), root: testenv.PublicDir(t), tmpl: t.TempDir()}
+	if typ == web.Nginx {
+		h.srv = testenv.StartNginx(t, "")
+	} else {
+		h.srv = testenv.StartApache(t, "")
+	}
+	h.counter = filepath.Join(t.TempDir(), "reloads")
+	write(t, filepath.Join(h.root, "index.php"), `<?php echo "site-php host=", $_SERVER['HTTP_HOST'], " uri=", $_SERVER['REQUEST_URI'], " https=", empty($_SERVER['HTTPS']) ? "no" : "yes";`)
+	write(t, filepath.Join(h.root, "hello.txt"), "static hello\n")
+	write(t, filepath.Join(h.root, ".git", "config"), "[core] secret\n")
+	write(t, filepath.Join(h.root, "sites", "default", "settings.php"), `<?php echo "settings leaked";`)
+	write(t, filepath.Join(h.root, "sites", "default", "private", "secret.txt"), "private file\n")
+	h.env = &provision.Env{
+		Log:     provision.LoggerFunc(func(level, msg string) { t.Logf("%s: %s", level, msg) }),
+		Reloads: provision.NewReloadSet(),
+	}
+	h.cfg = web.Config{
+		Type: typ, ConfigDir: h.srv.ConfigDir, HTTPPort: h.srv.Port, HTTPSPort: h.srv.HTTPSPort, ListenIP: "127.0.0.1",
+		TestCmd:    h.srv.TestCmd,
+		RestartCmd: "echo reload >> " + exec.Quote(h.counter) + " && " + h.srv.ReloadCmd,
+		PHPFPM:     h.fpm.Socket, TemplatesDir: h.tmpl, WebUser: "www-data",
+	}
+	h.s = h.server(h.cfg, h.env)
+	return h
+}
+
+func (h *harness) server(cfg web.Config, env *provision.Env) *web.Server {
+	s, err := web.New(exec.NewLocal(), cfg, env)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+func write(t *testing.T, p, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) reloads() int {
+	b, err := os.ReadFile(h.counter)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return strings.Count(string(b), "reload\n")
+}
+
+// reply is one HTTP answer.
+type reply struct {
+	code int
+	body string
+	hdr  http.Header
+}
+
+func (r reply) String() string { return fmt.Sprintf("%d %q (Location %q)", r.code, r.body, r.hdr.Get("Location")) }
+
+var client = &http.Client{
+	Timeout:       5 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// get asks the server for host's path over HTTP (or HTTPS, with roots).
+func (h *harness) get(host, path string, roots *x509.CertPool) (reply, error) {
+	url := h.srv.URL() + path
+	c := client
+	if roots != nil {
+		url = "https://127.0.0.1:" + strconv.Itoa(h.srv.HTTPSPort) + path
+		c = &http.Client{Timeout: client.Timeout, CheckRedirect: client.CheckRedirect, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{ServerName: host, RootCAs: roots},
+		}}
+	}
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return reply{}, err
+	}
+	req.Host = host
+	resp, err := c.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return reply{code: resp.StatusCode, body: string(b), hdr: resp.Header}, err
+}
+
+// expect waits (a reload takes effect a moment after the signal) until
+// host's path answers as ok says, and fails the test after 5 s.
+func (h *harness) expect(host, path string, roots *x509.CertPool, ok func(reply) bool) reply {
+	h.t.Helper()
+	var r reply
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+		if r, err = h.get(host, path, roots); err == nil && ok(r) {
+			return r
+		}
+	}
+	h.t.Fatalf("%s GET %s%s: got %v, err %v", h.typ, host, path, r, err)
+	return r
+}
+
+func answers(code int, body string) func(reply) bool {
+	return func(r reply) bool { return r.code == code && strings.Contains(r.body, body) }
+}
+
+func (h *harness) writeSite(site web.Site, wantChanged bool) {
+	h.t.Helper()
+	changed, err := h.s.WriteSite(context.Background(), site)
+	if err != nil {
+		h.t.Fatalf("WriteSite(%s): %v", site.Domain, err)
+	}
+	if changed != wantChanged {
+		h.t.Fatalf("WriteSite(%s): changed = %v, want %v", site.Domain, changed, wantChanged)
+	}
+}
+
+func runSuite(t *testing.T, typ string) {
+	h := newHarness(t, typ)
+	ctx := context.Background()
+	port := strconv.Itoa(h.srv.Port)
+	site := web.Site{Domain: "a.test", Aliases: []string{"www.a.test"}, Root: h.root}
+
+	t.Run("verify writes the include file and checks the server", func(t *testing.T) {
+		st, err := h.s.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Version == "" || !st.Changed || st.PHPFPM != h.fpm.Socket {
+			t.Errorf("status %+v: want a version, changed, php-fpm %s", st, h.fpm.Socket)
+		}
+		inc, err := os.ReadFile(filepath.Join(h.srv.ConfigDir, map[string]string{web.Nginx: "nginx.conf", web.Apache: "apache.conf"}[typ]))
+		if err != nil || !strings.Contains(string(inc), filepath.Join(h.srv.ConfigDir, "vhost.d")+"/*.conf") {
+			t.Errorf("include file: %v\n%s", err, inc)
+		}
+		if st.IncludeLine != h.s.IncludeLine() || !strings.Contains(st.IncludeLine, st.IncludeFile) {
+			t.Errorf("include line %q", st.IncludeLine)
+		}
+		if st, err := h.s.Verify(ctx); err != nil || st.Changed {
+			t.Errorf("second verify: %+v, %v; want unchanged", st, err)
+		}
+		if n := h.reloads(); n != 1 {
+			t.Errorf("reloads = %d, want 1 (only the first verify wrote a file)", n)
+		}
+	})
+
+	t.Run("site and alias serve PHP through php-fpm", func(t *testing.T) {
+		before := h.reloads()
+		h.writeSite(site, true)
+		if n := h.reloads(); n != before+1 {
+			t.Errorf("reloads = %d, want %d", n, before+1)
+		}
+		// The port goes along in HTTP_HOST, as Drupal needs on a port
+		// that is not 80.
+		h.expect("a.test", "/", nil, answers(200, "site-php host=a.test:"+port+" uri=/ https=no"))
+		h.expect("www.a.test", "/node/1?x=1", nil, answers(200, "site-php host=www.a.test:"+port+" uri=/node/1?x=1"))
+		h.expect("a.test", "/hello.txt", nil, answers(200, "static hello"))
+		for _, p := range []string{"/.git/config", "/sites/default/settings.php", "/sites/default/private/secret.txt"} {
+			r := h.expect("a.test", p, nil, func(r reply) bool { return r.code == 403 || r.code == 404 })
+			if strings.Contains(r.body, "secret") || strings.Contains(r.body, "leaked") {
+				t.Errorf("%s leaked: %v", p, r)
+			}
+		}
+		write(t, filepath.Join(h.s.ACMEChallengeDir(), "tok123"), "tok123.key")
+		h.expect("a.test", "/.well-known/acme-challenge/tok123", nil, answers(200, "tok123.key"))
+		if got, _ := h.s.Sites(ctx); strings.Join(got, ",") != "a.test" {
+			t.Errorf("Sites() = %v", got)
+		}
+	})
+
+	t.Run("unchanged site: no write, no reload", func(t *testing.T) {
+		before := h.reloads()
+		h.writeSite(web.Site{Domain: "A.test", Aliases: []string{"www.a.test", "www.a.test"}, Root: h.root}, false)
+		if n := h.reloads(); n != before {
+			t.Errorf("reloads = %d, want %d", n, before)
+		}
+	})
+
+	t.Run("redirect: the alias answers 301 to the domain", func(t *testing.T) {
+		red := site
+		red.Redirect = true
+		h.writeSite(red, true)
+		r := h.expect("www.a.test", "/x/y?z=1", nil, func(r reply) bool { return r.code == 301 })
+		if loc := r.hdr.Get("Location"); loc != "http://a.test:"+port+"/x/y?z=1" {
+			t.Errorf("Location = %q", loc)
+		}
+		h.expect("a.test", "/", nil, answers(200, "site-php host=a.test:"))
+		h.expect("www.a.test", "/.well-known/acme-challenge/tok123", nil, answers(200, "tok123.key"))
+	})
+
+	t.Run("disabled: a 503 page instead of the site", func(t *testing.T) {
+		dis := site
+		dis.Disabled = true
+		h.writeSite(dis, true)
+		for _, host := range []string{"a.test", "www.a.test"} {
+			for _, p := range []string{"/", "/hello.txt", "/index.php"} {
+				r := h.expect(host, p, nil, answers(503, "Site disabled"))
+				if !strings.Contains(r.body, "a.test") || strings.Contains(r.body, "site-php") || strings.Contains(r.body, "static hello") {
+					t.Errorf("%s%s: %v", host, p, r)
+				}
+			}
+		}
+		h.expect("a.test", "/.well-known/acme-challenge/tok123", nil, answers(200, "tok123.key"))
+		h.writeSite(site, true)
+		h.expect("a.test", "/", nil, answers(200, "site-php host=a.test:"))
+	})
+
+	t.Run("an override that renders invalid config is rejected; the old config keeps serving", func(t *testing.T) {
+		name := map[string]string{web.Nginx: "nginx-site.conf.tmpl", web.Apache: "apache-site.conf.tmpl"}[typ]
+		embedded, err := web.Template(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		override := filepath.Join(h.tmpl, name)
+		write(t, override, string(embedded)+"\nAegirNotADirective on;\n")
+		defer os.Remove(override)
+		file := h.s.SiteFile("a.test")
+		good, _ := os.ReadFile(file)
+		before := h.reloads()
+
+		_, err = h.s.WriteSite(ctx, site)
+		var pe *provision.Error
+		if !errors.As(err, &pe) || pe.Code != provision.ErrConfigTest {
+			t.Fatalf("WriteSite with a broken override: %v; want a config_test error", err)
+		}
+		if !strings.Contains(pe.Error(), "AegirNotADirective") || !strings.Contains(pe.Hint, override) {
+			t.Errorf("the error should show the test's output and the hint the override:\n%s\nhint: %s", pe.Error(), pe.Hint)
+		}
+		if now, _ := os.ReadFile(file); !bytes.Equal(now, good) {
+			t.Errorf("the vhost was not put back:\n%s", now)
+		}
+		if n := h.reloads(); n != before {
+			t.Errorf("reloads = %d, want %d", n, before)
+		}
+		h.expect("a.test", "/", nil, answers(200, "site-php host=a.test:"))
+
+		// A new site with the broken override: its file is removed again.
+		if _, err := h.s.WriteSite(ctx, web.Site{Domain: "new.test", Root: h.root}); err == nil {
+			t.Fatal("WriteSite(new.test) with a broken override succeeded")
+		}
+		if _, err := os.Stat(h.s.SiteFile("new.test")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("new.test's vhost left behind: %v", err)
+		}
+	})
+
+	t.Run("config broken elsewhere: the hint says so", func(t *testing.T) {
+		broken := filepath.Join(h.srv.ConfigDir, "vhost.d", "zz-broken.test.conf")
+		write(t, broken, "AegirNotADirective on;\n")
+		_, err := h.s.WriteSite(ctx, web.Site{Domain: "b.test", Root: h.root})
+		os.Remove(broken)
+		var pe *provision.Error
+		if !errors.As(err, &pe) || pe.Code != provision.ErrConfigTest || !strings.Contains(pe.Hint, "even without this change") {
+			t.Fatalf("got %v (hint %q); want a config_test error whose hint blames the existing config", err, hintOf(err))
+		}
+		if _, err := os.Stat(h.s.SiteFile("b.test")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("b.test's vhost left behind: %v", err)
+		}
+	})
+
+	t.Run("a test command that is not there: missing_binary, nothing kept", func(t *testing.T) {
+		cfg := h.cfg
+		cfg.TestCmd = "aegir-no-such-program -t"
+		_, err := h.server(cfg, h.env).WriteSite(ctx, web.Site{Domain: "c.test", Root: h.root})
+		var pe *provision.Error
+		if !errors.As(err, &pe) || pe.Code != provision.ErrMissingBinary {
+			t.Fatalf("got %v; want a missing_binary error", err)
+		}
+		if _, err := os.Stat(h.s.SiteFile("c.test")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("c.test's vhost left behind: %v", err)
+		}
+	})
+
+	t.Run("https on, then required", func(t *testing.T) {
+		roots, cert, key := selfSigned(t, testenv.PublicDir(t), "a.test", "www.a.test")
+		tlsSite := site
+		tlsSite.HTTPS, tlsSite.CertFile, tlsSite.KeyFile = web.HTTPSOn, cert, key
+		h.writeSite(tlsSite, true)
+		tlsPort := strconv.Itoa(h.srv.HTTPSPort)
+		h.expect("a.test", "/", roots, answers(200, "site-php host=a.test:"+tlsPort+" uri=/ https=yes"))
+		h.expect("a.test", "/", nil, answers(200, "https=no"))
+
+		tlsSite.HTTPS = web.HTTPSRequired
+		h.writeSite(tlsSite, true)
+		r := h.expect("a.test", "/p?q=1", nil, func(r reply) bool { return r.code == 301 })
+		if loc := r.hdr.Get("Location"); loc != "https://a.test:"+tlsPort+"/p?q=1" {
+			t.Errorf("Location = %q", loc)
+		}
+		h.expect("a.test", "/.well-known/acme-challenge/tok123", nil, answers(200, "tok123.key"))
+		r = h.expect("www.a.test", "/", roots, answers(200, "site-php host=www.a.test:"+tlsPort))
+		if r.hdr.Get("Strict-Transport-Security") == "" {
+			t.Errorf("no HSTS header with HTTPS required: %v", r.hdr)
+		}
+		h.writeSite(site, true)
+		h.expect("a.test", "/", nil, answers(200, "https=no"))
+	})
+
+	t.Run("parallel writes share one reload", func(t *testing.T) {
+		env := &provision.Env{Log: h.env.Log, Reloads: provision.NewReloadSet()}
+		env.Reloads.Gather = 2 * time.Second // every request below arrives within it
+		before := h.reloads()
+		domains := []string{"p1.test", "p2.test", "p3.test"}
+		var wg sync.WaitGroup
+		errs := make([]error, len(domains))
+		for i, d := range domains {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = h.server(h.cfg, env).WriteSite(ctx, web.Site{Domain: d, Root: h.root})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("%s: %v", domains[i], err)
+			}
+		}
+		if n := h.reloads(); n != before+1 {
+			t.Errorf("reloads = %d, want %d (one for the three sites)", n, before+1)
+		}
+		for _, d := range domains {
+			h.expect(d, "/", nil, answers(200, "site-php host="+d+":"))
+			if _, err := h.s.RemoveSite(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+
+	t.Run("remove: the domain no longer answers with the site", func(t *testing.T) {
+		changed, err := h.s.RemoveSite(ctx, "a.test")
+		if err != nil || !changed {
+			t.Fatalf("RemoveSite: %v, %v", changed, err)
+		}
+		r := h.expect("a.test", "/", nil, func(r reply) bool { return r.code == 404 })
+		if strings.Contains(r.body, "site-php") {
+			t.Errorf("removed site still answers: %v", r)
+		}
+		if _, err := os.Stat(h.s.SiteFile("a.test")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("vhost file still there: %v", err)
+		}
+		before := h.reloads()
+		if changed, err := h.s.RemoveSite(ctx, "a.test"); err != nil || changed {
+			t.Errorf("second RemoveSite: %v, %v; want unchanged", changed, err)
+		}
+		if n := h.reloads(); n != before {
+			t.Errorf("reloads = %d, want %d", n, before)
+		}
+	})
+}
+
+func hintOf(err error) string {
+	var pe *provision.Error
+	if errors.As(err, &pe) {
+		return pe.Hint
+	}
+	return ""
+}
+
+// selfSigned writes a certificate for names and its key under dir and
+// returns a pool that trusts it.
+func selfSigned(t *testing.T, dir string, names ...string) (*x509.CertPool, string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	write(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	write(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})))
+	if err := os.Chmod(keyFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(c)
+	return pool, certFile, keyFile
+}
