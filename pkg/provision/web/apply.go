@@ -145,7 +145,27 @@ func (s *Server) Verify(ctx context.Context) (*Status, error) {
 		}
 	}
 	s.logf(provision.LevelInfo, "%s on %s must include %s: %s %s", s.cfg.Type, s.ex.Host(), st.IncludeFile, st.IncludeLine, s.fl.includeHelp)
+	s.checkReadable(ctx, s.ACMEChallengeDir())
 	return st, nil
+}
+
+// checkReadable warns when the web server's user cannot enter dir, whose
+// files the server's workers must read (ACME challenges). A check that
+// cannot run (no right to switch users) is only a debug line.
+func (s *Server) checkReadable(ctx context.Context, dir string) {
+	if s.cfg.WebUser == "" {
+		return
+	}
+	_, err := s.ex.Run(ctx, exec.Command{Name: "test", Args: []string{"-x", dir}, User: s.cfg.WebUser, Timeout: timeout})
+	var xe *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &xe) && xe.ExitCode == 1:
+		s.logf(provision.LevelWarning, "%s cannot enter %s on %s, so ACME challenges (HTTPS certificates) will fail: let it through every parent directory (chmod o+x), or put the aegir home elsewhere",
+			s.cfg.WebUser, dir, s.ex.Host())
+	default:
+		s.logf(provision.LevelDebug, "could not check as %s that %s is readable: %v", s.cfg.WebUser, dir, err)
+	}
 }
 
 // version finds the server program and asks its version.

@@ -179,3 +179,42 @@ func TestTemplateOverrides(t *testing.T) {
 		t.Errorf("TemplateNames() = %v", TemplateNames())
 	}
 }
+
+func TestDefaultCommandsOfASystemInstall(t *testing.T) {
+	for typ, want := range map[string][2]string{
+		Nginx:  {"nginx -t", "nginx -s reload"},
+		Apache: {"apache2ctl configtest", "apache2ctl graceful"},
+	} {
+		s := newServer(t, Config{Type: typ})
+		test, err := s.command(context.Background(), "", s.fl.testArgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reload, err := s.command(context.Background(), "", s.fl.reloadArgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Found on PATH, or under /usr/sbin when PATH lacks it.
+		got := [2]string{strings.TrimPrefix(test.String(), "/usr/sbin/"), strings.TrimPrefix(reload.String(), "/usr/sbin/")}
+		if got != want {
+			t.Errorf("%s: default commands %q, want %q", typ, got, want)
+		}
+		// An administrator's command line runs through sh -c as given.
+		s.cfg.TestCmd = "sudo nginx -t && echo 'ok'"
+		if c, _ := s.command(context.Background(), s.cfg.TestCmd, s.fl.testArgs); c.Name != "sh" || strings.Join(c.Args, "|") != "-c|sudo nginx -t && echo 'ok'" {
+			t.Errorf("custom command: %v", c)
+		}
+	}
+}
+
+func TestConfigFromContext(t *testing.T) {
+	c := &provision.Context{WebServer: "web1", WebRemoteHome: "/home/aegir/.aegir", HTTPType: "apache", HTTPPort: 8080,
+		HTTPSPort: 8443, HTTPTestCmd: "t", HTTPRestartCmd: "r", PHPFPM: "127.0.0.1:9000", WebUser: "www-data",
+		Extra: map[string]string{"http_listen_ip": "127.0.0.1"}}
+	got := ConfigFromContext("/root/.aegir", c)
+	want := Config{Type: Apache, ConfigDir: "/home/aegir/.aegir/config/web1", HTTPPort: 8080, HTTPSPort: 8443, ListenIP: "127.0.0.1",
+		TestCmd: "t", RestartCmd: "r", PHPFPM: "127.0.0.1:9000", TemplatesDir: "/root/.aegir/templates", WebUser: "www-data"}
+	if got != want {
+		t.Errorf("ConfigFromContext:\n got %+v\nwant %+v", got, want)
+	}
+}

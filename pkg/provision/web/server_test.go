@@ -31,7 +31,7 @@ import (
 
 // The same suite runs against a private nginx and a private apache, each
 // with its own private php-fpm pool.
-func TestNginx(t *testing.T) { t.Parallel(); runSuite(t, web.Nginx) }
+func TestNginx(t *testing.T)  { t.Parallel(); runSuite(t, web.Nginx) }
 func TestApache(t *testing.T) { t.Parallel(); runSuite(t, web.Apache) }
 
 // harness is one private web server with aegir's Server in front of it.
@@ -111,7 +111,9 @@ type reply struct {
 	hdr  http.Header
 }
 
-func (r reply) String() string { return fmt.Sprintf("%d %q (Location %q)", r.code, r.body, r.hdr.Get("Location")) }
+func (r reply) String() string {
+	return fmt.Sprintf("%d %q (Location %q)", r.code, r.body, r.hdr.Get("Location"))
+}
 
 var client = &http.Client{
 	Timeout:       5 * time.Second,
@@ -198,6 +200,26 @@ func runSuite(t *testing.T, typ string) {
 		}
 		if n := h.reloads(); n != 1 {
 			t.Errorf("reloads = %d, want 1 (only the first verify wrote a file)", n)
+		}
+	})
+
+	t.Run("verify warns when the web user cannot read the ACME challenge dir", func(t *testing.T) {
+		var mu sync.Mutex
+		var warnings []string
+		env := &provision.Env{Log: provision.LoggerFunc(func(level, msg string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if level == provision.LevelWarning {
+				warnings = append(warnings, msg)
+			}
+		})}
+		cfg := h.cfg
+		cfg.ConfigDir = filepath.Join(t.TempDir(), "config", "web1") // t.TempDir is 0700
+		if _, err := h.server(cfg, env).Verify(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(warnings) != 1 || !strings.Contains(warnings[0], "www-data cannot enter "+cfg.ConfigDir+"/acme-challenge") {
+			t.Errorf("warnings = %q", warnings)
 		}
 	})
 

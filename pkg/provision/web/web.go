@@ -132,7 +132,10 @@ type Site struct {
 	ACMEChallengeDir string
 }
 
-// Server applies site configuration to one web server.
+// Server applies site configuration to one web server. A Server is for one
+// task: it is not safe for concurrent use. Tasks that run at the same time
+// make one each; they still share one reload through the run's ReloadSet,
+// and writes to one config dir are serialized within the process.
 type Server struct {
 	cfg     Config
 	fl      *flavor
