@@ -20,16 +20,14 @@ var apacheModules = []string{
 // test ends: Debian's /usr/sbin/apache2 with its own ServerRoot and
 // configuration (mpm_event, proxy_fcgi, rewrite, headers, ssl), a root
 // parent with www-data children, listening on 127.0.0.1:Port and (https)
-// HTTPSPort, ending with `IncludeOptional ConfigDir/apache.conf`. configDir is aegir's config dir for the server; empty: a new
-// directory.
+// HTTPSPort, ending with `IncludeOptional ConfigDir/apache.conf`.
+//
+// configDir is aegir's config dir for the server; empty: a new directory
+// (see StartNginx).
 func StartApache(t testing.TB, configDir string) *Web {
 	t.Helper()
-	Need(t, ApacheBinary)
-	dir := PublicDir(t)
-	if configDir == "" {
-		configDir = filepath.Join(dir, "aegir")
-	}
-	a := &Web{Dir: dir, ConfigDir: configDir, Port: FreePort(t), HTTPSPort: FreePort(t)}
+	a := newWeb(t, ApacheBinary, configDir)
+	dir := a.Dir
 	for _, d := range []string{"run", "default"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -76,7 +74,7 @@ MaxRequestWorkers 16
     </Directory>
 </VirtualHost>
 IncludeOptional %[6]s/apache.conf
-`, dir, mods.String(), a.Port, a.HTTPSPort, errLog, configDir)))
+`, dir, mods.String(), a.Port, a.HTTPSPort, errLog, a.ConfigDir)))
 	argv := []string{ApacheBinary, "-d", dir, "-f", conf}
 	a.TestCmd = shellLine(append(argv, "-t"))
 	a.ReloadCmd = shellLine(append(argv, "-k", "graceful"))

@@ -27,6 +27,17 @@ type Web struct {
 	TestCmd, ReloadCmd string
 }
 
+// newWeb prepares an instance of binary: its directory, config dir and ports.
+func newWeb(t testing.TB, binary, configDir string) *Web {
+	t.Helper()
+	Need(t, binary)
+	dir := PublicDir(t)
+	if configDir == "" {
+		configDir = filepath.Join(dir, "aegir")
+	}
+	return &Web{Dir: dir, ConfigDir: configDir, Port: FreePort(t), HTTPSPort: FreePort(t)}
+}
+
 // URL is the base URL of the instance's HTTP port.
 func (w *Web) URL() string { return "http://127.0.0.1:" + strconv.Itoa(w.Port) }
 
@@ -36,17 +47,15 @@ const NginxBinary = "/usr/sbin/nginx"
 // StartNginx starts a private nginx for the test and stops it when the test
 // ends: Debian's /usr/sbin/nginx with its own prefix directory and
 // configuration, a root master with www-data workers, listening on
-// 127.0.0.1, including ConfigDir/nginx.conf inside its http {} block. configDir is aegir's config dir for the server; empty: a new
-// directory. It must be readable by www-data (see PublicDir) for the
-// workers to serve files from it, such as ACME challenges.
+// 127.0.0.1, including ConfigDir/nginx.conf inside its http {} block.
+//
+// configDir is aegir's config dir for the server; empty: a new directory.
+// It must be readable by www-data (see PublicDir) for the workers to serve
+// files from it, such as ACME challenges.
 func StartNginx(t testing.TB, configDir string) *Web {
 	t.Helper()
-	Need(t, NginxBinary)
-	dir := PublicDir(t)
-	if configDir == "" {
-		configDir = filepath.Join(dir, "aegir")
-	}
-	n := &Web{Dir: dir, ConfigDir: configDir, Port: FreePort(t), HTTPSPort: FreePort(t)}
+	n := newWeb(t, NginxBinary, configDir)
+	dir := n.Dir
 	conf := filepath.Join(dir, "nginx.conf")
 	errLog := filepath.Join(dir, "error.log")
 	// The vhosts include "fastcgi_params" relative to nginx's conf dir, as
@@ -81,7 +90,7 @@ http {
     # aegir's include file; the glob lets nginx start before it exists.
     include %[4]s/nginx.con[f];
 }
-`, dir, errLog, n.Port, configDir)))
+`, dir, errLog, n.Port, n.ConfigDir)))
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
 		t.Fatal(err)
 	}
