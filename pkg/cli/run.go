@@ -11,6 +11,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/hosting"
 	"github.com/aegir-project/aegir/pkg/provision"
+	_ "github.com/aegir-project/aegir/pkg/provision/tasks" // registers the back end's task types
 )
 
 // runOrQueue finishes a command that recorded task t: with queue it prints

@@ -1,0 +1,71 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/web"
+)
+
+// serverVerify checks each service of a server: the web server's program
+// and version, its config dir and include file, its config test; the
+// database admin login and version. Every service's state is reported,
+// and the task fails if any service failed.
+func serverVerify(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	var states []serviceState
+	var errs []error
+	if c.HTTPType != "" {
+		st := serviceState{Kind: "http", Status: "enabled"}
+		err := func() error {
+			ws, err := web.Open(ctx, env, c)
+			if err != nil {
+				return err
+			}
+			s, err := ws.Verify(ctx)
+			if s != nil {
+				st.Version = s.Version
+				st.Message = "include in the system's " + c.HTTPType + ": " + s.IncludeLine
+			}
+			if err == nil {
+				env.Logf(provision.LevelInfo, "web server ready; the system's %s must include: %s", c.HTTPType, s.IncludeLine)
+			}
+			return err
+		}()
+		if err != nil {
+			st.Status, st.Message = "error", err.Error()
+			errs = append(errs, err)
+		}
+		states = append(states, st)
+	}
+	if c.DBType != "" {
+		st := serviceState{Kind: "db", Status: "enabled"}
+		err := func() error {
+			svc, err := dbService(ctx, env, c)
+			if err != nil {
+				return err
+			}
+			defer svc.Close()
+			v, err := svc.Verify(ctx)
+			if err != nil {
+				return err
+			}
+			st.Version = v
+			env.Logf(provision.LevelInfo, "%s %s at %s:%d: admin %s can create databases and users", c.DBType, v, c.DBHost, c.DBPort, c.DBAdminUser)
+			return nil
+		}()
+		if err != nil {
+			st.Status, st.Message = "error", err.Error()
+			errs = append(errs, err)
+		}
+		states = append(states, st)
+	}
+	if len(states) == 0 {
+		env.Logf(provision.LevelWarning, "server %s has no services; add one with aegir server edit %s --http nginx or --db mariadb", c.Server, c.Server)
+	}
+	ch := map[string]any{"services": states}
+	if len(errs) == 1 {
+		return ch, errs[0]
+	}
+	return ch, errors.Join(errs...)
+}

@@ -1,0 +1,250 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/db"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+	"github.com/aegir-project/aegir/pkg/provision/web"
+)
+
+func init() {
+	provision.Register("site.install", siteInstall)
+	provision.Register("site.verify", siteVerify)
+	provision.Register("site.disable", func(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+		return siteSetDisabled(ctx, env, c, true)
+	})
+	provision.Register("site.enable", func(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+		return siteSetDisabled(ctx, env, c, false)
+	})
+	provision.Register("site.delete", siteDelete)
+	provision.Register("site.login-reset", siteLoginReset)
+}
+
+// undo is the rollback of a task: what it created, undone in reverse order
+// when a later step fails, so that a failed task leaves nothing behind.
+type undo struct {
+	env   *provision.Env
+	steps []undoStep
+}
+
+type undoStep struct {
+	what string
+	f    func(context.Context) error
+}
+
+func (u *undo) push(what string, f func(context.Context) error) {
+	u.steps = append(u.steps, undoStep{what, f})
+}
+
+// rollback undoes every step, even when the task's context was cancelled.
+func (u *undo) rollback(ctx context.Context) {
+	if len(u.steps) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	u.env.Logf(provision.LevelWarning, "rolling back what this task created")
+	for i := len(u.steps) - 1; i >= 0; i-- {
+		s := u.steps[i]
+		if err := s.f(ctx); err != nil {
+			u.env.Logf(provision.LevelError, "rollback: could not %s: %v; remove it by hand", s.what, err)
+			continue
+		}
+		u.env.Logf(provision.LevelInfo, "rollback: %s: done", s.what)
+	}
+}
+
+// site is what a site task works with: the context checked, the platform
+// found and the servers connected.
+type site struct {
+	c   *provision.Context
+	env *provision.Env
+	ex  exec.Executor // the web server
+	p   app.Platform
+	ws  *web.Server
+}
+
+func openSite(ctx context.Context, env *provision.Env, c *provision.Context) (*site, error) {
+	domain, err := entities.NormalizeDomain("site_domain", c.SiteDomain)
+	if err != nil || domain != c.SiteDomain {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give a valid, lower-case site_domain", "invalid site_domain %q", c.SiteDomain)
+	}
+	for _, a := range c.SiteAliases {
+		if d, err := entities.NormalizeDomain("site_aliases", a); err != nil || d != a {
+			return nil, provision.Errorf(provision.ErrInvalidContext, "give valid, lower-case site_aliases", "invalid alias %q", a)
+		}
+	}
+	if c.PlatformRoot == "" {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give platform_root in the context", "no platform root given")
+	}
+	ex, err := env.Connect(ctx, c.Web())
+	if err != nil {
+		return nil, err
+	}
+	p, err := app.Detect(ctx, ex, c.PlatformRoot)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := web.Open(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	return &site{c: c, env: env, ex: ex, p: p, ws: ws}, nil
+}
+
+// vhost is the site's virtual host as its record says.
+func (s *site) vhost(disabled bool) web.Site {
+	return web.Site{Domain: s.c.SiteDomain, Aliases: s.c.SiteAliases, Redirect: s.c.SiteRedirect, Root: s.p.Docroot,
+		Disabled: disabled, AppType: s.p.Type, HTTPS: s.c.SiteHTTPS}
+}
+
+func (s *site) db(ctx context.Context) (db.Service, error) { return dbService(ctx, s.env, s.c) }
+
+func siteInstall(ctx context.Context, env *provision.Env, c *provision.Context) (ch map[string]any, err error) {
+	s, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	if c.SiteDBPassword == "" {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give site_db_password in the context", "no site database password given")
+	}
+	svc, err := s.db(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer svc.Close()
+	u := &undo{env: env}
+	defer func() {
+		if err != nil {
+			u.rollback(ctx)
+		}
+	}()
+	if c.SiteDBName == "" {
+		name, err := db.UniqueName(ctx, svc, c.SiteDomain)
+		if err != nil {
+			return nil, err
+		}
+		c.SiteDBName, c.SiteDBUser = name, name
+	}
+	if c.SiteDBUser == "" {
+		c.SiteDBUser = c.SiteDBName
+	}
+	ch = map[string]any{"site_db_name": c.SiteDBName, "site_db_user": c.SiteDBUser}
+	env.Logf(provision.LevelInfo, "creating database %s and user %s on %s (%s), for connections from %s", c.SiteDBName, c.SiteDBUser, c.DBServer, c.DBType, c.DBGrantHost)
+	if err := svc.CreateDatabase(ctx, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, c.DBGrantHost); err != nil {
+		return ch, err
+	}
+	u.push(fmt.Sprintf("drop database %s and user %s", c.SiteDBName, c.SiteDBUser), func(ctx context.Context) error {
+		return svc.DropDatabase(ctx, c.SiteDBName, c.SiteDBUser, c.DBGrantHost)
+	})
+	if err := appInstall(ctx, s, u); err != nil {
+		return ch, err
+	}
+	changed, err := s.ws.WriteSite(ctx, s.vhost(false))
+	if err != nil {
+		return ch, err
+	}
+	if changed {
+		u.push("remove the virtual host of "+c.SiteDomain, func(ctx context.Context) error {
+			_, err := s.ws.RemoveSite(ctx, c.SiteDomain)
+			return err
+		})
+	}
+	env.Logf(provision.LevelInfo, "site %s installed on %s: http://%s%s/", c.SiteDomain, c.Platform, c.SiteDomain, portSuffix(c.HTTPPort))
+	ch["site_status"] = entities.SiteInstalled
+	return ch, nil
+}
+
+func portSuffix(port int) string {
+	if port == 0 || port == 80 {
+		return ""
+	}
+	return fmt.Sprintf(":%d", port)
+}
+
+// siteVerify re-applies everything from the record: settings, files
+// directories, the virtual host. A second verify changes nothing.
+func siteVerify(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	s, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := appVerify(ctx, s); err != nil {
+		return nil, err
+	}
+	disabled := c.SiteStatus == entities.SiteDisabled
+	changed, err := s.ws.WriteSite(ctx, s.vhost(disabled))
+	if err != nil {
+		return nil, err
+	}
+	if !changed {
+		env.Logf(provision.LevelInfo, "virtual host of %s already up to date", c.SiteDomain)
+	}
+	return nil, nil
+}
+
+func siteSetDisabled(ctx context.Context, env *provision.Env, c *provision.Context, disabled bool) (map[string]any, error) {
+	s, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.ws.WriteSite(ctx, s.vhost(disabled)); err != nil {
+		return nil, err
+	}
+	status := entities.SiteInstalled
+	if disabled {
+		status = entities.SiteDisabled
+		env.Logf(provision.LevelInfo, "site %s now answers with the \"site disabled\" page; aegir site enable %s serves it again", c.SiteDomain, c.SiteDomain)
+	} else {
+		env.Logf(provision.LevelInfo, "site %s is served again", c.SiteDomain)
+	}
+	return map[string]any{"site_status": status}, nil
+}
+
+// siteDelete removes the virtual host, the site's files and settings, its
+// database and user. (The backup before it is its own task; see the CLI.)
+func siteDelete(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	s, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.ws.RemoveSite(ctx, c.SiteDomain); err != nil {
+		return nil, err
+	}
+	env.Logf(provision.LevelInfo, "removed the virtual host of %s", c.SiteDomain)
+	if err := appRemove(ctx, s); err != nil {
+		return nil, err
+	}
+	if c.SiteDBName != "" {
+		svc, err := s.db(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer svc.Close()
+		if err := svc.DropDatabase(ctx, c.SiteDBName, c.SiteDBUser, c.DBGrantHost); err != nil {
+			return nil, err
+		}
+		env.Logf(provision.LevelInfo, "dropped database %s and user %s on %s", c.SiteDBName, c.SiteDBUser, c.DBServer)
+	}
+	return map[string]any{"site_status": entities.SiteDeleted}, nil
+}
+
+func siteLoginReset(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	s, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	link, err := appLoginLink(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	// The link is a one-time secret: it goes in the result for the command
+	// that asked, never in the task log.
+	return map[string]any{"login_link": link}, nil
+}
