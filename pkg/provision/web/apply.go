@@ -42,6 +42,9 @@ func (s *Server) WriteSite(ctx context.Context, site Site) (changed bool, err er
 	if err != nil {
 		return false, err
 	}
+	if site.HTTPS != HTTPSOff && (site.CertFile == "" || site.KeyFile == "") {
+		s.logf(provision.LevelInfo, "%s: HTTPS %s waits for a certificate; until then the site answers on HTTP only", site.Domain, site.HTTPS)
+	}
 	if err := s.makeDirs(ctx); err != nil {
 		return false, err
 	}
@@ -238,6 +241,15 @@ func (s *Server) ctlNames() []string {
 	return s.fl.binaries
 }
 
+// shown is how to tell the administrator to run a command: their own
+// command line as they wrote it, else the default command.
+func shown(line string, c exec.Command) string {
+	if line != "" {
+		return line
+	}
+	return c.String()
+}
+
 // run runs a command, logging it and its output.
 func (s *Server) run(ctx context.Context, c exec.Command) (string, error) {
 	s.logf(provision.LevelCommand, "%s: %s", s.ex.Host(), c.String())
@@ -265,11 +277,7 @@ func (s *Server) test(ctx context.Context, origins []string) error {
 		return s.errf(provision.ErrMissingBinary, "install "+s.fl.packageName+" on "+s.ex.Host()+", or fix the server's web test command (--http-test-cmd)",
 			err, "cannot run the %s config test on %s", s.cfg.Type, s.ex.Host())
 	}
-	shown := s.cfg.TestCmd
-	if shown == "" {
-		shown = c.String()
-	}
-	hint := fmt.Sprintf("read the test's output above; run `%s` on %s to see it again", shown, s.ex.Host())
+	hint := fmt.Sprintf("read the test's output above; run `%s` on %s to see it again", shown(s.cfg.TestCmd, c), s.ex.Host())
 	for _, o := range origins {
 		if strings.HasPrefix(o, "template override ") {
 			hint = fmt.Sprintf("the %s renders an invalid configuration: fix it or remove it, then run the task again; %s", o, hint)
@@ -289,7 +297,7 @@ func (s *Server) Reload(ctx context.Context) error {
 		}
 		if _, err := s.run(ctx, c); err != nil {
 			return s.errf(provision.ErrCommand,
-				fmt.Sprintf("the configuration passed its test; check that %s runs on %s and read its error log, then run `%s` there", s.cfg.Type, s.ex.Host(), c.String()),
+				fmt.Sprintf("the configuration passed its test; check that %s runs on %s and read its error log, then run `%s` there", s.cfg.Type, s.ex.Host(), shown(s.cfg.RestartCmd, c)),
 				err, "reloading %s on %s", s.cfg.Type, s.ex.Host())
 		}
 		return nil
@@ -363,6 +371,9 @@ func (s *Server) rollback(ctx context.Context, done []saved, cause error) error 
 	if len(done) == 0 {
 		return cause
 	}
+	// Put the files back even when the task was cancelled.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
 	var failed []string
 	for i := len(done) - 1; i >= 0; i-- {
 		f := done[i]
