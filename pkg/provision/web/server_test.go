@@ -373,6 +373,38 @@ func runSuite(t *testing.T, typ string) {
 		h.expect("a.test", "/", nil, answers(200, "https=no"))
 	})
 
+	t.Run("every variant passes the server's own config test", func(t *testing.T) {
+		roots, cert, key := selfSigned(t, testenv.PublicDir(t), "v.test", "www.v.test")
+		base := web.Site{Domain: "v.test", Aliases: []string{"www.v.test", "*.w.test"}, Root: h.root, CertFile: cert, KeyFile: key}
+		for _, v := range []struct {
+			redirect, disabled bool
+			https, app         string
+		}{
+			{true, false, web.HTTPSOn, web.WordPress},
+			{true, true, web.HTTPSRequired, web.Drupal},
+			{false, true, web.HTTPSOff, web.WordPress},
+			{true, false, web.HTTPSRequired, web.Drupal},
+		} {
+			site := base
+			site.Redirect, site.Disabled, site.HTTPS, site.AppType = v.redirect, v.disabled, v.https, v.app
+			if _, err := h.s.WriteSite(ctx, site); err != nil {
+				t.Fatalf("%+v: %v", v, err)
+			}
+		}
+		// The last one: HTTP and HTTPS aliases go to the HTTPS domain.
+		tlsURL := "https://v.test:" + strconv.Itoa(h.srv.HTTPSPort)
+		r := h.expect("www.v.test", "/a?b=c", nil, func(r reply) bool { return r.code == 301 })
+		r2 := h.expect("www.v.test", "/a?b=c", roots, func(r reply) bool { return r.code == 301 })
+		for _, r := range []reply{r, r2} {
+			if loc := r.hdr.Get("Location"); loc != tlsURL+"/a?b=c" {
+				t.Errorf("Location = %q, want %s/a?b=c", loc, tlsURL)
+			}
+		}
+		if _, err := h.s.RemoveSite(ctx, "v.test"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("parallel writes share one reload", func(t *testing.T) {
 		env := &provision.Env{Log: h.env.Log, Reloads: provision.NewReloadSet()}
 		env.Reloads.Gather = 2 * time.Second // every request below arrives within it
