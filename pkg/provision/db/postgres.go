@@ -175,7 +175,7 @@ func (s *pgService) exists(ctx context.Context, what, query, arg string) (bool, 
 // failOnce is fail for errors that are not a *provision.Error yet.
 func (s *pgService) failOnce(ctx context.Context, what string, err error) error {
 	var pe *provision.Error
-	if errors.As(err, &pe) {
+	if err == nil || errors.As(err, &pe) {
 		return err
 	}
 	return s.fail(ctx, what, err)
