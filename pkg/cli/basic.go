@@ -24,7 +24,9 @@ state database in place and changes nothing else.`,
 			if err := os.MkdirAll(a.home, 0o700); err != nil {
 				return &Error{Err: err, Code: ExitFailed, Hint: "check that the parent directory exists and is writable"}
 			}
-			if err := os.Chmod(a.home, 0o700); err != nil {
+			// 0711: others may pass through to config/ (the web server's
+			// workers serve ACME challenges from there) but not list the home.
+			if err := os.Chmod(a.home, 0o711); err != nil {
 				return err
 			}
 			for _, d := range []string{"config", "backups", "templates"} {

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -35,12 +37,11 @@ func (a *App) siteCmd() *cobra.Command {
 		{"verify DOMAIN", "Re-apply everything for a site from its record (settings, vhost, database grants)", entities.TaskSiteVerify},
 		{"disable DOMAIN", "Make a site answer with a \"site disabled\" page", entities.TaskSiteDisable},
 		{"enable DOMAIN", "Serve a disabled site again", entities.TaskSiteEnable},
-		{"login-reset DOMAIN", "Print a one-time login link for the site's admin account", entities.TaskSiteLoginReset},
 		{"backup DOMAIN", "Back up a site's database and files into one archive", entities.TaskSiteBackup},
 	} {
 		c.AddCommand(a.siteTaskCmd(v.use, v.short, v.typ, nil))
 	}
-	c.AddCommand(a.siteDeleteCmd())
+	c.AddCommand(a.siteDeleteCmd(), a.siteLoginResetCmd())
 	return c
 }
 
@@ -346,4 +347,42 @@ func (a *App) siteDeleteCmd() *cobra.Command {
 		})
 	cmd.Flags().BoolVar(&noBackup, "no-backup", false, "do not take a backup first")
 	return cmd
+}
+
+func (a *App) siteLoginResetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "login-reset DOMAIN", Short: "Print a one-time login link for the site's admin account", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.GetSite(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			t, err := st.QueueSiteTask(a.ctx, v, entities.TaskSiteLoginReset, nil)
+			if err != nil {
+				return err
+			}
+			done, out, err := a.runTaskOutcome(t)
+			if err != nil {
+				return err
+			}
+			if err := taskExit(done); err != nil {
+				return err
+			}
+			if out.LoginLink == "" {
+				return &Error{Code: ExitFailed, Err: fmt.Errorf("the platform gave no login link for %s", v.Domain), Hint: "see the task log: aegir task log " + fmt.Sprint(t.ID)}
+			}
+			if a.format == "table" {
+				fmt.Fprintln(a.IO.Out, out.LoginLink)
+				return nil
+			}
+			return a.print(struct {
+				Domain string `json:"domain" yaml:"domain"`
+				Link   string `json:"login_link" yaml:"login_link"`
+			}{v.Domain, out.LoginLink})
+		},
+	}
 }

@@ -39,6 +39,9 @@ type Outcome struct {
 	Hint   string
 	Code   string
 	Result *provision.Result
+	// LoginLink is a one-time login link a login-reset made: shown once to
+	// whoever ran the task, never kept in the task's stored result or log.
+	LoginLink string
 }
 
 // Run carries out one task. log receives every line as it happens.
@@ -62,7 +65,12 @@ func (r *Runner) Run(ctx context.Context, t *entities.Task, log provision.Logger
 		res.Error = "saving results: " + err.Error()
 		res.Hint = "the work on the server is done; run the task again (aegir task retry) so the state records it"
 	}
-	return outcome(res)
+	o := outcome(res)
+	if l, ok := res.Changes["login_link"].(string); ok {
+		o.LoginLink = l
+		delete(res.Changes, "login_link")
+	}
+	return o
 }
 
 func outcome(res *provision.Result) Outcome {
