@@ -1,0 +1,507 @@
+// Package queue runs aegir's tasks: it claims queued tasks atomically in
+// the SQLite state, runs them with N workers (never two on one target at
+// once, in creation order per target), keeps a lease on each while it runs,
+// rescues the tasks of a dispatcher that died, tells the administrator
+// about failures, and feeds the scheduled queues (cron, backup, stats).
+//
+// The rules, in short:
+//   - A task is claimable when no task of its target (target_kind,
+//     target_id) is processing and it is the oldest queued task of that
+//     target. One UPDATE ... RETURNING claims a batch.
+//   - A running task's lease (lease_until) is renewed every Lease/3. A task
+//     left processing whose lease ran out, or whose worker ("pid@host") was
+//     on this host and is gone, is marked error "dispatcher died while
+//     running this task" by the next pass, and Dispatcher.Cleanup runs.
+//   - Log lines reach task_log within a fraction of a second (batched).
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// Defaults of the Dispatcher's settings.
+const (
+	DefaultLease    = 2 * time.Minute
+	DefaultPoll     = time.Second
+	DefaultInterval = time.Minute
+)
+
+// How log lines are batched into task_log: at least this often, and at once
+// when this many are waiting.
+const (
+	logFlushEvery = 200 * time.Millisecond
+	logFlushLines = 100
+	// logMaxPending bounds the lines kept in memory while the database
+	// refuses writes; older ones are dropped beyond it.
+	logMaxPending = 10000
+)
+
+// Log levels the dispatcher itself writes (the back end uses the same).
+const (
+	levelDebug   = "debug"
+	levelWarning = "warning"
+	levelError   = "error"
+)
+
+// ErrorCodeDied is the error code of a task whose dispatcher died.
+const ErrorCodeDied = "dispatcher_died"
+
+// MsgDied is the error of a task whose dispatcher died.
+const MsgDied = "dispatcher died while running this task"
+
+// Handler carries out one task. It logs through log (lines reach the task's
+// log as they come) and says how the task ended. ctx is cancelled when the
+// task's lease is lost (another dispatcher declared this one dead) and, for
+// RunTask, when the caller's context is.
+type Handler func(ctx context.Context, t *entities.Task, log func(level, msg string)) Outcome
+
+// Outcome is how a task ended.
+type Outcome struct {
+	Status string // success, warning or error; empty: success unless Error is set
+	Error  string
+	Hint   string // what the administrator should do
+	Code   string // a stable error code
+	Result any    // saved as the task's JSON result
+}
+
+// Dispatcher runs queued tasks. Store and Handler are required; the zero
+// value of every other field is a sensible default.
+type Dispatcher struct {
+	Store   *store.Store
+	Handler Handler
+	// Workers is how many tasks run at once (default 1).
+	Workers int
+	// Lease is how long a running task is held without a renewal; it is
+	// renewed every Lease/3 (default DefaultLease).
+	Lease time.Duration
+	// Poll is how often Serve looks for new tasks and due queues (default
+	// DefaultPoll).
+	Poll time.Duration
+	// Cleanup runs after a task of a dead dispatcher was marked error: the
+	// per-type clean-up (unlock a site left migrating, remove half-written
+	// files). Its error is recorded in the task's log.
+	Cleanup func(ctx context.Context, t *entities.Task) error
+	// Notify is told about every task that ends in error (nil: nobody).
+	Notify Notifier
+	// Echo receives every log line of the tasks this dispatcher runs, as
+	// it is logged (the CLI prints them for a task run in the foreground).
+	Echo func(t *entities.Task, l entities.LogLine)
+	// Logf receives the dispatcher's own messages (a task done, a database
+	// error); nil discards them.
+	Logf func(format string, args ...any)
+
+	// Interval is how often the dispatch runs, from cron or as Serve; the
+	// scheduled queues size their batches by it (default DefaultInterval).
+	Interval time.Duration
+	// Queues are the scheduled queues; nil: none (see DefaultQueues).
+	Queues []QueueConfig
+
+	// Worker names this dispatcher in tasks.worker (default WorkerID()).
+	Worker string
+}
+
+// Summary says what one pass did.
+type Summary struct {
+	Rescued   []int64        `json:"rescued"`   // tasks of dead dispatchers marked error
+	Scheduled map[string]int `json:"scheduled"` // tasks created by each scheduled queue
+	Ran       int            `json:"ran"`       // tasks run
+	Failed    int            `json:"failed"`    // of which ended in error
+}
+
+func (d *Dispatcher) now() time.Time {
+	if d.Store.Now != nil {
+		return d.Store.Now()
+	}
+	return time.Now()
+}
+
+func (d *Dispatcher) workers() int { return max(d.Workers, 1) }
+
+func (d *Dispatcher) lease() time.Duration {
+	if d.Lease <= 0 {
+		return DefaultLease
+	}
+	return d.Lease
+}
+
+func (d *Dispatcher) poll() time.Duration {
+	if d.Poll <= 0 {
+		return DefaultPoll
+	}
+	return d.Poll
+}
+
+func (d *Dispatcher) interval() time.Duration {
+	if d.Interval <= 0 {
+		return DefaultInterval
+	}
+	return d.Interval
+}
+
+func (d *Dispatcher) worker() string {
+	if d.Worker == "" {
+		d.Worker = WorkerID()
+	}
+	return d.Worker
+}
+
+func (d *Dispatcher) logf(format string, args ...any) {
+	if d.Logf != nil {
+		d.Logf(format, args...)
+	}
+}
+
+// RunOnce is one dispatch: it rescues the tasks of dead dispatchers, lets
+// the scheduled queues that are due create their tasks, then claims and
+// runs queued tasks with Workers in parallel until none is claimable.
+// (The queues go before the run so that the tasks they create run in the
+// same pass; tasks queued earlier still go first, in id order.) When ctx
+// is cancelled it claims nothing more and waits for the running tasks,
+// which are not cancelled.
+func (d *Dispatcher) RunOnce(ctx context.Context) (*Summary, error) {
+	sum := &Summary{Rescued: []int64{}, Scheduled: map[string]int{}}
+	var errs []error
+	rescued, err := d.Rescue(ctx)
+	for _, t := range rescued {
+		sum.Rescued = append(sum.Rescued, t.ID)
+	}
+	errs = append(errs, err)
+	sched, err := d.Schedule(ctx)
+	sum.Scheduled = sched
+	errs = append(errs, err)
+
+	p := d.newPool(ctx, sum)
+	for ctx.Err() == nil {
+		if _, err := p.fill(ctx); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if p.running == 0 {
+			break
+		}
+		select {
+		case s := <-p.done:
+			p.finished(s)
+		case <-ctx.Done():
+		}
+	}
+	p.drain()
+	return sum, errors.Join(errs...)
+}
+
+// Serve runs RunOnce's work as a loop, for a daemon (`aegir hosting
+// queued`): every Poll it rescues, schedules and claims, and it claims again
+// as soon as a task ends. When ctx is cancelled (SIGTERM) it stops claiming,
+// waits for the running tasks to finish, and returns nil.
+func (d *Dispatcher) Serve(ctx context.Context) error {
+	p := d.newPool(ctx, &Summary{})
+	tick := time.NewTicker(d.poll())
+	defer tick.Stop()
+	housekeeping := true
+	for {
+		if housekeeping && ctx.Err() == nil {
+			if _, err := d.Rescue(ctx); err != nil && ctx.Err() == nil {
+				d.logf("queue: looking for tasks of dead dispatchers: %v", err)
+			}
+			if _, err := d.Schedule(ctx); err != nil && ctx.Err() == nil {
+				d.logf("queue: scheduled queues: %v", err)
+			}
+		}
+		if _, err := p.fill(ctx); err != nil && ctx.Err() == nil {
+			d.logf("queue: %v", err)
+		}
+		housekeeping = false
+		select {
+		case <-ctx.Done():
+			if p.running > 0 {
+				d.logf("queue: stopping: waiting for %d running task(s) to finish", p.running)
+			}
+			p.drain()
+			return nil
+		case s := <-p.done:
+			p.finished(s)
+		case <-tick.C:
+			housekeeping = true
+		}
+	}
+}
+
+// pool runs claimed tasks on up to Workers goroutines.
+type pool struct {
+	d       *Dispatcher
+	hctx    context.Context // the tasks' context: not cancelled with the pass
+	running int
+	done    chan string // each task's final status
+	sum     *Summary
+}
+
+func (d *Dispatcher) newPool(ctx context.Context, sum *Summary) *pool {
+	return &pool{d: d, hctx: context.WithoutCancel(ctx), done: make(chan string, d.workers()), sum: sum}
+}
+
+// fill claims tasks for the idle workers and starts them.
+func (p *pool) fill(ctx context.Context) (int, error) {
+	free := p.d.workers() - p.running
+	if free <= 0 || ctx.Err() != nil {
+		return 0, nil
+	}
+	ts, err := claim(ctx, p.d.Store.DB(), p.d.now(), p.d.lease(), p.d.worker(), free)
+	if err != nil && ctx.Err() != nil {
+		return 0, nil
+	}
+	for _, t := range ts {
+		p.running++
+		go func(t *entities.Task) { p.done <- p.d.execute(p.hctx, t) }(t)
+	}
+	return len(ts), err
+}
+
+func (p *pool) finished(status string) {
+	p.running--
+	p.sum.Ran++
+	if status == entities.TaskError {
+		p.sum.Failed++
+	}
+}
+
+func (p *pool) drain() {
+	for p.running > 0 {
+		p.finished(<-p.done)
+	}
+}
+
+// RunTask claims the one task id and runs it now, in the calling goroutine
+// (for commands that run their task in the foreground). Cancelling ctx
+// cancels the handler's context. It returns the task as it ended. If
+// another task holds the target, the task stays queued and the error is a
+// *BusyError (errors.Is(err, ErrBusy)); a task that is not queued is a
+// *store.ConflictError, an unknown one a *store.NotFoundError.
+func (d *Dispatcher) RunTask(ctx context.Context, id int64) (*entities.Task, error) {
+	db := d.Store.DB()
+	rescued := false
+	for try := 0; try < 3; try++ {
+		t, err := claimTask(ctx, db, d.now(), d.lease(), d.worker(), id)
+		if err != nil {
+			return nil, err
+		}
+		if t != nil {
+			d.execute(ctx, t)
+			return d.Store.GetTask(context.WithoutCancel(ctx), id)
+		}
+		cur, err := d.Store.GetTask(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if cur.Status != entities.TaskQueued {
+			return cur, &store.ConflictError{Field: "ID", Msg: fmt.Sprintf("task %d is %s, not queued: it cannot run again", id, cur.Status),
+				Hint: fmt.Sprintf("see it with aegir task show %d; queue it again with aegir task retry %d", id, id)}
+		}
+		h, err := holder(ctx, db, cur)
+		if err != nil {
+			return cur, err
+		}
+		if h == nil {
+			continue // it became claimable meanwhile
+		}
+		if h.Status == entities.TaskProcessing && !rescued {
+			// The holder may belong to a dead dispatcher.
+			rescued = true
+			if r, err := d.Rescue(ctx); err == nil && len(r) > 0 {
+				continue
+			}
+		}
+		return cur, newBusyError(cur, h)
+	}
+	cur, err := d.Store.GetTask(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return cur, fmt.Errorf("task %d could not be claimed; try again", id)
+}
+
+// execute runs a claimed task to its end and returns its final status.
+func (d *Dispatcher) execute(ctx context.Context, t *entities.Task) string {
+	bg := context.WithoutCancel(ctx)
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := &taskWriter{d: d, task: t, kick: make(chan struct{}, 1)}
+	var lost atomic.Bool
+	stop := make(chan struct{})
+	tended := make(chan struct{})
+	go func() {
+		defer close(tended)
+		d.tend(bg, t, w, stop, func() { lost.Store(true); cancel() })
+	}()
+
+	start := time.Now()
+	w.log(levelDebug, fmt.Sprintf("claimed by worker %s (attempt %d)", t.Worker, t.Attempt))
+	out := normalize(d.call(hctx, t, w.log))
+	close(stop)
+	<-tended
+	w.flush(bg)
+
+	if lost.Load() {
+		d.logf("queue: task %d (%s %s): lost its lease while running; another dispatcher marked it failed", t.ID, t.Type, t.Target)
+		return entities.TaskError
+	}
+	ok, err := d.finish(bg, t, out)
+	if err != nil {
+		d.logf("queue: task %d (%s %s): recording its end (%s): %v", t.ID, t.Type, t.Target, out.Status, err)
+		return out.Status
+	}
+	if !ok {
+		d.logf("queue: task %d (%s %s): another dispatcher marked it failed meanwhile", t.ID, t.Type, t.Target)
+		return entities.TaskError
+	}
+	d.logf("queue: task %d (%s %s): %s in %s", t.ID, t.Type, t.Target, out.Status, time.Since(start).Round(time.Millisecond))
+	switch out.Status {
+	case entities.TaskSuccess, entities.TaskWarning:
+		if err := d.recordLastRun(bg, t); err != nil {
+			d.logf("queue: task %d: recording the site's last run: %v", t.ID, err)
+		}
+	case entities.TaskError:
+		d.notifyFailure(bg, t.ID, out.Code)
+	}
+	return out.Status
+}
+
+// call runs the handler; a panic becomes an error outcome.
+func (d *Dispatcher) call(ctx context.Context, t *entities.Task, log func(level, msg string)) (out Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			log(levelError, fmt.Sprintf("internal error: %v\n%s", r, debug.Stack()))
+			out = Outcome{Status: entities.TaskError, Code: "internal", Error: fmt.Sprintf("internal error: %v", r),
+				Hint: fmt.Sprintf("this is a bug in aegir: please report it with the task's log (aegir task log %d)", t.ID)}
+		}
+	}()
+	if d.Handler == nil {
+		return Outcome{Status: entities.TaskError, Code: "internal", Error: "the dispatcher has no handler for tasks"}
+	}
+	return d.Handler(ctx, t, log)
+}
+
+func normalize(o Outcome) Outcome {
+	switch o.Status {
+	case entities.TaskSuccess, entities.TaskWarning, entities.TaskError:
+	case "":
+		o.Status = entities.TaskSuccess
+		if o.Error != "" {
+			o.Status = entities.TaskError
+		}
+	default:
+		o.Error = fmt.Sprintf("the task ended with an unknown status %q; %s", o.Status, o.Error)
+		o.Status = entities.TaskError
+	}
+	if o.Status == entities.TaskError && o.Error == "" {
+		o.Error = "the task failed (its log says why)"
+	}
+	return o
+}
+
+// tend renews t's lease every Lease/3 and flushes its log lines until stop
+// closes. When a renewal finds the task no longer ours, it calls lost once.
+func (d *Dispatcher) tend(ctx context.Context, t *entities.Task, w *taskWriter, stop <-chan struct{}, lost func()) {
+	flush := time.NewTicker(logFlushEvery)
+	defer flush.Stop()
+	beat := time.NewTicker(max(d.lease()/3, time.Millisecond))
+	defer beat.Stop()
+	beats := beat.C
+	for {
+		select {
+		case <-stop:
+			return
+		case <-w.kick:
+			w.flush(ctx)
+		case <-flush.C:
+			w.flush(ctx)
+		case <-beats:
+			res, err := d.Store.DB().ExecContext(ctx, `UPDATE tasks SET lease_until = ? WHERE id = ? AND status = 'processing' AND worker = ?`,
+				d.now().Add(d.lease()).UnixMilli(), t.ID, t.Worker)
+			if err != nil {
+				d.logf("queue: task %d: renewing its lease: %v", t.ID, err)
+				continue
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				beats = nil
+				lost()
+			}
+		}
+	}
+}
+
+// finish records the task's end, if the task is still ours.
+func (d *Dispatcher) finish(ctx context.Context, t *entities.Task, o Outcome) (bool, error) {
+	var rb []byte
+	if o.Result != nil {
+		var err error
+		if rb, err = json.Marshal(o.Result); err != nil {
+			rb, _ = json.Marshal(map[string]string{"unencodable_result": err.Error()})
+		}
+	}
+	res, err := d.Store.DB().ExecContext(ctx, `UPDATE tasks SET status = ?, error = ?, hint = ?, error_code = ?, result = ?, finished = ?, lease_until = NULL
+		WHERE id = ? AND status = 'processing' AND worker = ?`,
+		o.Status, o.Error, o.Hint, o.Code, string(rb), d.now().UnixMilli(), t.ID, t.Worker)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// taskWriter batches a task's log lines into task_log.
+type taskWriter struct {
+	d       *Dispatcher
+	task    *entities.Task
+	kick    chan struct{}
+	mu      sync.Mutex
+	pending []entities.LogLine
+	flushMu sync.Mutex // one flush at a time keeps the lines in order
+}
+
+func (w *taskWriter) log(level, msg string) {
+	l := entities.LogLine{Time: w.d.now(), Level: level, Message: msg}
+	w.mu.Lock()
+	w.pending = append(w.pending, l)
+	if len(w.pending) > logMaxPending {
+		w.pending = w.pending[len(w.pending)-logMaxPending:]
+	}
+	n := len(w.pending)
+	if w.d.Echo != nil {
+		w.d.Echo(w.task, l)
+	}
+	w.mu.Unlock()
+	if n >= logFlushLines {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w *taskWriter) flush(ctx context.Context) {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
+	w.mu.Lock()
+	lines := w.pending
+	w.pending = nil
+	w.mu.Unlock()
+	if len(lines) == 0 {
+		return
+	}
+	if err := w.d.Store.AppendLog(ctx, w.task.ID, lines...); err != nil {
+		w.d.logf("queue: task %d: writing %d log line(s): %v (will retry)", w.task.ID, len(lines), err)
+		w.mu.Lock()
+		w.pending = append(lines, w.pending...)
+		w.mu.Unlock()
+	}
+}

@@ -1,0 +1,135 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// newStore creates a state file in a temp dir and returns it and its path.
+func newStore(t testing.TB) (*store.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "aegir.db")
+	st, err := store.Open(context.Background(), path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, path
+}
+
+// openStore opens a second handle on an existing state file.
+func openStore(t testing.TB, path string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func queueTask(t testing.TB, st *store.Store, typ, kind string, id int64) *entities.Task {
+	t.Helper()
+	task, err := st.QueueTask(context.Background(), typ, kind, id, fmt.Sprintf("%s-%d", kind, id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+func getTask(t testing.TB, st *store.Store, id int64) *entities.Task {
+	t.Helper()
+	task, err := st.GetTask(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+func taskLog(t testing.TB, st *store.Store, id int64) []entities.LogLine {
+	t.Helper()
+	lines, _, err := st.TaskLog(context.Background(), id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
+
+func mustExec(t testing.TB, st *store.Store, q string, args ...any) {
+	t.Helper()
+	if _, err := st.DB().Exec(q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// clock is a controlled time source for Store.Now.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// seedSites adds a server, a platform and n installed sites s0.test ...,
+// in one transaction, and returns the sites' ids in order.
+func seedSites(t testing.TB, st *store.Store, n int) []int64 {
+	t.Helper()
+	db := st.DB()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	now := time.Now().UnixMilli()
+	res, err := tx.Exec(`INSERT INTO servers (name, host, status, created) VALUES ('web1', 'localhost', 'enabled', ?)`, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, _ := res.LastInsertId()
+	res, err = tx.Exec(`INSERT INTO platforms (name, server_id, root, status, created) VALUES ('p1', ?, '/var/www/p1', 'enabled', ?)`, server, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	platform, _ := res.LastInsertId()
+	ins, err := tx.Prepare(`INSERT INTO sites (domain, platform_id, db_server_id, status, created) VALUES (?, ?, ?, 'installed', ?)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ins.Close()
+	ids := make([]int64, n)
+	for i := range ids {
+		res, err := ins.Exec(fmt.Sprintf("s%d.test", i), platform, server, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i], _ = res.LastInsertId()
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// succeed is a handler that ends every task well.
+func succeed(ctx context.Context, t *entities.Task, log func(level, msg string)) Outcome {
+	return Outcome{Status: entities.TaskSuccess}
+}

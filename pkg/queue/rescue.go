@@ -1,0 +1,93 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// Rescue finds the tasks left processing by a dispatcher that died (killed
+// with -9, the machine rebooted): those whose lease ran out, and those whose
+// worker was a process on this host that no longer runs. Each is marked
+// error with MsgDied and a hint to retry it, a line saying why goes to its
+// log, Cleanup runs, and Notify is told. It returns the rescued tasks.
+//
+// A rescue is a conditional update (the task still processing, same worker,
+// same lease), so a lease renewed meanwhile wins and two rescuers never
+// both rescue one task.
+func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
+	db := d.Store.DB()
+	rows, err := db.QueryContext(ctx, `SELECT `+store.TaskColumns+` FROM tasks WHERE status = 'processing' ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("queue: listing running tasks: %w", err)
+	}
+	var running []*entities.Task
+	for rows.Next() {
+		t, err := store.ScanTask(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		running = append(running, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	host, _ := os.Hostname()
+	now := d.now()
+	var rescued []*entities.Task
+	for _, t := range running {
+		why := ""
+		if pid, h, ok := parseWorker(t.Worker); ok && h == host && !processAlive(pid) {
+			why = fmt.Sprintf("its worker %s (process %d on this host) is no longer running", t.Worker, pid)
+		} else if t.LeaseUntil == nil || !t.LeaseUntil.After(now) {
+			at := "never had one"
+			if t.LeaseUntil != nil {
+				at = "ran out at " + t.LeaseUntil.Local().Format(time.RFC3339)
+			}
+			why = fmt.Sprintf("its worker %s stopped renewing the task's lease, which %s", t.Worker, at)
+		} else {
+			continue
+		}
+		var lease any
+		if t.LeaseUntil != nil {
+			lease = t.LeaseUntil.UnixMilli()
+		}
+		hint := fmt.Sprintf("see how far it got with aegir task log %d; once the cause is clear, run it again: aegir task retry %d", t.ID, t.ID)
+		res, err := db.ExecContext(ctx, `UPDATE tasks SET status = 'error', error = ?, hint = ?, error_code = ?, finished = ?, lease_until = NULL
+			WHERE id = ? AND status = 'processing' AND worker = ? AND lease_until IS ?`,
+			MsgDied, hint, ErrorCodeDied, now.UnixMilli(), t.ID, t.Worker, lease)
+		if err != nil {
+			return rescued, fmt.Errorf("queue: marking task %d failed: %w", t.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue // renewed or rescued by someone else meanwhile
+		}
+		t.Status, t.Error, t.Hint = entities.TaskError, MsgDied, hint
+		t.LeaseUntil = nil
+		fin := now
+		t.Finished = &fin
+		rescued = append(rescued, t)
+		d.logf("queue: task %d (%s %s): %s: %s", t.ID, t.Type, t.Target, MsgDied, why)
+		bg := context.WithoutCancel(ctx)
+		lines := []entities.LogLine{{Time: now, Level: levelError, Message: MsgDied + ": " + why}}
+		if d.Cleanup != nil {
+			if err := d.Cleanup(bg, t); err != nil {
+				lines = append(lines, entities.LogLine{Time: d.now(), Level: levelWarning, Message: "clean-up after the dead dispatcher failed: " + err.Error()})
+			} else {
+				lines = append(lines, entities.LogLine{Time: d.now(), Level: levelDebug, Message: "clean-up after the dead dispatcher done"})
+			}
+		}
+		if err := d.Store.AppendLog(bg, t.ID, lines...); err != nil {
+			d.logf("queue: task %d: writing its log: %v", t.ID, err)
+		}
+		d.notifyFailure(bg, t.ID, ErrorCodeDied)
+	}
+	return rescued, nil
+}
