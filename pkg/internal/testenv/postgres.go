@@ -1,17 +1,16 @@
 package testenv
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // Postgres is a private PostgreSQL server a test started (StartPostgres):
@@ -29,9 +28,9 @@ type Postgres struct {
 
 // StartPostgres starts a private PostgreSQL server for the test (initdb and
 // postgres of Debian's postgresql package, run as the postgres system user
-// when the test runs as root) and stops it and removes its files when the
-// test ends. password is the superuser's; it may hold any character but a
-// line break.
+// when the test runs as root) and stops it (SIGTERM: once the test's
+// sessions are closed) and removes its files when the test ends. password
+// is the superuser's; it may hold any character but a line break.
 func StartPostgres(t testing.TB, password string) *Postgres {
 	t.Helper()
 	Need(t, "initdb", "postgres")
@@ -40,9 +39,9 @@ func StartPostgres(t testing.TB, password string) *Postgres {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	cred := postgresCredential(t)
-	if cred != nil {
-		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+	asPostgres, owner := postgresUser(t)
+	if owner != nil {
+		if err := os.Chown(dir, owner[0], owner[1]); err != nil {
 			t.Fatalf("testenv: %v", err)
 		}
 	}
@@ -51,75 +50,52 @@ func StartPostgres(t testing.TB, password string) *Postgres {
 	if err := os.WriteFile(pwfile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	if cred != nil {
-		_ = os.Chown(pwfile, int(cred.Uid), int(cred.Gid))
+	if owner != nil {
+		_ = os.Chown(pwfile, owner[0], owner[1])
 	}
 	data := filepath.Join(dir, "data")
-	initdb := exec.Command("initdb", "-D", data, "-U", p.User, "--pwfile="+pwfile, "-A", "scram-sha-256",
-		"-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := initdb.CombinedOutput(); err != nil {
+	initdb := slices.Concat(asPostgres, []string{"initdb", "-D", data, "-U", p.User, "--pwfile=" + pwfile, "-A", "scram-sha-256",
+		"-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"})
+	if out, err := exec.Command(initdb[0], initdb[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("testenv: initdb: %v\n%s", err, out)
 	}
 	_ = os.Remove(pwfile)
 
-	var out bytes.Buffer
-	cmd := exec.Command("postgres", "-D", data, "-c", "port="+strconv.Itoa(p.Port), "-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories="+dir, "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=40")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	// Pdeathsig: the server dies with a test binary that is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("testenv: starting postgres: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGINT) // fast shutdown: ends the sessions
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("testenv: postgres output:\n%s", lastLines(out.String(), 30))
-		}
-	})
+	argv := slices.Concat(asPostgres, []string{"postgres", "-D", data, "-c", "port=" + strconv.Itoa(p.Port), "-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories=" + dir, "-c", "fsync=off", "-c", "synchronous_commit=off",
+		"-c", "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=40"})
 	// postmaster.pid ends with the status line "ready" once the server
 	// accepts connections.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("testenv: postgres exited at start: %v\n%s", err, out.String())
-		default:
+	StartDaemon(t, "postgres", argv, nil, func() error {
+		b, err := os.ReadFile(filepath.Join(data, "postmaster.pid"))
+		if err != nil {
+			return err
 		}
-		if b, err := os.ReadFile(filepath.Join(data, "postmaster.pid")); err == nil && strings.Contains(string(b), "\nready") {
-			return p
+		if !strings.Contains(string(b), "\nready") {
+			return errors.New("not ready yet")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("testenv: postgres not ready after 15 s\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return p
 }
 
-// postgresCredential is the postgres system user when the test runs as
-// root (PostgreSQL refuses to run as root), else nil: run as ourselves.
-func postgresCredential(t testing.TB) *syscall.Credential {
+// postgresUser returns the argv prefix that runs a program as the postgres
+// system user, and its uid and gid, when the test runs as root (PostgreSQL
+// refuses to run as root); else nothing: run as ourselves. setpriv execs
+// the program (no process stays between), and its --pdeathsig survives the
+// change of user, so the server dies with a test binary that is killed.
+func postgresUser(t testing.TB) (prefix []string, owner []int) {
 	if os.Geteuid() != 0 {
-		return nil
+		return nil, nil
 	}
+	Need(t, "setpriv")
 	u, err := user.Lookup("postgres")
 	if err != nil {
 		t.Fatalf("testenv: no postgres system user (%v); run: sudo scripts/deps.sh", err)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	return []string{"setpriv", "--reuid=" + u.Uid, "--regid=" + u.Gid, "--clear-groups", "--pdeathsig=KILL", "--"}, []int{uid, gid}
 }
 
 // String describes the server for messages.

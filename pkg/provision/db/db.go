@@ -83,6 +83,9 @@ const DefaultConnectTimeout = 10 * time.Second
 
 // Config says how to reach a database server as its admin.
 type Config struct {
+	// Name is the server's name in aegir, used in hints ("aegir server
+	// edit NAME ..."); empty: SERVER.
+	Name string
 	Type Type
 	// Host and Port are where the server listens. A Host that starts with
 	// "/" is a unix socket: the socket file for MariaDB/MySQL, the socket
@@ -127,6 +130,14 @@ func (c Config) Addr() string {
 		return c.Host
 	}
 	return net.JoinHostPort(c.host(), strconv.Itoa(c.port()))
+}
+
+// serverName is Name for hints, or a placeholder.
+func (c Config) serverName() string {
+	if c.Name == "" {
+		return "SERVER"
+	}
+	return c.Name
 }
 
 func (c Config) host() string {
@@ -230,12 +241,12 @@ type Rows interface {
 func New(cfg Config) (Service, error) {
 	if cfg.AdminUser == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext,
-			"set the server's database admin user: aegir server edit SERVER --db-admin-user USER",
+			"set the server's database admin user: aegir server edit "+cfg.serverName()+" --db-admin-user USER",
 			"no database admin user given for the %s server at %s", cfg.Type, cfg.Addr())
 	}
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return nil, provision.Errorf(provision.ErrInvalidContext,
-			"set a port between 1 and 65535: aegir server edit SERVER --db-port N",
+			"set a port between 1 and 65535: aegir server edit "+cfg.serverName()+" --db-port N",
 			"invalid database port %d", cfg.Port)
 	}
 	switch {

@@ -20,8 +20,8 @@ func errUnreachable(c Config, err error) error {
 		Code: provision.ErrUnreachable,
 		Msg:  fmt.Sprintf("cannot reach the %s server at %s", c.Type, c.Addr()),
 		Hint: fmt.Sprintf("check that %s is running and listening on %s and that no firewall blocks it; "+
-			"fix the address with: aegir server edit SERVER --db-host HOST --db-port PORT "+
-			"(a server that listens only locally is reached through SSH)", c.Type, c.Addr()),
+			"fix the address with: aegir server edit %s --db-host HOST --db-port PORT "+
+			"(a server that listens only locally is reached through SSH)", c.Type, c.Addr(), c.serverName()),
 		Err: err,
 	}
 }
@@ -30,8 +30,8 @@ func errAuth(c Config, err error) error {
 	return &provision.Error{
 		Code: provision.ErrAuth,
 		Msg:  fmt.Sprintf("the %s server at %s refused the admin login of %q", c.Type, c.Addr(), c.AdminUser),
-		Hint: "check the admin user and its password on the database server, then set them with: " +
-			"aegir server edit SERVER --db-admin-user USER --db-admin-password-file FILE (the file holds the password alone)",
+		Hint: "check the admin user and its password on the database server, then set them with: aegir server edit " +
+			c.serverName() + " --db-admin-user USER --db-admin-password-file FILE (the file holds the password alone)",
 		Err: err,
 	}
 }

@@ -57,6 +57,7 @@ func TestMariaDBAdminAccount(t *testing.T) {
 		t.Parallel()
 		wrong := cfg
 		wrong.AdminPassword = "not-" + cfg.AdminPassword
+		wrong.Name = "db1"
 		s := newService(t, wrong)
 		_, err := s.Verify(testContext(t))
 		wantCode(t, "Verify with a wrong admin password", err, provision.ErrAuth)
@@ -64,7 +65,7 @@ func TestMariaDBAdminAccount(t *testing.T) {
 			if strings.Contains(err.Error(), wrong.AdminPassword) {
 				t.Errorf("the error shows the password: %v", err)
 			}
-			if !strings.Contains(err.(*provision.Error).Hint, "--db-admin-password-file") {
+			if !strings.Contains(err.(*provision.Error).Hint, "aegir server edit db1 --db-admin-user USER --db-admin-password-file") {
 				t.Errorf("hint %q does not say how to set the password", err.(*provision.Error).Hint)
 			}
 		}

@@ -231,3 +231,17 @@ func TestNewRefuses(t *testing.T) {
 }
 
 func fmtAll(c Config) string { return fmt.Sprintf("%v %+v %#v %s", c, c, c, c) }
+
+func TestParseType(t *testing.T) {
+	for in, want := range map[string]Type{"mariadb": MariaDB, "mysql": MySQL, "postgresql": PostgreSQL, "postgres": PostgreSQL, "pgsql": PostgreSQL} {
+		if got, err := ParseType(in); got != want || err != nil {
+			t.Errorf("ParseType(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseType("sqlite"); errCode(err) != provision.ErrInvalidContext {
+		t.Errorf("ParseType(sqlite) = %v", err)
+	}
+	if MariaDB.DefaultPort() != 3306 || PostgreSQL.DefaultPort() != 5432 {
+		t.Error("default ports")
+	}
+}

@@ -157,6 +157,26 @@ func runSuite(t *testing.T, tg target) {
 	t.Run("Unreachable", func(t *testing.T) { t.Parallel(); testUnreachable(t, tg) })
 	t.Run("Dialer", func(t *testing.T) { t.Parallel(); testDialer(t, tg) })
 	t.Run("RefusesBadNames", func(t *testing.T) { t.Parallel(); testRefusesBadNames(t, tg) })
+	t.Run("UniqueName", func(t *testing.T) { t.Parallel(); testUniqueName(t, tg) })
+}
+
+func testUniqueName(t *testing.T, tg target) {
+	ctx := testContext(t)
+	s := newService(t, tg.cfg)
+	domain := "www." + randName() + ".example.com"
+	first, err := UniqueName(ctx, s, domain)
+	if err != nil || first != NameFor(domain, nil) {
+		t.Fatalf("UniqueName(%s) = %q, %v; want %q", domain, first, err, NameFor(domain, nil))
+	}
+	createSite(t, s, first)
+	second, err := UniqueName(ctx, s, domain)
+	if err != nil || second != first+"_2" {
+		t.Errorf("UniqueName with %s taken = %q, %v", first, second, err)
+	}
+	down := tg.cfg
+	down.Port = testenv.FreePort(t)
+	_, err = UniqueName(ctx, newService(t, down), domain)
+	wantCode(t, "UniqueName on a server that does not listen", err, provision.ErrUnreachable)
 }
 
 func testCreateIsolates(t *testing.T, tg target) {

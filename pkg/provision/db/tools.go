@@ -154,7 +154,7 @@ func toolError(ctx context.Context, c Config, what string, err error) error {
 		return &provision.Error{
 			Code: provision.ErrDatabase,
 			Msg:  fmt.Sprintf("%s on the %s server at %s failed", what, c.Type, c.Addr()),
-			Hint: "read the tool's message above; check that the database exists and the admin login works (aegir server verify SERVER)",
+			Hint: "read the tool's message; check that the database exists and that the admin login works: aegir server verify " + c.serverName(),
 			Err:  err,
 		}
 	}
