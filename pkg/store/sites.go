@@ -4,14 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 )
 
-const siteCols = `x.id, x.domain,
-	COALESCE((SELECT group_concat(name, ' ') FROM (SELECT name FROM site_names n WHERE n.site_id = x.id AND n.is_alias = 1 ORDER BY n.position)), ''),
-	x.redirect, p.name, ws.name, COALESCE(c.name, ''), ds.name, x.db_name, x.db_user, x.db_password, x.profile, x.language, x.https,
+const siteCols = `x.id, x.domain, x.redirect, p.name, ws.name, COALESCE(c.name, ''), ds.name, x.db_name, x.db_user, x.db_password, x.profile, x.language, x.https,
 	x.status, x.created, x.last_cron, x.platform_id, x.db_server_id`
 
 const siteFrom = ` FROM sites x
@@ -22,17 +19,13 @@ const siteFrom = ` FROM sites x
 
 func scanSite(sc interface{ Scan(...any) error }) (*entities.Site, error) {
 	var v entities.Site
-	var aliases string
 	var created int64
 	var lastCron sql.NullInt64
-	if err := sc.Scan(&v.ID, &v.Domain, &aliases, &v.Redirect, &v.Platform, &v.Server, &v.Client, &v.DBServer, &v.DBName, &v.DBUser, &v.DBPassword,
+	if err := sc.Scan(&v.ID, &v.Domain, &v.Redirect, &v.Platform, &v.Server, &v.Client, &v.DBServer, &v.DBName, &v.DBUser, &v.DBPassword,
 		&v.Profile, &v.Language, &v.HTTPS, &v.Status, &created, &lastCron, &v.PlatformID, &v.DBServerID); err != nil {
 		return nil, err
 	}
 	v.Aliases = []string{}
-	if aliases != "" {
-		v.Aliases = strings.Split(aliases, " ")
-	}
 	v.Created = fromMs(created)
 	v.LastCron = fromNullMs(lastCron)
 	return &v, nil
@@ -126,7 +119,38 @@ func (s *Store) GetSite(ctx context.Context, domain string) (*entities.Site, err
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &NotFoundError{Kind: "site", Name: domain}
 	}
-	return v, err
+	if err != nil {
+		return nil, err
+	}
+	return v, s.loadAliases(ctx, []*entities.Site{v}, `site_id = ?`, v.ID)
+}
+
+// loadAliases fills the aliases of sites, reading the alias rows that
+// match where (one query for any number of sites).
+func (s *Store) loadAliases(ctx context.Context, sites []*entities.Site, where string, args ...any) error {
+	if len(sites) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*entities.Site, len(sites))
+	for _, v := range sites {
+		byID[v.ID] = v
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT site_id, name FROM site_names WHERE is_alias = 1 AND `+where+` ORDER BY site_id, position`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return err
+		}
+		if v := byID[id]; v != nil {
+			v.Aliases = append(v.Aliases, name)
+		}
+	}
+	return rows.Err()
 }
 
 // GetSiteByID finds a site by id, deleted ones too.
@@ -135,7 +159,10 @@ func (s *Store) GetSiteByID(ctx context.Context, id int64) (*entities.Site, erro
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &NotFoundError{Kind: "site", Name: "#" + itoa(id)}
 	}
-	return v, err
+	if err != nil {
+		return nil, err
+	}
+	return v, s.loadAliases(ctx, []*entities.Site{v}, `site_id = ?`, v.ID)
 }
 
 // SiteFilter narrows ListSites.
@@ -176,7 +203,19 @@ func (s *Store) ListSites(ctx context.Context, f SiteFilter) ([]*entities.Site, 
 		}
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if len(out) > 200 {
+		// Many sites: one pass over every alias beats a lookup per site.
+		return out, s.loadAliases(ctx, out, `1 = 1`)
+	}
+	ids := make([]int64, len(out))
+	for i, v := range out {
+		ids[i] = v.ID
+	}
+	return out, s.loadAliases(ctx, out, `site_id IN (`+joinIDs(ids)+`)`)
 }
 
 // UpdateSite saves a site's aliases, redirection, client and HTTPS mode and

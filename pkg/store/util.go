@@ -21,3 +21,15 @@ func idList[T any](m map[int64]T) string {
 	}
 	return b.String()
 }
+
+// joinIDs renders ids as a comma-separated list for an IN clause.
+func joinIDs(ids []int64) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(itoa(id))
+	}
+	return b.String()
+}

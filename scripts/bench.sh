@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# make bench: speed of the command line on a large state, side by side with
+# a baseline process start in the same run. Figures go to docs/benchmarks.md
+# by hand from this output.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+AEGIR=$PWD/bin/aegir
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export AEGIR_HOME=$work/home
+
+echo "seeding 10,000 sites (each with an alias) and 100,000 tasks (500 queued)..."
+go run ./scripts/benchseed -home "$AEGIR_HOME" -sites 10000 -tasks 100000 -queued 500
+
+# median wall time in ms of N runs of a command
+median_ms() {
+  local n=$1; shift
+  local times=()
+  for _ in $(seq 1 "$n"); do
+    local s e
+    s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N)
+    times+=($(( (e - s) / 1000 )))
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {m=a[int((NR+1)/2)]; printf "%.1f", m/1000}'
+}
+
+base=$(median_ms 21 /bin/true)
+ver=$(median_ms 21 "$AEGIR" version)
+sl=$(median_ms 11 "$AEGIR" site list --format json)
+tq=$(median_ms 11 "$AEGIR" task list --status queued --limit 0)
+tl=$(median_ms 11 "$AEGIR" task list)
+go test -run '^$' -bench . -benchtime 20x ./pkg/provision/app/ 2>/dev/null | grep -E '^Benchmark' || true
+
+printf '\n%-45s %10s %12s\n' "command" "median ms" "vs /bin/true"
+printf '%-45s %10s %12s\n' "/bin/true (process start baseline)" "$base" "1.0x"
+for row in "aegir version|$ver" "aegir site list --format json (10k sites)|$sl" "aegir task list --status queued (500 of 100k)|$tq" "aegir task list (newest 100 of 100k)|$tl"; do
+  name=${row%|*}; ms=${row#*|}
+  printf '%-45s %10s %11.1fx\n' "$name" "$ms" "$(echo "$ms / $base" | bc -l)"
+done
