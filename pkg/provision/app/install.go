@@ -1,0 +1,329 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+// InstallTimeout bounds an application's installer.
+const InstallTimeout = 10 * time.Minute
+
+// stepTimeout bounds the smaller PHP steps (login link, status).
+const stepTimeout = 2 * time.Minute
+
+// WordPressInstall says how to install a WordPress site whose
+// configuration WriteWordPressSite has written.
+type WordPressInstall struct {
+	Domain     string
+	URL        string // the site's address as in its configuration; empty: http://DOMAIN
+	Title      string // empty: the domain
+	AdminUser  string // empty: admin
+	AdminEmail string // empty: admin@DOMAIN
+	// AdminPassword is the administrator's password; empty: a random one.
+	// It travels on standard input and is never printed or logged; the
+	// administrator gets in with a login link (WordPressLoginLink).
+	AdminPassword string
+	Public        bool   // let search engines index the site
+	Language      string // e.g. de_DE; empty: English
+	User          string // run as this user (the web server user); empty: aegir's user
+	Log           Logf
+}
+
+// WordPressInstalled is what InstallWordPress reports.
+type WordPressInstalled struct {
+	URL    string `json:"url"`
+	UserID int    `json:"user_id"`
+	Site   string `json:"site"`
+}
+
+var (
+	wpUserRe   = regexp.MustCompile(`^[A-Za-z0-9 _.\-@]{1,60}$`)
+	wpLocaleRe = regexp.MustCompile(`^[a-z]{2,3}(_[A-Z]{2})?(_[a-z]+)?$`)
+)
+
+func (o *WordPressInstall) defaults() error {
+	if d, err := entities.NormalizeDomain("domain", o.Domain); err != nil {
+		return err
+	} else if d != o.Domain {
+		return fmt.Errorf("domain %q is not in its normal form %q", o.Domain, d)
+	}
+	if o.URL == "" {
+		o.URL = "http://" + o.Domain
+	}
+	if _, err := (WordPressSite{Domain: o.Domain, URL: o.URL}).siteURL(); err != nil {
+		return err
+	}
+	o.Title = orDefault(o.Title, o.Domain)
+	o.AdminUser = orDefault(o.AdminUser, "admin")
+	o.AdminEmail = orDefault(o.AdminEmail, "admin@"+o.Domain)
+	if o.AdminPassword == "" {
+		o.AdminPassword = NewPassword()
+	}
+	if !wpUserRe.MatchString(o.AdminUser) {
+		return fmt.Errorf("admin user %q: use letters, digits, spaces and _ . - @", o.AdminUser)
+	}
+	if err := entities.ValidateEmail("admin email", o.AdminEmail); err != nil {
+		return err
+	}
+	if o.Language != "" && !wpLocaleRe.MatchString(o.Language) {
+		return fmt.Errorf("language %q is not a WordPress locale like de_DE", o.Language)
+	}
+	return checkPHPValue("title", o.Title)
+}
+
+// InstallWordPress runs WordPress's own installer (wp_install()) for one
+// site through php-cli in the platform root, loading WordPress through
+// the platform's dispatcher as a request for the site's host would. The
+// site's database must exist and be empty. The new site sends no mail.
+func InstallWordPress(ctx context.Context, ex exec.Executor, p Platform, o WordPressInstall) (WordPressInstalled, error) {
+	var out WordPressInstalled
+	if p.Type != WordPress {
+		return out, fmt.Errorf("install: platform %s is %s, not WordPress", p.Root, p.Type)
+	}
+	if err := o.defaults(); err != nil {
+		return out, provision.Errorf(provision.ErrInvalidContext, "check the site's record (aegir site show DOMAIN)", "install %s: %v", o.Domain, err)
+	}
+	script, err := PHPScript(ScriptWordPressInstall)
+	if err != nil {
+		return out, err
+	}
+	o.Log.log(provision.LevelInfo, "installing WordPress %s for %s (admin user %s)", p.Version, o.Domain, o.AdminUser)
+	err = runPHP(ctx, ex, ScriptWordPressInstall, script, map[string]any{
+		"url": o.URL, "title": o.Title, "admin_user": o.AdminUser, "admin_email": o.AdminEmail,
+		"admin_password": o.AdminPassword, "public": o.Public, "language": o.Language,
+	}, phpRun{Dir: p.Root, User: o.User, Timeout: InstallTimeout, Log: o.Log, Secrets: []string{o.AdminPassword}}, &out)
+	if err != nil {
+		return out, asTaskError(err, provision.ErrInstall, "WordPress install of "+o.Domain)
+	}
+	return out, nil
+}
+
+// WordPressLoginLink makes a one-time password reset link for a WordPress
+// site's administrator (user; empty: the first administrator), to be
+// printed once to whoever asked. url is the site's address (empty:
+// http://DOMAIN).
+func WordPressLoginLink(ctx context.Context, ex exec.Executor, p Platform, domain, url, user, runAs string, log Logf) (string, error) {
+	if p.Type != WordPress {
+		return "", fmt.Errorf("login link: platform %s is %s, not WordPress", p.Root, p.Type)
+	}
+	o := WordPressInstall{Domain: domain, URL: url, AdminUser: user}
+	if err := o.defaults(); err != nil {
+		return "", provision.Errorf(provision.ErrInvalidContext, "check the site's record", "login link for %s: %v", domain, err)
+	}
+	script, err := PHPScript(ScriptWordPressLogin)
+	if err != nil {
+		return "", err
+	}
+	var out struct{ URL, User string }
+	err = runPHP(ctx, ex, ScriptWordPressLogin, script, map[string]any{"url": o.URL, "user": user},
+		phpRun{Dir: p.Root, User: runAs, Timeout: stepTimeout, Log: log}, &out)
+	if err != nil {
+		return "", asTaskError(err, provision.ErrCommand, "login link for "+domain)
+	}
+	return out.URL, nil
+}
+
+// WordPressStatus is a WordPress site's state as its database says.
+type WordPressStatus struct {
+	Version       string   `json:"version"`    // core version of the code
+	DBVersion     string   `json:"db_version"` // schema version in the database
+	ActivePlugins []string `json:"active_plugins"`
+	Template      string   `json:"template"`
+	Stylesheet    string   `json:"stylesheet"`
+	Blogname      string   `json:"blogname"`
+}
+
+// ReadWordPressStatus loads WordPress for a site (url: its address; empty:
+// http://DOMAIN) and reads its active plugins, theme and versions.
+func ReadWordPressStatus(ctx context.Context, ex exec.Executor, p Platform, domain, url, runAs string, log Logf) (WordPressStatus, error) {
+	var out WordPressStatus
+	o := WordPressInstall{Domain: domain, URL: url}
+	if err := o.defaults(); err != nil {
+		return out, provision.Errorf(provision.ErrInvalidContext, "check the site's record", "status of %s: %v", domain, err)
+	}
+	script, err := PHPScript(ScriptWordPressStatus)
+	if err != nil {
+		return out, err
+	}
+	err = runPHP(ctx, ex, ScriptWordPressStatus, script, map[string]any{"url": o.URL},
+		phpRun{Dir: p.Root, User: runAs, Timeout: stepTimeout, Log: log}, &out)
+	if err != nil {
+		return out, asTaskError(err, provision.ErrCommand, "status of "+domain)
+	}
+	return out, nil
+}
+
+// DrupalInstall says how to install a Drupal site whose settings.php
+// WriteDrupalSettings has written.
+type DrupalInstall struct {
+	Domain    string
+	URL       string // the site's address; empty: http://DOMAIN
+	Profile   string // empty: standard
+	Locale    string // empty: en
+	SiteName  string // empty: the domain
+	SiteMail  string // empty: admin@DOMAIN
+	AdminName string // empty: admin
+	AdminMail string // empty: the site mail
+	// AdminPassword is the password of user 1; empty: a random one. It
+	// travels on standard input and is never printed or logged.
+	AdminPassword string
+	// UpdateStatus turns on the update status module and its mail.
+	UpdateStatus bool
+	DB           DB
+	User         string // run as this user (the web server user), so that the files it makes are its own
+	// Drush, when set, is the platform's drush to install with instead of
+	// aegir's own installer (see InstallDrupal).
+	Drush string
+	Log   Logf
+}
+
+var drupalUserRe = regexp.MustCompile(`^[A-Za-z0-9 _.'\-@]{1,60}$`)
+
+func (o *DrupalInstall) defaults() error {
+	if d, err := entities.NormalizeDomain("domain", o.Domain); err != nil {
+		return err
+	} else if d != o.Domain {
+		return fmt.Errorf("domain %q is not in its normal form %q", o.Domain, d)
+	}
+	if o.URL == "" {
+		o.URL = "http://" + o.Domain
+	}
+	if _, err := (WordPressSite{Domain: o.Domain, URL: o.URL}).siteURL(); err != nil {
+		return err
+	}
+	o.Profile = orDefault(o.Profile, "standard")
+	o.Locale = orDefault(o.Locale, "en")
+	o.SiteName = orDefault(o.SiteName, o.Domain)
+	o.SiteMail = orDefault(o.SiteMail, "admin@"+o.Domain)
+	o.AdminName = orDefault(o.AdminName, "admin")
+	o.AdminMail = orDefault(o.AdminMail, o.SiteMail)
+	if o.AdminPassword == "" {
+		o.AdminPassword = NewPassword()
+	}
+	if err := entities.ValidateProfile("profile", o.Profile); err != nil {
+		return err
+	}
+	if err := entities.ValidateLanguage("locale", o.Locale); err != nil {
+		return err
+	}
+	for _, m := range []struct{ f, v string }{{"site mail", o.SiteMail}, {"admin mail", o.AdminMail}} {
+		if err := entities.ValidateEmail(m.f, m.v); err != nil {
+			return err
+		}
+	}
+	if !drupalUserRe.MatchString(o.AdminName) {
+		return fmt.Errorf("admin name %q: use letters, digits, spaces and _ . ' - @", o.AdminName)
+	}
+	if err := checkPHPValue("site name", o.SiteName); err != nil {
+		return err
+	}
+	return o.DB.check()
+}
+
+// InstallDrupal installs a Drupal 7 or 8+ site on the platform; its
+// settings.php must be in place (WriteDrupalSettings) and its database
+// empty.
+//
+// By default it runs Drupal's own installer through aegir's embedded PHP
+// script (the way drush does it), with every setting, the admin password
+// included, on standard input. With o.Drush it runs that drush instead:
+// `site:install PROFILE --sites-subdir=DOMAIN` (`site-install`, drush 8
+// syntax, for Drupal 7) with the site and account names on the command
+// line but no password and no database URL: drush reads the database from
+// settings.php and makes up a random admin password, whose line of its
+// output is kept out of the log. Either way the administrator gets in
+// with a one-time login link.
+func InstallDrupal(ctx context.Context, ex exec.Executor, p Platform, o DrupalInstall) error {
+	if p.Type != Drupal {
+		return fmt.Errorf("install: platform %s is %s, not Drupal", p.Root, p.Type)
+	}
+	if err := o.defaults(); err != nil {
+		return provision.Errorf(provision.ErrInvalidContext, "check the site's record (aegir site show DOMAIN)", "install %s: %v", o.Domain, err)
+	}
+	if o.Drush != "" {
+		return drushInstall(ctx, ex, p, o)
+	}
+	driver, _ := o.DB.driver()
+	script, err := PHPScript(ScriptDrupalInstall)
+	if err != nil {
+		return err
+	}
+	o.Log.log(provision.LevelInfo, "installing Drupal %s for %s with profile %s (aegir's installer)", p.Version, o.Domain, o.Profile)
+	var out struct{ Seconds float64 }
+	err = runPHP(ctx, ex, ScriptDrupalInstall, script, map[string]any{
+		"major": p.Major, "url": o.URL, "profile": o.Profile, "locale": o.Locale,
+		"site_name": o.SiteName, "site_mail": o.SiteMail,
+		"account_name": o.AdminName, "account_mail": o.AdminMail, "account_pass": o.AdminPassword,
+		"update_status": o.UpdateStatus,
+		"db": map[string]any{"driver": driver, "database": o.DB.Name, "username": o.DB.User, "password": o.DB.Password,
+			"host": o.DB.Host, "port": o.DB.Port},
+	}, phpRun{Dir: p.Docroot, User: o.User, Timeout: InstallTimeout, Log: o.Log, Secrets: []string{o.AdminPassword, o.DB.Password}}, &out)
+	if err != nil {
+		return asTaskError(err, provision.ErrInstall, "Drupal install of "+o.Domain)
+	}
+	o.Log.log(provision.LevelInfo, "Drupal installed %s in %.1f s", o.Domain, out.Seconds)
+	return nil
+}
+
+// DrushInstallCommand is the drush command line InstallDrupal runs with
+// o.Drush (see there): no password and no database URL on it.
+func DrushInstallCommand(p Platform, o DrupalInstall) exec.Command {
+	verb := "site:install"
+	if p.Major == 7 {
+		verb = "site-install"
+	}
+	return exec.Command{
+		Name: o.Drush,
+		Args: []string{
+			"--root=" + p.Docroot, "--uri=" + o.URL, "--yes",
+			verb, o.Profile,
+			"--sites-subdir=" + o.Domain,
+			"--locale=" + o.Locale,
+			"--site-name=" + o.SiteName,
+			"--site-mail=" + o.SiteMail,
+			"--account-name=" + o.AdminName,
+			"--account-mail=" + o.AdminMail,
+		},
+		Dir: p.Docroot, User: o.User, Timeout: InstallTimeout,
+	}
+}
+
+func drushInstall(ctx context.Context, ex exec.Executor, p Platform, o DrupalInstall) error {
+	if err := entities.ValidateAbsPath("drush", o.Drush); err != nil {
+		return provision.Errorf(provision.ErrInvalidContext, "set the platform's drush to an absolute path", "%v", err)
+	}
+	c := DrushInstallCommand(p, o)
+	o.Log.log(provision.LevelInfo, "installing Drupal %s for %s with profile %s (the platform's drush)", p.Version, o.Domain, o.Profile)
+	o.Log.log(provision.LevelCommand, "%s", c.String())
+	res, err := ex.Run(ctx, c)
+	out := strings.TrimSpace(string(res.Stderr) + "\n" + string(res.Stdout))
+	out = withoutPasswordLines(out)
+	if out != "" {
+		o.Log.log(provision.LevelOutput, "%s", lastLines(out, 40))
+	}
+	if err != nil {
+		return &provision.Error{Code: provision.ErrInstall, Msg: "drush site:install of " + o.Domain + " failed",
+			Err: fmt.Errorf("%s", withoutPasswordLines(err.Error())), Hint: phpHint(err.Error())}
+	}
+	o.Log.log(provision.LevelInfo, "drush made up the admin password; it is not kept: use a one-time login link (aegir site login-reset %s)", o.Domain)
+	return nil
+}
+
+// withoutPasswordLines drops the lines that mention a password (drush
+// prints the admin password it made up).
+func withoutPasswordLines(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.Contains(strings.ToLower(l), "password") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.TrimSpace(strings.Join(keep, "\n"))
+}

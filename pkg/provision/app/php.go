@@ -1,0 +1,194 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+//go:embed php/prelude.php php/wp-install.php php/wp-login-link.php php/wp-status.php php/drupal-install.php
+var phpScripts embed.FS
+
+// PHP scripts embedded in the binary, run with php-cli in a docroot.
+const (
+	ScriptWordPressInstall = "wp-install.php"
+	ScriptWordPressLogin   = "wp-login-link.php"
+	ScriptWordPressStatus  = "wp-status.php"
+	ScriptDrupalInstall    = "drupal-install.php"
+)
+
+// PHPScript returns an embedded script as it runs: the shared prelude
+// (input, answer and failure handling) followed by the script's own code.
+func PHPScript(name string) ([]byte, error) {
+	prelude, err := phpScripts.ReadFile("php/prelude.php")
+	if err != nil {
+		return nil, err
+	}
+	body, err := phpScripts.ReadFile("php/" + name)
+	if err != nil {
+		return nil, fmt.Errorf("no embedded PHP script %q", name)
+	}
+	body = bytes.TrimPrefix(body, []byte("<?php\n"))
+	return append(append(append([]byte{}, prelude...), '\n'), body...), nil
+}
+
+// PHPError is a failure that a PHP step reported (or its crash).
+type PHPError struct {
+	Script  string
+	Message string
+	Hint    string
+}
+
+func (e *PHPError) Error() string { return e.Script + ": " + e.Message }
+
+// phpRun says how to run one PHP step.
+type phpRun struct {
+	Dir     string // the docroot, the script's working directory
+	User    string // run as this user (the web server user); empty: aegir's
+	Timeout time.Duration
+	Log     Logf
+	// Secrets are blanked out of the output before it is logged.
+	Secrets []string
+}
+
+// runPHP runs a PHP script (PHPScript) with php-cli in r.Dir, feeding it
+// input as JSON on standard input, and decodes its answer into out. The
+// script is copied to a temporary file on the server (mode 0644: it holds
+// no secret, and the web server user must read it) and removed after.
+// What the application printed goes to the log at output level; the input
+// never does.
+func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, input map[string]any, r phpRun, out any) error {
+	var nb [12]byte
+	if _, err := rand.Read(nb[:]); err != nil {
+		return err
+	}
+	nonce := hex.EncodeToString(nb[:])
+	marker := "AEGIR-" + nonce
+	in := map[string]any{"marker": marker}
+	for k, v := range input {
+		in[k] = v
+	}
+	stdin, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	file := path.Join("/tmp", "aegir-"+strings.TrimSuffix(name, ".php")+"-"+nonce+".php")
+	if err := ex.WriteFile(ctx, file, script, 0o644); err != nil {
+		return fmt.Errorf("copy %s to %s on %s: %w", name, file, ex.Host(), err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = ex.Remove(cctx, file)
+	}()
+	c := exec.Command{Name: "php", Args: []string{file}, Dir: r.Dir, User: r.User, Stdin: bytes.NewReader(stdin), Timeout: r.Timeout}
+	r.Log.log(provision.LevelCommand, "%s (aegir's %s, settings on standard input)", c.String(), name)
+	res, runErr := ex.Run(ctx, c)
+	if s := strings.TrimSpace(string(res.Stderr)); s != "" {
+		r.Log.log(provision.LevelOutput, "%s", redact(lastLines(s, 40), r.Secrets))
+	}
+	kind, payload := findAnswer(res.Stdout, marker)
+	switch {
+	case kind == "RESULT" && runErr == nil:
+		if out == nil {
+			return nil
+		}
+		if err := json.Unmarshal(payload, out); err != nil {
+			return fmt.Errorf("%s on %s: unreadable answer: %w", name, ex.Host(), err)
+		}
+		return nil
+	case kind == "ERROR":
+		var pe struct{ Message, Hint string }
+		if err := json.Unmarshal(payload, &pe); err != nil || pe.Message == "" {
+			pe.Message = "failed with an unreadable answer"
+		}
+		if pe.Hint == "" {
+			pe.Hint = phpHint(pe.Message)
+		}
+		return &PHPError{Script: name, Message: redact(pe.Message, r.Secrets), Hint: pe.Hint}
+	case errors.Is(runErr, exec.ErrNotFound):
+		return provision.Errorf(provision.ErrMissingBinary, "install php-cli on "+ex.Host()+" (Debian: apt-get install php-cli)",
+			"php-cli is not installed on %s", ex.Host())
+	case runErr != nil:
+		msg := redact(runErr.Error(), r.Secrets)
+		return &PHPError{Script: name, Message: msg, Hint: phpHint(msg)}
+	}
+	return &PHPError{Script: name, Message: "php exited 0 without an answer", Hint: "this is a bug in aegir; report it with the task log"}
+}
+
+// findAnswer finds the last answer line of the script.
+func findAnswer(stdout []byte, marker string) (kind string, payload []byte) {
+	for _, line := range bytes.Split(stdout, []byte("\n")) {
+		rest, ok := bytes.CutPrefix(line, []byte(marker+"-"))
+		if !ok {
+			continue
+		}
+		k, p, ok := bytes.Cut(rest, []byte(" "))
+		if ok && (string(k) == "RESULT" || string(k) == "ERROR") {
+			kind, payload = string(k), p
+		}
+	}
+	return kind, payload
+}
+
+// phpHint says what to do about a common PHP failure.
+func phpHint(msg string) string {
+	m := strings.ToLower(msg)
+	switch {
+	case strings.Contains(m, "access denied") || strings.Contains(m, "connection refused") || strings.Contains(m, "error establishing a database connection") ||
+		strings.Contains(m, "sqlstate") || strings.Contains(m, "no such host") || strings.Contains(m, "password authentication failed"):
+		return "check that the database server is up and that the site's database user and password work (aegir site verify writes them again)"
+	case strings.Contains(m, "call to undefined function") && (strings.Contains(m, "mysql") || strings.Contains(m, "pg_") || strings.Contains(m, "xml") ||
+		strings.Contains(m, "gd") || strings.Contains(m, "mb_")),
+		strings.Contains(m, "extension") || strings.Contains(m, "could not find driver"):
+		return "install the PHP extensions the application needs (Debian: apt-get install php-mysql php-pgsql php-xml php-gd php-mbstring php-curl)"
+	case strings.Contains(m, "allowed memory size"):
+		return "raise PHP's memory_limit for php-cli on the server"
+	case strings.Contains(m, "permission denied") || strings.Contains(m, "failed to open stream"):
+		return "check the owner and modes of the platform's files: the step runs as the web server user"
+	}
+	return "read the application's output in the task log (aegir task log ID), fix the cause, then retry"
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// asTaskError makes a PHP failure a *provision.Error with code (e.g.
+// provision.ErrInstall) and a message that starts with what was tried.
+func asTaskError(err error, code, what string) error {
+	var pe *PHPError
+	if errors.As(err, &pe) {
+		return &provision.Error{Code: code, Msg: what + ": " + pe.Message, Hint: pe.Hint}
+	}
+	var te *provision.Error
+	if errors.As(err, &te) {
+		return err
+	}
+	return &provision.Error{Code: code, Msg: what, Err: err, Hint: phpHint(err.Error())}
+}
+
+// redact blanks the secrets out of s.
+func redact(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "********")
+		}
+	}
+	return s
+}

@@ -1,0 +1,369 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+// WordPressSalts are the names of the secret keys and salts of a
+// WordPress site's configuration.
+var WordPressSalts = []string{
+	"AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY",
+	"AUTH_SALT", "SECURE_AUTH_SALT", "LOGGED_IN_SALT", "NONCE_SALT",
+}
+
+// WordPressSite is what a WordPress site's configuration says.
+type WordPressSite struct {
+	Domain  string
+	Aliases []string
+	// URL is the site's address (WP_HOME and WP_SITEURL), e.g.
+	// https://example.com or http://wp1.test:8080. Empty: http://DOMAIN.
+	URL         string
+	DB          DB
+	TablePrefix string // empty: wp_
+	// Salts maps each of WordPressSalts to its value. Missing ones are
+	// taken from the existing configuration (WriteWordPressSite) or made
+	// afresh with crypto/rand.
+	Salts map[string]string
+}
+
+var tablePrefixRe = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
+
+// siteURL checks and normalises the site's address.
+func (s WordPressSite) siteURL() (string, error) {
+	if s.URL == "" {
+		return "http://" + s.Domain, nil
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return "", fmt.Errorf("site URL %q: %w", s.URL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("site URL %q must be http:// or https:// with a host and nothing but a path", s.URL)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func (s WordPressSite) check() error {
+	if d, err := entities.NormalizeDomain("domain", s.Domain); err != nil {
+		return err
+	} else if d != s.Domain {
+		return fmt.Errorf("domain %q is not in its normal form %q", s.Domain, d)
+	}
+	for _, a := range s.Aliases {
+		if d, err := entities.NormalizeDomain("alias", a); err != nil {
+			return err
+		} else if d != a || a == s.Domain {
+			return fmt.Errorf("alias %q must be a normalised domain other than the site's own", a)
+		}
+	}
+	if drv, err := s.DB.driver(); err != nil {
+		return err
+	} else if drv != "mysql" {
+		return errors.New("WordPress needs MariaDB or MySQL; it does not run on PostgreSQL")
+	}
+	if s.TablePrefix != "" && !tablePrefixRe.MatchString(s.TablePrefix) {
+		return fmt.Errorf("table prefix %q may hold only letters, digits and '_'", s.TablePrefix)
+	}
+	for k, v := range s.Salts {
+		if err := checkPHPValue(k, v); err != nil {
+			return err
+		}
+	}
+	_, err := s.siteURL()
+	if err != nil {
+		return err
+	}
+	return s.DB.check()
+}
+
+// dbHost is DB_HOST: host, or host:port.
+func (d DB) dbHost() string {
+	if d.Port == 0 {
+		return d.Host
+	}
+	return net.JoinHostPort(d.Host, strconv.Itoa(d.Port))
+}
+
+// RenderWordPressSite renders the configuration of one WordPress site, which
+// the platform's dispatcher (wp-config.php) loads for the site's domain and
+// aliases: database constants, keys and salts, table prefix, the site's
+// address, its own uploads directory (wp-content/uploads/DOMAIN), and no
+// changes to the shared code from the site's dashboard (DISALLOW_FILE_MODS:
+// the platform's code is shared by all of its sites). Loaded any other way
+// than through the dispatcher, it answers 404 and does nothing.
+func RenderWordPressSite(s WordPressSite) ([]byte, error) {
+	if err := s.check(); err != nil {
+		return nil, fmt.Errorf("wordpress site config: %w", err)
+	}
+	home, _ := s.siteURL()
+	prefix := s.TablePrefix
+	if prefix == "" {
+		prefix = "wp_"
+	}
+	aliases := append([]string(nil), s.Aliases...)
+	sort.Strings(aliases)
+	var b bytes.Buffer
+	def := func(name, v string) { fmt.Fprintf(&b, "define(%s, %s);\n", PHPString(name), v) }
+	b.WriteString("<?php\n\n")
+	fmt.Fprintf(&b, "// Settings of %s, written by aegir. Do not edit: aegir writes this file\n", s.Domain)
+	b.WriteString("// again on every verify.\n\n")
+	b.WriteString("if (!defined('AEGIR_WP_DISPATCH')) {\n  http_response_code(404);\n  exit;\n}\n\n")
+	def("AEGIR_SITE", PHPString(s.Domain))
+	def("AEGIR_ALIASES", PHPString(strings.Join(aliases, ",")))
+	b.WriteString("\n")
+	def("DB_NAME", PHPString(s.DB.Name))
+	def("DB_USER", PHPString(s.DB.User))
+	def("DB_PASSWORD", PHPString(s.DB.Password))
+	def("DB_HOST", PHPString(s.DB.dbHost()))
+	def("DB_CHARSET", "'utf8mb4'")
+	def("DB_COLLATE", "''")
+	b.WriteString("\n")
+	for _, k := range WordPressSalts {
+		v := s.Salts[k]
+		if v == "" {
+			v = newSalt()
+		}
+		def(k, PHPString(v))
+	}
+	fmt.Fprintf(&b, "\n$table_prefix = %s;\n\n", PHPString(prefix))
+	def("WP_HOME", PHPString(home))
+	def("WP_SITEURL", PHPString(home))
+	def("UPLOADS", PHPString("wp-content/uploads/"+s.Domain))
+	def("WP_AUTO_UPDATE_CORE", "false")
+	def("AUTOMATIC_UPDATER_DISABLED", "true")
+	def("DISALLOW_FILE_EDIT", "true")
+	def("DISALLOW_FILE_MODS", "true")
+	return b.Bytes(), nil
+}
+
+//go:embed php/wp-config.php
+var wordPressDispatcher []byte
+
+// dispatcherMark identifies aegir's wp-config.php.
+const dispatcherMark = "aegir WordPress dispatcher"
+
+// RenderWordPressDispatcher is the platform's wp-config.php: it takes the
+// request's host name (HTTP_HOST without the port, lower-cased, checked to
+// be a plain domain name), loads wp-content/aegir-sites/HOST.php and then
+// WordPress; an unknown or malformed host gets a 404 (exit status 1 from
+// php-cli) and WordPress is not loaded.
+func RenderWordPressDispatcher() []byte { return append([]byte(nil), wordPressDispatcher...) }
+
+// EnsureWordPressPlatform makes a WordPress platform ready for aegir's
+// sites: the sites directory (with an index.php and a deny-all .htaccess)
+// and the dispatcher as wp-config.php. A wp-config.php that is not
+// aegir's is kept as wp-config.php.aegir-orig. It reports whether it
+// changed anything.
+func EnsureWordPressPlatform(ctx context.Context, ex exec.Executor, p Platform, log Logf) (bool, error) {
+	if p.Type != WordPress {
+		return false, fmt.Errorf("platform %s is %s, not WordPress", p.Root, p.Type)
+	}
+	changed := false
+	dir := p.SitesDir()
+	if _, err := ex.Stat(ctx, dir); errors.Is(err, fs.ErrNotExist) {
+		if err := ex.MkdirAll(ctx, dir, 0o755); err != nil {
+			return false, platformError("give aegir's user write access to "+path.Dir(dir), "create %s on %s: %v", dir, ex.Host(), err)
+		}
+		log.log(provision.LevelInfo, "created the sites directory %s", dir)
+		changed = true
+	}
+	for name, content := range map[string]string{
+		"index.php": "<?php\n// Nothing to see here.\n",
+		".htaccess": "# aegir: site configuration, never served.\nRequire all denied\n",
+	} {
+		f := path.Join(dir, name)
+		if _, err := ex.Stat(ctx, f); errors.Is(err, fs.ErrNotExist) {
+			if err := ex.WriteFile(ctx, f, []byte(content), 0o644); err != nil {
+				return changed, fmt.Errorf("write %s on %s: %w", f, ex.Host(), err)
+			}
+			changed = true
+		}
+	}
+	cfg := path.Join(p.Root, "wp-config.php")
+	old, err := readOptional(ctx, ex, cfg)
+	if err != nil {
+		return changed, err
+	}
+	if bytes.Equal(old, wordPressDispatcher) {
+		return changed, nil
+	}
+	if old != nil && !bytes.Contains(old, []byte(dispatcherMark)) {
+		orig := cfg + ".aegir-orig"
+		if _, err := ex.Stat(ctx, orig); errors.Is(err, fs.ErrNotExist) {
+			if err := ex.Rename(ctx, cfg, orig); err != nil {
+				return changed, fmt.Errorf("keep %s as %s on %s: %w", cfg, orig, ex.Host(), err)
+			}
+			log.log(provision.LevelInfo, "kept the platform's own wp-config.php as %s", orig)
+		}
+	}
+	if err := ex.WriteFile(ctx, cfg, wordPressDispatcher, 0o644); err != nil {
+		return changed, platformError("give aegir's user write access to "+p.Root, "write %s on %s: %v", cfg, ex.Host(), err)
+	}
+	log.log(provision.LevelInfo, "wrote aegir's dispatcher as %s", cfg)
+	return true, nil
+}
+
+// wordPressSiteFile is the configuration file of domain (or alias).
+func wordPressSiteFile(p Platform, domain string) string {
+	return path.Join(p.SitesDir(), domain+".php")
+}
+
+// aliasStub is the file that makes alias load the configuration of domain.
+func aliasStub(alias, domain string) []byte {
+	return []byte("<?php\n// aegir: " + alias + " is an alias of " + domain + ".\nrequire __DIR__ . " + PHPString("/"+domain+".php") + ";\n")
+}
+
+// WriteWordPressSite writes the configuration of one site into the
+// platform's sites directory, keeping the salts of an existing one, and a
+// small file for each alias that loads it; files of aliases the site no
+// longer has are removed. An alias that is another site's domain or alias
+// on the platform is refused. It reports whether any file changed.
+func WriteWordPressSite(ctx context.Context, ex exec.Executor, p Platform, s WordPressSite, o Owner) (bool, error) {
+	if p.Type != WordPress {
+		return false, fmt.Errorf("platform %s is %s, not WordPress", p.Root, p.Type)
+	}
+	if _, err := entities.NormalizeDomain("domain", s.Domain); err != nil {
+		return false, err
+	}
+	file := wordPressSiteFile(p, s.Domain)
+	old, err := readOptional(ctx, ex, file)
+	if err != nil {
+		return false, err
+	}
+	prev := phpDefines(old)
+	salts := map[string]string{}
+	for _, k := range WordPressSalts {
+		if v := s.Salts[k]; v != "" {
+			salts[k] = v
+		} else if v := prev[k]; v != "" {
+			salts[k] = v
+		}
+	}
+	s.Salts = salts
+	b, err := RenderWordPressSite(s)
+	if err != nil {
+		return false, provision.Errorf(provision.ErrInvalidContext, "check the site's record (aegir site show "+s.Domain+")", "%v", err)
+	}
+	// Aliases first: a conflict must stop us before anything is written.
+	want := map[string]bool{}
+	for _, a := range s.Aliases {
+		want[a] = true
+		if err := checkAliasFree(ctx, ex, p, a, s.Domain); err != nil {
+			return false, err
+		}
+	}
+	changed, err := writeConfig(ctx, ex, file, old, b, o)
+	if err != nil {
+		return changed, err
+	}
+	for _, a := range s.Aliases {
+		f := wordPressSiteFile(p, a)
+		stub := aliasStub(a, s.Domain)
+		cur, err := readOptional(ctx, ex, f)
+		if err != nil {
+			return changed, err
+		}
+		if !bytes.Equal(cur, stub) {
+			if err := ex.WriteFile(ctx, f, stub, 0o644); err != nil {
+				return changed, fmt.Errorf("write %s on %s: %w", f, ex.Host(), err)
+			}
+			changed = true
+		}
+	}
+	for _, a := range splitList(prev["AEGIR_ALIASES"]) {
+		if !want[a] {
+			ok, err := removeAliasStub(ctx, ex, p, a, s.Domain)
+			if err != nil {
+				return changed, err
+			}
+			changed = changed || ok
+		}
+	}
+	return changed, nil
+}
+
+// checkAliasFree fails when alias already names another site on the
+// platform.
+func checkAliasFree(ctx context.Context, ex exec.Executor, p Platform, alias, domain string) error {
+	cur, err := readOptional(ctx, ex, wordPressSiteFile(p, alias))
+	if err != nil || cur == nil || bytes.Equal(cur, aliasStub(alias, domain)) {
+		return err
+	}
+	return provision.Errorf(provision.ErrInvalidContext,
+		"remove the alias from the other site first (aegir site edit OTHER --remove-alias "+alias+"), or pick another alias",
+		"%s is already a site or an alias of another site on platform %s", alias, p.Root)
+}
+
+// removeAliasStub removes the file of alias if it is an alias of domain.
+func removeAliasStub(ctx context.Context, ex exec.Executor, p Platform, alias, domain string) (bool, error) {
+	if _, err := entities.NormalizeDomain("alias", alias); err != nil {
+		return false, nil // not one of ours
+	}
+	f := wordPressSiteFile(p, alias)
+	cur, err := readOptional(ctx, ex, f)
+	if err != nil || !bytes.Equal(cur, aliasStub(alias, domain)) {
+		return false, err
+	}
+	if err := ex.Remove(ctx, f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("remove %s on %s: %w", f, ex.Host(), err)
+	}
+	return true, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// WordPressUploadsDir is the directory of a site's uploads.
+func WordPressUploadsDir(p Platform, domain string) string {
+	return path.Join(p.Root, "wp-content/uploads", domain)
+}
+
+// RemoveSite removes what the platform holds of one site: for Drupal the
+// whole DOCROOT/sites/DOMAIN directory; for WordPress the site's
+// configuration, its aliases' files and its uploads. Absent files are no
+// error. The caller takes a backup first.
+func RemoveSite(ctx context.Context, ex exec.Executor, p Platform, domain string) error {
+	if d, err := entities.NormalizeDomain("domain", domain); err != nil || d != domain {
+		return fmt.Errorf("remove site: invalid domain %q", domain)
+	}
+	if p.Type == Drupal {
+		return ex.RemoveAll(ctx, p.SiteDir(domain))
+	}
+	file := wordPressSiteFile(p, domain)
+	old, err := readOptional(ctx, ex, file)
+	if err != nil {
+		return err
+	}
+	for _, a := range splitList(phpDefines(old)["AEGIR_ALIASES"]) {
+		if _, err := removeAliasStub(ctx, ex, p, a, domain); err != nil {
+			return err
+		}
+	}
+	if err := ex.RemoveAll(ctx, WordPressUploadsDir(p, domain)); err != nil {
+		return err
+	}
+	return ex.RemoveAll(ctx, file)
+}
