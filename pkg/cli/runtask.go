@@ -1,16 +1,62 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"os"
-	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/hosting"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/queue"
 )
 
-// runTask claims task t and runs it in the foreground.
+// dispatcher is the task dispatcher of this invocation: the queue runs
+// tasks through the front end's runner. echo shows each task's log lines
+// on stderr as they come.
+func (a *App) dispatcher(echo bool) (*queue.Dispatcher, *hosting.Runner, error) {
+	r, err := a.runner()
+	if err != nil {
+		return nil, nil, err
+	}
+	d := &queue.Dispatcher{
+		Store:    r.Store,
+		Workers:  a.cfg.GetInt("workers"),
+		Lease:    a.cfg.GetDuration("lease"),
+		Interval: a.cfg.GetDuration("queue.interval"),
+		Handler: func(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
+			return queueOutcome(r.Run(ctx, t, provision.LoggerFunc(log)))
+		},
+		Notify: a.notifier(),
+		Logf: func(format string, args ...any) {
+			if a.verbose {
+				fmt.Fprintf(a.IO.Err, "dispatch: "+format+"\n", args...)
+			}
+		},
+	}
+	if echo {
+		show := a.logWriter()
+		d.Echo = func(_ *entities.Task, l entities.LogLine) { show.Log(l.Level, l.Message) }
+	}
+	return d, r, nil
+}
+
+// notifier is who hears of failed tasks, from the notify.* settings.
+func (a *App) notifier() queue.Notifier {
+	var ns queue.Notifiers
+	if cmd := a.cfg.GetString("notify.command"); cmd != "" {
+		ns = append(ns, &queue.CommandNotifier{Argv: []string{"sh", "-c", cmd}})
+	}
+	if to := a.cfg.GetString("notify.email.to"); to != "" {
+		ns = append(ns, &queue.MailNotifier{Addr: a.cfg.GetString("notify.email.smtp"), From: a.cfg.GetString("notify.email.from"), To: []string{to}})
+	}
+	if len(ns) == 0 {
+		return nil
+	}
+	return ns
+}
+
+// runTask claims task t and runs it in the foreground, its log on stderr.
 func (a *App) runTask(t *entities.Task) (*entities.Task, error) {
 	done, _, err := a.runTaskOutcome(t)
 	return done, err
@@ -18,36 +64,27 @@ func (a *App) runTask(t *entities.Task) (*entities.Task, error) {
 
 // runTaskOutcome is runTask that also returns the back end's outcome.
 func (a *App) runTaskOutcome(t *entities.Task) (*entities.Task, *hosting.Outcome, error) {
-	st, err := a.Store()
-	if err != nil {
-		return nil, nil, err
-	}
-	host, _ := os.Hostname()
-	now := time.Now().UnixMilli()
-	res, err := st.DB().ExecContext(a.ctx, `UPDATE tasks SET status = 'processing', started = ?, attempt = attempt + 1, worker = ?, lease_until = ?
-		WHERE id = ? AND status = 'queued'
-		AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.target_kind = tasks.target_kind AND o.target_id = tasks.target_id AND (o.status = 'processing' OR (o.status = 'queued' AND o.id < tasks.id)))`,
-		now, fmt.Sprintf("%d@%s", os.Getpid(), host), now+int64(10*time.Minute/time.Millisecond), t.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, nil, &Error{Code: ExitBusy, Err: fmt.Errorf("%s %s is busy: another task holds it", t.TargetKind, t.Target),
-			Hint: fmt.Sprintf("task %d stays queued; see aegir task list --status processing, or let aegir hosting dispatch run it", t.ID)}
-	}
-	r, err := a.runner()
+	d, r, err := a.dispatcher(true)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer r.Pool.Close()
-	show := a.logWriter()
-	out := r.Run(a.ctx, t, provision.LoggerFunc(func(level, msg string) {
-		show.Log(level, msg)
-		_ = st.AppendLog(a.ctx, t.ID, entities.LogLine{Time: time.Now(), Level: level, Message: msg})
-	}))
-	if err := st.FinishTask(a.ctx, t.ID, out.Status, out.Error, out.Hint, out.Code, out.Result); err != nil {
+	var out hosting.Outcome
+	d.Handler = func(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
+		out = r.Run(ctx, t, provision.LoggerFunc(log))
+		return queueOutcome(out)
+	}
+	done, err := d.RunTask(a.ctx, t.ID)
+	var busy *queue.BusyError
+	if errors.As(err, &busy) {
+		return nil, nil, &Error{Code: ExitBusy, Err: err, Hint: busy.Hint}
+	}
+	if err != nil {
 		return nil, nil, err
 	}
-	done, err := st.GetTask(a.ctx, t.ID)
-	return done, &out, err
+	return done, &out, nil
+}
+
+func queueOutcome(o hosting.Outcome) queue.Outcome {
+	return queue.Outcome{Status: o.Status, Error: o.Error, Hint: o.Hint, Code: o.Code, Result: o.Result}
 }

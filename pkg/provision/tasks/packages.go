@@ -11,5 +11,17 @@ import (
 
 // discoverPackages lists the packages of a platform for the front end.
 func discoverPackages(ctx context.Context, env *provision.Env, ex exec.Executor, p app.Platform) ([]entities.Package, error) {
-	return []entities.Package{}, nil
+	found, err := app.Discover(ctx, ex, p, env.Logf)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]entities.Package, 0, len(found))
+	counts := map[string]int{}
+	for _, f := range found {
+		out = append(out, entities.Package{Name: f.Name, Title: f.Title, Type: f.Type, Project: f.Project, Version: f.Version, Path: f.Path})
+		counts[f.Type]++
+	}
+	env.Logf(provision.LevelInfo, "packages on %s: %d modules, %d themes, %d profiles, %d plugins",
+		p.Root, counts[entities.PackageModule], counts[entities.PackageTheme], counts[entities.PackageProfile], counts[entities.PackagePlugin])
+	return out, nil
 }

@@ -29,5 +29,5 @@ func dbService(ctx context.Context, env *provision.Env, c *provision.Context) (d
 	if err != nil {
 		return nil, err
 	}
-	return db.New(db.Config{Type: t, Host: c.DBHost, Port: c.DBPort, AdminUser: c.DBAdminUser, AdminPassword: c.DBAdminPassword})
+	return db.New(db.Config{Name: c.DBServer, Type: t, Host: c.DBHost, Port: c.DBPort, AdminUser: c.DBAdminUser, AdminPassword: c.DBAdminPassword})
 }
