@@ -27,13 +27,14 @@ if (exec 3<>/dev/tcp/127.0.0.1/"$DEMO_PORT") 2>/dev/null && ! [ -f "$DEMO_HOME/n
 fi
 
 say "Clean demo home: $DEMO_HOME"
+if [ -f "$AEGIR_HOME/aegir.db" ]; then
+  # Drop the previous demo site's database and user through aegir itself
+  # (while its nginx still runs, so that the vhost removal can reload it).
+  "$AEGIR" site delete "$DOMAIN" --no-backup -q >/dev/null 2>&1 || true
+fi
 if [ -f "$DEMO_HOME/nginx/nginx.pid" ]; then
   nginx -p "$DEMO_HOME/nginx" -c "$DEMO_HOME/nginx/nginx.conf" -s stop 2>/dev/null || true
   sleep 0.5
-fi
-if [ -x "$AEGIR" ] && [ -f "$AEGIR_HOME/aegir.db" ]; then
-  # Drop the previous demo site's database and user through aegir itself.
-  "$AEGIR" site delete "$DOMAIN" --no-backup -q 2>/dev/null || true
 fi
 rm -rf "$DEMO_HOME"
 mkdir -p "$DEMO_HOME/nginx/tmp" "$DEMO_HOME/platforms"
@@ -83,8 +84,14 @@ say "aegir site install $DOMAIN --alias www.$DOMAIN --redirect"
 "$AEGIR" site install "$DOMAIN" --platform wordpress --alias "www.$DOMAIN" --redirect
 
 say "The site answers"
-body=$(curl -sS --max-time 10 -H "Host: $DOMAIN" "http://127.0.0.1:$DEMO_PORT/")
-title=$(printf '%s' "$body" | grep -o '<title>[^<]*</title>' | head -1 || true)
+# nginx applies a reload within a moment: ask a few times.
+title=
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  body=$(curl -sS --max-time 10 -H "Host: $DOMAIN" "http://127.0.0.1:$DEMO_PORT/" || true)
+  title=$(printf '%s' "$body" | grep -o '<title>[^<]*</title>' | head -1 || true)
+  [ -n "$title" ] && break
+  sleep 0.5
+done
 [ -n "$title" ] || fail "http://$DOMAIN:$DEMO_PORT/ did not answer with a page; see $DEMO_HOME/nginx/error.log"
 echo "GET http://$DOMAIN:$DEMO_PORT/  ->  $title"
 code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' -H "Host: www.$DOMAIN" "http://127.0.0.1:$DEMO_PORT/some/page")

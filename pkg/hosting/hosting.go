@@ -148,7 +148,7 @@ func (r *Runner) fillSite(ctx context.Context, c *provision.Context, site *entit
 	if err != nil {
 		return err
 	}
-	c.DBGrantHost = grantHost(web, dbs)
+	c.DBGrantHost = grantHost(web, dbs, c.DBHost)
 	c.SiteDomain, c.SiteAliases, c.SiteRedirect = site.Domain, site.Aliases, site.Redirect
 	c.SiteProfile, c.SiteLanguage, c.SiteClient, c.SiteStatus = site.Profile, site.Language, site.Client, site.Status
 	c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, c.SiteHTTPS = site.DBName, site.DBUser, site.DBPassword, site.HTTPS
@@ -161,10 +161,16 @@ func (r *Runner) fillSite(ctx context.Context, c *provision.Context, site *entit
 }
 
 // grantHost is where the web server connects to the database from, as the
-// database server sees it.
-func grantHost(web, dbs *entities.Server) string {
+// database server sees it: on one machine, the loopback address the site
+// connects to (MariaDB with skip_name_resolve does not map 127.0.0.1 to
+// localhost), or localhost for a unix socket; otherwise the web server's
+// address.
+func grantHost(web, dbs *entities.Server, dbHost string) string {
 	if web.ID == dbs.ID || (web.IsLocal() && dbs.IsLocal()) {
-		return "localhost"
+		if dbHost == "" || dbHost == "localhost" || strings.HasPrefix(dbHost, "/") {
+			return "localhost"
+		}
+		return dbHost
 	}
 	return web.Host
 }

@@ -2,16 +2,115 @@ package tasks
 
 import (
 	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
+// url is the site's address as its users reach it.
+func (s *site) url() string {
+	if s.c.SiteHTTPS == "required" {
+		return "https://" + s.c.SiteDomain + httpsPortSuffix(s.c.HTTPSPort)
+	}
+	return "http://" + s.c.SiteDomain + portSuffix(s.c.HTTPPort)
+}
+
+func httpsPortSuffix(port int) string {
+	if port == 0 || port == 443 {
+		return ""
+	}
+	return fmt.Sprintf(":%d", port)
+}
+
+func (s *site) owner() app.Owner { return app.Owner{WebUser: s.c.WebUser, WebGroup: s.c.WebGroup} }
+
+func (s *site) dbSpec() app.DB {
+	return app.DB{Type: s.c.DBType, Name: s.c.SiteDBName, User: s.c.SiteDBUser, Password: s.c.SiteDBPassword, Host: s.c.DBHost, Port: s.c.DBPort}
+}
+
+// writeSettings writes the site's settings from its record: Drupal's
+// sites/DOMAIN/settings.php and files directories, or WordPress's per-site
+// configuration (and the platform's dispatcher). It reports whether a file
+// changed.
+func (s *site) writeSettings(ctx context.Context) (bool, error) {
+	switch s.p.Type {
+	case app.WordPress:
+		if _, err := app.EnsureWordPressPlatform(ctx, s.ex, s.p, s.env.Logf); err != nil {
+			return false, err
+		}
+		return app.WriteWordPressSite(ctx, s.ex, s.p, app.WordPressSite{Domain: s.c.SiteDomain, Aliases: s.c.SiteAliases, URL: s.url(), DB: s.dbSpec()}, s.owner())
+	case app.Drupal:
+		changed, err := app.WriteDrupalSettings(ctx, s.ex, s.p, app.DrupalSettings{Domain: s.c.SiteDomain, Aliases: s.c.SiteAliases, DB: s.dbSpec()}, s.owner())
+		if err != nil {
+			return changed, err
+		}
+		return changed, app.PrepareDrupalSite(ctx, s.ex, s.p, s.c.SiteDomain, s.owner())
+	}
+	return false, provision.Errorf(provision.ErrPlatform, "verify the platform: aegir platform verify "+s.c.Platform, "platform %s has unknown type %q", s.c.Platform, s.p.Type)
+}
+
 // appInstall writes the site's settings and runs the platform's installer.
-func appInstall(ctx context.Context, s *site, u *undo) error { return nil }
+func appInstall(ctx context.Context, s *site, u *undo) error {
+	if _, err := s.writeSettings(ctx); err != nil {
+		return err
+	}
+	u.push("remove the settings and files of "+s.c.SiteDomain, func(ctx context.Context) error {
+		return app.RemoveSite(ctx, s.ex, s.p, s.c.SiteDomain)
+	})
+	mail := s.c.SiteClientMail
+	switch s.p.Type {
+	case app.WordPress:
+		_, err := app.InstallWordPress(ctx, s.ex, s.p, app.WordPressInstall{Domain: s.c.SiteDomain, URL: s.url(), AdminEmail: mail, User: s.c.WebUser, Log: s.env.Logf})
+		return err
+	default:
+		return app.InstallDrupal(ctx, s.ex, s.p, app.DrupalInstall{Domain: s.c.SiteDomain, URL: s.url(), Profile: s.c.SiteProfile, Locale: s.c.SiteLanguage,
+			SiteMail: mail, DB: s.dbSpec(), User: s.c.WebUser, Drush: s.c.PlatformDrush, Log: s.env.Logf})
+	}
+}
 
 // appVerify re-writes the site's settings from the record.
-func appVerify(ctx context.Context, s *site) error { return nil }
+func appVerify(ctx context.Context, s *site) error {
+	changed, err := s.writeSettings(ctx)
+	if err == nil && !changed {
+		s.env.Logf(provision.LevelInfo, "settings of %s already up to date", s.c.SiteDomain)
+	}
+	return err
+}
 
-// appRemove removes the site's settings and files.
-func appRemove(ctx context.Context, s *site) error { return nil }
+// appRemove removes the site's settings and files from the platform.
+func appRemove(ctx context.Context, s *site) error {
+	if err := app.RemoveSite(ctx, s.ex, s.p, s.c.SiteDomain); err != nil {
+		return err
+	}
+	s.env.Logf(provision.LevelInfo, "removed the settings and files of %s from %s", s.c.SiteDomain, s.p.Root)
+	return nil
+}
 
-// appLoginLink makes a one-time login link.
-func appLoginLink(ctx context.Context, s *site) (string, error) { return "", nil }
+// appLoginLink makes a one-time login link for the site's administrator.
+func appLoginLink(ctx context.Context, s *site) (string, error) {
+	if s.p.Type == app.WordPress {
+		return app.WordPressLoginLink(ctx, s.ex, s.p, s.c.SiteDomain, s.url(), "", s.c.WebUser, s.env.Logf)
+	}
+	if s.c.PlatformDrush == "" {
+		return "", provision.Errorf(provision.ErrPlatform, "give the platform a drush: aegir platform add ... --drush /path/to/drush",
+			"a Drupal login link needs the platform's drush, and platform %s has none configured", s.c.Platform)
+	}
+	// drush 8 (Drupal 7) calls it user-login; later drush user:login.
+	verb := "user:login"
+	if s.p.Major == 7 {
+		verb = "user-login"
+	}
+	res, err := s.ex.Run(ctx, exec.Command{Name: s.c.PlatformDrush, Args: []string{"--root=" + s.p.Docroot, "--uri=" + s.url(), verb, "--no-browser"},
+		Dir: s.p.Docroot, User: s.c.WebUser})
+	if err != nil {
+		return "", err
+	}
+	link := strings.TrimSpace(string(res.Stdout))
+	if !strings.HasPrefix(link, "http") {
+		return "", provision.Errorf(provision.ErrCommand, "run the same drush command by hand to see why", "drush gave no login link for %s", s.c.SiteDomain)
+	}
+	return link, nil
+}
