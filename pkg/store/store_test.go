@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -74,34 +75,42 @@ func TestOpenCreatesPrivateFileAndMigrates(t *testing.T) {
 }
 
 func TestUpgradeInPlace(t *testing.T) {
-	// A state file made by an older aegir: only migration 1 applied, with data.
+	// A state file made by the first aegir: only migration 001, with data.
 	path := filepath.Join(t.TempDir(), "aegir.db")
-	s, err := Open(context.Background(), path, true)
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddClient(context.Background(), &entities.Client{Name: "old"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.DB().Exec(`DELETE FROM schema_migrations WHERE version > 1`); err != nil {
-		t.Fatal(err)
-	}
-	ms, _ := loadMigrations()
-	// Undo what later migrations did is not possible generically; with only
-	// one migration, reopening must simply keep data and version.
-	s.Close()
-	s, err = Open(context.Background(), path, false)
+	ms, err := loadMigrations()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied INTEGER NOT NULL)`,
+		ms[0].sql,
+		`INSERT INTO schema_migrations VALUES (1, 'init', 0)`,
+		`INSERT INTO clients (name, email, created) VALUES ('old', 'old@example.test', 0)`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+
+	s, err := Open(context.Background(), path, false)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
 	var v int
 	_ = s.DB().QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v)
-	if v != len(ms) {
-		t.Fatalf("version %d after reopen, want %d", v, len(ms))
+	if v != len(ms) || len(ms) < 2 {
+		t.Fatalf("version %d after upgrade, want %d (of at least 2)", v, len(ms))
 	}
-	if _, err := s.GetClient(context.Background(), "old"); err != nil {
-		t.Fatalf("data lost on upgrade: %v", err)
+	if c, err := s.GetClient(context.Background(), "old"); err != nil || c.Email != "old@example.test" {
+		t.Fatalf("data lost on upgrade: %v %+v", err, c)
+	}
+	if _, err := s.DB().Exec(`SELECT COUNT(*) FROM certificates`); err != nil {
+		t.Fatalf("later migration not applied: %v", err)
 	}
 	// A state file newer than the binary is refused with a clear message.
 	if _, err := s.DB().Exec(`INSERT INTO schema_migrations (version, name, applied) VALUES (999, 'future', 0)`); err != nil {
