@@ -1,0 +1,159 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// crashChildEnv makes the test binary act as a dispatcher that runs one
+// pass over the state file named in it, with a handler that never ends.
+const crashChildEnv = "AEGIR_QUEUE_TEST_DISPATCHER"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashChildEnv); path != "" {
+		os.Exit(crashChild(path))
+	}
+	os.Exit(m.Run())
+}
+
+func crashChild(path string) int {
+	ctx := context.Background()
+	st, err := store.Open(ctx, path, false)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	d := &Dispatcher{Store: st, Lease: time.Hour, Handler: func(ctx context.Context, t *entities.Task, log func(string, string)) Outcome {
+		log("info", "half-way through "+t.Target)
+		select {} // killed here
+	}}
+	if _, err := d.RunOnce(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// A dispatcher killed with SIGKILL mid-task leaves the task processing; the
+// next pass sees its worker's pid is gone (its lease has an hour left),
+// marks the task error with a hint, runs the clean-up, and goes on with the
+// target's next task.
+func TestKilledDispatcherIsRescued(t *testing.T) {
+	st, path := newStore(t)
+	ctx := context.Background()
+	victim := queueTask(t, st, entities.TaskSiteMigrate, entities.TargetSite, 1)
+	next := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 1)
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(self, "-test.run=^$")
+	child.Env = append(os.Environ(), crashChildEnv+"="+path)
+	var stderr strings.Builder
+	child.Stderr = &stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the handler runs and its line is in the log.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lines := taskLog(t, st, victim.ID)
+		if len(lines) > 0 && strings.HasPrefix(lines[len(lines)-1].Message, "half-way through") {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = child.Process.Kill()
+			_ = child.Wait()
+			t.Fatalf("the child dispatcher did not start the task: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := child.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+
+	left := getTask(t, st, victim.ID)
+	if left.Status != entities.TaskProcessing || !strings.HasPrefix(left.Worker, strconv.Itoa(child.Process.Pid)+"@") {
+		t.Fatalf("after kill -9: status %s worker %q (child pid %d)", left.Status, left.Worker, child.Process.Pid)
+	}
+
+	var cleaned []*entities.Task
+	d := &Dispatcher{Store: st, Lease: time.Hour, Handler: succeed, Cleanup: func(_ context.Context, t *entities.Task) error {
+		cleaned = append(cleaned, t)
+		return nil
+	}}
+	sum, err := d.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := getTask(t, st, victim.ID)
+	if got.Status != entities.TaskError || got.Error != "dispatcher died while running this task" {
+		t.Fatalf("killed task: %s %q", got.Status, got.Error)
+	}
+	if want := fmt.Sprintf("aegir task retry %d", victim.ID); !strings.Contains(got.Hint, want) {
+		t.Fatalf("hint %q lacks %q", got.Hint, want)
+	}
+	if len(sum.Rescued) != 1 || sum.Rescued[0] != victim.ID || sum.Ran != 1 {
+		t.Fatalf("summary %+v", sum)
+	}
+	if len(cleaned) != 1 || cleaned[0].ID != victim.ID || cleaned[0].Type != entities.TaskSiteMigrate {
+		t.Fatalf("clean-up ran for %+v", cleaned)
+	}
+	lines := taskLog(t, st, victim.ID)
+	if last := lines[len(lines)-2]; last.Level != "error" || !strings.Contains(last.Message, "is no longer running") {
+		t.Fatalf("log does not say why: %+v", lines)
+	}
+	if s := getTask(t, st, next.ID); s.Status != entities.TaskSuccess {
+		t.Fatalf("the site's next task is %s after the rescue", s.Status)
+	}
+	// A second pass rescues nothing more.
+	if sum, _ := d.RunOnce(ctx); len(sum.Rescued) != 0 || len(cleaned) != 1 {
+		t.Fatalf("second pass rescued %v", sum.Rescued)
+	}
+}
+
+// A task held by another host's dispatcher is left alone while its lease
+// holds, and rescued once it ran out.
+func TestExpiredLeaseIsRescued(t *testing.T) {
+	st, _ := newStore(t)
+	clk := newClock()
+	st.Now = clk.Now
+	ctx := context.Background()
+	task := queueTask(t, st, entities.TaskSiteBackup, entities.TargetSite, 1)
+	if _, err := claim(ctx, st.DB(), clk.Now(), 2*time.Minute, "4242@other-host", 1); err != nil {
+		t.Fatal(err)
+	}
+	var cleaned int
+	d := &Dispatcher{Store: st, Handler: succeed, Cleanup: func(context.Context, *entities.Task) error {
+		cleaned++
+		return fmt.Errorf("backup file half written")
+	}}
+	clk.Add(time.Minute)
+	if r, err := d.Rescue(ctx); err != nil || len(r) != 0 {
+		t.Fatalf("rescued %v (%v) with a minute of lease left", r, err)
+	}
+	clk.Add(time.Minute)
+	r, err := d.Rescue(ctx)
+	if err != nil || len(r) != 1 || r[0].ID != task.ID || cleaned != 1 {
+		t.Fatalf("rescue after the lease: %v, %v, cleaned %d", r, err, cleaned)
+	}
+	got := getTask(t, st, task.ID)
+	if got.Status != entities.TaskError || got.Error != MsgDied || got.Finished == nil || !got.Finished.Equal(clk.Now()) {
+		t.Fatalf("rescued task %+v", got)
+	}
+	lines := taskLog(t, st, task.ID)
+	if len(lines) != 2 || !strings.Contains(lines[0].Message, "stopped renewing") || lines[1].Level != "warning" || !strings.Contains(lines[1].Message, "half written") {
+		t.Fatalf("log %+v", lines)
+	}
+}
