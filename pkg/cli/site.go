@@ -37,13 +37,19 @@ func (a *App) siteCmd() *cobra.Command {
 		{"verify DOMAIN", "Re-apply everything for a site from its record (settings, vhost, database grants)", entities.TaskSiteVerify},
 		{"disable DOMAIN", "Make a site answer with a \"site disabled\" page", entities.TaskSiteDisable},
 		{"enable DOMAIN", "Serve a disabled site again", entities.TaskSiteEnable},
-		{"backup DOMAIN", "Back up a site's database and files into one archive", entities.TaskSiteBackup},
 	} {
 		c.AddCommand(a.siteTaskCmd(v.use, v.short, v.typ, nil))
 	}
 	c.AddCommand(a.siteDeleteCmd(), a.siteLoginResetCmd())
+	for _, f := range siteCommands {
+		c.AddCommand(f(a))
+	}
 	return c
 }
+
+// siteCommands lets other files of this package add site verbs from their
+// init functions (backup, restore, migrate, clone, cert, stats).
+var siteCommands []func(*App) *cobra.Command
 
 func (a *App) siteInstallCmd() *cobra.Command {
 	var o struct {
