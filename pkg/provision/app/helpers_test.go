@@ -67,10 +67,10 @@ func (l *logRecorder) String() string {
 // core modules, themes and profiles, contrib and custom extensions in
 // sites/all and in a site's directory, and things discovery must skip.
 var drupal7Files = map[string]string{
-	"index.php":                  "<?php\n",
-	"includes/bootstrap.inc":     "<?php\n/**\n * The current system version.\n */\ndefine('VERSION', '7.105');\n",
-	"modules/node/node.info":     "name = Node\ndescription = Allows content to be submitted.\npackage = Core\nversion = VERSION\ncore = 7.x\nfiles[] = node.test\n",
-	"modules/node/node.module":   "<?php\n",
+	"index.php":                                   "<?php\n",
+	"includes/bootstrap.inc":                      "<?php\n/**\n * The current system version.\n */\ndefine('VERSION', '7.105');\n",
+	"modules/node/node.info":                      "name = Node\ndescription = Allows content to be submitted.\npackage = Core\nversion = VERSION\ncore = 7.x\nfiles[] = node.test\n",
+	"modules/node/node.module":                    "<?php\n",
 	"modules/simpletest/tests/common_test.info":   "name = Common Test\nhidden = TRUE\ncore = 7.x\n",
 	"modules/simpletest/tests/common_test.module": "<?php\n",
 	"themes/bartik/bartik.info":                   "name = Bartik\nengine = phptemplate\nversion = VERSION\ncore = 7.x\nstylesheets[all][] = css/layout.css\n",
@@ -79,25 +79,25 @@ var drupal7Files = map[string]string{
 	"profiles/myprofile/myprofile.info":           "name = \"My \\\"quoted\\\" profile\"\ncore = 7.x\n",
 	"sites/all/modules/contrib/views/views.info": "name = Views\ncore = 7.x\npackage = Views\n\n" +
 		"; Information added by Drupal.org packaging script on 2023-01-01\nversion = \"7.x-3.29\"\ncore = \"7.x\"\nproject = \"views\"\ndatestamp = \"1672531200\"\n",
-	"sites/all/modules/contrib/views/views.module":      "<?php\n",
-	"sites/all/modules/custom/mymod/mymod.info":         "name = My module\ncore = 7.x\n",
-	"sites/all/modules/custom/mymod/mymod.module":       "<?php\n",
-	"sites/all/themes/mytheme/mytheme.info":             "name = My theme\ncore = 7.x\nbase theme = bartik\n",
-	"sites/example.com/modules/sitemod/sitemod.info":    "name = Site module\ncore = 7.x\nversion = 7.x-1.0\n",
-	"sites/example.com/modules/sitemod/sitemod.module":  "<?php\n",
-	"sites/example.com/files/evil/evil.info":            "name = Uploaded\ncore = 7.x\n",
-	"sites/example.com/files/evil/evil.module":          "<?php\n",
-	"sites/all/modules/.git/hidden/hidden.info":         "name = Hidden\ncore = 7.x\n",
-	"sites/all/modules/contrib/views/tests/vt/vt.info":  "name = Views test\ncore = 7.x\n",
+	"sites/all/modules/contrib/views/views.module":       "<?php\n",
+	"sites/all/modules/custom/mymod/mymod.info":          "name = My module\ncore = 7.x\n",
+	"sites/all/modules/custom/mymod/mymod.module":        "<?php\n",
+	"sites/all/themes/mytheme/mytheme.info":              "name = My theme\ncore = 7.x\nbase theme = bartik\n",
+	"sites/example.com/modules/sitemod/sitemod.info":     "name = Site module\ncore = 7.x\nversion = 7.x-1.0\n",
+	"sites/example.com/modules/sitemod/sitemod.module":   "<?php\n",
+	"sites/example.com/files/evil/evil.info":             "name = Uploaded\ncore = 7.x\n",
+	"sites/example.com/files/evil/evil.module":           "<?php\n",
+	"sites/all/modules/.git/hidden/hidden.info":          "name = Hidden\ncore = 7.x\n",
+	"sites/all/modules/contrib/views/tests/vt/vt.info":   "name = Views test\ncore = 7.x\n",
 	"sites/all/modules/contrib/views/tests/vt/vt.module": "<?php\n",
-	"sites/default/default.settings.php":                "<?php\n",
+	"sites/default/default.settings.php":                 "<?php\n",
 }
 
 // drupal10Files is a Drupal 10 docroot.
 var drupal10Files = map[string]string{
-	"index.php":                   "<?php\n",
-	"autoload.php":                "<?php\nreturn require __DIR__ . '/vendor/autoload.php';\n",
-	"core/lib/Drupal.php":         "<?php\n\nnamespace Drupal;\n\nclass Drupal {\n\n  /**\n   * The current system version.\n   */\n  const VERSION = '10.3.1';\n}\n",
+	"index.php":           "<?php\n",
+	"autoload.php":        "<?php\nreturn require __DIR__ . '/vendor/autoload.php';\n",
+	"core/lib/Drupal.php": "<?php\n\nnamespace Drupal;\n\nclass Drupal {\n\n  /**\n   * The current system version.\n   */\n  const VERSION = '10.3.1';\n}\n",
 	"core/modules/node/node.info.yml": "name: Node\ntype: module\ndescription: 'Allows content to be submitted.'\npackage: Core\nversion: VERSION\n" +
 		"configure: entity.node_type.collection\ndependencies:\n  - drupal:text\n",
 	"core/modules/system/tests/modules/system_test/system_test.info.yml": "name: 'System test'\ntype: module\npackage: Testing\nversion: VERSION\n",

@@ -145,12 +145,12 @@ func TestDiscoverFollowsSymlinks(t *testing.T) {
 func TestDiscoverWordPress(t *testing.T) {
 	root := wpPlatform(t)
 	extra := map[string]string{
-		"wp-content/plugins/hello-aegir.php": "<?php\n/**\n * Plugin Name: Hello Aegir\n * Version: 1.2.3\n * Requires at least: 5.0\n */\n",
-		"wp-content/plugins/multi/multi.php": "<?php\n/*\nPlugin Name:   Multi File   */\n",
-		"wp-content/plugins/multi/inc/x.php": "<?php\n// Plugin Name: not a plugin (too deep)\n",
-		"wp-content/plugins/multi/readme.php": "<?php\n// nothing\n",
-		"wp-content/plugins/.hidden/h.php":   "<?php\n/* Plugin Name: Hidden */\n",
-		"wp-content/plugins/late/late.php":   "<?php\n" + strings.Repeat("// padding padding padding padding\n", 300) + "/* Plugin Name: Too late */\n",
+		"wp-content/plugins/hello-aegir.php":    "<?php\n/**\n * Plugin Name: Hello Aegir\n * Version: 1.2.3\n * Requires at least: 5.0\n */\n",
+		"wp-content/plugins/multi/multi.php":    "<?php\n/*\nPlugin Name:   Multi File   */\n",
+		"wp-content/plugins/multi/inc/x.php":    "<?php\n// Plugin Name: not a plugin (too deep)\n",
+		"wp-content/plugins/multi/readme.php":   "<?php\n// nothing\n",
+		"wp-content/plugins/.hidden/h.php":      "<?php\n/* Plugin Name: Hidden */\n",
+		"wp-content/plugins/late/late.php":      "<?php\n" + strings.Repeat("// padding padding padding padding\n", 300) + "/* Plugin Name: Too late */\n",
 		"wp-content/themes/aegirtest/style.css": "/*\r\nTheme Name: Aegir Test\r\nVersion: 0.9\r\nRequires at least: 6.0\r\n*/\r\nbody{}\n",
 		"wp-content/themes/notheme/style.css":   "body { color: red }\n",
 	}
