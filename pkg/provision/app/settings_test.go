@@ -95,7 +95,7 @@ func TestDrupalSettings(t *testing.T) {
 	for _, c := range cases {
 		t.Run(strconv.Itoa(c.major)+"-"+c.dbType, func(t *testing.T) {
 			s := DrupalSettings{Major: c.major, Domain: "d1.example.com", Aliases: []string{"www.d1.example.com", "alias.test"},
-				DB: DB{Type: c.dbType, Name: "db_1", User: "u'1", Password: `pa'ss\word"$x?>`, Host: "db.internal", Port: 3307},
+				DB:       DB{Type: c.dbType, Name: "db_1", User: "u'1", Password: `pa'ss\word"$x?>`, Host: "db.internal", Port: 3307},
 				HashSalt: `salt'\`}
 			b, err := RenderDrupalSettings(s)
 			if err != nil {
