@@ -1,0 +1,292 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	pexec "github.com/aegir-project/aegir/pkg/provision/exec"
+	"github.com/aegir-project/aegir/pkg/queue"
+)
+
+func init() { extraCommands = append(extraCommands, (*App).hostingCmd) }
+
+func (a *App) hostingCmd() *cobra.Command {
+	c := &cobra.Command{Use: "hosting", Short: "The dispatcher: run queued tasks and the cron, backup and statistics queues"}
+
+	var workers int
+	dispatch := &cobra.Command{
+		Use:   "dispatch [--workers N]",
+		Short: "One pass: rescue tasks of dead dispatchers, run the queues that are due, run queued tasks; then exit",
+		Long: `One pass over every queue, for system cron to run each minute (see
+aegir hosting cron-install): tasks left running by a dispatcher that died are
+marked failed, the cron, backup and statistics queues that are due queue
+their tasks, then queued tasks run, --workers at a time (never two on one
+site, platform or server at once), until none is left that can run.
+A second dispatch started meanwhile never runs a task twice. On SIGTERM it
+starts nothing more and waits for the running tasks.
+
+Failed tasks are reported by the notify.* settings, not by the exit code:
+it exits 0 unless the dispatch itself failed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, done, err := a.hostingDispatcher(cmd, workers)
+			if err != nil {
+				return err
+			}
+			defer done()
+			sum, err := d.RunOnce(a.ctx)
+			if sum != nil {
+				if perr := a.printSummary(sum); perr != nil {
+					return perr
+				}
+			}
+			return err
+		},
+	}
+	dispatch.Flags().IntVar(&workers, "workers", 0, "tasks run at once (default: the workers setting, 2)")
+
+	var qworkers int
+	queued := &cobra.Command{
+		Use:   "queued [--workers N]",
+		Short: "The dispatcher as a long-running daemon (SIGTERM lets running tasks finish)",
+		Long: `Run the dispatcher until SIGTERM or SIGINT: it does what hosting dispatch
+does, looking for work every second and starting the next task as soon as
+one ends. On SIGTERM it starts nothing more, waits for the running tasks to
+finish, and exits 0; a second signal stops it at once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, done, err := a.hostingDispatcher(cmd, qworkers)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if !a.quiet {
+				d.Logf = func(format string, args ...any) {
+					fmt.Fprintf(a.IO.Err, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
+				}
+			}
+			a.infof("%s aegir dispatcher: %d worker(s), state %s; stop with SIGTERM", time.Now().Format(time.RFC3339), d.Workers, a.dbPath())
+			if err := d.Serve(a.ctx); err != nil {
+				return err
+			}
+			a.infof("%s aegir dispatcher stopped", time.Now().Format(time.RFC3339))
+			return nil
+		},
+	}
+	queued.Flags().IntVar(&qworkers, "workers", 0, "tasks run at once (default: the workers setting, 2)")
+
+	queues := &cobra.Command{
+		Use:   "queues",
+		Short: "Each scheduled queue: enabled, frequency, items per run, last run, items due",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			qs, err := a.queueConfigs()
+			if err != nil {
+				return err
+			}
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			d := &queue.Dispatcher{Store: st, Interval: a.cfg.GetDuration("queue.interval"), Queues: qs}
+			v, err := d.Status(a.ctx)
+			if err != nil {
+				return err
+			}
+			return a.print(v)
+		},
+	}
+
+	var printOnly bool
+	cronInstall := &cobra.Command{
+		Use:   "cron-install [--print]",
+		Short: "Add the crontab line that runs hosting dispatch (--print: only print it)",
+		Long: `Add to the current user's crontab the line that runs aegir hosting dispatch
+every queue.interval (default each minute) for this aegir home, replacing
+an earlier aegir line for the same home and keeping every other line.
+With --print, print the line only (for /etc/cron.d or a configuration
+management tool).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			line, err := a.cronLine()
+			if err != nil {
+				return err
+			}
+			if printOnly {
+				fmt.Fprintln(a.IO.Out, line)
+				return nil
+			}
+			return a.installCronLine(line)
+		},
+	}
+	cronInstall.Flags().BoolVar(&printOnly, "print", false, "print the crontab line instead of installing it")
+
+	c.AddCommand(dispatch, queued, queues, cronInstall)
+	return c
+}
+
+// hostingDispatcher is the dispatcher of hosting dispatch and queued: the
+// task runner, the workers (flag, else config), and the scheduled queues.
+// done closes the runner's server connections.
+func (a *App) hostingDispatcher(cmd *cobra.Command, workers int) (d *queue.Dispatcher, done func(), err error) {
+	if cmd.Flags().Changed("workers") && workers < 1 {
+		return nil, nil, invalid("--workers", strconv.Itoa(workers), "must be 1 or more")
+	}
+	qs, err := a.queueConfigs()
+	if err != nil {
+		return nil, nil, err
+	}
+	d, r, err := a.dispatcher(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if workers > 0 {
+		d.Workers = workers
+	}
+	if d.Workers < 1 {
+		r.Pool.Close()
+		return nil, nil, &Error{Code: ExitUsage, Err: fmt.Errorf("invalid workers setting %d: must be 1 or more", d.Workers), Hint: "fix workers in " + filepath.Join(a.home, "aegir.yaml")}
+	}
+	d.Queues = qs
+	return d, func() { r.Pool.Close() }, nil
+}
+
+// queueConfigs reads queue.NAME.enabled and queue.NAME.frequency.
+func (a *App) queueConfigs() ([]queue.QueueConfig, error) {
+	if iv := a.cfg.GetDuration("queue.interval"); iv < time.Minute {
+		return nil, &Error{Code: ExitUsage, Err: fmt.Errorf("invalid queue.interval %q: must be at least 1m", a.cfg.GetString("queue.interval")),
+			Hint: "fix queue.interval in " + filepath.Join(a.home, "aegir.yaml")}
+	}
+	var qs []queue.QueueConfig
+	for _, name := range queue.QueueNames() {
+		q := queue.QueueConfig{Name: name, Enabled: a.cfg.GetBool("queue." + name + ".enabled"), Frequency: a.cfg.GetDuration("queue." + name + ".frequency")}
+		if err := q.Validate(); err != nil {
+			return nil, &Error{Code: ExitUsage, Err: fmt.Errorf("invalid queue.%s.frequency %q: must be a positive duration such as 1h or 30m", name, a.cfg.GetString("queue."+name+".frequency")),
+				Hint: "fix it in " + filepath.Join(a.home, "aegir.yaml") + " or AEGIR_QUEUE_" + strings.ToUpper(name) + "_FREQUENCY"}
+		}
+		qs = append(qs, q)
+	}
+	return qs, nil
+}
+
+// printSummary reports a dispatch pass: as a record under --format json,
+// yaml or csv; in table format one line on stderr when it did something.
+func (a *App) printSummary(s *queue.Summary) error {
+	if a.format != "table" || len(a.fields) > 0 {
+		return a.print(s)
+	}
+	if s.Ran == 0 && len(s.Rescued) == 0 && len(s.Scheduled) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, name := range queue.QueueNames() {
+		if n := s.Scheduled[name]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s queued %d", name, n))
+		}
+	}
+	if len(s.Rescued) > 0 {
+		parts = append(parts, fmt.Sprintf("%d task(s) of a dead dispatcher marked failed", len(s.Rescued)))
+	}
+	parts = append(parts, fmt.Sprintf("ran %d task(s), %d failed", s.Ran, s.Failed))
+	a.infof("dispatch: %s", strings.Join(parts, "; "))
+	if s.Failed > 0 {
+		a.infof("see them: aegir task list --status error")
+	}
+	return nil
+}
+
+// cronMarker ends the crontab line, naming the aegir home, so that
+// cron-install finds its own line again.
+func (a *App) cronMarker() string { return "# aegir dispatch " + a.home }
+
+// cronLine is the crontab line that runs hosting dispatch every
+// queue.interval for this home.
+func (a *App) cronLine() (string, error) {
+	iv := a.cfg.GetDuration("queue.interval")
+	var when string
+	switch m := int(iv / time.Minute); {
+	case iv%time.Minute != 0 || m < 1:
+		return "", &Error{Code: ExitUsage, Err: fmt.Errorf("queue.interval %s cannot be a cron schedule: it must be whole minutes", iv),
+			Hint: "set queue.interval to 1m, 5m, 1h ... in " + filepath.Join(a.home, "aegir.yaml")}
+	case m == 1:
+		when = "* * * * *"
+	case m < 60 && 60%m == 0:
+		when = fmt.Sprintf("*/%d * * * *", m)
+	case m == 60:
+		when = "0 * * * *"
+	default:
+		return "", &Error{Code: ExitUsage, Err: fmt.Errorf("queue.interval %s cannot be a cron schedule: it must divide an hour (1m, 2m, 5m, 10m, 15m, 30m, 1h)", iv),
+			Hint: "change queue.interval in " + filepath.Join(a.home, "aegir.yaml")}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if p, err := filepath.EvalSymlinks(self); err == nil {
+		self = p
+	}
+	cmd := pexec.QuoteArgv([]string{self, "--home", a.home, "hosting", "dispatch", "--quiet"})
+	return when + " " + cmd + " " + a.cronMarker(), nil
+}
+
+// installCronLine puts line in the current user's crontab through the
+// crontab program, in place of an earlier line for this home.
+func (a *App) installCronLine(line string) error {
+	crontab, err := exec.LookPath("crontab")
+	if err != nil {
+		return &Error{Code: ExitFailed, Err: errors.New("the crontab program is not installed"),
+			Hint: "install cron (apt-get install cron), or add this line to a crontab yourself: " + line}
+	}
+	var cur, errb bytes.Buffer
+	list := exec.CommandContext(a.ctx, crontab, "-l")
+	list.Stdout, list.Stderr = &cur, &errb
+	if err := list.Run(); err != nil && !strings.Contains(errb.String(), "no crontab") {
+		return &Error{Code: ExitFailed, Err: fmt.Errorf("crontab -l: %v: %s", err, strings.TrimSpace(errb.String())), Hint: "check that this user may use cron (/etc/cron.allow)"}
+	}
+	next, changed := mergeCrontab(cur.String(), line, a.cronMarker())
+	if !changed {
+		a.infof("the crontab already runs: %s", line)
+		return nil
+	}
+	errb.Reset()
+	install := exec.CommandContext(a.ctx, crontab, "-")
+	install.Stdin, install.Stderr = strings.NewReader(next), &errb
+	if err := install.Run(); err != nil {
+		return &Error{Code: ExitFailed, Err: fmt.Errorf("crontab -: %v: %s", err, strings.TrimSpace(errb.String())), Hint: "add this line to a crontab yourself: " + line}
+	}
+	a.infof("crontab line installed: %s", line)
+	return nil
+}
+
+// mergeCrontab returns the crontab cur with line in place of every line
+// that ends with marker (or added at the end), and whether it changed.
+func mergeCrontab(cur, line, marker string) (string, bool) {
+	var out []string
+	placed := false
+	for _, l := range strings.Split(strings.TrimRight(cur, "\n"), "\n") {
+		if strings.HasSuffix(strings.TrimSpace(l), marker) {
+			if !placed {
+				out = append(out, line)
+				placed = true
+			}
+			continue
+		}
+		if l != "" || len(out) > 0 {
+			out = append(out, l)
+		}
+	}
+	if !placed {
+		out = append(out, line)
+	}
+	next := strings.Join(out, "\n") + "\n"
+	return next, next != cur
+}

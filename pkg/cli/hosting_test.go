@@ -1,0 +1,143 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/cli"
+)
+
+func taskStatus(t *testing.T, home, id string) string {
+	t.Helper()
+	var v struct{ Status string }
+	if err := json.Unmarshal([]byte(must(t, home, "task", "show", id, "--format", "json")), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v.Status
+}
+
+// hosting dispatch runs what is queued, once, and says what it did.
+func TestHostingDispatch(t *testing.T) {
+	home := newHome(t)
+	id := strings.TrimSpace(must(t, home, "server", "add", "web1", "--host", "localhost", "--queue"))
+	if s := taskStatus(t, home, id); s != "queued" {
+		t.Fatalf("task %s is %s before dispatch", id, s)
+	}
+	out := must(t, home, "hosting", "dispatch", "--workers", "3", "--format", "json")
+	var sum struct {
+		Ran       int            `json:"ran"`
+		Failed    int            `json:"failed"`
+		Rescued   []int64        `json:"rescued"`
+		Scheduled map[string]int `json:"scheduled"`
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.Ran != 1 || sum.Failed != 0 || sum.Rescued == nil {
+		t.Fatalf("dispatch summary %q (%v)", out, err)
+	}
+	if s := taskStatus(t, home, id); s != "success" && s != "warning" {
+		t.Fatalf("task %s is %s after dispatch", id, s)
+	}
+	// Nothing left: a quiet pass in table format prints nothing.
+	if out, errs, code := aegir(t, home, "hosting", "dispatch"); code != 0 || out != "" || errs != "" {
+		t.Fatalf("empty dispatch: exit %d, %q, %q", code, out, errs)
+	}
+	if _, errs, code := aegir(t, home, "hosting", "dispatch", "--workers", "0"); code != 2 || !strings.Contains(errs, "invalid --workers") {
+		t.Fatalf("--workers 0: exit %d, %q", code, errs)
+	}
+}
+
+// hosting queued serves until its context ends (SIGTERM in the binary),
+// running tasks queued meanwhile.
+func TestHostingQueued(t *testing.T) {
+	home := newHome(t)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var errb bytes.Buffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- cli.Run(ctx, []string{"--home", home, "hosting", "queued"}, cli.IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &errb})
+	}()
+	id := strings.TrimSpace(must(t, home, "server", "add", "web1", "--host", "localhost", "--queue"))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if s := taskStatus(t, home, id); s == "success" || s == "warning" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not run task %s", id)
+		}
+	}
+	stop()
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Fatalf("hosting queued exited %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("hosting queued did not stop")
+	}
+	// Read the output only after the command has returned.
+	if !strings.Contains(errb.String(), "aegir dispatcher stopped") {
+		t.Fatalf("daemon output:\n%s", errb.String())
+	}
+}
+
+func TestHostingQueues(t *testing.T) {
+	home := newHome(t)
+	cfg := filepath.Join(home, "aegir.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, []byte("queue:\n  backup:\n    enabled: true\n    frequency: 12h\n")...)
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var qs []struct {
+		Name        string `json:"name"`
+		Enabled     bool   `json:"enabled"`
+		Frequency   string `json:"frequency"`
+		ItemsPerRun *int   `json:"items_per_run"`
+		ItemsDue    *int   `json:"items_due"`
+		LastRun     any    `json:"last_run"`
+	}
+	if err := json.Unmarshal([]byte(must(t, home, "hosting", "queues", "--format", "json")), &qs); err != nil {
+		t.Fatal(err)
+	}
+	if len(qs) != 3 || qs[0].Name != "cron" || !qs[0].Enabled || qs[0].Frequency != "1h" ||
+		qs[1].Name != "backup" || !qs[1].Enabled || qs[1].Frequency != "12h" || qs[2].Name != "stats" || qs[0].ItemsPerRun == nil || qs[0].ItemsDue == nil {
+		t.Fatalf("queues %+v", qs)
+	}
+	if err := os.WriteFile(cfg, []byte("queue:\n  cron:\n    frequency: -1h\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := aegir(t, home, "hosting", "queues"); code != 2 || !strings.Contains(errs, "invalid queue.cron.frequency") {
+		t.Fatalf("bad frequency: exit %d, %q", code, errs)
+	}
+}
+
+func TestHostingCronInstallPrint(t *testing.T) {
+	home := newHome(t)
+	out := must(t, home, "hosting", "cron-install", "--print")
+	re := regexp.MustCompile(`^\* \* \* \* \* /\S+ --home ` + regexp.QuoteMeta(home) + ` hosting dispatch --quiet # aegir dispatch ` + regexp.QuoteMeta(home) + "\n$")
+	if !re.MatchString(out) {
+		t.Fatalf("crontab line %q", out)
+	}
+	if err := os.WriteFile(filepath.Join(home, "aegir.yaml"), []byte("queue:\n  interval: 5m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := must(t, home, "hosting", "cron-install", "--print"); !strings.HasPrefix(out, "*/5 * * * * ") {
+		t.Fatalf("5-minute line %q", out)
+	}
+	if err := os.WriteFile(filepath.Join(home, "aegir.yaml"), []byte("queue:\n  interval: 7m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := aegir(t, home, "hosting", "cron-install", "--print"); code != 2 || !strings.Contains(errs, "must divide an hour") {
+		t.Fatalf("7m interval: exit %d, %q", code, errs)
+	}
+}
