@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,6 +45,7 @@ it exits 0 unless the dispatch itself failed.`,
 				return err
 			}
 			defer done()
+			defer a.secondSignalStops()()
 			sum, err := d.RunOnce(a.ctx)
 			if sum != nil {
 				if perr := a.printSummary(sum); perr != nil {
@@ -69,6 +72,7 @@ finish, and exits 0; a second signal stops it at once.`,
 				return err
 			}
 			defer done()
+			defer a.secondSignalStops()()
 			if !a.quiet {
 				d.Logf = func(format string, args ...any) {
 					fmt.Fprintf(a.IO.Err, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
@@ -158,6 +162,21 @@ func (a *App) hostingDispatcher(cmd *cobra.Command, workers int) (d *queue.Dispa
 	}
 	d.Queues = qs
 	return d, func() { r.Pool.Close() }, nil
+}
+
+// secondSignalStops makes a second SIGTERM or SIGINT end the process at
+// once: the first one cancelled a.ctx, after which the dispatcher waits for
+// its running tasks. The returned func ends the watch.
+func (a *App) secondSignalStops() func() {
+	end := make(chan struct{})
+	go func() {
+		select {
+		case <-a.ctx.Done():
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+		case <-end:
+		}
+	}()
+	return func() { close(end) }
 }
 
 // queueConfigs reads queue.NAME.enabled and queue.NAME.frequency.
