@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/cli"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 func taskStatus(t *testing.T, home, id string) string {
@@ -53,9 +55,20 @@ func TestHostingDispatch(t *testing.T) {
 }
 
 // hosting queued serves until its context ends (SIGTERM in the binary),
-// running tasks queued meanwhile.
+// running the tasks queued before and while it runs. (Its state is read
+// through the store, not a second cli.Run: building two command trees at
+// once races in cobra's global template functions.)
 func TestHostingQueued(t *testing.T) {
 	home := newHome(t)
+	first, err := strconv.ParseInt(strings.TrimSpace(must(t, home, "server", "add", "web1", "--host", "localhost", "--queue")), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(home, "aegir.db"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var errb bytes.Buffer
@@ -63,15 +76,31 @@ func TestHostingQueued(t *testing.T) {
 	go func() {
 		exited <- cli.Run(ctx, []string{"--home", home, "hosting", "queued"}, cli.IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &errb})
 	}()
-	id := strings.TrimSpace(must(t, home, "server", "add", "web1", "--host", "localhost", "--queue"))
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if s := taskStatus(t, home, id); s == "success" || s == "warning" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon did not run task %s", id)
+	waitDone := func(id int64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			task, err := st.GetTask(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if task.Status == "success" || task.Status == "warning" {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the daemon did not run task %d: %s", id, task.Status)
+			}
 		}
 	}
+	waitDone(first)
+	srv, err := st.GetServer(context.Background(), "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := st.QueueTask(context.Background(), "server.verify", "server", srv.ID, "web1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDone(next.ID)
 	stop()
 	select {
 	case code := <-exited:
