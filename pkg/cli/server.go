@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
@@ -17,6 +18,7 @@ type serverFlags struct {
 	sshPort                                      int
 	acceptHostKey                                bool
 	http, httpTestCmd, httpRestartCmd, phpFPM    string
+	httpListenIP                                 string
 	httpPort, httpsPort                          int
 	db, dbHost, dbAdminUser, dbAdminPasswordFile string
 	dbPort                                       int
@@ -35,6 +37,7 @@ func (f *serverFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.httpsPort, "https-port", 443, "HTTPS port of the web service")
 	fs.StringVar(&f.httpTestCmd, "http-test-cmd", "", "command that tests the web server's config (default nginx -t / apache2ctl configtest)")
 	fs.StringVar(&f.httpRestartCmd, "http-restart-cmd", "", "command that reloads the web server (default nginx -s reload / apache2ctl graceful)")
+	fs.StringVar(&f.httpListenIP, "http-listen-ip", "", "address the sites' virtual hosts listen on (default: every address)")
 	fs.StringVar(&f.phpFPM, "php-fpm", "", "php-fpm socket path or host:port (detected when not given)")
 	fs.StringVar(&f.db, "db", "", "database service: mariadb, mysql or postgresql")
 	fs.StringVar(&f.dbHost, "db-host", "", "address clients connect to (default: the server's host; 127.0.0.1 for localhost)")
@@ -100,7 +103,7 @@ func (f *serverFlags) applyHTTP(fs *pflag.FlagSet, v *entities.Server) error {
 	sv := service(v, entities.KindHTTP)
 	if sv == nil {
 		if !ch("http") {
-			for _, n := range []string{"http-port", "https-port", "http-test-cmd", "http-restart-cmd", "php-fpm"} {
+			for _, n := range []string{"http-port", "https-port", "http-test-cmd", "http-restart-cmd", "php-fpm", "http-listen-ip"} {
 				if ch(n) {
 					return invalid("--"+n, "", "needs a web service: add --http nginx or --http apache")
 				}
@@ -143,6 +146,12 @@ func (f *serverFlags) applyHTTP(fs *pflag.FlagSet, v *entities.Server) error {
 			return invalid("--"+c.name, c.val, "must be one line")
 		}
 		*c.dst = c.val
+	}
+	if ch("http-listen-ip") {
+		if f.httpListenIP != "" && net.ParseIP(f.httpListenIP) == nil {
+			return invalid("--http-listen-ip", f.httpListenIP, "must be an IP address of the server, like 127.0.0.1 or ::1")
+		}
+		sv.ListenIP = f.httpListenIP
 	}
 	if sv.PHPFPM != "" && !strings.HasPrefix(sv.PHPFPM, "/") && !strings.Contains(sv.PHPFPM, ":") {
 		return invalid("--php-fpm", sv.PHPFPM, "must be a socket path (/run/php/php8.2-fpm.sock) or host:port")

@@ -144,6 +144,7 @@ type Service struct {
 	TestCmd    string `json:"test_cmd,omitempty" yaml:"test_cmd,omitempty"`
 	RestartCmd string `json:"restart_cmd,omitempty" yaml:"restart_cmd,omitempty"`
 	PHPFPM     string `json:"php_fpm,omitempty" yaml:"php_fpm,omitempty"`
+	ListenIP   string `json:"listen_ip,omitempty" yaml:"listen_ip,omitempty"`
 	// DB settings. The admin password itself is never stored here: only the
 	// file that holds it.
 	DBHost            string     `json:"db_host,omitempty" yaml:"db_host,omitempty"`

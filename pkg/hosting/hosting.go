@@ -184,6 +184,7 @@ func (r *Runner) fillWeb(c *provision.Context, s *entities.Server) {
 	for _, sv := range s.Services {
 		if sv.Kind == entities.KindHTTP {
 			c.HTTPType, c.HTTPPort, c.HTTPSPort, c.HTTPTestCmd, c.HTTPRestartCmd, c.PHPFPM = sv.Type, sv.Port, sv.HTTPSPort, sv.TestCmd, sv.RestartCmd, sv.PHPFPM
+			c.HTTPListenIP = sv.ListenIP
 		}
 	}
 }

@@ -32,8 +32,9 @@ type Context struct {
 	HTTPSPort        int    `json:"https_port,omitempty"`
 	HTTPTestCmd      string `json:"http_test_cmd,omitempty"`
 	HTTPRestartCmd   string `json:"http_restart_cmd,omitempty"`
-	PHPFPM           string `json:"php_fpm,omitempty"`  // socket path or host:port
-	WebUser          string `json:"web_user,omitempty"` // the web server's system user, e.g. www-data
+	PHPFPM           string `json:"php_fpm,omitempty"`        // socket path or host:port
+	HTTPListenIP     string `json:"http_listen_ip,omitempty"` // address the vhosts listen on; empty: all
+	WebUser          string `json:"web_user,omitempty"`       // the web server's system user, e.g. www-data
 	WebGroup         string `json:"web_group,omitempty"`
 
 	// Database server of the target.

@@ -178,14 +178,14 @@ func New(ex exec.Executor, cfg Config, env *provision.Env) (*Server, error) {
 
 // ConfigFromContext builds the web Config of a task's web server. home is
 // the master's aegir home (for template overrides). The extra option
-// "http_listen_ip" sets Config.ListenIP.
+// http_listen_ip sets Config.ListenIP.
 func ConfigFromContext(home string, c *provision.Context) Config {
 	cfg := Config{
 		Type:       c.HTTPType,
 		ConfigDir:  c.ConfigDir(),
 		HTTPPort:   c.HTTPPort,
 		HTTPSPort:  c.HTTPSPort,
-		ListenIP:   c.Opt("http_listen_ip", ""),
+		ListenIP:   c.HTTPListenIP,
 		TestCmd:    c.HTTPTestCmd,
 		RestartCmd: c.HTTPRestartCmd,
 		PHPFPM:     c.PHPFPM,

@@ -1,0 +1,373 @@
+package cli_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/aegir-project/aegir/pkg/cli"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+)
+
+// hostEnv is one aegir home with a private web server and php-fpm and the
+// system MariaDB, ready for sites.
+type hostEnv struct {
+	home string
+	web  *testenv.Web
+}
+
+func newHostEnv(t *testing.T, kind string) *hostEnv {
+	t.Helper()
+	home := newHome(t)
+	cfgDir := filepath.Join(home, "config", "web1")
+	var w *testenv.Web
+	if kind == "apache" {
+		w = testenv.StartApache(t, cfgDir)
+	} else {
+		w = testenv.StartNginx(t, cfgDir)
+	}
+	fpm := testenv.StartPHPFPM(t)
+	must(t, home, "server", "add", "web1", "--host", "localhost", "-q",
+		"--http", kind, "--http-port", itoa(w.Port), "--https-port", itoa(w.HTTPSPort),
+		"--http-listen-ip", "127.0.0.1", "--http-test-cmd", w.TestCmd, "--http-restart-cmd", w.ReloadCmd, "--php-fpm", fpm.Socket,
+		"--db", "mariadb", "--db-host", "127.0.0.1")
+	return &hostEnv{home: home, web: w}
+}
+
+// get fetches path from the web server as Host host, without following
+// redirects, retrying briefly while a reload takes effect until ok says
+// the answer is the one expected.
+func (h *hostEnv) get(t *testing.T, host, path string, ok func(code int, body string, hdr http.Header) bool) (int, string, http.Header) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var code int
+	var body string
+	var hdr http.Header
+	for i := 0; i < 40; i++ {
+		req, _ := http.NewRequest("GET", h.web.URL()+path, nil)
+		req.Host = host
+		resp, err := client.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			code, body, hdr = resp.StatusCode, string(b), resp.Header
+			if ok(code, body, hdr) {
+				return code, body, hdr
+			}
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	return code, body, hdr
+}
+
+func mariadb(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func dbExists(t *testing.T, name string) bool {
+	var n int
+	if err := mariadb(t).QueryRow(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+func dbUserExists(t *testing.T, name string) bool {
+	var n int
+	if err := mariadb(t).QueryRow(`SELECT COUNT(*) FROM mysql.user WHERE User = ?`, name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+
+func siteRecord(t *testing.T, home, domain string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(must(t, home, "site", "show", domain, "--format", "json")), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// dropSiteDB removes a test site's database and user if a test failed
+// before deleting it.
+func dropSiteDB(t *testing.T, name string) {
+	t.Cleanup(func() {
+		db, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/")
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		db.Exec("DROP DATABASE IF EXISTS `" + name + "`")
+		rows, err := db.Query(`SELECT Host FROM mysql.user WHERE User = ?`, name)
+		if err != nil {
+			return
+		}
+		var hosts []string
+		for rows.Next() {
+			var h string
+			rows.Scan(&h)
+			hosts = append(hosts, h)
+		}
+		rows.Close()
+		for _, h := range hosts {
+			db.Exec("DROP USER `" + name + "`@`" + h + "`")
+		}
+	})
+}
+
+// The whole life of a WordPress site, on nginx and on apache: install with
+// an alias, the page answers on the domain and the alias, redirect, disable,
+// enable, verify (idempotent), delete: database, user, files and vhost gone.
+func TestSiteLifecycleWordPress(t *testing.T) {
+	for _, kind := range []string{"nginx", "apache"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			h := newHostEnv(t, kind)
+			root := testenv.WordPressPlatform(t)
+			must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+			domain := "wp1-" + kind + ".test"
+			dbName := strings.ReplaceAll(strings.ReplaceAll(domain, ".", ""), "-", "")
+			dropSiteDB(t, dbName)
+
+			must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "-q")
+			rec := siteRecord(t, h.home, domain)
+			if rec["status"] != "installed" || rec["db_name"] != dbName {
+				t.Fatalf("site record after install: %v", rec)
+			}
+			title := "<title>" + domain + "</title>"
+			hasTitle := func(code int, body string, _ http.Header) bool { return code == 200 && strings.Contains(body, title) }
+			if code, body, _ := h.get(t, domain, "/", hasTitle); !hasTitle(code, body, nil) {
+				t.Fatalf("GET %s: %d, want the site's title; body: %.300s", domain, code, body)
+			}
+			// The alias reaches the site: WordPress itself answers it, with
+			// its canonical redirect to the site's address.
+			canonical := "http://" + domain + ":" + itoa(h.web.Port) + "/"
+			servedByWP := func(code int, body string, hdr http.Header) bool {
+				return hasTitle(code, body, hdr) || (code == 301 && hdr.Get("Location") == canonical && hdr.Get("X-Redirect-By") == "WordPress")
+			}
+			if code, body, hdr := h.get(t, "www."+domain, "/", servedByWP); !servedByWP(code, body, hdr) {
+				t.Fatalf("GET alias: %d %v, want the site; body: %.300s", code, hdr, body)
+			}
+			if !dbExists(t, dbName) || !dbUserExists(t, dbName) {
+				t.Fatalf("database or user %s missing after install", dbName)
+			}
+
+			// A second verify changes no file and reloads nothing.
+			_, errs, code := aegir(t, h.home, "site", "verify", domain)
+			if code != 0 || !strings.Contains(errs, "already up to date") || strings.Contains(errs, "reload") {
+				t.Fatalf("second verify: exit %d, want no change and no reload:\n%s", code, errs)
+			}
+
+			// Redirect: the alias answers 301 to the domain, keeping the path.
+			must(t, h.home, "site", "edit", domain, "--redirect", "-q")
+			wantLoc := "http://" + domain + ":" + itoa(h.web.Port) + "/a/b?c=1"
+			redirects := func(code int, _ string, hdr http.Header) bool {
+				return code == 301 && hdr.Get("Location") == wantLoc
+			}
+			if code, _, hdr := h.get(t, "www."+domain, "/a/b?c=1", redirects); !redirects(code, "", hdr) {
+				t.Fatalf("alias with --redirect: %d Location %q, want 301 %s", code, hdr.Get("Location"), wantLoc)
+			}
+
+			// Disable: the disabled page; enable: the site again.
+			must(t, h.home, "site", "disable", domain, "-q")
+			disabled := func(code int, body string, _ http.Header) bool {
+				return code == 503 && strings.Contains(strings.ToLower(body), "disabled")
+			}
+			if code, body, _ := h.get(t, domain, "/", disabled); !disabled(code, body, nil) {
+				t.Fatalf("disabled site: %d %.200s", code, body)
+			}
+			if rec := siteRecord(t, h.home, domain); rec["status"] != "disabled" {
+				t.Fatalf("status after disable: %v", rec["status"])
+			}
+			must(t, h.home, "site", "enable", domain, "-q")
+			if code, body, _ := h.get(t, domain, "/", hasTitle); !hasTitle(code, body, nil) {
+				t.Fatalf("enabled site: %d %.200s", code, body)
+			}
+
+			// A one-time login link, printed once.
+			link := strings.TrimSpace(must(t, h.home, "site", "login-reset", domain, "-q"))
+			if !strings.HasPrefix(link, "http://"+domain+":"+itoa(h.web.Port)+"/wp-login.php?action=rp&key=") {
+				t.Fatalf("login link %q", link)
+			}
+			if logs := must(t, h.home, "task", "list", "--format", "json"); strings.Contains(logs, "key=") {
+				t.Fatal("the login link was stored in the task list")
+			}
+
+			// Delete: vhost, files, database and user all gone; the domain is free.
+			must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
+			if dbExists(t, dbName) || dbUserExists(t, dbName) {
+				t.Fatal("database or user left after delete")
+			}
+			if _, err := os.Stat(filepath.Join(h.home, "config", "web1", "vhost.d", domain+".conf")); !os.IsNotExist(err) {
+				t.Fatalf("vhost left after delete: %v", err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(root, "wp-content", "aegir-sites", domain+"*")); len(left) > 0 {
+				t.Fatalf("site config left after delete: %v", left)
+			}
+			gone := func(code int, body string, _ http.Header) bool { return !strings.Contains(body, title) }
+			if code, body, _ := h.get(t, domain, "/", gone); !gone(code, body, nil) {
+				t.Fatalf("deleted site still answers: %d", code)
+			}
+			if out := must(t, h.home, "site", "list", "--format", "csv", "--fields", "domain"); strings.Contains(out, domain) {
+				t.Fatalf("deleted site still listed:\n%s", out)
+			}
+		})
+	}
+}
+
+// A failing install leaves nothing behind: the web server's config test
+// refuses the vhost (a broken template override), after the database, the
+// settings and WordPress's own install were done; all are rolled back.
+func TestSiteInstallRollback(t *testing.T) {
+	h := newHostEnv(t, "nginx")
+	root := testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	domain := "broken.test"
+	dropSiteDB(t, "brokentest")
+	if err := os.WriteFile(filepath.Join(h.home, "templates", "nginx-site.conf.tmpl"), []byte("server { this is not nginx; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := aegir(t, h.home, "site", "install", domain, "--platform", "wp")
+	if code != cli.ExitFailed {
+		t.Fatalf("install with a broken template: exit %d, want 1\n%s", code, errs)
+	}
+	for _, want := range []string{"rolling back", "rollback: drop database brokentest", "hint: "} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("install log lacks %q:\n%s", want, errs)
+		}
+	}
+	if dbExists(t, "brokentest") || dbUserExists(t, "brokentest") {
+		t.Error("database or user left by the failed install")
+	}
+	if left, _ := filepath.Glob(filepath.Join(root, "wp-content", "aegir-sites", domain+"*")); len(left) > 0 {
+		t.Errorf("site config left by the failed install: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(h.home, "config", "web1", "vhost.d", domain+".conf")); !os.IsNotExist(err) {
+		t.Errorf("vhost left by the failed install: %v", err)
+	}
+	// The task says why, and the site waits for a retry.
+	var tasks []struct {
+		ID            int
+		Status, Error string
+	}
+	_ = json.Unmarshal([]byte(must(t, h.home, "task", "list", "--site", domain, "--format", "json")), &tasks)
+	if len(tasks) == 0 || tasks[0].Status != "error" || !strings.Contains(tasks[0].Error, "config test failed") {
+		t.Fatalf("install task: %+v", tasks)
+	}
+	// Fixed, the retry installs it.
+	os.Remove(filepath.Join(h.home, "templates", "nginx-site.conf.tmpl"))
+	id := strings.TrimSpace(must(t, h.home, "task", "retry", fmt.Sprint(tasks[0].ID)))
+	must(t, h.home, "hosting", "dispatch")
+	var task struct{ Status string }
+	_ = json.Unmarshal([]byte(must(t, h.home, "task", "show", id, "--format", "json")), &task)
+	if task.Status != "success" {
+		t.Fatalf("retried install: %s\n%s", task.Status, must(t, h.home, "task", "log", id))
+	}
+	must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
+}
+
+// A Drupal 10 platform built by the test, with a stand-in drush that
+// records its arguments (Drupal itself cannot be fetched here): install
+// goes through the platform's drush; the generated settings.php passes
+// php -l and, included by php-cli, gives back the site's database.
+func TestSiteInstallDrupalWithDrush(t *testing.T) {
+	h := newHostEnv(t, "nginx")
+	root := filepath.Join(testenv.PublicDir(t), "d10")
+	write := func(rel, content string, mode os.FileMode) {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("core/lib/Drupal.php", "<?php\nnamespace Drupal;\nclass Drupal {\n  const VERSION = '10.3.6';\n}\n", 0o644)
+	write("core/modules/node/node.info.yml", "name: Node\ntype: module\npackage: Core\nversion: VERSION\n", 0o644)
+	write("index.php", "<?php echo 'drupal ok';\n", 0o644)
+	write("sites/default/default.settings.php", "<?php\n", 0o644)
+	argsLog := filepath.Join(testenv.PublicDir(t), "drush-args")
+	write("vendor/bin/drush", "#!/bin/sh\n# stand-in drush: records its arguments, one a line\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> "+argsLog+"\necho '[success] Installation complete.'\n", 0o755)
+	if err := os.Chmod(filepath.Dir(argsLog), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	must(t, h.home, "platform", "add", "d10", "--server", "web1", "--root", root, "--drush", filepath.Join(root, "vendor/bin/drush"), "-q")
+	if p := must(t, h.home, "platform", "show", "d10", "--format", "json"); !strings.Contains(p, `"core_version": "10.3.6"`) || !strings.Contains(p, `"type": "drupal"`) {
+		t.Fatalf("platform after verify:\n%s", p)
+	}
+	domain := "d10.test"
+	dropSiteDB(t, "d10test")
+	must(t, h.home, "site", "install", domain, "--platform", "d10", "--profile", "minimal", "-q")
+	args, err := os.ReadFile(argsLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"site:install", "minimal", "--sites-subdir=" + domain} {
+		if !strings.Contains(string(args), want) {
+			t.Errorf("drush was not given %q; it got:\n%s", want, args)
+		}
+	}
+	rec := siteRecord(t, h.home, domain)
+	pw := siteDBPassword(t, h.home, domain)
+	if strings.Contains(string(args), pw) {
+		t.Error("the database password reached drush's command line")
+	}
+	settings := filepath.Join(root, "sites", domain, "settings.php")
+	if out, err := exec.Command("php", "-l", settings).CombinedOutput(); err != nil {
+		t.Fatalf("php -l settings.php: %v\n%s", err, out)
+	}
+	out, err := exec.Command("php", "-r", `$app_root = '`+root+`'; $site_path = 'sites/`+domain+`'; include '`+settings+`'; echo json_encode($databases['default']['default']);`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("including settings.php: %v\n%s", err, out)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("settings.php $databases: %v: %s", err, out)
+	}
+	if got["database"] != rec["db_name"] || got["username"] != rec["db_name"] || got["password"] != pw || got["driver"] != "mysql" {
+		t.Fatalf("settings.php $databases = %v, record %v", got, rec)
+	}
+	st, err := os.Stat(settings)
+	if err != nil || st.Mode().Perm()&0o222 != 0 {
+		t.Fatalf("settings.php must be read-only: %v %v", err, st.Mode())
+	}
+	must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
+	if _, err := os.Stat(filepath.Join(root, "sites", domain)); !os.IsNotExist(err) {
+		t.Fatalf("site dir left after delete: %v", err)
+	}
+}
+
+// siteDBPassword reads a site's database password from the state file
+// (it is never printed), for tests that check where it went.
+func siteDBPassword(t *testing.T, home, domain string) string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(home, "aegir.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var pw string
+	if err := db.QueryRowContext(context.Background(), `SELECT db_password FROM sites WHERE domain = ? AND status <> 'deleted'`, domain).Scan(&pw); err != nil || pw == "" {
+		t.Fatalf("site db password: %v", err)
+	}
+	return pw
+}
