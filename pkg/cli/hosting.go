@@ -24,11 +24,9 @@ func init() { extraCommands = append(extraCommands, (*App).hostingCmd) }
 func (a *App) hostingCmd() *cobra.Command {
 	c := &cobra.Command{Use: "hosting", Short: "The dispatcher: run queued tasks and the cron, backup and statistics queues"}
 
-	var workers int
-	dispatch := &cobra.Command{
-		Use:   "dispatch [--workers N]",
-		Short: "One pass: rescue tasks of dead dispatchers, run the queues that are due, run queued tasks; then exit",
-		Long: `One pass over every queue, for system cron to run each minute (see
+	dispatch := a.dispatcherCmd("dispatch [--workers N]",
+		"One pass: rescue tasks of dead dispatchers, run the queues that are due, run queued tasks; then exit",
+		`One pass over every queue, for system cron to run each minute (see
 aegir hosting cron-install): tasks left running by a dispatcher that died are
 marked failed, the cron, backup and statistics queues that are due queue
 their tasks, then queued tasks run, --workers at a time (never two on one
@@ -38,14 +36,7 @@ starts nothing more and waits for the running tasks.
 
 Failed tasks are reported by the notify.* settings, not by the exit code:
 it exits 0 unless the dispatch itself failed.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, done, err := a.hostingDispatcher(cmd, workers)
-			if err != nil {
-				return err
-			}
-			defer done()
-			defer a.secondSignalStops()()
+		func(d *queue.Dispatcher) error {
 			sum, err := d.RunOnce(a.ctx)
 			if sum != nil {
 				if perr := a.printSummary(sum); perr != nil {
@@ -53,26 +44,15 @@ it exits 0 unless the dispatch itself failed.`,
 				}
 			}
 			return err
-		},
-	}
-	dispatch.Flags().IntVar(&workers, "workers", 0, "tasks run at once (default: the workers setting, 2)")
+		})
 
-	var qworkers int
-	queued := &cobra.Command{
-		Use:   "queued [--workers N]",
-		Short: "The dispatcher as a long-running daemon (SIGTERM lets running tasks finish)",
-		Long: `Run the dispatcher until SIGTERM or SIGINT: it does what hosting dispatch
+	queued := a.dispatcherCmd("queued [--workers N]",
+		"The dispatcher as a long-running daemon (SIGTERM lets running tasks finish)",
+		`Run the dispatcher until SIGTERM or SIGINT: it does what hosting dispatch
 does, looking for work every second and starting the next task as soon as
 one ends. On SIGTERM it starts nothing more, waits for the running tasks to
 finish, and exits 0; a second signal stops it at once.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, done, err := a.hostingDispatcher(cmd, qworkers)
-			if err != nil {
-				return err
-			}
-			defer done()
-			defer a.secondSignalStops()()
+		func(d *queue.Dispatcher) error {
 			if !a.quiet {
 				d.Logf = func(format string, args ...any) {
 					fmt.Fprintf(a.IO.Err, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
@@ -84,9 +64,7 @@ finish, and exits 0; a second signal stops it at once.`,
 			}
 			a.infof("%s aegir dispatcher stopped", time.Now().Format(time.RFC3339))
 			return nil
-		},
-	}
-	queued.Flags().IntVar(&qworkers, "workers", 0, "tasks run at once (default: the workers setting, 2)")
+		})
 
 	queues := &cobra.Command{
 		Use:   "queues",
@@ -136,6 +114,26 @@ management tool).`,
 
 	c.AddCommand(dispatch, queued, queues, cronInstall)
 	return c
+}
+
+// dispatcherCmd is a command that runs the dispatcher: the --workers flag,
+// the dispatcher built from the settings, and signal handling around run.
+func (a *App) dispatcherCmd(use, short, long string, run func(d *queue.Dispatcher) error) *cobra.Command {
+	var workers int
+	cmd := &cobra.Command{
+		Use: use, Short: short, Long: long, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, done, err := a.hostingDispatcher(cmd, workers)
+			if err != nil {
+				return err
+			}
+			defer done()
+			defer a.secondSignalStops()()
+			return run(d)
+		},
+	}
+	cmd.Flags().IntVar(&workers, "workers", 0, "tasks run at once (default: the workers setting, 2)")
+	return cmd
 }
 
 // hostingDispatcher is the dispatcher of hosting dispatch and queued: the

@@ -62,17 +62,8 @@ func claimQuery(ctx context.Context, db *sql.DB, q string, now time.Time, lease 
 	if err != nil {
 		return nil, fmt.Errorf("queue: claiming tasks: %w", err)
 	}
-	var out []*entities.Task
-	for rows.Next() {
-		t, err := store.ScanTask(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	out, err := scanTasks(rows)
+	if err != nil {
 		return nil, fmt.Errorf("queue: claiming tasks: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -80,6 +71,20 @@ func claimQuery(ctx context.Context, db *sql.DB, q string, now time.Time, lease 
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// scanTasks reads every row of store.TaskColumns, then closes rows.
+func scanTasks(rows *sql.Rows) ([]*entities.Task, error) {
+	defer rows.Close()
+	var out []*entities.Task
+	for rows.Next() {
+		t, err := store.ScanTask(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }
 
 // ErrBusy is matched (errors.Is) by every *BusyError.

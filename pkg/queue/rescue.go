@@ -25,18 +25,9 @@ func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: listing running tasks: %w", err)
 	}
-	var running []*entities.Task
-	for rows.Next() {
-		t, err := store.ScanTask(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		running = append(running, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+	running, err := scanTasks(rows)
+	if err != nil {
+		return nil, fmt.Errorf("queue: listing running tasks: %w", err)
 	}
 
 	host, _ := os.Hostname()
