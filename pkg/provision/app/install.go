@@ -237,7 +237,7 @@ func (o *DrupalInstall) defaults() error {
 // `site:install PROFILE --sites-subdir=DOMAIN` (`site-install`, drush 8
 // syntax, for Drupal 7) with the site and account names on the command
 // line but no password and no database URL: drush reads the database from
-// settings.php and makes up a random admin password, whose line of its
+// settings.php and makes up a random admin password, whose value in its
 // output is kept out of the log. Either way the administrator gets in
 // with a one-time login link.
 func InstallDrupal(ctx context.Context, ex exec.Executor, p Platform, o DrupalInstall) error {
@@ -304,26 +304,24 @@ func drushInstall(ctx context.Context, ex exec.Executor, p Platform, o DrupalIns
 	o.Log.log(provision.LevelCommand, "%s", c.String())
 	res, err := ex.Run(ctx, c)
 	out := strings.TrimSpace(string(res.Stderr) + "\n" + string(res.Stdout))
-	out = withoutPasswordLines(out)
+	out = withoutPasswords(out)
 	if out != "" {
 		o.Log.log(provision.LevelOutput, "%s", lastLines(out, 40))
 	}
 	if err != nil {
 		return &provision.Error{Code: provision.ErrInstall, Msg: "drush site:install of " + o.Domain + " failed",
-			Err: fmt.Errorf("%s", withoutPasswordLines(err.Error())), Hint: phpHint(err.Error())}
+			Err: fmt.Errorf("%s", withoutPasswords(err.Error())), Hint: phpHint(err.Error())}
 	}
 	o.Log.log(provision.LevelInfo, "drush made up the admin password; it is not kept: use a one-time login link (aegir site login-reset %s)", o.Domain)
 	return nil
 }
 
-// withoutPasswordLines drops the lines that mention a password (drush
+// passwordValue matches the value after "password:" (or "pass=") in a
+// program's output.
+var passwordValue = regexp.MustCompile(`(?i)(pass(?:word)?\s*[:=]\s*)\S+`)
+
+// withoutPasswords blanks out the values of "password: X" in s (drush
 // prints the admin password it made up).
-func withoutPasswordLines(s string) string {
-	var keep []string
-	for _, l := range strings.Split(s, "\n") {
-		if !strings.Contains(strings.ToLower(l), "password") {
-			keep = append(keep, l)
-		}
-	}
-	return strings.TrimSpace(strings.Join(keep, "\n"))
+func withoutPasswords(s string) string {
+	return passwordValue.ReplaceAllString(s, "${1}********")
 }

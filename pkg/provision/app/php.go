@@ -31,13 +31,19 @@ const (
 // PHPScript returns an embedded script as it runs: the shared prelude
 // (input, answer and failure handling) followed by the script's own code.
 func PHPScript(name string) ([]byte, error) {
-	prelude, err := phpScripts.ReadFile("php/prelude.php")
-	if err != nil {
-		return nil, err
-	}
 	body, err := phpScripts.ReadFile("php/" + name)
 	if err != nil {
 		return nil, fmt.Errorf("no embedded PHP script %q", name)
+	}
+	return withPrelude(body)
+}
+
+// withPrelude puts the prelude before the code of a script (which starts
+// with "<?php").
+func withPrelude(body []byte) ([]byte, error) {
+	prelude, err := phpScripts.ReadFile("php/prelude.php")
+	if err != nil {
+		return nil, err
 	}
 	body = bytes.TrimPrefix(body, []byte("<?php\n"))
 	return append(append(append([]byte{}, prelude...), '\n'), body...), nil
@@ -112,6 +118,9 @@ func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, i
 		var pe struct{ Message, Hint string }
 		if err := json.Unmarshal(payload, &pe); err != nil || pe.Message == "" {
 			pe.Message = "failed with an unreadable answer"
+		}
+		if strings.HasSuffix(pe.Message, "before the step finished") && len(bytes.TrimSpace(res.Stderr)) > 0 {
+			pe.Message += ": " + lastLines(strings.TrimSpace(string(res.Stderr)), 3)
 		}
 		if pe.Hint == "" {
 			pe.Hint = phpHint(pe.Message)

@@ -95,7 +95,8 @@ register_shutdown_function(function () {
     $msg = 'PHP error: ' . $err['message'] . ' in ' . $err['file'] . ' on line ' . $err['line'];
   }
   else {
-    $text = trim(preg_replace('/\s+/', ' ', html_entity_decode(strip_tags(preg_replace('#<(script|style|head)\b.*?</\1>#is', '', $out)))));
+    $text = preg_replace('#<(script|style|head)\b.*?</\1>#is', '', $out);
+    $text = trim(preg_replace('/\s+/', ' ', html_entity_decode(preg_replace('/<[^>]*>/', ' ', $text))));
     $msg = 'the application stopped before the step finished' . ($text !== '' ? ': ' . substr($text, -600) : '');
   }
   aegir_answer('ERROR', array('message' => $msg, 'hint' => ''));

@@ -18,7 +18,11 @@ if (strlen($aegir_host) > 253
   || !preg_match('/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/', $aegir_host)
   || !is_file($aegir_site)) {
   if (PHP_SAPI === 'cli') {
-    fwrite(STDERR, "aegir: no site is configured for host '" . addcslashes($aegir_host, "\0..\37\177..\377") . "' on this platform (no wp-content/aegir-sites/HOST.php)\n");
+    $aegir_msg = "no site is configured for host '" . addcslashes($aegir_host, "\0..\37\177..\377") . "' on this platform (no wp-content/aegir-sites/HOST.php)";
+    if (function_exists('aegir_fail')) {
+      aegir_fail($aegir_msg, "write the site's configuration first: aegir site verify DOMAIN");
+    }
+    fwrite(STDERR, 'aegir: ' . $aegir_msg . "\n");
     exit(1);
   }
   http_response_code(404);
