@@ -212,18 +212,22 @@ func (a *App) infof(format string, args ...any) {
 // classic hyphenated form (site-install, hosting-dispatch,
 // provision-verify) of the first word into the noun and verb words.
 func rewriteAliases(root *cobra.Command, args []string) []string {
+	skip := false // the previous word was a global flag that takes a value
 	for i, arg := range args {
-		if strings.HasPrefix(arg, "-") {
-			// A global flag with a separate value: skip the value too.
-			if f := root.PersistentFlags().Lookup(strings.TrimLeft(strings.SplitN(arg, "=", 2)[0], "-")); f != nil && !strings.Contains(arg, "=") && f.Value.Type() != "bool" {
-				if i+1 < len(args) {
-					args = append([]string(nil), args...)
-					args[i+1] = "\x00" + args[i+1]
-				}
-			}
+		if skip {
+			skip = false
 			continue
 		}
-		if strings.HasPrefix(arg, "\x00") {
+		if arg == "--" {
+			break
+		}
+		if strings.HasPrefix(arg, "-") {
+			name := strings.TrimLeft(strings.SplitN(arg, "=", 2)[0], "-")
+			f := root.PersistentFlags().Lookup(name)
+			if f == nil && len(name) == 1 {
+				f = root.PersistentFlags().ShorthandLookup(name)
+			}
+			skip = f != nil && !strings.Contains(arg, "=") && f.Value.Type() != "bool"
 			continue
 		}
 		var noun, verb string
@@ -237,20 +241,11 @@ func rewriteAliases(root *cobra.Command, args []string) []string {
 		if c, _, err := root.Find([]string{noun}); err == nil && c != root && c.Name() == noun {
 			out := append([]string{}, args[:i]...)
 			out = append(out, noun, verb)
-			out = append(out, args[i+1:]...)
-			return unmark(out)
+			return append(out, args[i+1:]...)
 		}
 		break
 	}
-	return unmark(args)
-}
-
-func unmark(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		out[i] = strings.TrimPrefix(a, "\x00")
-	}
-	return out
+	return args
 }
 
 func contains(list []string, s string) bool {

@@ -23,7 +23,7 @@ front end, and on failure an error code, message and hint. TASK is a task
 type such as site.verify; the classic short form (verify, install) is taken
 from the context's target. The exit code is 1 when the result is an error.
 
-Task types: ` + "aegir provision --help" + ` lists them below.`,
+Task types: `,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if file == "" {
@@ -53,8 +53,7 @@ Task types: ` + "aegir provision --help" + ` lists them below.`,
 		},
 	}
 	cmd.Flags().StringVar(&file, "context-file", "", "the JSON context: a file, or - for standard input")
-	cmd.SetHelpTemplate(cmd.HelpTemplate() + "\nTask types: {{taskTypes}}\n")
-	cobra.AddTemplateFunc("taskTypes", func() string { return strings.Join(provision.Tasks(), ", ") })
+	cmd.Long += strings.Join(provision.Tasks(), ", ") + "."
 	return cmd
 }
 
