@@ -339,7 +339,7 @@ echo " [success] Installation complete.  User name: admin  User password: Zk3dru
 // (prelude and script) and on the dispatcher.
 func TestEmbeddedScriptsLint(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{ScriptWordPressInstall, ScriptWordPressLogin, ScriptWordPressStatus, ScriptDrupalInstall} {
+	for _, name := range []string{ScriptWordPressInstall, ScriptWordPressLogin, ScriptWordPressStatus, ScriptDrupalInstall, ScriptDrupalSite} {
 		b, err := PHPScript(name)
 		if err != nil {
 			t.Fatal(err)
@@ -360,5 +360,166 @@ func TestEmbeddedScriptsLint(t *testing.T) {
 	phpLint(t, f)
 	if _, err := PHPScript("nope.php"); err == nil {
 		t.Error("PHPScript of a missing script")
+	}
+}
+
+// Stand-in cores for the site script (login link, status): enough of
+// Drupal's bootstrap for the script to call what it calls, checking the
+// order (boot before preHandle, bootstrap before user functions).
+var (
+	standInSite7 = map[string]string{
+		"includes/bootstrap.inc": `<?php
+define('VERSION', '7.105');
+define('DRUPAL_BOOTSTRAP_FULL', 7);
+function drupal_bootstrap($phase) {
+  $GLOBALS['base_url'] = 'http://' . $_SERVER['HTTP_HOST'];
+  $GLOBALS['standin_phase'] = $phase;
+}
+function user_load($uid) {
+  return $uid == 1 ? (object) array('uid' => 1, 'name' => 'admin') : FALSE;
+}
+function user_pass_reset_url($account) {
+  if ($GLOBALS['standin_phase'] !== DRUPAL_BOOTSTRAP_FULL) {
+    throw new Exception('not fully bootstrapped');
+  }
+  return $GLOBALS['base_url'] . '/user/reset/' . $account->uid . '/1700000000/hash7';
+}
+function variable_get($name, $default = NULL) {
+  return $name == 'install_profile' ? 'standard' : $default;
+}
+function db_query($query) {
+  if ($query !== 'SELECT name, type, status, schema_version FROM {system}') {
+    throw new Exception('unexpected query: ' . $query);
+  }
+  return array(
+    (object) array('name' => 'node', 'type' => 'module', 'status' => '1', 'schema_version' => '7016'),
+    (object) array('name' => 'standard', 'type' => 'module', 'status' => '1', 'schema_version' => '0'),
+    (object) array('name' => 'bartik', 'type' => 'theme', 'status' => '1', 'schema_version' => '-1'),
+    (object) array('name' => 'views', 'type' => 'module', 'status' => '0', 'schema_version' => '-1'),
+  );
+}
+`,
+	}
+	standInSite10 = map[string]string{
+		"autoload.php": `<?php
+namespace Symfony\Component\HttpFoundation {
+  class Request {
+    public $host;
+    public static function createFromGlobals() {
+      $r = new Request();
+      $r->host = $_SERVER['HTTP_HOST'];
+      return $r;
+    }
+  }
+}
+namespace Drupal\Core {
+  class DrupalKernel {
+    public $booted = FALSE;
+    public $request = NULL;
+    public static function createFromRequest($request, $class_loader, $environment, $allow_dumping = TRUE, $app_root = NULL) {
+      if (get_class($class_loader) !== 'StandInClassLoader' || $environment !== 'prod' || $app_root !== getcwd()) {
+        throw new \Exception('createFromRequest got the wrong arguments');
+      }
+      return $GLOBALS['standin_kernel'] = new DrupalKernel();
+    }
+    public function boot() {
+      $this->booted = TRUE;
+    }
+    public function preHandle($request) {
+      if (!$this->booted) {
+        throw new \Exception('preHandle before boot');
+      }
+      $this->request = $request;
+    }
+  }
+}
+namespace Drupal\user\Entity {
+  class User {
+    public $uid;
+    public static function load($id) {
+      if ($id != 1) {
+        return NULL;
+      }
+      $u = new User();
+      $u->uid = $id;
+      return $u;
+    }
+  }
+}
+namespace {
+  class StandInClassLoader {}
+  class StandInConfig {
+    public function get($key) {
+      $data = array('module' => array('node' => 0, 'standard' => 1000), 'theme' => array('olivero' => 0), 'profile' => 'standard');
+      return $data[$key];
+    }
+  }
+  class StandInKeyValue {
+    public function getAll() {
+      return array('node' => 8500, 'standard' => 8000);
+    }
+  }
+  class Drupal {
+    const VERSION = '10.3.1';
+    public static function config($name) {
+      if ($name !== 'core.extension') {
+        throw new Exception('unexpected config ' . $name);
+      }
+      return new StandInConfig();
+    }
+    public static function keyValue($collection) {
+      if ($collection !== 'system.schema') {
+        throw new Exception('unexpected collection ' . $collection);
+      }
+      return new StandInKeyValue();
+    }
+  }
+  function user_pass_reset_url($account) {
+    $request = $GLOBALS['standin_kernel']->request;
+    if (!$request) {
+      throw new Exception('the request was not handled');
+    }
+    return 'http://' . $request->host . '/user/reset/' . $account->uid . '/1700000000/hash10';
+  }
+  return new StandInClassLoader();
+}
+`,
+	}
+)
+
+func TestDrupalSiteScript(t *testing.T) {
+	cases := []struct {
+		name, docroot, hash string
+		files, standIn      map[string]string
+		want                []DrupalExtension
+	}{
+		{"drupal7", "", "hash7", drupal7Files, standInSite7, []DrupalExtension{
+			{"node", "module", true, "7016"}, {"standard", "profile", true, "0"}, {"bartik", "theme", true, "-1"}, {"views", "module", false, "-1"}}},
+		{"drupal10", "web", "hash10", drupal10Files, standInSite10, []DrupalExtension{
+			{"node", "module", true, "8500"}, {"standard", "profile", true, "8000"}, {"olivero", "theme", true, ""}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, _ := standInSite(t, c.files, c.standIn, c.docroot, "site.test")
+			ctx := testCtx(t)
+			ex := aexec.NewLocal()
+			link, err := DrupalLoginLink(ctx, ex, p, "site.test", "http://site.test:8080", "www-data", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "http://site.test:8080/user/reset/1/1700000000/" + c.hash + "/login"; link != want {
+				t.Errorf("login link %q, want %q", link, want)
+			}
+			st, err := ReadDrupalStatus(ctx, ex, p, "site.test", "", "www-data", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Version != p.Version || st.Profile != "standard" || mustJSON(st.Extensions) != mustJSON(c.want) {
+				t.Errorf("status %+v", st)
+			}
+			if _, err := ReadWordPressStatus(ctx, ex, p, "site.test", "", "", nil); err == nil {
+				t.Error("WordPress status of a Drupal platform")
+			}
+		})
 	}
 }

@@ -97,7 +97,7 @@ var drupal7Files = map[string]string{
 var drupal10Files = map[string]string{
 	"index.php":           "<?php\n",
 	"autoload.php":        "<?php\nreturn require __DIR__ . '/vendor/autoload.php';\n",
-	"core/lib/Drupal.php": "<?php\n\nnamespace Drupal;\n\nclass Drupal {\n\n  /**\n   * The current system version.\n   */\n  const VERSION = '10.3.1';\n}\n",
+	"core/lib/Drupal.php": "<?php\n\nclass Drupal {\n\n  /**\n   * The current system version.\n   */\n  const VERSION = '10.3.1';\n}\n",
 	"core/modules/node/node.info.yml": "name: Node\ntype: module\ndescription: 'Allows content to be submitted.'\npackage: Core\nversion: VERSION\n" +
 		"configure: entity.node_type.collection\ndependencies:\n  - drupal:text\n",
 	"core/modules/system/tests/modules/system_test/system_test.info.yml": "name: 'System test'\ntype: module\npackage: Testing\nversion: VERSION\n",

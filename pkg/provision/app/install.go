@@ -110,21 +110,11 @@ func InstallWordPress(ctx context.Context, ex exec.Executor, p Platform, o WordP
 // printed once to whoever asked. url is the site's address (empty:
 // http://DOMAIN).
 func WordPressLoginLink(ctx context.Context, ex exec.Executor, p Platform, domain, url, user, runAs string, log Logf) (string, error) {
-	if p.Type != WordPress {
-		return "", fmt.Errorf("login link: platform %s is %s, not WordPress", p.Root, p.Type)
-	}
-	o := WordPressInstall{Domain: domain, URL: url, AdminUser: user}
-	if err := o.defaults(); err != nil {
-		return "", provision.Errorf(provision.ErrInvalidContext, "check the site's record", "login link for %s: %v", domain, err)
-	}
-	script, err := PHPScript(ScriptWordPressLogin)
-	if err != nil {
-		return "", err
+	if user != "" && !wpUserRe.MatchString(user) {
+		return "", provision.Errorf(provision.ErrInvalidContext, "check the user name", "login link for %s: invalid user name %q", domain, user)
 	}
 	var out struct{ URL, User string }
-	err = runPHP(ctx, ex, ScriptWordPressLogin, script, map[string]any{"url": o.URL, "user": user},
-		phpRun{Dir: p.Root, User: runAs, Timeout: stepTimeout, Log: log}, &out)
-	if err != nil {
+	if err := siteStep(ctx, ex, p, WordPress, ScriptWordPressLogin, domain, url, runAs, log, map[string]any{"user": user}, &out); err != nil {
 		return "", asTaskError(err, provision.ErrCommand, "login link for "+domain)
 	}
 	return out.URL, nil
@@ -144,17 +134,7 @@ type WordPressStatus struct {
 // http://DOMAIN) and reads its active plugins, theme and versions.
 func ReadWordPressStatus(ctx context.Context, ex exec.Executor, p Platform, domain, url, runAs string, log Logf) (WordPressStatus, error) {
 	var out WordPressStatus
-	o := WordPressInstall{Domain: domain, URL: url}
-	if err := o.defaults(); err != nil {
-		return out, provision.Errorf(provision.ErrInvalidContext, "check the site's record", "status of %s: %v", domain, err)
-	}
-	script, err := PHPScript(ScriptWordPressStatus)
-	if err != nil {
-		return out, err
-	}
-	err = runPHP(ctx, ex, ScriptWordPressStatus, script, map[string]any{"url": o.URL},
-		phpRun{Dir: p.Root, User: runAs, Timeout: stepTimeout, Log: log}, &out)
-	if err != nil {
+	if err := siteStep(ctx, ex, p, WordPress, ScriptWordPressStatus, domain, url, runAs, log, nil, &out); err != nil {
 		return out, asTaskError(err, provision.ErrCommand, "status of "+domain)
 	}
 	return out, nil
@@ -324,4 +304,64 @@ var passwordValue = regexp.MustCompile(`(?i)(pass(?:word)?\s*[:=]\s*)\S+`)
 // prints the admin password it made up).
 func withoutPasswords(s string) string {
 	return passwordValue.ReplaceAllString(s, "${1}********")
+}
+
+// siteStep checks the site's address and runs an embedded script for it.
+func siteStep(ctx context.Context, ex exec.Executor, p Platform, typ, script, domain, url, runAs string, log Logf, input map[string]any, out any) error {
+	if p.Type != typ {
+		return fmt.Errorf("platform %s is %s, not %s", p.Root, p.Type, typ)
+	}
+	o := WordPressInstall{Domain: domain, URL: url}
+	if err := o.defaults(); err != nil {
+		return provision.Errorf(provision.ErrInvalidContext, "check the site's record (aegir site show "+domain+")", "%s: %v", domain, err)
+	}
+	code, err := PHPScript(script)
+	if err != nil {
+		return err
+	}
+	in := map[string]any{"url": o.URL, "major": p.Major}
+	for k, v := range input {
+		in[k] = v
+	}
+	return runPHP(ctx, ex, script, code, in, phpRun{Dir: p.Docroot, User: runAs, Timeout: stepTimeout, Log: log}, out)
+}
+
+// DrupalLoginLink makes a one-time login link for user 1 of a Drupal 7 or
+// 8+ site, booting the site with aegir's embedded script (no drush
+// needed), as drush user:login does. url is the site's address (empty:
+// http://DOMAIN); the link is built on it. Print it once; do not log it.
+func DrupalLoginLink(ctx context.Context, ex exec.Executor, p Platform, domain, url, runAs string, log Logf) (string, error) {
+	var out struct{ URL string }
+	if err := siteStep(ctx, ex, p, Drupal, ScriptDrupalSite, domain, url, runAs, log, map[string]any{"op": "login", "uid": 1}, &out); err != nil {
+		return "", asTaskError(err, provision.ErrCommand, "login link for "+domain)
+	}
+	return out.URL, nil
+}
+
+// DrupalExtension is a module, theme or profile as a site's database
+// knows it.
+type DrupalExtension struct {
+	Name    string `json:"name"`
+	Type    string `json:"type"` // module, theme or profile
+	Enabled bool   `json:"enabled"`
+	Schema  string `json:"schema"` // installed schema version; "" or "-1": none
+}
+
+// DrupalStatus is a Drupal site's state as its database says.
+type DrupalStatus struct {
+	Version    string            `json:"version"`
+	Profile    string            `json:"profile"`
+	Extensions []DrupalExtension `json:"extensions"`
+}
+
+// ReadDrupalStatus boots a Drupal site and reads its core version, install
+// profile and extensions with their enabled state and schema version
+// (Drupal 7: the system table; 8+: core.extension and the system.schema
+// key-value store).
+func ReadDrupalStatus(ctx context.Context, ex exec.Executor, p Platform, domain, url, runAs string, log Logf) (DrupalStatus, error) {
+	var out DrupalStatus
+	if err := siteStep(ctx, ex, p, Drupal, ScriptDrupalSite, domain, url, runAs, log, map[string]any{"op": "status"}, &out); err != nil {
+		return out, asTaskError(err, provision.ErrCommand, "status of "+domain)
+	}
+	return out, nil
 }

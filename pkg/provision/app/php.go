@@ -17,7 +17,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-//go:embed php/prelude.php php/wp-install.php php/wp-login-link.php php/wp-status.php php/drupal-install.php
+//go:embed php/prelude.php php/wp-install.php php/wp-login-link.php php/wp-status.php php/drupal-install.php php/drupal-site.php
 var phpScripts embed.FS
 
 // PHP scripts embedded in the binary, run with php-cli in a docroot.
@@ -26,6 +26,7 @@ const (
 	ScriptWordPressLogin   = "wp-login-link.php"
 	ScriptWordPressStatus  = "wp-status.php"
 	ScriptDrupalInstall    = "drupal-install.php"
+	ScriptDrupalSite       = "drupal-site.php"
 )
 
 // PHPScript returns an embedded script as it runs: the shared prelude

@@ -65,7 +65,9 @@ function aegir_input() {
 function aegir_request($url, $script) {
   $u = parse_url($url);
   $host = isset($u['host']) ? $u['host'] : 'localhost';
-  $_SERVER['HTTP_HOST'] = $host;
+  // With its port, if any, as a browser sends it: Drupal builds links
+  // from it.
+  $_SERVER['HTTP_HOST'] = $host . (isset($u['port']) ? ':' . $u['port'] : '');
   $_SERVER['SERVER_NAME'] = $host;
   $_SERVER['SERVER_PORT'] = isset($u['port']) ? $u['port'] : ((isset($u['scheme']) && $u['scheme'] === 'https') ? 443 : 80);
   $_SERVER['REQUEST_URI'] = $script;
