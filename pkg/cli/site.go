@@ -37,10 +37,11 @@ func (a *App) siteCmd() *cobra.Command {
 		{"verify DOMAIN", "Re-apply everything for a site from its record (settings, vhost, database grants)", entities.TaskSiteVerify},
 		{"disable DOMAIN", "Make a site answer with a \"site disabled\" page", entities.TaskSiteDisable},
 		{"enable DOMAIN", "Serve a disabled site again", entities.TaskSiteEnable},
+		{"cron DOMAIN", "Run a site's cron now", entities.TaskSiteCron},
 	} {
 		c.AddCommand(a.siteTaskCmd(v.use, v.short, v.typ, nil))
 	}
-	c.AddCommand(a.siteDeleteCmd(), a.siteLoginResetCmd())
+	c.AddCommand(a.siteDeleteCmd(), a.siteLoginResetCmd(), a.siteStatsCmd())
 	for _, f := range siteCommands {
 		c.AddCommand(f(a))
 	}
@@ -211,9 +212,52 @@ func (a *App) siteShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if v.Stats, err = st.SiteStats(a.ctx, v); err != nil {
+				return err
+			}
 			return a.print(v)
 		},
 	}
+}
+
+func (a *App) siteStatsCmd() *cobra.Command {
+	var cached bool
+	cmd := &cobra.Command{
+		Use: "stats DOMAIN", Short: "Read and show a site's users, active users, posts and comments", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.GetSite(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if !cached {
+				t, err := st.QueueSiteTask(a.ctx, v, entities.TaskSiteStats, nil)
+				if err != nil {
+					return err
+				}
+				done, err := a.runTask(t)
+				if err != nil {
+					return err
+				}
+				if err := taskExit(done); err != nil {
+					return err
+				}
+			}
+			s, err := st.SiteStats(a.ctx, v)
+			if err != nil {
+				return err
+			}
+			if s == nil {
+				return &Error{Code: ExitNotFound, Err: fmt.Errorf("no statistics of %s yet", v.Domain), Hint: "run: aegir site stats " + v.Domain}
+			}
+			return a.print(s)
+		},
+	}
+	cmd.Flags().BoolVar(&cached, "cached", false, "show what the statistics queue last read, without reading again")
+	return cmd
 }
 
 func (a *App) siteEditCmd() *cobra.Command {

@@ -203,6 +203,20 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 				t.Fatalf("enabled site: %d %.200s", code, body)
 			}
 
+			// Cron through the site's own URL, and statistics from its database
+			// (a fresh WordPress has its admin, "Hello world!" and one comment).
+			must(t, h.home, "site", "cron", domain, "-q")
+			var stats struct{ Users, Posts, Comments int }
+			if err := json.Unmarshal([]byte(must(t, h.home, "site", "stats", domain, "--format", "json", "-q")), &stats); err != nil {
+				t.Fatal(err)
+			}
+			if stats.Users != 1 || stats.Posts != 1 || stats.Comments != 1 {
+				t.Fatalf("site stats: %+v, want 1 user, 1 post, 1 comment", stats)
+			}
+			if rec := siteRecord(t, h.home, domain); rec["last_cron"] == nil || rec["stats"] == nil {
+				t.Fatalf("site show lacks last_cron or stats: %v", rec)
+			}
+
 			// A one-time login link, printed once.
 			link := strings.TrimSpace(must(t, h.home, "site", "login-reset", domain, "-q"))
 			if !strings.HasPrefix(link, "http://"+domain+":"+itoa(h.web.Port)+"/wp-login.php?action=rp&key=") {

@@ -4,7 +4,10 @@
 // no IO.
 package entities
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Statuses of servers and platforms.
 const (
@@ -191,8 +194,27 @@ type Site struct {
 	Status     string     `json:"status" yaml:"status"`
 	Created    time.Time  `json:"created" yaml:"created"`
 	LastCron   *time.Time `json:"last_cron" yaml:"last_cron"`
+	Stats      *SiteStats `json:"stats" yaml:"stats"`
 	PlatformID int64      `json:"-" yaml:"-"`
 	DBServerID int64      `json:"-" yaml:"-"`
+}
+
+// SiteStats are a site's statistics as the statistics queue last read them.
+type SiteStats struct {
+	Domain      string    `json:"domain" yaml:"domain"`
+	Users       int64     `json:"users" yaml:"users"`
+	ActiveUsers int64     `json:"active_users" yaml:"active_users"`
+	Posts       int64     `json:"posts" yaml:"posts"`
+	Comments    int64     `json:"comments" yaml:"comments"`
+	Updated     time.Time `json:"updated" yaml:"updated"`
+}
+
+// CellString renders statistics in one table cell.
+func (s *SiteStats) CellString() string {
+	if s == nil {
+		return ""
+	}
+	return fmt.Sprintf("%d users (%d active), %d posts, %d comments", s.Users, s.ActiveUsers, s.Posts, s.Comments)
 }
 
 // Task is one change for the back end to carry out, with its log.

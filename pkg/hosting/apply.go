@@ -115,6 +115,11 @@ func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, o
 			return err
 		}
 	}
+	if st := ch.SiteStats; st != nil {
+		if err := r.Store.SaveSiteStats(ctx, site.ID, entities.SiteStats{Users: st.Users, ActiveUsers: st.ActiveUsers, Posts: st.Posts, Comments: st.Comments}); err != nil {
+			return err
+		}
+	}
 	if ch.Packages != nil {
 		return r.Store.ReplacePackages(ctx, 0, site.ID, ch.Packages)
 	}

@@ -221,7 +221,13 @@ type changes struct {
 	Packages            []entities.Package `json:"packages"`
 	SiteStatus          *string            `json:"site_status"`
 	SiteDBName          *string            `json:"site_db_name"`
-	SiteDBUser          *string            `json:"site_db_user"`
+	SiteStats           *struct {
+		Users       int64 `json:"users"`
+		ActiveUsers int64 `json:"active_users"`
+		Posts       int64 `json:"posts"`
+		Comments    int64 `json:"comments"`
+	} `json:"site_stats"`
+	SiteDBUser *string `json:"site_db_user"`
 }
 
 func decodeChanges(m map[string]any) (*changes, error) {

@@ -1,0 +1,231 @@
+package tasks
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+func init() {
+	provision.Register("site.cron", siteCron)
+	provision.Register("site.stats", siteStats)
+}
+
+// cronTimeout bounds one site's cron run.
+const cronTimeout = 5 * time.Minute
+
+// siteCron runs a site's cron: the platform's drush when it has one
+// configured, otherwise through the site's own URL as a visitor would
+// (WordPress wp-cron.php; Drupal /cron/KEY, or cron.php?cron_key=KEY on
+// Drupal 7, with the key read from the site's database).
+func siteCron(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	s, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	if s.p.Type == app.Drupal && c.PlatformDrush != "" {
+		_, err := s.ex.Run(ctx, exec.Command{Name: c.PlatformDrush, Args: []string{"--root=" + s.p.Docroot, "--uri=" + s.url(), "cron"},
+			Dir: s.p.Docroot, User: c.WebUser, Timeout: cronTimeout})
+		if err == nil {
+			env.Logf(provision.LevelInfo, "cron of %s ran through drush", c.SiteDomain)
+		}
+		return nil, err
+	}
+	path := "/wp-cron.php?doing_wp_cron"
+	if s.p.Type == app.Drupal {
+		key, err := drupalCronKey(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		path = "/cron/" + key
+		if s.p.Major == 7 {
+			path = "/cron.php?cron_key=" + key
+		}
+	}
+	code, err := s.visit(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if code >= 400 {
+		return nil, provision.Errorf(provision.ErrCommand, "open the site in a browser and read the web server's error log",
+			"cron of %s: the site answered HTTP %d", c.SiteDomain, code)
+	}
+	env.Logf(provision.LevelInfo, "cron of %s ran (HTTP %d)", c.SiteDomain, code)
+	return nil, nil
+}
+
+// visit requests path from the site's web server with the site's domain
+// as Host and returns the status code. Redirects are not followed.
+func (s *site) visit(ctx context.Context, path string) (int, error) {
+	host := s.c.HTTPListenIP
+	if host == "" {
+		host = s.c.WebHost
+		if s.c.Web().IsLocal() {
+			host = "127.0.0.1"
+		}
+	}
+	scheme, port := "http", s.c.HTTPPort
+	if port == 0 {
+		port = 80
+	}
+	if s.c.SiteHTTPS == "required" {
+		scheme, port = "https", s.c.HTTPSPort
+		if port == 0 {
+			port = 443
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, cronTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", scheme+"://"+net.JoinHostPort(host, strconv.Itoa(port))+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Host = s.c.SiteDomain
+	req.Header.Set("User-Agent", "aegir-cron")
+	client := &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		// The request goes to the site's own server by address: the name
+		// on its certificate is the site's, checked by SNI, but a CA that
+		// only the site's visitors trust (a test CA) must not stop cron.
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{ServerName: s.c.SiteDomain, InsecureSkipVerify: true}},
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, provision.Errorf(provision.ErrUnreachable, "check that the web server runs and listens on that address",
+			"cron of %s: %v", s.c.SiteDomain, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, nil
+}
+
+// drupalCronKey reads a Drupal site's cron key from its database.
+func drupalCronKey(ctx context.Context, s *site) (string, error) {
+	svc, err := s.db(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer svc.Close()
+	conn, err := svc.Open(ctx, s.c.SiteDBName)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	q := `SELECT value FROM key_value WHERE collection = 'state' AND name = 'system.cron_key'`
+	if s.p.Major == 7 {
+		q = `SELECT value FROM variable WHERE name = 'cron_key'`
+	}
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return "", provision.Errorf(provision.ErrDatabase, "check that the site is installed: aegir site verify "+s.c.SiteDomain, "reading the cron key of %s: %v", s.c.SiteDomain, err)
+	}
+	defer rows.Close()
+	var raw []byte
+	if rows.Next() {
+		if err := rows.Scan(&raw); err != nil {
+			return "", err
+		}
+	}
+	key, ok := phpUnserializeString(string(raw))
+	if !ok || key == "" || strings.ContainsAny(key, "/?#&% ") {
+		return "", provision.Errorf(provision.ErrPlatform, "run the site's cron once from its admin pages, or give the platform a drush",
+			"site %s has no cron key in its database", s.c.SiteDomain)
+	}
+	return key, nil
+}
+
+// phpUnserializeString reads a PHP-serialized string: s:LEN:"...";
+func phpUnserializeString(v string) (string, bool) {
+	if !strings.HasPrefix(v, "s:") {
+		return "", false
+	}
+	rest := v[2:]
+	i := strings.IndexByte(rest, ':')
+	if i < 0 {
+		return "", false
+	}
+	n, err := strconv.Atoi(rest[:i])
+	if err != nil || n < 0 || len(rest) < i+2+n+1 || rest[i+1] != '"' {
+		return "", false
+	}
+	s := rest[i+2 : i+2+n]
+	if rest[i+2+n] != '"' {
+		return "", false
+	}
+	return s, true
+}
+
+// siteStats reads a site's users, active users (seen in the last 30
+// days, where the application records it), posts and comments from its
+// database.
+func siteStats(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	s, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := s.db(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer svc.Close()
+	conn, err := svc.Open(ctx, c.SiteDBName)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	since := time.Now().Add(-30 * 24 * time.Hour).Unix()
+	var queries map[string]string
+	switch {
+	case s.p.Type == app.WordPress:
+		// WordPress records no last visit: active users are those with
+		// posts or comments in the last 30 days.
+		queries = map[string]string{
+			"users":        `SELECT COUNT(*) FROM wp_users`,
+			"active_users": fmt.Sprintf(`SELECT COUNT(DISTINCT post_author) FROM wp_posts WHERE post_date_gmt >= FROM_UNIXTIME(%d)`, since),
+			"posts":        `SELECT COUNT(*) FROM wp_posts WHERE post_type = 'post' AND post_status = 'publish'`,
+			"comments":     `SELECT COUNT(*) FROM wp_comments WHERE comment_approved = '1'`,
+		}
+	case s.p.Major == 7:
+		queries = map[string]string{
+			"users":        `SELECT COUNT(*) FROM users WHERE uid > 0`,
+			"active_users": fmt.Sprintf(`SELECT COUNT(*) FROM users WHERE uid > 0 AND access >= %d`, since),
+			"posts":        `SELECT COUNT(*) FROM node WHERE status = 1`,
+			"comments":     `SELECT COUNT(*) FROM comment WHERE status = 1`,
+		}
+	default:
+		queries = map[string]string{
+			"users":        `SELECT COUNT(*) FROM users_field_data WHERE uid > 0`,
+			"active_users": fmt.Sprintf(`SELECT COUNT(*) FROM users_field_data WHERE uid > 0 AND access >= %d`, since),
+			"posts":        `SELECT COUNT(*) FROM node_field_data WHERE status = 1`,
+			"comments":     `SELECT COUNT(*) FROM comment_field_data WHERE status = 1`,
+		}
+	}
+	stats := map[string]int64{}
+	for _, k := range []string{"users", "active_users", "posts", "comments"} {
+		rows, err := conn.Query(ctx, queries[k])
+		if err != nil {
+			// A site without comments (the module off) has no such table.
+			env.Logf(provision.LevelDebug, "statistics of %s: %s: %v", c.SiteDomain, k, err)
+			continue
+		}
+		var n int64
+		if rows.Next() {
+			_ = rows.Scan(&n)
+		}
+		rows.Close()
+		stats[k] = n
+	}
+	env.Logf(provision.LevelInfo, "statistics of %s: %d users (%d active), %d posts, %d comments",
+		c.SiteDomain, stats["users"], stats["active_users"], stats["posts"], stats["comments"])
+	return map[string]any{"site_stats": stats}, nil
+}
