@@ -1,0 +1,226 @@
+package exec_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+	"github.com/aegir-project/aegir/pkg/provision/exec/exectest"
+)
+
+func TestRemoteCommand(t *testing.T) {
+	tests := []struct {
+		name string
+		c    exec.Command
+		want string
+	}{
+		{"plain", exec.Command{Name: "nginx", Args: []string{"-t"}}, "exec nginx -t"},
+		{"quoted", exec.Command{Name: "echo", Args: []string{"a b", "it's", "$HOME", "", "x;y", "*"}},
+			`exec echo 'a b' 'it'"'"'s' '$HOME' '' 'x;y' '*'`},
+		{"newline", exec.Command{Name: "printf", Args: []string{"a\nb"}}, "exec printf 'a\nb'"},
+		{"program with space", exec.Command{Name: "/opt/my tools/run"}, `exec '/opt/my tools/run'`},
+		{"dir", exec.Command{Name: "ls", Dir: "/var/www/my site"}, `cd '/var/www/my site' && exec ls`},
+		{"env", exec.Command{Name: "drush", Args: []string{"cr"}, Env: []string{"A=1", "B=two words"}},
+			`exec env A=1 'B=two words' drush cr`},
+		{"user", exec.Command{Name: "id", User: "www-data"}, `exec sudo -n -u www-data -- env id`},
+		{"same user", exec.Command{Name: "id", User: "aegir"}, `exec id`},
+		{"all", exec.Command{Name: "php", Args: []string{"-r", "echo 1;"}, Dir: "/srv", Env: []string{"X=$y"}, User: "www-data"},
+			`cd /srv && exec sudo -n -u www-data -- env 'X=$y' php -r 'echo 1;'`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := exec.RemoteCommand(tt.c, "aegir"); got != tt.want {
+				t.Errorf("RemoteCommand = %s\n                  want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// dial connects to srv as its test user with its key and known_hosts.
+func dial(t *testing.T, srv *testenv.SSHD, mod func(*exec.SSHConfig)) (exec.Executor, error) {
+	t.Helper()
+	cfg := exec.SSHConfig{
+		Host: srv.Host, Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile,
+		KnownHostsFile: srv.KnownHostsFile, ConnectTimeout: 5 * time.Second,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	ex, err := exec.DialSSH(context.Background(), cfg)
+	if err == nil {
+		t.Cleanup(func() { ex.Close() })
+	}
+	return ex, err
+}
+
+func mustDial(t *testing.T, srv *testenv.SSHD, mod func(*exec.SSHConfig)) exec.Executor {
+	t.Helper()
+	ex, err := dial(t, srv, mod)
+	if err != nil {
+		t.Fatalf("DialSSH: %v", err)
+	}
+	return ex
+}
+
+func TestSSHConformance(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartSSHD(t)
+	// One connection for the whole suite, as one dispatch shares one.
+	ex := mustDial(t, srv, nil)
+	if want := "aegir-test@127.0.0.1:"; !strings.HasPrefix(ex.Host(), want) || ex.IsLocal() {
+		t.Errorf("Host() = %q, IsLocal() = %v", ex.Host(), ex.IsLocal())
+	}
+	exectest.Run(t, func(t *testing.T) exec.Executor { return ex })
+}
+
+func TestSSHConformanceRoot(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartSSHDWith(t, testenv.SSHDOptions{RootLogin: true})
+	ex := mustDial(t, srv, func(c *exec.SSHConfig) { c.User = "root" })
+	exectest.Run(t, func(t *testing.T) exec.Executor { return ex })
+}
+
+// wantErr asserts that err wraps sentinel and says every one of want.
+func wantErr(t *testing.T, err, sentinel error, want ...string) {
+	t.Helper()
+	if !errors.Is(err, sentinel) {
+		t.Fatalf("got error %v, want one wrapping %q", err, sentinel)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not say %q:\n%v", w, err)
+		}
+	}
+}
+
+func TestSSHUnknownHostKey(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartSSHD(t)
+	kh := filepath.Join(t.TempDir(), "sub", "known_hosts")
+	_, err := dial(t, srv, func(c *exec.SSHConfig) { c.KnownHostsFile = kh })
+	wantErr(t, err, exec.ErrHostKey, "not known", "[127.0.0.1]:", ssh.FingerprintSHA256(srv.HostKey), "--accept-host-key")
+	if _, err := os.Stat(kh); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused key was recorded: stat %s: %v", kh, err)
+	}
+
+	// With accept: recorded (file 0600), and the next connection without
+	// accept goes through.
+	ex := mustDial(t, srv, func(c *exec.SSHConfig) { c.KnownHostsFile = kh; c.AcceptNewHostKey = true })
+	if res, err := ex.Run(context.Background(), exec.Command{Name: "id", Args: []string{"-un"}}); err != nil || string(res.Stdout) != "aegir-test\n" {
+		t.Fatalf("id -un after accepting: %q, %v", res.Stdout, err)
+	}
+	b, err := os.ReadFile(kh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != srv.KnownHostsLine+"\n" {
+		t.Errorf("known_hosts holds %q, want %q", b, srv.KnownHostsLine+"\n")
+	}
+	if fi, _ := os.Stat(kh); fi.Mode().Perm() != 0o600 {
+		t.Errorf("known_hosts has mode %v, want 0600", fi.Mode().Perm())
+	}
+	mustDial(t, srv, func(c *exec.SSHConfig) { c.KnownHostsFile = kh })
+	mustDial(t, srv, func(c *exec.SSHConfig) { c.KnownHostsFile = kh; c.AcceptNewHostKey = true })
+	if b2, _ := os.ReadFile(kh); string(b2) != string(b) {
+		t.Errorf("a known key was recorded again: %q", b2)
+	}
+}
+
+func TestSSHChangedHostKey(t *testing.T) {
+	t.Parallel()
+	old := testenv.StartSSHD(t)
+	kh := old.KnownHostsFile
+	mustDial(t, old, nil)
+	old.Stop()
+	// The "reinstalled" server: same address, new host key.
+	srv := testenv.StartSSHDWith(t, testenv.SSHDOptions{Port: old.Port, KeyFile: old.KeyFile})
+	for _, accept := range []bool{false, true} {
+		_, err := dial(t, srv, func(c *exec.SSHConfig) { c.KnownHostsFile = kh; c.AcceptNewHostKey = accept })
+		wantErr(t, err, exec.ErrHostKey, "CHANGED", "[127.0.0.1]:",
+			ssh.FingerprintSHA256(old.HostKey), ssh.FingerprintSHA256(srv.HostKey),
+			kh+" line 1", "ssh-keygen -R", "intercepting")
+	}
+	if b, _ := os.ReadFile(kh); string(b) != old.KnownHostsLine+"\n" {
+		t.Errorf("known_hosts was changed: %q", b)
+	}
+}
+
+// newKeyFile writes a fresh ed25519 private key no server knows.
+func newKeyFile(t *testing.T) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "id_other")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+func TestSSHWrongKey(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartSSHD(t)
+	other := newKeyFile(t)
+	_, err := dial(t, srv, func(c *exec.SSHConfig) { c.KeyFile = other })
+	wantErr(t, err, exec.ErrAuth, "aegir-test@127.0.0.1:", "refused our key", other, "authorized_keys")
+
+	// A key file that is not a key, and one that is missing.
+	_, err = dial(t, srv, func(c *exec.SSHConfig) { c.KeyFile = srv.KnownHostsFile })
+	wantErr(t, err, exec.ErrAuth, srv.KnownHostsFile, "not a usable SSH private key", "--ssh-key")
+	missing := filepath.Join(t.TempDir(), "nope")
+	_, err = dial(t, srv, func(c *exec.SSHConfig) { c.KeyFile = missing })
+	wantErr(t, err, exec.ErrAuth, missing, "no such file", "--ssh-key")
+}
+
+func TestSSHUnreachable(t *testing.T) {
+	t.Parallel()
+	port := testenv.FreePort(t) // nothing listens there
+	start := time.Now()
+	_, err := exec.DialSSH(context.Background(), exec.SSHConfig{
+		Host: "127.0.0.1", Port: port, User: "aegir-test",
+		KeyFile: newKeyFile(t), KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts"),
+	})
+	wantErr(t, err, exec.ErrUnreachable, "cannot connect to 127.0.0.1:", "connection refused", "sshd listens on port")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a refused connection took %s to report", d)
+	}
+}
+
+func TestSSHNotAnSSHServer(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	_, err = exec.DialSSH(context.Background(), exec.SSHConfig{
+		Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, User: "aegir-test",
+		KeyFile: newKeyFile(t), KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts"),
+	})
+	wantErr(t, err, exec.ErrUnreachable, "SSH handshake with aegir-test@127.0.0.1:", "failed", "check that an SSH server listens")
+}
