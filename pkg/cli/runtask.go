@@ -28,6 +28,11 @@ func (a *App) dispatcher(echo bool) (*queue.Dispatcher, *hosting.Runner, error) 
 			return queueOutcome(r.Run(ctx, t, provision.LoggerFunc(log)))
 		},
 		Notify: a.notifier(),
+		Cleanup: func(ctx context.Context, t *entities.Task) error {
+			return r.Cleanup(ctx, t, provision.LoggerFunc(func(level, msg string) {
+				_ = r.Store.AppendLog(ctx, t.ID, entities.LogLine{Level: level, Message: "clean-up: " + msg})
+			}))
+		},
 		Logf: func(format string, args ...any) {
 			if a.verbose {
 				fmt.Fprintf(a.IO.Err, "dispatch: "+format+"\n", args...)

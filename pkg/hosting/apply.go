@@ -2,6 +2,7 @@ package hosting
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
@@ -12,9 +13,54 @@ import (
 // password here, saved in the (0600) state before the back end runs, so
 // that a retried or rolled-back install knows it.
 func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Context) error {
-	if t.Type == entities.TaskSiteInstall && c.SiteDBPassword == "" {
+	if t.Type != entities.TaskSiteInstall || (c.SiteDBPassword != "" && c.SiteDBName != "") {
+		return nil
+	}
+	if c.SiteDBName == "" {
+		// Named now, so that a clean-up after a dead dispatcher knows what
+		// to drop; unique among this database server's sites.
+		site, err := r.Store.GetSiteByID(ctx, t.TargetID)
+		if err != nil {
+			return err
+		}
+		c.SiteDBName = db.NameFor(c.SiteDomain, func(n string) bool {
+			taken, e := r.Store.DBNameTaken(ctx, site.DBServerID, n)
+			if e != nil {
+				err = e
+			}
+			return taken || e != nil
+		})
+		if err != nil {
+			return err
+		}
+		c.SiteDBUser = c.SiteDBName
+	}
+	if c.SiteDBPassword == "" {
 		c.SiteDBPassword = db.GeneratePassword()
-		return r.Store.SaveSiteDB(ctx, t.TargetID, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword)
+	}
+	return r.Store.SaveSiteDB(ctx, t.TargetID, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword)
+}
+
+// Cleanup puts things right after a dispatcher died while it ran t: a
+// site install that never finished is undone on its servers (virtual
+// host, settings and files, database and user; each step idempotent) and
+// the site stays queued, ready for aegir task retry.
+func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Logger) error {
+	if t.Type != entities.TaskSiteInstall {
+		return nil
+	}
+	site, err := r.Store.GetSiteByID(ctx, t.TargetID)
+	if err != nil || site.Status != entities.SiteQueued {
+		return err
+	}
+	c, err := r.BuildContext(ctx, t)
+	if err != nil {
+		return err
+	}
+	c.Task = "site.delete"
+	res := provision.Run(ctx, r.Home, c, log, r.Pool)
+	if res.Status == provision.StatusError {
+		return fmt.Errorf("undoing the unfinished install of %s: %s", site.Domain, res.Error)
 	}
 	return nil
 }
