@@ -204,11 +204,7 @@ func (a *App) siteShowCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "show DOMAIN", Short: "Show a site", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.GetSite(a.ctx, args[0])
+			st, v, err := a.site(args[0])
 			if err != nil {
 				return err
 			}
@@ -225,11 +221,7 @@ func (a *App) siteStatsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "stats DOMAIN", Short: "Read and show a site's users, active users, posts and comments", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.GetSite(a.ctx, args[0])
+			st, v, err := a.site(args[0])
 			if err != nil {
 				return err
 			}
@@ -285,11 +277,7 @@ func (a *App) siteEditCmd() *cobra.Command {
 					return err
 				}
 			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.GetSite(a.ctx, args[0])
+			st, v, err := a.site(args[0])
 			if err != nil {
 				return err
 			}
@@ -362,11 +350,7 @@ func (a *App) siteTaskCmd(use, short, typ string, opts func(cmd *cobra.Command) 
 					return err
 				}
 			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.GetSite(a.ctx, args[0])
+			st, v, err := a.site(args[0])
 			if err != nil {
 				return err
 			}
@@ -403,11 +387,7 @@ func (a *App) siteLoginResetCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "login-reset DOMAIN", Short: "Print a one-time login link for the site's admin account", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.GetSite(a.ctx, args[0])
+			st, v, err := a.site(args[0])
 			if err != nil {
 				return err
 			}
@@ -435,4 +415,14 @@ func (a *App) siteLoginResetCmd() *cobra.Command {
 			}{v.Domain, out.LoginLink})
 		},
 	}
+}
+
+// site opens the store and finds the live site named by a DOMAIN argument.
+func (a *App) site(domain string) (*store.Store, *entities.Site, error) {
+	st, err := a.Store()
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := st.GetSite(a.ctx, domain)
+	return st, v, err
 }

@@ -63,18 +63,11 @@ func (a *App) taskCmd() *cobra.Command {
 	show := &cobra.Command{
 		Use: "show ID", Short: "Show a task and its log", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseTaskID(args[0])
+			st, t, err := a.task(args[0])
 			if err != nil {
 				return err
 			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			t, err := st.GetTask(a.ctx, id)
-			if err != nil {
-				return err
-			}
+			id := t.ID
 			if a.format == "table" {
 				return a.print(t)
 			}
@@ -90,18 +83,11 @@ func (a *App) taskCmd() *cobra.Command {
 	logc := &cobra.Command{
 		Use: "log ID [--follow]", Short: "Print a task's log (--follow: until the task ends)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseTaskID(args[0])
+			st, t, err := a.task(args[0])
 			if err != nil {
 				return err
 			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			t, err := st.GetTask(a.ctx, id)
-			if err != nil {
-				return err
-			}
+			id := t.ID
 			if !follow {
 				lines, _, err := st.TaskLog(a.ctx, id, 0)
 				if err != nil {
@@ -238,4 +224,18 @@ func (a *App) packageCmd() *cobra.Command {
 	list.Flags().StringVar(&typ, "type", "", "only this type: module, theme, profile, plugin or core")
 	c.AddCommand(list)
 	return c
+}
+
+// task opens the store and finds the task named by an ID argument.
+func (a *App) task(arg string) (*store.Store, *entities.Task, error) {
+	id, err := parseTaskID(arg)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := a.Store()
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := st.GetTask(a.ctx, id)
+	return st, t, err
 }

@@ -37,7 +37,6 @@ func (s *Store) AddSite(ctx context.Context, v *entities.Site) (*entities.Task, 
 	var task *entities.Task
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var platformID, dbServerID int64
-		var clientID sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM platforms WHERE name = ? AND status <> 'deleted'`, v.Platform).Scan(&platformID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return &NotFoundError{Kind: "platform", Name: v.Platform}
@@ -54,19 +53,13 @@ func (s *Store) AddSite(ctx context.Context, v *entities.Site) (*entities.Task, 
 		} else if err != nil {
 			return err
 		}
-		if v.Client != "" {
-			var id int64
-			err := tx.QueryRowContext(ctx, `SELECT id FROM clients WHERE name = ?`, v.Client).Scan(&id)
-			if errors.Is(err, sql.ErrNoRows) {
-				return &NotFoundError{Kind: "client", Name: v.Client}
-			} else if err != nil {
-				return err
-			}
-			clientID = sql.NullInt64{Int64: id, Valid: true}
+		cid, err := clientID(ctx, tx, v.Client)
+		if err != nil {
+			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, db_name, db_user, db_password, status, created)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
-			v.Domain, platformID, dbServerID, clientID, v.Redirect, v.Profile, v.Language, v.HTTPS, v.DBName, v.DBUser, v.DBPassword, s.now())
+			v.Domain, platformID, dbServerID, cid, v.Redirect, v.Profile, v.Language, v.HTTPS, v.DBName, v.DBUser, v.DBPassword, s.now())
 		if isUnique(err) {
 			return &ConflictError{Field: "domain", Msg: "site " + quote(v.Domain) + " already exists", Hint: "run: aegir site show " + v.Domain}
 		}
@@ -223,24 +216,16 @@ func (s *Store) ListSites(ctx context.Context, f SiteFilter) ([]*entities.Site, 
 func (s *Store) UpdateSite(ctx context.Context, v *entities.Site) (*entities.Task, error) {
 	var task *entities.Task
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var clientID sql.NullInt64
-		if v.Client != "" {
-			var id int64
-			err := tx.QueryRowContext(ctx, `SELECT id FROM clients WHERE name = ?`, v.Client).Scan(&id)
-			if errors.Is(err, sql.ErrNoRows) {
-				return &NotFoundError{Kind: "client", Name: v.Client}
-			} else if err != nil {
-				return err
-			}
-			clientID = sql.NullInt64{Int64: id, Valid: true}
+		cid, err := clientID(ctx, tx, v.Client)
+		if err != nil {
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sites SET redirect = ?, client_id = ?, https = ? WHERE id = ?`, v.Redirect, clientID, v.HTTPS, v.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE sites SET redirect = ?, client_id = ?, https = ? WHERE id = ?`, v.Redirect, cid, v.HTTPS, v.ID); err != nil {
 			return err
 		}
 		if err := s.setNames(ctx, tx, v); err != nil {
 			return err
 		}
-		var err error
 		task, err = s.insertTask(ctx, tx, entities.TaskSiteVerify, entities.TargetSite, v.ID, v.Domain, nil)
 		return err
 	})
@@ -271,4 +256,17 @@ func (s *Store) DBNameTaken(ctx context.Context, dbServerID int64, name string) 
 // QueueSiteTask records a task on a site.
 func (s *Store) QueueSiteTask(ctx context.Context, v *entities.Site, typ string, opts map[string]string) (*entities.Task, error) {
 	return s.QueueTask(ctx, typ, entities.TargetSite, v.ID, v.Domain, opts)
+}
+
+// clientID finds a client's id by name; an empty name is no client.
+func clientID(ctx context.Context, tx *sql.Tx, name string) (sql.NullInt64, error) {
+	if name == "" {
+		return sql.NullInt64{}, nil
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM clients WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sql.NullInt64{}, &NotFoundError{Kind: "client", Name: name}
+	}
+	return sql.NullInt64{Int64: id, Valid: true}, err
 }
