@@ -45,6 +45,29 @@ func writeTree(t testing.TB, root string, files map[string]string) {
 	}
 }
 
+// fastTempDir makes a world-readable temporary directory, removed when
+// the test ends, on /dev/shm (tmpfs) when there is one: creating files
+// there is a hundred times faster than on this machine's disk.
+func fastTempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(shmOrTmp(), "aegir-app-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func shmOrTmp() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() && fi.Mode().Perm()&0o002 != 0 {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
 // logRecorder collects a task's log lines.
 type logRecorder struct {
 	mu    sync.Mutex
@@ -123,7 +146,7 @@ var drupal10Files = map[string]string{
 // returns the platform root.
 func buildDrupal(t testing.TB, files map[string]string, docroot string) string {
 	t.Helper()
-	root := filepath.Join(testenv.PublicDir(t), "platform")
+	root := filepath.Join(fastTempDir(t), "platform")
 	tree := map[string]string{}
 	for k, v := range files {
 		tree[filepath.Join(docroot, k)] = v
@@ -163,7 +186,7 @@ func wpPlatform(t testing.TB) string {
 		t.Fatalf("Debian's wordpress package is not installed (%v); run: sudo scripts/deps.sh", err)
 	}
 	wpShared.once.Do(func() {
-		dir, err := os.MkdirTemp("", "aegir-app-test-")
+		dir, err := os.MkdirTemp(shmOrTmp(), "aegir-app-test-")
 		if err == nil {
 			wpShared.dir = dir
 			err = os.Chmod(dir, 0o755)

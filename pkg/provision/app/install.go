@@ -128,6 +128,7 @@ type WordPressStatus struct {
 	Template      string   `json:"template"`
 	Stylesheet    string   `json:"stylesheet"`
 	Blogname      string   `json:"blogname"`
+	UploadDir     string   `json:"upload_dir"` // where the site's uploads go
 }
 
 // ReadWordPressStatus loads WordPress for a site (url: its address; empty:

@@ -233,7 +233,9 @@ func aliasStub(alias, domain string) []byte {
 // platform's sites directory, keeping the salts of an existing one, and a
 // small file for each alias that loads it; files of aliases the site no
 // longer has are removed. An alias that is another site's domain or alias
-// on the platform is refused. It reports whether any file changed.
+// on the platform is refused. With o.WebUser it also makes the site's
+// uploads directory (WordPressUploadsDir), owned by the web server user.
+// It reports whether any file changed.
 func WriteWordPressSite(ctx context.Context, ex exec.Executor, p Platform, s WordPressSite, o Owner) (bool, error) {
 	if p.Type != WordPress {
 		return false, fmt.Errorf("platform %s is %s, not WordPress", p.Root, p.Type)
@@ -285,6 +287,13 @@ func WriteWordPressSite(ctx context.Context, ex exec.Executor, p Platform, s Wor
 			}
 			changed = true
 		}
+	}
+	if o.WebUser != "" {
+		made, err := ensureUploads(ctx, ex, p, s.Domain, o)
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || made
 	}
 	for _, a := range splitList(prev["AEGIR_ALIASES"]) {
 		if !want[a] {
@@ -339,6 +348,24 @@ func splitList(s string) []string {
 // WordPressUploadsDir is the directory of a site's uploads.
 func WordPressUploadsDir(p Platform, domain string) string {
 	return path.Join(p.Root, "wp-content/uploads", domain)
+}
+
+// ensureUploads makes the site's uploads directory, owned by the web
+// server user, unless it exists; it reports whether it made it.
+func ensureUploads(ctx context.Context, ex exec.Executor, p Platform, domain string, o Owner) (bool, error) {
+	dir := WordPressUploadsDir(p, domain)
+	if _, err := ex.Stat(ctx, dir); err == nil {
+		return false, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("stat %s on %s: %w", dir, ex.Host(), err)
+	}
+	if err := ex.MkdirAll(ctx, dir, 0o775); err != nil {
+		return false, fmt.Errorf("create %s on %s: %w", dir, ex.Host(), err)
+	}
+	if err := ex.Chown(ctx, dir, o.WebUser, o.WebGroup); err != nil {
+		return true, fmt.Errorf("give %s to %s on %s: %w", dir, o.WebUser, ex.Host(), err)
+	}
+	return true, nil
 }
 
 // RemoveSite removes what the platform holds of one site: for Drupal the

@@ -45,8 +45,11 @@ func TestWordPressInstall(t *testing.T) {
 	siteURL := "http://" + domain + ":8080"
 	site := WordPressSite{Domain: domain, Aliases: []string{"www." + domain}, URL: siteURL, DB: db.DB}
 	t.Cleanup(func() { RemoveSite(ctx, ex, p, domain) })
-	if _, err := WriteWordPressSite(ctx, ex, p, site, Owner{WebGroup: "www-data"}); err != nil {
+	if _, err := WriteWordPressSite(ctx, ex, p, site, Owner{WebUser: "www-data", WebGroup: "www-data"}); err != nil {
 		t.Fatal(err)
+	}
+	if usr, _, mode := fileGroup(t, WordPressUploadsDir(p, domain)); usr != "www-data" || !mode.IsDir() {
+		t.Errorf("uploads directory: %s %s", usr, mode)
 	}
 
 	var log logRecorder
@@ -108,6 +111,11 @@ func TestWordPressInstall(t *testing.T) {
 	}
 
 	t.Logf("task log:\n%s", log.String())
+
+	// WordPress uploads into the site's own directory.
+	if st, err := ReadWordPressStatus(ctx, ex, p, domain, siteURL, "www-data", nil); err != nil || st.UploadDir != WordPressUploadsDir(p, domain) {
+		t.Errorf("uploads go to %q (%v), want %s", st.UploadDir, err, WordPressUploadsDir(p, domain))
+	}
 
 	// A second install into the same database is refused.
 	_, err = InstallWordPress(ctx, ex, p, WordPressInstall{Domain: domain, URL: siteURL, User: "www-data"})

@@ -15,4 +15,5 @@ aegir_result(array(
   'template' => (string) get_option('template'),
   'stylesheet' => (string) get_option('stylesheet'),
   'blogname' => (string) get_option('blogname'),
+  'upload_dir' => (string) wp_get_upload_dir()['basedir'],
 ));
