@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"path"
 	"regexp"
 	"strconv"
@@ -90,15 +91,8 @@ func (s DrupalSettings) check() error {
 	if s.Major < 7 {
 		return fmt.Errorf("Drupal %d is not supported (7 and later are)", s.Major)
 	}
-	if d, err := entities.NormalizeDomain("domain", s.Domain); err != nil {
+	if err := checkDomains(s.Domain, s.Aliases); err != nil {
 		return err
-	} else if d != s.Domain {
-		return fmt.Errorf("domain %q is not in its normal form %q", s.Domain, d)
-	}
-	for _, a := range s.Aliases {
-		if _, err := entities.NormalizeDomain("alias", a); err != nil {
-			return err
-		}
 	}
 	if err := checkPHPValue("hash salt", s.HashSalt); err != nil {
 		return err
@@ -166,26 +160,26 @@ func RenderDrupalSettings(s DrupalSettings) ([]byte, error) {
 	}
 	w("$databases['default']['default'] = %s\n", arr(db))
 
+	salt, files := "$settings['hash_salt']", []string{"$settings['file_public_path']", "$settings['file_private_path']", "$settings['file_temp_path']"}
 	if d7 {
-		w("$drupal_hash_salt = %s;\n\n", PHPString(s.HashSalt))
-		w("$conf['file_public_path'] = %s;\n", PHPString(paths.Public))
-		w("$conf['file_private_path'] = %s;\n", PHPString(paths.Private))
-		w("$conf['file_temporary_path'] = %s;\n\n", PHPString(paths.Temp))
-		w("// The installer's last cron run would wait for the announcements feed.\n")
+		salt, files = "$drupal_hash_salt", []string{"$conf['file_public_path']", "$conf['file_private_path']", "$conf['file_temporary_path']"}
+	}
+	w("%s = %s;\n\n", salt, PHPString(s.HashSalt))
+	for i, v := range []string{paths.Public, paths.Private, paths.Temp} {
+		w("%s = %s;\n", files[i], PHPString(v))
+	}
+	if d7 {
+		w("\n// The installer's last cron run would wait for the announcements feed.\n")
 		w("$conf['announcements_feed_enable_by_default_opt_out'] = TRUE;\n\n")
 		w("$update_free_access = FALSE;\n\n")
 	} else {
-		w("$settings['hash_salt'] = %s;\n\n", PHPString(s.HashSalt))
+		w("$config['system.file']['path']['temporary'] = %s;\n", PHPString(paths.Temp))
+		w("$settings['config_sync_directory'] = %s;\n\n", PHPString(paths.ConfigSync))
 		hosts := make([]string, 0, len(s.Aliases)+1)
 		for _, h := range append([]string{s.Domain}, s.Aliases...) {
 			hosts = append(hosts, "  "+PHPString("^"+regexp.QuoteMeta(h)+"$")+",\n")
 		}
 		w("$settings['trusted_host_patterns'] = %s\n", arr(hosts))
-		w("$settings['file_public_path'] = %s;\n", PHPString(paths.Public))
-		w("$settings['file_private_path'] = %s;\n", PHPString(paths.Private))
-		w("$settings['file_temp_path'] = %s;\n", PHPString(paths.Temp))
-		w("$config['system.file']['path']['temporary'] = %s;\n", PHPString(paths.Temp))
-		w("$settings['config_sync_directory'] = %s;\n\n", PHPString(paths.ConfigSync))
 		w("$settings['update_free_access'] = FALSE;\n")
 		w("$settings['file_scan_ignore_directories'] = ['node_modules', 'bower_components'];\n\n")
 	}
@@ -305,4 +299,42 @@ func PrepareDrupalSite(ctx context.Context, ex exec.Executor, p Platform, domain
 		}
 	}
 	return nil
+}
+
+// checkDomains checks a site's domain (normalised, RFC 1123) and its
+// aliases (the same, and not the domain).
+func checkDomains(domain string, aliases []string) error {
+	for i, d := range append([]string{domain}, aliases...) {
+		field := "domain"
+		if i > 0 {
+			field = "alias"
+		}
+		n, err := entities.NormalizeDomain(field, d)
+		if err != nil {
+			return err
+		}
+		if n != d {
+			return fmt.Errorf("%s %q is not in its normal form %q", field, d, n)
+		}
+		if i > 0 && d == domain {
+			return fmt.Errorf("alias %q is the site's own domain", d)
+		}
+	}
+	return nil
+}
+
+// siteURL checks and normalises a site's address (no trailing slash);
+// empty is http://DOMAIN.
+func siteURL(domain, raw string) (string, error) {
+	if raw == "" {
+		return "http://" + domain, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("site URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("site URL %q must be http:// or https:// with a host and nothing but a path", raw)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
 }

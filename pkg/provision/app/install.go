@@ -48,16 +48,11 @@ var (
 	wpLocaleRe = regexp.MustCompile(`^[a-z]{2,3}(_[A-Z]{2})?(_[a-z]+)?$`)
 )
 
-func (o *WordPressInstall) defaults() error {
-	if d, err := entities.NormalizeDomain("domain", o.Domain); err != nil {
+func (o *WordPressInstall) defaults() (err error) {
+	if err := checkDomains(o.Domain, nil); err != nil {
 		return err
-	} else if d != o.Domain {
-		return fmt.Errorf("domain %q is not in its normal form %q", o.Domain, d)
 	}
-	if o.URL == "" {
-		o.URL = "http://" + o.Domain
-	}
-	if _, err := (WordPressSite{Domain: o.Domain, URL: o.URL}).siteURL(); err != nil {
+	if o.URL, err = siteURL(o.Domain, o.URL); err != nil {
 		return err
 	}
 	o.Title = orDefault(o.Title, o.Domain)
@@ -167,16 +162,11 @@ type DrupalInstall struct {
 
 var drupalUserRe = regexp.MustCompile(`^[A-Za-z0-9 _.'\-@]{1,60}$`)
 
-func (o *DrupalInstall) defaults() error {
-	if d, err := entities.NormalizeDomain("domain", o.Domain); err != nil {
+func (o *DrupalInstall) defaults() (err error) {
+	if err := checkDomains(o.Domain, nil); err != nil {
 		return err
-	} else if d != o.Domain {
-		return fmt.Errorf("domain %q is not in its normal form %q", o.Domain, d)
 	}
-	if o.URL == "" {
-		o.URL = "http://" + o.Domain
-	}
-	if _, err := (WordPressSite{Domain: o.Domain, URL: o.URL}).siteURL(); err != nil {
+	if o.URL, err = siteURL(o.Domain, o.URL); err != nil {
 		return err
 	}
 	o.Profile = orDefault(o.Profile, "standard")

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"net/url"
 	"path"
 	"regexp"
 	"sort"
@@ -44,33 +43,12 @@ type WordPressSite struct {
 
 var tablePrefixRe = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
 
-// siteURL checks and normalises the site's address.
-func (s WordPressSite) siteURL() (string, error) {
-	if s.URL == "" {
-		return "http://" + s.Domain, nil
-	}
-	u, err := url.Parse(s.URL)
-	if err != nil {
-		return "", fmt.Errorf("site URL %q: %w", s.URL, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("site URL %q must be http:// or https:// with a host and nothing but a path", s.URL)
-	}
-	return strings.TrimRight(u.String(), "/"), nil
-}
-
 func (s WordPressSite) check() error {
-	if d, err := entities.NormalizeDomain("domain", s.Domain); err != nil {
+	if err := checkDomains(s.Domain, s.Aliases); err != nil {
 		return err
-	} else if d != s.Domain {
-		return fmt.Errorf("domain %q is not in its normal form %q", s.Domain, d)
 	}
-	for _, a := range s.Aliases {
-		if d, err := entities.NormalizeDomain("alias", a); err != nil {
-			return err
-		} else if d != a || a == s.Domain {
-			return fmt.Errorf("alias %q must be a normalised domain other than the site's own", a)
-		}
+	if _, err := siteURL(s.Domain, s.URL); err != nil {
+		return err
 	}
 	if drv, err := s.DB.driver(); err != nil {
 		return err
@@ -84,10 +62,6 @@ func (s WordPressSite) check() error {
 		if err := checkPHPValue(k, v); err != nil {
 			return err
 		}
-	}
-	_, err := s.siteURL()
-	if err != nil {
-		return err
 	}
 	return s.DB.check()
 }
@@ -111,7 +85,7 @@ func RenderWordPressSite(s WordPressSite) ([]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, fmt.Errorf("wordpress site config: %w", err)
 	}
-	home, _ := s.siteURL()
+	home, _ := siteURL(s.Domain, s.URL)
 	prefix := s.TablePrefix
 	if prefix == "" {
 		prefix = "wp_"
