@@ -97,7 +97,6 @@ func dbUserExists(t *testing.T, name string) bool {
 	return n > 0
 }
 
-
 func siteRecord(t *testing.T, home, domain string) map[string]any {
 	t.Helper()
 	var m map[string]any
