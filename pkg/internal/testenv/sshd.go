@@ -60,8 +60,11 @@ type SSHD struct {
 type SSHDOptions struct {
 	Port        int    // 0: a free port
 	HostKeyFile string // empty: a new ed25519 host key
-	KeyFile     string // client private key to authorize; empty: a new ed25519 key
-	RootLogin   bool   // also let root log in with KeyFile
+	// ExtraHostKeyFiles are more host keys (of other types) the server
+	// offers, as a real server has RSA and ECDSA keys beside ed25519.
+	ExtraHostKeyFiles []string
+	KeyFile           string // client private key to authorize; empty: a new ed25519 key
+	RootLogin         bool   // also let root log in with KeyFile
 }
 
 // StartSSHD starts a private sshd on 127.0.0.1 and a free port, with its
@@ -112,7 +115,7 @@ func StartSSHDWith(t testing.TB, o SSHDOptions) *SSHD {
 		if s.Port == 0 {
 			s.Port = FreePort(t)
 		}
-		if err = s.start(t, authorized, o.RootLogin); err == nil {
+		if err = s.start(t, authorized, o); err == nil {
 			break
 		}
 		if o.Port != 0 || !strings.Contains(err.Error(), "in use") {
@@ -135,10 +138,10 @@ func StartSSHDWith(t testing.TB, o SSHDOptions) *SSHD {
 	return s
 }
 
-func (s *SSHD) start(t testing.TB, authorized string, rootLogin bool) error {
+func (s *SSHD) start(t testing.TB, authorized string, o SSHDOptions) error {
 	root := "no"
 	users := SSHTestUser
-	if rootLogin {
+	if o.RootLogin {
 		root, users = "prohibit-password", SSHTestUser+" root"
 	}
 	conf := filepath.Join(s.Dir, "sshd_config")
@@ -160,7 +163,7 @@ MaxStartups 100
 PrintMotd no
 Subsystem sftp internal-sftp
 LogLevel VERBOSE
-`, s.Port, s.HostKeyFile, filepath.Join(s.Dir, "sshd.pid"), authorized, root, users)), 0o644)
+`, s.Port, strings.Join(append([]string{s.HostKeyFile}, o.ExtraHostKeyFiles...), "\nHostKey "), filepath.Join(s.Dir, "sshd.pid"), authorized, root, users)), 0o644)
 
 	// The log goes to a file, not a pipe: the per-connection processes
 	// inherit it and may outlive the server.

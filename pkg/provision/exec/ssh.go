@@ -308,11 +308,25 @@ func (s *SSH) run(ctx context.Context, c Command, sem chan struct{}) (Result, er
 	defer sess.Close()
 	var stdout, stderr bytes.Buffer
 	pid := &pidSniffer{w: &stderr}
-	sess.Stdin, sess.Stdout, sess.Stderr = c.Stdin, &stdout, pid
+	sess.Stdout, sess.Stderr = &stdout, pid
+	// Stdin through a pipe we feed: a program that exits without reading
+	// all of it is no error (the library's own copy would report EOF).
+	var stdin io.WriteCloser
+	if c.Stdin != nil {
+		if stdin, err = sess.StdinPipe(); err != nil {
+			return Result{}, fmt.Errorf("%w: %s: %v", ErrUnreachable, s.host, err)
+		}
+	}
 
 	start := time.Now()
 	if err := sess.Start("echo " + pidMarker + "$$ >&2; " + RemoteCommand(c, s.cfg.User)); err != nil {
 		return Result{}, fmt.Errorf("%w: %s: starting %s: %v", ErrUnreachable, s.host, c.String(), err)
+	}
+	if stdin != nil {
+		go func() {
+			_, _ = io.Copy(stdin, c.Stdin)
+			stdin.Close()
+		}()
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()

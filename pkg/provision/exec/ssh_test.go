@@ -4,16 +4,19 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/pem"
 	"errors"
 	"net"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
@@ -162,13 +165,7 @@ func newKeyFile(t *testing.T) string {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "id_other")
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeKey(t, file, priv, "")
 	return file
 }
 
@@ -223,4 +220,116 @@ func TestSSHNotAnSSHServer(t *testing.T) {
 		KeyFile: newKeyFile(t), KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts"),
 	})
 	wantErr(t, err, exec.ErrUnreachable, "SSH handshake with aegir-test@127.0.0.1:", "failed", "check that an SSH server listens")
+}
+
+// writeKey writes priv as an OpenSSH private key file, encrypted when
+// passphrase is set, and returns its public key.
+func writeKey(t *testing.T, file string, priv any, passphrase string) ssh.PublicKey {
+	t.Helper()
+	var block *pem.Block
+	var err error
+	if passphrase != "" {
+		block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte(passphrase))
+	} else {
+		block, err = ssh.MarshalPrivateKey(priv, "")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer.PublicKey()
+}
+
+// A server with several host keys, of which known_hosts holds only the
+// RSA one, must be asked for that key: not reported as changed.
+func TestSSHKnownKeyOfAnotherType(t *testing.T) {
+	t.Parallel()
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaFile := filepath.Join(t.TempDir(), "ssh_host_rsa_key")
+	rsaPub := writeKey(t, rsaFile, rsaKey, "")
+	srv := testenv.StartSSHDWith(t, testenv.SSHDOptions{ExtraHostKeyFiles: []string{rsaFile}})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	line := knownhosts.Line([]string{knownhosts.Normalize(srv.Addr())}, rsaPub)
+	if err := os.WriteFile(kh, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ex := mustDial(t, srv, func(c *exec.SSHConfig) { c.KnownHostsFile = kh })
+	if _, err := ex.Run(context.Background(), exec.Command{Name: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	// With only the ed25519 key known, that one is used.
+	mustDial(t, srv, nil)
+}
+
+func TestSSHPassphraseKey(t *testing.T) {
+	t.Parallel()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	file := filepath.Join(t.TempDir(), "id_locked")
+	writeKey(t, file, priv, "secret")
+	_, err := exec.DialSSH(context.Background(), exec.SSHConfig{Host: "127.0.0.1", Port: 1, KeyFile: file,
+		KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts")})
+	wantErr(t, err, exec.ErrAuth, file, "passphrase", "ssh-agent")
+}
+
+// Without --ssh-key: the keys in ~/.ssh, then the agent. (Not parallel:
+// it sets HOME and SSH_AUTH_SOCK.)
+func TestSSHDefaultKeysAndAgent(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	noKey := func(c *exec.SSHConfig) { c.KeyFile = "" }
+	_, err := dial(t, srv, noKey)
+	wantErr(t, err, exec.ErrAuth, "no SSH key", "id_ed25519", "ssh-keygen", "--ssh-key")
+
+	// ~/.ssh/id_ed25519
+	key, err := os.ReadFile(srv.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	def := filepath.Join(home, ".ssh", "id_ed25519")
+	if err := os.WriteFile(def, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustDial(t, srv, noKey)
+	if err := os.Remove(def); err != nil {
+		t.Fatal(err)
+	}
+
+	// The agent (a real ssh-agent holding the key).
+	testenv.Need(t, "ssh-agent", "ssh-add")
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	agent := osexec.Command("ssh-agent", "-D", "-a", sock)
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = agent.Process.Kill(); _ = agent.Wait() })
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	add := osexec.Command("ssh-add", srv.KeyFile)
+	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add: %v: %s", err, out)
+	}
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	ex := mustDial(t, srv, noKey)
+	if _, err := ex.Run(context.Background(), exec.Command{Name: "true"}); err != nil {
+		t.Fatal(err)
+	}
 }

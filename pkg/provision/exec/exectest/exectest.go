@@ -126,6 +126,11 @@ func (s *suite) stdin(t *testing.T) {
 	if !bytes.Equal(res.Stdout, in) {
 		t.Errorf("cat echoed %d bytes that differ from the %d sent", len(res.Stdout), len(in))
 	}
+	// A program that does not read its input ends all the same.
+	big := bytes.NewReader(make([]byte, 8<<20))
+	if _, err := ex.Run(context.Background(), exec.Command{Name: "true", Stdin: big, Timeout: 10 * time.Second}); err != nil {
+		t.Errorf("true with unread stdin: %v", err)
+	}
 	// No Stdin: the program reads end of file at once.
 	res = run(t, ex, exec.Command{Name: "cat", Timeout: 10 * time.Second})
 	if len(res.Stdout) != 0 {
@@ -168,11 +173,13 @@ func (s *suite) exitCode(t *testing.T) {
 
 // killedCommand runs a program that records its pid and sleeps; after
 // stop, it checks that the process is gone.
-func (s *suite) killedCommand(t *testing.T, ex exec.Executor, dir string, ctx context.Context, timeout time.Duration) error {
+func (s *suite) killedCommand(t *testing.T, ex exec.Executor, dir string, ctx context.Context, timeout time.Duration, user string) error {
 	t.Helper()
 	pidFile := path.Join(dir, "pid")
 	start := time.Now()
-	_, err := ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", `echo $$ > "$1"; exec sleep 30`, "sh", pidFile}, Timeout: timeout})
+	// A child process of its own, too, that must die with the command.
+	_, err := ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", `sleep 30 & echo $! > "$1"; wait`, "sh", pidFile},
+		Timeout: timeout, User: user})
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the command was stopped after %s, want well under 5s", d)
 	}
@@ -198,11 +205,11 @@ func (s *suite) killedCommand(t *testing.T, ex exec.Executor, dir string, ctx co
 
 func (s *suite) timeout(t *testing.T) {
 	ex, ctx, dir := s.setup(t)
-	err := s.killedCommand(t, ex, dir, ctx, 500*time.Millisecond)
+	err := s.killedCommand(t, ex, dir, ctx, 500*time.Millisecond, "")
 	if !errors.Is(err, exec.ErrTimeout) {
 		t.Fatalf("got %v, want an error wrapping ErrTimeout", err)
 	}
-	if !strings.Contains(err.Error(), "sleep 30") {
+	if !strings.Contains(err.Error(), "sleep 30 &") {
 		t.Errorf("timeout error %q does not name the command", err)
 	}
 }
@@ -211,7 +218,7 @@ func (s *suite) cancel(t *testing.T) {
 	ex, _, dir := s.setup(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(500*time.Millisecond, cancel)
-	err := s.killedCommand(t, ex, dir, ctx, 0)
+	err := s.killedCommand(t, ex, dir, ctx, 0, "")
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want an error wrapping context.Canceled", err)
 	}
@@ -294,6 +301,20 @@ func (s *suite) user(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
 		t.Errorf("nobody writing into %s's directory: got %v, want an ExitError (permission denied)", me, err)
+	}
+	// A command as another user that times out dies, children and all.
+	open := path.Join(dir, "open")
+	if err := ex.MkdirAll(context.Background(), open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for p, mode := range map[string]fs.FileMode{dir: 0o711, open: 0o777} {
+		if err := ex.Chmod(context.Background(), p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = s.killedCommand(t, ex, open, context.Background(), 500*time.Millisecond, "nobody")
+	if !errors.Is(err, exec.ErrTimeout) {
+		t.Errorf("as nobody: got %v, want an error wrapping ErrTimeout", err)
 	}
 }
 
