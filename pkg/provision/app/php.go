@@ -17,7 +17,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-//go:embed php/prelude.php php/wp-install.php php/wp-login-link.php php/wp-status.php php/drupal-install.php php/drupal-site.php
+//go:embed php/prelude.php php/wp-install.php php/wp-login-link.php php/wp-status.php php/drupal-install.php php/drupal-site.php php/drupal-sites.php
 var phpScripts embed.FS
 
 // PHP scripts embedded in the binary, run with php-cli in a docroot.
@@ -27,6 +27,7 @@ const (
 	ScriptWordPressStatus  = "wp-status.php"
 	ScriptDrupalInstall    = "drupal-install.php"
 	ScriptDrupalSite       = "drupal-site.php"
+	ScriptDrupalSites      = "drupal-sites.php"
 )
 
 // PHPScript returns an embedded script as it runs: the shared prelude
