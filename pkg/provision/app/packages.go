@@ -241,11 +241,7 @@ exit 0
 
 // scanRemote finds a platform's package files with one command.
 func scanRemote(ctx context.Context, ex exec.Executor, p Platform, log Logf) ([]srcFile, error) {
-	var mb [8]byte
-	if _, err := rand.Read(mb[:]); err != nil {
-		return nil, err
-	}
-	mark := "@@aegir-" + hex.EncodeToString(mb[:])
+	mark := newMarker()
 	args := []string{"-c", wordPressScript, "aegir-discover", p.Root, mark}
 	if p.Type == Drupal {
 		docroot := p.DocrootRel()
@@ -266,6 +262,16 @@ func scanRemote(ctx context.Context, ex exec.Executor, p Platform, log Logf) ([]
 		log.log(provision.LevelWarning, "some files of %s on %s could not be read: %s", p.Root, ex.Host(), firstLines(msg, 5))
 	}
 	return parseRecords(res.Stdout, mark), nil
+}
+
+// newMarker returns a fresh random marker for the records a script prints
+// (one that no file's content holds).
+func newMarker() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("app: crypto/rand failed: " + err.Error())
+	}
+	return "@@aegir-" + hex.EncodeToString(b[:])
 }
 
 // parseRecords splits the output of drupalScript or wordPressScript.

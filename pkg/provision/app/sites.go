@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"path"
@@ -139,11 +137,7 @@ exec awk -v m="$m" 'FNR==1{print m " F " FILENAME} {print}' "$@"
 `
 
 func findWordPressSites(ctx context.Context, ex exec.Executor, p Platform, log Logf) ([]FoundSite, error) {
-	var mb [8]byte
-	if _, err := rand.Read(mb[:]); err != nil {
-		return nil, err
-	}
-	mark := "@@aegir-" + hex.EncodeToString(mb[:])
+	mark := newMarker()
 	res, err := ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", wordPressSitesScript, "aegir-sites", p.SitesDir(), mark}, Timeout: checkTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("list the sites of %s on %s: %w", p.Root, ex.Host(), err)
