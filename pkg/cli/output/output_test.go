@@ -1,0 +1,89 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+type row struct {
+	Name    string     `json:"name" yaml:"name"`
+	Tags    []string   `json:"tags" yaml:"tags"`
+	On      bool       `json:"on" yaml:"on"`
+	When    time.Time  `json:"when" yaml:"when"`
+	Maybe   *time.Time `json:"maybe" yaml:"maybe"`
+	Secret  string     `json:"-" yaml:"-"`
+	Comment string     `json:"comment" yaml:"comment"`
+}
+
+func (row) TableColumns() []string { return []string{"name", "tags", "on"} }
+
+var when = time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)
+
+func rows() []row {
+	return []row{{Name: "a", Tags: []string{"x", "y"}, On: true, When: when, Secret: "s3cret", Comment: "has, comma"}, {Name: "b", Tags: []string{}}}
+}
+
+func write(t *testing.T, v any, o Options) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Write(&b, v, o); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestFormats(t *testing.T) {
+	js := write(t, rows(), Options{Format: "json"})
+	var got []map[string]any
+	if err := json.Unmarshal([]byte(js), &got); err != nil || len(got) != 2 || got[0]["when"] != "2026-11-25T06:00:00Z" || got[0]["maybe"] != nil {
+		t.Fatalf("json: %v\n%s", err, js)
+	}
+	if strings.Contains(js, "s3cret") {
+		t.Fatal("a json:\"-\" field was printed")
+	}
+	y := write(t, rows(), Options{Format: "yaml"})
+	var gy []map[string]any
+	if err := yaml.Unmarshal([]byte(y), &gy); err != nil || len(gy) != 2 || gy[0]["name"] != "a" {
+		t.Fatalf("yaml: %v\n%s", err, y)
+	}
+	csv := write(t, rows(), Options{Format: "csv"})
+	if csv != "name,tags,on\na,\"x,y\",yes\nb,,no\n" {
+		t.Fatalf("csv:\n%q", csv)
+	}
+	tab := write(t, rows(), Options{Format: "table"})
+	if !strings.Contains(tab, "NAME") || !strings.Contains(tab, "x,y") || strings.Contains(tab, "COMMENT") {
+		t.Fatalf("table:\n%s", tab)
+	}
+	one := write(t, rows()[0], Options{Format: "table"})
+	if !strings.Contains(one, "KEY") || !strings.Contains(one, "name") {
+		t.Fatalf("record table:\n%s", one)
+	}
+}
+
+func TestFields(t *testing.T) {
+	js := write(t, rows(), Options{Format: "json", Fields: []string{"comment", "name"}})
+	if !strings.Contains(js, "{\n    \"comment\": \"has, comma\",\n    \"name\": \"a\"\n  }") {
+		t.Fatalf("json fields keep the asked order:\n%s", js)
+	}
+	csv := write(t, rows(), Options{Format: "csv", Fields: []string{"comment"}})
+	if csv != "comment\n\"has, comma\"\n\n" {
+		t.Fatalf("csv fields:\n%q", csv)
+	}
+	y := write(t, rows()[0], Options{Format: "yaml", Fields: []string{"name", "on"}})
+	if y != "name: a\non: true\n" {
+		t.Fatalf("yaml fields:\n%q", y)
+	}
+	var fe *FieldError
+	if err := Write(&bytes.Buffer{}, rows(), Options{Format: "json", Fields: []string{"secret"}}); !errors.As(err, &fe) || !strings.Contains(err.Error(), "keys: name,tags,on,when,maybe,comment") {
+		t.Fatalf("unknown field: %v", err)
+	}
+	if err := Write(&bytes.Buffer{}, rows(), Options{Format: "xml"}); err == nil {
+		t.Fatal("unknown format accepted")
+	}
+}

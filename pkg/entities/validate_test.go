@@ -1,0 +1,91 @@
+package entities
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNormalizeDomain(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{"Example.COM", "example.com", ""},
+		{"example.com.", "example.com", ""},
+		{"a-b.c-d.test", "a-b.c-d.test", ""},
+		{"xn--bcher-kva.example", "xn--bcher-kva.example", ""},
+		{"", "", "must not be empty"},
+		{"localhost", "", "at least two labels"},
+		{"a..b", "", "empty label"},
+		{"-a.test", "", "start or end with a hyphen"},
+		{"a_b.test", "", "only letters, digits, hyphens and dots"},
+		{"a/b.test", "", "only letters"},
+		{"../etc.test", "", "empty label"},
+		{"a.b.123", "", "last label must not be all digits"},
+		{"10.0.0.1", "", "not an IP address"},
+		{strings.Repeat("a", 64) + ".test", "", "at most 63"},
+		{strings.Repeat("abcdefghi.", 26) + "test", "", "at most 253"},
+	} {
+		got, err := NormalizeDomain("domain", tc.in)
+		if tc.err == "" {
+			if err != nil || got != tc.want {
+				t.Errorf("NormalizeDomain(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			}
+			continue
+		}
+		var inv *InvalidError
+		if !errors.As(err, &inv) || !strings.Contains(err.Error(), tc.err) || inv.Field != "domain" {
+			t.Errorf("NormalizeDomain(%q): %v; want an invalid domain error with %q", tc.in, err, tc.err)
+		}
+	}
+}
+
+func TestValidateNameAndPath(t *testing.T) {
+	for _, ok := range []string{"web1", "db-2.example", "A_b"} {
+		if err := ValidateName("name", ok); err != nil {
+			t.Errorf("ValidateName(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a/b", `a\b`, "..", "a..b", "-x", ".x", "a b", "a;b", strings.Repeat("x", 65)} {
+		if err := ValidateName("name", bad); err == nil {
+			t.Errorf("ValidateName(%q) accepted", bad)
+		}
+	}
+	for _, ok := range []string{"/var/www/p1", "/srv/a b"} {
+		if err := ValidateAbsPath("--root", ok); err != nil {
+			t.Errorf("ValidateAbsPath(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "/", "relative", "/var/../etc", "/var//www", "/var/www/", "/a/./b", "/a\nb"} {
+		if err := ValidateAbsPath("--root", bad); err == nil {
+			t.Errorf("ValidateAbsPath(%q) accepted", bad)
+		}
+	}
+}
+
+func TestValidateOthers(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		ok   bool
+	}{
+		{"host name", ValidateHost("--host", "db1"), true},
+		{"host ip", ValidateHost("--host", "127.0.0.1"), true},
+		{"host bad", ValidateHost("--host", "bad host!"), false},
+		{"port 0", ValidatePort("--port", 0), false},
+		{"port 65536", ValidatePort("--port", 65536), false},
+		{"email", ValidateEmail("--email", "a@b.test"), true},
+		{"email display name", ValidateEmail("--email", "A <a@b.test>"), false},
+		{"user", ValidateUser("--ssh-user", "aegir"), true},
+		{"user injection", ValidateUser("--ssh-user", "a;rm"), false},
+		{"profile", ValidateProfile("--profile", "standard"), true},
+		{"profile path", ValidateProfile("--profile", "../x"), false},
+		{"language", ValidateLanguage("--language", "pt-br"), true},
+		{"language bad", ValidateLanguage("--language", "EN"), false},
+		{"one of", ValidateOneOf("--http", "nginx", "nginx", "apache"), true},
+		{"one of bad", ValidateOneOf("--http", "iis", "nginx", "apache"), false},
+	}
+	for _, c := range cases {
+		if (c.err == nil) != c.ok {
+			t.Errorf("%s: %v", c.name, c.err)
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+// Requests that arrive while a reload runs share the next one; every
+// caller returns only after a reload that began after its request.
+func TestReloadSetCoalesces(t *testing.T) {
+	r := NewReloadSet()
+	r.Gather = 20 * time.Millisecond
+	var reloads atomic.Int32
+	var lastStart atomic.Int64
+	fn := func(ctx context.Context) error {
+		lastStart.Store(time.Now().UnixNano())
+		reloads.Add(1)
+		time.Sleep(30 * time.Millisecond)
+		return nil
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			asked := time.Now().UnixNano()
+			if err := r.Reload(context.Background(), "web1", fn); err != nil {
+				t.Error(err)
+			}
+			if lastStart.Load() < asked {
+				t.Error("returned before a reload that started after the request")
+			}
+		}()
+	}
+	wg.Wait()
+	if n := reloads.Load(); n < 1 || n > 2 {
+		t.Fatalf("%d reloads for 20 concurrent requests, want 1 or 2", n)
+	}
+	// Errors reach every waiter; other keys are independent.
+	boom := errors.New("boom")
+	if err := r.Reload(context.Background(), "web2", func(context.Context) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("reload error: %v", err)
+	}
+}
+
+func TestRunResult(t *testing.T) {
+	Register("test.ok", func(ctx context.Context, env *Env, c *Context) (map[string]any, error) {
+		env.Logf(LevelInfo, "did %s", c.SiteDomain)
+		return map[string]any{"x": 1}, nil
+	})
+	Register("test.warn", func(ctx context.Context, env *Env, c *Context) (map[string]any, error) {
+		env.Logf(LevelWarning, "careful")
+		return nil, nil
+	})
+	Register("test.fail", func(ctx context.Context, env *Env, c *Context) (map[string]any, error) {
+		return nil, Errorf(ErrDatabase, "start the database", "database down")
+	})
+	Register("test.exit", func(ctx context.Context, env *Env, c *Context) (map[string]any, error) {
+		return nil, &exec.ExitError{Command: "false", ExitCode: 1}
+	})
+	Register("test.panic", func(ctx context.Context, env *Env, c *Context) (map[string]any, error) { panic("oops") })
+
+	run := func(task string) *Result {
+		return Run(context.Background(), t.TempDir(), &Context{Task: task, SiteDomain: "a.test"}, nil, nil)
+	}
+	if r := run("test.ok"); r.Status != StatusSuccess || r.Changes["x"] != 1 || len(r.Log) != 1 || r.Log[0].Message != "did a.test" {
+		t.Errorf("ok: %+v", r)
+	}
+	if r := run("test.warn"); r.Status != StatusWarning {
+		t.Errorf("warning: %+v", r)
+	}
+	if r := run("test.fail"); r.Status != StatusError || r.ErrorCode != ErrDatabase || r.Hint != "start the database" || r.Error != "database down" {
+		t.Errorf("fail: %+v", r)
+	}
+	if r := run("test.exit"); r.ErrorCode != ErrCommand || !strings.Contains(r.Hint, "task log") {
+		t.Errorf("exit: %+v", r)
+	}
+	if r := run("test.panic"); r.ErrorCode != ErrInternal || !strings.Contains(r.Error, "oops") {
+		t.Errorf("panic: %+v", r)
+	}
+	if r := run("nope"); r.ErrorCode != ErrInvalidContext || !strings.Contains(r.Error, "unknown task type") {
+		t.Errorf("unknown: %+v", r)
+	}
+}
+
+func TestDecodeContextRefusesUnknownKeys(t *testing.T) {
+	if _, err := DecodeContext(strings.NewReader(`{"task":"site.verify","site_domian":"a.test"}`)); err == nil || !strings.Contains(err.Error(), "site_domian") {
+		t.Fatalf("typo accepted: %v", err)
+	}
+	c, err := DecodeContext(strings.NewReader(`{"task":"site.verify","site_domain":"a.test","site_aliases":["b.test"]}`))
+	if err != nil || c.SiteDomain != "a.test" || c.SiteAliases[0] != "b.test" {
+		t.Fatalf("%v %+v", err, c)
+	}
+}
