@@ -2,11 +2,13 @@ package exec
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"strings"
 	"time"
@@ -165,4 +167,18 @@ func checkRemoveAll(p string) error {
 		return fmt.Errorf("exec: refusing to remove all of %q: not an absolute path below /", p)
 	}
 	return nil
+}
+
+// writeFileVia writes data through ex.Create, so that WriteFile is as
+// atomic as Create.
+func writeFileVia(ctx context.Context, ex Executor, path string, data []byte, mode fs.FileMode) error {
+	w, err := ex.Create(ctx, path, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		_ = w.Close()
+		return err
+	}
+	return w.Close()
 }

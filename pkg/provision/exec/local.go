@@ -138,15 +138,7 @@ func (*Local) ReadFile(ctx context.Context, path string) ([]byte, error) {
 
 // WriteFile writes data to path atomically with the given mode.
 func (l *Local) WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode) error {
-	w, err := l.Create(ctx, path, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		_ = w.Close()
-		return err
-	}
-	return w.Close()
+	return writeFileVia(ctx, l, path, data, mode)
 }
 
 // Open opens a file for reading.

@@ -100,9 +100,13 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	name := fmt.Sprintf("%s@%s", cfg.User, addr)
 
-	auth, err := authMethods(cfg, home)
+	auth, agentConn, err := authMethods(cfg, home)
 	if err != nil {
 		return nil, err
+	}
+	if agentConn != nil {
+		// The agent signs during the handshake only.
+		defer agentConn.Close()
 	}
 	hk := &hostKeys{file: cfg.KnownHostsFile, accept: cfg.AcceptNewHostKey}
 	conf := &ssh.ClientConfig{
@@ -118,8 +122,8 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot connect to %s: %v; "+
-			"check that the host is up, that sshd listens on port %d and that no firewall blocks it (try: ssh -p %d %s)",
-			ErrUnreachable, addr, err, cfg.Port, cfg.Port, name)
+			"check that the host is up, that sshd listens on port %d and that no firewall blocks it (try: ssh -p %d %s@%s true)",
+			ErrUnreachable, addr, err, cfg.Port, cfg.Port, cfg.User, cfg.Host)
 	}
 	// The handshake has no context: bound it by the deadline and close the
 	// connection if ctx ends first.
@@ -129,6 +133,9 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	stop()
 	if err != nil {
 		conn.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("connecting to %s: %w", name, ctx.Err())
+		}
 		return nil, handshakeError(err, hk, cfg, name)
 	}
 	_ = conn.SetDeadline(time.Time{})
@@ -147,10 +154,14 @@ func handshakeError(err error, hk *hostKeys, cfg SSHConfig, name string) error {
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "unable to authenticate") {
+		pub := "KEY.pub"
+		if cfg.KeyFile != "" {
+			pub = cfg.KeyFile + ".pub"
+		}
 		return fmt.Errorf("%w: %s refused our key (%s); "+
-			"add the public key to ~%s/.ssh/authorized_keys on the server (e.g. ssh-copy-id -i KEY.pub -p %d %s), "+
+			"add the public key to ~%s/.ssh/authorized_keys on the server (e.g. ssh-copy-id -i %s -p %d %s@%s), "+
 			"or give the right key with --ssh-key",
-			ErrAuth, name, keyDescription(cfg), cfg.User, cfg.Port, name)
+			ErrAuth, name, keyDescription(cfg), cfg.User, Quote(pub), cfg.Port, cfg.User, cfg.Host)
 	}
 	return fmt.Errorf("%w: SSH handshake with %s failed: %v; "+
 		"check that an SSH server listens on %s port %d", ErrUnreachable, name, err, cfg.Host, cfg.Port)
@@ -164,14 +175,15 @@ func keyDescription(cfg SSHConfig) string {
 }
 
 // authMethods loads the private key(s) to log in with: cfg.KeyFile, or
-// else the default keys in ~/.ssh and the agent at SSH_AUTH_SOCK.
-func authMethods(cfg SSHConfig, home string) ([]ssh.AuthMethod, error) {
+// else the default keys in ~/.ssh and the agent at SSH_AUTH_SOCK (whose
+// connection the caller closes after the handshake).
+func authMethods(cfg SSHConfig, home string) ([]ssh.AuthMethod, net.Conn, error) {
 	if cfg.KeyFile != "" {
 		signer, err := loadKey(cfg.KeyFile)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return []ssh.AuthMethod{ssh.PublicKeys(signer)}, nil
+		return []ssh.AuthMethod{ssh.PublicKeys(signer)}, nil, nil
 	}
 	var signers []ssh.Signer
 	for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
@@ -185,7 +197,7 @@ func authMethods(cfg SSHConfig, home string) ([]ssh.AuthMethod, error) {
 			if errors.As(err, &pe) {
 				continue // maybe in the agent
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		signers = append(signers, signer)
 	}
@@ -193,18 +205,18 @@ func authMethods(cfg SSHConfig, home string) ([]ssh.AuthMethod, error) {
 	if len(signers) > 0 {
 		methods = append(methods, ssh.PublicKeys(signers...))
 	}
+	var agentConn net.Conn
 	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
 		if conn, err := net.Dial("unix", sock); err == nil {
-			// The connection lives as long as the process: the agent
-			// signs each new login.
+			agentConn = conn
 			methods = append(methods, ssh.PublicKeysCallback(agent.NewClient(conn).Signers))
 		}
 	}
 	if len(methods) == 0 {
-		return nil, fmt.Errorf("%w: no SSH key: none of ~/.ssh/id_ed25519, id_ecdsa, id_rsa is usable and no agent runs (SSH_AUTH_SOCK); "+
+		return nil, nil, fmt.Errorf("%w: no SSH key: none of ~/.ssh/id_ed25519, id_ecdsa, id_rsa is usable and no agent runs (SSH_AUTH_SOCK); "+
 			"create a key with ssh-keygen -t ed25519, or give one with --ssh-key", ErrAuth)
 	}
-	return methods, nil
+	return methods, agentConn, nil
 }
 
 func loadKey(file string) (ssh.Signer, error) {
@@ -470,7 +482,7 @@ func (s *SSH) fileErr(op, path string, err error) error {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	return &fs.PathError{Op: op + " (on " + s.host + ")", Path: path, Err: err}
+	return fmt.Errorf("%s %s on %s: %w", op, path, s.host, err)
 }
 
 // withSFTP checks ctx and runs f with the SFTP client.
@@ -504,15 +516,7 @@ func (s *SSH) ReadFile(ctx context.Context, path string) ([]byte, error) {
 
 // WriteFile writes data to path atomically with the given mode.
 func (s *SSH) WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode) error {
-	w, err := s.Create(ctx, path, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		_ = w.Close()
-		return err
-	}
-	return w.Close()
+	return writeFileVia(ctx, s, path, data, mode)
 }
 
 // Open opens a file for reading.
