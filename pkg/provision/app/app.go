@@ -1,9 +1,22 @@
 // Package app holds aegir's platform (application) drivers: Drupal 7 to 11
 // and WordPress. It finds out what a platform is (Detect), checks that sites
-// can be published on it (Verify), lists its packages (Discover), writes the
-// settings of its sites (RenderDrupalSettings, RenderWordPressSite and the
-// WordPress dispatcher) and runs the applications' own installers through
-// php-cli (InstallWordPress, InstallDrupal, WordPressLoginLink).
+// can be published on it (Verify), lists its packages (Discover) and the
+// sites already on it (FindSites), writes the settings of its sites
+// (WriteDrupalSettings, PrepareDrupalSite, WriteWordPressSite and the
+// WordPress dispatcher, EnsureWordPressPlatform) and runs the applications'
+// own code through php-cli: installers (InstallWordPress, InstallDrupal),
+// one-time login links (WordPressLoginLink, DrupalLoginLink) and site state
+// (ReadWordPressStatus, ReadDrupalStatus).
+//
+// The PHP steps are scripts embedded in the binary (php/*.php), copied to
+// the server's /tmp and run by php-cli in the docroot, usually as the web
+// server user. Their settings, passwords included, go as JSON on standard
+// input, never on a command line; they answer with one marked line of
+// JSON. Drupal needs no drush: InstallDrupal drives Drupal's installer the
+// way drush does. With the platform's own drush (DrupalInstall.Drush) it
+// runs drush site:install instead, with no password and no database URL
+// on its command line (drush reads the database from settings.php and
+// makes up the admin password, which is kept out of the log).
 //
 // Everything goes through an exec.Executor, so the same code works on the
 // machine aegir runs on and on a remote web server. On a remote server each
