@@ -1,0 +1,316 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	pexec "github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+// tree makes a small site: a files directory with nested files (small and
+// large, so that both read paths run), an empty directory, a symlink, and
+// a settings file.
+func tree(t *testing.T) (dir string, parts []Part) {
+	t.Helper()
+	dir = t.TempDir()
+	files := filepath.Join(dir, "files")
+	write := func(rel string, b []byte, mode os.FileMode) {
+		p := filepath.Join(files, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := make([]byte, 3<<20)
+	_, _ = rand.Read(big)
+	write("2024/01/photo.jpg", big, 0o644)
+	write("2024/01/notes.txt", bytes.Repeat([]byte("hello backup\n"), 1000), 0o600)
+	write("a file with spaces & ünïcode.txt", []byte("x"), 0o644)
+	for i := range 200 {
+		write(filepath.Join("many", strings.Repeat("d", i%7+1), "f"+string(rune('a'+i%26))+strings.Repeat("x", i)+".txt"), []byte(strings.Repeat("z", i)), 0o644)
+	}
+	if err := os.MkdirAll(filepath.Join(files, "empty"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("2024/01/notes.txt", filepath.Join(files, "latest")); err != nil {
+		t.Fatal(err)
+	}
+	settings := filepath.Join(dir, "settings.php")
+	if err := os.WriteFile(settings, []byte("<?php // secret\n"), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	return dir, []Part{{Name: "uploads", Path: files, Dir: true}, {Name: "settings.php", Path: settings}}
+}
+
+const dump = "-- dump\nCREATE TABLE t (x INT);\nINSERT INTO t VALUES (1);\n"
+
+func writeArchive(t *testing.T, parts []Part) *Info {
+	t.Helper()
+	out := t.TempDir()
+	info, err := Write(context.Background(), out, "site.test-1.tar.gz", Source{
+		Files: pexec.NewLocal(), Parts: parts,
+		Dump: func(_ context.Context, w io.Writer) error {
+			_, err := io.WriteString(w, dump)
+			return err
+		},
+		Manifest: Manifest{Site: "site.test", Platform: "wp", PlatformType: "wordpress", CoreVersion: "6.1.1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// A written archive is whole, private, checks out, and plain tar reads it:
+// the dump comes first and the files and settings are byte for byte the
+// site's.
+func TestWriteVerifyAndPlainTar(t *testing.T) {
+	src, parts := tree(t)
+	info := writeArchive(t, parts)
+	st, err := os.Stat(info.Path)
+	if err != nil || st.Mode().Perm() != 0o600 || st.Size() != info.Size {
+		t.Fatalf("archive %s: %v mode %v size %d, info %+v", info.Path, err, st.Mode(), st.Size(), info)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(info.Path), ".*")); len(left) > 0 {
+		t.Fatalf("temporary files left: %v", left)
+	}
+	m, err := Verify(context.Background(), info.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Site != "site.test" || m.CoreVersion != "6.1.1" || len(m.Members) < 200 {
+		t.Fatalf("manifest: %+v", m)
+	}
+	if err := CheckSum(info.Path, info.SHA256); err != nil {
+		t.Fatal(err)
+	}
+
+	list, err := exec.Command("tar", "tzf", info.Path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tar tzf: %v\n%s", err, list)
+	}
+	names := strings.Split(strings.TrimSpace(string(list)), "\n")
+	if names[0] != DatabaseMember || names[len(names)-1] != ManifestMember {
+		t.Fatalf("member order: first %q, last %q", names[0], names[len(names)-1])
+	}
+	x := t.TempDir()
+	if out, err := exec.Command("tar", "xzf", info.Path, "-C", x).CombinedOutput(); err != nil {
+		t.Fatalf("tar xzf: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(x, DatabaseMember)); string(b) != dump {
+		t.Fatalf("database.sql from tar: %q", b)
+	}
+	sameTree(t, filepath.Join(src, "files"), filepath.Join(x, "uploads"))
+	if b, _ := os.ReadFile(filepath.Join(x, "settings.php")); string(b) != "<?php // secret\n" {
+		t.Fatalf("settings.php from tar: %q", b)
+	}
+}
+
+// sameTree compares two directory trees: names, types, modes, contents,
+// link targets.
+func sameTree(t *testing.T, a, b string) {
+	t.Helper()
+	n := 0
+	err := filepath.Walk(a, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(a, p)
+		q := filepath.Join(b, rel)
+		gi, err := os.Lstat(q)
+		if err != nil {
+			t.Errorf("%s: missing in the copy: %v", rel, err)
+			return nil
+		}
+		if fi.Mode() != gi.Mode() {
+			t.Errorf("%s: mode %v, copy %v", rel, fi.Mode(), gi.Mode())
+		}
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			l1, _ := os.Readlink(p)
+			l2, _ := os.Readlink(q)
+			if l1 != l2 {
+				t.Errorf("%s: link %q, copy %q", rel, l1, l2)
+			}
+		case fi.Mode().IsRegular():
+			b1, _ := os.ReadFile(p)
+			b2, _ := os.ReadFile(q)
+			if !bytes.Equal(b1, b2) {
+				t.Errorf("%s: content differs", rel)
+			}
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 3 {
+		t.Fatalf("compared only %d entries", n)
+	}
+}
+
+// A byte changed inside the compressed stream, a truncated file, or a
+// member changed after the manifest was written: each fails with a
+// *VerifyError that says what is wrong.
+func TestVerifyCatchesCorruption(t *testing.T) {
+	_, parts := tree(t)
+	info := writeArchive(t, parts)
+	orig, err := os.ReadFile(info.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string][]byte{
+		"flipped byte": func() []byte {
+			b := bytes.Clone(orig)
+			b[len(b)/2] ^= 0x40
+			return b
+		}(),
+		"truncated": orig[:len(orig)*2/3],
+		"header member damaged": func() []byte {
+			b := bytes.Clone(orig)
+			b[200] ^= 1 // inside database.sql's stored tar header
+			return b
+		}(),
+	}
+	for name, b := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "bad.tar.gz")
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Verify(context.Background(), p)
+			var ve *VerifyError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Verify of a damaged archive: %v, want a *VerifyError", err)
+			}
+			if err := CheckSum(p, info.SHA256); err == nil {
+				t.Fatal("CheckSum passed a changed file")
+			}
+		})
+	}
+}
+
+// A member rewritten with a valid stream but other content (as someone
+// editing the archive would) fails on its checksum, by name.
+func TestVerifyNamesChangedMember(t *testing.T) {
+	_, parts := tree(t)
+	info := writeArchive(t, parts)
+	x := t.TempDir()
+	if out, err := exec.Command("tar", "xzf", info.Path, "-C", x).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(x, "uploads/2024/01/notes.txt"), []byte("tampered"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	repacked := filepath.Join(t.TempDir(), "re.tar.gz")
+	if out, err := exec.Command("tar", "czf", repacked, "-C", x, DatabaseMember, "uploads", "settings.php", ManifestMember).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	_, err := Verify(context.Background(), repacked)
+	if err == nil || !strings.Contains(err.Error(), "uploads/2024/01/notes.txt") {
+		t.Fatalf("Verify of a changed member: %v", err)
+	}
+}
+
+// Extract puts the parts at new paths through tar on the server, checks
+// every member on the way, skips what it is told to, and gives the
+// members the owners it is told to.
+func TestExtract(t *testing.T) {
+	src, parts := tree(t)
+	info := writeArchive(t, parts)
+	dest := t.TempDir()
+	target := []Part{{Name: "uploads", Path: filepath.Join(dest, "up"), Dir: true}, {Name: "settings.php", Path: filepath.Join(dest, "s.php")}}
+	m, err := Extract(context.Background(), info.Path, Target{Files: pexec.NewLocal(), Parts: target,
+		Owner: func(name string) (string, string) { return "nobody", "nogroup" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Site != "site.test" {
+		t.Fatalf("manifest %+v", m)
+	}
+	sameTree(t, filepath.Join(src, "files"), filepath.Join(dest, "up"))
+	if b, _ := os.ReadFile(filepath.Join(dest, "s.php")); string(b) != "<?php // secret\n" {
+		t.Fatalf("settings: %q", b)
+	}
+	if os.Geteuid() == 0 {
+		if out, _ := exec.Command("stat", "-c", "%U:%G", filepath.Join(dest, "up/2024/01/photo.jpg")).Output(); strings.TrimSpace(string(out)) != "nobody:nogroup" {
+			t.Errorf("owner of an unpacked file: %s", out)
+		}
+	}
+
+	// Skipping the settings (a clone gets its own).
+	dest2 := t.TempDir()
+	target2 := []Part{{Name: "uploads", Path: filepath.Join(dest2, "up"), Dir: true}, {Name: "settings.php", Path: filepath.Join(dest2, "s.php")}}
+	if _, err := Extract(context.Background(), info.Path, Target{Files: pexec.NewLocal(), Parts: target2, Skip: func(n string) bool { return n == "settings.php" }}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dest2, "s.php")); !os.IsNotExist(err) {
+		t.Fatalf("skipped settings were unpacked: %v", err)
+	}
+
+	// A target without the archive's parts: refused.
+	_, err = Extract(context.Background(), info.Path, Target{Files: pexec.NewLocal(), Parts: []Part{{Name: "site", Path: filepath.Join(t.TempDir(), "x"), Dir: true}}})
+	if err == nil || !strings.Contains(err.Error(), "another kind of site") {
+		t.Fatalf("extract to other parts: %v", err)
+	}
+}
+
+// ReadMember streams the dump alone.
+func TestReadMember(t *testing.T) {
+	_, parts := tree(t)
+	info := writeArchive(t, parts)
+	var got bytes.Buffer
+	mem, err := ReadMember(context.Background(), info.Path, DatabaseMember, func(r io.Reader) error {
+		_, err := io.Copy(&got, r)
+		return err
+	})
+	if err != nil || got.String() != dump {
+		t.Fatalf("ReadMember: %v, %q", err, got.String())
+	}
+	want, _ := info.Manifest.Member(DatabaseMember)
+	if mem.SHA256 != want.SHA256 || mem.Size != int64(len(dump)) {
+		t.Fatalf("member %+v, manifest %+v", mem, want)
+	}
+}
+
+// A failed dump leaves nothing in the backups directory.
+func TestWriteFailureLeavesNothing(t *testing.T) {
+	_, parts := tree(t)
+	out := t.TempDir()
+	_, err := Write(context.Background(), out, "x.test-1.tar.gz", Source{Files: pexec.NewLocal(), Parts: parts,
+		Dump: func(_ context.Context, w io.Writer) error {
+			_, _ = io.WriteString(w, "partial")
+			return errors.New("dump tool failed")
+		}})
+	if err == nil || !strings.Contains(err.Error(), "dump tool failed") {
+		t.Fatalf("Write with a failing dump: %v", err)
+	}
+	if left, _ := os.ReadDir(out); len(left) > 0 {
+		t.Fatalf("left in the backups dir: %v", left)
+	}
+}
+
+// Member names that would leave the unpack directory are refused.
+func TestCheckName(t *testing.T) {
+	for _, bad := range []string{"", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\x00b"} {
+		if checkName(bad) == nil {
+			t.Errorf("checkName(%q) passed", bad)
+		}
+	}
+	for _, good := range []string{"uploads/", "uploads/a b/c.txt", "site/files/x..y", "settings.php"} {
+		if err := checkName(good); err != nil {
+			t.Errorf("checkName(%q): %v", good, err)
+		}
+	}
+}
