@@ -282,7 +282,7 @@ func (w *writer) dump(out io.Writer) ([]byte, error) {
 func storedMember(b []byte) []byte {
 	out := make([]byte, 0, headerMemberLen)
 	out = append(out, 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255) // gzip, deflate, no flags, no time, unknown OS
-	out = append(out, 1)                                   // BFINAL, stored
+	out = append(out, 1)                                    // BFINAL, stored
 	out = binary.LittleEndian.AppendUint16(out, uint16(len(b)))
 	out = binary.LittleEndian.AppendUint16(out, ^uint16(len(b)))
 	out = append(out, b...)
