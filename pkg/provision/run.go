@@ -92,6 +92,12 @@ func classify(err error) string {
 		return ErrCancelled
 	case errors.Is(err, exec.ErrNotFound):
 		return ErrMissingBinary
+	case errors.Is(err, exec.ErrUnreachable):
+		return ErrUnreachable
+	case errors.Is(err, exec.ErrAuth):
+		return ErrAuth
+	case errors.Is(err, exec.ErrHostKey):
+		return ErrHostKey
 	case errors.As(err, &ee), errors.Is(err, exec.ErrTimeout):
 		return ErrCommand
 	case errors.Is(err, os.ErrNotExist):

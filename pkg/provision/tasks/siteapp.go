@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-// url is the site's address as its users reach it.
+// url is the site's address as its users reach it: https once HTTPS is
+// required and the site has a certificate (until then it answers on HTTP).
 func (s *site) url() string {
-	if s.c.SiteHTTPS == "required" {
+	if s.c.SiteHTTPS == "required" && s.c.SiteCertFile != "" {
 		return "https://" + s.c.SiteDomain + httpsPortSuffix(s.c.HTTPSPort)
 	}
 	return "http://" + s.c.SiteDomain + portSuffix(s.c.HTTPPort)
@@ -89,14 +91,15 @@ func appRemove(ctx context.Context, s *site) error {
 	return nil
 }
 
-// appLoginLink makes a one-time login link for the site's administrator.
+// appLoginLink makes a one-time login link for the site's administrator:
+// WordPress's password-reset link; Drupal's one-time login, through the
+// platform's drush when it has one configured, else aegir's own PHP step.
 func appLoginLink(ctx context.Context, s *site) (string, error) {
 	if s.p.Type == app.WordPress {
 		return app.WordPressLoginLink(ctx, s.ex, s.p, s.c.SiteDomain, s.url(), "", s.c.WebUser, s.env.Logf)
 	}
 	if s.c.PlatformDrush == "" {
-		return "", provision.Errorf(provision.ErrPlatform, "give the platform a drush: aegir platform add ... --drush /path/to/drush",
-			"a Drupal login link needs the platform's drush, and platform %s has none configured", s.c.Platform)
+		return app.DrupalLoginLink(ctx, s.ex, s.p, s.c.SiteDomain, s.url(), s.c.WebUser, s.env.Logf)
 	}
 	// drush 8 (Drupal 7) calls it user-login; later drush user:login.
 	verb := "user:login"
@@ -113,4 +116,55 @@ func appLoginLink(ctx context.Context, s *site) (string, error) {
 		return "", provision.Errorf(provision.ErrCommand, "run the same drush command by hand to see why", "drush gave no login link for %s", s.c.SiteDomain)
 	}
 	return link, nil
+}
+
+// sitePackages reads which packages the site has enabled, with their
+// schema versions, from the site itself (WordPress: active plugins and
+// theme; Drupal: its extensions), matched to the platform's packages.
+func sitePackages(ctx context.Context, s *site) ([]entities.Package, error) {
+	found, err := app.Discover(ctx, s.ex, s.p, s.env.Logf)
+	if err != nil {
+		return nil, err
+	}
+	enabled := map[string]string{} // type/name -> schema version
+	switch s.p.Type {
+	case app.WordPress:
+		st, err := app.ReadWordPressStatus(ctx, s.ex, s.p, s.c.SiteDomain, s.url(), s.c.WebUser, s.env.Logf)
+		if err != nil {
+			return nil, err
+		}
+		enabled["core/wordpress"] = st.DBVersion
+		for _, pl := range st.ActivePlugins {
+			// "akismet/akismet.php" or "hello.php": the plugin's directory or file name.
+			name := strings.TrimSuffix(strings.SplitN(pl, "/", 2)[0], ".php")
+			enabled["plugin/"+name] = ""
+		}
+		enabled["theme/"+st.Stylesheet] = ""
+		enabled["theme/"+st.Template] = ""
+	default:
+		st, err := app.ReadDrupalStatus(ctx, s.ex, s.p, s.c.SiteDomain, s.url(), s.c.WebUser, s.env.Logf)
+		if err != nil {
+			return nil, err
+		}
+		enabled["core/drupal"] = ""
+		for _, e := range st.Extensions {
+			if e.Enabled {
+				enabled[e.Type+"/"+e.Name] = e.Schema
+			}
+		}
+	}
+	out := make([]entities.Package, 0, len(found))
+	on := 0
+	for _, f := range found {
+		schema, ok := enabled[f.Type+"/"+f.Name]
+		if ok {
+			on++
+		}
+		if schema == "-1" {
+			schema = ""
+		}
+		out = append(out, entities.Package{Name: f.Name, Title: f.Title, Type: f.Type, Project: f.Project, Version: f.Version, Path: f.Path, Enabled: ok, Schema: schema})
+	}
+	s.env.Logf(provision.LevelInfo, "%s: %d of the platform's %d packages enabled", s.c.SiteDomain, on, len(out))
+	return out, nil
 }
