@@ -15,6 +15,10 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("web_user", "www-data")
 	v.SetDefault("web_group", "www-data")
 	v.SetDefault("https", "off")
+	v.SetDefault("acme_directory", "production")
+	v.SetDefault("acme_email", "")
+	v.SetDefault("acme_ca_file", "")
+	v.SetDefault("acme_renew_days", 30)
 	v.SetDefault("site.profile", "standard")
 	v.SetDefault("site.language", "en")
 	v.SetDefault("queue.interval", time.Minute)
@@ -24,6 +28,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("queue.backup.frequency", 24*time.Hour)
 	v.SetDefault("queue.stats.enabled", true)
 	v.SetDefault("queue.stats.frequency", time.Hour)
+	v.SetDefault("queue.cert.enabled", true)
+	v.SetDefault("queue.cert.frequency", 24*time.Hour)
 	v.SetDefault("backup.keep", 7)
 	v.SetDefault("backup.max_age", 30*24*time.Hour)
 	v.SetDefault("notify.command", "")
@@ -42,6 +48,10 @@ const defaultConfigFile = `# aegir configuration. Precedence: command-line flags
 # web_user: www-data       # the web server's system user on your servers
 # web_group: www-data
 # https: off               # default HTTPS mode of new sites: off, on, required
+# acme_directory: production  # ACME CA: production or staging (Let's Encrypt), or a directory URL
+# acme_email: ""           # the CA's contact for expiry notices (recommended)
+# acme_ca_file: ""         # extra PEM roots to trust for the CA's own TLS (a private CA)
+# acme_renew_days: 30      # renew certificates this many days before they expire
 # site:
 #   profile: standard      # default Drupal install profile
 #   language: en
@@ -50,6 +60,7 @@ const defaultConfigFile = `# aegir configuration. Precedence: command-line flags
 #   cron:   {enabled: true,  frequency: 1h}    # every site's cron once per frequency
 #   backup: {enabled: false, frequency: 24h}   # every site backed up once per frequency
 #   stats:  {enabled: true,  frequency: 1h}    # site statistics
+#   cert:   {enabled: true,  frequency: 24h}   # certificate renewals due, spread over this
 # backup:
 #   keep: 7                # backups kept per site by the backup queue's clean-up
 #   max_age: 720h          # and none older than this

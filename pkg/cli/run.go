@@ -58,6 +58,7 @@ func (a *App) runner() (*hosting.Runner, error) {
 	}
 	return &hosting.Runner{Store: st, Home: a.home, Pool: provision.NewPool(a.home), Settings: hosting.Settings{
 		WebUser: a.cfg.GetString("web_user"), WebGroup: a.cfg.GetString("web_group"), BackupDir: filepath.Join(a.home, "backups"),
+		ACME: a.acmeSettings(),
 	}}, nil
 }
 

@@ -135,7 +135,12 @@ func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, o
 	if err != nil {
 		return err
 	}
-	if !ok {
+	// Certificates are saved whatever the task's end: a failed renewal
+	// still counts, and a certificate installed stays installed.
+	if err := r.applyCert(ctx, site, ch); err != nil {
+		return err
+	}
+	if !ok && !ch.Committed {
 		return nil
 	}
 	if ch.SiteDBName != nil && ch.SiteDBUser != nil && (*ch.SiteDBName != site.DBName || *ch.SiteDBUser != site.DBUser) {

@@ -22,6 +22,7 @@ type Settings struct {
 	WebUser   string
 	WebGroup  string
 	BackupDir string
+	ACME      ACMESettings
 }
 
 // Runner runs tasks: context in, back end, changes out.
@@ -152,6 +153,9 @@ func (r *Runner) fillSite(ctx context.Context, c *provision.Context, site *entit
 	c.SiteDomain, c.SiteAliases, c.SiteRedirect = site.Domain, site.Aliases, site.Redirect
 	c.SiteProfile, c.SiteLanguage, c.SiteClient, c.SiteStatus = site.Profile, site.Language, site.Client, site.Status
 	c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, c.SiteHTTPS = site.DBName, site.DBUser, site.DBPassword, site.HTTPS
+	if err := r.fillCert(ctx, c, site); err != nil {
+		return err
+	}
 	if site.Client != "" {
 		if cl, err := r.Store.GetClient(ctx, site.Client); err == nil {
 			c.SiteClientMail = cl.Email
@@ -228,6 +232,14 @@ type changes struct {
 		Comments    int64 `json:"comments"`
 	} `json:"site_stats"`
 	SiteDBUser *string `json:"site_db_user"`
+	// Certificates (see cert.go).
+	SiteCert        *certChange `json:"site_cert"`
+	SiteCertError   *string     `json:"site_cert_error"`
+	SiteCertNames   []string    `json:"site_cert_names"`
+	SiteCertRemoved bool        `json:"site_cert_removed"`
+	// Committed: the task failed, but what it reports stays done (a site
+	// installed whose certificate could not be had): save it anyway.
+	Committed bool `json:"committed"`
 }
 
 func decodeChanges(m map[string]any) (*changes, error) {

@@ -74,6 +74,15 @@ type Context struct {
 	SiteDBUser     string   `json:"site_db_user,omitempty"`
 	SiteDBPassword string   `json:"site_db_password,omitempty"` // secret
 	SiteHTTPS      string   `json:"site_https,omitempty"`       // off, on or required
+	SiteCertFile   string   `json:"site_cert_file,omitempty"`   // the site's certificate chain, on the web server
+	SiteKeyFile    string   `json:"site_key_file,omitempty"`    // its private key (0600), on the web server
+	SiteCertSource string   `json:"site_cert_source,omitempty"` // acme or admin (brought with aegir site cert)
+
+	// ACME CA for HTTPS certificates (docs/https.md).
+	ACMEDirectory string `json:"acme_directory,omitempty"` // production, staging or a directory URL
+	ACMEEmail     string `json:"acme_email,omitempty"`
+	ACMECAFile    string `json:"acme_ca_file,omitempty"`    // extra PEM roots for the directory's own TLS (on the master)
+	ACMERenewDays int    `json:"acme_renew_days,omitempty"` // renew this many days before expiry (default 30)
 
 	// Backups.
 	BackupDir  string `json:"backup_dir,omitempty"`  // on the master

@@ -14,7 +14,7 @@ import (
 // QueueConfig is one scheduled queue's settings (config keys
 // queue.NAME.enabled and queue.NAME.frequency).
 type QueueConfig struct {
-	Name      string        // cron, backup or stats
+	Name      string        // cron, backup, stats or cert
 	Enabled   bool          //
 	Frequency time.Duration // each site gets the queue's task once per Frequency
 }
@@ -40,6 +40,7 @@ var queueKinds = []queueKind{
 	{"cron", entities.TaskSiteCron, "last_cron"},
 	{"backup", entities.TaskSiteBackup, "last_backup"},
 	{"stats", entities.TaskSiteStats, "last_stats"},
+	{CertQueue, TaskSiteCert, ""}, // see cert.go
 }
 
 func kindOf(name string) *queueKind {
@@ -76,6 +77,7 @@ func DefaultQueues() []QueueConfig {
 		{Name: "cron", Enabled: true, Frequency: time.Hour},
 		{Name: "backup", Enabled: false, Frequency: 24 * time.Hour},
 		{Name: "stats", Enabled: true, Frequency: time.Hour},
+		{Name: CertQueue, Enabled: true, Frequency: 24 * time.Hour},
 	}
 }
 
@@ -108,6 +110,21 @@ func (d *Dispatcher) siteDueBefore(q QueueConfig, now time.Time) int64 {
 // site whose task failed still goes to the back of the line.
 func lastRun(k *queueKind) string {
 	return `MAX(COALESCE(q.last_queued, 0), COALESCE(s.` + k.column + `, 0))`
+}
+
+// dueQuery is how a queue finds its items: the query that counts what its
+// batches are sized by, the FROM and WHERE of its due sites (?1 queue name,
+// ?2 due before, ?3 task type), their order, and the value of ?2.
+type dueQuery struct {
+	count, from, order string
+	before             int64
+}
+
+func (d *Dispatcher) dueQuery(k *queueKind, q QueueConfig, now time.Time) dueQuery {
+	if k.name == CertQueue {
+		return certDue(now)
+	}
+	return dueQuery{count: `SELECT COUNT(*) FROM sites WHERE status = 'installed'`, from: dueFrom(k), order: lastRun(k), before: d.siteDueBefore(q, now)}
 }
 
 // dueFrom selects the due sites of a queue: ?1 queue name, ?2 due before
@@ -181,8 +198,9 @@ func (d *Dispatcher) scheduleQueue(ctx context.Context, q QueueConfig, now time.
 	if n, _ := res.RowsAffected(); n == 0 {
 		return 0, nil // another dispatcher ran it meanwhile
 	}
+	dq := d.dueQuery(k, q, now)
 	var sites int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM sites WHERE status = 'installed'`).Scan(&sites); err != nil {
+	if err := tx.QueryRowContext(ctx, dq.count).Scan(&sites); err != nil {
 		return 0, err
 	}
 	limit := ItemsPerRun(sites, d.interval(), q.Frequency)
@@ -191,8 +209,8 @@ func (d *Dispatcher) scheduleQueue(ctx context.Context, q QueueConfig, now time.
 		domain string
 	}
 	var picks []pick
-	rows, err := tx.QueryContext(ctx, `SELECT s.id, s.domain`+dueFrom(k)+` ORDER BY `+lastRun(k)+`, s.id LIMIT ?4`,
-		q.Name, d.siteDueBefore(q, now), k.taskType, limit)
+	rows, err := tx.QueryContext(ctx, `SELECT s.id, s.domain`+dq.from+` ORDER BY `+dq.order+`, s.id LIMIT ?4`,
+		q.Name, dq.before, k.taskType, limit)
 	if err != nil {
 		return 0, err
 	}
@@ -240,7 +258,7 @@ func (d *Dispatcher) scheduleQueue(ctx context.Context, q QueueConfig, now time.
 // ended well (sites.last_cron etc.) to the task's start time.
 func (d *Dispatcher) recordLastRun(ctx context.Context, t *entities.Task) error {
 	k := kindOfTask(t.Type)
-	if k == nil || t.TargetKind != entities.TargetSite {
+	if k == nil || k.column == "" || t.TargetKind != entities.TargetSite {
 		return nil
 	}
 	at := d.now()
@@ -257,7 +275,7 @@ type QueueStatus struct {
 	Enabled     bool       `json:"enabled" yaml:"enabled"`
 	TaskType    string     `json:"task_type" yaml:"task_type"`
 	Frequency   string     `json:"frequency" yaml:"frequency"`
-	Sites       int        `json:"sites" yaml:"sites"`                 // installed sites
+	Sites       int        `json:"sites" yaml:"sites"`                 // installed sites (cert: ACME certificates)
 	ItemsPerRun int        `json:"items_per_run" yaml:"items_per_run"` // sites one run takes
 	ItemsDue    int        `json:"items_due" yaml:"items_due"`         // sites due now, without a pending task
 	Pending     int        `json:"pending" yaml:"pending"`             // its tasks queued or running
@@ -289,8 +307,15 @@ func (d *Dispatcher) Status(ctx context.Context) ([]QueueStatus, error) {
 			}
 		}
 		k := kindOf(q.Name)
-		s := QueueStatus{Name: q.Name, Enabled: q.Enabled, TaskType: k.taskType, Frequency: formatDuration(q.Frequency), Sites: sites,
-			ItemsPerRun: ItemsPerRun(sites, d.interval(), q.Frequency)}
+		dq := d.dueQuery(k, q, now)
+		items := sites
+		if k.name == CertQueue {
+			if err := db.QueryRowContext(ctx, dq.count).Scan(&items); err != nil {
+				return nil, err
+			}
+		}
+		s := QueueStatus{Name: q.Name, Enabled: q.Enabled, TaskType: k.taskType, Frequency: formatDuration(q.Frequency), Sites: items,
+			ItemsPerRun: ItemsPerRun(items, d.interval(), q.Frequency)}
 		var last sql.NullInt64
 		err := db.QueryRowContext(ctx, `SELECT last_run FROM queue_runs WHERE name = ?`, q.Name).Scan(&last)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -301,7 +326,7 @@ func (d *Dispatcher) Status(ctx context.Context) ([]QueueStatus, error) {
 			s.LastRun = &t
 		}
 		if q.Frequency > 0 {
-			if err := db.QueryRowContext(ctx, `SELECT COUNT(*)`+dueFrom(k), q.Name, d.siteDueBefore(q, now), k.taskType).Scan(&s.ItemsDue); err != nil {
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*)`+dq.from, q.Name, dq.before, k.taskType).Scan(&s.ItemsDue); err != nil {
 				return nil, err
 			}
 		}

@@ -239,7 +239,7 @@ func TestQueueStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(qs) != 3 {
+	if len(qs) != len(DefaultQueues()) {
 		t.Fatalf("%d queues", len(qs))
 	}
 	cron, backup, stats := qs[0], qs[1], qs[2]

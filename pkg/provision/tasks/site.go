@@ -101,7 +101,7 @@ func openSite(ctx context.Context, env *provision.Env, c *provision.Context) (*s
 // vhost is the site's virtual host as its record says.
 func (s *site) vhost(disabled bool) web.Site {
 	return web.Site{Domain: s.c.SiteDomain, Aliases: s.c.SiteAliases, Redirect: s.c.SiteRedirect, Root: s.p.Docroot,
-		Disabled: disabled, AppType: s.p.Type, HTTPS: s.c.SiteHTTPS}
+		Disabled: disabled, AppType: s.p.Type, HTTPS: s.c.SiteHTTPS, CertFile: s.c.SiteCertFile, KeyFile: s.c.SiteKeyFile}
 }
 
 func (s *site) db(ctx context.Context) (db.Service, error) { return dbService(ctx, s.env, s.c) }
@@ -158,7 +158,10 @@ func siteInstall(ctx context.Context, env *provision.Env, c *provision.Context) 
 	}
 	env.Logf(provision.LevelInfo, "site %s installed on %s: http://%s%s/", c.SiteDomain, c.Platform, c.SiteDomain, portSuffix(c.HTTPPort))
 	ch["site_status"] = entities.SiteInstalled
-	return ch, nil
+	// HTTPS once the site answers on HTTP, where the CA checks it. Its
+	// failure fails the task but keeps the installed site.
+	u.steps = nil
+	return withCert(ctx, s, ch, "site "+c.SiteDomain+" is installed")
 }
 
 func portSuffix(port int) string {
@@ -186,7 +189,14 @@ func siteVerify(ctx context.Context, env *provision.Env, c *provision.Context) (
 	if !changed {
 		env.Logf(provision.LevelInfo, "virtual host of %s already up to date", c.SiteDomain)
 	}
-	return nil, nil
+	var ch map[string]any
+	if pkgs, err := sitePackages(ctx, s); err != nil {
+		// The site serves as before; only what it has enabled is unknown.
+		env.Logf(provision.LevelWarning, "could not read the packages %s has enabled: %v", c.SiteDomain, err)
+	} else {
+		ch = map[string]any{"packages": pkgs}
+	}
+	return withCert(ctx, s, ch, "site "+c.SiteDomain+" is verified")
 }
 
 func siteSetDisabled(ctx context.Context, env *provision.Env, c *provision.Context, disabled bool) (map[string]any, error) {
@@ -218,6 +228,10 @@ func siteDelete(ctx context.Context, env *provision.Env, c *provision.Context) (
 		return nil, err
 	}
 	env.Logf(provision.LevelInfo, "removed the virtual host of %s", c.SiteDomain)
+	ch, err := removeCert(ctx, s)
+	if err != nil {
+		return nil, err
+	}
 	if err := appRemove(ctx, s); err != nil {
 		return nil, err
 	}
@@ -232,7 +246,8 @@ func siteDelete(ctx context.Context, env *provision.Env, c *provision.Context) (
 		}
 		env.Logf(provision.LevelInfo, "dropped database %s and user %s on %s", c.SiteDBName, c.SiteDBUser, c.DBServer)
 	}
-	return map[string]any{"site_status": entities.SiteDeleted}, nil
+	ch["site_status"] = entities.SiteDeleted
+	return ch, nil
 }
 
 func siteLoginReset(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {

@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/hosting"
+	"github.com/aegir-project/aegir/pkg/provision/acme"
+	"github.com/aegir-project/aegir/pkg/queue"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+func init() {
+	siteCommands = append(siteCommands, (*App).siteCertCmd)
+	extraCommands = append(extraCommands, (*App).certCmd)
+}
+
+// acmeSettings are the acme_* configuration keys, for the back end.
+func (a *App) acmeSettings() hosting.ACMESettings {
+	return hosting.ACMESettings{
+		Directory: a.cfg.GetString("acme_directory"),
+		Email:     a.cfg.GetString("acme_email"),
+		CAFile:    a.cfg.GetString("acme_ca_file"),
+		RenewDays: a.cfg.GetInt("acme_renew_days"),
+	}
+}
+
+// daysLeft fills the days left of certificates at now (whole days,
+// rounded down; negative once expired).
+func daysLeft(certs []*store.Certificate, now time.Time) {
+	for _, c := range certs {
+		if c.NotAfter != nil {
+			d := int(c.NotAfter.Sub(now).Hours() / 24)
+			if c.NotAfter.Before(now) {
+				d = -int(now.Sub(*c.NotAfter).Hours()/24) - 1
+			}
+			c.DaysLeft = &d
+		}
+	}
+}
+
+func (a *App) certCmd() *cobra.Command {
+	c := &cobra.Command{Use: "cert", Short: "HTTPS certificates of sites: issued by the ACME CA, or brought with aegir site cert"}
+	c.AddCommand(&cobra.Command{
+		Use: "list", Short: "List certificates: domain, names, issuer, expiry, days left", Args: cobra.NoArgs,
+		Long: `List the certificates of every site: the names each covers, its issuer, when
+it expires and how many days are left, where it came from (acme or admin),
+and failed attempts to get or renew it (with the CA's last answer in json,
+yaml or --fields last_error). A row with no not_after is a certificate the
+CA has not issued yet; the cert queue retries it.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			certs, err := st.ListCerts(a.ctx)
+			if err != nil {
+				return err
+			}
+			daysLeft(certs, st.Now())
+			return a.print(certs)
+		},
+	})
+	return c
+}
+
+func (a *App) siteCertCmd() *cobra.Command {
+	var certFile, keyFile string
+	var queued bool
+	cmd := &cobra.Command{
+		Use:   "cert DOMAIN [--cert FILE --key FILE]",
+		Short: "Install a certificate you bring, or get one from the ACME CA now",
+		Long: `With --cert and --key: check the certificate (its key matches, it covers the
+domain and every alias, it has not expired) and install it on the site's web
+server; a certificate that fails a check exits 2 and changes nothing.
+Certificates you bring are not renewed by aegir: bring the next one the same way.
+
+Without them: get a new certificate for the domain and its aliases from the
+ACME CA now (the cert queue renews ACME certificates by itself; see
+docs/https.md).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (certFile == "") != (keyFile == "") {
+				return invalid("--key", keyFile, "and --cert go together: give both, or neither to get a certificate from the ACME CA")
+			}
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.GetSite(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if v.Status == entities.SiteQueued {
+				return &Error{Code: ExitBusy, Err: entities.Invalid("domain", v.Domain, "is not installed yet"), Hint: "wait for its install task: aegir task list --site " + v.Domain}
+			}
+			var opts map[string]string
+			if certFile != "" {
+				if opts, err = checkBroughtCert(v, certFile, keyFile, st.Now()); err != nil {
+					return err
+				}
+			}
+			if v.HTTPS == entities.HTTPSOff {
+				a.infof("note: HTTPS is off for %s; the certificate is used once you run: aegir site edit %s --https on", v.Domain, v.Domain)
+			}
+			t, err := st.QueueSiteTask(a.ctx, v, queue.TaskSiteCert, opts)
+			if err != nil {
+				return err
+			}
+			return a.runOrQueue(t, queued, func() (any, error) {
+				c, err := st.GetCert(a.ctx, v.ID)
+				if err != nil {
+					return nil, err
+				}
+				daysLeft([]*store.Certificate{c}, st.Now())
+				return c, nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&certFile, "cert", "", "PEM file of the certificate, then its intermediates")
+	cmd.Flags().StringVar(&keyFile, "key", "", "PEM file of its private key (read by aegir, never printed)")
+	cmd.Flags().BoolVar(&queued, "queue", false, "only queue the task; print its id")
+	return cmd
+}
+
+// checkBroughtCert checks an administrator's certificate before anything
+// is written, and returns the task options that name the files.
+func checkBroughtCert(v *entities.Site, certFile, keyFile string, now time.Time) (map[string]string, error) {
+	paths := map[string]string{}
+	data := map[string][]byte{}
+	for flag, f := range map[string]string{"--cert": certFile, "--key": keyFile} {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return nil, invalid(flag, f, err.Error())
+		}
+		b, err := os.ReadFile(abs)
+		if err != nil {
+			return nil, invalid(flag, f, "cannot be read: "+err.Error())
+		}
+		paths[flag], data[flag] = abs, b
+	}
+	names := append([]string{v.Domain}, v.Aliases...)
+	if _, err := acme.CheckPair(data["--cert"], data["--key"], names, now); err != nil {
+		return nil, &Error{Code: ExitUsage, Err: fmt.Errorf("certificate for %s refused, nothing changed: %v", v.Domain, err),
+			Hint: "bring a certificate that covers " + fmt.Sprint(names) + ", is valid now, with its own key (PEM files)"}
+	}
+	return map[string]string{"cert_file": paths["--cert"], "key_file": paths["--key"]}, nil
+}

@@ -1,0 +1,72 @@
+package hosting
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/queue"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// ACMESettings are the ACME CA settings (config keys acme_*).
+type ACMESettings struct {
+	Directory string // production, staging or a directory URL
+	Email     string
+	CAFile    string // extra roots for the directory's TLS
+	RenewDays int    // renew this many days before expiry
+}
+
+// certChange is a certificate the back end installed (changes key
+// "site_cert"; see pkg/provision/tasks/cert.go).
+type certChange struct {
+	Names     []string   `json:"names"`
+	Issuer    string     `json:"issuer"`
+	Source    string     `json:"source"`
+	NotBefore time.Time  `json:"not_before"`
+	NotAfter  time.Time  `json:"not_after"`
+	RenewAt   *time.Time `json:"renew_at"`
+	CertPath  string     `json:"cert_path"`
+	KeyPath   string     `json:"key_path"`
+}
+
+// fillCert puts the ACME settings and the site's certificate in the context.
+func (r *Runner) fillCert(ctx context.Context, c *provision.Context, site *entities.Site) error {
+	a := r.Settings.ACME
+	c.ACMEDirectory, c.ACMEEmail, c.ACMECAFile, c.ACMERenewDays = a.Directory, a.Email, a.CAFile, a.RenewDays
+	cert, err := r.Store.GetCert(ctx, site.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cert.NotAfter != nil { // not a pending first issuance
+		c.SiteCertFile, c.SiteKeyFile, c.SiteCertSource = cert.CertPath, cert.KeyPath, cert.Source
+	}
+	return nil
+}
+
+// applyCert saves what a task did to the site's certificate: a new one, a
+// failed attempt (counted, retried later with backoff by the cert queue;
+// the current certificate stays), or its removal.
+func (r *Runner) applyCert(ctx context.Context, site *entities.Site, ch *changes) error {
+	switch {
+	case ch.SiteCertRemoved:
+		return r.Store.DeleteCert(ctx, site.ID)
+	case ch.SiteCert != nil:
+		c := ch.SiteCert
+		return r.Store.SaveCert(ctx, &store.Certificate{SiteID: site.ID, Names: c.Names, Issuer: c.Issuer, Source: c.Source,
+			NotBefore: &c.NotBefore, NotAfter: &c.NotAfter, RenewAfter: c.RenewAt, CertPath: c.CertPath, KeyPath: c.KeyPath})
+	case ch.SiteCertError != nil:
+		names := ch.SiteCertNames
+		if len(names) == 0 {
+			names = append([]string{site.Domain}, site.Aliases...)
+		}
+		_, err := r.Store.CertFailed(ctx, site.ID, names, *ch.SiteCertError, queue.CertRetryDelay)
+		return err
+	}
+	return nil
+}

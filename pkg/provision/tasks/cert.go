@@ -1,0 +1,285 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/acme"
+)
+
+// Certificate sources, as the front end records them.
+const (
+	certACME  = "acme"
+	certAdmin = "admin"
+)
+
+func init() {
+	// site.cert gets a new certificate now: from the ACME CA (the cert
+	// queue's renewals, `aegir site cert DOMAIN`), or the one the
+	// administrator brings (options cert_file and key_file, on the master).
+	provision.Register("site.cert", siteCert)
+}
+
+// certChange is what the front end saves about a certificate now in use
+// (changes key "site_cert").
+type certChange struct {
+	Names     []string  `json:"names"`
+	Issuer    string    `json:"issuer"`
+	Source    string    `json:"source"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	// RenewAt is when the cert queue renews it (ACME certificates only).
+	RenewAt  *time.Time `json:"renew_at,omitempty"`
+	CertPath string     `json:"cert_path"`
+	KeyPath  string     `json:"key_path"`
+}
+
+// certDir is where the site's certificate and key live on its web server:
+// CONFIGDIR/ssl/DOMAIN (0700).
+func (s *site) certDir() string { return path.Join(s.c.ConfigDir(), "ssl", s.c.SiteDomain) }
+
+// certNames are the names a certificate of the site must cover: its domain
+// and aliases. Wildcard aliases cannot be validated over HTTP-01: they are
+// left out of ACME orders (with a warning) and need a brought certificate.
+func (s *site) certNames(forACME bool) []string {
+	names := []string{s.c.SiteDomain}
+	for _, a := range s.c.SiteAliases {
+		if forACME && strings.HasPrefix(a, "*.") {
+			s.env.Logf(provision.LevelWarning, "alias %s is a wildcard, which an ACME CA cannot validate over HTTP: the certificate leaves it out; bring one that covers it: aegir site cert %s --cert FILE --key FILE", a, s.c.SiteDomain)
+			continue
+		}
+		names = append(names, a)
+	}
+	return names
+}
+
+func (s *site) renewBefore() time.Duration {
+	if s.c.ACMERenewDays > 0 {
+		return time.Duration(s.c.ACMERenewDays) * 24 * time.Hour
+	}
+	return acme.DefaultRenewBefore
+}
+
+// currentCert reads the certificate the site uses, from its web server; nil
+// when it has none (or it is unreadable, which is logged).
+func (s *site) currentCert(ctx context.Context) *acme.Info {
+	if s.c.SiteCertFile == "" {
+		return nil
+	}
+	b, err := s.ex.ReadFile(ctx, s.c.SiteCertFile)
+	if err == nil {
+		var info acme.Info
+		if info, err = acme.ParseChain(b); err == nil {
+			return &info
+		}
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		s.env.Logf(provision.LevelWarning, "the certificate file %s of %s is missing on %s; getting a new certificate", s.c.SiteCertFile, s.c.SiteDomain, s.ex.Host())
+	} else {
+		s.env.Logf(provision.LevelWarning, "cannot read the certificate %s of %s on %s: %v", s.c.SiteCertFile, s.c.SiteDomain, s.ex.Host(), err)
+	}
+	s.c.SiteCertFile, s.c.SiteKeyFile = "", ""
+	return nil
+}
+
+// ensureCert is the HTTPS step of site install and verify, run once the
+// site answers on HTTP: with HTTPS on or required, a certificate that
+// covers the domain and every alias and is not due for renewal stays;
+// otherwise the ACME CA issues one. A certificate the administrator brought
+// is kept as it is, with a warning when it no longer fits. On failure the
+// site's virtual host stays as it was (HTTP keeps working) and the changes
+// carry the failure for the cert queue to retry.
+func ensureCert(ctx context.Context, s *site) (map[string]any, error) {
+	if s.c.SiteHTTPS == "" || s.c.SiteHTTPS == entities.HTTPSOff {
+		return nil, nil
+	}
+	cur := s.currentCert(ctx)
+	if cur != nil && s.c.SiteCertSource == certAdmin {
+		if missing := cur.Missing(s.certNames(false)); len(missing) > 0 {
+			s.env.Logf(provision.LevelWarning, "the certificate you brought for %s does not cover %s: browsers will refuse those names over HTTPS; bring one that does: aegir site cert %s --cert FILE --key FILE",
+				s.c.SiteDomain, strings.Join(missing, ", "), s.c.SiteDomain)
+		}
+		if left := time.Until(cur.NotAfter); left < s.renewBefore() {
+			s.env.Logf(provision.LevelWarning, "the certificate you brought for %s expires on %s (%d days left): bring a new one, or let ACME issue one: aegir site cert %s",
+				s.c.SiteDomain, cur.NotAfter.Format("2006-01-02"), int(left.Hours()/24), s.c.SiteDomain)
+		}
+		return nil, nil
+	}
+	names := s.certNames(true)
+	if cur != nil {
+		missing := cur.Missing(names)
+		renewAt := cur.RenewAt(s.renewBefore())
+		switch {
+		case len(missing) == 0 && time.Now().Before(renewAt):
+			s.env.Logf(provision.LevelInfo, "certificate of %s covers %s until %s", s.c.SiteDomain, strings.Join(names, ", "), cur.NotAfter.Format("2006-01-02"))
+			return nil, nil
+		case len(missing) > 0:
+			s.env.Logf(provision.LevelInfo, "the certificate of %s does not cover %s: getting a new one", s.c.SiteDomain, strings.Join(missing, ", "))
+		default:
+			s.env.Logf(provision.LevelInfo, "the certificate of %s expires on %s: renewing it", s.c.SiteDomain, cur.NotAfter.Format("2006-01-02"))
+		}
+	}
+	return s.issueCert(ctx, names)
+}
+
+// issueCert gets a certificate for names from the ACME CA and installs it.
+func (s *site) issueCert(ctx context.Context, names []string) (map[string]any, error) {
+	client, err := acme.New(acme.Config{Directory: s.c.ACMEDirectory, Email: s.c.ACMEEmail, CAFile: s.c.ACMECAFile, Home: s.env.Home, Logf: s.env.Logf})
+	if err == nil {
+		var iss *acme.Issued
+		iss, err = client.Obtain(ctx, names, &acme.HTTPDir{Ex: s.ex, Dir: s.ws.ACMEChallengeDir(), Logf: s.env.Logf})
+		if err == nil {
+			return s.installCert(ctx, iss.ChainPEM, iss.KeyPEM, iss.Info, certACME)
+		}
+	}
+	if s.c.SiteCertFile != "" {
+		s.env.Logf(provision.LevelWarning, "%s keeps its current certificate (%s)", s.c.SiteDomain, s.c.SiteCertFile)
+	} else {
+		s.env.Logf(provision.LevelWarning, "%s keeps answering on HTTP only until it has a certificate", s.c.SiteDomain)
+	}
+	return map[string]any{"site_cert_error": err.Error(), "site_cert_names": names}, err
+}
+
+// installCert writes a certificate and its key (0600) beside the site's
+// previous ones, points the virtual host at them (the web server's config
+// test checks that they match), and then removes the previous ones. When
+// the web server refuses them, the new files go and the site keeps its
+// previous virtual host and certificate.
+func (s *site) installCert(ctx context.Context, chainPEM, keyPEM []byte, info acme.Info, source string) (map[string]any, error) {
+	dir := s.certDir()
+	certPath, keyPath := path.Join(dir, "cert-"+info.ID+".pem"), path.Join(dir, "key-"+info.ID+".pem")
+	fail := func(err error, what string) error {
+		return &provision.Error{Code: provision.ErrCommand, Err: err, Msg: fmt.Sprintf("%s on %s", what, s.ex.Host()),
+			Hint: "check that aegir may write in " + dir + "; the site keeps its previous certificate"}
+	}
+	if err := s.ex.MkdirAll(ctx, dir, 0o700); err != nil {
+		return nil, fail(err, "making "+dir)
+	}
+	if err := s.ex.Chmod(ctx, dir, 0o700); err != nil {
+		return nil, fail(err, "securing "+dir)
+	}
+	if err := s.ex.WriteFile(ctx, keyPath, keyPEM, 0o600); err != nil {
+		return nil, fail(err, "writing the key "+keyPath)
+	}
+	if err := s.ex.WriteFile(ctx, certPath, chainPEM, 0o644); err != nil {
+		return nil, fail(err, "writing the certificate "+certPath)
+	}
+	oldCert, oldKey := s.c.SiteCertFile, s.c.SiteKeyFile
+	s.c.SiteCertFile, s.c.SiteKeyFile, s.c.SiteCertSource = certPath, keyPath, source
+	if _, err := s.ws.WriteSite(ctx, s.vhost(s.c.SiteStatus == entities.SiteDisabled)); err != nil {
+		s.c.SiteCertFile, s.c.SiteKeyFile = oldCert, oldKey
+		if certPath != oldCert {
+			_ = s.ex.RemoveAll(context.WithoutCancel(ctx), certPath)
+			_ = s.ex.RemoveAll(context.WithoutCancel(ctx), keyPath)
+		}
+		return nil, err
+	}
+	// The previous certificate and key go, now that nothing uses them.
+	if entries, err := s.ex.ReadDir(ctx, dir); err == nil {
+		for _, e := range entries {
+			if p := path.Join(dir, e.Name()); p != certPath && p != keyPath {
+				_ = s.ex.RemoveAll(ctx, p)
+			}
+		}
+	}
+	s.env.Logf(provision.LevelInfo, "installed the certificate of %s for %s, issued by %s, valid until %s: %s",
+		s.c.SiteDomain, strings.Join(info.Names, ", "), info.Issuer, info.NotAfter.Format(time.RFC3339), certPath)
+	ch := certChange{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter, CertPath: certPath, KeyPath: keyPath}
+	if source == certACME {
+		at := info.RenewAt(s.renewBefore())
+		ch.RenewAt = &at
+	}
+	changes := map[string]any{"site_cert": ch}
+	switch s.c.SiteHTTPS {
+	case "", entities.HTTPSOff:
+		s.env.Logf(provision.LevelWarning, "HTTPS is off for %s, so the certificate waits: aegir site edit %s --https on", s.c.SiteDomain, s.c.SiteDomain)
+	case entities.HTTPSRequired:
+		if oldCert == "" {
+			// The site's own address becomes https:// (see url).
+			if _, err := s.writeSettings(ctx); err != nil {
+				return changes, err
+			}
+		}
+	}
+	return changes, nil
+}
+
+// removeCert removes the site's certificates and keys from its web server.
+func removeCert(ctx context.Context, s *site) (map[string]any, error) {
+	dir := s.certDir()
+	if _, err := s.ex.Stat(ctx, dir); errors.Is(err, fs.ErrNotExist) {
+		return map[string]any{"site_cert_removed": true}, nil
+	}
+	if err := s.ex.RemoveAll(ctx, dir); err != nil {
+		return nil, &provision.Error{Code: provision.ErrCommand, Err: err, Msg: "removing the certificates of " + s.c.SiteDomain,
+			Hint: "remove " + dir + " on " + s.ex.Host() + " by hand"}
+	}
+	s.env.Logf(provision.LevelInfo, "removed the certificate and key of %s (%s)", s.c.SiteDomain, dir)
+	return map[string]any{"site_cert_removed": true}, nil
+}
+
+// siteCert installs the certificate the administrator brings (options
+// cert_file and key_file: files on the master, checked again here), or
+// gets a new one from the ACME CA now.
+func siteCert(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	s, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	certFile, keyFile := c.Opt("cert_file", ""), c.Opt("key_file", "")
+	if certFile == "" && keyFile == "" {
+		if s.currentCert(ctx) != nil {
+			env.Logf(provision.LevelInfo, "renewing the certificate of %s", c.SiteDomain)
+		}
+		return s.issueCert(ctx, s.certNames(true))
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give both cert_file and key_file", "a brought certificate needs both its certificate and its key file")
+	}
+	chain, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give a readable certificate file: aegir site cert "+c.SiteDomain+" --cert FILE --key FILE", "reading the certificate: %v", err)
+	}
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give a readable key file: aegir site cert "+c.SiteDomain+" --cert FILE --key FILE", "reading the key: %v", err)
+	}
+	info, err := acme.CheckPair(chain, key, s.certNames(false), time.Now())
+	if err != nil {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "bring a certificate and key that pass these checks", "certificate for %s refused: %v", c.SiteDomain, err)
+	}
+	return s.installCert(ctx, chain, key, info, certAdmin)
+}
+
+// withCert runs the HTTPS step after a task's work and merges its changes
+// into ch. A failure to get a certificate fails the task, but what the task
+// did stays: the changes are marked committed so that the front end saves
+// them, and the error says that the site answers on HTTP.
+func withCert(ctx context.Context, s *site, ch map[string]any, what string) (map[string]any, error) {
+	certCh, err := ensureCert(ctx, s)
+	if ch == nil && len(certCh) > 0 {
+		ch = map[string]any{}
+	}
+	for k, v := range certCh {
+		ch[k] = v
+	}
+	if err == nil {
+		return ch, nil
+	}
+	ch["committed"] = true
+	var pe *provision.Error
+	if errors.As(err, &pe) {
+		e := *pe
+		e.Msg = fmt.Sprintf("%s, and answers on HTTP, but HTTPS is not set up: %s", what, pe.Msg)
+		return ch, &e
+	}
+	return ch, err
+}

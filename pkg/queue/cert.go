@@ -1,0 +1,49 @@
+package queue
+
+import (
+	"time"
+)
+
+// The cert queue renews the ACME certificates of sites.
+//
+// A certificate's row (the certificates table) says when it is due:
+// renew_after, set by the back end when the certificate is installed (30
+// days before expiry by default, acme_renew_days), or after a failed
+// attempt by CertRetryDelay. Each run of the queue takes the due
+// certificates, earliest first, and queues a site.cert task for each: at
+// most ItemsPerRun(certificates, interval, frequency), so that a day's
+// renewals (frequency 24h) spread over the day's runs rather than hit the
+// CA at once. A site.cert task gets a new certificate and installs it only
+// once the CA issued it: a failed renewal keeps the current certificate,
+// ends in error (so the dispatcher's notifiers hear of it) and is retried
+// after CertRetryDelay. Certificates the administrator brought are not
+// renewed; sites with HTTPS off are skipped.
+const (
+	CertQueue    = "cert"
+	TaskSiteCert = "site.cert"
+)
+
+// CertRetryDelay is how long after its n-th failure in a row a
+// certificate is tried again: 1h, 2h, 4h, 8h, 16h, then daily.
+func CertRetryDelay(n int) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	if n > 5 {
+		return 24 * time.Hour
+	}
+	return time.Hour << (n - 1)
+}
+
+// certDue selects the sites whose ACME certificate is due at now.
+func certDue(now time.Time) dueQuery {
+	const certs = ` FROM sites s JOIN certificates c ON c.site_id = s.id
+	WHERE s.status IN ('installed', 'disabled') AND s.https <> 'off' AND c.source = 'acme'`
+	return dueQuery{
+		count: `SELECT COUNT(*)` + certs,
+		from: certs + ` AND COALESCE(c.renew_after, 0) <= ?2 AND ?1 = ?1
+	AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.target_kind = 'site' AND t.target_id = s.id AND t.status IN ('queued', 'processing') AND +t.type = ?3)`,
+		order:  `COALESCE(c.renew_after, 0)`,
+		before: now.UnixMilli(),
+	}
+}
