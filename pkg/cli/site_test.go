@@ -216,6 +216,22 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 				t.Fatalf("site show lacks last_cron or stats: %v", rec)
 			}
 
+			// Verify records which of the platform's packages the site has on.
+			var pkgs []struct {
+				Name, Type string
+				Enabled    bool
+			}
+			if err := json.Unmarshal([]byte(must(t, h.home, "package", "list", "--site", domain, "--format", "json")), &pkgs); err != nil {
+				t.Fatal(err)
+			}
+			on := map[string]bool{}
+			for _, p := range pkgs {
+				on[p.Type+"/"+p.Name] = p.Enabled
+			}
+			if !on["theme/twentytwentythree"] || on["plugin/akismet"] || len(pkgs) < 3 {
+				t.Fatalf("site packages after verify: %+v", pkgs)
+			}
+
 			// A one-time login link, printed once.
 			link := strings.TrimSpace(must(t, h.home, "site", "login-reset", domain, "-q"))
 			if !strings.HasPrefix(link, "http://"+domain+":"+itoa(h.web.Port)+"/wp-login.php?action=rp&key=") {
@@ -383,4 +399,58 @@ func siteDBPassword(t *testing.T, home, domain string) string {
 		t.Fatalf("site db password: %v", err)
 	}
 	return pw
+}
+
+// platform import finds the sites a platform holds and records them as
+// installed sites, with their database details, and verifies each;
+// importing again changes nothing.
+func TestPlatformImport(t *testing.T) {
+	h := newHostEnv(t, "nginx")
+	root := testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	dropSiteDB(t, "importtest")
+	must(t, h.home, "site", "install", "import.test", "--platform", "wp", "--alias", "www.import.test", "-q")
+
+	// A second aegir home that knows the servers and the platform but not the site.
+	home2 := newHome(t)
+	w := h.web
+	must(t, home2, "server", "add", "web1", "--host", "localhost", "-q", "--http", "nginx", "--http-port", itoa(w.Port),
+		"--http-listen-ip", "127.0.0.1", "--http-test-cmd", w.TestCmd, "--http-restart-cmd", w.ReloadCmd, "--db", "mariadb", "--db-host", "127.0.0.1", "--queue")
+	must(t, home2, "platform", "add", "wp", "--server", "web1", "--root", root, "--queue")
+	must(t, home2, "hosting", "dispatch")
+	_, errs, code := aegir(t, home2, "platform", "import", "wp")
+	if code != 0 || !strings.Contains(errs, "imported site import.test") {
+		t.Fatalf("import: exit %d\n%s", code, errs)
+	}
+	rec := siteRecord(t, home2, "import.test")
+	if rec["status"] != "installed" || rec["db_name"] != "importtest" || rec["db_server"] != "web1" {
+		t.Fatalf("imported site: %v", rec)
+	}
+	if al, _ := rec["aliases"].([]any); len(al) != 1 || al[0] != "www.import.test" {
+		t.Fatalf("imported aliases: %v", rec["aliases"])
+	}
+	if pw := siteDBPassword(t, home2, "import.test"); pw != siteDBPassword(t, h.home, "import.test") {
+		t.Fatal("the imported database password differs from the one the site uses")
+	}
+	// The verify it queued runs and keeps the site working.
+	must(t, home2, "hosting", "dispatch")
+	var tasks []struct{ Type, Status string }
+	_ = json.Unmarshal([]byte(must(t, home2, "task", "list", "--site", "import.test", "--format", "json")), &tasks)
+	if len(tasks) != 1 || tasks[0].Type != "site.verify" || tasks[0].Status != "success" {
+		t.Fatalf("verify after import: %+v", tasks)
+	}
+	title := "<title>import.test</title>"
+	ok := func(code int, body string, _ http.Header) bool { return code == 200 && strings.Contains(body, title) }
+	if code, body, _ := h.get(t, "import.test", "/", ok); !ok(code, body, nil) {
+		t.Fatalf("imported site after verify: %d %.200s", code, body)
+	}
+	// Twice: nothing new.
+	_, errs, _ = aegir(t, home2, "platform", "import", "wp")
+	if !strings.Contains(errs, "already recorded") || strings.Contains(errs, "imported site") {
+		t.Fatalf("second import:\n%s", errs)
+	}
+	if out := must(t, home2, "task", "list", "--status", "queued", "--format", "csv", "--fields", "id"); strings.TrimSpace(out) != "id" {
+		t.Fatalf("second import queued tasks:\n%s", out)
+	}
+	must(t, h.home, "site", "delete", "import.test", "--no-backup", "-q")
 }

@@ -66,7 +66,7 @@ func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Lo
 }
 
 // apply saves what the back end reported.
-func (r *Runner) apply(ctx context.Context, t *entities.Task, res *provision.Result) error {
+func (r *Runner) apply(ctx context.Context, t *entities.Task, res *provision.Result, log provision.Logger) error {
 	ch, err := decodeChanges(res.Changes)
 	if err != nil {
 		return err
@@ -91,6 +91,9 @@ func (r *Runner) apply(ctx context.Context, t *entities.Task, res *provision.Res
 			return r.Store.SetServerStatus(ctx, s.ID, entities.StatusEnabled)
 		}
 	case entities.TargetPlatform:
+		if t.Type == entities.TaskPlatformImport && ok {
+			return r.importSites(ctx, t, ch.FoundSites, res.Secrets, log)
+		}
 		return r.applyPlatform(ctx, t, ch, ok)
 	case entities.TargetSite:
 		return r.applySite(ctx, t, ch, ok)

@@ -60,7 +60,7 @@ func (r *Runner) Run(ctx context.Context, t *entities.Task, log provision.Logger
 		return outcome(res)
 	}
 	res := provision.Run(ctx, r.Home, c, log, r.Pool)
-	if err := r.apply(ctx, t, res); err != nil {
+	if err := r.apply(ctx, t, res, log); err != nil {
 		log.Log(provision.LevelError, "saving the task's results in the state database failed: "+err.Error())
 		res.Status = provision.StatusError
 		res.Error = "saving results: " + err.Error()
@@ -225,6 +225,7 @@ type changes struct {
 	Packages            []entities.Package `json:"packages"`
 	SiteStatus          *string            `json:"site_status"`
 	SiteDBName          *string            `json:"site_db_name"`
+	FoundSites          []foundSite        `json:"found_sites"`
 	SiteStats           *struct {
 		Users       int64 `json:"users"`
 		ActiveUsers int64 `json:"active_users"`

@@ -65,6 +65,10 @@ type Result struct {
 	ErrorCode string `json:"error_code,omitempty"`
 	Error     string `json:"error,omitempty"`
 	Hint      string `json:"hint,omitempty"`
+	// Secrets are values the front end must keep but nobody may see (the
+	// database passwords of imported sites). They never leave the process:
+	// not in the JSON result, not in logs.
+	Secrets map[string]string `json:"-"`
 }
 
 // Error is a task failure the back end can explain: a code, the message, and
@@ -121,6 +125,19 @@ type Env struct {
 	// Reloads collects web server reloads so that many changes in one
 	// dispatch share one reload. Nil: reload at once.
 	Reloads *ReloadSet
+
+	secretsMu sync.Mutex
+	secrets   map[string]string
+}
+
+// KeepSecret hands a secret to the front end (Result.Secrets).
+func (e *Env) KeepSecret(key, value string) {
+	e.secretsMu.Lock()
+	defer e.secretsMu.Unlock()
+	if e.secrets == nil {
+		e.secrets = map[string]string{}
+	}
+	e.secrets[key] = value
 }
 
 // Logf logs a formatted line at level.

@@ -51,6 +51,7 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 		changes, err = safeCall(ctx, f, env, c)
 	}
 	res.Changes = changes
+	res.Secrets = env.secrets
 	if err != nil {
 		fail(res, env, err)
 	}

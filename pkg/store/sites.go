@@ -34,6 +34,16 @@ func scanSite(sc interface{ Scan(...any) error }) (*entities.Site, error) {
 // AddSite records a site with its aliases and queues its install task.
 // The platform, database server and client are given by name in v.
 func (s *Store) AddSite(ctx context.Context, v *entities.Site) (*entities.Task, error) {
+	return s.addSite(ctx, v, entities.SiteQueued, entities.TaskSiteInstall)
+}
+
+// ImportSite records a site found installed on its platform (with its
+// database details in v) and queues its verify task.
+func (s *Store) ImportSite(ctx context.Context, v *entities.Site) (*entities.Task, error) {
+	return s.addSite(ctx, v, entities.SiteInstalled, entities.TaskSiteVerify)
+}
+
+func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType string) (*entities.Task, error) {
 	var task *entities.Task
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var platformID, dbServerID int64
@@ -58,8 +68,8 @@ func (s *Store) AddSite(ctx context.Context, v *entities.Site) (*entities.Task, 
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, db_name, db_user, db_password, status, created)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
-			v.Domain, platformID, dbServerID, cid, v.Redirect, v.Profile, v.Language, v.HTTPS, v.DBName, v.DBUser, v.DBPassword, s.now())
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			v.Domain, platformID, dbServerID, cid, v.Redirect, v.Profile, v.Language, v.HTTPS, v.DBName, v.DBUser, v.DBPassword, status, s.now())
 		if isUnique(err) {
 			return &ConflictError{Field: "domain", Msg: "site " + quote(v.Domain) + " already exists", Hint: "run: aegir site show " + v.Domain}
 		}
@@ -67,12 +77,12 @@ func (s *Store) AddSite(ctx context.Context, v *entities.Site) (*entities.Task, 
 			return err
 		}
 		v.ID, _ = res.LastInsertId()
-		v.Status = entities.SiteQueued
+		v.Status = status
 		v.PlatformID, v.DBServerID = platformID, dbServerID
 		if err := s.setNames(ctx, tx, v); err != nil {
 			return err
 		}
-		task, err = s.insertTask(ctx, tx, entities.TaskSiteInstall, entities.TargetSite, v.ID, v.Domain, nil)
+		task, err = s.insertTask(ctx, tx, taskType, entities.TargetSite, v.ID, v.Domain, nil)
 		return err
 	})
 	return task, err
