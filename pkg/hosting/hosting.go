@@ -219,13 +219,13 @@ type changes struct {
 		Version string `json:"version"`
 		Message string `json:"message"`
 	} `json:"services"`
-	PlatformType        *string            `json:"platform_type"`
-	PlatformCoreVersion *string            `json:"platform_core_version"`
-	PlatformDocroot     *string            `json:"platform_docroot"`
-	Packages            []entities.Package `json:"packages"`
-	SiteStatus          *string            `json:"site_status"`
-	SiteDBName          *string            `json:"site_db_name"`
-	FoundSites          []foundSite        `json:"found_sites"`
+	PlatformType        *string               `json:"platform_type"`
+	PlatformCoreVersion *string               `json:"platform_core_version"`
+	PlatformDocroot     *string               `json:"platform_docroot"`
+	Packages            []entities.Package    `json:"packages"`
+	SiteStatus          *string               `json:"site_status"`
+	SiteDBName          *string               `json:"site_db_name"`
+	FoundSites          []provision.FoundSite `json:"found_sites"`
 	SiteStats           *struct {
 		Users       int64 `json:"users"`
 		ActiveUsers int64 `json:"active_users"`

@@ -12,21 +12,10 @@ import (
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
-// foundSite is a site the back end found on a platform (platform.import).
-type foundSite struct {
-	Domain  string   `json:"domain"`
-	Aliases []string `json:"aliases"`
-	DBType  string   `json:"db_type"`
-	DBName  string   `json:"db_name"`
-	DBUser  string   `json:"db_user"`
-	DBHost  string   `json:"db_host"`
-	DBPort  int      `json:"db_port"`
-}
-
 // importSites records the sites found on a platform as installed sites,
 // each with a verify task. A site already recorded is left alone, so an
 // import run twice changes nothing.
-func (r *Runner) importSites(ctx context.Context, t *entities.Task, found []foundSite, secrets map[string]string, log provision.Logger) error {
+func (r *Runner) importSites(ctx context.Context, t *entities.Task, found []provision.FoundSite, secrets map[string]string, log provision.Logger) error {
 	p, err := r.Store.GetPlatformByID(ctx, t.TargetID)
 	if err != nil {
 		return err
@@ -66,7 +55,7 @@ func (r *Runner) importSites(ctx context.Context, t *entities.Task, found []foun
 // matchDBServer finds the server whose database service a found site's
 // settings point at: same address (any loopback address for a server on
 // this machine) and port. Empty if none.
-func matchDBServer(servers []*entities.Server, platformServer string, f foundSite) string {
+func matchDBServer(servers []*entities.Server, platformServer string, f provision.FoundSite) string {
 	host, port := f.DBHost, f.DBPort
 	if h, p, err := net.SplitHostPort(host); err == nil {
 		host = h

@@ -13,18 +13,6 @@ func init() {
 	provision.Register("platform.import", platformImport)
 }
 
-// foundSite is a site found on a platform, for the front end to record.
-type foundSite struct {
-	Domain  string   `json:"domain"`
-	Aliases []string `json:"aliases"`
-	DBType  string   `json:"db_type"`
-	DBName  string   `json:"db_name"`
-	DBUser  string   `json:"db_user"`
-	DBHost  string   `json:"db_host"`
-	DBPort  int      `json:"db_port"`
-	Aegir   bool     `json:"aegir"`
-}
-
 // platformImport finds the sites a platform already holds (Drupal
 // sites/*/settings.php; WordPress configurations aegir wrote) for the
 // front end to record as installed sites. Their database passwords go to
@@ -42,10 +30,10 @@ func platformImport(ctx context.Context, env *provision.Env, c *provision.Contex
 	if err != nil {
 		return nil, err
 	}
-	found := make([]foundSite, 0, len(sites))
+	found := make([]provision.FoundSite, 0, len(sites))
 	for _, s := range sites {
 		env.Logf(provision.LevelInfo, "found site %s (database %s on %s)", s.Domain, s.DB.Name, s.DB.Host)
-		found = append(found, foundSite{Domain: s.Domain, Aliases: s.Aliases, DBType: s.DB.Type, DBName: s.DB.Name, DBUser: s.DB.User,
+		found = append(found, provision.FoundSite{Domain: s.Domain, Aliases: s.Aliases, DBType: s.DB.Type, DBName: s.DB.Name, DBUser: s.DB.User,
 			DBHost: s.DB.Host, DBPort: s.DB.Port, Aegir: s.Aegir})
 		env.KeepSecret("db_password/"+s.Domain, s.DB.Password)
 	}
