@@ -5,11 +5,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/mholt/acmez/v3"
 	acmeapi "github.com/mholt/acmez/v3/acme"
@@ -22,12 +25,63 @@ import (
 // that Ex reaches: the directory every aegir vhost serves at
 // /.well-known/acme-challenge/.
 type HTTPDir struct {
-	Ex   exec.Executor
-	Dir  string
-	Logf func(level, format string, args ...any)
+	Ex  exec.Executor
+	Dir string
+	// CheckAddr (HOST:PORT), if set, is where the web server answers HTTP:
+	// before the CA is told to look, Wait fetches the challenge there (with
+	// the name as Host) until the web server serves it, for a few seconds,
+	// so that a reload still in progress does not fail the validation.
+	CheckAddr string
+	Logf      func(level, format string, args ...any)
 }
 
-var _ acmez.Solver = (*HTTPDir)(nil)
+var (
+	_ acmez.Solver = (*HTTPDir)(nil)
+	_ acmez.Waiter = (*HTTPDir)(nil)
+)
+
+// waitFor bounds Wait.
+const waitFor = 10 * time.Second
+
+// Wait fetches the challenge from the web server until it is served, for
+// up to 10 s. It never fails: the CA's own check decides, and says why.
+func (h *HTTPDir) Wait(ctx context.Context, chal acmeapi.Challenge) error {
+	if h.CheckAddr == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, waitFor)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	url := "http://" + h.CheckAddr + chal.HTTP01ResourcePath()
+	var last string
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return nil
+		}
+		req.Host = chal.Identifier.Value
+		resp, err := client.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.TrimSpace(string(b)) == chal.KeyAuthorization {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			if h.Logf != nil {
+				h.Logf(provision.LevelWarning, "the web server at %s does not serve the challenge for %s yet (%s); asking the CA anyway", h.CheckAddr, chal.Identifier.Value, last)
+			}
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
 
 // tokenRe is what RFC 8555 allows in a token (base64url).
 var tokenRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -135,7 +137,7 @@ func (s *site) issueCert(ctx context.Context, names []string) (map[string]any, e
 	client, err := acme.New(acme.Config{Directory: s.c.ACMEDirectory, Email: s.c.ACMEEmail, CAFile: s.c.ACMECAFile, Home: s.env.Home, Logf: s.env.Logf})
 	if err == nil {
 		var iss *acme.Issued
-		iss, err = client.Obtain(ctx, names, &acme.HTTPDir{Ex: s.ex, Dir: s.ws.ACMEChallengeDir(), Logf: s.env.Logf})
+		iss, err = client.Obtain(ctx, names, &acme.HTTPDir{Ex: s.ex, Dir: s.ws.ACMEChallengeDir(), CheckAddr: s.httpAddr(), Logf: s.env.Logf})
 		if err == nil {
 			return s.installCert(ctx, iss.ChainPEM, iss.KeyPEM, iss.Info, certACME)
 		}
@@ -146,6 +148,19 @@ func (s *site) issueCert(ctx context.Context, names []string) (map[string]any, e
 		s.env.Logf(provision.LevelWarning, "%s keeps answering on HTTP only until it has a certificate", s.c.SiteDomain)
 	}
 	return map[string]any{"site_cert_error": err.Error(), "site_cert_names": names}, err
+}
+
+// httpAddr is where the site's web server answers HTTP, as seen from here.
+func (s *site) httpAddr() string {
+	cfg := s.ws.Config()
+	host := cfg.ListenIP
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if !s.ex.IsLocal() {
+			host = s.c.WebHost
+		}
+	}
+	return net.JoinHostPort(host, strconv.Itoa(cfg.HTTPPort))
 }
 
 // installCert writes a certificate and its key (0600) beside the site's

@@ -1,0 +1,353 @@
+package cli_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/cli"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+)
+
+// httpsEnv is a host environment with a private ACME CA (pebble) that
+// validates on the web server's HTTP port, configured in aegir.yaml.
+type httpsEnv struct {
+	*hostEnv
+	ca     *testenv.Pebble
+	notify string // what the notify command received
+}
+
+func newHTTPSEnv(t *testing.T, kind string) *httpsEnv {
+	t.Helper()
+	h := newHostEnv(t, kind)
+	ca := testenv.StartPebble(t, testenv.PebbleOptions{HTTPPort: h.web.Port})
+	notify := filepath.Join(t.TempDir(), "notified")
+	cfg := "\nacme_directory: " + ca.Directory + "\nacme_ca_file: " + ca.CAFile + "\nacme_email: admin@example.org\n" +
+		"queue:\n  cron: {enabled: false}\n  stats: {enabled: false}\n" +
+		"notify:\n  command: cat >> " + notify + "\n"
+	f, err := os.OpenFile(filepath.Join(h.home, "aegir.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(cfg); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return &httpsEnv{hostEnv: h, ca: ca, notify: notify}
+}
+
+// curl fetches https://DOMAIN:PORT/path with the real curl, trusting
+// pebble's root and resolving DOMAIN to 127.0.0.1, retrying briefly while
+// a reload takes effect. It returns the body (empty on failure) and curl's
+// last error output.
+func (h *httpsEnv) curl(t *testing.T, domain, path, want string) (string, string) {
+	t.Helper()
+	port := itoa(h.web.HTTPSPort)
+	var body, errs string
+	for i := 0; i < 40; i++ {
+		cmd := exec.Command("curl", "-sS", "--max-time", "10", "--noproxy", "*", "--cacert", h.ca.RootFile,
+			"--resolve", domain+":"+port+":127.0.0.1", "https://"+domain+":"+port+path)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		body, errs = string(out), stderr.String()
+		if err == nil && strings.Contains(body, want) {
+			return body, errs
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	return body, errs
+}
+
+// curlAlias checks over HTTPS that the alias's certificate verifies and
+// that WordPress answers it (the site, or its canonical redirect to the
+// domain).
+func (h *httpsEnv) curlAlias(t *testing.T, alias, domain string) {
+	t.Helper()
+	port := itoa(h.web.HTTPSPort)
+	want := "301 https://" + domain + ":" + port + "/"
+	var got string
+	for i := 0; i < 40 && got != want && got != "200 "; i++ {
+		out, _ := exec.Command("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "--max-time", "10", "--noproxy", "*",
+			"--cacert", h.ca.RootFile, "--resolve", alias+":"+port+":127.0.0.1", "https://"+alias+":"+port+"/").CombinedOutput()
+		got = string(out)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got != want && got != "200 " {
+		t.Fatalf("curl https://%s:%s/: %q, want 200 or %q (the site, or WordPress's redirect, over a verified TLS connection)", alias, port, got, want)
+	}
+}
+
+// servedSerial is the serial of the certificate the web server presents
+// for domain (not verified: admin certificates are self-signed here).
+func (h *httpsEnv) servedSerial(t *testing.T, domain, notSerial string) string {
+	t.Helper()
+	var serial string
+	for i := 0; i < 40; i++ {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+itoa(h.web.HTTPSPort),
+			&tls.Config{ServerName: domain, InsecureSkipVerify: true})
+		if err == nil {
+			serial = c.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+			c.Close()
+			if serial != notSerial {
+				return serial
+			}
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	return serial
+}
+
+type certRow struct {
+	Domain    string
+	Names     []string
+	Issuer    string
+	Source    string
+	NotAfter  *time.Time `json:"not_after"`
+	DaysLeft  *int       `json:"days_left"`
+	CertPath  string     `json:"cert_path"`
+	KeyPath   string     `json:"key_path"`
+	Failures  int
+	LastError string `json:"last_error"`
+}
+
+func certOf(t *testing.T, home, domain string) *certRow {
+	t.Helper()
+	var rows []certRow
+	if err := json.Unmarshal([]byte(must(t, home, "cert", "list", "--format", "json")), &rows); err != nil {
+		t.Fatal(err)
+	}
+	for i := range rows {
+		if rows[i].Domain == domain {
+			return &rows[i]
+		}
+	}
+	return nil
+}
+
+// stateExec runs a statement on the state file: the tests' way to let time
+// pass.
+func stateExec(t *testing.T, home, q string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(home, "aegir.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(q, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// makeDue sets a certificate's renewal time to now, as when 30 days
+// before its expiry have come.
+func makeDue(t *testing.T, home, domain string) {
+	t.Helper()
+	stateExec(t, home, `UPDATE certificates SET renew_after = 0 WHERE site_id = (SELECT id FROM sites WHERE domain = ? AND status <> 'deleted')`, domain)
+	nextRun(t, home)
+}
+
+// nextRun makes the cert queue due, as when its next run (a minute after
+// the last) has come.
+func nextRun(t *testing.T, home string) {
+	t.Helper()
+	stateExec(t, home, `UPDATE queue_runs SET last_run = NULL WHERE name = 'cert'`)
+}
+
+// HTTPS end to end on nginx and apache, with a real ACME CA: a WordPress
+// site gets a certificate for its domain and alias and answers over HTTPS
+// (curl --cacert pebble's root); with required, HTTP answers 301 (but ACME
+// challenges) and HTTPS sends HSTS; a new alias is covered after verify;
+// the cert queue renews a due certificate, and a failed renewal keeps the
+// current one, notifies and backs off; a challenge that cannot be
+// answered fails the install but the site answers on HTTP; a brought
+// certificate is checked, then installed; delete removes certificate and key.
+func TestSiteHTTPS(t *testing.T) {
+	for _, kind := range []string{"nginx", "apache"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			h := newHTTPSEnv(t, kind)
+			root := testenv.WordPressPlatform(t)
+			must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+			domain := "tls-" + kind + ".test"
+			dropSiteDB(t, strings.ReplaceAll(strings.ReplaceAll(domain, ".", ""), "-", ""))
+			title := "<title>" + domain + "</title>"
+
+			_, errs, code := aegir(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "--https", "required")
+			if code != 0 {
+				t.Fatalf("install: exit %d\n%s", code, errs)
+			}
+			t.Logf("%s: install with a certificate: %v", kind, time.Since(start).Round(time.Millisecond))
+			c := certOf(t, h.home, domain)
+			if c == nil || c.Source != "acme" || !strings.Contains(c.Issuer, "Pebble") || c.DaysLeft == nil || *c.DaysLeft < 1 ||
+				strings.Join(c.Names, " ") != domain+" www."+domain {
+				t.Fatalf("cert list after install: %+v", c)
+			}
+			if st, err := os.Stat(c.KeyPath); err != nil || st.Mode().Perm() != 0o600 {
+				t.Fatalf("key file %s: %v %v, want 0600", c.KeyPath, err, st)
+			}
+			if strings.Contains(errs, "PRIVATE KEY") {
+				t.Fatal("the task log shows key material")
+			}
+			if body, cerr := h.curl(t, domain, "/", title); !strings.Contains(body, title) {
+				t.Fatalf("curl https://%s: want the site's title; curl said %s; body %.300s", domain, cerr, body)
+			}
+			h.curlAlias(t, "www."+domain, domain)
+
+			// required: HTTP redirects (ACME challenges excepted); HSTS.
+			wantLoc := "https://" + domain + ":" + itoa(h.web.HTTPSPort) + "/a?b=1"
+			redirects := func(code int, _ string, hdr http.Header) bool { return code == 301 && hdr.Get("Location") == wantLoc }
+			if code, _, hdr := h.get(t, domain, "/a?b=1", redirects); !redirects(code, "", hdr) {
+				t.Fatalf("HTTP with required: %d %q, want 301 %s", code, hdr.Get("Location"), wantLoc)
+			}
+			if code, _, _ := h.get(t, domain, "/.well-known/acme-challenge/none", func(c int, _ string, _ http.Header) bool { return c == 404 }); code != 404 {
+				t.Fatalf("ACME path on HTTP with required: %d, want 404 (served, not redirected)", code)
+			}
+			out, err := exec.Command("curl", "-sS", "-o", "/dev/null", "-D", "-", "--noproxy", "*", "--cacert", h.ca.RootFile, "--resolve",
+				domain+":"+itoa(h.web.HTTPSPort)+":127.0.0.1", "https://"+domain+":"+itoa(h.web.HTTPSPort)+"/").CombinedOutput()
+			if err != nil || !strings.Contains(strings.ToLower(string(out)), "strict-transport-security: max-age=") {
+				t.Fatalf("no HSTS over HTTPS: %v\n%s", err, out)
+			}
+
+			// A new alias: the next verify gets a certificate that covers it.
+			must(t, h.home, "site", "edit", domain, "--add-alias", "new."+domain, "-q")
+			if c2 := certOf(t, h.home, domain); len(c2.Names) != 3 || c2.CertPath == c.CertPath {
+				t.Fatalf("after adding an alias: %+v", c2)
+			}
+			if _, err := os.Stat(c.CertPath); !os.IsNotExist(err) {
+				t.Errorf("the previous certificate file is left: %v", err)
+			}
+			h.curlAlias(t, "new."+domain, domain)
+
+			// Renewal by the cert queue once the certificate is due.
+			serial := h.servedSerial(t, domain, "")
+			makeDue(t, h.home, domain)
+			must(t, h.home, "hosting", "dispatch", "-q")
+			renewed := h.servedSerial(t, domain, serial)
+			if renewed == serial {
+				t.Fatalf("the cert queue did not renew: still serving %s", serial)
+			}
+			if body, _ := h.curl(t, domain, "/", title); !strings.Contains(body, title) {
+				t.Fatal("site not served after renewal")
+			}
+
+			// A failed renewal (the name no longer points here): the current
+			// certificate stays, the failure is counted and notified, and the
+			// retry waits.
+			h.ca.SetA(t, domain, "127.0.0.2")
+			makeDue(t, h.home, domain)
+			_, errs, _ = aegir(t, h.home, "hosting", "dispatch")
+			c3 := certOf(t, h.home, domain)
+			if c3.Failures != 1 || !strings.Contains(c3.LastError, "127.0.0.2") {
+				t.Fatalf("after a failed renewal: %+v\n%s", c3, errs)
+			}
+			if s := h.servedSerial(t, domain, ""); s != renewed {
+				t.Fatalf("serving %s after a failed renewal, want the current %s", s, renewed)
+			}
+			if b, _ := os.ReadFile(h.notify); !strings.Contains(string(b), `"site.cert"`) {
+				t.Fatalf("no failure notice for the renewal: %q", b)
+			}
+			nextRun(t, h.home)
+			must(t, h.home, "hosting", "dispatch", "-q")
+			if c4 := certOf(t, h.home, domain); c4.Failures != 1 {
+				t.Fatalf("retried before its backoff: %+v", c4)
+			}
+			h.ca.ClearA(t, domain)
+
+			// A brought certificate: refused when it does not cover every
+			// name (exit 2, nothing changed), installed when it does.
+			dir := t.TempDir()
+			writeSelfSigned(t, dir, "short", []string{domain})
+			_, errs, code = aegir(t, h.home, "site", "cert", domain, "--cert", filepath.Join(dir, "short.crt"), "--key", filepath.Join(dir, "short.key"))
+			if code != cli.ExitUsage || !strings.Contains(errs, "does not cover www."+domain) {
+				t.Fatalf("a certificate missing aliases: exit %d\n%s", code, errs)
+			}
+			if c5 := certOf(t, h.home, domain); c5.CertPath != c3.CertPath || c5.Source != "acme" {
+				t.Fatalf("a refused certificate changed the record: %+v", c5)
+			}
+			adminSerial := writeSelfSigned(t, dir, "all", []string{domain, "www." + domain, "new." + domain})
+			must(t, h.home, "site", "cert", domain, "--cert", filepath.Join(dir, "all.crt"), "--key", filepath.Join(dir, "all.key"), "-q")
+			if c6 := certOf(t, h.home, domain); c6.Source != "admin" || c6.Issuer != "aegir test admin CA" {
+				t.Fatalf("brought certificate: %+v", c6)
+			}
+			if s := h.servedSerial(t, domain, renewed); s != adminSerial {
+				t.Fatalf("serving %s, want the brought certificate %s", s, adminSerial)
+			}
+
+			// A challenge that cannot be answered fails the install, which
+			// keeps the site answering on HTTP.
+			bad := "away-" + kind + ".test"
+			dropSiteDB(t, strings.ReplaceAll(strings.ReplaceAll(bad, ".", ""), "-", ""))
+			h.ca.SetA(t, bad, "127.0.0.2")
+			_, errs, code = aegir(t, h.home, "site", "install", bad, "--platform", "wp", "--https", "on")
+			if code != cli.ExitFailed || !strings.Contains(errs, "answers on HTTP") || !strings.Contains(errs, "connection refused") || !strings.Contains(errs, "hint: ") {
+				t.Fatalf("install with an unreachable challenge: exit %d\n%s", code, errs)
+			}
+			if rec := siteRecord(t, h.home, bad); rec["status"] != "installed" {
+				t.Fatalf("site after the failed challenge: %v", rec["status"])
+			}
+			badTitle := "<title>" + bad + "</title>"
+			ok := func(code int, body string, _ http.Header) bool {
+				return code == 200 && strings.Contains(body, badTitle)
+			}
+			if code, body, _ := h.get(t, bad, "/", ok); !ok(code, body, nil) {
+				t.Fatalf("the site does not answer on HTTP after the failed challenge: %d %.200s", code, body)
+			}
+			if c := certOf(t, h.home, bad); c == nil || c.NotAfter != nil || c.Failures != 1 {
+				t.Fatalf("pending certificate of %s: %+v", bad, c)
+			}
+
+			// Delete removes the certificate and key.
+			must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
+			if _, err := os.Stat(filepath.Dir(c3.CertPath)); !os.IsNotExist(err) {
+				t.Fatalf("certificate directory left after delete: %v", err)
+			}
+			if c := certOf(t, h.home, domain); c != nil {
+				t.Fatalf("deleted site still listed: %+v", c)
+			}
+			must(t, h.home, "site", "delete", bad, "--no-backup", "-q")
+			t.Logf("%s: whole test %v", kind, time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
+
+// writeSelfSigned writes NAME.crt and NAME.key covering names, valid now,
+// and returns the serial (hex).
+func writeSelfSigned(t *testing.T, dir, name string, names []string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "aegir test admin CA"}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	if err := os.WriteFile(filepath.Join(dir, name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return serial.Text(16)
+}
