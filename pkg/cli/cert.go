@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -150,4 +151,18 @@ func checkBroughtCert(v *entities.Site, certFile, keyFile string, now time.Time)
 			Hint: "bring a certificate that covers " + fmt.Sprint(names) + ", is valid now, with its own key (PEM files)"}
 	}
 	return map[string]string{"cert_file": paths["--cert"], "key_file": paths["--key"]}, nil
+}
+
+// siteCert is the site's certificate for site show; nil when it has none.
+func siteCert(a *App, st *store.Store, v *entities.Site) (*entities.SiteCert, error) {
+	c, err := st.GetCert(a.ctx, v.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	daysLeft([]*store.Certificate{c}, st.Now())
+	return &entities.SiteCert{Names: c.Names, Issuer: c.Issuer, Source: c.Source, NotAfter: c.NotAfter, DaysLeft: c.DaysLeft,
+		Failures: c.Failures, LastError: c.LastError}, nil
 }

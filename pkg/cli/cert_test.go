@@ -199,6 +199,9 @@ func TestSiteHTTPS(t *testing.T) {
 				strings.Join(c.Names, " ") != domain+" www."+domain {
 				t.Fatalf("cert list after install: %+v", c)
 			}
+			if sc, _ := siteRecord(t, h.home, domain)["cert"].(map[string]any); sc == nil || sc["source"] != "acme" || sc["days_left"] == nil {
+				t.Fatalf("site show's cert: %v", sc)
+			}
 			if st, err := os.Stat(c.KeyPath); err != nil || st.Mode().Perm() != 0o600 {
 				t.Fatalf("key file %s: %v %v, want 0600", c.KeyPath, err, st)
 			}

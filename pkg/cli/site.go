@@ -211,6 +211,9 @@ func (a *App) siteShowCmd() *cobra.Command {
 			if v.Stats, err = st.SiteStats(a.ctx, v); err != nil {
 				return err
 			}
+			if v.Cert, err = siteCert(a, st, v); err != nil {
+				return err
+			}
 			return a.print(v)
 		},
 	}

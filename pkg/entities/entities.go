@@ -6,6 +6,7 @@ package entities
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -195,6 +196,7 @@ type Site struct {
 	Created    time.Time  `json:"created" yaml:"created"`
 	LastCron   *time.Time `json:"last_cron" yaml:"last_cron"`
 	Stats      *SiteStats `json:"stats" yaml:"stats"`
+	Cert       *SiteCert  `json:"cert" yaml:"cert"` // filled by site show
 	PlatformID int64      `json:"-" yaml:"-"`
 	DBServerID int64      `json:"-" yaml:"-"`
 }
@@ -215,6 +217,32 @@ func (s *SiteStats) CellString() string {
 		return ""
 	}
 	return fmt.Sprintf("%d users (%d active), %d posts, %d comments", s.Users, s.ActiveUsers, s.Posts, s.Comments)
+}
+
+// SiteCert is a site's HTTPS certificate, as aegir cert list shows it.
+type SiteCert struct {
+	Names     []string   `json:"names" yaml:"names"`
+	Issuer    string     `json:"issuer" yaml:"issuer"`
+	Source    string     `json:"source" yaml:"source"` // acme or admin
+	NotAfter  *time.Time `json:"not_after" yaml:"not_after"`
+	DaysLeft  *int       `json:"days_left" yaml:"days_left"`
+	Failures  int        `json:"failures" yaml:"failures"`
+	LastError string     `json:"last_error" yaml:"last_error"`
+}
+
+// CellString renders a certificate in one table cell.
+func (c *SiteCert) CellString() string {
+	if c == nil {
+		return ""
+	}
+	if c.NotAfter == nil || c.DaysLeft == nil {
+		return fmt.Sprintf("none yet (%d failed attempts; aegir cert list --format json)", c.Failures)
+	}
+	s := fmt.Sprintf("%s, %s, until %s (%d days)", strings.Join(c.Names, " "), c.Issuer, c.NotAfter.Format("2006-01-02"), *c.DaysLeft)
+	if c.Failures > 0 {
+		s += fmt.Sprintf(", %d failed renewals", c.Failures)
+	}
+	return s
 }
 
 // Task is one change for the back end to carry out, with its log.
