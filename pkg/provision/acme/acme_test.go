@@ -189,3 +189,29 @@ func provisionErr(t *testing.T, err error) *provision.Error {
 	}
 	return pe
 }
+
+// A remote web server: the challenge files go there over SSH (a private
+// sshd on loopback, logging in as root as aegir does on a web server).
+func TestObtainOverSSH(t *testing.T) {
+	e := newCAEnv(t, 0)
+	sshd := testenv.StartSSHDWith(t, testenv.SSHDOptions{RootLogin: true})
+	ctx := context.Background()
+	ex, err := exec.DialSSH(ctx, exec.SSHConfig{Host: sshd.Host, Port: sshd.Port, User: "root", KeyFile: sshd.KeyFile, KnownHostsFile: sshd.KnownHostsFile})
+	if err != nil {
+		t.Fatalf("ssh: %v\n%s", err, sshd.Log())
+	}
+	defer ex.Close()
+	if ex.IsLocal() {
+		t.Fatal("the SSH executor says it is local")
+	}
+	got, err := e.client(t, nil).Obtain(ctx, []string{"remote.test"}, &acme.HTTPDir{Ex: ex, Dir: e.dir, CheckAddr: "127.0.0.1:" + strconv.Itoa(e.pebble.HTTPPort)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Info.Missing([]string{"remote.test"}) != nil {
+		t.Fatalf("certificate names %v", got.Info.Names)
+	}
+	if left, _ := os.ReadDir(e.dir); len(left) != 0 {
+		t.Errorf("challenge files left: %v", left)
+	}
+}
