@@ -13,6 +13,9 @@ import (
 // password here, saved in the (0600) state before the back end runs, so
 // that a retried or rolled-back install knows it.
 func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Context) error {
+	if t.Type == entities.TaskSiteClone {
+		return r.beforeClone(ctx, t, c)
+	}
 	if t.Type != entities.TaskSiteInstall || (c.SiteDBPassword != "" && c.SiteDBName != "") {
 		return nil
 	}
@@ -72,7 +75,12 @@ func (r *Runner) apply(ctx context.Context, t *entities.Task, res *provision.Res
 		return err
 	}
 	ok := res.Status != provision.StatusError
+	if err := r.applyBackup(ctx, t, ch); err != nil {
+		return err
+	}
 	switch t.TargetKind {
+	case entities.TargetBackup:
+		return r.applyBackupTask(ctx, t, ch, ok)
 	case entities.TargetServer:
 		s, err := r.Store.GetServerByID(ctx, t.TargetID)
 		if err != nil {
@@ -145,6 +153,9 @@ func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, o
 	}
 	if !ok && !ch.Committed {
 		return nil
+	}
+	if err := r.applyMove(ctx, site, ch); err != nil {
+		return err
 	}
 	if ch.SiteDBName != nil && ch.SiteDBUser != nil && (*ch.SiteDBName != site.DBName || *ch.SiteDBUser != site.DBUser) {
 		// The back end chose the database names (they were free on the server).

@@ -114,6 +114,11 @@ func (r *Runner) BuildContext(ctx context.Context, t *entities.Task) (*provision
 		if err := r.fillSite(ctx, c, site); err != nil {
 			return nil, err
 		}
+		return r.siteTaskContext(ctx, t, c)
+	case entities.TargetBackup:
+		if err := r.fillBackup(ctx, t, c); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("task %d: unknown target kind %q", t.ID, t.TargetKind)
 	}
@@ -213,6 +218,13 @@ func (r *Runner) fillDB(c *provision.Context, s *entities.Server) error {
 
 // changes is what the back end may report, by key.
 type changes struct {
+	// Backups, restores, migrations and clones (see backup.go).
+	Backup        *backupChange `json:"backup"`
+	BackupDeleted bool          `json:"backup_deleted"`
+	SitePlatform  *string       `json:"site_platform"`
+	SiteDBServer  *string       `json:"site_db_server"`
+	SiteDomain    *string       `json:"site_domain"`
+
 	Services []struct {
 		Kind    string `json:"kind"`
 		Status  string `json:"status"`

@@ -87,6 +87,53 @@ type Context struct {
 	// Backups.
 	BackupDir  string `json:"backup_dir,omitempty"`  // on the master
 	BackupPath string `json:"backup_path,omitempty"` // a backup to restore or verify
+	// BackupSHA256 is the SHA-256 of the file at BackupPath, recorded when
+	// it was written; a restore checks it first.
+	BackupSHA256 string `json:"backup_sha256,omitempty"`
+
+	// Where a site.migrate or site.clone puts the site: the same keys as
+	// above for the web server, database server, platform and site, with a
+	// target_ prefix (Target and SetTarget). Empty: the site stays where it
+	// is. The fields above are where the site's data comes from.
+	TargetWebServer           string   `json:"target_web_server,omitempty"`
+	TargetWebHost             string   `json:"target_web_host,omitempty"`
+	TargetWebSSHUser          string   `json:"target_web_ssh_user,omitempty"`
+	TargetWebSSHPort          int      `json:"target_web_ssh_port,omitempty"`
+	TargetWebSSHKey           string   `json:"target_web_ssh_key,omitempty"`
+	TargetWebAcceptHostKey    bool     `json:"target_web_accept_host_key,omitempty"`
+	TargetWebRemoteHome       string   `json:"target_web_remote_home,omitempty"`
+	TargetHTTPType            string   `json:"target_http_type,omitempty"`
+	TargetHTTPPort            int      `json:"target_http_port,omitempty"`
+	TargetHTTPSPort           int      `json:"target_https_port,omitempty"`
+	TargetHTTPTestCmd         string   `json:"target_http_test_cmd,omitempty"`
+	TargetHTTPRestartCmd      string   `json:"target_http_restart_cmd,omitempty"`
+	TargetPHPFPM              string   `json:"target_php_fpm,omitempty"`
+	TargetDBServer            string   `json:"target_db_server,omitempty"`
+	TargetDBServerHost        string   `json:"target_db_server_host,omitempty"`
+	TargetDBSSHUser           string   `json:"target_db_ssh_user,omitempty"`
+	TargetDBSSHPort           int      `json:"target_db_ssh_port,omitempty"`
+	TargetDBSSHKey            string   `json:"target_db_ssh_key,omitempty"`
+	TargetDBAcceptHostKey     bool     `json:"target_db_accept_host_key,omitempty"`
+	TargetDBType              string   `json:"target_db_type,omitempty"`
+	TargetDBHost              string   `json:"target_db_host,omitempty"`
+	TargetDBPort              int      `json:"target_db_port,omitempty"`
+	TargetDBAdminUser         string   `json:"target_db_admin_user,omitempty"`
+	TargetDBAdminPassword     string   `json:"target_db_admin_password,omitempty"` // secret
+	TargetDBAdminPasswordFile string   `json:"target_db_admin_password_file,omitempty"`
+	TargetDBGrantHost         string   `json:"target_db_grant_host,omitempty"`
+	TargetPlatform            string   `json:"target_platform,omitempty"`
+	TargetPlatformRoot        string   `json:"target_platform_root,omitempty"`
+	TargetPlatformType        string   `json:"target_platform_type,omitempty"`
+	TargetPlatformCoreVersion string   `json:"target_platform_core_version,omitempty"`
+	TargetPlatformDrush       string   `json:"target_platform_drush,omitempty"`
+	TargetSiteDomain          string   `json:"target_site_domain,omitempty"`
+	TargetSiteAliases         []string `json:"target_site_aliases,omitempty"`
+	TargetSiteRedirect        bool     `json:"target_site_redirect,omitempty"`
+	TargetSiteHTTPS           string   `json:"target_site_https,omitempty"`
+	TargetSiteStatus          string   `json:"target_site_status,omitempty"`
+	TargetSiteDBName          string   `json:"target_site_db_name,omitempty"` // empty: the back end picks a free name
+	TargetSiteDBUser          string   `json:"target_site_db_user,omitempty"`
+	TargetSiteDBPassword      string   `json:"target_site_db_password,omitempty"` // secret
 
 	// Extra holds task-specific options that have no field above.
 	Extra map[string]string `json:"extra,omitempty"`
@@ -152,4 +199,86 @@ func DecodeContext(r io.Reader) (*Context, error) {
 		return nil, fmt.Errorf("context: %w", err)
 	}
 	return &c, nil
+}
+
+// HasTarget reports whether the context names a target (site.migrate,
+// site.clone).
+func (c *Context) HasTarget() bool { return c.TargetPlatformRoot != "" && c.TargetSiteDomain != "" }
+
+// Target is the context of the site at its target: c with the target_
+// fields in place of their own. The target's database name may be empty
+// (to be chosen).
+func (c *Context) Target() *Context {
+	t := *c
+	t.SiteAliases = append([]string(nil), c.TargetSiteAliases...)
+	t.linkTarget(c, false)
+	return &t
+}
+
+// SetTarget fills the target_ fields from t, the site's context at its
+// target.
+func (c *Context) SetTarget(t *Context) { c.linkTarget(t, true) }
+
+// linkTarget copies o's own fields to c's target_ fields (toTarget), or
+// o's target_ fields to c's own fields.
+func (c *Context) linkTarget(o *Context, toTarget bool) {
+	str := func(own, tgt *string) { copyField(own, tgt, toTarget) }
+	num := func(own, tgt *int) { copyField(own, tgt, toTarget) }
+	flag := func(own, tgt *bool) { copyField(own, tgt, toTarget) }
+	// Each pair is (own field, target_ field); the contexts they belong to
+	// depend on the direction.
+	own, tgt := o, c
+	if !toTarget {
+		own, tgt = c, o
+	}
+	str(&own.WebServer, &tgt.TargetWebServer)
+	str(&own.WebHost, &tgt.TargetWebHost)
+	str(&own.WebSSHUser, &tgt.TargetWebSSHUser)
+	num(&own.WebSSHPort, &tgt.TargetWebSSHPort)
+	str(&own.WebSSHKey, &tgt.TargetWebSSHKey)
+	flag(&own.WebAcceptHostKey, &tgt.TargetWebAcceptHostKey)
+	str(&own.WebRemoteHome, &tgt.TargetWebRemoteHome)
+	str(&own.HTTPType, &tgt.TargetHTTPType)
+	num(&own.HTTPPort, &tgt.TargetHTTPPort)
+	num(&own.HTTPSPort, &tgt.TargetHTTPSPort)
+	str(&own.HTTPTestCmd, &tgt.TargetHTTPTestCmd)
+	str(&own.HTTPRestartCmd, &tgt.TargetHTTPRestartCmd)
+	str(&own.PHPFPM, &tgt.TargetPHPFPM)
+	str(&own.DBServer, &tgt.TargetDBServer)
+	str(&own.DBServerHost, &tgt.TargetDBServerHost)
+	str(&own.DBSSHUser, &tgt.TargetDBSSHUser)
+	num(&own.DBSSHPort, &tgt.TargetDBSSHPort)
+	str(&own.DBSSHKey, &tgt.TargetDBSSHKey)
+	flag(&own.DBAcceptHostKey, &tgt.TargetDBAcceptHostKey)
+	str(&own.DBType, &tgt.TargetDBType)
+	str(&own.DBHost, &tgt.TargetDBHost)
+	num(&own.DBPort, &tgt.TargetDBPort)
+	str(&own.DBAdminUser, &tgt.TargetDBAdminUser)
+	str(&own.DBAdminPassword, &tgt.TargetDBAdminPassword)
+	str(&own.DBAdminPasswordFile, &tgt.TargetDBAdminPasswordFile)
+	str(&own.DBGrantHost, &tgt.TargetDBGrantHost)
+	str(&own.Platform, &tgt.TargetPlatform)
+	str(&own.PlatformRoot, &tgt.TargetPlatformRoot)
+	str(&own.PlatformType, &tgt.TargetPlatformType)
+	str(&own.PlatformCoreVersion, &tgt.TargetPlatformCoreVersion)
+	str(&own.PlatformDrush, &tgt.TargetPlatformDrush)
+	str(&own.SiteDomain, &tgt.TargetSiteDomain)
+	flag(&own.SiteRedirect, &tgt.TargetSiteRedirect)
+	str(&own.SiteHTTPS, &tgt.TargetSiteHTTPS)
+	str(&own.SiteStatus, &tgt.TargetSiteStatus)
+	str(&own.SiteDBName, &tgt.TargetSiteDBName)
+	str(&own.SiteDBUser, &tgt.TargetSiteDBUser)
+	str(&own.SiteDBPassword, &tgt.TargetSiteDBPassword)
+	if toTarget {
+		c.TargetSiteAliases = append([]string(nil), o.SiteAliases...)
+	}
+}
+
+// copyField copies *own to *tgt (toTarget) or *tgt to *own.
+func copyField[T any](own, tgt *T, toTarget bool) {
+	if toTarget {
+		*tgt = *own
+	} else {
+		*own = *tgt
+	}
 }

@@ -71,7 +71,7 @@ func Scan(ctx context.Context, path string, visit Visit) (*Manifest, error) {
 			break
 		}
 		if err != nil {
-			return nil, s.fail("the archive is damaged or cut short after %d members (%v)", len(s.order), err)
+			return nil, s.fail("the archive is damaged or cut short after %s (%v)", Count(len(s.order), "member"), err)
 		}
 		if err := s.member(h, tr, visit, buf); err != nil {
 			var ve *VerifyError

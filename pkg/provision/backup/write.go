@@ -263,7 +263,7 @@ func (w *writer) dump(out io.Writer) ([]byte, error) {
 	if err := gz.Close(); err != nil {
 		return nil, fmt.Errorf("backup: compressing the dump: %w", err)
 	}
-	w.src.Log.log("info", "database dump: %s in %s", humanBytes(cnt.n), time.Since(start).Round(time.Millisecond))
+	w.src.Log.log("info", "database dump: %s in %s", SizeString(cnt.n), time.Since(start).Round(time.Millisecond))
 	w.members = append(w.members, Member{Name: DatabaseMember, Type: TypeFile, Size: cnt.n, Mode: "0600", SHA256: hex.EncodeToString(h.Sum(nil))})
 	// GNU format: sizes of 8 GiB and more still fit one 512-byte block.
 	var hb bytes.Buffer
@@ -337,7 +337,7 @@ func (w *writer) part(p Part) error {
 			size += m.Size
 		}
 	}
-	w.src.Log.log("info", "%s: %d files, %s from %s in %s", p.Name, files, humanBytes(size), p.Path, time.Since(start).Round(time.Millisecond))
+	w.src.Log.log("info", "%s: %s, %s from %s in %s", p.Name, Count(files, "file"), SizeString(size), p.Path, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -547,8 +547,8 @@ func readlink(ctx context.Context, ex exec.Executor, p string) (string, error) {
 	return string(res.Stdout), nil
 }
 
-// humanBytes renders a size for logs: 512 B, 1.5 KiB, 20.3 MiB.
-func humanBytes(n int64) string {
+// SizeString renders a size for logs: 512 B, 1.5 KiB, 20.3 MiB.
+func SizeString(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
@@ -559,4 +559,12 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Count renders a number of things for logs: 1 file, 2 files.
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

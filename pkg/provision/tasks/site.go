@@ -22,7 +22,7 @@ func init() {
 	provision.Register("site.enable", func(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
 		return siteSetDisabled(ctx, env, c, false)
 	})
-	provision.Register("site.delete", siteDelete)
+	provision.Register("site.delete", withBackupFirst(siteDelete))
 	provision.Register("site.login-reset", siteLoginReset)
 }
 
@@ -218,7 +218,8 @@ func siteSetDisabled(ctx context.Context, env *provision.Env, c *provision.Conte
 }
 
 // siteDelete removes the virtual host, the site's files and settings, its
-// database and user. (The backup before it is its own task; see the CLI.)
+// database and user. It runs after a backup of the site (withBackupFirst,
+// unless the option no_backup is 1).
 func siteDelete(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {

@@ -1,0 +1,405 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision/backup"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+func init() {
+	siteCommands = append(siteCommands,
+		(*App).siteBackupCmd, (*App).siteRestoreCmd, (*App).siteMigrateCmd, (*App).siteCloneCmd)
+	extraCommands = append(extraCommands, (*App).backupCmd)
+}
+
+func parseBackupID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id < 1 {
+		return 0, invalid("backup ID", s, "must be a positive whole number (aegir backup list shows them)")
+	}
+	return id, nil
+}
+
+// installedSite finds a live site that a backup, restore, migrate or clone
+// can work on: installed (or disabled), not waiting for its install.
+func (a *App) installedSite(st *store.Store, domain string) (*entities.Site, error) {
+	v, err := st.GetSite(a.ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	if v.Status == entities.SiteQueued {
+		return nil, &Error{Code: ExitBusy, Err: fmt.Errorf("site %s is not installed yet", v.Domain),
+			Hint: "wait for its install task, or retry it: aegir task list --site " + v.Domain}
+	}
+	return v, nil
+}
+
+func (a *App) siteBackupCmd() *cobra.Command {
+	var queue bool
+	cmd := &cobra.Command{
+		Use:   "backup DOMAIN",
+		Short: "Back up a site: its database, files and settings in one archive in AEGIR_HOME/backups",
+		Long: `Write one .tar.gz archive of the site into AEGIR_HOME/backups on this
+machine (the master), named after the domain and the time: database.sql, the
+site's files and settings, and manifest.json with a SHA-256 of every member.
+The database dump and the files stream from their servers into the archive;
+plain tar xzf reads it. Prints the backup's record (aegir backup list).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := a.installedSite(st, args[0])
+			if err != nil {
+				return err
+			}
+			t, err := st.QueueSiteTask(a.ctx, v, entities.TaskSiteBackup, nil)
+			if err != nil {
+				return err
+			}
+			return a.runOrQueue(t, queue, func() (any, error) { return st.LatestBackup(a.ctx, v.ID) })
+		},
+	}
+	cmd.Flags().BoolVar(&queue, "queue", false, "only queue the backup task; print its id")
+	return cmd
+}
+
+func (a *App) siteRestoreCmd() *cobra.Command {
+	var o struct {
+		backup string
+		queue  bool
+	}
+	cmd := &cobra.Command{
+		Use:   "restore DOMAIN [--backup ID]",
+		Short: "Put a site's database, files and settings back as a backup holds them (the newest by default)",
+		Long: `Restore a site from one of its backups (aegir backup list --site DOMAIN;
+the newest by default). The archive is checked first, and every member again
+as it is unpacked: a damaged or changed backup is refused and the site is not
+touched. The backup goes into a new database and staging directories, which
+then take the place of the live ones; if any step fails, the site is put back
+as it was. What the site gained after the backup is gone afterwards.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var id int64
+			if o.backup != "" {
+				var err error
+				if id, err = parseBackupID(o.backup); err != nil {
+					return err
+				}
+			}
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := a.installedSite(st, args[0])
+			if err != nil {
+				return err
+			}
+			var b *entities.Backup
+			if id != 0 {
+				b, err = st.GetSiteBackup(a.ctx, v.ID, id)
+				if err != nil {
+					return &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s has no backup %d", v.Domain, id), Hint: "see its backups: aegir backup list --site " + v.Domain}
+				}
+			} else if b, err = st.LatestBackup(a.ctx, v.ID); err != nil {
+				return &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s has no backup", v.Domain), Hint: "take one first: aegir site backup " + v.Domain}
+			}
+			t, err := st.QueueSiteTask(a.ctx, v, entities.TaskSiteRestore, map[string]string{"backup": strconv.FormatInt(b.ID, 10)})
+			if err != nil {
+				return err
+			}
+			a.infof("restoring %s from backup %d of %s (%s)", v.Domain, b.ID, b.Created.Local().Format(time.DateTime), b.Path)
+			return a.runOrQueue(t, o.queue, func() (any, error) { return st.GetSiteByID(a.ctx, v.ID) })
+		},
+	}
+	cmd.Flags().StringVar(&o.backup, "backup", "", "the backup's ID (default: the site's newest)")
+	cmd.Flags().BoolVar(&o.queue, "queue", false, "only queue the restore task; print its id")
+	return cmd
+}
+
+// placementFlags are where a migrate or a clone puts a site.
+type placementFlags struct {
+	platform, dbServer string
+	queue              bool
+}
+
+// resolve checks the target platform (same kind as the site's) and
+// database server; empty flags keep the site's own.
+func (o *placementFlags) resolve(a *App, st *store.Store, v *entities.Site) (*entities.Platform, string, error) {
+	if o.platform == "" {
+		o.platform = v.Platform
+	}
+	if err := entities.ValidateName("--platform", o.platform); err != nil {
+		return nil, "", err
+	}
+	p, err := st.GetPlatform(a.ctx, o.platform)
+	if err != nil {
+		return nil, "", err
+	}
+	cur, err := st.GetPlatformByID(a.ctx, v.PlatformID)
+	if err != nil {
+		return nil, "", err
+	}
+	if p.Type != "" && cur.Type != "" && p.Type != cur.Type {
+		return nil, "", invalid("--platform", o.platform, "is a "+p.Type+" platform; "+v.Domain+" is a "+cur.Type+" site")
+	}
+	if o.dbServer == "" {
+		o.dbServer = v.DBServer
+	}
+	if err := entities.ValidateName("--db-server", o.dbServer); err != nil {
+		return nil, "", err
+	}
+	s, err := st.GetServer(a.ctx, o.dbServer)
+	if err != nil {
+		return nil, "", err
+	}
+	if service(s, entities.KindDB) == nil {
+		return nil, "", &Error{Code: ExitUsage, Err: entities.Invalid("--db-server", o.dbServer, "has no database service"),
+			Hint: "add one: aegir server edit " + o.dbServer + " --db mariadb, or pick another: aegir service list"}
+	}
+	return p, s.Name, nil
+}
+
+// freeDomain checks that no other live site answers to domain.
+func (a *App) freeDomain(st *store.Store, field, domain, self string) error {
+	owner, err := st.NameOwner(a.ctx, domain)
+	if err != nil {
+		return err
+	}
+	if owner != "" && owner != self {
+		return &Error{Code: ExitUsage, Err: entities.Invalid(field, domain, "is already a name of site "+owner), Hint: "pick another domain, or see: aegir site show " + owner}
+	}
+	return nil
+}
+
+func (a *App) siteMigrateCmd() *cobra.Command {
+	var o placementFlags
+	var domain string
+	cmd := &cobra.Command{
+		Use:   "migrate DOMAIN --platform P [--db-server S] [--domain NEW]",
+		Short: "Move a site to another platform, database server or domain, keeping its content",
+		Long: `Move a site: back it up, put it on the platform P (and the database server S,
+in a new database with its own user), run the platform's update step
+(WordPress: its database upgrade; Drupal: drush updatedb), write its virtual
+host there, check that it runs, and only then remove it from its old place.
+A failure at any step leaves the site working where it was. With --domain the
+site takes a new domain (its aliases stay).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.platform == "" {
+				return invalid("--platform", "", "is required: the platform to move to (it may be the site's own, with --db-server or --domain)")
+			}
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := a.installedSite(st, args[0])
+			if err != nil {
+				return err
+			}
+			p, dbServer, err := o.resolve(a, st, v)
+			if err != nil {
+				return err
+			}
+			opts := map[string]string{"platform": p.Name, "db_server": dbServer}
+			if domain != "" {
+				d, err := entities.NormalizeDomain("--domain", domain)
+				if err != nil {
+					return err
+				}
+				if err := a.freeDomain(st, "--domain", d, v.Domain); err != nil {
+					return err
+				}
+				for _, al := range v.Aliases {
+					if al == d {
+						return invalid("--domain", d, "is an alias of the site; remove it first: aegir site edit "+v.Domain+" --remove-alias "+d)
+					}
+				}
+				opts["domain"] = d
+			}
+			if p.Name == v.Platform && dbServer == v.DBServer && (opts["domain"] == "" || opts["domain"] == v.Domain) {
+				return invalid("--platform", p.Name, "is where "+v.Domain+" is already; give another platform, --db-server or --domain")
+			}
+			t, err := st.QueueSiteTask(a.ctx, v, entities.TaskSiteMigrate, opts)
+			if err != nil {
+				return err
+			}
+			return a.runOrQueue(t, o.queue, func() (any, error) { return st.GetSiteByID(a.ctx, v.ID) })
+		},
+	}
+	cmd.Flags().StringVar(&o.platform, "platform", "", "the platform to move the site to")
+	cmd.Flags().StringVar(&o.dbServer, "db-server", "", "the database server to move its database to (default: where it is)")
+	cmd.Flags().StringVar(&domain, "domain", "", "a new domain for the site")
+	cmd.Flags().BoolVar(&o.queue, "queue", false, "only queue the migrate task; print its id")
+	return cmd
+}
+
+func (a *App) siteCloneCmd() *cobra.Command {
+	var o placementFlags
+	cmd := &cobra.Command{
+		Use:   "clone DOMAIN NEWDOMAIN [--platform P] [--db-server S]",
+		Short: "Copy a site to a new domain, with its own database, user and credentials",
+		Long: `Make NEWDOMAIN a full copy of DOMAIN: a fresh backup of DOMAIN (kept with its
+backups) unpacked on the platform P (default: DOMAIN's) into a new database
+on the server S (default: DOMAIN's) with its own user and password, new
+settings and secrets, its own virtual host, and the site's addresses
+rewritten to the new domain (WordPress). DOMAIN is not changed. The clone
+is a new site: aegir site show NEWDOMAIN.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			nd, err := entities.NormalizeDomain("NEWDOMAIN", args[1])
+			if err != nil {
+				return err
+			}
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := a.installedSite(st, args[0])
+			if err != nil {
+				return err
+			}
+			if err := a.freeDomain(st, "NEWDOMAIN", nd, ""); err != nil {
+				return err
+			}
+			p, dbServer, err := o.resolve(a, st, v)
+			if err != nil {
+				return err
+			}
+			t, err := st.CloneSite(a.ctx, &entities.Site{Domain: nd, Platform: p.Name, DBServer: dbServer}, v)
+			if err != nil {
+				return err
+			}
+			return a.runOrQueue(t, o.queue, func() (any, error) { return st.GetSite(a.ctx, nd) })
+		},
+	}
+	cmd.Flags().StringVar(&o.platform, "platform", "", "the platform of the clone (default: the site's)")
+	cmd.Flags().StringVar(&o.dbServer, "db-server", "", "the database server of the clone (default: the site's)")
+	cmd.Flags().BoolVar(&o.queue, "queue", false, "only queue the clone task; print its id")
+	return cmd
+}
+
+func (a *App) backupCmd() *cobra.Command {
+	c := &cobra.Command{Use: "backup", Short: "Backups: list, check and delete the archives of your sites"}
+
+	var site string
+	list := &cobra.Command{
+		Use: "list [--site DOMAIN]", Short: "List backups, newest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			v, err := st.ListBackups(a.ctx, site)
+			if err != nil {
+				return err
+			}
+			return a.print(v)
+		},
+	}
+	list.Flags().StringVar(&site, "site", "", "only this site's backups (deleted sites' too)")
+
+	verify := &cobra.Command{
+		Use:   "verify ID",
+		Short: "Check a backup: its file against the state's checksum, every member against its manifest",
+		Long: `Read a backup whole and check it: the file's SHA-256 against the one recorded
+when it was written, and every member (database.sql, each file, each
+directory and link) against manifest.json. Exits 1 and names what is wrong
+when anything does not match.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return a.verifyBackup(args[0]) },
+	}
+
+	var queue bool
+	del := &cobra.Command{
+		Use: "delete ID", Short: "Delete a backup: its archive and its record", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseBackupID(args[0])
+			if err != nil {
+				return err
+			}
+			st, err := a.Store()
+			if err != nil {
+				return err
+			}
+			b, err := st.GetBackup(a.ctx, id)
+			if err != nil {
+				return err
+			}
+			t, err := st.QueueBackupTask(a.ctx, b, entities.TaskBackupDelete)
+			if err != nil {
+				return err
+			}
+			return a.runOrQueue(t, queue, nil)
+		},
+	}
+	del.Flags().BoolVar(&queue, "queue", false, "only queue the delete task; print its id")
+
+	c.AddCommand(list, verify, del)
+	return c
+}
+
+// backupCheck is what backup verify found.
+type backupCheck struct {
+	ID       int64     `json:"id" yaml:"id"`
+	Site     string    `json:"site" yaml:"site"`
+	Path     string    `json:"path" yaml:"path"`
+	Size     int64     `json:"size" yaml:"size"`
+	Created  time.Time `json:"created" yaml:"created"`
+	OK       bool      `json:"ok" yaml:"ok"`
+	Members  int       `json:"members" yaml:"members"`
+	Files    int       `json:"files" yaml:"files"`
+	Problems []string  `json:"problems" yaml:"problems"`
+}
+
+func (a *App) verifyBackup(arg string) error {
+	id, err := parseBackupID(arg)
+	if err != nil {
+		return err
+	}
+	st, err := a.Store()
+	if err != nil {
+		return err
+	}
+	b, err := st.GetBackup(a.ctx, id)
+	if err != nil {
+		return err
+	}
+	r := backupCheck{ID: b.ID, Site: b.Site, Path: b.Path, Size: b.Size, Created: b.Created, Problems: []string{}}
+	var ve *backup.VerifyError
+	if err := backup.CheckSum(b.Path, b.SHA256); errors.As(err, &ve) {
+		r.Problems = append(r.Problems, ve.Problems...)
+	} else if err != nil {
+		return &Error{Code: ExitFailed, Err: fmt.Errorf("backup %d: %w", id, err), Hint: "the archive is gone or unreadable; forget it with: aegir backup delete " + arg}
+	}
+	m, err := backup.Verify(a.ctx, b.Path)
+	if errors.As(err, &ve) {
+		r.Problems = append(r.Problems, ve.Problems...)
+	} else if err != nil {
+		return err
+	}
+	if m != nil {
+		r.Members = len(m.Members)
+		r.Files, _ = m.Files()
+		if m.Site != b.Site {
+			r.Problems = append(r.Problems, fmt.Sprintf("the manifest says the backup is of %s, the state says %s", m.Site, b.Site))
+		}
+	}
+	r.OK = len(r.Problems) == 0
+	if err := a.print(r); err != nil {
+		return err
+	}
+	if !r.OK {
+		return &Error{Code: ExitFailed, Err: fmt.Errorf("backup %d of %s fails verification: %s", id, b.Site, r.Problems[0]),
+			Hint: "do not restore it; take a new backup (aegir site backup " + b.Site + ") and delete this one (aegir backup delete " + arg + ")"}
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package hosting
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/db"
+)
+
+// backupChange is an archive a task wrote (site.backup, and the backups
+// that site.delete, site.migrate and site.clone take first).
+type backupChange struct {
+	Site    string    `json:"site"` // empty: the task's site
+	Path    string    `json:"path"`
+	Size    int64     `json:"size"`
+	SHA256  string    `json:"sha256"`
+	Created time.Time `json:"created"`
+}
+
+// siteTaskContext completes the context of a site task that restores,
+// migrates or clones the site.
+func (r *Runner) siteTaskContext(ctx context.Context, t *entities.Task, c *provision.Context) (*provision.Context, error) {
+	switch t.Type {
+	case entities.TaskSiteRestore:
+		return c, r.fillRestore(ctx, t, c)
+	case entities.TaskSiteMigrate:
+		return c, r.fillMigrate(ctx, t, c)
+	case entities.TaskSiteClone:
+		return r.fillClone(ctx, t, c)
+	}
+	return c, nil
+}
+
+// fillRestore names the backup to restore: the option backup (an id of
+// one of the site's backups), else the site's newest.
+func (r *Runner) fillRestore(ctx context.Context, t *entities.Task, c *provision.Context) error {
+	var b *entities.Backup
+	var err error
+	if v := t.Options["backup"]; v != "" {
+		id, perr := strconv.ParseInt(v, 10, 64)
+		if perr != nil {
+			return fmt.Errorf("task %d: option backup %q is not a backup id", t.ID, v)
+		}
+		b, err = r.Store.GetSiteBackup(ctx, t.TargetID, id)
+	} else {
+		b, err = r.Store.LatestBackup(ctx, t.TargetID)
+	}
+	if err != nil {
+		return err
+	}
+	c.BackupPath, c.BackupSHA256 = b.Path, b.SHA256
+	return nil
+}
+
+// fillMigrate flattens where a migrate takes the site (options platform,
+// db_server and domain; each defaults to the site's own) into the
+// context's target_ fields. The target's database name is left to the
+// back end, which picks one that is free on the target server.
+func (r *Runner) fillMigrate(ctx context.Context, t *entities.Task, c *provision.Context) error {
+	tc := *c
+	tc.SiteAliases = append([]string(nil), c.SiteAliases...)
+	if name := t.Options["platform"]; name != "" && name != c.Platform {
+		p, err := r.Store.GetPlatform(ctx, name)
+		if err != nil {
+			return err
+		}
+		tc.HTTPType, tc.HTTPPort, tc.HTTPSPort, tc.HTTPTestCmd, tc.HTTPRestartCmd, tc.PHPFPM = "", 0, 0, "", "", ""
+		if err := r.fillPlatform(ctx, &tc, p); err != nil {
+			return err
+		}
+	}
+	dbs, err := r.Store.GetServer(ctx, c.DBServer)
+	if name := t.Options["db_server"]; name != "" {
+		dbs, err = r.Store.GetServer(ctx, name)
+	}
+	if err != nil {
+		return err
+	}
+	tc.DBType = ""
+	if err := r.fillDB(&tc, dbs); err != nil {
+		return err
+	}
+	if tc.DBType == "" {
+		return fmt.Errorf("server %s has no database service (add one: aegir server edit %s --db mariadb)", dbs.Name, dbs.Name)
+	}
+	web, err := r.Store.GetServer(ctx, tc.WebServer)
+	if err != nil {
+		return err
+	}
+	tc.DBGrantHost = grantHost(web, dbs, tc.DBHost)
+	if d := t.Options["domain"]; d != "" {
+		tc.SiteDomain = d
+	}
+	tc.SiteDBName, tc.SiteDBUser = "", ""
+	c.SetTarget(&tc)
+	return nil
+}
+
+// fillClone makes the context of a clone: the task's site is the new
+// one, so it becomes the target, and the source (option source) the
+// context's own site.
+func (r *Runner) fillClone(ctx context.Context, t *entities.Task, c *provision.Context) (*provision.Context, error) {
+	source, err := r.Store.GetSite(ctx, t.Options["source"])
+	if err != nil {
+		return nil, err
+	}
+	sc := &provision.Context{Task: c.Task, TaskID: c.TaskID, WebUser: c.WebUser, WebGroup: c.WebGroup, BackupDir: c.BackupDir, Extra: c.Extra}
+	if err := r.fillSite(ctx, sc, source); err != nil {
+		return nil, err
+	}
+	c.SiteDBName, c.SiteDBUser = "", ""
+	sc.SetTarget(c)
+	return sc, nil
+}
+
+// fillBackup is the context of a task on a backup (backup.delete).
+func (r *Runner) fillBackup(ctx context.Context, t *entities.Task, c *provision.Context) error {
+	b, err := r.Store.GetBackup(ctx, t.TargetID)
+	if err != nil {
+		return err
+	}
+	c.BackupPath, c.BackupSHA256 = b.Path, b.SHA256
+	return nil
+}
+
+// beforeClone gives a clone its own database password, saved in the
+// (0600) state before the back end runs, as an install's is.
+func (r *Runner) beforeClone(ctx context.Context, t *entities.Task, c *provision.Context) error {
+	if t.Type != entities.TaskSiteClone || c.TargetSiteDBPassword != "" {
+		return nil
+	}
+	c.TargetSiteDBPassword = db.GeneratePassword()
+	return r.Store.SaveSiteDB(ctx, t.TargetID, "", "", c.TargetSiteDBPassword)
+}
+
+// applyBackup records the archive a task wrote, whatever the task's end:
+// the file is there (a migrate that failed after its backup keeps it).
+func (r *Runner) applyBackup(ctx context.Context, t *entities.Task, ch *changes) error {
+	b := ch.Backup
+	if b == nil || b.Path == "" {
+		return nil
+	}
+	siteID := t.TargetID
+	if b.Site != "" {
+		s, err := r.Store.GetSite(ctx, b.Site)
+		if err != nil {
+			return err
+		}
+		siteID = s.ID
+	} else if t.TargetKind != entities.TargetSite {
+		return nil
+	}
+	_, err := r.Store.AddBackup(ctx, siteID, b.Path, b.Size, b.SHA256, b.Created)
+	return err
+}
+
+// applyBackupTask saves the end of a task on a backup.
+func (r *Runner) applyBackupTask(ctx context.Context, t *entities.Task, ch *changes, ok bool) error {
+	if ok && ch.BackupDeleted {
+		return r.Store.DeleteBackup(ctx, t.TargetID)
+	}
+	return nil
+}
+
+// applyMove records where a migrated site now is.
+func (r *Runner) applyMove(ctx context.Context, site *entities.Site, ch *changes) error {
+	if ch.SitePlatform == nil && ch.SiteDBServer == nil && ch.SiteDomain == nil {
+		return nil
+	}
+	platform, dbServer, domain, dbName, dbUser := site.Platform, site.DBServer, site.Domain, site.DBName, site.DBUser
+	for _, f := range []struct{ dst, src *string }{{&platform, ch.SitePlatform}, {&dbServer, ch.SiteDBServer}, {&domain, ch.SiteDomain}, {&dbName, ch.SiteDBName}, {&dbUser, ch.SiteDBUser}} {
+		if f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	if err := r.Store.MoveSite(ctx, site.ID, platform, dbServer, domain, dbName, dbUser); err != nil {
+		return err
+	}
+	site.DBName, site.DBUser = dbName, dbUser
+	return nil
+}

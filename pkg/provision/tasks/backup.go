@@ -1,0 +1,762 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/backup"
+	"github.com/aegir-project/aegir/pkg/provision/db"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+func init() {
+	provision.Register("site.backup", siteBackup)
+	provision.Register("site.restore", siteRestore)
+	provision.Register("site.migrate", siteMigrate)
+	provision.Register("site.clone", siteClone)
+	provision.Register("backup.delete", backupDelete)
+}
+
+// updateTimeout bounds a platform's update step (database upgrades).
+const updateTimeout = 30 * time.Minute
+
+// siteLayout is what a backup holds of a site besides its database, by
+// platform type:
+//
+//	WordPress: uploads/      ROOT/wp-content/uploads/DOMAIN
+//	           settings.php  ROOT/wp-content/aegir-sites/DOMAIN.php
+//	Drupal:    site/         DOCROOT/sites/DOMAIN (settings.php, files/, private/, ...)
+//
+// The files of aliases (WordPress) and the virtual host are made again
+// from the site's record; the platform's code is not the site's.
+func siteLayout(p app.Platform, domain string) []backup.Part {
+	if p.Type == app.WordPress {
+		return []backup.Part{
+			{Name: "uploads", Path: app.WordPressUploadsDir(p, domain), Dir: true},
+			{Name: "settings.php", Path: path.Join(p.SitesDir(), domain+".php")},
+		}
+	}
+	return []backup.Part{{Name: "site", Path: p.SiteDir(domain), Dir: true}}
+}
+
+// settingsMember reports whether an archive member is the site's settings
+// (left out of a clone, which gets its own secrets).
+func settingsMember(name string) bool { return name == "settings.php" || name == "site/settings.php" }
+
+// memberOwner gives unpacked members their owners: what the web server
+// writes (WordPress uploads, Drupal files and private files) goes to the
+// web server's user and group; the rest to aegir's user, as an install
+// leaves them.
+func memberOwner(o app.Owner) func(name string) (string, string) {
+	return func(name string) (string, string) {
+		for _, p := range []string{"uploads", "site/files", "site/private"} {
+			if name == p || name == p+"/" || strings.HasPrefix(name, p+"/") {
+				return o.WebUser, o.WebGroup
+			}
+		}
+		return "", ""
+	}
+}
+
+// takeBackup writes a backup of the site into the master's backups
+// directory: the dump from the database server and the files from the
+// web server stream into the archive as they are read.
+func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
+	c := s.c
+	if c.BackupDir == "" {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_dir (the master's AEGIR_HOME/backups) in the context", "no backup directory given")
+	}
+	if c.SiteDBName == "" {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "install the site first: aegir task list --site "+c.SiteDomain,
+			"site %s has no database yet: it was never installed", c.SiteDomain)
+	}
+	svc, err := s.db(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer svc.Close()
+	dbEx, err := s.env.Connect(ctx, c.DB())
+	if err != nil {
+		return nil, err
+	}
+	name := c.SiteDomain + "-" + time.Now().UTC().Format("20060102-150405") + ".tar.gz"
+	s.env.Logf(provision.LevelInfo, "backing up %s: database %s from %s, files from %s, into %s", c.SiteDomain, c.SiteDBName, c.DBServer, c.WebServer, c.BackupDir)
+	start := time.Now()
+	info, err := backup.Write(ctx, c.BackupDir, name, backup.Source{
+		Files: s.ex,
+		Parts: siteLayout(s.p, c.SiteDomain),
+		Dump:  func(ctx context.Context, w io.Writer) error { return svc.Dump(ctx, dbEx, c.SiteDBName, w) },
+		Manifest: backup.Manifest{Site: c.SiteDomain, Aliases: c.SiteAliases, Platform: c.Platform, PlatformType: s.p.Type, CoreVersion: s.p.Version,
+			WebServer: c.WebServer, DBServer: c.DBServer, DBType: c.DBType, DBName: c.SiteDBName},
+		Log: s.env.Logf,
+	})
+	if err != nil {
+		var pe *provision.Error
+		if errors.As(err, &pe) {
+			return nil, err
+		}
+		return nil, &provision.Error{Code: provision.ErrCommand, Msg: "backup of " + c.SiteDomain + " failed; no archive was kept", Err: err,
+			Hint: "read the log above; check the free space in " + c.BackupDir + " and that the site's files can be read"}
+	}
+	files, size := info.Manifest.Files()
+	s.env.Logf(provision.LevelInfo, "backup of %s written: %s (%s; the database and %s of %s) in %s", c.SiteDomain, info.Path,
+		backup.SizeString(info.Size), backup.Count(files, "file"), backup.SizeString(size), time.Since(start).Round(time.Millisecond))
+	return info, nil
+}
+
+// backupChange is the "backup" change the front end records: of the site
+// itself, or of site when it is not empty (a clone's source).
+func backupChange(info *backup.Info, site string) map[string]any {
+	ch := map[string]any{"path": info.Path, "size": info.Size, "sha256": info.SHA256, "created": info.Created.Format(time.RFC3339)}
+	if site != "" {
+		ch["site"] = site
+	}
+	return ch
+}
+
+func siteBackup(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	s, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	info, err := takeBackup(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"backup": backupChange(info, "")}, nil
+}
+
+// withBackupFirst makes a task take a backup of its site before it runs
+// (site.delete), unless the option no_backup is 1 or the site never had
+// a database. A failed backup stops the task before anything changed.
+func withBackupFirst(f provision.TaskFunc) provision.TaskFunc {
+	return func(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+		var bch map[string]any
+		switch {
+		case c.Opt("no_backup", "") == "1":
+			env.Logf(provision.LevelInfo, "no backup taken first, as asked (--no-backup)")
+		case c.SiteDBName == "":
+			env.Logf(provision.LevelInfo, "no backup taken first: %s was never installed", c.SiteDomain)
+		default:
+			s, err := openSite(ctx, env, c)
+			if err != nil {
+				return nil, err
+			}
+			info, err := takeBackup(ctx, s)
+			if err != nil {
+				var pe *provision.Error
+				if errors.As(err, &pe) {
+					pe.Hint += "; nothing was removed (to go on without a backup: --no-backup)"
+				}
+				return nil, err
+			}
+			env.Logf(provision.LevelInfo, "the backup of %s taken before %s is %s (aegir backup list --site %s)", c.SiteDomain, c.Task, info.Path, c.SiteDomain)
+			bch = backupChange(info, "")
+		}
+		ch, err := f(ctx, env, c)
+		if bch != nil {
+			if ch == nil {
+				ch = map[string]any{}
+			}
+			ch["backup"] = bch
+		}
+		return ch, err
+	}
+}
+
+// backupDelete removes a backup's archive from the master.
+func backupDelete(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	p := filepath.Clean(c.BackupPath)
+	dir := filepath.Clean(c.BackupDir)
+	if c.BackupDir == "" || !filepath.IsAbs(p) || filepath.Dir(p) != dir || !strings.HasSuffix(p, ".tar.gz") {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_dir and a backup_path of a .tar.gz archive directly in it",
+			"refusing to delete %q: not a backup archive in %s", c.BackupPath, c.BackupDir)
+	}
+	err := os.Remove(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		env.Logf(provision.LevelWarning, "%s was already gone; forgetting the backup", p)
+	case err != nil:
+		return nil, provision.Errorf(provision.ErrCommand, "check the permissions of "+dir, "could not delete %s: %v", p, err)
+	default:
+		env.Logf(provision.LevelInfo, "deleted %s", p)
+	}
+	return map[string]any{"backup_deleted": true}, nil
+}
+
+func siteRestore(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	if c.BackupPath == "" {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_path in the context (aegir backup list shows them)", "no backup to restore given")
+	}
+	src, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	dc := *c
+	dst, err := openSite(ctx, env, &dc)
+	if err != nil {
+		return nil, err
+	}
+	m := &move{env: env, kind: "restore", src: src, dst: dst, archive: c.BackupPath, sum: c.BackupSHA256}
+	env.Logf(provision.LevelInfo, "restoring %s from %s", c.SiteDomain, c.BackupPath)
+	return m.run(ctx)
+}
+
+func siteMigrate(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	src, dst, err := openMove(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	if dst.c.SiteDBPassword == "" {
+		dst.c.SiteDBPassword = c.SiteDBPassword
+	}
+	if sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.SiteDomain == dst.c.SiteDomain && src.c.DBServer == dst.c.DBServer {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give another platform, database server or domain",
+			"%s is on platform %s and database server %s already", c.SiteDomain, c.Platform, c.DBServer)
+	}
+	env.Logf(provision.LevelInfo, "migrating %s (platform %s, database server %s) to %s (platform %s, database server %s)",
+		c.SiteDomain, c.Platform, c.DBServer, dst.c.SiteDomain, dst.c.Platform, dst.c.DBServer)
+	info, err := takeBackup(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	m := &move{env: env, kind: "migrate", src: src, dst: dst, archive: info.Path, sum: info.SHA256}
+	ch, err := m.run(ctx)
+	if ch == nil {
+		ch = map[string]any{}
+	}
+	ch["backup"] = backupChange(info, "")
+	if err == nil {
+		ch["site_platform"], ch["site_db_server"], ch["site_domain"] = dst.c.Platform, dst.c.DBServer, dst.c.SiteDomain
+	}
+	return ch, err
+}
+
+func siteClone(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	src, dst, err := openMove(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	if dst.c.SiteDBPassword == "" {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give target_site_db_password", "no database password for the clone given")
+	}
+	if dst.c.SiteDomain == src.c.SiteDomain {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give the clone another domain", "a clone of %s needs a domain of its own", c.SiteDomain)
+	}
+	env.Logf(provision.LevelInfo, "cloning %s (platform %s) as %s on platform %s, database server %s", c.SiteDomain, c.Platform, dst.c.SiteDomain, dst.c.Platform, dst.c.DBServer)
+	info, err := takeBackup(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	m := &move{env: env, kind: "clone", src: src, dst: dst, archive: info.Path, sum: info.SHA256}
+	ch, err := m.run(ctx)
+	if ch == nil {
+		ch = map[string]any{}
+	}
+	ch["backup"] = backupChange(info, c.SiteDomain)
+	if err == nil {
+		ch["site_status"] = entities.SiteInstalled
+	}
+	return ch, err
+}
+
+// openMove opens the site where it is and where it goes.
+func openMove(ctx context.Context, env *provision.Env, c *provision.Context) (*site, *site, error) {
+	if !c.HasTarget() {
+		return nil, nil, provision.Errorf(provision.ErrInvalidContext, "give target_platform_root and target_site_domain (and the target's servers) in the context",
+			"no target given for %s", c.Task)
+	}
+	src, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	dst, err := openSite(ctx, env, c.Target())
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, dst, nil
+}
+
+func sameWeb(a, b *site) bool { return a.c.WebServer == b.c.WebServer }
+
+// move puts a site from a backup into place: a restore (where the site
+// is), a migrate (on another platform, database server or domain, then
+// off the old place) or a clone (a new site beside the old one).
+//
+// Nothing of the site as it runs is touched until the backup is unpacked
+// and checked: the database goes into a new database (with its own user),
+// the files into their new place or, for the site's own place, into
+// staging directories that are then swapped with the live ones. Any
+// failure undoes every step, so the site keeps working where it was.
+type move struct {
+	env      *provision.Env
+	kind     string // restore, migrate or clone
+	src, dst *site
+	archive  string
+	sum      string // the archive's recorded SHA-256, if known
+	u        undo
+	inPlace  bool     // the files go where the site's files are
+	tag      string   // names staging and set-aside paths
+	staged   []string // per part: where it is unpacked
+	aside    []string // per part: where the live part was set aside
+	manifest *backup.Manifest
+}
+
+func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
+	src, dst, env := m.src, m.dst, m.env
+	m.u.env = env
+	if src.p.Type != dst.p.Type {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "pick a platform of the same kind ("+src.p.Type+")",
+			"%s is a %s site; platform %s is %s", src.c.SiteDomain, src.p.Type, dst.c.Platform, dst.p.Type)
+	}
+	if (src.c.DBType == "postgresql") != (dst.c.DBType == "postgresql") {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "pick a database server of the same kind",
+			"the database of %s is on %s; a dump of it does not load into %s (server %s)", src.c.SiteDomain, src.c.DBType, dst.c.DBType, dst.c.DBServer)
+	}
+	m.inPlace = sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.SiteDomain == dst.c.SiteDomain
+	m.tag = fmt.Sprintf("aegir-%s-%d", m.kind, time.Now().UnixNano())
+	if m.sum != "" {
+		if err := backup.CheckSum(m.archive, m.sum); err != nil {
+			return nil, refused(src.c.SiteDomain, err)
+		}
+	}
+	defer func() {
+		if err != nil {
+			m.u.rollback(ctx)
+		}
+	}()
+	svc, err := dst.db(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer svc.Close()
+	if err := m.createDB(ctx, svc); err != nil {
+		return nil, err
+	}
+	if err := m.placeParts(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.unpack(ctx, svc); err != nil {
+		return nil, err
+	}
+	if m.inPlace {
+		if err := m.swap(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.settings(ctx); err != nil {
+		return nil, err
+	}
+	// A restore on the platform it was made on needs no update; a migrate
+	// or a clone does (new code, or a new address to write in).
+	if m.kind != "restore" || m.manifest.CoreVersion != dst.p.Version {
+		if err := m.update(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.vhost(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.check(ctx); err != nil {
+		return nil, err
+	}
+	// The site works in its new state: from here on nothing is undone.
+	m.u.steps = nil
+	m.cleanup(ctx)
+	env.Logf(provision.LevelInfo, "%s of %s done: %s on platform %s, database %s on %s", m.kind, src.c.SiteDomain, dst.url(), dst.c.Platform, dst.c.SiteDBName, dst.c.DBServer)
+	return map[string]any{"site_db_name": dst.c.SiteDBName, "site_db_user": dst.c.SiteDBUser}, nil
+}
+
+// refused is the error of a backup that fails its checks.
+func refused(domain string, err error) error {
+	var ve *backup.VerifyError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	return &provision.Error{Code: provision.ErrInvalidContext, Msg: "refusing the backup; " + domain + " was not changed", Err: err,
+		Hint: "the archive is damaged or was changed since it was written; pick another: aegir backup list --site " + domain}
+}
+
+// createDB makes the site's new database and user on the target server.
+func (m *move) createDB(ctx context.Context, svc db.Service) error {
+	c := m.dst.c
+	if c.SiteDBPassword == "" {
+		return provision.Errorf(provision.ErrInvalidContext, "give the site's database password in the context", "no database password for %s given", c.SiteDomain)
+	}
+	name, err := db.UniqueName(ctx, svc, c.SiteDomain)
+	if err != nil {
+		return err
+	}
+	c.SiteDBName, c.SiteDBUser = name, name
+	m.env.Logf(provision.LevelInfo, "creating database %s and user %s on %s for the %s, for connections from %s", name, name, c.DBServer, m.kind, c.DBGrantHost)
+	if err := svc.CreateDatabase(ctx, name, name, c.SiteDBPassword, c.DBGrantHost); err != nil {
+		return err
+	}
+	m.u.push(fmt.Sprintf("drop database %s and user %s on %s", name, name, c.DBServer), func(ctx context.Context) error {
+		return svc.DropDatabase(ctx, name, name, c.DBGrantHost)
+	})
+	return nil
+}
+
+// placeParts decides where each part is unpacked: staging paths beside
+// the live ones for the site's own place, else the new place, which must
+// be free.
+func (m *move) placeParts(ctx context.Context) error {
+	dst := m.dst
+	for _, p := range siteLayout(dst.p, dst.c.SiteDomain) {
+		target := p.Path
+		if m.inPlace {
+			target = m.beside(p.Path, "new")
+		} else if _, err := dst.ex.Lstat(ctx, p.Path); err == nil {
+			return provision.Errorf(provision.ErrInvalidContext, "remove it if it is a leftover, or pick another platform or domain",
+				"%s already exists on %s: another site's files are in the way", p.Path, dst.ex.Host())
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("check %s on %s: %w", p.Path, dst.ex.Host(), err)
+		}
+		if err := dst.ex.MkdirAll(ctx, path.Dir(p.Path), 0o755); err != nil {
+			return fmt.Errorf("create %s on %s: %w", path.Dir(p.Path), dst.ex.Host(), err)
+		}
+		m.u.push("remove "+target+" on "+dst.ex.Host(), func(ctx context.Context) error { return dst.ex.RemoveAll(ctx, target) })
+		m.staged = append(m.staged, target)
+	}
+	return nil
+}
+
+// beside names a hidden path next to p for this move: the web server and
+// the platforms never serve or load a name that starts with a dot.
+func (m *move) beside(p, what string) string {
+	return path.Join(path.Dir(p), "."+path.Base(p)+"."+m.tag+"-"+what)
+}
+
+// unpack loads the dump into the new database and unpacks the files at
+// the same time, from two readers of the archive, checking every member
+// against the manifest.
+func (m *move) unpack(ctx context.Context, svc db.Service) error {
+	dst := m.dst
+	parts := siteLayout(dst.p, dst.c.SiteDomain)
+	for i := range parts {
+		parts[i].Path = m.staged[i]
+	}
+	dbEx, err := m.env.Connect(ctx, dst.c.DB())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The first failure stops the other reader; it is the one reported.
+	var once sync.Once
+	var first error
+	fail := func(err error) {
+		if err != nil {
+			once.Do(func() { first = err; cancel() })
+		}
+	}
+	loaded := make(chan backup.Member, 1)
+	start := time.Now()
+	go func() {
+		mem, err := backup.ReadMember(ctx, m.archive, backup.DatabaseMember, func(r io.Reader) error {
+			return svc.Load(ctx, dbEx, dst.c.SiteDBName, r)
+		})
+		fail(err)
+		loaded <- mem
+	}()
+	x := backup.Target{Files: dst.ex, Parts: parts, Owner: memberOwner(dst.owner())}
+	if m.kind == "clone" {
+		x.Skip = settingsMember
+	}
+	man, err := backup.Extract(ctx, m.archive, x)
+	fail(err)
+	mem := <-loaded
+	if first != nil {
+		return refused(m.src.c.SiteDomain, first)
+	}
+	if want, ok := man.Member(backup.DatabaseMember); !ok || want.SHA256 != mem.SHA256 {
+		return refused(m.src.c.SiteDomain, &backup.VerifyError{Path: m.archive, Problems: []string{"database.sql does not match the manifest"}})
+	}
+	if man.Site != m.src.c.SiteDomain {
+		m.env.Logf(provision.LevelWarning, "the backup was made of %s, not %s", man.Site, m.src.c.SiteDomain)
+	}
+	m.manifest = man
+	files, size := man.Files()
+	m.env.Logf(provision.LevelInfo, "backup of %s from %s checked and unpacked: the database into %s, %s (%s) on %s, in %s",
+		man.Site, man.Created.Format(time.RFC3339), dst.c.SiteDBName, backup.Count(files, "file"), backup.SizeString(size), dst.ex.Host(), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// swap puts the unpacked parts in the place of the live ones, which are
+// set aside until the move is done (and put back if it fails).
+func (m *move) swap(ctx context.Context) error {
+	ex := m.dst.ex
+	for i, p := range siteLayout(m.dst.p, m.dst.c.SiteDomain) {
+		live, staged, aside := p.Path, m.staged[i], m.beside(p.Path, "old")
+		if _, err := ex.Lstat(ctx, live); err == nil {
+			if err := ex.Rename(ctx, live, aside); err != nil {
+				return fmt.Errorf("set %s aside on %s: %w", live, ex.Host(), err)
+			}
+			m.aside = append(m.aside, aside)
+			m.u.push("put "+live+" back on "+ex.Host(), func(ctx context.Context) error {
+				if err := ex.RemoveAll(ctx, live); err != nil {
+					return err
+				}
+				return ex.Rename(ctx, aside, live)
+			})
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		} else {
+			m.u.push("remove "+live+" on "+ex.Host(), func(ctx context.Context) error { return ex.RemoveAll(ctx, live) })
+		}
+		if _, err := ex.Lstat(ctx, staged); errors.Is(err, fs.ErrNotExist) {
+			continue // the backup had none
+		}
+		if err := ex.Rename(ctx, staged, live); err != nil {
+			return fmt.Errorf("move %s into place on %s: %w", staged, ex.Host(), err)
+		}
+	}
+	return nil
+}
+
+// settings writes the site's settings at its new place, for its new
+// database. A WordPress site that keeps its aliases on the same platform
+// under a new domain takes them over from its old name first.
+func (m *move) settings(ctx context.Context) error {
+	src, dst := m.src, m.dst
+	if !m.inPlace && sameWeb(src, dst) && src.p.Root == dst.p.Root && dst.p.Type == app.WordPress && len(dst.c.SiteAliases) > 0 && m.kind == "migrate" {
+		bare := *src.c
+		bare.SiteAliases = nil
+		s := *src
+		s.c = &bare
+		if _, err := s.writeSettings(ctx); err != nil {
+			return err
+		}
+		m.u.push("give "+src.c.SiteDomain+" its aliases back", func(ctx context.Context) error {
+			_, err := src.writeSettings(ctx)
+			return err
+		})
+	}
+	if _, err := dst.writeSettings(ctx); err != nil {
+		return err
+	}
+	if !m.inPlace {
+		m.u.push("remove the settings and files of "+dst.c.SiteDomain+" from "+dst.p.Root, func(ctx context.Context) error {
+			return app.RemoveSite(ctx, dst.ex, dst.p, dst.c.SiteDomain)
+		})
+	}
+	m.env.Logf(provision.LevelInfo, "settings of %s written for database %s on %s", dst.c.SiteDomain, dst.c.SiteDBName, dst.c.DBServer)
+	return nil
+}
+
+// update runs the platform's update step on the site's database:
+// WordPress's database upgrade (and its addresses rewritten when they
+// changed), Drupal's drush updatedb.
+func (m *move) update(ctx context.Context) error {
+	dst := m.dst
+	if dst.p.Type == app.WordPress {
+		return m.updateWordPress(ctx)
+	}
+	if dst.c.PlatformDrush == "" {
+		m.env.Logf(provision.LevelWarning, "platform %s has no drush: the database updates of %s were not run (a built-in Drupal updater is to come); run drush updatedb for it by hand",
+			dst.c.Platform, dst.c.SiteDomain)
+		return nil
+	}
+	c := exec.Command{Name: dst.c.PlatformDrush, Args: []string{"--root=" + dst.p.Docroot, "--uri=" + dst.url(), "updatedb", "-y"},
+		Dir: dst.p.Docroot, User: dst.c.WebUser, Timeout: updateTimeout}
+	m.env.Logf(provision.LevelCommand, "%s: %s", dst.ex.Host(), c.String())
+	res, err := dst.ex.Run(ctx, c)
+	if out := strings.TrimSpace(string(res.Stdout) + "\n" + string(res.Stderr)); out != "" {
+		m.env.Logf(provision.LevelOutput, "%s", out)
+	}
+	if err != nil {
+		return &provision.Error{Code: provision.ErrCommand, Msg: "database updates of " + dst.c.SiteDomain + " failed", Err: err,
+			Hint: "read drush's output above; the site stays where it was"}
+	}
+	return nil
+}
+
+// wordPressUpdate is run by php-cli in the platform's root, from standard
+// input, with the site's address, its former address, its domain and its
+// former domain as arguments. It loads WordPress for the site as
+// wp-admin/upgrade.php does, runs wp_upgrade(), and rewrites the former
+// addresses (of the site and of its uploads) in posts. Its answer is the
+// last line of its output: AEGIR-UPDATE {json}.
+const wordPressUpdate = `<?php
+error_reporting(E_ALL);
+ini_set('display_errors', 'stderr');
+list(, $url, $old, $domain, $old_domain) = $argv;
+$u = parse_url($url);
+$_SERVER['HTTP_HOST'] = $_SERVER['SERVER_NAME'] = $u['host'];
+$_SERVER['SERVER_PORT'] = isset($u['port']) ? $u['port'] : ($u['scheme'] === 'https' ? 443 : 80);
+if ($u['scheme'] === 'https') {
+  $_SERVER['HTTPS'] = 'on';
+}
+$_SERVER['REQUEST_URI'] = $_SERVER['SCRIPT_NAME'] = $_SERVER['PHP_SELF'] = '/wp-admin/upgrade.php';
+$_SERVER['REQUEST_METHOD'] = 'GET';
+$_SERVER['REMOTE_ADDR'] = '127.0.0.1';
+define('WP_INSTALLING', TRUE);
+ob_start();
+require getcwd() . '/wp-load.php';
+require_once ABSPATH . 'wp-admin/includes/upgrade.php';
+$before = (int) get_option('db_version');
+wp_upgrade();
+$rows = 0;
+if ($old !== $url) {
+  global $wpdb;
+  $pairs = array(
+    array($old . '/wp-content/uploads/' . $old_domain . '/', $url . '/wp-content/uploads/' . $domain . '/'),
+    array($old . '/', $url . '/'),
+  );
+  foreach ($pairs as $p) {
+    $rows += (int) $wpdb->query($wpdb->prepare("UPDATE {$wpdb->posts} SET post_content = REPLACE(post_content, %s, %s), guid = REPLACE(guid, %s, %s)", $p[0], $p[1], $p[0], $p[1]));
+  }
+  update_option('home', $url);
+  update_option('siteurl', $url);
+}
+$out = ob_get_clean();
+if (trim($out) !== '') {
+  fwrite(STDERR, $out);
+}
+echo "\nAEGIR-UPDATE " . json_encode(array('db_version_before' => $before, 'db_version' => (int) get_option('db_version'), 'version' => $GLOBALS['wp_version'], 'rows' => $rows)) . "\n";
+`
+
+func (m *move) updateWordPress(ctx context.Context) error {
+	src, dst := m.src, m.dst
+	c := exec.Command{Name: "php", Args: []string{"--", dst.url(), src.url(), dst.c.SiteDomain, src.c.SiteDomain},
+		Stdin: strings.NewReader(wordPressUpdate), Dir: dst.p.Root, User: dst.c.WebUser, Timeout: updateTimeout}
+	m.env.Logf(provision.LevelCommand, "%s: %s (aegir's WordPress database upgrade on standard input)", dst.ex.Host(), c.String())
+	res, err := dst.ex.Run(ctx, c)
+	if s := strings.TrimSpace(string(res.Stderr)); s != "" {
+		m.env.Logf(provision.LevelOutput, "%s", s)
+	}
+	var out struct {
+		Before  int    `json:"db_version_before"`
+		After   int    `json:"db_version"`
+		Version string `json:"version"`
+		Rows    int    `json:"rows"`
+	}
+	_, answer, found := bytes.Cut(res.Stdout, []byte("\nAEGIR-UPDATE "))
+	if err == nil && (!found || json.Unmarshal(bytes.TrimSpace(answer), &out) != nil) {
+		err = fmt.Errorf("php exited without an answer: %s", strings.TrimSpace(string(res.Stdout)))
+	}
+	if err != nil {
+		return &provision.Error{Code: provision.ErrCommand, Msg: "WordPress database upgrade of " + dst.c.SiteDomain + " failed", Err: err,
+			Hint: "read WordPress's output above; the site stays where it was"}
+	}
+	if out.Before != out.After {
+		m.env.Logf(provision.LevelInfo, "WordPress %s upgraded the database of %s from version %d to %d", out.Version, dst.c.SiteDomain, out.Before, out.After)
+	} else {
+		m.env.Logf(provision.LevelInfo, "the database of %s is current for WordPress %s (version %d)", dst.c.SiteDomain, out.Version, out.After)
+	}
+	if src.url() != dst.url() {
+		m.env.Logf(provision.LevelInfo, "addresses %s rewritten to %s in %d posts", src.url(), dst.url(), out.Rows)
+	}
+	return nil
+}
+
+// vhost writes the site's virtual host at its new place.
+func (m *move) vhost(ctx context.Context) error {
+	src, dst := m.src, m.dst
+	changed, err := dst.ws.WriteSite(ctx, dst.vhost(dst.c.SiteStatus == entities.SiteDisabled))
+	if err != nil || !changed {
+		return err
+	}
+	if sameWeb(src, dst) && src.c.SiteDomain == dst.c.SiteDomain {
+		m.u.push("write the virtual host of "+src.c.SiteDomain+" back", func(ctx context.Context) error {
+			_, err := src.ws.WriteSite(ctx, src.vhost(src.c.SiteStatus == entities.SiteDisabled))
+			return err
+		})
+	} else {
+		m.u.push("remove the virtual host of "+dst.c.SiteDomain+" on "+dst.c.WebServer, func(ctx context.Context) error {
+			_, err := dst.ws.RemoveSite(ctx, dst.c.SiteDomain)
+			return err
+		})
+	}
+	return nil
+}
+
+// check makes sure the site works at its new place: WordPress loads with
+// its database; Drupal's settings parse (and drush bootstraps the site,
+// when the platform has it).
+func (m *move) check(ctx context.Context) error {
+	dst := m.dst
+	if dst.p.Type == app.WordPress {
+		st, err := app.ReadWordPressStatus(ctx, dst.ex, dst.p, dst.c.SiteDomain, dst.url(), dst.c.WebUser, m.env.Logf)
+		if err != nil {
+			return err
+		}
+		m.env.Logf(provision.LevelInfo, "WordPress %s runs %s from database %s (version %s, theme %s, %d active plugins)",
+			st.Version, dst.c.SiteDomain, dst.c.SiteDBName, st.DBVersion, st.Stylesheet, len(st.ActivePlugins))
+		return nil
+	}
+	settings := path.Join(dst.p.SiteDir(dst.c.SiteDomain), "settings.php")
+	if _, err := dst.ex.Run(ctx, exec.Command{Name: "php", Args: []string{"-l", settings}, Timeout: time.Minute}); err != nil {
+		return &provision.Error{Code: provision.ErrPlatform, Msg: "the settings of " + dst.c.SiteDomain + " do not parse", Err: err, Hint: "this is a bug in aegir; report it with the task log"}
+	}
+	if dst.c.PlatformDrush != "" {
+		c := exec.Command{Name: dst.c.PlatformDrush, Args: []string{"--root=" + dst.p.Docroot, "--uri=" + dst.url(), "status"},
+			Dir: dst.p.Docroot, User: dst.c.WebUser, Timeout: 2 * time.Minute}
+		if _, err := dst.ex.Run(ctx, c); err != nil {
+			return &provision.Error{Code: provision.ErrCommand, Msg: "drush cannot bootstrap " + dst.c.SiteDomain + " at its new place", Err: err,
+				Hint: "run the same drush status by hand to see why; the site stays where it was"}
+		}
+	}
+	return nil
+}
+
+// cleanup removes what the site left behind once the move is done:
+// for a restore, its files as they were and its old database; for a
+// migrate, the site at its old place. A failure here is a warning: the
+// site works, and the log says what is left to remove by hand.
+func (m *move) cleanup(ctx context.Context) {
+	src, dst, env := m.src, m.dst, m.env
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Minute)
+	defer cancel()
+	warn := func(what string, err error) {
+		if err != nil {
+			env.Logf(provision.LevelWarning, "could not %s: %v; remove it by hand", what, err)
+		}
+	}
+	if m.kind == "clone" {
+		return
+	}
+	for _, a := range m.aside {
+		warn("remove "+a+" on "+dst.ex.Host(), dst.ex.RemoveAll(ctx, a))
+	}
+	if m.kind == "migrate" {
+		if !(sameWeb(src, dst) && src.c.SiteDomain == dst.c.SiteDomain) {
+			_, err := src.ws.RemoveSite(ctx, src.c.SiteDomain)
+			warn("remove the virtual host of "+src.c.SiteDomain+" on "+src.c.WebServer, err)
+		}
+		if !m.inPlace {
+			err := app.RemoveSite(ctx, src.ex, src.p, src.c.SiteDomain)
+			warn("remove the files of "+src.c.SiteDomain+" from "+src.p.Root+" on "+src.c.WebServer, err)
+			if err == nil {
+				env.Logf(provision.LevelInfo, "removed the settings and files of %s from %s on %s", src.c.SiteDomain, src.p.Root, src.c.WebServer)
+			}
+		}
+	}
+	if src.c.SiteDBName == "" || (src.c.DBServer == dst.c.DBServer && src.c.SiteDBName == dst.c.SiteDBName) {
+		return
+	}
+	svc, err := src.db(ctx)
+	if err == nil {
+		defer svc.Close()
+		err = svc.DropDatabase(ctx, src.c.SiteDBName, src.c.SiteDBUser, src.c.DBGrantHost)
+	}
+	warn(fmt.Sprintf("drop the old database %s and user %s on %s", src.c.SiteDBName, src.c.SiteDBUser, src.c.DBServer), err)
+	if err == nil {
+		env.Logf(provision.LevelInfo, "dropped the old database %s and user %s on %s", src.c.SiteDBName, src.c.SiteDBUser, src.c.DBServer)
+	}
+}
