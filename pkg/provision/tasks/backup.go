@@ -334,16 +334,17 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 			return nil, refused(src.c.SiteDomain, err)
 		}
 	}
-	defer func() {
-		if err != nil {
-			m.u.rollback(ctx)
-		}
-	}()
 	svc, err := dst.db(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer svc.Close()
+	// Before the service closes: the rollback drops the new database.
+	defer func() {
+		if err != nil {
+			m.u.rollback(ctx)
+		}
+	}()
 	if err := m.createDB(ctx, svc); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,452 @@
+package cli_test
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/cli"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+)
+
+// uniqueDomain is a domain no other test on this machine uses, so that
+// its database names (derived from it) are this test's alone.
+func uniqueDomain(prefix string) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s%x.test", prefix, b)
+}
+
+// dropDBsOf drops, when the test ends, every database and user whose name
+// starts with the one derived from domain (restores and migrates make
+// name_2, name_3 ...).
+func dropDBsOf(t *testing.T, domain string) {
+	base := strings.NewReplacer(".", "", "-", "").Replace(domain)
+	t.Cleanup(func() {
+		db, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/")
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		var names, users []string
+		if rows, err := db.Query(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?`, base+"%"); err == nil {
+			for rows.Next() {
+				var n string
+				_ = rows.Scan(&n)
+				names = append(names, n)
+			}
+			rows.Close()
+		}
+		for _, n := range names {
+			_, _ = db.Exec("DROP DATABASE IF EXISTS `" + n + "`")
+		}
+		if rows, err := db.Query(`SELECT CONCAT('`+"`"+`', User, '`+"`@`"+`', Host, '`+"`"+`') FROM mysql.user WHERE User LIKE ?`, base+"%"); err == nil {
+			for rows.Next() {
+				var u string
+				_ = rows.Scan(&u)
+				users = append(users, u)
+			}
+			rows.Close()
+		}
+		for _, u := range users {
+			_, _ = db.Exec("DROP USER " + u)
+		}
+	})
+}
+
+// siteDBs lists the databases whose names start with the one derived
+// from domain.
+func siteDBs(t *testing.T, domain string) []string {
+	t.Helper()
+	base := strings.NewReplacer(".", "", "-", "").Replace(domain)
+	rows, err := mariadb(t).Query(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ? ORDER BY 1`, base+"%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		_ = rows.Scan(&n)
+		out = append(out, n)
+	}
+	return out
+}
+
+// addPost publishes a post straight into a WordPress site's database.
+func addPost(t *testing.T, dbName, title string) {
+	t.Helper()
+	_, err := mariadb(t).Exec("INSERT INTO `"+dbName+"`.wp_posts (post_author, post_title, post_content, post_status, post_type, post_date, post_date_gmt, post_modified, post_modified_gmt, to_ping, pinged, post_content_filtered, post_excerpt, post_name) VALUES (1, ?, ?, 'publish', 'post', NOW(), UTC_TIMESTAMP(), NOW(), UTC_TIMESTAMP(), '', '', '', '', ?)",
+		title, "Text of "+title, strings.ToLower(strings.ReplaceAll(title, " ", "-")))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeUpload puts a file into a WordPress site's uploads.
+func writeUpload(t *testing.T, root, domain, name, content string) string {
+	t.Helper()
+	p := filepath.Join(root, "wp-content", "uploads", domain, "2026", "01", name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type backupRec struct {
+	ID      int64
+	Site    string
+	Path    string
+	Size    int64
+	SHA256  string
+	Created time.Time
+}
+
+func backups(t *testing.T, home, domain string) []backupRec {
+	t.Helper()
+	var list []backupRec
+	if err := json.Unmarshal([]byte(must(t, home, "backup", "list", "--site", domain, "--format", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// leftovers lists staging and set-aside paths a move left on a platform.
+func leftovers(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	for _, pat := range []string{"wp-content/uploads/.*aegir-*", "wp-content/aegir-sites/.*aegir-*"} {
+		m, _ := filepath.Glob(filepath.Join(root, pat))
+		out = append(out, m...)
+	}
+	return out
+}
+
+// pageHas fetches the home page of domain until it shows want (and, when
+// not empty, not unwanted).
+func (h *hostEnv) pageHas(t *testing.T, domain, want, unwanted string) (bool, string) {
+	t.Helper()
+	ok := func(code int, body string, _ http.Header) bool {
+		return code == 200 && strings.Contains(body, want) && (unwanted == "" || !strings.Contains(body, unwanted))
+	}
+	code, body, _ := h.get(t, domain, "/", ok)
+	return ok(code, body, nil), fmt.Sprintf("%d %.300s", code, body)
+}
+
+// Backup and restore of a real WordPress site: the archive is private and
+// checks out; content made before the backup is back after the restore
+// and content made after it is gone; a damaged backup fails verify and is
+// refused by restore with nothing changed, both when the file no longer
+// matches its recorded checksum and when a member no longer matches the
+// manifest.
+func TestBackupRestoreWordPress(t *testing.T) {
+	t.Parallel()
+	h := newHostEnv(t, "nginx")
+	root := testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	domain := uniqueDomain("rs")
+	dropDBsOf(t, domain)
+	must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "-q")
+	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
+	addPost(t, db1, "Made before the backup")
+	writeUpload(t, root, domain, "before.txt", "before")
+
+	start := time.Now()
+	var b backupRec
+	if err := json.Unmarshal([]byte(must(t, h.home, "site", "backup", domain, "--format", "json", "-q")), &b); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("site backup: %s", time.Since(start).Round(time.Millisecond))
+	st, err := os.Stat(b.Path)
+	if err != nil || st.Mode().Perm() != 0o600 || filepath.Dir(b.Path) != filepath.Join(h.home, "backups") || b.Site != domain || b.Size != st.Size() {
+		t.Fatalf("backup %+v: %v %v", b, err, st)
+	}
+	if out, _, code := aegir(t, h.home, "backup", "verify", fmt.Sprint(b.ID), "--format", "json"); code != 0 || !strings.Contains(out, `"ok": true`) {
+		t.Fatalf("backup verify: exit %d\n%s", code, out)
+	}
+
+	addPost(t, db1, "Made after the backup")
+	after := writeUpload(t, root, domain, "after.txt", "after")
+	if ok, got := h.pageHas(t, domain, "Made after the backup", ""); !ok {
+		t.Fatalf("the new post does not show: %s", got)
+	}
+
+	start = time.Now()
+	_, errs, code := aegir(t, h.home, "site", "restore", domain)
+	if code != 0 {
+		t.Fatalf("site restore: exit %d\n%s", code, errs)
+	}
+	t.Logf("site restore: %s", time.Since(start).Round(time.Millisecond))
+	if ok, got := h.pageHas(t, domain, "Made before the backup", "Made after the backup"); !ok {
+		t.Fatalf("after restore, want the post made before and not the one after: %s", got)
+	}
+	// WordPress sends an alias to the site's own address.
+	canonical := func(code int, _ string, hdr http.Header) bool {
+		return code == 301 && strings.HasPrefix(hdr.Get("Location"), "http://"+domain+":")
+	}
+	if code, _, hdr := h.get(t, "www."+domain, "/", canonical); !canonical(code, "", hdr) {
+		t.Fatalf("the alias after restore: %d %s", code, hdr.Get("Location"))
+	}
+	if exists(after) || !exists(filepath.Join(root, "wp-content/uploads", domain, "2026/01/before.txt")) {
+		t.Fatalf("uploads after restore: after.txt there %v, before.txt there %v", exists(after), exists(filepath.Join(root, "wp-content/uploads", domain, "2026/01/before.txt")))
+	}
+	db2 := siteRecord(t, h.home, domain)["db_name"].(string)
+	if db2 == db1 || !dbExists(t, db2) || dbExists(t, db1) || dbUserExists(t, db1) {
+		t.Fatalf("databases after restore: record %s (was %s); old still there: %v", db2, db1, dbExists(t, db1))
+	}
+	if left := leftovers(t, root); len(left) > 0 {
+		t.Fatalf("restore left behind: %v", left)
+	}
+
+	// Damaged: one byte of the archive changed. verify names the
+	// problem; restore refuses before it touches anything.
+	addPost(t, db2, "Made after the restore")
+	bad := filepath.Join(filepath.Dir(b.Path), "copy-of-"+filepath.Base(b.Path))
+	orig, _ := os.ReadFile(b.Path)
+	damaged := append([]byte(nil), orig...)
+	damaged[len(damaged)/2] ^= 0x20
+	if err := os.WriteFile(b.Path, damaged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := aegir(t, h.home, "backup", "verify", fmt.Sprint(b.ID), "--format", "json")
+	if code != cli.ExitFailed || !strings.Contains(out, `"ok": false`) || !strings.Contains(out, "SHA-256") {
+		t.Fatalf("verify of a damaged backup: exit %d\n%s", code, out)
+	}
+	_, errs, code = aegir(t, h.home, "site", "restore", domain, "--backup", fmt.Sprint(b.ID))
+	if code != cli.ExitFailed || !strings.Contains(errs, "refusing the backup") || !strings.Contains(errs, "hint: ") {
+		t.Fatalf("restore of a damaged backup: exit %d\n%s", code, errs)
+	}
+	assertUnchanged := func(when string) {
+		t.Helper()
+		if rec := siteRecord(t, h.home, domain); rec["db_name"] != db2 {
+			t.Fatalf("%s: the site's database changed to %v", when, rec["db_name"])
+		}
+		if dbs := siteDBs(t, domain); len(dbs) != 1 || dbs[0] != db2 {
+			t.Fatalf("%s: databases %v, want only %s", when, dbs, db2)
+		}
+		if left := leftovers(t, root); len(left) > 0 {
+			t.Fatalf("%s: left behind %v", when, left)
+		}
+		if ok, got := h.pageHas(t, domain, "Made after the restore", ""); !ok {
+			t.Fatalf("%s: the site lost what it had: %s", when, got)
+		}
+	}
+	assertUnchanged("refused restore")
+
+	// Damaged before its checksum was taken (the record agrees with the
+	// file): the members' checks catch it while unpacking, and everything
+	// the restore had made is undone.
+	sum := sha256.Sum256(damaged)
+	state, err := sql.Open("sqlite", "file:"+filepath.Join(h.home, "aegir.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer state.Close()
+	if _, err := state.Exec(`UPDATE backups SET sha256 = ? WHERE id = ?`, hex.EncodeToString(sum[:]), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code = aegir(t, h.home, "site", "restore", domain, "--backup", fmt.Sprint(b.ID))
+	if code != cli.ExitFailed || !strings.Contains(errs, "refusing the backup") || !strings.Contains(errs, "rollback: drop database") {
+		t.Fatalf("restore of a backup damaged inside: exit %d\n%s", code, errs)
+	}
+	assertUnchanged("restore stopped while unpacking")
+	_ = os.Remove(bad)
+
+	// Delete takes a backup first, then the site is gone.
+	n := len(backups(t, h.home, domain))
+	must(t, h.home, "site", "delete", domain, "-q")
+	list := backups(t, h.home, domain)
+	if len(list) != n+1 || !exists(list[0].Path) {
+		t.Fatalf("backups after delete: %+v (had %d)", list, n)
+	}
+	if dbs := siteDBs(t, domain); len(dbs) != 0 {
+		t.Fatalf("databases left after delete: %v", dbs)
+	}
+	must(t, h.home, "backup", "delete", fmt.Sprint(list[0].ID), "-q")
+	if exists(list[0].Path) || len(backups(t, h.home, domain)) != n {
+		t.Fatal("backup delete left the file or the record")
+	}
+}
+
+// Migrate a WordPress site from one platform and database server to
+// another (a second server record for the same MariaDB: the database gets
+// a new name there, so old and new can be told apart), then to a new
+// domain; and a migrate that fails at its last step leaves the site
+// working where it was.
+func TestMigrateWordPress(t *testing.T) {
+	t.Parallel()
+	h := newHostEnv(t, "nginx")
+	root1 := testenv.WordPressPlatform(t)
+	root2 := testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", "wp1", "--server", "web1", "--root", root1, "-q")
+	must(t, h.home, "platform", "add", "wp2", "--server", "web1", "--root", root2, "-q")
+	must(t, h.home, "server", "add", "db2", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1", "-q")
+	domain := uniqueDomain("mg")
+	dropDBsOf(t, domain)
+	must(t, h.home, "site", "install", domain, "--platform", "wp1", "-q")
+	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
+	addPost(t, db1, "Content that moves")
+	writeUpload(t, root1, domain, "moves.txt", "moving file")
+
+	start := time.Now()
+	_, errs, code := aegir(t, h.home, "site", "migrate", domain, "--platform", "wp2", "--db-server", "db2")
+	if code != 0 {
+		t.Fatalf("migrate: exit %d\n%s", code, errs)
+	}
+	t.Logf("site migrate: %s", time.Since(start).Round(time.Millisecond))
+	rec := siteRecord(t, h.home, domain)
+	db2 := rec["db_name"].(string)
+	if rec["platform"] != "wp2" || rec["db_server"] != "db2" || db2 == db1 || !dbExists(t, db2) || dbExists(t, db1) || dbUserExists(t, db1) {
+		t.Fatalf("after migrate: record %v; old database there %v", rec, dbExists(t, db1))
+	}
+	if ok, got := h.pageHas(t, domain, "Content that moves", ""); !ok {
+		t.Fatalf("the migrated site: %s", got)
+	}
+	fileOK := func(code int, body string, _ http.Header) bool { return code == 200 && body == "moving file" }
+	if code, body, _ := h.get(t, domain, "/wp-content/uploads/"+domain+"/2026/01/moves.txt", fileOK); !fileOK(code, body, nil) {
+		t.Fatalf("the uploaded file over HTTP after migrate: %d %q", code, body)
+	}
+	if exists(filepath.Join(root1, "wp-content/uploads", domain)) || exists(filepath.Join(root1, "wp-content/aegir-sites", domain+".php")) {
+		t.Fatal("the site's files are still on the old platform")
+	}
+	if len(backups(t, h.home, domain)) != 1 {
+		t.Fatal("the migrate's backup was not recorded")
+	}
+
+	// A failing last step: the web server's config test refuses the new
+	// virtual host (a broken template). Everything is undone; the site
+	// answers where it was, from the same database.
+	tmpl := filepath.Join(h.home, "templates", "nginx-site.conf.tmpl")
+	if err := os.WriteFile(tmpl, []byte("server { this is not nginx; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code = aegir(t, h.home, "site", "migrate", domain, "--platform", "wp1", "--db-server", "web1")
+	if code != cli.ExitFailed || !strings.Contains(errs, "rolling back") || !strings.Contains(errs, "hint: ") {
+		t.Fatalf("migrate with a broken template: exit %d\n%s", code, errs)
+	}
+	_ = os.Remove(tmpl)
+	if rec := siteRecord(t, h.home, domain); rec["platform"] != "wp2" || rec["db_name"] != db2 {
+		t.Fatalf("a failed migrate changed the record: %v", rec)
+	}
+	if dbs := siteDBs(t, domain); len(dbs) != 1 || dbs[0] != db2 {
+		t.Fatalf("databases after a failed migrate: %v", dbs)
+	}
+	if exists(filepath.Join(root1, "wp-content/uploads", domain)) || exists(filepath.Join(root1, "wp-content/aegir-sites", domain+".php")) {
+		t.Fatal("a failed migrate left files on the platform it was going to")
+	}
+	if ok, got := h.pageHas(t, domain, "Content that moves", ""); !ok {
+		t.Fatalf("the site after a failed migrate: %s", got)
+	}
+
+	// A new domain on the same platform: the site answers there, with its
+	// addresses rewritten, and no more on the old one.
+	nd := uniqueDomain("mn")
+	dropDBsOf(t, nd)
+	must(t, h.home, "site", "migrate", domain, "--platform", "wp2", "--domain", nd, "-q")
+	if ok, got := h.pageHas(t, nd, "Content that moves", "http://"+domain); !ok {
+		t.Fatalf("the site on its new domain (no old addresses): %s", got)
+	}
+	gone := func(code int, body string, _ http.Header) bool { return !strings.Contains(body, "Content that moves") }
+	if code, body, _ := h.get(t, domain, "/", gone); !gone(code, body, nil) {
+		t.Fatalf("the old domain still serves the site: %d", code)
+	}
+	if _, _, code := aegir(t, h.home, "site", "show", domain); code != cli.ExitNotFound {
+		t.Fatalf("site show of the old domain: exit %d", code)
+	}
+	if rec := siteRecord(t, h.home, nd); rec["platform"] != "wp2" || rec["db_server"] != "db2" {
+		t.Fatalf("record after the domain change: %v", rec)
+	}
+	if left := append(leftovers(t, root1), leftovers(t, root2)...); len(left) > 0 {
+		t.Fatalf("migrates left behind: %v", left)
+	}
+	must(t, h.home, "site", "delete", nd, "--no-backup", "-q")
+}
+
+// A clone answers on its own domain with the source's content, from its
+// own database with its own user, password and secrets; the source is
+// untouched. Bad requests are refused before anything is done.
+func TestCloneWordPress(t *testing.T) {
+	t.Parallel()
+	h := newHostEnv(t, "nginx")
+	root := testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	src := uniqueDomain("cs")
+	dst := uniqueDomain("cd")
+	dropDBsOf(t, src)
+	dropDBsOf(t, dst)
+	must(t, h.home, "site", "install", src, "--platform", "wp", "-q")
+	srcDB := siteRecord(t, h.home, src)["db_name"].(string)
+	addPost(t, srcDB, "Original content")
+	writeUpload(t, root, src, "shared.txt", "shared file")
+
+	// Refused: a domain in use, a platform that does not exist.
+	if _, errs, code := aegir(t, h.home, "site", "clone", src, src); code != cli.ExitUsage {
+		t.Fatalf("clone onto its own domain: exit %d\n%s", code, errs)
+	}
+	if _, errs, code := aegir(t, h.home, "site", "clone", src, dst, "--platform", "nope"); code != cli.ExitNotFound {
+		t.Fatalf("clone onto a missing platform: exit %d\n%s", code, errs)
+	}
+
+	start := time.Now()
+	_, errs, code := aegir(t, h.home, "site", "clone", src, dst)
+	if code != 0 {
+		t.Fatalf("clone: exit %d\n%s", code, errs)
+	}
+	t.Logf("site clone: %s", time.Since(start).Round(time.Millisecond))
+	rec := siteRecord(t, h.home, dst)
+	dstDB, _ := rec["db_name"].(string)
+	if rec["status"] != "installed" || dstDB == "" || dstDB == srcDB || !dbExists(t, dstDB) || !dbUserExists(t, dstDB) {
+		t.Fatalf("clone record %v", rec)
+	}
+	if siteDBPassword(t, h.home, dst) == siteDBPassword(t, h.home, src) {
+		t.Fatal("the clone shares the source's database password")
+	}
+	if ok, got := h.pageHas(t, dst, "Original content", "http://"+src); !ok {
+		t.Fatalf("the clone on its domain: %s", got)
+	}
+	if ok, got := h.pageHas(t, src, "Original content", ""); !ok {
+		t.Fatalf("the source after the clone: %s", got)
+	}
+	salt := func(domain string) string {
+		b, _ := os.ReadFile(filepath.Join(root, "wp-content/aegir-sites", domain+".php"))
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "'AUTH_KEY'") {
+				return l
+			}
+		}
+		return ""
+	}
+	if salt(src) == "" || salt(src) == salt(dst) {
+		t.Fatal("the clone has the source's secret keys")
+	}
+	// The clone's database is its own: content added there stays there.
+	addPost(t, dstDB, "Only in the clone")
+	if ok, got := h.pageHas(t, src, "Original content", "Only in the clone"); !ok {
+		t.Fatalf("the source shows the clone's content: %s", got)
+	}
+	if !exists(filepath.Join(root, "wp-content/uploads", dst, "2026/01/shared.txt")) {
+		t.Fatal("the clone's uploads are missing")
+	}
+	if list := backups(t, h.home, src); len(list) != 1 {
+		t.Fatalf("the clone's backup of the source: %+v", list)
+	}
+	must(t, h.home, "site", "delete", dst, "--no-backup", "-q")
+	must(t, h.home, "site", "delete", src, "--no-backup", "-q")
+}
