@@ -22,6 +22,7 @@ type serverFlags struct {
 	httpPort, httpsPort                          int
 	db, dbHost, dbAdminUser, dbAdminPasswordFile string
 	dbPort                                       int
+	dbTunnel                                     bool
 	queue                                        bool
 }
 
@@ -44,6 +45,7 @@ func (f *serverFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.dbPort, "db-port", 0, "database port (default 3306, or 5432 for postgresql)")
 	fs.StringVar(&f.dbAdminUser, "db-admin-user", "", "database admin user (default root, or postgres)")
 	fs.StringVar(&f.dbAdminPasswordFile, "db-admin-password-file", "", "file holding the admin password (never passed on the command line)")
+	fs.BoolVar(&f.dbTunnel, "db-tunnel", false, "reach the database as its admin through an SSH tunnel to the server (default on for a remote server whose --db-host is a loopback address or a socket)")
 	fs.BoolVar(&f.queue, "queue", false, "only queue the verify task for the dispatcher; print its id")
 }
 
@@ -164,7 +166,7 @@ func (f *serverFlags) applyDB(fs *pflag.FlagSet, v *entities.Server) error {
 	sv := service(v, entities.KindDB)
 	if sv == nil {
 		if !ch("db") {
-			for _, n := range []string{"db-host", "db-port", "db-admin-user", "db-admin-password-file"} {
+			for _, n := range []string{"db-host", "db-port", "db-admin-user", "db-admin-password-file", "db-tunnel"} {
 				if ch(n) {
 					return invalid("--"+n, "", "needs a database service: add --db mariadb, mysql or postgresql")
 				}
@@ -221,6 +223,27 @@ func (f *serverFlags) applyDB(fs *pflag.FlagSet, v *entities.Server) error {
 			return err
 		}
 		sv.AdminPasswordFile = f.dbAdminPasswordFile
+	}
+	return applyDBTunnel(f.dbTunnel, ch("db-tunnel"), v, sv)
+}
+
+// applyDBTunnel sets whether the database is reached through an SSH
+// tunnel: as --db-tunnel says; else, for a new service of a remote server,
+// when it listens where only that server reaches it (loopback or socket).
+func applyDBTunnel(tunnel, given bool, v *entities.Server, sv *entities.Service) error {
+	if given {
+		if tunnel && v.IsLocal() {
+			return invalid("--db-tunnel", "", "needs a remote server reached over SSH (--host and --ssh-user); this one is this machine")
+		}
+		sv.DBTunnel = tunnel
+		return nil
+	}
+	if sv.ID == 0 && !v.IsLocal() {
+		ip := net.ParseIP(sv.DBHost)
+		sv.DBTunnel = sv.DBHost == "localhost" || strings.HasPrefix(sv.DBHost, "/") || ip != nil && ip.IsLoopback()
+	}
+	if v.IsLocal() {
+		sv.DBTunnel = false
 	}
 	return nil
 }

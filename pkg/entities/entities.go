@@ -151,11 +151,14 @@ type Service struct {
 	ListenIP   string `json:"listen_ip,omitempty" yaml:"listen_ip,omitempty"`
 	// DB settings. The admin password itself is never stored here: only the
 	// file that holds it.
-	DBHost            string     `json:"db_host,omitempty" yaml:"db_host,omitempty"`
-	AdminUser         string     `json:"admin_user,omitempty" yaml:"admin_user,omitempty"`
-	AdminPasswordFile string     `json:"admin_password_file,omitempty" yaml:"admin_password_file,omitempty"`
-	Message           string     `json:"message" yaml:"message"`
-	Verified          *time.Time `json:"verified" yaml:"verified"`
+	DBHost            string `json:"db_host,omitempty" yaml:"db_host,omitempty"`
+	AdminUser         string `json:"admin_user,omitempty" yaml:"admin_user,omitempty"`
+	AdminPasswordFile string `json:"admin_password_file,omitempty" yaml:"admin_password_file,omitempty"`
+	// DBTunnel: aegir reaches the database as its admin through an SSH
+	// tunnel to the server (for one that listens only on its loopback).
+	DBTunnel bool       `json:"db_tunnel,omitempty" yaml:"db_tunnel,omitempty"`
+	Message  string     `json:"message" yaml:"message"`
+	Verified *time.Time `json:"verified" yaml:"verified"`
 }
 
 // Platform is a code base on a web server on which sites are published.

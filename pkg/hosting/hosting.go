@@ -173,13 +173,18 @@ func (r *Runner) fillSite(ctx context.Context, c *provision.Context, site *entit
 // database server sees it: on one machine, the loopback address the site
 // connects to (MariaDB with skip_name_resolve does not map 127.0.0.1 to
 // localhost), or localhost for a unix socket; otherwise the web server's
-// address.
+// address. For this machine as the web server of a remote database
+// server, empty: only the back end can ask the database server what
+// address it sees (see provision/tasks dbService).
 func grantHost(web, dbs *entities.Server, dbHost string) string {
 	if web.ID == dbs.ID || (web.IsLocal() && dbs.IsLocal()) {
 		if dbHost == "" || dbHost == "localhost" || strings.HasPrefix(dbHost, "/") {
 			return "localhost"
 		}
 		return dbHost
+	}
+	if web.IsLocal() {
+		return ""
 	}
 	return web.Host
 }
@@ -200,11 +205,15 @@ func (r *Runner) fillWeb(c *provision.Context, s *entities.Server) {
 
 func (r *Runner) fillDB(c *provision.Context, s *entities.Server) error {
 	c.DBServer, c.DBServerHost, c.DBSSHUser, c.DBSSHPort, c.DBSSHKey, c.DBAcceptHostKey = s.Name, s.Host, s.SSHUser, s.SSHPort, s.SSHKey, s.AcceptHostKey
+	// Nothing of another server's database service stays (a context
+	// filled again for a migration's target).
+	c.DBType, c.DBHost, c.DBPort, c.DBAdminUser, c.DBAdminPasswordFile, c.DBAdminPassword, c.DBTunnel = "", "", 0, "", "", "", false
 	for _, sv := range s.Services {
 		if sv.Kind != entities.KindDB {
 			continue
 		}
 		c.DBType, c.DBHost, c.DBPort, c.DBAdminUser, c.DBAdminPasswordFile = sv.Type, sv.DBHost, sv.Port, sv.AdminUser, sv.AdminPasswordFile
+		c.DBTunnel = sv.DBTunnel
 		if sv.AdminPasswordFile != "" {
 			b, err := os.ReadFile(sv.AdminPasswordFile)
 			if err != nil {

@@ -53,6 +53,11 @@ type Context struct {
 	// DBGrantHost is the address the web server connects from; grants are
 	// limited to it ("localhost" when web and DB share a machine).
 	DBGrantHost string `json:"db_grant_host,omitempty"`
+	// DBTunnel makes the admin connection go through an SSH tunnel to the
+	// database server's machine (DBHost and DBPort as seen from there),
+	// for a database that listens only on that machine's loopback or that
+	// a firewall keeps from the master.
+	DBTunnel bool `json:"db_tunnel,omitempty"`
 
 	// Platform of the target.
 	Platform            string `json:"platform,omitempty"`
@@ -121,6 +126,7 @@ type Context struct {
 	TargetDBAdminPassword     string   `json:"target_db_admin_password,omitempty"` // secret
 	TargetDBAdminPasswordFile string   `json:"target_db_admin_password_file,omitempty"`
 	TargetDBGrantHost         string   `json:"target_db_grant_host,omitempty"`
+	TargetDBTunnel            bool     `json:"target_db_tunnel,omitempty"`
 	TargetPlatform            string   `json:"target_platform,omitempty"`
 	TargetPlatformRoot        string   `json:"target_platform_root,omitempty"`
 	TargetPlatformType        string   `json:"target_platform_type,omitempty"`
@@ -257,6 +263,7 @@ func (c *Context) linkTarget(o *Context, toTarget bool) {
 	str(&own.DBAdminPassword, &tgt.TargetDBAdminPassword)
 	str(&own.DBAdminPasswordFile, &tgt.TargetDBAdminPasswordFile)
 	str(&own.DBGrantHost, &tgt.TargetDBGrantHost)
+	flag(&own.DBTunnel, &tgt.TargetDBTunnel)
 	str(&own.Platform, &tgt.TargetPlatform)
 	str(&own.PlatformRoot, &tgt.TargetPlatformRoot)
 	str(&own.PlatformType, &tgt.TargetPlatformType)

@@ -3,7 +3,6 @@ package provision
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -40,6 +39,7 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 	}
 	env.Connect = pool.Connect
 	env.Reloads = pool.Reloads
+	resolveWebHomes(ctx, env, pool, c)
 
 	f, ok := lookup(c.Task)
 	var changes map[string]any
@@ -117,66 +117,6 @@ func hintFor(code string) string {
 		return "read the command's output in the task log (aegir task log ID), fix the cause, then retry the task"
 	}
 	return ""
-}
-
-// Pool keeps one executor per server for the length of a run or a dispatch,
-// shared by parallel tasks, and coalesces web server reloads.
-type Pool struct {
-	home    string
-	mu      sync.Mutex
-	conns   map[string]Executor
-	Reloads *ReloadSet
-	// Dial opens a connection to a remote server; set to exec.DialSSH by
-	// NewPool, replaceable in tests.
-	Dial func(ctx context.Context, cfg exec.SSHConfig) (Executor, error)
-}
-
-// NewPool makes a Pool whose SSH connections verify host keys against
-// HOME/known_hosts.
-func NewPool(home string) *Pool {
-	return &Pool{home: home, conns: map[string]Executor{}, Reloads: NewReloadSet(), Dial: func(ctx context.Context, cfg exec.SSHConfig) (Executor, error) {
-		return exec.DialSSH(ctx, cfg)
-	}}
-}
-
-// Connect returns the executor for s, opening it on first use.
-func (p *Pool) Connect(ctx context.Context, s ServerRef) (Executor, error) {
-	if s.IsLocal() {
-		return exec.NewLocal(), nil
-	}
-	port := s.SSHPort
-	if port == 0 {
-		port = 22
-	}
-	user := s.SSHUser
-	if user == "" {
-		user = "root"
-	}
-	key := fmt.Sprintf("%s@%s:%d", user, s.Host, port)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if ex, ok := p.conns[key]; ok {
-		return ex, nil
-	}
-	ex, err := p.Dial(ctx, exec.SSHConfig{
-		Host: s.Host, Port: port, User: user, KeyFile: s.SSHKey,
-		KnownHostsFile: p.home + "/known_hosts", AcceptNewHostKey: s.AcceptHostKey,
-	})
-	if err != nil {
-		return nil, err
-	}
-	p.conns[key] = ex
-	return ex, nil
-}
-
-// Close closes every connection of the pool.
-func (p *Pool) Close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k, ex := range p.conns {
-		_ = ex.Close()
-		delete(p.conns, k)
-	}
 }
 
 // ReloadSet coalesces reloads of a web server: callers that ask for a

@@ -24,13 +24,13 @@ func scanServer(sc interface{ Scan(...any) error }) (*entities.Server, error) {
 	return &v, nil
 }
 
-const serviceCols = `sv.id, s.name, sv.kind, sv.type, sv.status, sv.version, sv.port, sv.https_port, sv.test_cmd, sv.restart_cmd, sv.php_fpm, sv.listen_ip, sv.db_host, sv.admin_user, sv.admin_password_file, sv.message, sv.verified`
+const serviceCols = `sv.id, s.name, sv.kind, sv.type, sv.status, sv.version, sv.port, sv.https_port, sv.test_cmd, sv.restart_cmd, sv.php_fpm, sv.listen_ip, sv.db_host, sv.admin_user, sv.admin_password_file, sv.db_tunnel, sv.message, sv.verified`
 
 func scanService(sc interface{ Scan(...any) error }) (*entities.Service, int64, error) {
 	var v entities.Service
 	var serverID int64
 	var verified sql.NullInt64
-	err := sc.Scan(&serverID, &v.ID, &v.Server, &v.Kind, &v.Type, &v.Status, &v.Version, &v.Port, &v.HTTPSPort, &v.TestCmd, &v.RestartCmd, &v.PHPFPM, &v.ListenIP, &v.DBHost, &v.AdminUser, &v.AdminPasswordFile, &v.Message, &verified)
+	err := sc.Scan(&serverID, &v.ID, &v.Server, &v.Kind, &v.Type, &v.Status, &v.Version, &v.Port, &v.HTTPSPort, &v.TestCmd, &v.RestartCmd, &v.PHPFPM, &v.ListenIP, &v.DBHost, &v.AdminUser, &v.AdminPasswordFile, &v.DBTunnel, &v.Message, &verified)
 	v.Verified = fromNullMs(verified)
 	return &v, serverID, err
 }
@@ -62,8 +62,8 @@ func (s *Store) AddServer(ctx context.Context, v *entities.Server) (*entities.Ta
 }
 
 func insertService(ctx context.Context, tx *sql.Tx, serverID int64, sv *entities.Service) error {
-	res, err := tx.ExecContext(ctx, `INSERT INTO services (server_id, kind, type, port, https_port, test_cmd, restart_cmd, php_fpm, listen_ip, db_host, admin_user, admin_password_file)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, serverID, sv.Kind, sv.Type, sv.Port, sv.HTTPSPort, sv.TestCmd, sv.RestartCmd, sv.PHPFPM, sv.ListenIP, sv.DBHost, sv.AdminUser, sv.AdminPasswordFile)
+	res, err := tx.ExecContext(ctx, `INSERT INTO services (server_id, kind, type, port, https_port, test_cmd, restart_cmd, php_fpm, listen_ip, db_host, admin_user, admin_password_file, db_tunnel)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, serverID, sv.Kind, sv.Type, sv.Port, sv.HTTPSPort, sv.TestCmd, sv.RestartCmd, sv.PHPFPM, sv.ListenIP, sv.DBHost, sv.AdminUser, sv.AdminPasswordFile, sv.DBTunnel)
 	if isUnique(err) {
 		return &ConflictError{Field: "--" + sv.Kind, Msg: "a server has at most one " + sv.Kind + " service"}
 	}
@@ -187,8 +187,8 @@ func (s *Store) UpdateServer(ctx context.Context, v *entities.Server) (*entities
 				}
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE services SET type = ?, port = ?, https_port = ?, test_cmd = ?, restart_cmd = ?, php_fpm = ?, listen_ip = ?, db_host = ?, admin_user = ?, admin_password_file = ? WHERE id = ?`,
-				sv.Type, sv.Port, sv.HTTPSPort, sv.TestCmd, sv.RestartCmd, sv.PHPFPM, sv.ListenIP, sv.DBHost, sv.AdminUser, sv.AdminPasswordFile, sv.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE services SET type = ?, port = ?, https_port = ?, test_cmd = ?, restart_cmd = ?, php_fpm = ?, listen_ip = ?, db_host = ?, admin_user = ?, admin_password_file = ?, db_tunnel = ? WHERE id = ?`,
+				sv.Type, sv.Port, sv.HTTPSPort, sv.TestCmd, sv.RestartCmd, sv.PHPFPM, sv.ListenIP, sv.DBHost, sv.AdminUser, sv.AdminPasswordFile, sv.DBTunnel, sv.ID); err != nil {
 				return err
 			}
 		}

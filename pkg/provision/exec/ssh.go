@@ -51,6 +51,11 @@ var (
 	ErrHostKey     = errors.New("SSH host key verification failed")
 )
 
+// ErrNotStarted is wrapped (with ErrUnreachable) by Run when the connection
+// failed before the command started: running it again on a new
+// connection is safe.
+var ErrNotStarted = errors.New("the command did not start")
+
 // SSH runs commands and handles files on a remote server over one SSH
 // connection. It is safe for concurrent use; at most MaxSessions commands
 // run at once, others wait for a free session.
@@ -314,8 +319,8 @@ func (s *SSH) run(ctx context.Context, c Command, sem chan struct{}) (Result, er
 
 	sess, err := s.client.NewSession()
 	if err != nil {
-		return Result{}, fmt.Errorf("%w: %s: opening an SSH session: %v; the connection was lost, retry the task",
-			ErrUnreachable, s.host, err)
+		return Result{}, fmt.Errorf("%w: %w: %s: opening an SSH session: %v; the connection was lost, retry the task",
+			ErrUnreachable, ErrNotStarted, s.host, err)
 	}
 	defer sess.Close()
 	var stdout, stderr bytes.Buffer
@@ -326,13 +331,13 @@ func (s *SSH) run(ctx context.Context, c Command, sem chan struct{}) (Result, er
 	var stdin io.WriteCloser
 	if c.Stdin != nil {
 		if stdin, err = sess.StdinPipe(); err != nil {
-			return Result{}, fmt.Errorf("%w: %s: %v", ErrUnreachable, s.host, err)
+			return Result{}, fmt.Errorf("%w: %w: %s: %v", ErrUnreachable, ErrNotStarted, s.host, err)
 		}
 	}
 
 	start := time.Now()
 	if err := sess.Start("echo " + pidMarker + "$$ >&2; " + RemoteCommand(c, s.cfg.User)); err != nil {
-		return Result{}, fmt.Errorf("%w: %s: starting %s: %v", ErrUnreachable, s.host, c.String(), err)
+		return Result{}, fmt.Errorf("%w: %w: %s: starting %s: %v", ErrUnreachable, ErrNotStarted, s.host, c.String(), err)
 	}
 	if stdin != nil {
 		go func() {
@@ -663,5 +668,16 @@ func (s *SSH) Chown(ctx context.Context, path, owner, group string) error {
 		spec += ":" + group
 	}
 	_, err := s.Run(ctx, Command{Name: "chown", Args: []string{"--", spec, path}})
-	return err
+	var xe *ExitError
+	if err == nil || s.cfg.User == "root" || !errors.As(err, &xe) {
+		return err
+	}
+	// Only root gives files away (a user may only pass a file to a group
+	// it belongs to): a deploy user does it through sudo, as
+	// docs/remote-servers.md sets up.
+	if _, serr := s.Run(ctx, Command{Name: "sudo", Args: []string{"-n", "chown", "--", spec, path}}); serr != nil {
+		return fmt.Errorf("%w; through sudo too: %v; let %s run chown as root without a password (a sudo rule, see docs/remote-servers.md) or log in as root",
+			err, serr, s.cfg.User)
+	}
+	return nil
 }

@@ -6,9 +6,13 @@ package tasks
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"strings"
 
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/db"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 func init() {
@@ -23,11 +27,55 @@ type serviceState struct {
 	Message string `json:"message"`
 }
 
-// dbService opens the context's database server as its admin.
+// dbService opens the context's database server as its admin: straight
+// to its address, or through an SSH tunnel to its machine when the server
+// says so (db_tunnel). It fills in the grant host when the front end left
+// it to the back end (see grantHostOfMaster).
 func dbService(ctx context.Context, env *provision.Env, c *provision.Context) (db.Service, error) {
 	t, err := db.ParseType(c.DBType)
 	if err != nil {
 		return nil, err
 	}
-	return db.New(db.Config{Name: c.DBServer, Type: t, Host: c.DBHost, Port: c.DBPort, AdminUser: c.DBAdminUser, AdminPassword: c.DBAdminPassword})
+	cfg := db.Config{Name: c.DBServer, Type: t, Host: c.DBHost, Port: c.DBPort, AdminUser: c.DBAdminUser, AdminPassword: c.DBAdminPassword}
+	ref := c.DB()
+	if c.DBTunnel && !ref.IsLocal() {
+		ex, err := env.Connect(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		d, ok := ex.(exec.Dialer)
+		if !ok {
+			return nil, provision.Errorf(provision.ErrInternal, "this is a bug in aegir; report it with the task log", "no tunnel to %s", ex.Host())
+		}
+		cfg.Dialer = d.Dial
+		env.Logf(provision.LevelDebug, "database admin connection to %s through an SSH tunnel to %s", cfg.Addr(), ex.Host())
+	}
+	if c.DBGrantHost == "" && c.DBType != "" && !ref.IsLocal() {
+		h, err := grantHostOfMaster(ctx, env, ref)
+		if err != nil {
+			return nil, err
+		}
+		c.DBGrantHost = h
+	}
+	return db.New(cfg)
+}
+
+// grantHostOfMaster is this machine's address as the database server sees
+// it, for the grants of a site whose web server is this machine and whose
+// database server is another: the client address of our SSH connection
+// to it (SSH_CLIENT), the same route the site's connections take.
+func grantHostOfMaster(ctx context.Context, env *provision.Env, ref provision.ServerRef) (string, error) {
+	ex, err := env.Connect(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	res, err := ex.Run(ctx, exec.Command{Name: "printenv", Args: []string{"SSH_CLIENT"}, Timeout: provision.DefaultProbeTimeout})
+	addr, _, _ := strings.Cut(strings.TrimSpace(string(res.Stdout)), " ")
+	if err != nil || net.ParseIP(addr) == nil {
+		return "", &provision.Error{Code: provision.ErrDatabase, Err: err,
+			Msg:  fmt.Sprintf("cannot tell this machine's address as %s sees it (SSH_CLIENT=%q), to grant the site's database user access from it", ex.Host(), addr),
+			Hint: "check that sshd on the database server sets SSH_CLIENT, or run the site on a web server other than this machine"}
+	}
+	env.Logf(provision.LevelInfo, "%s sees this machine as %s: database grants are for that address", ref.Name, addr)
+	return addr, nil
 }
