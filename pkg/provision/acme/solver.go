@@ -43,8 +43,10 @@ var (
 // waitFor bounds Wait.
 const waitFor = 10 * time.Second
 
-// Wait fetches the challenge from the web server until it is served, for
-// up to 10 s. It never fails: the CA's own check decides, and says why.
+// Wait fetches the challenge from the web server until it is served (a
+// reload in progress still answers from the previous configuration), for
+// up to 10 s; when the web server cannot be reached from here at all it
+// does not wait. It never fails: the CA's own check decides, and says why.
 func (h *HTTPDir) Wait(ctx context.Context, chal acmeapi.Challenge) error {
 	if h.CheckAddr == "" {
 		return nil
@@ -70,7 +72,12 @@ func (h *HTTPDir) Wait(ctx context.Context, chal acmeapi.Challenge) error {
 			}
 			last = resp.Status
 		} else {
-			last = err.Error()
+			// Not reachable from here at all (a firewall, NAT): only the
+			// CA's view counts, so do not wait.
+			if h.Logf != nil {
+				h.Logf(provision.LevelDebug, "cannot fetch the challenge for %s from %s: %v", chal.Identifier.Value, h.CheckAddr, err)
+			}
+			return nil
 		}
 		select {
 		case <-ctx.Done():
