@@ -273,6 +273,25 @@ func TestSiteHTTPS(t *testing.T) {
 			}
 			h.ca.ClearA(t, domain)
 
+			// A CA that is down: the same, and the message says so.
+			cfgFile := filepath.Join(h.home, "aegir.yaml")
+			good, _ := os.ReadFile(cfgFile)
+			down := strings.Replace(string(good), h.ca.Directory, "https://127.0.0.1:"+itoa(testenv.FreePort(t))+"/dir", 1)
+			if err := os.WriteFile(cfgFile, []byte(down), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			makeDue(t, h.home, domain)
+			aegir(t, h.home, "hosting", "dispatch", "-q")
+			if c := certOf(t, h.home, domain); c.Failures != 2 || !strings.Contains(c.LastError, "did not answer") {
+				t.Fatalf("after a renewal with the CA down: %+v", c)
+			}
+			if s := h.servedSerial(t, domain, ""); s != renewed {
+				t.Fatalf("serving %s with the CA down, want the current %s", s, renewed)
+			}
+			if err := os.WriteFile(cfgFile, good, 0o600); err != nil {
+				t.Fatal(err)
+			}
+
 			// A brought certificate: refused when it does not cover every
 			// name (exit 2, nothing changed), installed when it does.
 			dir := t.TempDir()
