@@ -154,6 +154,9 @@ func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, o
 	if !ok && !ch.Committed {
 		return nil
 	}
+	if err := r.certMoved(ctx, site, ch); err != nil {
+		return err
+	}
 	if err := r.applyMove(ctx, site, ch); err != nil {
 		return err
 	}

@@ -70,3 +70,25 @@ func (r *Runner) applyCert(ctx context.Context, site *entities.Site, ch *changes
 	}
 	return nil
 }
+
+// certMoved forgets the certificate of a site that moved to another web
+// server or domain (migrate): its files stay behind and its names may not
+// fit. The cert queue gets the site a new certificate at its new place on
+// its next run (as for any site with HTTPS and no certificate).
+func (r *Runner) certMoved(ctx context.Context, site *entities.Site, ch *changes) error {
+	if ch.SiteCert != nil {
+		return nil // the task installed one at the new place
+	}
+	moved := ch.SiteDomain != nil && *ch.SiteDomain != site.Domain
+	if ch.SitePlatform != nil && *ch.SitePlatform != site.Platform {
+		p, err := r.Store.GetPlatform(ctx, *ch.SitePlatform)
+		if err != nil {
+			return err
+		}
+		moved = moved || p.Server != site.Server
+	}
+	if !moved {
+		return nil
+	}
+	return r.Store.DeleteCert(ctx, site.ID)
+}

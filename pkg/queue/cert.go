@@ -17,7 +17,8 @@ import (
 // once the CA issued it: a failed renewal keeps the current certificate,
 // ends in error (so the dispatcher's notifiers hear of it) and is retried
 // after CertRetryDelay. Certificates the administrator brought are not
-// renewed; sites with HTTPS off are skipped.
+// renewed; sites with HTTPS off are skipped; a site with HTTPS and no
+// certificate row at all is due at once.
 const (
 	CertQueue    = "cert"
 	TaskSiteCert = "site.cert"
@@ -35,10 +36,12 @@ func CertRetryDelay(n int) time.Duration {
 	return time.Hour << (n - 1)
 }
 
-// certDue selects the sites whose ACME certificate is due at now.
+// certDue selects the sites whose ACME certificate is due at now, and the
+// sites with HTTPS that have no certificate at all (a clone, a migrated
+// site, a certificate lost).
 func certDue(now time.Time) dueQuery {
-	const certs = ` FROM sites s JOIN certificates c ON c.site_id = s.id
-	WHERE s.status IN ('installed', 'disabled') AND s.https <> 'off' AND c.source = 'acme'`
+	const certs = ` FROM sites s LEFT JOIN certificates c ON c.site_id = s.id
+	WHERE s.status IN ('installed', 'disabled') AND s.https <> 'off' AND (c.source = 'acme' OR c.site_id IS NULL)`
 	return dueQuery{
 		count: `SELECT COUNT(*)` + certs,
 		from: certs + ` AND COALESCE(c.renew_after, 0) <= ?2 AND ?1 = ?1

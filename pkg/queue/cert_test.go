@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ func TestCertQueue(t *testing.T) {
 	clk := newClock()
 	st.Now = clk.Now
 	ctx := context.Background()
-	s := seedSites(t, st, 30)
+	s := seedSites(t, st, 31)
 	now := clk.Now()
 	mustExec(t, st, `UPDATE sites SET https = 'on'`)
 	cert := func(site int64, source string, renew *time.Time, notAfter bool) {
@@ -41,6 +42,7 @@ func TestCertQueue(t *testing.T) {
 	cert(s[5], "acme", at(-30*time.Minute), true) // due, site disabled: its TLS vhost still answers
 	cert(s[6], "acme", at(-3*time.Hour), true)    // due, but a site.cert task already waits
 	cert(s[7], "acme", at(-4*time.Hour), true)    // due, site still queued
+	// s[30]: HTTPS and no certificate at all (a clone): due at once.
 	for i := 8; i < 30; i++ {
 		cert(s[i], "acme", at(time.Duration(i)*24*time.Hour), true)
 	}
@@ -49,8 +51,8 @@ func TestCertQueue(t *testing.T) {
 	mustExec(t, st, `UPDATE sites SET status = 'queued' WHERE id = ?`, s[7])
 	queueTask(t, st, TaskSiteCert, entities.TargetSite, s[6])
 
-	// 28 ACME certificates of live sites with HTTPS, checked once a day
-	// with a run every 12 minutes: 28 × 12m / 24h → 1 a run.
+	// 27 ACME certificates of live sites with HTTPS and one site without,
+	// checked once a day with a run every 12 minutes: 28 × 12m / 24h → 1 a run.
 	d := &Dispatcher{Store: st, Interval: 12 * time.Minute, Queues: []QueueConfig{{Name: CertQueue, Enabled: true, Frequency: 24 * time.Hour}}}
 	qs, err := d.Status(ctx)
 	if err != nil {
@@ -62,11 +64,11 @@ func TestCertQueue(t *testing.T) {
 			status = q
 		}
 	}
-	if status.Sites != 27 || status.ItemsPerRun != 1 || status.ItemsDue != 3 || status.TaskType != TaskSiteCert {
+	if status.Sites != 28 || status.ItemsPerRun != 1 || status.ItemsDue != 4 || status.TaskType != TaskSiteCert {
 		t.Fatalf("cert queue status %+v", status)
 	}
-	order := []int64{s[6]} // its task was there before
-	for run := 0; run < 5; run++ {
+	order := []int64{s[6]}         // its task was there before
+	for run := 0; run < 5; run++ { // s[1] comes due at the sixth
 		got, err := d.Schedule(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -78,9 +80,9 @@ func TestCertQueue(t *testing.T) {
 		clk.Add(12 * time.Minute)
 	}
 	order = order[1:]
-	want := []int64{s[0], s[5], s[3]}
-	if len(order) != len(want) || order[0] != want[0] || order[1] != want[1] || order[2] != want[2] {
-		t.Fatalf("renewals in order %v, want %v (s0, s5, s3)", order, want)
+	want := []int64{s[30], s[0], s[5], s[3]}
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Fatalf("renewals in order %v, want %v (s30, s0, s5, s3)", order, want)
 	}
 
 	// A failed attempt is retried only after its backoff.
@@ -89,6 +91,7 @@ func TestCertQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustExec(t, st, `UPDATE certificates SET renew_after = ? WHERE site_id <> ?`, now.Add(1000*time.Hour).UnixMilli(), s[0])
+	mustExec(t, st, `UPDATE sites SET https = 'off' WHERE id = ?`, s[30])
 	clk.Add(59 * time.Minute)
 	if got, _ := d.Schedule(ctx); got[CertQueue] != 0 {
 		t.Fatalf("retried before the backoff: %v", got)

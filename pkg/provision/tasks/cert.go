@@ -63,6 +63,20 @@ func (s *site) certNames(forACME bool) []string {
 	return names
 }
 
+// certFile and keyFile are the site's certificate and key for its virtual
+// host: only those in its own certificate directory on this web server. A
+// site moved to another server or domain (migrate, clone) has none there
+// until it gets one (its next verify, or the cert queue).
+func (s *site) certFile() string { return s.ownCertPath(s.c.SiteCertFile) }
+func (s *site) keyFile() string  { return s.ownCertPath(s.c.SiteKeyFile) }
+
+func (s *site) ownCertPath(p string) string {
+	if p == "" || s.c.SiteCertFile == "" || s.c.SiteKeyFile == "" || !strings.HasPrefix(p, s.certDir()+"/") {
+		return ""
+	}
+	return p
+}
+
 func (s *site) renewBefore() time.Duration {
 	if s.c.ACMERenewDays > 0 {
 		return time.Duration(s.c.ACMERenewDays) * 24 * time.Hour

@@ -101,7 +101,7 @@ func openSite(ctx context.Context, env *provision.Env, c *provision.Context) (*s
 // vhost is the site's virtual host as its record says.
 func (s *site) vhost(disabled bool) web.Site {
 	return web.Site{Domain: s.c.SiteDomain, Aliases: s.c.SiteAliases, Redirect: s.c.SiteRedirect, Root: s.p.Docroot,
-		Disabled: disabled, AppType: s.p.Type, HTTPS: s.c.SiteHTTPS, CertFile: s.c.SiteCertFile, KeyFile: s.c.SiteKeyFile}
+		Disabled: disabled, AppType: s.p.Type, HTTPS: s.c.SiteHTTPS, CertFile: s.certFile(), KeyFile: s.keyFile()}
 }
 
 func (s *site) db(ctx context.Context) (db.Service, error) { return dbService(ctx, s.env, s.c) }
