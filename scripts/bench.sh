@@ -37,3 +37,6 @@ for row in "aegir version|$ver" "aegir site list --format json (10k sites)|$sl" 
   name=${row%|*}; ms=${row#*|}
   printf '%-45s %10s %11.1fx\n' "$name" "$ms" "$(echo "$ms / $base" | bc -l)"
 done
+
+# Backups and restores, side by side with tar and mariadb-dump (docs/benchmarks.md, Backups).
+bash scripts/bench-backup.sh

@@ -18,9 +18,10 @@ import (
 // tree makes a small site: a files directory with nested files (small and
 // large, so that both read paths run), an empty directory, a symlink, and
 // a settings file.
-func tree(t *testing.T) (dir string, parts []Part) {
+func tree(t *testing.T) (dir string, parts []Part) { return treeIn(t, t.TempDir()) }
+
+func treeIn(t *testing.T, dir string) (string, []Part) {
 	t.Helper()
-	dir = t.TempDir()
 	files := filepath.Join(dir, "files")
 	write := func(rel string, b []byte, mode os.FileMode) {
 		p := filepath.Join(files, rel)

@@ -26,11 +26,12 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-// DefaultLevel is the compression level of archives: gzip's fastest. The
-// archives are about a tenth larger than gzip's default level makes them
-// and are written about three times as fast; what a site's files hold most
-// (images, archives) does not compress at any level.
-const DefaultLevel = pgzip.BestSpeed
+// DefaultLevel is the compression level of archives: gzip's default
+// level, so that an archive is about as small as gzip -6 makes it. The
+// compressor (klauspost/compress, in parallel blocks) is still several
+// times faster than gzip at that level, and it stores data that does not
+// compress (images, archives) at once instead of trying.
+const DefaultLevel = pgzip.DefaultCompression
 
 // Source is what Write puts into an archive.
 type Source struct {
