@@ -28,7 +28,7 @@ func TestWriteAndExtractOverSSH(t *testing.T) {
 	defer ex.Close()
 	out := t.TempDir()
 	info, err := Write(context.Background(), out, "remote.test-1.tar.gz", Source{Files: ex, Parts: parts,
-		Dump: func(_ context.Context, w io.Writer) error { _, err := io.WriteString(w, dump); return err },
+		Dump:     func(_ context.Context, w io.Writer) error { _, err := io.WriteString(w, dump); return err },
 		Manifest: Manifest{Site: "remote.test"}})
 	if err != nil {
 		t.Fatal(err)
