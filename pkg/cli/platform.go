@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -9,14 +11,20 @@ import (
 func (a *App) platformCmd() *cobra.Command {
 	c := &cobra.Command{Use: "platform", Short: "Platforms: code bases (Drupal, WordPress) on a web server, on which sites are published"}
 
-	var server, root, typ, drush string
+	var server, root, typ, drush, pushFrom string
 	var queue bool
 	add := &cobra.Command{
-		Use:   "add NAME --server S --root DIR [--type drupal|wordpress]",
+		Use:   "add NAME --server S --root DIR [--type drupal|wordpress] [--push-from LOCALDIR]",
 		Short: "Add a platform, then verify it",
 		Long: `Add a platform: a code base at --root on the web server --server. Its type
 and core version are detected by the verify task that runs at once (use
---queue to leave it to the dispatcher).`,
+--queue to leave it to the dispatcher).
+
+With --push-from, the verify task first copies the code from a directory
+on this machine (the master) to --root on the server: rsync over SSH when
+both ends have rsync (aegir's key and known_hosts, host keys checked
+strictly), SFTP otherwise. Files are added and replaced, never deleted;
+they belong to the server's SSH user. See docs/remote-servers.md.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := entities.ValidateName("platform name", args[0]); err != nil {
@@ -38,12 +46,19 @@ and core version are detected by the verify task that runs at once (use
 					return err
 				}
 			}
+			var opts map[string]string
+			if pushFrom != "" {
+				if err := localDir("--push-from", pushFrom); err != nil {
+					return err
+				}
+				opts = map[string]string{"push_from": pushFrom}
+			}
 			st, err := a.Store()
 			if err != nil {
 				return err
 			}
 			p := &entities.Platform{Name: args[0], Server: server, Root: root, Type: typ, Drush: drush}
-			t, err := st.AddPlatform(a.ctx, p)
+			t, err := st.AddPlatformWithOptions(a.ctx, p, opts)
 			if err != nil {
 				return err
 			}
@@ -54,6 +69,7 @@ and core version are detected by the verify task that runs at once (use
 	add.Flags().StringVar(&root, "root", "", "the platform's directory on that server (absolute)")
 	add.Flags().StringVar(&typ, "type", "", "drupal or wordpress (detected when not given)")
 	add.Flags().StringVar(&drush, "drush", "", "use this drush (path on the server) for Drupal steps instead of aegir's own")
+	add.Flags().StringVar(&pushFrom, "push-from", "", "copy the platform's code from this directory on this machine to --root on the server first")
 	add.Flags().BoolVar(&queue, "queue", false, "only queue the verify task; print its id")
 
 	var listServer string
@@ -122,4 +138,16 @@ func (a *App) platformTaskCmd(use, short, typ string) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&queue, "queue", false, "only queue the task; print its id")
 	return cmd
+}
+
+// localDir checks that p is an absolute path to a directory on this
+// machine.
+func localDir(field, p string) error {
+	if err := entities.ValidateAbsPath(field, p); err != nil {
+		return err
+	}
+	if st, err := os.Stat(p); err != nil || !st.IsDir() {
+		return invalid(field, p, "must be a directory on this machine")
+	}
+	return nil
 }

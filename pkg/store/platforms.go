@@ -28,6 +28,12 @@ func scanPlatform(sc interface{ Scan(...any) error }) (*entities.Platform, error
 
 // AddPlatform records a platform on a server and queues its verify task.
 func (s *Store) AddPlatform(ctx context.Context, p *entities.Platform) (*entities.Task, error) {
+	return s.AddPlatformWithOptions(ctx, p, nil)
+}
+
+// AddPlatformWithOptions is AddPlatform with options for the verify task
+// (push_from: copy the code from the master first).
+func (s *Store) AddPlatformWithOptions(ctx context.Context, p *entities.Platform, opts map[string]string) (*entities.Task, error) {
 	var task *entities.Task
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var serverID int64
@@ -59,7 +65,7 @@ func (s *Store) AddPlatform(ctx context.Context, p *entities.Platform) (*entitie
 		}
 		p.ID, _ = res.LastInsertId()
 		p.Status = entities.StatusQueued
-		task, err = s.insertTask(ctx, tx, entities.TaskPlatformVerify, entities.TargetPlatform, p.ID, p.Name, nil)
+		task, err = s.insertTask(ctx, tx, entities.TaskPlatformVerify, entities.TargetPlatform, p.ID, p.Name, opts)
 		return err
 	})
 	return task, err

@@ -2,9 +2,12 @@ package tasks
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+	"github.com/aegir-project/aegir/pkg/provision/push"
 )
 
 func init() {
@@ -53,6 +56,11 @@ func platformVerify(ctx context.Context, env *provision.Env, c *provision.Contex
 	if err != nil {
 		return nil, err
 	}
+	if from := c.Opt("push_from", ""); from != "" {
+		if err := pushPlatform(ctx, env, ex, c, from); err != nil {
+			return nil, err
+		}
+	}
 	p, err := app.Verify(ctx, ex, c.PlatformRoot, app.VerifyOptions{Type: c.PlatformType, WebUser: c.WebUser, Log: env.Logf})
 	if err != nil {
 		return nil, err
@@ -70,4 +78,20 @@ func platformVerify(ctx context.Context, env *provision.Env, c *provision.Contex
 func platformDelete(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
 	env.Logf(provision.LevelInfo, "platform %s removed from aegir; its code at %s on %s was left in place", c.Platform, c.PlatformRoot, c.WebServer)
 	return nil, nil
+}
+
+// pushPlatform copies the platform's code from the directory from on the
+// master to its root on the web server (task options push_from and
+// push_method: rsync, sftp, or empty for the first that works).
+func pushPlatform(ctx context.Context, env *provision.Env, ex exec.Executor, c *provision.Context, from string) error {
+	var cfg exec.SSHConfig
+	if h, ok := ex.(interface{ SSHConfig() exec.SSHConfig }); ok {
+		cfg = h.SSHConfig()
+	}
+	_, err := push.Tree(ctx, ex, from, c.PlatformRoot, push.Options{SSH: cfg, Method: c.Opt("push_method", ""), Logf: env.Logf})
+	if err != nil {
+		return &provision.Error{Code: provision.ErrPlatform, Err: err, Msg: fmt.Sprintf("pushing platform %s to %s", c.Platform, c.WebServer),
+			Hint: fmt.Sprintf("check that %s is a directory on this machine and that the SSH user of %s may write %s; then: aegir task retry ID", from, c.WebServer, c.PlatformRoot)}
+	}
+	return nil
 }

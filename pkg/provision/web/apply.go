@@ -217,7 +217,7 @@ func (s *Server) command(ctx context.Context, line string, args []string) (exec.
 	}
 	names := s.ctlNames()
 	if s.ctlName != "" {
-		return exec.Command{Name: s.ctlName, Args: args, Timeout: timeout}, nil
+		return s.ctlCommand(args), nil
 	}
 	var lastErr error
 	for _, n := range candidates(names) {
@@ -225,13 +225,33 @@ func (s *Server) command(ctx context.Context, line string, args []string) (exec.
 		_, err := s.ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", "command -v " + exec.Quote(n)}, Timeout: timeout})
 		if err == nil {
 			s.ctlName = n
-			return exec.Command{Name: n, Args: args, Timeout: timeout}, nil
+			return s.ctlCommand(args), nil
 		}
 		lastErr = err
 	}
 	return exec.Command{}, s.errf(provision.ErrMissingBinary,
 		fmt.Sprintf("install %s on %s, or set the server's web test/restart commands", s.fl.packageName, s.ex.Host()),
 		lastErr, "none of %s found on %s", strings.Join(names, ", "), s.ex.Host())
+}
+
+// ctlCommand runs the control program found with args: through `sudo -n`
+// when the configuration says so, as `sudo -n PROGRAM ARGS` so that a
+// sudo rule can allow exactly that command.
+func (s *Server) ctlCommand(args []string) exec.Command {
+	if s.cfg.Sudo {
+		return exec.Command{Name: "sudo", Args: append([]string{"-n", s.ctlName}, args...), Timeout: timeout}
+	}
+	return exec.Command{Name: s.ctlName, Args: args, Timeout: timeout}
+}
+
+// sudoHint is the hint for a command that sudo refused (its output says
+// "sudo: ..."), or "".
+func (s *Server) sudoHint(c exec.Command, out string) string {
+	if !strings.Contains(out, "sudo:") {
+		return ""
+	}
+	return fmt.Sprintf("sudo refused `%s` on %s: give the SSH user a sudo rule that lets it run that command as root without a password (docs/remote-servers.md), then run the task again",
+		c.String(), s.ex.Host())
 }
 
 func (s *Server) ctlNames() []string {
@@ -278,6 +298,9 @@ func (s *Server) test(ctx context.Context, origins []string) error {
 			err, "cannot run the %s config test on %s", s.cfg.Type, s.ex.Host())
 	}
 	hint := fmt.Sprintf("read the test's output above; run `%s` on %s to see it again", shown(s.cfg.TestCmd, c), s.ex.Host())
+	if h := s.sudoHint(c, out); h != "" {
+		hint = h
+	}
 	for _, o := range origins {
 		if strings.HasPrefix(o, "template override ") {
 			hint = fmt.Sprintf("the %s renders an invalid configuration: fix it or remove it, then run the task again; %s", o, hint)
@@ -295,10 +318,12 @@ func (s *Server) Reload(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.run(ctx, c); err != nil {
-			return s.errf(provision.ErrCommand,
-				fmt.Sprintf("the configuration passed its test; check that %s runs on %s and read its error log, then run `%s` there", s.cfg.Type, s.ex.Host(), shown(s.cfg.RestartCmd, c)),
-				err, "reloading %s on %s", s.cfg.Type, s.ex.Host())
+		if out, err := s.run(ctx, c); err != nil {
+			hint := fmt.Sprintf("the configuration passed its test; check that %s runs on %s and read its error log, then run `%s` there", s.cfg.Type, s.ex.Host(), shown(s.cfg.RestartCmd, c))
+			if h := s.sudoHint(c, out); h != "" {
+				hint = h
+			}
+			return s.errf(provision.ErrCommand, hint, err, "reloading %s on %s", s.cfg.Type, s.ex.Host())
 		}
 		return nil
 	})

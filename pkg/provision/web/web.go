@@ -108,6 +108,10 @@ type Config struct {
 	TemplatesDir string
 	// WebUser is the web server's system user (www-data); templates get it.
 	WebUser string
+	// Sudo runs the default test and reload commands through `sudo -n`:
+	// for a remote server whose SSH user is not root. (The administrator's
+	// own TestCmd and RestartCmd run as given; they say sudo themselves.)
+	Sudo bool
 }
 
 // Site is what a site's virtual host is made from.
@@ -190,6 +194,7 @@ func ConfigFromContext(home string, c *provision.Context) Config {
 		RestartCmd: c.HTTPRestartCmd,
 		PHPFPM:     c.PHPFPM,
 		WebUser:    c.WebUser,
+		Sudo:       !c.Web().IsLocal() && c.WebSSHUser != "" && c.WebSSHUser != "root",
 	}
 	if home != "" {
 		cfg.TemplatesDir = filepath.Join(home, "templates")

@@ -1,0 +1,64 @@
+package tasks
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+// countingDialer is an SSH executor that counts the tunnels it opens.
+type countingDialer struct {
+	exec.Executor
+	dials *atomic.Int32
+}
+
+func (c countingDialer) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c.dials.Add(1)
+	return c.Executor.(exec.Dialer).Dial(ctx, network, addr)
+}
+
+// With db_tunnel, the admin connection to a remote database server goes
+// through the SSH connection to its machine (the real MariaDB on the
+// sshd's loopback); without, straight. A site on this machine with its
+// database there gets grants for this machine's address as the remote
+// sees it.
+func TestDBServiceTunnel(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	ctx := context.Background()
+	ex, err := exec.DialSSH(ctx, exec.SSHConfig{Host: srv.Host, Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile,
+		KnownHostsFile: srv.KnownHostsFile, ConnectTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	var dials atomic.Int32
+	env := &provision.Env{Connect: func(context.Context, provision.ServerRef) (exec.Executor, error) {
+		return countingDialer{ex, &dials}, nil
+	}}
+	for _, tunnel := range []bool{true, false} {
+		c := &provision.Context{DBServer: "db2", DBServerHost: srv.Host, DBSSHUser: srv.User, DBSSHPort: srv.Port,
+			DBType: "mariadb", DBHost: "127.0.0.1", DBPort: 3306, DBAdminUser: "root", DBTunnel: tunnel}
+		dials.Store(0)
+		svc, err := dbService(ctx, env, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := svc.Verify(ctx)
+		svc.Close()
+		if err != nil {
+			t.Fatalf("tunnel %v: verify: %v", tunnel, err)
+		}
+		if n := dials.Load(); tunnel && n == 0 || !tunnel && n != 0 {
+			t.Errorf("tunnel %v: %d tunnels opened (MariaDB %s)", tunnel, n, v)
+		}
+		if c.DBGrantHost != "127.0.0.1" {
+			t.Errorf("grant host %q, want 127.0.0.1 (SSH_CLIENT on the database server)", c.DBGrantHost)
+		}
+	}
+}

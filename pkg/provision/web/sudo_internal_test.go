@@ -1,0 +1,30 @@
+package web
+
+import (
+	"testing"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+)
+
+// A remote server's deploy user tests and reloads the web server through
+// `sudo -n PROGRAM ARGS`, a command line a sudo rule can allow exactly;
+// root and this machine run the program itself.
+func TestDefaultCommandsThroughSudo(t *testing.T) {
+	tests := []struct {
+		name string
+		c    provision.Context
+		want string
+	}{
+		{"remote deploy user", provision.Context{WebHost: "web2.example.com", WebSSHUser: "aegir"}, "sudo -n /usr/sbin/nginx -s reload"},
+		{"remote root", provision.Context{WebHost: "web2.example.com", WebSSHUser: "root"}, "/usr/sbin/nginx -s reload"},
+		{"this machine", provision.Context{WebHost: "localhost"}, "/usr/sbin/nginx -s reload"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Server{cfg: ConfigFromContext("", &tt.c), ctlName: "/usr/sbin/nginx"}
+			if got := s.ctlCommand([]string{"-s", "reload"}).String(); got != tt.want {
+				t.Errorf("reload command %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
