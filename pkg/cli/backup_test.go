@@ -450,3 +450,131 @@ func TestCloneWordPress(t *testing.T) {
 	must(t, h.home, "site", "delete", dst, "--no-backup", "-q")
 	must(t, h.home, "site", "delete", src, "--no-backup", "-q")
 }
+
+// drupalPlatform builds a Drupal 10 tree (Drupal itself cannot be
+// fetched here) whose drush is a stand-in: it appends its arguments to
+// argsLog, and fails "status" while the file failFlag exists.
+func drupalPlatform(t *testing.T, argsLog, failFlag string) string {
+	t.Helper()
+	root := filepath.Join(testenv.PublicDir(t), "drupal")
+	files := map[string]string{
+		"core/lib/Drupal.php":                "<?php\nnamespace Drupal;\nclass Drupal {\n  const VERSION = '10.3.6';\n}\n",
+		"core/modules/node/node.info.yml":    "name: Node\ntype: module\npackage: Core\nversion: VERSION\n",
+		"index.php":                          "<?php echo 'drupal ok';\n",
+		"sites/default/default.settings.php": "<?php\n",
+		"vendor/bin/drush": "#!/bin/sh\n# stand-in drush\necho \"$*\" >> " + argsLog + "\n" +
+			"for a in \"$@\"; do [ \"$a\" = status ] && [ -e " + failFlag + " ] && { echo 'bootstrap failed' >&2; exit 1; }; done\necho '[success] done.'\n",
+	}
+	for rel, content := range files {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(rel, "vendor/bin/") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// Drupal: the site's directory (settings, public files) is backed up and
+// restored; a restore that fails after the swap (drush cannot bootstrap
+// the restored site) puts the site back exactly as it was; a migrate to
+// another platform runs drush updatedb there.
+func TestBackupRestoreMigrateDrupal(t *testing.T) {
+	t.Parallel()
+	h := newHostEnv(t, "nginx")
+	logDir := testenv.PublicDir(t)
+	if err := os.Chmod(logDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	argsLog, failFlag := filepath.Join(logDir, "drush-args"), filepath.Join(logDir, "fail-status")
+	root1 := drupalPlatform(t, argsLog, failFlag)
+	root2 := drupalPlatform(t, argsLog, failFlag)
+	must(t, h.home, "platform", "add", "d1", "--server", "web1", "--root", root1, "--drush", filepath.Join(root1, "vendor/bin/drush"), "-q")
+	must(t, h.home, "platform", "add", "d2", "--server", "web1", "--root", root2, "--drush", filepath.Join(root2, "vendor/bin/drush"), "-q")
+	domain := uniqueDomain("dr")
+	dropDBsOf(t, domain)
+	must(t, h.home, "site", "install", domain, "--platform", "d1", "--profile", "minimal", "-q")
+	rows := func() []string {
+		t.Helper()
+		dbName := siteRecord(t, h.home, domain)["db_name"].(string)
+		r, err := mariadb(t).Query("SELECT title FROM `" + dbName + "`.node ORDER BY title")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var out []string
+		for r.Next() {
+			var s string
+			_ = r.Scan(&s)
+			out = append(out, s)
+		}
+		return out
+	}
+	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
+	if _, err := mariadb(t).Exec("CREATE TABLE `" + db1 + "`.node (title VARCHAR(100)) ENGINE=InnoDB"); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = mariadb(t).Exec("INSERT INTO `" + db1 + "`.node VALUES ('before')")
+	siteDir := filepath.Join(root1, "sites", domain)
+	if err := os.WriteFile(filepath.Join(siteDir, "files", "before.txt"), []byte("before"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must(t, h.home, "site", "backup", domain, "-q")
+	_, _ = mariadb(t).Exec("INSERT INTO `" + db1 + "`.node VALUES ('after')")
+	if err := os.WriteFile(filepath.Join(siteDir, "files", "after.txt"), []byte("after"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// drush cannot bootstrap the restored site: all is put back.
+	if err := os.WriteFile(failFlag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := aegir(t, h.home, "site", "restore", domain)
+	if code != cli.ExitFailed || !strings.Contains(errs, "drush cannot bootstrap") || !strings.Contains(errs, "rollback: put "+siteDir+" back") {
+		t.Fatalf("restore with a failing check: exit %d\n%s", code, errs)
+	}
+	if got := rows(); strings.Join(got, ",") != "after,before" || !exists(filepath.Join(siteDir, "files", "after.txt")) {
+		t.Fatalf("after a failed restore: rows %v, after.txt there %v", got, exists(filepath.Join(siteDir, "files", "after.txt")))
+	}
+	if dbs := siteDBs(t, domain); len(dbs) != 1 {
+		t.Fatalf("databases after a failed restore: %v", dbs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(root1, "sites", ".*aegir-*")); len(left) > 0 {
+		t.Fatalf("a failed restore left %v", left)
+	}
+	settings, _ := os.ReadFile(filepath.Join(siteDir, "settings.php"))
+	if !strings.Contains(string(settings), "'"+db1+"'") {
+		t.Fatal("after a failed restore, settings.php no longer names the site's database")
+	}
+
+	_ = os.Remove(failFlag)
+	must(t, h.home, "site", "restore", domain, "-q")
+	if got := rows(); strings.Join(got, ",") != "before" || exists(filepath.Join(siteDir, "files", "after.txt")) || !exists(filepath.Join(siteDir, "files", "before.txt")) {
+		t.Fatalf("after restore: rows %v", got)
+	}
+	db2 := siteRecord(t, h.home, domain)["db_name"].(string)
+	settings, _ = os.ReadFile(filepath.Join(siteDir, "settings.php"))
+	if db2 == db1 || !strings.Contains(string(settings), "'"+db2+"'") {
+		t.Fatalf("settings.php after restore does not name the new database %s", db2)
+	}
+
+	_ = os.Remove(argsLog)
+	must(t, h.home, "site", "migrate", domain, "--platform", "d2", "-q")
+	args, _ := os.ReadFile(argsLog)
+	if !strings.Contains(string(args), "--root="+root2) || !strings.Contains(string(args), "updatedb") {
+		t.Fatalf("drush on the new platform was not asked for updatedb; it got:\n%s", args)
+	}
+	if exists(siteDir) || !exists(filepath.Join(root2, "sites", domain, "files", "before.txt")) {
+		t.Fatalf("after migrate: old dir there %v", exists(siteDir))
+	}
+	if got := rows(); strings.Join(got, ",") != "before" {
+		t.Fatalf("rows after migrate: %v", got)
+	}
+	must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
+}
