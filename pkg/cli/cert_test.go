@@ -252,15 +252,28 @@ func TestSiteHTTPS(t *testing.T) {
 				t.Fatal("site not served after renewal")
 			}
 
-			// A failed renewal (the name no longer points here): the current
-			// certificate stays, the failure is counted and notified, and the
-			// retry waits.
-			h.ca.SetA(t, domain, "127.0.0.2")
+			// A name that does not point here: a new alias whose DNS points
+			// elsewhere (a fresh name, so that no earlier validation of the
+			// CA's can stand in for it). The verify after the edit fails and
+			// says why; the certificate in service stays; the cert queue's
+			// retry fails too, is notified, and the next waits for its backoff.
+			fresh := "fresh." + domain
+			h.ca.SetA(t, fresh, "127.0.0.2")
+			_, errs, code = aegir(t, h.home, "site", "edit", domain, "--add-alias", fresh)
+			if code != cli.ExitFailed || !strings.Contains(errs, "127.0.0.2") || !strings.Contains(errs, "hint: ") {
+				t.Fatalf("an alias that does not point here: exit %d\n%s", code, errs)
+			}
+			c3 := certOf(t, h.home, domain)
+			if c3.Failures != 1 || !strings.Contains(c3.LastError, "127.0.0.2") || c3.CertPath == "" {
+				t.Fatalf("after a failed verify: %+v", c3)
+			}
+			if s := h.servedSerial(t, domain, ""); s != renewed {
+				t.Fatalf("serving %s after a failed challenge, want the current %s", s, renewed)
+			}
 			makeDue(t, h.home, domain)
 			_, errs, _ = aegir(t, h.home, "hosting", "dispatch")
-			c3 := certOf(t, h.home, domain)
-			if c3.Failures != 1 || !strings.Contains(c3.LastError, "127.0.0.2") {
-				t.Fatalf("after a failed renewal: %+v\n%s", c3, errs)
+			if c := certOf(t, h.home, domain); c.Failures != 2 || c.CertPath != c3.CertPath {
+				t.Fatalf("after a failed renewal: %+v\n%s", c, errs)
 			}
 			if s := h.servedSerial(t, domain, ""); s != renewed {
 				t.Fatalf("serving %s after a failed renewal, want the current %s", s, renewed)
@@ -270,10 +283,15 @@ func TestSiteHTTPS(t *testing.T) {
 			}
 			nextRun(t, h.home)
 			must(t, h.home, "hosting", "dispatch", "-q")
-			if c4 := certOf(t, h.home, domain); c4.Failures != 1 {
-				t.Fatalf("retried before its backoff: %+v", c4)
+			if c := certOf(t, h.home, domain); c.Failures != 2 {
+				t.Fatalf("retried before its backoff: %+v", c)
 			}
-			h.ca.ClearA(t, domain)
+			// The alias goes again: the certificate covers the site, which
+			// clears the failures.
+			must(t, h.home, "site", "edit", domain, "--remove-alias", fresh, "-q")
+			if c := certOf(t, h.home, domain); c.Failures != 0 || c.CertPath != c3.CertPath {
+				t.Fatalf("after removing the alias: %+v", c)
+			}
 
 			// A CA that is down: the same, and the message says so.
 			cfgFile := filepath.Join(h.home, "aegir.yaml")
@@ -284,7 +302,7 @@ func TestSiteHTTPS(t *testing.T) {
 			}
 			makeDue(t, h.home, domain)
 			aegir(t, h.home, "hosting", "dispatch", "-q")
-			if c := certOf(t, h.home, domain); c.Failures != 2 || !strings.Contains(c.LastError, "did not answer") {
+			if c := certOf(t, h.home, domain); c.Failures != 1 || !strings.Contains(c.LastError, "did not answer") {
 				t.Fatalf("after a renewal with the CA down: %+v", c)
 			}
 			if s := h.servedSerial(t, domain, ""); s != renewed {

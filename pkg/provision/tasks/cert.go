@@ -44,6 +44,18 @@ type certChange struct {
 	KeyPath  string     `json:"key_path"`
 }
 
+// certRecord is the changes that record the certificate the site uses
+// (s.c.SiteCertFile and SiteKeyFile).
+func (s *site) certRecord(info acme.Info, source string) map[string]any {
+	ch := certChange{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
+		CertPath: s.c.SiteCertFile, KeyPath: s.c.SiteKeyFile}
+	if source == certACME {
+		at := info.RenewAt(s.renewBefore())
+		ch.RenewAt = &at
+	}
+	return map[string]any{"site_cert": ch}
+}
+
 // certDir is where the site's certificate and key live on its web server:
 // CONFIGDIR/ssl/DOMAIN (0700).
 func (s *site) certDir() string { return path.Join(s.c.ConfigDir(), "ssl", s.c.SiteDomain) }
@@ -127,7 +139,7 @@ func ensureCert(ctx context.Context, s *site) (map[string]any, error) {
 			s.env.Logf(provision.LevelWarning, "the certificate you brought for %s expires on %s (%d days left): bring a new one, or let ACME issue one: aegir site cert %s",
 				s.c.SiteDomain, cur.NotAfter.Format("2006-01-02"), int(left.Hours()/24), s.c.SiteDomain)
 		}
-		return nil, nil
+		return s.certRecord(*cur, certAdmin), nil
 	}
 	names := s.certNames(true)
 	if cur != nil {
@@ -136,7 +148,8 @@ func ensureCert(ctx context.Context, s *site) (map[string]any, error) {
 		switch {
 		case len(missing) == 0 && time.Now().Before(renewAt):
 			s.env.Logf(provision.LevelInfo, "certificate of %s covers %s until %s", s.c.SiteDomain, strings.Join(names, ", "), cur.NotAfter.Format("2006-01-02"))
-			return nil, nil
+			// Recorded again as it is: this clears earlier failures.
+			return s.certRecord(*cur, certACME), nil
 		case len(missing) > 0:
 			s.env.Logf(provision.LevelInfo, "the certificate of %s does not cover %s: getting a new one", s.c.SiteDomain, strings.Join(missing, ", "))
 		default:
@@ -201,10 +214,10 @@ func (s *site) installCert(ctx context.Context, chainPEM, keyPEM []byte, info ac
 	if err := s.ex.WriteFile(ctx, certPath, chainPEM, 0o644); err != nil {
 		return nil, fail(err, "writing the certificate "+certPath)
 	}
-	oldCert, oldKey := s.c.SiteCertFile, s.c.SiteKeyFile
+	oldCert, oldKey, oldSource := s.c.SiteCertFile, s.c.SiteKeyFile, s.c.SiteCertSource
 	s.c.SiteCertFile, s.c.SiteKeyFile, s.c.SiteCertSource = certPath, keyPath, source
 	if _, err := s.ws.WriteSite(ctx, s.vhost(s.c.SiteStatus == entities.SiteDisabled)); err != nil {
-		s.c.SiteCertFile, s.c.SiteKeyFile = oldCert, oldKey
+		s.c.SiteCertFile, s.c.SiteKeyFile, s.c.SiteCertSource = oldCert, oldKey, oldSource
 		if certPath != oldCert {
 			_ = s.ex.RemoveAll(context.WithoutCancel(ctx), certPath)
 			_ = s.ex.RemoveAll(context.WithoutCancel(ctx), keyPath)
@@ -221,12 +234,7 @@ func (s *site) installCert(ctx context.Context, chainPEM, keyPEM []byte, info ac
 	}
 	s.env.Logf(provision.LevelInfo, "installed the certificate of %s for %s, issued by %s, valid until %s: %s",
 		s.c.SiteDomain, strings.Join(info.Names, ", "), info.Issuer, info.NotAfter.Format(time.RFC3339), certPath)
-	ch := certChange{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter, CertPath: certPath, KeyPath: keyPath}
-	if source == certACME {
-		at := info.RenewAt(s.renewBefore())
-		ch.RenewAt = &at
-	}
-	changes := map[string]any{"site_cert": ch}
+	changes := s.certRecord(info, source)
 	switch s.c.SiteHTTPS {
 	case "", entities.HTTPSOff:
 		s.env.Logf(provision.LevelWarning, "HTTPS is off for %s, so the certificate waits: aegir site edit %s --https on", s.c.SiteDomain, s.c.SiteDomain)
