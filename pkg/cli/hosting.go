@@ -185,7 +185,8 @@ func (a *App) queueConfigs() ([]queue.QueueConfig, error) {
 	}
 	var qs []queue.QueueConfig
 	for _, name := range queue.QueueNames() {
-		q := queue.QueueConfig{Name: name, Enabled: a.cfg.GetBool("queue." + name + ".enabled"), Frequency: a.cfg.GetDuration("queue." + name + ".frequency")}
+		q := queue.QueueConfig{Name: name, Enabled: a.cfg.GetBool("queue." + name + ".enabled"), Frequency: a.cfg.GetDuration("queue." + name + ".frequency"),
+			Keep: a.cfg.GetInt("backup.keep"), MaxAge: a.cfg.GetDuration("backup.max_age")}
 		if err := q.Validate(); err != nil {
 			return nil, &Error{Code: ExitUsage, Err: fmt.Errorf("invalid queue.%s.frequency %q: must be a positive duration such as 1h or 30m", name, a.cfg.GetString("queue."+name+".frequency")),
 				Hint: "fix it in " + filepath.Join(a.home, "aegir.yaml") + " or AEGIR_QUEUE_" + strings.ToUpper(name) + "_FREQUENCY"}

@@ -66,3 +66,36 @@ func TestBackupsToPrune(t *testing.T) {
 		t.Fatalf("the selection changed the table: %d backups left", n)
 	}
 }
+
+// The backup queue's run queues backup.delete tasks for what the
+// retention rules select, once each, however often it runs.
+func TestBackupQueuePrunes(t *testing.T) {
+	st, _ := newStore(t)
+	c := newClock()
+	st.Now = c.Now
+	s := seedSites(t, st, 1)
+	for i := 0; i < 5; i++ {
+		mustExec(t, st, `INSERT INTO backups (site_id, path, created) VALUES (?, ?, ?)`, s[0], fmt.Sprintf("/b/%d.tar.gz", i), c.Now().Add(-time.Duration(i)*time.Hour).UnixMilli())
+	}
+	d := &Dispatcher{Store: st, Queues: []QueueConfig{{Name: "backup", Enabled: true, Frequency: 24 * time.Hour, Keep: 2}}}
+	count := func() int {
+		var n int
+		if err := st.DB().QueryRow(`SELECT COUNT(*) FROM tasks WHERE type = 'backup.delete' AND target_kind = 'backup' AND status = 'queued'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := d.Schedule(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d backup.delete tasks after the first run, want 3 (5 backups, keep 2)", n)
+	}
+	c.Add(25 * time.Hour)
+	if _, err := d.Schedule(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d backup.delete tasks after a second run, want still 3", n)
+	}
+}

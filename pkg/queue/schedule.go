@@ -17,6 +17,11 @@ type QueueConfig struct {
 	Name      string        // cron, backup, stats or cert
 	Enabled   bool          //
 	Frequency time.Duration // each site gets the queue's task once per Frequency
+	// The backup queue's clean-up (config backup.keep and backup.max_age):
+	// each run of the queue deletes, through backup.delete tasks, the
+	// backups BackupsToPrune selects. Zero: no limit of that kind.
+	Keep   int
+	MaxAge time.Duration
 }
 
 // Validate checks the name and frequency.
@@ -251,7 +256,38 @@ func (d *Dispatcher) scheduleQueue(ctx context.Context, q QueueConfig, now time.
 	if len(picks) > 0 {
 		d.logf("queue: %s: queued %d %s task(s) (%d installed sites, %d a run)", q.Name, len(picks), k.taskType, sites, limit)
 	}
+	if k.name == "backup" {
+		n, err := d.pruneBackups(ctx, q, now)
+		return len(picks) + n, err
+	}
 	return len(picks), nil
+}
+
+// pruneBackups queues a backup.delete task for every backup the retention
+// rules of q select that has none queued or running yet.
+func (d *Dispatcher) pruneBackups(ctx context.Context, q QueueConfig, now time.Time) (int, error) {
+	ids, err := BackupsToPrune(ctx, d.Store, q.Keep, q.MaxAge, now)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		res, err := d.Store.DB().ExecContext(ctx, `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created)
+			SELECT ?, 'backup', b.id, x.domain || ' backup ' || b.id, 'queued', '{}', ?
+			FROM backups b JOIN sites x ON x.id = b.site_id
+			WHERE b.id = ? AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.target_kind = 'backup' AND t.target_id = b.id AND t.status IN ('queued', 'processing'))`,
+			entities.TaskBackupDelete, now.UnixMilli(), id)
+		if err != nil {
+			return n, err
+		}
+		if k, _ := res.RowsAffected(); k > 0 {
+			n++
+		}
+	}
+	if n > 0 {
+		d.logf("queue: backup: queued %d backup.delete task(s) (keep %d per site, none older than %s)", n, q.Keep, q.MaxAge)
+	}
+	return n, nil
 }
 
 // recordLastRun sets the site's last run of a scheduled task type that
