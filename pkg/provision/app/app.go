@@ -5,16 +5,22 @@
 // (WriteDrupalSettings, PrepareDrupalSite, WriteWordPressSite and the
 // WordPress dispatcher, EnsureWordPressPlatform) and runs the applications'
 // own code through php-cli: installers (InstallWordPress, InstallDrupal),
-// one-time login links (WordPressLoginLink, DrupalLoginLink) and site state
-// (ReadWordPressStatus, ReadDrupalStatus).
+// one-time login links (WordPressLoginLink, DrupalLoginLink), site state
+// (ReadWordPressStatus, ReadDrupalStatus), Drupal's cron (DrupalCron) and
+// database updates after a move to a newer platform (UpdateDrupal,
+// UpdateWordPress, or UpdateSite for either).
 //
 // The PHP steps are scripts embedded in the binary (php/*.php), copied to
 // the server's /tmp and run by php-cli in the docroot, usually as the web
 // server user. Their settings, passwords included, go as JSON on standard
 // input, never on a command line; they answer with one marked line of
-// JSON. Drupal needs no drush: InstallDrupal drives Drupal's installer the
-// way drush does. With the platform's own drush (DrupalInstall.Drush) it
-// runs drush site:install instead, with no password and no database URL
+// JSON, after marked lines for the task log. Before Drupal runs, a script
+// checks that PHP has the extensions Drupal needs and fails with the
+// Debian packages to install when it has not. Drupal needs no drush:
+// InstallDrupal drives Drupal's installer the way drush does, DrupalCron
+// and UpdateDrupal run its cron and update.php's batch. With the
+// platform's own drush (DrupalInstall.Drush, SiteStep.Drush) they run
+// drush instead; drush site:install gets no password and no database URL
 // on its command line (drush reads the database from settings.php and
 // makes up the admin password, which is kept out of the log).
 //

@@ -339,7 +339,7 @@ echo " [success] Installation complete.  User name: admin  User password: Zk3dru
 // (prelude and script) and on the dispatcher.
 func TestEmbeddedScriptsLint(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{ScriptWordPressInstall, ScriptWordPressLogin, ScriptWordPressStatus, ScriptDrupalInstall, ScriptDrupalSite, ScriptDrupalSites} {
+	for _, name := range Scripts {
 		b, err := PHPScript(name)
 		if err != nil {
 			t.Fatal(err)

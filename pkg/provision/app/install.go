@@ -30,9 +30,10 @@ type WordPressInstall struct {
 	// It travels on standard input and is never printed or logged; the
 	// administrator gets in with a login link (WordPressLoginLink).
 	AdminPassword string
-	Public        bool   // let search engines index the site
-	Language      string // e.g. de_DE; empty: English
-	User          string // run as this user (the web server user); empty: aegir's user
+	Public        bool     // let search engines index the site
+	Language      string   // e.g. de_DE; empty: English
+	User          string   // run as this user (the web server user); empty: aegir's user
+	PHP           []string // the php-cli command and its first arguments; empty: php
 	Log           Logf
 }
 
@@ -93,7 +94,7 @@ func InstallWordPress(ctx context.Context, ex exec.Executor, p Platform, o WordP
 	err = runPHP(ctx, ex, ScriptWordPressInstall, script, map[string]any{
 		"url": o.URL, "title": o.Title, "admin_user": o.AdminUser, "admin_email": o.AdminEmail,
 		"admin_password": o.AdminPassword, "public": o.Public, "language": o.Language,
-	}, phpRun{Dir: p.Root, User: o.User, Timeout: InstallTimeout, Log: o.Log, Secrets: []string{o.AdminPassword}}, &out)
+	}, phpRun{Dir: p.Root, User: o.User, Timeout: InstallTimeout, Log: o.Log, Secrets: []string{o.AdminPassword}, PHP: o.PHP}, &out)
 	if err != nil {
 		return out, asTaskError(err, provision.ErrInstall, "WordPress install of "+o.Domain)
 	}
@@ -109,7 +110,8 @@ func WordPressLoginLink(ctx context.Context, ex exec.Executor, p Platform, domai
 		return "", provision.Errorf(provision.ErrInvalidContext, "check the user name", "login link for %s: invalid user name %q", domain, user)
 	}
 	var out struct{ URL, User string }
-	if err := siteStep(ctx, ex, p, WordPress, ScriptWordPressLogin, domain, url, runAs, log, map[string]any{"user": user}, &out); err != nil {
+	o := SiteStep{Domain: domain, URL: url, User: runAs, Log: log}
+	if err := siteStep(ctx, ex, p, WordPress, ScriptWordPressLogin, o, stepTimeout, map[string]any{"user": user}, &out); err != nil {
 		return "", asTaskError(err, provision.ErrCommand, "login link for "+domain)
 	}
 	return out.URL, nil
@@ -130,7 +132,8 @@ type WordPressStatus struct {
 // http://DOMAIN) and reads its active plugins, theme and versions.
 func ReadWordPressStatus(ctx context.Context, ex exec.Executor, p Platform, domain, url, runAs string, log Logf) (WordPressStatus, error) {
 	var out WordPressStatus
-	if err := siteStep(ctx, ex, p, WordPress, ScriptWordPressStatus, domain, url, runAs, log, nil, &out); err != nil {
+	o := SiteStep{Domain: domain, URL: url, User: runAs, Log: log}
+	if err := siteStep(ctx, ex, p, WordPress, ScriptWordPressStatus, o, stepTimeout, nil, &out); err != nil {
 		return out, asTaskError(err, provision.ErrCommand, "status of "+domain)
 	}
 	return out, nil
@@ -157,6 +160,7 @@ type DrupalInstall struct {
 	// Drush, when set, is the platform's drush to install with instead of
 	// aegir's own installer (see InstallDrupal).
 	Drush string
+	PHP   []string // the php-cli command and its first arguments; empty: php
 	Log   Logf
 }
 
@@ -235,7 +239,7 @@ func InstallDrupal(ctx context.Context, ex exec.Executor, p Platform, o DrupalIn
 		"update_status": o.UpdateStatus,
 		"db": map[string]any{"driver": driver, "database": o.DB.Name, "username": o.DB.User, "password": o.DB.Password,
 			"host": o.DB.Host, "port": o.DB.Port},
-	}, phpRun{Dir: p.Docroot, User: o.User, Timeout: InstallTimeout, Log: o.Log, Secrets: []string{o.AdminPassword, o.DB.Password}}, &out)
+	}, phpRun{Dir: p.Docroot, User: o.User, Timeout: InstallTimeout, Log: o.Log, Secrets: []string{o.AdminPassword, o.DB.Password}, PHP: o.PHP}, &out)
 	if err != nil {
 		return asTaskError(err, provision.ErrInstall, "Drupal install of "+o.Domain)
 	}
@@ -272,18 +276,25 @@ func drushInstall(ctx context.Context, ex exec.Executor, p Platform, o DrupalIns
 	}
 	c := DrushInstallCommand(p, o)
 	o.Log.log(provision.LevelInfo, "installing Drupal %s for %s with profile %s (the platform's drush)", p.Version, o.Domain, o.Profile)
-	o.Log.log(provision.LevelCommand, "%s", c.String())
-	res, err := ex.Run(ctx, c)
-	out := strings.TrimSpace(string(res.Stderr) + "\n" + string(res.Stdout))
-	out = withoutPasswords(out)
-	if out != "" {
-		o.Log.log(provision.LevelOutput, "%s", lastLines(out, 40))
-	}
-	if err != nil {
-		return &provision.Error{Code: provision.ErrInstall, Msg: "drush site:install of " + o.Domain + " failed",
-			Err: fmt.Errorf("%s", withoutPasswords(err.Error())), Hint: phpHint(err.Error())}
+	if err := runDrush(ctx, ex, c, o.Log, provision.ErrInstall, "drush site:install of "+o.Domain); err != nil {
+		return err
 	}
 	o.Log.log(provision.LevelInfo, "drush made up the admin password; it is not kept: use a one-time login link (aegir site login-reset %s)", o.Domain)
+	return nil
+}
+
+// runDrush runs a drush command and logs its output, with the passwords
+// in it blanked out. Its failure is an error with code, saying what
+// failed.
+func runDrush(ctx context.Context, ex exec.Executor, c exec.Command, log Logf, code, what string) error {
+	log.log(provision.LevelCommand, "%s", c.String())
+	res, err := ex.Run(ctx, c)
+	if out := withoutPasswords(strings.TrimSpace(string(res.Stderr) + "\n" + string(res.Stdout))); out != "" {
+		log.log(provision.LevelOutput, "%s", lastLines(out, 40))
+	}
+	if err != nil {
+		return &provision.Error{Code: code, Msg: what + " failed", Err: fmt.Errorf("%s", withoutPasswords(err.Error())), Hint: phpHint(err.Error())}
+	}
 	return nil
 }
 
@@ -298,23 +309,26 @@ func withoutPasswords(s string) string {
 }
 
 // siteStep checks the site's address and runs an embedded script for it.
-func siteStep(ctx context.Context, ex exec.Executor, p Platform, typ, script, domain, url, runAs string, log Logf, input map[string]any, out any) error {
+func siteStep(ctx context.Context, ex exec.Executor, p Platform, typ, script string, o SiteStep, timeout time.Duration, input map[string]any, out any) error {
 	if p.Type != typ {
 		return fmt.Errorf("platform %s is %s, not %s", p.Root, p.Type, typ)
 	}
-	o := WordPressInstall{Domain: domain, URL: url}
-	if err := o.defaults(); err != nil {
-		return provision.Errorf(provision.ErrInvalidContext, "check the site's record (aegir site show "+domain+")", "%s: %v", domain, err)
+	url, err := o.check()
+	if err != nil {
+		return err
 	}
 	code, err := PHPScript(script)
 	if err != nil {
 		return err
 	}
-	in := map[string]any{"url": o.URL, "major": p.Major}
+	in := map[string]any{"url": url, "major": p.Major}
+	if o.DBType != "" {
+		in["db_driver"], _ = DB{Type: o.DBType}.driver()
+	}
 	for k, v := range input {
 		in[k] = v
 	}
-	return runPHP(ctx, ex, script, code, in, phpRun{Dir: p.Docroot, User: runAs, Timeout: stepTimeout, Log: log}, out)
+	return runPHP(ctx, ex, script, code, in, phpRun{Dir: p.Docroot, User: o.User, Timeout: timeout, Log: o.Log, PHP: o.PHP}, out)
 }
 
 // DrupalLoginLink makes a one-time login link for user 1 of a Drupal 7 or
@@ -323,7 +337,8 @@ func siteStep(ctx context.Context, ex exec.Executor, p Platform, typ, script, do
 // http://DOMAIN); the link is built on it. Print it once; do not log it.
 func DrupalLoginLink(ctx context.Context, ex exec.Executor, p Platform, domain, url, runAs string, log Logf) (string, error) {
 	var out struct{ URL string }
-	if err := siteStep(ctx, ex, p, Drupal, ScriptDrupalSite, domain, url, runAs, log, map[string]any{"op": "login", "uid": 1}, &out); err != nil {
+	o := SiteStep{Domain: domain, URL: url, User: runAs, Log: log}
+	if err := siteStep(ctx, ex, p, Drupal, ScriptDrupalSite, o, stepTimeout, map[string]any{"op": "login", "uid": 1}, &out); err != nil {
 		return "", asTaskError(err, provision.ErrCommand, "login link for "+domain)
 	}
 	return out.URL, nil
@@ -351,7 +366,8 @@ type DrupalStatus struct {
 // key-value store).
 func ReadDrupalStatus(ctx context.Context, ex exec.Executor, p Platform, domain, url, runAs string, log Logf) (DrupalStatus, error) {
 	var out DrupalStatus
-	if err := siteStep(ctx, ex, p, Drupal, ScriptDrupalSite, domain, url, runAs, log, map[string]any{"op": "status"}, &out); err != nil {
+	o := SiteStep{Domain: domain, URL: url, User: runAs, Log: log}
+	if err := siteStep(ctx, ex, p, Drupal, ScriptDrupalSite, o, stepTimeout, map[string]any{"op": "status"}, &out); err != nil {
 		return out, asTaskError(err, provision.ErrCommand, "status of "+domain)
 	}
 	return out, nil

@@ -10,14 +10,16 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-//go:embed php/prelude.php php/wp-install.php php/wp-login-link.php php/wp-status.php php/drupal-install.php php/drupal-site.php php/drupal-sites.php
+//go:embed php/*.php
 var phpScripts embed.FS
 
 // PHP scripts embedded in the binary, run with php-cli in a docroot.
@@ -25,30 +27,51 @@ const (
 	ScriptWordPressInstall = "wp-install.php"
 	ScriptWordPressLogin   = "wp-login-link.php"
 	ScriptWordPressStatus  = "wp-status.php"
+	ScriptWordPressUpgrade = "wp-upgrade.php"
 	ScriptDrupalInstall    = "drupal-install.php"
 	ScriptDrupalSite       = "drupal-site.php"
 	ScriptDrupalSites      = "drupal-sites.php"
+	ScriptDrupalUpdate     = "drupal-update.php"
 )
 
+// Scripts lists the embedded scripts.
+var Scripts = []string{ScriptWordPressInstall, ScriptWordPressLogin, ScriptWordPressStatus, ScriptWordPressUpgrade,
+	ScriptDrupalInstall, ScriptDrupalSite, ScriptDrupalSites, ScriptDrupalUpdate}
+
+// drupalCommon is the code the Drupal scripts share (extensions, boot,
+// messages); it runs after the prelude.
+const drupalCommon = "drupal-common.php"
+
 // PHPScript returns an embedded script as it runs: the shared prelude
-// (input, answer and failure handling) followed by the script's own code.
+// (input, answer and failure handling), for a Drupal script the code the
+// Drupal scripts share, then the script's own code.
 func PHPScript(name string) ([]byte, error) {
 	body, err := phpScripts.ReadFile("php/" + name)
-	if err != nil {
+	if err != nil || name == "prelude.php" || name == drupalCommon {
 		return nil, fmt.Errorf("no embedded PHP script %q", name)
+	}
+	if strings.HasPrefix(name, "drupal-") {
+		lib, err := phpScripts.ReadFile("php/" + drupalCommon)
+		if err != nil {
+			return nil, err
+		}
+		return withPrelude(lib, body)
 	}
 	return withPrelude(body)
 }
 
-// withPrelude puts the prelude before the code of a script (which starts
-// with "<?php").
-func withPrelude(body []byte) ([]byte, error) {
+// withPrelude puts the prelude before the code of a script (and of the
+// libraries before it), each of which starts with "<?php".
+func withPrelude(parts ...[]byte) ([]byte, error) {
 	prelude, err := phpScripts.ReadFile("php/prelude.php")
 	if err != nil {
 		return nil, err
 	}
-	body = bytes.TrimPrefix(body, []byte("<?php\n"))
-	return append(append(append([]byte{}, prelude...), '\n'), body...), nil
+	out := append([]byte{}, prelude...)
+	for _, p := range parts {
+		out = append(append(out, '\n'), bytes.TrimPrefix(p, []byte("<?php\n"))...)
+	}
+	return out, nil
 }
 
 // PHPError is a failure that a PHP step reported (or its crash).
@@ -56,6 +79,9 @@ type PHPError struct {
 	Script  string
 	Message string
 	Hint    string
+	// Code is the kind of failure the script named, if any:
+	// "missing_extension" (PHP lacks an extension the application needs).
+	Code string
 }
 
 func (e *PHPError) Error() string { return e.Script + ": " + e.Message }
@@ -68,6 +94,40 @@ type phpRun struct {
 	Log     Logf
 	// Secrets are blanked out of the output before it is logged.
 	Secrets []string
+	// PHP is the php-cli command and its first arguments; empty: "php".
+	PHP []string
+}
+
+// phpNameRe is a php-cli given by name, found in PATH (php, php8.2).
+var phpNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+
+// checkPHPCommand checks a php-cli command: its program is an absolute path or
+// a plain name, its arguments hold no NUL or line break.
+func checkPHPCommand(php []string) error {
+	if len(php) == 0 {
+		return nil
+	}
+	if !phpNameRe.MatchString(php[0]) {
+		if err := entities.ValidateAbsPath("php-cli", php[0]); err != nil {
+			return err
+		}
+	}
+	for _, a := range php[1:] {
+		if strings.ContainsAny(a, "\x00\n\r") {
+			return fmt.Errorf("php-cli argument %q holds a NUL or a line break", a)
+		}
+	}
+	return nil
+}
+
+// command is the command line that runs the script file.
+func (r phpRun) command(file string, stdin []byte) exec.Command {
+	php := r.PHP
+	if len(php) == 0 {
+		php = []string{"php"}
+	}
+	args := append(append([]string{}, php[1:]...), file)
+	return exec.Command{Name: php[0], Args: args, Dir: r.Dir, User: r.User, Stdin: bytes.NewReader(stdin), Timeout: r.Timeout}
 }
 
 // runPHP runs a PHP script (PHPScript) with php-cli in r.Dir, feeding it
@@ -91,6 +151,9 @@ func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, i
 	if err != nil {
 		return err
 	}
+	if err := checkPHPCommand(r.PHP); err != nil {
+		return provision.Errorf(provision.ErrInvalidContext, "give the php-cli as an absolute path or a plain name", "%s: %v", name, err)
+	}
 	file := path.Join("/tmp", "aegir-"+strings.TrimSuffix(name, ".php")+"-"+nonce+".php")
 	if err := ex.WriteFile(ctx, file, script, 0o644); err != nil {
 		return fmt.Errorf("copy %s to %s on %s: %w", name, file, ex.Host(), err)
@@ -100,13 +163,16 @@ func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, i
 		defer cancel()
 		_ = ex.Remove(cctx, file)
 	}()
-	c := exec.Command{Name: "php", Args: []string{file}, Dir: r.Dir, User: r.User, Stdin: bytes.NewReader(stdin), Timeout: r.Timeout}
+	c := r.command(file, stdin)
 	r.Log.log(provision.LevelCommand, "%s (aegir's %s, settings on standard input)", c.String(), name)
 	res, runErr := ex.Run(ctx, c)
 	if s := strings.TrimSpace(string(res.Stderr)); s != "" {
 		r.Log.log(provision.LevelOutput, "%s", redact(lastLines(s, 40), r.Secrets))
 	}
-	kind, payload := findAnswer(res.Stdout, marker)
+	kind, payload, logs := findAnswer(res.Stdout, marker)
+	for _, l := range logs {
+		r.Log.log(l.level(), "%s", redact(l.Message, r.Secrets))
+	}
 	switch {
 	case kind == "RESULT" && runErr == nil:
 		if out == nil {
@@ -117,7 +183,7 @@ func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, i
 		}
 		return nil
 	case kind == "ERROR":
-		var pe struct{ Message, Hint string }
+		var pe struct{ Message, Hint, Code string }
 		if err := json.Unmarshal(payload, &pe); err != nil || pe.Message == "" {
 			pe.Message = "failed with an unreadable answer"
 		}
@@ -127,10 +193,10 @@ func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, i
 		if pe.Hint == "" {
 			pe.Hint = phpHint(pe.Message)
 		}
-		return &PHPError{Script: name, Message: redact(pe.Message, r.Secrets), Hint: pe.Hint}
+		return &PHPError{Script: name, Message: redact(pe.Message, r.Secrets), Hint: pe.Hint, Code: pe.Code}
 	case errors.Is(runErr, exec.ErrNotFound):
 		return provision.Errorf(provision.ErrMissingBinary, "install php-cli on "+ex.Host()+" (Debian: apt-get install php-cli)",
-			"php-cli is not installed on %s", ex.Host())
+			"php-cli (%s) is not installed on %s", c.Name, ex.Host())
 	case runErr != nil:
 		msg := redact(runErr.Error(), r.Secrets)
 		return &PHPError{Script: name, Message: msg, Hint: phpHint(msg)}
@@ -138,19 +204,42 @@ func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, i
 	return &PHPError{Script: name, Message: "php exited 0 without an answer", Hint: "this is a bug in aegir; report it with the task log"}
 }
 
-// findAnswer finds the last answer line of the script.
-func findAnswer(stdout []byte, marker string) (kind string, payload []byte) {
+// phpLog is a line a script wrote for the task log.
+type phpLog struct {
+	Level   string `json:"level"`
+	Message string `json:"message"`
+}
+
+// level is the log level of the line: info, warning or error.
+func (l phpLog) level() string {
+	switch l.Level {
+	case provision.LevelWarning, provision.LevelError, provision.LevelDebug:
+		return l.Level
+	}
+	return provision.LevelInfo
+}
+
+// findAnswer finds the last answer line of the script, and its lines for
+// the task log.
+func findAnswer(stdout []byte, marker string) (kind string, payload []byte, logs []phpLog) {
 	for _, line := range bytes.Split(stdout, []byte("\n")) {
 		rest, ok := bytes.CutPrefix(line, []byte(marker+"-"))
 		if !ok {
 			continue
 		}
 		k, p, ok := bytes.Cut(rest, []byte(" "))
-		if ok && (string(k) == "RESULT" || string(k) == "ERROR") {
+		switch {
+		case !ok:
+		case string(k) == "RESULT" || string(k) == "ERROR":
 			kind, payload = string(k), p
+		case string(k) == "LOG":
+			var l phpLog
+			if json.Unmarshal(p, &l) == nil && l.Message != "" {
+				logs = append(logs, l)
+			}
 		}
 	}
-	return kind, payload
+	return kind, payload, logs
 }
 
 // phpHint says what to do about a common PHP failure.
@@ -185,6 +274,9 @@ func lastLines(s string, n int) string {
 func asTaskError(err error, code, what string) error {
 	var pe *PHPError
 	if errors.As(err, &pe) {
+		if pe.Code == "missing_extension" {
+			code = provision.ErrMissingBinary
+		}
 		return &provision.Error{Code: code, Msg: what + ": " + pe.Message, Hint: pe.Hint}
 	}
 	var te *provision.Error

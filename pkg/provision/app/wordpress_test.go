@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -122,6 +123,53 @@ func TestWordPressInstall(t *testing.T) {
 	var pe *provision.Error
 	if !errors.As(err, &pe) || pe.Code != provision.ErrInstall || !strings.Contains(pe.Msg, "already installed") || pe.Hint == "" {
 		t.Errorf("second install: %v", err)
+	}
+
+	checkWordPressUpgrade(t, p, db, SiteStep{Domain: domain, URL: siteURL, User: "www-data", DBType: "mariadb", Log: log.logf}, &log)
+}
+
+// checkWordPressUpgrade checks UpdateWordPress on an installed site: a
+// database of an older WordPress is brought up to the platform's, an up
+// to date one is left alone, a newer one is refused.
+func checkWordPressUpgrade(t *testing.T, p Platform, db *testDB, o SiteStep, log *logRecorder) {
+	t.Helper()
+	ctx := testCtx(t)
+	dbVersion := func() (v int) {
+		t.Helper()
+		if err := db.admin.QueryRow("SELECT option_value FROM `" + db.Name + "`.wp_options WHERE option_name = 'db_version'").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	setVersion := func(v int) {
+		t.Helper()
+		if _, err := db.admin.Exec("UPDATE `"+db.Name+"`.wp_options SET option_value = ? WHERE option_name = 'db_version'", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := dbVersion()
+	setVersion(44000)
+	up, err := UpdateWordPress(ctx, aexec.NewLocal(), p, o)
+	if err != nil {
+		t.Fatalf("UpdateWordPress: %v\n%s", err, log.String())
+	}
+	if up.From != 44000 || up.To != want || up.Version != p.Version || dbVersion() != want {
+		t.Errorf("upgrade: %+v, db_version now %d, want %d", up, dbVersion(), want)
+	}
+	if !strings.Contains(log.String(), fmt.Sprintf("info: WordPress database upgraded from db_version 44000 to %d", want)) {
+		t.Errorf("log:\n%s", log.String())
+	}
+	if err := UpdateSite(ctx, aexec.NewLocal(), p, o); err != nil || !strings.Contains(log.String(), "the WordPress database is up to date") {
+		t.Errorf("second upgrade: %v\n%s", err, log.String())
+	}
+	setVersion(want + 1000)
+	_, err = UpdateWordPress(ctx, aexec.NewLocal(), p, o)
+	var pe *provision.Error
+	if !errors.As(err, &pe) || !strings.Contains(pe.Msg, fmt.Sprintf("(db_version %d) is newer than WordPress %s", want+1000, p.Version)) || !strings.Contains(pe.Hint, "newer WordPress") {
+		t.Errorf("upgrade of a newer database: %v", err)
+	}
+	if _, err := UpdateDrupal(ctx, aexec.NewLocal(), p, o); err == nil {
+		t.Error("Drupal updates on a WordPress platform")
 	}
 }
 

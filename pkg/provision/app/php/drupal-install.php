@@ -11,6 +11,7 @@
 $in = aegir_input();
 $root = getcwd();
 $major = (int) $in['major'];
+aegir_drupal_extensions($major, $in['db']['driver']);
 aegir_request($in['url'], $major == 7 ? '/install.php' : '/core/install.php');
 
 $db = $in['db'];

@@ -1,36 +1,22 @@
 <?php
 /*
  * aegir: boots a Drupal 7 or 8+ site fully, as drush does, and does one
- * operation on it. Input: major, url, op, and for op "login" uid.
+ * operation on it. Input: major, url, db_driver (mysql, pgsql or empty),
+ * op, and for op "login" uid.
  *   login:  a one-time login link for the account (user 1 by default)
  *   status: core version, install profile, and every module and theme
  *           with its enabled state and schema version
+ *   cron:   the site's cron run (drupal_cron_run(); 8+: the cron service)
  */
 
 $in = aegir_input();
 $root = getcwd();
 $major = (int) $in['major'];
+aegir_drupal_extensions($major, isset($in['db_driver']) ? $in['db_driver'] : '');
 aegir_request($in['url'], '/index.php');
 
 try {
-  if ($major == 7) {
-    if (!file_exists($root . '/includes/bootstrap.inc')) {
-      aegir_fail($root . ' is not a Drupal 7 docroot (no includes/bootstrap.inc)', 'verify the platform: aegir platform verify');
-    }
-    define('DRUPAL_ROOT', $root);
-    require_once DRUPAL_ROOT . '/includes/bootstrap.inc';
-    drupal_bootstrap(DRUPAL_BOOTSTRAP_FULL);
-  }
-  else {
-    if (!file_exists($root . '/autoload.php')) {
-      aegir_fail($root . ' is not a Drupal 8+ docroot (no autoload.php)', 'verify the platform, and run composer install in a Composer project');
-    }
-    $class_loader = require $root . '/autoload.php';
-    $request = \Symfony\Component\HttpFoundation\Request::createFromGlobals();
-    $kernel = \Drupal\Core\DrupalKernel::createFromRequest($request, $class_loader, 'prod', TRUE, $root);
-    $kernel->boot();
-    $kernel->preHandle($request);
-  }
+  aegir_drupal_boot($root, $major);
 
   switch ($in['op']) {
     case 'login':
@@ -66,6 +52,17 @@ try {
         }
       }
       aegir_result(array('version' => $version, 'profile' => $profile, 'extensions' => $extensions));
+      break;
+
+    case 'cron':
+      $started = microtime(TRUE);
+      $ran = $major == 7 ? drupal_cron_run() : \Drupal::service('cron')->run();
+      aegir_drupal_messages($major);
+      if (!$ran) {
+        aegir_fail('Drupal did not run cron: another cron run of the site holds its lock',
+          'wait for the other run to end (the lock of a run that crashed expires within 15 minutes), then run cron again');
+      }
+      aegir_result(array('seconds' => round(microtime(TRUE) - $started, 2)));
       break;
 
     default:

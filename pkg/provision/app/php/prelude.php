@@ -4,9 +4,10 @@
  * platform's docroot. Its settings come as JSON on standard input (never
  * on the command line, where ps would show passwords). It answers with one
  * line on standard output, "MARKER-RESULT {json}" or "MARKER-ERROR {json}",
- * where MARKER is the "marker" of the input; everything the application
- * prints goes to standard error, for the task log. It exits 0 only when
- * the step finished.
+ * where MARKER is the "marker" of the input, after any number of lines
+ * "MARKER-LOG {json}" for the task log; everything the application prints
+ * goes to standard error, for the task log too. It exits 0 only when the
+ * step finished.
  */
 
 error_reporting(E_ALL);
@@ -29,10 +30,42 @@ function aegir_flush() {
   return $out;
 }
 
+/* Writes one marked line on standard output, past the output buffers. */
+function aegir_line($kind, $data) {
+  global $aegir_marker;
+  fwrite(STDOUT, "\n" . $aegir_marker . '-' . $kind . ' ' . json_encode($data, JSON_UNESCAPED_SLASHES | JSON_PARTIAL_OUTPUT_ON_ERROR | JSON_INVALID_UTF8_SUBSTITUTE) . "\n");
+}
+
 function aegir_answer($kind, $data) {
-  global $aegir_marker, $aegir_done;
+  global $aegir_done;
   $aegir_done = TRUE;
-  fwrite(STDOUT, "\n" . $aegir_marker . '-' . $kind . ' ' . json_encode($data, JSON_UNESCAPED_SLASHES | JSON_PARTIAL_OUTPUT_ON_ERROR) . "\n");
+  aegir_line($kind, $data);
+}
+
+/* One line for the task log, at a level: info, warning or error. */
+function aegir_log($level, $message) {
+  aegir_line('LOG', array('level' => $level, 'message' => $message));
+}
+
+/* Plain text of what an application made for a browser: HTML, an object
+ * that turns into a string (a translated message), or a render array. */
+function aegir_text($v) {
+  if (is_array($v)) {
+    $parts = array();
+    foreach ($v as $k => $child) {
+      if (!is_string($k) || $k[0] !== '#' || in_array($k, array('#markup', '#plain_text', '#title', '#items'), TRUE)) {
+        $parts[] = aegir_text($child);
+      }
+    }
+    $v = implode(' ', $parts);
+  }
+  elseif (is_object($v)) {
+    $v = method_exists($v, '__toString') ? (string) $v : '';
+  }
+  $v = preg_replace('#<(script|style|head)\b.*?</\1>#is', '', (string) $v);
+  // Block elements part words; inline ones (em, a, code) do not.
+  $v = preg_replace('#<(br|/?(p|div|li|ul|ol|dl|dt|dd|h[1-6]|table|tr|td|th|pre|blockquote|section|header|footer|body|title))\b[^>]*>#i', ' ', $v);
+  return trim(preg_replace('/\s+/', ' ', html_entity_decode(strip_tags($v), ENT_QUOTES, 'UTF-8')));
 }
 
 /* Reports success with $data and lets the script end. */
@@ -41,11 +74,59 @@ function aegir_result($data) {
   aegir_answer('RESULT', $data);
 }
 
-/* Reports a failure: what went wrong and what to do, then exits 1. */
-function aegir_fail($message, $hint = '') {
+/* Reports a failure: what went wrong and what to do, then exits 1. $code,
+ * if given, says what kind of failure it is (missing_extension). */
+function aegir_fail($message, $hint = '', $code = '') {
   aegir_flush();
-  aegir_answer('ERROR', array('message' => $message, 'hint' => $hint));
+  aegir_answer('ERROR', array('message' => $message, 'hint' => $hint, 'code' => $code));
   exit(1);
+}
+
+/*
+ * Fails unless PHP has the extensions $app needs: $required lists them, an
+ * item being an extension or a list of alternatives. A missing one of
+ * $recommended is a warning. Both say which Debian packages bring them.
+ */
+function aegir_need_extensions($app, $required, $recommended = array()) {
+  $version = PHP_MAJOR_VERSION . '.' . PHP_MINOR_VERSION;
+  $missing = array();
+  $packages = array();
+  foreach (array('required' => $required, 'recommended' => $recommended) as $kind => $list) {
+    foreach ($list as $item) {
+      $alternatives = (array) $item;
+      $loaded = FALSE;
+      foreach ($alternatives as $ext) {
+        $loaded = $loaded || extension_loaded($ext);
+      }
+      if ($loaded) {
+        continue;
+      }
+      $package = 'php' . $version . '-' . aegir_extension_package($alternatives[0]);
+      if ($kind === 'recommended') {
+        aegir_log('warning', 'PHP ' . $version . ' (' . PHP_BINARY . ') lacks the ' . $alternatives[0] . ' extension, which ' . $app . ' recommends: apt-get install ' . $package);
+        continue;
+      }
+      $missing[] = implode(' or ', $alternatives);
+      $packages[$package] = TRUE;
+    }
+  }
+  if ($missing) {
+    aegir_fail('PHP ' . $version . ' (' . PHP_BINARY . ') lacks the extensions ' . $app . ' needs: ' . implode(', ', $missing),
+      'install them on the web server: apt-get install ' . implode(' ', array_keys($packages)) . ' (Debian, Ubuntu; elsewhere the same PHP extensions from the system\'s packages), then run the task again',
+      'missing_extension');
+  }
+}
+
+/* The Debian package (php8.2-NAME) that holds a PHP extension. */
+function aegir_extension_package($ext) {
+  $map = array(
+    'dom' => 'xml', 'simplexml' => 'xml', 'xml' => 'xml', 'xmlreader' => 'xml', 'xmlwriter' => 'xml', 'xsl' => 'xml',
+    'pdo_mysql' => 'mysql', 'mysqli' => 'mysql', 'mysqlnd' => 'mysql', 'pdo_pgsql' => 'pgsql', 'pgsql' => 'pgsql',
+    'pdo_sqlite' => 'sqlite3', 'sqlite3' => 'sqlite3', 'gd' => 'gd', 'mbstring' => 'mbstring', 'curl' => 'curl',
+    'intl' => 'intl', 'zip' => 'zip', 'opcache' => 'opcache', 'bcmath' => 'bcmath', 'soap' => 'soap',
+  );
+  $ext = strtolower($ext);
+  return isset($map[$ext]) ? $map[$ext] : 'common';
 }
 
 /* Reads the JSON settings from standard input. */
@@ -86,8 +167,12 @@ function aegir_request($url, $script) {
 
 /* An application that exits early (WordPress's wp_die(), a fatal error)
  * still gets an answer, and a non-zero status. */
+/* A script may set $aegir_on_stop to a function that the shutdown handler
+ * calls, with the message, after an early exit has been answered (to log
+ * what it had done so far). */
+$aegir_on_stop = NULL;
 register_shutdown_function(function () {
-  global $aegir_done;
+  global $aegir_done, $aegir_on_stop;
   if ($aegir_done) {
     return;
   }
@@ -97,11 +182,13 @@ register_shutdown_function(function () {
     $msg = 'PHP error: ' . $err['message'] . ' in ' . $err['file'] . ' on line ' . $err['line'];
   }
   else {
-    $text = preg_replace('#<(script|style|head)\b.*?</\1>#is', '', $out);
-    $text = trim(preg_replace('/\s+/', ' ', html_entity_decode(preg_replace('/<[^>]*>/', ' ', $text))));
+    $text = aegir_text($out);
     $msg = 'the application stopped before the step finished' . ($text !== '' ? ': ' . substr($text, -600) : '');
   }
   aegir_answer('ERROR', array('message' => $msg, 'hint' => ''));
+  if (is_callable($aegir_on_stop)) {
+    call_user_func($aegir_on_stop, $msg);
+  }
   exit(1);
 });
 
