@@ -300,7 +300,7 @@ func TestMigrateWordPress(t *testing.T) {
 	must(t, h.home, "server", "add", "db2", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1", "-q")
 	domain := uniqueDomain("mg")
 	dropDBsOf(t, domain)
-	must(t, h.home, "site", "install", domain, "--platform", "wp1", "-q")
+	must(t, h.home, "site", "install", domain, "--platform", "wp1", "--alias", "www."+domain, "-q")
 	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
 	addPost(t, db1, "Content that moves")
 	writeUpload(t, root1, domain, "moves.txt", "moving file")
@@ -372,6 +372,11 @@ func TestMigrateWordPress(t *testing.T) {
 	}
 	if rec := siteRecord(t, h.home, nd); rec["platform"] != "wp2" || rec["db_server"] != "db2" {
 		t.Fatalf("record after the domain change: %v", rec)
+	}
+	// The alias went with the site: it serves the site, whose links are
+	// the new domain's.
+	if ok, got := h.pageHas(t, "www."+domain, "Content that moves", "http://"+domain+":"); !ok {
+		t.Fatalf("the alias after the domain change: %s", got)
 	}
 	if left := append(leftovers(t, root1), leftovers(t, root2)...); len(left) > 0 {
 		t.Fatalf("migrates left behind: %v", left)
