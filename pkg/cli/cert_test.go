@@ -1,16 +1,9 @@
 package cli_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -325,7 +318,7 @@ func TestSiteHTTPS(t *testing.T) {
 			}
 			adminSerial := writeSelfSigned(t, dir, "all", []string{domain, "www." + domain, "new." + domain})
 			must(t, h.home, "site", "cert", domain, "--cert", filepath.Join(dir, "all.crt"), "--key", filepath.Join(dir, "all.key"), "-q")
-			if c6 := certOf(t, h.home, domain); c6.Source != "admin" || c6.Issuer != "aegir test admin CA" {
+			if c6 := certOf(t, h.home, domain); c6.Source != "admin" || c6.Issuer != domain {
 				t.Fatalf("brought certificate: %+v", c6)
 			}
 			if s := h.servedSerial(t, domain, renewed); s != adminSerial {
@@ -392,23 +385,12 @@ func TestSiteHTTPS(t *testing.T) {
 // and returns the serial (hex).
 func writeSelfSigned(t *testing.T, dir, name string, names []string) string {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	cert, key, serial := testenv.SelfSigned(t, names, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour))
+	if err := os.WriteFile(filepath.Join(dir, name+".crt"), cert, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "aegir test admin CA"}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".key"), key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(key)
-	if err := os.WriteFile(filepath.Join(dir, name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return serial.Text(16)
+	return serial
 }

@@ -3,7 +3,6 @@ package hosting
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
@@ -17,19 +16,6 @@ type ACMESettings struct {
 	Email     string
 	CAFile    string // extra roots for the directory's TLS
 	RenewDays int    // renew this many days before expiry
-}
-
-// certChange is a certificate the back end installed (changes key
-// "site_cert"; see pkg/provision/tasks/cert.go).
-type certChange struct {
-	Names     []string   `json:"names"`
-	Issuer    string     `json:"issuer"`
-	Source    string     `json:"source"`
-	NotBefore time.Time  `json:"not_before"`
-	NotAfter  time.Time  `json:"not_after"`
-	RenewAt   *time.Time `json:"renew_at"`
-	CertPath  string     `json:"cert_path"`
-	KeyPath   string     `json:"key_path"`
 }
 
 // fillCert puts the ACME settings and the site's certificate in the context.

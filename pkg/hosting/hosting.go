@@ -14,6 +14,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/acme"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -255,10 +256,10 @@ type changes struct {
 	} `json:"site_stats"`
 	SiteDBUser *string `json:"site_db_user"`
 	// Certificates (see cert.go).
-	SiteCert        *certChange `json:"site_cert"`
-	SiteCertError   *string     `json:"site_cert_error"`
-	SiteCertNames   []string    `json:"site_cert_names"`
-	SiteCertRemoved bool        `json:"site_cert_removed"`
+	SiteCert        *acme.Record `json:"site_cert"`
+	SiteCertError   *string      `json:"site_cert_error"`
+	SiteCertNames   []string     `json:"site_cert_names"`
+	SiteCertRemoved bool         `json:"site_cert_removed"`
 	// Committed: the task failed, but what it reports stays done (a site
 	// installed whose certificate could not be had): save it anyway.
 	Committed bool `json:"committed"`

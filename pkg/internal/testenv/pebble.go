@@ -181,6 +181,32 @@ func (p *Pebble) get(t testing.TB, url string) []byte {
 	return b
 }
 
+// SelfSigned makes a self-signed ECDSA P-256 certificate for names (the
+// first is its subject), valid from notBefore to notAfter: the PEM
+// certificate, its PEM (PKCS#8) key, and its serial number in hex.
+func SelfSigned(t testing.TB, names []string, notBefore, notAfter time.Time) (certPEM, keyPEM []byte, serial string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: sn, Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), sn.Text(16)
+}
+
 // makeTLSCert makes a CA and a leaf for 127.0.0.1 and localhost signed by
 // it, PEM-encoded.
 func makeTLSCert(t testing.TB) (caPEM, certPEM, keyPEM []byte) {

@@ -30,24 +30,10 @@ func init() {
 	provision.Register("site.cert", siteCert)
 }
 
-// certChange is what the front end saves about a certificate now in use
-// (changes key "site_cert").
-type certChange struct {
-	Names     []string  `json:"names"`
-	Issuer    string    `json:"issuer"`
-	Source    string    `json:"source"`
-	NotBefore time.Time `json:"not_before"`
-	NotAfter  time.Time `json:"not_after"`
-	// RenewAt is when the cert queue renews it (ACME certificates only).
-	RenewAt  *time.Time `json:"renew_at,omitempty"`
-	CertPath string     `json:"cert_path"`
-	KeyPath  string     `json:"key_path"`
-}
-
 // certRecord is the changes that record the certificate the site uses
 // (s.c.SiteCertFile and SiteKeyFile).
 func (s *site) certRecord(info acme.Info, source string) map[string]any {
-	ch := certChange{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
+	ch := acme.Record{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
 		CertPath: s.c.SiteCertFile, KeyPath: s.c.SiteKeyFile}
 	if source == certACME {
 		at := info.RenewAt(s.renewBefore())
