@@ -154,7 +154,7 @@ func checkBroughtCert(v *entities.Site, certFile, keyFile string, now time.Time)
 }
 
 // siteCert is the site's certificate for site show; nil when it has none.
-func siteCert(a *App, st *store.Store, v *entities.Site) (*entities.SiteCert, error) {
+func siteCert(a *App, st *store.Store, v *entities.Site) (*entities.Certificate, error) {
 	c, err := st.GetCert(a.ctx, v.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -163,6 +163,5 @@ func siteCert(a *App, st *store.Store, v *entities.Site) (*entities.SiteCert, er
 		return nil, err
 	}
 	daysLeft([]*store.Certificate{c}, st.Now())
-	return &entities.SiteCert{Names: c.Names, Issuer: c.Issuer, Source: c.Source, NotAfter: c.NotAfter, DaysLeft: c.DaysLeft,
-		Failures: c.Failures, LastError: c.LastError}, nil
+	return c, nil
 }

@@ -191,17 +191,17 @@ type Site struct {
 	DBUser   string   `json:"db_user" yaml:"db_user"`
 	// DBPassword is the site's own database password: kept in the 0600
 	// state file for the back end, never printed.
-	DBPassword string     `json:"-" yaml:"-"`
-	Profile    string     `json:"profile" yaml:"profile"`
-	Language   string     `json:"language" yaml:"language"`
-	HTTPS      string     `json:"https" yaml:"https"`
-	Status     string     `json:"status" yaml:"status"`
-	Created    time.Time  `json:"created" yaml:"created"`
-	LastCron   *time.Time `json:"last_cron" yaml:"last_cron"`
-	Stats      *SiteStats `json:"stats" yaml:"stats"`
-	Cert       *SiteCert  `json:"cert" yaml:"cert"` // filled by site show
-	PlatformID int64      `json:"-" yaml:"-"`
-	DBServerID int64      `json:"-" yaml:"-"`
+	DBPassword string       `json:"-" yaml:"-"`
+	Profile    string       `json:"profile" yaml:"profile"`
+	Language   string       `json:"language" yaml:"language"`
+	HTTPS      string       `json:"https" yaml:"https"`
+	Status     string       `json:"status" yaml:"status"`
+	Created    time.Time    `json:"created" yaml:"created"`
+	LastCron   *time.Time   `json:"last_cron" yaml:"last_cron"`
+	Stats      *SiteStats   `json:"stats" yaml:"stats"`
+	Cert       *Certificate `json:"cert" yaml:"cert"` // filled by site show
+	PlatformID int64        `json:"-" yaml:"-"`
+	DBServerID int64        `json:"-" yaml:"-"`
 }
 
 // SiteStats are a site's statistics as the statistics queue last read them.
@@ -222,19 +222,41 @@ func (s *SiteStats) CellString() string {
 	return fmt.Sprintf("%d users (%d active), %d posts, %d comments", s.Users, s.ActiveUsers, s.Posts, s.Comments)
 }
 
-// SiteCert is a site's HTTPS certificate, as aegir cert list shows it.
-type SiteCert struct {
+// Certificate sources.
+const (
+	CertACME  = "acme"  // issued by the ACME CA, renewed by the cert queue
+	CertAdmin = "admin" // brought by the administrator (aegir site cert --cert --key)
+)
+
+// Certificate is a site's HTTPS certificate (aegir cert list, site show).
+// One with no NotAfter is not issued yet: its first issuance failed and
+// the cert queue retries it.
+type Certificate struct {
+	SiteID    int64      `json:"-" yaml:"-"`
+	Domain    string     `json:"domain" yaml:"domain"`
 	Names     []string   `json:"names" yaml:"names"`
 	Issuer    string     `json:"issuer" yaml:"issuer"`
-	Source    string     `json:"source" yaml:"source"` // acme or admin
+	Source    string     `json:"source" yaml:"source"`
+	NotBefore *time.Time `json:"not_before" yaml:"not_before"`
 	NotAfter  *time.Time `json:"not_after" yaml:"not_after"`
-	DaysLeft  *int       `json:"days_left" yaml:"days_left"`
-	Failures  int        `json:"failures" yaml:"failures"`
-	LastError string     `json:"last_error" yaml:"last_error"`
+	// DaysLeft is filled by the front end (it depends on the clock).
+	DaysLeft *int   `json:"days_left" yaml:"days_left"`
+	CertPath string `json:"cert_path" yaml:"cert_path"` // on the web server
+	KeyPath  string `json:"key_path" yaml:"key_path"`
+	// RenewAfter is when the cert queue renews it (or retries a failure).
+	RenewAfter *time.Time `json:"renew_after" yaml:"renew_after"`
+	Failures   int        `json:"failures" yaml:"failures"`
+	LastError  string     `json:"last_error" yaml:"last_error"`
+	Updated    time.Time  `json:"updated" yaml:"updated"`
+}
+
+// TableColumns are the default columns of aegir cert list.
+func (Certificate) TableColumns() []string {
+	return []string{"domain", "names", "issuer", "not_after", "days_left", "source", "failures"}
 }
 
 // CellString renders a certificate in one table cell.
-func (c *SiteCert) CellString() string {
+func (c *Certificate) CellString() string {
 	if c == nil {
 		return ""
 	}

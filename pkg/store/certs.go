@@ -6,40 +6,18 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
 )
 
 // Certificate sources.
 const (
-	CertACME  = "acme"  // issued by the ACME CA, renewed by the cert queue
-	CertAdmin = "admin" // brought by the administrator (aegir site cert --cert --key)
+	CertACME  = entities.CertACME
+	CertAdmin = entities.CertAdmin
 )
 
-// Certificate is a site's HTTPS certificate as the state knows it. A row
-// with no NotAfter is a certificate not obtained yet: its first issuance
-// failed and the cert queue retries it.
-type Certificate struct {
-	SiteID    int64      `json:"-" yaml:"-"`
-	Domain    string     `json:"domain" yaml:"domain"`
-	Names     []string   `json:"names" yaml:"names"`
-	Issuer    string     `json:"issuer" yaml:"issuer"`
-	Source    string     `json:"source" yaml:"source"`
-	NotBefore *time.Time `json:"not_before" yaml:"not_before"`
-	NotAfter  *time.Time `json:"not_after" yaml:"not_after"`
-	// DaysLeft is filled by the caller (it depends on the clock).
-	DaysLeft *int   `json:"days_left" yaml:"days_left"`
-	CertPath string `json:"cert_path" yaml:"cert_path"` // on the web server
-	KeyPath  string `json:"key_path" yaml:"key_path"`
-	// RenewAfter is when the cert queue renews it (or retries a failure).
-	RenewAfter *time.Time `json:"renew_after" yaml:"renew_after"`
-	Failures   int        `json:"failures" yaml:"failures"`
-	LastError  string     `json:"last_error" yaml:"last_error"`
-	Updated    time.Time  `json:"updated" yaml:"updated"`
-}
-
-// TableColumns are the default columns of `aegir cert list`.
-func (Certificate) TableColumns() []string {
-	return []string{"domain", "names", "issuer", "not_after", "days_left", "source", "failures"}
-}
+// Certificate is a site's certificate as the state knows it.
+type Certificate = entities.Certificate
 
 const certCols = `c.site_id, x.domain, c.names, c.issuer, c.source, c.not_before, c.not_after, c.cert_path, c.key_path,
 	c.renew_after, c.failures, c.last_error, c.updated`

@@ -17,12 +17,6 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/acme"
 )
 
-// Certificate sources, as the front end records them.
-const (
-	certACME  = "acme"
-	certAdmin = "admin"
-)
-
 func init() {
 	// site.cert gets a new certificate now: from the ACME CA (the cert
 	// queue's renewals, `aegir site cert DOMAIN`), or the one the
@@ -35,7 +29,7 @@ func init() {
 func (s *site) certRecord(info acme.Info, source string) map[string]any {
 	ch := acme.Record{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
 		CertPath: s.c.SiteCertFile, KeyPath: s.c.SiteKeyFile}
-	if source == certACME {
+	if source == entities.CertACME {
 		at := info.RenewAt(s.renewBefore())
 		ch.RenewAt = &at
 	}
@@ -116,7 +110,7 @@ func ensureCert(ctx context.Context, s *site) (map[string]any, error) {
 		return nil, nil
 	}
 	cur := s.currentCert(ctx)
-	if cur != nil && s.c.SiteCertSource == certAdmin {
+	if cur != nil && s.c.SiteCertSource == entities.CertAdmin {
 		if missing := cur.Missing(s.certNames(false)); len(missing) > 0 {
 			s.env.Logf(provision.LevelWarning, "the certificate you brought for %s does not cover %s: browsers will refuse those names over HTTPS; bring one that does: aegir site cert %s --cert FILE --key FILE",
 				s.c.SiteDomain, strings.Join(missing, ", "), s.c.SiteDomain)
@@ -125,7 +119,7 @@ func ensureCert(ctx context.Context, s *site) (map[string]any, error) {
 			s.env.Logf(provision.LevelWarning, "the certificate you brought for %s expires on %s (%d days left): bring a new one, or let ACME issue one: aegir site cert %s",
 				s.c.SiteDomain, cur.NotAfter.Format("2006-01-02"), int(left.Hours()/24), s.c.SiteDomain)
 		}
-		return s.certRecord(*cur, certAdmin), nil
+		return s.certRecord(*cur, entities.CertAdmin), nil
 	}
 	names := s.certNames(true)
 	if cur != nil {
@@ -135,7 +129,7 @@ func ensureCert(ctx context.Context, s *site) (map[string]any, error) {
 		case len(missing) == 0 && time.Now().Before(renewAt):
 			s.env.Logf(provision.LevelInfo, "certificate of %s covers %s until %s", s.c.SiteDomain, strings.Join(names, ", "), cur.NotAfter.Format("2006-01-02"))
 			// Recorded again as it is: this clears earlier failures.
-			return s.certRecord(*cur, certACME), nil
+			return s.certRecord(*cur, entities.CertACME), nil
 		case len(missing) > 0:
 			s.env.Logf(provision.LevelInfo, "the certificate of %s does not cover %s: getting a new one", s.c.SiteDomain, strings.Join(missing, ", "))
 		default:
@@ -152,7 +146,7 @@ func (s *site) issueCert(ctx context.Context, names []string) (map[string]any, e
 		var iss *acme.Issued
 		iss, err = client.Obtain(ctx, names, &acme.HTTPDir{Ex: s.ex, Dir: s.ws.ACMEChallengeDir(), CheckAddr: s.httpAddr(), Logf: s.env.Logf})
 		if err == nil {
-			return s.installCert(ctx, iss.ChainPEM, iss.KeyPEM, iss.Info, certACME)
+			return s.installCert(ctx, iss.ChainPEM, iss.KeyPEM, iss.Info, entities.CertACME)
 		}
 	}
 	if s.c.SiteCertFile != "" {
@@ -279,7 +273,7 @@ func siteCert(ctx context.Context, env *provision.Env, c *provision.Context) (ma
 	if err != nil {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "bring a certificate and key that pass these checks", "certificate for %s refused: %v", c.SiteDomain, err)
 	}
-	return s.installCert(ctx, chain, key, info, certAdmin)
+	return s.installCert(ctx, chain, key, info, entities.CertAdmin)
 }
 
 // withCert runs the HTTPS step after a task's work and merges its changes
