@@ -358,10 +358,35 @@ func TestEmbeddedScriptsLint(t *testing.T) {
 		t.Fatal(err)
 	}
 	phpLint(t, f)
-	if _, err := PHPScript("nope.php"); err == nil {
-		t.Error("PHPScript of a missing script")
+	for _, name := range []string{"nope.php", "prelude.php", "drupal-common.php", "wp-common.php", "wp-config.php"} {
+		if _, err := PHPScript(name); err == nil {
+			t.Errorf("PHPScript(%q) is a script", name)
+		}
+	}
+	// Every embedded file is a script, the prelude, a common library or
+	// the WordPress dispatcher.
+	files, _ := phpScripts.ReadDir("php")
+	known := strings.Join(Scripts, " ") + " prelude.php drupal-common.php wp-common.php wp-config.php"
+	for _, f := range files {
+		if !strings.Contains(" "+known+" ", " "+f.Name()+" ") {
+			t.Errorf("php/%s is in no list of scripts", f.Name())
+		}
 	}
 }
+
+// standInRequest is Symfony's Request as the stand-in Drupal 8+ cores
+// need it.
+const standInRequest = `namespace Symfony\Component\HttpFoundation {
+  class Request {
+    public $host;
+    public static function createFromGlobals() {
+      $r = new Request();
+      $r->host = $_SERVER['HTTP_HOST'];
+      return $r;
+    }
+  }
+}
+`
 
 // Stand-in cores for the site script (login link, status): enough of
 // Drupal's bootstrap for the script to call what it calls, checking the
@@ -401,18 +426,7 @@ function db_query($query) {
 `,
 	}
 	standInSite10 = map[string]string{
-		"autoload.php": `<?php
-namespace Symfony\Component\HttpFoundation {
-  class Request {
-    public $host;
-    public static function createFromGlobals() {
-      $r = new Request();
-      $r->host = $_SERVER['HTTP_HOST'];
-      return $r;
-    }
-  }
-}
-namespace Drupal\Core {
+		"autoload.php": "<?php\n" + standInRequest + `namespace Drupal\Core {
   class DrupalKernel {
     public $booted = FALSE;
     public $request = NULL;

@@ -321,18 +321,7 @@ function drupal_load_updates() {
 func standInCore10() map[string]string {
 	return map[string]string{
 		"standin.php": standInLib,
-		"autoload.php": `<?php
-namespace Symfony\Component\HttpFoundation {
-  class Request {
-    public $host;
-    public static function createFromGlobals() {
-      $r = new Request();
-      $r->host = $_SERVER['HTTP_HOST'];
-      return $r;
-    }
-  }
-}
-namespace Drupal\Core {
+		"autoload.php": "<?php\n" + standInRequest + `namespace Drupal\Core {
   class DrupalKernel {
     public static function createFromRequest($request, $class_loader, $environment, $allow_dumping = TRUE, $app_root = NULL) {
       standin_call('kernel ' . get_called_class() . ' ' . $environment . ' host ' . $request->host . ' root ' . ($app_root === getcwd() ? 'ok' : $app_root));
@@ -565,6 +554,16 @@ var (
 	}
 )
 
+// logHas checks that the log has each of lines.
+func logHas(t *testing.T, log *logRecorder, lines ...string) {
+	t.Helper()
+	for _, line := range lines {
+		if !strings.Contains(log.String(), line) {
+			t.Errorf("log lacks %q:\n%s", line, log.String())
+		}
+	}
+}
+
 // callIndex is the position of the first call that starts with prefix, or -1.
 func callIndex(calls []string, prefix string) int {
 	for i, c := range calls {
@@ -709,16 +708,24 @@ func TestDrupalStepFailures(t *testing.T) {
 	})
 }
 
-func TestUpdateDrupal7(t *testing.T) {
-	ctx := testCtx(t)
-	ex := aexec.NewLocal()
-	s := newStepSite(t, 7, updates7)
-	var log logRecorder
-	got, err := UpdateDrupal(ctx, ex, s.p, s.step(&log))
+// updated runs the updates of a new stand-in site with state st, which
+// must succeed, and returns the site, the updates, the state after and the
+// log.
+func updated(t *testing.T, major int, st stepState) (*stepSite, []Update, stepState, *logRecorder) {
+	t.Helper()
+	s := newStepSite(t, major, st)
+	log := &logRecorder{}
+	got, err := UpdateDrupal(testCtx(t), aexec.NewLocal(), s.p, s.step(log))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	st := s.read(t)
+	return s, got, s.read(t), log
+}
+
+func TestUpdateDrupal7(t *testing.T) {
+	ctx := testCtx(t)
+	ex := aexec.NewLocal()
+	s, got, st, log := updated(t, 7, updates7)
 	// Prepared as update.php prepares it, then one non-progressive batch
 	// of Drupal's own update_batch() with the first pending update of
 	// each module.
@@ -734,23 +741,19 @@ func TestUpdateDrupal7(t *testing.T) {
 	if len(got) != 4 || got[0] != (Update{"update", "system", "7081", "system_update_7081", UpdateApplied, "Done: system_update_7081"}) {
 		t.Errorf("updates: %+v", got)
 	}
-	for _, line := range []string{
+	logHas(t, log,
 		"info: update system_update_7081 (Adds the flood index.): applied: Done: system_update_7081",
 		"info: update system_update_7082 (Drops an old table.): applied",
 		"info: update node_update_7016 (Converts node titles.): applied",
 		"info: update mymod_update_7100 (Fills the new field.): applied",
 		"info: steps.test: 4 of 4 database updates applied in",
-	} {
-		if !strings.Contains(log.String(), line) {
-			t.Errorf("log lacks %q:\n%s", line, log.String())
-		}
-	}
+	)
 
 	// Nothing pending: nothing runs, the caches are rebuilt all the same.
-	log = logRecorder{}
+	log = &logRecorder{}
 	st.Calls = nil
 	s.write(t, st)
-	if got, err := UpdateDrupal(ctx, ex, s.p, s.step(&log)); err != nil || len(got) != 0 {
+	if got, err := UpdateDrupal(ctx, ex, s.p, s.step(log)); err != nil || len(got) != 0 {
 		t.Fatalf("%v %v\n%s", got, err, log.String())
 	}
 	if st := s.read(t); callIndex(st.Calls, "update_batch") >= 0 || callIndex(st.Calls, "flush caches") < 0 || !strings.Contains(log.String(), "info: no pending database updates") {
@@ -792,11 +795,7 @@ func TestUpdateDrupal7Failures(t *testing.T) {
 				"error: update node_update_7016 (Converts node titles.): failed: ",
 				"warning: update mymod_update_7100 (Fills the new field.): not run: an update before it failed",
 			}
-			for _, line := range lines {
-				if !strings.Contains(log.String(), line) {
-					t.Errorf("log lacks %q:\n%s", line, log.String())
-				}
-			}
+			logHas(t, &log, lines...)
 			// As in Drupal, each module's schema was set to just before its
 			// first pending update when the batch started.
 			got := s.read(t)
@@ -856,13 +855,7 @@ func TestUpdateDrupal7Failures(t *testing.T) {
 func TestUpdateDrupal10(t *testing.T) {
 	ctx := testCtx(t)
 	ex := aexec.NewLocal()
-	s := newStepSite(t, 10, updates10)
-	var log logRecorder
-	got, err := UpdateDrupal(ctx, ex, s.p, s.step(&log))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
-	}
-	st := s.read(t)
+	s, got, st, log := updated(t, 10, updates10)
 	inOrder(t, st.Calls, `kernel Drupal\Core\Update\UpdateKernel prod host steps.test:8080 root ok`, "boot", "preHandle", "load updates",
 		"check requirements", `resolve {"system":10100,"node":10201,"mymod":10300}`, "state set system.maintenance_mode true",
 		"schema system 10099", "schema node 10200", "schema mymod 10299",
@@ -876,20 +869,16 @@ func TestUpdateDrupal10(t *testing.T) {
 	if len(got) != 5 || got[3] != (Update{"post_update", "system", "add_index", "system_post_update_add_index", UpdateApplied, "Done: system_post_update_add_index"}) {
 		t.Errorf("updates: %+v", got)
 	}
-	for _, line := range []string{
+	logHas(t, log,
 		"info: update system_update_10100 (Adds the flood index.): applied",
 		"info: update system_post_update_add_index (Post update add_index.): applied",
 		"info: update node_post_update_fix_titles (Post update fix_titles.): applied",
 		"info: steps.test: 5 of 5 database updates applied",
-	} {
-		if !strings.Contains(log.String(), line) {
-			t.Errorf("log lacks %q:\n%s", line, log.String())
-		}
-	}
+	)
 
 	// A second run finds nothing to do.
-	log = logRecorder{}
-	if got, err := UpdateDrupal(ctx, ex, s.p, s.step(&log)); err != nil || len(got) != 0 || !strings.Contains(log.String(), "no pending database updates") {
+	log = &logRecorder{}
+	if got, err := UpdateDrupal(ctx, ex, s.p, s.step(log)); err != nil || len(got) != 0 || !strings.Contains(log.String(), "no pending database updates") {
 		t.Errorf("second run: %v %v\n%s", got, err, log.String())
 	}
 
@@ -903,16 +892,12 @@ func TestUpdateDrupal10(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "database update node_update_10201 failed: ") {
 				t.Fatalf("failing update: %v\n%s", err, log.String())
 			}
-			for _, line := range []string{
+			logHas(t, &log,
 				"info: update system_update_10100 (Adds the flood index.): applied",
 				"error: update node_update_10201 (Converts node titles.): failed",
 				"warning: update mymod_update_10300 (Fills the new field.): not run",
 				"warning: update system_post_update_add_index (Post update add_index.): not run",
-			} {
-				if !strings.Contains(log.String(), line) {
-					t.Errorf("log lacks %q:\n%s", line, log.String())
-				}
-			}
+			)
 			got := s.read(t)
 			if got.Schema["node"] != 10200 || got.Schema["system"] != 10100 || len(got.PostDone) != 0 || got.Variables["system.maintenance_mode"] != false {
 				t.Errorf("after a failed update: schema %v, post updates %v, variables %v", got.Schema, got.PostDone, got.Variables)

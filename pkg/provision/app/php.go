@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,26 +39,25 @@ const (
 var Scripts = []string{ScriptWordPressInstall, ScriptWordPressLogin, ScriptWordPressStatus, ScriptWordPressUpgrade,
 	ScriptDrupalInstall, ScriptDrupalSite, ScriptDrupalSites, ScriptDrupalUpdate}
 
-// drupalCommon is the code the Drupal scripts share (extensions, boot,
-// messages); it runs after the prelude.
-const drupalCommon = "drupal-common.php"
-
 // PHPScript returns an embedded script as it runs: the shared prelude
-// (input, answer and failure handling), for a Drupal script the code the
-// Drupal scripts share, then the script's own code.
+// (input, answer and failure handling), the code the scripts of its
+// application share (drupal-common.php, wp-common.php), then the
+// script's own code.
 func PHPScript(name string) ([]byte, error) {
-	body, err := phpScripts.ReadFile("php/" + name)
-	if err != nil || name == "prelude.php" || name == drupalCommon {
+	if !slices.Contains(Scripts, name) {
 		return nil, fmt.Errorf("no embedded PHP script %q", name)
 	}
-	if strings.HasPrefix(name, "drupal-") {
-		lib, err := phpScripts.ReadFile("php/" + drupalCommon)
-		if err != nil {
-			return nil, err
-		}
-		return withPrelude(lib, body)
+	app, _, _ := strings.Cut(name, "-")
+	common := app + "-common.php"
+	body, err := phpScripts.ReadFile("php/" + name)
+	if err != nil {
+		return nil, err
 	}
-	return withPrelude(body)
+	lib, err := phpScripts.ReadFile("php/" + common)
+	if err != nil {
+		return nil, fmt.Errorf("embedded PHP script %q has no %s", name, common)
+	}
+	return withPrelude(lib, body)
 }
 
 // withPrelude puts the prelude before the code of a script (and of the

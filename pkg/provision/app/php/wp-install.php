@@ -6,8 +6,7 @@
  */
 
 $in = aegir_input();
-aegir_need_extensions('WordPress', array('mysqli'));
-aegir_request($in['url'], '/wp-admin/install.php');
+aegir_wp_request($in['url'], '/wp-admin/install.php');
 define('WP_INSTALLING', TRUE);
 
 // The new site's mail: there may be no mail transport on the server, and
@@ -15,15 +14,9 @@ define('WP_INSTALLING', TRUE);
 function wp_new_blog_notification($blog_title, $blog_url, $user_id, $password) {
 }
 
-if (!file_exists(getcwd() . '/wp-load.php')) {
-  aegir_fail(getcwd() . ' is not a WordPress docroot (no wp-load.php)', 'verify the platform: aegir platform verify');
-}
 require getcwd() . '/wp-load.php';
 require_once ABSPATH . 'wp-admin/includes/upgrade.php';
-
-if (!defined('AEGIR_SITE')) {
-  aegir_fail('the platform\'s wp-config.php is not aegir\'s dispatcher', 'verify the platform (aegir platform verify), which puts it in place');
-}
+aegir_wp_dispatched();
 if (is_blog_installed()) {
   aegir_fail('WordPress is already installed in database ' . DB_NAME, 'use a new, empty database for the site, or delete the old tables');
 }

@@ -6,8 +6,7 @@
  */
 
 $in = aegir_input();
-aegir_need_extensions('WordPress', array('mysqli'));
-aegir_request($in['url'], '/wp-login.php');
+aegir_wp_request($in['url'], '/wp-login.php');
 require getcwd() . '/wp-load.php';
 
 if (!empty($in['user'])) {

@@ -5,8 +5,7 @@
  */
 
 $in = aegir_input();
-aegir_need_extensions('WordPress', array('mysqli'));
-aegir_request($in['url'], '/index.php');
+aegir_wp_request($in['url'], '/index.php');
 require getcwd() . '/wp-load.php';
 
 aegir_result(array(

@@ -6,19 +6,11 @@
  */
 
 $in = aegir_input();
-aegir_need_extensions('WordPress', array('mysqli'));
-aegir_request($in['url'], '/wp-admin/upgrade.php');
+aegir_wp_request($in['url'], '/wp-admin/upgrade.php');
 define('WP_INSTALLING', TRUE);
-
-if (!file_exists(getcwd() . '/wp-load.php')) {
-  aegir_fail(getcwd() . ' is not a WordPress docroot (no wp-load.php)', 'verify the platform: aegir platform verify');
-}
 require getcwd() . '/wp-load.php';
 require_once ABSPATH . 'wp-admin/includes/upgrade.php';
-
-if (!defined('AEGIR_SITE')) {
-  aegir_fail('the platform\'s wp-config.php is not aegir\'s dispatcher', 'verify the platform (aegir platform verify), which puts it in place');
-}
+aegir_wp_dispatched();
 if (!is_blog_installed()) {
   aegir_fail('WordPress is not installed in database ' . DB_NAME, 'check the site\'s database (aegir site verify), or restore a backup');
 }
