@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/provision"
@@ -24,35 +23,24 @@ func init() {
 // cronTimeout bounds one site's cron run.
 const cronTimeout = 5 * time.Minute
 
-// siteCron runs a site's cron: the platform's drush when it has one
-// configured, otherwise through the site's own URL as a visitor would
-// (WordPress wp-cron.php; Drupal /cron/KEY, or cron.php?cron_key=KEY on
-// Drupal 7, with the key read from the site's database).
+// siteCron runs a site's cron. Drupal: its own cron run through aegir's
+// PHP step as the web server user (drupal_cron_run(); 8+ the cron
+// service), or the platform's drush when one is configured. Not through
+// the site's URL: that needs the cron key from the database, fails for a
+// disabled site (the web server answers its "disabled" page) and runs
+// under the web server's PHP time limit, and when PHP itself fails (a
+// missing extension, the database refusing) the URL way fails too, with
+// less to say. WordPress: wp-cron.php through the site's URL, as a
+// visitor's request starts it.
 func siteCron(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
 	}
-	if s.p.Type == app.Drupal && c.PlatformDrush != "" {
-		_, err := s.ex.Run(ctx, exec.Command{Name: c.PlatformDrush, Args: []string{"--root=" + s.p.Docroot, "--uri=" + s.url(), "cron"},
-			Dir: s.p.Docroot, User: c.WebUser, Timeout: cronTimeout})
-		if err == nil {
-			env.Logf(provision.LevelInfo, "cron of %s ran through drush", c.SiteDomain)
-		}
-		return nil, err
-	}
-	path := "/wp-cron.php?doing_wp_cron"
 	if s.p.Type == app.Drupal {
-		key, err := drupalCronKey(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		path = "/cron/" + key
-		if s.p.Major == 7 {
-			path = "/cron.php?cron_key=" + key
-		}
+		return nil, app.DrupalCron(ctx, s.ex, s.p, s.step())
 	}
-	code, err := s.visit(ctx, path)
+	code, err := s.visit(ctx, "/wp-cron.php?doing_wp_cron")
 	if err != nil {
 		return nil, err
 	}
@@ -113,62 +101,6 @@ func (s *site) visit(ctx context.Context, path string) (int, error) {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, nil
-}
-
-// drupalCronKey reads a Drupal site's cron key from its database.
-func drupalCronKey(ctx context.Context, s *site) (string, error) {
-	svc, err := s.db(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer svc.Close()
-	conn, err := svc.Open(ctx, s.c.SiteDBName)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	q := `SELECT value FROM key_value WHERE collection = 'state' AND name = 'system.cron_key'`
-	if s.p.Major == 7 {
-		q = `SELECT value FROM variable WHERE name = 'cron_key'`
-	}
-	rows, err := conn.Query(ctx, q)
-	if err != nil {
-		return "", provision.Errorf(provision.ErrDatabase, "check that the site is installed: aegir site verify "+s.c.SiteDomain, "reading the cron key of %s: %v", s.c.SiteDomain, err)
-	}
-	defer rows.Close()
-	var raw []byte
-	if rows.Next() {
-		if err := rows.Scan(&raw); err != nil {
-			return "", err
-		}
-	}
-	key, ok := phpUnserializeString(string(raw))
-	if !ok || key == "" || strings.ContainsAny(key, "/?#&% ") {
-		return "", provision.Errorf(provision.ErrPlatform, "run the site's cron once from its admin pages, or give the platform a drush",
-			"site %s has no cron key in its database", s.c.SiteDomain)
-	}
-	return key, nil
-}
-
-// phpUnserializeString reads a PHP-serialized string: s:LEN:"...";
-func phpUnserializeString(v string) (string, bool) {
-	if !strings.HasPrefix(v, "s:") {
-		return "", false
-	}
-	rest := v[2:]
-	i := strings.IndexByte(rest, ':')
-	if i < 0 {
-		return "", false
-	}
-	n, err := strconv.Atoi(rest[:i])
-	if err != nil || n < 0 || len(rest) < i+2+n+1 || rest[i+1] != '"' {
-		return "", false
-	}
-	s := rest[i+2 : i+2+n]
-	if rest[i+2+n] != '"' {
-		return "", false
-	}
-	return s, true
 }
 
 // siteStats reads a site's users, active users (seen in the last 30

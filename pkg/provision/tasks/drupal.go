@@ -1,0 +1,41 @@
+package tasks
+
+import (
+	"context"
+	"strings"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
+)
+
+func init() {
+	provision.Register("site.updatedb", siteUpdateDB)
+}
+
+// step says how the application's own steps (cron, database updates) run
+// for the site: as the web server user, through the platform's drush
+// when one is configured, else through aegir's embedded PHP with the
+// php-cli that the extra option php_cli names ("/usr/bin/php7.4", or
+// with arguments: "php -d memory_limit=1G"; default php).
+func (s *site) step() app.SiteStep {
+	return app.SiteStep{Domain: s.c.SiteDomain, URL: s.url(), User: s.c.WebUser, DBType: s.c.DBType,
+		Drush: s.c.PlatformDrush, PHP: strings.Fields(s.c.Opt("php_cli", "")), Log: s.env.Logf}
+}
+
+// updateDatabase runs the site's database updates on its platform, as
+// after a move to a newer one: Drupal's pending updates (drush updatedb
+// with the platform's drush, else aegir's built-in updater, one log line
+// per update), WordPress's wp_upgrade(). A failed update is the error,
+// with Drupal's message.
+func (s *site) updateDatabase(ctx context.Context) error {
+	return app.UpdateSite(ctx, s.ex, s.p, s.step())
+}
+
+// siteUpdateDB runs a site's pending database updates (site.updatedb).
+func siteUpdateDB(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	s, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.updateDatabase(ctx)
+}
