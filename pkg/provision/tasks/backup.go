@@ -1,9 +1,7 @@
 package tasks
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,9 +28,6 @@ func init() {
 	provision.Register("site.clone", siteClone)
 	provision.Register("backup.delete", backupDelete)
 }
-
-// updateTimeout bounds a platform's update step (database upgrades).
-const updateTimeout = 30 * time.Minute
 
 // siteLayout is what a backup holds of a site besides its database, by
 // platform type:
@@ -365,7 +360,7 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	// A restore on the platform it was made on needs no update; a migrate
 	// or a clone does (new code, or a new address to write in).
 	if m.kind != "restore" || m.manifest.CoreVersion != dst.p.Version {
-		if err := m.update(ctx); err != nil {
+		if err := m.update(ctx, svc); err != nil {
 			return nil, err
 		}
 	}
@@ -560,109 +555,46 @@ func (m *move) settings(ctx context.Context) error {
 	return nil
 }
 
-// update runs the platform's update step on the site's database:
-// WordPress's database upgrade (and its addresses rewritten when they
-// changed), Drupal's drush updatedb.
-func (m *move) update(ctx context.Context) error {
+// update runs the platform's update step on the site's database at its
+// new place: WordPress's database upgrade, Drupal's database updates
+// (the platform's drush updatedb, or aegir's own updater without drush).
+// A WordPress site with a new address gets it written into its posts.
+func (m *move) update(ctx context.Context, svc db.Service) error {
 	dst := m.dst
-	if dst.p.Type == app.WordPress {
-		return m.updateWordPress(ctx)
-	}
-	if dst.c.PlatformDrush == "" {
-		m.env.Logf(provision.LevelWarning, "platform %s has no drush: the database updates of %s were not run (a built-in Drupal updater is to come); run drush updatedb for it by hand",
-			dst.c.Platform, dst.c.SiteDomain)
-		return nil
-	}
-	c := exec.Command{Name: dst.c.PlatformDrush, Args: []string{"--root=" + dst.p.Docroot, "--uri=" + dst.url(), "updatedb", "-y"},
-		Dir: dst.p.Docroot, User: dst.c.WebUser, Timeout: updateTimeout}
-	m.env.Logf(provision.LevelCommand, "%s: %s", dst.ex.Host(), c.String())
-	res, err := dst.ex.Run(ctx, c)
-	if out := strings.TrimSpace(string(res.Stdout) + "\n" + string(res.Stderr)); out != "" {
-		m.env.Logf(provision.LevelOutput, "%s", out)
-	}
+	err := app.UpdateSite(ctx, dst.ex, dst.p, app.SiteStep{Domain: dst.c.SiteDomain, URL: dst.url(), User: dst.c.WebUser,
+		DBType: dst.c.DBType, Drush: dst.c.PlatformDrush, Log: m.env.Logf})
 	if err != nil {
-		return &provision.Error{Code: provision.ErrCommand, Msg: "database updates of " + dst.c.SiteDomain + " failed", Err: err,
-			Hint: "read drush's output above; the site stays where it was"}
+		return err
+	}
+	if dst.p.Type == app.WordPress && m.src.url() != dst.url() {
+		return m.readdress(ctx, svc)
 	}
 	return nil
 }
 
-// wordPressUpdate is run by php-cli in the platform's root, from standard
-// input, with the site's address, its former address, its domain and its
-// former domain as arguments. It loads WordPress for the site as
-// wp-admin/upgrade.php does, runs wp_upgrade(), and rewrites the former
-// addresses (of the site and of its uploads) in posts. Its answer is the
-// last line of its output: AEGIR-UPDATE {json}.
-const wordPressUpdate = `<?php
-error_reporting(E_ALL);
-ini_set('display_errors', 'stderr');
-list(, $url, $old, $domain, $old_domain) = $argv;
-$u = parse_url($url);
-$_SERVER['HTTP_HOST'] = $_SERVER['SERVER_NAME'] = $u['host'];
-$_SERVER['SERVER_PORT'] = isset($u['port']) ? $u['port'] : ($u['scheme'] === 'https' ? 443 : 80);
-if ($u['scheme'] === 'https') {
-  $_SERVER['HTTPS'] = 'on';
-}
-$_SERVER['REQUEST_URI'] = $_SERVER['SCRIPT_NAME'] = $_SERVER['PHP_SELF'] = '/wp-admin/upgrade.php';
-$_SERVER['REQUEST_METHOD'] = 'GET';
-$_SERVER['REMOTE_ADDR'] = '127.0.0.1';
-define('WP_INSTALLING', TRUE);
-ob_start();
-require getcwd() . '/wp-load.php';
-require_once ABSPATH . 'wp-admin/includes/upgrade.php';
-$before = (int) get_option('db_version');
-wp_upgrade();
-$rows = 0;
-if ($old !== $url) {
-  global $wpdb;
-  $pairs = array(
-    array($old . '/wp-content/uploads/' . $old_domain . '/', $url . '/wp-content/uploads/' . $domain . '/'),
-    array($old . '/', $url . '/'),
-  );
-  foreach ($pairs as $p) {
-    $rows += (int) $wpdb->query($wpdb->prepare("UPDATE {$wpdb->posts} SET post_content = REPLACE(post_content, %s, %s), guid = REPLACE(guid, %s, %s)", $p[0], $p[1], $p[0], $p[1]));
-  }
-  update_option('home', $url);
-  update_option('siteurl', $url);
-}
-$out = ob_get_clean();
-if (trim($out) !== '') {
-  fwrite(STDERR, $out);
-}
-echo "\nAEGIR-UPDATE " . json_encode(array('db_version_before' => $before, 'db_version' => (int) get_option('db_version'), 'version' => $GLOBALS['wp_version'], 'rows' => $rows)) . "\n";
-`
-
-func (m *move) updateWordPress(ctx context.Context) error {
+// readdress rewrites a WordPress site's former address in its posts (the
+// uploads' addresses first: their path holds the domain too) and in its
+// home and siteurl options.
+func (m *move) readdress(ctx context.Context, svc db.Service) error {
 	src, dst := m.src, m.dst
-	c := exec.Command{Name: "php", Args: []string{"--", dst.url(), src.url(), dst.c.SiteDomain, src.c.SiteDomain},
-		Stdin: strings.NewReader(wordPressUpdate), Dir: dst.p.Root, User: dst.c.WebUser, Timeout: updateTimeout}
-	m.env.Logf(provision.LevelCommand, "%s: %s (aegir's WordPress database upgrade on standard input)", dst.ex.Host(), c.String())
-	res, err := dst.ex.Run(ctx, c)
-	if s := strings.TrimSpace(string(res.Stderr)); s != "" {
-		m.env.Logf(provision.LevelOutput, "%s", s)
-	}
-	var out struct {
-		Before  int    `json:"db_version_before"`
-		After   int    `json:"db_version"`
-		Version string `json:"version"`
-		Rows    int    `json:"rows"`
-	}
-	_, answer, found := bytes.Cut(res.Stdout, []byte("\nAEGIR-UPDATE "))
-	if err == nil && (!found || json.Unmarshal(bytes.TrimSpace(answer), &out) != nil) {
-		err = fmt.Errorf("php exited without an answer: %s", strings.TrimSpace(string(res.Stdout)))
-	}
+	conn, err := svc.Open(ctx, dst.c.SiteDBName)
 	if err != nil {
-		return &provision.Error{Code: provision.ErrCommand, Msg: "WordPress database upgrade of " + dst.c.SiteDomain + " failed", Err: err,
-			Hint: "read WordPress's output above; the site stays where it was"}
+		return err
 	}
-	if out.Before != out.After {
-		m.env.Logf(provision.LevelInfo, "WordPress %s upgraded the database of %s from version %d to %d", out.Version, dst.c.SiteDomain, out.Before, out.After)
-	} else {
-		m.env.Logf(provision.LevelInfo, "the database of %s is current for WordPress %s (version %d)", dst.c.SiteDomain, out.Version, out.After)
+	defer conn.Close()
+	uploads := func(s *site) string { return s.url() + "/wp-content/uploads/" + s.c.SiteDomain + "/" }
+	var rows int64
+	for _, p := range [][2]string{{uploads(src), uploads(dst)}, {src.url() + "/", dst.url() + "/"}} {
+		n, err := conn.Exec(ctx, "UPDATE wp_posts SET post_content = REPLACE(post_content, ?, ?), guid = REPLACE(guid, ?, ?)", p[0], p[1], p[0], p[1])
+		if err != nil {
+			return fmt.Errorf("rewrite the address of %s in its posts: %w", dst.c.SiteDomain, err)
+		}
+		rows += n
 	}
-	if src.url() != dst.url() {
-		m.env.Logf(provision.LevelInfo, "addresses %s rewritten to %s in %d posts", src.url(), dst.url(), out.Rows)
+	if _, err := conn.Exec(ctx, "UPDATE wp_options SET option_value = ? WHERE option_name IN ('home', 'siteurl')", dst.url()); err != nil {
+		return fmt.Errorf("write the address of %s in its options: %w", dst.c.SiteDomain, err)
 	}
+	m.env.Logf(provision.LevelInfo, "address %s rewritten to %s (%d rows of posts)", src.url(), dst.url(), rows)
 	return nil
 }
 
