@@ -27,18 +27,23 @@ func parseBackupID(s string) (int64, error) {
 	return id, nil
 }
 
-// installedSite finds a live site that a backup, restore, migrate or clone
-// can work on: installed (or disabled), not waiting for its install.
-func (a *App) installedSite(st *store.Store, domain string) (*entities.Site, error) {
+// installedSite opens the state and finds a live site that a backup,
+// restore, migrate or clone can work on: installed (or disabled), not
+// waiting for its install.
+func (a *App) installedSite(domain string) (*store.Store, *entities.Site, error) {
+	st, err := a.Store()
+	if err != nil {
+		return nil, nil, err
+	}
 	v, err := st.GetSite(a.ctx, domain)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if v.Status == entities.SiteQueued {
-		return nil, &Error{Code: ExitBusy, Err: fmt.Errorf("site %s is not installed yet", v.Domain),
+		return nil, nil, &Error{Code: ExitBusy, Err: fmt.Errorf("site %s is not installed yet", v.Domain),
 			Hint: "wait for its install task, or retry it: aegir task list --site " + v.Domain}
 	}
-	return v, nil
+	return st, v, nil
 }
 
 func (a *App) siteBackupCmd() *cobra.Command {
@@ -53,11 +58,7 @@ The database dump and the files stream from their servers into the archive;
 plain tar xzf reads it. Prints the backup's record (aegir backup list).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := a.installedSite(st, args[0])
+			st, v, err := a.installedSite(args[0])
 			if err != nil {
 				return err
 			}
@@ -95,11 +96,7 @@ as it was. What the site gained after the backup is gone afterwards.`,
 					return err
 				}
 			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := a.installedSite(st, args[0])
+			st, v, err := a.installedSite(args[0])
 			if err != nil {
 				return err
 			}
@@ -197,11 +194,7 @@ site takes a new domain (its aliases stay).`,
 			if o.platform == "" {
 				return invalid("--platform", "", "is required: the platform to move to (it may be the site's own, with --db-server or --domain)")
 			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := a.installedSite(st, args[0])
+			st, v, err := a.installedSite(args[0])
 			if err != nil {
 				return err
 			}
@@ -259,11 +252,7 @@ is a new site: aegir site show NEWDOMAIN.`,
 			if err != nil {
 				return err
 			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := a.installedSite(st, args[0])
+			st, v, err := a.installedSite(args[0])
 			if err != nil {
 				return err
 			}
@@ -322,15 +311,7 @@ when anything does not match.`,
 	del := &cobra.Command{
 		Use: "delete ID", Short: "Delete a backup: its archive and its record", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseBackupID(args[0])
-			if err != nil {
-				return err
-			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			b, err := st.GetBackup(a.ctx, id)
+			st, b, err := a.backupByID(args[0])
 			if err != nil {
 				return err
 			}
@@ -360,19 +341,29 @@ type backupCheck struct {
 	Problems []string  `json:"problems" yaml:"problems"`
 }
 
-func (a *App) verifyBackup(arg string) error {
+// backupByID opens the state and finds a backup by the ID argument.
+func (a *App) backupByID(arg string) (*store.Store, *entities.Backup, error) {
 	id, err := parseBackupID(arg)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	st, err := a.Store()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	b, err := st.GetBackup(a.ctx, id)
 	if err != nil {
+		return nil, nil, err
+	}
+	return st, b, nil
+}
+
+func (a *App) verifyBackup(arg string) error {
+	_, b, err := a.backupByID(arg)
+	if err != nil {
 		return err
 	}
+	id := b.ID
 	r := backupCheck{ID: b.ID, Site: b.Site, Path: b.Path, Size: b.Size, Created: b.Created, Problems: []string{}}
 	var ve *backup.VerifyError
 	if err := backup.CheckSum(b.Path, b.SHA256); errors.As(err, &ve) {

@@ -37,30 +37,33 @@ func dropDBsOf(t *testing.T, domain string) {
 			return
 		}
 		defer db.Close()
-		var names, users []string
-		if rows, err := db.Query(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?`, base+"%"); err == nil {
-			for rows.Next() {
-				var n string
-				_ = rows.Scan(&n)
-				names = append(names, n)
-			}
-			rows.Close()
-		}
+		names, _ := strings1(db, `SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?`, base+"%")
 		for _, n := range names {
 			_, _ = db.Exec("DROP DATABASE IF EXISTS `" + n + "`")
 		}
-		if rows, err := db.Query(`SELECT CONCAT('`+"`"+`', User, '`+"`@`"+`', Host, '`+"`"+`') FROM mysql.user WHERE User LIKE ?`, base+"%"); err == nil {
-			for rows.Next() {
-				var u string
-				_ = rows.Scan(&u)
-				users = append(users, u)
-			}
-			rows.Close()
-		}
+		users, _ := strings1(db, `SELECT CONCAT('`+"`"+`', User, '`+"`@`"+`', Host, '`+"`"+`') FROM mysql.user WHERE User LIKE ?`, base+"%")
 		for _, u := range users {
 			_, _ = db.Exec("DROP USER " + u)
 		}
 	})
+}
+
+// strings1 runs a query of one string column on db.
+func strings1(db *sql.DB, query string, args ...any) ([]string, error) {
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 // siteDBs lists the databases whose names start with the one derived
@@ -68,16 +71,9 @@ func dropDBsOf(t *testing.T, domain string) {
 func siteDBs(t *testing.T, domain string) []string {
 	t.Helper()
 	base := strings.NewReplacer(".", "", "-", "").Replace(domain)
-	rows, err := mariadb(t).Query(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ? ORDER BY 1`, base+"%")
+	out, err := strings1(mariadb(t), `SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ? ORDER BY 1`, base+"%")
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		_ = rows.Scan(&n)
-		out = append(out, n)
 	}
 	return out
 }
@@ -103,6 +99,24 @@ func writeUpload(t *testing.T, root, domain, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// wordPressSite installs a WordPress site (with an alias www.DOMAIN when
+// alias) on platform, publishes a post titled post and puts a file in its
+// uploads, and returns its domain and database.
+func wordPressSite(t *testing.T, h *hostEnv, platform, root, prefix string, alias bool, post, upload string) (domain, dbName string) {
+	t.Helper()
+	domain = uniqueDomain(prefix)
+	dropDBsOf(t, domain)
+	args := []string{"site", "install", domain, "--platform", platform, "-q"}
+	if alias {
+		args = append(args, "--alias", "www."+domain)
+	}
+	must(t, h.home, args...)
+	dbName = siteRecord(t, h.home, domain)["db_name"].(string)
+	addPost(t, dbName, post)
+	writeUpload(t, root, domain, upload, upload+" content")
+	return domain, dbName
 }
 
 type backupRec struct {
@@ -161,12 +175,7 @@ func TestBackupRestoreWordPress(t *testing.T) {
 	h := newHostEnv(t, "nginx")
 	root := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	domain := uniqueDomain("rs")
-	dropDBsOf(t, domain)
-	must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "-q")
-	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
-	addPost(t, db1, "Made before the backup")
-	writeUpload(t, root, domain, "before.txt", "before")
+	domain, db1 := wordPressSite(t, h, "wp", root, "rs", true, "Made before the backup", "before.txt")
 
 	start := time.Now()
 	var b backupRec
@@ -298,12 +307,7 @@ func TestMigrateWordPress(t *testing.T) {
 	must(t, h.home, "platform", "add", "wp1", "--server", "web1", "--root", root1, "-q")
 	must(t, h.home, "platform", "add", "wp2", "--server", "web1", "--root", root2, "-q")
 	must(t, h.home, "server", "add", "db2", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1", "-q")
-	domain := uniqueDomain("mg")
-	dropDBsOf(t, domain)
-	must(t, h.home, "site", "install", domain, "--platform", "wp1", "--alias", "www."+domain, "-q")
-	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
-	addPost(t, db1, "Content that moves")
-	writeUpload(t, root1, domain, "moves.txt", "moving file")
+	domain, db1 := wordPressSite(t, h, "wp1", root1, "mg", true, "Content that moves", "moves.txt")
 
 	start := time.Now()
 	_, errs, code := aegir(t, h.home, "site", "migrate", domain, "--platform", "wp2", "--db-server", "db2")
@@ -319,7 +323,7 @@ func TestMigrateWordPress(t *testing.T) {
 	if ok, got := h.pageHas(t, domain, "Content that moves", ""); !ok {
 		t.Fatalf("the migrated site: %s", got)
 	}
-	fileOK := func(code int, body string, _ http.Header) bool { return code == 200 && body == "moving file" }
+	fileOK := func(code int, body string, _ http.Header) bool { return code == 200 && body == "moves.txt content" }
 	if code, body, _ := h.get(t, domain, "/wp-content/uploads/"+domain+"/2026/01/moves.txt", fileOK); !fileOK(code, body, nil) {
 		t.Fatalf("the uploaded file over HTTP after migrate: %d %q", code, body)
 	}
@@ -392,14 +396,9 @@ func TestCloneWordPress(t *testing.T) {
 	h := newHostEnv(t, "nginx")
 	root := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	src := uniqueDomain("cs")
+	src, srcDB := wordPressSite(t, h, "wp", root, "cs", false, "Original content", "shared.txt")
 	dst := uniqueDomain("cd")
-	dropDBsOf(t, src)
 	dropDBsOf(t, dst)
-	must(t, h.home, "site", "install", src, "--platform", "wp", "-q")
-	srcDB := siteRecord(t, h.home, src)["db_name"].(string)
-	addPost(t, srcDB, "Original content")
-	writeUpload(t, root, src, "shared.txt", "shared file")
 
 	// Refused: a domain in use, a platform that does not exist.
 	if _, errs, code := aegir(t, h.home, "site", "clone", src, src); code != cli.ExitUsage {
@@ -508,16 +507,9 @@ func TestBackupRestoreMigrateDrupal(t *testing.T) {
 	rows := func() []string {
 		t.Helper()
 		dbName := siteRecord(t, h.home, domain)["db_name"].(string)
-		r, err := mariadb(t).Query("SELECT title FROM `" + dbName + "`.node ORDER BY title")
+		out, err := strings1(mariadb(t), "SELECT title FROM `"+dbName+"`.node ORDER BY title")
 		if err != nil {
 			t.Fatal(err)
-		}
-		defer r.Close()
-		var out []string
-		for r.Next() {
-			var s string
-			_ = r.Scan(&s)
-			out = append(out, s)
 		}
 		return out
 	}
