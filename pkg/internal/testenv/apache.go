@@ -78,6 +78,6 @@ IncludeOptional %[6]s/apache.conf
 	argv := []string{ApacheBinary, "-d", dir, "-f", conf}
 	a.TestCmd = shellLine(append(argv, "-t"))
 	a.ReloadCmd = shellLine(append(argv, "-k", "graceful"))
-	StartDaemon(t, "apache", append(argv, "-D", "FOREGROUND"), []string{errLog}, func() error { return dialOK(a.Port) })
+	StartDaemon(t, "apache", append(argv, "-D", "FOREGROUND"), []string{errLog}, func() error { return readyWithPID(a.Port, filepath.Join(dir, "apache2.pid")) })
 	return a
 }

@@ -97,7 +97,8 @@ http {
 	argv := []string{NginxBinary, "-p", dir, "-c", conf, "-e", errLog}
 	n.TestCmd = shellLine(append(argv, "-t"))
 	n.ReloadCmd = shellLine(append(argv, "-s", "reload"))
-	StartDaemon(t, "nginx", argv, []string{errLog}, func() error { return dialOK(n.Port) })
+	// Ready when it listens and its pid file is written: a reload reads it.
+	StartDaemon(t, "nginx", argv, []string{errLog}, func() error { return readyWithPID(n.Port, filepath.Join(dir, "nginx.pid")) })
 	return n
 }
 
@@ -170,6 +171,21 @@ func StartDaemon(t testing.TB, name string, argv []string, logs []string, ready 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// readyWithPID is dialOK plus a pid file that holds a number.
+func readyWithPID(port int, pidFile string) error {
+	if err := dialOK(port); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+		return fmt.Errorf("pid file %s not written yet", pidFile)
+	}
+	return nil
 }
 
 func dialOK(port int) error {
