@@ -52,18 +52,58 @@ func siteLayout(p app.Platform, domain string) []backup.Part {
 // (left out of a clone, which gets its own secrets).
 func settingsMember(name string) bool { return name == "settings.php" || name == "site/settings.php" }
 
+// webWritable are the members the web server writes: WordPress uploads,
+// Drupal's public and private files.
+var webWritable = []string{"uploads", "site/files", "site/private"}
+
 // memberOwner gives unpacked members their owners: what the web server
-// writes (WordPress uploads, Drupal files and private files) goes to the
-// web server's user and group; the rest to aegir's user, as an install
-// leaves them.
+// writes goes to the web server's user and group; the rest to aegir's
+// user, as an install leaves them.
 func memberOwner(o app.Owner) func(name string) (string, string) {
 	return func(name string) (string, string) {
-		for _, p := range []string{"uploads", "site/files", "site/private"} {
+		for _, p := range webWritable {
 			if name == p || name == p+"/" || strings.HasPrefix(name, p+"/") {
 				return o.WebUser, o.WebGroup
 			}
 		}
 		return "", ""
+	}
+}
+
+// giveToWebServer gives the unpacked files the web server writes to its
+// user, when tar could not (it sets owners only when it runs as root: a
+// deploy user on a remote server). One chown -R a directory, through sudo
+// when the user may not give files away itself. A failure is a warning:
+// the site works, only its uploads are not writable.
+func (m *move) giveToWebServer(ctx context.Context, parts []backup.Part) {
+	dst := m.dst
+	o := dst.owner()
+	if o.WebUser == "" || (dst.ex.IsLocal() && os.Geteuid() == 0) {
+		return
+	}
+	spec := o.WebUser
+	if o.WebGroup != "" {
+		spec += ":" + o.WebGroup
+	}
+	for _, w := range webWritable {
+		part, rest, _ := strings.Cut(w, "/")
+		for _, p := range parts {
+			dir := path.Join(p.Path, rest)
+			if p.Name != part {
+				continue
+			}
+			if _, err := dst.ex.Lstat(ctx, dir); err != nil {
+				continue
+			}
+			_, err := dst.ex.Run(ctx, exec.Command{Name: "chown", Args: []string{"-R", "--", spec, dir}})
+			if err != nil {
+				_, err = dst.ex.Run(ctx, exec.Command{Name: "sudo", Args: []string{"-n", "chown", "-R", "--", spec, dir}})
+			}
+			if err != nil {
+				m.env.Logf(provision.LevelWarning, "could not give %s on %s to %s (%v); the web server cannot write there until: chown -R %s %s",
+					dir, dst.ex.Host(), spec, err, spec, dir)
+			}
+		}
 	}
 }
 
@@ -480,6 +520,7 @@ func (m *move) unpack(ctx context.Context, svc db.Service) error {
 	if first != nil {
 		return refused(m.src.c.SiteDomain, first)
 	}
+	m.giveToWebServer(ctx, parts)
 	if want, ok := man.Member(backup.DatabaseMember); !ok || want.SHA256 != mem.SHA256 {
 		return refused(m.src.c.SiteDomain, &backup.VerifyError{Path: m.archive, Problems: []string{"database.sql does not match the manifest"}})
 	}
