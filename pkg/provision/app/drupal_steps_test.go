@@ -771,7 +771,7 @@ func TestUpdateDrupal7Failures(t *testing.T) {
 		// goes on with the updates that do not depend on it.
 		{"exception", "database update node_update_7016 failed: Exception: Table 'node_title' doesn't exist & more in node_update_7016()"},
 		// An Error escapes update_do_one() and stops the batch.
-		{"error", "database update node_update_7016 failed: Error: Call to undefined function standin_no_such_function()"},
+		{"error", "database update node_update_7016 failed: Call to undefined function standin_no_such_function() (Error in standin.php line "},
 		// A fatal error ends PHP; what ran before is logged all the same.
 		{"fatal", "PHP error: Allowed memory size of 16777216 bytes exhausted"},
 	}

@@ -91,7 +91,7 @@ func DrupalCron(ctx context.Context, ex exec.Executor, p Platform, o SiteStep) e
 	if err := siteStep(ctx, ex, p, Drupal, ScriptDrupalSite, o, CronTimeout, map[string]any{"op": "cron"}, &out); err != nil {
 		return asTaskError(err, provision.ErrCommand, "cron of "+o.Domain)
 	}
-	o.Log.log(provision.LevelInfo, "cron of %s ran in %.1f s", o.Domain, out.Seconds)
+	o.Log.log(provision.LevelInfo, "cron of %s ran in %.2f s", o.Domain, out.Seconds)
 	return nil
 }
 
@@ -144,7 +144,9 @@ func UpdateDrupal(ctx context.Context, ex exec.Executor, p Platform, o SiteStep)
 			n++
 		}
 	}
-	o.Log.log(provision.LevelInfo, "%s: %d of %d database updates applied in %.1f s", o.Domain, n, len(out.Updates), out.Seconds)
+	if len(out.Updates) > 0 {
+		o.Log.log(provision.LevelInfo, "%s: %d of %d database updates applied in %.1f s", o.Domain, n, len(out.Updates), out.Seconds)
+	}
 	return out.Updates, nil
 }
 

@@ -21,6 +21,15 @@ function aegir_drupal_extensions($major, $driver) {
   aegir_need_extensions('Drupal ' . $major, $required, array('mbstring'));
 }
 
+/* Sets up $_SERVER as a request for $script of the site at $url, as
+ * Drupal's own shell scripts do: SERVER_SOFTWARE is there but NULL, so
+ * that Drupal knows it runs from the command line and code that reads it
+ * finds no undefined key. */
+function aegir_drupal_request($url, $script) {
+  aegir_request($url, $script);
+  $_SERVER['SERVER_SOFTWARE'] = NULL;
+}
+
 /* Boots a site fully, as a request for index.php does. */
 function aegir_drupal_boot($root, $major) {
   if ($major == 7) {

@@ -12,7 +12,7 @@ $in = aegir_input();
 $root = getcwd();
 $major = (int) $in['major'];
 aegir_drupal_extensions($major, $in['db']['driver']);
-aegir_request($in['url'], $major == 7 ? '/install.php' : '/core/install.php');
+aegir_drupal_request($in['url'], $major == 7 ? '/install.php' : '/core/install.php');
 
 $db = $in['db'];
 $driver = $db['driver'];
@@ -85,6 +85,6 @@ try {
   }
 }
 catch (Throwable $e) {
-  aegir_fail('the Drupal installer failed: ' . $e->getMessage(), '');
+  aegir_fail('the Drupal installer failed: ' . aegir_throwable($e), '');
 }
 aegir_result(array('seconds' => round(microtime(TRUE) - $started, 2)));

@@ -13,7 +13,7 @@ $in = aegir_input();
 $root = getcwd();
 $major = (int) $in['major'];
 aegir_drupal_extensions($major, isset($in['db_driver']) ? $in['db_driver'] : '');
-aegir_request($in['url'], '/index.php');
+aegir_drupal_request($in['url'], '/index.php');
 
 try {
   aegir_drupal_boot($root, $major);
@@ -70,5 +70,5 @@ try {
   }
 }
 catch (Throwable $e) {
-  aegir_fail('Drupal failed: ' . $e->getMessage(), '');
+  aegir_fail('Drupal failed: ' . aegir_throwable($e), '');
 }

@@ -20,7 +20,7 @@ $in = aegir_input();
 $root = getcwd();
 $major = (int) $in['major'];
 aegir_drupal_extensions($major, isset($in['db_driver']) ? $in['db_driver'] : '');
-aegir_request($in['url'], '/update.php');
+aegir_drupal_request($in['url'], '/update.php');
 
 /* The requirements Drupal checks before updates: errors stop the step,
  * warnings go to the task log. */
@@ -212,7 +212,7 @@ function aegir_update_7($root) {
   }
   catch (Throwable $e) {
     $GLOBALS['aegir_on_stop'] = NULL;
-    $error = get_class($e) . ': ' . $e->getMessage();
+    $error = aegir_throwable($e);
     $outcomes = $report($error);
     // update_finished() did not run: the site comes back online.
     if (isset($_SESSION['maintenance_mode']) && !$_SESSION['maintenance_mode']) {
@@ -332,7 +332,7 @@ function aegir_update_8($root) {
     }
   }
   catch (Throwable $e) {
-    $error = get_class($e) . ': ' . $e->getMessage();
+    $error = aegir_throwable($e);
     $outcomes = array_merge($outcomes, $rest($error));
   }
   $GLOBALS['aegir_on_stop'] = NULL;
@@ -343,7 +343,7 @@ function aegir_update_8($root) {
     drupal_flush_all_caches();
   }
   catch (Throwable $e) {
-    aegir_log('warning', 'Drupal could not rebuild its caches after the updates: ' . $e->getMessage());
+    aegir_log('warning', 'Drupal could not rebuild its caches after the updates: ' . aegir_throwable($e));
   }
   aegir_drupal_messages(8);
   aegir_update_answer($outcomes, $started, $error);
@@ -369,5 +369,5 @@ try {
   }
 }
 catch (Throwable $e) {
-  aegir_fail('Drupal failed before the updates ran: ' . $e->getMessage(), '');
+  aegir_fail('Drupal failed before the updates ran: ' . aegir_throwable($e), '');
 }

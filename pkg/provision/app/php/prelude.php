@@ -47,6 +47,16 @@ function aegir_log($level, $message) {
   aegir_line('LOG', array('level' => $level, 'message' => $message));
 }
 
+/* The message of an exception or error, with its class and where it was
+ * thrown (relative to the docroot). */
+function aegir_throwable($e) {
+  $file = $e->getFile();
+  if (strpos($file, getcwd() . '/') === 0) {
+    $file = substr($file, strlen(getcwd()) + 1);
+  }
+  return $e->getMessage() . ' (' . get_class($e) . ' in ' . $file . ' line ' . $e->getLine() . ')';
+}
+
 /* Plain text of what an application made for a browser: HTML, an object
  * that turns into a string (a translated message), or a render array. */
 function aegir_text($v) {
@@ -161,7 +171,8 @@ function aegir_request($url, $script) {
     $_SERVER['HTTPS'] = 'on';
   }
   // Left unset, the applications know they run from the command line
-  // (Drupal 7 then reports errors as text and fails with a status).
+  // (Drupal 7 then reports errors as text and fails with a status; the
+  // Drupal scripts set it to NULL, which Drupal takes the same way).
   unset($_SERVER['SERVER_SOFTWARE']);
 }
 
