@@ -385,6 +385,16 @@ func TestMigrateWordPress(t *testing.T) {
 	if left := append(leftovers(t, root1), leftovers(t, root2)...); len(left) > 0 {
 		t.Fatalf("migrates left behind: %v", left)
 	}
+	// A backup from before the domain change, restored: its old address
+	// is rewritten to the site's new one.
+	list := backups(t, h.home, nd)
+	if len(list) != 3 {
+		t.Fatalf("backups of the migrated site: %+v", list)
+	}
+	must(t, h.home, "site", "restore", nd, "--backup", fmt.Sprint(list[len(list)-1].ID), "-q")
+	if ok, got := h.pageHas(t, nd, "Content that moves", "http://"+domain+":"); !ok {
+		t.Fatalf("restored from before the domain change: %s", got)
+	}
 	must(t, h.home, "site", "delete", nd, "--no-backup", "-q")
 }
 

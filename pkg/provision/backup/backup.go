@@ -73,6 +73,7 @@ type Part struct {
 type Manifest struct {
 	Format       string    `json:"format"`
 	Site         string    `json:"site"`
+	URL          string    `json:"url,omitempty"` // the site's address when it was backed up
 	Aliases      []string  `json:"aliases,omitempty"`
 	Platform     string    `json:"platform"`
 	PlatformType string    `json:"platform_type"`

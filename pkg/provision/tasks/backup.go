@@ -135,7 +135,7 @@ func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
 		Files: s.ex,
 		Parts: siteLayout(s.p, c.SiteDomain),
 		Dump:  func(ctx context.Context, w io.Writer) error { return svc.Dump(ctx, dbEx, c.SiteDBName, w) },
-		Manifest: backup.Manifest{Site: c.SiteDomain, Aliases: c.SiteAliases, Platform: c.Platform, PlatformType: s.p.Type, CoreVersion: s.p.Version,
+		Manifest: backup.Manifest{Site: c.SiteDomain, URL: s.url(), Aliases: c.SiteAliases, Platform: c.Platform, PlatformType: s.p.Type, CoreVersion: s.p.Version,
 			WebServer: c.WebServer, DBServer: c.DBServer, DBType: c.DBType, DBName: c.SiteDBName},
 		Log: s.env.Logf,
 	})
@@ -364,6 +364,10 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	}
 	m.inPlace = sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.SiteDomain == dst.c.SiteDomain
 	m.tag = fmt.Sprintf("aegir-%s-%d", m.kind, time.Now().UnixNano())
+	if _, err := os.Stat(m.archive); err != nil {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "pick another backup: aegir backup list --site "+src.c.SiteDomain+" (and forget this one: aegir backup delete ID)",
+			"cannot read the backup %s: %v; %s was not changed", m.archive, err, src.c.SiteDomain)
+	}
 	if m.sum != "" {
 		if err := backup.CheckSum(m.archive, m.sum); err != nil {
 			return nil, refused(src.c.SiteDomain, err)
@@ -398,9 +402,14 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 		return nil, err
 	}
 	// A restore on the platform it was made on needs no update; a migrate
-	// or a clone does (new code, or a new address to write in).
+	// or a clone may (new code).
 	if m.kind != "restore" || m.manifest.CoreVersion != dst.p.Version {
-		if err := m.update(ctx, svc); err != nil {
+		if err := m.update(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if dst.p.Type == app.WordPress && m.manifest.URL != "" && m.manifest.URL != dst.url() {
+		if err := m.readdress(ctx, svc); err != nil {
 			return nil, err
 		}
 	}
@@ -599,33 +608,26 @@ func (m *move) settings(ctx context.Context) error {
 // update runs the platform's update step on the site's database at its
 // new place: WordPress's database upgrade, Drupal's database updates
 // (the platform's drush updatedb, or aegir's own updater without drush).
-// A WordPress site with a new address gets it written into its posts.
-func (m *move) update(ctx context.Context, svc db.Service) error {
+func (m *move) update(ctx context.Context) error {
 	dst := m.dst
-	err := app.UpdateSite(ctx, dst.ex, dst.p, app.SiteStep{Domain: dst.c.SiteDomain, URL: dst.url(), User: dst.c.WebUser,
+	return app.UpdateSite(ctx, dst.ex, dst.p, app.SiteStep{Domain: dst.c.SiteDomain, URL: dst.url(), User: dst.c.WebUser,
 		DBType: dst.c.DBType, Drush: dst.c.PlatformDrush, Log: m.env.Logf})
-	if err != nil {
-		return err
-	}
-	if dst.p.Type == app.WordPress && m.src.url() != dst.url() {
-		return m.readdress(ctx, svc)
-	}
-	return nil
 }
 
-// readdress rewrites a WordPress site's former address in its posts (the
-// uploads' addresses first: their path holds the domain too) and in its
-// home and siteurl options.
+// readdress rewrites the address a WordPress site had when it was backed
+// up (a migrate or clone to a new domain, a restore of a backup from
+// before one) in its posts, the uploads' addresses first (their path
+// holds the domain too), and in its home and siteurl options.
 func (m *move) readdress(ctx context.Context, svc db.Service) error {
-	src, dst := m.src, m.dst
+	dst, man := m.dst, m.manifest
 	conn, err := svc.Open(ctx, dst.c.SiteDBName)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	uploads := func(s *site) string { return s.url() + "/wp-content/uploads/" + s.c.SiteDomain + "/" }
+	uploads := func(url, domain string) string { return url + "/wp-content/uploads/" + domain + "/" }
 	var rows int64
-	for _, p := range [][2]string{{uploads(src), uploads(dst)}, {src.url() + "/", dst.url() + "/"}} {
+	for _, p := range [][2]string{{uploads(man.URL, man.Site), uploads(dst.url(), dst.c.SiteDomain)}, {man.URL + "/", dst.url() + "/"}} {
 		n, err := conn.Exec(ctx, "UPDATE wp_posts SET post_content = REPLACE(post_content, ?, ?), guid = REPLACE(guid, ?, ?)", p[0], p[1], p[0], p[1])
 		if err != nil {
 			return fmt.Errorf("rewrite the address of %s in its posts: %w", dst.c.SiteDomain, err)
@@ -635,7 +637,7 @@ func (m *move) readdress(ctx context.Context, svc db.Service) error {
 	if _, err := conn.Exec(ctx, "UPDATE wp_options SET option_value = ? WHERE option_name IN ('home', 'siteurl')", dst.url()); err != nil {
 		return fmt.Errorf("write the address of %s in its options: %w", dst.c.SiteDomain, err)
 	}
-	m.env.Logf(provision.LevelInfo, "address %s rewritten to %s (%d rows of posts)", src.url(), dst.url(), rows)
+	m.env.Logf(provision.LevelInfo, "address %s rewritten to %s (%d rows of posts)", man.URL, dst.url(), rows)
 	return nil
 }
 
