@@ -401,10 +401,11 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	if err := m.settings(ctx); err != nil {
 		return nil, err
 	}
-	// A restore on the platform it was made on needs no update; a migrate
-	// or a clone may (new code).
+	// The platform's update step (WordPress's upgrade, Drupal's database
+	// updates): a restore on the core version it was made on needs none; a
+	// migrate or a clone may (new code).
 	if m.kind != "restore" || m.manifest.CoreVersion != dst.p.Version {
-		if err := m.update(ctx); err != nil {
+		if err := m.dst.updateDatabase(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -603,15 +604,6 @@ func (m *move) settings(ctx context.Context) error {
 	}
 	m.env.Logf(provision.LevelInfo, "settings of %s written for database %s on %s", dst.c.SiteDomain, dst.c.SiteDBName, dst.c.DBServer)
 	return nil
-}
-
-// update runs the platform's update step on the site's database at its
-// new place: WordPress's database upgrade, Drupal's database updates
-// (the platform's drush updatedb, or aegir's own updater without drush).
-func (m *move) update(ctx context.Context) error {
-	dst := m.dst
-	return app.UpdateSite(ctx, dst.ex, dst.p, app.SiteStep{Domain: dst.c.SiteDomain, URL: dst.url(), User: dst.c.WebUser,
-		DBType: dst.c.DBType, Drush: dst.c.PlatformDrush, Log: m.env.Logf})
 }
 
 // readdress rewrites the address a WordPress site had when it was backed
