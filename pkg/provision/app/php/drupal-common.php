@@ -56,14 +56,21 @@ function aegir_drupal_autoload($root) {
   return require $root . '/autoload.php';
 }
 
-/* Sends the messages Drupal set for the user to the task log. */
+/* Sends the messages Drupal set for the user to the task log. (They live
+ * in the session, which a command line run may lack: then there are
+ * none.) */
 function aegir_drupal_messages($major) {
   $all = array();
-  if ($major == 7 && function_exists('drupal_get_messages')) {
-    $all = drupal_get_messages();
+  try {
+    if ($major == 7 && function_exists('drupal_get_messages')) {
+      $all = drupal_get_messages();
+    }
+    elseif ($major > 7 && class_exists('\Drupal', FALSE) && method_exists('\Drupal', 'messenger')) {
+      $all = \Drupal::messenger()->deleteAll();
+    }
   }
-  elseif ($major > 7 && class_exists('\Drupal', FALSE) && method_exists('\Drupal', 'messenger')) {
-    $all = \Drupal::messenger()->deleteAll();
+  catch (Throwable $e) {
+    aegir_log('debug', 'Drupal\'s messages could not be read: ' . aegir_throwable($e));
   }
   foreach ((array) $all as $type => $messages) {
     foreach ((array) $messages as $message) {
