@@ -88,10 +88,10 @@ func (m *move) giveToWebServer(ctx context.Context, parts []backup.Part) {
 	for _, w := range webWritable {
 		part, rest, _ := strings.Cut(w, "/")
 		for _, p := range parts {
-			dir := path.Join(p.Path, rest)
 			if p.Name != part {
 				continue
 			}
+			dir := path.Join(p.Path, rest)
 			if _, err := dst.ex.Lstat(ctx, dir); err != nil {
 				continue
 			}
@@ -252,29 +252,18 @@ func siteRestore(ctx context.Context, env *provision.Env, c *provision.Context) 
 }
 
 func siteMigrate(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
-	src, dst, err := openMove(ctx, env, c)
-	if err != nil {
-		return nil, err
-	}
-	if dst.c.SiteDBPassword == "" {
-		dst.c.SiteDBPassword = c.SiteDBPassword
-	}
-	if sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.SiteDomain == dst.c.SiteDomain && src.c.DBServer == dst.c.DBServer {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give another platform, database server or domain",
-			"%s is on platform %s and database server %s already", c.SiteDomain, c.Platform, c.DBServer)
-	}
-	env.Logf(provision.LevelInfo, "migrating %s (platform %s, database server %s) to %s (platform %s, database server %s)",
-		c.SiteDomain, c.Platform, c.DBServer, dst.c.SiteDomain, dst.c.Platform, dst.c.DBServer)
-	info, err := takeBackup(ctx, src)
-	if err != nil {
-		return nil, err
-	}
-	m := &move{env: env, kind: "migrate", src: src, dst: dst, archive: info.Path, sum: info.SHA256}
-	ch, err := m.run(ctx)
-	if ch == nil {
-		ch = map[string]any{}
-	}
-	ch["backup"] = backupChange(info, "")
+	ch, dst, err := moveWithBackup(ctx, env, c, "migrate", func(src, dst *site) error {
+		if dst.c.SiteDBPassword == "" {
+			dst.c.SiteDBPassword = c.SiteDBPassword
+		}
+		if sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.SiteDomain == dst.c.SiteDomain && src.c.DBServer == dst.c.DBServer {
+			return provision.Errorf(provision.ErrInvalidContext, "give another platform, database server or domain",
+				"%s is on platform %s and database server %s already", c.SiteDomain, c.Platform, c.DBServer)
+		}
+		env.Logf(provision.LevelInfo, "migrating %s (platform %s, database server %s) to %s (platform %s, database server %s)",
+			c.SiteDomain, c.Platform, c.DBServer, dst.c.SiteDomain, dst.c.Platform, dst.c.DBServer)
+		return nil
+	})
 	if err == nil {
 		ch["site_platform"], ch["site_db_server"], ch["site_domain"] = dst.c.Platform, dst.c.DBServer, dst.c.SiteDomain
 	}
@@ -282,31 +271,50 @@ func siteMigrate(ctx context.Context, env *provision.Env, c *provision.Context) 
 }
 
 func siteClone(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
-	src, dst, err := openMove(ctx, env, c)
-	if err != nil {
-		return nil, err
-	}
-	if dst.c.SiteDBPassword == "" {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give target_site_db_password", "no database password for the clone given")
-	}
-	if dst.c.SiteDomain == src.c.SiteDomain {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give the clone another domain", "a clone of %s needs a domain of its own", c.SiteDomain)
-	}
-	env.Logf(provision.LevelInfo, "cloning %s (platform %s) as %s on platform %s, database server %s", c.SiteDomain, c.Platform, dst.c.SiteDomain, dst.c.Platform, dst.c.DBServer)
-	info, err := takeBackup(ctx, src)
-	if err != nil {
-		return nil, err
-	}
-	m := &move{env: env, kind: "clone", src: src, dst: dst, archive: info.Path, sum: info.SHA256}
-	ch, err := m.run(ctx)
-	if ch == nil {
-		ch = map[string]any{}
-	}
-	ch["backup"] = backupChange(info, c.SiteDomain)
+	ch, _, err := moveWithBackup(ctx, env, c, "clone", func(src, dst *site) error {
+		if dst.c.SiteDBPassword == "" {
+			return provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give target_site_db_password", "no database password for the clone given")
+		}
+		if dst.c.SiteDomain == src.c.SiteDomain {
+			return provision.Errorf(provision.ErrInvalidContext, "give the clone another domain", "a clone of %s needs a domain of its own", c.SiteDomain)
+		}
+		env.Logf(provision.LevelInfo, "cloning %s (platform %s) as %s on platform %s, database server %s", c.SiteDomain, c.Platform, dst.c.SiteDomain, dst.c.Platform, dst.c.DBServer)
+		return nil
+	})
 	if err == nil {
 		ch["site_status"] = entities.SiteInstalled
 	}
 	return ch, err
+}
+
+// moveWithBackup opens the site where it is and where it goes, lets
+// prepare check them, takes a fresh backup of the site and moves it from
+// that backup (a migrate or a clone). The backup is reported whatever
+// happens next (it is kept): of the site itself, or of the source of a
+// clone.
+func moveWithBackup(ctx context.Context, env *provision.Env, c *provision.Context, kind string, prepare func(src, dst *site) error) (map[string]any, *site, error) {
+	src, dst, err := openMove(ctx, env, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := prepare(src, dst); err != nil {
+		return nil, nil, err
+	}
+	info, err := takeBackup(ctx, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := &move{env: env, kind: kind, src: src, dst: dst, archive: info.Path, sum: info.SHA256}
+	ch, err := m.run(ctx)
+	if ch == nil {
+		ch = map[string]any{}
+	}
+	of := ""
+	if kind == "clone" {
+		of = c.SiteDomain
+	}
+	ch["backup"] = backupChange(info, of)
+	return ch, dst, err
 }
 
 // openMove opens the site where it is and where it goes.
