@@ -38,6 +38,7 @@ func (a *App) siteCmd() *cobra.Command {
 		{"disable DOMAIN", "Make a site answer with a \"site disabled\" page", entities.TaskSiteDisable},
 		{"enable DOMAIN", "Serve a disabled site again", entities.TaskSiteEnable},
 		{"cron DOMAIN", "Run a site's cron now", entities.TaskSiteCron},
+		{"updatedb DOMAIN", "Run the site's pending database updates (Drupal update hooks, WordPress upgrade)", entities.TaskSiteUpdateDB},
 	} {
 		c.AddCommand(a.siteTaskCmd(v.use, v.short, v.typ, nil))
 	}

@@ -205,6 +205,9 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 			// Cron through the site's own URL, and statistics from its database
 			// (a fresh WordPress has its admin, "Hello world!" and one comment).
 			must(t, h.home, "site", "cron", domain, "-q")
+			if _, errs, code := aegir(t, h.home, "site", "updatedb", domain); code != 0 || !strings.Contains(strings.ToLower(errs), "up to date") {
+				t.Fatalf("updatedb on a fresh site: exit %d\n%s", code, errs)
+			}
 			var stats struct{ Users, Posts, Comments int }
 			if err := json.Unmarshal([]byte(must(t, h.home, "site", "stats", domain, "--format", "json", "-q")), &stats); err != nil {
 				t.Fatal(err)

@@ -100,6 +100,7 @@ const (
 	TaskSiteClone      = "site.clone"
 	TaskSiteCron       = "site.cron"
 	TaskSiteStats      = "site.stats"
+	TaskSiteUpdateDB   = "site.updatedb"
 	TaskBackupDelete   = "backup.delete"
 )
 
