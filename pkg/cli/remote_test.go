@@ -158,6 +158,24 @@ func TestRemoteServer(t *testing.T) {
 	if stats.Users != 1 || stats.Posts != 1 || stats.Comments != 1 {
 		t.Fatalf("stats of the remote site: %+v", stats)
 	}
+	// One dispatch, two workers, tasks on the site (cron, a backup), its
+	// platform and its server: one SSH connection for all of them.
+	logins := func() int { return strings.Count(r.sshd.Log(), "Accepted publickey for") }
+	before := logins()
+	for _, args := range [][]string{{"site", "cron", domain}, {"site", "backup", domain}, {"platform", "verify", "wp2"}, {"server", "verify", "web2"}} {
+		must(t, h.home, append(args, "--queue")...)
+	}
+	must(t, h.home, "hosting", "dispatch", "--workers", "2")
+	if n := logins() - before; n != 1 {
+		t.Errorf("one dispatch logged in %d times to the remote server, want once", n)
+	}
+	if out := must(t, h.home, "task", "list", "--status", "error", "--format", "csv", "--fields", "id,type,error"); strings.Count(out, "\n") > 1 {
+		t.Fatalf("failed tasks after the dispatch:\n%s", out)
+	}
+	// The backup of the remote site came back to this machine.
+	if bs, _ := filepath.Glob(filepath.Join(h.home, "backups", domain+"*.tar.gz")); len(bs) != 1 {
+		t.Errorf("backups of the remote site on the master: %v", bs)
+	}
 	// A second verify changes nothing there.
 	_, errs, code = aegir(t, h.home, "site", "verify", domain)
 	if code != 0 || !strings.Contains(errs, "already up to date") || strings.Contains(errs, "reload") {

@@ -524,8 +524,12 @@ func (s *SSH) WriteFile(ctx context.Context, path string, data []byte, mode fs.F
 	return writeFileVia(ctx, s, path, data, mode)
 }
 
-// Open opens a file for reading.
+// Open opens a file for reading: by SFTP, or a named pipe through a
+// session (see openPipe).
 func (s *SSH) Open(ctx context.Context, path string) (io.ReadCloser, error) {
+	if fi, err := s.Stat(ctx, path); err == nil && fi.Mode()&fs.ModeNamedPipe != 0 {
+		return s.openPipe(ctx, path)
+	}
 	var f *sftp.File
 	err := s.withSFTP(ctx, "open", path, func(c *sftp.Client) (err error) {
 		f, err = c.Open(path)

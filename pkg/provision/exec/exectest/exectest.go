@@ -41,6 +41,7 @@ func Run(t *testing.T, newExecutor func(t *testing.T) exec.Executor) {
 	t.Run("NotExist", s.notExist)
 	t.Run("AtomicCreate", s.atomicCreate)
 	t.Run("Streaming", s.streaming)
+	t.Run("NamedPipe", s.namedPipe)
 	t.Run("StatSymlinkReadDir", s.statSymlinkReadDir)
 	t.Run("MkdirRemoveRename", s.mkdirRemoveRename)
 	t.Run("ChmodChown", s.chmodChown)
@@ -639,5 +640,57 @@ func (s *suite) concurrent(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("%d parallel commands of 0.3s took %s: they do not run in parallel", n, d)
+	}
+}
+
+// namedPipe: Open of a FIFO waits for its writer and streams all it
+// writes (a database dump comes this way), while other file operations
+// go on meanwhile.
+func (s *suite) namedPipe(t *testing.T) {
+	ex, ctx, dir := s.setup(t)
+	fifo := path.Join(dir, "fifo")
+	run(t, ex, exec.Command{Name: "mkfifo", Args: []string{"-m", "600", fifo}})
+	type opened struct {
+		rc  io.ReadCloser
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		rc, err := ex.Open(ctx, fifo)
+		ch <- opened{rc, err}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case o := <-ch:
+		t.Fatalf("Open of a FIFO returned before a writer came: %v", o.err)
+	default:
+	}
+	if _, err := ex.Stat(ctx, dir); err != nil {
+		t.Fatalf("Stat while a FIFO reader waits: %v", err)
+	}
+	const lines = 300000
+	done := make(chan error, 1)
+	go func() {
+		_, err := ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", `seq 1 "$2" > "$1"`, "sh", fifo, fmt.Sprint(lines)}})
+		done <- err
+	}()
+	o := <-ch
+	if o.err != nil {
+		t.Fatalf("Open of a FIFO: %v", o.err)
+	}
+	got, err := io.ReadAll(o.rc)
+	o.rc.Close()
+	if err != nil {
+		t.Fatalf("reading a FIFO: %v", err)
+	}
+	var want bytes.Buffer
+	for i := 1; i <= lines; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("read %d bytes from the FIFO, want %d", len(got), want.Len())
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("writer: %v", err)
 	}
 }
