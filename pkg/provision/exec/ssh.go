@@ -643,7 +643,17 @@ func (s *SSH) RemoveAll(ctx context.Context, path string) error {
 		return err
 	}
 	_, err := s.Run(ctx, Command{Name: "rm", Args: []string{"-rf", "--", path}})
-	return err
+	var xe *ExitError
+	if err == nil || s.cfg.User == "root" || !errors.As(err, &xe) {
+		return err
+	}
+	// What the web server's user wrote (a site's uploads) is not the
+	// deploy user's to remove: through sudo, as for Chown.
+	if _, serr := s.Run(ctx, Command{Name: "sudo", Args: []string{"-n", "rm", "-rf", "--", path}}); serr != nil {
+		return fmt.Errorf("%w; through sudo too: %v; let %s run rm as root without a password (a sudo rule, see docs/remote-servers.md) or log in as root",
+			err, serr, s.cfg.User)
+	}
+	return nil
 }
 
 // Rename renames oldpath to newpath, replacing a file there.

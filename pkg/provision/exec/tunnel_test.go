@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io/fs"
 	"net"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,4 +121,47 @@ func TestSSHDial(t *testing.T) {
 	if !strings.Contains(ex.(*exec.SSH).Config().KnownHostsFile, "known_hosts") {
 		t.Errorf("Config() lacks the known_hosts file: %+v", ex.(*exec.SSH).Config())
 	}
+}
+
+// A deploy user removes and gives away what it does not own (a site's
+// uploads, written by the web server's user) through sudo.
+func TestSSHDeployUserSudoFallbacks(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartSSHD(t)
+	ex := mustDial(t, srv, nil)
+	ctx := context.Background()
+	dir := srv.UserTempDir(t) + "/uploads"
+	if err := ex.MkdirAll(ctx, dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Chmod(ctx, dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", `mkdir -p "$1/2024/05" && echo x > "$1/2024/05/photo.jpg"`, "sh", dir}, User: "nobody"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Chown(ctx, dir, "nobody", "nogroup"); err != nil {
+		t.Fatalf("Chown to another user as a deploy user: %v", err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fileUID(fi) != nobodyUID(t) {
+		t.Fatalf("owner after Chown: %v", err)
+	}
+	if err := ex.RemoveAll(ctx, dir); err != nil {
+		t.Fatalf("RemoveAll of another user's files: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("left after RemoveAll: %v", err)
+	}
+}
+
+func fileUID(fi fs.FileInfo) string {
+	return strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Uid))
+}
+
+func nobodyUID(t *testing.T) string {
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Uid
 }
