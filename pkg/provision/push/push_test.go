@@ -1,7 +1,6 @@
 package push_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"io/fs"
@@ -73,45 +72,11 @@ func tree(t *testing.T) string {
 	return src
 }
 
-// sameTree fails unless every entry of src is in dst with the same kind,
-// mode, content or link target.
+// sameTree fails unless dst holds all of src.
 func sameTree(t *testing.T, src, dst string) {
 	t.Helper()
-	n := 0
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		q := filepath.Join(dst, rel)
-		a, _ := os.Lstat(p)
-		b, err := os.Lstat(q)
-		if err != nil {
-			t.Errorf("%s missing on the server: %v", rel, err)
-			return nil
-		}
-		n++
-		if a.Mode().Type() != b.Mode().Type() || (a.Mode().Type() != fs.ModeSymlink && a.Mode().Perm() != b.Mode().Perm()) {
-			t.Errorf("%s: %v on the server, %v here", rel, b.Mode(), a.Mode())
-		}
-		switch {
-		case a.Mode().Type() == fs.ModeSymlink:
-			x, _ := os.Readlink(p)
-			y, _ := os.Readlink(q)
-			if x != y {
-				t.Errorf("%s links to %q on the server, %q here", rel, y, x)
-			}
-		case a.Mode().IsRegular():
-			x, _ := os.ReadFile(p)
-			y, _ := os.ReadFile(q)
-			if !bytes.Equal(x, y) {
-				t.Errorf("%s differs on the server", rel)
-			}
-		}
-		return nil
-	})
-	if err != nil || n < 10 {
-		t.Fatalf("compared %d entries: %v", n, err)
+	if n := testenv.SameTree(t, src, dst); n < 10 {
+		t.Fatalf("compared %d entries, want the whole tree", n)
 	}
 }
 
