@@ -40,8 +40,13 @@ var (
 	_ acmez.Waiter = (*HTTPDir)(nil)
 )
 
-// waitFor bounds Wait.
-const waitFor = 10 * time.Second
+// waitFor bounds Wait; unreachableAfter is how long it keeps asking a
+// web server that has not answered at all.
+const (
+	waitFor          = 10 * time.Second
+	unreachableAfter = 2 * time.Second
+	wantOK           = 5
+)
 
 // Wait fetches the challenge from the web server until it is served (a
 // reload in progress still answers from the previous configuration), for
@@ -57,6 +62,8 @@ func (h *HTTPDir) Wait(ctx context.Context, chal acmeapi.Challenge) error {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	url := "http://" + h.CheckAddr + chal.HTTP01ResourcePath()
 	var last string
+	start := time.Now()
+	ok := 0
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -68,12 +75,21 @@ func (h *HTTPDir) Wait(ctx context.Context, chal acmeapi.Challenge) error {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK && strings.TrimSpace(string(b)) == chal.KeyAuthorization {
-				return nil
+				// Several answers in a row: right after a reload the old
+				// workers still take a connection now and then (and the CA
+				// asks from several places at once).
+				if ok++; ok >= wantOK {
+					return nil
+				}
+			} else {
+				ok = 0
 			}
 			last = resp.Status
-		} else {
+		} else if time.Since(start) > unreachableAfter && last == "" {
 			// Not reachable from here at all (a firewall, NAT): only the
-			// CA's view counts, so do not wait.
+			// CA's view counts, so do not wait longer. (A web server in
+			// the middle of a reload refuses or resets for a moment: that
+			// is why it is asked again for a little while.)
 			if h.Logf != nil {
 				h.Logf(provision.LevelDebug, "cannot fetch the challenge for %s from %s: %v", chal.Identifier.Value, h.CheckAddr, err)
 			}
