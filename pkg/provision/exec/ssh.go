@@ -317,7 +317,7 @@ func (s *SSH) run(ctx context.Context, c Command, sem chan struct{}) (Result, er
 	}
 	defer func() { <-sem }()
 
-	sess, err := s.client.NewSession()
+	sess, err := s.newSession(tctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w: %s: opening an SSH session: %v; the connection was lost, retry the task",
 			ErrUnreachable, ErrNotStarted, s.host, err)
@@ -694,4 +694,23 @@ func (s *SSH) Chown(ctx context.Context, path, owner, group string) error {
 			err, serr, s.cfg.User)
 	}
 	return nil
+}
+
+// newSession opens a session, asking again for a moment when the server
+// refuses the channel while the connection lives: sshd counts a session
+// until its own side has closed it, so right after many sessions end it
+// can still be at its MaxSessions and answer "open failed".
+func (s *SSH) newSession(ctx context.Context) (*ssh.Session, error) {
+	for attempt := 1; ; attempt++ {
+		sess, err := s.client.NewSession()
+		var oce *ssh.OpenChannelError
+		if err == nil || !errors.As(err, &oce) || attempt >= 40 {
+			return sess, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * 10 * time.Millisecond):
+		}
+	}
 }

@@ -30,7 +30,7 @@ func (s *SSH) openPipe(ctx context.Context, p string) (io.ReadCloser, error) {
 		return nil, ctx.Err()
 	}
 	release := sync.OnceFunc(func() { <-s.sem })
-	sess, err := s.client.NewSession()
+	sess, err := s.newSession(ctx)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("%w: %w: %s: opening an SSH session: %v", ErrUnreachable, ErrNotStarted, s.host, err)
