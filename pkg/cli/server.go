@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // serverFlags are the settings of server add and server edit.
@@ -294,11 +296,7 @@ The server is verified at once (use --queue to leave that to the dispatcher).`,
 			if err != nil {
 				return err
 			}
-			t, err := st.AddServer(a.ctx, v)
-			if err != nil {
-				return err
-			}
-			return a.runOrQueue(t, af.queue, func() (any, error) { return st.GetServer(a.ctx, v.Name) })
+			return a.saveServer(st, v, af.queue, st.AddServer)
 		},
 	}
 	af.register(add.Flags())
@@ -320,11 +318,7 @@ The server is verified at once (use --queue to leave that to the dispatcher).`,
 			if err := ef.apply(cmd.Flags(), v); err != nil {
 				return err
 			}
-			t, err := st.UpdateServer(a.ctx, v)
-			if err != nil {
-				return err
-			}
-			return a.runOrQueue(t, ef.queue, func() (any, error) { return st.GetServer(a.ctx, v.Name) })
+			return a.saveServer(st, v, ef.queue, st.UpdateServer)
 		},
 	}
 	ef.register(edit.Flags())
@@ -415,4 +409,14 @@ func (a *App) serviceCmd() *cobra.Command {
 	list.Flags().StringVar(&server, "server", "", "only this server's services")
 	c.AddCommand(list)
 	return c
+}
+
+// saveServer saves a server with save (add or update), which records its
+// verify task, then runs or queues that task and shows the server.
+func (a *App) saveServer(st *store.Store, v *entities.Server, queue bool, save func(context.Context, *entities.Server) (*entities.Task, error)) error {
+	t, err := save(a.ctx, v)
+	if err != nil {
+		return err
+	}
+	return a.runOrQueue(t, queue, func() (any, error) { return st.GetServer(a.ctx, v.Name) })
 }

@@ -130,15 +130,11 @@ func (a *App) taskCmd() *cobra.Command {
 	retry := &cobra.Command{
 		Use: "retry ID", Short: "Queue a failed or cancelled task again (as a new task)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseTaskID(args[0])
+			st, old, err := a.task(args[0])
 			if err != nil {
 				return err
 			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			t, err := st.RetryTask(a.ctx, id)
+			t, err := st.RetryTask(a.ctx, old.ID)
 			if err != nil {
 				return err
 			}
@@ -148,14 +144,11 @@ func (a *App) taskCmd() *cobra.Command {
 	cancel := &cobra.Command{
 		Use: "cancel ID", Short: "Cancel a queued task", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseTaskID(args[0])
+			st, t, err := a.task(args[0])
 			if err != nil {
 				return err
 			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
+			id := t.ID
 			if err := st.CancelTask(a.ctx, id); err != nil {
 				return err
 			}
