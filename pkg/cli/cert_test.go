@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -92,9 +93,15 @@ func (h *httpsEnv) curlAlias(t *testing.T, alias, domain string) {
 // for domain (not verified: admin certificates are self-signed here).
 func (h *httpsEnv) servedSerial(t *testing.T, domain, notSerial string) string {
 	t.Helper()
+	return servedSerialAt(t, h.web.HTTPSPort, domain, notSerial)
+}
+
+// servedSerialAt is servedSerial for the web server on port.
+func servedSerialAt(t *testing.T, port int, domain, notSerial string) string {
+	t.Helper()
 	var serial string
 	for i := 0; i < 40; i++ {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+itoa(h.web.HTTPSPort),
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+itoa(port),
 			&tls.Config{ServerName: domain, InsecureSkipVerify: true})
 		if err == nil {
 			serial = c.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
@@ -393,4 +400,100 @@ func writeSelfSigned(t *testing.T, dir, name string, names []string) string {
 		t.Fatal(err)
 	}
 	return serial
+}
+
+// archiveList is `tar tvzf` of a backup: one line a member, with its mode.
+func archiveList(t *testing.T, archive string) string {
+	t.Helper()
+	out, err := exec.Command("tar", "tvzf", archive).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tar tvzf %s: %v\n%s", archive, err, out)
+	}
+	return string(out)
+}
+
+// A site's certificate and key go into its backups, and a restore puts
+// them back: after a renewal, restoring the backup serves the backed-up
+// certificate again and records it; the key stays 0600 in the archive and
+// on the server. A backup from before the site had a certificate restores
+// its content and keeps the certificate in service.
+func TestBackupRestoreHTTPS(t *testing.T) {
+	t.Parallel()
+	h := newHTTPSEnv(t, "nginx")
+	root := testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	domain := "bk-tls.test"
+	dropSiteDB(t, "bktlstest")
+	must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "--https", "off", "-q")
+	title := "<title>" + domain + "</title>"
+	backup := func() backupRec {
+		t.Helper()
+		var b backupRec
+		if err := json.Unmarshal([]byte(must(t, h.home, "site", "backup", domain, "--format", "json", "-q")), &b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	plain := backup()
+	if l := archiveList(t, plain.Path); strings.Contains(l, " ssl/") {
+		t.Fatalf("a site without a certificate has ssl/ in its backup:\n%s", l)
+	}
+
+	must(t, h.home, "site", "edit", domain, "--https", "required", "-q")
+	c1 := certOf(t, h.home, domain)
+	if c1 == nil || c1.CertPath == "" {
+		t.Fatalf("no certificate after --https required: %+v", c1)
+	}
+	serial1 := h.servedSerial(t, domain, "")
+	withCert := backup()
+	list := archiveList(t, withCert.Path)
+	keyMember := "ssl/" + filepath.Base(c1.KeyPath)
+	if !strings.Contains(list, "ssl/"+filepath.Base(c1.CertPath)) || !regexp.MustCompile(`(?m)^-rw------- .* `+regexp.QuoteMeta(keyMember)+`$`).MatchString(list) {
+		t.Fatalf("the backup lacks the certificate, or its key is not 0600:\n%s", list)
+	}
+
+	// A new certificate, then the restore: the backed-up one is served again.
+	must(t, h.home, "site", "cert", domain, "-q")
+	c2 := certOf(t, h.home, domain)
+	serial2 := h.servedSerial(t, domain, serial1)
+	if c2.CertPath == c1.CertPath || serial2 == serial1 {
+		t.Fatalf("site cert did not renew: %+v, serving %s", c2, serial2)
+	}
+	_, errs, code := aegir(t, h.home, "site", "restore", domain, "--backup", itoa(int(withCert.ID)))
+	if code != 0 || !strings.Contains(errs, "from the backup is put back") {
+		t.Fatalf("restore: exit %d\n%s", code, errs)
+	}
+	if s := h.servedSerial(t, domain, serial2); s != serial1 {
+		t.Fatalf("after the restore serving %s, want the backed-up certificate %s", s, serial1)
+	}
+	if c := certOf(t, h.home, domain); c.CertPath != c1.CertPath || c.KeyPath != c1.KeyPath || !c.NotAfter.Equal(*c1.NotAfter) || c.Source != "acme" {
+		t.Fatalf("record after the restore: %+v, want %+v", c, c1)
+	}
+	if st, err := os.Stat(c1.KeyPath); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("restored key %s: %v %v, want 0600", c1.KeyPath, err, st)
+	}
+	sslDir := filepath.Dir(filepath.Dir(c1.CertPath))
+	if names, _ := filepath.Glob(filepath.Join(sslDir, "*")); len(names) != 1 || exists(c2.CertPath) {
+		t.Fatalf("left in %s after the restore: %v (the replaced certificate there: %v)", sslDir, names, exists(c2.CertPath))
+	}
+	if body, cerr := h.curl(t, domain, "/", title); !strings.Contains(body, title) {
+		t.Fatalf("curl https://%s after the restore: %s %.300s", domain, cerr, body)
+	}
+
+	// A backup without a certificate: the content comes back, the
+	// certificate in service stays.
+	_, errs, code = aegir(t, h.home, "site", "restore", domain, "--backup", itoa(int(plain.ID)))
+	if code != 0 || !strings.Contains(errs, "the backup holds no certificate; "+domain+" keeps its current certificate") {
+		t.Fatalf("restore of a backup without a certificate: exit %d\n%s", code, errs)
+	}
+	if c := certOf(t, h.home, domain); c.CertPath != c1.CertPath {
+		t.Fatalf("record after restoring a backup without a certificate: %+v", c)
+	}
+	if s := h.servedSerial(t, domain, ""); s != serial1 {
+		t.Fatalf("serving %s after restoring a backup without a certificate, want %s", s, serial1)
+	}
+	if body, cerr := h.curl(t, domain, "/", title); !strings.Contains(body, title) {
+		t.Fatalf("curl https://%s after restoring a backup without a certificate: %s %.300s", domain, cerr, body)
+	}
+	must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
 }

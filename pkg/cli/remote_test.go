@@ -78,11 +78,11 @@ func grantHosts(t *testing.T, user string) []string {
 // cron and stats run on it; a site on this machine with its database on
 // the remote server gets grants for this machine's address as the remote
 // sees it; a site migrated from this machine to the remote server keeps
-// its content.
+// its content, and its certificate, which the remote nginx serves.
 func TestRemoteServer(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	h := newHostEnv(t, "nginx") // this machine: web1, with nginx, php-fpm and MariaDB
+	h := newHTTPSEnv(t, "nginx") // this machine: web1, with nginx, php-fpm and MariaDB; an ACME CA
 	fpm := testenv.StartPHPFPM(t)
 	r := newRemoteEnv(t, fpm, h.home, "web2")
 
@@ -202,9 +202,14 @@ func TestRemoteServer(t *testing.T) {
 	must(t, h.home, "site", "delete", "split.test", "--no-backup", "-q")
 
 	// Migrate a site from this machine to the remote server: its content
-	// comes along.
+	// and its certificate come along.
 	dropSiteDB(t, "movetest")
-	must(t, h.home, "site", "install", "move.test", "--platform", "wp1", "-q")
+	must(t, h.home, "site", "install", "move.test", "--platform", "wp1", "--https", "on", "-q")
+	localCert := certOf(t, h.home, "move.test")
+	if localCert == nil || localCert.CertPath == "" {
+		t.Fatalf("no certificate for move.test: %+v", localCert)
+	}
+	serial := h.servedSerial(t, "move.test", "")
 	rec := siteRecord(t, h.home, "move.test")
 	if _, err := mariadb(t).Exec("UPDATE `" + rec["db_name"].(string) + "`.wp_options SET option_value = 'Moved Content 42' WHERE option_name = 'blogname'"); err != nil {
 		t.Fatal(err)
@@ -226,6 +231,20 @@ func TestRemoteServer(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(h.home, "config", "web1", "vhost.d", "move.test.conf")); !os.IsNotExist(err) {
 		t.Errorf("the old vhost stayed on this machine: %v", err)
+	}
+	remoteCert := certOf(t, h.home, "move.test")
+	remoteSSL := filepath.Join(r.remoteHome, "config", "web2", "ssl", "move.test")
+	if remoteCert == nil || filepath.Dir(remoteCert.KeyPath) != remoteSSL || !remoteCert.NotAfter.Equal(*localCert.NotAfter) {
+		t.Fatalf("certificate record after the migrate: %+v, want the same certificate in %s", remoteCert, remoteSSL)
+	}
+	if fi, err := os.Stat(remoteCert.KeyPath); err != nil || fi.Mode().Perm() != 0o600 || fileOwner(fi) != testenv.SSHTestUser {
+		t.Fatalf("key on the remote: %v (%v, owner %s), want 0600 and the deploy user's", err, fi, fileOwner(fi))
+	}
+	if s := servedSerialAt(t, r.web.HTTPSPort, "move.test", ""); s != serial {
+		t.Fatalf("the remote nginx serves %q for move.test, want the certificate it had here (%s)", s, serial)
+	}
+	if _, err := os.Stat(filepath.Dir(localCert.CertPath)); !os.IsNotExist(err) {
+		t.Errorf("the certificate stayed on this machine: %v", err)
 	}
 
 	// Delete on the remote: vhost, files, database and user gone.

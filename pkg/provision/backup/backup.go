@@ -7,7 +7,8 @@
 //
 //	database.sql       the site's database, as the server's dump tool wrote it
 //	PART/...           the site's files and settings, one prefix per Part
-//	                   (WordPress: uploads/ and settings.php; Drupal: site/)
+//	                   (WordPress: uploads/ and settings.php; Drupal: site/;
+//	                   ssl/: the site's certificate and key, if it has one)
 //	manifest.json      the Manifest: site, platform, core version, when, and
 //	                   the type, size, mode and SHA-256 of every member above
 //
@@ -66,25 +67,31 @@ type Part struct {
 	Name string `json:"name"` // member prefix, e.g. "uploads", "site", "settings.php"
 	Path string `json:"path"` // absolute path on the web server
 	Dir  bool   `json:"dir"`
+	// Optional parts are often missing (a site without a certificate):
+	// their absence is not logged.
+	Optional bool `json:"optional,omitempty"`
 }
 
 // Manifest describes a backup: what site it holds and a checksum of every
 // member. It is the archive's last member, manifest.json.
 type Manifest struct {
-	Format       string    `json:"format"`
-	Site         string    `json:"site"`
-	URL          string    `json:"url,omitempty"` // the site's address when it was backed up
-	Aliases      []string  `json:"aliases,omitempty"`
-	Platform     string    `json:"platform"`
-	PlatformType string    `json:"platform_type"`
-	CoreVersion  string    `json:"core_version"`
-	WebServer    string    `json:"web_server,omitempty"`
-	DBServer     string    `json:"db_server,omitempty"`
-	DBType       string    `json:"db_type,omitempty"`
-	DBName       string    `json:"db_name,omitempty"`
-	Created      time.Time `json:"created"`
-	Parts        []Part    `json:"parts"`
-	Members      []Member  `json:"members"`
+	Format       string   `json:"format"`
+	Site         string   `json:"site"`
+	URL          string   `json:"url,omitempty"` // the site's address when it was backed up
+	Aliases      []string `json:"aliases,omitempty"`
+	Platform     string   `json:"platform"`
+	PlatformType string   `json:"platform_type"`
+	CoreVersion  string   `json:"core_version"`
+	WebServer    string   `json:"web_server,omitempty"`
+	DBServer     string   `json:"db_server,omitempty"`
+	DBType       string   `json:"db_type,omitempty"`
+	DBName       string   `json:"db_name,omitempty"`
+	// CertSource is where the site's certificate came from (acme, or
+	// admin for one the administrator brought), when the backup holds one.
+	CertSource string    `json:"cert_source,omitempty"`
+	Created    time.Time `json:"created"`
+	Parts      []Part    `json:"parts"`
+	Members    []Member  `json:"members"`
 }
 
 // Member is one archive member as the manifest records it.

@@ -308,7 +308,9 @@ func (w *writer) part(p Part) error {
 	ex := w.src.Files
 	fi, err := ex.Lstat(w.ctx, p.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		w.src.Log.log("info", "%s: %s does not exist on %s; nothing to archive", p.Name, p.Path, ex.Host())
+		if !p.Optional {
+			w.src.Log.log("info", "%s: %s does not exist on %s; nothing to archive", p.Name, p.Path, ex.Host())
+		}
 		return nil
 	}
 	if err != nil {

@@ -48,6 +48,22 @@ func siteLayout(p app.Platform, domain string) []backup.Part {
 	return []backup.Part{{Name: "site", Path: p.SiteDir(domain), Dir: true}}
 }
 
+// sslPart is the part of a backup that holds the site's certificate and
+// key: CONFIGDIR/ssl/DOMAIN on its web server (0700, the key 0600), as
+// the archive (0600 itself) keeps them.
+const sslPart = "ssl"
+
+// layout is what a backup holds of the site: its files and settings
+// (siteLayout) and its certificate directory, if it has one.
+func (s *site) layout() []backup.Part {
+	return append(siteLayout(s.p, s.c.SiteDomain), backup.Part{Name: sslPart, Path: s.certDir(), Dir: true, Optional: true})
+}
+
+// underPart reports whether an archive member is part p or lies under it.
+func underPart(name, p string) bool {
+	return name == p || name == p+"/" || strings.HasPrefix(name, p+"/")
+}
+
 // settingsMember reports whether an archive member is the site's settings
 // (left out of a clone, which gets its own secrets).
 func settingsMember(name string) bool { return name == "settings.php" || name == "site/settings.php" }
@@ -62,7 +78,7 @@ var webWritable = []string{"uploads", "site/files", "site/private"}
 func memberOwner(o app.Owner) func(name string) (string, string) {
 	return func(name string) (string, string) {
 		for _, p := range webWritable {
-			if name == p || name == p+"/" || strings.HasPrefix(name, p+"/") {
+			if underPart(name, p) {
 				return o.WebUser, o.WebGroup
 			}
 		}
@@ -129,14 +145,21 @@ func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
 		return nil, err
 	}
 	name := c.SiteDomain + "-" + time.Now().UTC().Format("20060102-150405") + ".tar.gz"
+	certSource := ""
+	if c.SiteCertFile != "" {
+		certSource = c.SiteCertSource
+		if certSource == "" {
+			certSource = entities.CertACME
+		}
+	}
 	s.env.Logf(provision.LevelInfo, "backing up %s: database %s from %s, files from %s, into %s", c.SiteDomain, c.SiteDBName, c.DBServer, c.WebServer, c.BackupDir)
 	start := time.Now()
 	info, err := backup.Write(ctx, c.BackupDir, name, backup.Source{
 		Files: s.ex,
-		Parts: siteLayout(s.p, c.SiteDomain),
+		Parts: s.layout(),
 		Dump:  func(ctx context.Context, w io.Writer) error { return svc.Dump(ctx, dbEx, c.SiteDBName, w) },
 		Manifest: backup.Manifest{Site: c.SiteDomain, URL: s.url(), Aliases: c.SiteAliases, Platform: c.Platform, PlatformType: s.p.Type, CoreVersion: s.p.Version,
-			WebServer: c.WebServer, DBServer: c.DBServer, DBType: c.DBType, DBName: c.SiteDBName},
+			WebServer: c.WebServer, DBServer: c.DBServer, DBType: c.DBType, DBName: c.SiteDBName, CertSource: certSource},
 		Log: s.env.Logf,
 	})
 	if err != nil {
@@ -352,11 +375,25 @@ type move struct {
 	archive  string
 	sum      string // the archive's recorded SHA-256, if known
 	u        undo
-	inPlace  bool     // the files go where the site's files are
-	tag      string   // names staging and set-aside paths
-	staged   []string // per part: where it is unpacked
-	aside    []string // per part: where the live part was set aside
+	inPlace  bool        // the files go where the site's files are
+	certs    bool        // the backup's certificate goes with the site (see backupCert)
+	tag      string      // names staging and set-aside paths
+	placed   []placement // where each part goes
+	aside    []string    // where live parts were set aside
 	manifest *backup.Manifest
+	// certFromBackup: the backup's certificate is put in service, and
+	// certCh records it.
+	certFromBackup bool
+	certCh         map[string]any
+}
+
+// placement is where one part of a backup goes.
+type placement struct {
+	backup.Part        // the part at its live path
+	staged      string // where it is unpacked
+	// swap: staged beside the live path and swapped in once the move is
+	// checked (the site's own place, and certificate directories).
+	swap bool
 }
 
 func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
@@ -371,6 +408,10 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 			"the database of %s is on %s; a dump of it does not load into %s (server %s)", src.c.SiteDomain, src.c.DBType, dst.c.DBType, dst.c.DBServer)
 	}
 	m.inPlace = sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.SiteDomain == dst.c.SiteDomain
+	// The certificate goes along under the same domain, to the same place
+	// (restore) or another web server; on the same web server its
+	// directory is the site's already.
+	m.certs = src.c.SiteDomain == dst.c.SiteDomain && (m.inPlace || !sameWeb(src, dst))
 	m.tag = fmt.Sprintf("aegir-%s-%d", m.kind, time.Now().UnixNano())
 	if _, err := os.Stat(m.archive); err != nil {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "pick another backup: aegir backup list --site "+src.c.SiteDomain+" (and forget this one: aegir backup delete ID)",
@@ -401,10 +442,11 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	if err := m.unpack(ctx, svc); err != nil {
 		return nil, err
 	}
-	if m.inPlace {
-		if err := m.swap(ctx); err != nil {
-			return nil, err
-		}
+	if err := m.backupCert(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.swap(ctx); err != nil {
+		return nil, err
 	}
 	if err := m.settings(ctx); err != nil {
 		return nil, err
@@ -432,7 +474,11 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	m.u.steps = nil
 	m.cleanup(ctx)
 	env.Logf(provision.LevelInfo, "%s of %s done: %s on platform %s, database %s on %s", m.kind, src.c.SiteDomain, dst.url(), dst.c.Platform, dst.c.SiteDBName, dst.c.DBServer)
-	return map[string]any{"site_db_name": dst.c.SiteDBName, "site_db_user": dst.c.SiteDBUser}, nil
+	ch = map[string]any{"site_db_name": dst.c.SiteDBName, "site_db_user": dst.c.SiteDBUser}
+	for k, v := range m.certCh {
+		ch[k] = v
+	}
+	return ch, nil
 }
 
 // refused is the error of a backup that fails its checks.
@@ -467,25 +513,34 @@ func (m *move) createDB(ctx context.Context, svc db.Service) error {
 }
 
 // placeParts decides where each part is unpacked: staging paths beside
-// the live ones for the site's own place, else the new place, which must
-// be free.
+// the live ones for the site's own place and for its certificates, else
+// the new place, which must be free.
 func (m *move) placeParts(ctx context.Context) error {
 	dst := m.dst
-	for _, p := range siteLayout(dst.p, dst.c.SiteDomain) {
-		target := p.Path
-		if m.inPlace {
-			target = m.beside(p.Path, "new")
+	parts := siteLayout(dst.p, dst.c.SiteDomain)
+	if m.certs {
+		parts = dst.layout()
+	}
+	for _, p := range parts {
+		pl := placement{Part: p, staged: p.Path, swap: m.inPlace || p.Name == sslPart}
+		if pl.swap {
+			pl.staged = m.beside(p.Path, "new")
 		} else if _, err := dst.ex.Lstat(ctx, p.Path); err == nil {
 			return provision.Errorf(provision.ErrInvalidContext, "remove it if it is a leftover, or pick another platform or domain",
 				"%s already exists on %s: another site's files are in the way", p.Path, dst.ex.Host())
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("check %s on %s: %w", p.Path, dst.ex.Host(), err)
 		}
-		if err := dst.ex.MkdirAll(ctx, path.Dir(p.Path), 0o755); err != nil {
+		mode := fs.FileMode(0o755)
+		if p.Name == sslPart {
+			mode = 0o700 // as installCert makes it
+		}
+		if err := dst.ex.MkdirAll(ctx, path.Dir(p.Path), mode); err != nil {
 			return fmt.Errorf("create %s on %s: %w", path.Dir(p.Path), dst.ex.Host(), err)
 		}
+		target := pl.staged
 		m.u.push("remove "+target+" on "+dst.ex.Host(), func(ctx context.Context) error { return dst.ex.RemoveAll(ctx, target) })
-		m.staged = append(m.staged, target)
+		m.placed = append(m.placed, pl)
 	}
 	return nil
 }
@@ -501,9 +556,10 @@ func (m *move) beside(p, what string) string {
 // against the manifest.
 func (m *move) unpack(ctx context.Context, svc db.Service) error {
 	dst := m.dst
-	parts := siteLayout(dst.p, dst.c.SiteDomain)
-	for i := range parts {
-		parts[i].Path = m.staged[i]
+	parts := make([]backup.Part, len(m.placed))
+	for i, pl := range m.placed {
+		parts[i] = pl.Part
+		parts[i].Path = pl.staged
 	}
 	dbEx, err := m.env.Connect(ctx, dst.c.DB())
 	if err != nil {
@@ -528,10 +584,11 @@ func (m *move) unpack(ctx context.Context, svc db.Service) error {
 		fail(err)
 		loaded <- mem
 	}()
-	x := backup.Target{Files: dst.ex, Parts: parts, Owner: memberOwner(dst.owner())}
-	if m.kind == "clone" {
-		x.Skip = settingsMember
-	}
+	x := backup.Target{Files: dst.ex, Parts: parts, Owner: memberOwner(dst.owner()), Skip: func(name string) bool {
+		// A clone gets its own settings; a site under another domain or
+		// on the same web server does not take the backup's certificate.
+		return m.kind == "clone" && settingsMember(name) || !m.certs && underPart(name, sslPart)
+	}}
 	man, err := backup.Extract(ctx, m.archive, x)
 	fail(err)
 	mem := <-loaded
@@ -552,12 +609,17 @@ func (m *move) unpack(ctx context.Context, svc db.Service) error {
 	return nil
 }
 
-// swap puts the unpacked parts in the place of the live ones, which are
-// set aside until the move is done (and put back if it fails).
+// swap puts the parts unpacked beside the live ones in their place; the
+// live ones are set aside until the move is done (and put back if it
+// fails). The site's certificate directory is swapped only when the
+// backup's certificate is put in service.
 func (m *move) swap(ctx context.Context) error {
 	ex := m.dst.ex
-	for i, p := range siteLayout(m.dst.p, m.dst.c.SiteDomain) {
-		live, staged, aside := p.Path, m.staged[i], m.beside(p.Path, "old")
+	for _, pl := range m.placed {
+		if !pl.swap || pl.Name == sslPart && !m.certFromBackup {
+			continue
+		}
+		live, staged, aside := pl.Path, pl.staged, m.beside(pl.Path, "old")
 		if _, err := ex.Lstat(ctx, live); err == nil {
 			if err := ex.Rename(ctx, live, aside); err != nil {
 				return fmt.Errorf("set %s aside on %s: %w", live, ex.Host(), err)
@@ -714,6 +776,8 @@ func (m *move) cleanup(ctx context.Context) {
 		if !(sameWeb(src, dst) && src.c.SiteDomain == dst.c.SiteDomain) {
 			_, err := src.ws.RemoveSite(ctx, src.c.SiteDomain)
 			warn("remove the virtual host of "+src.c.SiteDomain+" on "+src.c.WebServer, err)
+			_, err = removeCert(ctx, src)
+			warn("remove the certificate of "+src.c.SiteDomain+" from "+src.certDir()+" on "+src.c.WebServer, err)
 		}
 		if !m.inPlace {
 			err := app.RemoveSite(ctx, src.ex, src.p, src.c.SiteDomain)

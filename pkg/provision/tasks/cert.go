@@ -15,6 +15,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/acme"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 func init() {
@@ -299,4 +300,121 @@ func withCert(ctx context.Context, s *site, ch map[string]any, what string) (map
 		return ch, &e
 	}
 	return ch, err
+}
+
+// backupCert decides which certificate the site has once a move is done.
+// A restore, or a migrate to another web server under the same domain,
+// puts the backup's certificate and key back (m.certFromBackup) when they
+// are still good: the key matches, the domain is covered, not expired.
+// Otherwise a restore keeps the site's current certificate, and a site at
+// a new place has none there until the cert queue gets it one. A move to
+// another domain never takes the old domain's certificate; a migrate to
+// another platform on the same web server keeps the site's certificate
+// directory as it is.
+func (m *move) backupCert(ctx context.Context) error {
+	src, dst, env := m.src, m.dst, m.env
+	none := func() { dst.c.SiteCertFile, dst.c.SiteKeyFile, dst.c.SiteCertSource = "", "", "" }
+	if !m.certs {
+		if src.c.SiteDomain != dst.c.SiteDomain {
+			none()
+		}
+		return nil
+	}
+	var staged string
+	for _, pl := range m.placed {
+		if pl.Name == sslPart {
+			staged = pl.staged
+		}
+	}
+	keep := func(why string) error {
+		if err := dst.ex.RemoveAll(ctx, staged); err != nil {
+			return fmt.Errorf("remove %s on %s: %w", staged, dst.ex.Host(), err)
+		}
+		switch {
+		case !m.inPlace:
+			none()
+			if dst.c.SiteHTTPS != "" && dst.c.SiteHTTPS != entities.HTTPSOff {
+				env.Logf(provision.LevelInfo, "%s; %s answers on HTTP at its new place until the cert queue gets it a certificate (or: aegir site cert %s)", why, dst.c.SiteDomain, dst.c.SiteDomain)
+			}
+		case dst.c.SiteCertFile != "":
+			env.Logf(provision.LevelInfo, "%s; %s keeps its current certificate", why, dst.c.SiteDomain)
+		}
+		return nil
+	}
+	info, id, err := findCert(ctx, dst.ex, staged, dst.c.SiteDomain)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return keep("the backup holds no certificate")
+	case err != nil:
+		env.Logf(provision.LevelWarning, "the certificate in the backup is not put back: %v", err)
+		return keep("the certificate in the backup is not put back")
+	}
+	source := m.manifest.CertSource
+	if source == "" {
+		source = entities.CertACME
+	}
+	dir := dst.certDir()
+	dst.c.SiteCertFile, dst.c.SiteKeyFile, dst.c.SiteCertSource = path.Join(dir, "cert-"+id+".pem"), path.Join(dir, "key-"+id+".pem"), source
+	m.certFromBackup = true
+	rec := acme.Record{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
+		CertPath: dst.c.SiteCertFile, KeyPath: dst.c.SiteKeyFile}
+	env.Logf(provision.LevelInfo, "the certificate of %s from the backup is put back: %s, issued by %s, valid until %s",
+		dst.c.SiteDomain, strings.Join(info.Names, ", "), info.Issuer, info.NotAfter.Format("2006-01-02"))
+	missing := info.Missing(dst.certNames(source == entities.CertACME))
+	if source == entities.CertACME {
+		at := info.RenewAt(dst.renewBefore())
+		if len(missing) > 0 {
+			at = time.Now()
+			env.Logf(provision.LevelWarning, "the certificate from the backup does not cover %s: the cert queue's next run gets one that does", strings.Join(missing, ", "))
+		}
+		rec.RenewAt = &at
+	} else if len(missing) > 0 {
+		env.Logf(provision.LevelWarning, "the certificate from the backup does not cover %s: bring one that does: aegir site cert %s --cert FILE --key FILE",
+			strings.Join(missing, ", "), dst.c.SiteDomain)
+	}
+	m.certCh = map[string]any{"site_cert": rec}
+	return nil
+}
+
+// findCert finds in dir (a certificate directory unpacked from a backup)
+// the certificate and key (cert-ID.pem, key-ID.pem) that are good for
+// domain now, the one valid the longest if there are several, and its ID:
+// fs.ErrNotExist when dir holds none, else why none is good.
+func findCert(ctx context.Context, ex exec.Executor, dir, domain string) (acme.Info, string, error) {
+	entries, err := ex.ReadDir(ctx, dir)
+	if err != nil {
+		return acme.Info{}, "", err
+	}
+	var best acme.Info
+	var bestID string
+	var why []string
+	for _, e := range entries {
+		id, ok := strings.CutPrefix(e.Name(), "cert-")
+		if id, ok = strings.CutSuffix(id, ".pem"); !ok || id == "" {
+			continue
+		}
+		chain, err := ex.ReadFile(ctx, path.Join(dir, e.Name()))
+		var key []byte
+		if err == nil {
+			key, err = ex.ReadFile(ctx, path.Join(dir, "key-"+id+".pem"))
+		}
+		var info acme.Info
+		if err == nil {
+			info, err = acme.CheckPair(chain, key, []string{domain}, time.Now())
+		}
+		if err != nil {
+			why = append(why, e.Name()+": "+err.Error())
+			continue
+		}
+		if info.NotAfter.After(best.NotAfter) {
+			best, bestID = info, id
+		}
+	}
+	switch {
+	case bestID != "":
+		return best, bestID, nil
+	case len(why) == 0:
+		return best, "", fs.ErrNotExist
+	}
+	return best, "", errors.New(strings.Join(why, "; "))
 }

@@ -1,10 +1,18 @@
 package tasks
 
 import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 // The names an ACME order asks for (wildcards left out, with a warning),
@@ -39,5 +47,53 @@ func TestCertNamesAndOwnFiles(t *testing.T) {
 		if got := s.certFile(); got != tc.want {
 			t.Errorf("certFile(%s, %s) = %q, want %q", tc.cert, tc.key, got, tc.want)
 		}
+	}
+}
+
+// Which certificate of a certificate directory unpacked from a backup is
+// put back: the pair good for the domain now, the one valid the longest;
+// none when the directory is missing (fs.ErrNotExist) or only holds
+// pairs that are expired, for another domain or mismatched (the error
+// names each file and why).
+func TestFindCertInBackup(t *testing.T) {
+	ctx := context.Background()
+	ex := exec.NewLocal()
+	dir := t.TempDir()
+	now := time.Now()
+	write := func(id string, cert, key []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "cert-"+id+".pem"), cert, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "key-"+id+".pem"), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := findCert(ctx, ex, filepath.Join(dir, "none"), "a.test"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing directory: %v, want fs.ErrNotExist", err)
+	}
+	if _, _, err := findCert(ctx, ex, dir, "a.test"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("empty directory: %v, want fs.ErrNotExist", err)
+	}
+	c, k, _ := testenv.SelfSigned(t, []string{"a.test"}, now.Add(-90*24*time.Hour), now.Add(-time.Hour))
+	write("expired", c, k)
+	c, k, _ = testenv.SelfSigned(t, []string{"b.test"}, now.Add(-time.Hour), now.Add(24*time.Hour))
+	write("other", c, k)
+	c, _, _ = testenv.SelfSigned(t, []string{"a.test"}, now.Add(-time.Hour), now.Add(24*time.Hour))
+	_, k, _ = testenv.SelfSigned(t, []string{"a.test"}, now.Add(-time.Hour), now.Add(24*time.Hour))
+	write("mismatch", c, k)
+	_, _, err := findCert(ctx, ex, dir, "a.test")
+	for _, want := range []string{"cert-expired.pem: the certificate expired", "cert-other.pem: the certificate does not cover a.test", "cert-mismatch.pem: the key does not match"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no good pair: %v, want it to say %q", err, want)
+		}
+	}
+	c, k, short := testenv.SelfSigned(t, []string{"a.test"}, now.Add(-time.Hour), now.Add(24*time.Hour))
+	write("short", c, k)
+	c, k, long := testenv.SelfSigned(t, []string{"a.test", "www.a.test"}, now.Add(-time.Hour), now.Add(48*time.Hour))
+	write("long", c, k)
+	info, id, err := findCert(ctx, ex, dir, "a.test")
+	if err != nil || id != "long" || info.Serial != long || info.Serial == short {
+		t.Fatalf("findCert = %s %s %v, want the pair valid longest (long, serial %s)", id, info.Serial, err, long)
 	}
 }
