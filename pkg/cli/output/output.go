@@ -27,7 +27,8 @@ import (
 var Formats = []string{"table", "json", "yaml", "csv"}
 
 // Columns is implemented by types that choose their default table and CSV
-// columns (JSON and YAML always carry every key unless --fields is given).
+// columns for lists (one record shows every key; JSON and YAML always
+// carry every key unless --fields is given).
 type Columns interface{ TableColumns() []string }
 
 // Options control one Write.
@@ -72,8 +73,10 @@ func Write(w io.Writer, v any, o Options) error {
 	case "", "table", "csv":
 		cols := o.Fields
 		if len(cols) == 0 {
+			// A list shows the type's chosen columns; one record (a show)
+			// every key.
 			cols = keys
-			if c, ok := reflect.New(elem).Interface().(Columns); ok {
+			if c, ok := reflect.New(elem).Interface().(Columns); ok && list {
 				cols = c.TableColumns()
 			}
 		}

@@ -61,7 +61,7 @@ func TestFormats(t *testing.T) {
 		t.Fatalf("table:\n%s", tab)
 	}
 	one := write(t, rows()[0], Options{Format: "table"})
-	if !strings.Contains(one, "KEY") || !strings.Contains(one, "name") {
+	if !strings.Contains(one, "KEY") || !strings.Contains(one, "name") || !strings.Contains(one, "has, comma") || strings.Contains(one, "s3cret") {
 		t.Fatalf("record table:\n%s", one)
 	}
 }
