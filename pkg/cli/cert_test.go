@@ -204,7 +204,7 @@ func TestSiteHTTPS(t *testing.T) {
 			if sc, _ := siteRecord(t, h.home, domain)["cert"].(map[string]any); sc == nil || sc["source"] != "acme" || sc["days_left"] == nil {
 				t.Fatalf("site show's cert: %v", sc)
 			}
-			if out := must(t, h.home, "site", "show", domain); !regexp.MustCompile(`│ cert +│ `+regexp.QuoteMeta(domain+" www."+domain)+`, Pebble[^,]*, until \d{4}-\d\d-\d\d \(\d+ days\)`).MatchString(out) {
+			if out := must(t, h.home, "site", "show", domain); !regexp.MustCompile(`│ cert +│ ` + regexp.QuoteMeta(domain+" www."+domain) + `, Pebble[^,]*, until \d{4}-\d\d-\d\d \(\d+ days\)`).MatchString(out) {
 				t.Fatalf("site show's table has no cert row with names, issuer and days left:\n%s", out)
 			}
 			if st, err := os.Stat(c.KeyPath); err != nil || st.Mode().Perm() != 0o600 {
