@@ -109,6 +109,10 @@ as it was. What the site gained after the backup is gone afterwards.`,
 			} else if b, err = st.LatestBackup(a.ctx, v.ID); err != nil {
 				return &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s has no backup", v.Domain), Hint: "take one first: aegir site backup " + v.Domain}
 			}
+			if err := a.confirm(fmt.Sprintf("Replace the database and files of %s with backup %d of %s? What the site gained since then is lost.",
+				v.Domain, b.ID, b.Created.Local().Format(time.DateTime))); err != nil {
+				return err
+			}
 			t, err := st.QueueSiteTask(a.ctx, v, entities.TaskSiteRestore, map[string]string{"backup": strconv.FormatInt(b.ID, 10)})
 			if err != nil {
 				return err
@@ -313,6 +317,10 @@ when anything does not match.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, b, err := a.backupByID(args[0])
 			if err != nil {
+				return err
+			}
+			if err := a.confirm(fmt.Sprintf("Delete backup %d of %s (%s, %s)? It cannot be brought back.",
+				b.ID, b.Site, b.Created.Local().Format(time.DateTime), b.Path)); err != nil {
 				return err
 			}
 			t, err := st.QueueBackupTask(a.ctx, b, entities.TaskBackupDelete)

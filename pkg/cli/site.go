@@ -358,6 +358,15 @@ func (a *App) siteTaskCmd(use, short, typ string, opts func(cmd *cobra.Command) 
 			if err != nil {
 				return err
 			}
+			if typ == entities.TaskSiteDelete {
+				q := "Delete " + v.Domain + ": its virtual host, files, database and user? A backup is taken first."
+				if o["no_backup"] == "1" {
+					q = "Delete " + v.Domain + ": its virtual host, files, database and user, WITHOUT a backup? It cannot be brought back."
+				}
+				if err := a.confirm(q); err != nil {
+					return err
+				}
+			}
 			t, err := st.QueueSiteTask(a.ctx, v, typ, o)
 			if err != nil {
 				return err
