@@ -86,7 +86,12 @@ the newest by default). The archive is checked first, and every member again
 as it is unpacked: a damaged or changed backup is refused and the site is not
 touched. The backup goes into a new database and staging directories, which
 then take the place of the live ones; if any step fails, the site is put back
-as it was. What the site gained after the backup is gone afterwards.`,
+as it was. What the site gained after the backup is gone afterwards.
+
+A deleted site is brought back the same way from one of its backups (those
+site delete takes first): the site is recorded again on its platform and
+database server, with the aliases the backup lists (those another site has
+taken since are left out, with a warning), and the restore fills it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var id int64
@@ -97,6 +102,9 @@ as it was. What the site gained after the backup is gone afterwards.`,
 				}
 			}
 			st, v, err := a.installedSite(args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return a.recreateSite(args[0], id, o.queue, err)
+			}
 			if err != nil {
 				return err
 			}
@@ -124,6 +132,59 @@ as it was. What the site gained after the backup is gone afterwards.`,
 	cmd.Flags().StringVar(&o.backup, "backup", "", "the backup's ID (default: the site's newest)")
 	cmd.Flags().BoolVar(&o.queue, "queue", false, "only queue the restore task; print its id")
 	return cmd
+}
+
+// recreateSite brings a deleted site back from one of its backups (id,
+// or the newest): the archive is checked, the site recorded again with
+// the aliases the backup lists that are still free, and restored.
+// notFound is the error to give when the domain has no deleted site with
+// a backup either.
+func (a *App) recreateSite(arg string, id int64, queue bool, notFound error) error {
+	domain, err := entities.NormalizeDomain("DOMAIN", arg)
+	if err != nil {
+		return err
+	}
+	st, err := a.Store()
+	if err != nil {
+		return err
+	}
+	b, deletedID, err := st.DeletedSiteBackup(a.ctx, domain, id)
+	if errors.Is(err, store.ErrNotFound) {
+		if id != 0 {
+			return &Error{Code: ExitNotFound, Err: fmt.Errorf("no site %s, and backup %d is not of a deleted site %s", domain, id, domain),
+				Hint: "see the backups of " + domain + ": aegir backup list --site " + domain}
+		}
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	a.infof("site %s was deleted; checking backup %d of %s (%s) to bring it back", domain, b.ID, b.Created.Local().Format(time.DateTime), b.Path)
+	if err := backup.CheckSum(b.Path, b.SHA256); err != nil {
+		return &Error{Code: ExitFailed, Err: fmt.Errorf("backup %d: %w; nothing was recorded", b.ID, err), Hint: "pick another: aegir backup list --site " + domain}
+	}
+	m, err := backup.Verify(a.ctx, b.Path)
+	if err != nil {
+		return &Error{Code: ExitFailed, Err: fmt.Errorf("backup %d: %w; nothing was recorded", b.ID, err), Hint: "pick another: aegir backup list --site " + domain}
+	}
+	var aliases []string
+	for _, al := range m.Aliases {
+		owner, err := st.NameOwner(a.ctx, al)
+		if err != nil {
+			return err
+		}
+		if owner != "" {
+			a.warnf("alias %s is now a name of site %s: %s comes back without it (add it later: aegir site edit %s --add-alias %s)", al, owner, domain, domain, al)
+			continue
+		}
+		aliases = append(aliases, al)
+	}
+	v, t, err := st.RecreateSite(a.ctx, deletedID, aliases, b.ID)
+	if err != nil {
+		return err
+	}
+	a.infof("recorded %s again (platform %s, database server %s); restoring it from backup %d", v.Domain, v.Platform, v.DBServer, b.ID)
+	return a.runOrQueue(t, queue, func() (any, error) { return st.GetSiteByID(a.ctx, v.ID) })
 }
 
 // placementFlags are where a migrate or a clone puts a site.

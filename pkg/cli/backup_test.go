@@ -583,5 +583,113 @@ func TestBackupRestoreMigrateDrupal(t *testing.T) {
 	if got := rows(); strings.Join(got, ",") != "before" {
 		t.Fatalf("rows after migrate: %v", got)
 	}
-	must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
+
+	// Deleted, then brought back from its backup while drush cannot
+	// bootstrap it: everything the restore made is removed, the site
+	// stays queued; once drush works, a retry brings it back.
+	must(t, h.home, "-y", "site", "delete", domain, "-q")
+	siteDir2 := filepath.Join(root2, "sites", domain)
+	vhost := filepath.Join(h.home, "config", "web1", "vhost.d", domain+".conf")
+	if err := os.WriteFile(failFlag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code = aegir(t, h.home, "site", "restore", domain)
+	if code != cli.ExitFailed || !strings.Contains(errs, "drush cannot bootstrap") {
+		t.Fatalf("restore of the deleted site with a failing check: exit %d\n%s", code, errs)
+	}
+	if exists(siteDir2) || exists(vhost) || len(siteDBs(t, domain)) != 0 {
+		t.Fatalf("a failed restore of a deleted site left: site dir %v, vhost %v, databases %v", exists(siteDir2), exists(vhost), siteDBs(t, domain))
+	}
+	if left, _ := filepath.Glob(filepath.Join(root2, "sites", ".*aegir-*")); len(left) > 0 {
+		t.Fatalf("a failed restore left %v", left)
+	}
+	if rec := siteRecord(t, h.home, domain); rec["status"] != "queued" {
+		t.Fatalf("site after a failed restore: %v, want queued", rec["status"])
+	}
+	_ = os.Remove(failFlag)
+	failed := strings.Fields(must(t, h.home, "task", "list", "--site", domain, "--status", "error", "--format", "csv", "--fields", "id"))
+	// The oldest failed task was on the site record that was deleted.
+	if _, errs, code := aegir(t, h.home, "task", "retry", failed[len(failed)-1]); code != cli.ExitUsage || !strings.Contains(errs, "which was deleted since") {
+		t.Fatalf("retry of a task on a deleted site: exit %d\n%s", code, errs)
+	}
+	must(t, h.home, "task", "retry", failed[1], "-q") // the newest
+	must(t, h.home, "hosting", "dispatch", "-q")
+	if rec := siteRecord(t, h.home, domain); rec["status"] != "installed" || !exists(filepath.Join(siteDir2, "files", "before.txt")) {
+		t.Fatalf("site after the retried restore: %v; files there %v", rec["status"], exists(filepath.Join(siteDir2, "files", "before.txt")))
+	}
+	if got := rows(); strings.Join(got, ",") != "before" {
+		t.Fatalf("rows after the retried restore: %v", got)
+	}
+	must(t, h.home, "-y", "site", "delete", domain, "--no-backup", "-q")
+}
+
+// A deleted site comes back from the backup site delete took: recorded
+// again with the aliases the backup lists (but one another site has taken
+// since, left out with a warning), its content and uploads back, and its
+// certificate served again. A damaged backup of a deleted site records
+// nothing; a domain with no deleted site's backup is not found.
+func TestRestoreDeletedSite(t *testing.T) {
+	t.Parallel()
+	h := newHTTPSEnv(t, "nginx")
+	root := testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	domain := uniqueDomain("gone")
+	dropDBsOf(t, domain)
+	must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "--alias", "old."+domain, "--https", "on", "-q")
+	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
+	addPost(t, db1, "Kept through the delete")
+	upload := writeUpload(t, root, domain, "kept.txt", "kept")
+	serial := h.servedSerial(t, domain, "")
+
+	must(t, h.home, "-y", "site", "delete", domain, "-q")
+	if dbExists(t, db1) || exists(upload) {
+		t.Fatalf("after delete: database there %v, upload there %v", dbExists(t, db1), exists(upload))
+	}
+	// Another site takes one of the aliases meanwhile.
+	other := uniqueDomain("taker")
+	dropDBsOf(t, other)
+	must(t, h.home, "site", "install", other, "--platform", "wp", "--alias", "old."+domain, "-q")
+
+	_, errs, code := aegir(t, h.home, "site", "restore", domain)
+	if code != 0 || !strings.Contains(errs, "site "+domain+" was deleted") || !strings.Contains(errs, "warning: alias old."+domain+" is now a name of site "+other) {
+		t.Fatalf("restore of the deleted site: exit %d\n%s", code, errs)
+	}
+	rec := siteRecord(t, h.home, domain)
+	if rec["status"] != "installed" || fmt.Sprint(rec["aliases"]) != "[www."+domain+"]" || rec["https"] != "on" || rec["db_name"] == "" {
+		t.Fatalf("site after its restore: %v", rec)
+	}
+	if ok, got := h.pageHas(t, domain, "Kept through the delete", ""); !ok {
+		t.Fatalf("the restored site does not show its post: %s", got)
+	}
+	if !exists(upload) {
+		t.Fatal("the upload did not come back")
+	}
+	if s := h.servedSerial(t, domain, ""); s != serial {
+		t.Fatalf("serving certificate %s after the restore, want the one it had (%s)", s, serial)
+	}
+	if c := certOf(t, h.home, domain); c == nil || c.NotAfter == nil {
+		t.Fatalf("certificate record after the restore: %+v", c)
+	}
+	if bs := backups(t, h.home, domain); len(bs) != 1 {
+		t.Fatalf("backups of the restored site: %+v", bs)
+	}
+
+	// Deleted again, its backup damaged: nothing is recorded.
+	must(t, h.home, "-y", "site", "delete", domain, "-q")
+	b := backups(t, h.home, domain)[0]
+	raw, _ := os.ReadFile(b.Path)
+	raw[len(raw)/2] ^= 0x01
+	if err := os.WriteFile(b.Path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code = aegir(t, h.home, "site", "restore", domain, "--backup", fmt.Sprint(b.ID))
+	if code != cli.ExitFailed || !strings.Contains(errs, "nothing was recorded") {
+		t.Fatalf("restore of a deleted site from a damaged backup: exit %d\n%s", code, errs)
+	}
+	if _, _, code := aegir(t, h.home, "site", "show", domain); code != cli.ExitNotFound {
+		t.Fatalf("site show after the refused restore: exit %d, want %d (not recorded)", code, cli.ExitNotFound)
+	}
+	if _, errs, code := aegir(t, h.home, "site", "restore", "never-there.test"); code != cli.ExitNotFound || !strings.Contains(errs, "never-there.test") {
+		t.Fatalf("restore of a site that never was: exit %d\n%s", code, errs)
+	}
 }

@@ -208,6 +208,11 @@ func (a *App) infof(format string, args ...any) {
 	}
 }
 
+// warnf writes a warning to stderr, --quiet or not.
+func (a *App) warnf(format string, args ...any) {
+	fmt.Fprintf(a.IO.Err, "warning: "+format+"\n", args...)
+}
+
 // rewriteAliases turns the drush-style colon form (site:install) and the
 // classic hyphenated form (site-install, hosting-dispatch,
 // provision-verify) of the first word into the noun and verb words.

@@ -16,6 +16,12 @@ func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Cont
 	if t.Type == entities.TaskSiteClone {
 		return r.beforeClone(ctx, t, c)
 	}
+	if t.Type == entities.TaskSiteRestore && c.SiteDBPassword == "" {
+		// A deleted site recorded again (aegir site restore): its restore
+		// makes its database, with a password of its own.
+		c.SiteDBPassword = db.GeneratePassword()
+		return r.Store.SaveSiteDB(ctx, t.TargetID, "", "", c.SiteDBPassword)
+	}
 	if t.Type != entities.TaskSiteInstall || (c.SiteDBPassword != "" && c.SiteDBName != "") {
 		return nil
 	}

@@ -201,3 +201,79 @@ func (s *Store) NameOwner(ctx context.Context, name string) (string, error) {
 	}
 	return owner, err
 }
+
+// DeletedSiteBackup finds a backup of a deleted site with domain: backup
+// id (0: the newest of them). It returns the backup and the deleted
+// site's id.
+func (s *Store) DeletedSiteBackup(ctx context.Context, domain string, id int64) (*entities.Backup, int64, error) {
+	q := `SELECT ` + backupCols + `, x.id` + backupFrom + ` WHERE x.domain = ? AND x.status = 'deleted'`
+	args := []any{domain}
+	if id != 0 {
+		q += ` AND b.id = ?`
+		args = append(args, id)
+	}
+	var b entities.Backup
+	var created, siteID int64
+	err := s.db.QueryRowContext(ctx, q+` ORDER BY b.created DESC, b.id DESC LIMIT 1`, args...).Scan(&b.ID, &b.Site, &b.Path, &b.Size, &b.SHA256, &created, &siteID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, &NotFoundError{Kind: "backup", Name: "of a deleted site " + domain}
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	b.Created = fromMs(created)
+	return &b, siteID, nil
+}
+
+// RecreateSite records again the deleted site deletedID, to be restored
+// from its backup backupID: a new site with its domain, platform,
+// database server, client, profile, language and HTTPS mode, the aliases
+// given, status queued. The deleted site's backups become the new site's,
+// and its site.restore task (option backup) is queued. The platform and
+// the database server must still be there.
+func (s *Store) RecreateSite(ctx context.Context, deletedID int64, aliases []string, backupID int64) (*entities.Site, *entities.Task, error) {
+	var v *entities.Site
+	var task *entities.Task
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var domain, platform, platformStatus, dbServer, dbServerStatus string
+		err := tx.QueryRowContext(ctx, `SELECT x.domain, p.name, p.status, d.name, d.status FROM sites x
+			JOIN platforms p ON p.id = x.platform_id JOIN servers d ON d.id = x.db_server_id WHERE x.id = ? AND x.status = 'deleted'`, deletedID).
+			Scan(&domain, &platform, &platformStatus, &dbServer, &dbServerStatus)
+		if errors.Is(err, sql.ErrNoRows) {
+			return &NotFoundError{Kind: "deleted site", Name: "#" + itoa(deletedID)}
+		} else if err != nil {
+			return err
+		}
+		if platformStatus == entities.StatusDeleted {
+			return &ConflictError{Field: "DOMAIN", Msg: "the platform " + quote(platform) + " of the deleted site " + domain + " was deleted too",
+				Hint: "add a platform again (aegir platform add " + platform + " ...), then restore"}
+		}
+		if dbServerStatus == entities.StatusDeleted {
+			return &ConflictError{Field: "DOMAIN", Msg: "the database server " + quote(dbServer) + " of the deleted site " + domain + " was deleted too",
+				Hint: "add the server again (aegir server add " + dbServer + " ...), then restore"}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, status, created)
+			SELECT domain, platform_id, db_server_id, client_id, redirect, profile, language, https, 'queued', ? FROM sites WHERE id = ?`, s.now(), deletedID)
+		if isUnique(err) {
+			return &ConflictError{Field: "DOMAIN", Msg: "site " + quote(domain) + " exists again", Hint: "restore it as it is: aegir site restore " + domain}
+		}
+		if err != nil {
+			return err
+		}
+		id, _ := res.LastInsertId()
+		v = &entities.Site{ID: id, Domain: domain, Aliases: aliases}
+		if err := s.setNames(ctx, tx, v); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE backups SET site_id = ? WHERE site_id = ?`, id, deletedID); err != nil {
+			return err
+		}
+		task, err = s.insertTask(ctx, tx, entities.TaskSiteRestore, entities.TargetSite, id, domain, map[string]string{"backup": itoa(backupID)})
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err = s.GetSiteByID(ctx, v.ID)
+	return v, task, err
+}

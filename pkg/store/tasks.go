@@ -212,5 +212,33 @@ func (s *Store) RetryTask(ctx context.Context, id int64) (*entities.Task, error)
 	if t.Status != entities.TaskError && t.Status != entities.TaskCancelled && t.Status != entities.TaskWarning {
 		return nil, &ConflictError{Field: "ID", Msg: "task " + itoa(id) + " is " + t.Status + ": only tasks that ended in error, warning or cancelled can be retried"}
 	}
+	if gone, err := s.targetGone(ctx, t); err != nil {
+		return nil, err
+	} else if gone {
+		hint := "nothing is left to retry it on"
+		if t.TargetKind == entities.TargetSite {
+			hint = "bring the site back first: aegir site restore " + t.Target
+		}
+		return nil, &ConflictError{Field: "ID", Msg: "task " + itoa(id) + " was on " + t.TargetKind + " " + t.Target + ", which was deleted since", Hint: hint}
+	}
 	return s.QueueTask(ctx, t.Type, t.TargetKind, t.TargetID, t.Target, t.Options)
+}
+
+// targetGone reports whether a task's target was deleted (a backup: forgotten).
+func (s *Store) targetGone(ctx context.Context, t *entities.Task) (bool, error) {
+	q := map[string]string{
+		entities.TargetSite:     `SELECT status = 'deleted' FROM sites WHERE id = ?`,
+		entities.TargetPlatform: `SELECT status = 'deleted' FROM platforms WHERE id = ?`,
+		entities.TargetServer:   `SELECT status = 'deleted' FROM servers WHERE id = ?`,
+		entities.TargetBackup:   `SELECT 0 FROM backups WHERE id = ?`,
+	}[t.TargetKind]
+	if q == "" {
+		return false, nil
+	}
+	var gone bool
+	err := s.db.QueryRowContext(ctx, q, t.TargetID).Scan(&gone)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, nil
+	}
+	return gone, err
 }

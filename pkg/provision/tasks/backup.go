@@ -270,7 +270,11 @@ func siteRestore(ctx context.Context, env *provision.Env, c *provision.Context) 
 		return nil, err
 	}
 	m := &move{env: env, kind: "restore", src: src, dst: dst, archive: c.BackupPath, sum: c.BackupSHA256}
-	env.Logf(provision.LevelInfo, "restoring %s from %s", c.SiteDomain, c.BackupPath)
+	if c.SiteStatus == entities.SiteQueued {
+		env.Logf(provision.LevelInfo, "bringing the deleted site %s back from %s", c.SiteDomain, c.BackupPath)
+	} else {
+		env.Logf(provision.LevelInfo, "restoring %s from %s", c.SiteDomain, c.BackupPath)
+	}
 	return m.run(ctx)
 }
 
@@ -376,6 +380,7 @@ type move struct {
 	sum      string // the archive's recorded SHA-256, if known
 	u        undo
 	inPlace  bool        // the files go where the site's files are
+	revive   bool        // a restore of a deleted site, recorded again: nothing of it is live
 	certs    bool        // the backup's certificate goes with the site (see backupCert)
 	tag      string      // names staging and set-aside paths
 	placed   []placement // where each part goes
@@ -408,6 +413,7 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 			"the database of %s is on %s; a dump of it does not load into %s (server %s)", src.c.SiteDomain, src.c.DBType, dst.c.DBType, dst.c.DBServer)
 	}
 	m.inPlace = sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.SiteDomain == dst.c.SiteDomain
+	m.revive = m.kind == "restore" && src.c.SiteStatus == entities.SiteQueued
 	// The certificate goes along under the same domain, to the same place
 	// (restore) or another web server; on the same web server its
 	// directory is the site's already.
@@ -431,6 +437,10 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	defer func() {
 		if err != nil {
 			m.u.rollback(ctx)
+			var pe *provision.Error
+			if m.revive && errors.As(err, &pe) {
+				pe.Hint += "; everything this restore of the deleted " + src.c.SiteDomain + " made was removed, and the site stays queued: fix the cause, then aegir task retry (or give up: aegir site delete " + src.c.SiteDomain + ")"
+			}
 		}
 	}()
 	if err := m.createDB(ctx, svc); err != nil {
@@ -475,6 +485,9 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	m.cleanup(ctx)
 	env.Logf(provision.LevelInfo, "%s of %s done: %s on platform %s, database %s on %s", m.kind, src.c.SiteDomain, dst.url(), dst.c.Platform, dst.c.SiteDBName, dst.c.DBServer)
 	ch = map[string]any{"site_db_name": dst.c.SiteDBName, "site_db_user": dst.c.SiteDBUser}
+	if m.revive {
+		ch["site_status"] = entities.SiteInstalled
+	}
 	for k, v := range m.certCh {
 		ch[k] = v
 	}
@@ -667,7 +680,7 @@ func (m *move) settings(ctx context.Context) error {
 	if _, err := dst.writeSettings(ctx); err != nil {
 		return err
 	}
-	if !m.inPlace {
+	if !m.inPlace || m.revive {
 		m.u.push("remove the settings and files of "+dst.c.SiteDomain+" from "+dst.p.Root, func(ctx context.Context) error {
 			return app.RemoveSite(ctx, dst.ex, dst.p, dst.c.SiteDomain)
 		})
@@ -710,7 +723,7 @@ func (m *move) vhost(ctx context.Context) error {
 	if err != nil || !changed {
 		return err
 	}
-	if sameWeb(src, dst) && src.c.SiteDomain == dst.c.SiteDomain {
+	if sameWeb(src, dst) && src.c.SiteDomain == dst.c.SiteDomain && !m.revive {
 		m.u.push("write the virtual host of "+src.c.SiteDomain+" back", func(ctx context.Context) error {
 			_, err := src.ws.WriteSite(ctx, src.vhost(src.c.SiteStatus == entities.SiteDisabled))
 			return err
