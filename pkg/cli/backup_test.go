@@ -467,7 +467,8 @@ func TestCloneWordPress(t *testing.T) {
 
 // drupalPlatform builds a Drupal 10 tree (Drupal itself cannot be
 // fetched here) whose drush is a stand-in: it appends its arguments to
-// argsLog, and fails "status" while the file failFlag exists.
+// argsLog, fails "status" while the file failFlag exists, and hangs in
+// it while failFlag.hang exists.
 func drupalPlatform(t *testing.T, argsLog, failFlag string) string {
 	t.Helper()
 	root := filepath.Join(testenv.PublicDir(t), "drupal")
@@ -477,7 +478,8 @@ func drupalPlatform(t *testing.T, argsLog, failFlag string) string {
 		"index.php":                          "<?php echo 'drupal ok';\n",
 		"sites/default/default.settings.php": "<?php\n",
 		"vendor/bin/drush": "#!/bin/sh\n# stand-in drush\necho \"$*\" >> " + argsLog + "\n" +
-			"for a in \"$@\"; do [ \"$a\" = status ] && [ -e " + failFlag + " ] && { echo 'bootstrap failed' >&2; exit 1; }; done\necho '[success] done.'\n",
+			"for a in \"$@\"; do [ \"$a\" = status ] && [ -e " + failFlag + " ] && { echo 'bootstrap failed' >&2; exit 1; }; done\n" +
+			"for a in \"$@\"; do [ \"$a\" = status ] && [ -e " + failFlag + ".hang ] && sleep 120; done\necho '[success] done.'\n",
 	}
 	for rel, content := range files {
 		p := filepath.Join(root, rel)
@@ -495,22 +497,35 @@ func drupalPlatform(t *testing.T, argsLog, failFlag string) string {
 	return root
 }
 
+// newDrupalEnv is a host environment for stand-in Drupal platforms, with
+// the files their drush logs its arguments to and fails on.
+func newDrupalEnv(t *testing.T) (h *hostEnv, argsLog, failFlag string) {
+	t.Helper()
+	h = newHostEnv(t, "nginx")
+	logDir := testenv.PublicDir(t)
+	if err := os.Chmod(logDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return h, filepath.Join(logDir, "drush-args"), filepath.Join(logDir, "fail-status")
+}
+
+// addDrupal adds a stand-in Drupal platform (drupalPlatform) named name
+// on web1 and returns its root.
+func (h *hostEnv) addDrupal(t *testing.T, name, argsLog, failFlag string) string {
+	t.Helper()
+	root := drupalPlatform(t, argsLog, failFlag)
+	must(t, h.home, "platform", "add", name, "--server", "web1", "--root", root, "--drush", filepath.Join(root, "vendor/bin/drush"), "-q")
+	return root
+}
+
 // Drupal: the site's directory (settings, public files) is backed up and
 // restored; a restore that fails after the swap (drush cannot bootstrap
 // the restored site) puts the site back exactly as it was; a migrate to
 // another platform runs drush updatedb there.
 func TestBackupRestoreMigrateDrupal(t *testing.T) {
 	t.Parallel()
-	h := newHostEnv(t, "nginx")
-	logDir := testenv.PublicDir(t)
-	if err := os.Chmod(logDir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	argsLog, failFlag := filepath.Join(logDir, "drush-args"), filepath.Join(logDir, "fail-status")
-	root1 := drupalPlatform(t, argsLog, failFlag)
-	root2 := drupalPlatform(t, argsLog, failFlag)
-	must(t, h.home, "platform", "add", "d1", "--server", "web1", "--root", root1, "--drush", filepath.Join(root1, "vendor/bin/drush"), "-q")
-	must(t, h.home, "platform", "add", "d2", "--server", "web1", "--root", root2, "--drush", filepath.Join(root2, "vendor/bin/drush"), "-q")
+	h, argsLog, failFlag := newDrupalEnv(t)
+	root1, root2 := h.addDrupal(t, "d1", argsLog, failFlag), h.addDrupal(t, "d2", argsLog, failFlag)
 	domain := uniqueDomain("dr")
 	dropDBsOf(t, domain)
 	must(t, h.home, "site", "install", domain, "--platform", "d1", "--profile", "minimal", "-q")

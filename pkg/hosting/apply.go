@@ -53,25 +53,48 @@ func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Cont
 // Cleanup puts things right after a dispatcher died while it ran t: a
 // site install that never finished is undone on its servers (virtual
 // host, settings and files, database and user; each step idempotent) and
-// the site stays queued, ready for aegir task retry.
+// the site stays queued, ready for aegir task retry. A restore, migrate
+// or clone is undone from its journal (site.rescue), so that the site
+// works where it was; one that was done but for its clean-up has that
+// finished and its result saved.
 func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Logger) error {
-	if t.Type != entities.TaskSiteInstall {
+	switch t.Type {
+	case entities.TaskSiteRestore, entities.TaskSiteMigrate, entities.TaskSiteClone:
+		return r.rescueMove(ctx, t, log)
+	case entities.TaskSiteInstall:
+	default:
 		return nil
 	}
 	site, err := r.Store.GetSiteByID(ctx, t.TargetID)
 	if err != nil || site.Status != entities.SiteQueued {
 		return err
 	}
-	c, err := r.BuildContext(ctx, t)
-	if err != nil {
+	_, err = r.undo(ctx, t, "site.delete", log)
+	return err
+}
+
+// rescueMove runs site.rescue with the dead task's context, and saves
+// the result of a move that was done.
+func (r *Runner) rescueMove(ctx context.Context, t *entities.Task, log provision.Logger) error {
+	res, err := r.undo(ctx, t, "site.rescue", log)
+	if err != nil || len(res.Changes) == 0 {
 		return err
 	}
-	c.Task = "site.delete"
+	return r.apply(ctx, t, res, log)
+}
+
+// undo runs the back end's task undo with the context of the dead task t.
+func (r *Runner) undo(ctx context.Context, t *entities.Task, undo string, log provision.Logger) (*provision.Result, error) {
+	c, err := r.BuildContext(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	c.Task = undo
 	res := provision.Run(ctx, r.Home, c, log, r.Pool)
 	if res.Status == provision.StatusError {
-		return fmt.Errorf("undoing the unfinished install of %s: %s", site.Domain, res.Error)
+		return nil, fmt.Errorf("undoing the unfinished %s of %s: %s", t.Type, t.Target, res.Error)
 	}
-	return nil
+	return res, nil
 }
 
 // apply saves what the back end reported.

@@ -279,7 +279,7 @@ func siteRestore(ctx context.Context, env *provision.Env, c *provision.Context) 
 }
 
 func siteMigrate(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
-	ch, dst, err := moveWithBackup(ctx, env, c, "migrate", func(src, dst *site) error {
+	ch, _, err := moveWithBackup(ctx, env, c, "migrate", func(src, dst *site) error {
 		if dst.c.SiteDBPassword == "" {
 			dst.c.SiteDBPassword = c.SiteDBPassword
 		}
@@ -291,9 +291,6 @@ func siteMigrate(ctx context.Context, env *provision.Env, c *provision.Context) 
 			c.SiteDomain, c.Platform, c.DBServer, dst.c.SiteDomain, dst.c.Platform, dst.c.DBServer)
 		return nil
 	})
-	if err == nil {
-		ch["site_platform"], ch["site_db_server"], ch["site_domain"] = dst.c.Platform, dst.c.DBServer, dst.c.SiteDomain
-	}
 	return ch, err
 }
 
@@ -308,9 +305,6 @@ func siteClone(ctx context.Context, env *provision.Env, c *provision.Context) (m
 		env.Logf(provision.LevelInfo, "cloning %s (platform %s) as %s on platform %s, database server %s", c.SiteDomain, c.Platform, dst.c.SiteDomain, dst.c.Platform, dst.c.DBServer)
 		return nil
 	})
-	if err == nil {
-		ch["site_status"] = entities.SiteInstalled
-	}
 	return ch, err
 }
 
@@ -331,16 +325,16 @@ func moveWithBackup(ctx context.Context, env *provision.Env, c *provision.Contex
 	if err != nil {
 		return nil, nil, err
 	}
-	m := &move{env: env, kind: kind, src: src, dst: dst, archive: info.Path, sum: info.SHA256}
-	ch, err := m.run(ctx)
-	if ch == nil {
-		ch = map[string]any{}
-	}
 	of := ""
 	if kind == "clone" {
 		of = c.SiteDomain
 	}
-	ch["backup"] = backupChange(info, of)
+	m := &move{env: env, kind: kind, src: src, dst: dst, archive: info.Path, sum: info.SHA256, backupCh: backupChange(info, of)}
+	ch, err := m.run(ctx)
+	if ch == nil {
+		ch = map[string]any{}
+	}
+	ch["backup"] = m.backupCh
 	return ch, dst, err
 }
 
@@ -390,6 +384,9 @@ type move struct {
 	// certCh records it.
 	certFromBackup bool
 	certCh         map[string]any
+	backupCh       map[string]any // the backup a migrate or clone took first
+	j              *journal       // the undo steps on disk (journal.go)
+	svc            db.Service     // dst's database service
 }
 
 // placement is where one part of a backup goes.
@@ -399,6 +396,17 @@ type placement struct {
 	// swap: staged beside the live path and swapped in once the move is
 	// checked (the site's own place, and certificate directories).
 	swap bool
+}
+
+// classify tells what kind of move this is.
+func (m *move) classify() {
+	src, dst := m.src, m.dst
+	m.inPlace = sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.SiteDomain == dst.c.SiteDomain
+	m.revive = m.kind == "restore" && src.c.SiteStatus == entities.SiteQueued
+	// The certificate goes along under the same domain, to the same place
+	// (restore) or another web server; on the same web server its
+	// directory is the site's already.
+	m.certs = src.c.SiteDomain == dst.c.SiteDomain && (m.inPlace || !sameWeb(src, dst))
 }
 
 func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
@@ -412,12 +420,7 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "pick a database server of the same kind",
 			"the database of %s is on %s; a dump of it does not load into %s (server %s)", src.c.SiteDomain, src.c.DBType, dst.c.DBType, dst.c.DBServer)
 	}
-	m.inPlace = sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.SiteDomain == dst.c.SiteDomain
-	m.revive = m.kind == "restore" && src.c.SiteStatus == entities.SiteQueued
-	// The certificate goes along under the same domain, to the same place
-	// (restore) or another web server; on the same web server its
-	// directory is the site's already.
-	m.certs = src.c.SiteDomain == dst.c.SiteDomain && (m.inPlace || !sameWeb(src, dst))
+	m.classify()
 	m.tag = fmt.Sprintf("aegir-%s-%d", m.kind, time.Now().UnixNano())
 	if _, err := os.Stat(m.archive); err != nil {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "pick another backup: aegir backup list --site "+src.c.SiteDomain+" (and forget this one: aegir backup delete ID)",
@@ -433,10 +436,13 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 		return nil, err
 	}
 	defer svc.Close()
+	m.svc = svc
+	m.j = newJournal(m.env, src.c, m.kind)
 	// Before the service closes: the rollback drops the new database.
 	defer func() {
 		if err != nil {
 			m.u.rollback(ctx)
+			m.j.remove()
 			var pe *provision.Error
 			if m.revive && errors.As(err, &pe) {
 				pe.Hint += "; everything this restore of the deleted " + src.c.SiteDomain + " made was removed, and the site stays queued: fix the cause, then aegir task retry (or give up: aegir site delete " + src.c.SiteDomain + ")"
@@ -481,9 +487,6 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 		return nil, err
 	}
 	// The site works in its new state: from here on nothing is undone.
-	m.u.steps = nil
-	m.cleanup(ctx)
-	env.Logf(provision.LevelInfo, "%s of %s done: %s on platform %s, database %s on %s", m.kind, src.c.SiteDomain, dst.url(), dst.c.Platform, dst.c.SiteDBName, dst.c.DBServer)
 	ch = map[string]any{"site_db_name": dst.c.SiteDBName, "site_db_user": dst.c.SiteDBUser}
 	if m.revive {
 		ch["site_status"] = entities.SiteInstalled
@@ -491,6 +494,29 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	for k, v := range m.certCh {
 		ch[k] = v
 	}
+	switch m.kind {
+	case "migrate":
+		ch["site_platform"], ch["site_db_server"], ch["site_domain"] = dst.c.Platform, dst.c.DBServer, dst.c.SiteDomain
+	case "clone":
+		ch["site_status"] = entities.SiteInstalled
+	}
+	m.u.steps = nil
+	if m.j != nil {
+		done := map[string]any{}
+		for k, v := range ch {
+			done[k] = v
+		}
+		if m.backupCh != nil {
+			done["backup"] = m.backupCh
+		}
+		m.j.Done = &moveDone{Changes: done}
+		if err := m.j.save(); err != nil {
+			env.Logf(provision.LevelWarning, "cannot mark the journal %s done: %v", m.j.path, err)
+		}
+	}
+	m.cleanup(ctx)
+	m.j.remove()
+	env.Logf(provision.LevelInfo, "%s of %s done: %s on platform %s, database %s on %s", m.kind, src.c.SiteDomain, dst.url(), dst.c.Platform, dst.c.SiteDBName, dst.c.DBServer)
 	return ch, nil
 }
 
@@ -516,13 +542,10 @@ func (m *move) createDB(ctx context.Context, svc db.Service) error {
 	}
 	c.SiteDBName, c.SiteDBUser = name, name
 	m.env.Logf(provision.LevelInfo, "creating database %s and user %s on %s for the %s, for connections from %s", name, name, c.DBServer, m.kind, c.DBGrantHost)
-	if err := svc.CreateDatabase(ctx, name, name, c.SiteDBPassword, c.DBGrantHost); err != nil {
+	if err := m.push(moveOp{Op: opDropDB, DB: name}); err != nil {
 		return err
 	}
-	m.u.push(fmt.Sprintf("drop database %s and user %s on %s", name, name, c.DBServer), func(ctx context.Context) error {
-		return svc.DropDatabase(ctx, name, name, c.DBGrantHost)
-	})
-	return nil
+	return svc.CreateDatabase(ctx, name, name, c.SiteDBPassword, c.DBGrantHost)
 }
 
 // placeParts decides where each part is unpacked: staging paths beside
@@ -551,8 +574,9 @@ func (m *move) placeParts(ctx context.Context) error {
 		if err := dst.ex.MkdirAll(ctx, path.Dir(p.Path), mode); err != nil {
 			return fmt.Errorf("create %s on %s: %w", path.Dir(p.Path), dst.ex.Host(), err)
 		}
-		target := pl.staged
-		m.u.push("remove "+target+" on "+dst.ex.Host(), func(ctx context.Context) error { return dst.ex.RemoveAll(ctx, target) })
+		if err := m.push(moveOp{Op: opRemove, Path: pl.staged}); err != nil {
+			return err
+		}
 		m.placed = append(m.placed, pl)
 	}
 	return nil
@@ -634,20 +658,17 @@ func (m *move) swap(ctx context.Context) error {
 		}
 		live, staged, aside := pl.Path, pl.staged, m.beside(pl.Path, "old")
 		if _, err := ex.Lstat(ctx, live); err == nil {
+			if err := m.push(moveOp{Op: opPutBack, Path: live, Aside: aside}); err != nil {
+				return err
+			}
 			if err := ex.Rename(ctx, live, aside); err != nil {
 				return fmt.Errorf("set %s aside on %s: %w", live, ex.Host(), err)
 			}
 			m.aside = append(m.aside, aside)
-			m.u.push("put "+live+" back on "+ex.Host(), func(ctx context.Context) error {
-				if err := ex.RemoveAll(ctx, live); err != nil {
-					return err
-				}
-				return ex.Rename(ctx, aside, live)
-			})
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return err
-		} else {
-			m.u.push("remove "+live+" on "+ex.Host(), func(ctx context.Context) error { return ex.RemoveAll(ctx, live) })
+		} else if err := m.push(moveOp{Op: opRemove, Path: live}); err != nil {
+			return err
 		}
 		if _, err := ex.Lstat(ctx, staged); errors.Is(err, fs.ErrNotExist) {
 			continue // the backup had none
@@ -669,21 +690,20 @@ func (m *move) settings(ctx context.Context) error {
 		bare.SiteAliases = nil
 		s := *src
 		s.c = &bare
+		if err := m.push(moveOp{Op: opSrcSettings}); err != nil {
+			return err
+		}
 		if _, err := s.writeSettings(ctx); err != nil {
 			return err
 		}
-		m.u.push("give "+src.c.SiteDomain+" its aliases back", func(ctx context.Context) error {
-			_, err := src.writeSettings(ctx)
+	}
+	if !m.inPlace || m.revive {
+		if err := m.push(moveOp{Op: opDstSite}); err != nil {
 			return err
-		})
+		}
 	}
 	if _, err := dst.writeSettings(ctx); err != nil {
 		return err
-	}
-	if !m.inPlace || m.revive {
-		m.u.push("remove the settings and files of "+dst.c.SiteDomain+" from "+dst.p.Root, func(ctx context.Context) error {
-			return app.RemoveSite(ctx, dst.ex, dst.p, dst.c.SiteDomain)
-		})
 	}
 	m.env.Logf(provision.LevelInfo, "settings of %s written for database %s on %s", dst.c.SiteDomain, dst.c.SiteDBName, dst.c.DBServer)
 	return nil
@@ -719,22 +739,15 @@ func (m *move) readdress(ctx context.Context, svc db.Service) error {
 // vhost writes the site's virtual host at its new place.
 func (m *move) vhost(ctx context.Context) error {
 	src, dst := m.src, m.dst
-	changed, err := dst.ws.WriteSite(ctx, dst.vhost(dst.c.SiteStatus == entities.SiteDisabled))
-	if err != nil || !changed {
+	op := moveOp{Op: opDstVhost}
+	if sameWeb(src, dst) && src.c.SiteDomain == dst.c.SiteDomain && !m.revive {
+		op.Op = opSrcVhost
+	}
+	if err := m.push(op); err != nil {
 		return err
 	}
-	if sameWeb(src, dst) && src.c.SiteDomain == dst.c.SiteDomain && !m.revive {
-		m.u.push("write the virtual host of "+src.c.SiteDomain+" back", func(ctx context.Context) error {
-			_, err := src.ws.WriteSite(ctx, src.vhost(src.c.SiteStatus == entities.SiteDisabled))
-			return err
-		})
-	} else {
-		m.u.push("remove the virtual host of "+dst.c.SiteDomain+" on "+dst.c.WebServer, func(ctx context.Context) error {
-			_, err := dst.ws.RemoveSite(ctx, dst.c.SiteDomain)
-			return err
-		})
-	}
-	return nil
+	_, err := dst.ws.WriteSite(ctx, dst.vhost(dst.c.SiteStatus == entities.SiteDisabled))
+	return err
 }
 
 // check makes sure the site works at its new place: WordPress loads with

@@ -1,0 +1,241 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
+)
+
+func init() {
+	// site.rescue undoes a restore, migrate or clone whose dispatcher died
+	// (the front end runs it from its rescue of dead tasks, with the dead
+	// task's context and id).
+	provision.Register("site.rescue", siteRescue)
+}
+
+// A move's undo steps (moveOp) are kept on the master while it runs, in
+// AEGIR_HOME/journal/task-ID.json (0600), each written before the step it
+// undoes is taken: a dispatcher killed in the middle (kill -9, OOM, a
+// reboot) leaves the journal, and site.rescue plays it back. Every step is
+// idempotent, so one whose action never happened undoes nothing.
+type journal struct {
+	path string
+	Kind string    `json:"kind"`
+	Ops  []moveOp  `json:"ops"`
+	Done *moveDone `json:"done,omitempty"`
+}
+
+// moveDone is written once a move works in its new state, before its
+// clean-up: a rescue then saves its result and finishes the clean-up.
+type moveDone struct {
+	Changes map[string]any `json:"changes"`
+}
+
+// moveOp is one undo step of a move, run on the web or database server of
+// the site where it goes (dst) or where it was (src).
+type moveOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path,omitempty"`
+	Aside string `json:"aside,omitempty"`
+	DB    string `json:"db,omitempty"`
+}
+
+// The undo steps.
+const (
+	opDropDB      = "drop_db"      // drop database and user DB on dst's database server
+	opRemove      = "remove"       // remove Path on dst's web server
+	opPutBack     = "put_back"     // put Aside back at Path (when it is there)
+	opSrcSettings = "src_settings" // write src's settings again from its record
+	opDstSite     = "dst_site"     // remove dst's settings and files
+	opSrcVhost    = "src_vhost"    // write src's virtual host again from its record
+	opDstVhost    = "dst_vhost"    // remove dst's virtual host
+)
+
+func journalPath(home string, taskID int64) string {
+	return filepath.Join(home, "journal", "task-"+strconv.FormatInt(taskID, 10)+".json")
+}
+
+// newJournal starts the journal of a move; nil when the task has no id or
+// there is no aegir home (aegir provision run by hand).
+func newJournal(env *provision.Env, c *provision.Context, kind string) *journal {
+	if env.Home == "" || c.TaskID == 0 {
+		return nil
+	}
+	return &journal{path: journalPath(env.Home, c.TaskID), Kind: kind}
+}
+
+func readJournal(p string) (*journal, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	j := &journal{path: p}
+	if err := json.Unmarshal(b, j); err != nil {
+		return nil, fmt.Errorf("journal %s is damaged: %w", p, err)
+	}
+	return j, nil
+}
+
+// save writes the journal whole (a new file renamed over the old one).
+func (j *journal) save() error {
+	if j == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(j.path), 0o700); err != nil {
+		return err
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	tmp := j.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, j.path)
+}
+
+func (j *journal) remove() {
+	if j != nil {
+		_ = os.Remove(j.path)
+	}
+}
+
+// push records an undo step, on disk first, then for the rollback of
+// this run. A journal that cannot be written stops the move before the
+// step is taken.
+func (m *move) push(op moveOp) error {
+	if m.j != nil {
+		m.j.Ops = append(m.j.Ops, op)
+		if err := m.j.save(); err != nil {
+			return provision.Errorf(provision.ErrCommand, "check the free space and permissions of "+filepath.Dir(m.j.path),
+				"cannot write the journal of the %s: %v", m.kind, err)
+		}
+	}
+	m.u.push(m.describe(op), func(ctx context.Context) error { return m.undo(ctx, op) })
+	return nil
+}
+
+func (m *move) describe(op moveOp) string {
+	src, dst := m.src, m.dst
+	switch op.Op {
+	case opDropDB:
+		return fmt.Sprintf("drop database %s and user %s on %s", op.DB, op.DB, dst.c.DBServer)
+	case opRemove:
+		return "remove " + op.Path + " on " + dst.ex.Host()
+	case opPutBack:
+		return "put " + op.Path + " back on " + dst.ex.Host()
+	case opSrcSettings:
+		return "give " + src.c.SiteDomain + " its aliases back"
+	case opDstSite:
+		return "remove the settings and files of " + dst.c.SiteDomain + " from " + dst.p.Root
+	case opSrcVhost:
+		return "write the virtual host of " + src.c.SiteDomain + " back"
+	case opDstVhost:
+		return "remove the virtual host of " + dst.c.SiteDomain + " on " + dst.c.WebServer
+	}
+	return op.Op
+}
+
+// undo takes one step back.
+func (m *move) undo(ctx context.Context, op moveOp) error {
+	src, dst := m.src, m.dst
+	switch op.Op {
+	case opDropDB:
+		return m.svc.DropDatabase(ctx, op.DB, op.DB, dst.c.DBGrantHost)
+	case opRemove:
+		return dst.ex.RemoveAll(ctx, op.Path)
+	case opPutBack:
+		if _, err := dst.ex.Lstat(ctx, op.Aside); errors.Is(err, fs.ErrNotExist) {
+			return nil // never set aside
+		}
+		if err := dst.ex.RemoveAll(ctx, op.Path); err != nil {
+			return err
+		}
+		return dst.ex.Rename(ctx, op.Aside, op.Path)
+	case opSrcSettings:
+		_, err := src.writeSettings(ctx)
+		return err
+	case opDstSite:
+		return app.RemoveSite(ctx, dst.ex, dst.p, dst.c.SiteDomain)
+	case opSrcVhost:
+		_, err := src.ws.WriteSite(ctx, src.vhost(src.c.SiteStatus == entities.SiteDisabled))
+		return err
+	case opDstVhost:
+		_, err := dst.ws.RemoveSite(ctx, dst.c.SiteDomain)
+		return err
+	}
+	return fmt.Errorf("unknown undo step %q", op.Op)
+}
+
+// siteRescue plays back the journal of a restore, migrate or clone whose
+// dispatcher died: undone step by step, newest first, as its own rollback
+// would have, so that the site works where it was; or, when the move was
+// done and only its clean-up was left, that clean-up, and the move's
+// result as this task's changes for the front end to save.
+func siteRescue(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	j, err := readJournal(journalPath(env.Home, c.TaskID))
+	if errors.Is(err, fs.ErrNotExist) {
+		env.Logf(provision.LevelInfo, "task %d left nothing to undo", c.TaskID)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := &move{env: env, kind: j.Kind, j: j}
+	m.u.env = env
+	switch j.Kind {
+	case "restore":
+		dc := *c
+		if m.src, err = openSite(ctx, env, c); err == nil {
+			m.dst, err = openSite(ctx, env, &dc)
+		}
+	default:
+		m.src, m.dst, err = openMove(ctx, env, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.classify()
+	if j.Done != nil {
+		env.Logf(provision.LevelInfo, "the %s of %s was done; finishing its clean-up and saving its result", j.Kind, c.SiteDomain)
+		for _, op := range j.Ops {
+			if op.Op == opPutBack {
+				m.aside = append(m.aside, op.Aside)
+			}
+		}
+		m.cleanup(ctx)
+		j.remove()
+		return j.Done.Changes, nil
+	}
+	if m.svc, err = m.dst.db(ctx); err != nil {
+		return nil, err
+	}
+	defer m.svc.Close()
+	env.Logf(provision.LevelWarning, "undoing the %s of %s that task %d left half-done (%d steps)", j.Kind, c.SiteDomain, c.TaskID, len(j.Ops))
+	var failed []string
+	for i := len(j.Ops) - 1; i >= 0; i-- {
+		op := j.Ops[i]
+		if err := m.undo(ctx, op); err != nil {
+			env.Logf(provision.LevelError, "could not %s: %v", m.describe(op), err)
+			failed = append(failed, m.describe(op))
+			continue
+		}
+		env.Logf(provision.LevelInfo, "%s: done", m.describe(op))
+	}
+	if len(failed) > 0 {
+		return nil, provision.Errorf(provision.ErrCommand, "do those by hand; the journal "+j.path+" lists every step (remove it when done)",
+			"%d steps of the undo failed", len(failed))
+	}
+	j.remove()
+	return nil, nil
+}
