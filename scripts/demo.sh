@@ -30,7 +30,7 @@ say "Clean demo home: $DEMO_HOME"
 if [ -f "$AEGIR_HOME/aegir.db" ]; then
   # Drop the previous demo site's database and user through aegir itself
   # (while its nginx still runs, so that the vhost removal can reload it).
-  "$AEGIR" site delete "$DOMAIN" --no-backup -q >/dev/null 2>&1 || true
+  "$AEGIR" -y site delete "$DOMAIN" --no-backup -q >/dev/null 2>&1 || true
 fi
 if [ -f "$DEMO_HOME/nginx/nginx.pid" ]; then
   nginx -p "$DEMO_HOME/nginx" -c "$DEMO_HOME/nginx/nginx.conf" -s stop 2>/dev/null || true
@@ -112,6 +112,8 @@ Try next (export AEGIR_HOME=$AEGIR_HOME first):
     aegir site disable $DOMAIN             # answers "site disabled"; aegir site enable $DOMAIN
     aegir site login-reset $DOMAIN         # a one-time login link
     aegir package list --platform wordpress
-    aegir site delete $DOMAIN              # removes vhost, files, database and user
+    aegir site backup $DOMAIN              # one .tar.gz in \$AEGIR_HOME/backups: aegir backup list
+    aegir site delete $DOMAIN              # a backup first, then vhost, files, database and user go
+    aegir site restore $DOMAIN             # brings the deleted site back from that backup
 Stop the demo's nginx with: $NGINX_CMD -s stop
 DONE
