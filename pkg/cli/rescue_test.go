@@ -140,4 +140,46 @@ func TestRestoreKilledMidwayIsUndone(t *testing.T) {
 	if exists(after) {
 		t.Fatal("a restore after the rescue did not restore")
 	}
+
+	// Killed in its clean-up: the restore was done, and its DROP DATABASE
+	// of the old database waits for a transaction that reads it. The
+	// rescue finishes the clean-up and saves the restore's result.
+	old := siteRecord(t, h.home, domain)["db_name"].(string)
+	tx, err := mariadb(t).Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec("SELECT * FROM `" + old + "`.node"); err != nil {
+		t.Fatal(err)
+	}
+	id = strings.TrimSpace(must(t, h.home, "-y", "site", "restore", domain, "--queue"))
+	journal = filepath.Join(h.home, "journal", "task-"+id+".json")
+	child = startAegir(t, h.home, "hosting", "dispatch")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if b, _ := os.ReadFile(journal); strings.Contains(string(b), `"done"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the restore never reached its clean-up")
+		}
+	}
+	_ = syscall.Kill(-child.Process.Pid, syscall.SIGKILL)
+	_ = child.Wait()
+	_ = tx.Rollback()
+	_, errs, _ = aegir(t, h.home, "hosting", "dispatch")
+	if !strings.Contains(must(t, h.home, "task", "log", id), "was done; finishing its clean-up") {
+		t.Fatalf("the rescue of a restore killed in its clean-up:\n%s\n%s", must(t, h.home, "task", "log", id), errs)
+	}
+	now := siteRecord(t, h.home, domain)["db_name"].(string)
+	if now == old || !dbExists(t, now) || dbExists(t, old) || exists(journal) {
+		t.Fatalf("after the rescue: record names %s (was %s), it exists %v, the old one exists %v, journal there %v", now, old, dbExists(t, now), dbExists(t, old), exists(journal))
+	}
+	if left, _ := filepath.Glob(filepath.Join(root, "sites", ".*aegir-*")); len(left) > 0 {
+		t.Fatalf("the rescue left %v", left)
+	}
+	settings, _ = os.ReadFile(filepath.Join(siteDir, "settings.php"))
+	if !strings.Contains(string(settings), "'"+now+"'") {
+		t.Fatal("after the rescue, settings.php does not name the database the record names")
+	}
 }

@@ -213,6 +213,11 @@ func siteRescue(ctx context.Context, env *provision.Env, c *provision.Context) (
 				m.aside = append(m.aside, op.Aside)
 			}
 		}
+		// The database the site now uses: the old one is dropped unless
+		// it is that one.
+		if name, ok := j.Done.Changes["site_db_name"].(string); ok {
+			m.dst.c.SiteDBName = name
+		}
 		m.cleanup(ctx)
 		j.remove()
 		return j.Done.Changes, nil
