@@ -20,7 +20,7 @@ export AEGIR_HOME=$work/home
 DOMAIN=bench$$.test
 db_base=bench$$test
 cleanup() {
-  "$AEGIR" site delete "$DOMAIN" --no-backup -q >/dev/null 2>&1 || true
+  "$AEGIR" -y site delete "$DOMAIN" --no-backup -q >/dev/null 2>&1 || true
   for d in $(mariadb -N -e "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '${db_base}%'"); do
     mariadb -e "DROP DATABASE IF EXISTS \`$d\`"
   done
@@ -57,7 +57,7 @@ secs() { printf '%.2f' "$(echo "($2 - $1) / 1000000000" | bc -l)"; }
 aegir_backup() { "$AEGIR" site backup "$DOMAIN" -q >/dev/null; }
 drop_aegir_backups() {
   for id in $("$AEGIR" backup list --site "$DOMAIN" --format csv --fields id | tail -n +2); do
-    "$AEGIR" backup delete "$id" -q >/dev/null
+    "$AEGIR" -y backup delete "$id" -q >/dev/null
   done
 }
 shell_backup() {
@@ -72,7 +72,7 @@ shell_backup_parallel() {
 aegir_verify() {
   "$AEGIR" backup verify "$("$AEGIR" backup list --site "$DOMAIN" --format csv --fields id | sed -n 2p)" -q >/dev/null
 }
-aegir_restore() { "$AEGIR" site restore "$DOMAIN" -q >/dev/null; }
+aegir_restore() { "$AEGIR" -y site restore "$DOMAIN" -q >/dev/null; }
 shell_restore() {
   rm -rf "$uploads" "$work/wp/wp-content/aegir-sites/$DOMAIN.php"
   tar xzf "$base/files.tar.gz" -C "$work/wp"
