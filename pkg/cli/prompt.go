@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -16,11 +15,11 @@ import (
 // backup deleted). Only y or yes goes on; anything else, end of input or
 // an interrupt changes nothing (exit 2).
 //
-// Nobody is asked with -y (--yes), or when standard input is not a
-// terminal: cron, CI and pipes have no one to answer, and a script that
-// runs the command means it.
+// Nobody is asked with -y (--yes), or when standard input or error is
+// not a terminal: cron, CI and pipes have no one to answer (or to see the
+// question), and a script that runs the command means it.
 func (a *App) confirm(question string) error {
-	if a.yes || !isTerminal(a.IO.In) {
+	if a.yes || !isTerminal(a.IO.In) || !isTerminal(a.IO.Err) {
 		return nil
 	}
 	fmt.Fprintf(a.IO.Err, "%s [y/N] ", question)
@@ -46,9 +45,9 @@ func (a *App) confirm(question string) error {
 		Hint: "answer y to go on, or pass -y (--yes) to skip the question"}
 }
 
-// isTerminal reports whether r is a terminal.
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
+// isTerminal reports whether s (a reader or writer) is a terminal.
+func isTerminal(s any) bool {
+	f, ok := s.(*os.File)
 	if !ok {
 		return false
 	}

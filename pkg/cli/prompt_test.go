@@ -77,7 +77,7 @@ func TestConfirmAtTerminal(t *testing.T) {
 	home := newHome(t)
 	must(t, home, "server", "add", "web1", "--host", "localhost", "--http", "nginx", "--db", "mariadb", "--db-host", "127.0.0.1", "--queue")
 	must(t, home, "platform", "add", "wp", "--server", "web1", "--root", t.TempDir(), "--queue")
-	for _, d := range []string{"a.test", "b.test", "c.test"} {
+	for _, d := range []string{"a.test", "b.test", "c.test", "d.test"} {
 		must(t, home, "site", "install", d, "--platform", "wp", "--queue")
 	}
 	tasks := func() int {
@@ -99,5 +99,13 @@ func TestConfirmAtTerminal(t *testing.T) {
 	// Not a terminal: the test helper's input is a string reader.
 	if _, errs, code := aegir(t, home, "site", "delete", "c.test", "--queue"); code != 0 || strings.Contains(errs, "[y/N]") || tasks() != 3 {
 		t.Fatalf("without a terminal: exit %d, %d delete tasks\n%s", code, tasks(), errs)
+	}
+	// A terminal for input, but errors go to a file: nobody would see
+	// the question.
+	term, _ := openPTY(t)
+	var out, errb bytes.Buffer
+	code = cli.Run(context.Background(), []string{"--home", home, "site", "delete", "d.test", "--queue"}, cli.IOStreams{In: term, Out: &out, Err: &errb})
+	if code != 0 || strings.Contains(errb.String(), "[y/N]") || tasks() != 4 {
+		t.Fatalf("with standard error not a terminal: exit %d, %d delete tasks\n%s", code, tasks(), errb.String())
 	}
 }
