@@ -103,8 +103,8 @@ func TestConfirmAtTerminal(t *testing.T) {
 	// A terminal for input, but errors go to a file: nobody would see
 	// the question.
 	term, _ := openPTY(t)
-	var out, errb bytes.Buffer
-	code = cli.Run(context.Background(), []string{"--home", home, "site", "delete", "d.test", "--queue"}, cli.IOStreams{In: term, Out: &out, Err: &errb})
+	var stdout, errb bytes.Buffer
+	code = cli.Run(context.Background(), []string{"--home", home, "site", "delete", "d.test", "--queue"}, cli.IOStreams{In: term, Out: &stdout, Err: &errb})
 	if code != 0 || strings.Contains(errb.String(), "[y/N]") || tasks() != 4 {
 		t.Fatalf("with standard error not a terminal: exit %d, %d delete tasks\n%s", code, tasks(), errb.String())
 	}
