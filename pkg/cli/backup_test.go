@@ -120,12 +120,13 @@ func wordPressSite(t *testing.T, h *hostEnv, platform, root, prefix string, alia
 }
 
 type backupRec struct {
-	ID      int64
-	Site    string
-	Path    string
-	Size    int64
-	SHA256  string
-	Created time.Time
+	ID         int64
+	Site       string
+	SiteStatus string `json:"site_status"`
+	Path       string
+	Size       int64
+	SHA256     string
+	Created    time.Time
 }
 
 func backups(t *testing.T, home, domain string) []backupRec {
@@ -657,6 +658,9 @@ func TestRestoreDeletedSite(t *testing.T) {
 	serial := h.servedSerial(t, domain, "")
 
 	must(t, h.home, "-y", "site", "delete", domain, "-q")
+	if bs := backups(t, h.home, domain); len(bs) != 1 || bs[0].SiteStatus != "deleted" {
+		t.Fatalf("backups of the deleted site: %+v", bs)
+	}
 	if dbExists(t, db1) || exists(upload) {
 		t.Fatalf("after delete: database there %v, upload there %v", dbExists(t, db1), exists(upload))
 	}
@@ -685,7 +689,7 @@ func TestRestoreDeletedSite(t *testing.T) {
 	if c := certOf(t, h.home, domain); c == nil || c.NotAfter == nil {
 		t.Fatalf("certificate record after the restore: %+v", c)
 	}
-	if bs := backups(t, h.home, domain); len(bs) != 1 {
+	if bs := backups(t, h.home, domain); len(bs) != 1 || bs[0].SiteStatus != "installed" {
 		t.Fatalf("backups of the restored site: %+v", bs)
 	}
 

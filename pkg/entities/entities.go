@@ -323,12 +323,15 @@ type Package struct {
 
 // Backup is one archive of a site.
 type Backup struct {
-	ID      int64     `json:"id" yaml:"id"`
-	Site    string    `json:"site" yaml:"site"`
-	Path    string    `json:"path" yaml:"path"`
-	Size    int64     `json:"size" yaml:"size"`
-	SHA256  string    `json:"sha256" yaml:"sha256"`
-	Created time.Time `json:"created" yaml:"created"`
+	ID   int64  `json:"id" yaml:"id"`
+	Site string `json:"site" yaml:"site"`
+	// SiteStatus is the status of the backup's site: deleted means the
+	// site can be brought back from it (aegir site restore DOMAIN).
+	SiteStatus string    `json:"site_status" yaml:"site_status"`
+	Path       string    `json:"path" yaml:"path"`
+	Size       int64     `json:"size" yaml:"size"`
+	SHA256     string    `json:"sha256" yaml:"sha256"`
+	Created    time.Time `json:"created" yaml:"created"`
 }
 
 // TableColumns are the default table and CSV columns of each type; JSON
@@ -369,7 +372,9 @@ func (Package) TableColumns() []string {
 }
 
 // TableColumns: see Client.TableColumns.
-func (Backup) TableColumns() []string { return []string{"id", "site", "size", "created", "path"} }
+func (Backup) TableColumns() []string {
+	return []string{"id", "site", "site_status", "size", "created", "path"}
+}
 
 // CellString renders a service in one table cell: kind:type(status).
 func (s Service) CellString() string {

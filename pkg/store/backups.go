@@ -9,14 +9,14 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 )
 
-const backupCols = `b.id, x.domain, b.path, b.size, b.sha256, b.created`
+const backupCols = `b.id, x.domain, x.status, b.path, b.size, b.sha256, b.created`
 
 const backupFrom = ` FROM backups b JOIN sites x ON x.id = b.site_id`
 
 func scanBackup(sc interface{ Scan(...any) error }) (*entities.Backup, error) {
 	var b entities.Backup
 	var created int64
-	if err := sc.Scan(&b.ID, &b.Site, &b.Path, &b.Size, &b.SHA256, &created); err != nil {
+	if err := sc.Scan(&b.ID, &b.Site, &b.SiteStatus, &b.Path, &b.Size, &b.SHA256, &created); err != nil {
 		return nil, err
 	}
 	b.Created = fromMs(created)
@@ -214,7 +214,7 @@ func (s *Store) DeletedSiteBackup(ctx context.Context, domain string, id int64) 
 	}
 	var b entities.Backup
 	var created, siteID int64
-	err := s.db.QueryRowContext(ctx, q+` ORDER BY b.created DESC, b.id DESC LIMIT 1`, args...).Scan(&b.ID, &b.Site, &b.Path, &b.Size, &b.SHA256, &created, &siteID)
+	err := s.db.QueryRowContext(ctx, q+` ORDER BY b.created DESC, b.id DESC LIMIT 1`, args...).Scan(&b.ID, &b.Site, &b.SiteStatus, &b.Path, &b.Size, &b.SHA256, &created, &siteID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, &NotFoundError{Kind: "backup", Name: "of a deleted site " + domain}
 	}
