@@ -661,6 +661,9 @@ func TestRestoreDeletedSite(t *testing.T) {
 	if bs := backups(t, h.home, domain); len(bs) != 1 || bs[0].SiteStatus != "deleted" {
 		t.Fatalf("backups of the deleted site: %+v", bs)
 	}
+	if _, errs, code := aegir(t, h.home, "site", "show", domain); code != cli.ExitNotFound || !strings.Contains(errs, "was deleted") || !strings.Contains(errs, "aegir site restore "+domain) {
+		t.Fatalf("site show of the deleted site: exit %d\n%s", code, errs)
+	}
 	if dbExists(t, db1) || exists(upload) {
 		t.Fatalf("after delete: database there %v, upload there %v", dbExists(t, db1), exists(upload))
 	}

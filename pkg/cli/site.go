@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -437,5 +439,11 @@ func (a *App) site(domain string) (*store.Store, *entities.Site, error) {
 		return nil, nil, err
 	}
 	v, err := st.GetSite(a.ctx, domain)
+	if errors.Is(err, store.ErrNotFound) {
+		if b, _, derr := st.DeletedSiteBackup(a.ctx, domain, 0); derr == nil {
+			return nil, nil, &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s was deleted", domain),
+				Hint: fmt.Sprintf("bring it back from its backup of %s: aegir site restore %s", b.Created.Local().Format(time.DateTime), domain)}
+		}
+	}
 	return st, v, err
 }
