@@ -417,9 +417,10 @@ func archiveList(t *testing.T, archive string) string {
 
 // A site's certificate and key go into its backups, and a restore puts
 // them back: after a renewal, restoring the backup serves the backed-up
-// certificate again and records it; the key stays 0600 in the archive and
-// on the server. A backup from before the site had a certificate restores
-// its content and keeps the certificate in service.
+// certificate again and records it (the newer one stays on disk); the key
+// stays 0600 in the archive and on the server. A backup from before the
+// site had a certificate restores its content and keeps the certificate
+// in service.
 func TestBackupRestoreHTTPS(t *testing.T) {
 	t.Parallel()
 	h := newHTTPSEnv(t, "nginx")
@@ -475,9 +476,11 @@ func TestBackupRestoreHTTPS(t *testing.T) {
 	if st, err := os.Stat(c1.KeyPath); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("restored key %s: %v %v, want 0600", c1.KeyPath, err, st)
 	}
+	// Nothing beside the site's directory; the newer certificate stays
+	// in it, out of service.
 	sslDir := filepath.Dir(filepath.Dir(c1.CertPath))
-	if names, _ := filepath.Glob(filepath.Join(sslDir, "*")); len(names) != 1 || exists(c2.CertPath) {
-		t.Fatalf("left in %s after the restore: %v (the replaced certificate there: %v)", sslDir, names, exists(c2.CertPath))
+	if names, _ := filepath.Glob(filepath.Join(sslDir, "*")); len(names) != 1 || !exists(c2.CertPath) || !exists(c2.KeyPath) {
+		t.Fatalf("left in %s after the restore: %v (the newer certificate there: %v)", sslDir, names, exists(c2.CertPath))
 	}
 	if body, cerr := h.curl(t, domain, "/", title); !strings.Contains(body, title) {
 		t.Fatalf("curl https://%s after the restore: %s %.300s", domain, cerr, body)
@@ -497,6 +500,34 @@ func TestBackupRestoreHTTPS(t *testing.T) {
 	}
 	if body, cerr := h.curl(t, domain, "/", title); !strings.Contains(body, title) {
 		t.Fatalf("curl https://%s after restoring a backup without a certificate: %s %.300s", domain, cerr, body)
+	}
+
+	// A restore that fails once the backup's certificate is in the
+	// directory (the web server refuses its configuration): the
+	// certificate in service and its files stay, the backup's go.
+	must(t, h.home, "site", "cert", domain, "-q")
+	c3 := certOf(t, h.home, domain)
+	serial3 := h.servedSerial(t, domain, serial1)
+	broken := filepath.Join(h.home, "config", "web1", "vhost.d", "zz-broken.conf")
+	if err := os.WriteFile(broken, []byte("this is not nginx;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code = aegir(t, h.home, "site", "restore", domain, "--backup", itoa(int(withCert.ID)))
+	os.Remove(broken)
+	if code != cli.ExitFailed || !strings.Contains(errs, "rollback: remove "+c1.CertPath) {
+		t.Fatalf("restore refused by the web server: exit %d\n%s", code, errs)
+	}
+	if names, _ := filepath.Glob(filepath.Join(filepath.Dir(c3.CertPath), "*")); len(names) != 2 || !exists(c3.CertPath) || !exists(c3.KeyPath) {
+		t.Fatalf("certificate directory after the failed restore: %v, want only %s and its key", names, c3.CertPath)
+	}
+	if c := certOf(t, h.home, domain); c.CertPath != c3.CertPath {
+		t.Fatalf("record after the failed restore: %+v", c)
+	}
+	if out, err := exec.Command("sh", "-c", h.web.TestCmd).CombinedOutput(); err != nil {
+		t.Fatalf("the web server's configuration after the failed restore: %v\n%s", err, out)
+	}
+	if s := h.servedSerial(t, domain, ""); s != serial3 {
+		t.Fatalf("serving %s after the failed restore, want %s", s, serial3)
 	}
 	must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
 }

@@ -171,6 +171,9 @@ func TestRestoreKilledMidwayIsUndone(t *testing.T) {
 	if !strings.Contains(must(t, h.home, "task", "log", id), "was done; finishing its clean-up") {
 		t.Fatalf("the rescue of a restore killed in its clean-up:\n%s\n%s", must(t, h.home, "task", "log", id), errs)
 	}
+	if st := must(t, h.home, "task", "list", "--site", domain, "--format", "csv", "--fields", "id,status,error"); !strings.Contains(st, "\n"+id+",warning,\n") {
+		t.Fatalf("the finished restore after the rescue: %q, want warning and no error", st)
+	}
 	now := siteRecord(t, h.home, domain)["db_name"].(string)
 	if now == old || !dbExists(t, now) || dbExists(t, old) || exists(journal) {
 		t.Fatalf("after the rescue: record names %s (was %s), it exists %v, the old one exists %v, journal there %v", now, old, dbExists(t, now), dbExists(t, old), exists(journal))

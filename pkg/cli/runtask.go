@@ -28,7 +28,7 @@ func (a *App) dispatcher(echo bool) (*queue.Dispatcher, *hosting.Runner, error) 
 			return queueOutcome(r.Run(ctx, t, provision.LoggerFunc(log)))
 		},
 		Notify: a.notifier(),
-		Cleanup: func(ctx context.Context, t *entities.Task) error {
+		Cleanup: func(ctx context.Context, t *entities.Task) (bool, error) {
 			return r.Cleanup(ctx, t, provision.LoggerFunc(func(level, msg string) {
 				_ = r.Store.AppendLog(ctx, t.ID, entities.LogLine{Level: level, Message: "clean-up: " + msg})
 			}))

@@ -21,8 +21,8 @@ func parseTaskID(s string) (int64, error) {
 
 // taskView is a task with its log, for task show.
 type taskView struct {
-	*entities.Task
-	Log []entities.LogLine `json:"log" yaml:"log"`
+	entities.Task `yaml:",inline"`
+	Log           []entities.LogLine `json:"log" yaml:"log"`
 }
 
 func (a *App) taskCmd() *cobra.Command {
@@ -75,7 +75,7 @@ func (a *App) taskCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(taskView{Task: t, Log: lines})
+			return a.print(taskView{Task: *t, Log: lines})
 		},
 	}
 

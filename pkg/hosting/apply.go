@@ -16,7 +16,7 @@ func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Cont
 	if t.Type == entities.TaskSiteClone {
 		return r.beforeClone(ctx, t, c)
 	}
-	if t.Type == entities.TaskSiteRestore && c.SiteDBPassword == "" {
+	if t.Type == entities.TaskSiteRestore && c.SiteDBPassword == "" && c.SiteStatus == entities.SiteQueued {
 		// A deleted site recorded again (aegir site restore): its restore
 		// makes its database, with a password of its own.
 		c.SiteDBPassword = db.GeneratePassword()
@@ -56,31 +56,33 @@ func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Cont
 // the site stays queued, ready for aegir task retry. A restore, migrate
 // or clone is undone from its journal (site.rescue), so that the site
 // works where it was; one that was done but for its clean-up has that
-// finished and its result saved.
-func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Logger) error {
+// finished and its result saved (finished).
+func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Logger) (finished bool, err error) {
 	switch t.Type {
 	case entities.TaskSiteRestore, entities.TaskSiteMigrate, entities.TaskSiteClone:
 		return r.rescueMove(ctx, t, log)
 	case entities.TaskSiteInstall:
 	default:
-		return nil
+		return false, nil
 	}
 	site, err := r.Store.GetSiteByID(ctx, t.TargetID)
 	if err != nil || site.Status != entities.SiteQueued {
-		return err
+		return false, err
 	}
 	_, err = r.undo(ctx, t, "site.delete", log)
-	return err
+	return false, err
 }
 
 // rescueMove runs site.rescue with the dead task's context, and saves
-// the result of a move that was done.
-func (r *Runner) rescueMove(ctx context.Context, t *entities.Task, log provision.Logger) error {
+// what it reports: the backup the move took first, and the result of a
+// move that was done.
+func (r *Runner) rescueMove(ctx context.Context, t *entities.Task, log provision.Logger) (bool, error) {
 	res, err := r.undo(ctx, t, "site.rescue", log)
 	if err != nil || len(res.Changes) == 0 {
-		return err
+		return false, err
 	}
-	return r.apply(ctx, t, res, log)
+	done, _ := res.Changes["move_done"].(bool)
+	return done, r.apply(ctx, t, res, log)
 }
 
 // undo runs the back end's task undo with the context of the dead task t.

@@ -89,9 +89,9 @@ func TestKilledDispatcherIsRescued(t *testing.T) {
 	}
 
 	var cleaned []*entities.Task
-	d := &Dispatcher{Store: st, Lease: time.Hour, Handler: succeed, Cleanup: func(_ context.Context, t *entities.Task) error {
+	d := &Dispatcher{Store: st, Lease: time.Hour, Handler: succeed, Cleanup: func(_ context.Context, t *entities.Task) (bool, error) {
 		cleaned = append(cleaned, t)
-		return nil
+		return false, nil
 	}}
 	sum, err := d.RunOnce(ctx)
 	if err != nil {
@@ -126,18 +126,12 @@ func TestKilledDispatcherIsRescued(t *testing.T) {
 // A task held by another host's dispatcher is left alone while its lease
 // holds, and rescued once it ran out.
 func TestExpiredLeaseIsRescued(t *testing.T) {
-	st, _ := newStore(t)
-	clk := newClock()
-	st.Now = clk.Now
+	st, clk, task := claimedElsewhere(t, entities.TaskSiteBackup, 2*time.Minute)
 	ctx := context.Background()
-	task := queueTask(t, st, entities.TaskSiteBackup, entities.TargetSite, 1)
-	if _, err := claim(ctx, st.DB(), clk.Now(), 2*time.Minute, "4242@other-host", 1); err != nil {
-		t.Fatal(err)
-	}
 	var cleaned int
-	d := &Dispatcher{Store: st, Handler: succeed, Cleanup: func(context.Context, *entities.Task) error {
+	d := &Dispatcher{Store: st, Handler: succeed, Cleanup: func(context.Context, *entities.Task) (bool, error) {
 		cleaned++
-		return fmt.Errorf("backup file half written")
+		return false, fmt.Errorf("backup file half written")
 	}}
 	clk.Add(time.Minute)
 	if r, err := d.Rescue(ctx); err != nil || len(r) != 0 {
@@ -156,4 +150,42 @@ func TestExpiredLeaseIsRescued(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[0].Message, "stopped renewing") || lines[1].Level != "warning" || !strings.Contains(lines[1].Message, "half written") {
 		t.Fatalf("log %+v", lines)
 	}
+}
+
+// notifyCount counts failure notices.
+type notifyCount struct{ n int }
+
+func (c *notifyCount) Notify(context.Context, *Failure) error { c.n++; return nil }
+
+// A dead task whose work turned out to be done (the clean-up finished it)
+// ends in warning, with no error, and nobody is told of a failure.
+func TestRescueOfFinishedTask(t *testing.T) {
+	st, clk, task := claimedElsewhere(t, entities.TaskSiteRestore, time.Minute)
+	ctx := context.Background()
+	notices := &notifyCount{}
+	d := &Dispatcher{Store: st, Handler: succeed, Notify: notices, Cleanup: func(context.Context, *entities.Task) (bool, error) { return true, nil }}
+	clk.Add(2 * time.Minute)
+	if r, err := d.Rescue(ctx); err != nil || len(r) != 1 || r[0].Status != entities.TaskWarning {
+		t.Fatalf("rescue: %v %v", r, err)
+	}
+	got := getTask(t, st, task.ID)
+	lines := taskLog(t, st, task.ID)
+	if got.Status != entities.TaskWarning || got.Error != "" || notices.n != 0 || !strings.Contains(lines[len(lines)-1].Message, "nothing to retry") {
+		t.Fatalf("finished task after the rescue: %+v, %d notices, log %+v", got, notices.n, lines)
+	}
+}
+
+// claimedElsewhere queues a task of type typ and has it claimed by a
+// dispatcher on another host, with a lease of lease, on a store whose
+// clock the test moves.
+func claimedElsewhere(t *testing.T, typ string, lease time.Duration) (*store.Store, *clock, *entities.Task) {
+	t.Helper()
+	st, _ := newStore(t)
+	clk := newClock()
+	st.Now = clk.Now
+	task := queueTask(t, st, typ, entities.TargetSite, 1)
+	if _, err := claim(context.Background(), st.DB(), clk.Now(), lease, "4242@other-host", 1); err != nil {
+		t.Fatal(err)
+	}
+	return st, clk, task
 }

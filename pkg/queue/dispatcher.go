@@ -88,9 +88,11 @@ type Dispatcher struct {
 	// DefaultPoll).
 	Poll time.Duration
 	// Cleanup runs after a task of a dead dispatcher was marked error: the
-	// per-type clean-up (unlock a site left migrating, remove half-written
-	// files). Its error is recorded in the task's log.
-	Cleanup func(ctx context.Context, t *entities.Task) error
+	// per-type clean-up (undo a half-done install or move). Its error is
+	// recorded in the task's log. finished says the task's work turned out
+	// to be done (only its own clean-up was left, which Cleanup finished
+	// and saved): the task then ends in warning, and nobody is notified.
+	Cleanup func(ctx context.Context, t *entities.Task) (finished bool, err error)
 	// Notify is told about every task that ends in error (nil: nobody).
 	Notify Notifier
 	// Echo receives every log line of the tasks this dispatcher runs, as

@@ -273,9 +273,9 @@ func TestLostLeaseIsNotOverwritten(t *testing.T) {
 	go func() { s, _ := d.RunOnce(context.Background()); done <- s }()
 	<-started
 	var cleaned []int64
-	rescuer := &Dispatcher{Store: other, Handler: succeed, Cleanup: func(_ context.Context, t *entities.Task) error {
+	rescuer := &Dispatcher{Store: other, Handler: succeed, Cleanup: func(_ context.Context, t *entities.Task) (bool, error) {
 		cleaned = append(cleaned, t.ID)
-		return nil
+		return false, nil
 	}}
 	r, err := rescuer.Rescue(context.Background())
 	if err != nil || len(r) != 1 {

@@ -68,17 +68,29 @@ func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
 		d.logf("queue: task %d (%s %s): %s: %s", t.ID, t.Type, t.Target, MsgDied, why)
 		bg := context.WithoutCancel(ctx)
 		lines := []entities.LogLine{{Time: now, Level: levelError, Message: MsgDied + ": " + why}}
+		finished := false
 		if d.Cleanup != nil {
-			if err := d.Cleanup(bg, t); err != nil {
+			var err error
+			if finished, err = d.Cleanup(bg, t); err != nil {
 				lines = append(lines, entities.LogLine{Time: d.now(), Level: levelWarning, Message: "clean-up after the dead dispatcher failed: " + err.Error()})
 			} else {
 				lines = append(lines, entities.LogLine{Time: d.now(), Level: levelDebug, Message: "clean-up after the dead dispatcher done"})
 			}
 		}
+		if finished {
+			lines = append(lines, entities.LogLine{Time: d.now(), Level: levelWarning, Message: "the task's work was done when its dispatcher died; the rescue finished its clean-up and saved its result: nothing to retry"})
+			if _, err := db.ExecContext(bg, `UPDATE tasks SET status = 'warning', error = '', hint = '', error_code = '' WHERE id = ?`, t.ID); err != nil {
+				d.logf("queue: task %d: marking it finished: %v", t.ID, err)
+			} else {
+				t.Status, t.Error, t.Hint = entities.TaskWarning, "", ""
+			}
+		}
 		if err := d.Store.AppendLog(bg, t.ID, lines...); err != nil {
 			d.logf("queue: task %d: writing its log: %v", t.ID, err)
 		}
-		d.notifyFailure(bg, t.ID, ErrorCodeDied)
+		if !finished {
+			d.notifyFailure(bg, t.ID, ErrorCodeDied)
+		}
 	}
 	return rescued, nil
 }

@@ -218,6 +218,9 @@ func (s *Store) RetryTask(ctx context.Context, id int64) (*entities.Task, error)
 		hint := "nothing is left to retry it on"
 		if t.TargetKind == entities.TargetSite {
 			hint = "bring the site back first: aegir site restore " + t.Target
+			if _, err := s.GetSite(ctx, t.Target); err == nil {
+				hint = "site " + t.Target + " is there again as a new record: run the task on it anew (aegir task list --site " + t.Target + ")"
+			}
 		}
 		return nil, &ConflictError{Field: "ID", Msg: "task " + itoa(id) + " was on " + t.TargetKind + " " + t.Target + ", which was deleted since", Hint: hint}
 	}

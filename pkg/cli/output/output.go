@@ -116,12 +116,36 @@ func writeJSON(w io.Writer, v any) error {
 
 // jsonKeys lists the json keys of a struct type in field order.
 func jsonKeys(t reflect.Type) []string {
+	var keys []string
+	for _, f := range keyFields(t) {
+		keys = append(keys, f.name)
+	}
+	return keys
+}
+
+// keyField is one key of a struct type: its json name and its field (by
+// index path, through embedded structs).
+type keyField struct {
+	name  string
+	index []int
+}
+
+// keyFields lists the keys of a struct type as encoding/json does: the
+// fields of an embedded struct without a json name count as the outer
+// struct's own.
+func keyFields(t reflect.Type) []keyField {
 	if t.Kind() != reflect.Struct {
 		return nil
 	}
-	var keys []string
+	var out []keyField
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
+			for _, sub := range keyFields(f.Type) {
+				out = append(out, keyField{name: sub.name, index: append([]int{i}, sub.index...)})
+			}
+			continue
+		}
 		if !f.IsExported() {
 			continue
 		}
@@ -129,9 +153,9 @@ func jsonKeys(t reflect.Type) []string {
 		if name == "-" {
 			continue
 		}
-		keys = append(keys, name)
+		out = append(out, keyField{name: name, index: []int{i}})
 	}
-	return keys
+	return out
 }
 
 func jsonName(f reflect.StructField) string {
@@ -159,17 +183,8 @@ func records(rv reflect.Value, list bool) ([]map[string]string, error) {
 			it = it.Elem()
 		}
 		row := map[string]string{}
-		t := it.Type()
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			name := jsonName(f)
-			if name == "-" {
-				continue
-			}
-			row[name] = Cell(it.Field(i).Interface())
+		for _, f := range keyFields(it.Type()) {
+			row[f.name] = Cell(it.FieldByIndex(f.index).Interface())
 		}
 		out = append(out, row)
 	}

@@ -87,3 +87,23 @@ func TestFields(t *testing.T) {
 		t.Fatal("unknown format accepted")
 	}
 }
+
+// The fields of an embedded struct are the outer record's own keys, in
+// every format, as in JSON.
+func TestEmbeddedFields(t *testing.T) {
+	type outer struct {
+		row   `yaml:",inline"`
+		Extra string `json:"extra" yaml:"extra"`
+	}
+	v := outer{row: rows()[0], Extra: "more"}
+	if csv := write(t, v, Options{Format: "csv", Fields: []string{"name", "extra"}}); csv != "name,extra\na,more\n" {
+		t.Fatalf("csv of an embedded struct:\n%q", csv)
+	}
+	tab := write(t, v, Options{Format: "table"})
+	if !strings.Contains(tab, "has, comma") || !strings.Contains(tab, "more") || strings.Contains(tab, "s3cret") {
+		t.Fatalf("table of an embedded struct:\n%s", tab)
+	}
+	if y := write(t, v, Options{Format: "yaml", Fields: []string{"name"}}); y != "name: a\n" {
+		t.Fatalf("yaml fields of an embedded struct:\n%q", y)
+	}
+}

@@ -380,21 +380,18 @@ type move struct {
 	placed   []placement // where each part goes
 	aside    []string    // where live parts were set aside
 	manifest *backup.Manifest
-	// certFromBackup: the backup's certificate is put in service, and
-	// certCh records it.
-	certFromBackup bool
-	certCh         map[string]any
-	backupCh       map[string]any // the backup a migrate or clone took first
-	j              *journal       // the undo steps on disk (journal.go)
-	svc            db.Service     // dst's database service
+	certCh   map[string]any // the backup's certificate, when it is put in service
+	backupCh map[string]any // the backup a migrate or clone took first
+	j        *journal       // the undo steps on disk (journal.go)
+	svc      db.Service     // dst's database service
 }
 
 // placement is where one part of a backup goes.
 type placement struct {
 	backup.Part        // the part at its live path
 	staged      string // where it is unpacked
-	// swap: staged beside the live path and swapped in once the move is
-	// checked (the site's own place, and certificate directories).
+	// swap: staged beside the live path (the site's own place, and
+	// certificate directories) and, but for certificates, swapped in.
 	swap bool
 }
 
@@ -438,6 +435,9 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	defer svc.Close()
 	m.svc = svc
 	m.j = newJournal(m.env, src.c, m.kind)
+	if m.j != nil {
+		m.j.Backup = m.backupCh
+	}
 	// Before the service closes: the rollback drops the new database.
 	defer func() {
 		if err != nil {
@@ -511,7 +511,14 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 		}
 		m.j.Done = &moveDone{Changes: done}
 		if err := m.j.save(); err != nil {
-			env.Logf(provision.LevelWarning, "cannot mark the journal %s done: %v", m.j.path, err)
+			// A journal not marked done would let a rescue undo this
+			// finished move: it goes, or the clean-up waits.
+			if rerr := os.Remove(m.j.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				env.Logf(provision.LevelWarning, "cannot mark the journal %s done (%v) nor remove it (%v): the clean-up is skipped; remove by hand the journal, %s on %s and the old database %s on %s",
+					m.j.path, err, rerr, strings.Join(m.aside, ", "), dst.ex.Host(), src.c.SiteDBName, src.c.DBServer)
+				return ch, nil
+			}
+			env.Logf(provision.LevelWarning, "cannot mark the journal %s done (%v); removed it", m.j.path, err)
 		}
 	}
 	m.cleanup(ctx)
@@ -542,10 +549,12 @@ func (m *move) createDB(ctx context.Context, svc db.Service) error {
 	}
 	c.SiteDBName, c.SiteDBUser = name, name
 	m.env.Logf(provision.LevelInfo, "creating database %s and user %s on %s for the %s, for connections from %s", name, name, c.DBServer, m.kind, c.DBGrantHost)
-	if err := m.push(moveOp{Op: opDropDB, DB: name}); err != nil {
+	// The drop is recorded once the database is made: a name another
+	// task took meanwhile (the create fails) is not this move's to drop.
+	if err := svc.CreateDatabase(ctx, name, name, c.SiteDBPassword, c.DBGrantHost); err != nil {
 		return err
 	}
-	return svc.CreateDatabase(ctx, name, name, c.SiteDBPassword, c.DBGrantHost)
+	return m.push(moveOp{Op: opDropDB, DB: name})
 }
 
 // placeParts decides where each part is unpacked: staging paths beside
@@ -648,12 +657,12 @@ func (m *move) unpack(ctx context.Context, svc db.Service) error {
 
 // swap puts the parts unpacked beside the live ones in their place; the
 // live ones are set aside until the move is done (and put back if it
-// fails). The site's certificate directory is swapped only when the
-// backup's certificate is put in service.
+// fails). The certificate directory is not swapped: the backup's
+// certificate joins the live ones (placeCert).
 func (m *move) swap(ctx context.Context) error {
 	ex := m.dst.ex
 	for _, pl := range m.placed {
-		if !pl.swap || pl.Name == sslPart && !m.certFromBackup {
+		if !pl.swap || pl.Name == sslPart {
 			continue
 		}
 		live, staged, aside := pl.Path, pl.staged, m.beside(pl.Path, "old")

@@ -304,7 +304,7 @@ func withCert(ctx context.Context, s *site, ch map[string]any, what string) (map
 
 // backupCert decides which certificate the site has once a move is done.
 // A restore, or a migrate to another web server under the same domain,
-// puts the backup's certificate and key back (m.certFromBackup) when they
+// puts the backup's certificate and key back (placeCert, m.certCh) when they
 // are still good: the key matches, the domain is covered, not expired.
 // Otherwise a restore keeps the site's current certificate, and a site at
 // a new place has none there until the cert queue gets it one. A move to
@@ -349,13 +349,15 @@ func (m *move) backupCert(ctx context.Context) error {
 		env.Logf(provision.LevelWarning, "the certificate in the backup is not put back: %v", err)
 		return keep("the certificate in the backup is not put back")
 	}
+	if err := m.placeCert(ctx, staged, id); err != nil {
+		return err
+	}
 	source := m.manifest.CertSource
 	if source == "" {
 		source = entities.CertACME
 	}
 	dir := dst.certDir()
 	dst.c.SiteCertFile, dst.c.SiteKeyFile, dst.c.SiteCertSource = path.Join(dir, "cert-"+id+".pem"), path.Join(dir, "key-"+id+".pem"), source
-	m.certFromBackup = true
 	rec := acme.Record{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
 		CertPath: dst.c.SiteCertFile, KeyPath: dst.c.SiteKeyFile}
 	env.Logf(provision.LevelInfo, "the certificate of %s from the backup is put back: %s, issued by %s, valid until %s",
@@ -374,6 +376,40 @@ func (m *move) backupCert(ctx context.Context) error {
 	}
 	m.certCh = map[string]any{"site_cert": rec}
 	return nil
+}
+
+// placeCert moves the backup's certificate and key (cert-ID.pem,
+// key-ID.pem, from the staged directory) into the site's certificate
+// directory beside those there, which stay: the virtual host in service
+// names them until it is written again, and a rollback only removes what
+// came. Nothing there is removed afterwards either (a newer certificate
+// stays on disk, out of service).
+func (m *move) placeCert(ctx context.Context, staged, id string) error {
+	ex := m.dst.ex
+	live := m.dst.certDir()
+	if _, err := ex.Lstat(ctx, live); errors.Is(err, fs.ErrNotExist) {
+		if err := m.push(moveOp{Op: opRemove, Path: live}); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return fmt.Errorf("check %s on %s: %w", live, ex.Host(), err)
+	}
+	if err := ex.MkdirAll(ctx, live, 0o700); err != nil {
+		return fmt.Errorf("create %s on %s: %w", live, ex.Host(), err)
+	}
+	for _, name := range []string{"cert-" + id + ".pem", "key-" + id + ".pem"} {
+		target := path.Join(live, name)
+		if _, err := ex.Lstat(ctx, target); err == nil {
+			continue // the site has this certificate already
+		}
+		if err := m.push(moveOp{Op: opRemove, Path: target}); err != nil {
+			return err
+		}
+		if err := ex.Rename(ctx, path.Join(staged, name), target); err != nil {
+			return fmt.Errorf("move %s into %s on %s: %w", name, live, ex.Host(), err)
+		}
+	}
+	return ex.RemoveAll(ctx, staged)
 }
 
 // findCert finds in dir (a certificate directory unpacked from a backup)

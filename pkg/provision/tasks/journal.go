@@ -32,6 +32,9 @@ type journal struct {
 	Kind string    `json:"kind"`
 	Ops  []moveOp  `json:"ops"`
 	Done *moveDone `json:"done,omitempty"`
+	// Backup is the backup a migrate or clone took first: recorded
+	// whatever the rescue does, as a failed move's is.
+	Backup map[string]any `json:"backup,omitempty"`
 }
 
 // moveDone is written once a move works in its new state, before its
@@ -97,11 +100,36 @@ func (j *journal) save() error {
 	if err != nil {
 		return err
 	}
+	// Synced, file and directory: the journal is read after a crash.
 	tmp := j.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, j.path)
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, j.path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(j.path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func (j *journal) remove() {
@@ -110,10 +138,11 @@ func (j *journal) remove() {
 	}
 }
 
-// push records an undo step, on disk first, then for the rollback of
-// this run. A journal that cannot be written stops the move before the
-// step is taken.
+// push records an undo step for the rollback of this run and on disk.
+// A journal that cannot be written stops the move (and rolls it back)
+// before its next step.
 func (m *move) push(op moveOp) error {
+	m.u.push(m.describe(op), func(ctx context.Context) error { return m.undo(ctx, op) })
 	if m.j != nil {
 		m.j.Ops = append(m.j.Ops, op)
 		if err := m.j.save(); err != nil {
@@ -121,7 +150,6 @@ func (m *move) push(op moveOp) error {
 				"cannot write the journal of the %s: %v", m.kind, err)
 		}
 	}
-	m.u.push(m.describe(op), func(ctx context.Context) error { return m.undo(ctx, op) })
 	return nil
 }
 
@@ -151,6 +179,9 @@ func (m *move) undo(ctx context.Context, op moveOp) error {
 	src, dst := m.src, m.dst
 	switch op.Op {
 	case opDropDB:
+		if m.svc == nil {
+			return fmt.Errorf("database server %s not reached", dst.c.DBServer)
+		}
 		return m.svc.DropDatabase(ctx, op.DB, op.DB, dst.c.DBGrantHost)
 	case opRemove:
 		return dst.ex.RemoveAll(ctx, op.Path)
@@ -183,6 +214,10 @@ func (m *move) undo(ctx context.Context, op moveOp) error {
 // done and only its clean-up was left, that clean-up, and the move's
 // result as this task's changes for the front end to save.
 func siteRescue(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	if env.Home == "" || c.TaskID == 0 {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give task_id, the id of the dead task, and run it with its aegir home",
+			"site.rescue needs the dead task's id and the aegir home its journal is in")
+	}
 	j, err := readJournal(journalPath(env.Home, c.TaskID))
 	if errors.Is(err, fs.ErrNotExist) {
 		env.Logf(provision.LevelInfo, "task %d left nothing to undo", c.TaskID)
@@ -220,12 +255,19 @@ func siteRescue(ctx context.Context, env *provision.Env, c *provision.Context) (
 		}
 		m.cleanup(ctx)
 		j.remove()
-		return j.Done.Changes, nil
+		ch := map[string]any{"move_done": true}
+		for k, v := range j.Done.Changes {
+			ch[k] = v
+		}
+		return ch, nil
 	}
-	if m.svc, err = m.dst.db(ctx); err != nil {
-		return nil, err
+	// Without the database server, the file steps are still undone.
+	if svc, err := m.dst.db(ctx); err != nil {
+		env.Logf(provision.LevelError, "cannot reach the database server %s: %v", m.dst.c.DBServer, err)
+	} else {
+		m.svc = svc
+		defer svc.Close()
 	}
-	defer m.svc.Close()
 	env.Logf(provision.LevelWarning, "undoing the %s of %s that task %d left half-done (%d steps)", j.Kind, c.SiteDomain, c.TaskID, len(j.Ops))
 	var failed []string
 	for i := len(j.Ops) - 1; i >= 0; i-- {
@@ -242,5 +284,8 @@ func siteRescue(ctx context.Context, env *provision.Env, c *provision.Context) (
 			"%d steps of the undo failed", len(failed))
 	}
 	j.remove()
+	if j.Backup != nil {
+		return map[string]any{"backup": j.Backup}, nil
+	}
 	return nil, nil
 }
