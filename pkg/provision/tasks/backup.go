@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -437,6 +438,12 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	m.j = newJournal(m.env, src.c, m.kind)
 	if m.j != nil {
 		m.j.Backup = m.backupCh
+		lk, err := lockJournal(m.j.path)
+		if err != nil {
+			return nil, provision.Errorf(provision.ErrCommand, "wait for the other run of task "+strconv.FormatInt(src.c.TaskID, 10)+" to end (aegir task show), then retry",
+				"cannot lock the journal of this %s: %v", m.kind, err)
+		}
+		defer unlockJournal(lk)
 	}
 	// Before the service closes: the rollback drops the new database.
 	defer func() {

@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
@@ -65,6 +68,40 @@ const (
 
 func journalPath(home string, taskID int64) string {
 	return filepath.Join(home, "journal", "task-"+strconv.FormatInt(taskID, 10)+".json")
+}
+
+// errLocked is lockJournal's answer when another process holds the lock.
+var errLocked = errors.New("the journal is locked by another process")
+
+// lockJournal takes the lock of the journal at p (task-ID.lock beside
+// it), without waiting: the move holds it for its whole run, a rescue
+// while it plays the journal back, so that a rescue never undoes a move
+// that still runs (a dispatcher that lost its lease but lives: its own
+// rollback undoes it). The lock goes with the process.
+func lockJournal(p string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(strings.TrimSuffix(p, ".json")+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, errLocked
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// unlockJournal removes the lock file and lets the lock go.
+func unlockJournal(f *os.File) {
+	if f != nil {
+		_ = os.Remove(f.Name())
+		_ = f.Close()
+	}
 }
 
 // newJournal starts the journal of a move; nil when the task has no id or
@@ -218,6 +255,15 @@ func siteRescue(ctx context.Context, env *provision.Env, c *provision.Context) (
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give task_id, the id of the dead task, and run it with its aegir home",
 			"site.rescue needs the dead task's id and the aegir home its journal is in")
 	}
+	lk, err := lockJournal(journalPath(env.Home, c.TaskID))
+	if errors.Is(err, errLocked) {
+		env.Logf(provision.LevelWarning, "task %d still runs in another process (it holds the lock of its journal): its own rollback undoes it; nothing done here", c.TaskID)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer unlockJournal(lk)
 	j, err := readJournal(journalPath(env.Home, c.TaskID))
 	if errors.Is(err, fs.ErrNotExist) {
 		env.Logf(provision.LevelInfo, "task %d left nothing to undo", c.TaskID)
