@@ -502,6 +502,16 @@ func TestBackupRestoreHTTPS(t *testing.T) {
 		t.Fatalf("curl https://%s after restoring a backup without a certificate: %s %.300s", domain, cerr, body)
 	}
 
+	// A backup whose certificate directory holds the one in service (c1)
+	// and a newer one (c2): its restore puts back the one in service.
+	both := backup()
+	must(t, h.home, "site", "cert", domain, "-q")
+	h.servedSerial(t, domain, serial1)
+	must(t, h.home, "-y", "site", "restore", domain, "--backup", itoa(int(both.ID)), "-q")
+	if s := h.servedSerial(t, domain, ""); s != serial1 || certOf(t, h.home, domain).CertPath != c1.CertPath {
+		t.Fatalf("after restoring a backup with two certificates: serving %s (c2 is %s), want the one in service then, %s", s, serial2, serial1)
+	}
+
 	// A restore that fails once the backup's certificate is in the
 	// directory (the web server refuses its configuration): the
 	// certificate in service and its files stay, the backup's go.

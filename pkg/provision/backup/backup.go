@@ -88,10 +88,13 @@ type Manifest struct {
 	DBName       string   `json:"db_name,omitempty"`
 	// CertSource is where the site's certificate came from (acme, or
 	// admin for one the administrator brought), when the backup holds one.
-	CertSource string    `json:"cert_source,omitempty"`
-	Created    time.Time `json:"created"`
-	Parts      []Part    `json:"parts"`
-	Members    []Member  `json:"members"`
+	CertSource string `json:"cert_source,omitempty"`
+	// CertFile is the file name (in the ssl part) of the certificate in
+	// service when the backup was made.
+	CertFile string    `json:"cert_file,omitempty"`
+	Created  time.Time `json:"created"`
+	Parts    []Part    `json:"parts"`
+	Members  []Member  `json:"members"`
 }
 
 // Member is one archive member as the manifest records it.

@@ -146,8 +146,9 @@ func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
 		return nil, err
 	}
 	name := c.SiteDomain + "-" + time.Now().UTC().Format("20060102-150405") + ".tar.gz"
-	certSource := ""
+	certSource, certFile := "", ""
 	if c.SiteCertFile != "" {
+		certFile = path.Base(c.SiteCertFile)
 		certSource = c.SiteCertSource
 		if certSource == "" {
 			certSource = entities.CertACME
@@ -160,7 +161,7 @@ func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
 		Parts: s.layout(),
 		Dump:  func(ctx context.Context, w io.Writer) error { return svc.Dump(ctx, dbEx, c.SiteDBName, w) },
 		Manifest: backup.Manifest{Site: c.SiteDomain, URL: s.url(), Aliases: c.SiteAliases, Platform: c.Platform, PlatformType: s.p.Type, CoreVersion: s.p.Version,
-			WebServer: c.WebServer, DBServer: c.DBServer, DBType: c.DBType, DBName: c.SiteDBName, CertSource: certSource},
+			WebServer: c.WebServer, DBServer: c.DBServer, DBType: c.DBType, DBName: c.SiteDBName, CertSource: certSource, CertFile: certFile},
 		Log: s.env.Logf,
 	})
 	if err != nil {

@@ -341,7 +341,7 @@ func (m *move) backupCert(ctx context.Context) error {
 		}
 		return nil
 	}
-	info, id, err := findCert(ctx, dst.ex, staged, dst.c.SiteDomain)
+	info, id, err := findCert(ctx, dst.ex, staged, dst.c.SiteDomain, m.manifest.CertFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return keep("the backup holds no certificate")
@@ -414,9 +414,10 @@ func (m *move) placeCert(ctx context.Context, staged, id string) error {
 
 // findCert finds in dir (a certificate directory unpacked from a backup)
 // the certificate and key (cert-ID.pem, key-ID.pem) that are good for
-// domain now, the one valid the longest if there are several, and its ID:
-// fs.ErrNotExist when dir holds none, else why none is good.
-func findCert(ctx context.Context, ex exec.Executor, dir, domain string) (acme.Info, string, error) {
+// domain now: the one named inService (the one the site used), else the
+// one valid the longest; and its ID. fs.ErrNotExist when dir holds none,
+// else why none is good.
+func findCert(ctx context.Context, ex exec.Executor, dir, domain, inService string) (acme.Info, string, error) {
 	entries, err := ex.ReadDir(ctx, dir)
 	if err != nil {
 		return acme.Info{}, "", err
@@ -441,6 +442,9 @@ func findCert(ctx context.Context, ex exec.Executor, dir, domain string) (acme.I
 		if err != nil {
 			why = append(why, e.Name()+": "+err.Error())
 			continue
+		}
+		if e.Name() == inService {
+			return info, id, nil
 		}
 		if info.NotAfter.After(best.NotAfter) {
 			best, bestID = info, id

@@ -69,10 +69,10 @@ func TestFindCertInBackup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := findCert(ctx, ex, filepath.Join(dir, "none"), "a.test"); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := findCert(ctx, ex, filepath.Join(dir, "none"), "a.test", ""); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing directory: %v, want fs.ErrNotExist", err)
 	}
-	if _, _, err := findCert(ctx, ex, dir, "a.test"); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := findCert(ctx, ex, dir, "a.test", ""); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("empty directory: %v, want fs.ErrNotExist", err)
 	}
 	c, k, _ := testenv.SelfSigned(t, []string{"a.test"}, now.Add(-90*24*time.Hour), now.Add(-time.Hour))
@@ -82,7 +82,7 @@ func TestFindCertInBackup(t *testing.T) {
 	c, _, _ = testenv.SelfSigned(t, []string{"a.test"}, now.Add(-time.Hour), now.Add(24*time.Hour))
 	_, k, _ = testenv.SelfSigned(t, []string{"a.test"}, now.Add(-time.Hour), now.Add(24*time.Hour))
 	write("mismatch", c, k)
-	_, _, err := findCert(ctx, ex, dir, "a.test")
+	_, _, err := findCert(ctx, ex, dir, "a.test", "")
 	for _, want := range []string{"cert-expired.pem: the certificate expired", "cert-other.pem: the certificate does not cover a.test", "cert-mismatch.pem: the key does not match"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("no good pair: %v, want it to say %q", err, want)
@@ -92,8 +92,15 @@ func TestFindCertInBackup(t *testing.T) {
 	write("short", c, k)
 	c, k, long := testenv.SelfSigned(t, []string{"a.test", "www.a.test"}, now.Add(-time.Hour), now.Add(48*time.Hour))
 	write("long", c, k)
-	info, id, err := findCert(ctx, ex, dir, "a.test")
+	info, id, err := findCert(ctx, ex, dir, "a.test", "")
 	if err != nil || id != "long" || info.Serial != long || info.Serial == short {
 		t.Fatalf("findCert = %s %s %v, want the pair valid longest (long, serial %s)", id, info.Serial, err, long)
+	}
+	// The one in service when the backup was made wins while it is good.
+	if info, id, err := findCert(ctx, ex, dir, "a.test", "cert-short.pem"); err != nil || id != "short" || info.Serial != short {
+		t.Fatalf("findCert with short in service = %s %v, want short", id, err)
+	}
+	if _, id, err := findCert(ctx, ex, dir, "a.test", "cert-expired.pem"); err != nil || id != "long" {
+		t.Fatalf("findCert with an expired one in service = %s %v, want the longest good one", id, err)
 	}
 }
