@@ -284,8 +284,15 @@ func PrepareDrupalSite(ctx context.Context, ex exec.Executor, p Platform, domain
 		{path.Dir(paths.ConfigSync), 0o770},
 		{paths.ConfigSync, 0o770},
 	}
+	// The private directories are the web server's: the site's code may
+	// put a symbolic link where one of them should be. Each is checked
+	// before anything is made through it (parents first), and Chown and
+	// Chmod never follow a link.
 	for _, d := range dirs {
 		full := path.Join(p.Docroot, d.rel)
+		if fi, err := ex.Lstat(ctx, full); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%s on %s is a symbolic link, which aegir does not follow (the site's code may have put it there): remove it (rm %s) and run the task again", full, ex.Host(), full)
+		}
 		if err := ex.MkdirAll(ctx, full, 0o755); err != nil {
 			return fmt.Errorf("create %s on %s: %w", full, ex.Host(), err)
 		}

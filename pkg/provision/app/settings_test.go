@@ -240,6 +240,25 @@ func TestWriteDrupalSettings(t *testing.T) {
 	if out, err := exec.Command("runuser", "-u", "www-data", "--", "touch", filepath.Join(p.Docroot, paths.Public, "x")).CombinedOutput(); err != nil {
 		t.Errorf("www-data cannot write to the files directory: %v %s", err, out)
 	}
+	// The site's code (as www-data) puts a symbolic link where a private
+	// directory was: the next preparation refuses it and the directory it
+	// points at keeps its owner and mode.
+	secret := t.TempDir()
+	if err := os.Chmod(secret, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	temp := filepath.Join(p.Docroot, paths.Temp)
+	for _, argv := range [][]string{{"rm", "-r", temp}, {"ln", "-s", secret, temp}} {
+		if out, err := exec.Command("runuser", append([]string{"-u", "www-data", "--"}, argv...)...).CombinedOutput(); err != nil {
+			t.Fatalf("as www-data, %v: %v %s", argv, err, out)
+		}
+	}
+	if err := PrepareDrupalSite(ctx, ex, p, "w1.test", own); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Fatalf("a private directory swapped for a link: %v, want a refusal", err)
+	}
+	if usr, _, mode := fileGroup(t, secret); usr != "root" || mode.Perm() != 0o700 {
+		t.Fatalf("the link's target became %s %s", usr, mode)
+	}
 	if err := RemoveSite(ctx, ex, p, "w1.test"); err != nil {
 		t.Fatal(err)
 	}

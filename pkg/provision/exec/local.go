@@ -257,11 +257,35 @@ func (*Local) Symlink(ctx context.Context, target, link string) error {
 }
 
 // Chmod sets the permission bits of path.
+//
+// A symbolic link is refused, not followed: a directory that a site's
+// code may write could otherwise lend aegir's rights to any path. The
+// file is opened without following a link and changed through that open
+// file, so a link swapped in meanwhile changes nothing.
 func (*Local) Chmod(ctx context.Context, path string, mode fs.FileMode) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return os.Chmod(path, mode)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		return errSymlink("chmod", path)
+	case errors.Is(err, fs.ErrPermission):
+		// Not readable by this user (its owner may still chmod it).
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return errSymlink("chmod", path)
+		}
+		return os.Chmod(path, mode)
+	case err != nil:
+		return err
+	}
+	defer f.Close()
+	return f.Chmod(mode)
+}
+
+// errSymlink is the refusal to change a path that is a symbolic link.
+func errSymlink(op, path string) error {
+	return fmt.Errorf("%s %s: it is a symbolic link, which aegir does not follow (the site's code may have put it there): remove it and run the task again", op, path)
 }
 
 // Chown sets the owner (and the group, unless empty) of path by name.
@@ -284,5 +308,6 @@ func (*Local) Chown(ctx context.Context, path, owner, group string) error {
 		}
 		gid, _ = strconv.Atoi(g.Gid)
 	}
-	return os.Chown(path, uid, gid)
+	// A symbolic link itself, never where it points (see Chmod).
+	return os.Lchown(path, uid, gid)
 }

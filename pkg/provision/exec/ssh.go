@@ -668,7 +668,13 @@ func (s *SSH) Symlink(ctx context.Context, target, link string) error {
 
 // Chmod sets the permission bits of path.
 func (s *SSH) Chmod(ctx context.Context, path string, mode fs.FileMode) error {
-	return s.withSFTP(ctx, "chmod", path, func(c *sftp.Client) error { return c.Chmod(path, mode) })
+	return s.withSFTP(ctx, "chmod", path, func(c *sftp.Client) error {
+		// A symbolic link is refused, not followed (see Local.Chmod).
+		if fi, err := c.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return errSymlink("chmod", path)
+		}
+		return c.Chmod(path, mode)
+	})
 }
 
 // Chown sets the owner (and the group, unless empty) of path by name, with
@@ -681,7 +687,8 @@ func (s *SSH) Chown(ctx context.Context, path, owner, group string) error {
 	if group != "" {
 		spec += ":" + group
 	}
-	_, err := s.Run(ctx, Command{Name: "chown", Args: []string{"--", spec, path}})
+	// -h: a symbolic link itself, never where it points (see Local.Chmod).
+	_, err := s.Run(ctx, Command{Name: "chown", Args: []string{"-h", "--", spec, path}})
 	var xe *ExitError
 	if err == nil || s.cfg.User == "root" || !errors.As(err, &xe) {
 		return err
@@ -689,7 +696,7 @@ func (s *SSH) Chown(ctx context.Context, path, owner, group string) error {
 	// Only root gives files away (a user may only pass a file to a group
 	// it belongs to): a deploy user does it through sudo, as
 	// docs/remote-servers.md sets up.
-	if _, serr := s.Run(ctx, Command{Name: "sudo", Args: []string{"-n", "chown", "--", spec, path}}); serr != nil {
+	if _, serr := s.Run(ctx, Command{Name: "sudo", Args: []string{"-n", "chown", "-h", "--", spec, path}}); serr != nil {
 		return fmt.Errorf("%w; through sudo too: %v; let %s run chown as root without a password (a sudo rule, see docs/remote-servers.md) or log in as root",
 			err, serr, s.cfg.User)
 	}

@@ -591,8 +591,29 @@ func (s *suite) chmodChown(t *testing.T) {
 	if err := ex.Chown(ctx, p, "aegir-no-such-user", ""); err == nil || !strings.Contains(err.Error(), "aegir-no-such-user") {
 		t.Errorf("Chown to a missing user: got %v, want an error naming the user", err)
 	}
+
+	// Through a symbolic link: Chmod refuses it, Chown changes the link
+	// itself; the file it points at keeps its mode and owner.
+	link := path.Join(dir, "link")
+	if err := ex.Symlink(ctx, p, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Chmod(ctx, link, 0o777); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("Chmod through a link: %v, want a refusal", err)
+	}
+	checkFile(t, ex, p, "x", 0o604)
+	if err := ex.Chown(ctx, link, me, group); err != nil {
+		t.Errorf("Chown of a link: %v", err)
+	}
+
 	if output(t, ex, exec.Command{Name: "id", Args: []string{"-u"}}) != "0" {
 		return // only root gives files away
+	}
+	if err := ex.Chown(ctx, link, "nobody", "nogroup"); err != nil {
+		t.Fatal(err)
+	}
+	if got := owner(); got != me+":"+group {
+		t.Errorf("Chown of a link changed the file it points at: %s", got)
 	}
 	if err := ex.Chown(ctx, p, "nobody", ""); err != nil {
 		t.Fatal(err)
