@@ -455,5 +455,23 @@ func TestPlatformImport(t *testing.T) {
 	if out := must(t, home2, "task", "list", "--status", "queued", "--format", "csv", "--fields", "id"); strings.TrimSpace(out) != "id" {
 		t.Fatalf("second import queued tasks:\n%s", out)
 	}
+	// A site whose settings (its own code) name another site's database
+	// is not imported: deleting it would drop that database.
+	conf, err := os.ReadFile(filepath.Join(root, "wp-content", "aegir-sites", "import.test.php"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	thief := filepath.Join(root, "wp-content", "aegir-sites", "thief.test.php")
+	if err := os.WriteFile(thief, []byte(strings.ReplaceAll(string(conf), "import.test", "thief.test")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, _ = aegir(t, home2, "platform", "import", "wp")
+	os.Remove(thief)
+	if !strings.Contains(errs, "site thief.test not imported") || !strings.Contains(errs, "importtest") {
+		t.Fatalf("import of a site naming another site's database:\n%s", errs)
+	}
+	if _, _, code := aegir(t, home2, "site", "show", "thief.test"); code != cli.ExitNotFound {
+		t.Fatalf("thief.test was recorded (site show exit %d)", code)
+	}
 	must(t, h.home, "site", "delete", "import.test", "--no-backup", "-q")
 }

@@ -35,6 +35,14 @@ func (r *Runner) importSites(ctx context.Context, t *entities.Task, found []prov
 			log.Log(provision.LevelWarning, fmt.Sprintf("site %s: no database server of aegir's is at %s; add it (aegir server add NAME --host HOST --db TYPE --db-host %s) and import again", f.Domain, f.DBHost, f.DBHost))
 			continue
 		}
+		// The database named in the site's own settings (its code) must
+		// be no other site's: else deleting this one would drop it.
+		if taken, err := r.dbTaken(ctx, servers, dbs, f.DBName, f.DBUser); err != nil {
+			return err
+		} else if taken != "" {
+			log.Log(provision.LevelWarning, fmt.Sprintf("site %s not imported: its settings name the database or user %s on %s, which another site of aegir's uses; give it a database of its own and import again", f.Domain, taken, dbs))
+			continue
+		}
 		v := &entities.Site{Domain: f.Domain, Aliases: f.Aliases, Platform: p.Name, DBServer: dbs, DBName: f.DBName, DBUser: f.DBUser,
 			DBPassword: secrets["db_password/"+f.Domain], Language: "en", HTTPS: entities.HTTPSOff}
 		if _, err := r.Store.ImportSite(ctx, v); err != nil {
@@ -50,6 +58,26 @@ func (r *Runner) importSites(ctx context.Context, t *entities.Task, found []prov
 	}
 	log.Log(provision.LevelInfo, fmt.Sprintf("%d of %d sites found on %s imported", added, len(found), p.Name))
 	return nil
+}
+
+// dbTaken returns which of name and user another live site on the
+// database server dbs already uses as its database or user ("" if none).
+func (r *Runner) dbTaken(ctx context.Context, servers []*entities.Server, dbs, name, user string) (string, error) {
+	for _, s := range servers {
+		if s.Name != dbs {
+			continue
+		}
+		for _, n := range []string{name, user} {
+			if n == "" {
+				continue
+			}
+			taken, err := r.Store.DBNameTaken(ctx, s.ID, n)
+			if err != nil || taken {
+				return n, err
+			}
+		}
+	}
+	return "", nil
 }
 
 // matchDBServer finds the server whose database service a found site's
