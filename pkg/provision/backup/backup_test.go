@@ -315,3 +315,39 @@ func TestCheckName(t *testing.T) {
 		}
 	}
 }
+
+// A file swapped for a symbolic link between the listing and the reading
+// (the site's code pointing at a file only aegir's user may read) is not
+// archived through the link.
+func TestOpenListedRefusesASwappedFile(t *testing.T) {
+	dir := t.TempDir()
+	listed, secret := filepath.Join(dir, "big.bin"), filepath.Join(dir, "secret")
+	if err := os.WriteFile(listed, []byte("public"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secret, []byte("root only"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(listed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := pexec.NewLocal()
+	r, err := openListed(context.Background(), ex, listed, fi)
+	if err != nil {
+		t.Fatalf("the listed file itself: %v", err)
+	}
+	r.Close()
+	if err := os.Remove(listed); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, listed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openListed(context.Background(), ex, listed, fi); !errors.Is(err, errSwapped) {
+		t.Fatalf("a file swapped for a link: %v, want errSwapped", err)
+	}
+	if _, err := readAll(context.Background(), ex, listed, fi); !errors.Is(err, errSwapped) {
+		t.Fatalf("read ahead of a swapped file: %v, want errSwapped", err)
+	}
+}

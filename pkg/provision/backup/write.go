@@ -395,7 +395,7 @@ func (w *writer) entries(list []entry) error {
 		go func() {
 			defer wg.Done()
 			for f := range jobs {
-				f.data, f.err = readAll(ctx, w.src.Files, f.path)
+				f.data, f.err = readAll(ctx, w.src.Files, f.path, f.fi)
 				close(f.done)
 			}
 		}()
@@ -439,13 +439,36 @@ func (w *writer) entries(list []entry) error {
 	return w.ctx.Err()
 }
 
-func readAll(ctx context.Context, ex exec.Executor, p string) ([]byte, error) {
-	r, err := ex.Open(ctx, p)
+func readAll(ctx context.Context, ex exec.Executor, p string, fi fs.FileInfo) ([]byte, error) {
+	r, err := openListed(ctx, ex, p, fi)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	return io.ReadAll(io.LimitReader(r, prefetchMax+1))
+}
+
+// errSwapped is the refusal to archive a file that is no longer the one
+// listed.
+var errSwapped = errors.New("it is no longer the file that was listed (replaced, perhaps by a symbolic link, while the backup ran)")
+
+// openListed opens the file listed as fi, and makes sure it is that file:
+// the site's code may swap a file for a symbolic link to one only aegir's
+// user may read between the listing and the opening. Where the opened
+// file's identity is known (this machine), it must be the listed one.
+func openListed(ctx context.Context, ex exec.Executor, p string, fi fs.FileInfo) (io.ReadCloser, error) {
+	r, err := ex.Open(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if f, ok := r.(*os.File); ok {
+		st, err := f.Stat()
+		if err != nil || !os.SameFile(st, fi) {
+			f.Close()
+			return nil, errSwapped
+		}
+	}
+	return r, nil
 }
 
 // entry writes one member.
@@ -474,6 +497,10 @@ func (w *writer) entry(f *fetched) error {
 			w.src.Log.log("warning", "%s was removed while the backup ran; not archived", f.path)
 			return nil
 		}
+		if errors.Is(f.err, errSwapped) {
+			w.src.Log.log("warning", "%s: %v; not archived", f.path, f.err)
+			return nil
+		}
 		if f.err != nil {
 			return fmt.Errorf("backup: read %s on %s: %w", f.path, w.src.Files.Host(), f.err)
 		}
@@ -483,9 +510,13 @@ func (w *writer) entry(f *fetched) error {
 		h.Size = int64(len(f.data))
 		return w.content(h, m, bytes.NewReader(f.data))
 	}
-	r, err := w.src.Files.Open(w.ctx, f.path)
+	r, err := openListed(w.ctx, w.src.Files, f.path, fi)
 	if errors.Is(err, fs.ErrNotExist) {
 		w.src.Log.log("warning", "%s was removed while the backup ran; not archived", f.path)
+		return nil
+	}
+	if errors.Is(err, errSwapped) {
+		w.src.Log.log("warning", "%s: %v; not archived", f.path, err)
 		return nil
 	}
 	if err != nil {
