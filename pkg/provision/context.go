@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sort"
 	"strconv"
+
+	"github.com/aegir-project/aegir/pkg/entities"
 )
 
 // Context is the flat set of options a task runs with: the target and every
@@ -205,6 +208,42 @@ func DecodeContext(r io.Reader) (*Context, error) {
 		return nil, fmt.Errorf("context: %w", err)
 	}
 	return &c, nil
+}
+
+// Check validates the fields that name files and directories on the
+// servers: server and platform names (they name config/SERVER), the aegir
+// homes, platform roots, drush and the backup directory. Every task runs
+// it first: a context may come from anyone who can run aegir provision.
+func (c *Context) Check() error {
+	names := map[string]string{"server": c.Server, "web_server": c.WebServer, "db_server": c.DBServer, "platform": c.Platform,
+		"target_web_server": c.TargetWebServer, "target_db_server": c.TargetDBServer, "target_platform": c.TargetPlatform}
+	for _, k := range sortedKeys(names) {
+		if v := names[k]; v != "" {
+			if err := entities.ValidateName(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	paths := map[string]string{"web_remote_home": c.WebRemoteHome, "target_web_remote_home": c.TargetWebRemoteHome,
+		"platform_root": c.PlatformRoot, "target_platform_root": c.TargetPlatformRoot,
+		"platform_drush": c.PlatformDrush, "target_platform_drush": c.TargetPlatformDrush, "backup_dir": c.BackupDir}
+	for _, k := range sortedKeys(paths) {
+		if v := paths[k]; v != "" {
+			if err := entities.ValidateAbsPath(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // HasTarget reports whether the context names a target (site.migrate,

@@ -39,12 +39,16 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 	}
 	env.Connect = pool.Connect
 	env.Reloads = pool.Reloads
-	resolveWebHomes(ctx, env, pool, c)
+	err := c.Check()
+	if err == nil {
+		resolveWebHomes(ctx, env, pool, c)
+	}
 
 	f, ok := lookup(c.Task)
 	var changes map[string]any
-	var err error
-	if !ok {
+	if err != nil {
+		err = &Error{Code: ErrInvalidContext, Msg: "invalid context", Err: err, Hint: "fix the context (aegir provision --help lists its keys)"}
+	} else if !ok {
 		err = Errorf(ErrInvalidContext, "run: aegir provision --help for the task types",
 			"unknown task type %q (known: %s)", c.Task, strings.Join(Tasks(), ", "))
 	} else {

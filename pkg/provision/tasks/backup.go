@@ -262,6 +262,10 @@ func siteRestore(ctx context.Context, env *provision.Env, c *provision.Context) 
 	if c.BackupPath == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_path in the context (aegir backup list shows them)", "no backup to restore given")
 	}
+	if c.BackupSHA256 == "" {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_sha256 too (aegir backup list --format json shows it)",
+			"no checksum of %s given: a restore checks the archive against it before it changes anything", c.BackupPath)
+	}
 	src, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
