@@ -57,7 +57,63 @@ func dbService(ctx context.Context, env *provision.Env, c *provision.Context) (d
 		}
 		c.DBGrantHost = h
 	}
+	if namedHost(c.DBGrantHost) && c.DBHost != "" && !c.Web().IsLocal() {
+		grantHostOfWeb(ctx, env, c)
+	}
 	return db.New(cfg)
+}
+
+// namedHost reports whether a grant host is a host name (not an address,
+// localhost or a pattern).
+func namedHost(h string) bool {
+	return h != "" && h != "localhost" && net.ParseIP(h) == nil && !strings.ContainsAny(h, "%_")
+}
+
+// grantHostOfWeb turns a grant host given as the web server's name into
+// the address the database server sees its connections come from: the
+// source address the web server's route to the database host takes (ip
+// route get, on the web server). A database server that does not resolve
+// names (skip_name_resolve) only matches grants for addresses. When that
+// cannot be told, the name stays, with a warning.
+func grantHostOfWeb(ctx context.Context, env *provision.Env, c *provision.Context) {
+	addr, err := routeSource(ctx, env, c.Web(), c.DBHost)
+	if err != nil {
+		env.Logf(provision.LevelWarning, "database grants are for the name %s (a database server with skip_name_resolve will refuse the site): cannot tell %s's address towards %s: %v",
+			c.DBGrantHost, c.WebServer, c.DBHost, err)
+		return
+	}
+	env.Logf(provision.LevelInfo, "%s reaches %s from %s: database grants are for that address", c.WebServer, c.DBHost, addr)
+	c.DBGrantHost = addr
+}
+
+// routeSource is the source address server ref uses to reach host.
+func routeSource(ctx context.Context, env *provision.Env, ref provision.ServerRef, host string) (string, error) {
+	ex, err := env.Connect(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	ip := host
+	if net.ParseIP(host) == nil {
+		res, err := ex.Run(ctx, exec.Command{Name: "getent", Args: []string{"ahosts", host}, Timeout: provision.DefaultProbeTimeout})
+		if err != nil {
+			return "", fmt.Errorf("%s does not resolve %s: %w", ex.Host(), host, err)
+		}
+		ip, _, _ = strings.Cut(strings.TrimSpace(string(res.Stdout)), " ")
+	}
+	if net.ParseIP(ip) == nil {
+		return "", fmt.Errorf("%s resolves %s to %q", ex.Host(), host, ip)
+	}
+	res, err := ex.Run(ctx, exec.Command{Name: "ip", Args: []string{"-o", "route", "get", ip}, Timeout: provision.DefaultProbeTimeout})
+	if err != nil {
+		return "", err
+	}
+	f := strings.Fields(string(res.Stdout))
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "src" && net.ParseIP(f[i+1]) != nil {
+			return f[i+1], nil
+		}
+	}
+	return "", fmt.Errorf("no source address in %q", strings.TrimSpace(string(res.Stdout)))
 }
 
 // grantHostOfMaster is this machine's address as the database server sees

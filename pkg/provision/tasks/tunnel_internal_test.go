@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,6 +60,39 @@ func TestDBServiceTunnel(t *testing.T) {
 		}
 		if c.DBGrantHost != "127.0.0.1" {
 			t.Errorf("grant host %q, want 127.0.0.1 (SSH_CLIENT on the database server)", c.DBGrantHost)
+		}
+	}
+}
+
+// A site on a remote web server (here the sshd, as its deploy user) whose
+// grant host the front end gave as the web server's name: the grants are
+// for the address the web server reaches the database host from (a
+// database server with skip_name_resolve matches only addresses), found
+// on the web server; a database host it cannot resolve keeps the name,
+// with a warning.
+func TestGrantHostOfRemoteWeb(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	ctx := context.Background()
+	ex, err := exec.DialSSH(ctx, exec.SSHConfig{Host: srv.Host, Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile,
+		KnownHostsFile: srv.KnownHostsFile, ConnectTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	var log []string
+	env := &provision.Env{Connect: func(context.Context, provision.ServerRef) (exec.Executor, error) { return ex, nil },
+		Log: provision.LoggerFunc(func(level, msg string) { log = append(log, level+": "+msg) })}
+	for _, tc := range []struct{ dbHost, want, says string }{
+		{"localhost", "127.0.0.1", "web2 reaches localhost from 127.0.0.1"},
+		{"127.0.0.1", "127.0.0.1", "web2 reaches 127.0.0.1 from 127.0.0.1"},
+		{"no-such-host.invalid", "web2.example.org", "warning: database grants are for the name web2.example.org"},
+	} {
+		log = nil
+		c := &provision.Context{WebServer: "web2", WebHost: srv.Host, WebSSHUser: srv.User, WebSSHPort: srv.Port,
+			DBHost: tc.dbHost, DBGrantHost: "web2.example.org"}
+		grantHostOfWeb(ctx, env, c)
+		if c.DBGrantHost != tc.want || len(log) != 1 || !strings.HasPrefix(strings.TrimPrefix(log[0], "info: "), tc.says) {
+			t.Errorf("db host %s: grant host %q, log %q; want %q and %q", tc.dbHost, c.DBGrantHost, log, tc.want, tc.says)
 		}
 	}
 }
