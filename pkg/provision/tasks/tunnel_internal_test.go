@@ -30,14 +30,8 @@ func (c countingDialer) Dial(ctx context.Context, network, addr string) (net.Con
 // database there gets grants for this machine's address as the remote
 // sees it.
 func TestDBServiceTunnel(t *testing.T) {
-	srv := testenv.StartSSHD(t)
+	srv, ex := sshServer(t)
 	ctx := context.Background()
-	ex, err := exec.DialSSH(ctx, exec.SSHConfig{Host: srv.Host, Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile,
-		KnownHostsFile: srv.KnownHostsFile, ConnectTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ex.Close()
 	var dials atomic.Int32
 	env := &provision.Env{Connect: func(context.Context, provision.ServerRef) (exec.Executor, error) {
 		return countingDialer{ex, &dials}, nil
@@ -71,14 +65,8 @@ func TestDBServiceTunnel(t *testing.T) {
 // on the web server; a database host it cannot resolve keeps the name,
 // with a warning.
 func TestGrantHostOfRemoteWeb(t *testing.T) {
-	srv := testenv.StartSSHD(t)
+	srv, ex := sshServer(t)
 	ctx := context.Background()
-	ex, err := exec.DialSSH(ctx, exec.SSHConfig{Host: srv.Host, Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile,
-		KnownHostsFile: srv.KnownHostsFile, ConnectTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ex.Close()
 	var log []string
 	env := &provision.Env{Connect: func(context.Context, provision.ServerRef) (exec.Executor, error) { return ex, nil },
 		Log: provision.LoggerFunc(func(level, msg string) { log = append(log, level+": "+msg) })}
@@ -95,4 +83,17 @@ func TestGrantHostOfRemoteWeb(t *testing.T) {
 			t.Errorf("db host %s: grant host %q, log %q; want %q and %q", tc.dbHost, c.DBGrantHost, log, tc.want, tc.says)
 		}
 	}
+}
+
+// sshServer starts a private sshd and connects to it as its deploy user.
+func sshServer(t *testing.T) (*testenv.SSHD, exec.Executor) {
+	t.Helper()
+	srv := testenv.StartSSHD(t)
+	ex, err := exec.DialSSH(context.Background(), exec.SSHConfig{Host: srv.Host, Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile,
+		KnownHostsFile: srv.KnownHostsFile, ConnectTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ex.Close() })
+	return srv, ex
 }
