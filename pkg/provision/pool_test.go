@@ -110,14 +110,17 @@ func TestPoolSharesAndReconnects(t *testing.T) {
 	}
 }
 
+func init() {
+	Register("test.configdir", func(ctx context.Context, env *Env, c *Context) (map[string]any, error) {
+		return map[string]any{"dir": c.ConfigDir(), "target": c.Target().ConfigDir()}, nil
+	})
+}
+
 // A remote web server whose record names no aegir home gets .aegir in
 // its SSH user's home; a local one the master's home.
 func TestRunResolvesRemoteHome(t *testing.T) {
 	t.Parallel()
 	p, ref, _, _ := poolFor(t)
-	Register("test.configdir", func(ctx context.Context, env *Env, c *Context) (map[string]any, error) {
-		return map[string]any{"dir": c.ConfigDir(), "target": c.Target().ConfigDir()}, nil
-	})
 	c := &Context{Task: "test.configdir", WebServer: "web2", WebHost: ref.Host, WebSSHUser: ref.SSHUser, WebSSHPort: ref.SSHPort, WebSSHKey: ref.SSHKey, HTTPType: "nginx",
 		TargetWebServer: "web1", TargetWebHost: "localhost", TargetHTTPType: "nginx", TargetPlatformRoot: "/srv/p", TargetSiteDomain: "a.test"}
 	res := Run(context.Background(), "/master/home", c, nil, p)

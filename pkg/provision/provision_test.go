@@ -50,7 +50,8 @@ func TestReloadSetCoalesces(t *testing.T) {
 	}
 }
 
-func TestRunResult(t *testing.T) {
+// The tasks of TestRunResult, registered once (a test may run again).
+func init() {
 	Register("test.ok", func(ctx context.Context, env *Env, c *Context) (map[string]any, error) {
 		env.Logf(LevelInfo, "did %s", c.SiteDomain)
 		return map[string]any{"x": 1}, nil
@@ -67,6 +68,9 @@ func TestRunResult(t *testing.T) {
 	})
 	Register("test.panic", func(ctx context.Context, env *Env, c *Context) (map[string]any, error) { panic("oops") })
 
+}
+
+func TestRunResult(t *testing.T) {
 	run := func(task string) *Result {
 		return Run(context.Background(), t.TempDir(), &Context{Task: task, SiteDomain: "a.test"}, nil, nil)
 	}
