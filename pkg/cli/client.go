@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 func (a *App) clientCmd() *cobra.Command {
@@ -49,20 +50,7 @@ func (a *App) clientCmd() *cobra.Command {
 			return a.print(v)
 		},
 	}
-	show := &cobra.Command{
-		Use: "show NAME", Short: "Show a client", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.GetClient(a.ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
+	show := showCmd(a, "Show a client", (*store.Store).GetClient)
 	var editEmail string
 	edit := &cobra.Command{
 		Use: "edit NAME", Short: "Change a client's email", Args: cobra.ExactArgs(1),
@@ -70,11 +58,7 @@ func (a *App) clientCmd() *cobra.Command {
 			if err := entities.ValidateEmail("--email", editEmail); err != nil {
 				return err
 			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.GetClient(a.ctx, args[0])
+			st, v, err := lookup(a, args[0], (*store.Store).GetClient)
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 func (a *App) platformCmd() *cobra.Command {
@@ -88,20 +89,7 @@ they belong to the server's SSH user. See docs/remote-servers.md.`,
 		},
 	}
 	list.Flags().StringVar(&listServer, "server", "", "only platforms on this server")
-	show := &cobra.Command{
-		Use: "show NAME", Short: "Show a platform", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.GetPlatform(a.ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
+	show := showCmd(a, "Show a platform", (*store.Store).GetPlatform)
 	c.AddCommand(add, list, show,
 		a.platformTaskCmd("verify NAME", "Verify a platform: root readable, sites dir writable, core version and packages recorded", entities.TaskPlatformVerify),
 		a.platformTaskCmd("import NAME", "Import the sites found on a platform as installed sites, and verify each", entities.TaskPlatformImport),
@@ -116,11 +104,7 @@ func (a *App) platformTaskCmd(use, short, typ string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			p, err := st.GetPlatform(a.ctx, args[0])
+			st, p, err := lookup(a, args[0], (*store.Store).GetPlatform)
 			if err != nil {
 				return err
 			}

@@ -307,11 +307,7 @@ The server is verified at once (use --queue to leave that to the dispatcher).`,
 		Short: "Change a server's settings or add a service, then verify it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.GetServer(a.ctx, args[0])
+			st, v, err := lookup(a, args[0], (*store.Store).GetServer)
 			if err != nil {
 				return err
 			}
@@ -337,29 +333,12 @@ The server is verified at once (use --queue to leave that to the dispatcher).`,
 			return a.print(v)
 		},
 	}
-	show := &cobra.Command{
-		Use: "show NAME", Short: "Show a server and its services", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.GetServer(a.ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
+	show := showCmd(a, "Show a server and its services", (*store.Store).GetServer)
 	var vq bool
 	verify := &cobra.Command{
 		Use: "verify NAME", Short: "Check a server: reachable, services installed, DB admin login, config written", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.GetServer(a.ctx, args[0])
+			st, v, err := lookup(a, args[0], (*store.Store).GetServer)
 			if err != nil {
 				return err
 			}
