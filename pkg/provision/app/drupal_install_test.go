@@ -105,7 +105,7 @@ func standInSite(t *testing.T, files, standIn map[string]string, docroot, domain
 	if _, err := WriteDrupalSettings(ctx, ex, p, DrupalSettings{Domain: domain, DB: db}, own); err != nil {
 		t.Fatal(err)
 	}
-	if err := PrepareDrupalSite(ctx, ex, p, domain, own); err != nil {
+	if _, err := PrepareDrupalSite(ctx, ex, p, domain, own); err != nil {
 		t.Fatal(err)
 	}
 	return p, db

@@ -267,10 +267,13 @@ func writeConfig(ctx context.Context, ex exec.Executor, file string, old, b []by
 
 // PrepareDrupalSite creates the site's directories (DrupalPaths) under the
 // docroot, owned by the web server user and group, mode 0770 for the
-// private ones and 0775 for the public files.
-func PrepareDrupalSite(ctx context.Context, ex exec.Executor, p Platform, domain string, o Owner) error {
+// private ones and 0775 for the public files. A directory that is a
+// symbolic link (shared storage, or the site's code pointing elsewhere)
+// is left as it is, with what lies under it: its path is returned among
+// the skipped ones, for a warning.
+func PrepareDrupalSite(ctx context.Context, ex exec.Executor, p Platform, domain string, o Owner) (skipped []string, err error) {
 	if _, err := entities.NormalizeDomain("domain", domain); err != nil {
-		return err
+		return nil, err
 	}
 	paths := SitePaths(domain)
 	dirs := []struct {
@@ -286,26 +289,41 @@ func PrepareDrupalSite(ctx context.Context, ex exec.Executor, p Platform, domain
 	}
 	// The private directories are the web server's: the site's code may
 	// put a symbolic link where one of them should be. Each is checked
-	// before anything is made through it (parents first), and Chown and
-	// Chmod never follow a link.
+	// before anything is made through it (parents first); nothing is made,
+	// given away or chmodded through a link (Chown and Chmod never follow
+	// one either).
 	for _, d := range dirs {
 		full := path.Join(p.Docroot, d.rel)
+		if under(full, skipped) {
+			continue
+		}
 		if fi, err := ex.Lstat(ctx, full); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("%s on %s is a symbolic link, which aegir does not follow (the site's code may have put it there): remove it (rm %s) and run the task again", full, ex.Host(), full)
+			skipped = append(skipped, full)
+			continue
 		}
 		if err := ex.MkdirAll(ctx, full, 0o755); err != nil {
-			return fmt.Errorf("create %s on %s: %w", full, ex.Host(), err)
+			return skipped, fmt.Errorf("create %s on %s: %w", full, ex.Host(), err)
 		}
 		if o.WebUser != "" || o.WebGroup != "" {
 			if err := ex.Chown(ctx, full, o.WebUser, o.WebGroup); err != nil {
-				return fmt.Errorf("give %s to %s on %s: %w", full, o.WebUser, ex.Host(), err)
+				return skipped, fmt.Errorf("give %s to %s on %s: %w", full, o.WebUser, ex.Host(), err)
 			}
 		}
 		if err := ex.Chmod(ctx, full, d.mode); err != nil {
-			return fmt.Errorf("chmod %s on %s: %w", full, ex.Host(), err)
+			return skipped, fmt.Errorf("chmod %s on %s: %w", full, ex.Host(), err)
 		}
 	}
-	return nil
+	return skipped, nil
+}
+
+// under reports whether p is one of dirs or lies under one.
+func under(p string, dirs []string) bool {
+	for _, d := range dirs {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // checkDomains checks a site's domain (normalised, RFC 1123) and its

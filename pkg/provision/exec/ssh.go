@@ -669,7 +669,10 @@ func (s *SSH) Symlink(ctx context.Context, target, link string) error {
 // Chmod sets the permission bits of path.
 func (s *SSH) Chmod(ctx context.Context, path string, mode fs.FileMode) error {
 	return s.withSFTP(ctx, "chmod", path, func(c *sftp.Client) error {
-		// A symbolic link is refused, not followed (see Local.Chmod).
+		// A symbolic link is refused, not followed (see Local.Chmod). SFTP
+		// has no chmod that does not follow a link: a link swapped in
+		// between the check and the change is followed (the deploy user
+		// is unprivileged; the window is one round trip).
 		if fi, err := c.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 			return errSymlink("chmod", path)
 		}

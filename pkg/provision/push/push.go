@@ -240,6 +240,9 @@ func sftpTree(ctx context.Context, ex exec.Executor, src, dst string, o Options)
 		}
 		switch {
 		case d.IsDir():
+			if fi, err := ex.Lstat(ctx, target); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+				return nil // a link there (e.g. the root, to a release directory): kept as it is
+			}
 			if err := ex.MkdirAll(ctx, target, 0o755); err != nil {
 				return err
 			}

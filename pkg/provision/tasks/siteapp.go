@@ -49,7 +49,11 @@ func (s *site) writeSettings(ctx context.Context) (bool, error) {
 		if err != nil {
 			return changed, err
 		}
-		return changed, app.PrepareDrupalSite(ctx, s.ex, s.p, s.c.SiteDomain, s.owner())
+		skipped, err := app.PrepareDrupalSite(ctx, s.ex, s.p, s.c.SiteDomain, s.owner())
+		for _, d := range skipped {
+			s.env.Logf(provision.LevelWarning, "%s on %s is a symbolic link: aegir leaves it, and what lies under it, as it is (no chown or chmod through a link); make sure %s may write where it points", d, s.ex.Host(), s.c.WebUser)
+		}
+		return changed, err
 	}
 	return false, provision.Errorf(provision.ErrPlatform, "verify the platform: aegir platform verify "+s.c.Platform, "platform %s has unknown type %q", s.c.Platform, s.p.Type)
 }
