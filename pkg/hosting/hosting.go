@@ -61,7 +61,9 @@ func (r *Runner) Run(ctx context.Context, t *entities.Task, log provision.Logger
 		return outcome(res)
 	}
 	res := provision.Run(ctx, r.Home, c, log, r.Pool)
-	if err := r.apply(ctx, t, res, log); err != nil {
+	// What the back end did is saved even when the task was cancelled
+	// meanwhile (an interrupt, a lost lease): it happened on the servers.
+	if err := r.apply(context.WithoutCancel(ctx), t, res, log); err != nil {
 		log.Log(provision.LevelError, "saving the task's results in the state database failed: "+err.Error())
 		res.Status = provision.StatusError
 		res.Error = "saving results: " + err.Error()

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -443,18 +442,26 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	m.j = newJournal(m.env, src.c, m.kind)
 	if m.j != nil {
 		m.j.Backup = m.backupCh
-		lk, err := lockJournal(m.j.path)
-		if err != nil {
-			return nil, provision.Errorf(provision.ErrCommand, "wait for the other run of task "+strconv.FormatInt(src.c.TaskID, 10)+" to end (aegir task show), then retry",
-				"cannot lock the journal of this %s: %v", m.kind, err)
+		// The task's own lock (a rescue waits for it), and the site's: a
+		// retry (a new task) never runs while an earlier move of the site
+		// still rolls back in a process that lost its task.
+		for _, p := range []string{m.j.path, siteLockPath(env.Home, src.c.SiteDomain)} {
+			lk, err := lockJournal(p)
+			if err != nil {
+				return nil, provision.Errorf(provision.ErrCommand, "wait for it to end (aegir task list --site "+src.c.SiteDomain+"), then retry",
+					"another run of a restore, migrate or clone of %s still holds %s: %v", src.c.SiteDomain, strings.TrimSuffix(p, ".json")+".lock", err)
+			}
+			defer unlockJournal(lk)
 		}
-		defer unlockJournal(lk)
 	}
 	// Before the service closes: the rollback drops the new database.
 	defer func() {
 		if err != nil {
-			m.u.rollback(ctx)
-			m.j.remove()
+			if m.u.rollback(ctx) {
+				m.j.remove()
+			} else if m.j != nil {
+				env.Logf(provision.LevelWarning, "the journal %s stays: it lists every step of this %s (each undone but those above); remove it once they are done by hand", m.j.path, m.kind)
+			}
 			var pe *provision.Error
 			if m.revive && errors.As(err, &pe) {
 				pe.Hint += "; everything this restore of the deleted " + src.c.SiteDomain + " made was removed, and the site stays queued: fix the cause, then aegir task retry (or give up: aegir site delete " + src.c.SiteDomain + ")"

@@ -70,6 +70,12 @@ func journalPath(home string, taskID int64) string {
 	return filepath.Join(home, "journal", "task-"+strconv.FormatInt(taskID, 10)+".json")
 }
 
+// siteLockPath names the lock a move holds on its site (by domain, which
+// openSite has checked).
+func siteLockPath(home, domain string) string {
+	return filepath.Join(home, "journal", "site-"+domain+".json")
+}
+
 // errLocked is lockJournal's answer when another process holds the lock.
 var errLocked = errors.New("the journal is locked by another process")
 

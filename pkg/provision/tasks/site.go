@@ -42,11 +42,13 @@ func (u *undo) push(what string, f func(context.Context) error) {
 	u.steps = append(u.steps, undoStep{what, f})
 }
 
-// rollback undoes every step, even when the task's context was cancelled.
-func (u *undo) rollback(ctx context.Context) {
+// rollback undoes every step, even when the task's context was
+// cancelled, and reports whether every step was undone.
+func (u *undo) rollback(ctx context.Context) bool {
 	if len(u.steps) == 0 {
-		return
+		return true
 	}
+	ok := true
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	u.env.Logf(provision.LevelWarning, "rolling back what this task created")
@@ -54,10 +56,12 @@ func (u *undo) rollback(ctx context.Context) {
 		s := u.steps[i]
 		if err := s.f(ctx); err != nil {
 			u.env.Logf(provision.LevelError, "rollback: could not %s: %v; remove it by hand", s.what, err)
+			ok = false
 			continue
 		}
 		u.env.Logf(provision.LevelInfo, "rollback: %s: done", s.what)
 	}
+	return ok
 }
 
 // site is what a site task works with: the context checked, the platform
