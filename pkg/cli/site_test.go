@@ -473,5 +473,15 @@ func TestPlatformImport(t *testing.T) {
 	if _, _, code := aegir(t, home2, "site", "show", "thief.test"); code != cli.ExitNotFound {
 		t.Fatalf("thief.test was recorded (site show exit %d)", code)
 	}
+	// Nor one whose settings name the server's own database.
+	sys := filepath.Join(root, "wp-content", "aegir-sites", "sys.test.php")
+	if err := os.WriteFile(sys, []byte(strings.ReplaceAll(strings.ReplaceAll(string(conf), "import.test", "sys.test"), "importtest", "mysql")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, _ = aegir(t, home2, "platform", "import", "wp")
+	os.Remove(sys)
+	if !strings.Contains(errs, "site sys.test not imported") || !strings.Contains(errs, "mysql") {
+		t.Fatalf("import of a site naming the server's own database:\n%s", errs)
+	}
 	must(t, h.home, "site", "delete", "import.test", "--no-backup", "-q")
 }

@@ -40,7 +40,7 @@ func (r *Runner) importSites(ctx context.Context, t *entities.Task, found []prov
 		if taken, err := r.dbTaken(ctx, servers, dbs, f.DBName, f.DBUser); err != nil {
 			return err
 		} else if taken != "" {
-			log.Log(provision.LevelWarning, fmt.Sprintf("site %s not imported: its settings name the database or user %s on %s, which another site of aegir's uses; give it a database of its own and import again", f.Domain, taken, dbs))
+			log.Log(provision.LevelWarning, fmt.Sprintf("site %s not imported: its settings name the database or user %s on %s, which another site of aegir's or the server itself uses; give it a database and user of its own and import again", f.Domain, taken, dbs))
 			continue
 		}
 		v := &entities.Site{Domain: f.Domain, Aliases: f.Aliases, Platform: p.Name, DBServer: dbs, DBName: f.DBName, DBUser: f.DBUser,
@@ -60,8 +60,14 @@ func (r *Runner) importSites(ctx context.Context, t *entities.Task, found []prov
 	return nil
 }
 
+// systemNames are databases and users no site may own: deleting the
+// site would drop them.
+var systemNames = map[string]bool{"mysql": true, "information_schema": true, "performance_schema": true, "sys": true,
+	"root": true, "mariadb.sys": true, "debian-sys-maint": true, "postgres": true, "template0": true, "template1": true}
+
 // dbTaken returns which of name and user another live site on the
-// database server dbs already uses as its database or user ("" if none).
+// database server dbs already uses as its database or user, or that is
+// the server's own (its admin user, a system database); "" if none.
 func (r *Runner) dbTaken(ctx context.Context, servers []*entities.Server, dbs, name, user string) (string, error) {
 	for _, s := range servers {
 		if s.Name != dbs {
@@ -70,6 +76,14 @@ func (r *Runner) dbTaken(ctx context.Context, servers []*entities.Server, dbs, n
 		for _, n := range []string{name, user} {
 			if n == "" {
 				continue
+			}
+			if systemNames[n] {
+				return n, nil
+			}
+			for _, sv := range s.Services {
+				if sv.Kind == entities.KindDB && sv.AdminUser == n {
+					return n, nil
+				}
 			}
 			taken, err := r.Store.DBNameTaken(ctx, s.ID, n)
 			if err != nil || taken {

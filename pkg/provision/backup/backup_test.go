@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	pexec "github.com/aegir-project/aegir/pkg/provision/exec"
@@ -349,5 +350,15 @@ func TestOpenListedRefusesASwappedFile(t *testing.T) {
 	}
 	if _, err := readAll(context.Background(), ex, listed, fi); !errors.Is(err, errSwapped) {
 		t.Fatalf("read ahead of a swapped file: %v, want errSwapped", err)
+	}
+	// A named pipe swapped in does not hold the backup up.
+	if err := os.Remove(listed); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(listed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openListed(context.Background(), ex, listed, fi); !errors.Is(err, errSwapped) {
+		t.Fatalf("a file swapped for a named pipe: %v, want errSwapped", err)
 	}
 }

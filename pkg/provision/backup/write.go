@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/klauspost/pgzip"
@@ -457,18 +458,24 @@ var errSwapped = errors.New("it is no longer the file that was listed (replaced,
 // user may read between the listing and the opening. Where the opened
 // file's identity is known (this machine), it must be the listed one.
 func openListed(ctx context.Context, ex exec.Executor, p string, fi fs.FileInfo) (io.ReadCloser, error) {
-	r, err := ex.Open(ctx, p)
+	if !ex.IsLocal() {
+		return ex.Open(ctx, p)
+	}
+	// Without following a link, and without waiting on a named pipe
+	// swapped in (which would hold the backup up).
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, errSwapped
+	}
 	if err != nil {
 		return nil, err
 	}
-	if f, ok := r.(*os.File); ok {
-		st, err := f.Stat()
-		if err != nil || !os.SameFile(st, fi) {
-			f.Close()
-			return nil, errSwapped
-		}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || !os.SameFile(st, fi) {
+		f.Close()
+		return nil, errSwapped
 	}
-	return r, nil
+	return f, nil
 }
 
 // entry writes one member.
