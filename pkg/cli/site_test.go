@@ -412,6 +412,7 @@ func TestPlatformImport(t *testing.T) {
 	root := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
 	dropSiteDB(t, "importtest")
+	dropDBsOf(t, "import.test") // and those its restore makes
 	must(t, h.home, "site", "install", "import.test", "--platform", "wp", "--alias", "www.import.test", "-q")
 
 	// A second aegir home that knows the servers and the platform but not the site.
@@ -455,6 +456,20 @@ func TestPlatformImport(t *testing.T) {
 	if out := must(t, home2, "task", "list", "--status", "queued", "--format", "csv", "--fields", "id"); strings.TrimSpace(out) != "id" {
 		t.Fatalf("second import queued tasks:\n%s", out)
 	}
+	// Recorded without a database password (an imported site whose
+	// settings had none): a restore gives it a database user with one.
+	stateExec(t, home2, `UPDATE sites SET db_password = '' WHERE domain = 'import.test'`)
+	must(t, home2, "site", "backup", "import.test", "-q")
+	if _, errs, code := aegir(t, home2, "-y", "site", "restore", "import.test"); code != 0 {
+		t.Fatalf("restore of a site recorded without a password: exit %d\n%s", code, errs)
+	}
+	if pw := siteDBPassword(t, home2, "import.test"); len(pw) < 20 {
+		t.Fatalf("password after the restore: %d characters", len(pw))
+	}
+	if code, body, _ := h.get(t, "import.test", "/", ok); !ok(code, body, nil) {
+		t.Fatalf("the restored site: %d %.200s", code, body)
+	}
+
 	// A site whose settings (its own code) name another site's database
 	// is not imported: deleting it would drop that database.
 	conf, err := os.ReadFile(filepath.Join(root, "wp-content", "aegir-sites", "import.test.php"))
@@ -467,7 +482,7 @@ func TestPlatformImport(t *testing.T) {
 	}
 	_, errs, _ = aegir(t, home2, "platform", "import", "wp")
 	os.Remove(thief)
-	if !strings.Contains(errs, "site thief.test not imported") || !strings.Contains(errs, "importtest") {
+	if !strings.Contains(errs, "site thief.test not imported") || !strings.Contains(errs, siteRecord(t, home2, "import.test")["db_name"].(string)) {
 		t.Fatalf("import of a site naming another site's database:\n%s", errs)
 	}
 	if _, _, code := aegir(t, home2, "site", "show", "thief.test"); code != cli.ExitNotFound {
@@ -475,7 +490,8 @@ func TestPlatformImport(t *testing.T) {
 	}
 	// Nor one whose settings name the server's own database.
 	sys := filepath.Join(root, "wp-content", "aegir-sites", "sys.test.php")
-	if err := os.WriteFile(sys, []byte(strings.ReplaceAll(strings.ReplaceAll(string(conf), "import.test", "sys.test"), "importtest", "mysql")), 0o644); err != nil {
+	cur := siteRecord(t, home2, "import.test")["db_name"].(string)
+	if err := os.WriteFile(sys, []byte(strings.ReplaceAll(strings.ReplaceAll(string(conf), "import.test", "sys.test"), cur, "mysql")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, errs, _ = aegir(t, home2, "platform", "import", "wp")

@@ -16,11 +16,16 @@ func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Cont
 	if t.Type == entities.TaskSiteClone {
 		return r.beforeClone(ctx, t, c)
 	}
-	if t.Type == entities.TaskSiteRestore && c.SiteDBPassword == "" && c.SiteStatus == entities.SiteQueued {
-		// A deleted site recorded again (aegir site restore): its restore
-		// makes its database, with a password of its own.
+	if t.Type == entities.TaskSiteRestore && c.SiteDBPassword == "" {
+		// The restore makes a new database user, with a password of its
+		// own: a deleted site recorded again (saved now, as an install's),
+		// or a live site recorded without one (an imported site whose
+		// settings had none: saved once the restore worked, see applySite).
 		c.SiteDBPassword = db.GeneratePassword()
-		return r.Store.SaveSiteDB(ctx, t.TargetID, "", "", c.SiteDBPassword)
+		if c.SiteStatus == entities.SiteQueued {
+			return r.Store.SaveSiteDB(ctx, t.TargetID, "", "", c.SiteDBPassword)
+		}
+		return nil
 	}
 	if t.Type != entities.TaskSiteInstall || (c.SiteDBPassword != "" && c.SiteDBName != "") {
 		return nil
@@ -135,7 +140,7 @@ func (r *Runner) apply(ctx context.Context, t *entities.Task, res *provision.Res
 		}
 		return r.applyPlatform(ctx, t, ch, ok)
 	case entities.TargetSite:
-		return r.applySite(ctx, t, ch, ok)
+		return r.applySite(ctx, t, ch, ok, res.Secrets["site_db_password"])
 	}
 	return nil
 }
@@ -172,7 +177,7 @@ func (r *Runner) applyPlatform(ctx context.Context, t *entities.Task, ch *change
 	return nil
 }
 
-func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, ok bool) error {
+func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, ok bool, dbPassword string) error {
 	site, err := r.Store.GetSiteByID(ctx, t.TargetID)
 	if err != nil {
 		return err
@@ -191,9 +196,13 @@ func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, o
 	if err := r.applyMove(ctx, site, ch); err != nil {
 		return err
 	}
-	if ch.SiteDBName != nil && ch.SiteDBUser != nil && (*ch.SiteDBName != site.DBName || *ch.SiteDBUser != site.DBUser) {
+	pw := site.DBPassword
+	if dbPassword != "" {
+		pw = dbPassword // the password of the database user the task made
+	}
+	if ch.SiteDBName != nil && ch.SiteDBUser != nil && (*ch.SiteDBName != site.DBName || *ch.SiteDBUser != site.DBUser || pw != site.DBPassword) {
 		// The back end chose the database names (they were free on the server).
-		if err := r.Store.SaveSiteDB(ctx, site.ID, *ch.SiteDBName, *ch.SiteDBUser, site.DBPassword); err != nil {
+		if err := r.Store.SaveSiteDB(ctx, site.ID, *ch.SiteDBName, *ch.SiteDBUser, pw); err != nil {
 			return err
 		}
 	}
