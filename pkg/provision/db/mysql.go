@@ -74,7 +74,8 @@ func (s *mysqlService) fail(ctx context.Context, what string, err error) error {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		switch me.Number {
-		case 1045: // ER_ACCESS_DENIED_ERROR: login refused
+		case 1045, 1698: // ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR: login refused
+			// (which one MariaDB answers depends on the accounts it has)
 			return errAuth(s.cfg, err)
 		case 1044, 1142, 1227, 1410: // access denied to a database, a table; missing privilege; may not grant
 			return errPrivilege(s.cfg, what, err)
