@@ -145,6 +145,9 @@ func TestRemoteServer(t *testing.T) {
 	if g := grantHosts(t, "remotetest"); len(g) != 1 || g[0] != "127.0.0.1" {
 		t.Errorf("grants of the remote site's user: %v, want 127.0.0.1 (its web server's address)", g)
 	}
+	if gh := siteRecord(t, h.home, domain)["db_grant_host"]; gh != "127.0.0.1" {
+		t.Errorf("recorded grant host %v, want 127.0.0.1", gh)
+	}
 
 	// Cron and statistics of the remote site.
 	_, errs, code = aegir(t, h.home, "site", "cron", domain)
@@ -192,6 +195,9 @@ func TestRemoteServer(t *testing.T) {
 	}
 	if g := grantHosts(t, "splittest"); len(g) != 1 || g[0] != "127.0.0.1" {
 		t.Errorf("grants of split.test's user: %v, want 127.0.0.1", g)
+	}
+	if gh := siteRecord(t, h.home, "split.test")["db_grant_host"]; gh != "127.0.0.1" {
+		t.Errorf("recorded grant host of split.test %v, want 127.0.0.1 (as the remote sees this machine)", gh)
 	}
 	okSplit := func(code int, body string, _ http.Header) bool {
 		return code == 200 && strings.Contains(body, "<title>split.test</title>")

@@ -190,6 +190,9 @@ type Site struct {
 	DBServer string   `json:"db_server" yaml:"db_server"`
 	DBName   string   `json:"db_name" yaml:"db_name"`
 	DBUser   string   `json:"db_user" yaml:"db_user"`
+	// DBGrantHost is the host the site's database user is granted for
+	// (its web server's address as the database server sees it).
+	DBGrantHost string `json:"db_grant_host" yaml:"db_grant_host"`
 	// DBPassword is the site's own database password: kept in the 0600
 	// state file for the back end, never printed.
 	DBPassword string       `json:"-" yaml:"-"`

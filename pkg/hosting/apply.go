@@ -196,6 +196,11 @@ func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, o
 	if err := r.applyMove(ctx, site, ch); err != nil {
 		return err
 	}
+	if ch.SiteDBGrantHost != nil && *ch.SiteDBGrantHost != site.DBGrantHost {
+		if err := r.Store.SaveSiteGrantHost(ctx, site.ID, *ch.SiteDBGrantHost); err != nil {
+			return err
+		}
+	}
 	pw := site.DBPassword
 	if dbPassword != "" {
 		pw = dbPassword // the password of the database user the task made

@@ -158,6 +158,10 @@ func (r *Runner) fillSite(ctx context.Context, c *provision.Context, site *entit
 		return err
 	}
 	c.DBGrantHost = grantHost(web, dbs, c.DBHost)
+	if site.DBGrantHost != "" {
+		// The account the task that made the database user chose.
+		c.DBGrantHost = site.DBGrantHost
+	}
 	c.SiteDomain, c.SiteAliases, c.SiteRedirect = site.Domain, site.Aliases, site.Redirect
 	c.SiteProfile, c.SiteLanguage, c.SiteClient, c.SiteStatus = site.Profile, site.Language, site.Client, site.Status
 	c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, c.SiteHTTPS = site.DBName, site.DBUser, site.DBPassword, site.HTTPS
@@ -257,6 +261,9 @@ type changes struct {
 		Comments    int64 `json:"comments"`
 	} `json:"site_stats"`
 	SiteDBUser *string `json:"site_db_user"`
+	// SiteDBGrantHost is the host the database user the task made is
+	// granted for.
+	SiteDBGrantHost *string `json:"site_db_grant_host"`
 	// Certificates (see cert.go).
 	SiteCert        *acme.Record `json:"site_cert"`
 	SiteCertError   *string      `json:"site_cert_error"`

@@ -9,7 +9,7 @@ import (
 )
 
 const siteCols = `x.id, x.domain, x.redirect, p.name, ws.name, COALESCE(c.name, ''), ds.name, x.db_name, x.db_user, x.db_password, x.profile, x.language, x.https,
-	x.status, x.created, x.last_cron, x.platform_id, x.db_server_id`
+	x.status, x.created, x.last_cron, x.platform_id, x.db_server_id, x.db_grant_host`
 
 const siteFrom = ` FROM sites x
 	JOIN platforms p ON p.id = x.platform_id
@@ -22,7 +22,7 @@ func scanSite(sc interface{ Scan(...any) error }) (*entities.Site, error) {
 	var created int64
 	var lastCron sql.NullInt64
 	if err := sc.Scan(&v.ID, &v.Domain, &v.Redirect, &v.Platform, &v.Server, &v.Client, &v.DBServer, &v.DBName, &v.DBUser, &v.DBPassword,
-		&v.Profile, &v.Language, &v.HTTPS, &v.Status, &created, &lastCron, &v.PlatformID, &v.DBServerID); err != nil {
+		&v.Profile, &v.Language, &v.HTTPS, &v.Status, &created, &lastCron, &v.PlatformID, &v.DBServerID, &v.DBGrantHost); err != nil {
 		return nil, err
 	}
 	v.Aliases = []string{}
@@ -252,6 +252,12 @@ func (s *Store) SetSiteStatus(ctx context.Context, id int64, status string) erro
 // SaveSiteDB records the database a site was given.
 func (s *Store) SaveSiteDB(ctx context.Context, id int64, name, user, password string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE sites SET db_name = ?, db_user = ?, db_password = ? WHERE id = ?`, name, user, password, id)
+	return err
+}
+
+// SaveSiteGrantHost records the host the site's database user is granted for.
+func (s *Store) SaveSiteGrantHost(ctx context.Context, id int64, host string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE sites SET db_grant_host = ? WHERE id = ?`, host, id)
 	return err
 }
 

@@ -506,7 +506,7 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 		return nil, err
 	}
 	// The site works in its new state: from here on nothing is undone.
-	ch = map[string]any{"site_db_name": dst.c.SiteDBName, "site_db_user": dst.c.SiteDBUser}
+	ch = map[string]any{"site_db_name": dst.c.SiteDBName, "site_db_user": dst.c.SiteDBUser, "site_db_grant_host": dst.c.DBGrantHost}
 	env.KeepSecret("site_db_password", dst.c.SiteDBPassword) // the new user's, for the front end
 	if m.revive {
 		ch["site_status"] = entities.SiteInstalled

@@ -139,7 +139,7 @@ func siteInstall(ctx context.Context, env *provision.Env, c *provision.Context) 
 	if c.SiteDBUser == "" {
 		c.SiteDBUser = c.SiteDBName
 	}
-	ch = map[string]any{"site_db_name": c.SiteDBName, "site_db_user": c.SiteDBUser}
+	ch = map[string]any{"site_db_name": c.SiteDBName, "site_db_user": c.SiteDBUser, "site_db_grant_host": c.DBGrantHost}
 	env.Logf(provision.LevelInfo, "creating database %s and user %s on %s (%s), for connections from %s", c.SiteDBName, c.SiteDBUser, c.DBServer, c.DBType, c.DBGrantHost)
 	if err := svc.CreateDatabase(ctx, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, c.DBGrantHost); err != nil {
 		return ch, err
