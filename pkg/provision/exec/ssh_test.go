@@ -198,25 +198,36 @@ func TestSSHUnreachable(t *testing.T) {
 	}
 }
 
-func TestSSHNotAnSSHServer(t *testing.T) {
-	t.Parallel()
+// serveTCP listens on a loopback port until the test ends and hands each
+// connection to handle (in a goroutine of its own); it returns the
+// listener's address.
+func serveTCP(t *testing.T, handle func(net.Conn)) *net.TCPAddr {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
-			c.Close()
+			go handle(c)
 		}
 	}()
-	_, err = exec.DialSSH(context.Background(), exec.SSHConfig{
-		Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, User: "aegir-test",
+	return l.Addr().(*net.TCPAddr)
+}
+
+func TestSSHNotAnSSHServer(t *testing.T) {
+	t.Parallel()
+	addr := serveTCP(t, func(c net.Conn) {
+		_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+		c.Close()
+	})
+	_, err := exec.DialSSH(context.Background(), exec.SSHConfig{
+		Host: "127.0.0.1", Port: addr.Port, User: "aegir-test",
 		KeyFile: newKeyFile(t), KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts"),
 	})
 	wantErr(t, err, exec.ErrUnreachable, "SSH handshake with aegir-test@127.0.0.1:", "failed", "check that an SSH server listens")

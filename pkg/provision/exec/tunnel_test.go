@@ -31,27 +31,14 @@ func TestSSHDial(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					c.Write([]byte("echo " + sc.Text() + "\n"))
-				}
-			}()
+	addr := serveTCP(t, func(c net.Conn) {
+		defer c.Close()
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			c.Write([]byte("echo " + sc.Text() + "\n"))
 		}
-	}()
-	conn, err := d.Dial(ctx, "tcp", l.Addr().String())
+	})
+	conn, err := d.Dial(ctx, "tcp", addr.String())
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
