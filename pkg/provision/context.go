@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"sort"
-	"strconv"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 )
@@ -188,16 +186,6 @@ func (c *Context) Opt(key, def string) string {
 	return def
 }
 
-// OptInt returns an Extra option as an int, or def.
-func (c *Context) OptInt(key string, def int) int {
-	if v, ok := c.Extra[key]; ok {
-		if n, err := strconv.Atoi(v); err == nil {
-			return n
-		}
-	}
-	return def
-}
-
 // DecodeContext reads a JSON context, refusing unknown keys so that a typo
 // in a hand-written context is an error rather than a silent default.
 func DecodeContext(r io.Reader) (*Context, error) {
@@ -215,35 +203,24 @@ func DecodeContext(r io.Reader) (*Context, error) {
 // homes, platform roots, drush and the backup directory. Every task runs
 // it first: a context may come from anyone who can run aegir provision.
 func (c *Context) Check() error {
-	names := map[string]string{"server": c.Server, "web_server": c.WebServer, "db_server": c.DBServer, "platform": c.Platform,
-		"target_web_server": c.TargetWebServer, "target_db_server": c.TargetDBServer, "target_platform": c.TargetPlatform}
-	for _, k := range sortedKeys(names) {
-		if v := names[k]; v != "" {
-			if err := entities.ValidateName(k, v); err != nil {
+	for _, f := range []struct{ key, value string }{{"server", c.Server}, {"web_server", c.WebServer}, {"db_server", c.DBServer},
+		{"platform", c.Platform}, {"target_web_server", c.TargetWebServer}, {"target_db_server", c.TargetDBServer}, {"target_platform", c.TargetPlatform}} {
+		if f.value != "" {
+			if err := entities.ValidateName(f.key, f.value); err != nil {
 				return err
 			}
 		}
 	}
-	paths := map[string]string{"web_remote_home": c.WebRemoteHome, "target_web_remote_home": c.TargetWebRemoteHome,
-		"platform_root": c.PlatformRoot, "target_platform_root": c.TargetPlatformRoot,
-		"platform_drush": c.PlatformDrush, "target_platform_drush": c.TargetPlatformDrush, "backup_dir": c.BackupDir}
-	for _, k := range sortedKeys(paths) {
-		if v := paths[k]; v != "" {
-			if err := entities.ValidateAbsPath(k, v); err != nil {
+	for _, f := range []struct{ key, value string }{{"web_remote_home", c.WebRemoteHome}, {"target_web_remote_home", c.TargetWebRemoteHome},
+		{"platform_root", c.PlatformRoot}, {"target_platform_root", c.TargetPlatformRoot},
+		{"platform_drush", c.PlatformDrush}, {"target_platform_drush", c.TargetPlatformDrush}, {"backup_dir", c.BackupDir}} {
+		if f.value != "" {
+			if err := entities.ValidateAbsPath(f.key, f.value); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // HasTarget reports whether the context names a target (site.migrate,

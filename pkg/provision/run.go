@@ -39,19 +39,17 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 	}
 	env.Connect = pool.Connect
 	env.Reloads = pool.Reloads
-	err := c.Check()
-	if err == nil {
-		resolveWebHomes(ctx, env, pool, c)
-	}
-
-	f, ok := lookup(c.Task)
+	// The task and the context are checked before any server is reached.
 	var changes map[string]any
-	if err != nil {
-		err = &Error{Code: ErrInvalidContext, Msg: "invalid context", Err: err, Hint: "fix the context (aegir provision --help lists its keys)"}
-	} else if !ok {
+	var err error
+	f, ok := lookup(c.Task)
+	if !ok {
 		err = Errorf(ErrInvalidContext, "run: aegir provision --help for the task types",
 			"unknown task type %q (known: %s)", c.Task, strings.Join(Tasks(), ", "))
+	} else if cerr := c.Check(); cerr != nil {
+		err = &Error{Code: ErrInvalidContext, Msg: "invalid context", Err: cerr, Hint: "fix the context (aegir provision --help lists its keys)"}
 	} else {
+		resolveWebHomes(ctx, env, pool, c)
 		changes, err = safeCall(ctx, f, env, c)
 	}
 	res.Changes = changes

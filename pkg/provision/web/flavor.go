@@ -10,7 +10,6 @@ import (
 // flavor is what differs between nginx and apache; the rest of the package
 // is shared.
 type flavor struct {
-	typ string
 	// binaries are the names of the server program, tried in order (also
 	// under /usr/sbin, which is not on a non-root user's PATH).
 	binaries    []string
@@ -30,7 +29,6 @@ type flavor struct {
 
 var flavors = map[string]*flavor{
 	Nginx: {
-		typ:         Nginx,
 		binaries:    []string{"nginx"},
 		versionArgs: []string{"-v"},
 		versionRe:   regexp.MustCompile(`nginx/(\S+)`),
@@ -56,7 +54,6 @@ var flavors = map[string]*flavor{
 		includeHelp: "inside the http {} block of /etc/nginx/nginx.conf",
 	},
 	Apache: {
-		typ:         Apache,
 		binaries:    []string{"apache2", "httpd"},
 		versionArgs: []string{"-v"},
 		versionRe:   regexp.MustCompile(`Apache/(\S+)`),

@@ -181,8 +181,7 @@ func New(ex exec.Executor, cfg Config, env *provision.Env) (*Server, error) {
 }
 
 // ConfigFromContext builds the web Config of a task's web server. home is
-// the master's aegir home (for template overrides). The extra option
-// http_listen_ip sets Config.ListenIP.
+// the master's aegir home (for template overrides).
 func ConfigFromContext(home string, c *provision.Context) Config {
 	cfg := Config{
 		Type:       c.HTTPType,
