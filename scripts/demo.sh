@@ -74,7 +74,7 @@ chown -R root:root "$DEMO_HOME/platforms/wordpress"
 
 say "aegir server add demo (this machine: nginx on port $DEMO_PORT, MariaDB)"
 "$AEGIR" server add demo --host localhost \
-  --http nginx --http-port "$DEMO_PORT" --http-test-cmd "$NGINX_CMD -t" --http-restart-cmd "$NGINX_CMD -s reload" \
+  --http nginx --http-port "$DEMO_PORT" --http-listen-ip 127.0.0.1 --http-test-cmd "$NGINX_CMD -t" --http-restart-cmd "$NGINX_CMD -s reload" \
   --db mariadb
 
 say "aegir platform add wordpress"

@@ -23,8 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -q >/dev/null
     mkdir -p "$(dirname "$stamp")"; touch "$stamp"
   fi
-  # policy-rc.d keeps package scripts from starting daemons on the default ports;
-  # we start what we need below.
+  # Daemons are started (or found running) below.
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
@@ -35,6 +34,14 @@ if ! running mariadbd && ! running mysqld; then
   mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
   for _ in $(seq 1 60); do mariadb -uroot -e 'select 1' >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+# The tests and the demo log in as root over 127.0.0.1 without a password
+# (Debian's root logs in over the socket only): give root that login when
+# it lacks it. A machine for aegir's tests and demo only, never a
+# production database server.
+if ! mariadb -h127.0.0.1 -uroot -e 'select 1' >/dev/null 2>&1; then
+  mariadb -uroot -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+    GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
 fi
 
 # PostgreSQL: use the running cluster, else start it.
