@@ -284,7 +284,7 @@ func siteRestore(ctx context.Context, env *provision.Env, c *provision.Context) 
 }
 
 func siteMigrate(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
-	ch, _, err := moveWithBackup(ctx, env, c, "migrate", func(src, dst *site) error {
+	ch, err := moveWithBackup(ctx, env, c, "migrate", func(src, dst *site) error {
 		if dst.c.SiteDBPassword == "" {
 			dst.c.SiteDBPassword = c.SiteDBPassword
 		}
@@ -300,7 +300,7 @@ func siteMigrate(ctx context.Context, env *provision.Env, c *provision.Context) 
 }
 
 func siteClone(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
-	ch, _, err := moveWithBackup(ctx, env, c, "clone", func(src, dst *site) error {
+	ch, err := moveWithBackup(ctx, env, c, "clone", func(src, dst *site) error {
 		if dst.c.SiteDBPassword == "" {
 			return provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give target_site_db_password", "no database password for the clone given")
 		}
@@ -318,29 +318,31 @@ func siteClone(ctx context.Context, env *provision.Env, c *provision.Context) (m
 // that backup (a migrate or a clone). The backup is reported whatever
 // happens next (it is kept): of the site itself, or of the source of a
 // clone.
-func moveWithBackup(ctx context.Context, env *provision.Env, c *provision.Context, kind string, prepare func(src, dst *site) error) (map[string]any, *site, error) {
+func moveWithBackup(ctx context.Context, env *provision.Env, c *provision.Context, kind string, prepare func(src, dst *site) error) (map[string]any, error) {
 	src, dst, err := openMove(ctx, env, c)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := prepare(src, dst); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	info, err := takeBackup(ctx, src)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	of := ""
 	if kind == "clone" {
 		of = c.SiteDomain
 	}
-	m := &move{env: env, kind: kind, src: src, dst: dst, archive: info.Path, sum: info.SHA256, backupCh: backupChange(info, of)}
+	// No sum: the archive was hashed as it was written, a moment ago; its
+	// members are checked against the manifest as they are unpacked.
+	m := &move{env: env, kind: kind, src: src, dst: dst, archive: info.Path, backupCh: backupChange(info, of)}
 	ch, err := m.run(ctx)
 	if ch == nil {
 		ch = map[string]any{}
 	}
 	ch["backup"] = m.backupCh
-	return ch, dst, err
+	return ch, err
 }
 
 // openMove opens the site where it is and where it goes.

@@ -321,19 +321,12 @@ func siteRescue(ctx context.Context, env *provision.Env, c *provision.Context) (
 		defer svc.Close()
 	}
 	env.Logf(provision.LevelWarning, "undoing the %s of %s that task %d left half-done (%d steps)", j.Kind, c.SiteDomain, c.TaskID, len(j.Ops))
-	var failed []string
-	for i := len(j.Ops) - 1; i >= 0; i-- {
-		op := j.Ops[i]
-		if err := m.undo(ctx, op); err != nil {
-			env.Logf(provision.LevelError, "could not %s: %v", m.describe(op), err)
-			failed = append(failed, m.describe(op))
-			continue
-		}
-		env.Logf(provision.LevelInfo, "%s: done", m.describe(op))
+	for _, op := range j.Ops {
+		m.u.push(m.describe(op), func(ctx context.Context) error { return m.undo(ctx, op) })
 	}
-	if len(failed) > 0 {
+	if !m.u.rollback(ctx) {
 		return nil, provision.Errorf(provision.ErrCommand, "do those by hand; the journal "+j.path+" lists every step (remove it when done)",
-			"%d steps of the undo failed", len(failed))
+			"some steps of the undo failed (see the log above)")
 	}
 	j.remove()
 	if j.Backup != nil {
