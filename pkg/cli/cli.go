@@ -182,15 +182,6 @@ func (a *App) Store() (*store.Store, error) {
 
 func (a *App) dbPath() string { return filepath.Join(a.home, "aegir.db") }
 
-// Home is the resolved aegir home.
-func (a *App) Home() string { return a.home }
-
-// Context is the invocation's context (cancelled by SIGINT/SIGTERM).
-func (a *App) Context() context.Context { return a.ctx }
-
-// Config is the merged configuration.
-func (a *App) Config() *viper.Viper { return a.cfg }
-
 // print writes v in the chosen format.
 func (a *App) print(v any) error {
 	err := output.Write(a.IO.Out, v, output.Options{Format: a.format, Fields: a.fields})

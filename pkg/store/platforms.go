@@ -131,12 +131,6 @@ func (s *Store) SetPlatformStatus(ctx context.Context, id int64, status string) 
 	return err
 }
 
-// UpdatePlatform saves a platform's editable settings.
-func (s *Store) UpdatePlatform(ctx context.Context, p *entities.Platform) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE platforms SET drush = ? WHERE id = ?`, p.Drush, p.ID)
-	return err
-}
-
 // QueuePlatformTask records a task on a platform after checking it is not deleted.
 func (s *Store) QueuePlatformTask(ctx context.Context, p *entities.Platform, typ string, opts map[string]string) (*entities.Task, error) {
 	if typ == entities.TaskPlatformDelete && p.Sites > 0 {
