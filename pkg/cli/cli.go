@@ -97,7 +97,7 @@ Start with: aegir init, then aegir server add, aegir platform add, aegir site in
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only results and errors, not task logs")
 	pf.BoolVarP(&a.yes, "yes", "y", false, "answer yes to every prompt")
 	pf.BoolVar(&a.noColor, "no-color", false, "never color the output")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
+	root.SetFlagErrorFunc(flagError)
 
 	root.AddCommand(
 		a.initCmd(), a.versionCmd(),
@@ -107,6 +107,7 @@ Start with: aegir init, then aegir server add, aegir platform add, aegir site in
 	for _, c := range extraCommands {
 		root.AddCommand(c(a))
 	}
+	strictTree(root)
 	return root
 }
 
