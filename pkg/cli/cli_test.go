@@ -13,11 +13,12 @@ import (
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 )
 
-// aegir runs the command line in-process with AEGIR_HOME=home.
+// aegir runs the command line in-process with AEGIR_HOME=home, as a
+// script does: with -y, since nothing is on its input to answer a question.
 func aegir(t *testing.T, home string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = cli.Run(context.Background(), append([]string{"--home", home}, args...), cli.IOStreams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	code = cli.Run(context.Background(), append([]string{"--home", home, "-y"}, args...), cli.IOStreams{In: strings.NewReader(""), Out: &out, Err: &errb})
 	return out.String(), errb.String(), code
 }
 

@@ -10,16 +10,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// confirm asks the person at the terminal before a change that cannot be
-// taken back (a site deleted, a site's content replaced by a backup, a
-// backup deleted). Only y or yes goes on; anything else, end of input or
-// an interrupt changes nothing (exit 2).
+// confirm asks before a change that cannot be taken back (a site
+// deleted, a site's content replaced by a backup, a backup deleted). Only
+// y or yes goes on; anything else, end of input or an interrupt changes
+// nothing (exit 2).
 //
-// Nobody is asked with -y (--yes), or when standard input or error is
-// not a terminal: cron, CI and pipes have no one to answer (or to see the
-// question), and a script that runs the command means it.
+// The answer is read from standard input whether it is a terminal or not:
+// "echo n | aegir site delete X" means no, and so does a cron line or a
+// script with nothing on its input. Only -y (--yes) asks nothing.
 func (a *App) confirm(question string) error {
-	if a.yes || !isTerminal(a.IO.In) || !isTerminal(a.IO.Err) {
+	if a.yes {
 		return nil
 	}
 	fmt.Fprintf(a.IO.Err, "%s [y/N] ", question)
@@ -29,20 +29,25 @@ func (a *App) confirm(question string) error {
 		answer <- line
 	}()
 	var line string
+	msg := "not confirmed: nothing was changed"
 	select {
 	case line = <-answer:
+		if line == "" {
+			msg = "not confirmed (no answer on standard input): nothing was changed"
+		}
 	case <-a.ctx.Done():
+		msg = "interrupted: nothing was changed"
+	}
+	// A terminal echoes the answer and its newline; a pipe does not.
+	if !strings.HasSuffix(line, "\n") || !isTerminal(a.IO.In) {
 		fmt.Fprintln(a.IO.Err)
 	}
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":
 		return nil
 	}
-	if !strings.HasSuffix(line, "\n") {
-		fmt.Fprintln(a.IO.Err)
-	}
-	return &Error{Code: ExitUsage, Err: errors.New("not confirmed: nothing was changed"),
-		Hint: "answer y to go on, or pass -y (--yes) to skip the question"}
+	return &Error{Code: ExitUsage, Err: errors.New(msg),
+		Hint: "answer y to go on, or pass -y (--yes) to skip the question (scripts and cron lines: -y)"}
 }
 
 // isTerminal reports whether s (a reader or writer) is a terminal.

@@ -70,10 +70,10 @@ func atTerminal(t *testing.T, home, answer string, args ...string) (question, st
 	return question, out.String(), code
 }
 
-// Destructive commands ask at a terminal: n (or anything but y) changes
-// nothing and exits 2; y goes on. -y, or an input that is not a terminal
-// (cron, CI, a pipe), asks nothing.
-func TestConfirmAtTerminal(t *testing.T) {
+// Destructive commands ask: n (or anything but y) changes nothing and
+// exits 2; y goes on; -y asks nothing. The answer is read from standard
+// input whether it is a terminal or not: a pipe's n, or its end, is a no.
+func TestConfirm(t *testing.T) {
 	home := newHome(t)
 	must(t, home, "server", "add", "web1", "--host", "localhost", "--http", "nginx", "--db", "mariadb", "--db-host", "127.0.0.1", "--queue")
 	must(t, home, "platform", "add", "wp", "--server", "web1", "--root", t.TempDir(), "--queue")
@@ -96,16 +96,30 @@ func TestConfirmAtTerminal(t *testing.T) {
 	if q != "" || code != 0 || tasks() != 2 {
 		t.Fatalf("with -y: question %q, exit %d, %d delete tasks", q, code, tasks())
 	}
-	// Not a terminal: the test helper's input is a string reader.
-	if _, errs, code := aegir(t, home, "site", "delete", "c.test", "--queue"); code != 0 || strings.Contains(errs, "[y/N]") || tasks() != 3 {
-		t.Fatalf("without a terminal: exit %d, %d delete tasks\n%s", code, tasks(), errs)
+
+	// Not a terminal: a pipe's answer counts, and no answer is a no.
+	piped := func(in string) (string, int) {
+		var stdout, errb bytes.Buffer
+		code := cli.Run(context.Background(), []string{"--home", home, "site", "delete", "c.test", "--no-backup", "--queue"},
+			cli.IOStreams{In: strings.NewReader(in), Out: &stdout, Err: &errb})
+		return errb.String(), code
 	}
-	// A terminal for input, but errors go to a file: nobody would see
-	// the question.
-	term, _ := openPTY(t)
+	for _, in := range []string{"n\n", "", "no\n", "yess\n", " \n"} {
+		if errs, code := piped(in); code != cli.ExitUsage || !strings.Contains(errs, "[y/N] \n") || !strings.Contains(errs, "nothing was changed") || tasks() != 2 {
+			t.Fatalf("piped %q: exit %d, %d delete tasks\n%s", in, code, tasks(), errs)
+		}
+	}
+	if errs, code := piped("y\n"); code != 0 || tasks() != 3 {
+		t.Fatalf("piped y: exit %d, %d delete tasks\n%s", code, tasks(), errs)
+	}
+
+	// A terminal for input, but errors go to a file: still asked, and
+	// the terminal's answer counts.
+	term, person := openPTY(t)
+	person.WriteString("n\n")
 	var stdout, errb bytes.Buffer
 	code = cli.Run(context.Background(), []string{"--home", home, "site", "delete", "d.test", "--queue"}, cli.IOStreams{In: term, Out: &stdout, Err: &errb})
-	if code != 0 || strings.Contains(errb.String(), "[y/N]") || tasks() != 4 {
+	if code != cli.ExitUsage || !strings.Contains(errb.String(), "[y/N]") || tasks() != 3 {
 		t.Fatalf("with standard error not a terminal: exit %d, %d delete tasks\n%s", code, tasks(), errb.String())
 	}
 }
