@@ -68,7 +68,6 @@ func (r *Runner) fillMigrate(ctx context.Context, t *entities.Task, c *provision
 		if err != nil {
 			return err
 		}
-		tc.HTTPType, tc.HTTPPort, tc.HTTPSPort, tc.HTTPTestCmd, tc.HTTPRestartCmd, tc.PHPFPM = "", 0, 0, "", "", ""
 		if err := r.fillPlatform(ctx, &tc, p); err != nil {
 			return err
 		}

@@ -202,6 +202,9 @@ func (r *Runner) fillWeb(c *provision.Context, s *entities.Server) {
 	if s.IsLocal() {
 		c.WebRemoteHome = r.Home
 	}
+	// Nothing of another server's web service stays (a context filled
+	// again for a migration's target).
+	c.HTTPType, c.HTTPPort, c.HTTPSPort, c.HTTPTestCmd, c.HTTPRestartCmd, c.PHPFPM, c.HTTPListenIP = "", 0, 0, "", "", "", ""
 	for _, sv := range s.Services {
 		if sv.Kind == entities.KindHTTP {
 			c.HTTPType, c.HTTPPort, c.HTTPSPort, c.HTTPTestCmd, c.HTTPRestartCmd, c.PHPFPM = sv.Type, sv.Port, sv.HTTPSPort, sv.TestCmd, sv.RestartCmd, sv.PHPFPM

@@ -114,6 +114,7 @@ type Context struct {
 	TargetHTTPTestCmd         string   `json:"target_http_test_cmd,omitempty"`
 	TargetHTTPRestartCmd      string   `json:"target_http_restart_cmd,omitempty"`
 	TargetPHPFPM              string   `json:"target_php_fpm,omitempty"`
+	TargetHTTPListenIP        string   `json:"target_http_listen_ip,omitempty"`
 	TargetDBServer            string   `json:"target_db_server,omitempty"`
 	TargetDBServerHost        string   `json:"target_db_server_host,omitempty"`
 	TargetDBSSHUser           string   `json:"target_db_ssh_user,omitempty"`
@@ -266,6 +267,7 @@ func (c *Context) linkTarget(o *Context, toTarget bool) {
 	str(&own.HTTPTestCmd, &tgt.TargetHTTPTestCmd)
 	str(&own.HTTPRestartCmd, &tgt.TargetHTTPRestartCmd)
 	str(&own.PHPFPM, &tgt.TargetPHPFPM)
+	str(&own.HTTPListenIP, &tgt.TargetHTTPListenIP)
 	str(&own.DBServer, &tgt.TargetDBServer)
 	str(&own.DBServerHost, &tgt.TargetDBServerHost)
 	str(&own.DBSSHUser, &tgt.TargetDBSSHUser)

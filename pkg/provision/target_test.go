@@ -78,3 +78,56 @@ func TestTargetRoundTrip(t *testing.T) {
 		t.Error("Target shares its aliases with the context")
 	}
 }
+
+// ownOnly are the fields of a context that have no target_ twin, and why:
+// they belong to the task, to the master, or to the site wherever it goes.
+var ownOnly = map[string]string{
+	"Task":           "the task",
+	"TaskID":         "the task",
+	"Extra":          "the task's options",
+	"Server":         "server tasks only",
+	"WebUser":        "the master's setting, the same for every server",
+	"WebGroup":       "the master's setting, the same for every server",
+	"SiteProfile":    "the site's, wherever it goes",
+	"SiteLanguage":   "the site's, wherever it goes",
+	"SiteClient":     "the site's, wherever it goes",
+	"SiteClientMail": "the site's, wherever it goes",
+	"SiteCertFile":   "the certificate at the source; a move installs its own at the target",
+	"SiteKeyFile":    "the certificate at the source; a move installs its own at the target",
+	"SiteCertSource": "the certificate at the source; a move installs its own at the target",
+	"ACMEDirectory":  "the master's CA, the same for every server",
+	"ACMEEmail":      "the master's CA, the same for every server",
+	"ACMECAFile":     "the master's CA, the same for every server",
+	"ACMERenewDays":  "the master's CA, the same for every server",
+	"BackupDir":      "on the master",
+	"BackupPath":     "on the master",
+	"BackupSHA256":   "on the master",
+}
+
+// Every own field of a context has its target_ twin, unless ownOnly
+// says why not: a field about the place a site is (its web server, its
+// database server, its platform) that a migrate does not carry to the
+// target keeps the source's value there (issue 15: http_listen_ip).
+func TestEveryOwnFieldHasATargetTwin(t *testing.T) {
+	ct := reflect.TypeOf(Context{})
+	for i := 0; i < ct.NumField(); i++ {
+		f := ct.Field(i)
+		if strings.HasPrefix(f.Name, "Target") {
+			continue
+		}
+		_, twin := ct.FieldByName("Target" + f.Name)
+		why, exempt := ownOnly[f.Name]
+		switch {
+		case twin && exempt:
+			t.Errorf("%s has a target_ twin but ownOnly says: %s", f.Name, why)
+		case !twin && !exempt:
+			t.Errorf("%s (%s) has no target_ twin: a migrate would keep the source's value at the target; add Target%s (and its pair in linkTarget), or say in ownOnly why it needs none",
+				f.Name, strings.Split(f.Tag.Get("json"), ",")[0], f.Name)
+		}
+	}
+	for name := range ownOnly {
+		if _, ok := ct.FieldByName(name); !ok {
+			t.Errorf("ownOnly names %s, which is no field of Context", name)
+		}
+	}
+}
