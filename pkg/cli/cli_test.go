@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -103,3 +104,42 @@ func TestServerVerifyReal(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A database admin password file its group or others may read is
+// refused, as ssh refuses such a private key: exit 2, the chmod that
+// fixes it, and no server recorded. Once 0600 it is taken.
+func TestAdminPasswordFileMode(t *testing.T) {
+	home := newHome(t)
+	pw := filepath.Join(t.TempDir(), "db-admin.pw")
+	if err := os.WriteFile(pw, []byte("s3cret-admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o644} {
+		if err := os.Chmod(pw, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, errs, code := aegir(t, home, "server", "add", "db1", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1",
+			"--db-admin-password-file", pw, "--queue")
+		if code != cli.ExitUsage || !strings.Contains(errs, "--db-admin-password-file") || !strings.Contains(errs, "chmod 600 "+pw) {
+			t.Fatalf("password file of mode %04o: exit %d, want 2 with the chmod that fixes it:\n%s", mode, code, errs)
+		}
+		if strings.Contains(errs, "s3cret") {
+			t.Fatalf("the refusal printed the password:\n%s", errs)
+		}
+		if out := must(t, home, "server", "list", "--format", "csv"); strings.Contains(out, "db1") {
+			t.Fatalf("a refused server was recorded:\n%s", out)
+		}
+	}
+	if err := os.Chmod(pw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must(t, home, "server", "add", "db1", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1",
+		"--db-admin-password-file", pw, "--queue")
+	// server edit checks it the same way.
+	if err := os.Chmod(pw, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := aegir(t, home, "server", "edit", "db1", "--db-admin-password-file", pw, "--queue"); code != cli.ExitUsage || !strings.Contains(errs, "chmod 600") {
+		t.Fatalf("server edit with a group-readable password file: exit %d\n%s", code, errs)
+	}
+}

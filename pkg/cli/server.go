@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	pexec "github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -46,7 +47,7 @@ func (f *serverFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.dbHost, "db-host", "", "address clients connect to (default: the server's host; 127.0.0.1 for localhost)")
 	fs.IntVar(&f.dbPort, "db-port", 0, "database port (default 3306, or 5432 for postgresql)")
 	fs.StringVar(&f.dbAdminUser, "db-admin-user", "", "database admin user (default root, or postgres)")
-	fs.StringVar(&f.dbAdminPasswordFile, "db-admin-password-file", "", "file holding the admin password (never passed on the command line)")
+	fs.StringVar(&f.dbAdminPasswordFile, "db-admin-password-file", "", "file holding the admin password, mode 0600 (never passed on the command line)")
 	fs.BoolVar(&f.dbTunnel, "db-tunnel", false, "reach the database as its admin through an SSH tunnel to the server (default on for a remote server whose --db-host is a loopback address or a socket)")
 	fs.BoolVar(&f.queue, "queue", false, "only queue the verify task for the dispatcher; print its id")
 }
@@ -221,7 +222,7 @@ func (f *serverFlags) applyDB(fs *pflag.FlagSet, v *entities.Server) error {
 		}
 	}
 	if ch("db-admin-password-file") {
-		if err := readableFile("--db-admin-password-file", f.dbAdminPasswordFile); err != nil {
+		if err := secretFile("--db-admin-password-file", f.dbAdminPasswordFile); err != nil {
 			return err
 		}
 		sv.AdminPasswordFile = f.dbAdminPasswordFile
@@ -265,6 +266,23 @@ func readableFile(field, p string) error {
 		return invalid(field, p, "must be readable by this user")
 	} else {
 		f.Close()
+	}
+	return nil
+}
+
+// secretFile is readableFile for a file that holds a secret: like ssh
+// with a private key, it refuses one that its group or others may read.
+func secretFile(field, p string) error {
+	if err := readableFile(field, p); err != nil {
+		return err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return invalid(field, p, "must be a readable file on this machine")
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return &Error{Err: entities.Invalid(field, p, fmt.Sprintf("must be readable by its owner only (its mode is %04o)", perm)),
+			Code: ExitUsage, Hint: "chmod 600 " + pexec.Quote(p)}
 	}
 	return nil
 }
