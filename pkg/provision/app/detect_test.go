@@ -112,21 +112,30 @@ func TestVerifyWordPress(t *testing.T) {
 	ctx := testCtx(t)
 	root := wpPlatform(t)
 	var log logRecorder
-	p, err := Verify(ctx, aexec.NewLocal(), root, VerifyOptions{Type: WordPress, WebUser: "www-data", Log: log.logf})
+	keep := KeptDir(t.TempDir())
+	p, err := Verify(ctx, aexec.NewLocal(), root, VerifyOptions{Type: WordPress, WebUser: "www-data", Keep: keep, Log: log.logf})
 	if err != nil {
 		t.Fatalf("Verify: %v\n%s", err, log.String())
 	}
 	if p.Type != WordPress || p.Version == "" {
 		t.Errorf("platform %+v", p)
 	}
-	// The dispatcher replaced Debian's wp-config.php, which is kept.
+	// The dispatcher replaced Debian's wp-config.php, which is kept
+	// outside the docroot, readable by aegir's user only.
 	cfg, _ := os.ReadFile(filepath.Join(root, "wp-config.php"))
 	if !strings.Contains(string(cfg), dispatcherMark) {
 		t.Errorf("wp-config.php is not the dispatcher:\n%s", cfg)
 	}
-	orig, err := os.ReadFile(filepath.Join(root, "wp-config.php.aegir-orig"))
+	kept := keptFile(keep, root, "wp-config.php")
+	orig, err := os.ReadFile(kept)
 	if err != nil || !strings.Contains(string(orig), "/etc/wordpress/config-") {
 		t.Errorf("Debian's wp-config.php was not kept: %v", err)
+	}
+	if fi, err := os.Stat(kept); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("kept copy: %v %v, want mode 0600", err, fi)
+	}
+	if left, _ := filepath.Glob(filepath.Join(root, "wp-config*")); len(left) != 2 {
+		t.Errorf("files wp-config* in the docroot: %v, want wp-config.php and wp-config-sample.php", left)
 	}
 	for _, f := range []string{"index.php", ".htaccess"} {
 		if _, err := os.Stat(filepath.Join(root, WordPressSitesDir, f)); err != nil {
@@ -137,12 +146,12 @@ func TestVerifyWordPress(t *testing.T) {
 		t.Errorf("log does not name php-cli's version:\n%s", log.String())
 	}
 	// A second verify changes nothing.
-	changed, err := EnsureWordPressPlatform(ctx, aexec.NewLocal(), p, nil)
+	changed, err := EnsureWordPressPlatform(ctx, aexec.NewLocal(), p, keep, nil)
 	if err != nil || changed {
 		t.Errorf("second EnsureWordPressPlatform: changed %v, %v", changed, err)
 	}
 	// Through the code path of remote servers too.
-	if _, err := Verify(ctx, remoteish{aexec.NewLocal()}, root, VerifyOptions{WebUser: "www-data"}); err != nil {
+	if _, err := Verify(ctx, remoteish{aexec.NewLocal()}, root, VerifyOptions{WebUser: "www-data", Keep: keep}); err != nil {
 		t.Errorf("Verify (remote path): %v", err)
 	}
 }

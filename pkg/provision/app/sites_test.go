@@ -57,7 +57,7 @@ func TestFindDrupalSites(t *testing.T) {
 func TestFindWordPressSites(t *testing.T) {
 	ctx := testCtx(t)
 	ex := aexec.NewLocal()
-	p, err := Verify(ctx, ex, wpPlatform(t), VerifyOptions{})
+	p, err := Verify(ctx, ex, wpPlatform(t), VerifyOptions{Keep: KeptDir(t.TempDir())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,10 @@ type VerifyOptions struct {
 	// WebUser is the web server's system user (www-data). The docroot must
 	// be readable by it. Empty: not checked.
 	WebUser string
-	Log     Logf
+	// Keep is where a platform's own configuration that aegir replaces is
+	// kept, outside every docroot: KeptDir of the server's aegir home.
+	Keep string
+	Log  Logf
 }
 
 // checkTimeout bounds the small commands of a verify.
@@ -42,9 +45,10 @@ const checkTimeout = 30 * time.Second
 // exists, its type and core version are known, the web server user can
 // read its docroot, and the directory of the sites' configuration is
 // writable. For WordPress it also puts aegir's dispatcher in place as
-// wp-config.php (see EnsureWordPressPlatform). Problems the administrator
-// must fix are *provision.Error values with a hint; doubts (a check that
-// could not be made) are logged as warnings.
+// wp-config.php (see EnsureWordPressPlatform); copies of settings that an
+// older aegir kept in the docroot (*.aegir-orig) are moved out to o.Keep.
+// Problems the administrator must fix are *provision.Error values with a
+// hint; doubts (a check that could not be made) are logged as warnings.
 func Verify(ctx context.Context, ex exec.Executor, root string, o VerifyOptions) (Platform, error) {
 	p, err := Detect(ctx, ex, root)
 	if err != nil {
@@ -62,9 +66,11 @@ func Verify(ctx context.Context, ex exec.Executor, root string, o VerifyOptions)
 		return Platform{}, err
 	}
 	if p.Type == WordPress {
-		if _, err := EnsureWordPressPlatform(ctx, ex, p, o.Log); err != nil {
+		if _, err := EnsureWordPressPlatform(ctx, ex, p, o.Keep, o.Log); err != nil {
 			return Platform{}, err
 		}
+	} else if err := moveOutLegacyCopies(ctx, ex, p, o.Keep, o.Log); err != nil {
+		return Platform{}, err
 	}
 	if err := checkSitesDir(ctx, ex, p); err != nil {
 		return Platform{}, err

@@ -142,9 +142,11 @@ func RenderWordPressDispatcher() []byte { return append([]byte(nil), wordPressDi
 // EnsureWordPressPlatform makes a WordPress platform ready for aegir's
 // sites: the sites directory (with an index.php and a deny-all .htaccess)
 // and the dispatcher as wp-config.php. A wp-config.php that is not
-// aegir's is kept as wp-config.php.aegir-orig. It reports whether it
+// aegir's is kept outside the docroot, under keep (KeptDir of the
+// server's aegir home), and a wp-config.php.aegir-orig that an older
+// aegir left in the docroot is moved there too. It reports whether it
 // changed anything.
-func EnsureWordPressPlatform(ctx context.Context, ex exec.Executor, p Platform, log Logf) (bool, error) {
+func EnsureWordPressPlatform(ctx context.Context, ex exec.Executor, p Platform, keep string, log Logf) (bool, error) {
 	if p.Type != WordPress {
 		return false, fmt.Errorf("platform %s is %s, not WordPress", p.Root, p.Type)
 	}
@@ -169,6 +171,9 @@ func EnsureWordPressPlatform(ctx context.Context, ex exec.Executor, p Platform, 
 			changed = true
 		}
 	}
+	if err := moveOutLegacyCopies(ctx, ex, p, keep, log); err != nil {
+		return changed, err
+	}
 	cfg := path.Join(p.Root, "wp-config.php")
 	old, err := readOptional(ctx, ex, cfg)
 	if err != nil {
@@ -178,13 +183,12 @@ func EnsureWordPressPlatform(ctx context.Context, ex exec.Executor, p Platform, 
 		return changed, nil
 	}
 	if old != nil && !bytes.Contains(old, []byte(dispatcherMark)) {
-		orig := cfg + ".aegir-orig"
-		if _, err := ex.Stat(ctx, orig); errors.Is(err, fs.ErrNotExist) {
-			if err := ex.Rename(ctx, cfg, orig); err != nil {
-				return changed, fmt.Errorf("keep %s as %s on %s: %w", cfg, orig, ex.Host(), err)
-			}
-			log.log(provision.LevelInfo, "kept the platform's own wp-config.php as %s", orig)
+		// Kept before it is replaced: never a moment without a copy.
+		kept, err := keepOutside(ctx, ex, keep, p, "wp-config.php", old)
+		if err != nil {
+			return changed, err
 		}
+		log.log(provision.LevelInfo, "kept the platform's own wp-config.php as %s, outside its docroot", kept)
 	}
 	if err := ex.WriteFile(ctx, cfg, wordPressDispatcher, 0o644); err != nil {
 		return changed, platformError("give aegir's user write access to "+p.Root, "write %s on %s: %v", cfg, ex.Host(), err)

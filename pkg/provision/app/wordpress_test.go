@@ -37,7 +37,7 @@ aegir_result(array('ok' => !is_wp_error($u)));
 func TestWordPressInstall(t *testing.T) {
 	ctx := testCtx(t)
 	ex := aexec.NewLocal()
-	p, err := Verify(ctx, ex, wpPlatform(t), VerifyOptions{Type: WordPress, WebUser: "www-data"})
+	p, err := Verify(ctx, ex, wpPlatform(t), VerifyOptions{Type: WordPress, WebUser: "www-data", Keep: KeptDir(t.TempDir())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func checkWordPressUpgrade(t *testing.T, p Platform, db *testDB, o SiteStep, log
 func TestWordPressInstallFailures(t *testing.T) {
 	ctx := testCtx(t)
 	ex := aexec.NewLocal()
-	p, err := Verify(ctx, ex, wpPlatform(t), VerifyOptions{})
+	p, err := Verify(ctx, ex, wpPlatform(t), VerifyOptions{Keep: KeptDir(t.TempDir())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func platformVerify(ctx context.Context, env *provision.Env, c *provision.Contex
 			return nil, err
 		}
 	}
-	p, err := app.Verify(ctx, ex, c.PlatformRoot, app.VerifyOptions{Type: c.PlatformType, WebUser: c.WebUser, Log: env.Logf})
+	p, err := app.Verify(ctx, ex, c.PlatformRoot, app.VerifyOptions{Type: c.PlatformType, WebUser: c.WebUser, Keep: keepDir(c), Log: env.Logf})
 	if err != nil {
 		return nil, err
 	}

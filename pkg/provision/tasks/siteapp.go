@@ -33,6 +33,15 @@ func (s *site) dbSpec() app.DB {
 	return app.DB{Type: s.c.DBType, Name: s.c.SiteDBName, User: s.c.SiteDBUser, Password: s.c.SiteDBPassword, Host: s.c.DBHost, Port: s.c.DBPort}
 }
 
+// keepDir is where the platform's own configuration that aegir replaces
+// is kept, in the web server's aegir home; empty when that is not known.
+func keepDir(c *provision.Context) string {
+	if c.WebRemoteHome == "" {
+		return ""
+	}
+	return app.KeptDir(c.WebRemoteHome)
+}
+
 // writeSettings writes the site's settings from its record: Drupal's
 // sites/DOMAIN/settings.php and files directories, or WordPress's per-site
 // configuration (and the platform's dispatcher). It reports whether a file
@@ -40,7 +49,7 @@ func (s *site) dbSpec() app.DB {
 func (s *site) writeSettings(ctx context.Context) (bool, error) {
 	switch s.p.Type {
 	case app.WordPress:
-		if _, err := app.EnsureWordPressPlatform(ctx, s.ex, s.p, s.env.Logf); err != nil {
+		if _, err := app.EnsureWordPressPlatform(ctx, s.ex, s.p, keepDir(s.c), s.env.Logf); err != nil {
 			return false, err
 		}
 		return app.WriteWordPressSite(ctx, s.ex, s.p, app.WordPressSite{Domain: s.c.SiteDomain, Aliases: s.c.SiteAliases, URL: s.url(), DB: s.dbSpec()}, s.owner())
