@@ -31,11 +31,7 @@ func parseBackupID(s string) (int64, error) {
 // restore, migrate or clone can work on: installed (or disabled), not
 // waiting for its install.
 func (a *App) installedSite(domain string) (*store.Store, *entities.Site, error) {
-	st, err := a.Store()
-	if err != nil {
-		return nil, nil, err
-	}
-	v, err := st.GetSite(a.ctx, domain)
+	st, v, err := a.liveSite(domain)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -352,7 +348,11 @@ func (a *App) backupCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v, err := st.ListBackups(a.ctx, site)
+			domain, err := a.siteFilter(st, site)
+			if err != nil {
+				return err
+			}
+			v, err := st.ListBackups(a.ctx, domain)
 			if err != nil {
 				return err
 			}

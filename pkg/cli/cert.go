@@ -89,11 +89,7 @@ docs/https.md).`,
 			if (certFile == "") != (keyFile == "") {
 				return invalid("--key", keyFile, "and --cert go together: give both, or neither to get a certificate from the ACME CA")
 			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.GetSite(a.ctx, args[0])
+			st, v, err := a.site(args[0])
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -35,4 +36,29 @@ func showCmd[T any](a *App, short string, get getter[T]) *cobra.Command {
 			return a.print(v)
 		},
 	}
+}
+
+// siteName is the name a site is looked up by, from what the user typed
+// as field (an argument or a flag): a valid domain, lower-cased. An alias
+// is as good as the domain: the store finds a site by either.
+func siteName(field, arg string) (string, error) {
+	return entities.NormalizeDomain(field, arg)
+}
+
+// siteFilter is a --site flag's value as the domain that tasks and
+// backups record: valid, lower-cased, and an alias of a live site turned
+// into that site's domain. Empty stays empty (no filter).
+func (a *App) siteFilter(st *store.Store, arg string) (string, error) {
+	if arg == "" {
+		return "", nil
+	}
+	d, err := siteName("--site", arg)
+	if err != nil {
+		return "", err
+	}
+	owner, err := st.NameOwner(a.ctx, d)
+	if err != nil || owner == "" {
+		return d, err
+	}
+	return owner, nil
 }

@@ -432,18 +432,36 @@ func (a *App) siteLoginResetCmd() *cobra.Command {
 	}
 }
 
-// site opens the store and finds the live site named by a DOMAIN argument.
-func (a *App) site(domain string) (*store.Store, *entities.Site, error) {
+// site opens the store and finds the live site named by a DOMAIN
+// argument; a deleted one is not found, with a hint to restore it.
+func (a *App) site(arg string) (*store.Store, *entities.Site, error) {
+	st, v, err := a.liveSite(arg)
+	if errors.Is(err, store.ErrNotFound) {
+		if b, _, derr := st.DeletedSiteBackup(a.ctx, v.Domain, 0); derr == nil {
+			return nil, nil, &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s was deleted", v.Domain),
+				Hint: fmt.Sprintf("bring it back from its backup of %s: aegir site restore %s", b.Created.Local().Format(time.DateTime), v.Domain)}
+		}
+		return nil, nil, err
+	}
+	return st, v, err
+}
+
+// liveSite opens the store and finds the live site named by a DOMAIN
+// argument: its domain or an alias, in any case. When none is found the
+// error is a store.NotFoundError and the site returned holds the domain
+// looked for.
+func (a *App) liveSite(arg string) (*store.Store, *entities.Site, error) {
+	domain, err := siteName("domain", arg)
+	if err != nil {
+		return nil, nil, err
+	}
 	st, err := a.Store()
 	if err != nil {
 		return nil, nil, err
 	}
 	v, err := st.GetSite(a.ctx, domain)
 	if errors.Is(err, store.ErrNotFound) {
-		if b, _, derr := st.DeletedSiteBackup(a.ctx, domain, 0); derr == nil {
-			return nil, nil, &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s was deleted", domain),
-				Hint: fmt.Sprintf("bring it back from its backup of %s: aegir site restore %s", b.Created.Local().Format(time.DateTime), domain)}
-		}
+		return st, &entities.Site{Domain: domain}, err
 	}
 	return st, v, err
 }

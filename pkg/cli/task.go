@@ -46,7 +46,10 @@ func (a *App) taskCmd() *cobra.Command {
 				return err
 			}
 			if site != "" {
-				f.TargetKind, f.Target = entities.TargetSite, site
+				if f.Target, err = a.siteFilter(st, site); err != nil {
+					return err
+				}
+				f.TargetKind = entities.TargetSite
 			}
 			v, err := st.ListTasks(a.ctx, f)
 			if err != nil {
@@ -199,7 +202,11 @@ func (a *App) packageCmd() *cobra.Command {
 				f.PlatformID = p.ID
 			}
 			if site != "" {
-				s, err := st.GetSite(a.ctx, site)
+				d, err := siteName("--site", site)
+				if err != nil {
+					return err
+				}
+				_, s, err := a.site(d)
 				if err != nil {
 					return err
 				}

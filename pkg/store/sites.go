@@ -116,11 +116,13 @@ func (s *Store) setNames(ctx context.Context, tx *sql.Tx, v *entities.Site) erro
 	return nil
 }
 
-// GetSite finds a live (not deleted) site by domain.
-func (s *Store) GetSite(ctx context.Context, domain string) (*entities.Site, error) {
-	v, err := scanSite(s.db.QueryRowContext(ctx, `SELECT `+siteCols+siteFrom+` WHERE x.domain = ? AND x.status <> 'deleted'`, domain))
+// GetSite finds a live (not deleted) site by a name it answers to: its
+// domain or one of its aliases (names are stored lower-case).
+func (s *Store) GetSite(ctx context.Context, name string) (*entities.Site, error) {
+	v, err := scanSite(s.db.QueryRowContext(ctx, `SELECT `+siteCols+siteFrom+` WHERE x.status <> 'deleted'
+		AND (x.domain = ? OR x.id = (SELECT site_id FROM site_names WHERE name = ?)) LIMIT 1`, name, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, &NotFoundError{Kind: "site", Name: domain}
+		return nil, &NotFoundError{Kind: "site", Name: name}
 	}
 	if err != nil {
 		return nil, err
