@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"errors"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	_ "modernc.org/sqlite" // the sql command's driver
 
 	"github.com/aegir-project/aegir/pkg/cli"
 )
@@ -31,6 +33,21 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// sql FILE STATEMENT: run one statement on an SQLite file
+			// (the state), as the queues would have changed it.
+			"sql": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 2 {
+					ts.Fatalf("usage: sql FILE STATEMENT")
+				}
+				db, err := sql.Open("sqlite", "file:"+ts.MkAbs(args[0]))
+				if err != nil {
+					ts.Fatalf("sql: %v", err)
+				}
+				defer db.Close()
+				if _, err := db.Exec(args[1]); err != nil {
+					ts.Fatalf("sql: %v", err)
+				}
+			},
 			// exitcode N PROG ARGS...: run PROG and check its exit code is N.
 			"exitcode": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) < 2 {

@@ -71,7 +71,7 @@ func (a *App) versionCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := versionInfo{Version: Version, Schema: store.SchemaVersion(), Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
-			if a.format == "table" && len(a.fields) == 0 {
+			if a.plainTable() {
 				fmt.Fprintf(a.IO.Out, "aegir %s (state schema %d, %s %s/%s)\n", v.Version, v.Schema, v.Go, v.OS, v.Arch)
 				return nil
 			}

@@ -44,6 +44,7 @@ type App struct {
 	home    string
 	format  string
 	fields  []string
+	field   string
 	verbose bool
 	quiet   bool
 	yes     bool
@@ -91,9 +92,10 @@ Start with: aegir init, then aegir server add, aegir platform add, aegir site in
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.home, "home", "", "aegir home: state, config, backups (env AEGIR_HOME; default ~/.aegir)")
-	pf.StringVar(&a.format, "format", "table", "output format of lists and records: table, json, yaml or csv")
+	pf.StringVar(&a.format, "format", "table", "output format of lists and records: table, json, yaml or csv; lists also ids (one key a line) or count")
 	pf.StringSliceVar(&a.fields, "fields", nil, "keys to print, comma-separated (e.g. domain,status)")
-	pf.BoolVarP(&a.verbose, "verbose", "v", false, "print debug lines of task logs too")
+	pf.StringVar(&a.field, "field", "", "print only the bare value of this key (a line a record; a line an element of a record's list)")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "task logs with the commands run and their output, and debug lines")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only results and errors, not task logs")
 	pf.BoolVarP(&a.yes, "yes", "y", false, "answer yes to every prompt")
 	pf.BoolVar(&a.noColor, "no-color", false, "never color the output")
@@ -108,6 +110,7 @@ Start with: aegir init, then aegir server add, aegir platform add, aegir site in
 		root.AddCommand(c(a))
 	}
 	strictTree(root)
+	a.addCompletions(root)
 	return root
 }
 
@@ -122,6 +125,37 @@ func (a *App) loadConfig(cmd *cobra.Command) error {
 	v.SetEnvPrefix("AEGIR")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	v.AutomaticEnv()
+	if err := a.resolveHome(cmd); err != nil {
+		return err
+	}
+	v.SetConfigFile(filepath.Join(a.home, "aegir.yaml"))
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		var nf viper.ConfigFileNotFoundError
+		if !errors.As(err, &nf) && !os.IsNotExist(errors.Unwrap(err)) && !strings.Contains(err.Error(), "no such file") {
+			return &Error{Code: ExitUsage, Err: fmt.Errorf("config file %s: %w", v.ConfigFileUsed(), err), Hint: "fix the YAML in that file (docs/configuration.md lists the keys)"}
+		}
+	}
+	// Global flags given on the command line win; otherwise env and file.
+	bindString(cmd.Flags(), v, "format", &a.format)
+	if !contains(output.Formats, a.format) && !contains(output.ListFormats, a.format) {
+		return usageErr(fmt.Errorf("invalid --format %q: must be one of %s (lists also: %s)", a.format,
+			strings.Join(output.Formats, ", "), strings.Join(output.ListFormats, ", ")))
+	}
+	if a.field != "" && len(a.fields) > 0 {
+		return invalid("--field", a.field, "cannot be given with --fields: --field prints one key, --fields several")
+	}
+	if !cmd.Flags().Changed("no-color") && v.GetBool("no_color") {
+		a.noColor = true
+	}
+	if os.Getenv("NO_COLOR") != "" {
+		a.noColor = true
+	}
+	return nil
+}
+
+// resolveHome sets the aegir home: --home, else AEGIR_HOME, else ~/.aegir.
+func (a *App) resolveHome(cmd *cobra.Command) error {
 	if !cmd.Flags().Changed("home") {
 		a.home = os.Getenv("AEGIR_HOME")
 	}
@@ -137,25 +171,6 @@ func (a *App) loadConfig(cmd *cobra.Command) error {
 		return err
 	}
 	a.home = abs
-	v.SetConfigFile(filepath.Join(a.home, "aegir.yaml"))
-	v.SetConfigType("yaml")
-	if err := v.ReadInConfig(); err != nil && !errors.Is(err, os.ErrNotExist) {
-		var nf viper.ConfigFileNotFoundError
-		if !errors.As(err, &nf) && !os.IsNotExist(errors.Unwrap(err)) && !strings.Contains(err.Error(), "no such file") {
-			return &Error{Code: ExitUsage, Err: fmt.Errorf("config file %s: %w", v.ConfigFileUsed(), err), Hint: "fix the YAML in that file (docs/configuration.md lists the keys)"}
-		}
-	}
-	// Global flags given on the command line win; otherwise env and file.
-	bindString(cmd.Flags(), v, "format", &a.format)
-	if !contains(output.Formats, a.format) {
-		return usageErr(fmt.Errorf("invalid --format %q: must be one of %s", a.format, strings.Join(output.Formats, ", ")))
-	}
-	if !cmd.Flags().Changed("no-color") && v.GetBool("no_color") {
-		a.noColor = true
-	}
-	if os.Getenv("NO_COLOR") != "" {
-		a.noColor = true
-	}
 	return nil
 }
 
@@ -183,14 +198,22 @@ func (a *App) Store() (*store.Store, error) {
 
 func (a *App) dbPath() string { return filepath.Join(a.home, "aegir.db") }
 
-// print writes v in the chosen format.
+// print writes v in the chosen format; a table fits the terminal.
 func (a *App) print(v any) error {
-	err := output.Write(a.IO.Out, v, output.Options{Format: a.format, Fields: a.fields})
+	err := output.Write(a.IO.Out, v, output.Options{Format: a.format, Fields: a.fields, Field: a.field,
+		Width: termWidth(a.IO.Out), Color: a.colorOn(a.IO.Out)})
 	var fe *output.FieldError
-	if errors.As(err, &fe) {
+	var fmtErr *output.FormatError
+	if errors.As(err, &fe) || errors.As(err, &fmtErr) {
 		return usageErr(err)
 	}
 	return err
+}
+
+// plainTable says the output is the default table, no keys chosen: the
+// form for people, where commands may print a sentence instead of a record.
+func (a *App) plainTable() bool {
+	return a.format == "table" && len(a.fields) == 0 && a.field == ""
 }
 
 // infof writes a status line to stderr unless --quiet.
@@ -217,6 +240,9 @@ func rewriteAliases(root *cobra.Command, args []string) []string {
 		}
 		if arg == "--" {
 			break
+		}
+		if arg == cobra.ShellCompRequestCmd || arg == cobra.ShellCompNoDescRequestCmd {
+			continue // shell completion of the words that follow
 		}
 		if strings.HasPrefix(arg, "-") {
 			name := strings.TrimLeft(strings.SplitN(arg, "=", 2)[0], "-")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/aegir-project/aegir/pkg/cli/output"
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/store"
 )
@@ -41,9 +42,15 @@ type errTaskFailed struct {
 	ID   int64
 	Msg  string
 	Hint string
+	Task *entities.Task // for the end line: what failed, after how long
 }
 
-func (e *errTaskFailed) Error() string { return fmt.Sprintf("task %d failed: %s", e.ID, e.Msg) }
+func (e *errTaskFailed) Error() string {
+	if e.Task != nil {
+		return fmt.Sprintf("%s (task %d): %s", taskSentence(e.Task, false), e.ID, e.Msg)
+	}
+	return fmt.Sprintf("task %d failed: %s", e.ID, e.Msg)
+}
 
 // classify maps an error to its exit code and hint.
 func classify(err error) (code int, hint string) {
@@ -111,7 +118,12 @@ func (a *App) report(err error) int {
 		fmt.Fprintln(a.IO.Err, string(b))
 		return code
 	}
-	fmt.Fprintf(a.IO.Err, "error: %s\n", msg)
+	prefix := "error:"
+	var tf *errTaskFailed
+	if errors.As(err, &tf) {
+		prefix = "Error:" // the end line of a task, as Success: is
+	}
+	fmt.Fprintf(a.IO.Err, "%s %s\n", a.paint(a.IO.Err, output.StatusColor(entities.TaskError), prefix), msg)
 	if hint != "" {
 		fmt.Fprintf(a.IO.Err, "hint: %s\n", hint)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/cli/output"
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/hosting"
 	"github.com/aegir-project/aegir/pkg/provision"
@@ -16,8 +17,10 @@ import (
 
 // runOrQueue finishes a command that recorded task t: with queue it prints
 // the task id for the dispatcher; otherwise it runs the task now with its
-// log on stderr, then prints what after returns (the changed record) and
-// exits with the task's result.
+// log on stderr and exits with the task's result. Its output is one line
+// (Success: site a.test installed in 0.6 s) for people; with --format,
+// --fields or --field, what after returns (the changed record), the line
+// then going to stderr.
 func (a *App) runOrQueue(t *entities.Task, queue bool, after func() (any, error)) error {
 	if queue {
 		return a.printQueued(t)
@@ -29,20 +32,87 @@ func (a *App) runOrQueue(t *entities.Task, queue bool, after func() (any, error)
 	if err := taskExit(done); err != nil {
 		return err
 	}
-	if after == nil {
+	if after == nil || a.plainTable() {
+		a.taskDone(done, a.plainTable())
 		return nil
 	}
 	v, err := after()
-	if err != nil || v == nil {
+	if err != nil {
 		return err
 	}
+	a.taskDone(done, false)
+	if v == nil {
+		return nil
+	}
 	return a.print(v)
+}
+
+// taskDone prints the end line of a task that worked: on stdout when it
+// is the command's result, else on stderr unless --quiet.
+func (a *App) taskDone(t *entities.Task, result bool) {
+	w := a.IO.Err
+	if result {
+		w = a.IO.Out
+	} else if a.quiet {
+		return
+	}
+	line := a.paint(w, output.StatusColor(entities.TaskSuccess), "Success:") + " " + taskSentence(t, true)
+	if t.Status == entities.TaskWarning {
+		line += fmt.Sprintf(", with %s (aegir task log %d)", a.paint(w, output.StatusColor(entities.TaskWarning), "warnings"), t.ID)
+	}
+	fmt.Fprintln(w, line)
+}
+
+// taskSentence names what task t did, for its end line: "site a.test
+// installed in 0.6 s", or when it failed "site a.test install failed
+// after 0.6 s".
+func taskSentence(t *entities.Task, ok bool) string {
+	noun, verb, _ := strings.Cut(t.Type, ".")
+	if noun == "" || verb == "" {
+		noun, verb = t.TargetKind, t.Type
+	}
+	var s string
+	if ok {
+		done, known := taskDoneWords[verb]
+		if !known {
+			done = verb + " done"
+		}
+		s = fmt.Sprintf("%s %s %s", noun, t.Target, done)
+	} else {
+		s = fmt.Sprintf("%s %s %s failed", noun, t.Target, verb)
+	}
+	if t.Started != nil && t.Finished != nil {
+		if ok {
+			s += " in "
+		} else {
+			s += " after "
+		}
+		s += seconds(t.Finished.Sub(*t.Started))
+	}
+	return s
+}
+
+// seconds is a task's duration as its end line says it: 0.6 s, 42 ms.
+func seconds(d time.Duration) string {
+	if d < 100*time.Millisecond {
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+// taskDoneWords say what the verb of a task type did, for its end line.
+var taskDoneWords = map[string]string{
+	"verify": "verified", "import": "imported", "delete": "deleted", "install": "installed",
+	"disable": "disabled", "enable": "enabled", "login-reset": "login link made", "backup": "backed up",
+	"restore": "restored", "migrate": "migrated", "clone": "cloned", "cron": "cron run",
+	"stats": "statistics read", "updatedb": "database updated", "cert": "certificate installed",
+	"sync": "synced", "lock": "locked", "unlock": "unlocked",
 }
 
 // printQueued prints a queued task: its id alone in table format (for
 // scripts: id=$(aegir site install ... --queue)), the task otherwise.
 func (a *App) printQueued(t *entities.Task) error {
-	if a.format == "table" && len(a.fields) == 0 {
+	if a.plainTable() {
 		fmt.Fprintln(a.IO.Out, t.ID)
 		a.infof("queued task %d (%s %s); run it with: aegir hosting dispatch", t.ID, t.Type, t.Target)
 		return nil
@@ -62,11 +132,14 @@ func (a *App) runner() (*hosting.Runner, error) {
 	}}, nil
 }
 
-// logWriter shows task log lines on stderr as they happen.
+// logWriter shows task log lines on stderr as they happen: aegir's own
+// lines (info, warnings, errors); with --verbose also the commands run,
+// what they printed and debug lines; with --quiet none. The task's log
+// keeps every line (aegir task log ID).
 func (a *App) logWriter() provision.Logger {
 	var mu sync.Mutex
 	return provision.LoggerFunc(func(level, msg string) {
-		if a.quiet || (level == provision.LevelDebug && !a.verbose) {
+		if a.quiet || (!a.verbose && verboseLevel(level)) {
 			return
 		}
 		mu.Lock()
@@ -75,13 +148,20 @@ func (a *App) logWriter() provision.Logger {
 	})
 }
 
+// verboseLevel says whether lines of this level are shown only with
+// --verbose: what commands printed, the commands themselves, debug.
+func verboseLevel(level string) bool {
+	return level == provision.LevelDebug || level == provision.LevelCommand || level == provision.LevelOutput
+}
+
 func (a *App) writeLogLine(w io.Writer, l entities.LogLine) {
 	ts := l.Time.Local().Format("15:04:05")
+	level := a.paint(w, output.StatusColor(l.Level), fmt.Sprintf("%-7s", l.Level))
 	for i, line := range strings.Split(strings.TrimRight(l.Message, "\n"), "\n") {
 		if i == 0 {
-			fmt.Fprintf(w, "%s %-7s %s\n", ts, l.Level, line)
+			fmt.Fprintf(w, "%s %s %s\n", ts, level, line)
 		} else {
-			fmt.Fprintf(w, "%s %-7s   %s\n", ts, l.Level, line)
+			fmt.Fprintf(w, "%s %s   %s\n", ts, level, line)
 		}
 	}
 }

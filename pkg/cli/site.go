@@ -420,7 +420,7 @@ func (a *App) siteLoginResetCmd() *cobra.Command {
 			if out.LoginLink == "" {
 				return &Error{Code: ExitFailed, Err: fmt.Errorf("the platform gave no login link for %s", v.Domain), Hint: "see the task log: aegir task log " + fmt.Sprint(t.ID)}
 			}
-			if a.format == "table" {
+			if a.plainTable() {
 				fmt.Fprintln(a.IO.Out, out.LoginLink)
 				return nil
 			}

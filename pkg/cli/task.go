@@ -71,7 +71,7 @@ func (a *App) taskCmd() *cobra.Command {
 				return err
 			}
 			id := t.ID
-			if a.format == "table" {
+			if a.plainTable() {
 				return a.print(t)
 			}
 			lines, _, err := st.TaskLog(a.ctx, id, 0)
@@ -172,7 +172,7 @@ func taskExit(t *entities.Task) error {
 	case entities.TaskCancelled:
 		return &Error{Code: ExitFailed, Err: fmt.Errorf("task %d was cancelled", t.ID)}
 	}
-	return &errTaskFailed{ID: t.ID, Msg: t.Error, Hint: t.Hint}
+	return &errTaskFailed{ID: t.ID, Msg: t.Error, Hint: t.Hint, Task: t}
 }
 
 func (a *App) packageCmd() *cobra.Command {

@@ -332,7 +332,7 @@ type Backup struct {
 	// site can be brought back from it (aegir site restore DOMAIN).
 	SiteStatus string    `json:"site_status" yaml:"site_status"`
 	Path       string    `json:"path" yaml:"path"`
-	Size       int64     `json:"size" yaml:"size"`
+	Size       int64     `json:"size" yaml:"size" table:"bytes"`
 	SHA256     string    `json:"sha256" yaml:"sha256"`
 	Created    time.Time `json:"created" yaml:"created"`
 }

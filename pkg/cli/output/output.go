@@ -7,6 +7,7 @@
 package output
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
@@ -19,12 +20,22 @@ import (
 	"time"
 
 	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/pkg/twwidth"
 	"github.com/olekukonko/tablewriter/tw"
 	"gopkg.in/yaml.v3"
 )
 
-// Formats lists the output formats.
-var Formats = []string{"table", "json", "yaml", "csv"}
+// Formats lists the output formats of every list and record; ListFormats
+// the ones only lists have: ids prints each record's identifying key (see
+// Identifier), count how many records there are.
+var (
+	Formats     = []string{"table", "json", "yaml", "csv"}
+	ListFormats = []string{"ids", "count"}
+)
+
+// Identifier is implemented by types whose identifying key, for --format
+// ids, is not the first of id, domain or name they have.
+type Identifier interface{ IDKey() string }
 
 // Columns is implemented by types that choose their default table and CSV
 // columns for lists (one record shows every key; JSON and YAML always
@@ -33,19 +44,38 @@ type Columns interface{ TableColumns() []string }
 
 // Options control one Write.
 type Options struct {
-	Format string   // table, json, yaml or csv
+	Format string   // table, json, yaml, csv; for lists also ids or count
 	Fields []string // keys to keep, in order; empty: the defaults
+	// Field is one key whose bare value is printed (one line a record,
+	// or one line an element for a list value of a record), whatever
+	// Format says.
+	Field string
+	// Width is the width tables must fit in (0: no limit); cells too long
+	// are cut with an ellipsis. CSV, JSON and YAML are never cut.
+	Width int
+	// Color colors statuses in tables (for a terminal).
+	Color bool
 }
 
-// FieldError is a --fields key the value does not have.
+// FieldError is a --fields (or --field) key the value does not have.
 type FieldError struct {
+	Flag  string // --fields or --field; empty: --fields
 	Field string
 	Known []string
 }
 
 func (e *FieldError) Error() string {
-	return fmt.Sprintf("invalid --fields %q: not a key of this output; keys: %s", e.Field, strings.Join(e.Known, ","))
+	flag := e.Flag
+	if flag == "" {
+		flag = "--fields"
+	}
+	return fmt.Sprintf("invalid %s %q: not a key of this output; keys: %s", flag, e.Field, strings.Join(e.Known, ","))
 }
+
+// FormatError is a --format a value cannot be printed in.
+type FormatError struct{ Format, Rule string }
+
+func (e *FormatError) Error() string { return fmt.Sprintf("invalid --format %q: %s", e.Format, e.Rule) }
 
 // Write prints v, a struct (or pointer to one) or a slice of them.
 func Write(w io.Writer, v any, o Options) error {
@@ -69,6 +99,22 @@ func Write(w io.Writer, v any, o Options) error {
 			}
 		}
 	}
+	if o.Field != "" {
+		if !contains(keys, o.Field) {
+			return &FieldError{Flag: "--field", Field: o.Field, Known: keys}
+		}
+		return writeField(w, rv, list, o.Field)
+	}
+	if contains(ListFormats, o.Format) {
+		if !list {
+			return &FormatError{Format: o.Format, Rule: "only lists print " + o.Format + "; a single record prints as table, json, yaml or csv (--field KEY prints one value)"}
+		}
+		if o.Format == "count" {
+			_, err := fmt.Fprintln(w, rv.Len())
+			return err
+		}
+		return writeField(w, rv, list, idKey(elem, keys))
+	}
 	switch o.Format {
 	case "", "table", "csv":
 		cols := o.Fields
@@ -87,7 +133,8 @@ func Write(w io.Writer, v any, o Options) error {
 		if o.Format == "csv" {
 			return writeCSV(w, cols, rows)
 		}
-		return writeTable(w, cols, rows, list)
+		humanSizes(rv.Type(), list, rows)
+		return writeTable(w, cols, rows, list, o)
 	case "json":
 		if len(o.Fields) > 0 {
 			return writeJSON(w, filtered(rv, list, o.Fields))
@@ -101,8 +148,77 @@ func Write(w io.Writer, v any, o Options) error {
 		enc.SetIndent(2)
 		return enc.Encode(v)
 	}
-	return fmt.Errorf("invalid --format %q: must be one of %s", o.Format, strings.Join(Formats, ", "))
+	return &FormatError{Format: o.Format, Rule: "must be one of " + strings.Join(Formats, ", ") + " (lists also: " + strings.Join(ListFormats, ", ") + ")"}
 }
+
+// idKey is the identifying key of a type, for --format ids.
+func idKey(t reflect.Type, keys []string) string {
+	if c, ok := reflect.New(t).Interface().(Identifier); ok {
+		return c.IDKey()
+	}
+	for _, k := range []string{"id", "domain", "name"} {
+		if contains(keys, k) {
+			return k
+		}
+	}
+	return keys[0]
+}
+
+// writeField prints the bare value of key: a line a record of a list; for
+// one record, a line an element of a list value (a site's aliases), a
+// nested object as one line of JSON.
+func writeField(w io.Writer, rv reflect.Value, list bool, key string) error {
+	bw := bufio.NewWriter(w)
+	one := func(it reflect.Value, spread bool) {
+		for it.Kind() == reflect.Pointer && !it.IsNil() {
+			it = it.Elem()
+		}
+		if it.Kind() == reflect.Pointer {
+			bw.WriteString("\n")
+			return
+		}
+		for _, f := range keyFields(it.Type()) {
+			if f.name != key {
+				continue
+			}
+			v := it.FieldByIndex(f.index)
+			if spread && v.Kind() == reflect.Slice && v.Type().Elem().Kind() != reflect.Struct {
+				for i := 0; i < v.Len(); i++ {
+					bw.WriteString(bare(v.Index(i)) + "\n")
+				}
+				return
+			}
+			bw.WriteString(bare(v) + "\n")
+		}
+	}
+	if list {
+		for i := 0; i < rv.Len(); i++ {
+			one(rv.Index(i), false)
+		}
+	} else {
+		one(rv, true)
+	}
+	return bw.Flush()
+}
+
+// bare is one value as --field prints it: the CSV text of a scalar, JSON
+// of an object or a list of objects.
+func bare(v reflect.Value) string {
+	e := v
+	for e.Kind() == reflect.Pointer && !e.IsNil() {
+		e = e.Elem()
+	}
+	obj := e.Kind() == reflect.Map || (e.Kind() == reflect.Struct && e.Type() != timeType) ||
+		(e.Kind() == reflect.Slice && e.Type().Elem().Kind() == reflect.Struct)
+	if obj {
+		if b, err := json.Marshal(v.Interface()); err == nil {
+			return string(b)
+		}
+	}
+	return Cell(v.Interface())
+}
+
+var timeType = reflect.TypeOf(time.Time{})
 
 func writeJSON(w io.Writer, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
@@ -196,6 +312,9 @@ type Stringer interface{ CellString() string }
 
 // Cell renders one value as table or CSV text.
 func Cell(v any) string {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return ""
+	}
 	switch x := v.(type) {
 	case nil:
 		return ""
@@ -237,17 +356,85 @@ func Cell(v any) string {
 		return strconv.FormatInt(x, 10)
 	}
 	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Slice {
+	switch rv.Kind() {
+	case reflect.Pointer:
+		// A pointer to a scalar (days_left) is its value; nil is empty.
+		if rv.IsNil() {
+			return ""
+		}
+		return Cell(rv.Elem().Interface())
+	case reflect.Slice:
 		parts := make([]string, rv.Len())
 		for i := range parts {
 			parts[i] = Cell(rv.Index(i).Interface())
 		}
 		return strings.Join(parts, " ")
-	}
-	if rv.Kind() == reflect.Pointer && rv.IsNil() {
-		return ""
+	case reflect.Struct:
+		// A nested object: its set keys, key=value.
+		var parts []string
+		for _, f := range keyFields(rv.Type()) {
+			if c := Cell(rv.FieldByIndex(f.index).Interface()); c != "" {
+				parts = append(parts, f.name+"="+c)
+			}
+		}
+		return strings.Join(parts, " ")
+	case reflect.Map:
+		keys := make([]string, 0, rv.Len())
+		cells := map[string]string{}
+		for _, k := range rv.MapKeys() {
+			ks := fmt.Sprint(k.Interface())
+			keys = append(keys, ks)
+			cells[ks] = Cell(rv.MapIndex(k).Interface())
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			keys[i] = k + "=" + cells[k]
+		}
+		return strings.Join(keys, " ")
 	}
 	return fmt.Sprint(v)
+}
+
+// humanSizes replaces, in rows made by records, the cells of keys tagged
+// table:"bytes" by a size people read (141 MiB); CSV keeps the bytes.
+func humanSizes(t reflect.Type, list bool, rows []map[string]string) {
+	if list {
+		t = t.Elem()
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var sized []keyField
+	for _, f := range keyFields(t) {
+		if t.FieldByIndex(f.index).Tag.Get("table") == "bytes" {
+			sized = append(sized, f)
+		}
+	}
+	for _, f := range sized {
+		for _, r := range rows {
+			if n, err := strconv.ParseInt(r[f.name], 10, 64); err == nil {
+				r[f.name] = HumanBytes(n)
+			}
+		}
+	}
+}
+
+// HumanBytes is a size in bytes as people read it: 512 B, 1.5 KiB, 141 MiB.
+func HumanBytes(n int64) string {
+	if n < 1024 && n > -1024 {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	f := float64(n)
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	u := -1
+	for (f >= 1024 || f <= -1024) && u < len(units)-1 {
+		f /= 1024
+		u++
+	}
+	if f < 10 && f > -10 {
+		return strconv.FormatFloat(f, 'f', 1, 64) + " " + units[u]
+	}
+	return strconv.FormatFloat(f, 'f', 0, 64) + " " + units[u]
 }
 
 func filtered(rv reflect.Value, list bool, fields []string) any {
@@ -327,34 +514,171 @@ func writeCSV(w io.Writer, cols []string, rows []map[string]string) error {
 	return cw.Error()
 }
 
-func writeTable(w io.Writer, cols []string, rows []map[string]string, list bool) error {
-	if !list {
-		// One record: a two-column key/value table reads better.
-		t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAutoWrap(tw.WrapNone))
-		t.Header("KEY", "VALUE")
+func writeTable(w io.Writer, cols []string, rows []map[string]string, list bool, o Options) error {
+	var hdr []string
+	var cells [][]string
+	if list {
 		for _, c := range cols {
-			if err := t.Append([]string{c, rows[0][c]}); err != nil {
-				return err
+			hdr = append(hdr, strings.ToUpper(c))
+		}
+		for _, r := range rows {
+			rec := make([]string, len(cols))
+			for i, c := range cols {
+				rec[i] = r[c]
+			}
+			cells = append(cells, rec)
+		}
+	} else {
+		// One record: a two-column key/value table reads better.
+		hdr = []string{"KEY", "VALUE"}
+		for _, c := range cols {
+			cells = append(cells, []string{c, rows[0][c]})
+		}
+	}
+	fit(hdr, cells, o.Width)
+	if o.Color {
+		for _, rec := range cells {
+			for i := range rec {
+				key := rec[0]
+				if list {
+					key = cols[i]
+				} else if i == 0 {
+					continue
+				}
+				rec[i] = colorStatus(key, rec[i])
 			}
 		}
-		return t.Render()
 	}
-	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAutoWrap(tw.WrapNone))
-	hdr := make([]any, len(cols))
-	for i, c := range cols {
-		hdr[i] = strings.ToUpper(c)
+	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone))
+	h := make([]any, len(hdr))
+	for i, c := range hdr {
+		h[i] = c
 	}
-	t.Header(hdr...)
-	for _, r := range rows {
-		rec := make([]string, len(cols))
-		for i, c := range cols {
-			rec[i] = r[c]
-		}
+	t.Header(h...)
+	for _, rec := range cells {
 		if err := t.Append(rec); err != nil {
 			return err
 		}
 	}
 	return t.Render()
+}
+
+// fit cuts the header and cells of a table (in place) so that the table,
+// borders and padding included, is at most width wide: the widest column
+// gives up a character until the table fits, and a cut cell ends with an
+// ellipsis. Width 0 is no limit; headers are cut only when cells alone
+// cannot make room, and a column keeps at least 3 characters.
+func fit(hdr []string, cells [][]string, width int) {
+	if width <= 0 {
+		return
+	}
+	widths := make([]int, len(hdr))
+	for i, h := range hdr {
+		widths[i] = twwidth.Width(h)
+	}
+	for _, rec := range cells {
+		for i, c := range rec {
+			// A cell of several lines is as wide as its widest line.
+			for _, line := range strings.Split(c, "\n") {
+				widths[i] = max(widths[i], twwidth.Width(line))
+			}
+		}
+	}
+	// │ a │ b │: one border a column and one more, padding of 2 a column.
+	room := width - 1 - 3*len(hdr)
+	total := 0
+	for _, n := range widths {
+		total += n
+	}
+	// Cells give up characters before headers do.
+	floors := make([]int, len(hdr))
+	for i, h := range hdr {
+		floors[i] = min(widths[i], max(twwidth.Width(h), 3))
+	}
+	for _, floor := range []func(int) int{func(i int) int { return floors[i] }, func(int) int { return 3 }} {
+		for total > room {
+			widest := -1
+			for i, n := range widths {
+				if n > floor(i) && (widest < 0 || n > widths[widest]) {
+					widest = i
+				}
+			}
+			if widest < 0 {
+				break
+			}
+			widths[widest]--
+			total--
+		}
+	}
+	cut := func(s string, n int) string {
+		if twwidth.Width(s) <= n {
+			return s
+		}
+		lines := strings.Split(s, "\n")
+		for i, l := range lines {
+			if twwidth.Width(l) > n {
+				lines[i] = twwidth.Truncate(l, n-1) + tw.CharEllipsis
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	for i := range hdr {
+		hdr[i] = cut(hdr[i], widths[i])
+	}
+	for _, rec := range cells {
+		for i := range rec {
+			rec[i] = cut(rec[i], widths[i])
+		}
+	}
+}
+
+// ANSI colors of statuses.
+const (
+	green  = "\x1b[32m"
+	yellow = "\x1b[33m"
+	red    = "\x1b[31m"
+	reset  = "\x1b[0m"
+)
+
+// StatusColor is the ANSI color of a status word: green when all is well,
+// yellow while waiting or held back, red for failures; "" for other words.
+func StatusColor(status string) string {
+	switch status {
+	case "success", "installed", "enabled", "ok", "yes":
+		return green
+	case "queued", "processing", "warning", "disabled", "locked", "migrating", "cancelled":
+		return yellow
+	case "error", "failed", "deleted", "down", "unreachable":
+		return red
+	}
+	return ""
+}
+
+// Colorize wraps s in color (an ANSI sequence from StatusColor); s as it
+// is when color is "".
+func Colorize(color, s string) string {
+	if color == "" || s == "" {
+		return s
+	}
+	return color + s + reset
+}
+
+// colorStatus colors the cell of a status key (status, site_status, ...).
+func colorStatus(key, cell string) string {
+	if key != "status" && !strings.HasSuffix(key, "_status") && key != "level" && key != "health" {
+		return cell
+	}
+	word, _, _ := strings.Cut(cell, " ")
+	if key == "health" {
+		// A nested health object: its status=... part.
+		for _, part := range strings.Fields(cell) {
+			if v, ok := strings.CutPrefix(part, "status="); ok {
+				word = v
+			}
+		}
+	}
+	return Colorize(StatusColor(word), cell)
 }
 
 func contains(list []string, s string) bool {

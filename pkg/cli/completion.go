@@ -1,0 +1,225 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/aegir-project/aegir/pkg/cli/output"
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// Shell completion (aegir completion bash|zsh|fish, cobra's) knows the
+// data: the arguments and flags that name a site, platform, server,
+// client, task or backup complete from the state, opened read-only with
+// no migration, and formats and statuses from their lists.
+
+// completer lists the candidates of one kind of word from the state.
+type completer func(a *App, st *store.Store) ([]string, error)
+
+var (
+	completeDomains = fromState(func(a *App, st *store.Store) ([]string, error) {
+		sites, err := st.ListSites(a.ctx, store.SiteFilter{})
+		return names(sites, err, func(v *entities.Site) string { return v.Domain })
+	})
+	completePlatforms = fromState(func(a *App, st *store.Store) ([]string, error) {
+		ps, err := st.ListPlatforms(a.ctx, "")
+		return names(ps, err, func(v *entities.Platform) string { return v.Name })
+	})
+	completeServers = fromState(func(a *App, st *store.Store) ([]string, error) {
+		ss, err := st.ListServers(a.ctx)
+		return names(ss, err, func(v *entities.Server) string { return v.Name })
+	})
+	completeClients = fromState(func(a *App, st *store.Store) ([]string, error) {
+		cs, err := st.ListClients(a.ctx)
+		return names(cs, err, func(v *entities.Client) string { return v.Name })
+	})
+	// Task ids, newest first, each described by what it does.
+	completeTasks = fromState(func(a *App, st *store.Store) ([]string, error) {
+		ts, err := st.ListTasks(a.ctx, store.TaskFilter{Limit: 200})
+		return names(ts, err, func(v *entities.Task) string {
+			return fmt.Sprintf("%d\t%s %s (%s)", v.ID, v.Type, v.Target, v.Status)
+		})
+	})
+	completeBackups = fromState(func(a *App, st *store.Store) ([]string, error) {
+		bs, err := st.ListBackups(a.ctx, "")
+		return names(bs, err, func(v *entities.Backup) string {
+			return fmt.Sprintf("%d\t%s %s", v.ID, v.Site, v.Created.Local().Format(time.DateTime))
+		})
+	})
+)
+
+// fromState is a completer that reads the state: without one (no aegir
+// home yet) it has nothing to offer.
+func fromState(f completer) completer {
+	return func(a *App, st *store.Store) ([]string, error) {
+		if st == nil {
+			return nil, nil
+		}
+		return f(a, st)
+	}
+}
+
+func names[T any](list []T, err error, name func(T) string) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(list))
+	for _, v := range list {
+		out = append(out, name(v))
+	}
+	return out, nil
+}
+
+// fixed is a completer of words known without the state.
+func fixed(words ...string) completer {
+	return func(*App, *store.Store) ([]string, error) { return words, nil }
+}
+
+// byNoun are the completers of NAME and ID arguments, by the noun of the
+// command (server show NAME, task show ID).
+var byNoun = map[string]completer{
+	"client": completeClients, "server": completeServers, "platform": completePlatforms,
+	"site": completeDomains, "task": completeTasks, "backup": completeBackups,
+}
+
+// byFlag are the completers of flag values, by flag name; statusByNoun
+// those of --status.
+var (
+	byFlag = map[string]completer{
+		"platform": completePlatforms, "server": completeServers, "db-server": completeServers,
+		"client": completeClients, "site": completeDomains, "backup": completeBackups,
+		"format": fixed(append(append([]string{}, output.Formats...), output.ListFormats...)...),
+		"http":   fixed(entities.ServiceTypes[entities.KindHTTP]...),
+		"db":     fixed(entities.ServiceTypes[entities.KindDB]...),
+		"https":  fixed(entities.HTTPSOff, entities.HTTPSOn, entities.HTTPSRequired),
+	}
+	statusByNoun = map[string][]string{
+		"site": entities.SiteStatuses, "task": entities.TaskStatuses,
+	}
+	typeByNoun = map[string]completer{
+		"task":     func(*App, *store.Store) ([]string, error) { return provision.Tasks(), nil },
+		"package":  fixed(entities.PackageModule, entities.PackageTheme, entities.PackageProfile, entities.PackagePlugin, entities.PackageCore),
+		"platform": fixed(entities.PlatformDrupal, entities.PlatformWordPress),
+	}
+)
+
+// newWords are the verbs whose arguments name something new: nothing to
+// complete from the state.
+var newWords = map[string]bool{"add": true, "install": true, "create": true}
+
+// addCompletions gives every command of the tree its argument and flag
+// completion.
+func (a *App) addCompletions(root *cobra.Command) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		a.completeArgs(c)
+		noun := ""
+		if c.HasParent() && c.Parent() != root {
+			noun = c.Parent().Name()
+		} else if c != root {
+			noun = c.Name()
+		}
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			comp := byFlag[f.Name]
+			switch f.Name {
+			case "status":
+				if st, ok := statusByNoun[noun]; ok {
+					comp = fixed(st...)
+				}
+			case "type":
+				comp = typeByNoun[noun]
+			}
+			if comp != nil {
+				_ = c.RegisterFlagCompletionFunc(f.Name, a.completion(c, comp))
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+// completeArgs sets the argument completion of a verb from the words of
+// its Use line: DOMAIN, SRC and DST are sites; NAME, ID and OLD are of
+// the verb's noun (server show NAME, task show ID); NEW is a platform of
+// platform migrate OLD NEW.
+func (a *App) completeArgs(c *cobra.Command) {
+	if !c.HasParent() || c.ValidArgsFunction != nil {
+		return
+	}
+	if newWords[c.Name()] {
+		c.ValidArgsFunction = cobra.NoFileCompletions // a new name: nothing known to offer
+		return
+	}
+	noun := c.Parent().Name()
+	var comps []completer
+	for _, w := range strings.Fields(c.Use)[1:] {
+		if strings.HasPrefix(w, "-") || strings.HasPrefix(w, "[") || strings.ToUpper(w) != w {
+			break
+		}
+		switch w {
+		case "DOMAIN", "SRC", "DST":
+			comps = append(comps, completeDomains)
+		case "NAME", "ID", "OLD":
+			comps = append(comps, byNoun[noun])
+		case "NEW":
+			if noun == "platform" {
+				comps = append(comps, completePlatforms)
+			} else {
+				comps = append(comps, nil)
+			}
+		default:
+			comps = append(comps, nil)
+		}
+	}
+	if len(comps) == 0 {
+		return
+	}
+	c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) >= len(comps) || comps[len(args)] == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return a.completion(cmd, comps[len(args)])(cmd, args, toComplete)
+	}
+}
+
+// completion runs comp against the state of the aegir home the command
+// line names (--home, AEGIR_HOME or ~/.aegir), opened read-only; a home
+// without a state completes nothing.
+func (a *App) completion(_ *cobra.Command, comp completer) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		ctx, cancel := context.WithTimeout(a.ctx, 2*time.Second)
+		defer cancel()
+		saved := a.ctx
+		a.ctx = ctx
+		defer func() { a.ctx = saved }()
+		var st *store.Store
+		if err := a.resolveHome(cmd); err == nil {
+			if st, err = store.OpenReadOnly(ctx, a.dbPath()); err != nil {
+				st = nil
+			}
+		}
+		if st != nil {
+			defer st.Close()
+		}
+		words, err := comp(a, st)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
+		}
+		var out []cobra.Completion
+		for _, w := range words {
+			if strings.HasPrefix(w, toComplete) {
+				out = append(out, w)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}

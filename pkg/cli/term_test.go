@@ -1,0 +1,99 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aegir-project/aegir/pkg/cli"
+)
+
+// onTerminal runs aegir with its standard output and error on a
+// pseudo-terminal cols columns wide and returns what the terminal showed
+// (line ends as written, without the terminal's carriage returns).
+func onTerminal(t *testing.T, home string, cols int, args ...string) (shown string, code int) {
+	t.Helper()
+	term, person := openPTY(t)
+	if err := unix.IoctlSetWinsize(int(term.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: uint16(cols)}); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan string)
+	go func() {
+		var b bytes.Buffer
+		io.Copy(&b, person) // ends with EIO once the terminal side is closed
+		read <- b.String()
+	}()
+	code = cli.Run(context.Background(), append([]string{"--home", home}, args...), cli.IOStreams{In: strings.NewReader(""), Out: term, Err: term})
+	term.Close()
+	return strings.ReplaceAll(<-read, "\r\n", "\n"), code
+}
+
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// At a terminal: statuses and errors in color, tables as wide as the
+// terminal at most (long cells cut with an ellipsis), a task's end line
+// in color; --no-color and NO_COLOR print no escape sequence; a file or
+// pipe gets no color and whole cells.
+func TestColorAndWidthAtTerminal(t *testing.T) {
+	t.Setenv("NO_COLOR", "")
+	os.Unsetenv("NO_COLOR")
+	t.Setenv("TERM", "xterm")
+	t.Setenv("COLUMNS", "")
+	home := newHome(t)
+	long := "a-domain-name-much-too-long-for-a-narrow-terminal.test"
+	must(t, home, "server", "add", "web1", "--host", "localhost", "--http", "nginx", "--db", "mariadb", "--db-host", "127.0.0.1", "--queue")
+	must(t, home, "platform", "add", "wp", "--server", "web1", "--root", t.TempDir(), "--queue")
+	must(t, home, "site", "install", long, "--platform", "wp", "--alias", "www."+long, "--queue")
+
+	out, code := onTerminal(t, home, 80, "site", "list")
+	if code != 0 {
+		t.Fatalf("site list: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "\x1b[33mqueued\x1b[0m") {
+		t.Errorf("the queued status is not yellow at a terminal:\n%q", out)
+	}
+	plain := ansi.ReplaceAllString(out, "")
+	for _, line := range strings.Split(strings.TrimRight(plain, "\n"), "\n") {
+		if n := utf8.RuneCountInString(line); n > 80 {
+			t.Errorf("a line of %d columns on a terminal of 80:\n%s", n, plain)
+		}
+	}
+	if !regexp.MustCompile(`│ a-domain-[a-z-]*… +│ wp +│`).MatchString(plain) || !regexp.MustCompile(`│ +DOMAIN +│ +PLATFORM +│`).MatchString(plain) || strings.Contains(plain, long) {
+		t.Errorf("the long domain is not cut with an ellipsis:\n%s", plain)
+	}
+	// A wider terminal shows it whole.
+	if out, _ := onTerminal(t, home, 250, "site", "list"); !strings.Contains(out, long) {
+		t.Errorf("at 250 columns the domain is cut:\n%s", out)
+	}
+
+	// An error: red at a terminal.
+	if out, code := onTerminal(t, home, 80, "site", "show", "nope.test"); code != cli.ExitNotFound || !strings.Contains(out, "\x1b[31merror:\x1b[0m site \"nope.test\" not found") {
+		t.Errorf("error at a terminal: exit %d\n%q", code, out)
+	}
+	// A real foreground task: its end line in green.
+	if out, code := onTerminal(t, home, 80, "server", "add", "db1", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1"); code != 0 || !regexp.MustCompile("\x1b\\[32mSuccess:\x1b\\[0m server db1 verified in ").MatchString(out) {
+		t.Errorf("server add at a terminal: exit %d\n%q", code, out)
+	}
+
+	// --no-color, then NO_COLOR: the same without escapes.
+	if out, _ := onTerminal(t, home, 60, "--no-color", "site", "list"); strings.Contains(out, "\x1b[") || !strings.Contains(out, "│ queued │") {
+		t.Errorf("--no-color:\n%q", out)
+	}
+	t.Setenv("NO_COLOR", "1")
+	if out, _ := onTerminal(t, home, 80, "site", "show", "nope.test"); strings.Contains(out, "\x1b[") || !strings.Contains(out, "error: site \"nope.test\" not found") {
+		t.Errorf("NO_COLOR:\n%q", out)
+	}
+	os.Unsetenv("NO_COLOR")
+
+	// Not a terminal: no color, whole cells.
+	if out := must(t, home, "site", "list"); strings.Contains(out, "\x1b[") || !strings.Contains(out, long) {
+		t.Errorf("site list to a buffer:\n%s", out)
+	}
+}
