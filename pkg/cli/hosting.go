@@ -147,7 +147,7 @@ func (a *App) hostingDispatcher(cmd *cobra.Command, workers int) (d *queue.Dispa
 	if err != nil {
 		return nil, nil, err
 	}
-	d, r, err := a.dispatcher(false)
+	d, r, err := a.dispatcher()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -132,20 +132,59 @@ func (a *App) runner() (*hosting.Runner, error) {
 	}}, nil
 }
 
-// logWriter shows task log lines on stderr as they happen: aegir's own
-// lines (info, warnings, errors); with --verbose also the commands run,
-// what they printed and debug lines; with --quiet none. The task's log
-// keeps every line (aegir task log ID).
-func (a *App) logWriter() provision.Logger {
-	var mu sync.Mutex
-	return provision.LoggerFunc(func(level, msg string) {
-		if a.quiet || (!a.verbose && verboseLevel(level)) {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		a.writeLogLine(a.IO.Err, entities.LogLine{Time: time.Now(), Level: level, Message: msg})
-	})
+// taskEcho shows a foreground task's log lines on stderr as they come:
+// aegir's own lines (info, warnings, errors); with --verbose also the
+// commands run, what they printed and debug lines; with --quiet none. The
+// task's log keeps every line (aegir task log ID).
+//
+// An error line, and the hint line after it, wait for the next line: the
+// back end's last lines of a failed task are its error and hint, which the
+// end line (Error: ... / hint: ...) says once.
+type taskEcho struct {
+	a    *App
+	mu   sync.Mutex
+	held []entities.LogLine
+}
+
+func (e *taskEcho) line(l entities.LogLine) {
+	if e.a.quiet || (!e.a.verbose && verboseLevel(l.Level)) {
+		return
+	}
+	if l.Time.IsZero() {
+		l.Time = time.Now()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case l.Level == provision.LevelError:
+		e.flush()
+		e.held = []entities.LogLine{l}
+		return
+	case len(e.held) == 1 && l.Level == provision.LevelInfo && strings.HasPrefix(l.Message, "hint: "):
+		e.held = append(e.held, l)
+		return
+	}
+	e.flush()
+	e.a.writeLogLine(e.a.IO.Err, l)
+}
+
+func (e *taskEcho) flush() {
+	for _, h := range e.held {
+		e.a.writeLogLine(e.a.IO.Err, h)
+	}
+	e.held = nil
+}
+
+// end shows the lines still held unless they are task t's own error and
+// hint, which its end line says.
+func (e *taskEcho) end(t *entities.Task) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t != nil && len(e.held) > 0 && e.held[0].Message == t.Error &&
+		(len(e.held) == 1 || e.held[1].Message == "hint: "+t.Hint) {
+		e.held = nil
+	}
+	e.flush()
 }
 
 // verboseLevel says whether lines of this level are shown only with

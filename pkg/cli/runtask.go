@@ -12,9 +12,8 @@ import (
 )
 
 // dispatcher is the task dispatcher of this invocation: the queue runs
-// tasks through the front end's runner. echo shows each task's log lines
-// on stderr as they come.
-func (a *App) dispatcher(echo bool) (*queue.Dispatcher, *hosting.Runner, error) {
+// tasks through the front end's runner.
+func (a *App) dispatcher() (*queue.Dispatcher, *hosting.Runner, error) {
 	r, err := a.runner()
 	if err != nil {
 		return nil, nil, err
@@ -38,10 +37,6 @@ func (a *App) dispatcher(echo bool) (*queue.Dispatcher, *hosting.Runner, error) 
 				fmt.Fprintf(a.IO.Err, "dispatch: "+format+"\n", args...)
 			}
 		},
-	}
-	if echo {
-		show := a.logWriter()
-		d.Echo = func(_ *entities.Task, l entities.LogLine) { show.Log(l.Level, l.Message) }
 	}
 	return d, r, nil
 }
@@ -69,17 +64,20 @@ func (a *App) runTask(t *entities.Task) (*entities.Task, error) {
 
 // runTaskOutcome is runTask that also returns the back end's outcome.
 func (a *App) runTaskOutcome(t *entities.Task) (*entities.Task, *hosting.Outcome, error) {
-	d, r, err := a.dispatcher(true)
+	d, r, err := a.dispatcher()
 	if err != nil {
 		return nil, nil, err
 	}
 	defer r.Pool.Close()
+	echo := &taskEcho{a: a}
+	d.Echo = func(_ *entities.Task, l entities.LogLine) { echo.line(l) }
 	var out hosting.Outcome
 	d.Handler = func(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
 		out = r.Run(ctx, t, provision.LoggerFunc(log))
 		return queueOutcome(out)
 	}
 	done, err := d.RunTask(a.ctx, t.ID)
+	echo.end(done)
 	var busy *queue.BusyError
 	if errors.As(err, &busy) {
 		return nil, nil, &Error{Code: ExitBusy, Err: err, Hint: busy.Hint}

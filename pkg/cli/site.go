@@ -243,6 +243,7 @@ func (a *App) siteStatsCmd() *cobra.Command {
 				if err := taskExit(done); err != nil {
 					return err
 				}
+				a.taskDone(done, false)
 			}
 			s, err := st.SiteStats(a.ctx, v)
 			if err != nil {
@@ -417,6 +418,7 @@ func (a *App) siteLoginResetCmd() *cobra.Command {
 			if err := taskExit(done); err != nil {
 				return err
 			}
+			a.taskDone(done, false)
 			if out.LoginLink == "" {
 				return &Error{Code: ExitFailed, Err: fmt.Errorf("the platform gave no login link for %s", v.Domain), Hint: "see the task log: aegir task log " + fmt.Sprint(t.ID)}
 			}

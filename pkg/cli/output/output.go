@@ -106,11 +106,14 @@ func Write(w io.Writer, v any, o Options) error {
 		return writeField(w, rv, list, o.Field)
 	}
 	if contains(ListFormats, o.Format) {
-		if !list {
-			return &FormatError{Format: o.Format, Rule: "only lists print " + o.Format + "; a single record prints as table, json, yaml or csv (--field KEY prints one value)"}
-		}
+		// Made for lists; one record (the record a command changed) is a
+		// list of one.
 		if o.Format == "count" {
-			_, err := fmt.Fprintln(w, rv.Len())
+			n := 1
+			if list {
+				n = rv.Len()
+			}
+			_, err := fmt.Fprintln(w, n)
 			return err
 		}
 		return writeField(w, rv, list, idKey(elem, keys))

@@ -107,3 +107,87 @@ func TestEmbeddedFields(t *testing.T) {
 		t.Fatalf("yaml fields of an embedded struct:\n%q", y)
 	}
 }
+
+// Values in tables: a pointer is its value, a nested object its set keys,
+// a size tagged bytes is for people; CSV keeps the raw values.
+func TestTableValues(t *testing.T) {
+	type health struct {
+		Status string `json:"status"`
+		Code   int    `json:"http_code"`
+		Error  string `json:"error"`
+	}
+	type rec struct {
+		Name   string  `json:"name"`
+		Days   *int    `json:"days"`
+		None   *int    `json:"none"`
+		Size   int64   `json:"size" table:"bytes"`
+		Health *health `json:"health"`
+	}
+	days := 40
+	v := []rec{{Name: "a", Days: &days, Size: 147849216, Health: &health{Status: "ok", Code: 200}}}
+	tab := write(t, v, Options{Format: "table"})
+	for _, want := range []string{"│ a    │ 40   │      │ 141 MiB │ status=ok http_code=200 │"} {
+		if !strings.Contains(tab, want) {
+			t.Errorf("table lacks %q:\n%s", want, tab)
+		}
+	}
+	if csv := write(t, v, Options{Format: "csv", Fields: []string{"days", "size"}}); csv != "days,size\n40,147849216\n" {
+		t.Errorf("csv: %q", csv)
+	}
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 147849216: "141 MiB", 5 << 30: "5.0 GiB"} {
+		if got := HumanBytes(n); got != want {
+			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// A table cut to a width: the widest cells give up characters first, with
+// an ellipsis; headers are cut only when cells alone cannot make room.
+func TestTableWidth(t *testing.T) {
+	type rec struct {
+		Domain string `json:"domain"`
+		Status string `json:"status"`
+	}
+	v := []rec{{"a-very-long-domain-name.example.com", "installed"}}
+	tab := write(t, v, Options{Format: "table", Width: 30})
+	if !strings.Contains(tab, "│ a-very-long-d… │ installed │") {
+		t.Errorf("width 30:\n%s", tab)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(tab), "\n") {
+		if n := len([]rune(line)); n != 30 {
+			t.Errorf("a line of %d columns, want 30:\n%s", n, tab)
+		}
+	}
+	// Too narrow for the headers: they are cut too, to 3 at least.
+	tab = write(t, v, Options{Format: "table", Width: 14})
+	if !strings.Contains(tab, "│ DO… │ STA… │") || !strings.Contains(tab, "│ a-… │ ins… │") {
+		t.Errorf("width 14:\n%s", tab)
+	}
+	if whole := write(t, v, Options{Format: "table"}); !strings.Contains(whole, v[0].Domain) {
+		t.Errorf("no width, cut anyway:\n%s", whole)
+	}
+	if c := write(t, v, Options{Format: "table", Color: true}); !strings.Contains(c, "\x1b[32minstalled\x1b[0m") {
+		t.Errorf("color: %q", c)
+	}
+}
+
+// --field prints bare values; --format ids the identifying key, count the
+// number of records.
+func TestFieldIDsCount(t *testing.T) {
+	if got := write(t, rows(), Options{Field: "name"}); got != "a\nb\n" {
+		t.Errorf("--field of a list: %q", got)
+	}
+	if got := write(t, rows()[0], Options{Field: "tags"}); got != "x\ny\n" {
+		t.Errorf("--field of a list value: %q", got)
+	}
+	if got := write(t, rows(), Options{Format: "ids"}); got != "a\nb\n" {
+		t.Errorf("ids: %q", got)
+	}
+	if got := write(t, rows(), Options{Format: "count"}); got != "2\n" {
+		t.Errorf("count: %q", got)
+	}
+	var fe *FieldError
+	if err := Write(&bytes.Buffer{}, rows(), Options{Field: "secret"}); !errors.As(err, &fe) || !strings.HasPrefix(err.Error(), `invalid --field "secret"`) {
+		t.Errorf("unknown --field: %v", err)
+	}
+}
