@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/aegir-project/aegir/pkg/entities"
 )
 
 // verbSynonyms are the words people type for a verb: each answers for the
@@ -76,7 +78,58 @@ func flagError(cmd *cobra.Command, err error) error {
 	if cmd.HasSubCommands() && cmd.Flags().NArg() > 0 {
 		return unknownCommand(cmd, cmd.Flags().Arg(0))
 	}
+	if derr := dashArg(cmd, err); derr != nil {
+		return derr
+	}
 	return &Error{Code: ExitUsage, Err: err, Hint: usageHint(cmd)}
+}
+
+// dashArg is the error for an argument that starts with '-' and is no
+// flag (site install -a.test): a value the user typed, refused by its own
+// field's rule rather than as an unknown shorthand flag. nil when err is
+// not that.
+func dashArg(cmd *cobra.Command, err error) error {
+	msg := err.Error()
+	i := strings.LastIndex(msg, " in -")
+	if !strings.HasPrefix(msg, "unknown shorthand flag: ") || i < 0 {
+		return nil
+	}
+	value := msg[i+len(" in "):]
+	args := placeholders(cmd)
+	n := cmd.Flags().NArg() // the arguments before this one
+	if n >= len(args) {
+		return nil
+	}
+	field := args[n]
+	var verr error
+	switch field {
+	case "DOMAIN", "NEWDOMAIN":
+		if field == "DOMAIN" {
+			field = "domain"
+		}
+		_, verr = entities.NormalizeDomain(field, value)
+	case "NAME":
+		verr = entities.ValidateName(cmd.Parent().Name()+" name", value)
+	case "ID":
+		verr = entities.Invalid(cmd.Parent().Name()+" ID", value, "must be a positive whole number")
+	}
+	if verr == nil {
+		verr = entities.Invalid(field, value, "must not start with '-'")
+	}
+	return &Error{Code: ExitUsage, Err: verr, Hint: usageHint(cmd)}
+}
+
+// placeholders are the positional arguments a command's use line names:
+// the upper-case words right after its name (clone DOMAIN NEWDOMAIN).
+func placeholders(cmd *cobra.Command) []string {
+	var out []string
+	for _, w := range strings.Fields(cmd.Use)[1:] {
+		if w != strings.ToUpper(w) || strings.ContainsAny(w, "-[|") {
+			break
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // usageHint is the hint of a command used wrongly: its usage line.

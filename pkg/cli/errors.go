@@ -104,9 +104,22 @@ func isCobraUsage(err error) bool {
 	return false
 }
 
+// impossibleName turns a client, server or platform not found under a
+// name no record can have (--platform ../etc) into the invalid input it is.
+func impossibleName(err error) error {
+	var nf *store.NotFoundError
+	if errors.As(err, &nf) && (nf.Kind == "client" || nf.Kind == "server" || nf.Kind == "platform") {
+		if verr := entities.ValidateName(nf.Kind+" name", nf.Name); verr != nil {
+			return verr
+		}
+	}
+	return err
+}
+
 // report prints err (one line, then a hint line) and returns the exit code.
 // Under --format json the error is a JSON object on stderr.
 func (a *App) report(err error) int {
+	err = impossibleName(err)
 	code, hint := classify(err)
 	msg := err.Error()
 	if a.format == "json" {

@@ -34,6 +34,9 @@ they belong to the server's SSH user. See docs/remote-servers.md.`,
 			if server == "" {
 				return invalid("--server", "", "is required: the web server the platform is on (aegir server list)")
 			}
+			if err := validNames("--server", server); err != nil {
+				return err
+			}
 			if err := entities.ValidateAbsPath("--root", root); err != nil {
 				return err
 			}
@@ -77,6 +80,9 @@ they belong to the server's SSH user. See docs/remote-servers.md.`,
 	list := &cobra.Command{
 		Use: "list", Short: "List platforms", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validNames("--server", listServer); err != nil {
+				return err
+			}
 			st, err := a.Store()
 			if err != nil {
 				return err

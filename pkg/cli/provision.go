@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aegir-project/aegir/pkg/cli/output"
 	"github.com/aegir-project/aegir/pkg/provision"
 )
 
@@ -44,10 +44,15 @@ Task types: `,
 			}
 			c.Task = taskName(args[0], c)
 			res := provision.Run(a.ctx, a.home, c, nil, nil)
-			b, _ := json.MarshalIndent(res, "", "  ")
-			fmt.Fprintln(a.IO.Out, string(b))
+			if err := output.WriteJSON(a.IO.Out, res); err != nil {
+				return err
+			}
 			if res.Status == provision.StatusError {
-				return &Error{Code: ExitFailed, Err: fmt.Errorf("%s: %s", c.Task, res.Error), Hint: res.Hint}
+				code := ExitFailed
+				if res.ErrorCode == provision.ErrInvalidContext {
+					code = ExitUsage // the context is bad input: nothing ran
+				}
+				return &Error{Code: code, Err: fmt.Errorf("%s: %s", c.Task, res.Error), Hint: res.Hint}
 			}
 			return nil
 		},

@@ -198,6 +198,11 @@ func (f *serverFlags) applyDB(fs *pflag.FlagSet, v *entities.Server) error {
 		}
 	}
 	if ch("db-port") {
+		// 0 is no port, here as for every other port flag; the default
+		// is what an unset --db-port gives.
+		if err := entities.ValidatePort("--db-port", f.dbPort); err != nil {
+			return err
+		}
 		sv.Port = f.dbPort
 	}
 	if sv.Port == 0 {
@@ -392,6 +397,9 @@ func (a *App) serviceCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list [--server NAME]", Short: "List services", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validNames("--server", server); err != nil {
+				return err
+			}
 			st, err := a.Store()
 			if err != nil {
 				return err

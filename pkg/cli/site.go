@@ -79,6 +79,9 @@ removes everything it created.`,
 			if o.platform == "" {
 				return invalid("--platform", "", "is required: the platform to install on (aegir platform list)")
 			}
+			if err := validNames("--platform", o.platform); err != nil {
+				return err
+			}
 			aliases, err := normalizeAliases(domain, o.aliases)
 			if err != nil {
 				return err
@@ -140,7 +143,7 @@ removes everything it created.`,
 	f.StringVar(&o.client, "client", "", "the client the site belongs to")
 	f.StringVar(&o.profile, "profile", "", "Drupal install profile (default from config: standard)")
 	f.StringVar(&o.language, "language", "", "the site's language code (default from config: en)")
-	f.StringSliceVar(&o.aliases, "alias", nil, "another domain the site answers to (repeatable)")
+	listFlag(f, &o.aliases, "alias", "another domain the site answers to (repeatable)")
 	f.BoolVar(&o.redirect, "redirect", false, "aliases answer with a 301 redirect to the domain")
 	f.StringVar(&o.https, "https", "", "HTTPS: off, on or required (default from config)")
 	f.BoolVar(&o.queue, "queue", false, "only queue the install task; print its id")
@@ -183,6 +186,9 @@ func (a *App) siteListCmd() *cobra.Command {
 				if err := entities.ValidateOneOf("--status", f.Status, entities.SiteStatuses...); err != nil {
 					return err
 				}
+			}
+			if err := validNames("--platform", f.Platform, "--client", f.Client, "--server", f.Server, "--db-server", f.DBServer); err != nil {
+				return err
 			}
 			st, err := a.Store()
 			if err != nil {
@@ -284,6 +290,16 @@ func (a *App) siteEditCmd() *cobra.Command {
 					return err
 				}
 			}
+			for _, l := range []struct {
+				field string
+				names []string
+			}{{"--add-alias", o.add}, {"--remove-alias", o.remove}} {
+				for _, n := range l.names {
+					if _, err := entities.NormalizeDomain(l.field, n); err != nil {
+						return err
+					}
+				}
+			}
 			st, v, err := a.site(args[0])
 			if err != nil {
 				return err
@@ -334,8 +350,8 @@ func (a *App) siteEditCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&o.add, "add-alias", nil, "add an alias (repeatable)")
-	f.StringSliceVar(&o.remove, "remove-alias", nil, "remove an alias (repeatable)")
+	listFlag(f, &o.add, "add-alias", "add an alias (repeatable)")
+	listFlag(f, &o.remove, "remove-alias", "remove an alias (repeatable)")
 	f.BoolVar(&o.redirect, "redirect", false, "aliases redirect to the domain")
 	f.BoolVar(&o.noRedirect, "no-redirect", false, "aliases serve the site themselves")
 	f.StringVar(&o.client, "client", "", "move the site to this client")

@@ -184,6 +184,9 @@ func (a *App) packageCmd() *cobra.Command {
 			if platform != "" && site != "" {
 				return invalid("--site", site, "cannot be given with --platform")
 			}
+			if err := validNames("--platform", platform); err != nil {
+				return err
+			}
 			if typ != "" {
 				if err := entities.ValidateOneOf("--type", typ, entities.PackageModule, entities.PackageTheme, entities.PackageProfile, entities.PackagePlugin, entities.PackageCore); err != nil {
 					return err

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -195,6 +196,11 @@ func DecodeContext(r io.Reader) (*Context, error) {
 	var c Context
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("context: %w", err)
+	}
+	// One object and nothing after it: trailing data is a context cut or
+	// pasted wrong, not something to ignore.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("context: data after the JSON object: give exactly one object")
 	}
 	return &c, nil
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -140,9 +141,9 @@ func Write(w io.Writer, v any, o Options) error {
 		return writeTable(w, cols, rows, list, o)
 	case "json":
 		if len(o.Fields) > 0 {
-			return writeJSON(w, filtered(rv, list, o.Fields))
+			return WriteJSON(w, filtered(rv, list, o.Fields))
 		}
-		return writeJSON(w, v)
+		return WriteJSON(w, v)
 	case "yaml":
 		if len(o.Fields) > 0 {
 			return yaml.NewEncoder(w).Encode(filtered(rv, list, o.Fields))
@@ -223,14 +224,30 @@ func bare(v reflect.Value) string {
 
 var timeType = reflect.TypeOf(time.Time{})
 
-func writeJSON(w io.Writer, v any) error {
+// WriteJSON writes v as indented JSON with its times at a fixed precision.
+func WriteJSON(w io.Writer, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
+	b = append(FixedTimes(b), '\n')
 	_, err = w.Write(b)
 	return err
+}
+
+// jsonTime is an RFC 3339 time as encoding/json writes it: a whole
+// string value, with as many fraction digits as it needs (none to nine).
+var jsonTime = regexp.MustCompile(`"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)"`)
+
+// FixedTimes rewrites every time in JSON text b with exactly three
+// fraction digits (milliseconds, the state's precision), so that times
+// sort as text: "12:00:00Z" would sort after "12:00:00.5Z".
+func FixedTimes(b []byte) []byte {
+	return jsonTime.ReplaceAllFunc(b, func(m []byte) []byte {
+		p := jsonTime.FindSubmatch(m)
+		frac := string(p[2]) + "000"
+		return []byte(`"` + string(p[1]) + "." + frac[:3] + string(p[3]) + `"`)
+	})
 }
 
 // jsonKeys lists the json keys of a struct type in field order.

@@ -41,7 +41,7 @@ func write(t *testing.T, v any, o Options) string {
 func TestFormats(t *testing.T) {
 	js := write(t, rows(), Options{Format: "json"})
 	var got []map[string]any
-	if err := json.Unmarshal([]byte(js), &got); err != nil || len(got) != 2 || got[0]["when"] != "2026-11-25T06:00:00Z" || got[0]["maybe"] != nil {
+	if err := json.Unmarshal([]byte(js), &got); err != nil || len(got) != 2 || got[0]["when"] != "2026-11-25T06:00:00.000Z" || got[0]["maybe"] != nil {
 		t.Fatalf("json: %v\n%s", err, js)
 	}
 	if strings.Contains(js, "s3cret") {
@@ -189,5 +189,34 @@ func TestFieldIDsCount(t *testing.T) {
 	var fe *FieldError
 	if err := Write(&bytes.Buffer{}, rows(), Options{Field: "secret"}); !errors.As(err, &fe) || !strings.HasPrefix(err.Error(), `invalid --field "secret"`) {
 		t.Errorf("unknown --field: %v", err)
+	}
+}
+
+// JSON times carry three fraction digits whatever their value, so that
+// they sort as text; strings that only contain a time are left alone.
+func TestJSONTimesSortAsText(t *testing.T) {
+	base := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	times := []time.Time{base, base.Add(500 * time.Millisecond), base.Add(123 * time.Millisecond), base.Add(time.Second + 7*time.Nanosecond)}
+	var b bytes.Buffer
+	if err := WriteJSON(&b, map[string]any{"times": times, "note": "at 2026-12-02T06:00:00Z it ran"}); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Times []string
+		Note  string
+	}
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"2026-12-02T06:00:00.000Z", "2026-12-02T06:00:00.500Z", "2026-12-02T06:00:00.123Z", "2026-12-02T06:00:01.000Z"}
+	if strings.Join(got.Times, " ") != strings.Join(want, " ") || got.Note != "at 2026-12-02T06:00:00Z it ran" {
+		t.Fatalf("times %q, note %q", got.Times, got.Note)
+	}
+	for i := range times {
+		for j := range times {
+			if times[i].Before(times[j]) != (got.Times[i] < got.Times[j]) {
+				t.Errorf("%s and %s do not sort as their times", got.Times[i], got.Times[j])
+			}
+		}
 	}
 }

@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+)
+
+// listValue is a repeatable flag whose values may also be given
+// comma-separated. Unlike pflag's string slices (read as CSV, which stops
+// at a newline and drops an empty value), every part is kept as typed, so
+// that the flag's validation sees "x.test\nlisten 1" and "" and refuses
+// them instead of taking "x.test" or nothing.
+type listValue struct {
+	p   *[]string
+	set bool
+}
+
+func (v *listValue) Set(s string) error {
+	parts := strings.Split(s, ",")
+	if !v.set {
+		*v.p = parts
+	} else {
+		*v.p = append(*v.p, parts...)
+	}
+	v.set = true
+	return nil
+}
+
+func (v *listValue) Type() string { return "strings" }
+
+func (v *listValue) String() string {
+	if len(*v.p) == 0 {
+		return "" // no default to show in the help
+	}
+	return "[" + strings.Join(*v.p, ",") + "]"
+}
+
+// listFlag defines a listValue flag.
+func listFlag(fs *pflag.FlagSet, p *[]string, name, usage string) {
+	fs.Var(&listValue{p: p}, name, usage)
+}
+
+// validNames checks the names given to name flags (field, value pairs;
+// an empty value is a flag not given): a name that cannot exist is
+// invalid input (exit 2), not a record that was not found or an empty list.
+func validNames(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			continue
+		}
+		if err := entities.ValidateName(pairs[i], pairs[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
