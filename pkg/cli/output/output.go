@@ -216,7 +216,7 @@ func bare(v reflect.Value) string {
 		(e.Kind() == reflect.Slice && e.Type().Elem().Kind() == reflect.Struct)
 	if obj {
 		if b, err := json.Marshal(v.Interface()); err == nil {
-			return string(b)
+			return string(FixedTimes(b))
 		}
 	}
 	return Cell(v.Interface())
