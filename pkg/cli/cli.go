@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/aegir-project/aegir/pkg/cli/output"
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -225,7 +226,7 @@ func (a *App) infof(format string, args ...any) {
 
 // warnf writes a warning to stderr, --quiet or not.
 func (a *App) warnf(format string, args ...any) {
-	fmt.Fprintf(a.IO.Err, "warning: "+format+"\n", args...)
+	fmt.Fprintf(a.IO.Err, a.paint(a.IO.Err, output.StatusColor(entities.TaskWarning), "warning:")+" "+format+"\n", args...)
 }
 
 // rewriteAliases turns the drush-style colon form (site:install) and the

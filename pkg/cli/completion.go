@@ -21,33 +21,23 @@ import (
 // no migration, and formats and statuses from their lists.
 
 // completer lists the candidates of one kind of word from the state.
-type completer func(a *App, st *store.Store) ([]string, error)
+// A completer may offer words that do not start with prefix (they are
+// left out), or only those that do.
+type completer func(a *App, st *store.Store, prefix string) ([]string, error)
 
 var (
-	completeDomains = fromState(func(a *App, st *store.Store) ([]string, error) {
-		sites, err := st.ListSites(a.ctx, store.SiteFilter{})
-		return names(sites, err, func(v *entities.Site) string { return v.Domain })
-	})
-	completePlatforms = fromState(func(a *App, st *store.Store) ([]string, error) {
-		ps, err := st.ListPlatforms(a.ctx, "")
-		return names(ps, err, func(v *entities.Platform) string { return v.Name })
-	})
-	completeServers = fromState(func(a *App, st *store.Store) ([]string, error) {
-		ss, err := st.ListServers(a.ctx)
-		return names(ss, err, func(v *entities.Server) string { return v.Name })
-	})
-	completeClients = fromState(func(a *App, st *store.Store) ([]string, error) {
-		cs, err := st.ListClients(a.ctx)
-		return names(cs, err, func(v *entities.Client) string { return v.Name })
-	})
+	completeDomains   = stateNames("site")
+	completePlatforms = stateNames("platform")
+	completeServers   = stateNames("server")
+	completeClients   = stateNames("client")
 	// Task ids, newest first, each described by what it does.
-	completeTasks = fromState(func(a *App, st *store.Store) ([]string, error) {
+	completeTasks = fromState(func(a *App, st *store.Store, _ string) ([]string, error) {
 		ts, err := st.ListTasks(a.ctx, store.TaskFilter{Limit: 200})
 		return names(ts, err, func(v *entities.Task) string {
 			return fmt.Sprintf("%d\t%s %s (%s)", v.ID, v.Type, v.Target, v.Status)
 		})
 	})
-	completeBackups = fromState(func(a *App, st *store.Store) ([]string, error) {
+	completeBackups = fromState(func(a *App, st *store.Store, _ string) ([]string, error) {
 		bs, err := st.ListBackups(a.ctx, "")
 		return names(bs, err, func(v *entities.Backup) string {
 			return fmt.Sprintf("%d\t%s %s", v.ID, v.Site, v.Created.Local().Format(time.DateTime))
@@ -55,14 +45,20 @@ var (
 	})
 )
 
+// stateNames completes the names of live records of a kind (site,
+// platform, server, client) from the state.
+func stateNames(kind string) completer {
+	return fromState(func(a *App, st *store.Store, prefix string) ([]string, error) { return st.Names(a.ctx, kind, prefix) })
+}
+
 // fromState is a completer that reads the state: without one (no aegir
 // home yet) it has nothing to offer.
 func fromState(f completer) completer {
-	return func(a *App, st *store.Store) ([]string, error) {
+	return func(a *App, st *store.Store, prefix string) ([]string, error) {
 		if st == nil {
 			return nil, nil
 		}
-		return f(a, st)
+		return f(a, st, prefix)
 	}
 }
 
@@ -79,7 +75,7 @@ func names[T any](list []T, err error, name func(T) string) ([]string, error) {
 
 // fixed is a completer of words known without the state.
 func fixed(words ...string) completer {
-	return func(*App, *store.Store) ([]string, error) { return words, nil }
+	return func(*App, *store.Store, string) ([]string, error) { return words, nil }
 }
 
 // byNoun are the completers of NAME and ID arguments, by the noun of the
@@ -104,7 +100,7 @@ var (
 		"site": entities.SiteStatuses, "task": entities.TaskStatuses,
 	}
 	typeByNoun = map[string]completer{
-		"task":     func(*App, *store.Store) ([]string, error) { return provision.Tasks(), nil },
+		"task":     func(*App, *store.Store, string) ([]string, error) { return provision.Tasks(), nil },
 		"package":  fixed(entities.PackageModule, entities.PackageTheme, entities.PackageProfile, entities.PackagePlugin, entities.PackageCore),
 		"platform": fixed(entities.PlatformDrupal, entities.PlatformWordPress),
 	}
@@ -210,7 +206,7 @@ func (a *App) completion(_ *cobra.Command, comp completer) cobra.CompletionFunc 
 		if st != nil {
 			defer st.Close()
 		}
-		words, err := comp(a, st)
+		words, err := comp(a, st, toComplete)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
 		}
