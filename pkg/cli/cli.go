@@ -129,6 +129,7 @@ func (a *App) loadConfig(cmd *cobra.Command) error {
 	if err := a.resolveHome(cmd); err != nil {
 		return err
 	}
+	known := v.AllKeys() // the defaults' keys: the file is not read yet
 	v.SetConfigFile(filepath.Join(a.home, "aegir.yaml"))
 	v.SetConfigType("yaml")
 	if err := v.ReadInConfig(); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -136,6 +137,9 @@ func (a *App) loadConfig(cmd *cobra.Command) error {
 		if !errors.As(err, &nf) && !os.IsNotExist(errors.Unwrap(err)) && !strings.Contains(err.Error(), "no such file") {
 			return &Error{Code: ExitUsage, Err: fmt.Errorf("config file %s: %w", v.ConfigFileUsed(), err), Hint: "fix the YAML in that file (docs/configuration.md lists the keys)"}
 		}
+	}
+	if err := a.checkConfig(known); err != nil {
+		return err
 	}
 	// Global flags given on the command line win; otherwise env and file.
 	bindString(cmd.Flags(), v, "format", &a.format)

@@ -1,15 +1,24 @@
 package cli
 
 import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/viper"
+
+	"github.com/aegir-project/aegir/pkg/cli/output"
+	"github.com/aegir-project/aegir/pkg/entities"
 )
 
 // setDefaults sets every configuration key's default. docs/configuration.md
 // lists them; `aegir init` writes them, commented, into aegir.yaml.
 func setDefaults(v *viper.Viper) {
 	v.SetDefault("format", "table")
+	v.SetDefault("no_color", false)
 	v.SetDefault("workers", 2)
 	v.SetDefault("lease", 2*time.Minute)
 	v.SetDefault("web_user", "www-data")
@@ -38,11 +47,123 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("notify.email.smtp", "localhost:25")
 }
 
+// checkConfig checks the configuration read from the file and the
+// environment against the keys setDefaults knows (the defaults of known,
+// taken before the file was read): an unknown key in the file is a warning
+// naming the file and the key; a value of the wrong type, or one that
+// breaks its key's rule, is an error naming where it was set.
+func (a *App) checkConfig(known []string) error {
+	v := a.cfg
+	isKnown := map[string]bool{}
+	for _, k := range known {
+		isKnown[k] = true
+	}
+	var unknown []string
+	for _, k := range v.AllKeys() {
+		if !isKnown[k] && v.InConfig(k) {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		a.warnf("%s: unknown key %q is ignored (docs/configuration.md lists the keys)", v.ConfigFileUsed(), k)
+	}
+	for _, k := range known {
+		if a.configSource(k) == "" {
+			continue // the default
+		}
+		if err := checkConfigValue(k, v.Get(k), defaultOf(k)); err != nil {
+			return a.configInvalid(k, fmt.Sprint(v.Get(k)), err.Error())
+		}
+	}
+	return nil
+}
+
+// defaultOf is key's default value (its type is the key's type).
+func defaultOf(key string) any {
+	d := viper.New()
+	setDefaults(d)
+	return d.Get(key)
+}
+
+// checkConfigValue checks one value against its key's type (that of def,
+// its default) and rule, and returns the rule it breaks.
+func checkConfigValue(key string, val, def any) error {
+	s := fmt.Sprint(val)
+	switch def.(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil || d <= 0:
+			return fmt.Errorf("must be a positive duration such as 90s, 30m or 24h")
+		case key == "queue.interval" && d < time.Minute:
+			return fmt.Errorf("must be at least 1m (cron runs each minute)")
+		}
+	case int:
+		n, err := strconv.Atoi(s)
+		switch {
+		case err != nil || n < 0:
+			return fmt.Errorf("must be a whole number, 0 or more")
+		case n == 0 && (key == "workers" || key == "acme_renew_days"):
+			return fmt.Errorf("must be 1 or more")
+		}
+	case bool:
+		if _, err := strconv.ParseBool(s); err != nil {
+			return fmt.Errorf("must be true or false")
+		}
+	}
+	var err error
+	switch key {
+	case "format":
+		err = entities.ValidateOneOf(key, s, output.Formats...)
+	case "https":
+		err = entities.ValidateOneOf(key, s, entities.HTTPSOff, entities.HTTPSOn, entities.HTTPSRequired)
+	case "site.profile":
+		err = entities.ValidateProfile(key, s)
+	case "site.language":
+		err = entities.ValidateLanguage(key, s)
+	}
+	if ie, ok := err.(*entities.InvalidError); ok {
+		return fmt.Errorf("%s", ie.Rule)
+	}
+	return err
+}
+
+// configEnv is the environment variable of a configuration key.
+func configEnv(key string) string {
+	return "AEGIR_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// configSource says where key's value was set: its environment variable,
+// the config file, or "" (its default).
+func (a *App) configSource(key string) string {
+	if os.Getenv(configEnv(key)) != "" { // viper ignores an empty one
+		return "environment variable " + configEnv(key)
+	}
+	if a.cfg.InConfig(key) {
+		return a.cfg.ConfigFileUsed()
+	}
+	return ""
+}
+
+// configInvalid is the error for a configuration value that breaks rule:
+// it names where the value was set (the file, or the environment), not a
+// flag the user did not give.
+func (a *App) configInvalid(key, value, rule string) error {
+	src := a.configSource(key)
+	if src == "" {
+		src = "the default"
+	}
+	return &Error{Code: ExitUsage, Err: fmt.Errorf("%s: %w", src, entities.Invalid(key, value, rule)),
+		Hint: "fix " + key + " in " + src + " (docs/configuration.md lists the keys and their values)"}
+}
+
 const defaultConfigFile = `# aegir configuration. Precedence: command-line flags > AEGIR_* environment
 # variables (AEGIR_QUEUE_CRON_FREQUENCY for queue.cron.frequency) > this file >
 # built-in defaults. Every key is listed in docs/configuration.md; uncomment to change.
 
 # format: table            # default output format: table, json, yaml, csv
+# no_color: false          # never color the output (as --no-color)
 # workers: 2               # parallel task workers of hosting dispatch / queued
 # lease: 2m                # a running task's lease; a dispatcher that dies is noticed after it
 # web_user: www-data       # the web server's system user on your servers
