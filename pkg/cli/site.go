@@ -61,6 +61,7 @@ func (a *App) siteInstallCmd() *cobra.Command {
 		aliases                                              []string
 		redirect, queue                                      bool
 	}
+	var account siteAccount
 	cmd := &cobra.Command{
 		Use:     "install DOMAIN --platform P [--db-server S] [--client C] [--profile X] [--alias A]... [--redirect]",
 		Aliases: []string{"add"},
@@ -114,6 +115,10 @@ removes everything it created.`,
 			if err := entities.ValidateOneOf("--https", o.https, entities.HTTPSOff, entities.HTTPSOn, entities.HTTPSRequired); err != nil {
 				return err
 			}
+			opts, err := account.options()
+			if err != nil {
+				return err
+			}
 			st, err := a.Store()
 			if err != nil {
 				return err
@@ -130,7 +135,7 @@ removes everything it created.`,
 			}
 			v := &entities.Site{Domain: domain, Aliases: aliases, Redirect: o.redirect, Platform: p.Name, DBServer: o.dbServer,
 				Client: o.client, Profile: o.profile, Language: o.language, HTTPS: o.https}
-			t, err := st.AddSite(a.ctx, v)
+			t, err := st.AddSiteWithOptions(a.ctx, v, opts)
 			if err != nil {
 				return err
 			}
@@ -147,6 +152,7 @@ removes everything it created.`,
 	f.BoolVar(&o.redirect, "redirect", false, "aliases answer with a 301 redirect to the domain")
 	f.StringVar(&o.https, "https", "", "HTTPS: off, on or required (default from config)")
 	f.BoolVar(&o.queue, "queue", false, "only queue the install task; print its id")
+	account.flags(f)
 	return cmd
 }
 
@@ -418,6 +424,12 @@ func (a *App) siteDeleteCmd() *cobra.Command {
 func (a *App) siteLoginResetCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "login-reset DOMAIN", Short: "Print a one-time login link for the site's admin account", Args: cobra.ExactArgs(1),
+		Long: `Print a link that logs whoever opens it in as the site's administrator,
+once, within 24 hours, and lands on the dashboard. It is printed here only:
+it is in no log and no file. WordPress: aegir's must-use plugin
+(wp-content/mu-plugins/aegir-login.php, put in place by every install and
+verify) takes the link; the site keeps only a hash of its token. Drupal:
+Drupal's own one-time login link (user 1).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, v, err := a.site(args[0])
 			if err != nil {

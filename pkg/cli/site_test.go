@@ -235,12 +235,13 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 				t.Fatalf("site packages after verify: %+v", pkgs)
 			}
 
-			// A one-time login link, printed once.
+			// A one-time login link, printed once, that lands on the dashboard.
 			link := strings.TrimSpace(must(t, h.home, "site", "login-reset", domain, "-q"))
-			if !strings.HasPrefix(link, "http://"+domain+":"+itoa(h.web.Port)+"/wp-login.php?action=rp&key=") {
+			if !strings.HasPrefix(link, "http://"+domain+":"+itoa(h.web.Port)+"/wp-login.php?action=aegir-login&token=") {
 				t.Fatalf("login link %q", link)
 			}
-			if logs := must(t, h.home, "task", "list", "--format", "json"); strings.Contains(logs, "key=") {
+			checkLoginLink(t, h, link)
+			if logs := must(t, h.home, "task", "list", "--format", "json"); strings.Contains(logs, "token=") {
 				t.Fatal("the login link was stored in the task list")
 			}
 
@@ -319,7 +320,8 @@ func TestSiteInstallRollback(t *testing.T) {
 
 // A Drupal 10 platform built by the test, with a stand-in drush that
 // records its arguments (Drupal itself cannot be fetched here): install
-// goes through the platform's drush; the generated settings.php passes
+// goes through the platform's drush, with the site name and admin account
+// that --title, --admin-user and --admin-email gave; the generated settings.php passes
 // php -l and, included by php-cli, gives back the site's database.
 func TestSiteInstallDrupalWithDrush(t *testing.T) {
 	h := newHostEnv(t, "nginx")
@@ -348,12 +350,14 @@ func TestSiteInstallDrupalWithDrush(t *testing.T) {
 	}
 	domain := "d10.test"
 	dropSiteDB(t, "d10test")
-	must(t, h.home, "site", "install", domain, "--platform", "d10", "--profile", "minimal", "-q")
+	must(t, h.home, "site", "install", domain, "--platform", "d10", "--profile", "minimal", "-q",
+		"--title", "Jane's site", "--admin-user", "jane", "--admin-email", "jane@example.com")
 	args, err := os.ReadFile(argsLog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"site:install", "minimal", "--sites-subdir=" + domain} {
+	for _, want := range []string{"site:install", "minimal", "--sites-subdir=" + domain,
+		"--site-name=Jane's site\n", "--account-name=jane\n", "--account-mail=jane@example.com\n", "--site-mail=admin@" + domain + "\n"} {
 		if !strings.Contains(string(args), want) {
 			t.Errorf("drush was not given %q; it got:\n%s", want, args)
 		}

@@ -7,6 +7,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // InvalidError is bad input: which field, and the rule it breaks.
@@ -228,6 +230,66 @@ func ValidateLanguage(field, s string) error {
 		if !(r >= 'a' && r <= 'z' || (i > 0 && r == '-')) {
 			return Invalid(field, s, "must be a language code like en or pt-br")
 		}
+	}
+	return nil
+}
+
+// ValidateAccountName checks the name of a site's admin account (empty is
+// allowed: the default): 1 to 60 letters, digits, spaces and _ . - @, not
+// starting or ending with a space, no two spaces in a row. Both WordPress
+// and Drupal take such a name as it is.
+func ValidateAccountName(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	const rule = "must be 1 to 60 letters, digits, spaces and _ . - @, with no space at either end or two in a row"
+	if len(s) > 60 || strings.HasPrefix(s, " ") || strings.HasSuffix(s, " ") || strings.Contains(s, "  ") {
+		return Invalid(field, s, rule)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(" _.-@", r)) {
+			return Invalid(field, s, rule)
+		}
+	}
+	return nil
+}
+
+// ValidateTitle checks a site's title (empty is allowed: the default): at
+// most 255 characters of valid UTF-8, not only spaces, and no control
+// characters (no line breaks).
+func ValidateTitle(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > 255 {
+		return Invalid(field, s, "must be at most 255 characters of UTF-8 text")
+	}
+	if strings.TrimSpace(s) == "" {
+		return Invalid(field, s, "must not be only spaces")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return Invalid(field, s, "must be one line, without control characters")
+		}
+	}
+	return nil
+}
+
+// ValidateAccountEmail checks the email address of a site's admin account
+// (empty is allowed: the default): a plain address (ValidateEmail) of at
+// most 100 characters, WordPress's limit, with a domain name of two labels
+// or more, as WordPress and Drupal accept.
+func ValidateAccountEmail(field, s string) error {
+	if err := ValidateEmail(field, s); err != nil || s == "" {
+		return err
+	}
+	const rule = "must be a plain address like admin@example.com, at most 100 characters"
+	at := strings.LastIndexByte(s, '@')
+	if len(s) > 100 || at <= 0 || strings.ContainsAny(s[:at], "\"\\ ") {
+		return Invalid(field, s, rule)
+	}
+	if d, err := NormalizeDomain(field, s[at+1:]); err != nil || d != strings.ToLower(s[at+1:]) {
+		return Invalid(field, s, rule)
 	}
 	return nil
 }

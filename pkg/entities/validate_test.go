@@ -82,6 +82,23 @@ func TestValidateOthers(t *testing.T) {
 		{"language bad", ValidateLanguage("--language", "EN"), false},
 		{"one of", ValidateOneOf("--http", "nginx", "nginx", "apache"), true},
 		{"one of bad", ValidateOneOf("--http", "iis", "nginx", "apache"), false},
+		{"account", ValidateAccountName("--admin-user", "Jane Doe-2@x.test"), true},
+		{"account empty", ValidateAccountName("--admin-user", ""), true},
+		{"account quote", ValidateAccountName("--admin-user", "o'neil"), false},
+		{"account newline", ValidateAccountName("--admin-user", "a\nb"), false},
+		{"account leading space", ValidateAccountName("--admin-user", " admin"), false},
+		{"account two spaces", ValidateAccountName("--admin-user", "a  b"), false},
+		{"account too long", ValidateAccountName("--admin-user", strings.Repeat("a", 61)), false},
+		{"account email", ValidateAccountEmail("--admin-email", "ops@example.com"), true},
+		{"account email no dot", ValidateAccountEmail("--admin-email", "ops@localhost"), false},
+		{"account email quoted", ValidateAccountEmail("--admin-email", `"a b"@example.com`), false},
+		{"account email name", ValidateAccountEmail("--admin-email", "Ops <ops@example.com>"), false},
+		{"account email too long", ValidateAccountEmail("--admin-email", strings.Repeat("a", 90)+"@example.com"), false},
+		{"title", ValidateTitle("--title", `Jane's "blog" – ünïcode`), true},
+		{"title newline", ValidateTitle("--title", "a\nb"), false},
+		{"title spaces", ValidateTitle("--title", "   "), false},
+		{"title bad utf-8", ValidateTitle("--title", "a\xffb"), false},
+		{"title too long", ValidateTitle("--title", strings.Repeat("é", 256)), false},
 	}
 	for _, c := range cases {
 		if (c.err == nil) != c.ok {

@@ -21,10 +21,12 @@ type backupChange struct {
 	Created time.Time `json:"created"`
 }
 
-// siteTaskContext completes the context of a site task that restores,
-// migrates or clones the site.
+// siteTaskContext completes the context of a site task that installs,
+// restores, migrates or clones the site.
 func (r *Runner) siteTaskContext(ctx context.Context, t *entities.Task, c *provision.Context) (*provision.Context, error) {
 	switch t.Type {
+	case entities.TaskSiteInstall:
+		fillInstall(t, c)
 	case entities.TaskSiteRestore:
 		return c, r.fillRestore(ctx, t, c)
 	case entities.TaskSiteMigrate:

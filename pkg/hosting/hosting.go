@@ -176,6 +176,22 @@ func (r *Runner) fillSite(ctx context.Context, c *provision.Context, site *entit
 	return nil
 }
 
+// Options of a site.install task: what the command line's --title,
+// --admin-user and --admin-email gave.
+const (
+	OptTitle      = "title"
+	OptAdminUser  = "admin_user"
+	OptAdminEmail = "admin_email"
+)
+
+// fillInstall moves the install task's options into the context's fields.
+func fillInstall(t *entities.Task, c *provision.Context) {
+	c.SiteTitle, c.SiteAdminUser, c.SiteAdminEmail = t.Options[OptTitle], t.Options[OptAdminUser], t.Options[OptAdminEmail]
+	for _, k := range []string{OptTitle, OptAdminUser, OptAdminEmail} {
+		delete(c.Extra, k)
+	}
+}
+
 // grantHost is where the web server connects to the database from, as the
 // database server sees it: on one machine, the loopback address the site
 // connects to (MariaDB with skip_name_resolve does not map 127.0.0.1 to

@@ -84,6 +84,13 @@ type Context struct {
 	SiteCertFile   string   `json:"site_cert_file,omitempty"`   // the site's certificate chain, on the web server
 	SiteKeyFile    string   `json:"site_key_file,omitempty"`    // its private key (0600), on the web server
 	SiteCertSource string   `json:"site_cert_source,omitempty"` // acme or admin (brought with aegir site cert)
+	// What a site.install sets up (the install task's options title,
+	// admin_user and admin_email). Empty: the domain; admin; the client's
+	// email, else admin@DOMAIN. WordPress: the blog's name and the first
+	// user; Drupal: the site name and user 1.
+	SiteTitle      string `json:"site_title,omitempty"`
+	SiteAdminUser  string `json:"site_admin_user,omitempty"`
+	SiteAdminEmail string `json:"site_admin_email,omitempty"`
 
 	// ACME CA for HTTPS certificates (docs/https.md).
 	ACMEDirectory string `json:"acme_directory,omitempty"` // production, staging or a directory URL

@@ -34,16 +34,22 @@ func scanSite(sc interface{ Scan(...any) error }) (*entities.Site, error) {
 // AddSite records a site with its aliases and queues its install task.
 // The platform, database server and client are given by name in v.
 func (s *Store) AddSite(ctx context.Context, v *entities.Site) (*entities.Task, error) {
-	return s.addSite(ctx, v, entities.SiteQueued, entities.TaskSiteInstall)
+	return s.AddSiteWithOptions(ctx, v, nil)
+}
+
+// AddSiteWithOptions is AddSite with options for the install task (the
+// site's title and admin account: hosting.OptTitle and the others).
+func (s *Store) AddSiteWithOptions(ctx context.Context, v *entities.Site, opts map[string]string) (*entities.Task, error) {
+	return s.addSite(ctx, v, entities.SiteQueued, entities.TaskSiteInstall, opts)
 }
 
 // ImportSite records a site found installed on its platform (with its
 // database details in v) and queues its verify task.
 func (s *Store) ImportSite(ctx context.Context, v *entities.Site) (*entities.Task, error) {
-	return s.addSite(ctx, v, entities.SiteInstalled, entities.TaskSiteVerify)
+	return s.addSite(ctx, v, entities.SiteInstalled, entities.TaskSiteVerify, nil)
 }
 
-func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType string) (*entities.Task, error) {
+func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType string, opts map[string]string) (*entities.Task, error) {
 	var task *entities.Task
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var platformID, dbServerID int64
@@ -82,7 +88,7 @@ func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType 
 		if err := s.setNames(ctx, tx, v); err != nil {
 			return err
 		}
-		task, err = s.insertTask(ctx, tx, taskType, entities.TargetSite, v.ID, v.Domain, nil)
+		task, err = s.insertTask(ctx, tx, taskType, entities.TargetSite, v.ID, v.Domain, opts)
 		return err
 	})
 	return task, err

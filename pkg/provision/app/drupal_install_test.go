@@ -357,20 +357,22 @@ func TestEmbeddedScriptsLint(t *testing.T) {
 		}
 		phpLint(t, f)
 	}
-	f := filepath.Join(dir, "wp-config.php")
-	if err := os.WriteFile(f, RenderWordPressDispatcher(), 0o644); err != nil {
-		t.Fatal(err)
+	for name, b := range map[string][]byte{"wp-config.php": RenderWordPressDispatcher(), "aegir-login.php": wordPressLoginPlugin} {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		phpLint(t, f)
 	}
-	phpLint(t, f)
-	for _, name := range []string{"nope.php", "prelude.php", "drupal-common.php", "wp-common.php", "wp-config.php"} {
+	for _, name := range []string{"nope.php", "prelude.php", "drupal-common.php", "wp-common.php", "wp-config.php", "wp-login-plugin.php"} {
 		if _, err := PHPScript(name); err == nil {
 			t.Errorf("PHPScript(%q) is a script", name)
 		}
 	}
-	// Every embedded file is a script, the prelude, a common library or
-	// the WordPress dispatcher.
+	// Every embedded file is a script, the prelude, a common library, the
+	// WordPress dispatcher or the login plugin.
 	files, _ := phpScripts.ReadDir("php")
-	known := strings.Join(Scripts, " ") + " prelude.php drupal-common.php wp-common.php wp-config.php"
+	known := strings.Join(Scripts, " ") + " prelude.php drupal-common.php wp-common.php wp-config.php wp-login-plugin.php"
 	for _, f := range files {
 		if !strings.Contains(" "+known+" ", " "+f.Name()+" ") {
 			t.Errorf("php/%s is in no list of scripts", f.Name())

@@ -62,16 +62,28 @@ func (o *WordPressInstall) defaults() (err error) {
 	if o.AdminPassword == "" {
 		o.AdminPassword = NewPassword()
 	}
-	if !wpUserRe.MatchString(o.AdminUser) {
-		return fmt.Errorf("admin user %q: use letters, digits, spaces and _ . - @", o.AdminUser)
-	}
-	if err := entities.ValidateEmail("admin email", o.AdminEmail); err != nil {
+	if err := checkAccount(o.Title, o.AdminUser, o.AdminEmail); err != nil {
 		return err
 	}
 	if o.Language != "" && !wpLocaleRe.MatchString(o.Language) {
 		return fmt.Errorf("language %q is not a WordPress locale like de_DE", o.Language)
 	}
-	return checkPHPValue("title", o.Title)
+	return nil
+}
+
+// checkAccount checks a site's title and its admin account's name and
+// email (site_title, site_admin_user and site_admin_email of the
+// context). The command line holds a given email to the stricter
+// entities.ValidateAccountEmail; the default, the client's, is only
+// a plain address.
+func checkAccount(title, user, email string) error {
+	if err := entities.ValidateTitle("site_title", title); err != nil {
+		return err
+	}
+	if err := entities.ValidateAccountName("site_admin_user", user); err != nil {
+		return err
+	}
+	return entities.ValidateEmail("site_admin_email", email)
 }
 
 // InstallWordPress runs WordPress's own installer (wp_install()) for one
@@ -99,22 +111,6 @@ func InstallWordPress(ctx context.Context, ex exec.Executor, p Platform, o WordP
 		return out, asTaskError(err, provision.ErrInstall, "WordPress install of "+o.Domain)
 	}
 	return out, nil
-}
-
-// WordPressLoginLink makes a one-time password reset link for a WordPress
-// site's administrator (user; empty: the first administrator), to be
-// printed once to whoever asked. url is the site's address (empty:
-// http://DOMAIN).
-func WordPressLoginLink(ctx context.Context, ex exec.Executor, p Platform, domain, url, user, runAs string, log Logf) (string, error) {
-	if user != "" && !wpUserRe.MatchString(user) {
-		return "", provision.Errorf(provision.ErrInvalidContext, "check the user name", "login link for %s: invalid user name %q", domain, user)
-	}
-	var out struct{ URL, User string }
-	o := SiteStep{Domain: domain, URL: url, User: runAs, Log: log}
-	if err := siteStep(ctx, ex, p, WordPress, ScriptWordPressLogin, o, stepTimeout, map[string]any{"user": user}, &out); err != nil {
-		return "", asTaskError(err, provision.ErrCommand, "login link for "+domain)
-	}
-	return out.URL, nil
 }
 
 // WordPressStatus is a WordPress site's state as its database says.
@@ -164,8 +160,6 @@ type DrupalInstall struct {
 	Log   Logf
 }
 
-var drupalUserRe = regexp.MustCompile(`^[A-Za-z0-9 _.'\-@]{1,60}$`)
-
 func (o *DrupalInstall) defaults() (err error) {
 	if err := checkDomains(o.Domain, nil); err != nil {
 		return err
@@ -188,15 +182,10 @@ func (o *DrupalInstall) defaults() (err error) {
 	if err := entities.ValidateLanguage("locale", o.Locale); err != nil {
 		return err
 	}
-	for _, m := range []struct{ f, v string }{{"site mail", o.SiteMail}, {"admin mail", o.AdminMail}} {
-		if err := entities.ValidateEmail(m.f, m.v); err != nil {
-			return err
-		}
+	if err := entities.ValidateEmail("site mail", o.SiteMail); err != nil {
+		return err
 	}
-	if !drupalUserRe.MatchString(o.AdminName) {
-		return fmt.Errorf("admin name %q: use letters, digits, spaces and _ . ' - @", o.AdminName)
-	}
-	if err := checkPHPValue("site name", o.SiteName); err != nil {
+	if err := checkAccount(o.SiteName, o.AdminName, o.AdminMail); err != nil {
 		return err
 	}
 	return o.DB.check()

@@ -140,8 +140,9 @@ const dispatcherMark = "aegir WordPress dispatcher"
 func RenderWordPressDispatcher() []byte { return append([]byte(nil), wordPressDispatcher...) }
 
 // EnsureWordPressPlatform makes a WordPress platform ready for aegir's
-// sites: the sites directory (with an index.php and a deny-all .htaccess)
-// and the dispatcher as wp-config.php. A wp-config.php that is not
+// sites: the sites directory (with an index.php and a deny-all .htaccess),
+// the dispatcher as wp-config.php and aegir's login plugin
+// (EnsureWordPressLoginPlugin). A wp-config.php that is not
 // aegir's is kept outside the docroot, under keep (KeptDir of the
 // server's aegir home), and a wp-config.php.aegir-orig that an older
 // aegir left in the docroot is moved there too. It reports whether it
@@ -150,7 +151,10 @@ func EnsureWordPressPlatform(ctx context.Context, ex exec.Executor, p Platform, 
 	if p.Type != WordPress {
 		return false, fmt.Errorf("platform %s is %s, not WordPress", p.Root, p.Type)
 	}
-	changed := false
+	changed, err := EnsureWordPressLoginPlugin(ctx, ex, p, log)
+	if err != nil {
+		return changed, err
+	}
 	dir := p.SitesDir()
 	if _, err := ex.Stat(ctx, dir); errors.Is(err, fs.ErrNotExist) {
 		if err := ex.MkdirAll(ctx, dir, 0o755); err != nil {

@@ -1,38 +1,18 @@
 package app
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aegir-project/aegir/pkg/provision"
 	aexec "github.com/aegir-project/aegir/pkg/provision/exec"
 )
-
-// checkResetKey asks WordPress whether key is a valid password reset key
-// of login on the site at siteURL.
-func checkResetKey(t *testing.T, p Platform, siteURL, key, login string) bool {
-	t.Helper()
-	script, err := withPrelude([]byte(`<?php
-$in = aegir_input();
-aegir_request($in['url'], '/wp-login.php');
-require getcwd() . '/wp-load.php';
-$u = check_password_reset_key($in['key'], $in['login']);
-aegir_result(array('ok' => !is_wp_error($u)));
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out struct{ OK bool }
-	err = runPHP(testCtx(t), aexec.NewLocal(), "check-key.php", script, map[string]any{"url": siteURL, "key": key, "login": login},
-		phpRun{Dir: p.Root, User: "www-data"}, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out.OK
-}
 
 func TestWordPressInstall(t *testing.T) {
 	ctx := testCtx(t)
@@ -83,20 +63,19 @@ func TestWordPressInstall(t *testing.T) {
 		t.Errorf("a password is in the log:\n%s", log.String())
 	}
 
-	// A one-time link that WordPress accepts, once made.
+	// A one-time login link: its token is nowhere but in the link; the
+	// site keeps its SHA-256 with an expiry 24 hours ahead.
 	link, err := WordPressLoginLink(ctx, ex, p, domain, siteURL, "", "www-data", log.logf)
 	if err != nil {
 		t.Fatalf("WordPressLoginLink: %v\n%s", err, log.String())
 	}
-	u, err := url.Parse(link)
-	if err != nil || !strings.HasPrefix(link, siteURL+"/wp-login.php?") || u.Query().Get("action") != "rp" || u.Query().Get("login") != "admin" {
-		t.Fatalf("login link %q (%v)", link, err)
+	token, ok := strings.CutPrefix(link, siteURL+"/wp-login.php?action=aegir-login&token=")
+	if !ok || len(token) != 43 {
+		t.Fatalf("login link %q", link)
 	}
-	if !checkResetKey(t, p, siteURL, u.Query().Get("key"), "admin") {
-		t.Error("WordPress refuses the key of the login link")
-	}
-	if checkResetKey(t, p, siteURL, u.Query().Get("key")+"x", "admin") {
-		t.Error("WordPress accepts a wrong key")
+	checkStoredToken(t, db, token, 1)
+	if strings.Contains(log.String(), token) {
+		t.Errorf("the login token is in the log:\n%s", log.String())
 	}
 	if _, err := WordPressLoginLink(ctx, ex, p, domain, siteURL, "nobody", "www-data", nil); err == nil || !strings.Contains(err.Error(), "no such user: nobody") {
 		t.Errorf("login link for a missing user: %v", err)
@@ -126,6 +105,31 @@ func TestWordPressInstall(t *testing.T) {
 	}
 
 	checkWordPressUpgrade(t, p, db, SiteStep{Domain: domain, URL: siteURL, User: "www-data", DBType: "mariadb", Log: log.logf}, &log)
+}
+
+// checkStoredToken checks that the site's database holds the SHA-256 of
+// token as the login token of user uid, good for 24 hours from now, and
+// the token itself nowhere.
+func checkStoredToken(t *testing.T, db *testDB, token string, uid int) {
+	t.Helper()
+	sum := sha256.Sum256([]byte(token))
+	var value string
+	err := db.admin.QueryRow("SELECT meta_value FROM `"+db.Name+"`.wp_usermeta WHERE meta_key = 'aegir_login_token' AND user_id = ? AND meta_value LIKE ?",
+		uid, "%:"+hex.EncodeToString(sum[:])).Scan(&value)
+	if err != nil {
+		t.Fatalf("the token's hash is not stored for user %d: %v", uid, err)
+	}
+	exp, _ := strconv.ParseInt(strings.SplitN(value, ":", 2)[0], 10, 64)
+	if d := time.Until(time.Unix(exp, 0)); d < LoginLinkTTL-time.Minute || d > LoginLinkTTL+time.Minute {
+		t.Errorf("the token expires in %s, want 24h", d)
+	}
+	for _, q := range []string{"SELECT COUNT(*) FROM `" + db.Name + "`.wp_usermeta WHERE INSTR(meta_value, ?) > 0",
+		"SELECT COUNT(*) FROM `" + db.Name + "`.wp_options WHERE INSTR(option_value, ?) > 0"} {
+		var n int
+		if err := db.admin.QueryRow(q, token).Scan(&n); err != nil || n != 0 {
+			t.Errorf("the token itself is in the database: %s: %d rows, %v", q, n, err)
+		}
+	}
 }
 
 // checkWordPressUpgrade checks UpdateWordPress on an installed site: a

@@ -165,7 +165,13 @@ func siteInstall(ctx context.Context, env *provision.Env, c *provision.Context) 
 	// HTTPS once the site answers on HTTP, where the CA checks it. Its
 	// failure fails the task but keeps the installed site.
 	u.steps = nil
-	return withCert(ctx, s, ch, "site "+c.SiteDomain+" is installed")
+	ch, err = withCert(ctx, s, ch, "site "+c.SiteDomain+" is installed")
+	admin := c.SiteAdminUser
+	if admin == "" {
+		admin = "admin"
+	}
+	env.Logf(provision.LevelInfo, "to log in as %s: aegir site login-reset %s", admin, c.SiteDomain)
+	return ch, err
 }
 
 func portSuffix(port int) string {

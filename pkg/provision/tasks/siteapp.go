@@ -76,13 +76,19 @@ func appInstall(ctx context.Context, s *site, u *undo) error {
 		return app.RemoveSite(ctx, s.ex, s.p, s.c.SiteDomain)
 	})
 	mail := s.c.SiteClientMail
+	admin := s.c.SiteAdminEmail
+	if admin == "" {
+		admin = mail
+	}
 	switch s.p.Type {
 	case app.WordPress:
-		_, err := app.InstallWordPress(ctx, s.ex, s.p, app.WordPressInstall{Domain: s.c.SiteDomain, URL: s.url(), AdminEmail: mail, User: s.c.WebUser, Log: s.env.Logf})
+		_, err := app.InstallWordPress(ctx, s.ex, s.p, app.WordPressInstall{Domain: s.c.SiteDomain, URL: s.url(),
+			Title: s.c.SiteTitle, AdminUser: s.c.SiteAdminUser, AdminEmail: admin, User: s.c.WebUser, Log: s.env.Logf})
 		return err
 	default:
 		return app.InstallDrupal(ctx, s.ex, s.p, app.DrupalInstall{Domain: s.c.SiteDomain, URL: s.url(), Profile: s.c.SiteProfile, Locale: s.c.SiteLanguage,
-			SiteMail: mail, DB: s.dbSpec(), User: s.c.WebUser, Drush: s.c.PlatformDrush, Log: s.env.Logf})
+			SiteName: s.c.SiteTitle, SiteMail: mail, AdminName: s.c.SiteAdminUser, AdminMail: admin,
+			DB: s.dbSpec(), User: s.c.WebUser, Drush: s.c.PlatformDrush, Log: s.env.Logf})
 	}
 }
 

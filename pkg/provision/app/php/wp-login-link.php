@@ -1,14 +1,27 @@
 <?php
 /*
- * aegir: makes a one-time password reset link for a WordPress site's
- * administrator. Input: url, user (a login name; empty: the first
- * administrator).
+ * aegir: stores a one-time login token for a WordPress site's
+ * administrator, for aegir's login plugin (wp-login-plugin.php) to take.
+ * Input: url, user (a login name; empty: the first administrator),
+ * token_hash (the SHA-256 of the token, in hex: the token itself never
+ * comes here), ttl (seconds the token is good for). Tokens past their
+ * expiry are removed.
  */
 
 $in = aegir_input();
 aegir_wp_request($in['url'], '/wp-login.php');
 require getcwd() . '/wp-load.php';
+aegir_wp_dispatched();
 
+if (!defined('AEGIR_LOGIN_PLUGIN')) {
+  aegir_fail('aegir\'s login plugin is not loaded: WordPress looks for must-use plugins in ' . WPMU_PLUGIN_DIR . ', which lacks aegir-login.php',
+    'verify the site, which puts it in place: aegir site verify ' . AEGIR_SITE);
+}
+$hash = isset($in['token_hash']) ? (string) $in['token_hash'] : '';
+$ttl = isset($in['ttl']) ? (int) $in['ttl'] : 0;
+if (!preg_match('/^[0-9a-f]{64}$/', $hash) || $ttl <= 0) {
+  aegir_fail('the login token\'s hash or lifetime is missing or malformed');
+}
 if (!empty($in['user'])) {
   $user = get_user_by('login', $in['user']);
 }
@@ -19,9 +32,21 @@ else {
 if (!$user) {
   aegir_fail('no such user: ' . (empty($in['user']) ? 'no administrator' : $in['user']), 'check the user name');
 }
-$key = get_password_reset_key($user);
-if (is_wp_error($key)) {
-  aegir_fail('could not make a password reset key: ' . $key->get_error_message());
+
+global $wpdb;
+$now = time();
+$rows = $wpdb->get_results($wpdb->prepare("SELECT umeta_id, meta_value FROM {$wpdb->usermeta} WHERE meta_key = %s", AEGIR_LOGIN_META));
+foreach ((array) $rows as $r) {
+  if ((int) strtok((string) $r->meta_value, ':') < $now) {
+    delete_metadata_by_mid('user', (int) $r->umeta_id);
+  }
 }
-$url = network_site_url('wp-login.php?action=rp&key=' . $key . '&login=' . rawurlencode($user->user_login), 'login');
-aegir_result(array('url' => $url, 'user' => $user->user_login));
+$expires = $now + $ttl;
+if (!add_user_meta($user->ID, AEGIR_LOGIN_META, $expires . ':' . $hash)) {
+  aegir_fail('could not store the login token in the database ' . DB_NAME);
+}
+aegir_result(array(
+  'url' => network_site_url('wp-login.php?action=aegir-login', 'login'),
+  'user' => $user->user_login,
+  'expires' => $expires,
+));

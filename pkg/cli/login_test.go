@@ -1,0 +1,197 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+)
+
+// browser is an HTTP client with a cookie jar that reaches every host
+// name at the test's web server, and does not follow redirects.
+func (h *hostEnv) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	addr := net.JoinHostPort("127.0.0.1", itoa(h.web.Port))
+	return &http.Client{
+		Jar:     jar,
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func fetch(t *testing.T, c *http.Client, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// authCookies are the WordPress login cookies a response sets (not its
+// test cookie).
+func authCookies(resp *http.Response) []string {
+	var out []string
+	for _, c := range resp.Cookies() {
+		if strings.HasPrefix(c.Name, "wordpress_") && c.Name != "wordpress_test_cookie" && c.Value != "" {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+var loginLinkRe = regexp.MustCompile(`^(http://[^/]+)/wp-login\.php\?action=aegir-login&token=([A-Za-z0-9_-]{43})$`)
+
+// checkLoginLink opens a fresh login link in a new browser: a 302 to the
+// dashboard with the login cookies, then the dashboard itself. It returns
+// the link's token.
+func checkLoginLink(t *testing.T, h *hostEnv, link string) string {
+	t.Helper()
+	m := loginLinkRe.FindStringSubmatch(link)
+	if m == nil {
+		t.Fatalf("login link %q is not aegir's", link)
+	}
+	b := h.browser()
+	resp, body := fetch(t, b, link)
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != m[1]+"/wp-admin/" || len(authCookies(resp)) == 0 {
+		t.Fatalf("login link: %d, Location %q, cookies %v; want 302 to %s/wp-admin/ with login cookies\n%.500s",
+			resp.StatusCode, resp.Header.Get("Location"), authCookies(resp), m[1], body)
+	}
+	resp, body = fetch(t, b, m[1]+"/wp-admin/")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "<title>Dashboard") || strings.Contains(body, `id="loginform"`) {
+		t.Fatalf("dashboard after the login link: %d\n%.800s", resp.StatusCode, body)
+	}
+	return m[2]
+}
+
+// checkRefused opens a login link that must not log anyone in: 403, the
+// reason on the page, no login cookie, and no way into the dashboard.
+func checkRefused(t *testing.T, h *hostEnv, link, why string) {
+	t.Helper()
+	b := h.browser()
+	resp, body := fetch(t, b, link)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, why) || len(authCookies(resp)) > 0 {
+		t.Fatalf("refused link: %d, cookies %v; want 403 %q and no login cookie\n%.800s", resp.StatusCode, authCookies(resp), why, body)
+	}
+	base := loginLinkRe.FindStringSubmatch(link)[1]
+	if resp, _ := fetch(t, b, base+"/wp-admin/"); resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "wp-login.php") {
+		t.Fatalf("dashboard after a refused link: %d %q, want a redirect to the login form", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// A WordPress site installed with its title and admin account given,
+// then logged into with aegir's one-time link through the real nginx:
+// the link lands on the dashboard once; used again or expired it is
+// refused; the token is kept nowhere but as a hash in the site's
+// database. A verify puts the login plugin back when it was removed.
+func TestSiteLoginLinkWordPress(t *testing.T) {
+	h := newHostEnv(t, "nginx")
+	root := testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	domain, dbName := "wplink.test", "wplinktest"
+	dropSiteDB(t, dbName)
+
+	_, errs, code := aegir(t, h.home, "site", "install", domain, "--platform", "wp",
+		"--title", `Jane's "Blog"`, "--admin-user", "jane.doe", "--admin-email", "jane@example.com")
+	if code != 0 {
+		t.Fatalf("install: exit %d\n%s", code, errs)
+	}
+	if !strings.Contains(errs, "to log in as jane.doe: aegir site login-reset "+domain+"\n") {
+		t.Fatalf("the install does not say how to log in:\n%s", errs)
+	}
+	db := mariadb(t)
+	var blogname, login, email string
+	if err := db.QueryRow("SELECT option_value FROM `" + dbName + "`.wp_options WHERE option_name = 'blogname'").Scan(&blogname); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow("SELECT user_login, user_email FROM `"+dbName+"`.wp_users WHERE ID = 1").Scan(&login, &email); err != nil {
+		t.Fatal(err)
+	}
+	if blogname != "Jane&#039;s &quot;Blog&quot;" || login != "jane.doe" || email != "jane@example.com" {
+		t.Fatalf("installed with blogname %q, admin %q <%s>", blogname, login, email)
+	}
+
+	plugin := filepath.Join(root, "wp-content", "mu-plugins", "aegir-login.php")
+	if st, err := os.Stat(plugin); err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("login plugin after install: %v", err)
+	}
+
+	link := strings.TrimSpace(must(t, h.home, "site", "login-reset", domain))
+	token := checkLoginLink(t, h, link)
+	checkRefused(t, h, link, "not valid, or it was already used")
+
+	// Expired: the stored expiry put in the past; the link is refused, and
+	// used up all the same.
+	link = strings.TrimSpace(must(t, h.home, "site", "login-reset", domain, "-q"))
+	res, err := db.Exec("UPDATE `" + dbName + "`.wp_usermeta SET meta_value = CONCAT('1000000000', SUBSTRING(meta_value, LOCATE(':', meta_value))) WHERE meta_key = 'aegir_login_token'")
+	if n, _ := res.RowsAffected(); err != nil || n != 1 {
+		t.Fatalf("expiring the token: %v (%d rows)", err, n)
+	}
+	checkRefused(t, h, link, "expired")
+	var left int
+	if err := db.QueryRow("SELECT COUNT(*) FROM `" + dbName + "`.wp_usermeta WHERE meta_key = 'aegir_login_token'").Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d tokens left after the expired one was shown (%v)", left, err)
+	}
+	checkRefused(t, h, strings.Replace(link, "token=", "token=x", 1)[:len(link)], "not valid")
+
+	// The tokens are nowhere in aegir's state, logs or files, nor in the
+	// platform's.
+	tokens := [][]byte{[]byte(token), []byte(loginLinkRe.FindStringSubmatch(link)[2])}
+	for _, dir := range []string{h.home, root} {
+		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				b, _ := os.ReadFile(p)
+				for _, tok := range tokens {
+					if bytes.Contains(b, tok) {
+						t.Errorf("a login token is in %s", p)
+					}
+				}
+			}
+			return nil
+		})
+	}
+	var tasks []struct{ ID int }
+	if err := json.Unmarshal([]byte(must(t, h.home, "task", "list", "--type", "site.login-reset", "--format", "json")), &tasks); err != nil || len(tasks) != 2 {
+		t.Fatalf("login-reset tasks: %v %v", tasks, err)
+	}
+	for _, task := range tasks {
+		logs := must(t, h.home, "task", "log", itoa(task.ID))
+		for _, tok := range tokens {
+			if strings.Contains(logs, string(tok)) {
+				t.Errorf("a login token is in the log of task %d:\n%s", task.ID, logs)
+			}
+		}
+		if !strings.Contains(logs, "one-time login link for user jane.doe of "+domain) {
+			t.Errorf("log of task %d:\n%s", task.ID, logs)
+		}
+	}
+
+	// Removed, the plugin comes back with a verify (and a login-reset
+	// would put it back too).
+	if err := os.Remove(plugin); err != nil {
+		t.Fatal(err)
+	}
+	must(t, h.home, "site", "verify", domain, "-q")
+	if st, err := os.Stat(plugin); err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("login plugin after verify: %v", err)
+	}
+	checkLoginLink(t, h, strings.TrimSpace(must(t, h.home, "site", "login-reset", domain, "-q")))
+
+	must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
+}
