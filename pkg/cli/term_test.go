@@ -3,7 +3,9 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/aegir-project/aegir/pkg/cli"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
 )
 
 // onTerminal runs aegir with its standard output and error on a
@@ -95,5 +98,48 @@ func TestColorAndWidthAtTerminal(t *testing.T) {
 	// Not a terminal: no color, whole cells.
 	if out := must(t, home, "site", "list"); strings.Contains(out, "\x1b[") || !strings.Contains(out, long) {
 		t.Errorf("site list to a buffer:\n%s", out)
+	}
+}
+
+// A real WordPress install in the foreground: its output is one line,
+// its log on stderr aegir's own lines (not the installer's command and
+// output: -v shows those), and the task's log keeps them all; -q shows no
+// log; a delete ends the same way.
+func TestSiteInstallEndLine(t *testing.T) {
+	h := newHostEnv(t, "nginx")
+	root := testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	domain := uniqueDomain("end")
+	dropDBsOf(t, domain)
+
+	out, errs, code := aegir(t, h.home, "site", "install", domain, "--platform", "wp")
+	if code != 0 || !regexp.MustCompile(`^Success: site `+regexp.QuoteMeta(domain)+` installed in \d+\.\d s\n$`).MatchString(out) {
+		t.Fatalf("site install: exit %d, stdout %q\n%s", code, out, errs)
+	}
+	if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d info `).MatchString(errs) || regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d (command|output|debug) `).MatchString(errs) {
+		t.Errorf("install log on stderr, want info lines and no command, output or debug lines:\n%s", errs)
+	}
+	hasTitle := func(code int, body string, _ http.Header) bool { return code == 200 && strings.Contains(body, "<title>"+domain+"</title>") }
+	if code, body, _ := h.get(t, domain, "/", hasTitle); !hasTitle(code, body, nil) {
+		t.Fatalf("GET %s after install: %d %.200s", domain, code, body)
+	}
+	var task []struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(must(t, h.home, "task", "list", "--site", domain, "--type", "site.install", "--format", "json")), &task); err != nil || len(task) != 1 {
+		t.Fatalf("install task: %v %v", task, err)
+	}
+	if log := must(t, h.home, "task", "log", itoa(int(task[0].ID))); !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d command `).MatchString(log) {
+		t.Errorf("the task's log lacks the installer's command:\n%s", log)
+	}
+
+	// -v: the commands and their output too.
+	if _, errs, code := aegir(t, h.home, "-v", "site", "verify", domain); code != 0 || !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d (command|debug) `).MatchString(errs) {
+		t.Errorf("verify -v: exit %d, want command or debug lines:\n%s", code, errs)
+	}
+	// -q: the end line alone.
+	if out, errs, code := aegir(t, h.home, "-q", "site", "delete", domain, "--no-backup"); code != 0 || errs != "" ||
+		!regexp.MustCompile(`^Success: site `+regexp.QuoteMeta(domain)+` deleted in \d+(\.\d s| ms)\n$`).MatchString(out) {
+		t.Errorf("delete -q: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }

@@ -27,16 +27,12 @@ import (
 )
 
 // Formats lists the output formats of every list and record; ListFormats
-// the ones only lists have: ids prints each record's identifying key (see
-// Identifier), count how many records there are.
+// the ones made for lists: ids prints each record's identifying key (see
+// idKey), count how many records there are.
 var (
 	Formats     = []string{"table", "json", "yaml", "csv"}
 	ListFormats = []string{"ids", "count"}
 )
-
-// Identifier is implemented by types whose identifying key, for --format
-// ids, is not the first of id, domain or name they have.
-type Identifier interface{ IDKey() string }
 
 // Columns is implemented by types that choose their default table and CSV
 // columns for lists (one record shows every key; JSON and YAML always
@@ -106,7 +102,7 @@ func Write(w io.Writer, v any, o Options) error {
 		}
 		return writeField(w, rv, list, o.Field)
 	}
-	if contains(ListFormats, o.Format) {
+	if contains(ListFormats, o.Format) && len(keys) > 0 {
 		// Made for lists; one record (the record a command changed) is a
 		// list of one.
 		if o.Format == "count" {
@@ -117,7 +113,7 @@ func Write(w io.Writer, v any, o Options) error {
 			_, err := fmt.Fprintln(w, n)
 			return err
 		}
-		return writeField(w, rv, list, idKey(elem, keys))
+		return writeField(w, rv, list, idKey(keys))
 	}
 	switch o.Format {
 	case "", "table", "csv":
@@ -155,11 +151,9 @@ func Write(w io.Writer, v any, o Options) error {
 	return &FormatError{Format: o.Format, Rule: "must be one of " + strings.Join(Formats, ", ") + " (lists also: " + strings.Join(ListFormats, ", ") + ")"}
 }
 
-// idKey is the identifying key of a type, for --format ids.
-func idKey(t reflect.Type, keys []string) string {
-	if c, ok := reflect.New(t).Interface().(Identifier); ok {
-		return c.IDKey()
-	}
+// idKey is the identifying key of a record's keys, for --format ids: the
+// first of id, domain and name it has, else its first key.
+func idKey(keys []string) string {
 	for _, k := range []string{"id", "domain", "name"} {
 		if contains(keys, k) {
 			return k
