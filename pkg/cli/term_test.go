@@ -119,7 +119,9 @@ func TestSiteInstallEndLine(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d info `).MatchString(errs) || regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d (command|output|debug) `).MatchString(errs) {
 		t.Errorf("install log on stderr, want info lines and no command, output or debug lines:\n%s", errs)
 	}
-	hasTitle := func(code int, body string, _ http.Header) bool { return code == 200 && strings.Contains(body, "<title>"+domain+"</title>") }
+	hasTitle := func(code int, body string, _ http.Header) bool {
+		return code == 200 && strings.Contains(body, "<title>"+domain+"</title>")
+	}
 	if code, body, _ := h.get(t, domain, "/", hasTitle); !hasTitle(code, body, nil) {
 		t.Fatalf("GET %s after install: %d %.200s", domain, code, body)
 	}
