@@ -12,6 +12,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli/output"
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision/web"
 )
 
 // setDefaults sets every configuration key's default. docs/configuration.md
@@ -122,6 +123,8 @@ func checkConfigValue(key string, val, def any) error {
 		err = entities.ValidateProfile(key, s)
 	case "site.language":
 		err = entities.ValidateLanguage(key, s)
+	case "web_user":
+		err = web.CheckUser(key, s) // the web back end's rule
 	}
 	if ie, ok := err.(*entities.InvalidError); ok {
 		return fmt.Errorf("%s", ie.Rule)

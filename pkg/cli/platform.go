@@ -37,7 +37,7 @@ they belong to the server's SSH user. See docs/remote-servers.md.`,
 			if err := validNames("--server", server); err != nil {
 				return err
 			}
-			if err := entities.ValidateAbsPath("--root", root); err != nil {
+			if err := entities.ValidateServerPath("--root", root); err != nil {
 				return err
 			}
 			if typ != "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	pexec "github.com/aegir-project/aegir/pkg/provision/exec"
+	"github.com/aegir-project/aegir/pkg/provision/web"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -83,7 +84,7 @@ func (f *serverFlags) apply(fs *pflag.FlagSet, v *entities.Server) error {
 		v.AcceptHostKey = f.acceptHostKey
 	}
 	if ch("remote-home") {
-		if err := entities.ValidateAbsPath("--remote-home", f.remoteHome); err != nil {
+		if err := entities.ValidateServerPath("--remote-home", f.remoteHome); err != nil {
 			return err
 		}
 		v.RemoteHome = f.remoteHome
@@ -158,8 +159,11 @@ func (f *serverFlags) applyHTTP(fs *pflag.FlagSet, v *entities.Server) error {
 		}
 		sv.ListenIP = f.httpListenIP
 	}
-	if sv.PHPFPM != "" && !strings.HasPrefix(sv.PHPFPM, "/") && !strings.Contains(sv.PHPFPM, ":") {
-		return invalid("--php-fpm", sv.PHPFPM, "must be a socket path (/run/php/php8.2-fpm.sock) or host:port")
+	if sv.PHPFPM != "" {
+		// The web back end's own rule: what it would refuse is not recorded.
+		if err := web.CheckPHPFPM("--php-fpm", sv.PHPFPM); err != nil {
+			return err
+		}
 	}
 	return nil
 }

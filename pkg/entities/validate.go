@@ -138,6 +138,24 @@ func ValidateAbsPath(field, p string) error {
 	return nil
 }
 
+// ValidateServerPath checks a path on a server that web server
+// configuration names unquoted (a platform root, an aegir home, a php-fpm
+// socket): ValidateAbsPath's rules, and made only of letters, digits, '/'
+// and . _ + @ ~ -. The front end checks input with it and the back end
+// checks every context with it, so nothing is recorded that a task would
+// refuse later.
+func ValidateServerPath(field, p string) error {
+	if err := ValidateAbsPath(field, p); err != nil {
+		return err
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._+@~-", r)) {
+			return Invalid(field, p, "may contain only letters, digits, '/' and . _ + @ ~ - (web server configuration names it unquoted)")
+		}
+	}
+	return nil
+}
+
 // ValidateHost checks a server's host: a host name or an IP address.
 func ValidateHost(field, h string) error {
 	if h == "" {

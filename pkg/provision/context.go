@@ -225,11 +225,17 @@ func (c *Context) Check() error {
 			}
 		}
 	}
-	for _, f := range []struct{ key, value string }{{"web_remote_home", c.WebRemoteHome}, {"target_web_remote_home", c.TargetWebRemoteHome},
-		{"platform_root", c.PlatformRoot}, {"target_platform_root", c.TargetPlatformRoot},
-		{"platform_drush", c.PlatformDrush}, {"target_platform_drush", c.TargetPlatformDrush}, {"backup_dir", c.BackupDir}} {
+	// Paths the web server's configuration names unquoted keep its rule;
+	// the others are only ever quoted.
+	for _, f := range []struct {
+		key, value string
+		check      func(field, p string) error
+	}{{"web_remote_home", c.WebRemoteHome, entities.ValidateServerPath}, {"target_web_remote_home", c.TargetWebRemoteHome, entities.ValidateServerPath},
+		{"platform_root", c.PlatformRoot, entities.ValidateServerPath}, {"target_platform_root", c.TargetPlatformRoot, entities.ValidateServerPath},
+		{"platform_drush", c.PlatformDrush, entities.ValidateAbsPath}, {"target_platform_drush", c.TargetPlatformDrush, entities.ValidateAbsPath},
+		{"backup_dir", c.BackupDir, entities.ValidateAbsPath}} {
 		if f.value != "" {
-			if err := entities.ValidateAbsPath(f.key, f.value); err != nil {
+			if err := f.check(f.key, f.value); err != nil {
 				return err
 			}
 		}

@@ -60,6 +60,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
@@ -235,8 +236,6 @@ var (
 	labelRe = `[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?`
 	// domainRe: two labels or more; the last is not all digits.
 	domainRe = regexp.MustCompile(`^(` + labelRe + `\.)+[a-z0-9-]*[a-z-][a-z0-9-]*$`)
-	// A path that is safe unquoted in nginx and apache configuration.
-	pathRe = regexp.MustCompile(`^(/[A-Za-z0-9._+@~-]+)+$`)
 	// A user name.
 	userRe = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
 )
@@ -259,10 +258,11 @@ func checkDomain(what, d string, wildcard bool) error {
 }
 
 // checkPath accepts an absolute, clean path made of characters that need no
-// quoting in a web server's configuration.
+// quoting in a web server's configuration (entities.ValidateServerPath,
+// the rule the front end checks input with).
 func checkPath(what, p string) error {
-	if !pathRe.MatchString(p) || path.Clean(p) != p || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") || strings.Contains(p, "/./") {
-		return invalid("invalid %s %q: want an absolute, clean path of letters, digits and . _ + @ ~ -", what, p)
+	if err := entities.ValidateServerPath(what, p); err != nil {
+		return invalid("%v", err)
 	}
 	return nil
 }
@@ -303,6 +303,15 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// CheckUser is the rule of the web server's system user (web_user), for
+// the front end to check configuration with.
+func CheckUser(field, s string) error {
+	if !userRe.MatchString(s) {
+		return entities.Invalid(field, s, "must be a system user name: lower-case letters, digits, '_', '.', '-', starting with a letter or '_', at most 32 characters")
+	}
+	return nil
+}
+
 // phpAddr is a parsed PHP-FPM address: Socket, or Host and Port.
 type phpAddr struct {
 	Socket string
@@ -311,11 +320,27 @@ type phpAddr struct {
 }
 
 func parsePHP(s string) (phpAddr, error) {
+	a, err := parsePHPAddr("php-fpm address", s)
+	if err != nil {
+		return a, invalid("%v", err)
+	}
+	return a, nil
+}
+
+// CheckPHPFPM is the rule of a php-fpm address, for the front end to check
+// input with (field names the flag): a socket path (optionally unix:) as
+// entities.ValidateServerPath allows, or HOST:PORT.
+func CheckPHPFPM(field, s string) error {
+	_, err := parsePHPAddr(field, s)
+	return err
+}
+
+func parsePHPAddr(field, s string) (phpAddr, error) {
 	if p, ok := strings.CutPrefix(s, "unix:"); ok || strings.HasPrefix(s, "/") {
 		if !ok {
 			p = s
 		}
-		if err := checkPath("php-fpm socket", p); err != nil {
+		if err := entities.ValidateServerPath(field, p); err != nil {
 			return phpAddr{}, err
 		}
 		return phpAddr{Socket: p}, nil
@@ -323,7 +348,7 @@ func parsePHP(s string) (phpAddr, error) {
 	h, p, err := net.SplitHostPort(s)
 	port, perr := strconv.Atoi(p)
 	if err != nil || perr != nil || port < 1 || port > 65535 || (net.ParseIP(h) == nil && checkDomain("php-fpm host", h, false) != nil && h != "localhost") {
-		return phpAddr{}, invalid("invalid php-fpm address %q: want a socket path (/run/php/php8.2-fpm.sock) or HOST:PORT (127.0.0.1:9000)", s)
+		return phpAddr{}, entities.Invalid(field, s, "must be a socket path (/run/php/php8.2-fpm.sock) or HOST:PORT (127.0.0.1:9000)")
 	}
 	return phpAddr{Host: h, Port: port}, nil
 }
