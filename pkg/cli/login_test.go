@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,6 +151,33 @@ func TestSiteLoginLinkWordPress(t *testing.T) {
 	}
 	checkRefused(t, h, strings.Replace(link, "token=", "token=x", 1)[:len(link)], "not valid")
 
+	// Opened many times at once, a link logs in once.
+	many := strings.TrimSpace(must(t, h.home, "site", "login-reset", domain, "-q"))
+	codes := make(chan int, 8)
+	var wg sync.WaitGroup
+	for i := 0; i < cap(codes); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := h.browser().Get(many)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[http.StatusFound] != 1 || got[http.StatusForbidden] != cap(codes)-1 {
+		t.Fatalf("one link opened %d times at once: %v, want one 302 and the rest 403", cap(codes), got)
+	}
+
 	// The tokens are nowhere in aegir's state, logs or files, nor in the
 	// platform's.
 	tokens := [][]byte{[]byte(token), []byte(loginLinkRe.FindStringSubmatch(link)[2])}
@@ -167,7 +195,7 @@ func TestSiteLoginLinkWordPress(t *testing.T) {
 		})
 	}
 	var tasks []struct{ ID int }
-	if err := json.Unmarshal([]byte(must(t, h.home, "task", "list", "--type", "site.login-reset", "--format", "json")), &tasks); err != nil || len(tasks) != 2 {
+	if err := json.Unmarshal([]byte(must(t, h.home, "task", "list", "--type", "site.login-reset", "--format", "json")), &tasks); err != nil || len(tasks) != 3 {
 		t.Fatalf("login-reset tasks: %v %v", tasks, err)
 	}
 	for _, task := range tasks {
