@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	aexec "github.com/aegir-project/aegir/pkg/provision/exec"
 )
@@ -231,33 +230,20 @@ func build2000(t testing.TB) Platform {
 	return p
 }
 
-// TestDiscover2000 checks that 2,000 packages are found, and fast, both
-// ways.
+// TestDiscover2000 checks that all 2,000 packages are found, both ways
+// (through the local executor and as on a remote server). How fast is
+// BenchmarkDiscover2000's to measure, not a timed test's.
 func TestDiscover2000(t *testing.T) {
-	start := time.Now()
 	p := build2000(t)
-	t.Logf("built the platform in %s", time.Since(start))
 	for _, ex := range []aexec.Executor{aexec.NewLocal(), remoteish{aexec.NewLocal()}} {
-		// The best of three runs: other tests share the machine.
-		best := time.Hour
-		for run := 0; run < 3 && best > 300*time.Millisecond; run++ {
-			start := time.Now()
-			pkgs, err := Discover(testCtx(t), ex, p, nil)
-			if took := time.Since(start); took < best {
-				best = took
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			// 2,000 contrib modules, core and its module, theme and profile,
-			// and the other modules of the test tree.
-			if len(pkgs) != 2000+4+6 {
-				t.Fatalf("local=%v: %d packages", ex.IsLocal(), len(pkgs))
-			}
+		pkgs, err := Discover(testCtx(t), ex, p, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Logf("local=%v: 2,010 packages in %s", ex.IsLocal(), best)
-		if best > time.Second {
-			t.Errorf("local=%v: discovery of 2,000 packages took %s, want well under 1 s", ex.IsLocal(), best)
+		// 2,000 contrib modules, core and its module, theme and profile,
+		// and the other modules of the test tree.
+		if len(pkgs) != 2000+4+6 {
+			t.Fatalf("local=%v: %d packages", ex.IsLocal(), len(pkgs))
 		}
 	}
 }
@@ -265,12 +251,18 @@ func TestDiscover2000(t *testing.T) {
 func BenchmarkDiscover2000(b *testing.B) {
 	p := build2000(b)
 	ctx := testCtx(b)
-	ex := aexec.NewLocal()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		pkgs, err := Discover(ctx, ex, p, nil)
-		if err != nil || len(pkgs) < 2000 {
-			b.Fatalf("%d packages, %v", len(pkgs), err)
+	for _, ex := range []aexec.Executor{aexec.NewLocal(), remoteish{aexec.NewLocal()}} {
+		name := "local"
+		if !ex.IsLocal() {
+			name = "remote-way"
 		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				pkgs, err := Discover(ctx, ex, p, nil)
+				if err != nil || len(pkgs) < 2000 {
+					b.Fatalf("%d packages, %v", len(pkgs), err)
+				}
+			}
+		})
 	}
 }
