@@ -106,6 +106,44 @@ var (
 	}
 )
 
+// recordByNoun are the records the list and show verbs of each noun
+// print, whose keys --fields and --field complete.
+var recordByNoun = map[string]any{
+	"site": entities.Site{}, "platform": entities.Platform{}, "server": entities.Server{}, "client": entities.Client{},
+	"task": entities.Task{}, "backup": entities.Backup{}, "cert": entities.Certificate{}, "package": entities.Package{},
+	"service": entities.Service{},
+}
+
+// completeKeys completes --field KEY and, after its last comma, --fields
+// a,b,c with the keys of what the command prints.
+func completeKeys(several bool) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		noun := cmd.Name()
+		if cmd.HasParent() && cmd.Parent().HasParent() {
+			noun = cmd.Parent().Name()
+		}
+		rec, ok := recordByNoun[noun]
+		if !ok {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		done, part := "", toComplete
+		directive := cobra.ShellCompDirectiveNoFileComp
+		if several {
+			if i := strings.LastIndex(toComplete, ","); i >= 0 {
+				done, part = toComplete[:i+1], toComplete[i+1:]
+			}
+			directive |= cobra.ShellCompDirectiveNoSpace // room for ,next
+		}
+		var out []cobra.Completion
+		for _, k := range output.Keys(rec) {
+			if strings.HasPrefix(k, part) {
+				out = append(out, done+k)
+			}
+		}
+		return out, directive
+	}
+}
+
 // newWords are the verbs whose arguments name something new: nothing to
 // complete from the state.
 var newWords = map[string]bool{"add": true, "install": true, "create": true}
@@ -134,6 +172,9 @@ func (a *App) addCompletions(root *cobra.Command) {
 			}
 			if comp != nil {
 				_ = c.RegisterFlagCompletionFunc(f.Name, a.completion(c, comp))
+			}
+			if f.Name == "fields" || f.Name == "field" {
+				_ = c.RegisterFlagCompletionFunc(f.Name, completeKeys(f.Name == "fields"))
 			}
 		})
 		for _, sub := range c.Commands() {

@@ -244,6 +244,10 @@ func FixedTimes(b []byte) []byte {
 	})
 }
 
+// Keys lists the keys of a record (a struct value) in order, as every
+// format prints them.
+func Keys(v any) []string { return jsonKeys(reflect.TypeOf(v)) }
+
 // jsonKeys lists the json keys of a struct type in field order.
 func jsonKeys(t reflect.Type) []string {
 	var keys []string
