@@ -198,12 +198,14 @@ func TestBackupRestoreWordPress(t *testing.T) {
 		t.Fatalf("the new post does not show: %s", got)
 	}
 
+	removeLoginPlugin(t, root)
 	start = time.Now()
 	_, errs, code := aegir(t, h.home, "site", "restore", domain)
 	if code != 0 {
 		t.Fatalf("site restore: exit %d\n%s", code, errs)
 	}
 	t.Logf("site restore: %s", time.Since(start).Round(time.Millisecond))
+	checkLoginPluginBack(t, h, root, domain)
 	if ok, got := h.pageHas(t, domain, "Made before the backup", "Made after the backup"); !ok {
 		t.Fatalf("after restore, want the post made before and not the one after: %s", got)
 	}
@@ -310,12 +312,14 @@ func TestMigrateWordPress(t *testing.T) {
 	must(t, h.home, "server", "add", "db2", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1", "-q")
 	domain, db1 := wordPressSite(t, h, "wp1", root1, "mg", true, "Content that moves", "moves.txt")
 
+	removeLoginPlugin(t, root2)
 	start := time.Now()
 	_, errs, code := aegir(t, h.home, "site", "migrate", domain, "--platform", "wp2", "--db-server", "db2")
 	if code != 0 {
 		t.Fatalf("migrate: exit %d\n%s", code, errs)
 	}
 	t.Logf("site migrate: %s", time.Since(start).Round(time.Millisecond))
+	checkLoginPluginBack(t, h, root2, domain)
 	rec := siteRecord(t, h.home, domain)
 	db2 := rec["db_name"].(string)
 	if rec["platform"] != "wp2" || rec["db_server"] != "db2" || db2 == db1 || !dbExists(t, db2) || dbExists(t, db1) || dbUserExists(t, db1) {
@@ -419,12 +423,14 @@ func TestCloneWordPress(t *testing.T) {
 		t.Fatalf("clone onto a missing platform: exit %d\n%s", code, errs)
 	}
 
+	removeLoginPlugin(t, root)
 	start := time.Now()
 	_, errs, code := aegir(t, h.home, "site", "clone", src, dst)
 	if code != 0 {
 		t.Fatalf("clone: exit %d\n%s", code, errs)
 	}
 	t.Logf("site clone: %s", time.Since(start).Round(time.Millisecond))
+	checkLoginPluginBack(t, h, root, dst)
 	rec := siteRecord(t, h.home, dst)
 	dstDB, _ := rec["db_name"].(string)
 	if rec["status"] != "installed" || dstDB == "" || dstDB == srcDB || !dbExists(t, dstDB) || !dbUserExists(t, dstDB) {

@@ -128,7 +128,7 @@ func TestSiteLoginLinkWordPress(t *testing.T) {
 		t.Fatalf("installed with blogname %q, admin %q <%s>", blogname, login, email)
 	}
 
-	plugin := filepath.Join(root, "wp-content", "mu-plugins", "aegir-login.php")
+	plugin := loginPlugin(root)
 	if st, err := os.Stat(plugin); err != nil || st.Mode().Perm() != 0o644 {
 		t.Fatalf("login plugin after install: %v", err)
 	}
@@ -210,16 +210,35 @@ func TestSiteLoginLinkWordPress(t *testing.T) {
 		}
 	}
 
-	// Removed, the plugin comes back with a verify (and a login-reset
-	// would put it back too).
-	if err := os.Remove(plugin); err != nil {
-		t.Fatal(err)
-	}
+	// Removed, the plugin comes back with a verify (as with a restore,
+	// migrate or clone: pkg/cli/backup_test.go; a login-reset would put it
+	// back too).
+	removeLoginPlugin(t, root)
 	must(t, h.home, "site", "verify", domain, "-q")
-	if st, err := os.Stat(plugin); err != nil || st.Mode().Perm() != 0o644 {
-		t.Fatalf("login plugin after verify: %v", err)
-	}
-	checkLoginLink(t, h, strings.TrimSpace(must(t, h.home, "site", "login-reset", domain, "-q")))
+	checkLoginPluginBack(t, h, root, domain)
 
 	must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
+}
+
+// loginPlugin is aegir's login plugin on the WordPress platform at root.
+func loginPlugin(root string) string {
+	return filepath.Join(root, "wp-content", "mu-plugins", "aegir-login.php")
+}
+
+func removeLoginPlugin(t *testing.T, root string) {
+	t.Helper()
+	if err := os.Remove(loginPlugin(root)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkLoginPluginBack checks that the task just run put the platform's
+// login plugin back (mode 0644), and that a login link of the site
+// works.
+func checkLoginPluginBack(t *testing.T, h *hostEnv, root, domain string) {
+	t.Helper()
+	if st, err := os.Stat(loginPlugin(root)); err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("login plugin after the task: %v", err)
+	}
+	checkLoginLink(t, h, strings.TrimSpace(must(t, h.home, "site", "login-reset", domain, "-q")))
 }
