@@ -27,6 +27,11 @@ func strictTree(c *cobra.Command) {
 	if !c.HasParent() {
 		// A noun is runnable now (runGroup) but its usage is its verbs.
 		c.SetUsageTemplate(strings.Replace(c.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
+		// cobra's own help and completion commands, made now (not when
+		// the command runs) so that they are strict too.
+		c.InitDefaultHelpCmd()
+		c.InitDefaultCompletionCmd()
+		strictHelp(c)
 	}
 	c.SuggestionsMinimumDistance = 2
 	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
@@ -59,6 +64,30 @@ func strictTree(c *cobra.Command) {
 			}
 		}
 		strictTree(sub)
+	}
+}
+
+// strictHelp makes "aegir help WORDS" about a command that does not exist
+// exit 2 like the command itself, instead of printing the global help.
+func strictHelp(root *cobra.Command) {
+	h, _, err := root.Find([]string{"help"})
+	if err != nil || h.Name() != "help" || h.Run == nil {
+		return
+	}
+	run := h.Run
+	h.Run = nil
+	h.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			target, rest, err := root.Find(args)
+			if err != nil {
+				return unknownCommand(root, args[0])
+			}
+			if len(rest) > 0 {
+				return unknownCommand(target, rest[0])
+			}
+		}
+		run(cmd, args)
+		return nil
 	}
 }
 
