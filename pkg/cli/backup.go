@@ -402,7 +402,7 @@ type backupCheck struct {
 	ID       int64     `json:"id" yaml:"id"`
 	Site     string    `json:"site" yaml:"site"`
 	Path     string    `json:"path" yaml:"path"`
-	Size     int64     `json:"size" yaml:"size"`
+	Size     int64     `json:"size" yaml:"size" table:"bytes"`
 	Created  time.Time `json:"created" yaml:"created"`
 	OK       bool      `json:"ok" yaml:"ok"`
 	Members  int       `json:"members" yaml:"members"`

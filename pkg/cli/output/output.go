@@ -216,7 +216,10 @@ func bare(v reflect.Value) string {
 	return Cell(v.Interface())
 }
 
-var timeType = reflect.TypeOf(time.Time{})
+var (
+	timeType     = reflect.TypeOf(time.Time{})
+	stringerType = reflect.TypeOf((*Stringer)(nil)).Elem()
+)
 
 // WriteJSON writes v as indented JSON with its times at a fixed precision.
 func WriteJSON(w io.Writer, v any) error {
@@ -386,7 +389,11 @@ func Cell(v any) string {
 		for i := range parts {
 			parts[i] = Cell(rv.Index(i).Interface())
 		}
-		return strings.Join(parts, " ")
+		sep := " "
+		if e := rv.Type().Elem(); e.Kind() == reflect.Struct && e != timeType && !e.Implements(stringerType) {
+			sep = "; " // nested objects, each key=value ...
+		}
+		return strings.Join(parts, sep)
 	case reflect.Struct:
 		// A nested object: its set keys, key=value.
 		var parts []string

@@ -220,3 +220,20 @@ func TestJSONTimesSortAsText(t *testing.T) {
 		}
 	}
 }
+
+// A list of nested objects in one cell: each its key=value pairs, "; "
+// between them.
+func TestNestedList(t *testing.T) {
+	type check struct {
+		Kind string `json:"kind"`
+		OK   bool   `json:"ok"`
+	}
+	type rec struct {
+		Name   string  `json:"name"`
+		Checks []check `json:"checks"`
+	}
+	csv := write(t, rec{Name: "a", Checks: []check{{"http", true}, {"db", false}}}, Options{Format: "csv", Fields: []string{"checks"}})
+	if csv != "checks\nkind=http ok=yes; kind=db ok=no\n" {
+		t.Errorf("csv: %q", csv)
+	}
+}
