@@ -186,8 +186,9 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 				t.Fatalf("alias with --redirect: %d Location %q, want 301 %s", code, hdr.Get("Location"), wantLoc)
 			}
 
-			// Disable: the disabled page; enable: the site again.
-			must(t, h.home, "site", "disable", domain, "-q")
+			// Disable: the disabled page; enable: the site again. Both name
+			// the site as a person may type it: by its alias, in capitals.
+			must(t, h.home, "site", "disable", "WWW."+strings.ToUpper(domain), "-q")
 			disabled := func(code int, body string, _ http.Header) bool {
 				return code == 503 && strings.Contains(strings.ToLower(body), "disabled")
 			}
@@ -197,7 +198,7 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 			if rec := siteRecord(t, h.home, domain); rec["status"] != "disabled" {
 				t.Fatalf("status after disable: %v", rec["status"])
 			}
-			must(t, h.home, "site", "enable", domain, "-q")
+			must(t, h.home, "site", "enable", strings.ToUpper(domain)+".", "-q")
 			if code, body, _ := h.get(t, domain, "/", hasTitle); !hasTitle(code, body, nil) {
 				t.Fatalf("enabled site: %d %.200s", code, body)
 			}
