@@ -94,7 +94,7 @@ Start with: aegir init, then aegir server add, aegir platform add, aegir site in
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.home, "home", "", "aegir home: state, config, backups (env AEGIR_HOME; default ~/.aegir)")
 	pf.StringVar(&a.format, "format", "table", "output format of lists and records: table, json, yaml or csv; lists also ids (one key a line) or count")
-	pf.StringSliceVar(&a.fields, "fields", nil, "keys to print, comma-separated (e.g. domain,status)")
+	listFlag(pf, &a.fields, "fields", "keys to print, comma-separated (e.g. domain,status)")
 	pf.StringVar(&a.field, "field", "", "print only the bare value of this key (a line a record; a line an element of a record's list)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "task logs with the commands run and their output, and debug lines")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only results and errors, not task logs")
