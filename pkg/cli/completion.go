@@ -23,7 +23,7 @@ import (
 // completer lists the candidates of one kind of word from the state.
 // A completer may offer words that do not start with prefix (they are
 // left out), or only those that do.
-type completer func(a *App, st *store.Store, prefix string) ([]string, error)
+type completer func(ctx context.Context, st *store.Store, prefix string) ([]string, error)
 
 var (
 	completeDomains   = stateNames("site")
@@ -31,14 +31,14 @@ var (
 	completeServers   = stateNames("server")
 	completeClients   = stateNames("client")
 	// Task ids, newest first, each described by what it does.
-	completeTasks = fromState(func(a *App, st *store.Store, _ string) ([]string, error) {
-		ts, err := st.ListTasks(a.ctx, store.TaskFilter{Limit: 200})
+	completeTasks = fromState(func(ctx context.Context, st *store.Store, _ string) ([]string, error) {
+		ts, err := st.ListTasks(ctx, store.TaskFilter{Limit: 200})
 		return names(ts, err, func(v *entities.Task) string {
 			return fmt.Sprintf("%d\t%s %s (%s)", v.ID, v.Type, v.Target, v.Status)
 		})
 	})
-	completeBackups = fromState(func(a *App, st *store.Store, _ string) ([]string, error) {
-		bs, err := st.ListBackups(a.ctx, "")
+	completeBackups = fromState(func(ctx context.Context, st *store.Store, _ string) ([]string, error) {
+		bs, err := st.ListBackups(ctx, "")
 		return names(bs, err, func(v *entities.Backup) string {
 			return fmt.Sprintf("%d\t%s %s", v.ID, v.Site, v.Created.Local().Format(time.DateTime))
 		})
@@ -48,17 +48,19 @@ var (
 // stateNames completes the names of live records of a kind (site,
 // platform, server, client) from the state.
 func stateNames(kind string) completer {
-	return fromState(func(a *App, st *store.Store, prefix string) ([]string, error) { return st.Names(a.ctx, kind, prefix) })
+	return fromState(func(ctx context.Context, st *store.Store, prefix string) ([]string, error) {
+		return st.Names(ctx, kind, prefix)
+	})
 }
 
 // fromState is a completer that reads the state: without one (no aegir
 // home yet) it has nothing to offer.
 func fromState(f completer) completer {
-	return func(a *App, st *store.Store, prefix string) ([]string, error) {
+	return func(ctx context.Context, st *store.Store, prefix string) ([]string, error) {
 		if st == nil {
 			return nil, nil
 		}
-		return f(a, st, prefix)
+		return f(ctx, st, prefix)
 	}
 }
 
@@ -75,7 +77,7 @@ func names[T any](list []T, err error, name func(T) string) ([]string, error) {
 
 // fixed is a completer of words known without the state.
 func fixed(words ...string) completer {
-	return func(*App, *store.Store, string) ([]string, error) { return words, nil }
+	return func(context.Context, *store.Store, string) ([]string, error) { return words, nil }
 }
 
 // byNoun are the completers of NAME and ID arguments, by the noun of the
@@ -100,7 +102,7 @@ var (
 		"site": entities.SiteStatuses, "task": entities.TaskStatuses,
 	}
 	typeByNoun = map[string]completer{
-		"task":     func(*App, *store.Store, string) ([]string, error) { return provision.Tasks(), nil },
+		"task":     func(context.Context, *store.Store, string) ([]string, error) { return provision.Tasks(), nil },
 		"package":  fixed(entities.PackageModule, entities.PackageTheme, entities.PackageProfile, entities.PackagePlugin, entities.PackageCore),
 		"platform": fixed(entities.PlatformDrupal, entities.PlatformWordPress),
 	}
@@ -171,7 +173,7 @@ func (a *App) addCompletions(root *cobra.Command) {
 				comp = typeByNoun[noun]
 			}
 			if comp != nil {
-				_ = c.RegisterFlagCompletionFunc(f.Name, a.completion(c, comp))
+				_ = c.RegisterFlagCompletionFunc(f.Name, a.completion(comp))
 			}
 			if f.Name == "fields" || f.Name == "field" {
 				_ = c.RegisterFlagCompletionFunc(f.Name, completeKeys(f.Name == "fields"))
@@ -224,20 +226,17 @@ func (a *App) completeArgs(c *cobra.Command) {
 		if len(args) >= len(comps) || comps[len(args)] == nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return a.completion(cmd, comps[len(args)])(cmd, args, toComplete)
+		return a.completion(comps[len(args)])(cmd, args, toComplete)
 	}
 }
 
 // completion runs comp against the state of the aegir home the command
 // line names (--home, AEGIR_HOME or ~/.aegir), opened read-only; a home
 // without a state completes nothing.
-func (a *App) completion(_ *cobra.Command, comp completer) cobra.CompletionFunc {
+func (a *App) completion(comp completer) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		ctx, cancel := context.WithTimeout(a.ctx, 2*time.Second)
 		defer cancel()
-		saved := a.ctx
-		a.ctx = ctx
-		defer func() { a.ctx = saved }()
 		var st *store.Store
 		if err := a.resolveHome(cmd); err == nil {
 			if st, err = store.OpenReadOnly(ctx, a.dbPath()); err != nil {
@@ -247,7 +246,7 @@ func (a *App) completion(_ *cobra.Command, comp completer) cobra.CompletionFunc 
 		if st != nil {
 			defer st.Close()
 		}
-		words, err := comp(a, st, toComplete)
+		words, err := comp(ctx, st, toComplete)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
 		}
