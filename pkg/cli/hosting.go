@@ -177,19 +177,15 @@ func (a *App) secondSignalStops() func() {
 	return func() { close(end) }
 }
 
-// queueConfigs reads queue.NAME.enabled and queue.NAME.frequency.
+// queueConfigs reads queue.NAME.enabled and queue.NAME.frequency (their
+// values were checked when the configuration was read: checkConfig).
 func (a *App) queueConfigs() ([]queue.QueueConfig, error) {
-	if iv := a.cfg.GetDuration("queue.interval"); iv < time.Minute {
-		return nil, &Error{Code: ExitUsage, Err: fmt.Errorf("invalid queue.interval %q: must be at least 1m", a.cfg.GetString("queue.interval")),
-			Hint: "fix queue.interval in " + filepath.Join(a.home, "aegir.yaml")}
-	}
 	var qs []queue.QueueConfig
 	for _, name := range queue.QueueNames() {
 		q := queue.QueueConfig{Name: name, Enabled: a.cfg.GetBool("queue." + name + ".enabled"), Frequency: a.cfg.GetDuration("queue." + name + ".frequency"),
 			Keep: a.cfg.GetInt("backup.keep"), MaxAge: a.cfg.GetDuration("backup.max_age")}
 		if err := q.Validate(); err != nil {
-			return nil, &Error{Code: ExitUsage, Err: fmt.Errorf("invalid queue.%s.frequency %q: must be a positive duration such as 1h or 30m", name, a.cfg.GetString("queue."+name+".frequency")),
-				Hint: "fix it in " + filepath.Join(a.home, "aegir.yaml") + " or AEGIR_QUEUE_" + strings.ToUpper(name) + "_FREQUENCY"}
+			return nil, a.configInvalid("queue."+name+".frequency", a.cfg.GetString("queue."+name+".frequency"), err.Error())
 		}
 		qs = append(qs, q)
 	}
