@@ -29,11 +29,12 @@ ver=$(median_ms 21 "$AEGIR" version)
 sl=$(median_ms 11 "$AEGIR" site list --format json)
 tq=$(median_ms 11 "$AEGIR" task list --status queued --limit 0)
 tl=$(median_ms 11 "$AEGIR" task list)
+sc=$(median_ms 11 "$AEGIR" __complete site show '')
 go test -run '^$' -bench . -benchtime 20x ./pkg/provision/app/ 2>/dev/null | grep -E '^Benchmark' || true
 
 printf '\n%-45s %10s %12s\n' "command" "median ms" "vs /bin/true"
 printf '%-45s %10s %12s\n' "/bin/true (process start baseline)" "$base" "1.0x"
-for row in "aegir version|$ver" "aegir site list --format json (10k sites)|$sl" "aegir task list --status queued (500 of 100k)|$tq" "aegir task list (newest 100 of 100k)|$tl"; do
+for row in "aegir version|$ver" "aegir site list --format json (10k sites)|$sl" "aegir task list --status queued (500 of 100k)|$tq" "aegir task list (newest 100 of 100k)|$tl" "aegir __complete site show '' (10k domains)|$sc"; do
   name=${row%|*}; ms=${row#*|}
   printf '%-45s %10s %11.1fx\n' "$name" "$ms" "$(echo "$ms / $base" | bc -l)"
 done
