@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -120,22 +119,28 @@ func checkPHPCommand(php []string) error {
 	return nil
 }
 
-// command is the command line that runs the script file.
-func (r phpRun) command(file string, stdin []byte) exec.Command {
+// command is the command line that runs the script named name: its code
+// goes on the command line (php -r; it holds no secret), its input on
+// standard input, so that no file of aegir's is left on the server by a
+// step that is killed. Logs and errors name the script instead of
+// showing its code.
+func (r phpRun) command(name string, script, stdin []byte) exec.Command {
 	php := r.PHP
 	if len(php) == 0 {
 		php = []string{"php"}
 	}
-	args := append(append([]string{}, php[1:]...), file)
-	return exec.Command{Name: php[0], Args: args, Dir: r.Dir, User: r.User, Stdin: bytes.NewReader(stdin), Timeout: r.Timeout}
+	code := strings.TrimPrefix(string(script), "<?php")
+	args := append(append([]string{}, php[1:]...), "-r", code)
+	shown := exec.QuoteArgv(append(append([]string{}, php[1:]...), "-r")) + " [the code of aegir's " + name + "]"
+	return exec.Command{Name: php[0], Args: args, Dir: r.Dir, User: r.User, Stdin: bytes.NewReader(stdin), Timeout: r.Timeout,
+		Shown: strings.TrimSpace(shown)}
 }
 
 // runPHP runs a PHP script (PHPScript) with php-cli in r.Dir, feeding it
 // input as JSON on standard input, and decodes its answer into out. The
-// script is copied to a temporary file on the server (mode 0644: it holds
-// no secret, and the web server user must read it) and removed after.
-// What the application printed goes to the log at output level; the input
-// never does.
+// script's code is given on the command line (php -r): no file of it is
+// written on the server. What the application printed goes to the log at
+// output level; the input never does.
 func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, input map[string]any, r phpRun, out any) error {
 	var nb [12]byte
 	if _, err := rand.Read(nb[:]); err != nil {
@@ -154,17 +159,8 @@ func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, i
 	if err := checkPHPCommand(r.PHP); err != nil {
 		return provision.Errorf(provision.ErrInvalidContext, "give the php-cli as an absolute path or a plain name", "%s: %v", name, err)
 	}
-	file := path.Join("/tmp", "aegir-"+strings.TrimSuffix(name, ".php")+"-"+nonce+".php")
-	if err := ex.WriteFile(ctx, file, script, 0o644); err != nil {
-		return fmt.Errorf("copy %s to %s on %s: %w", name, file, ex.Host(), err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = ex.Remove(cctx, file)
-	}()
-	c := r.command(file, stdin)
-	r.Log.log(provision.LevelCommand, "%s (aegir's %s, settings on standard input)", c.String(), name)
+	c := r.command(name, script, stdin)
+	r.Log.log(provision.LevelCommand, "%s (settings on standard input)", c.String())
 	res, runErr := ex.Run(ctx, c)
 	if s := strings.TrimSpace(string(res.Stderr)); s != "" {
 		r.Log.log(provision.LevelOutput, "%s", redact(lastLines(s, 40), r.Secrets))

@@ -31,6 +31,10 @@ type Command struct {
 	Env     []string      // extra KEY=VALUE pairs on top of the executor's environment
 	User    string        // run as this system user (via runuser locally, sudo -u remotely); empty: as the executor's user
 	Timeout time.Duration // 0: DefaultTimeout
+	// Shown replaces the arguments in logs and errors (String) when they
+	// are long and say nothing to a reader (a script's code); empty: the
+	// arguments are shown.
+	Shown string
 }
 
 // String renders the command for logs: program and arguments, shell-quoted.
@@ -41,6 +45,9 @@ func (c Command) String() string {
 		parts = append(parts, Quote(a))
 	}
 	s := strings.Join(parts, " ")
+	if c.Shown != "" {
+		s = Quote(c.Name) + " " + c.Shown
+	}
 	if c.User != "" {
 		s = "(as " + c.User + ") " + s
 	}
