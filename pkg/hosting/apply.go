@@ -55,14 +55,22 @@ func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Cont
 	return r.Store.SaveSiteDB(ctx, t.TargetID, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword)
 }
 
-// Cleanup puts things right after a dispatcher died while it ran t: a
-// site install that never finished is undone on its servers (virtual
-// host, settings and files, database and user; each step idempotent) and
-// the site stays queued, ready for aegir task retry. A restore, migrate
-// or clone is undone from its journal (site.rescue), so that the site
-// works where it was; one that was done but for its clean-up has that
-// finished and its result saved (finished).
+// Cleanup puts things right after a dispatcher died while it ran t.
+// First, whatever the task: the process groups it left running are
+// killed, so that nothing writes on while its work is undone, and its
+// temporary files are removed (task.rescue: its directories on the
+// master and its servers, the backup archive it was writing, stale
+// locks). Then a site install that never finished is undone on its
+// servers (virtual host, settings and files, database and user; each step
+// idempotent; no backup is taken of what never worked) and the site stays
+// queued, ready for aegir task retry. A restore, migrate or clone is
+// undone from its journal (site.rescue), so that the site works where it
+// was; one that was done but for its clean-up has that finished and its
+// result saved (finished).
 func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Logger) (finished bool, err error) {
+	if _, err := r.undo(ctx, t, provision.TaskRescue, nil, log); err != nil {
+		return false, err
+	}
 	switch t.Type {
 	case entities.TaskSiteRestore, entities.TaskSiteMigrate, entities.TaskSiteClone:
 		return r.rescueMove(ctx, t, log)
@@ -74,7 +82,7 @@ func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Lo
 	if err != nil || site.Status != entities.SiteQueued {
 		return false, err
 	}
-	_, err = r.undo(ctx, t, "site.delete", log)
+	_, err = r.undo(ctx, t, "site.delete", map[string]string{"no_backup": "1"}, log)
 	return false, err
 }
 
@@ -82,7 +90,7 @@ func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Lo
 // what it reports: the backup the move took first, and the result of a
 // move that was done.
 func (r *Runner) rescueMove(ctx context.Context, t *entities.Task, log provision.Logger) (bool, error) {
-	res, err := r.undo(ctx, t, "site.rescue", log)
+	res, err := r.undo(ctx, t, "site.rescue", nil, log)
 	if err != nil || len(res.Changes) == 0 {
 		return false, err
 	}
@@ -90,13 +98,20 @@ func (r *Runner) rescueMove(ctx context.Context, t *entities.Task, log provision
 	return done, r.apply(ctx, t, res, log)
 }
 
-// undo runs the back end's task undo with the context of the dead task t.
-func (r *Runner) undo(ctx context.Context, t *entities.Task, undo string, log provision.Logger) (*provision.Result, error) {
+// undo runs the back end's task undo with the context of the dead task t,
+// and the options opts on top of its own.
+func (r *Runner) undo(ctx context.Context, t *entities.Task, undo string, opts map[string]string, log provision.Logger) (*provision.Result, error) {
 	c, err := r.BuildContext(ctx, t)
 	if err != nil {
 		return nil, err
 	}
 	c.Task = undo
+	for k, v := range opts {
+		if c.Extra == nil {
+			c.Extra = map[string]string{}
+		}
+		c.Extra[k] = v
+	}
 	res := provision.Run(ctx, r.Home, c, log, r.Pool)
 	if res.Status == provision.StatusError {
 		return nil, fmt.Errorf("undoing the unfinished %s of %s: %s", t.Type, t.Target, res.Error)

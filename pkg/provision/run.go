@@ -50,7 +50,11 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 		err = &Error{Code: ErrInvalidContext, Msg: "invalid context", Err: cerr, Hint: "fix the context (aegir provision --help lists its keys)"}
 	} else {
 		resolveWebHomes(ctx, env, pool, c)
-		changes, err = safeCall(ctx, f, env, c)
+		var t *exec.Task
+		if t, err = startTask(home, c); err == nil {
+			changes, err = safeCall(exec.WithTask(ctx, t), f, env, c)
+			t.Close(ctx)
+		}
 	}
 	res.Changes = changes
 	res.Secrets = env.secrets
@@ -58,6 +62,28 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 		fail(res, env, err)
 	}
 	return res
+}
+
+// TaskRescue is the task that puts things right after a task whose
+// dispatcher died: it runs with the dead task's id, on the dead task's
+// temporary files, and so has none of its own.
+const TaskRescue = "task.rescue"
+
+// startTask makes the temporary directory of a task that has an id and
+// a home (exec.StartTask); none for a task run by hand.
+func startTask(home string, c *Context) (*exec.Task, error) {
+	if home == "" || c.TaskID == 0 || c.Task == TaskRescue {
+		return nil, nil
+	}
+	t, err := exec.StartTask(home, c.TaskID)
+	if errors.Is(err, exec.ErrTaskRunning) {
+		return nil, Errorf(ErrCommand, "wait for it to end, or see what runs it: aegir task show ID",
+			"task %d is already running in another process", c.TaskID)
+	}
+	if err != nil {
+		return nil, Errorf(ErrCommand, "check the free space and permissions of "+home+"/tmp", "%v", err)
+	}
+	return t, nil
 }
 
 func safeCall(ctx context.Context, f TaskFunc, env *Env, c *Context) (ch map[string]any, err error) {

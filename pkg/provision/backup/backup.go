@@ -24,8 +24,10 @@
 // (github.com/klauspost/pgzip).
 //
 // The archive is written under a temporary name beside its final one
-// (.NAME.tmp-*), with mode 0600, and given its name only when whole and
-// synced; a backup that fails leaves nothing behind.
+// (.NAME.tmp-task-ID-* in a task, .NAME.tmp-* without), with mode 0600,
+// and given its name only when whole and synced; a backup that fails
+// leaves nothing behind, and the rescue of a task whose dispatcher was
+// killed while it wrote one removes it (TaskTemps).
 //
 // # Checks
 //

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -89,7 +90,7 @@ func Write(ctx context.Context, dir, name string, src Source) (info *Info, err e
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("backup: create the backups directory: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	f, err := os.CreateTemp(dir, TempPrefix(ctx, name)+"*")
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
@@ -608,4 +609,34 @@ func Count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// TempPrefix is the start of the temporary name of archive name while it
+// is written: it names the task of ctx, if any, so that the rescue of a
+// task that died finds what it was writing (TaskTemps).
+func TempPrefix(ctx context.Context, name string) string {
+	if id := exec.TaskID(ctx); id != 0 {
+		return "." + name + ".tmp-task-" + strconv.FormatInt(id, 10) + "-"
+	}
+	return "." + name + ".tmp-"
+}
+
+// TaskTemps lists the archives that task id was writing in dir when it
+// died.
+func TaskTemps(dir string, id int64) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	mark := ".tmp-task-" + strconv.FormatInt(id, 10) + "-"
+	var out []string
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, ".") && strings.Contains(n, ".tar.gz"+mark) && e.Type().IsRegular() {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	return out, nil
 }

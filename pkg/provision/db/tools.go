@@ -21,7 +21,9 @@ const shortTimeout = 30 * time.Second
 
 // workDir is a private temporary directory (mode 0700, from mktemp -d) on
 // the database server that holds the admin's credentials file and the dump
-// FIFO for one dump or load, and is removed afterwards.
+// FIFO for one dump or load, and is removed afterwards. It is made in the
+// task's directory on that server (exec.TempDir), which the rescue of a
+// task whose dispatcher died removes; without a task, in the system's.
 type workDir struct {
 	ex  exec.Executor
 	dir string
@@ -30,7 +32,13 @@ type workDir struct {
 // newWorkDir makes the directory and writes the credentials file name in
 // it (mode 0600) with content.
 func newWorkDir(ctx context.Context, ex exec.Executor, name string, content []byte) (*workDir, error) {
-	res, err := ex.Run(ctx, exec.Command{Name: "mktemp", Args: []string{"-d", "-t", "aegir-db.XXXXXXXXXX"}, Timeout: shortTimeout})
+	args := []string{"-d", "-t", "aegir-db.XXXXXXXXXX"}
+	if base, err := exec.TempDir(ctx, ex); err != nil {
+		return nil, err
+	} else if base != "" {
+		args = []string{"-d", "-p", base, "aegir-db.XXXXXXXXXX"}
+	}
+	res, err := ex.Run(ctx, exec.Command{Name: "mktemp", Args: args, Timeout: shortTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("making a temporary directory on %s: %w", ex.Host(), err)
 	}

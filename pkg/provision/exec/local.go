@@ -101,7 +101,16 @@ func (l *Local) Run(ctx context.Context, c Command) (Result, error) {
 	cmd.WaitDelay = 2 * time.Second
 
 	start := time.Now()
-	err = cmd.Run()
+	err = cmd.Start()
+	if err == nil {
+		// The rescue of a task whose dispatcher died kills the groups
+		// the task left running.
+		if t := taskOf(ctx); t != nil {
+			t.started(cmd.Process.Pid)
+			defer t.ended(cmd.Process.Pid)
+		}
+		err = cmd.Wait()
+	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Duration: time.Since(start)}
 	if cmd.ProcessState != nil {
 		res.ExitCode = cmd.ProcessState.ExitCode()

@@ -1,0 +1,174 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/backup"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+func init() {
+	// task.rescue removes what a task whose dispatcher died left behind
+	// (the front end runs it first in its rescue of every dead task, with
+	// the dead task's context and id).
+	provision.Register(provision.TaskRescue, taskRescue)
+}
+
+// taskRescue kills the process groups the dead task left running (an
+// installer, a dump), so that nothing writes on while its work is undone,
+// then removes its temporary files: its directories on the master and on
+// its servers (credentials files, dump FIFOs), the backup archive it was
+// writing, and the locks it held. Each removal is logged.
+func taskRescue(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	if env.Home == "" || c.TaskID == 0 {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give task_id, the id of the dead task, and run it with its aegir home",
+			"task.rescue needs the dead task's id and the aegir home it ran with")
+	}
+	d, err := exec.ClaimDeadTask(env.Home, c.TaskID)
+	if errors.Is(err, exec.ErrTaskRunning) {
+		env.Logf(provision.LevelWarning, "task %d still runs in another process: it removes its own files; nothing done here", c.TaskID)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	killed, kerr := d.KillProcesses(ctx)
+	for _, k := range killed {
+		env.Logf(provision.LevelWarning, "killed %s, which task %d had started and left running", k, c.TaskID)
+	}
+	if kerr != nil {
+		_ = d.Release()
+		return nil, provision.Errorf(provision.ErrCommand, "kill it by hand (kill -9 -PGID), then run aegir hosting dispatch again",
+			"cannot stop what task %d left running: %v", c.TaskID, kerr)
+	}
+	var left leftovers
+	left.dir(d.Dir(), "lock", "processes")
+	for _, ref := range rescueServers(c) {
+		removeRemoteTaskDir(ctx, env, ref, c.TaskID)
+	}
+	if c.BackupDir != "" {
+		temps, err := backup.TaskTemps(c.BackupDir, c.TaskID)
+		if err != nil {
+			env.Logf(provision.LevelWarning, "cannot list %s: %v", c.BackupDir, err)
+		}
+		for _, p := range temps {
+			left.file(p)
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				env.Logf(provision.LevelWarning, "cannot remove the half-written archive %s: %v; remove it by hand", p, err)
+			}
+		}
+	}
+	for _, p := range staleLocks(env.Home, c) {
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		lk, err := lockJournal(strings.TrimSuffix(p, ".lock") + ".json")
+		if err != nil {
+			continue // held: a live task's
+		}
+		left.file(p)
+		unlockJournal(lk)
+	}
+	if err := d.Release(); err != nil {
+		env.Logf(provision.LevelWarning, "cannot remove %s: %v; remove it by hand", d.Dir(), err)
+	}
+	if len(left.paths) == 0 {
+		env.Logf(provision.LevelInfo, "task %d left no temporary files on this machine", c.TaskID)
+		return nil, nil
+	}
+	env.Logf(provision.LevelWarning, "removed what task %d left behind: %d files, %d bytes: %s", c.TaskID, len(left.paths), left.bytes, strings.Join(left.paths, ", "))
+	return nil, nil
+}
+
+// leftovers adds up what the rescue removes.
+type leftovers struct {
+	paths []string
+	bytes int64
+}
+
+func (l *leftovers) file(p string) {
+	if fi, err := os.Lstat(p); err == nil {
+		l.paths = append(l.paths, p)
+		l.bytes += fi.Size()
+	}
+}
+
+// dir counts the files under dir but those named skip at its top.
+func (l *leftovers) dir(dir string, skip ...string) {
+	_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return nil
+		}
+		for _, s := range skip {
+			if p == filepath.Join(dir, s) {
+				return nil
+			}
+		}
+		l.file(p)
+		return nil
+	})
+}
+
+// rescueServers are the remote servers of the dead task's context, each
+// once: where it may have left a directory of its own.
+func rescueServers(c *provision.Context) []provision.ServerRef {
+	refs := []provision.ServerRef{c.Web(), c.DB()}
+	if c.HasTarget() {
+		t := c.Target()
+		refs = append(refs, t.Web(), t.DB())
+	}
+	seen := map[string]bool{}
+	var out []provision.ServerRef
+	for _, r := range refs {
+		key := fmt.Sprintf("%s@%s:%d", r.SSHUser, r.Host, r.SSHPort)
+		if r.Host == "" || r.IsLocal() || seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, r)
+	}
+	return out
+}
+
+// removeRemoteTaskDir removes task id's directory on a remote server; a
+// server that cannot be reached only gets a warning.
+func removeRemoteTaskDir(ctx context.Context, env *provision.Env, ref provision.ServerRef, id int64) {
+	ex, err := env.Connect(ctx, ref)
+	if err == nil {
+		var dir string
+		if dir, err = exec.RemoteTaskDir(ctx, ex, id); err == nil {
+			if _, serr := ex.Lstat(ctx, dir); serr != nil {
+				return // nothing there
+			}
+			if err = ex.RemoveAll(ctx, dir); err == nil {
+				env.Logf(provision.LevelWarning, "removed %s on %s, the temporary directory task %d left there", dir, ex.Host(), id)
+				return
+			}
+		}
+	}
+	env.Logf(provision.LevelWarning, "could not remove the temporary directory of task %d on %s: %v; remove ~/.aegir/tmp/task-%d there by hand", id, ref.Name, err, id)
+}
+
+// staleLocks are the lock files the dead task may have left in the
+// journal directory: its own, and its site's.
+func staleLocks(home string, c *provision.Context) []string {
+	jp := journalPath(home, c.TaskID)
+	var out []string
+	if _, err := os.Stat(jp); errors.Is(err, fs.ErrNotExist) {
+		// With a journal, site.rescue plays it back under that lock.
+		out = append(out, strings.TrimSuffix(jp, ".json")+".lock")
+	}
+	for _, domain := range []string{c.SiteDomain, c.TargetSiteDomain} {
+		if domain != "" && !strings.ContainsAny(domain, "/\x00") {
+			out = append(out, strings.TrimSuffix(siteLockPath(home, domain), ".json")+".lock")
+		}
+	}
+	return out
+}
