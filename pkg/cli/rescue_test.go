@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -184,5 +185,212 @@ func TestRestoreKilledMidwayIsUndone(t *testing.T) {
 	settings, _ = os.ReadFile(filepath.Join(siteDir, "settings.php"))
 	if !strings.Contains(string(settings), "'"+now+"'") {
 		t.Fatal("after the rescue, settings.php does not name the database the record names")
+	}
+}
+
+// processAlive reports whether process pid runs (a zombie does not).
+func processAlive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+// treeFiles lists the files under dir (none when it is absent), with
+// their total size.
+func treeFiles(dir string) (files []string, size int64) {
+	_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			files = append(files, p)
+			size += fi.Size()
+		}
+		return nil
+	})
+	return files, size
+}
+
+// waitFor polls cond until it holds or 30 seconds passed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// killDispatcher SIGKILLs the dispatcher's process group (aegir's own;
+// the commands it started run in groups of their own, and live on).
+func killDispatcher(child interface{ Wait() error }, pid int) {
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	_ = child.Wait()
+}
+
+// A dispatcher killed (SIGKILL) while drush installs a site, in a process
+// group of its own that lives on: the next dispatch kills that installer
+// before it undoes the install (database, user, settings and files), takes
+// no backup of the half-made site, leaves no temporary file in the aegir
+// home, and aegir task retry then installs the site.
+func TestInstallKilledMidwayIsUndone(t *testing.T) {
+	t.Parallel()
+	h, argsLog, failFlag := newDrupalEnv(t)
+	root := h.addDrupal(t, "d1", argsLog, failFlag)
+	hang := failFlag + ".install"
+	pidFile := failFlag + ".pid"
+	// The stand-in drush hangs in site:install while hang exists, its
+	// pid in pidFile.
+	drush := filepath.Join(root, "vendor/bin/drush")
+	orig, err := os.ReadFile(drush)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := strings.Replace(string(orig), "echo '[success] done.'",
+		"for a in \"$@\"; do [ \"$a\" = site:install ] && [ -e "+hang+" ] && { echo $$ > "+pidFile+"; sleep 120; }; done\necho '[success] done.'", 1)
+	if err := os.WriteFile(drush, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hang, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	domain := uniqueDomain("kinst")
+	dropDBsOf(t, domain)
+	id := strings.TrimSpace(must(t, h.home, "site", "install", domain, "--platform", "d1", "--profile", "minimal", "--queue"))
+	child := startAegir(t, h.home, "hosting", "dispatch")
+	var pid int
+	waitFor(t, "the installer to start", func() bool {
+		b, _ := os.ReadFile(pidFile)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return pid > 0
+	})
+	killDispatcher(child, child.Process.Pid)
+	dbName := siteRecord(t, h.home, domain)["db_name"].(string)
+	siteDir := filepath.Join(root, "sites", domain)
+	if !processAlive(pid) || !dbExists(t, dbName) || !exists(filepath.Join(siteDir, "settings.php")) {
+		t.Fatalf("after kill -9 of the dispatcher: installer alive %v, database there %v, settings there %v; want all three",
+			processAlive(pid), dbExists(t, dbName), exists(filepath.Join(siteDir, "settings.php")))
+	}
+	leftBefore, bytesBefore := treeFiles(filepath.Join(h.home, "tmp"))
+	t.Logf("left by the killed install: %d files, %d bytes under HOME/tmp: %v", len(leftBefore), bytesBefore, leftBefore)
+
+	_, errs, _ := aegir(t, h.home, "hosting", "dispatch")
+	log := must(t, h.home, "task", "log", id)
+	if processAlive(pid) {
+		t.Errorf("the installer (pid %d) still runs after the rescue\n%s", pid, log)
+	}
+	if !strings.Contains(log, "killed process group") {
+		t.Errorf("the rescue does not say it killed the installer:\n%s\n%s", log, errs)
+	}
+	if dbExists(t, dbName) || dbUserExists(t, dbName) || exists(siteDir) {
+		t.Errorf("after the rescue: database %v, user %v, site directory %v; want none\n%s", dbExists(t, dbName), dbUserExists(t, dbName), exists(siteDir), log)
+	}
+	if left, size := treeFiles(filepath.Join(h.home, "tmp")); len(left) > 0 {
+		t.Errorf("after the rescue, HOME/tmp holds %d files (%d bytes): %v", len(left), size, left)
+	}
+	if left, _ := treeFiles(filepath.Join(h.home, "backups")); len(left) > 0 || strings.Contains(log, "backing up") {
+		t.Errorf("the rescue backed up the half-made site: %v\n%s", left, log)
+	}
+	if left, _ := filepath.Glob(filepath.Join(h.home, "journal", "*")); len(left) > 0 {
+		t.Errorf("the rescue left %v in the journal directory", left)
+	}
+
+	_ = os.Remove(hang)
+	retry := strings.TrimSpace(must(t, h.home, "task", "retry", id))
+	must(t, h.home, "hosting", "dispatch")
+	if st := taskStatus(t, h.home, retry); st != "success" {
+		t.Fatalf("the retried install ended %s:\n%s", st, must(t, h.home, "task", "log", retry))
+	}
+	if rec := siteRecord(t, h.home, domain); rec["status"] != "installed" || !dbExists(t, rec["db_name"].(string)) {
+		t.Fatalf("after the retry: %v", rec)
+	}
+	if left, _ := treeFiles(filepath.Join(h.home, "tmp")); len(left) > 0 {
+		t.Errorf("the install that worked left %v", left)
+	}
+}
+
+// A dispatcher killed (SIGKILL) while it backs a site up, its dump blocked
+// by a table lock: the next dispatch kills the dump, removes the archive
+// it was writing and the dump's credentials file (the database admin's
+// password), logs what it removed, and aegir task retry then takes the
+// backup.
+func TestBackupKilledMidwayLeavesNothing(t *testing.T) {
+	t.Parallel()
+	h, argsLog, failFlag := newDrupalEnv(t)
+	h.addDrupal(t, "d1", argsLog, failFlag)
+	domain := uniqueDomain("kbak")
+	dropDBsOf(t, domain)
+	must(t, h.home, "site", "install", domain, "--platform", "d1", "--profile", "minimal", "-q")
+	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
+	admin := mariadb(t)
+	for _, q := range []string{
+		"CREATE TABLE `" + db1 + "`.a_big (v TEXT) ENGINE=InnoDB",
+		"INSERT INTO `" + db1 + "`.a_big SELECT CONCAT(SHA2(RAND(),512), SHA2(RAND(),512), SHA2(RAND(),512), SHA2(RAND(),512)) FROM `" + db1 + "`.seq_1_to_20000",
+		"CREATE TABLE `" + db1 + "`.z_locked (v INT) ENGINE=InnoDB",
+	} {
+		if _, err := admin.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := admin.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "LOCK TABLES `"+db1+"`.z_locked WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(must(t, h.home, "site", "backup", domain, "--queue"))
+	child := startAegir(t, h.home, "hosting", "dispatch")
+	tmpDir := filepath.Join(h.home, "tmp", "task-"+id)
+	backupDir := filepath.Join(h.home, "backups")
+	waitFor(t, "the dump to block on the lock", func() bool {
+		var n int
+		_ = admin.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table metadata lock' AND INFO LIKE '%z_locked%'").Scan(&n)
+		return n > 0
+	})
+	killDispatcher(child, child.Process.Pid)
+	cnf, _ := filepath.Glob(filepath.Join(tmpDir, "aegir-db.*", "my.cnf"))
+	archives, _ := filepath.Glob(filepath.Join(backupDir, ".*.tmp-*"))
+	if len(cnf) != 1 || len(archives) != 1 {
+		t.Fatalf("after kill -9 of the dispatcher: credentials files %v under %s, half-written archives %v; want one of each", cnf, tmpDir, archives)
+	}
+	tmpFiles, tmpBytes := treeFiles(filepath.Join(h.home, "tmp"))
+	fi, _ := os.Stat(archives[0])
+	t.Logf("left by the killed backup: %s (%d bytes), %d files (%d bytes) under HOME/tmp", filepath.Base(archives[0]), fi.Size(), len(tmpFiles), tmpBytes)
+
+	_, errs, _ := aegir(t, h.home, "hosting", "dispatch")
+	log := must(t, h.home, "task", "log", id)
+	if left, size := treeFiles(filepath.Join(h.home, "tmp")); len(left) > 0 {
+		t.Errorf("after the rescue, HOME/tmp holds %d files (%d bytes): %v\n%s\n%s", len(left), size, left, log, errs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(backupDir, ".*")); len(left) > 0 {
+		t.Errorf("after the rescue, the backups directory holds %v", left)
+	}
+	if !strings.Contains(log, "killed process group") || !strings.Contains(log, "removed what task "+id+" left behind") || !strings.Contains(log, filepath.Base(archives[0])) {
+		t.Errorf("the rescue does not say what it killed and removed:\n%s", log)
+	}
+	// The dump no longer waits for the lock.
+	var waiting int
+	_ = admin.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%z_locked%' AND ID <> CONNECTION_ID()").Scan(&waiting)
+	if _, err := conn.ExecContext(t.Context(), "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	if waiting != 0 {
+		// The server notices a dead client only when it writes to it.
+		t.Logf("%d dump queries still listed by the server after the rescue", waiting)
+	}
+
+	retry := strings.TrimSpace(must(t, h.home, "task", "retry", id))
+	must(t, h.home, "hosting", "dispatch")
+	if st := taskStatus(t, h.home, retry); st != "success" {
+		t.Fatalf("the retried backup ended %s:\n%s", st, must(t, h.home, "task", "log", retry))
+	}
+	if list := backups(t, h.home, domain); len(list) != 1 {
+		t.Fatalf("backups after the retry: %+v, want one", list)
+	}
+	if left, _ := treeFiles(filepath.Join(h.home, "tmp")); len(left) > 0 {
+		t.Errorf("the backup that worked left %v", left)
 	}
 }

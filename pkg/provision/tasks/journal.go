@@ -11,11 +11,10 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 func init() {
@@ -88,18 +87,11 @@ func lockJournal(p string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(strings.TrimSuffix(p, ".json")+".lock", os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
+	f, err := exec.LockFile(strings.TrimSuffix(p, ".json") + ".lock")
+	if errors.Is(err, exec.ErrLocked) {
+		return nil, errLocked
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, errLocked
-		}
-		return nil, err
-	}
-	return f, nil
+	return f, err
 }
 
 // unlockJournal removes the lock file and lets the lock go.
