@@ -179,6 +179,11 @@ func TestRemoteServer(t *testing.T) {
 	if bs, _ := filepath.Glob(filepath.Join(h.home, "backups", domain+"*.tar.gz")); len(bs) != 1 {
 		t.Errorf("backups of the remote site on the master: %v", bs)
 	}
+	// The dump's credentials file was in the task's directory in the
+	// server's aegir home, which went when the task ended.
+	if ents, err := os.ReadDir(filepath.Join(r.remoteHome, "tmp")); err != nil || len(ents) != 0 {
+		t.Errorf("the tasks' directories in the remote aegir home: %v %v, want tmp/ there and empty", ents, err)
+	}
 	// A second verify changes nothing there.
 	_, errs, code = aegir(t, h.home, "site", "verify", domain)
 	if code != 0 || !strings.Contains(errs, "already up to date") || strings.Contains(errs, "reload") {

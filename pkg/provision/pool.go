@@ -70,7 +70,7 @@ func (p *Pool) Connect(ctx context.Context, s ServerRef) (Executor, error) {
 		return exec.NewLocal(), nil
 	}
 	cfg := p.SSHConfig(s)
-	key := fmt.Sprintf("%s@%s", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	key := hostKey(cfg)
 	p.mu.Lock()
 	c, ok := p.conns[key]
 	if !ok {
@@ -82,6 +82,26 @@ func (p *Pool) Connect(ctx context.Context, s ServerRef) (Executor, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// hostKey names a remote server as its executor's Host does:
+// user@host:port.
+func hostKey(cfg exec.SSHConfig) string {
+	return fmt.Sprintf("%s@%s", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+}
+
+// taskHomes tells t the aegir homes of the context's remote web servers,
+// where their task directories go.
+func (p *Pool) taskHomes(t *exec.Task, c *Context) {
+	set := func(ref ServerRef, home string) {
+		if !ref.IsLocal() && ref.Host != "" {
+			t.SetHome(hostKey(p.SSHConfig(ref)), home)
+		}
+	}
+	set(c.Web(), c.WebRemoteHome)
+	if c.HasTarget() {
+		set(c.Target().Web(), c.TargetWebRemoteHome)
+	}
 }
 
 // RemoteHome returns the home directory of s's SSH user, asked once per

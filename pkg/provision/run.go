@@ -52,6 +52,9 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 		resolveWebHomes(ctx, env, pool, c)
 		var t *exec.Task
 		if t, err = startTask(home, c); err == nil {
+			if t != nil {
+				pool.taskHomes(t, c)
+			}
 			changes, err = safeCall(exec.WithTask(ctx, t), f, env, c)
 			t.Close(ctx)
 		}

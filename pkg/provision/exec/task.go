@@ -47,8 +47,21 @@ type Task struct {
 	lock *os.File
 
 	mu    sync.Mutex
+	homes map[string]string    // by Executor.Host(), the aegir homes of servers other than this one, when known
 	dirs  map[string]remoteDir // by Executor.Host(), dirs made on servers other than this one
 	procs map[int]uint64       // process group (its leader's pid) -> the leader's start time
+}
+
+// SetHome says the aegir home of the remote server whose executor's Host
+// is host (its --remote-home); a server without one has its task
+// directories under .aegir in its SSH user's home.
+func (t *Task) SetHome(host, home string) {
+	if t == nil || home == "" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.homes[host] = home
 }
 
 type remoteDir struct {
@@ -62,7 +75,7 @@ var ErrTaskRunning = errors.New("the task still runs in another process (it hold
 
 // StartTask makes the task's directory on this machine and takes its lock.
 func StartTask(home string, id int64) (*Task, error) {
-	t := &Task{ID: id, Home: home, dir: TaskDir(home, id), dirs: map[string]remoteDir{}, procs: map[int]uint64{}}
+	t := &Task{ID: id, Home: home, dir: TaskDir(home, id), homes: map[string]string{}, dirs: map[string]remoteDir{}, procs: map[int]uint64{}}
 	lk, err := lockTaskDir(t.dir)
 	if err != nil {
 		return nil, err
@@ -139,9 +152,14 @@ func TempDir(ctx context.Context, ex Executor) (string, error) {
 	if d, ok := t.dirs[ex.Host()]; ok {
 		return d.dir, nil
 	}
-	dir, err := RemoteTaskDir(ctx, ex, t.ID)
-	if err != nil {
-		return "", err
+	dir := ""
+	if home := t.homes[ex.Host()]; home != "" {
+		dir = TaskDir(home, t.ID)
+	} else {
+		var err error
+		if dir, err = RemoteTaskDir(ctx, ex, t.ID); err != nil {
+			return "", err
+		}
 	}
 	if err := ex.MkdirAll(ctx, dir, 0o700); err != nil {
 		return "", fmt.Errorf("making the task's temporary directory %s on %s: %w", dir, ex.Host(), err)
@@ -153,8 +171,8 @@ func TempDir(ctx context.Context, ex Executor) (string, error) {
 	return dir, nil
 }
 
-// RemoteTaskDir is the directory of task id on a remote server: under
-// .aegir in its SSH user's home.
+// RemoteTaskDir is the directory of task id on a remote server that has
+// no aegir home of its own: under .aegir in its SSH user's home.
 func RemoteTaskDir(ctx context.Context, ex Executor, id int64) (string, error) {
 	res, err := ex.Run(ctx, Command{Name: "printenv", Args: []string{"HOME"}, Timeout: 30 * time.Second})
 	if err != nil {

@@ -50,8 +50,8 @@ func taskRescue(ctx context.Context, env *provision.Env, c *provision.Context) (
 	}
 	var left leftovers
 	left.dir(d.Dir(), "lock", "processes")
-	for _, ref := range rescueServers(c) {
-		removeRemoteTaskDir(ctx, env, ref, c.TaskID)
+	for _, s := range rescueServers(c) {
+		removeRemoteTaskDir(ctx, env, s, c.TaskID)
 	}
 	if c.BackupDir != "" {
 		temps, err := backup.TaskTemps(c.BackupDir, c.TaskID)
@@ -116,19 +116,26 @@ func (l *leftovers) dir(dir string, skip ...string) {
 	})
 }
 
+// taskServer is a remote server of the dead task's context, with its
+// aegir home when the context names one.
+type taskServer struct {
+	ref  provision.ServerRef
+	home string
+}
+
 // rescueServers are the remote servers of the dead task's context, each
 // once: where it may have left a directory of its own.
-func rescueServers(c *provision.Context) []provision.ServerRef {
-	refs := []provision.ServerRef{c.Web(), c.DB()}
+func rescueServers(c *provision.Context) []taskServer {
+	refs := []taskServer{{c.Web(), c.WebRemoteHome}, {c.DB(), ""}}
 	if c.HasTarget() {
 		t := c.Target()
-		refs = append(refs, t.Web(), t.DB())
+		refs = append(refs, taskServer{t.Web(), c.TargetWebRemoteHome}, taskServer{t.DB(), ""})
 	}
 	seen := map[string]bool{}
-	var out []provision.ServerRef
+	var out []taskServer
 	for _, r := range refs {
-		key := fmt.Sprintf("%s@%s:%d", r.SSHUser, r.Host, r.SSHPort)
-		if r.Host == "" || r.IsLocal() || seen[key] {
+		key := fmt.Sprintf("%s@%s:%d %s", r.ref.SSHUser, r.ref.Host, r.ref.SSHPort, r.home)
+		if r.ref.Host == "" || r.ref.IsLocal() || seen[key] {
 			continue
 		}
 		seen[key] = true
@@ -139,11 +146,14 @@ func rescueServers(c *provision.Context) []provision.ServerRef {
 
 // removeRemoteTaskDir removes task id's directory on a remote server; a
 // server that cannot be reached only gets a warning.
-func removeRemoteTaskDir(ctx context.Context, env *provision.Env, ref provision.ServerRef, id int64) {
-	ex, err := env.Connect(ctx, ref)
+func removeRemoteTaskDir(ctx context.Context, env *provision.Env, s taskServer, id int64) {
+	ex, err := env.Connect(ctx, s.ref)
 	if err == nil {
-		var dir string
-		if dir, err = exec.RemoteTaskDir(ctx, ex, id); err == nil {
+		dir := exec.TaskDir(s.home, id)
+		if s.home == "" {
+			dir, err = exec.RemoteTaskDir(ctx, ex, id)
+		}
+		if err == nil {
 			if _, serr := ex.Lstat(ctx, dir); serr != nil {
 				return // nothing there
 			}
@@ -153,7 +163,7 @@ func removeRemoteTaskDir(ctx context.Context, env *provision.Env, ref provision.
 			}
 		}
 	}
-	env.Logf(provision.LevelWarning, "could not remove the temporary directory of task %d on %s: %v; remove ~/.aegir/tmp/task-%d there by hand", id, ref.Name, err, id)
+	env.Logf(provision.LevelWarning, "could not remove the temporary directory of task %d on %s: %v; remove HOME/tmp/task-%d there by hand", id, s.ref.Name, err, id)
 }
 
 // staleLocks are the lock files the dead task may have left in the
