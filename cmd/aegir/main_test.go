@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -30,6 +32,12 @@ func TestScript(t *testing.T) {
 			env.Setenv("AEGIR_HOME", filepath.Join(env.WorkDir, "home"))
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("NO_COLOR", "1")
+			// UNIQUE tells this run's names (of sites, hence of their
+			// databases on the shared MariaDB) from those of a run of the
+			// same script in another checkout at the same time.
+			var b [4]byte
+			_, _ = rand.Read(b[:])
+			env.Setenv("UNIQUE", hex.EncodeToString(b[:]))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -105,14 +105,15 @@ func TestSiteLoginLinkWordPress(t *testing.T) {
 	h := newHostEnv(t, "nginx")
 	root := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	domain, dbName := "wplink.test", "wplinktest"
-	dropSiteDB(t, dbName)
+	domain := uniqueDomain("wplink") // tests of other checkouts may run at the same time
+	dropDBsOf(t, domain)
 
 	_, errs, code := aegir(t, h.home, "site", "install", domain, "--platform", "wp",
 		"--title", `Jane's "Blog"`, "--admin-user", "jane.doe", "--admin-email", "jane@example.com")
 	if code != 0 {
 		t.Fatalf("install: exit %d\n%s", code, errs)
 	}
+	dbName, _ := siteRecord(t, h.home, domain)["db_name"].(string)
 	if !strings.Contains(errs, "to log in as jane.doe: aegir site login-reset "+domain+"\n") {
 		t.Fatalf("the install does not say how to log in:\n%s", errs)
 	}
