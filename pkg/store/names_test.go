@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"testing"
 
@@ -37,5 +38,34 @@ func TestNamesReadOnly(t *testing.T) {
 	}
 	if err := ro.AddClient(ctx, &entities.Client{Name: "written"}); err == nil {
 		t.Error("a read-only store wrote")
+	}
+}
+
+// GetSite finds a live site by its domain or any alias; a deleted site
+// is found by neither (its names are free again).
+func TestGetSiteByAnyName(t *testing.T) {
+	s := open(t)
+	fixture(t, s)
+	ctx := context.Background()
+	v := &entities.Site{Domain: "a.test", Aliases: []string{"www.a.test", "b.test"}, Platform: "p1", DBServer: "web1", HTTPS: "off"}
+	if _, err := s.AddSite(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a.test", "www.a.test", "b.test"} {
+		got, err := s.GetSite(ctx, n)
+		if err != nil || got.ID != v.ID || got.Domain != "a.test" || !reflect.DeepEqual(got.Aliases, v.Aliases) {
+			t.Fatalf("GetSite(%s): %v %+v", n, err, got)
+		}
+	}
+	if _, err := s.GetSite(ctx, "c.test"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetSite of no site: %v", err)
+	}
+	if err := s.SetSiteStatus(ctx, v.ID, entities.SiteDeleted); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a.test", "www.a.test"} {
+		if _, err := s.GetSite(ctx, n); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("GetSite(%s) of a deleted site: %v", n, err)
+		}
 	}
 }
