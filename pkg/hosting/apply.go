@@ -68,8 +68,13 @@ func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Cont
 // was; one that was done but for its clean-up has that finished and its
 // result saved (finished).
 func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Logger) (finished bool, err error) {
-	if _, err := r.undo(ctx, t, provision.TaskRescue, nil, log); err != nil {
+	res, err := r.undo(ctx, t, provision.TaskRescue, nil, log)
+	if err != nil {
 		return false, err
+	}
+	if running, _ := res.Changes["still_running"].(bool); running {
+		// Its own rollback undoes what it leaves unfinished.
+		return false, fmt.Errorf("task %d still runs in another process on this machine; nothing was undone", t.ID)
 	}
 	switch t.Type {
 	case entities.TaskSiteRestore, entities.TaskSiteMigrate, entities.TaskSiteClone:

@@ -34,7 +34,7 @@ func taskRescue(ctx context.Context, env *provision.Env, c *provision.Context) (
 	d, err := exec.ClaimDeadTask(env.Home, c.TaskID)
 	if errors.Is(err, exec.ErrTaskRunning) {
 		env.Logf(provision.LevelWarning, "task %d still runs in another process: it removes its own files; nothing done here", c.TaskID)
-		return nil, nil
+		return map[string]any{"still_running": true}, nil
 	}
 	if err != nil {
 		return nil, err
