@@ -222,13 +222,17 @@ var (
 )
 
 // WriteJSON writes v as indented JSON with its times at a fixed precision.
+// Characters HTML would escape (&, <, >) stay as they are: a link's query
+// string reads as the link, not as \u0026.
 func WriteJSON(w io.Writer, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	b = append(FixedTimes(b), '\n')
-	_, err = w.Write(b)
+	_, err := w.Write(FixedTimes(buf.Bytes()))
 	return err
 }
 

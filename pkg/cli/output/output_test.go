@@ -237,3 +237,23 @@ func TestNestedList(t *testing.T) {
 		t.Errorf("csv: %q", csv)
 	}
 }
+
+// A link printed as JSON reads as the link: & < > are not escaped.
+func TestJSONKeepsLinks(t *testing.T) {
+	link := "https://a.test/wp-login.php?action=aegir-login&token=abc<x>"
+	for _, o := range []Options{{Format: "json"}, {}} {
+		var b bytes.Buffer
+		var err error
+		if o.Format == "" {
+			err = WriteJSON(&b, map[string]string{"link": link})
+		} else {
+			err = Write(&b, map[string]string{"link": link}, o)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), link) || strings.Contains(b.String(), `\u0026`) {
+			t.Errorf("%q: want the link %q as it is", b.String(), link)
+		}
+	}
+}
