@@ -21,7 +21,9 @@ func (a *App) provisionCmd() *cobra.Command {
 would pass) and print the JSON result: status, log lines, changes for the
 front end, and on failure an error code, message and hint. TASK is a task
 type such as site.verify; the classic short form (verify, install) is taken
-from the context's target. The exit code is 1 when the result is an error.
+from the context's target. The exit code is 1 when the result is an error,
+2 when the context is invalid (error_code invalid_context: nothing ran), as
+it is for a file that holds anything after its one JSON object.
 
 Task types: `,
 		Args: cobra.ExactArgs(1),
