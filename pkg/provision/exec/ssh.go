@@ -32,6 +32,12 @@ type SSHConfig struct {
 	// A changed key is refused whatever this says.
 	AcceptNewHostKey bool
 	ConnectTimeout   time.Duration // 0: DefaultConnectTimeout
+	// Name is the server's name in aegir, for the commands hints give
+	// (aegir server edit NAME ...); empty: SERVER.
+	Name string
+	// Logf, if set, is told what the connection did that the task log
+	// should show: the host key it recorded.
+	Logf func(format string, args ...any)
 }
 
 // DefaultConnectTimeout bounds connecting and the SSH handshake.
@@ -113,7 +119,7 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 		// The agent signs during the handshake only.
 		defer agentConn.Close()
 	}
-	hk := &hostKeys{file: cfg.KnownHostsFile, accept: cfg.AcceptNewHostKey}
+	hk := &hostKeys{file: cfg.KnownHostsFile, accept: cfg.AcceptNewHostKey, server: cfg.Name, logf: cfg.Logf}
 	conf := &ssh.ClientConfig{
 		User:              cfg.User,
 		Auth:              auth,
@@ -324,7 +330,7 @@ func (s *SSH) run(ctx context.Context, c Command, sem chan struct{}) (Result, er
 	}
 	defer sess.Close()
 	var stdout, stderr bytes.Buffer
-	pid := &pidSniffer{w: &stderr}
+	pid := &pidSniffer{w: &stderr, found: make(chan struct{})}
 	sess.Stdout, sess.Stderr = &stdout, pid
 	// Stdin through a pipe we feed: a program that exits without reading
 	// all of it is no error (the library's own copy would report EOF).
@@ -352,7 +358,7 @@ func (s *SSH) run(ctx context.Context, c Command, sem chan struct{}) (Result, er
 	select {
 	case werr = <-done:
 	case <-tctx.Done():
-		s.kill(sess, c.User, pid.get(), done)
+		s.kill(sess, c.User, pid, done)
 		res := Result{Stdout: stdout.Bytes(), Stderr: pid.bytes(), ExitCode: -1, Duration: time.Since(start)}
 		return res, s.runCtxError(ctx, c, timeout)
 	}
@@ -376,11 +382,21 @@ func (s *SSH) run(ctx context.Context, c Command, sem chan struct{}) (Result, er
 	return res, fmt.Errorf("%w: %s: %s: %v", ErrUnreachable, s.host, c.String(), werr)
 }
 
-// kill stops a command that ran out of time: SIGTERM to its process group,
-// SIGKILL after killGrace, from a second session as the command's user
-// (sshd honours the SSH "signal" request only for some logins, and never
-// across sudo). Closing the session alone would leave the program running.
-func (s *SSH) kill(sess *ssh.Session, user, pid string, done <-chan error) {
+// kill stops a command that ran out of time or was cancelled: SIGTERM to
+// its process group, SIGKILL after killGrace, from a second session as the
+// command's user (sshd honours the SSH "signal" request only for some
+// logins, and never across sudo). Closing the session alone would leave
+// the program running, so a command cancelled right after it started
+// waits for the shell to tell its pid first (pidWait at most: a server
+// that says nothing for so long has a wedged connection).
+func (s *SSH) kill(sess *ssh.Session, user string, sniff *pidSniffer, done <-chan error) {
+	select {
+	case <-sniff.found:
+	case <-done:
+		return
+	case <-time.After(pidWait):
+	}
+	pid := sniff.get()
 	signal := func(sig string) {
 		if pid == "" {
 			return
@@ -402,14 +418,18 @@ func (s *SSH) kill(sess *ssh.Session, user, pid string, done <-chan error) {
 	}
 }
 
+// pidWait bounds the wait for the pid of a command to stop.
+const pidWait = 10 * time.Second
+
 // pidSniffer passes standard error through, except for the line with the
 // pid marker (normally the first; a login script may print before it).
 type pidSniffer struct {
-	w    *bytes.Buffer
-	mu   sync.Mutex
-	head []byte // an incomplete line while the marker is not seen
-	pid  string
-	seen bool
+	w     *bytes.Buffer
+	mu    sync.Mutex
+	head  []byte // an incomplete line while the marker is not seen
+	pid   string
+	seen  bool
+	found chan struct{} // closed when the marker is seen; nil: not told
 }
 
 func (p *pidSniffer) Write(b []byte) (int, error) {
@@ -427,6 +447,9 @@ func (p *pidSniffer) Write(b []byte) (int, error) {
 		line := p.head[:i]
 		if pid, ok := bytes.CutPrefix(line, []byte(pidMarker)); ok {
 			p.pid, p.seen = string(pid), true
+			if p.found != nil {
+				close(p.found)
+			}
 		} else {
 			p.w.Write(p.head[:i+1])
 		}

@@ -173,37 +173,26 @@ func (s *Server) checkReadable(ctx context.Context, dir string) {
 
 // version finds the server program and asks its version.
 func (s *Server) version(ctx context.Context) (bin, version string, err error) {
-	var lastErr error
-	for _, name := range candidates(s.fl.binaries) {
-		res, err := s.ex.Run(ctx, exec.Command{Name: name, Args: s.fl.versionArgs, Timeout: timeout})
-		if errors.Is(err, exec.ErrNotFound) {
-			lastErr = err
-			continue
-		}
-		out := string(res.Stdout) + string(res.Stderr)
-		if err != nil {
-			return name, "", s.errf(provision.ErrCommand, "check that "+s.cfg.Type+" runs on the server", err, "asking %s its version", name)
-		}
-		m := s.fl.versionRe.FindStringSubmatch(out)
-		if m == nil {
-			return name, "", s.errf(provision.ErrCommand, "check that "+name+" on the server is "+s.cfg.Type, nil,
-				"cannot read a version in the output of %s %s: %q", name, strings.Join(s.fl.versionArgs, " "), strings.TrimSpace(out))
-		}
-		return name, m[1], nil
+	name, err := exec.FindProgram(ctx, s.ex, s.fl.binaries...)
+	if errors.Is(err, exec.ErrNotFound) {
+		return "", "", s.errf(provision.ErrMissingBinary,
+			fmt.Sprintf("install it on %s (Debian: apt-get install %s), or change the server's web service type", s.ex.Host(), s.fl.packageName),
+			err, "%s is not installed on %s", s.cfg.Type, s.ex.Host())
 	}
-	return "", "", s.errf(provision.ErrMissingBinary,
-		fmt.Sprintf("install it on %s (Debian: apt-get install %s), or change the server's web service type", s.ex.Host(), s.fl.packageName),
-		lastErr, "%s is not installed on %s (looked for %s)", s.cfg.Type, s.ex.Host(), strings.Join(candidates(s.fl.binaries), ", "))
-}
-
-// candidates lists program names, then the same under /usr/sbin, which is
-// not on a non-root user's PATH.
-func candidates(names []string) []string {
-	out := append([]string(nil), names...)
-	for _, n := range names {
-		out = append(out, "/usr/sbin/"+n)
+	if err != nil {
+		return "", "", s.errf(provision.ErrCommand, "check that the server runs sh", err, "looking for %s", s.cfg.Type)
 	}
-	return out
+	res, err := s.ex.Run(ctx, exec.Command{Name: name, Args: s.fl.versionArgs, Timeout: timeout})
+	out := string(res.Stdout) + string(res.Stderr)
+	if err != nil {
+		return name, "", s.errf(provision.ErrCommand, "check that "+s.cfg.Type+" runs on the server", err, "asking %s its version", name)
+	}
+	m := s.fl.versionRe.FindStringSubmatch(out)
+	if m == nil {
+		return name, "", s.errf(provision.ErrCommand, "check that "+name+" on the server is "+s.cfg.Type, nil,
+			"cannot read a version in the output of %s %s: %q", name, strings.Join(s.fl.versionArgs, " "), strings.TrimSpace(out))
+	}
+	return name, m[1], nil
 }
 
 // timeout bounds a config test or a reload.
@@ -216,32 +205,23 @@ func (s *Server) command(ctx context.Context, line string, args []string) (exec.
 		return exec.Command{Name: "sh", Args: []string{"-c", line}, Timeout: timeout}, nil
 	}
 	names := s.ctlNames()
-	if s.ctlName != "" {
-		return s.ctlCommand(args), nil
+	prog, err := exec.FindProgram(ctx, s.ex, names...)
+	if err != nil {
+		return exec.Command{}, s.errf(provision.ErrMissingBinary,
+			fmt.Sprintf("install %s on %s, or set the server's web test/restart commands", s.fl.packageName, s.ex.Host()),
+			err, "none of %s found on %s", strings.Join(names, ", "), s.ex.Host())
 	}
-	var lastErr error
-	for _, n := range candidates(names) {
-		// A cheap probe: `command -v` is a shell builtin everywhere.
-		_, err := s.ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", "command -v " + exec.Quote(n)}, Timeout: timeout})
-		if err == nil {
-			s.ctlName = n
-			return s.ctlCommand(args), nil
-		}
-		lastErr = err
-	}
-	return exec.Command{}, s.errf(provision.ErrMissingBinary,
-		fmt.Sprintf("install %s on %s, or set the server's web test/restart commands", s.fl.packageName, s.ex.Host()),
-		lastErr, "none of %s found on %s", strings.Join(names, ", "), s.ex.Host())
+	return s.ctlCommand(prog, args), nil
 }
 
 // ctlCommand runs the control program found with args: through `sudo -n`
 // when the configuration says so, as `sudo -n PROGRAM ARGS` so that a
 // sudo rule can allow exactly that command.
-func (s *Server) ctlCommand(args []string) exec.Command {
+func (s *Server) ctlCommand(prog string, args []string) exec.Command {
 	if s.cfg.Sudo {
-		return exec.Command{Name: "sudo", Args: append([]string{"-n", s.ctlName}, args...), Timeout: timeout}
+		return exec.Command{Name: "sudo", Args: append([]string{"-n", prog}, args...), Timeout: timeout}
 	}
-	return exec.Command{Name: s.ctlName, Args: args, Timeout: timeout}
+	return exec.Command{Name: prog, Args: args, Timeout: timeout}
 }
 
 // sudoHint is the hint for a command that sudo refused (its output says

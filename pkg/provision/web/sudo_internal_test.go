@@ -21,8 +21,8 @@ func TestDefaultCommandsThroughSudo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &Server{cfg: ConfigFromContext("", &tt.c), ctlName: "/usr/sbin/nginx"}
-			if got := s.ctlCommand([]string{"-s", "reload"}).String(); got != tt.want {
+			s := &Server{cfg: ConfigFromContext("", &tt.c)}
+			if got := s.ctlCommand("/usr/sbin/nginx", []string{"-s", "reload"}).String(); got != tt.want {
 				t.Errorf("reload command %q, want %q", got, tt.want)
 			}
 		})

@@ -147,7 +147,6 @@ type Server struct {
 	ex      exec.Executor
 	env     *provision.Env
 	php     string // resolved PHP-FPM address, once known
-	ctlName string // resolved control program, once known
 	reloadK string
 }
 

@@ -33,6 +33,7 @@ func Run(t *testing.T, newExecutor func(t *testing.T) exec.Executor) {
 	t.Run("ExitCode", s.exitCode)
 	t.Run("Timeout", s.timeout)
 	t.Run("Cancel", s.cancel)
+	t.Run("CancelEarly", s.cancelEarly)
 	t.Run("NotFound", s.notFound)
 	t.Run("Dir", s.dir)
 	t.Run("Env", s.env)
@@ -223,6 +224,57 @@ func (s *suite) cancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want an error wrapping context.Canceled", err)
 	}
+}
+
+// cancelEarly cancels commands a moment after Run is called, before the
+// executor can have learnt much about them (over SSH: the remote pid):
+// each one either never started or is stopped, never left running.
+func (s *suite) cancelEarly(t *testing.T) {
+	ex, _, dir := s.setup(t)
+	delays := []time.Duration{0, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond,
+		5 * time.Millisecond, 8 * time.Millisecond, 13 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}
+	var wg sync.WaitGroup
+	for i, d := range delays {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pidFile := path.Join(dir, fmt.Sprint("pid", i))
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(d, cancel)
+			start := time.Now()
+			_, err := ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", `echo $$ > "$1"; exec sleep 30`, "sh", pidFile}})
+			if err == nil {
+				t.Errorf("cancelled after %s: Run returned no error", d)
+			}
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("cancelled after %s: Run returned after %s", d, took)
+			}
+			// A command that started on the server has written its pid by
+			// now or does within a moment; then it must die.
+			deadline := time.Now().Add(3 * time.Second)
+			for {
+				b, rerr := ex.ReadFile(context.Background(), pidFile)
+				pid := strings.TrimSpace(string(b))
+				alive := false
+				if rerr == nil && pid != "" {
+					_, kerr := ex.Run(context.Background(), exec.Command{Name: "kill", Args: []string{"-0", pid}})
+					alive = kerr == nil
+				}
+				if rerr == nil && pid != "" && !alive {
+					return
+				}
+				if time.Now().After(deadline) {
+					if alive {
+						t.Errorf("cancelled after %s: process %s still runs", d, pid)
+						_, _ = ex.Run(context.Background(), exec.Command{Name: "kill", Args: []string{"-KILL", pid}})
+					}
+					return // never started
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (s *suite) notFound(t *testing.T) {
