@@ -223,6 +223,9 @@ func (o *placementFlags) resolve(a *App, st *store.Store, v *entities.Site) (*en
 		return nil, "", &Error{Code: ExitUsage, Err: entities.Invalid("--db-server", o.dbServer, "has no database service"),
 			Hint: "add one: aegir server edit " + o.dbServer + " --db mariadb, or pick another: aegir service list"}
 	}
+	if err := checkDBReach(a, st, p.Server, s.Name); err != nil {
+		return nil, "", err
+	}
 	return p, s.Name, nil
 }
 

@@ -133,6 +133,9 @@ removes everything it created.`,
 					return err
 				}
 			}
+			if err := checkDBReach(a, st, p.Server, o.dbServer); err != nil {
+				return err
+			}
 			v := &entities.Site{Domain: domain, Aliases: aliases, Redirect: o.redirect, Platform: p.Name, DBServer: o.dbServer,
 				Client: o.client, Profile: o.profile, Language: o.language, HTTPS: o.https}
 			t, err := st.AddSiteWithOptions(a.ctx, v, opts)
@@ -154,6 +157,25 @@ removes everything it created.`,
 	f.BoolVar(&o.queue, "queue", false, "only queue the install task; print its id")
 	account.flags(f)
 	return cmd
+}
+
+// checkDBReach refuses a database server that a site on the web server
+// web could not reach at the address its settings would say: one that
+// listens on its own loopback, for a site on another machine.
+func checkDBReach(a *App, st *store.Store, web, dbServer string) error {
+	ws, err := st.GetServer(a.ctx, web)
+	if err != nil {
+		return err
+	}
+	ds, err := st.GetServer(a.ctx, dbServer)
+	if err != nil {
+		return err
+	}
+	if why := ds.DBReachableFrom(ws); why != "" {
+		return &Error{Code: ExitUsage, Err: entities.Invalid("--db-server", dbServer, why),
+			Hint: fmt.Sprintf("give %s an address %s reaches (aegir server edit %s --db-host ADDRESS), or pick a database server on %s", dbServer, web, dbServer, web)}
+	}
+	return nil
 }
 
 // defaultDBServer picks the platform's own server when it runs a database,

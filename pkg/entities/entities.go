@@ -6,6 +6,7 @@ package entities
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"time"
 )
@@ -132,6 +133,32 @@ type Server struct {
 // IsLocal reports whether the server is the machine aegir runs on.
 func (s *Server) IsLocal() bool {
 	return s.SSHUser == "" && (s.Host == "localhost" || s.Host == "127.0.0.1" || s.Host == "::1")
+}
+
+// IsLoopbackHost reports whether h names the machine it is read on: a
+// loopback address, localhost, or a unix socket path.
+func IsLoopbackHost(h string) bool {
+	ip := net.ParseIP(strings.Trim(h, "[]"))
+	return h == "localhost" || strings.HasPrefix(h, "/") || ip != nil && ip.IsLoopback()
+}
+
+// SameMachine reports whether s and o are one machine: one server, the
+// same host, or both this machine under a loopback name.
+func (s *Server) SameMachine(o *Server) bool {
+	return s.Name == o.Name || s.Host == o.Host || IsLoopbackHost(s.Host) && IsLoopbackHost(o.Host)
+}
+
+// DBReachableFrom says whether a site on the web server web can use the
+// database service of s at its DBHost: "" when it can, else why not. A
+// loopback address or a socket is the web server itself to a site on
+// another machine.
+func (s *Server) DBReachableFrom(web *Server) string {
+	for _, sv := range s.Services {
+		if sv.Kind == KindDB && IsLoopbackHost(sv.DBHost) && !s.SameMachine(web) {
+			return fmt.Sprintf("listens on %s (its --db-host), which to a site on %s (%s) is %s itself", sv.DBHost, web.Name, web.Host, web.Name)
+		}
+	}
+	return ""
 }
 
 // Service is one service (web or database) that a server runs.

@@ -31,6 +31,7 @@ type Pool struct {
 	home    string
 	mu      sync.Mutex
 	conns   map[string]*poolConn
+	local   *localConn
 	Reloads *ReloadSet
 	// Dial opens a connection to a remote server; set to exec.DialSSH by
 	// NewPool, replaceable in tests.
@@ -40,7 +41,7 @@ type Pool struct {
 // NewPool makes a Pool whose SSH connections verify host keys against
 // HOME/known_hosts.
 func NewPool(home string) *Pool {
-	return &Pool{home: home, conns: map[string]*poolConn{}, Reloads: NewReloadSet(), Dial: func(ctx context.Context, cfg exec.SSHConfig) (Executor, error) {
+	return &Pool{home: home, conns: map[string]*poolConn{}, local: &localConn{Executor: exec.NewLocal()}, Reloads: NewReloadSet(), Dial: func(ctx context.Context, cfg exec.SSHConfig) (Executor, error) {
 		return exec.DialSSH(ctx, cfg)
 	}}
 }
@@ -60,14 +61,20 @@ func (p *Pool) SSHConfig(s ServerRef) exec.SSHConfig {
 		user = "root"
 	}
 	return exec.SSHConfig{Host: s.Host, Port: port, User: user, KeyFile: s.SSHKey,
-		KnownHostsFile: p.KnownHostsFile(), AcceptNewHostKey: s.AcceptHostKey}
+		KnownHostsFile: p.KnownHostsFile(), AcceptNewHostKey: s.AcceptHostKey, Name: s.Name}
 }
 
 // Connect returns the executor for s, connecting on first use. Connecting
 // to one server does not hold up connections to others.
 func (p *Pool) Connect(ctx context.Context, s ServerRef) (Executor, error) {
+	return p.connect(ctx, s, nil)
+}
+
+// connect is Connect; the connection it opens tells env's log what it did
+// (the host key it recorded).
+func (p *Pool) connect(ctx context.Context, s ServerRef, env *Env) (Executor, error) {
 	if s.IsLocal() {
-		return exec.NewLocal(), nil
+		return p.local, nil
 	}
 	cfg := p.SSHConfig(s)
 	key := hostKey(cfg)
@@ -78,7 +85,11 @@ func (p *Pool) Connect(ctx context.Context, s ServerRef) (Executor, error) {
 		p.conns[key] = c
 	}
 	p.mu.Unlock()
-	if _, err := c.current(ctx); err != nil {
+	var logf func(string, ...any)
+	if env != nil {
+		logf = func(format string, args ...any) { env.Logf(LevelInfo, format, args...) }
+	}
+	if _, err := c.dial(ctx, logf); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -107,7 +118,12 @@ func (p *Pool) taskHomes(t *exec.Task, c *Context) {
 // RemoteHome returns the home directory of s's SSH user, asked once per
 // pool: where the server's aegir home is by default.
 func (p *Pool) RemoteHome(ctx context.Context, s ServerRef) (string, error) {
-	ex, err := p.Connect(ctx, s)
+	return p.remoteHome(ctx, s, nil)
+}
+
+// remoteHome is RemoteHome, connecting with env's log (see connect).
+func (p *Pool) remoteHome(ctx context.Context, s ServerRef, env *Env) (string, error) {
+	ex, err := p.connect(ctx, s, env)
 	if err != nil {
 		return "", err
 	}
@@ -159,21 +175,49 @@ type poolConn struct {
 
 	homeMu sync.Mutex
 	home   string
+
+	programs exec.ProgramCache
+}
+
+// localConn is the pool's executor for this machine: the local executor,
+// with the programs found on it remembered.
+type localConn struct {
+	Executor
+	programs exec.ProgramCache
+}
+
+// FindProgram is exec.FindProgram, each set of names looked for once in
+// the pool's life.
+func (l *localConn) FindProgram(ctx context.Context, names ...string) (string, error) {
+	return l.programs.Find(ctx, l.Executor, names...)
+}
+
+// FindProgram is exec.FindProgram, each set of names looked for once in
+// the pool's life (a new connection to the same server keeps the answers).
+func (c *poolConn) FindProgram(ctx context.Context, names ...string) (string, error) {
+	return c.programs.Find(ctx, c, names...)
 }
 
 var (
-	_ Executor    = (*poolConn)(nil)
-	_ exec.Dialer = (*poolConn)(nil)
+	_ Executor           = (*poolConn)(nil)
+	_ exec.Dialer        = (*poolConn)(nil)
+	_ exec.ProgramFinder = (*poolConn)(nil)
+	_ exec.ProgramFinder = (*localConn)(nil)
 )
 
 // current returns the live connection, dialing one if there is none.
-func (c *poolConn) current(ctx context.Context) (Executor, error) {
+func (c *poolConn) current(ctx context.Context) (Executor, error) { return c.dial(ctx, nil) }
+
+// dial is current; a connection it opens logs through logf.
+func (c *poolConn) dial(ctx context.Context, logf func(string, ...any)) (Executor, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ex != nil {
 		return c.ex, nil
 	}
-	ex, err := c.p.Dial(ctx, c.cfg)
+	cfg := c.cfg
+	cfg.Logf = logf
+	ex, err := c.p.Dial(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +396,7 @@ func resolveWebHome(ctx context.Context, env *Env, pool *Pool, ref ServerRef, ht
 		*home = env.Home
 		return
 	}
-	h, err := pool.RemoteHome(ctx, ref)
+	h, err := pool.remoteHome(ctx, ref, env)
 	if err != nil {
 		env.Logf(LevelDebug, "could not learn the aegir home of %s: %v", ref.Name, err)
 		return

@@ -37,7 +37,7 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 		pool = NewPool(home)
 		defer pool.Close()
 	}
-	env.Connect = pool.Connect
+	env.Connect = func(ctx context.Context, s ServerRef) (Executor, error) { return pool.connect(ctx, s, env) }
 	env.Reloads = pool.Reloads
 	// The task and the context are checked before any server is reached.
 	var changes map[string]any
@@ -106,6 +106,10 @@ func fail(res *Result, env *Env, err error) {
 		res.Hint = pe.Hint
 	} else {
 		res.ErrorCode = classify(err)
+		var h interface{ Hint() string }
+		if errors.As(err, &h) {
+			res.Hint = h.Hint()
+		}
 	}
 	res.Error = err.Error()
 	if res.Hint == "" {

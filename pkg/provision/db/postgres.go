@@ -342,11 +342,12 @@ func (s *pgService) toolArgs(name string) []string {
 
 // withTool finds prog on ex and calls fn with a work directory that holds
 // the admin's pgpass file and the environment that points to it.
-func (s *pgService) withTool(ctx context.Context, ex exec.Executor, name, what, prog string, fn func(w *workDir, env []string) error) error {
+func (s *pgService) withTool(ctx context.Context, ex exec.Executor, name, what, prog string, fn func(prog string, w *workDir, env []string) error) error {
 	if err := ValidDatabaseName(PostgreSQL, name); err != nil {
 		return err
 	}
-	if _, err := findProgram(ctx, ex, prog); err != nil {
+	prog, err := findProgram(ctx, ex, prog)
+	if err != nil {
 		return toolError(ctx, s.cfg, what, err)
 	}
 	user, err := pgpassField(s.cfg.AdminUser)
@@ -364,17 +365,17 @@ func (s *pgService) withTool(ctx context.Context, ex exec.Executor, name, what, 
 	defer w.remove(ctx)
 	env := []string{"PGPASSFILE=" + w.path("pgpass"),
 		"PGCONNECT_TIMEOUT=" + strconv.Itoa(max(1, int(s.cfg.connectTimeout().Seconds())))}
-	if err := fn(w, env); err != nil {
+	if err := fn(prog, w, env); err != nil {
 		return toolError(ctx, s.cfg, what, err)
 	}
 	return nil
 }
 
 func (s *pgService) Dump(ctx context.Context, ex exec.Executor, name string, out io.Writer) error {
-	return s.withTool(ctx, ex, name, "dump of database "+name, "pg_dump", func(w *workDir, env []string) error {
+	return s.withTool(ctx, ex, name, "dump of database "+name, "pg_dump", func(prog string, w *workDir, env []string) error {
 		fifo := w.path("dump.sql")
 		args := append(s.toolArgs(name), "--no-owner", "--no-privileges", "--file="+fifo)
-		return w.streamOut(ctx, fifo, exec.Command{Name: "pg_dump", Args: args, Env: env, Timeout: toolTimeout}, out)
+		return w.streamOut(ctx, fifo, exec.Command{Name: prog, Args: args, Env: env, Timeout: toolTimeout}, out)
 	})
 }
 
@@ -392,7 +393,7 @@ func (s *pgService) Load(ctx context.Context, ex exec.Executor, name string, in 
 	case err != nil:
 		return s.failOnce(ctx, "look up database "+name, err)
 	}
-	return s.withTool(ctx, ex, name, "load into database "+name, "psql", func(w *workDir, env []string) error {
+	return s.withTool(ctx, ex, name, "load into database "+name, "psql", func(prog string, w *workDir, env []string) error {
 		args := append(s.toolArgs(name), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
 			"--single-transaction", "--output=/dev/null")
 		if owner != s.cfg.AdminUser {
@@ -400,7 +401,7 @@ func (s *pgService) Load(ctx context.Context, ex exec.Executor, name string, in 
 			args = append(args, "--command=SET ROLE "+quotePostgres(owner))
 		}
 		args = append(args, "--file=-")
-		_, err := ex.Run(ctx, exec.Command{Name: "psql", Args: args, Env: env, Stdin: in, Timeout: toolTimeout})
+		_, err := ex.Run(ctx, exec.Command{Name: prog, Args: args, Env: env, Stdin: in, Timeout: toolTimeout})
 		return err
 	})
 }

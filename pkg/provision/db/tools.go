@@ -131,21 +131,16 @@ func (w *workDir) releaseReader(ctx context.Context, fifo string, opened <-chan 
 	}
 }
 
-// findProgram returns the first of names that runs on ex (checked with
-// --version), for servers that have mariadb-dump or only mysqldump.
+// findProgram returns the path of the first of names on ex, for servers
+// that have mariadb-dump or only mysqldump.
 func findProgram(ctx context.Context, ex exec.Executor, names ...string) (string, error) {
-	for _, n := range names {
-		_, err := ex.Run(ctx, exec.Command{Name: n, Args: []string{"--version"}, Timeout: shortTimeout})
-		if err == nil {
-			return n, nil
-		}
-		if !errors.Is(err, exec.ErrNotFound) {
-			return "", err
-		}
+	p, err := exec.FindProgram(ctx, ex, names...)
+	if errors.Is(err, exec.ErrNotFound) {
+		return "", &provision.Error{Code: provision.ErrMissingBinary,
+			Hint: "install the database client tools on that server (Debian: apt install mariadb-client, or postgresql-client for PostgreSQL)",
+			Msg:  fmt.Sprintf("%s: not installed on %s", strings.Join(names, " or "), ex.Host()), Err: err}
 	}
-	return "", provision.Errorf(provision.ErrMissingBinary,
-		"install the database client tools on that server (Debian: apt install mariadb-client, or postgresql-client for PostgreSQL)",
-		"%s: not installed on %s", strings.Join(names, " or "), ex.Host())
+	return p, err
 }
 
 // toolError explains a failed dump or load.

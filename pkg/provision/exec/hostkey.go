@@ -21,6 +21,8 @@ import (
 type hostKeys struct {
 	file   string
 	accept bool
+	server string               // the server's name in aegir, for hints
+	logf   func(string, ...any) // nil: not logged
 	// err is the verdict of the last check, kept because the SSH library
 	// folds it into a handshake error string.
 	err error
@@ -97,31 +99,56 @@ func (h *hostKeys) verify(hostname string, remote net.Addr, key ssh.PublicKey) e
 		return fmt.Errorf("%w: the host key %s of %s is marked revoked in %s:%d; refusing to connect",
 			ErrHostKey, fp, host, re.Revoked.Filename, re.Revoked.Line)
 	case errors.As(err, &ke) && len(ke.Want) > 0:
-		return changedKeyError(host, key, ke.Want, h.file)
+		return changedKeyError(host, key, ke.Want, h.file, h.acceptCommand())
 	case errors.As(err, &ke):
 		if !h.accept {
-			return fmt.Errorf("%w: the host key of %s is not known (%s %s, not in %s); "+
-				"check the fingerprint with the server's admin (ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub on the server), "+
-				"then re-run with --accept-host-key to record it",
-				ErrHostKey, host, key.Type(), fp, h.file, keyFileKind(key))
+			return &HostKeyError{
+				msg: fmt.Sprintf("the host key of %s is not known (%s %s, not in %s)", host, key.Type(), fp, h.file),
+				hint: fmt.Sprintf("check the fingerprint with the server's admin (ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub on the server), "+
+					"then record it with: %s", keyFileKind(key), h.acceptCommand()),
+			}
 		}
-		return appendKnownHost(h.file, host, key)
+		recorded, err := appendKnownHost(h.file, host, key)
+		if err == nil && recorded && h.logf != nil {
+			h.logf("recorded the SSH host key of %s in %s: %s %s (--accept-host-key)", host, h.file, key.Type(), fp)
+		}
+		return err
 	}
 	return fmt.Errorf("%w: checking the host key of %s: %v", ErrHostKey, host, err)
 }
 
-func changedKeyError(host string, key ssh.PublicKey, want []knownhosts.KnownKey, file string) error {
+// acceptCommand is the command that connects again recording a new key.
+func (h *hostKeys) acceptCommand() string {
+	name := h.server
+	if name == "" {
+		name = "SERVER"
+	}
+	return "aegir server edit " + Quote(name) + " --accept-host-key"
+}
+
+func changedKeyError(host string, key ssh.PublicKey, want []knownhosts.KnownKey, file, accept string) error {
 	var old []string
 	for _, k := range want {
 		old = append(old, fmt.Sprintf("%s %s (%s line %d)", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Filename, k.Line))
 	}
-	return fmt.Errorf("%w: the host key of %s has CHANGED: known_hosts has %s, the server now offers %s %s. "+
-		"Either the server was reinstalled or someone is intercepting the connection; refusing to connect. "+
-		"If you have confirmed the new key with the server's admin, remove the stale line with: "+
-		"ssh-keygen -R %s -f %s  and connect again with --accept-host-key",
-		ErrHostKey, host, strings.Join(old, ", "), key.Type(), ssh.FingerprintSHA256(key),
-		Quote(host), Quote(file))
+	return &HostKeyError{
+		msg: fmt.Sprintf("the host key of %s has CHANGED: known_hosts has %s, the server now offers %s %s. "+
+			"Either the server was reinstalled or someone is intercepting the connection; refusing to connect",
+			host, strings.Join(old, ", "), key.Type(), ssh.FingerprintSHA256(key)),
+		hint: fmt.Sprintf("if you have confirmed the new key with the server's admin, remove the stale line with: "+
+			"ssh-keygen -R %s -f %s  then record the new one with: %s", Quote(host), Quote(file), accept),
+	}
 }
+
+// HostKeyError is a host key refused: what is wrong and what to do. It
+// wraps ErrHostKey.
+type HostKeyError struct{ msg, hint string }
+
+func (e *HostKeyError) Error() string { return ErrHostKey.Error() + ": " + e.msg + "; " + e.hint }
+func (e *HostKeyError) Unwrap() error { return ErrHostKey }
+
+// Hint says what to do.
+func (e *HostKeyError) Hint() string { return e.hint }
 
 // keyFileKind names the host key file of a key type on a Debian server.
 func keyFileKind(key ssh.PublicKey) string {
@@ -135,31 +162,32 @@ func keyFileKind(key ssh.PublicKey) string {
 }
 
 // appendKnownHost records key for host in file, creating the file (0600)
-// and its directory (0700) when needed.
-func appendKnownHost(file, host string, key ssh.PublicKey) error {
+// and its directory (0700) when needed. It reports whether it wrote the
+// line (false: another connection recorded it meanwhile).
+func appendKnownHost(file, host string, key ssh.PublicKey) (bool, error) {
 	knownHostsMu.Lock()
 	defer knownHostsMu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return fmt.Errorf("%w: recording the host key of %s: %v", ErrHostKey, host, err)
+		return false, fmt.Errorf("%w: recording the host key of %s: %v", ErrHostKey, host, err)
 	}
 	line := knownhosts.Line([]string{host}, key) + "\n"
 	old, err := os.ReadFile(file)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: recording the host key of %s: %v", ErrHostKey, host, err)
+		return false, fmt.Errorf("%w: recording the host key of %s: %v", ErrHostKey, host, err)
 	}
 	if bytes.Contains(old, []byte(line)) {
-		return nil // recorded meanwhile by another connection
+		return false, nil // recorded meanwhile by another connection
 	}
 	if len(old) > 0 && old[len(old)-1] != '\n' {
 		line = "\n" + line
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("%w: recording the host key of %s: %v", ErrHostKey, host, err)
+		return false, fmt.Errorf("%w: recording the host key of %s: %v", ErrHostKey, host, err)
 	}
 	if _, err := f.WriteString(line); err != nil {
 		f.Close()
-		return fmt.Errorf("%w: recording the host key of %s in %s: %v", ErrHostKey, host, file, err)
+		return false, fmt.Errorf("%w: recording the host key of %s in %s: %v", ErrHostKey, host, file, err)
 	}
-	return f.Close()
+	return true, f.Close()
 }

@@ -131,7 +131,7 @@ func rsyncMissing(ctx context.Context, ex exec.Executor) string {
 	if ex.IsLocal() {
 		return ""
 	}
-	if _, err := ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", "command -v rsync"}, Timeout: time.Minute}); err != nil {
+	if _, err := exec.FindProgram(ctx, ex, "rsync"); err != nil {
 		return "rsync is not installed on " + ex.Host()
 	}
 	return ""

@@ -1,0 +1,91 @@
+package cli_test
+
+import (
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/aegir-project/aegir/pkg/cli"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+)
+
+// A database server whose --db-host is its own loopback address cannot
+// serve a site on another machine: install and migrate refuse it with the
+// address and the fix, exit 2, nothing recorded; an address the web
+// server reaches is taken.
+func TestLoopbackDBServerRefusedForAnotherWebServer(t *testing.T) {
+	t.Parallel()
+	h := newHostEnv(t, "nginx")
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", testenv.WordPressPlatform(t), "-q")
+	// Remote database servers, only recorded (their verify is queued).
+	must(t, h.home, "server", "add", "db3", "--host", "db3.example.org", "--ssh-user", "aegir", "--db", "mariadb", "--db-host", "127.0.0.1", "--queue")
+	must(t, h.home, "server", "add", "db4", "--host", "db4.example.org", "--ssh-user", "aegir", "--db", "mariadb", "--db-host", "192.0.2.4", "--queue")
+
+	refused := func(what string, args ...string) {
+		t.Helper()
+		_, errs, code := aegir(t, h.home, args...)
+		if code != cli.ExitUsage {
+			t.Fatalf("%s: exit %d, want %d\n%s", what, code, cli.ExitUsage, errs)
+		}
+		for _, want := range []string{"--db-server", "db3", "127.0.0.1", "web1", "aegir server edit db3 --db-host ADDRESS"} {
+			if !strings.Contains(errs, want) {
+				t.Errorf("%s: the refusal does not say %q:\n%s", what, want, errs)
+			}
+		}
+	}
+	refused("install", "site", "install", "far.test", "--platform", "wp", "--db-server", "db3")
+	if _, _, code := aegir(t, h.home, "site", "show", "far.test"); code == 0 {
+		t.Error("the refused install recorded the site")
+	}
+	// db4's address is the web server's to reach: recorded and queued.
+	must(t, h.home, "site", "install", "near.test", "--platform", "wp", "--db-server", "db4", "--queue")
+
+	domain := uniqueDomain("reach")
+	dropDBsOf(t, domain)
+	must(t, h.home, "site", "install", domain, "--platform", "wp", "-q")
+	refused("migrate", "site", "migrate", domain, "--platform", "wp", "--db-server", "db3")
+	refused("clone", "site", "clone", domain, "other-"+domain, "--db-server", "db3")
+	if rec := siteRecord(t, h.home, domain); rec["db_server"] != "web1" {
+		t.Errorf("the refused migrate changed the site: %v", rec)
+	}
+}
+
+// A server whose host key is not known is refused with a hint that names
+// the command that records it; that command logs the fingerprint it
+// recorded.
+func TestAcceptHostKeyHintAndLog(t *testing.T) {
+	t.Parallel()
+	home := newHome(t)
+	a := testenv.StartSSHD(t)
+	_, errs, code := aegir(t, home, "server", "add", "db8", "--host", a.Host, "--ssh-user", a.User, "--ssh-port", itoa(a.Port), "--ssh-key", a.KeyFile,
+		"--db", "mariadb", "--db-host", "127.0.0.1")
+	if code != cli.ExitFailed {
+		t.Fatalf("unknown host key: exit %d, want 1\n%s", code, errs)
+	}
+	if !strings.Contains(errs, "hint: ") || !strings.Contains(errs, "record it with: aegir server edit db8 --accept-host-key") {
+		t.Errorf("the refusal's hint does not name the command:\n%s", errs)
+	}
+	fp := ssh.FingerprintSHA256(a.HostKey)
+	_, errs, code = aegir(t, home, "server", "edit", "db8", "--accept-host-key")
+	if code != 0 {
+		t.Fatalf("server edit --accept-host-key: exit %d\n%s", code, errs)
+	}
+	if !strings.Contains(errs, "recorded the SSH host key of [127.0.0.1]:"+itoa(a.Port)) || !strings.Contains(errs, fp) {
+		t.Errorf("the fingerprint recorded (%s) is not in the log:\n%s", fp, errs)
+	}
+	// Known now: nothing recorded again.
+	if _, errs = must2(t, home, "server", "verify", "db8"); strings.Contains(errs, "recorded the SSH host key") {
+		t.Errorf("a known key was recorded again:\n%s", errs)
+	}
+}
+
+// must2 is must returning standard error too.
+func must2(t *testing.T, home string, args ...string) (string, string) {
+	t.Helper()
+	out, errs, code := aegir(t, home, args...)
+	if code != 0 {
+		t.Fatalf("aegir %s: exit %d\n%s", strings.Join(args, " "), code, errs)
+	}
+	return out, errs
+}
