@@ -3,6 +3,7 @@ package cli_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -88,4 +89,36 @@ func must2(t *testing.T, home string, args ...string) (string, string) {
 		t.Fatalf("aegir %s: exit %d\n%s", strings.Join(args, " "), code, errs)
 	}
 	return out, errs
+}
+
+// A database port that accepts and never answers: server verify ends
+// within the connect timeout with an error that names the server, for
+// each database type, and the dispatcher's worker is free again.
+func TestServerVerifySilentDatabase(t *testing.T) {
+	t.Parallel()
+	for _, typ := range []string{"mariadb", "postgresql"} {
+		t.Run(typ, func(t *testing.T) {
+			t.Parallel()
+			home := newHome(t)
+			addr := testenv.Silent(t)
+			name := "mute-" + typ[:2]
+			start := time.Now()
+			_, errs, code := aegir(t, home, "server", "add", name, "--host", "localhost", "--db", typ, "--db-host", "127.0.0.1", "--db-port", itoa(addr.Port))
+			took := time.Since(start)
+			if code != cli.ExitFailed {
+				t.Fatalf("verify of a silent database: exit %d, want 1\n%s", code, errs)
+			}
+			if took > 25*time.Second {
+				t.Errorf("verify of a silent database took %s, want the connect timeout (10s)", took)
+			}
+			for _, want := range []string{name, "127.0.0.1:" + itoa(addr.Port), "did not answer within 10s"} {
+				if !strings.Contains(errs, want) {
+					t.Errorf("the error does not say %q:\n%s", want, errs)
+				}
+			}
+			if sv := serverServices(t, home, name); sv["db"].Status != "error" {
+				t.Errorf("db service status %q, want error", sv["db"].Status)
+			}
+		})
+	}
 }

@@ -10,6 +10,7 @@ package testenv
 import (
 	"net"
 	"os/exec"
+	"sync"
 	"testing"
 )
 
@@ -32,4 +33,46 @@ func Need(t testing.TB, programs ...string) {
 			t.Fatalf("testenv: %s is not installed; run: sudo scripts/deps.sh", p)
 		}
 	}
+}
+
+// ServeTCP listens on a loopback port until the test ends and hands each
+// connection to handle (in a goroutine of its own); it returns the
+// listener's address.
+func ServeTCP(t testing.TB, handle func(net.Conn)) *net.TCPAddr {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return l.Addr().(*net.TCPAddr)
+}
+
+// Silent accepts connections and never answers, until the test ends: a
+// port that a firewall or a wedged server holds open.
+func Silent(t testing.TB) *net.TCPAddr {
+	t.Helper()
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ServeTCP(t, func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	})
 }

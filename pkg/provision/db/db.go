@@ -81,6 +81,11 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 // sets no ConnectTimeout.
 const DefaultConnectTimeout = 10 * time.Second
 
+// DefaultStatementTimeout bounds one admin statement (and, on MariaDB and
+// MySQL, each read and write of its connection) when the Config sets no
+// StatementTimeout.
+const DefaultStatementTimeout = 5 * time.Minute
+
 // Config says how to reach a database server as its admin.
 type Config struct {
 	// Name is the server's name in aegir, used in hints ("aegir server
@@ -107,9 +112,13 @@ type Config struct {
 	// Dialer, if set, opens the admin connections instead of a direct
 	// TCP (or unix socket) connection.
 	Dialer DialFunc
-	// ConnectTimeout bounds each connection attempt; zero:
+	// ConnectTimeout bounds each connection attempt, the login
+	// included, of the admin connections and of the client tools; zero:
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
+	// StatementTimeout bounds each admin statement; zero:
+	// DefaultStatementTimeout.
+	StatementTimeout time.Duration
 }
 
 // String describes the config for messages, without the password.
@@ -161,6 +170,17 @@ func (c Config) connectTimeout() time.Duration {
 		return c.ConnectTimeout
 	}
 	return DefaultConnectTimeout
+}
+
+// connectSeconds is the connect timeout in whole seconds, at least 1, for
+// the client tools.
+func (c Config) connectSeconds() int { return max(1, int(c.connectTimeout().Seconds())) }
+
+func (c Config) statementTimeout() time.Duration {
+	if c.StatementTimeout > 0 {
+		return c.StatementTimeout
+	}
+	return DefaultStatementTimeout
 }
 
 // Service manages the databases of one server. Its methods may be called

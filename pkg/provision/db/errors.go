@@ -16,9 +16,13 @@ import (
 // that each kind of failure has the same message and hint on every type.
 
 func errUnreachable(c Config, err error) error {
+	msg := fmt.Sprintf("cannot reach the %s server %s at %s", c.Type, c.serverName(), c.Addr())
+	if isTimeout(err) {
+		msg += fmt.Sprintf(": it did not answer within %s", c.connectTimeout())
+	}
 	return &provision.Error{
 		Code: provision.ErrUnreachable,
-		Msg:  fmt.Sprintf("cannot reach the %s server at %s", c.Type, c.Addr()),
+		Msg:  msg,
 		Hint: fmt.Sprintf("check that %s is running and listening on %s and that no firewall blocks it; "+
 			"fix the address with: aegir server edit %s --db-host HOST --db-port PORT "+
 			"(a server that listens only locally is reached through SSH)", c.Type, c.Addr(), c.serverName()),
@@ -92,6 +96,13 @@ func isNetError(err error) bool {
 		return true
 	}
 	return false
+}
+
+// isTimeout reports whether err is a deadline that passed: a server that
+// accepted the connection and did not answer.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // cancelled returns a provision.ErrCancelled error when ctx is done, so that

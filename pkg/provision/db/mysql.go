@@ -34,7 +34,7 @@ func newMySQL(cfg Config) (*mysqlService, error) {
 	if err != nil {
 		return nil, errDatabase(cfg, "configure the connection", err)
 	}
-	admin := sql.OpenDB(conn)
+	admin := sql.OpenDB(connectTimeout{conn, cfg.connectTimeout()})
 	admin.SetMaxOpenConns(4)
 	admin.SetMaxIdleConns(2)
 	admin.SetConnMaxIdleTime(time.Minute)
@@ -52,7 +52,10 @@ func (c Config) driverConfig(dbname string) *mysql.Config {
 		mc.Net = "unix"
 	}
 	mc.DBName = dbname
+	// Timeout bounds the dial only, connectTimeout the login too; a
+	// statement waits for the server at most ReadTimeout between reads.
 	mc.Timeout = c.connectTimeout()
+	mc.ReadTimeout, mc.WriteTimeout = c.statementTimeout(), c.statementTimeout()
 	mc.DialFunc = c.Dialer
 	// Placeholders are filled in by the driver, which escapes values for
 	// the connection's SQL mode; statements such as CREATE USER cannot be
@@ -60,6 +63,20 @@ func (c Config) driverConfig(dbname string) *mysql.Config {
 	mc.InterpolateParams = true
 	mc.Logger = &mysql.NopLogger{} // errors come back to the caller instead
 	return mc
+}
+
+// connectTimeout bounds each new connection of a driver.Connector, its
+// login included: a server that accepts and never answers is given up
+// after d.
+type connectTimeout struct {
+	driver.Connector
+	d time.Duration
+}
+
+func (c connectTimeout) Connect(ctx context.Context) (driver.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.d)
+	defer cancel()
+	return c.Connector.Connect(ctx)
 }
 
 func (s *mysqlService) Type() Type   { return s.cfg.Type }
@@ -86,6 +103,16 @@ func (s *mysqlService) fail(ctx context.Context, what string, err error) error {
 		return errUnreachable(s.cfg, err)
 	}
 	return errDatabase(s.cfg, what, err)
+}
+
+// ping checks that the server answers on an admin connection.
+func (s *mysqlService) ping(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.connectTimeout())
+	defer cancel()
+	if err := s.admin.PingContext(pctx); err != nil {
+		return s.fail(ctx, "log in", err)
+	}
+	return nil
 }
 
 func (s *mysqlService) Verify(ctx context.Context) (string, error) {
@@ -287,7 +314,10 @@ func (s *mysqlService) optionFile() ([]byte, error) {
 		return nil, errBadCredential(s.cfg, err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "[client]\nuser=%s\npassword=%s\n", user, pw)
+	// The mysql client gives up a connection that does not answer;
+	// mariadb-dump has no such option (its server is checked first, see
+	// withTool).
+	fmt.Fprintf(&b, "[mysql]\nconnect-timeout=%d\n[client]\nuser=%s\npassword=%s\n", s.cfg.connectSeconds(), user, pw)
 	if s.cfg.isSocket() {
 		sock, err := optionValue(s.cfg.Host)
 		if err != nil {
@@ -321,6 +351,11 @@ func (s *mysqlService) withTool(ctx context.Context, ex exec.Executor, name, wha
 	prog, err := findProgram(ctx, ex, progs...)
 	if err != nil {
 		return toolError(ctx, s.cfg, what, err)
+	}
+	// A server that does not answer is found out here, within the
+	// connect timeout, not by a tool that would wait for it for hours.
+	if err := s.ping(ctx); err != nil {
+		return err
 	}
 	opts, err := s.optionFile()
 	if err != nil {
@@ -373,7 +408,7 @@ func (s *mysqlService) Open(ctx context.Context, dbname string) (Conn, error) {
 	if err != nil {
 		return nil, errDatabase(s.cfg, "configure the connection", err)
 	}
-	db := sql.OpenDB(conn)
+	db := sql.OpenDB(connectTimeout{conn, s.cfg.connectTimeout()})
 	db.SetMaxOpenConns(1)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()

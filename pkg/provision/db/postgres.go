@@ -54,12 +54,8 @@ func connValue(v string) string {
 
 // pgxConfig is the pgx configuration of the admin on database dbname.
 func (c Config) pgxConfig(dbname string) (*pgx.ConnConfig, error) {
-	secs := int(c.connectTimeout().Seconds())
-	if secs < 1 {
-		secs = 1
-	}
-	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=%s dbname=%s connect_timeout=%d",
-		connValue(c.host()), c.port(), connValue(c.AdminUser), connValue(dbname), secs))
+	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=%s dbname=%s connect_timeout=%d statement_timeout=%d",
+		connValue(c.host()), c.port(), connValue(c.AdminUser), connValue(dbname), c.connectSeconds(), c.statementTimeout().Milliseconds()))
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +360,7 @@ func (s *pgService) withTool(ctx context.Context, ex exec.Executor, name, what, 
 	}
 	defer w.remove(ctx)
 	env := []string{"PGPASSFILE=" + w.path("pgpass"),
-		"PGCONNECT_TIMEOUT=" + strconv.Itoa(max(1, int(s.cfg.connectTimeout().Seconds())))}
+		"PGCONNECT_TIMEOUT=" + strconv.Itoa(s.cfg.connectSeconds())}
 	if err := fn(prog, w, env); err != nil {
 		return toolError(ctx, s.cfg, what, err)
 	}
@@ -372,6 +368,11 @@ func (s *pgService) withTool(ctx context.Context, ex exec.Executor, name, what, 
 }
 
 func (s *pgService) Dump(ctx context.Context, ex exec.Executor, name string, out io.Writer) error {
+	// The server is checked first, as for Load: a server that does not
+	// answer is unreachable, not a failed dump.
+	if err := s.withAdmin(ctx, func(*pgx.Conn, *pgInfo) error { return nil }); err != nil {
+		return err
+	}
 	return s.withTool(ctx, ex, name, "dump of database "+name, "pg_dump", func(prog string, w *workDir, env []string) error {
 		fifo := w.path("dump.sql")
 		args := append(s.toolArgs(name), "--no-owner", "--no-privileges", "--file="+fifo)

@@ -482,13 +482,15 @@ func testDumpFailures(t *testing.T, tg target) {
 	var out bytes.Buffer
 	err = s.Dump(ctx, ex, randName(), &out)
 	wantCode(t, "dumping a database that does not exist", err, provision.ErrDatabase)
-	// An admin password the tool is refused with (PostgreSQL: only where
-	// passwords are checked): the tool fails before it opens its output.
+	// A wrong admin password (PostgreSQL: only where passwords are
+	// checked): the admin login is checked before the tool runs (a
+	// server that does not answer is found out there, within the connect
+	// timeout), and refused as such.
 	bad := tg.cfg
 	bad.AdminUser, bad.AdminPassword = src, pw+"x"
 	if tg.cfg.Type.mysqlFamily() || tg.enforced {
 		err = newService(t, bad).Dump(ctx, ex, src, &out)
-		wantCode(t, "dumping with a wrong password", err, provision.ErrDatabase)
+		wantCode(t, "dumping with a wrong password", err, provision.ErrAuth)
 		if err != nil && strings.Contains(err.Error(), pw) {
 			t.Errorf("the error shows the password: %v", err)
 		}

@@ -198,31 +198,9 @@ func TestSSHUnreachable(t *testing.T) {
 	}
 }
 
-// serveTCP listens on a loopback port until the test ends and hands each
-// connection to handle (in a goroutine of its own); it returns the
-// listener's address.
-func serveTCP(t *testing.T, handle func(net.Conn)) *net.TCPAddr {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go handle(c)
-		}
-	}()
-	return l.Addr().(*net.TCPAddr)
-}
-
 func TestSSHNotAnSSHServer(t *testing.T) {
 	t.Parallel()
-	addr := serveTCP(t, func(c net.Conn) {
+	addr := testenv.ServeTCP(t, func(c net.Conn) {
 		_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
 		c.Close()
 	})

@@ -31,7 +31,7 @@ func TestSSHDial(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	addr := serveTCP(t, func(c net.Conn) {
+	addr := testenv.ServeTCP(t, func(c net.Conn) {
 		defer c.Close()
 		sc := bufio.NewScanner(c)
 		for sc.Scan() {
