@@ -36,7 +36,7 @@ func (a *App) siteCmd() *cobra.Command {
 	c := &cobra.Command{Use: "site", Short: "Sites: install, change, back up and move the sites you host"}
 	c.AddCommand(a.siteInstallCmd(), a.siteListCmd(), a.siteShowCmd(), a.siteEditCmd())
 	for _, v := range []struct{ use, short, typ string }{
-		{"verify DOMAIN", "Re-apply everything for a site from its record (settings, vhost, database grants)", entities.TaskSiteVerify},
+		{"verify DOMAIN", "Re-apply a site's record (settings, vhost) and check its health: its database login (remade if gone), php-fpm, its answer", entities.TaskSiteVerify},
 		{"disable DOMAIN", "Make a site answer with a \"site disabled\" page", entities.TaskSiteDisable},
 		{"enable DOMAIN", "Serve a disabled site again", entities.TaskSiteEnable},
 		{"cron DOMAIN", "Run a site's cron now", entities.TaskSiteCron},

@@ -25,6 +25,7 @@ import (
 type hostEnv struct {
 	home string
 	web  *testenv.Web
+	fpm  string // php-fpm's socket
 }
 
 func newHostEnv(t *testing.T, kind string) *hostEnv {
@@ -42,7 +43,7 @@ func newHostEnv(t *testing.T, kind string) *hostEnv {
 		"--http", kind, "--http-port", itoa(w.Port), "--https-port", itoa(w.HTTPSPort),
 		"--http-listen-ip", "127.0.0.1", "--http-test-cmd", w.TestCmd, "--http-restart-cmd", w.ReloadCmd, "--php-fpm", fpm.Socket,
 		"--db", "mariadb", "--db-host", "127.0.0.1")
-	return &hostEnv{home: home, web: w}
+	return &hostEnv{home: home, web: w, fpm: fpm.Socket}
 }
 
 // get fetches path from the web server as Host host, without following

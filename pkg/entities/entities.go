@@ -222,14 +222,16 @@ type Site struct {
 	DBGrantHost string `json:"db_grant_host" yaml:"db_grant_host"`
 	// DBPassword is the site's own database password: kept in the 0600
 	// state file for the back end, never printed.
-	DBPassword string       `json:"-" yaml:"-"`
-	Profile    string       `json:"profile" yaml:"profile"`
-	Language   string       `json:"language" yaml:"language"`
-	HTTPS      string       `json:"https" yaml:"https"`
-	Status     string       `json:"status" yaml:"status"`
-	Created    time.Time    `json:"created" yaml:"created"`
-	LastCron   *time.Time   `json:"last_cron" yaml:"last_cron"`
-	Stats      *SiteStats   `json:"stats" yaml:"stats"`
+	DBPassword string     `json:"-" yaml:"-"`
+	Profile    string     `json:"profile" yaml:"profile"`
+	Language   string     `json:"language" yaml:"language"`
+	HTTPS      string     `json:"https" yaml:"https"`
+	Status     string     `json:"status" yaml:"status"`
+	Created    time.Time  `json:"created" yaml:"created"`
+	LastCron   *time.Time `json:"last_cron" yaml:"last_cron"`
+	Stats      *SiteStats `json:"stats" yaml:"stats"`
+	// Health is what the site's last verify found; nil: never checked.
+	Health     *SiteHealth  `json:"health" yaml:"health"`
 	Cert       *Certificate `json:"cert" yaml:"cert"` // filled by site show
 	PlatformID int64        `json:"-" yaml:"-"`
 	DBServerID int64        `json:"-" yaml:"-"`
@@ -243,6 +245,35 @@ type SiteStats struct {
 	Posts       int64     `json:"posts" yaml:"posts"`
 	Comments    int64     `json:"comments" yaml:"comments"`
 	Updated     time.Time `json:"updated" yaml:"updated"`
+}
+
+// Health statuses of a site.
+const (
+	HealthOK    = "ok"
+	HealthError = "error"
+)
+
+// SiteHealth is how a site answered its last verify: through its web
+// server, with its Host header, as its status says it should (installed:
+// 200 or a redirect; disabled: 503), its database user logging in.
+type SiteHealth struct {
+	Status   string    `json:"status" yaml:"status"`       // ok or error
+	HTTPCode int       `json:"http_code" yaml:"http_code"` // 0: no answer
+	TimeMS   int64     `json:"time_ms" yaml:"time_ms"`     // the answer's time
+	Checked  time.Time `json:"checked" yaml:"checked"`
+	Error    string    `json:"error" yaml:"error"` // why not ok, in one line
+}
+
+// ListCell renders the health in a list's table cell: "ok 200", "error
+// 502". (A show renders every key.)
+func (h *SiteHealth) ListCell() string {
+	if h == nil {
+		return ""
+	}
+	if h.HTTPCode == 0 {
+		return h.Status
+	}
+	return fmt.Sprintf("%s %d", h.Status, h.HTTPCode)
 }
 
 // CellString renders statistics in one table cell.
@@ -385,7 +416,7 @@ func (Platform) TableColumns() []string {
 
 // TableColumns: see Client.TableColumns.
 func (Site) TableColumns() []string {
-	return []string{"domain", "platform", "db_server", "client", "status", "https", "aliases"}
+	return []string{"domain", "platform", "db_server", "client", "status", "health", "https", "aliases"}
 }
 
 // TableColumns: see Client.TableColumns.

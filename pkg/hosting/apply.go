@@ -207,6 +207,11 @@ func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, o
 	if err := r.applyCert(ctx, site, ch); err != nil {
 		return err
 	}
+	if h := ch.SiteHealth; h != nil {
+		if err := r.Store.SaveSiteHealth(ctx, site.ID, *h); err != nil {
+			return err
+		}
+	}
 	if !ok && !ch.Committed {
 		return nil
 	}

@@ -280,6 +280,9 @@ type changes struct {
 		Comments    int64 `json:"comments"`
 	} `json:"site_stats"`
 	SiteDBUser *string `json:"site_db_user"`
+	// SiteHealth is what a verify's health check found (whatever the
+	// task's end: a failed check is a health too).
+	SiteHealth *entities.SiteHealth `json:"site_health"`
 	// SiteDBGrantHost is the host the database user the task made is
 	// granted for.
 	SiteDBGrantHost *string `json:"site_db_grant_host"`

@@ -22,12 +22,14 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 	var mu sync.Mutex
 	env := &Env{Home: home}
 	env.Log = LoggerFunc(func(level, msg string) {
+		// One line at a time, in order, to lg too: a task may check
+		// things side by side.
 		mu.Lock()
+		defer mu.Unlock()
 		res.Log = append(res.Log, LogLine{Time: time.Now().UTC(), Level: level, Message: msg})
 		if level == LevelWarning && res.Status == StatusSuccess {
 			res.Status = StatusWarning
 		}
-		mu.Unlock()
 		if lg != nil {
 			lg.Log(level, msg)
 		}

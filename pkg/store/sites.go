@@ -9,7 +9,8 @@ import (
 )
 
 const siteCols = `x.id, x.domain, x.redirect, p.name, ws.name, COALESCE(c.name, ''), ds.name, x.db_name, x.db_user, x.db_password, x.profile, x.language, x.https,
-	x.status, x.created, x.last_cron, x.platform_id, x.db_server_id, x.db_grant_host`
+	x.status, x.created, x.last_cron, x.platform_id, x.db_server_id, x.db_grant_host,
+	x.health_status, x.health_http_code, x.health_time_ms, x.health_checked, x.health_error`
 
 const siteFrom = ` FROM sites x
 	JOIN platforms p ON p.id = x.platform_id
@@ -20,10 +21,16 @@ const siteFrom = ` FROM sites x
 func scanSite(sc interface{ Scan(...any) error }) (*entities.Site, error) {
 	var v entities.Site
 	var created int64
-	var lastCron sql.NullInt64
+	var lastCron, checked sql.NullInt64
+	var h entities.SiteHealth
 	if err := sc.Scan(&v.ID, &v.Domain, &v.Redirect, &v.Platform, &v.Server, &v.Client, &v.DBServer, &v.DBName, &v.DBUser, &v.DBPassword,
-		&v.Profile, &v.Language, &v.HTTPS, &v.Status, &created, &lastCron, &v.PlatformID, &v.DBServerID, &v.DBGrantHost); err != nil {
+		&v.Profile, &v.Language, &v.HTTPS, &v.Status, &created, &lastCron, &v.PlatformID, &v.DBServerID, &v.DBGrantHost,
+		&h.Status, &h.HTTPCode, &h.TimeMS, &checked, &h.Error); err != nil {
 		return nil, err
+	}
+	if checked.Valid {
+		h.Checked = fromMs(checked.Int64)
+		v.Health = &h
 	}
 	v.Aliases = []string{}
 	v.Created = fromMs(created)
@@ -266,6 +273,13 @@ func (s *Store) SaveSiteDB(ctx context.Context, id int64, name, user, password s
 // SaveSiteGrantHost records the host the site's database user is granted for.
 func (s *Store) SaveSiteGrantHost(ctx context.Context, id int64, host string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE sites SET db_grant_host = ? WHERE id = ?`, host, id)
+	return err
+}
+
+// SaveSiteHealth records what a site's health check found.
+func (s *Store) SaveSiteHealth(ctx context.Context, id int64, h entities.SiteHealth) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE sites SET health_status = ?, health_http_code = ?, health_time_ms = ?, health_checked = ?, health_error = ? WHERE id = ?`,
+		h.Status, h.HTTPCode, h.TimeMS, ms2(h.Checked), h.Error, id)
 	return err
 }
 

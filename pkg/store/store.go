@@ -173,8 +173,10 @@ func loadMigrations() ([]migration, error) {
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("store: migrations must be numbered 001, 002, ... without gaps; found %03d at position %d", m.version, i+1)
+		// Numbers are handed out to branches developed side by side, so
+		// one may land before a lower one: gaps are allowed, twins not.
+		if m.version < 1 || i > 0 && m.version == ms[i-1].version {
+			return nil, fmt.Errorf("store: migration numbers must be unique and start at 001; found %03d twice or out of range", m.version)
 		}
 	}
 	return ms, nil
@@ -183,10 +185,10 @@ func loadMigrations() ([]migration, error) {
 // SchemaVersion is the newest migration this binary knows.
 func SchemaVersion() int {
 	ms, err := loadMigrations()
-	if err != nil {
+	if err != nil || len(ms) == 0 {
 		return 0
 	}
-	return len(ms)
+	return ms[len(ms)-1].version
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -201,10 +203,32 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return err
 	}
-	if current > len(ms) {
-		return fmt.Errorf("store: %s has schema version %d, newer than this aegir knows (%d); upgrade aegir", s.path, current, len(ms))
+	if newest := SchemaVersion(); current > newest {
+		return fmt.Errorf("store: %s has schema version %d, newer than this aegir knows (%d); upgrade aegir", s.path, current, newest)
 	}
-	for _, m := range ms[current:] {
+	applied := map[int]bool{}
+	rows, err := s.db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return err
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// Every migration not applied yet, in order: one that landed after a
+	// higher one was applied too.
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
 		err := s.tx(ctx, func(tx *sql.Tx) error {
 			// A concurrent process may have applied it meanwhile.
 			var done int

@@ -325,12 +325,21 @@ func records(rv reflect.Value, list bool) ([]map[string]string, error) {
 		}
 		row := map[string]string{}
 		for _, f := range keyFields(it.Type()) {
-			row[f.name] = Cell(it.FieldByIndex(f.index).Interface())
+			v := it.FieldByIndex(f.index).Interface()
+			if lc, ok := v.(ListCeller); ok && list && !reflect.ValueOf(v).IsNil() {
+				row[f.name] = lc.ListCell()
+				continue
+			}
+			row[f.name] = Cell(v)
 		}
 		out = append(out, row)
 	}
 	return out, nil
 }
+
+// ListCeller is implemented by nested values (pointers) that are shorter
+// in a list's cell than in a show's, where every key shows.
+type ListCeller interface{ ListCell() string }
 
 // Stringer is implemented by nested values that know their one-cell text.
 type Stringer interface{ CellString() string }

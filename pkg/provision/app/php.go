@@ -163,7 +163,7 @@ func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, i
 	r.Log.log(provision.LevelCommand, "%s (settings on standard input)", c.String())
 	res, runErr := ex.Run(ctx, c)
 	if s := strings.TrimSpace(string(res.Stderr)); s != "" {
-		r.Log.log(provision.LevelOutput, "%s", redact(lastLines(s, 40), r.Secrets))
+		r.Log.log(provision.LevelOutput, "%s", redact(lastLines(withoutPages(s), 40), r.Secrets))
 	}
 	kind, payload, logs := findAnswer(res.Stdout, marker)
 	for _, l := range logs {

@@ -231,6 +231,19 @@ type Service interface {
 	// of the load: drop it or load again.
 	Load(ctx context.Context, ex exec.Executor, name string, r io.Reader) error
 
+	// CheckLogin logs in as a site's own user to its database name and
+	// runs one query, through dial (nil: the way the admin connects), so
+	// that a check made from the site's web server takes the path the
+	// site's connections take. A refused login is a *provision.Error with
+	// code provision.ErrAuth; a database that is gone, ErrDatabase.
+	CheckLogin(ctx context.Context, name, user, password string, dial DialFunc) error
+
+	// RepairUser makes a site's user again as CreateDatabase made it, for
+	// its existing database name: the account (from grantHost on
+	// MariaDB/MySQL), its password and its rights on that database. It
+	// changes nothing else; the database must exist (errNoDatabase).
+	RepairUser(ctx context.Context, name, user, password, grantHost string) error
+
 	// Open connects to database dbname as the admin, for readers of a
 	// site's tables (statistics, packages). Close the Conn when done.
 	Open(ctx context.Context, dbname string) (Conn, error)
@@ -297,6 +310,22 @@ func checkSiteAccount(c Config, name, user, grantHost string) error {
 		return ValidGrantHost(grantHost)
 	}
 	return nil
+}
+
+// loginConfig is c for a login as a site's user to its database name,
+// through dial (nil: c's own way), once the names are valid.
+func loginConfig(c Config, name, user, password string, dial DialFunc) (Config, error) {
+	if err := ValidDatabaseName(c.Type, name); err != nil {
+		return c, err
+	}
+	if err := ValidUserName(c.Type, user); err != nil {
+		return c, err
+	}
+	c.AdminUser, c.AdminPassword = user, password
+	if dial != nil {
+		c.Dialer = dial
+	}
+	return c, nil
 }
 
 // checkCreate validates the arguments of CreateDatabase.

@@ -113,3 +113,32 @@ func cancelled(ctx context.Context, err error) error {
 	}
 	return &provision.Error{Code: provision.ErrCancelled, Msg: "database operation interrupted", Err: err}
 }
+
+// errSiteLogin is a site's own user refused by the server: the account,
+// its password or its rights on the database are gone or changed.
+func errSiteLogin(c Config, name, user string, err error) error {
+	return &provision.Error{
+		Code: provision.ErrAuth,
+		Msg:  fmt.Sprintf("the %s server at %s refused the site's user %q on database %q", c.Type, c.Addr(), user, name),
+		Hint: "aegir site verify makes the user and its grants again from the site's record",
+		Err:  err,
+	}
+}
+
+// siteLoginError is the end of a site user's login to database name: nil
+// when it worked, the task's end when cancelled, errSiteLogin when the
+// server refused it, errNoDatabase when the database is gone, else what
+// fail makes of it.
+func siteLoginError(ctx context.Context, c Config, name, user string, err error, refused, gone bool, fail func() error) error {
+	switch {
+	case err == nil:
+		return nil
+	case cancelled(ctx, err) != nil:
+		return cancelled(ctx, err)
+	case refused:
+		return errSiteLogin(c, name, user, err)
+	case gone:
+		return errNoDatabase(c, name)
+	}
+	return fail()
+}

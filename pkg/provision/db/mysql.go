@@ -268,19 +268,70 @@ func (s *mysqlService) CreateDatabase(ctx context.Context, name, user, password,
 		}
 		_, _ = s.admin.ExecContext(uctx, "DROP DATABASE IF EXISTS "+quoteMySQL(name))
 	}
-	// MariaDB takes the password's hash, which keeps the password itself
-	// out of the server's query logs; MySQL 8 hashes differently and masks
-	// passwords in its logs itself.
-	create, args := "CREATE USER "+account(user, grantHost)+" IDENTIFIED BY ?", []any{password}
-	if strings.Contains(version, "MariaDB") {
-		create, args = "CREATE USER "+account(user, grantHost)+" IDENTIFIED BY PASSWORD '"+nativeHash(password)+"'", nil
-	}
-	if _, err := s.admin.ExecContext(ctx, create, args...); err != nil {
+	ident, args := identifiedBy(version, password)
+	if _, err := s.admin.ExecContext(ctx, "CREATE USER "+account(user, grantHost)+ident, args...); err != nil {
 		undo(false)
 		return s.fail(ctx, "create user "+user, err)
 	}
 	if _, err := s.admin.ExecContext(ctx, "GRANT ALL PRIVILEGES ON "+grantPattern(name)+".* TO "+account(user, grantHost)); err != nil {
 		undo(true)
+		return s.fail(ctx, "grant user "+user+" the use of database "+name, err)
+	}
+	return nil
+}
+
+// identifiedBy is the IDENTIFIED BY clause that sets password, and its
+// arguments. MariaDB takes the password's hash, which keeps the password
+// itself out of the server's query logs; MySQL 8 hashes differently and
+// masks passwords in its logs itself.
+func identifiedBy(version, password string) (string, []any) {
+	if strings.Contains(version, "MariaDB") {
+		return " IDENTIFIED BY PASSWORD '" + nativeHash(password) + "'", nil
+	}
+	return " IDENTIFIED BY ?", []any{password}
+}
+
+func (s *mysqlService) CheckLogin(ctx context.Context, name, user, password string, dial DialFunc) error {
+	c, err := loginConfig(s.cfg, name, user, password, dial)
+	if err != nil {
+		return err
+	}
+	conn, err := mysql.NewConnector(c.driverConfig(name))
+	if err != nil {
+		return errDatabase(s.cfg, "configure the connection", err)
+	}
+	site := sql.OpenDB(conn)
+	defer site.Close()
+	var one int
+	err = site.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	var me *mysql.MySQLError
+	my := errors.As(err, &me)
+	return siteLoginError(ctx, s.cfg, name, user, err,
+		my && (me.Number == 1045 || me.Number == 1698 || me.Number == 1044), // login refused; no right to the database
+		my && me.Number == 1049, // ER_BAD_DB_ERROR
+		func() error { return s.fail(ctx, "log in as "+user, err) })
+}
+
+func (s *mysqlService) RepairUser(ctx context.Context, name, user, password, grantHost string) error {
+	if err := checkCreate(s.cfg, name, user, password, grantHost); err != nil {
+		return err
+	}
+	version, err := s.serverVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if found, err := s.DatabaseExists(ctx, name); err != nil {
+		return err
+	} else if !found {
+		return errNoDatabase(s.cfg, name)
+	}
+	ident, args := identifiedBy(version, password)
+	for _, q := range []string{"CREATE USER IF NOT EXISTS " + account(user, grantHost) + ident, "ALTER USER " + account(user, grantHost) + ident} {
+		if _, err := s.admin.ExecContext(ctx, q, args...); err != nil {
+			return s.fail(ctx, "make user "+user+" again", err)
+		}
+	}
+	if _, err := s.admin.ExecContext(ctx, "GRANT ALL PRIVILEGES ON "+grantPattern(name)+".* TO "+account(user, grantHost)); err != nil {
 		return s.fail(ctx, "grant user "+user+" the use of database "+name, err)
 	}
 	return nil

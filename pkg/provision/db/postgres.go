@@ -305,6 +305,65 @@ func (s *pgService) CreateDatabase(ctx context.Context, name, user, password, gr
 	}))
 }
 
+func (s *pgService) CheckLogin(ctx context.Context, name, user, password string, dial DialFunc) error {
+	c, err := loginConfig(s.cfg, name, user, password, dial)
+	if err != nil {
+		return err
+	}
+	cc, err := c.pgxConfig(name)
+	if err != nil {
+		return errDatabase(s.cfg, "configure the connection", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err == nil {
+		defer conn.Close(context.WithoutCancel(ctx))
+		var one int
+		err = conn.QueryRow(ctx, "SELECT 1").Scan(&one)
+	}
+	var pe *pgconn.PgError
+	pg := errors.As(err, &pe)
+	return siteLoginError(ctx, s.cfg, name, user, err,
+		pg && (pe.Code == "28P01" || pe.Code == "28000" || pe.Code == "42501"), // bad password; no such role or pg_hba.conf entry; no CONNECT right
+		pg && pe.Code == "3D000", // invalid_catalog_name
+		func() error { return s.fail(ctx, "log in as "+user, err) })
+}
+
+func (s *pgService) RepairUser(ctx context.Context, name, user, password, grantHost string) error {
+	if err := checkCreate(s.cfg, name, user, password, grantHost); err != nil {
+		return err
+	}
+	return s.failOnce(ctx, "make user "+user+" again", s.withAdmin(ctx, func(conn *pgx.Conn, in *pgInfo) error {
+		if found, err := rowExists(ctx, conn, pgDatabaseExists, name); err != nil {
+			return err
+		} else if !found {
+			return errNoDatabase(s.cfg, name)
+		}
+		found, err := rowExists(ctx, conn, pgRoleExists, user)
+		if err != nil {
+			return err
+		}
+		pw, err := passwordLiteral(password, in)
+		if err != nil {
+			return err
+		}
+		steps := []string{"ALTER ROLE " + quotePostgres(user) + " LOGIN PASSWORD " + pw}
+		if !found {
+			steps = []string{"CREATE ROLE " + quotePostgres(user) + " LOGIN PASSWORD " + pw}
+			if !in.super {
+				steps = append(steps, "GRANT "+quotePostgres(user)+" TO CURRENT_USER")
+			}
+		}
+		steps = append(steps, "ALTER DATABASE "+quotePostgres(name)+" OWNER TO "+quotePostgres(user),
+			"REVOKE ALL ON DATABASE "+quotePostgres(name)+" FROM PUBLIC")
+		for _, q := range steps {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				return s.fail(ctx, "make user "+user+" of database "+name+" again", err)
+			}
+		}
+		return nil
+	}))
+}
+
 func (s *pgService) DropDatabase(ctx context.Context, name, user, grantHost string) error {
 	if err := checkSiteAccount(s.cfg, name, user, grantHost); err != nil {
 		return err

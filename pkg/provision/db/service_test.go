@@ -158,6 +158,46 @@ func runSuite(t *testing.T, tg target) {
 	t.Run("Dialer", func(t *testing.T) { t.Parallel(); testDialer(t, tg) })
 	t.Run("RefusesBadNames", func(t *testing.T) { t.Parallel(); testRefusesBadNames(t, tg) })
 	t.Run("UniqueName", func(t *testing.T) { t.Parallel(); testUniqueName(t, tg) })
+	t.Run("RepairUser", func(t *testing.T) { t.Parallel(); testRepairUser(t, tg) })
+}
+
+// A site's user that can no longer log in (its account dropped; on
+// PostgreSQL, whose owner role cannot be dropped, its login taken away)
+// is refused with ErrAuth, and RepairUser makes it log in again; a
+// database that is gone is ErrDatabase for both.
+func testRepairUser(t *testing.T, tg target) {
+	ctx := testContext(t)
+	s := newService(t, tg.cfg)
+	name := randName()
+	pw := createSite(t, s, name)
+	if err := s.CheckLogin(ctx, name, name, pw, nil); err != nil {
+		t.Fatalf("CheckLogin of a new site's user: %v", err)
+	}
+	conn, err := s.Open(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	take := "DROP USER " + account(name, grantHost)
+	if tg.cfg.Type == PostgreSQL {
+		take = "ALTER ROLE " + quotePostgres(name) + " NOLOGIN"
+	}
+	_, err = conn.Exec(ctx, take)
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "CheckLogin of a user gone", s.CheckLogin(ctx, name, name, pw, nil), provision.ErrAuth)
+	if err := s.RepairUser(ctx, name, name, pw, grantHost); err != nil {
+		t.Fatalf("RepairUser: %v", err)
+	}
+	if err := s.CheckLogin(ctx, name, name, pw, nil); err != nil {
+		t.Fatalf("CheckLogin after RepairUser: %v", err)
+	}
+	if err := s.RepairUser(ctx, name, name, pw, grantHost); err != nil {
+		t.Fatalf("RepairUser of a user in place: %v", err)
+	}
+	gone := randName()
+	wantCode(t, "RepairUser of a database gone", s.RepairUser(ctx, gone, gone, pw, grantHost), provision.ErrDatabase)
 }
 
 func testUniqueName(t *testing.T, tg target) {

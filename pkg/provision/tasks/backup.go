@@ -538,6 +538,7 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 			if rerr := os.Remove(m.j.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 				env.Logf(provision.LevelWarning, "cannot mark the journal %s done (%v) nor remove it (%v): the clean-up is skipped; remove by hand the journal, %s on %s and the old database %s on %s",
 					m.j.path, err, rerr, strings.Join(m.aside, ", "), dst.ex.Host(), src.c.SiteDBName, src.c.DBServer)
+				recordPackages(ctx, dst, ch)
 				return ch, nil
 			}
 			env.Logf(provision.LevelWarning, "cannot mark the journal %s done (%v); removed it", m.j.path, err)
@@ -545,6 +546,7 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	}
 	m.cleanup(ctx)
 	m.j.remove()
+	recordPackages(ctx, dst, ch)
 	env.Logf(provision.LevelInfo, "%s of %s done: %s on platform %s, database %s on %s", m.kind, src.c.SiteDomain, dst.url(), dst.c.Platform, dst.c.SiteDBName, dst.c.DBServer)
 	return ch, nil
 }

@@ -2,17 +2,11 @@ package tasks
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
-	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 func init() {
@@ -53,54 +47,20 @@ func siteCron(ctx context.Context, env *provision.Env, c *provision.Context) (ma
 }
 
 // visit requests path from the site's web server with the site's domain
-// as Host and returns the status code. Redirects are not followed. The
-// request goes to the address the virtual hosts listen on (any: the
-// loopback), on a remote web server through its SSH connection, so that
-// a server whose sites a firewall keeps from the master, or that listens
-// only on its loopback, runs its cron too.
+// as Host and returns the status code (web.Server.Request: from the web
+// server itself, so that a server whose sites a firewall keeps from the
+// master, or that listens only on its loopback, runs its cron too).
 func (s *site) visit(ctx context.Context, path string) (int, error) {
-	host := s.c.HTTPListenIP
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	scheme, port := "http", s.c.HTTPPort
-	if port == 0 {
-		port = 80
-	}
+	scheme := "http"
 	if s.c.SiteHTTPS == "required" {
-		scheme, port = "https", s.c.HTTPSPort
-		if port == 0 {
-			port = 443
-		}
+		scheme = "https"
 	}
-	ctx, cancel := context.WithTimeout(ctx, cronTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", scheme+"://"+net.JoinHostPort(host, strconv.Itoa(port))+path, nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Host = s.c.SiteDomain
-	req.Header.Set("User-Agent", "aegir-cron")
-	// The request goes to the site's own server by address: the name on
-	// its certificate is the site's, checked by SNI, but a CA that only
-	// the site's visitors trust (a test CA) must not stop cron.
-	tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: s.c.SiteDomain, InsecureSkipVerify: true}}
-	if d, ok := s.ex.(exec.Dialer); ok && !s.ex.IsLocal() {
-		tr.DialContext = d.Dial
-	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport:     tr,
-	}
-	resp, err := client.Do(req)
+	a, err := s.ws.Request(ctx, scheme, s.c.SiteDomain, path, "aegir-cron", cronTimeout)
 	if err != nil {
 		return 0, provision.Errorf(provision.ErrUnreachable, "check that the web server runs and listens on that address",
 			"cron of %s: %v (from %s)", s.c.SiteDomain, err, s.ex.Host())
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, nil
+	return a.Code, nil
 }
 
 // siteStats reads a site's users, active users (seen in the last 30

@@ -37,5 +37,10 @@ func siteUpdateDB(ctx context.Context, env *provision.Env, c *provision.Context)
 	if err != nil {
 		return nil, err
 	}
-	return nil, s.updateDatabase(ctx)
+	if err := s.updateDatabase(ctx); err != nil {
+		return nil, err
+	}
+	ch := map[string]any{}
+	recordPackages(ctx, s, ch)
+	return ch, nil
 }

@@ -9,9 +9,10 @@ import (
 )
 
 // serverVerify checks each service of a server: the web server's program
-// and version, its config dir and include file, its config test; the
-// database admin login and version. Every service's state is reported,
-// and the task fails if any service failed.
+// and version, its config dir and include file, its config test, that it
+// answers a request on its port and that php-fpm answers at its address;
+// the database admin login and version. Every service's state is
+// reported, and the task fails if any service failed.
 func serverVerify(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
 	var states []serviceState
 	var errs []error
@@ -27,10 +28,23 @@ func serverVerify(ctx context.Context, env *provision.Env, c *provision.Context)
 				st.Version = s.Version
 				st.Message = "include in the system's " + c.HTTPType + ": " + s.IncludeLine
 			}
-			if err == nil {
-				env.Logf(provision.LevelInfo, "web server ready; the system's %s must include: %s", c.HTTPType, s.IncludeLine)
+			if err != nil {
+				return err
 			}
-			return err
+			if _, err := ws.CheckAnswers(ctx); err != nil {
+				return err
+			}
+			addr, err := ws.CheckPHP(ctx)
+			switch {
+			case errors.Is(err, web.ErrNotChecked):
+				env.Logf(provision.LevelWarning, "%v; the sites' own checks (aegir site verify) tell whether the web server reaches it", err)
+			case err != nil:
+				return err
+			default:
+				env.Logf(provision.LevelInfo, "php-fpm answers at %s", addr)
+			}
+			env.Logf(provision.LevelInfo, "web server ready; the system's %s must include: %s", c.HTTPType, s.IncludeLine)
+			return nil
 		}()
 		if err != nil {
 			st.Status, st.Message = "error", err.Error()

@@ -162,6 +162,7 @@ func siteInstall(ctx context.Context, env *provision.Env, c *provision.Context) 
 	}
 	env.Logf(provision.LevelInfo, "site %s installed on %s: http://%s%s/", c.SiteDomain, c.Platform, c.SiteDomain, portSuffix(c.HTTPPort))
 	ch["site_status"] = entities.SiteInstalled
+	recordPackages(ctx, s, ch)
 	// HTTPS once the site answers on HTTP, where the CA checks it. Its
 	// failure fails the task but keeps the installed site.
 	u.steps = nil
@@ -181,8 +182,11 @@ func portSuffix(port int) string {
 	return fmt.Sprintf(":%d", port)
 }
 
-// siteVerify re-applies everything from the record: settings, files
-// directories, the virtual host. A second verify changes nothing.
+// siteVerify re-applies everything from the record (settings, files
+// directories, the virtual host; a second verify changes nothing), then
+// checks the site's health (checkHealth): it ends in error when the site
+// does not answer as its status says, with the health reported either
+// way. The packages the site has enabled are read when it is healthy.
 func siteVerify(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
@@ -199,14 +203,39 @@ func siteVerify(ctx context.Context, env *provision.Env, c *provision.Context) (
 	if !changed {
 		env.Logf(provision.LevelInfo, "virtual host of %s already up to date", c.SiteDomain)
 	}
-	var ch map[string]any
-	if pkgs, err := sitePackages(ctx, s); err != nil {
-		// The site serves as before; only what it has enabled is unknown.
-		env.Logf(provision.LevelWarning, "could not read the packages %s has enabled: %v", c.SiteDomain, err)
-	} else {
-		ch = map[string]any{"packages": pkgs}
+	svc, svcErr := s.db(ctx)
+	if svcErr == nil {
+		defer svc.Close()
 	}
+	// The packages are read while the site is asked for its front page.
+	var pkgs []entities.Package
+	var perr error
+	h, herr := s.checkHealth(ctx, svc, svcErr, changed, func() { pkgs, perr = sitePackages(ctx, s) })
+	ch := map[string]any{"site_health": h}
+	if herr != nil {
+		return ch, herr
+	}
+	putPackages(s, ch, pkgs, perr)
 	return withCert(ctx, s, ch, "site "+c.SiteDomain+" is verified")
+}
+
+// recordPackages reads which of the platform's packages the site has
+// enabled (sitePackages) into the changes, for every task that changes
+// a site's code or database.
+func recordPackages(ctx context.Context, s *site, ch map[string]any) {
+	pkgs, err := sitePackages(ctx, s)
+	putPackages(s, ch, pkgs, err)
+}
+
+// putPackages puts the packages read into the changes. A failure to read
+// them is a warning: the site serves as before; only what it has enabled
+// is unknown until its next verify.
+func putPackages(s *site, ch map[string]any, pkgs []entities.Package, err error) {
+	if err != nil {
+		s.env.Logf(provision.LevelWarning, "could not read the packages %s has enabled: %v; aegir site verify %s reads them again", s.c.SiteDomain, errorLine(err), s.c.SiteDomain)
+		return
+	}
+	ch["packages"] = pkgs
 }
 
 func siteSetDisabled(ctx context.Context, env *provision.Env, c *provision.Context, disabled bool) (map[string]any, error) {

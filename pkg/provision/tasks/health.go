@@ -1,0 +1,224 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/db"
+	"github.com/aegir-project/aegir/pkg/provision/web"
+)
+
+// checkHealth checks that the site works as its record says: its own
+// database user logs in to its database, the way the site connects (made
+// again with its grants when it cannot); php-fpm answers where the
+// virtual hosts send PHP; and the site, requested through its web server
+// on the address the virtual hosts listen on with its Host header (and
+// over HTTPS when on), answers as its status says (installed: 200 or a
+// redirect; disabled: 503). A site that does not is an error that names
+// the reason and the fix; the health is reported either way.
+//
+// reloaded says the task just reloaded the web server, whose old workers
+// may still answer for a moment: the request waits for the new ones
+// (settleTime). An unexpected answer is asked again for a while.
+//
+// alongside, if not nil, runs beside the php-fpm and HTTP checks once the
+// database login works (a verify reads the site's packages meanwhile);
+// checkHealth returns when it is done.
+func (s *site) checkHealth(ctx context.Context, svc db.Service, svcErr error, reloaded bool, alongside func()) (*entities.SiteHealth, error) {
+	h := &entities.SiteHealth{Status: entities.HealthOK, Checked: time.Now().UTC()}
+	dbErr := s.checkDBLogin(ctx, svc, svcErr)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if dbErr == nil && alongside != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			alongside()
+		}()
+	}
+
+	phpErr := error(nil)
+	addr, err := s.ws.CheckPHP(ctx)
+	if errors.Is(err, web.ErrNotChecked) {
+		s.env.Logf(provision.LevelDebug, "%v", err)
+	} else if err != nil {
+		phpErr = err
+	} else {
+		s.env.Logf(provision.LevelInfo, "php-fpm answers at %s", addr)
+	}
+
+	disabled := s.c.SiteStatus == entities.SiteDisabled
+	var httpErr error
+	if reloaded {
+		sleep(ctx, settleTime)
+	}
+	for _, scheme := range s.healthSchemes() {
+		code, took, err := s.checkAnswer(ctx, scheme, disabled, addr)
+		// An answer that is not the expected one (or none: a connection
+		// an old worker dropped) is asked again for a while: a reload
+		// (this task's, or another's just before) may not have taken
+		// effect yet.
+		for end := time.Now().Add(settleRetry); err != nil && time.Now().Before(end) && ctx.Err() == nil; {
+			sleep(ctx, 200*time.Millisecond)
+			code, took, err = s.checkAnswer(ctx, scheme, disabled, addr)
+		}
+		if h.HTTPCode == 0 || err != nil || scheme == s.urlScheme() {
+			h.HTTPCode, h.TimeMS = code, took.Milliseconds()
+		}
+		if err != nil {
+			httpErr = err
+			break
+		}
+	}
+	// The answer is the judge of php-fpm: a site that answers as it should
+	// reaches it (aegir may see it otherwise, from another user).
+	if phpErr != nil && httpErr == nil {
+		s.env.Logf(provision.LevelWarning, "%v; the site answers all the same", phpErr)
+		phpErr = nil
+	}
+	var pe *provision.Error
+	if phpErr != nil && errors.As(phpErr, &pe) {
+		e := *pe
+		e.Msg += fmt.Sprintf(", so %s answers HTTP %d", s.c.SiteDomain, h.HTTPCode)
+		phpErr = &e
+	}
+	for _, err := range []error{dbErr, phpErr, httpErr} {
+		if err != nil {
+			h.Status, h.Error = entities.HealthError, errorLine(err)
+			return h, err
+		}
+	}
+	return h, nil
+}
+
+// After a reload: how long the web server's old workers may still take
+// requests (nginx -s reload and apache2ctl graceful return before the new
+// ones take over), and how long an unexpected answer is asked again.
+const (
+	settleTime  = 500 * time.Millisecond
+	settleRetry = 3 * time.Second
+)
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// errorLine is an error's message without its hint.
+func errorLine(err error) string {
+	var pe *provision.Error
+	if errors.As(err, &pe) {
+		e := *pe
+		e.Hint = ""
+		return e.Error()
+	}
+	return err.Error()
+}
+
+// checkDBLogin logs in as the site's own database user, from its web
+// server, and makes the user and its grants again when it cannot.
+func (s *site) checkDBLogin(ctx context.Context, svc db.Service, svcErr error) error {
+	c := s.c
+	if c.SiteDBName == "" || c.SiteDBUser == "" || c.SiteDBPassword == "" {
+		s.env.Logf(provision.LevelWarning, "the record of %s lacks its database, user or password: its database login is not checked", c.SiteDomain)
+		return nil
+	}
+	if svcErr != nil {
+		return svcErr
+	}
+	dial := s.ws.DialFunc()
+	err := svc.CheckLogin(ctx, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, dial)
+	var pe *provision.Error
+	if err == nil {
+		s.env.Logf(provision.LevelInfo, "database user %s logs in to %s on %s", c.SiteDBUser, c.SiteDBName, c.DBServer)
+		return nil
+	}
+	if !errors.As(err, &pe) || pe.Code != provision.ErrAuth {
+		return err
+	}
+	s.env.Logf(provision.LevelWarning, "%s; making user %s (for connections from %s) and its grants on %s again from the site's record", errorLine(err), c.SiteDBUser, c.DBGrantHost, c.SiteDBName)
+	if err := svc.RepairUser(ctx, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, c.DBGrantHost); err != nil {
+		return err
+	}
+	if err := svc.CheckLogin(ctx, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, dial); err != nil {
+		return &provision.Error{Code: provision.ErrAuth, Err: err,
+			Msg:  fmt.Sprintf("database user %s was made again for connections from %s, and still cannot log in to %s from %s", c.SiteDBUser, c.DBGrantHost, c.SiteDBName, c.WebServer),
+			Hint: fmt.Sprintf("the database server sees %s's connections come from another address: check which (SELECT USER() there) and that no other account of %s shadows it", c.WebServer, c.SiteDBUser)}
+	}
+	s.env.Logf(provision.LevelInfo, "database user %s logs in to %s on %s again", c.SiteDBUser, c.SiteDBName, c.DBServer)
+	return nil
+}
+
+// urlScheme is the scheme of the site's address (url).
+func (s *site) urlScheme() string {
+	if s.c.SiteHTTPS == "required" && s.c.SiteCertFile != "" {
+		return "https"
+	}
+	return "http"
+}
+
+// healthSchemes are the schemes the site answers on: HTTP, and HTTPS
+// once it is on and the site has a certificate.
+func (s *site) healthSchemes() []string {
+	if (s.c.SiteHTTPS == "on" || s.c.SiteHTTPS == "required") && s.c.SiteCertFile != "" {
+		return []string{"http", "https"}
+	}
+	return []string{"http"}
+}
+
+// checkAnswer requests the site's front page on one scheme and checks
+// the status against what the site's status says it should answer.
+func (s *site) checkAnswer(ctx context.Context, scheme string, disabled bool, php string) (int, time.Duration, error) {
+	host := s.c.SiteDomain + portSuffix(s.c.HTTPPort)
+	if scheme == "https" {
+		host = s.c.SiteDomain + httpsPortSuffix(s.c.HTTPSPort)
+	}
+	where := fmt.Sprintf("%s://%s/ (through %s on %s)", scheme, host, s.ws.ListenAddr(scheme), s.ex.Host())
+	a, err := s.ws.Request(ctx, scheme, host, "/", "aegir-verify", web.ProbeTimeout)
+	if err != nil {
+		return 0, 0, provision.Errorf(provision.ErrUnreachable,
+			fmt.Sprintf("start %s on %s and check that it listens there: aegir server verify %s", s.c.HTTPType, s.ex.Host(), s.c.WebServer),
+			"%s does not answer: %v", where, err)
+	}
+	code := a.Code
+	took := a.Duration.Round(time.Millisecond)
+	ok := code == 503
+	if !disabled {
+		ok = code == 200 || code >= 300 && code < 400
+	}
+	if ok {
+		s.env.Logf(provision.LevelInfo, "%s answers HTTP %d in %s", where, code, took)
+		return code, a.Duration, nil
+	}
+	page := ""
+	if sum := app.PageSummary(string(a.Body)); sum != "" {
+		page = " (" + sum + ")"
+	}
+	msg := fmt.Sprintf("%s answers HTTP %d%s", where, code, page)
+	var hint string
+	switch {
+	case disabled:
+		msg += ", not the \"site disabled\" page (503)"
+		hint = "the web server serves an old virtual host: reload it, or run aegir site disable " + s.c.SiteDomain + " again"
+	case code == 502 || code == 504:
+		msg += ": the web server gets no answer from php-fpm at " + php
+		hint = fmt.Sprintf("start php-fpm on %s, or set where it listens: aegir server edit %s --php-fpm SOCKET|HOST:PORT, then aegir site verify %s", s.ex.Host(), s.c.WebServer, s.c.SiteDomain)
+	case code == 503:
+		hint = "the site is served as disabled: aegir site enable " + s.c.SiteDomain
+	case code == 404 || code == 421:
+		hint = fmt.Sprintf("the web server serves no site of that name there: check that it includes aegir's file (aegir server verify %s prints the line)", s.c.WebServer)
+	default:
+		hint = "the application fails: read the web server's error log and the application's, fix the cause, then aegir site verify " + s.c.SiteDomain
+	}
+	return code, a.Duration, &provision.Error{Code: provision.ErrCommand, Msg: msg, Hint: hint}
+}
