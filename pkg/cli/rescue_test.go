@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/cli"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
 )
 
 // asAegirEnv makes the test binary act as the aegir command (its
@@ -188,17 +189,6 @@ func TestRestoreKilledMidwayIsUndone(t *testing.T) {
 	}
 }
 
-// processAlive reports whether process pid runs (a zombie does not).
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && len(s) > i+2 && s[i+2] != 'Z' && s[i+2] != 'X'
-}
-
 // treeFiles lists the files under dir (none when it is absent), with
 // their total size.
 func treeFiles(dir string) (files []string, size int64) {
@@ -268,16 +258,16 @@ func TestInstallKilledMidwayIsUndone(t *testing.T) {
 	killDispatcher(child, child.Process.Pid)
 	dbName := siteRecord(t, h.home, domain)["db_name"].(string)
 	siteDir := filepath.Join(root, "sites", domain)
-	if !processAlive(pid) || !dbExists(t, dbName) || !exists(filepath.Join(siteDir, "settings.php")) {
+	if !testenv.ProcessAlive(pid) || !dbExists(t, dbName) || !exists(filepath.Join(siteDir, "settings.php")) {
 		t.Fatalf("after kill -9 of the dispatcher: installer alive %v, database there %v, settings there %v; want all three",
-			processAlive(pid), dbExists(t, dbName), exists(filepath.Join(siteDir, "settings.php")))
+			testenv.ProcessAlive(pid), dbExists(t, dbName), exists(filepath.Join(siteDir, "settings.php")))
 	}
 	leftBefore, bytesBefore := treeFiles(filepath.Join(h.home, "tmp"))
 	t.Logf("left by the killed install: %d files, %d bytes under HOME/tmp: %v", len(leftBefore), bytesBefore, leftBefore)
 
 	_, errs, _ := aegir(t, h.home, "hosting", "dispatch")
 	log := must(t, h.home, "task", "log", id)
-	if processAlive(pid) {
+	if testenv.ProcessAlive(pid) {
 		t.Errorf("the installer (pid %d) still runs after the rescue\n%s", pid, log)
 	}
 	if !strings.Contains(log, "killed process group") {

@@ -24,18 +24,38 @@ func (t *Task) started(pid int) {
 	if err != nil {
 		return // already gone
 	}
+	t.update(func() { t.procs[pid] = st })
+}
+
+func (t *Task) ended(pid int) { t.update(func() { delete(t.procs, pid) }) }
+
+// update changes the records with f and writes them.
+func (t *Task) update(f func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.procs[pid] = st
+	f()
 	t.saveProcs()
 }
 
-func (t *Task) ended(pid int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.procs, pid)
-	t.saveProcs()
+// RemoteProcess is the process group of a command a task runs on a
+// remote server: the session's shell, which execs the command (or sudo,
+// or env, that runs it).
+type RemoteProcess struct {
+	Host string // Executor.Host of the server
+	User string // the user the kill runs as: the command's
+	PID  string
+	Name string // the program, which the leader's command line names
 }
+
+// startedRemote and endedRemote are started and ended for a command on
+// another server.
+func (t *Task) startedRemote(p RemoteProcess) { t.update(func() { t.rprocs[p] = true }) }
+
+func (t *Task) endedRemote(p RemoteProcess) { t.update(func() { delete(t.rprocs, p) }) }
+
+// remoteLinePrefix starts a line of the record that is a RemoteProcess,
+// its fields separated by tabs.
+const remoteLinePrefix = "ssh\t"
 
 func (t *Task) saveProcs() {
 	pids := make([]int, 0, len(t.procs))
@@ -46,6 +66,11 @@ func (t *Task) saveProcs() {
 	var b strings.Builder
 	for _, p := range pids {
 		fmt.Fprintf(&b, "%d %d\n", p, t.procs[p])
+	}
+	for p := range t.rprocs {
+		if !strings.ContainsAny(p.Host+p.User+p.PID+p.Name, "\t\n") {
+			b.WriteString(remoteLinePrefix + strings.Join([]string{p.Host, p.User, p.PID, p.Name}, "\t") + "\n")
+		}
 	}
 	p := filepath.Join(t.dir, taskProcsName)
 	tmp := p + ".new"
@@ -98,6 +123,9 @@ func (d *DeadTask) KillProcesses(ctx context.Context) ([]string, error) {
 	var killed []string
 	var groups []int
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasPrefix(line, remoteLinePrefix) {
+			continue // RemoteProcesses
+		}
 		var pid int
 		var start uint64
 		if n, _ := fmt.Sscanf(line, "%d %d", &pid, &start); n != 2 || pid <= 1 {
@@ -158,4 +186,44 @@ func groupMembers(pgid int) []int {
 		out = append(out, pid)
 	}
 	return out
+}
+
+// RemoteProcesses lists the process groups the dead task recorded on
+// other servers.
+func (d *DeadTask) RemoteProcesses() []RemoteProcess {
+	b, err := os.ReadFile(filepath.Join(d.dir, taskProcsName))
+	if err != nil {
+		return nil
+	}
+	var out []RemoteProcess
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, remoteLinePrefix)
+		if !ok {
+			continue
+		}
+		f := strings.Split(rest, "\t")
+		if len(f) != 4 {
+			continue
+		}
+		if _, err := strconv.Atoi(f[2]); err != nil {
+			continue
+		}
+		out = append(out, RemoteProcess{Host: f[0], User: f[1], PID: f[2], Name: f[3]})
+	}
+	return out
+}
+
+// KillRemote kills (SIGKILL) the remote process group p through ex, as
+// its command's user, when it still runs and its leader is still the
+// task's command (its command line names p.Name: the pid was not used
+// again). It reports whether it killed it.
+func KillRemote(ctx context.Context, ex Executor, p RemoteProcess) (bool, error) {
+	_, err := ex.Run(ctx, Command{Name: "sh", Args: []string{"-c",
+		`grep -qF -- "$2" "/proc/$1/cmdline" 2>/dev/null || exit 3; kill -s KILL -- "-$1"`, "sh", p.PID, p.Name},
+		User: p.User, Timeout: 30 * time.Second})
+	var xe *ExitError
+	if errors.As(err, &xe) && xe.ExitCode == 3 {
+		return false, nil
+	}
+	return err == nil, err
 }

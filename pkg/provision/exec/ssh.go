@@ -331,6 +331,27 @@ func (s *SSH) run(ctx context.Context, c Command, sem chan struct{}) (Result, er
 	defer sess.Close()
 	var stdout, stderr bytes.Buffer
 	pid := &pidSniffer{w: &stderr, found: make(chan struct{})}
+	if t := taskOf(ctx); t != nil {
+		// The rescue of a task whose dispatcher died kills the groups
+		// the task left running.
+		user := c.User
+		if user == "" {
+			user = s.cfg.User
+		}
+		var rp RemoteProcess
+		pid.onPID = func(p string) {
+			rp = RemoteProcess{Host: s.host, User: user, PID: p, Name: c.Name}
+			t.startedRemote(rp)
+		}
+		defer func() {
+			pid.mu.Lock() // onPID runs under it
+			p := rp
+			pid.mu.Unlock()
+			if p.PID != "" {
+				t.endedRemote(p)
+			}
+		}()
+	}
 	sess.Stdout, sess.Stderr = &stdout, pid
 	// Stdin through a pipe we feed: a program that exits without reading
 	// all of it is no error (the library's own copy would report EOF).
@@ -430,6 +451,8 @@ type pidSniffer struct {
 	pid   string
 	seen  bool
 	found chan struct{} // closed when the marker is seen; nil: not told
+	// onPID, if set, is told the pid once it is seen.
+	onPID func(string)
 }
 
 func (p *pidSniffer) Write(b []byte) (int, error) {
@@ -449,6 +472,9 @@ func (p *pidSniffer) Write(b []byte) (int, error) {
 			p.pid, p.seen = string(pid), true
 			if p.found != nil {
 				close(p.found)
+			}
+			if _, err := strconv.Atoi(p.pid); err == nil && p.onPID != nil {
+				p.onPID(p.pid)
 			}
 		} else {
 			p.w.Write(p.head[:i+1])

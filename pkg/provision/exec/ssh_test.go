@@ -11,6 +11,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -319,6 +320,82 @@ func TestSSHDefaultKeysAndAgent(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	ex := mustDial(t, srv, noKey)
 	if _, err := ex.Run(context.Background(), exec.Command{Name: "true"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A task's commands on a remote server are recorded while they run (the
+// session's process group); when the task's process dies, they live on,
+// and the rescue kills them through a new connection, as the command's
+// user, unless the pid now names another command.
+func TestDeadTaskRemoteProcessesAreKilled(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	home := t.TempDir()
+	task, err := exec.StartTask(home, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := mustDial(t, srv, nil)
+	ctx := exec.WithTask(context.Background(), task)
+	done := make(chan error, 1)
+	go func() {
+		_, err := ex.Run(ctx, exec.Command{Name: "sleep", Args: []string{"60"}, Timeout: time.Minute})
+		done <- err
+	}()
+	procs := filepath.Join(exec.TaskDir(home, 3), "processes")
+	var record []byte
+	for deadline := time.Now().Add(10 * time.Second); !strings.HasPrefix(string(record), "ssh\t"); time.Sleep(10 * time.Millisecond) {
+		record, _ = os.ReadFile(procs)
+		if time.Now().After(deadline) {
+			t.Fatal("the remote command was not recorded")
+		}
+	}
+	// The dispatcher "dies": its connection goes, its record stays as it
+	// was while the command ran (no deferred clean-up runs after a kill).
+	ex.Close()
+	<-done
+	dir := exec.TaskDir(home, 3)
+	if err := os.Rename(dir, dir+".keep"); err != nil {
+		t.Fatal(err)
+	}
+	task.Close(context.Background())
+	if err := os.Rename(dir+".keep", dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(procs, record, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := exec.ClaimDeadTask(home, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rps := d.RemoteProcesses()
+	if len(rps) != 1 || rps[0].Name != "sleep" || rps[0].User != srv.User {
+		t.Fatalf("remote processes recorded: %+v", rps)
+	}
+	pid, _ := strconv.Atoi(rps[0].PID)
+	if !testenv.ProcessAlive(pid) {
+		t.Fatalf("the remote sleep (pid %d) did not outlive its connection; the test proves nothing", pid)
+	}
+	ex2 := mustDial(t, srv, nil)
+	// A pid that names another command is left alone.
+	other := rps[0]
+	other.Name = "not-sleep"
+	if killed, err := exec.KillRemote(context.Background(), ex2, other); killed || err != nil {
+		t.Fatalf("KillRemote of a pid that is another command's: %v %v", killed, err)
+	}
+	if !testenv.ProcessAlive(pid) {
+		t.Fatal("KillRemote killed a process that is not the task's command")
+	}
+	if killed, err := exec.KillRemote(context.Background(), ex2, rps[0]); !killed || err != nil {
+		t.Fatalf("KillRemote: %v %v", killed, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); testenv.ProcessAlive(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the remote sleep (pid %d) still runs after KillRemote", pid)
+		}
+	}
+	if err := d.Release(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -46,10 +46,11 @@ type Task struct {
 	dir  string
 	lock *os.File
 
-	mu    sync.Mutex
-	homes map[string]string    // by Executor.Host(), the aegir homes of servers other than this one, when known
-	dirs  map[string]remoteDir // by Executor.Host(), dirs made on servers other than this one
-	procs map[int]uint64       // process group (its leader's pid) -> the leader's start time
+	mu     sync.Mutex
+	homes  map[string]string      // by Executor.Host(), the aegir homes of servers other than this one, when known
+	dirs   map[string]remoteDir   // by Executor.Host(), dirs made on servers other than this one
+	procs  map[int]uint64         // process group (its leader's pid) -> the leader's start time
+	rprocs map[RemoteProcess]bool // the process groups of its commands on other servers
 }
 
 // SetHome says the aegir home of the remote server whose executor's Host
@@ -75,7 +76,7 @@ var ErrTaskRunning = errors.New("the task still runs in another process (it hold
 
 // StartTask makes the task's directory on this machine and takes its lock.
 func StartTask(home string, id int64) (*Task, error) {
-	t := &Task{ID: id, Home: home, dir: TaskDir(home, id), homes: map[string]string{}, dirs: map[string]remoteDir{}, procs: map[int]uint64{}}
+	t := &Task{ID: id, Home: home, dir: TaskDir(home, id), homes: map[string]string{}, dirs: map[string]remoteDir{}, procs: map[int]uint64{}, rprocs: map[RemoteProcess]bool{}}
 	lk, err := lockTaskDir(t.dir)
 	if err != nil {
 		return nil, err

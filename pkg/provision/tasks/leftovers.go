@@ -50,8 +50,9 @@ func taskRescue(ctx context.Context, env *provision.Env, c *provision.Context) (
 	}
 	var left leftovers
 	left.dir(d.Dir(), "lock", "processes")
+	remote := d.RemoteProcesses()
 	for _, s := range rescueServers(c) {
-		removeRemoteTaskDir(ctx, env, s, c.TaskID)
+		rescueRemote(ctx, env, s, c.TaskID, remote)
 	}
 	if c.BackupDir != "" {
 		temps, err := backup.TaskTemps(c.BackupDir, c.TaskID)
@@ -144,11 +145,23 @@ func rescueServers(c *provision.Context) []taskServer {
 	return out
 }
 
-// removeRemoteTaskDir removes task id's directory on a remote server; a
-// server that cannot be reached only gets a warning.
-func removeRemoteTaskDir(ctx context.Context, env *provision.Env, s taskServer, id int64) {
+// rescueRemote kills the process groups the dead task left running on a
+// remote server (procs, those of every server), then removes its
+// directory there; a server that cannot be reached only gets a warning.
+func rescueRemote(ctx context.Context, env *provision.Env, s taskServer, id int64, procs []exec.RemoteProcess) {
 	ex, err := env.Connect(ctx, s.ref)
 	if err == nil {
+		for _, p := range procs {
+			if p.Host != ex.Host() {
+				continue
+			}
+			if killed, kerr := exec.KillRemote(ctx, ex, p); kerr != nil {
+				env.Logf(provision.LevelWarning, "could not kill process group %s (%s) on %s, which task %d left running: %v; kill it by hand: kill -9 -%s",
+					p.PID, p.Name, ex.Host(), id, kerr, p.PID)
+			} else if killed {
+				env.Logf(provision.LevelWarning, "killed process group %s (%s) on %s, which task %d had started and left running", p.PID, p.Name, ex.Host(), id)
+			}
+		}
 		dir := exec.TaskDir(s.home, id)
 		if s.home == "" {
 			dir, err = exec.RemoteTaskDir(ctx, ex, id)
@@ -163,7 +176,7 @@ func removeRemoteTaskDir(ctx context.Context, env *provision.Env, s taskServer, 
 			}
 		}
 	}
-	env.Logf(provision.LevelWarning, "could not remove the temporary directory of task %d on %s: %v; remove HOME/tmp/task-%d there by hand", id, s.ref.Name, err, id)
+	env.Logf(provision.LevelWarning, "could not clean up after task %d on %s: %v; remove HOME/tmp/task-%d there by hand", id, s.ref.Name, err, id)
 }
 
 // staleLocks are the lock files the dead task may have left in the
