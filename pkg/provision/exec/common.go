@@ -119,9 +119,12 @@ func tempPath(p string) string {
 
 // atomicWriter writes to a temporary file and, on Close, commits it (sync,
 // chmod, rename into place). A failed write or commit removes the
-// temporary file.
+// temporary file. The mode is set on the open file (seal), never through
+// its path: in a directory others may write (a site's files, wp-content),
+// the temporary file may be a symbolic link by then.
 type atomicWriter struct {
 	w      io.WriteCloser
+	seal   func() error // on the open file, before w is closed
 	commit func() error // after w is closed
 	abort  func()       // remove the temporary file
 	err    error
@@ -146,6 +149,9 @@ func (a *atomicWriter) Close() error {
 	a.closed = true
 	if s, ok := a.w.(interface{ Sync() error }); ok && a.err == nil {
 		a.err = s.Sync()
+	}
+	if a.err == nil {
+		a.err = a.seal()
 	}
 	cerr := a.w.Close()
 	if a.err == nil {

@@ -170,11 +170,9 @@ func (*Local) Create(ctx context.Context, path string, mode fs.FileMode) (io.Wri
 	}
 	tmp := f.Name()
 	return &atomicWriter{
-		w: f,
+		w:    f,
+		seal: func() error { return f.Chmod(mode.Perm()) },
 		commit: func() error {
-			if err := os.Chmod(tmp, mode.Perm()); err != nil {
-				return err
-			}
 			if err := os.Rename(tmp, path); err != nil {
 				return fmt.Errorf("write %s: %w", path, err)
 			}

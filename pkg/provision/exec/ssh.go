@@ -591,25 +591,31 @@ func (s *SSH) Open(ctx context.Context, path string) (io.ReadCloser, error) {
 }
 
 // Create returns a writer to a temporary file beside path that Close
-// renames onto path with the given mode.
+// renames onto path with the given mode. SFTP creates the file with the
+// server's umask (0644 mostly): it is made 0600 before anything is
+// written to it, so a secret is never in a file others may open.
 func (s *SSH) Create(ctx context.Context, path string, mode fs.FileMode) (io.WriteCloser, error) {
 	tmp := tempPath(path)
 	var f *sftp.File
 	var c *sftp.Client
 	err := s.withSFTP(ctx, "create", path, func(cl *sftp.Client) (err error) {
 		c = cl
-		f, err = c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		if f, err = c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL); err != nil {
+			return err
+		}
+		if err = f.Chmod(0o600); err != nil {
+			_ = f.Close()
+			_ = c.Remove(tmp)
+		}
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &atomicWriter{
-		w: f,
+		w:    f,
+		seal: func() error { return s.fileErr("chmod", tmp, f.Chmod(mode.Perm())) },
 		commit: func() error {
-			if err := c.Chmod(tmp, mode.Perm()); err != nil {
-				return s.fileErr("chmod", tmp, err)
-			}
 			return s.fileErr("rename", path, c.PosixRename(tmp, path))
 		},
 		abort: func() { _ = c.Remove(tmp) },

@@ -41,6 +41,7 @@ func Run(t *testing.T, newExecutor func(t *testing.T) exec.Executor) {
 	t.Run("WriteReadFile", s.writeReadFile)
 	t.Run("NotExist", s.notExist)
 	t.Run("AtomicCreate", s.atomicCreate)
+	t.Run("CreateSwappedTemp", s.createSwappedTemp)
 	t.Run("Streaming", s.streaming)
 	t.Run("NamedPipe", s.namedPipe)
 	t.Run("StatSymlinkReadDir", s.statSymlinkReadDir)
@@ -480,13 +481,63 @@ func (s *suite) atomicCreate(t *testing.T) {
 	if _, err := io.WriteString(w, "new content"); err != nil {
 		t.Fatal(err)
 	}
-	// Until Close, readers see the old file whole.
+	// Until Close, readers see the old file whole, and the content being
+	// written only its owner may open (a secret file's password).
 	checkFile(t, ex, p, "old", 0o644)
+	list, err := ex.ReadDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fi := range list {
+		if fi.Name() != "conf" && fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("temporary file %s has mode %v while written, want no access for group and others", fi.Name(), fi.Mode().Perm())
+		}
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	checkFile(t, ex, p, "new content", 0o600)
 	checkNames(t, ex, dir, "conf")
+}
+
+// createSwappedTemp: whoever may write in the directory (the web server's
+// user owns a site's wp-content or files) replaces the temporary file of
+// a Create by a symbolic link to a file of another owner before Close.
+// The mode is not set through the link (a chmod by path would make
+// /etc/shadow 0644 for a write as root); the link lands where the file
+// was to go, as any file of that directory's owner could.
+func (s *suite) createSwappedTemp(t *testing.T) {
+	ex, ctx, dir := s.setup(t)
+	victim := path.Join(dir, "victim")
+	if err := ex.WriteFile(ctx, victim, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := path.Join(dir, "open")
+	if err := ex.MkdirAll(ctx, open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := path.Join(open, "aegir-login.php")
+	w, err := ex.Create(ctx, p, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(w, "<?php\n"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := ex.ReadDir(ctx, open)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("ReadDir(%s): %v, %d entries, want the temporary file alone", open, err, len(list))
+	}
+	tmp := path.Join(open, list[0].Name())
+	if err := ex.Remove(ctx, tmp); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ex, exec.Command{Name: "ln", Args: []string{"-s", victim, tmp}})
+	_ = w.Close() // an error is fine; a changed victim is not
+	if fi, err := ex.Stat(ctx, victim); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the file the swapped temporary file points to: %v, mode %v, want 0600 as it was", err, fi.Mode().Perm())
+	}
+	checkFile(t, ex, victim, "secret", 0o600)
 }
 
 func (s *suite) streaming(t *testing.T) {
