@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +57,27 @@ func TestScript(t *testing.T) {
 				if _, err := db.Exec(args[1]); err != nil {
 					ts.Fatalf("sql: %v", err)
 				}
+			},
+			// httpd VAR PORT: answer HTTP on PORT of a loopback address of
+			// its own (127.x.y.z, so that runs side by side never share
+			// one), set VAR to it, until the script ends: a web server for
+			// server verify's request (--http-listen-ip $VAR) where the
+			// web server's test and reload are stand-ins.
+			"httpd": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 2 {
+					ts.Fatalf("usage: httpd VAR PORT")
+				}
+				var b [3]byte
+				_, _ = rand.Read(b[:])
+				ip := net.IPv4(127, 1+b[0]%254, 1+b[1]%254, 1+b[2]%254).String()
+				l, err := net.Listen("tcp", net.JoinHostPort(ip, args[1]))
+				if err != nil {
+					ts.Fatalf("httpd: %v", err)
+				}
+				srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })}
+				go func() { _ = srv.Serve(l) }()
+				ts.Defer(func() { _ = srv.Close() })
+				ts.Setenv(args[0], ip)
 			},
 			// exitcode N PROG ARGS...: run PROG and check its exit code is N.
 			"exitcode": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -289,7 +289,8 @@ func TestInstallKilledMidwayIsUndone(t *testing.T) {
 	_ = os.Remove(hang)
 	retry := strings.TrimSpace(must(t, h.home, "task", "retry", id))
 	must(t, h.home, "hosting", "dispatch")
-	if st := taskStatus(t, h.home, retry); st != "success" {
+	// (warning: the stand-in Drupal cannot tell which packages it has on)
+	if st := taskStatus(t, h.home, retry); st != "success" && st != "warning" {
 		t.Fatalf("the retried install ended %s:\n%s", st, must(t, h.home, "task", "log", retry))
 	}
 	if rec := siteRecord(t, h.home, domain); rec["status"] != "installed" || !dbExists(t, rec["db_name"].(string)) {
