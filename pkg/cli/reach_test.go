@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,4 +122,69 @@ func TestServerVerifySilentDatabase(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A site whose database server cannot be reached: delete stops before it
+// removes anything and says to use --force; --force removes the virtual
+// host and the files, records the site deleted and lists the SQL that
+// finishes the work by hand; then the database server can be deleted.
+func TestSiteDeleteForceWithUnreachableDatabase(t *testing.T) {
+	t.Parallel()
+	h := newHostEnv(t, "nginx")
+	root := testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	must(t, h.home, "server", "add", "db5", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1", "-q")
+	domain := uniqueDomain("gone")
+	dropDBsOf(t, domain)
+	must(t, h.home, "site", "install", domain, "--platform", "wp", "--db-server", "db5", "-q")
+	rec := siteRecord(t, h.home, domain)
+	dbName, dbUser := rec["db_name"].(string), rec["db_user"].(string)
+	vhost := filepath.Join(h.home, "config", "web1", "vhost.d", domain+".conf")
+	uploads := filepath.Join(root, "wp-content", "uploads", domain)
+	for _, p := range []string{vhost, uploads} {
+		if !exists(p) {
+			t.Fatalf("%s missing after the install", p)
+		}
+	}
+	// The database server goes away.
+	aegir(t, h.home, "server", "edit", "db5", "--db-port", itoa(testenv.FreePort(t)), "-q")
+
+	_, errs, code := aegir(t, h.home, "site", "delete", domain, "--no-backup")
+	if code != cli.ExitFailed || !strings.Contains(errs, "nothing was removed") || !strings.Contains(errs, "aegir site delete "+domain+" --force") {
+		t.Fatalf("delete with the database unreachable: exit %d, want 1 and a hint to --force\n%s", code, errs)
+	}
+	if !exists(vhost) || siteRecord(t, h.home, domain)["status"] != "installed" {
+		t.Fatalf("the refused delete removed something: vhost %v, site %v", exists(vhost), siteRecord(t, h.home, domain)["status"])
+	}
+
+	_, errs, code = aegir(t, h.home, "site", "delete", domain, "--no-backup", "--force")
+	if code != 0 {
+		t.Fatalf("delete --force: exit %d\n%s", code, errs)
+	}
+	for _, p := range []string{vhost, uploads} {
+		if exists(p) {
+			t.Errorf("%s is still there after delete --force", p)
+		}
+	}
+	if _, _, code := aegir(t, h.home, "site", "show", domain); code == 0 {
+		if st := siteRecord(t, h.home, domain)["status"]; st != "deleted" {
+			t.Errorf("site status after delete --force: %v, want deleted", st)
+		}
+	}
+	// The task log lists the commands that finish the work.
+	out := must(t, h.home, "task", "list", "--site", domain, "--format", "csv", "--fields", "id,type,status")
+	lines := strings.Split(strings.TrimSpace(out), "\n") // newest first, after the header
+	last := strings.Split(lines[1], ",")[0]
+	log := must(t, h.home, "task", "log", last)
+	for _, want := range []string{"DROP DATABASE IF EXISTS `" + dbName + "`;", "DROP USER IF EXISTS `" + dbUser + "`@`127.0.0.1`;", "db5", "to finish by hand"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the task log (%s) does not say %q:\n%s\n%s", last, want, out, log)
+		}
+	}
+	// The database is still there (it was not reached), and the server
+	// that holds it can be deleted now.
+	if n, _ := strings1(mariadb(t), "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", dbName); len(n) != 1 {
+		t.Errorf("database %s: %v, want it left as it was", dbName, n)
+	}
+	must(t, h.home, "server", "delete", "db5", "-q")
 }

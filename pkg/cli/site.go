@@ -431,15 +431,20 @@ func (a *App) siteTaskCmd(use, short, typ string, opts func(cmd *cobra.Command) 
 }
 
 func (a *App) siteDeleteCmd() *cobra.Command {
-	var noBackup bool
-	cmd := a.siteTaskCmd("delete DOMAIN [--no-backup]", "Back up a site, then remove its vhost, files, database and user",
+	var noBackup, force bool
+	cmd := a.siteTaskCmd("delete DOMAIN [--no-backup] [--force]", "Back up a site, then remove its vhost, files, database and user",
 		entities.TaskSiteDelete, func(cmd *cobra.Command) (map[string]string, error) {
+			o := map[string]string{}
 			if noBackup {
-				return map[string]string{"no_backup": "1"}, nil
+				o["no_backup"] = "1"
 			}
-			return nil, nil
+			if force {
+				o["force"] = "1"
+			}
+			return o, nil
 		})
 	cmd.Flags().BoolVar(&noBackup, "no-backup", false, "do not take a backup first")
+	cmd.Flags().BoolVar(&force, "force", false, "remove what can be reached (a database server that is down, say) and record the site deleted; the task log lists what is left to do by hand")
 	return cmd
 }
 

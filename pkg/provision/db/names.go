@@ -115,6 +115,28 @@ func isHostname(h string) bool {
 // quoteMySQL quotes a validated identifier with backticks.
 func quoteMySQL(id string) string { return "`" + strings.ReplaceAll(id, "`", "``") + "`" }
 
+// DropStatements is the SQL that drops database name and its user (the
+// account from grantHost on MariaDB/MySQL) by hand, for an administrator
+// to run on the server when aegir could not reach it. Names that are not
+// valid give nothing.
+func DropStatements(t Type, name, user, grantHost string) []string {
+	if ValidDatabaseName(t, name) != nil || user != "" && ValidUserName(t, user) != nil {
+		return nil
+	}
+	if t == PostgreSQL {
+		out := []string{"DROP DATABASE IF EXISTS " + quotePostgres(name) + ";"}
+		if user != "" {
+			out = append(out, "DROP ROLE IF EXISTS "+quotePostgres(user)+";")
+		}
+		return out
+	}
+	out := []string{"DROP DATABASE IF EXISTS " + quoteMySQL(name) + ";"}
+	if user != "" && ValidGrantHost(grantHost) == nil {
+		out = append(out, "DROP USER IF EXISTS "+account(user, grantHost)+";")
+	}
+	return out
+}
+
 // quotePostgres quotes a validated identifier with double quotes.
 func quotePostgres(id string) string { return `"` + strings.ReplaceAll(id, `"`, `""`) + `"` }
 

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -258,33 +259,98 @@ func siteSetDisabled(ctx context.Context, env *provision.Env, c *provision.Conte
 
 // siteDelete removes the virtual host, the site's files and settings, its
 // database and user. It runs after a backup of the site (withBackupFirst,
-// unless the option no_backup is 1).
+// unless the option no_backup is 1). With the option force 1, a step that
+// fails is logged with what to do by hand and the others go on: the site
+// is deleted all the same, and the result's "leftovers" lists the work
+// left (a database server that cannot be reached, say).
 func siteDelete(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	force := c.Opt("force", "") == "1"
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.ws.RemoveSite(ctx, c.SiteDomain); err != nil {
+	// Without force, a database server that cannot be reached stops the
+	// delete before anything is removed.
+	var svc db.Service
+	if c.SiteDBName != "" && !force {
+		if svc, err = s.db(ctx); err == nil {
+			defer svc.Close()
+			_, err = svc.DatabaseExists(ctx, c.SiteDBName)
+		}
+		if err != nil {
+			var pe *provision.Error
+			if errors.As(err, &pe) {
+				pe.Hint += fmt.Sprintf("; nothing was removed. To delete what can be reached and get the commands that finish the rest by hand: aegir site delete %s --force", c.SiteDomain)
+			}
+			return nil, err
+		}
+	}
+	var leftovers []string
+	// step runs one part of the delete; under force its failure becomes
+	// a leftover, with what to do by hand.
+	step := func(what string, byHand []string, f func() error) error {
+		err := f()
+		if err == nil || !force {
+			return err
+		}
+		env.Logf(provision.LevelWarning, "--force: could not %s: %v", what, err)
+		for _, h := range byHand {
+			env.Logf(provision.LevelWarning, "to finish by hand: %s", h)
+		}
+		leftovers = append(leftovers, byHand...)
+		return nil
+	}
+	onWeb := func(cmd string) string { return fmt.Sprintf("on %s: %s", s.ex.Host(), cmd) }
+	if err := step("remove the virtual host", []string{onWeb("rm -f " + exec.Quote(s.ws.SiteFile(c.SiteDomain)) + " and reload the web server")}, func() error {
+		if _, err := s.ws.RemoveSite(ctx, c.SiteDomain); err != nil {
+			return err
+		}
+		env.Logf(provision.LevelInfo, "removed the virtual host of %s", c.SiteDomain)
+		return nil
+	}); err != nil {
 		return nil, err
 	}
-	env.Logf(provision.LevelInfo, "removed the virtual host of %s", c.SiteDomain)
-	ch, err := removeCert(ctx, s)
-	if err != nil {
+	ch := map[string]any{}
+	if err := step("remove the certificates", []string{onWeb("rm -rf " + exec.Quote(s.certDir()))}, func() error {
+		cch, err := removeCert(ctx, s)
+		for k, v := range cch {
+			ch[k] = v
+		}
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	if err := appRemove(ctx, s); err != nil {
+	if err := step("remove the settings and files", []string{onWeb("remove the site's directory under " + exec.Quote(s.p.Root))}, func() error {
+		return appRemove(ctx, s)
+	}); err != nil {
 		return nil, err
 	}
 	if c.SiteDBName != "" {
-		svc, err := s.db(ctx)
-		if err != nil {
+		var sql []string
+		if t, err := db.ParseType(c.DBType); err == nil {
+			for _, q := range db.DropStatements(t, c.SiteDBName, c.SiteDBUser, c.DBGrantHost) {
+				sql = append(sql, fmt.Sprintf("on the database server %s (%s): %s", c.DBServer, c.DBType, q))
+			}
+		}
+		if err := step("drop database "+c.SiteDBName+" and user "+c.SiteDBUser+" on "+c.DBServer, sql, func() error {
+			if svc == nil {
+				if svc, err = s.db(ctx); err != nil {
+					return err
+				}
+				defer svc.Close()
+			}
+			if err := svc.DropDatabase(ctx, c.SiteDBName, c.SiteDBUser, c.DBGrantHost); err != nil {
+				return err
+			}
+			env.Logf(provision.LevelInfo, "dropped database %s and user %s on %s", c.SiteDBName, c.SiteDBUser, c.DBServer)
+			return nil
+		}); err != nil {
 			return nil, err
 		}
-		defer svc.Close()
-		if err := svc.DropDatabase(ctx, c.SiteDBName, c.SiteDBUser, c.DBGrantHost); err != nil {
-			return nil, err
-		}
-		env.Logf(provision.LevelInfo, "dropped database %s and user %s on %s", c.SiteDBName, c.SiteDBUser, c.DBServer)
+	}
+	if len(leftovers) > 0 {
+		ch["leftovers"] = leftovers
+		env.Logf(provision.LevelWarning, "site %s is deleted; %d thing(s) are left to do by hand (listed above)", c.SiteDomain, len(leftovers))
 	}
 	ch["site_status"] = entities.SiteDeleted
 	return ch, nil
