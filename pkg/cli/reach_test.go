@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"net/http"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -187,4 +189,41 @@ func TestSiteDeleteForceWithUnreachableDatabase(t *testing.T) {
 		t.Errorf("database %s: %v, want it left as it was", dbName, n)
 	}
 	must(t, h.home, "server", "delete", "db5", "-q")
+}
+
+// HTTPS on, on ports that are not 80 and 443: WordPress's address follows
+// the request's scheme, each with its own port, in its pages and in its
+// redirects.
+func TestWordPressHTTPSOnOwnPorts(t *testing.T) {
+	t.Parallel()
+	h := newHTTPSEnv(t, "nginx")
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", testenv.WordPressPlatform(t), "-q")
+	domain := uniqueDomain("ports")
+	dropDBsOf(t, domain)
+	must(t, h.home, "site", "install", domain, "--platform", "wp", "--https", "on", "-q")
+	httpURL := "http://" + domain + ":" + itoa(h.web.Port)
+	httpsURL := "https://" + domain + ":" + itoa(h.web.HTTPSPort)
+	title := "<title>" + domain + "</title>"
+
+	body, errs := h.curl(t, domain, "/", title)
+	if !strings.Contains(body, title) {
+		t.Fatalf("GET %s/: %.300s %s", httpsURL, body, errs)
+	}
+	if !strings.Contains(body, httpsURL+"/") || strings.Contains(body, domain+":"+itoa(h.web.Port)) {
+		t.Errorf("the page over HTTPS does not link to %s/ only:\n%.2000s", httpsURL, body)
+	}
+	_, body, _ = h.get(t, domain, "/", func(code int, body string, _ http.Header) bool { return code == 200 })
+	if !strings.Contains(body, httpURL+"/") || strings.Contains(body, "https://"+domain) {
+		t.Errorf("the page over HTTP does not link to %s/ only:\n%.2000s", httpURL, body)
+	}
+	// A redirect WordPress makes (to its login page) keeps the scheme's port.
+	out, err := osexec.Command("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "--max-time", "10", "--noproxy", "*",
+		"--cacert", h.ca.RootFile, "--resolve", domain+":"+itoa(h.web.HTTPSPort)+":127.0.0.1", httpsURL+"/wp-admin/").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "302 "+httpsURL+"/wp-login.php") {
+		t.Errorf("GET %s/wp-admin/: %q, %v; want a redirect to %s/wp-login.php", httpsURL, out, err, httpsURL)
+	}
+	code, _, hdr := h.get(t, domain, "/wp-admin/", func(code int, _ string, _ http.Header) bool { return code == 302 })
+	if loc := hdr.Get("Location"); code != 302 || !strings.HasPrefix(loc, httpURL+"/wp-login.php") {
+		t.Errorf("GET %s/wp-admin/: %d %q; want a redirect to %s/wp-login.php", httpURL, code, loc, httpURL)
+	}
 }

@@ -32,7 +32,12 @@ type WordPressSite struct {
 	Aliases []string
 	// URL is the site's address (WP_HOME and WP_SITEURL), e.g.
 	// https://example.com or http://wp1.test:8080. Empty: http://DOMAIN.
-	URL         string
+	URL string
+	// HTTPSURL, if set, is the site's address over HTTPS for a site that
+	// answers on both schemes: WP_HOME and WP_SITEURL are then URL on an
+	// HTTP request and HTTPSURL on an HTTPS one, so that each scheme
+	// links and redirects to its own port.
+	HTTPSURL    string
 	DB          DB
 	TablePrefix string // empty: wp_
 	// Salts maps each of WordPressSalts to its value. Missing ones are
@@ -49,6 +54,13 @@ func (s WordPressSite) check() error {
 	}
 	if _, err := siteURL(s.Domain, s.URL); err != nil {
 		return err
+	}
+	if s.HTTPSURL != "" {
+		if u, err := siteURL(s.Domain, s.HTTPSURL); err != nil {
+			return err
+		} else if !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("site HTTPS URL %q must be https://", s.HTTPSURL)
+		}
 	}
 	if drv, err := s.DB.driver(); err != nil {
 		return err
@@ -116,8 +128,14 @@ func RenderWordPressSite(s WordPressSite) ([]byte, error) {
 		def(k, PHPString(v))
 	}
 	fmt.Fprintf(&b, "\n$table_prefix = %s;\n\n", PHPString(prefix))
-	def("WP_HOME", PHPString(home))
-	def("WP_SITEURL", PHPString(home))
+	homeValue := PHPString(home)
+	if s.HTTPSURL != "" {
+		tls, _ := siteURL(s.Domain, s.HTTPSURL)
+		homeValue = "(isset($_SERVER['HTTPS']) && $_SERVER['HTTPS'] !== '' && strtolower($_SERVER['HTTPS']) !== 'off' ? " +
+			PHPString(tls) + " : " + PHPString(home) + ")"
+	}
+	def("WP_HOME", homeValue)
+	def("WP_SITEURL", homeValue)
 	def("UPLOADS", PHPString("wp-content/uploads/"+s.Domain))
 	def("WP_AUTO_UPDATE_CORE", "false")
 	def("AUTOMATIC_UPDATER_DISABLED", "true")

@@ -219,9 +219,10 @@ func (s *site) installCert(ctx context.Context, chainPEM, keyPEM []byte, info ac
 	switch s.c.SiteHTTPS {
 	case "", entities.HTTPSOff:
 		s.env.Logf(provision.LevelWarning, "HTTPS is off for %s, so the certificate waits: aegir site edit %s --https on", s.c.SiteDomain, s.c.SiteDomain)
-	case entities.HTTPSRequired:
+	case entities.HTTPSRequired, entities.HTTPSOn:
 		if oldCert == "" {
-			// The site's own address becomes https:// (see url).
+			// The site's own address becomes https:// (required), or
+			// gets its https:// twin (on; see url and httpsURL).
 			if _, err := s.writeSettings(ctx); err != nil {
 				return changes, err
 			}

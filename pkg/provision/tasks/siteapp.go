@@ -20,6 +20,16 @@ func (s *site) url() string {
 	return "http://" + s.c.SiteDomain + portSuffix(s.c.HTTPPort)
 }
 
+// httpsURL is the site's address over HTTPS when it answers on both
+// schemes (HTTPS on, with a certificate), else "": a WordPress site's
+// address then follows the request's scheme, each with its own port.
+func (s *site) httpsURL() string {
+	if s.c.SiteHTTPS == entities.HTTPSOn && s.c.SiteCertFile != "" {
+		return "https://" + s.c.SiteDomain + httpsPortSuffix(s.c.HTTPSPort)
+	}
+	return ""
+}
+
 func httpsPortSuffix(port int) string {
 	if port == 0 || port == 443 {
 		return ""
@@ -52,7 +62,7 @@ func (s *site) writeSettings(ctx context.Context) (bool, error) {
 		if _, err := app.EnsureWordPressPlatform(ctx, s.ex, s.p, keepDir(s.c), s.env.Logf); err != nil {
 			return false, err
 		}
-		return app.WriteWordPressSite(ctx, s.ex, s.p, app.WordPressSite{Domain: s.c.SiteDomain, Aliases: s.c.SiteAliases, URL: s.url(), DB: s.dbSpec()}, s.owner())
+		return app.WriteWordPressSite(ctx, s.ex, s.p, app.WordPressSite{Domain: s.c.SiteDomain, Aliases: s.c.SiteAliases, URL: s.url(), HTTPSURL: s.httpsURL(), DB: s.dbSpec()}, s.owner())
 	case app.Drupal:
 		changed, err := app.WriteDrupalSettings(ctx, s.ex, s.p, app.DrupalSettings{Domain: s.c.SiteDomain, Aliases: s.c.SiteAliases, DB: s.dbSpec()}, s.owner())
 		if err != nil {
