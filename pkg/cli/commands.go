@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 )
@@ -110,7 +112,23 @@ func flagError(cmd *cobra.Command, err error) error {
 	if derr := dashArg(cmd, err); derr != nil {
 		return derr
 	}
+	var iv *pflag.InvalidValueError
+	if errors.As(err, &iv) {
+		err = entities.Invalid("--"+iv.GetFlag().Name, iv.GetValue(), flagRule(iv))
+	}
 	return &Error{Code: ExitUsage, Err: err, Hint: usageHint(cmd)}
+}
+
+// flagRule is the rule a flag's value broke, in words rather than
+// strconv's (parsing "maybe": invalid syntax).
+func flagRule(iv *pflag.InvalidValueError) string {
+	switch iv.GetFlag().Value.Type() {
+	case "bool":
+		return "must be true or false"
+	case "duration":
+		return "must be a duration such as 90s, 30m or 24h"
+	}
+	return iv.Unwrap().Error()
 }
 
 // dashArg is the error for an argument that starts with '-' and is no

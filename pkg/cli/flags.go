@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -56,4 +58,31 @@ func validNames(pairs ...string) error {
 		}
 	}
 	return nil
+}
+
+// intValue is a whole-number flag written in decimal digits, as people
+// and scripts write ports and counts. pflag's own reads 010 as octal (8),
+// 0x50 as 80 and takes "+80" and "8_080"; this one refuses them.
+type intValue struct{ p *int }
+
+func (v *intValue) Set(s string) error {
+	digits := strings.TrimPrefix(s, "-")
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return errors.New("must be a whole number in decimal digits")
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("is out of range")
+	}
+	*v.p = n
+	return nil
+}
+
+func (v *intValue) Type() string   { return "int" }
+func (v *intValue) String() string { return strconv.Itoa(*v.p) }
+
+// intFlag defines an intValue flag with its default.
+func intFlag(fs *pflag.FlagSet, p *int, name string, def int, usage string) {
+	*p = def
+	fs.Var(&intValue{p: p}, name, usage)
 }

@@ -132,7 +132,7 @@ func (a *App) dispatcherCmd(use, short, long string, run func(d *queue.Dispatche
 			return run(d)
 		},
 	}
-	cmd.Flags().IntVar(&workers, "workers", 0, "tasks run at once (default: the workers setting, 2)")
+	intFlag(cmd.Flags(), &workers, "workers", 0, "tasks run at once (default: the workers setting, 2)")
 	return cmd
 }
 

@@ -61,7 +61,7 @@ func (a *App) taskCmd() *cobra.Command {
 	list.Flags().StringVar(&f.Status, "status", "", "only tasks in this status: "+fmt.Sprint(entities.TaskStatuses))
 	list.Flags().StringVar(&site, "site", "", "only tasks on this site")
 	list.Flags().StringVar(&f.Type, "type", "", "only tasks of this type, e.g. site.install")
-	list.Flags().IntVar(&f.Limit, "limit", 100, "at most this many tasks (0: all)")
+	intFlag(list.Flags(), &f.Limit, "limit", 100, "at most this many tasks (0: all)")
 
 	show := &cobra.Command{
 		Use: "show ID", Short: "Show a task and its log", Args: cobra.ExactArgs(1),
