@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -35,6 +36,11 @@ func (a *App) taskCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.Status != "" {
 				if err := entities.ValidateOneOf("--status", f.Status, entities.TaskStatuses...); err != nil {
+					return err
+				}
+			}
+			if f.Type != "" {
+				if err := entities.ValidateOneOf("--type", f.Type, provision.Tasks()...); err != nil {
 					return err
 				}
 			}
