@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli/output"
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision/acme"
 	"github.com/aegir-project/aegir/pkg/provision/web"
 )
 
@@ -66,7 +69,14 @@ func (a *App) checkConfig(known []string) error {
 		}
 	}
 	sort.Strings(unknown)
+	sections := append([]string{}, known...)
+	sort.Strings(sections)
 	for _, k := range unknown {
+		for _, kk := range sections {
+			if strings.HasPrefix(kk, k+".") { // site: standard, for site.profile
+				return a.configInvalid(k, fmt.Sprint(v.Get(k)), "must be a section of keys, like "+kk)
+			}
+		}
 		a.warnf("%s: unknown key %q is ignored (docs/configuration.md lists the keys)", v.ConfigFileUsed(), k)
 	}
 	for _, k := range known {
@@ -125,11 +135,39 @@ func checkConfigValue(key string, val, def any) error {
 		err = entities.ValidateLanguage(key, s)
 	case "web_user":
 		err = web.CheckUser(key, s) // the web back end's rule
+	case "web_group":
+		err = entities.ValidateSystemName(key, s, "group") // the back end's rule (provision.Context.Check)
+	case "acme_directory":
+		if _, derr := acme.DirectoryURL(s); derr != nil { // the ACME client's rule
+			err = fmt.Errorf("must be an https:// URL, or production or staging")
+		}
+	case "acme_email", "notify.email.to", "notify.email.from":
+		err = entities.ValidateEmail(key, s)
+	case "acme_ca_file":
+		if s != "" {
+			err = readableFile(key, s)
+		}
+	case "notify.email.smtp":
+		err = checkHostPort(key, s)
 	}
-	if ie, ok := err.(*entities.InvalidError); ok {
+	var ie *entities.InvalidError
+	if errors.As(err, &ie) {
 		return fmt.Errorf("%s", ie.Rule)
 	}
 	return err
+}
+
+// checkHostPort checks a HOST:PORT address (an SMTP server).
+func checkHostPort(field, s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || entities.ValidateHost(field, host) != nil {
+		return entities.Invalid(field, s, "must be HOST:PORT, like localhost:25")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return entities.Invalid(field, s, "must be HOST:PORT, like localhost:25")
+	}
+	return entities.ValidatePort(field, n)
 }
 
 // configEnv is the environment variable of a configuration key.

@@ -220,6 +220,20 @@ func ValidateUser(field, s string) error {
 	return nil
 }
 
+// ValidateSystemName checks the name of a system user or group (kind) on
+// a server, such as the web server's (web_user, web_group): what useradd
+// and groupadd take by default.
+func ValidateSystemName(field, s, kind string) error {
+	ok := s != "" && len(s) <= 32
+	for i, r := range s {
+		ok = ok && (r >= 'a' && r <= 'z' || r == '_' || i > 0 && (r >= '0' && r <= '9' || r == '.' || r == '-'))
+	}
+	if !ok {
+		return Invalid(field, s, "must be a system "+kind+" name: lower-case letters, digits, '_', '.', '-', starting with a letter or '_', at most 32 characters")
+	}
+	return nil
+}
+
 // ValidateProfile checks an install profile's machine name.
 func ValidateProfile(field, s string) error {
 	if s == "" {

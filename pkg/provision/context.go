@@ -225,6 +225,13 @@ func (c *Context) Check() error {
 			}
 		}
 	}
+	for _, f := range []struct{ key, value, kind string }{{"web_user", c.WebUser, "user"}, {"web_group", c.WebGroup, "group"}} {
+		if f.value != "" {
+			if err := entities.ValidateSystemName(f.key, f.value, f.kind); err != nil {
+				return err
+			}
+		}
+	}
 	// Paths the web server's configuration names unquoted keep its rule;
 	// the others are only ever quoted.
 	for _, f := range []struct {

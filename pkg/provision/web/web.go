@@ -305,10 +305,7 @@ func (c *Config) validate() error {
 // CheckUser is the rule of the web server's system user (web_user), for
 // the front end to check configuration with.
 func CheckUser(field, s string) error {
-	if !userRe.MatchString(s) {
-		return entities.Invalid(field, s, "must be a system user name: lower-case letters, digits, '_', '.', '-', starting with a letter or '_', at most 32 characters")
-	}
-	return nil
+	return entities.ValidateSystemName(field, s, "user")
 }
 
 // phpAddr is a parsed PHP-FPM address: Socket, or Host and Port.
