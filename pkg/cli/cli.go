@@ -89,7 +89,12 @@ Start with: aegir init, then aegir server add, aegir platform add, aegir site in
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		DisableAutoGenTag: true,
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.loadConfig(cmd) },
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := emptyFlag(cmd); err != nil {
+				return err
+			}
+			return a.loadConfig(cmd)
+		},
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.home, "home", "", "aegir home: state, config, backups (env AEGIR_HOME; default ~/.aegir)")
@@ -135,7 +140,9 @@ func (a *App) loadConfig(cmd *cobra.Command) error {
 	if err := v.ReadInConfig(); err != nil && !errors.Is(err, os.ErrNotExist) {
 		var nf viper.ConfigFileNotFoundError
 		if !errors.As(err, &nf) && !os.IsNotExist(errors.Unwrap(err)) && !strings.Contains(err.Error(), "no such file") {
-			return &Error{Code: ExitUsage, Err: fmt.Errorf("config file %s: %w", v.ConfigFileUsed(), err), Hint: "fix the YAML in that file (docs/configuration.md lists the keys)"}
+			// One line: YAML's errors list their lines below one another.
+			msg := strings.Join(strings.Fields(err.Error()), " ")
+			return &Error{Code: ExitUsage, Err: fmt.Errorf("config file %s: %s", v.ConfigFileUsed(), msg), Hint: "fix the YAML in that file (docs/configuration.md lists the keys)"}
 		}
 	}
 	if err := a.checkConfig(known); err != nil {

@@ -72,6 +72,7 @@ func (a *App) clientCmd() *cobra.Command {
 		},
 	}
 	edit.Flags().StringVar(&editEmail, "email", "", "the client's email address")
+	allowEmpty(edit.Flags(), "email") // no email address
 	del := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a client that has no sites", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

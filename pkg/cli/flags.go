@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -85,4 +86,33 @@ func (v *intValue) String() string { return strconv.Itoa(*v.p) }
 func intFlag(fs *pflag.FlagSet, p *int, name string, def int, usage string) {
 	*p = def
 	fs.Var(&intValue{p: p}, name, usage)
+}
+
+// emptyOK is the annotation of a flag whose empty value means something
+// (server edit --http-test-cmd ”: back to the default command; site edit
+// --client ”: no client).
+const emptyOK = "aegir-empty-ok"
+
+// allowEmpty marks the named flags of fs as taking an empty value.
+func allowEmpty(fs *pflag.FlagSet, names ...string) {
+	for _, n := range names {
+		if err := fs.SetAnnotation(n, emptyOK, []string{"true"}); err != nil {
+			panic(err) // a flag name misspelt here
+		}
+	}
+}
+
+// emptyFlag refuses a text flag given with an empty value, unless
+// allowEmpty says what empty means for it: --https ” or --site "$UNSET"
+// is a mistake (as --alias ” is), not the default, nor a filter left off
+// that lists, and then deletes, everything.
+func emptyFlag(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if err == nil && f.Value.Type() == "string" && f.Value.String() == "" && f.Annotations[emptyOK] == nil {
+			err = &Error{Code: ExitUsage, Err: entities.Invalid("--"+f.Name, "", "must not be empty"),
+				Hint: "give --" + f.Name + " a value, or leave it out (see: " + cmd.CommandPath() + " --help)"}
+		}
+	})
+	return err
 }

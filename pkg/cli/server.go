@@ -51,6 +51,8 @@ func (f *serverFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.dbAdminPasswordFile, "db-admin-password-file", "", "file holding the admin password, mode 0600 (never passed on the command line)")
 	fs.BoolVar(&f.dbTunnel, "db-tunnel", false, "reach the database as its admin through an SSH tunnel to the server (default on for a remote server whose --db-host is a loopback address or a socket)")
 	fs.BoolVar(&f.queue, "queue", false, "only queue the verify task for the dispatcher; print its id")
+	// On server edit, empty puts these back to their defaults.
+	allowEmpty(fs, "ssh-user", "http-test-cmd", "http-restart-cmd", "http-listen-ip", "php-fpm", "db-admin-user")
 }
 
 // apply validates the flags that were given and copies them onto v.

@@ -382,7 +382,8 @@ func (a *App) siteEditCmd() *cobra.Command {
 	listFlag(f, &o.remove, "remove-alias", "remove an alias (repeatable)")
 	f.BoolVar(&o.redirect, "redirect", false, "aliases redirect to the domain")
 	f.BoolVar(&o.noRedirect, "no-redirect", false, "aliases serve the site themselves")
-	f.StringVar(&o.client, "client", "", "move the site to this client")
+	f.StringVar(&o.client, "client", "", "move the site to this client ('': to no client)")
+	allowEmpty(f, "client")
 	f.StringVar(&o.https, "https", "", "HTTPS: off, on or required")
 	f.BoolVar(&o.queue, "queue", false, "only queue the verify task; print its id")
 	return cmd
