@@ -242,6 +242,11 @@ func TestSiteHTTPS(t *testing.T) {
 				t.Errorf("the previous certificate file is left: %v", err)
 			}
 			h.curlAlias(t, "new."+domain, domain)
+			// That verify checked the site over HTTP (301) and HTTPS, where
+			// its visitors land (200).
+			if hl := siteHealth(t, h.home, domain); hl.Status != "ok" || hl.HTTPCode != 200 {
+				t.Fatalf("health of the HTTPS site after verify: %+v", hl)
+			}
 
 			// Renewal by the cert queue once the certificate is due.
 			serial := h.servedSerial(t, domain, "")

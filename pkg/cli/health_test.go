@@ -150,14 +150,21 @@ func TestSiteVerifyHealth(t *testing.T) {
 		t.Fatalf("verify with php-fpm's address put right: exit %d\n%s", code, errs)
 	}
 
-	// Disabled: 503 is what it should answer.
+	// Disabled: 503 is what it should answer, as disable itself records.
 	must(t, h.home, "site", "disable", domain, "-q")
+	if hl := siteHealth(t, h.home, domain); hl.Status != "ok" || hl.HTTPCode != 503 {
+		t.Fatalf("health after disable: %+v", hl)
+	}
 	errs, code, _ = timedVerify(t, h.home, domain)
 	if code != 0 || !strings.Contains(errs, "answers HTTP 503") {
 		t.Fatalf("verify of a disabled site: exit %d\n%s", code, errs)
 	}
 	if hl := siteHealth(t, h.home, domain); hl.Status != "ok" || hl.HTTPCode != 503 {
 		t.Fatalf("health of a disabled site: %+v", hl)
+	}
+	must(t, h.home, "site", "enable", domain, "-q")
+	if hl := siteHealth(t, h.home, domain); hl.Status != "ok" || hl.HTTPCode != 200 {
+		t.Fatalf("health after enable: %+v", hl)
 	}
 	must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
 }

@@ -244,7 +244,8 @@ func siteSetDisabled(ctx context.Context, env *provision.Env, c *provision.Conte
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.ws.WriteSite(ctx, s.vhost(disabled)); err != nil {
+	changed, err := s.ws.WriteSite(ctx, s.vhost(disabled))
+	if err != nil {
 		return nil, err
 	}
 	status := entities.SiteInstalled
@@ -254,7 +255,19 @@ func siteSetDisabled(ctx context.Context, env *provision.Env, c *provision.Conte
 	} else {
 		env.Logf(provision.LevelInfo, "site %s is served again", c.SiteDomain)
 	}
-	return map[string]any{"site_status": status}, nil
+	// Its health in its new status: the task did what it was asked
+	// even when the site does not answer as it should, which is a
+	// warning then.
+	c.SiteStatus = status
+	svc, svcErr := s.db(ctx)
+	if svcErr == nil {
+		defer svc.Close()
+	}
+	h, herr := s.checkHealth(ctx, svc, svcErr, changed, nil)
+	if herr != nil {
+		env.Logf(provision.LevelWarning, "%s is %s but does not answer as it should: %s", c.SiteDomain, status, errorLine(herr))
+	}
+	return map[string]any{"site_status": status, "site_health": h}, nil
 }
 
 // siteDelete removes the virtual host, the site's files and settings, its
