@@ -13,31 +13,18 @@ ROUNDS=${ROUNDS:-3}
 FILES_MB=${FILES_MB:-200}
 DB_MB=${DB_MB:-50}
 [ -x "$AEGIR" ] || { echo "bench-backup: no $AEGIR; run make build" >&2; exit 1; }
-
-work=$(mktemp -d /var/tmp/aegir-bench-backup.XXXXXX)
-chmod 755 "$work"
-export AEGIR_HOME=$work/home
+. scripts/bench-lib.sh
 DOMAIN=bench$$.test
-db_base=bench$$test
-cleanup() {
-  "$AEGIR" -y site delete "$DOMAIN" --no-backup -q >/dev/null 2>&1 || true
-  for d in $(mariadb -N -e "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '${db_base}%'"); do
-    mariadb -e "DROP DATABASE IF EXISTS \`$d\`"
-  done
-  for u in $(mariadb -N -e "SELECT CONCAT('\`', User, '\`@\`', Host, '\`') FROM mysql.user WHERE User LIKE '${db_base}%'"); do
-    mariadb -e "DROP USER $u"
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+aegir_site_delete() { "$AEGIR" -y site delete "$DOMAIN" --no-backup -q >/dev/null 2>&1 || true; }
+BENCH_BEFORE_CLEANUP=aegir_site_delete
+bench_setup bench-backup "bench$$test"
 echo "backup benchmark: setting up $DOMAIN (${FILES_MB} MiB of files, ${DB_MB} MiB of posts) in $work"
-"$AEGIR" init -q >/dev/null
-chmod 711 "$AEGIR_HOME"
-cp -a --dereference /usr/share/wordpress "$work/wp"
-chown -R root:root "$work/wp"
-# The web server is not needed to back up: its test and reload are no-ops.
-"$AEGIR" server add bench --host localhost --http nginx --http-test-cmd true --http-restart-cmd true \
+# A task that reloads the web server returns once it serves the change:
+# a private nginx serves the site.
+port=$(free_port)
+start_nginx "$work/nginx" "$port" "$AEGIR_HOME/config/bench/nginx.conf"
+"$AEGIR" server add bench --host localhost --http nginx --http-port "$port" --http-listen-ip 127.0.0.1 \
+  --http-test-cmd "$NGINX_CMD -t" --http-restart-cmd "$NGINX_CMD -s reload" \
   --db mariadb --db-host 127.0.0.1 -q >/dev/null
 "$AEGIR" platform add wp --server bench --root "$work/wp" -q >/dev/null
 "$AEGIR" site install "$DOMAIN" --platform wp -q >/dev/null

@@ -41,3 +41,6 @@ done
 
 # Backups and restores, side by side with tar and mariadb-dump (docs/benchmarks.md, Backups).
 bash scripts/bench-backup.sh
+
+# Reloads: 24 queued alias edits on one server, 1 worker against 4 (docs/benchmarks.md, Reloads).
+bash scripts/bench-reload.sh

@@ -63,7 +63,7 @@ func TestServerVerifyReal(t *testing.T) {
 	home := newHome(t)
 	ng := testenv.StartNginx(t, filepath.Join(home, "config", "web1"))
 	must(t, home, "server", "add", "web1", "--host", "localhost",
-		"--http", "nginx", "--http-port", itoa(ng.Port), "--http-test-cmd", ng.TestCmd, "--http-restart-cmd", ng.ReloadCmd,
+		"--http", "nginx", "--http-port", itoa(ng.Port), "--http-listen-ip", "127.0.0.1", "--http-test-cmd", ng.TestCmd, "--http-restart-cmd", ng.ReloadCmd,
 		"--db", "mariadb", "--db-host", "127.0.0.1")
 	sv := serverServices(t, home, "web1")
 	if sv["http"].Status != "enabled" || !strings.HasPrefix(sv["http"].Version, "1.") {

@@ -24,7 +24,9 @@ func (a *App) dispatcher() (*queue.Dispatcher, *hosting.Runner, error) {
 		Lease:    a.cfg.GetDuration("lease"),
 		Interval: a.cfg.GetDuration("queue.interval"),
 		Handler: func(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
-			return queueOutcome(r.Run(ctx, t, provision.LoggerFunc(log)))
+			// A task waiting for a reload it shares lends its worker to the next.
+			wctx := provision.WithSharedWait(ctx, func() func() { return queue.ReleaseWorker(ctx) })
+			return queueOutcome(r.Run(wctx, t, provision.LoggerFunc(log)))
 		},
 		Notify: a.notifier(),
 		Cleanup: func(ctx context.Context, t *entities.Task) (bool, error) {

@@ -421,9 +421,12 @@ func TestPlatformImport(t *testing.T) {
 	dropDBsOf(t, "import.test") // and those its restore makes
 	must(t, h.home, "site", "install", "import.test", "--platform", "wp", "--alias", "www.import.test", "-q")
 
-	// A second aegir home that knows the servers and the platform but not the site.
+	// A second aegir home that knows the servers and the platform but not
+	// the site, with a web server that serves its own config dir (a task
+	// waits until the web server serves what it wrote).
 	home2 := newHome(t)
-	w := h.web
+	w := testenv.StartNginx(t, filepath.Join(home2, "config", "web1"))
+	h2 := &hostEnv{home: home2, web: w}
 	must(t, home2, "server", "add", "web1", "--host", "localhost", "-q", "--http", "nginx", "--http-port", itoa(w.Port),
 		"--http-listen-ip", "127.0.0.1", "--http-test-cmd", w.TestCmd, "--http-restart-cmd", w.ReloadCmd, "--db", "mariadb", "--db-host", "127.0.0.1", "--queue")
 	must(t, home2, "platform", "add", "wp", "--server", "web1", "--root", root, "--queue")
@@ -451,7 +454,7 @@ func TestPlatformImport(t *testing.T) {
 	}
 	title := "<title>import.test</title>"
 	ok := func(code int, body string, _ http.Header) bool { return code == 200 && strings.Contains(body, title) }
-	if code, body, _ := h.get(t, "import.test", "/", ok); !ok(code, body, nil) {
+	if code, body, _ := h2.get(t, "import.test", "/", ok); !ok(code, body, nil) {
 		t.Fatalf("imported site after verify: %d %.200s", code, body)
 	}
 	// Twice: nothing new.
@@ -472,7 +475,7 @@ func TestPlatformImport(t *testing.T) {
 	if pw := siteDBPassword(t, home2, "import.test"); len(pw) < 20 {
 		t.Fatalf("password after the restore: %d characters", len(pw))
 	}
-	if code, body, _ := h.get(t, "import.test", "/", ok); !ok(code, body, nil) {
+	if code, body, _ := h2.get(t, "import.test", "/", ok); !ok(code, body, nil) {
 		t.Fatalf("the restored site: %d %.200s", code, body)
 	}
 

@@ -177,6 +177,9 @@ type Service struct {
 	RestartCmd string `json:"restart_cmd,omitempty" yaml:"restart_cmd,omitempty"`
 	PHPFPM     string `json:"php_fpm,omitempty" yaml:"php_fpm,omitempty"`
 	ListenIP   string `json:"listen_ip,omitempty" yaml:"listen_ip,omitempty"`
+	// ReloadPending: a reload failed after changes were written; the next
+	// task on the server reloads.
+	ReloadPending bool `json:"reload_pending,omitempty" yaml:"reload_pending,omitempty"`
 	// DB settings. The admin password itself is never stored here: only the
 	// file that holds it.
 	DBHost            string `json:"db_host,omitempty" yaml:"db_host,omitempty"`

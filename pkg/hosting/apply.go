@@ -2,11 +2,13 @@ package hosting
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/db"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // before prepares the record for a task: a new site gets its database
@@ -131,6 +133,9 @@ func (r *Runner) apply(ctx context.Context, t *entities.Task, res *provision.Res
 		return err
 	}
 	ok := res.Status != provision.StatusError
+	if err := r.applyReloads(ctx, ch.WebReloads); err != nil {
+		return err
+	}
 	if err := r.applyBackup(ctx, t, ch); err != nil {
 		return err
 	}
@@ -161,6 +166,32 @@ func (r *Runner) apply(ctx context.Context, t *entities.Task, res *provision.Res
 		return r.applyPlatform(ctx, t, ch, ok)
 	case entities.TargetSite:
 		return r.applySite(ctx, t, ch, ok, res.Secrets["site_db_password"])
+	}
+	return nil
+}
+
+// applyReloads remembers the web server reloads that failed, for the next
+// task on the server to do, and forgets those a later reload made up for.
+func (r *Runner) applyReloads(ctx context.Context, reloads map[string]provision.ReloadReport) error {
+	for name, rep := range reloads {
+		s, err := r.Store.GetServer(ctx, name)
+		var nf *store.NotFoundError
+		if errors.As(err, &nf) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if rep.Failed > 0 {
+			if err := r.Store.MarkReloadPending(ctx, s.ID, rep.Failed); err != nil {
+				return err
+			}
+		}
+		if rep.Done > 0 {
+			if err := r.Store.ClearReloadPending(ctx, s.ID, rep.Done); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -221,10 +221,11 @@ func (r *Runner) fillWeb(c *provision.Context, s *entities.Server) {
 	// Nothing of another server's web service stays (a context filled
 	// again for a migration's target).
 	c.HTTPType, c.HTTPPort, c.HTTPSPort, c.HTTPTestCmd, c.HTTPRestartCmd, c.PHPFPM, c.HTTPListenIP = "", 0, 0, "", "", "", ""
+	c.HTTPReloadPending = false
 	for _, sv := range s.Services {
 		if sv.Kind == entities.KindHTTP {
 			c.HTTPType, c.HTTPPort, c.HTTPSPort, c.HTTPTestCmd, c.HTTPRestartCmd, c.PHPFPM = sv.Type, sv.Port, sv.HTTPSPort, sv.TestCmd, sv.RestartCmd, sv.PHPFPM
-			c.HTTPListenIP = sv.ListenIP
+			c.HTTPListenIP, c.HTTPReloadPending = sv.ListenIP, sv.ReloadPending
 		}
 	}
 }
@@ -291,6 +292,8 @@ type changes struct {
 	SiteCertError   *string      `json:"site_cert_error"`
 	SiteCertNames   []string     `json:"site_cert_names"`
 	SiteCertRemoved bool         `json:"site_cert_removed"`
+	// WebReloads: what became of the web server reloads, by server.
+	WebReloads map[string]provision.ReloadReport `json:"web_reloads"`
 	// Committed: the task failed, but what it reports stays done (a site
 	// installed whose certificate could not be had): save it anyway.
 	Committed bool `json:"committed"`

@@ -36,8 +36,11 @@ type Context struct {
 	HTTPRestartCmd   string `json:"http_restart_cmd,omitempty"`
 	PHPFPM           string `json:"php_fpm,omitempty"`        // socket path or host:port
 	HTTPListenIP     string `json:"http_listen_ip,omitempty"` // address the vhosts listen on; empty: all
-	WebUser          string `json:"web_user,omitempty"`       // the web server's system user, e.g. www-data
-	WebGroup         string `json:"web_group,omitempty"`
+	// HTTPReloadPending: a reload failed after changes were written; this
+	// task reloads first.
+	HTTPReloadPending bool   `json:"http_reload_pending,omitempty"`
+	WebUser           string `json:"web_user,omitempty"` // the web server's system user, e.g. www-data
+	WebGroup          string `json:"web_group,omitempty"`
 
 	// Database server of the target.
 	DBServer            string `json:"db_server,omitempty"`
@@ -123,6 +126,7 @@ type Context struct {
 	TargetHTTPRestartCmd      string   `json:"target_http_restart_cmd,omitempty"`
 	TargetPHPFPM              string   `json:"target_php_fpm,omitempty"`
 	TargetHTTPListenIP        string   `json:"target_http_listen_ip,omitempty"`
+	TargetHTTPReloadPending   bool     `json:"target_http_reload_pending,omitempty"`
 	TargetDBServer            string   `json:"target_db_server,omitempty"`
 	TargetDBServerHost        string   `json:"target_db_server_host,omitempty"`
 	TargetDBSSHUser           string   `json:"target_db_ssh_user,omitempty"`
@@ -294,6 +298,7 @@ func (c *Context) linkTarget(o *Context, toTarget bool) {
 	str(&own.HTTPRestartCmd, &tgt.TargetHTTPRestartCmd)
 	str(&own.PHPFPM, &tgt.TargetPHPFPM)
 	str(&own.HTTPListenIP, &tgt.TargetHTTPListenIP)
+	flag(&own.HTTPReloadPending, &tgt.TargetHTTPReloadPending)
 	str(&own.DBServer, &tgt.TargetDBServer)
 	str(&own.DBServerHost, &tgt.TargetDBServerHost)
 	str(&own.DBSSHUser, &tgt.TargetDBSSHUser)

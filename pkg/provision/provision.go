@@ -126,8 +126,9 @@ type Env struct {
 	// dispatch share one reload. Nil: reload at once.
 	Reloads *ReloadSet
 
-	secretsMu sync.Mutex
+	secretsMu sync.Mutex // also guards reloads
 	secrets   map[string]string
+	reloads   map[string]ReloadReport
 }
 
 // KeepSecret hands a secret to the front end (Result.Secrets).

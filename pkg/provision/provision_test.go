@@ -103,3 +103,46 @@ func TestDecodeContextRefusesUnknownKeys(t *testing.T) {
 		t.Fatalf("%v %+v", err, c)
 	}
 }
+
+// A reload waits for the changes to its server in progress (Begin), and
+// the task whose request waits so hands its worker over meanwhile
+// (WithSharedWait) and resumes after the reload; a request with nothing
+// else going on reloads at once and keeps its worker.
+func TestReloadSetWaitsForChangesInProgress(t *testing.T) {
+	r := NewReloadSet()
+	var reloads atomic.Int32
+	fn := func(context.Context) error { reloads.Add(1); return nil }
+	var lent, resumed atomic.Int32
+	ctx := WithSharedWait(context.Background(), func() func() {
+		lent.Add(1)
+		return func() { resumed.Add(1) }
+	})
+
+	if err := r.Reload(ctx, "web1", fn); err != nil || reloads.Load() != 1 || lent.Load() != 0 {
+		t.Fatalf("alone: %v, %d reloads, lent %d times; want one reload, not lent", err, reloads.Load(), lent.Load())
+	}
+
+	end := r.Begin("web1")
+	done := make(chan error)
+	go func() { done <- r.Reload(ctx, "web1", fn) }()
+	time.Sleep(100 * time.Millisecond)
+	if reloads.Load() != 1 || lent.Load() != 1 {
+		t.Fatalf("with a change in progress: %d reloads, lent %d times; want no new reload yet, lent once", reloads.Load(), lent.Load())
+	}
+	started := time.Now()
+	end()
+	if err := <-done; err != nil || reloads.Load() != 2 || resumed.Load() != 1 {
+		t.Fatalf("after the change: %v, %d reloads, resumed %d times", err, reloads.Load(), resumed.Load())
+	}
+	if d := time.Since(started); d > time.Second {
+		t.Errorf("the reload came %s after the change ended", d)
+	}
+
+	// MaxDelay bounds the wait for a change that never ends.
+	r.MaxDelay = 200 * time.Millisecond
+	r.Begin("web2")
+	start := time.Now()
+	if err := r.Reload(ctx, "web2", fn); err != nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("with a change that never ends: %v after %s", err, time.Since(start))
+	}
+}

@@ -41,6 +41,7 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 	}
 	env.Connect = func(ctx context.Context, s ServerRef) (Executor, error) { return pool.connect(ctx, s, env) }
 	env.Reloads = pool.Reloads
+	defer env.Reloads.Running()()
 	// The task and the context are checked before any server is reached.
 	var changes map[string]any
 	var err error
@@ -60,6 +61,14 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 			changes, err = safeCall(exec.WithTask(ctx, t), f, env, c)
 			t.Close(ctx)
 		}
+	}
+	if len(env.reloads) > 0 {
+		// A failed task reports its reloads too: a change it wrote may
+		// wait for one.
+		if changes == nil {
+			changes = map[string]any{}
+		}
+		changes["web_reloads"] = env.reloads
 	}
 	res.Changes = changes
 	res.Secrets = env.secrets
@@ -154,75 +163,4 @@ func hintFor(code string) string {
 		return "read the command's output in the task log (aegir task log ID), fix the cause, then retry the task"
 	}
 	return ""
-}
-
-// ReloadSet coalesces reloads of a web server: callers that ask for a
-// reload while one is running all wait for the next one, which runs once
-// for all of them. A caller returns only after a reload that started after
-// its request has finished, so its changes are live when it returns.
-type ReloadSet struct {
-	mu sync.Mutex
-	m  map[string]*reloadState
-	// Gather is how long a reload waits for more requests before it runs.
-	Gather time.Duration
-}
-
-type reloadState struct {
-	running bool
-	pending []chan error
-}
-
-// NewReloadSet makes an empty ReloadSet.
-func NewReloadSet() *ReloadSet {
-	return &ReloadSet{m: map[string]*reloadState{}, Gather: 50 * time.Millisecond}
-}
-
-// Reload asks for fn to run for key and waits for the result of the reload
-// that covers this request.
-func (r *ReloadSet) Reload(ctx context.Context, key string, fn func(context.Context) error) error {
-	if r == nil {
-		return fn(ctx)
-	}
-	ch := make(chan error, 1)
-	r.mu.Lock()
-	st := r.m[key]
-	if st == nil {
-		st = &reloadState{}
-		r.m[key] = st
-	}
-	st.pending = append(st.pending, ch)
-	if !st.running {
-		st.running = true
-		go r.loop(key, st, fn)
-	}
-	r.mu.Unlock()
-	select {
-	case err := <-ch:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (r *ReloadSet) loop(key string, st *reloadState, fn func(context.Context) error) {
-	for {
-		if r.Gather > 0 {
-			time.Sleep(r.Gather)
-		}
-		r.mu.Lock()
-		batch := st.pending
-		st.pending = nil
-		if len(batch) == 0 {
-			st.running = false
-			r.mu.Unlock()
-			return
-		}
-		r.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		err := fn(ctx)
-		cancel()
-		for _, ch := range batch {
-			ch <- err
-		}
-	}
 }

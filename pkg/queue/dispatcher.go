@@ -192,8 +192,8 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (*Summary, error) {
 			break
 		}
 		select {
-		case s := <-p.done:
-			p.finished(s)
+		case e := <-p.done:
+			p.finished(e)
 		case <-ctx.Done():
 		}
 	}
@@ -230,48 +230,106 @@ func (d *Dispatcher) Serve(ctx context.Context) error {
 			}
 			p.drain()
 			return nil
-		case s := <-p.done:
-			p.finished(s)
+		case e := <-p.done:
+			p.finished(e)
 		case <-tick.C:
 			housekeeping = true
 		}
 	}
 }
 
-// pool runs claimed tasks on up to Workers goroutines.
+// pool runs claimed tasks on up to Workers goroutines. A task that waits
+// for work it shares with tasks still to come (ReleaseWorker: a web server
+// reload) gives its worker back meanwhile, and takes one again, before
+// any new task, when the wait is over.
 type pool struct {
 	d       *Dispatcher
 	hctx    context.Context // the tasks' context: not cancelled with the pass
-	running int
-	done    chan string // each task's final status
+	running int             // tasks started and not ended
+	slots   chan struct{}   // one token per worker in use
+	done    chan taskEvent
 	sum     *Summary
 }
 
+// taskEvent is a task that gave its worker back (released) or ended.
+type taskEvent struct {
+	released bool
+	status   string // the final status of a task that ended
+}
+
 func (d *Dispatcher) newPool(ctx context.Context, sum *Summary) *pool {
-	return &pool{d: d, hctx: context.WithoutCancel(ctx), done: make(chan string, d.workers()), sum: sum}
+	return &pool{d: d, hctx: context.WithoutCancel(ctx), slots: make(chan struct{}, d.workers()),
+		done: make(chan taskEvent, d.workers()), sum: sum}
 }
 
 // fill claims tasks for the idle workers and starts them.
 func (p *pool) fill(ctx context.Context) (int, error) {
-	free := p.d.workers() - p.running
-	if free <= 0 || ctx.Err() != nil {
+	free := 0
+	for free < p.d.workers() && ctx.Err() == nil {
+		select {
+		case p.slots <- struct{}{}:
+			free++
+			continue
+		default:
+		}
+		break
+	}
+	if free == 0 {
 		return 0, nil
 	}
 	ts, err := claim(ctx, p.d.Store.DB(), p.d.now(), p.d.lease(), p.d.worker(), free)
 	if err != nil && ctx.Err() != nil {
-		return 0, nil
+		ts, err = nil, nil
+	}
+	for range free - len(ts) {
+		<-p.slots
 	}
 	for _, t := range ts {
 		p.running++
-		go func(t *entities.Task) { p.done <- p.d.execute(p.hctx, t) }(t)
+		go p.run(t)
 	}
 	return len(ts), err
 }
 
-func (p *pool) finished(status string) {
+// run executes t, which holds a worker, and reports its releases and its
+// end.
+func (p *pool) run(t *entities.Task) {
+	var mu sync.Mutex
+	holds := true
+	ctx := context.WithValue(p.hctx, releaseKey{}, func() (resume func()) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !holds {
+			return func() {}
+		}
+		holds = false
+		<-p.slots
+		p.done <- taskEvent{released: true}
+		return func() {
+			p.slots <- struct{}{}
+			mu.Lock()
+			holds = true
+			mu.Unlock()
+		}
+	})
+	status := p.d.execute(ctx, t)
+	mu.Lock()
+	if holds {
+		<-p.slots
+	}
+	holds = false
+	mu.Unlock()
+	p.done <- taskEvent{status: status}
+}
+
+// finished takes in an event: a worker given back, or a task that ended.
+func (p *pool) finished(e taskEvent) {
+	if e.released {
+		return
+	}
 	p.running--
 	p.sum.Ran++
-	if status == entities.TaskError {
+	if e.status == entities.TaskError {
 		p.sum.Failed++
 	}
 }
@@ -280,6 +338,21 @@ func (p *pool) drain() {
 	for p.running > 0 {
 		p.finished(<-p.done)
 	}
+}
+
+type releaseKey struct{}
+
+// ReleaseWorker gives the worker of the task that runs with ctx to the
+// next task while the task waits for work it shares with tasks still to
+// come (a web server reload that waits for their changes). resume takes a
+// worker again, waiting for one, before any new task gets it; call it when
+// the wait is over. Outside a dispatch pass, or while the task holds no
+// worker, it does nothing.
+func ReleaseWorker(ctx context.Context) (resume func()) {
+	if f, ok := ctx.Value(releaseKey{}).(func() func()); ok {
+		return f()
+	}
+	return func() {}
 }
 
 // RunTask claims the one task id and runs it now, in the calling goroutine

@@ -406,3 +406,54 @@ func TestEcho(t *testing.T) {
 		t.Fatalf("result %q", r)
 	}
 }
+
+// A task that releases its worker lets the next task run, and takes a
+// worker again before any new task when it resumes: with one worker,
+// the first task waits for the next two, and no more than one task
+// works at a time.
+func TestReleaseWorker(t *testing.T) {
+	st, _ := newStore(t)
+	for i := int64(1); i <= 3; i++ {
+		queueTask(t, st, "site.verify", "site", i)
+	}
+	others := make(chan struct{}, 2)
+	var mu sync.Mutex
+	working, most := 0, 0
+	work := func(d int) {
+		mu.Lock()
+		working += d
+		most = max(most, working)
+		mu.Unlock()
+	}
+	d := &Dispatcher{Store: st, Workers: 1, Handler: func(ctx context.Context, task *entities.Task, log func(string, string)) Outcome {
+		work(1)
+		defer work(-1)
+		if task.TargetID != 1 {
+			others <- struct{}{}
+			return Outcome{}
+		}
+		work(-1)
+		resume := ReleaseWorker(ctx)
+		for i := 0; i < 2; i++ {
+			select {
+			case <-others:
+			case <-time.After(10 * time.Second):
+				resume()
+				work(1)
+				return Outcome{Error: "the other tasks did not run while this one had released its worker"}
+			}
+		}
+		resume()
+		work(1)
+		return Outcome{}
+	}}
+	sum, err := d.RunOnce(context.Background())
+	if err != nil || sum.Ran != 3 || sum.Failed != 0 {
+		t.Fatalf("%+v, %v; task 1: %+v", sum, err, getTask(t, st, 1))
+	}
+	if most != 1 {
+		t.Errorf("%d tasks worked at once with one worker", most)
+	}
+	// Outside a dispatch pass, ReleaseWorker does nothing.
+	ReleaseWorker(context.Background())()
+}

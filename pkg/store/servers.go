@@ -24,13 +24,13 @@ func scanServer(sc interface{ Scan(...any) error }) (*entities.Server, error) {
 	return &v, nil
 }
 
-const serviceCols = `sv.id, s.name, sv.kind, sv.type, sv.status, sv.version, sv.port, sv.https_port, sv.test_cmd, sv.restart_cmd, sv.php_fpm, sv.listen_ip, sv.db_host, sv.admin_user, sv.admin_password_file, sv.db_tunnel, sv.message, sv.verified`
+const serviceCols = `sv.id, s.name, sv.kind, sv.type, sv.status, sv.version, sv.port, sv.https_port, sv.test_cmd, sv.restart_cmd, sv.php_fpm, sv.listen_ip, sv.db_host, sv.admin_user, sv.admin_password_file, sv.db_tunnel, sv.message, sv.verified, sv.reload_pending > 0`
 
 func scanService(sc interface{ Scan(...any) error }) (*entities.Service, int64, error) {
 	var v entities.Service
 	var serverID int64
 	var verified sql.NullInt64
-	err := sc.Scan(&serverID, &v.ID, &v.Server, &v.Kind, &v.Type, &v.Status, &v.Version, &v.Port, &v.HTTPSPort, &v.TestCmd, &v.RestartCmd, &v.PHPFPM, &v.ListenIP, &v.DBHost, &v.AdminUser, &v.AdminPasswordFile, &v.DBTunnel, &v.Message, &verified)
+	err := sc.Scan(&serverID, &v.ID, &v.Server, &v.Kind, &v.Type, &v.Status, &v.Version, &v.Port, &v.HTTPSPort, &v.TestCmd, &v.RestartCmd, &v.PHPFPM, &v.ListenIP, &v.DBHost, &v.AdminUser, &v.AdminPasswordFile, &v.DBTunnel, &v.Message, &verified, &v.ReloadPending)
 	v.Verified = fromNullMs(verified)
 	return &v, serverID, err
 }
@@ -201,6 +201,20 @@ func (s *Store) UpdateServer(ctx context.Context, v *entities.Server) (*entities
 // SaveServiceStatus records what a verify found for a service.
 func (s *Store) SaveServiceStatus(ctx context.Context, serviceID int64, status, version, message string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE services SET status = ?, version = ?, message = ?, verified = ? WHERE id = ?`, status, version, message, s.now(), serviceID)
+	return err
+}
+
+// MarkReloadPending records that a reload of the server's web service
+// that started at (unix ms) failed: its changes wait for a reload.
+func (s *Store) MarkReloadPending(ctx context.Context, serverID, at int64) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE services SET reload_pending = MAX(reload_pending, ?) WHERE server_id = ? AND kind = 'http'`, at, serverID)
+	return err
+}
+
+// ClearReloadPending forgets a pending reload of the server's web service
+// that failed before a reload that started at (unix ms) and served.
+func (s *Store) ClearReloadPending(ctx context.Context, serverID, at int64) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE services SET reload_pending = 0 WHERE server_id = ? AND kind = 'http' AND reload_pending > 0 AND reload_pending < ?`, serverID, at)
 	return err
 }
 

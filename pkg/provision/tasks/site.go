@@ -100,6 +100,8 @@ func openSite(ctx context.Context, env *provision.Env, c *provision.Context) (*s
 	if err != nil {
 		return nil, err
 	}
+	// A reload an earlier task on the server failed to do comes first.
+	ws.Settle(ctx)
 	return &site{c: c, env: env, ex: ex, p: p, ws: ws}, nil
 }
 

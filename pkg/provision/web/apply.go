@@ -29,11 +29,15 @@ func (s *Server) lock() func() {
 }
 
 // WriteSite writes the site's virtual host (and the include file, if it is
-// missing or out of date), tests the configuration and reloads the server.
-// It reports whether any file changed; when nothing changed it neither tests
-// nor reloads. A failed test puts the previous files back and returns a
-// *provision.Error (code config_test) with the test's output.
+// missing or out of date), tests the configuration and reloads the server;
+// it returns once the server serves the change (see Reload). It reports
+// whether any file changed; when nothing changed it neither tests nor
+// reloads, unless a reload is pending (Config.ReloadPending). A failed test
+// puts the previous files back and returns a *provision.Error (code
+// config_test) with the test's output.
 func (s *Server) WriteSite(ctx context.Context, site Site) (changed bool, err error) {
+	end := s.env.Reloads.Begin(s.reloadK)
+	defer end()
 	site, err = s.normalize(site)
 	if err != nil {
 		return false, err
@@ -49,12 +53,13 @@ func (s *Server) WriteSite(ctx context.Context, site Site) (changed bool, err er
 		return false, err
 	}
 	unlock := s.lock()
-	changed, err = s.apply(ctx, []fileChange{s.includeChange(), {path: s.SiteFile(site.Domain), data: body, origin: origin}})
+	changed, err = s.apply(ctx, append(s.includeChanges(), fileChange{path: s.SiteFile(site.Domain), data: body, origin: origin}))
 	unlock()
-	if err != nil || !changed {
+	end()
+	if err != nil || !changed && !s.pending {
 		return changed, err
 	}
-	return true, s.Reload(ctx)
+	return changed, s.Reload(ctx)
 }
 
 // RemoveSite removes the site's virtual host, tests the configuration and
@@ -64,13 +69,15 @@ func (s *Server) RemoveSite(ctx context.Context, domain string) (changed bool, e
 	if err := checkDomain("site domain", domain, false); err != nil {
 		return false, err
 	}
+	end := s.env.Reloads.Begin(s.reloadK)
 	unlock := s.lock()
 	changed, err = s.apply(ctx, []fileChange{{path: s.SiteFile(domain), remove: true}})
 	unlock()
-	if err != nil || !changed {
+	end()
+	if err != nil || !changed && !s.pending {
 		return changed, err
 	}
-	return true, s.Reload(ctx)
+	return changed, s.Reload(ctx)
 }
 
 // Sites lists the domains that have a virtual host file on the server.
@@ -133,16 +140,18 @@ func (s *Server) Verify(ctx context.Context) (*Status, error) {
 	if err := s.makeDirs(ctx); err != nil {
 		return st, err
 	}
+	end := s.env.Reloads.Begin(s.reloadK)
 	unlock := s.lock()
-	st.Changed, err = s.apply(ctx, []fileChange{s.includeChange()})
+	st.Changed, err = s.apply(ctx, s.includeChanges())
 	if err == nil && !st.Changed {
 		err = s.test(ctx, nil)
 	}
 	unlock()
+	end()
 	if err != nil {
 		return st, err
 	}
-	if st.Changed {
+	if st.Changed || s.pending {
 		if err := s.Reload(ctx); err != nil {
 			return st, err
 		}
@@ -290,25 +299,6 @@ func (s *Server) test(ctx context.Context, origins []string) error {
 		Msg: fmt.Sprintf("%s config test failed on %s:\n%s", s.cfg.Type, s.ex.Host(), out)}
 }
 
-// Reload reloads the web server, once for all the tasks of this run that
-// ask for it at about the same time.
-func (s *Server) Reload(ctx context.Context) error {
-	return s.env.Reloads.Reload(ctx, s.reloadK, func(ctx context.Context) error {
-		c, err := s.command(ctx, s.cfg.RestartCmd, s.fl.reloadArgs)
-		if err != nil {
-			return err
-		}
-		if out, err := s.run(ctx, c); err != nil {
-			hint := fmt.Sprintf("the configuration passed its test; check that %s runs on %s and read its error log, then run `%s` there", s.cfg.Type, s.ex.Host(), shown(s.cfg.RestartCmd, c))
-			if h := s.sudoHint(c, out); h != "" {
-				hint = h
-			}
-			return s.errf(provision.ErrCommand, hint, err, "reloading %s on %s", s.cfg.Type, s.ex.Host())
-		}
-		return nil
-	})
-}
-
 // fileChange is one file to write (or remove) under the config dir.
 type fileChange struct {
 	path   string
@@ -316,11 +306,15 @@ type fileChange struct {
 	remove bool
 	origin string // the template it came from
 	err    error  // rendering failed
+	keep   bool   // written only when missing
 }
 
-func (s *Server) includeChange() fileChange {
+// includeChanges are the include file and, if it is missing, the
+// generation file it includes (which only a reload rewrites).
+func (s *Server) includeChanges() []fileChange {
 	b, origin, err := s.renderInclude()
-	return fileChange{path: s.IncludeFile(), data: b, origin: origin, err: err}
+	return []fileChange{{path: s.generationFile(), data: s.fl.generation(s.probeHost(), newToken()), keep: true, origin: "reload probe"},
+		{path: s.IncludeFile(), data: b, origin: origin, err: err}}
 }
 
 // saved is a file's state before apply touched it.
@@ -345,7 +339,7 @@ func (s *Server) apply(ctx context.Context, changes []fileChange) (bool, error) 
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return false, s.rollback(ctx, done, s.errf(provision.ErrCommand, "check the permissions of "+s.cfg.ConfigDir, err, "reading %s on %s", ch.path, s.ex.Host()))
 		}
-		if ch.remove && !exists || !ch.remove && exists && bytes.Equal(old, ch.data) {
+		if ch.remove && !exists || !ch.remove && exists && (ch.keep || bytes.Equal(old, ch.data)) {
 			continue
 		}
 		done = append(done, saved{path: ch.path, data: old, exists: exists})

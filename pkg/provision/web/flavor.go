@@ -25,6 +25,14 @@ type flavor struct {
 	listen                   func(ip string, port int) string
 	fastcgi                  func(a phpAddr) string
 	packageName, includeHelp string
+	// generation is the generation file for a token: what the reload
+	// probe answers, a 303 to http://HOST/TOKEN (nginx adds
+	// /PID, the worker's process id).
+	generation func(host, token string) []byte
+	// workerTitle is what a worker that accepts connections calls itself
+	// (nginx); empty: workers cannot be told apart (apache, whose old
+	// children stop accepting before the new ones start).
+	workerTitle string
 }
 
 var flavors = map[string]*flavor{
@@ -52,6 +60,10 @@ var flavors = map[string]*flavor{
 		},
 		packageName: "nginx",
 		includeHelp: "inside the http {} block of /etc/nginx/nginx.conf",
+		generation: func(host, token string) []byte {
+			return []byte("return 303 http://" + host + "/" + token + "/$pid;\n")
+		},
+		workerTitle: "nginx: worker process",
 	},
 	Apache: {
 		binaries:    []string{"apache2", "httpd"},
@@ -80,5 +92,8 @@ var flavors = map[string]*flavor{
 		},
 		packageName: "apache2",
 		includeHelp: "at the end of /etc/apache2/apache2.conf",
+		generation: func(host, token string) []byte {
+			return []byte("Redirect 303 " + probePath + " http://" + host + "/" + token + "\n")
+		},
 	},
 }

@@ -98,6 +98,11 @@ var funcs = template.FuncMap{
 type IncludeData struct {
 	Config
 	SitesDir string // ConfigDir/vhost.d
+	// Listen is the sites' HTTP address in the web server's syntax, where
+	// the reload probe answers: a server block (virtual host) of name
+	// ProbeHost whose path ProbePath answers what GenerationFile says.
+	Listen                               string
+	ProbeHost, ProbePath, GenerationFile string
 }
 
 // SiteData is what the site templates (nginx-site.conf.tmpl,
@@ -251,7 +256,8 @@ func (s *Server) renderSite(ctx context.Context, site Site) ([]byte, string, err
 
 // renderInclude renders the include file.
 func (s *Server) renderInclude() ([]byte, string, error) {
-	return s.render(s.fl.includeTmpl, IncludeData{Config: s.cfg, SitesDir: path.Join(s.cfg.ConfigDir, "vhost.d")})
+	return s.render(s.fl.includeTmpl, IncludeData{Config: s.cfg, SitesDir: path.Join(s.cfg.ConfigDir, "vhost.d"),
+		Listen: s.fl.listen(s.cfg.ListenIP, s.cfg.HTTPPort), ProbeHost: s.probeHost(), ProbePath: probePath, GenerationFile: s.generationFile()})
 }
 
 // RenderSite returns the virtual host that WriteSite would write for site,

@@ -44,11 +44,7 @@ type harness struct {
 
 func newHarness(t *testing.T, typ string) *harness {
 	h := &harness{t: t, typ: typ, fpm: testenv.StartPHPFPM(t), root: testenv.PublicDir(t), tmpl: t.TempDir()}
-	if typ == web.Nginx {
-		h.srv = testenv.StartNginx(t, "")
-	} else {
-		h.srv = testenv.StartApache(t, "")
-	}
+	h.srv = startWeb(t, typ, "")
 	h.counter = filepath.Join(t.TempDir(), "reloads")
 	write(t, filepath.Join(h.root, "index.php"), `<?php echo "site-php host=", $_SERVER['HTTP_HOST'], " uri=", $_SERVER['REQUEST_URI'], " https=", empty($_SERVER['HTTPS']) ? "no" : "yes";`)
 	write(t, filepath.Join(h.root, "hello.txt"), "static hello\n")
@@ -67,6 +63,15 @@ func newHarness(t *testing.T, typ string) *harness {
 	}
 	h.s = h.server(h.cfg, h.env)
 	return h
+}
+
+// startWeb starts a private web server of type typ that includes
+// configDir (empty: a new one).
+func startWeb(t *testing.T, typ, configDir string) *testenv.Web {
+	if typ == web.Nginx {
+		return testenv.StartNginx(t, configDir)
+	}
+	return testenv.StartApache(t, configDir)
 }
 
 func (h *harness) server(cfg web.Config, env *provision.Env) *web.Server {
@@ -209,11 +214,31 @@ func runSuite(t *testing.T, typ string) {
 		})}
 		cfg := h.cfg
 		cfg.ConfigDir = filepath.Join(t.TempDir(), "config", "web1") // t.TempDir is 0700
+		// A web server that includes that dir: the reload waits for it.
+		srv := startWeb(t, typ, cfg.ConfigDir)
+		cfg.HTTPPort, cfg.HTTPSPort, cfg.TestCmd, cfg.RestartCmd = srv.Port, srv.HTTPSPort, srv.TestCmd, srv.ReloadCmd
 		if _, err := h.server(cfg, env).Verify(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if len(warnings) != 1 || !strings.Contains(warnings[0], "www-data cannot enter "+cfg.ConfigDir+"/acme-challenge") {
 			t.Errorf("warnings = %q", warnings)
+		}
+	})
+
+	t.Run("a server that does not serve aegir's files fails the reload's wait, clearly", func(t *testing.T) {
+		cfg := h.cfg
+		cfg.ConfigDir = filepath.Join(testenv.PublicDir(t), "config", "web9") // not included
+		cfg.ReloadTimeout = 2 * time.Second
+		start := time.Now()
+		_, err := h.server(cfg, h.env).WriteSite(ctx, web.Site{Domain: "lost.test", Root: h.root})
+		var pe *provision.Error
+		if !errors.As(err, &pe) || pe.Code != provision.ErrCommand ||
+			!strings.Contains(pe.Error(), typ+" of server web9 (localhost) does not serve aegir's configuration on 127.0.0.1:"+port+": 2s after the reload") ||
+			!strings.Contains(pe.Error(), "without aegir's reload probe") || !strings.Contains(pe.Hint, "includes "+cfg.ConfigDir) {
+			t.Fatalf("got %v (hint %q); want a command error that names the server and the include", err, hintOf(err))
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("the wait took %s, beyond its 2 s timeout", d)
 		}
 	})
 
@@ -476,4 +501,41 @@ func selfSigned(t *testing.T, dir string, names ...string) (*x509.CertPool, stri
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	return pool, certFile, keyFile
+}
+
+// The first request after a change sees it: a site disabled then enabled
+// again 20 times, each time one GET as soon as WriteSite returns, with no
+// retry (issue 15: 6 of 20 such first requests saw the new page).
+func TestFirstRequestSeesTheChange(t *testing.T) {
+	for _, typ := range []string{web.Nginx, web.Apache} {
+		t.Run(typ, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, typ)
+			site := web.Site{Domain: "first.test", Root: h.root}
+			h.writeSite(site, true)
+			h.expect("first.test", "/hello.txt", nil, answers(200, "static hello"))
+			const n = 20
+			seen := 0
+			var waits time.Duration
+			for i := 0; i < n; i++ {
+				site.Disabled = !site.Disabled
+				start := time.Now()
+				h.writeSite(site, true)
+				waits += time.Since(start)
+				want := answers(200, "static hello")
+				if site.Disabled {
+					want = answers(503, "Site disabled")
+				}
+				if r, err := h.get("first.test", "/hello.txt", nil); err == nil && want(r) {
+					seen++
+				} else {
+					t.Logf("change %d (disabled %v): the first request got %v, %v", i+1, site.Disabled, r, err)
+				}
+			}
+			t.Logf("%s: %d of %d first requests saw the change; WriteSite took %s on average", typ, seen, n, waits/n)
+			if seen != n {
+				t.Errorf("%d of %d first requests saw the change, want all", seen, n)
+			}
+		})
+	}
 }

@@ -41,7 +41,8 @@
 // keeps its last good configuration, and return a *provision.Error with the
 // test's output. Only then, and only when something changed, they reload
 // the server, through the provision.ReloadSet of the run, so that parallel
-// tasks on one server share one reload.
+// tasks on one server share one reload, and wait until the server serves
+// the new configuration (reload.go).
 //
 // Config.TestCmd and Config.RestartCmd are shell command lines that the
 // administrator configured for the server (`aegir server add
@@ -59,6 +60,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
@@ -113,6 +115,12 @@ type Config struct {
 	// for a remote server whose SSH user is not root. (The administrator's
 	// own TestCmd and RestartCmd run as given; they say sudo themselves.)
 	Sudo bool
+	// ReloadTimeout bounds the wait, after a reload, for the server to
+	// serve the new configuration (default DefaultReloadTimeout).
+	ReloadTimeout time.Duration
+	// ReloadPending: a reload failed after changes were written; the
+	// next write (or Settle) reloads even when it changes nothing.
+	ReloadPending bool
 }
 
 // Site is what a site's virtual host is made from.
@@ -148,6 +156,7 @@ type Server struct {
 	env     *provision.Env
 	php     string // resolved PHP-FPM address, once known
 	reloadK string
+	pending bool // a reload is still to do (Config.ReloadPending)
 }
 
 // New returns the Server for cfg on the server ex reaches. env gives the
@@ -170,7 +179,7 @@ func New(ex exec.Executor, cfg Config, env *provision.Env) (*Server, error) {
 	if env == nil {
 		env = &provision.Env{}
 	}
-	s := &Server{cfg: cfg, fl: fl, ex: ex, env: env}
+	s := &Server{cfg: cfg, fl: fl, ex: ex, env: env, pending: cfg.ReloadPending}
 	if cfg.PHPFPM != "" {
 		s.php = cfg.PHPFPM
 	}
@@ -194,6 +203,8 @@ func ConfigFromContext(home string, c *provision.Context) Config {
 		PHPFPM:     c.PHPFPM,
 		WebUser:    c.WebUser,
 		Sudo:       !c.Web().IsLocal() && c.WebSSHUser != "" && c.WebSSHUser != "root",
+		// A reload a failed task left to do.
+		ReloadPending: c.HTTPReloadPending,
 	}
 	if home != "" {
 		cfg.TemplatesDir = filepath.Join(home, "templates")

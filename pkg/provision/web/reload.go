@@ -1,0 +1,299 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+// A reload is done when the web server serves the new configuration. The
+// web server's reload command only signals it: nginx starts new workers
+// and tells the old ones to stop accepting a moment later; apache tells
+// its children to stop, reads the configuration and starts new ones. So
+// before each reload aegir writes a new token in the generation file, and
+// afterwards asks the reload probe (a server block of the include file, on
+// the sites' address) for it until the new configuration answers with it.
+// For nginx it also waits until the old workers no longer accept
+// connections: they call themselves "worker process is shutting down"
+// from then on.
+const (
+	probePath = "/.aegir-generation"
+	// DefaultReloadTimeout bounds the wait for the new configuration.
+	DefaultReloadTimeout = time.Minute
+	// foreignAfter: a server that answers but never with the probe for
+	// this long does not include aegir's file.
+	foreignAfter = 10 * time.Second
+	probeEvery   = 10 * time.Millisecond
+	noProbe      = "it answers, but without aegir's reload probe"
+)
+
+func (s *Server) generationFile() string { return path.Join(s.cfg.ConfigDir, "generation.conf") }
+
+// probeHost is the name the reload probe answers on: one per config dir,
+// so that two aegir servers on one web server do not answer for each other.
+func (s *Server) probeHost() string {
+	h := sha256.Sum256([]byte(s.cfg.ConfigDir))
+	return "g-" + hex.EncodeToString(h[:8]) + ".aegir-generation.invalid"
+}
+
+// name is the server's aegir name, the last element of its config dir.
+func (s *Server) name() string { return path.Base(s.cfg.ConfigDir) }
+
+func newToken() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// LocalAddress is the address to reach the virtual hosts at from their own
+// server: the one they listen on, or the loopback for any.
+func LocalAddress(listenIP string) string {
+	if ip := net.ParseIP(listenIP); listenIP == "" || ip != nil && ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return listenIP
+}
+
+// Reload reloads the web server and returns once it serves the new
+// configuration, once for all the tasks of this run that ask for it at
+// about the same time.
+// Its outcome is reported to the front end (Env.ReportReload), which
+// remembers a reload that failed for the next task on the server.
+func (s *Server) Reload(ctx context.Context) error {
+	started, err := s.env.Reloads.ReloadAt(ctx, s.reloadK, s.reload)
+	if started.IsZero() {
+		started = time.Now() // cancelled while it waited: assume it failed
+	}
+	s.env.ReportReload(s.name(), started, err)
+	if err == nil {
+		s.pending = false
+	}
+	return err
+}
+
+// Settle does the reload that a task left pending when its reload failed
+// (Config.ReloadPending). A reload that fails again is a warning and stays
+// pending; the writes (WriteSite, RemoveSite, Verify) try again, and fail.
+func (s *Server) Settle(ctx context.Context) {
+	if !s.pending {
+		return
+	}
+	s.logf(provision.LevelInfo, "a reload of %s on %s failed after a change; reloading now", s.cfg.Type, s.ex.Host())
+	if err := s.Reload(ctx); err != nil {
+		s.logf(provision.LevelWarning, "%s on %s still does not reload: %v; the next task on server %s tries again", s.cfg.Type, s.ex.Host(), err, s.name())
+	}
+}
+
+func (s *Server) reload(ctx context.Context) error {
+	c, err := s.command(ctx, s.cfg.RestartCmd, s.fl.reloadArgs)
+	if err != nil {
+		return err
+	}
+	var old map[int]bool
+	if s.fl.workerTitle != "" {
+		old = s.workers(ctx)
+	}
+	token := newToken()
+	if err := s.ex.WriteFile(ctx, s.generationFile(), s.fl.generation(s.probeHost(), token), 0o644); err != nil {
+		return s.errf(provision.ErrCommand, "check the permissions and free space of "+s.cfg.ConfigDir, err, "writing %s on %s", s.generationFile(), s.ex.Host())
+	}
+	start := time.Now()
+	if out, err := s.run(ctx, c); err != nil {
+		hint := fmt.Sprintf("the configuration passed its test; check that %s runs on %s and read its error log, then run `%s` there", s.cfg.Type, s.ex.Host(), shown(s.cfg.RestartCmd, c))
+		if h := s.sudoHint(c, out); h != "" {
+			hint = h
+		}
+		return s.errf(provision.ErrCommand, hint, err, "reloading %s on %s", s.cfg.Type, s.ex.Host())
+	}
+	if err := s.awaitGeneration(ctx, token, old, start, shown(s.cfg.RestartCmd, c)); err != nil {
+		return err
+	}
+	s.logf(provision.LevelInfo, "%s on %s serves the new configuration (%s after the reload)", s.cfg.Type, s.ex.Host(), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// awaitGeneration asks the reload probe until it answers token (and, for
+// nginx, none of the workers in old still accepts), or fails once the
+// reload timeout has passed since start, saying what it saw last (restart
+// is the reload command, for the hint).
+func (s *Server) awaitGeneration(ctx context.Context, token string, old map[int]bool, start time.Time, restart string) error {
+	timeout := s.cfg.ReloadTimeout
+	if timeout <= 0 {
+		timeout = DefaultReloadTimeout
+	}
+	ctx, cancel := context.WithDeadline(ctx, start.Add(timeout))
+	defer cancel()
+	addr := net.JoinHostPort(LocalAddress(s.cfg.ListenIP), strconv.Itoa(s.cfg.HTTPPort))
+	tr := &http.Transport{DisableKeepAlives: true}
+	if d, ok := s.ex.(exec.Dialer); ok && !s.ex.IsLocal() {
+		tr.DialContext = d.Dial
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	what := fmt.Sprintf("%s of server %s (%s)", s.cfg.Type, s.name(), s.ex.Host())
+	var last string // what the server answered last
+	ours := false   // the probe answered at least once
+	for {
+		got, pid, err := probe(ctx, client, addr, s.probeHost())
+		switch {
+		case err != nil && ctx.Err() != nil:
+		case err != nil:
+			last = err.Error()
+		case got == token:
+			stale, err := s.oldWorkers(ctx, pid, old)
+			if err != nil {
+				s.logf(provision.LevelDebug, "%s: cannot tell its old workers from the new ones (%v); the new configuration answers", what, err)
+			}
+			if len(stale) == 0 {
+				return nil
+			}
+			ours, last = true, fmt.Sprintf("the new configuration answers, but old worker processes (%s) still accept connections", stale)
+		case got != "":
+			ours, last = true, "it still answers with the previous configuration"
+		default:
+			last = noProbe
+		}
+		foreign := !ours && last == noProbe
+		if foreign && time.Since(start) > foreignAfter {
+			return s.waitError(what, addr, last, restart, foreign, time.Since(start))
+		}
+		select {
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return s.waitError(what, addr, last, restart, foreign, timeout)
+			}
+			return ctx.Err()
+		case <-time.After(probeEvery):
+		}
+	}
+}
+
+// waitError says why the wait for a reload failed after waited: the
+// server answered without the probe (foreign), or as last says.
+func (s *Server) waitError(what, addr, last, restart string, foreign bool, waited time.Duration) error {
+	if foreign {
+		return provision.Errorf(provision.ErrCommand,
+			fmt.Sprintf("check that the system's %s includes %s (the line: %s, %s) and that a template override of %s keeps its reload probe; "+
+				"read its error log too: a configuration it could not load (an address it cannot listen on) leaves it on the previous one; then run the task again",
+				s.cfg.Type, s.IncludeFile(), s.IncludeLine(), s.fl.includeHelp, s.fl.includeTmpl),
+			"%s does not serve aegir's configuration on %s: %s after the reload, %s", what, addr, waited.Round(time.Second), last)
+	}
+	return provision.Errorf(provision.ErrCommand,
+		fmt.Sprintf("check that %s runs on %s and listens on %s, read its error log, and check that the restart command reloads this very server (`%s`); then run the task again",
+			s.cfg.Type, s.ex.Host(), addr, restart),
+		"%s did not serve the new configuration within %s of the reload: %s", what, waited.Round(time.Second), last)
+}
+
+// probe asks the reload probe at addr for its token, and the worker's
+// process id when the server says it (nginx). An answer that is not the
+// probe's gives "".
+func probe(ctx context.Context, client *http.Client, addr, host string) (token string, pid int, err error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+probePath, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	req.Host = host
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	rest, ok := strings.CutPrefix(resp.Header.Get("Location"), "http://"+host+"/")
+	if resp.StatusCode != http.StatusSeeOther || !ok || rest == "" {
+		return "", 0, nil
+	}
+	token, p, _ := strings.Cut(rest, "/")
+	pid, _ = strconv.Atoi(p)
+	return token, pid, nil
+}
+
+// proc is one process of the web server's machine.
+type proc struct {
+	pid, ppid int
+	args      string
+}
+
+// procs lists the processes of the server (ps works for any user).
+func (s *Server) procs(ctx context.Context) ([]proc, error) {
+	res, err := s.ex.Run(ctx, exec.Command{Name: "ps", Args: []string{"-e", "-o", "pid=,ppid=,args="}, Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	var out []proc
+	for _, line := range strings.Split(string(res.Stdout), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		pid, err1 := strconv.Atoi(f[0])
+		ppid, err2 := strconv.Atoi(f[1])
+		if err1 == nil && err2 == nil {
+			out = append(out, proc{pid: pid, ppid: ppid, args: strings.Join(f[2:], " ")})
+		}
+	}
+	return out, nil
+}
+
+// workers are the processes that call themselves accepting workers, on
+// the whole machine: before a reload, the old generation is among them.
+// Nil when they cannot be listed.
+func (s *Server) workers(ctx context.Context) map[int]bool {
+	ps, err := s.procs(ctx)
+	if err != nil {
+		s.logf(provision.LevelDebug, "cannot list the processes of %s (%v): the reload's wait watches the configuration only", s.ex.Host(), err)
+		return nil
+	}
+	m := map[int]bool{}
+	for _, p := range ps {
+		if p.args == s.fl.workerTitle {
+			m[p.pid] = true
+		}
+	}
+	return m
+}
+
+// oldWorkers are the workers of old that still accept connections beside
+// the new worker pid: children of the same master that still call
+// themselves accepting workers.
+func (s *Server) oldWorkers(ctx context.Context, pid int, old map[int]bool) (string, error) {
+	if len(old) == 0 || pid == 0 {
+		return "", nil
+	}
+	ps, err := s.procs(ctx)
+	if err != nil {
+		return "", err
+	}
+	master := 0
+	for _, p := range ps {
+		if p.pid == pid {
+			master = p.ppid
+		}
+	}
+	if master == 0 {
+		return "", errors.New("the worker that answered is not among the processes aegir can see")
+	}
+	var stale []int
+	for _, p := range ps {
+		if p.ppid == master && old[p.pid] && p.args == s.fl.workerTitle {
+			stale = append(stale, p.pid)
+		}
+	}
+	sort.Ints(stale)
+	return strings.Trim(fmt.Sprint(stale), "[]"), nil
+}
