@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"path"
 	"sort"
@@ -57,15 +55,6 @@ func newToken() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// LocalAddress is the address to reach the virtual hosts at from their own
-// server: the one they listen on, or the loopback for any.
-func LocalAddress(listenIP string) string {
-	if ip := net.ParseIP(listenIP); listenIP == "" || ip != nil && ip.IsUnspecified() {
-		return "127.0.0.1"
-	}
-	return listenIP
 }
 
 // Reload reloads the web server and returns once it serves the new
@@ -137,19 +126,12 @@ func (s *Server) awaitGeneration(ctx context.Context, token string, old map[int]
 	}
 	ctx, cancel := context.WithDeadline(ctx, start.Add(timeout))
 	defer cancel()
-	addr := net.JoinHostPort(LocalAddress(s.cfg.ListenIP), strconv.Itoa(s.cfg.HTTPPort))
-	tr := &http.Transport{DisableKeepAlives: true}
-	if d, ok := s.ex.(exec.Dialer); ok && !s.ex.IsLocal() {
-		tr.DialContext = d.Dial
-	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 5 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	addr := s.ListenAddr("http")
 	what := fmt.Sprintf("%s of server %s (%s)", s.cfg.Type, s.name(), s.ex.Host())
 	var last string // what the server answered last
 	ours := false   // the probe answered at least once
 	for {
-		got, pid, err := probe(ctx, client, addr, s.probeHost())
+		got, pid, err := s.probe(ctx)
 		switch {
 		case err != nil && ctx.Err() != nil:
 		case err != nil:
@@ -199,23 +181,17 @@ func (s *Server) waitError(what, addr, last, restart string, foreign bool, waite
 		"%s did not serve the new configuration within %s of the reload: %s", what, waited.Round(time.Second), last)
 }
 
-// probe asks the reload probe at addr for its token, and the worker's
-// process id when the server says it (nginx). An answer that is not the
-// probe's gives "".
-func probe(ctx context.Context, client *http.Client, addr, host string) (token string, pid int, err error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+probePath, nil)
+// probe asks the reload probe for its token, and the worker's process id
+// when the server says it (nginx). An answer that is not the probe's
+// gives "".
+func (s *Server) probe(ctx context.Context) (token string, pid int, err error) {
+	host := s.probeHost()
+	a, err := s.Request(ctx, "http", host, probePath, "aegir-reload", 5*time.Second)
 	if err != nil {
 		return "", 0, err
 	}
-	req.Host = host
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", 0, err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	resp.Body.Close()
-	rest, ok := strings.CutPrefix(resp.Header.Get("Location"), "http://"+host+"/")
-	if resp.StatusCode != http.StatusSeeOther || !ok || rest == "" {
+	rest, ok := strings.CutPrefix(a.Location, "http://"+host+"/")
+	if a.Code != http.StatusSeeOther || !ok || rest == "" {
 		return "", 0, nil
 	}
 	token, p, _ := strings.Cut(rest, "/")
