@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -57,19 +59,64 @@ func authCookies(resp *http.Response) []string {
 	return out
 }
 
-var loginLinkRe = regexp.MustCompile(`^(http://[^/]+)/wp-login\.php\?action=aegir-login&token=([A-Za-z0-9_-]{43})$`)
+var (
+	loginLinkRe = regexp.MustCompile(`^(http://[^/]+)/wp-login\.php\?action=aegir-login&token=([A-Za-z0-9_-]{43})$`)
+	// loginFormRe is the form of the page a login link opens: where it
+	// posts, and the token.
+	loginFormRe = regexp.MustCompile(`<form name="aegir-login" id="aegir-login-form" method="post" action="([^"]+)"><input type="hidden" name="token" value="([A-Za-z0-9_-]{43})" />`)
+)
 
-// checkLoginLink opens a fresh login link in a new browser: a 302 to the
-// dashboard with the login cookies, then the dashboard itself. It returns
-// the link's token.
+// post sends a login form to url.
+func post(t *testing.T, c *http.Client, url string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.PostForm(url, form)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// postLoginLink posts a link's token as the button of its page does.
+func postLoginLink(t *testing.T, c *http.Client, link string) (*http.Response, string) {
+	t.Helper()
+	m := loginLinkRe.FindStringSubmatch(link)
+	return post(t, c, m[1]+"/wp-login.php?action=aegir-login", url.Values{"token": {m[2]}})
+}
+
+// checkLoginPage opens a login link as a mail scanner or a chat preview
+// does, before the person it was sent to: a page with a button, no login
+// cookie, and the link still good. It returns where the page's form posts.
+func checkLoginPage(t *testing.T, h *hostEnv, link string) string {
+	t.Helper()
+	resp, body := fetch(t, h.browser(), link)
+	m := loginFormRe.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil || m[2] != loginLinkRe.FindStringSubmatch(link)[2] || len(authCookies(resp)) > 0 ||
+		resp.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Fatalf("the page of a login link: %d, cookies %v, Referrer-Policy %q; want 200, a form that posts its token, no login cookie\n%.800s",
+			resp.StatusCode, authCookies(resp), resp.Header.Get("Referrer-Policy"), body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// checkLoginLink opens a fresh login link: its page (twice, as a link
+// preview would first) logs nobody in; in a new browser, its button gives
+// a 302 to the dashboard with the login cookies, then the dashboard
+// itself. It returns the link's token.
 func checkLoginLink(t *testing.T, h *hostEnv, link string) string {
 	t.Helper()
 	m := loginLinkRe.FindStringSubmatch(link)
 	if m == nil {
 		t.Fatalf("login link %q is not aegir's", link)
 	}
+	checkLoginPage(t, h, link)
+	action := checkLoginPage(t, h, link)
+	if action != m[1]+"/wp-login.php?action=aegir-login" {
+		t.Fatalf("the page of a login link posts to %q", action)
+	}
 	b := h.browser()
-	resp, body := fetch(t, b, link)
+	resp, body := post(t, b, action, url.Values{"token": {m[2]}})
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != m[1]+"/wp-admin/" || len(authCookies(resp)) == 0 {
 		t.Fatalf("login link: %d, Location %q, cookies %v; want 302 to %s/wp-admin/ with login cookies\n%.500s",
 			resp.StatusCode, resp.Header.Get("Location"), authCookies(resp), m[1], body)
@@ -81,14 +128,18 @@ func checkLoginLink(t *testing.T, h *hostEnv, link string) string {
 	return m[2]
 }
 
-// checkRefused opens a login link that must not log anyone in: 403, the
-// reason on the page, no login cookie, and no way into the dashboard.
+// checkRefused opens a login link that must not log anyone in (403, the
+// reason on the page, no login cookie), then posts its token (403, no
+// login cookie), and finds no way into the dashboard.
 func checkRefused(t *testing.T, h *hostEnv, link, why string) {
 	t.Helper()
 	b := h.browser()
 	resp, body := fetch(t, b, link)
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, why) || len(authCookies(resp)) > 0 {
 		t.Fatalf("refused link: %d, cookies %v; want 403 %q and no login cookie\n%.800s", resp.StatusCode, authCookies(resp), why, body)
+	}
+	if resp, body := postLoginLink(t, b, link); resp.StatusCode != http.StatusForbidden || len(authCookies(resp)) > 0 {
+		t.Fatalf("refused link posted: %d, cookies %v; want 403 and no login cookie\n%.800s", resp.StatusCode, authCookies(resp), body)
 	}
 	base := loginLinkRe.FindStringSubmatch(link)[1]
 	if resp, _ := fetch(t, b, base+"/wp-admin/"); resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "wp-login.php") {
@@ -152,15 +203,16 @@ func TestSiteLoginLinkWordPress(t *testing.T) {
 	}
 	checkRefused(t, h, strings.Replace(link, "token=", "token=x", 1)[:len(link)], "not valid")
 
-	// Opened many times at once, a link logs in once.
+	// Its button pressed many times at once, a link logs in once.
 	many := strings.TrimSpace(must(t, h.home, "site", "login-reset", domain, "-q"))
+	action := checkLoginPage(t, h, many)
 	codes := make(chan int, 8)
 	var wg sync.WaitGroup
 	for i := 0; i < cap(codes); i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := h.browser().Get(many)
+			resp, err := h.browser().PostForm(action, url.Values{"token": {loginLinkRe.FindStringSubmatch(many)[2]}})
 			if err != nil {
 				codes <- 0
 				return

@@ -6,9 +6,12 @@
  * A link is /wp-login.php?action=aegir-login&token=TOKEN. aegir makes the
  * token; the site keeps only its SHA-256, in the user meta
  * aegir_login_token ("EXPIRES:HASH", EXPIRES a Unix time) of the user it
- * logs in. The first request that shows a token uses it up, whatever
- * happens next; an unknown, used or expired token gets a 403 page and no
- * login.
+ * logs in. Opening the link (GET) only shows a page with a "Log in"
+ * button: mail scanners and chat link previews fetch links before the
+ * person does, and must neither use the link up nor get logged in. The
+ * button posts the token; the first POST that shows it uses it up,
+ * whatever happens next. An unknown, used or expired token gets a 403
+ * page and no login.
  */
 
 if (!defined('ABSPATH')) {
@@ -20,10 +23,19 @@ define('AEGIR_LOGIN_META', 'aegir_login_token');
 
 add_action('login_form_aegir-login', 'aegir_login_link');
 
-/* Uses up the request's token and logs its user in, or refuses. */
+/* A GET shows the page that asks to log in; a POST uses up the request's
+ * token and logs its user in. Either refuses a bad token. */
 function aegir_login_link() {
-  $token = isset($_GET['token']) && is_string($_GET['token']) ? wp_unslash($_GET['token']) : '';
-  $row = preg_match('/^[A-Za-z0-9_-]{43}$/', $token) ? aegir_login_take(hash('sha256', $token)) : NULL;
+  $post = isset($_SERVER['REQUEST_METHOD']) && $_SERVER['REQUEST_METHOD'] === 'POST';
+  $from = $post ? $_POST : $_GET;
+  $token = isset($from['token']) && is_string($from['token']) ? wp_unslash($from['token']) : '';
+  $hash = preg_match('/^[A-Za-z0-9_-]{43}$/', $token) ? hash('sha256', $token) : '';
+  $row = $hash === '' ? NULL : aegir_login_find($hash);
+  if ($row && ($post || $row['expires'] < time()) && !delete_metadata_by_mid('user', $row['mid'])) {
+    // Of two requests with one token, only the one whose DELETE removed
+    // the row has it.
+    $row = NULL;
+  }
   if (!$row) {
     aegir_login_refuse('This login link is not valid, or it was already used.');
   }
@@ -34,6 +46,9 @@ function aegir_login_link() {
   if (!$user) {
     aegir_login_refuse('The account of this login link no longer exists.');
   }
+  if (!$post) {
+    aegir_login_ask($token, $user, $row['expires']);
+  }
   // A login ends the user's other links too.
   delete_user_meta($user->ID, AEGIR_LOGIN_META);
   wp_set_current_user($user->ID);
@@ -43,23 +58,34 @@ function aegir_login_link() {
   exit;
 }
 
-/* Takes the stored token whose hash is $hash out of the database: its
- * user and expiry, or NULL. Of two requests with one token, only the one
- * whose DELETE removes the row gets it. */
-function aegir_login_take($hash) {
+/* The stored token whose hash is $hash: its row, user and expiry, or
+ * NULL. */
+function aegir_login_find($hash) {
   global $wpdb;
   $rows = $wpdb->get_results($wpdb->prepare("SELECT umeta_id, user_id, meta_value FROM {$wpdb->usermeta} WHERE meta_key = %s", AEGIR_LOGIN_META));
   foreach ((array) $rows as $r) {
     $parts = explode(':', (string) $r->meta_value, 2);
-    if (count($parts) !== 2 || !hash_equals($parts[1], $hash)) {
-      continue;
+    if (count($parts) === 2 && hash_equals($parts[1], $hash)) {
+      return array('mid' => (int) $r->umeta_id, 'user_id' => (int) $r->user_id, 'expires' => (int) $parts[0]);
     }
-    if (!delete_metadata_by_mid('user', (int) $r->umeta_id)) {
-      return NULL;
-    }
-    return array('user_id' => (int) $r->user_id, 'expires' => (int) $parts[0]);
   }
   return NULL;
+}
+
+/* The page a link opens: who it logs in, until when, and a button that
+ * posts the token. The token leaves the page for nowhere but this site. */
+function aegir_login_ask($token, $user, $expires) {
+  header('Referrer-Policy: no-referrer');
+  header('X-Robots-Tag: noindex, nofollow');
+  $until = wp_date(get_option('date_format') . ' ' . get_option('time_format'), $expires);
+  login_header('Log in with a one-time link', '<p class="message">' . esc_html(sprintf(
+    'This link logs you in as %s, once. It can be used until %s.', $user->user_login, $until)) . '</p>');
+  echo '<form name="aegir-login" id="aegir-login-form" method="post" action="' . esc_url(site_url('wp-login.php?action=aegir-login', 'login_post')) . '">'
+    . '<input type="hidden" name="token" value="' . esc_attr($token) . '" />'
+    . '<p class="submit"><input type="submit" name="wp-submit" id="wp-submit" class="button button-primary button-large" value="Log in" /></p>'
+    . '</form>';
+  login_footer();
+  exit;
 }
 
 /* A 403 page that says why, and no login. */
