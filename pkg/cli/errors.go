@@ -136,9 +136,9 @@ func (a *App) report(err error) int {
 	if errors.As(err, &tf) {
 		prefix = "Error:" // the end line of a task, as Success: is
 	}
-	fmt.Fprintf(a.IO.Err, "%s %s\n", a.paint(a.IO.Err, output.StatusColor(entities.TaskError), prefix), msg)
+	fmt.Fprintf(a.IO.Err, "%s %s\n", a.paint(a.IO.Err, output.StatusColor(entities.TaskError), prefix), output.Printable(msg))
 	if hint != "" {
-		fmt.Fprintf(a.IO.Err, "hint: %s\n", hint)
+		fmt.Fprintf(a.IO.Err, "hint: %s\n", output.Printable(hint))
 	}
 	return code
 }

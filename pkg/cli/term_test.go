@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,7 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/aegir-project/aegir/pkg/cli"
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // onTerminal runs aegir with its standard output and error on a
@@ -98,6 +101,40 @@ func TestColorAndWidthAtTerminal(t *testing.T) {
 	// Not a terminal: no color, whole cells.
 	if out := must(t, home, "site", "list"); strings.Contains(out, "\x1b[") || !strings.Contains(out, long) {
 		t.Errorf("site list to a buffer:\n%s", out)
+	}
+}
+
+// What servers and sites said (a task's error, its log) reaches a
+// terminal as text: an escape sequence in it (a window title, a screen
+// clear, a color --no-color must not let through) or a carriage return
+// does not act on the terminal, in a table, the log or the end line; the
+// state and JSON keep the text as it was.
+func TestServerTextAtTerminal(t *testing.T) {
+	t.Setenv("TERM", "xterm")
+	home := newHome(t)
+	must(t, home, "server", "add", "web1", "--host", "localhost", "--http", "nginx", "--queue")
+	hostile := "reload failed: \x1b]0;owned\x07\x1b[2J\x1b[31mred\x1b[0m 10%\r20%"
+	st, err := store.Open(context.Background(), filepath.Join(home, "aegir.db"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := st.AppendLog(ctx, 1, entities.LogLine{Level: "error", Message: hostile}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishTask(ctx, 1, entities.TaskError, hostile, "hint \x1b[2J", "command", nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, args := range [][]string{{"task", "list"}, {"task", "show", "1"}, {"task", "log", "1"}, {"task", "log", "1", "--follow"}, {"--no-color", "task", "log", "1", "--follow"}} {
+		out, _ := onTerminal(t, home, 200, args...)
+		if !strings.Contains(out, "reload failed: red 10%\uFFFD20%") || strings.ContainsAny(ansi.ReplaceAllString(out, ""), "\x1b\x07\r") ||
+			strings.Contains(out, "\x1b[2J") || strings.Contains(out, "\x1b[31mred") {
+			t.Errorf("aegir %s at a terminal:\n%q", strings.Join(args, " "), out)
+		}
+	}
+	if js := must(t, home, "task", "show", "1", "--format", "json"); !strings.Contains(js, `"error": "reload failed: \u001b]0;owned\u0007\u001b[2J\u001b[31mred\u001b[0m 10%\r20%"`) {
+		t.Errorf("the JSON of the task:\n%s", js)
 	}
 }
 

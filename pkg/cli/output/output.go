@@ -562,7 +562,7 @@ func writeTable(w io.Writer, cols []string, rows []map[string]string, list bool,
 		for _, r := range rows {
 			rec := make([]string, len(cols))
 			for i, c := range cols {
-				rec[i] = r[c]
+				rec[i] = Printable(r[c])
 			}
 			cells = append(cells, rec)
 		}
@@ -570,7 +570,7 @@ func writeTable(w io.Writer, cols []string, rows []map[string]string, list bool,
 		// One record: a two-column key/value table reads better.
 		hdr = []string{"KEY", "VALUE"}
 		for _, c := range cols {
-			cells = append(cells, []string{c, rows[0][c]})
+			cells = append(cells, []string{c, Printable(rows[0][c])})
 		}
 	}
 	fit(hdr, cells, o.Width)
@@ -669,6 +669,39 @@ func fit(hdr []string, cells [][]string, width int) {
 			rec[i] = cut(rec[i], widths[i])
 		}
 	}
+}
+
+// escapeSeq matches the escape sequences a terminal acts on: CSI (colors,
+// cursor moves, erasing), OSC (window titles, links) up to its end, and
+// the two-character ones.
+var escapeSeq = regexp.MustCompile(`\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])`)
+
+// Printable is text from servers and sites (a command's error, a
+// plugin's name) as a terminal may show it: escape sequences in it would
+// recolor (whatever --no-color says), move the cursor or retitle the
+// terminal, and a carriage return would write over a table. Escape
+// sequences go, a tab is a space, line breaks stay, and any other
+// control character shows as U+FFFD. CSV, JSON and YAML keep the text as
+// it is.
+func Printable(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t':
+			return ' '
+		case isControl(r):
+			return '\uFFFD'
+		}
+		return r
+	}, escapeSeq.ReplaceAllString(s, ""))
+}
+
+// isControl says whether r is a control character other than a line
+// break: C0, DEL or C1.
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\n') || (r >= 0x7f && r < 0xa0)
 }
 
 // ANSI colors of statuses.

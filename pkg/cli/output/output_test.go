@@ -257,3 +257,38 @@ func TestJSONKeepsLinks(t *testing.T) {
 		}
 	}
 }
+
+// Text from servers and sites reaches a table as text: its escape
+// sequences (a color, a window title) and control characters do not act
+// on the terminal, colored or not; CSV and JSON keep it as it is.
+func TestTableControlCharacters(t *testing.T) {
+	type rec struct {
+		Name  string `json:"name"`
+		Error string `json:"error"`
+	}
+	hostile := "\x1b[31mred\x1b[0m\x1b]0;owned\x07 a\tb\rc\u009bd\x7f\n2nd line"
+	v := []rec{{"plugin\x1b]8;;http://x.test/\x1b\\", hostile}}
+	for _, o := range []Options{{Format: "table"}, {Format: "table", Color: true, Width: 30}} {
+		tab := write(t, v, o)
+		if strings.ContainsAny(tab, "\x1b\x07\r\t\x7f\u009b") {
+			t.Errorf("%+v: a control character reached the table: %q", o, tab)
+		}
+		if o.Width == 0 && (!strings.Contains(tab, "│ plugin │ red a b\uFFFDc\uFFFDd\uFFFD │") || !strings.Contains(tab, "2nd line")) {
+			t.Errorf("the text around the control characters:\n%s", tab)
+		}
+	}
+	one := write(t, v[0], Options{Format: "table"})
+	if strings.Contains(one, "\x1b") || !strings.Contains(one, "red a b\uFFFDc") {
+		t.Errorf("one record:\n%s", one)
+	}
+	if c := write(t, v, Options{Format: "csv"}); !strings.Contains(c, hostile) {
+		t.Errorf("csv changed the text: %q", c)
+	}
+	var back []rec
+	if err := json.Unmarshal([]byte(write(t, v, Options{Format: "json"})), &back); err != nil || back[0].Error != hostile {
+		t.Errorf("json changed the text: %q %v", back, err)
+	}
+	if got := Printable("plain, unicode: é 日本 ✓"); got != "plain, unicode: é 日本 ✓" {
+		t.Errorf("Printable of plain text: %q", got)
+	}
+}
