@@ -681,12 +681,13 @@ var escapeSeq = regexp.MustCompile(`\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:
 // recolor (whatever --no-color says), move the cursor or retitle the
 // terminal, and a carriage return would write over a table. Escape
 // sequences go, a tab is a space, line breaks stay, and any other
-// control character shows as U+FFFD. CSV, JSON and YAML keep the text as
-// it is.
+// control character shows as U+FFFD (a line break of a CR with it is a
+// line break). CSV, JSON and YAML keep the text as it is.
 func Printable(s string) string {
 	if !strings.ContainsFunc(s, isControl) {
 		return s
 	}
+	s = strings.ReplaceAll(s, "\r\n", "\n")
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '\t':

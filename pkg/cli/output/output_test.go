@@ -288,6 +288,9 @@ func TestTableControlCharacters(t *testing.T) {
 	if err := json.Unmarshal([]byte(write(t, v, Options{Format: "json"})), &back); err != nil || back[0].Error != hostile {
 		t.Errorf("json changed the text: %q %v", back, err)
 	}
+	if got := Printable("dos\r\nlines\r\n"); got != "dos\nlines\n" {
+		t.Errorf("Printable of CRLF lines: %q", got)
+	}
 	if got := Printable("plain, unicode: é 日本 ✓"); got != "plain, unicode: é 日本 ✓" {
 		t.Errorf("Printable of plain text: %q", got)
 	}
