@@ -206,6 +206,12 @@ func DecodeContext(r io.Reader) (*Context, error) {
 	dec.DisallowUnknownFields()
 	var c Context
 	if err := dec.Decode(&c); err != nil {
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil, errors.New("context: empty: give one JSON object")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, errors.New("context: the JSON object is cut short: give it whole")
+		}
 		return nil, fmt.Errorf("context: %w", err)
 	}
 	// One object and nothing after it: trailing data is a context cut or
