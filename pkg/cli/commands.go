@@ -20,6 +20,16 @@ var verbSynonyms = map[string][]string{
 	"delete":  {"rm"},
 }
 
+// verbSuggestions are words of other tools that do not run a verb but are
+// answered with it as a did-you-mean (aegir client create: client add).
+var verbSuggestions = map[string][]string{
+	"add":     {"create", "new"},
+	"delete":  {"remove"},
+	"install": {"new"},
+	"show":    {"get", "view"},
+	"edit":    {"update", "set"},
+}
+
 // strictTree makes the command tree strict, so that a script notices a
 // typo: a group given an unknown verb (aegir server ad) exits 2 with a
 // did-you-mean instead of printing its help and exiting 0, the verb
@@ -59,6 +69,11 @@ func strictTree(c *cobra.Command) {
 		}
 	}
 	for _, sub := range c.Commands() {
+		for _, w := range verbSuggestions[sub.Name()] {
+			if !taken[w] {
+				sub.SuggestFor = append(sub.SuggestFor, w)
+			}
+		}
 		for _, syn := range verbSynonyms[sub.Name()] {
 			if !taken[syn] {
 				sub.Aliases = append(sub.Aliases, syn)
@@ -188,7 +203,8 @@ func usageHint(cmd *cobra.Command) string {
 // the verbs it is close to.
 func unknownCommand(cmd *cobra.Command, word string) error {
 	hint := "see the commands: " + cmd.CommandPath() + " --help"
-	if s := cmd.SuggestionsFor(word); len(s) > 0 {
+	// An empty word (aegir site: or aegir '') is close to every verb.
+	if s := cmd.SuggestionsFor(word); len(s) > 0 && word != "" {
 		for i := range s {
 			s[i] = cmd.CommandPath() + " " + s[i]
 		}
