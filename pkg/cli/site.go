@@ -12,16 +12,16 @@ import (
 )
 
 // normalizeAliases validates aliases and drops duplicates, keeping order.
-func normalizeAliases(domain string, in []string) ([]string, error) {
+func normalizeAliases(field, domain string, in []string) ([]string, error) {
 	seen := map[string]bool{domain: true}
 	out := []string{}
 	for _, a := range in {
-		d, err := entities.NormalizeDomain("--alias", a)
+		d, err := entities.NormalizeDomain(field, a)
 		if err != nil {
 			return nil, err
 		}
 		if d == domain {
-			return nil, invalid("--alias", a, "must differ from the site's own domain")
+			return nil, invalid(field, a, "must differ from the site's own domain")
 		}
 		if seen[d] {
 			continue
@@ -83,7 +83,7 @@ removes everything it created.`,
 			if err := validNames("--platform", o.platform); err != nil {
 				return err
 			}
-			aliases, err := normalizeAliases(domain, o.aliases)
+			aliases, err := normalizeAliases("--alias", domain, o.aliases)
 			if err != nil {
 				return err
 			}
@@ -353,7 +353,7 @@ func (a *App) siteEditCmd() *cobra.Command {
 					return invalid("--remove-alias", r, "is not an alias of "+v.Domain)
 				}
 			}
-			aliases, err = normalizeAliases(v.Domain, append(aliases, o.add...))
+			aliases, err = normalizeAliases("--add-alias", v.Domain, append(aliases, o.add...))
 			if err != nil {
 				return err
 			}

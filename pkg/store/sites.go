@@ -119,8 +119,11 @@ func (s *Store) setNames(ctx context.Context, tx *sql.Tx, v *entities.Site) erro
 			if owner == v.Domain || owner == "" {
 				return &ConflictError{Field: field, Msg: quote(n) + " is listed twice for this site"}
 			}
-			return &ConflictError{Field: field, Msg: quote(n) + " is already a name of site " + quote(owner),
-				Hint: "remove it there first: aegir site edit " + owner + " --remove-alias " + n}
+			hint := "remove it there first: aegir site edit " + owner + " --remove-alias " + n
+			if n == owner { // that site's own domain, which no edit removes
+				hint = "it is the domain of that site: pick another name (see: aegir site show " + owner + ")"
+			}
+			return &ConflictError{Field: field, Msg: quote(n) + " is already a name of site " + quote(owner), Hint: hint}
 		}
 		if err != nil {
 			return err
