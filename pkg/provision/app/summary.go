@@ -18,10 +18,6 @@ var (
 // summaryMax bounds a page's one-line summary.
 const summaryMax = 300
 
-// IsHTML reports whether s holds an HTML page (an application's error
-// page, a web server's).
-func IsHTML(s string) bool { return htmlStartRe.MatchString(s) }
-
 // PageSummary is one line of plain text that says what an HTML page
 // says: its title and the start of its text ("Database Error: Error
 // establishing a database connection"), never its markup. Text that is
