@@ -16,21 +16,29 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/provision/db"
 )
 
-// uniqueDomain is a domain no other test on this machine uses, so that
-// its database names (derived from it) are this test's alone.
+// uniqueDomain is a domain no other test on this machine uses (nor an
+// earlier run of the same test, killed before it dropped its databases),
+// so that its database names (derived from it) are this test's alone: the
+// prefix, then random hex. The prefix must be short enough that the
+// random part survives the cut of the derived name to db.MaxNameLen.
 func uniqueDomain(prefix string) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s%x.test", prefix, b)
+	d := fmt.Sprintf("%s%x.test", prefix, b)
+	if n := db.NameFor(d, nil); !strings.Contains(n, fmt.Sprintf("%x", b)) {
+		panic(fmt.Sprintf("uniqueDomain(%q): the database name %s derived from %s lost its random part; use a shorter prefix", prefix, n, d))
+	}
+	return d
 }
 
 // dropDBsOf drops, when the test ends, every database and user whose name
 // starts with the one derived from domain (restores and migrates make
 // name_2, name_3 ...).
 func dropDBsOf(t *testing.T, domain string) {
-	base := strings.NewReplacer(".", "", "-", "").Replace(domain)
+	base := db.NameFor(domain, nil)
 	t.Cleanup(func() {
 		db, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/")
 		if err != nil {

@@ -187,8 +187,8 @@ func TestSiteHTTPS(t *testing.T) {
 			h := newHTTPSEnv(t, kind)
 			root := testenv.WordPressPlatform(t)
 			must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-			domain := "tls-" + kind + ".test"
-			dropSiteDB(t, strings.ReplaceAll(strings.ReplaceAll(domain, ".", ""), "-", ""))
+			domain := uniqueDomain("tls-" + kind)
+			dropDBsOf(t, domain)
 			title := "<title>" + domain + "</title>"
 
 			_, errs, code := aegir(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "--https", "required")
@@ -342,8 +342,8 @@ func TestSiteHTTPS(t *testing.T) {
 
 			// A challenge that cannot be answered fails the install, which
 			// keeps the site answering on HTTP.
-			bad := "away-" + kind + ".test"
-			dropSiteDB(t, strings.ReplaceAll(strings.ReplaceAll(bad, ".", ""), "-", ""))
+			bad := uniqueDomain("away-" + kind)
+			dropDBsOf(t, bad)
 			h.ca.SetA(t, bad, "127.0.0.2")
 			_, errs, code = aegir(t, h.home, "site", "install", bad, "--platform", "wp", "--https", "on")
 			if code != cli.ExitFailed || !strings.Contains(errs, "answers on HTTP") || !strings.Contains(errs, "connection refused") || !strings.Contains(errs, "hint: ") {
@@ -365,8 +365,8 @@ func TestSiteHTTPS(t *testing.T) {
 
 			// Migrated to a new domain (its DNS right), the site gets a
 			// certificate for it from the cert queue's next run.
-			moved := "moved-" + kind + ".test"
-			dropSiteDB(t, strings.ReplaceAll(strings.ReplaceAll(moved, ".", ""), "-", ""))
+			moved := uniqueDomain("moved-" + kind)
+			dropDBsOf(t, moved)
 			must(t, h.home, "site", "migrate", bad, "--platform", "wp", "--domain", moved, "-q")
 			if c := certOf(t, h.home, moved); c != nil {
 				t.Fatalf("the migrated site kept the old certificate record: %+v", c)
@@ -431,8 +431,8 @@ func TestBackupRestoreHTTPS(t *testing.T) {
 	h := newHTTPSEnv(t, "nginx")
 	root := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	domain := "bk-tls.test"
-	dropSiteDB(t, "bktlstest")
+	domain := uniqueDomain("bk-tls")
+	dropDBsOf(t, domain)
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "--https", "off", "-q")
 	title := "<title>" + domain + "</title>"
 	backup := func() backupRec {
