@@ -18,6 +18,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/provision/db"
 )
 
 // hostEnv is one aegir home with a private web server and php-fpm and the
@@ -144,9 +145,9 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 			h := newHostEnv(t, kind)
 			root := testenv.WordPressPlatform(t)
 			must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-			domain := "wp1-" + kind + ".test"
-			dbName := strings.ReplaceAll(strings.ReplaceAll(domain, ".", ""), "-", "")
-			dropSiteDB(t, dbName)
+			domain := uniqueDomain("wp1-" + kind)
+			dbName := db.NameFor(domain, nil)
+			dropDBsOf(t, domain)
 
 			must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "-q")
 			rec := siteRecord(t, h.home, domain)
@@ -276,8 +277,9 @@ func TestSiteInstallRollback(t *testing.T) {
 	h := newHostEnv(t, "nginx")
 	root := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	domain := "broken.test"
-	dropSiteDB(t, "brokentest")
+	domain := uniqueDomain("broken")
+	dbName := db.NameFor(domain, nil)
+	dropDBsOf(t, domain)
 	if err := os.WriteFile(filepath.Join(h.home, "templates", "nginx-site.conf.tmpl"), []byte("server { this is not nginx; }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -285,12 +287,12 @@ func TestSiteInstallRollback(t *testing.T) {
 	if code != cli.ExitFailed {
 		t.Fatalf("install with a broken template: exit %d, want 1\n%s", code, errs)
 	}
-	for _, want := range []string{"rolling back", "rollback: drop database brokentest", "hint: "} {
+	for _, want := range []string{"rolling back", "rollback: drop database " + dbName, "hint: "} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("install log lacks %q:\n%s", want, errs)
 		}
 	}
-	if dbExists(t, "brokentest") || dbUserExists(t, "brokentest") {
+	if dbExists(t, dbName) || dbUserExists(t, dbName) {
 		t.Error("database or user left by the failed install")
 	}
 	if left, _ := filepath.Glob(filepath.Join(root, "wp-content", "aegir-sites", domain+"*")); len(left) > 0 {
@@ -350,8 +352,8 @@ func TestSiteInstallDrupalWithDrush(t *testing.T) {
 	if p := must(t, h.home, "platform", "show", "d10", "--format", "json"); !strings.Contains(p, `"core_version": "10.3.6"`) || !strings.Contains(p, `"type": "drupal"`) {
 		t.Fatalf("platform after verify:\n%s", p)
 	}
-	domain := "d10.test"
-	dropSiteDB(t, "d10test")
+	domain := uniqueDomain("d10-")
+	dropDBsOf(t, domain)
 	must(t, h.home, "site", "install", domain, "--platform", "d10", "--profile", "minimal", "-q",
 		"--title", "Jane's site", "--admin-user", "jane", "--admin-email", "jane@example.com")
 	args, err := os.ReadFile(argsLog)
@@ -417,9 +419,9 @@ func TestPlatformImport(t *testing.T) {
 	h := newHostEnv(t, "nginx")
 	root := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	dropSiteDB(t, "importtest")
-	dropDBsOf(t, "import.test") // and those its restore makes
-	must(t, h.home, "site", "install", "import.test", "--platform", "wp", "--alias", "www.import.test", "-q")
+	domain := uniqueDomain("import")
+	dropDBsOf(t, domain) // and those its restore makes
+	must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "-q")
 
 	// A second aegir home that knows the servers and the platform but not
 	// the site, with a web server that serves its own config dir (a task
@@ -432,29 +434,29 @@ func TestPlatformImport(t *testing.T) {
 	must(t, home2, "platform", "add", "wp", "--server", "web1", "--root", root, "--queue")
 	must(t, home2, "hosting", "dispatch")
 	_, errs, code := aegir(t, home2, "platform", "import", "wp")
-	if code != 0 || !strings.Contains(errs, "imported site import.test") {
+	if code != 0 || !strings.Contains(errs, "imported site "+domain) {
 		t.Fatalf("import: exit %d\n%s", code, errs)
 	}
-	rec := siteRecord(t, home2, "import.test")
-	if rec["status"] != "installed" || rec["db_name"] != "importtest" || rec["db_server"] != "web1" {
+	rec := siteRecord(t, home2, domain)
+	if rec["status"] != "installed" || rec["db_name"] != db.NameFor(domain, nil) || rec["db_server"] != "web1" {
 		t.Fatalf("imported site: %v", rec)
 	}
-	if al, _ := rec["aliases"].([]any); len(al) != 1 || al[0] != "www.import.test" {
+	if al, _ := rec["aliases"].([]any); len(al) != 1 || al[0] != "www."+domain {
 		t.Fatalf("imported aliases: %v", rec["aliases"])
 	}
-	if pw := siteDBPassword(t, home2, "import.test"); pw != siteDBPassword(t, h.home, "import.test") {
+	if pw := siteDBPassword(t, home2, domain); pw != siteDBPassword(t, h.home, domain) {
 		t.Fatal("the imported database password differs from the one the site uses")
 	}
 	// The verify it queued runs and keeps the site working.
 	must(t, home2, "hosting", "dispatch")
 	var tasks []struct{ Type, Status string }
-	_ = json.Unmarshal([]byte(must(t, home2, "task", "list", "--site", "import.test", "--format", "json")), &tasks)
+	_ = json.Unmarshal([]byte(must(t, home2, "task", "list", "--site", domain, "--format", "json")), &tasks)
 	if len(tasks) != 1 || tasks[0].Type != "site.verify" || tasks[0].Status != "success" {
 		t.Fatalf("verify after import: %+v", tasks)
 	}
-	title := "<title>import.test</title>"
+	title := "<title>" + domain + "</title>"
 	ok := func(code int, body string, _ http.Header) bool { return code == 200 && strings.Contains(body, title) }
-	if code, body, _ := h2.get(t, "import.test", "/", ok); !ok(code, body, nil) {
+	if code, body, _ := h2.get(t, domain, "/", ok); !ok(code, body, nil) {
 		t.Fatalf("imported site after verify: %d %.200s", code, body)
 	}
 	// Twice: nothing new.
@@ -467,31 +469,31 @@ func TestPlatformImport(t *testing.T) {
 	}
 	// Recorded without a database password (an imported site whose
 	// settings had none): a restore gives it a database user with one.
-	stateExec(t, home2, `UPDATE sites SET db_password = '' WHERE domain = 'import.test'`)
-	must(t, home2, "site", "backup", "import.test", "-q")
-	if _, errs, code := aegir(t, home2, "-y", "site", "restore", "import.test"); code != 0 {
+	stateExec(t, home2, `UPDATE sites SET db_password = '' WHERE domain = '`+domain+`'`)
+	must(t, home2, "site", "backup", domain, "-q")
+	if _, errs, code := aegir(t, home2, "-y", "site", "restore", domain); code != 0 {
 		t.Fatalf("restore of a site recorded without a password: exit %d\n%s", code, errs)
 	}
-	if pw := siteDBPassword(t, home2, "import.test"); len(pw) < 20 {
+	if pw := siteDBPassword(t, home2, domain); len(pw) < 20 {
 		t.Fatalf("password after the restore: %d characters", len(pw))
 	}
-	if code, body, _ := h2.get(t, "import.test", "/", ok); !ok(code, body, nil) {
+	if code, body, _ := h2.get(t, domain, "/", ok); !ok(code, body, nil) {
 		t.Fatalf("the restored site: %d %.200s", code, body)
 	}
 
 	// A site whose settings (its own code) name another site's database
 	// is not imported: deleting it would drop that database.
-	conf, err := os.ReadFile(filepath.Join(root, "wp-content", "aegir-sites", "import.test.php"))
+	conf, err := os.ReadFile(filepath.Join(root, "wp-content", "aegir-sites", domain+".php"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	thief := filepath.Join(root, "wp-content", "aegir-sites", "thief.test.php")
-	if err := os.WriteFile(thief, []byte(strings.ReplaceAll(string(conf), "import.test", "thief.test")), 0o644); err != nil {
+	if err := os.WriteFile(thief, []byte(strings.ReplaceAll(string(conf), domain, "thief.test")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, errs, _ = aegir(t, home2, "platform", "import", "wp")
 	os.Remove(thief)
-	if !strings.Contains(errs, "site thief.test not imported") || !strings.Contains(errs, siteRecord(t, home2, "import.test")["db_name"].(string)) {
+	if !strings.Contains(errs, "site thief.test not imported") || !strings.Contains(errs, siteRecord(t, home2, domain)["db_name"].(string)) {
 		t.Fatalf("import of a site naming another site's database:\n%s", errs)
 	}
 	if _, _, code := aegir(t, home2, "site", "show", "thief.test"); code != cli.ExitNotFound {
@@ -499,8 +501,8 @@ func TestPlatformImport(t *testing.T) {
 	}
 	// Nor one whose settings name the server's own database.
 	sys := filepath.Join(root, "wp-content", "aegir-sites", "sys.test.php")
-	cur := siteRecord(t, home2, "import.test")["db_name"].(string)
-	if err := os.WriteFile(sys, []byte(strings.ReplaceAll(strings.ReplaceAll(string(conf), "import.test", "sys.test"), cur, "mysql")), 0o644); err != nil {
+	cur := siteRecord(t, home2, domain)["db_name"].(string)
+	if err := os.WriteFile(sys, []byte(strings.ReplaceAll(strings.ReplaceAll(string(conf), domain, "sys.test"), cur, "mysql")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, errs, _ = aegir(t, home2, "platform", "import", "wp")
@@ -508,5 +510,5 @@ func TestPlatformImport(t *testing.T) {
 	if !strings.Contains(errs, "site sys.test not imported") || !strings.Contains(errs, "mysql") {
 		t.Fatalf("import of a site naming the server's own database:\n%s", errs)
 	}
-	must(t, h.home, "site", "delete", "import.test", "--no-backup", "-q")
+	must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
 }
