@@ -15,6 +15,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/provision/db"
 )
 
 // remoteEnv is a "remote" server: a private sshd on loopback logged in as
@@ -127,8 +128,9 @@ func TestRemoteServer(t *testing.T) {
 	}
 
 	// A site on the remote server, its database there too (through the tunnel).
-	domain := "remote.test"
-	dropSiteDB(t, "remotetest")
+	domain := uniqueDomain("remote")
+	dropDBsOf(t, domain)
+	dbName := db.NameFor(domain, nil)
 	must(t, h.home, "site", "install", domain, "--platform", "wp2", "-q")
 	title := "<title>" + domain + "</title>"
 	hasTitle := func(code int, body string, _ http.Header) bool { return code == 200 && strings.Contains(body, title) }
@@ -142,7 +144,7 @@ func TestRemoteServer(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(root, "wp-content", "uploads", domain)); err != nil || fileOwner(fi) != "www-data" {
 		t.Fatalf("uploads dir on the remote: %v (owner %s, want www-data)", err, fileOwner(fi))
 	}
-	if g := grantHosts(t, "remotetest"); len(g) != 1 || g[0] != "127.0.0.1" {
+	if g := grantHosts(t, dbName); len(g) != 1 || g[0] != "127.0.0.1" {
 		t.Errorf("grants of the remote site's user: %v, want 127.0.0.1 (its web server's address)", g)
 	}
 	if gh := siteRecord(t, h.home, domain)["db_grant_host"]; gh != "127.0.0.1" {
@@ -193,66 +195,67 @@ func TestRemoteServer(t *testing.T) {
 	// A site on this machine whose database is on the remote server.
 	localRoot := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp1", "--server", "web1", "--root", localRoot, "-q")
-	dropSiteDB(t, "splittest")
-	_, errs, code = aegir(t, h.home, "site", "install", "split.test", "--platform", "wp1", "--db-server", "web2")
+	split := uniqueDomain("split")
+	dropDBsOf(t, split)
+	_, errs, code = aegir(t, h.home, "site", "install", split, "--platform", "wp1", "--db-server", "web2")
 	if code != 0 || !strings.Contains(errs, "sees this machine as 127.0.0.1") {
 		t.Fatalf("install with the database on the remote: exit %d\n%s", code, errs)
 	}
-	if g := grantHosts(t, "splittest"); len(g) != 1 || g[0] != "127.0.0.1" {
-		t.Errorf("grants of split.test's user: %v, want 127.0.0.1", g)
+	if g := grantHosts(t, db.NameFor(split, nil)); len(g) != 1 || g[0] != "127.0.0.1" {
+		t.Errorf("grants of %s's user: %v, want 127.0.0.1", split, g)
 	}
-	if gh := siteRecord(t, h.home, "split.test")["db_grant_host"]; gh != "127.0.0.1" {
-		t.Errorf("recorded grant host of split.test %v, want 127.0.0.1 (as the remote sees this machine)", gh)
+	if gh := siteRecord(t, h.home, split)["db_grant_host"]; gh != "127.0.0.1" {
+		t.Errorf("recorded grant host of %s %v, want 127.0.0.1 (as the remote sees this machine)", split, gh)
 	}
 	okSplit := func(code int, body string, _ http.Header) bool {
-		return code == 200 && strings.Contains(body, "<title>split.test</title>")
+		return code == 200 && strings.Contains(body, "<title>"+split+"</title>")
 	}
-	if code, body := getFrom(t, h.web, "split.test", "/", okSplit); !okSplit(code, body, nil) {
-		t.Fatalf("split.test: %d %.300s", code, body)
+	if code, body := getFrom(t, h.web, split, "/", okSplit); !okSplit(code, body, nil) {
+		t.Fatalf("%s: %d %.300s", split, code, body)
 	}
-	must(t, h.home, "site", "delete", "split.test", "--no-backup", "-q")
+	must(t, h.home, "site", "delete", split, "--no-backup", "-q")
 
 	// Migrate a site from this machine to the remote server: its content
 	// and its certificate come along.
-	dropSiteDB(t, "movetest")
-	must(t, h.home, "site", "install", "move.test", "--platform", "wp1", "--https", "on", "-q")
-	localCert := certOf(t, h.home, "move.test")
+	move := uniqueDomain("move")
+	dropDBsOf(t, move) // and the one the migrate makes
+	must(t, h.home, "site", "install", move, "--platform", "wp1", "--https", "on", "-q")
+	localCert := certOf(t, h.home, move)
 	if localCert == nil || localCert.CertPath == "" {
-		t.Fatalf("no certificate for move.test: %+v", localCert)
+		t.Fatalf("no certificate for %s: %+v", move, localCert)
 	}
-	serial := h.servedSerial(t, "move.test", "")
-	rec := siteRecord(t, h.home, "move.test")
+	serial := h.servedSerial(t, move, "")
+	rec := siteRecord(t, h.home, move)
 	if _, err := mariadb(t).Exec("UPDATE `" + rec["db_name"].(string) + "`.wp_options SET option_value = 'Moved Content 42' WHERE option_name = 'blogname'"); err != nil {
 		t.Fatal(err)
 	}
-	_, errs, code = aegir(t, h.home, "site", "migrate", "move.test", "--platform", "wp2", "--db-server", "web2")
+	_, errs, code = aegir(t, h.home, "site", "migrate", move, "--platform", "wp2", "--db-server", "web2")
 	if code != 0 {
 		t.Fatalf("migrate to the remote server: exit %d\n%s", code, errs)
 	}
-	rec = siteRecord(t, h.home, "move.test")
-	dropSiteDB(t, rec["db_name"].(string))
+	rec = siteRecord(t, h.home, move)
 	if rec["platform"] != "wp2" || rec["db_server"] != "web2" || rec["status"] != "installed" {
 		t.Fatalf("site after migrate: %v", rec)
 	}
 	moved := func(code int, body string, _ http.Header) bool {
 		return code == 200 && strings.Contains(body, "<title>Moved Content 42</title>")
 	}
-	if code, body := getFrom(t, r.web, "move.test", "/", moved); !moved(code, body, nil) {
+	if code, body := getFrom(t, r.web, move, "/", moved); !moved(code, body, nil) {
 		t.Fatalf("migrated site on the remote nginx: %d %.300s", code, body)
 	}
-	if _, err := os.Stat(filepath.Join(h.home, "config", "web1", "vhost.d", "move.test.conf")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(h.home, "config", "web1", "vhost.d", move+".conf")); !os.IsNotExist(err) {
 		t.Errorf("the old vhost stayed on this machine: %v", err)
 	}
-	remoteCert := certOf(t, h.home, "move.test")
-	remoteSSL := filepath.Join(r.remoteHome, "config", "web2", "ssl", "move.test")
+	remoteCert := certOf(t, h.home, move)
+	remoteSSL := filepath.Join(r.remoteHome, "config", "web2", "ssl", move)
 	if remoteCert == nil || filepath.Dir(remoteCert.KeyPath) != remoteSSL || !remoteCert.NotAfter.Equal(*localCert.NotAfter) {
 		t.Fatalf("certificate record after the migrate: %+v, want the same certificate in %s", remoteCert, remoteSSL)
 	}
 	if fi, err := os.Stat(remoteCert.KeyPath); err != nil || fi.Mode().Perm() != 0o600 || fileOwner(fi) != testenv.SSHTestUser {
 		t.Fatalf("key on the remote: %v (%v, owner %s), want 0600 and the deploy user's", err, fi, fileOwner(fi))
 	}
-	if s := servedSerialAt(t, r.web.HTTPSPort, "move.test", ""); s != serial {
-		t.Fatalf("the remote nginx serves %q for move.test, want the certificate it had here (%s)", s, serial)
+	if s := servedSerialAt(t, r.web.HTTPSPort, move, ""); s != serial {
+		t.Fatalf("the remote nginx serves %q for %s, want the certificate it had here (%s)", s, move, serial)
 	}
 	if _, err := os.Stat(filepath.Dir(localCert.CertPath)); !os.IsNotExist(err) {
 		t.Errorf("the certificate stayed on this machine: %v", err)
@@ -263,10 +266,10 @@ func TestRemoteServer(t *testing.T) {
 	if _, err := os.Stat(vhost); !os.IsNotExist(err) {
 		t.Errorf("vhost left on the remote: %v", err)
 	}
-	if dbExists(t, "remotetest") || dbUserExists(t, "remotetest") {
+	if dbExists(t, dbName) || dbUserExists(t, dbName) {
 		t.Error("database or user of the remote site left")
 	}
-	must(t, h.home, "site", "delete", "move.test", "--no-backup", "-q")
+	must(t, h.home, "site", "delete", move, "--no-backup", "-q")
 	t.Logf("remote server flow: %s", time.Since(start).Round(time.Millisecond))
 }
 

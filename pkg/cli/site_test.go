@@ -108,33 +108,6 @@ func siteRecord(t *testing.T, home, domain string) map[string]any {
 	return m
 }
 
-// dropSiteDB removes a test site's database and user if a test failed
-// before deleting it.
-func dropSiteDB(t *testing.T, name string) {
-	t.Cleanup(func() {
-		db, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/")
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		db.Exec("DROP DATABASE IF EXISTS `" + name + "`")
-		rows, err := db.Query(`SELECT Host FROM mysql.user WHERE User = ?`, name)
-		if err != nil {
-			return
-		}
-		var hosts []string
-		for rows.Next() {
-			var h string
-			rows.Scan(&h)
-			hosts = append(hosts, h)
-		}
-		rows.Close()
-		for _, h := range hosts {
-			db.Exec("DROP USER `" + name + "`@`" + h + "`")
-		}
-	})
-}
-
 // The whole life of a WordPress site, on nginx and on apache: install with
 // an alias, the page answers on the domain and the alias, redirect, disable,
 // enable, verify (idempotent), delete: database, user, files and vhost gone.
