@@ -35,11 +35,20 @@ func (a *App) installedSite(domain string) (*store.Store, *entities.Site, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	if v.Status == entities.SiteQueued {
-		return nil, nil, &Error{Code: ExitBusy, Err: fmt.Errorf("site %s is not installed yet", v.Domain),
-			Hint: "wait for its install task, or retry it: aegir task list --site " + v.Domain}
+	if err := notInstalled(v); err != nil {
+		return nil, nil, err
 	}
 	return st, v, nil
+}
+
+// notInstalled is the error for a site still waiting for its install
+// (exit 4: its install task holds it), nil for any other.
+func notInstalled(v *entities.Site) error {
+	if v.Status != entities.SiteQueued {
+		return nil
+	}
+	return &Error{Code: ExitBusy, Err: fmt.Errorf("site %s is not installed yet", v.Domain),
+		Hint: "wait for its install task, or retry it: aegir task list --site " + v.Domain}
 }
 
 func (a *App) siteBackupCmd() *cobra.Command {

@@ -93,8 +93,8 @@ docs/https.md).`,
 			if err != nil {
 				return err
 			}
-			if v.Status == entities.SiteQueued {
-				return &Error{Code: ExitBusy, Err: entities.Invalid("domain", v.Domain, "is not installed yet"), Hint: "wait for its install task: aegir task list --site " + v.Domain}
+			if err := notInstalled(v); err != nil {
+				return err
 			}
 			var opts map[string]string
 			if certFile != "" {

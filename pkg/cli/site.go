@@ -332,8 +332,8 @@ func (a *App) siteEditCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if v.Status == entities.SiteQueued {
-				return &Error{Code: ExitBusy, Err: entities.Invalid("domain", v.Domain, "is not installed yet"), Hint: "wait for its install task: aegir task list --site " + v.Domain}
+			if err := notInstalled(v); err != nil {
+				return err
 			}
 			aliases := append([]string{}, v.Aliases...)
 			for _, r := range o.remove {
