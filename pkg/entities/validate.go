@@ -23,8 +23,19 @@ func (e *InvalidError) Error() string {
 	if e.Value == "" {
 		return fmt.Sprintf("invalid %s: %s", e.Field, e.Rule)
 	}
-	return fmt.Sprintf("invalid %s %q: %s", e.Field, e.Value, e.Rule)
+	v := e.Value
+	if len(v) > maxShown { // one line a person can read: the start and the length
+		cut := maxShown
+		for cut > 0 && !utf8.RuneStart(v[cut]) {
+			cut--
+		}
+		return fmt.Sprintf("invalid %s %q... (%d bytes): %s", e.Field, v[:cut], len(v), e.Rule)
+	}
+	return fmt.Sprintf("invalid %s %q: %s", e.Field, v, e.Rule)
 }
+
+// maxShown is how much of an invalid value its error quotes.
+const maxShown = 80
 
 // Invalid builds an *InvalidError.
 func Invalid(field, value, rule string) *InvalidError {
@@ -119,9 +130,15 @@ func ValidateAbsPath(field, p string) error {
 	if !strings.HasPrefix(p, "/") {
 		return Invalid(field, p, "must be an absolute path")
 	}
+	if len(p) > 4095 { // PATH_MAX, with its NUL
+		return Invalid(field, p, "must be at most 4095 characters")
+	}
 	for _, seg := range strings.Split(p, "/") {
 		if seg == ".." {
 			return Invalid(field, p, `must not contain ".."`)
+		}
+		if len(seg) > 255 { // NAME_MAX
+			return Invalid(field, p, "each name in it must be at most 255 characters")
 		}
 	}
 	if path.Clean(p) != p {
@@ -185,6 +202,9 @@ func ValidatePort(field string, n int) error {
 func ValidateEmail(field, s string) error {
 	if s == "" {
 		return nil
+	}
+	if len(s) > 254 { // RFC 5321's limit on a path
+		return Invalid(field, s, "must be at most 254 characters")
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s {

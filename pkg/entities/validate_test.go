@@ -106,3 +106,37 @@ func TestValidateOthers(t *testing.T) {
 		}
 	}
 }
+
+// Lengths a server would refuse are refused first: a path longer than
+// PATH_MAX or with a name longer than NAME_MAX, an address longer than
+// RFC 5321's path; and the one-line error of a long value quotes its start
+// and says its length rather than the whole value.
+func TestLengthLimits(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{ValidateAbsPath("--root", "/"+strings.Repeat("a/", 2048)+"b"), "must be at most 4095 characters"},
+		{ValidateServerPath("--root", "/var/"+strings.Repeat("a", 256)), "each name in it must be at most 255 characters"},
+		{ValidateEmail("--email", strings.Repeat("a", 250)+"@x.test"), "must be at most 254 characters"},
+	} {
+		if tc.err == nil || !strings.HasSuffix(tc.err.Error(), tc.want) {
+			t.Errorf("got %v, want ...%s", tc.err, tc.want)
+		}
+	}
+	if err := ValidateServerPath("--root", "/var/"+strings.Repeat("a", 255)); err != nil {
+		t.Errorf("a name of 255 characters: %v", err)
+	}
+	if err := ValidateEmail("--email", strings.Repeat("a", 240)+"@example.com"); err != nil {
+		t.Errorf("an address of 252 characters: %v", err)
+	}
+	long := "é" + strings.Repeat("a", 100000) // a cut inside a rune stays valid UTF-8
+	msg := Invalid("client name", strings.Repeat("a", 79)+long, "must be at most 64 characters").Error()
+	want := `invalid client name "` + strings.Repeat("a", 79) + `"... (100081 bytes): must be at most 64 characters`
+	if msg != want {
+		t.Errorf("got %q\nwant %q", msg, want)
+	}
+	if msg := Invalid("f", "short", "rule").Error(); msg != `invalid f "short": rule` {
+		t.Errorf("short value: %q", msg)
+	}
+}
