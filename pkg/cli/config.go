@@ -117,6 +117,8 @@ func checkConfigValue(key string, val, def any) error {
 			return fmt.Errorf("must be a whole number, 0 or more")
 		case n == 0 && (key == "workers" || key == "acme_renew_days"):
 			return fmt.Errorf("must be 1 or more")
+		case key == "workers" && n > maxWorkers:
+			return fmt.Errorf("must be at most %d", maxWorkers)
 		}
 	case bool:
 		if _, err := strconv.ParseBool(s); err != nil {

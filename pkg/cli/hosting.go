@@ -116,6 +116,11 @@ management tool).`,
 	return c
 }
 
+// maxWorkers bounds --workers and the workers setting: each worker holds
+// its own connections and processes, and 99999999999 of them ran the
+// dispatcher out of memory before it started.
+const maxWorkers = 256
+
 // dispatcherCmd is a command that runs the dispatcher: the --workers flag,
 // the dispatcher built from the settings, and signal handling around run.
 func (a *App) dispatcherCmd(use, short, long string, run func(d *queue.Dispatcher) error) *cobra.Command {
@@ -142,6 +147,9 @@ func (a *App) dispatcherCmd(use, short, long string, run func(d *queue.Dispatche
 func (a *App) hostingDispatcher(cmd *cobra.Command, workers int) (d *queue.Dispatcher, done func(), err error) {
 	if cmd.Flags().Changed("workers") && workers < 1 {
 		return nil, nil, invalid("--workers", strconv.Itoa(workers), "must be 1 or more")
+	}
+	if workers > maxWorkers {
+		return nil, nil, invalid("--workers", strconv.Itoa(workers), fmt.Sprintf("must be at most %d", maxWorkers))
 	}
 	qs, err := a.queueConfigs()
 	if err != nil {
