@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -202,7 +203,16 @@ func (c *Context) Opt(key, def string) string {
 // DecodeContext reads a JSON context, refusing unknown keys so that a typo
 // in a hand-written context is an error rather than a silent default.
 func DecodeContext(r io.Reader) (*Context, error) {
-	dec := json.NewDecoder(r)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("context: %w", err)
+	}
+	// A key given twice would be read as its last value by this decoder
+	// and as its first by others: one context, two meanings.
+	if k := duplicateKey(data); k != "" {
+		return nil, fmt.Errorf("context: key %q is given twice: give each key once", k)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var c Context
 	if err := dec.Decode(&c); err != nil {
@@ -220,6 +230,32 @@ func DecodeContext(r io.Reader) (*Context, error) {
 		return nil, errors.New("context: data after the JSON object: give exactly one object")
 	}
 	return &c, nil
+}
+
+// duplicateKey is a key that the JSON object in data has twice, or "" (for
+// none, and for data that is no object: decoding says what is wrong then).
+func duplicateKey(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		k, ok := t.(string)
+		if err != nil || !ok {
+			return ""
+		}
+		if seen[k] {
+			return k
+		}
+		seen[k] = true
+		var v json.RawMessage
+		if dec.Decode(&v) != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // Check validates the fields that name files and directories on the
