@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -246,15 +247,15 @@ func TestServerVerifyServices(t *testing.T) {
 	}
 	must(t, home, "server", "edit", "web1", "--php-fpm", fpm.Socket, "-q")
 
-	// A web server whose configuration tests fine but that does not listen
-	// on the server's port.
-	port := testenv.FreePort(t)
-	_, errs, code = aegir(t, home, "server", "add", "web3", "--host", "localhost", "--http", "nginx", "--http-port", itoa(port), "--http-listen-ip", "127.0.0.1",
-		"--http-test-cmd", ng.TestCmd, "--http-restart-cmd", ng.ReloadCmd, "--php-fpm", fpm.Socket)
-	if code != cli.ExitFailed || !strings.Contains(errs, "does not answer on 127.0.0.1:"+itoa(port)) || !strings.Contains(errs, "hint: ") {
-		t.Fatalf("server verify of a web server not listening: exit %d\n%s", code, errs)
+	// A web server whose configuration tests fine but that does not run.
+	if out, err := exec.Command("sh", "-c", strings.Replace(ng.ReloadCmd, "-s reload", "-s stop", 1)).CombinedOutput(); err != nil {
+		t.Fatalf("stopping nginx: %v\n%s", err, out)
 	}
-	if sv := serverServices(t, home, "web3"); sv["http"].Status != "error" {
-		t.Fatalf("http service not listening: %+v", sv["http"])
+	_, errs, code = aegir(t, home, "server", "verify", "web1")
+	if code != cli.ExitFailed || !strings.Contains(errs, "does not answer on 127.0.0.1:"+itoa(ng.Port)) || !strings.Contains(errs, "hint: start nginx") {
+		t.Fatalf("server verify of a web server not running: exit %d\n%s", code, errs)
+	}
+	if sv := serverServices(t, home, "web1"); sv["http"].Status != "error" {
+		t.Fatalf("http service not running: %+v", sv["http"])
 	}
 }

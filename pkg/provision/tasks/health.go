@@ -23,14 +23,12 @@ import (
 // redirect; disabled: 503). A site that does not is an error that names
 // the reason and the fix; the health is reported either way.
 //
-// reloaded says the task just reloaded the web server, whose old workers
-// may still answer for a moment: the request waits for the new ones
-// (settleTime). An unexpected answer is asked again for a while.
+// An unexpected answer is asked again for a moment (settleRetry).
 //
 // alongside, if not nil, runs beside the php-fpm and HTTP checks once the
 // database login works (a verify reads the site's packages meanwhile);
 // checkHealth returns when it is done.
-func (s *site) checkHealth(ctx context.Context, svc db.Service, svcErr error, reloaded bool, alongside func()) (*entities.SiteHealth, error) {
+func (s *site) checkHealth(ctx context.Context, svc db.Service, svcErr error, alongside func()) (*entities.SiteHealth, error) {
 	h := &entities.SiteHealth{Status: entities.HealthOK, Checked: time.Now().UTC()}
 	dbErr := s.checkDBLogin(ctx, svc, svcErr)
 	var wg sync.WaitGroup
@@ -55,15 +53,10 @@ func (s *site) checkHealth(ctx context.Context, svc db.Service, svcErr error, re
 
 	disabled := s.c.SiteStatus == entities.SiteDisabled
 	var httpErr error
-	if reloaded {
-		sleep(ctx, settleTime)
-	}
 	for _, scheme := range s.healthSchemes() {
 		code, took, err := s.checkAnswer(ctx, scheme, disabled, addr)
 		// An answer that is not the expected one (or none: a connection
-		// an old worker dropped) is asked again for a while: a reload
-		// (this task's, or another's just before) may not have taken
-		// effect yet.
+		// an old worker dropped) is asked again for a moment.
 		for end := time.Now().Add(settleRetry); err != nil && time.Now().Before(end) && ctx.Err() == nil; {
 			sleep(ctx, 200*time.Millisecond)
 			code, took, err = s.checkAnswer(ctx, scheme, disabled, addr)
@@ -97,13 +90,10 @@ func (s *site) checkHealth(ctx context.Context, svc db.Service, svcErr error, re
 	return h, nil
 }
 
-// After a reload: how long the web server's old workers may still take
-// requests (nginx -s reload and apache2ctl graceful return before the new
-// ones take over), and how long an unexpected answer is asked again.
-const (
-	settleTime  = 500 * time.Millisecond
-	settleRetry = 3 * time.Second
-)
+// settleRetry is how long an unexpected answer is asked again (a reload
+// waits for the new configuration, but an old worker may still drop a
+// connection it had accepted).
+const settleRetry = time.Second
 
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)

@@ -213,7 +213,7 @@ func siteVerify(ctx context.Context, env *provision.Env, c *provision.Context) (
 	// The packages are read while the site is asked for its front page.
 	var pkgs []entities.Package
 	var perr error
-	h, herr := s.checkHealth(ctx, svc, svcErr, changed, func() { pkgs, perr = sitePackages(ctx, s) })
+	h, herr := s.checkHealth(ctx, svc, svcErr, func() { pkgs, perr = sitePackages(ctx, s) })
 	ch := map[string]any{"site_health": h}
 	if herr != nil {
 		return ch, herr
@@ -246,7 +246,7 @@ func siteSetDisabled(ctx context.Context, env *provision.Env, c *provision.Conte
 	if err != nil {
 		return nil, err
 	}
-	changed, err := s.ws.WriteSite(ctx, s.vhost(disabled))
+	_, err = s.ws.WriteSite(ctx, s.vhost(disabled))
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +265,7 @@ func siteSetDisabled(ctx context.Context, env *provision.Env, c *provision.Conte
 	if svcErr == nil {
 		defer svc.Close()
 	}
-	h, herr := s.checkHealth(ctx, svc, svcErr, changed, nil)
+	h, herr := s.checkHealth(ctx, svc, svcErr, nil)
 	if herr != nil {
 		env.Logf(provision.LevelWarning, "%s is %s but does not answer as it should: %s", c.SiteDomain, status, errorLine(herr))
 	}
