@@ -10,7 +10,8 @@ fi
 
 pkgs=(nginx apache2 libapache2-mod-fcgid php-fpm php-cli php-mysql php-pgsql php-xml php-gd php-mbstring php-curl
       mariadb-server mariadb-client postgresql postgresql-client openssh-server openssh-client
-      wordpress wordpress-theme-twentytwentythree wordpress-theme-twentytwentyone pebble rsync curl ca-certificates iproute2 sudo)
+      wordpress wordpress-theme-twentytwentythree wordpress-theme-twentytwentyone pebble rsync curl ca-certificates iproute2 sudo
+      nodejs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -456,10 +456,11 @@ func (a *App) siteLoginResetCmd() *cobra.Command {
 once, within 24 hours, and lands on the dashboard. It is printed here only:
 it is in no log and no file. WordPress: aegir's must-use plugin
 (wp-content/mu-plugins/aegir-login.php, put in place by every install and
-verify) takes the link; the site keeps only a hash of its token. The link
-opens a page with a "Log in" button, so a mail scanner or a chat preview
-that opens it first neither uses it up nor logs in. Drupal: Drupal's own
-one-time login link (user 1).`,
+verify) takes the link; the site keeps only a hash of its token, which is
+in the link's #fragment, so no web server log sees it. The link opens a
+page with a "Log in" button (it needs JavaScript), so a mail scanner or a
+chat preview that opens it first neither uses it up nor logs in. Drupal:
+Drupal's own one-time login link (user 1).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, v, err := a.site(args[0])
 			if err != nil {

@@ -213,7 +213,7 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 
 			// A one-time login link, printed once, that lands on the dashboard.
 			link := strings.TrimSpace(must(t, h.home, "site", "login-reset", domain, "-q"))
-			if !strings.HasPrefix(link, "http://"+domain+":"+itoa(h.web.Port)+"/wp-login.php?action=aegir-login&token=") {
+			if !strings.HasPrefix(link, "http://"+domain+":"+itoa(h.web.Port)+"/wp-login.php?action=aegir-login#token=") {
 				t.Fatalf("login link %q", link)
 			}
 			checkLoginLink(t, h, link)

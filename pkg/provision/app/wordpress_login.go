@@ -82,8 +82,10 @@ func newLoginToken() (token, hash string) {
 // plugin (put in place first if it is missing) logs whoever opens it in
 // as that user, once, within LoginLinkTTL, and lands on the dashboard.
 // The token is made here; only its SHA-256 reaches the site (its
-// database); the link is for the caller to print once, never to log or
-// keep. url is the site's address (empty: http://DOMAIN).
+// database); the link carries it in its fragment (#token=), which
+// browsers never send, so no access log sees it. The link is for the
+// caller to print once, never to log or keep. url is the site's address
+// (empty: http://DOMAIN).
 func WordPressLoginLink(ctx context.Context, ex exec.Executor, p Platform, domain, url, user, runAs string, log Logf) (string, error) {
 	if user != "" && !wpUserRe.MatchString(user) {
 		return "", provision.Errorf(provision.ErrInvalidContext, "check the user name", "login link for %s: invalid user name %q", domain, user)
@@ -101,5 +103,5 @@ func WordPressLoginLink(ctx context.Context, ex exec.Executor, p Platform, domai
 		return "", asTaskError(err, provision.ErrCommand, "login link for "+domain)
 	}
 	log.log(provision.LevelInfo, "made a one-time login link for user %s of %s, good for %d hours: printed once, kept nowhere", out.User, domain, int(LoginLinkTTL.Hours()))
-	return out.URL + "&token=" + token, nil
+	return out.URL + "#token=" + token, nil
 }

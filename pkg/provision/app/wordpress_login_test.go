@@ -66,7 +66,7 @@ func TestWordPressLoginPluginLayout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("WordPressLoginLink: %v\n%s", err, log.String())
 	}
-	token, ok := strings.CutPrefix(link, "http://"+domain+"/wp-login.php?action=aegir-login&token=")
+	token, ok := strings.CutPrefix(link, "http://"+domain+"/wp-login.php?action=aegir-login#token=")
 	if !ok {
 		t.Fatalf("login link %q", link)
 	}

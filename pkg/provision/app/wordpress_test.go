@@ -69,7 +69,7 @@ func TestWordPressInstall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("WordPressLoginLink: %v\n%s", err, log.String())
 	}
-	token, ok := strings.CutPrefix(link, siteURL+"/wp-login.php?action=aegir-login&token=")
+	token, ok := strings.CutPrefix(link, siteURL+"/wp-login.php?action=aegir-login#token=")
 	if !ok || len(token) != 43 {
 		t.Fatalf("login link %q", link)
 	}
