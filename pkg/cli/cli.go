@@ -182,6 +182,16 @@ func (a *App) resolveHome(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	field := "--home"
+	if !cmd.Flags().Changed("home") {
+		field = "AEGIR_HOME"
+	}
+	if err := entities.ValidateAbsPath(field, abs); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		return invalid(field, abs, "must be a directory (the aegir home), not a file")
+	}
 	a.home = abs
 	return nil
 }
