@@ -163,8 +163,8 @@ func idKey(keys []string) string {
 }
 
 // writeField prints the bare value of key: a line a record of a list; for
-// one record, a line an element of a list value (a site's aliases), a
-// nested object as one line of JSON.
+// one record, a line an element of a list value (a site's aliases, a
+// server's services), a nested object as one line of JSON.
 func writeField(w io.Writer, rv reflect.Value, list bool, key string) error {
 	bw := bufio.NewWriter(w)
 	one := func(it reflect.Value, spread bool) {
@@ -180,7 +180,7 @@ func writeField(w io.Writer, rv reflect.Value, list bool, key string) error {
 				continue
 			}
 			v := it.FieldByIndex(f.index)
-			if spread && v.Kind() == reflect.Slice && v.Type().Elem().Kind() != reflect.Struct {
+			if spread && v.Kind() == reflect.Slice {
 				for i := 0; i < v.Len(); i++ {
 					bw.WriteString(bare(v.Index(i)) + "\n")
 				}
@@ -208,6 +208,9 @@ func bare(v reflect.Value) string {
 	}
 	obj := e.Kind() == reflect.Map || (e.Kind() == reflect.Struct && e.Type() != timeType) ||
 		(e.Kind() == reflect.Slice && e.Type().Elem().Kind() == reflect.Struct)
+	if obj && (e.Kind() == reflect.Map || e.Kind() == reflect.Slice) && e.Len() == 0 {
+		return "" // none, as an empty list of words is (not null or [])
+	}
 	if obj {
 		if b, err := json.Marshal(v.Interface()); err == nil {
 			return string(FixedTimes(b))

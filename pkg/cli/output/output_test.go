@@ -236,6 +236,15 @@ func TestNestedList(t *testing.T) {
 	if csv != "checks\nkind=http ok=yes; kind=db ok=no\n" {
 		t.Errorf("csv: %q", csv)
 	}
+	// --field of a show: one element a line, as for a list of words
+	// (aegir server show web1 --field services | jq -c ...); of a list, one
+	// record a line.
+	if f := write(t, rec{Name: "a", Checks: []check{{"http", true}, {"db", false}}}, Options{Field: "checks"}); f != `{"kind":"http","ok":true}`+"\n"+`{"kind":"db","ok":false}`+"\n" {
+		t.Errorf("--field of a list of objects: %q", f)
+	}
+	if f := write(t, []rec{{Name: "a", Checks: []check{{"http", true}, {"db", false}}}, {Name: "b"}}, Options{Field: "checks"}); f != `[{"kind":"http","ok":true},{"kind":"db","ok":false}]`+"\n\n" {
+		t.Errorf("--field of a list of objects, in a list: %q", f)
+	}
 }
 
 // A link printed as JSON reads as the link: & < > are not escaped.
