@@ -425,6 +425,15 @@ func (a *App) serviceCmd() *cobra.Command {
 // saveServer saves a server with save (add or update), which records its
 // verify task, then runs or queues that task and shows the server.
 func (a *App) saveServer(st *store.Store, v *entities.Server, queue bool, save func(context.Context, *entities.Server) (*entities.Task, error)) error {
+	// This machine's web server names the aegir home unquoted (its include
+	// line): a home the back end would refuse for every task is refused
+	// here, before anything is recorded.
+	if v.IsLocal() && service(v, entities.KindHTTP) != nil {
+		if err := entities.ValidateServerPath("aegir home", a.home); err != nil {
+			return &Error{Code: ExitUsage, Err: err,
+				Hint: "a local web server needs an aegir home such as /var/aegir: move it there and point AEGIR_HOME (or --home) at it"}
+		}
+	}
 	t, err := save(a.ctx, v)
 	if err != nil {
 		return err
