@@ -109,6 +109,10 @@ func checkConfigValue(key string, val, def any) error {
 			return fmt.Errorf("must be a positive duration such as 90s, 30m or 24h")
 		case key == "queue.interval" && d < time.Minute:
 			return fmt.Errorf("must be at least 1m (cron runs each minute)")
+		case key == "lease" && d < 10*time.Second:
+			// Renewed every third of it: shorter, one slow write to the
+			// state makes a running task look dead to another dispatcher.
+			return fmt.Errorf("must be at least 10s")
 		}
 	case int:
 		n, err := strconv.Atoi(s)
