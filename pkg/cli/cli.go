@@ -221,9 +221,17 @@ func (a *App) Store() (*store.Store, error) {
 func (a *App) dbPath() string { return filepath.Join(a.home, "aegir.db") }
 
 // print writes v in the chosen format; a table fits the terminal.
-func (a *App) print(v any) error {
-	err := output.Write(a.IO.Out, v, output.Options{Format: a.format, Fields: a.fields, Field: a.field,
-		Width: termWidth(a.IO.Out), Color: a.colorOn(a.IO.Out)})
+func (a *App) print(v any) error { return a.printTo(a.IO.Out, v) }
+
+// checkPrint says whether a record like v (its zero value) can be printed
+// in the chosen format and keys: for a command that prints its record
+// only after its work, so that a bad --format, --fields or --field is
+// exit 2 before anything was done.
+func (a *App) checkPrint(v any) error { return a.printTo(io.Discard, v) }
+
+func (a *App) printTo(w io.Writer, v any) error {
+	err := output.Write(w, v, output.Options{Format: a.format, Fields: a.fields, Field: a.field,
+		Width: termWidth(w), Color: a.colorOn(w)})
 	var fe *output.FieldError
 	var fmtErr *output.FormatError
 	if errors.As(err, &fe) || errors.As(err, &fmtErr) {

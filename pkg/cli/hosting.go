@@ -37,6 +37,9 @@ starts nothing more and waits for the running tasks.
 Failed tasks are reported by the notify.* settings, not by the exit code:
 it exits 0 unless the dispatch itself failed.`,
 		func(d *queue.Dispatcher) error {
+			if err := a.checkPrint(queue.Summary{}); err != nil {
+				return err
+			}
 			sum, err := d.RunOnce(a.ctx)
 			if sum != nil {
 				if perr := a.printSummary(sum); perr != nil {
@@ -201,9 +204,10 @@ func (a *App) queueConfigs() ([]queue.QueueConfig, error) {
 }
 
 // printSummary reports a dispatch pass: as a record under --format json,
-// yaml or csv; in table format one line on stderr when it did something.
+// yaml or csv, --fields or --field; in table format one line on stderr
+// when it did something.
 func (a *App) printSummary(s *queue.Summary) error {
-	if a.format != "table" || len(a.fields) > 0 {
+	if !a.plainTable() {
 		return a.print(s)
 	}
 	if s.Ran == 0 && len(s.Rescued) == 0 && len(s.Scheduled) == 0 {

@@ -52,6 +52,22 @@ func TestHostingDispatch(t *testing.T) {
 	if _, errs, code := aegir(t, home, "hosting", "dispatch", "--workers", "0"); code != 2 || !strings.Contains(errs, "invalid --workers") {
 		t.Fatalf("--workers 0: exit %d, %q", code, errs)
 	}
+
+	// A summary that cannot be printed as asked is exit 2 before the pass,
+	// not after it ran the queued tasks: they are still queued.
+	id = strings.TrimSpace(must(t, home, "server", "verify", "web1", "--queue"))
+	for _, args := range [][]string{{"--field", "nope"}, {"--fields", "ran,nope"}, {"--format", "ids"}} {
+		_, errs, code := aegir(t, home, append([]string{"hosting", "dispatch"}, args...)...)
+		if code != 2 || !strings.Contains(errs, "invalid --f") {
+			t.Errorf("dispatch %v: exit %d, %q; want 2 and the flag named", args, code, errs)
+		}
+		if s := taskStatus(t, home, id); s != "queued" {
+			t.Fatalf("dispatch %v ran task %s (%s) before refusing its output", args, id, s)
+		}
+	}
+	if out := must(t, home, "hosting", "dispatch", "--field", "ran"); out != "1\n" {
+		t.Errorf("dispatch --field ran: %q", out)
+	}
 }
 
 // hosting queued serves until its context ends (SIGTERM in the binary),

@@ -113,7 +113,11 @@ func Write(w io.Writer, v any, o Options) error {
 			_, err := fmt.Fprintln(w, n)
 			return err
 		}
-		return writeField(w, rv, list, idKey(keys))
+		id := idKey(keys)
+		if id == "" {
+			return &FormatError{Format: o.Format, Rule: "what this command prints has no id, domain or name; use --format count, or --field KEY (keys: " + strings.Join(keys, ",") + ")"}
+		}
+		return writeField(w, rv, list, id)
 	}
 	switch o.Format {
 	case "", "table", "csv":
@@ -152,14 +156,15 @@ func Write(w io.Writer, v any, o Options) error {
 }
 
 // idKey is the identifying key of a record's keys, for --format ids: the
-// first of id, domain and name it has, else its first key.
+// first of id, domain and name it has; "" when it has none (a log line:
+// its time identifies nothing).
 func idKey(keys []string) string {
 	for _, k := range []string{"id", "domain", "name"} {
 		if contains(keys, k) {
 			return k
 		}
 	}
-	return keys[0]
+	return ""
 }
 
 // writeField prints the bare value of key: a line a record of a list; for

@@ -186,6 +186,19 @@ func TestFieldIDsCount(t *testing.T) {
 	if got := write(t, rows(), Options{Format: "count"}); got != "2\n" {
 		t.Errorf("count: %q", got)
 	}
+	// Records with no id, domain or name have no ids (a log line's time
+	// is none): refused, not their first key.
+	type line struct {
+		Time    time.Time `json:"time"`
+		Message string    `json:"message"`
+	}
+	var fmtErr *FormatError
+	if err := Write(&bytes.Buffer{}, []line{{when, "x"}}, Options{Format: "ids"}); !errors.As(err, &fmtErr) || !strings.Contains(err.Error(), "no id, domain or name") {
+		t.Errorf("ids of log lines: %v", err)
+	}
+	if got := write(t, []line{{when, "x"}}, Options{Format: "count"}); got != "1\n" {
+		t.Errorf("count of log lines: %q", got)
+	}
 	var fe *FieldError
 	if err := Write(&bytes.Buffer{}, rows(), Options{Field: "secret"}); !errors.As(err, &fe) || !strings.HasPrefix(err.Error(), `invalid --field "secret"`) {
 		t.Errorf("unknown --field: %v", err)
