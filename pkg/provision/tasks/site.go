@@ -246,8 +246,19 @@ func siteSetDisabled(ctx context.Context, env *provision.Env, c *provision.Conte
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.ws.WriteSite(ctx, s.vhost(disabled))
+	changed, err := s.ws.WriteSite(ctx, s.vhost(disabled))
 	if err != nil {
+		if changed {
+			// Written but not served (the reload failed): the site's
+			// record keeps its status, and so must the virtual host
+			// that the pending reload will serve.
+			was := c.SiteStatus
+			if perr := s.ws.PutBackSite(ctx, s.vhost(was == entities.SiteDisabled)); perr != nil {
+				env.Logf(provision.LevelWarning, "could not put back the virtual host of %s as it was (%s): %s; the next reload of the server serves this task's change: run the task again once the server reloads", c.SiteDomain, was, errorLine(perr))
+			} else {
+				env.Logf(provision.LevelInfo, "put back the virtual host of %s as it was (%s): the next reload of the server serves it so until this task succeeds", c.SiteDomain, was)
+			}
+		}
 		return nil, err
 	}
 	status := entities.SiteInstalled

@@ -36,6 +36,25 @@ func (s *Server) lock() func() {
 // puts the previous files back and returns a *provision.Error (code
 // config_test) with the test's output.
 func (s *Server) WriteSite(ctx context.Context, site Site) (changed bool, err error) {
+	changed, err = s.writeSite(ctx, site)
+	if err != nil || !changed && !s.pending {
+		return changed, err
+	}
+	return changed, s.Reload(ctx)
+}
+
+// PutBackSite writes the site's virtual host and tests the configuration
+// as WriteSite does, but does not reload: after a change whose reload
+// failed, it puts back the virtual host that the site's record still
+// describes, so that the pending reload (the next task's on the server)
+// serves what aegir reports, not the change that failed.
+func (s *Server) PutBackSite(ctx context.Context, site Site) error {
+	_, err := s.writeSite(ctx, site)
+	return err
+}
+
+// writeSite is WriteSite without the reload.
+func (s *Server) writeSite(ctx context.Context, site Site) (changed bool, err error) {
 	end := s.env.Reloads.Begin(s.reloadK)
 	defer end()
 	site, err = s.normalize(site)
@@ -55,11 +74,7 @@ func (s *Server) WriteSite(ctx context.Context, site Site) (changed bool, err er
 	unlock := s.lock()
 	changed, err = s.apply(ctx, append(s.includeChanges(), fileChange{path: s.SiteFile(site.Domain), data: body, origin: origin}))
 	unlock()
-	end()
-	if err != nil || !changed && !s.pending {
-		return changed, err
-	}
-	return changed, s.Reload(ctx)
+	return changed, err
 }
 
 // RemoveSite removes the site's virtual host, tests the configuration and
