@@ -36,3 +36,13 @@ func TestFailedDisableKeepsTheServedState(t *testing.T) {
 		t.Fatalf("site disable once the restart command works: %d %.80q", c, b)
 	}
 }
+
+// The hint of a php-fpm that does not answer names the server to edit.
+func TestPHPFPMHintNamesTheServer(t *testing.T) {
+	t.Parallel()
+	h := newHostEnv(t, "nginx")
+	_, errs, code := aegir(t, h.home, "server", "edit", "web1", "--php-fpm", h.fpm+".gone")
+	if code != 1 || !strings.Contains(errs, "php-fpm does not answer at "+h.fpm+".gone") || !strings.Contains(errs, "aegir server edit web1 --php-fpm") {
+		t.Fatalf("server edit to a php-fpm socket that does not exist: exit %d\n%s", code, errs)
+	}
+}

@@ -141,7 +141,7 @@ func (s *Server) CheckPHP(ctx context.Context) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, phpTimeout)
 	defer cancel()
-	hint := fmt.Sprintf("start php-fpm on %s (systemctl start php8.2-fpm, or the version installed), or set the address it listens on: aegir server edit SERVER --php-fpm SOCKET|HOST:PORT, then aegir site verify", s.ex.Host())
+	hint := fmt.Sprintf("start php-fpm on %s (systemctl start php8.2-fpm, or the version installed), or set the address it listens on: aegir server edit %s --php-fpm SOCKET|HOST:PORT, then aegir site verify", s.ex.Host(), s.name())
 	network, target := "tcp", net.JoinHostPort(a.Host, strconv.Itoa(a.Port))
 	if a.Socket != "" {
 		network, target = "unix", a.Socket
