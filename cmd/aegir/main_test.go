@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -58,14 +59,16 @@ func TestScript(t *testing.T) {
 					ts.Fatalf("sql: %v", err)
 				}
 			},
-			// httpd VAR PORT: answer HTTP on PORT of a loopback address of
-			// its own (127.x.y.z, so that runs side by side never share
-			// one), set VAR to it, until the script ends: a web server for
-			// server verify's request (--http-listen-ip $VAR) where the
-			// web server's test and reload are stand-ins.
+			// httpd VAR PORT CONFIGDIR: answer HTTP on PORT of a loopback
+			// address of its own (127.x.y.z, so that runs side by side
+			// never share one), set VAR to it, until the script ends: a
+			// stand-in nginx for a server whose test and reload commands
+			// are stand-ins (--http-listen-ip $VAR). It answers aegir's
+			// reload probe as nginx does with CONFIGDIR/generation.conf
+			// (a 303 to the token it names), anything else with 200.
 			"httpd": func(ts *testscript.TestScript, neg bool, args []string) {
-				if neg || len(args) != 2 {
-					ts.Fatalf("usage: httpd VAR PORT")
+				if neg || len(args) != 3 {
+					ts.Fatalf("usage: httpd VAR PORT CONFIGDIR")
 				}
 				var b [3]byte
 				_, _ = rand.Read(b[:])
@@ -74,7 +77,17 @@ func TestScript(t *testing.T) {
 				if err != nil {
 					ts.Fatalf("httpd: %v", err)
 				}
-				srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })}
+				gen := filepath.Join(ts.MkAbs(args[2]), "generation.conf")
+				srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					conf, err := os.ReadFile(gen)
+					loc, ok := strings.CutPrefix(strings.TrimSpace(string(conf)), "return 303 ")
+					if r.URL.Path == "/.aegir-generation" && err == nil && ok {
+						w.Header().Set("Location", strings.TrimSuffix(loc, "$pid;"))
+						w.WriteHeader(http.StatusSeeOther)
+						return
+					}
+					_, _ = w.Write([]byte("ok\n"))
+				})}
 				go func() { _ = srv.Serve(l) }()
 				ts.Defer(func() { _ = srv.Close() })
 				ts.Setenv(args[0], ip)
