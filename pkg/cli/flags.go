@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // listValue is a repeatable flag whose values may also be given
@@ -115,4 +117,34 @@ func emptyFlag(cmd *cobra.Command) error {
 		}
 	})
 	return err
+}
+
+// nameFilter is a list's filter by the name of a record (--client acme)
+// and how to find that record.
+type nameFilter struct {
+	name string
+	find func(ctx context.Context, name string) error
+}
+
+// filtersExist is for a list that came back empty: a filter naming no
+// record is a name mistyped (--client acm), not a client with no sites, so
+// it is exit 3 with the list to look in. A filter naming a record that
+// exists (or none given) leaves the empty list as it is.
+func filtersExist(ctx context.Context, fs ...nameFilter) error {
+	for _, f := range fs {
+		if f.name != "" {
+			if err := f.find(ctx, f.name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// finder makes a nameFilter's find from a store getter.
+func finder[T any](st *store.Store, get getter[T]) func(context.Context, string) error {
+	return func(ctx context.Context, name string) error {
+		_, err := get(st, ctx, name)
+		return err
+	}
 }

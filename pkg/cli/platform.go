@@ -91,6 +91,11 @@ they belong to the server's SSH user. See docs/remote-servers.md.`,
 			if err != nil {
 				return err
 			}
+			if len(v) == 0 {
+				if err := filtersExist(a.ctx, nameFilter{listServer, finder(st, (*store.Store).GetServer)}); err != nil {
+					return err
+				}
+			}
 			return a.print(v)
 		},
 	}

@@ -226,6 +226,12 @@ func (a *App) siteListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(v) == 0 {
+				if err := filtersExist(a.ctx, nameFilter{f.Platform, finder(st, (*store.Store).GetPlatform)}, nameFilter{f.Client, finder(st, (*store.Store).GetClient)},
+					nameFilter{f.Server, finder(st, (*store.Store).GetServer)}, nameFilter{f.DBServer, finder(st, (*store.Store).GetServer)}); err != nil {
+					return err
+				}
+			}
 			return a.print(v)
 		},
 	}
