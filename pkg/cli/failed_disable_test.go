@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/aegir-project/aegir/pkg/cli"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
 )
 
 // A site disable (or enable) whose reload fails leaves the site as its
@@ -44,5 +47,31 @@ func TestPHPFPMHintNamesTheServer(t *testing.T) {
 	_, errs, code := aegir(t, h.home, "server", "edit", "web1", "--php-fpm", h.fpm+".gone")
 	if code != 1 || !strings.Contains(errs, "php-fpm does not answer at "+h.fpm+".gone") || !strings.Contains(errs, "aegir server edit web1 --php-fpm") {
 		t.Fatalf("server edit to a php-fpm socket that does not exist: exit %d\n%s", code, errs)
+	}
+}
+
+// A delete whose backup cannot reach the site's database server (with
+// --force or not) names the command that goes on, --no-backup --force:
+// --no-backup alone would stop at the same server.
+func TestSiteDeleteBackupUnreachableHint(t *testing.T) {
+	t.Parallel()
+	h := newHostEnv(t, "nginx")
+	root := testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	must(t, h.home, "server", "add", "db6", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1", "-q")
+	domain := uniqueDomain("unbk")
+	dropDBsOf(t, domain)
+	must(t, h.home, "site", "install", domain, "--platform", "wp", "--db-server", "db6", "-q")
+	aegir(t, h.home, "server", "edit", "db6", "--db-port", itoa(testenv.FreePort(t)), "-q")
+	want := "aegir site delete " + domain + " --no-backup --force"
+	for _, args := range [][]string{{"site", "delete", domain}, {"site", "delete", domain, "--force"}} {
+		_, errs, code := aegir(t, h.home, args...)
+		if code != cli.ExitFailed || !strings.Contains(errs, "nothing was removed") || !strings.Contains(errs, want) {
+			t.Errorf("%s with the database unreachable: exit %d, want 1 and the hint %q\n%s", strings.Join(args, " "), code, want, errs)
+		}
+	}
+	must(t, h.home, "site", "delete", domain, "--no-backup", "--force", "-q")
+	if _, _, code := aegir(t, h.home, "site", "show", domain); code != cli.ExitNotFound {
+		t.Errorf("site show after the hinted command: exit %d, want the site gone (3)", code)
 	}
 }

@@ -219,7 +219,14 @@ func withBackupFirst(f provision.TaskFunc) provision.TaskFunc {
 			if err != nil {
 				var pe *provision.Error
 				if errors.As(err, &pe) {
-					pe.Hint += "; nothing was removed (to go on without a backup: --no-backup)"
+					// A database server that cannot be reached would stop
+					// the delete without a backup too: name the command
+					// that goes on.
+					flags := "--no-backup"
+					if pe.Code == provision.ErrUnreachable {
+						flags += " --force"
+					}
+					pe.Hint += fmt.Sprintf("; nothing was removed. To go on without a backup: aegir site delete %s %s", c.SiteDomain, flags)
 				}
 				return nil, err
 			}
