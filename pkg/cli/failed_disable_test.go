@@ -55,14 +55,8 @@ func TestPHPFPMHintNamesTheServer(t *testing.T) {
 // --no-backup alone would stop at the same server.
 func TestSiteDeleteBackupUnreachableHint(t *testing.T) {
 	t.Parallel()
-	h := newHostEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	must(t, h.home, "server", "add", "db6", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1", "-q")
-	domain := uniqueDomain("unbk")
-	dropDBsOf(t, domain)
-	must(t, h.home, "site", "install", domain, "--platform", "wp", "--db-server", "db6", "-q")
-	aegir(t, h.home, "server", "edit", "db6", "--db-port", itoa(testenv.FreePort(t)), "-q")
+	h, _, domain := siteOnOwnDBServer(t, "unbk")
+	aegir(t, h.home, "server", "edit", "db5", "--db-port", itoa(testenv.FreePort(t)), "-q")
 	want := "aegir site delete " + domain + " --no-backup --force"
 	for _, args := range [][]string{{"site", "delete", domain}, {"site", "delete", domain, "--force"}} {
 		_, errs, code := aegir(t, h.home, args...)
@@ -74,4 +68,19 @@ func TestSiteDeleteBackupUnreachableHint(t *testing.T) {
 	if _, _, code := aegir(t, h.home, "site", "show", domain); code != cli.ExitNotFound {
 		t.Errorf("site show after the hinted command: exit %d, want the site gone (3)", code)
 	}
+}
+
+// siteOnOwnDBServer is a WordPress site (its domain begins with prefix)
+// on the platform wp at root, whose database is on a server of its own,
+// db5, on this machine.
+func siteOnOwnDBServer(t *testing.T, prefix string) (h *hostEnv, root, domain string) {
+	t.Helper()
+	h = newHostEnv(t, "nginx")
+	root = testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	must(t, h.home, "server", "add", "db5", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1", "-q")
+	domain = uniqueDomain(prefix)
+	dropDBsOf(t, domain)
+	must(t, h.home, "site", "install", domain, "--platform", "wp", "--db-server", "db5", "-q")
+	return h, root, domain
 }

@@ -132,13 +132,7 @@ func TestServerVerifySilentDatabase(t *testing.T) {
 // finishes the work by hand; then the database server can be deleted.
 func TestSiteDeleteForceWithUnreachableDatabase(t *testing.T) {
 	t.Parallel()
-	h := newHostEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	must(t, h.home, "server", "add", "db5", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1", "-q")
-	domain := uniqueDomain("gone")
-	dropDBsOf(t, domain)
-	must(t, h.home, "site", "install", domain, "--platform", "wp", "--db-server", "db5", "-q")
+	h, root, domain := siteOnOwnDBServer(t, "gone")
 	rec := siteRecord(t, h.home, domain)
 	dbName, dbUser := rec["db_name"].(string), rec["db_user"].(string)
 	vhost := filepath.Join(h.home, "config", "web1", "vhost.d", domain+".conf")
