@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -83,4 +85,25 @@ func siteOnOwnDBServer(t *testing.T, prefix string) (h *hostEnv, root, domain st
 	dropDBsOf(t, domain)
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "--db-server", "db5", "-q")
 	return h, root, domain
+}
+
+// A password file whose mode changed after server add is refused at its
+// next use too, with the chmod that fixes it, and taken again once fixed.
+func TestAdminPasswordFileModeAtUse(t *testing.T) {
+	home := newHome(t)
+	pw := filepath.Join(t.TempDir(), "db-admin.pw")
+	if err := os.WriteFile(pw, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must(t, home, "server", "add", "db1", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1", "--db-admin-password-file", pw, "-q")
+	if err := os.Chmod(pw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := aegir(t, home, "server", "verify", "db1"); code == 0 || !strings.Contains(errs, "chmod 600 "+pw) {
+		t.Fatalf("server verify with the password file made 0644: exit %d, want a refusal with the chmod\n%s", code, errs)
+	}
+	if err := os.Chmod(pw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must(t, home, "server", "verify", "db1", "-q")
 }

@@ -8,6 +8,7 @@ package hosting
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/acme"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -52,6 +54,11 @@ func (r *Runner) Run(ctx context.Context, t *entities.Task, log provision.Logger
 	if err != nil {
 		res := &provision.Result{Status: provision.StatusError, ErrorCode: provision.ErrInvalidContext, Error: err.Error(),
 			Hint: "the task's target changed or vanished since it was queued; check it with aegir " + t.TargetKind + " show " + t.Target}
+		// An error that says its own fix (a password file others may
+		// read) keeps it.
+		if pe := (*provision.Error)(nil); errors.As(err, &pe) && pe.Hint != "" {
+			res.ErrorCode, res.Hint = pe.Code, pe.Hint
+		}
 		log.Log(provision.LevelError, res.Error)
 		return outcome(res)
 	}
@@ -242,6 +249,13 @@ func (r *Runner) fillDB(c *provision.Context, s *entities.Server) error {
 		c.DBType, c.DBHost, c.DBPort, c.DBAdminUser, c.DBAdminPasswordFile = sv.Type, sv.DBHost, sv.Port, sv.AdminUser, sv.AdminPasswordFile
 		c.DBTunnel = sv.DBTunnel
 		if sv.AdminPasswordFile != "" {
+			// Refused at each use, as ssh refuses such a key: a mode
+			// changed after server add or edit checked it.
+			if st, err := os.Stat(sv.AdminPasswordFile); err == nil && st.Mode().Perm()&0o077 != 0 {
+				return provision.Errorf(provision.ErrInvalidContext, "chmod 600 "+exec.Quote(sv.AdminPasswordFile),
+					"the database admin password file of server %s, %s, may be read by its group or others (its mode is %04o): refused, as ssh refuses such a key",
+					s.Name, sv.AdminPasswordFile, st.Mode().Perm())
+			}
 			b, err := os.ReadFile(sv.AdminPasswordFile)
 			if err != nil {
 				return fmt.Errorf("reading the database admin password of server %s: %w (fix: aegir server edit %s --db-admin-password-file FILE)", s.Name, err, s.Name)
