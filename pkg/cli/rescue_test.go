@@ -282,6 +282,10 @@ func TestInstallKilledMidwayIsUndone(t *testing.T) {
 	if left, _ := treeFiles(filepath.Join(h.home, "backups")); len(left) > 0 || strings.Contains(log, "backing up") {
 		t.Errorf("the rescue backed up the half-made site: %v\n%s", left, log)
 	}
+	// Nobody asked for --no-backup: the log says why there is none.
+	if strings.Contains(log, "--no-backup") || !strings.Contains(log, "no backup taken first: the install never finished") {
+		t.Errorf("the rescue does not say why it took no backup:\n%s", log)
+	}
 	if left, _ := filepath.Glob(filepath.Join(h.home, "journal", "*")); len(left) > 0 {
 		t.Errorf("the rescue left %v in the journal directory", left)
 	}

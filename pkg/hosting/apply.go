@@ -89,7 +89,7 @@ func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Lo
 	if err != nil || site.Status != entities.SiteQueued {
 		return false, err
 	}
-	_, err = r.undo(ctx, t, "site.delete", map[string]string{"no_backup": "1"}, log)
+	_, err = r.undo(ctx, t, "site.delete", map[string]string{"no_backup": "1", "no_backup_why": "the install never finished"}, log)
 	return false, err
 }
 

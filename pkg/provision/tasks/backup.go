@@ -206,6 +206,9 @@ func withBackupFirst(f provision.TaskFunc) provision.TaskFunc {
 	return func(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
 		var bch map[string]any
 		switch {
+		case c.Opt("no_backup", "") == "1" && c.Opt("no_backup_why", "") != "":
+			// The rescue's undo of a task that never finished.
+			env.Logf(provision.LevelInfo, "no backup taken first: %s", c.Opt("no_backup_why", ""))
 		case c.Opt("no_backup", "") == "1":
 			env.Logf(provision.LevelInfo, "no backup taken first, as asked (--no-backup)")
 		case c.SiteDBName == "":
