@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/go-sql-driver/mysql" // the shared MariaDB, for the clean-up
 	"github.com/rogpeppe/go-internal/testscript"
 	_ "modernc.org/sqlite" // the sql command's driver
 
@@ -40,7 +41,11 @@ func TestScript(t *testing.T) {
 			// same script in another checkout at the same time.
 			var b [4]byte
 			_, _ = rand.Read(b[:])
-			env.Setenv("UNIQUE", hex.EncodeToString(b[:]))
+			unique := hex.EncodeToString(b[:])
+			env.Setenv("UNIQUE", unique)
+			// A script that fails before its site delete would leave its
+			// databases there for good: those carrying UNIQUE go.
+			env.Defer(func() { dropMariaDBNamesWith(unique) })
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -115,4 +120,36 @@ func TestScript(t *testing.T) {
 			},
 		},
 	})
+}
+
+// dropMariaDBNamesWith drops the databases and users on the shared
+// MariaDB whose names hold unique (a script's UNIQUE, random hex, which
+// no other run's names hold). A MariaDB that does not answer has none.
+func dropMariaDBNamesWith(unique string) {
+	db, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/")
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	like := "%" + unique + "%"
+	for _, q := range []struct{ list, drop string }{
+		{"SELECT CONCAT('`', SCHEMA_NAME, '`') FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?", "DROP DATABASE IF EXISTS "},
+		{"SELECT CONCAT('`', User, '`@`', Host, '`') FROM mysql.user WHERE User LIKE ?", "DROP USER IF EXISTS "},
+	} {
+		rows, err := db.Query(q.list, like)
+		if err != nil {
+			return
+		}
+		var names []string
+		for rows.Next() {
+			var n string
+			if rows.Scan(&n) == nil {
+				names = append(names, n)
+			}
+		}
+		rows.Close()
+		for _, n := range names {
+			_, _ = db.Exec(q.drop + n)
+		}
+	}
 }
