@@ -78,7 +78,7 @@ func strings1(db *sql.DB, query string, args ...any) ([]string, error) {
 // from domain.
 func siteDBs(t *testing.T, domain string) []string {
 	t.Helper()
-	base := strings.NewReplacer(".", "", "-", "").Replace(domain)
+	base := db.NameFor(domain, nil)
 	out, err := strings1(mariadb(t), `SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ? ORDER BY 1`, base+"%")
 	if err != nil {
 		t.Fatal(err)
