@@ -26,6 +26,20 @@ var apacheModules = []string{
 // (see StartNginx).
 func StartApache(t testing.TB, configDir string) *Web {
 	t.Helper()
+	return startApache(t, configDir, false)
+}
+
+// StartApacheIncludeFirst is StartApache with aegir's include before the
+// system's own virtual host (as a Debian conf-enabled/aegir.conf before
+// sites-enabled/000-default.conf): the first virtual host of the address
+// answers unknown names. The system's answers "system default".
+func StartApacheIncludeFirst(t testing.TB, configDir string) *Web {
+	t.Helper()
+	return startApache(t, configDir, true)
+}
+
+func startApache(t testing.TB, configDir string, includeFirst bool) *Web {
+	t.Helper()
 	a := newWeb(t, ApacheBinary, configDir)
 	dir := a.Dir
 	for _, d := range []string{"run", "default"} {
@@ -36,6 +50,12 @@ func StartApache(t testing.TB, configDir string) *Web {
 	var mods strings.Builder
 	for _, m := range apacheModules {
 		fmt.Fprintf(&mods, "LoadModule %s_module /usr/lib/apache2/modules/mod_%s.so\n", m, m)
+	}
+	include := "IncludeOptional " + a.ConfigDir + "/apache.conf\n"
+	first, last := "", include
+	if includeFirst {
+		first, last = include, ""
+		mustWrite(t, filepath.Join(dir, "default", "index.html"), []byte("system default\n"))
 	}
 	conf := filepath.Join(dir, "apache2.conf")
 	errLog := filepath.Join(dir, "error.log")
@@ -66,15 +86,14 @@ MaxRequestWorkers 16
     AllowOverride None
     Require all denied
 </Directory>
-<VirtualHost 127.0.0.1:%[3]d>
+%[7]s<VirtualHost 127.0.0.1:%[3]d>
     ServerName default.invalid
     DocumentRoot %[1]s/default
     <Directory %[1]s/default>
         Require all granted
     </Directory>
 </VirtualHost>
-IncludeOptional %[6]s/apache.conf
-`, dir, mods.String(), a.Port, a.HTTPSPort, errLog, a.ConfigDir)))
+%[8]s`, dir, mods.String(), a.Port, a.HTTPSPort, errLog, a.ConfigDir, first, last)))
 	argv := []string{ApacheBinary, "-d", dir, "-f", conf}
 	a.TestCmd = shellLine(append(argv, "-t"))
 	a.ReloadCmd = shellLine(append(argv, "-k", "graceful"))

@@ -54,6 +54,20 @@ const NginxBinary = "/usr/sbin/nginx"
 // files from it, such as ACME challenges.
 func StartNginx(t testing.TB, configDir string) *Web {
 	t.Helper()
+	return startNginx(t, configDir, false)
+}
+
+// StartNginxIncludeFirst is StartNginx with aegir's include before the
+// system's own server, which is no default_server (as nginx's own
+// conf.d/default.conf after a conf.d/aegir.conf): the first server of the
+// address answers unknown names.
+func StartNginxIncludeFirst(t testing.TB, configDir string) *Web {
+	t.Helper()
+	return startNginx(t, configDir, true)
+}
+
+func startNginx(t testing.TB, configDir string, includeFirst bool) *Web {
+	t.Helper()
 	n := newWeb(t, NginxBinary, configDir)
 	dir := n.Dir
 	conf := filepath.Join(dir, "nginx.conf")
@@ -65,6 +79,12 @@ func StartNginx(t testing.TB, configDir string) *Web {
 		t.Fatalf("testenv: nginx: %v; run: sudo scripts/deps.sh", err)
 	}
 	mustWrite(t, filepath.Join(dir, "fastcgi_params"), params)
+	// aegir's include file; the glob lets nginx start before it exists.
+	include := "include " + n.ConfigDir + "/nginx.con[f];"
+	first, flag, last := "", " default_server", include
+	if includeFirst {
+		first, flag, last = include, "", ""
+	}
 	mustWrite(t, conf, []byte(fmt.Sprintf(`# Private nginx of a test.
 user www-data;
 worker_processes 1;
@@ -81,16 +101,16 @@ http {
     fastcgi_temp_path %[1]s/tmp/fastcgi;
     uwsgi_temp_path %[1]s/tmp/uwsgi;
     scgi_temp_path %[1]s/tmp/scgi;
+    %[5]s
     server {
-        listen 127.0.0.1:%[3]d default_server;
+        listen 127.0.0.1:%[3]d%[6]s;
         server_name _;
         default_type text/plain;
         return 404 "no site\n";
     }
-    # aegir's include file; the glob lets nginx start before it exists.
-    include %[4]s/nginx.con[f];
+    %[7]s
 }
-`, dir, errLog, n.Port, n.ConfigDir)))
+`, dir, errLog, n.Port, n.ConfigDir, first, flag, last)))
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -29,11 +29,17 @@ type flavor struct {
 	// probe answers, a 303 to http://HOST/TOKEN (nginx adds
 	// /PID, the worker's process id).
 	generation func(host, token string) []byte
+	// probe is the reload probe's server block (virtual host) on listen,
+	// of name host, whose probePath answers what genFile says.
+	probe func(listen, host, genFile string) []byte
 	// workerTitle is what a worker that accepts connections calls itself
 	// (nginx); empty: workers cannot be told apart (apache, whose old
 	// children stop accepting before the new ones start).
 	workerTitle string
 }
+
+// probeNote heads the probe file.
+const probeNote = "# Written by aegir at each reload while the server has sites: its reload probe (docs/web-servers.md).\n"
 
 var flavors = map[string]*flavor{
 	Nginx: {
@@ -62,6 +68,10 @@ var flavors = map[string]*flavor{
 		includeHelp: "inside the http {} block of /etc/nginx/nginx.conf",
 		generation: func(host, token string) []byte {
 			return []byte("return 303 http://" + host + "/" + token + "/$pid;\n")
+		},
+		probe: func(listen, host, genFile string) []byte {
+			return []byte(probeNote + "server {\n    listen " + listen + ";\n    server_name " + host + ";\n    access_log off;\n" +
+				"    location = " + probePath + " {\n        include " + genFile + ";\n    }\n    location / {\n        return 404;\n    }\n}\n")
 		},
 		workerTitle: "nginx: worker process",
 	},
@@ -94,6 +104,10 @@ var flavors = map[string]*flavor{
 		includeHelp: "at the end of /etc/apache2/apache2.conf",
 		generation: func(host, token string) []byte {
 			return []byte("Redirect 303 " + probePath + " http://" + host + "/" + token + "\n")
+		},
+		probe: func(listen, host, genFile string) []byte {
+			return []byte(probeNote + "<VirtualHost " + listen + ">\n    ServerName " + host + "\n    IncludeOptional " + genFile + "\n" +
+				"    <Location \"/\">\n        Require all denied\n    </Location>\n</VirtualHost>\n")
 		},
 	},
 }

@@ -36,10 +36,41 @@ const (
 	// this long does not include aegir's file.
 	foreignAfter = 10 * time.Second
 	probeEvery   = 10 * time.Millisecond
-	noProbe      = "it answers, but without aegir's reload probe"
+	// noWorkersAfter: without the probe (a server without sites), a
+	// reload after which no new nginx worker shows for this long is not
+	// waited for.
+	noWorkersAfter = 2 * time.Second
+	noProbe        = "it answers, but without aegir's reload probe"
 )
 
 func (s *Server) generationFile() string { return path.Join(s.cfg.ConfigDir, "generation.conf") }
+
+// probeFile holds the reload probe's server block (virtual host) while the
+// server has sites: the include file includes it after them, so that it
+// is never the first of the sites' address, which answers the names no
+// server block (virtual host) has. Without sites there is none: the
+// probe would be the first, and answer instead of the system's own
+// default (nginx without a default_server, apache's 000-default included
+// after aegir's file), and the reload has no site to wait for.
+func (s *Server) probeFile() string { return path.Join(s.cfg.ConfigDir, "probe.conf") }
+
+// writeProbe writes the probe file, or removes it when the server has no
+// site, and reports whether the probe is there.
+func (s *Server) writeProbe(ctx context.Context) (bool, error) {
+	sites, err := s.Sites(ctx)
+	if err != nil {
+		return false, s.errf(provision.ErrCommand, "check the permissions of "+s.cfg.ConfigDir, err, "listing the sites of %s on %s", s.cfg.ConfigDir, s.ex.Host())
+	}
+	if len(sites) == 0 {
+		err = s.ex.RemoveAll(ctx, s.probeFile())
+	} else {
+		err = s.ex.WriteFile(ctx, s.probeFile(), s.fl.probe(s.fl.listen(s.cfg.ListenIP, s.cfg.HTTPPort), s.probeHost(), s.generationFile()), 0o644)
+	}
+	if err != nil {
+		return false, s.errf(provision.ErrCommand, "check the permissions and free space of "+s.cfg.ConfigDir, err, "writing %s on %s", s.probeFile(), s.ex.Host())
+	}
+	return len(sites) > 0, nil
+}
 
 // probeHost is the name the reload probe answers on: one per config dir,
 // so that two aegir servers on one web server do not answer for each other.
@@ -96,6 +127,10 @@ func (s *Server) reload(ctx context.Context) error {
 	if s.fl.workerTitle != "" {
 		old = s.workers(ctx)
 	}
+	probe, err := s.writeProbe(ctx)
+	if err != nil {
+		return err
+	}
 	token := newToken()
 	if err := s.ex.WriteFile(ctx, s.generationFile(), s.fl.generation(s.probeHost(), token), 0o644); err != nil {
 		return s.errf(provision.ErrCommand, "check the permissions and free space of "+s.cfg.ConfigDir, err, "writing %s on %s", s.generationFile(), s.ex.Host())
@@ -107,6 +142,9 @@ func (s *Server) reload(ctx context.Context) error {
 			hint = h
 		}
 		return s.errf(provision.ErrCommand, hint, err, "reloading %s on %s", s.cfg.Type, s.ex.Host())
+	}
+	if !probe {
+		return s.awaitOldWorkers(ctx, old, start, shown(s.cfg.RestartCmd, c))
 	}
 	if err := s.awaitGeneration(ctx, token, old, start, shown(s.cfg.RestartCmd, c)); err != nil {
 		return err
@@ -163,6 +201,83 @@ func (s *Server) awaitGeneration(ctx context.Context, token string, old map[int]
 		case <-time.After(probeEvery):
 		}
 	}
+}
+
+// awaitOldWorkers is the wait of a reload without the probe (the server
+// has no site): for nginx, until none of the workers in old still accepts
+// connections (its new workers start before the old ones stop); apache's
+// old children stop accepting before the new ones start.
+func (s *Server) awaitOldWorkers(ctx context.Context, old map[int]bool, start time.Time, restart string) error {
+	timeout := s.cfg.ReloadTimeout
+	if timeout <= 0 {
+		timeout = DefaultReloadTimeout
+	}
+	ctx, cancel := context.WithDeadline(ctx, start.Add(timeout))
+	defer cancel()
+	what := fmt.Sprintf("%s of server %s (%s)", s.cfg.Type, s.name(), s.ex.Host())
+	for len(old) > 0 {
+		ps, err := s.procs(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			s.logf(provision.LevelDebug, "%s: cannot list its workers (%v) after the reload", what, err)
+			return nil
+		}
+		// The masters that reloaded: those with a worker that is new
+		// (workers of other nginx instances on the machine are in old
+		// too, and stay).
+		masters := map[int]bool{}
+		for _, p := range ps {
+			if !old[p.pid] && p.args == s.fl.workerTitle {
+				masters[p.ppid] = true
+			}
+		}
+		stale, last := []int(nil), "no new worker process started"
+		for _, p := range ps {
+			if masters[p.ppid] && old[p.pid] && p.args == s.fl.workerTitle {
+				stale = append(stale, p.pid)
+			}
+		}
+		if len(masters) > 0 && len(stale) == 0 {
+			break
+		}
+		if len(masters) == 0 && time.Since(start) > noWorkersAfter {
+			// Not a master aegir can see (another machine's nginx,
+			// a stand-in): nothing to tell the generations apart by.
+			s.logf(provision.LevelDebug, "%s: no new worker process within %s of the reload; not waiting for its old ones", what, noWorkersAfter)
+			break
+		}
+		if len(stale) > 0 {
+			sort.Ints(stale)
+			last = fmt.Sprintf("old worker processes (%s) still accept connections", strings.Trim(fmt.Sprint(stale), "[]"))
+		}
+		select {
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return s.waitError(what, s.ListenAddr("http"), last, restart, false, timeout)
+			}
+			return ctx.Err()
+		case <-time.After(probeEvery):
+		}
+	}
+	// It answers at all (any answer: it has no site of aegir's).
+	for {
+		_, err := s.Request(ctx, "http", "aegir-verify.invalid", "/", "aegir-reload", 5*time.Second)
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return s.waitError(what, s.ListenAddr("http"), err.Error(), restart, false, timeout)
+			}
+			return ctx.Err()
+		case <-time.After(probeEvery):
+		}
+	}
+	s.logf(provision.LevelInfo, "%s on %s reloaded (%s); it serves no site of aegir's, so it has no reload probe to ask", s.cfg.Type, s.ex.Host(), time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // waitError says why the wait for a reload failed after waited: the

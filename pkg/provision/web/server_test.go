@@ -539,3 +539,54 @@ func TestFirstRequestSeesTheChange(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeIsNeverTheDefault: on a web server whose own default comes
+// after aegir's include and is no default_server (nginx's conf.d/
+// default.conf, apache's 000-default after a conf-enabled/aegir.conf), a
+// name no virtual host has is answered by the system's default before any
+// site, and again after the last site is gone, not by the reload probe;
+// with a site, the reload still waits for the probe.
+func TestProbeIsNeverTheDefault(t *testing.T) {
+	t.Parallel()
+	for _, typ := range []string{web.Nginx, web.Apache} {
+		t.Run(typ, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			srv := testenv.StartNginxIncludeFirst
+			want := answers(404, "no site")
+			if typ == web.Apache {
+				srv, want = testenv.StartApacheIncludeFirst, answers(200, "system default")
+			}
+			h := newHarness(t, typ)
+			h.srv = srv(t, "")
+			h.cfg.ConfigDir, h.cfg.HTTPPort, h.cfg.HTTPSPort, h.cfg.TestCmd = h.srv.ConfigDir, h.srv.Port, h.srv.HTTPSPort, h.srv.TestCmd
+			h.cfg.RestartCmd = h.srv.ReloadCmd
+			h.s = h.server(h.cfg, h.env)
+			unknown := func(when string) {
+				t.Helper()
+				r, err := h.get("unknown.test", "/", nil)
+				if err != nil || !want(r) {
+					t.Errorf("%s: unknown.test answered %v, %v; want the system's default", when, r, err)
+				}
+			}
+			if _, err := h.s.Verify(ctx); err != nil {
+				t.Fatal(err)
+			}
+			unknown("after server verify")
+			site := web.Site{Domain: "a.test", Root: h.root}
+			if _, err := h.s.WriteSite(ctx, site); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := h.get("a.test", "/hello.txt", nil); err != nil || !answers(200, "static hello")(r) {
+				t.Errorf("a.test right after its write: %v, %v", r, err)
+			}
+			if _, err := h.s.RemoveSite(ctx, site.Domain); err != nil {
+				t.Fatal(err)
+			}
+			unknown("after the last site's removal")
+			if _, err := os.Stat(filepath.Join(h.cfg.ConfigDir, "probe.conf")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("probe.conf without sites: %v", err)
+			}
+		})
+	}
+}
