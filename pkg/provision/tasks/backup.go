@@ -401,7 +401,15 @@ type move struct {
 	backupCh map[string]any // the backup a migrate or clone took first
 	j        *journal       // the undo steps on disk (journal.go)
 	svc      db.Service     // dst's database service
+	// settingsAt is when dst's settings were written (see cleanup).
+	settingsAt time.Time
 }
+
+// opcacheSettle is how long php-fpm may go on running a PHP file as it
+// was before it was rewritten: its opcache looks at a file's time at
+// most every opcache.revalidate_freq seconds (2 by default), and a
+// margin.
+const opcacheSettle = 2500 * time.Millisecond
 
 // placement is where one part of a backup goes.
 type placement struct {
@@ -748,6 +756,7 @@ func (m *move) settings(ctx context.Context) error {
 	if _, err := dst.writeSettings(ctx); err != nil {
 		return err
 	}
+	m.settingsAt = time.Now()
 	m.env.Logf(provision.LevelInfo, "settings of %s written for database %s on %s", dst.c.SiteDomain, dst.c.SiteDBName, dst.c.DBServer)
 	return nil
 }
@@ -858,6 +867,14 @@ func (m *move) cleanup(ctx context.Context) {
 	}
 	if src.c.SiteDBName == "" || (src.c.DBServer == dst.c.DBServer && src.c.SiteDBName == dst.c.SiteDBName) {
 		return
+	}
+	// php-fpm may still run the settings as they were (its opcache) for
+	// a moment after they were rewritten: the old database goes only
+	// once that has passed, so that no request meets a database that is
+	// gone (a WordPress "Error establishing a database connection").
+	if wait := time.Until(m.settingsAt.Add(opcacheSettle)); !m.settingsAt.IsZero() && wait > 0 {
+		env.Logf(provision.LevelDebug, "waiting %s before dropping the old database: php-fpm's opcache may still run the old settings", wait.Round(time.Millisecond))
+		sleep(ctx, wait)
 	}
 	svc, err := src.db(ctx)
 	if err == nil {
