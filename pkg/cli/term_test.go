@@ -162,6 +162,14 @@ func TestSiteInstallEndLine(t *testing.T) {
 	if code, body, _ := h.get(t, domain, "/", hasTitle); !hasTitle(code, body, nil) {
 		t.Fatalf("GET %s after install: %d %.200s", domain, code, body)
 	}
+	// The install records the site's health as a verify does: site list
+	// shows it from the start.
+	if hl, _ := siteRecord(t, h.home, domain)["health"].(map[string]any); hl["status"] != "ok" || hl["http_code"] != float64(200) {
+		t.Errorf("health after install: %v, want ok 200", hl)
+	}
+	if out := must(t, h.home, "site", "list", "--format", "csv", "--fields", "domain,health"); !strings.Contains(out, domain+",ok 200") {
+		t.Errorf("site list after install:\n%s", out)
+	}
 	var task []struct {
 		ID int64 `json:"id"`
 	}

@@ -170,6 +170,16 @@ func siteInstall(ctx context.Context, env *provision.Env, c *provision.Context) 
 	// failure fails the task but keeps the installed site.
 	u.steps = nil
 	ch, err = withCert(ctx, s, ch, "site "+c.SiteDomain+" is installed")
+	if err == nil {
+		// Its health from the start, as a verify would record it: an
+		// installed site that does not answer as it should is a warning
+		// (the install did what it was asked), and shows in site list.
+		h, herr := s.checkHealth(ctx, svc, nil, nil)
+		ch["site_health"] = h
+		if herr != nil {
+			env.Logf(provision.LevelWarning, "%s is installed but does not answer as it should: %s", c.SiteDomain, errorLine(herr))
+		}
+	}
 	admin := c.SiteAdminUser
 	if admin == "" {
 		admin = "admin"
