@@ -34,6 +34,23 @@ func uniqueDomain(prefix string) string {
 	return d
 }
 
+// siteDomain is a new unique domain whose databases are dropped when the
+// test ends (uniqueDomain, dropDBsOf).
+func siteDomain(t *testing.T, prefix string) string {
+	d := uniqueDomain(prefix)
+	dropDBsOf(t, d)
+	return d
+}
+
+// wpPlatform adds a new WordPress tree (testenv.WordPressPlatform) as
+// platform name on web1 and returns its root.
+func (h *hostEnv) wpPlatform(t *testing.T, name string) string {
+	t.Helper()
+	root := testenv.WordPressPlatform(t)
+	must(t, h.home, "platform", "add", name, "--server", "web1", "--root", root, "-q")
+	return root
+}
+
 // dropDBsOf drops, when the test ends, every database and user whose name
 // starts with the one derived from domain (restores and migrates make
 // name_2, name_3 ...).
@@ -182,8 +199,7 @@ func (h *hostEnv) pageHas(t *testing.T, domain, want, unwanted string) (bool, st
 func TestBackupRestoreWordPress(t *testing.T) {
 	t.Parallel()
 	h := newHostEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	root := h.wpPlatform(t, "wp")
 	domain, db1 := wordPressSite(t, h, "wp", root, "rs", true, "Made before the backup", "before.txt")
 
 	start := time.Now()
@@ -374,8 +390,7 @@ func TestMigrateWordPress(t *testing.T) {
 
 	// A new domain on the same platform: the site answers there, with its
 	// addresses rewritten, and no more on the old one.
-	nd := uniqueDomain("mn")
-	dropDBsOf(t, nd)
+	nd := siteDomain(t, "mn")
 	must(t, h.home, "site", "migrate", domain, "--platform", "wp2", "--domain", nd, "-q")
 	if ok, got := h.pageHas(t, nd, "Content that moves", "http://"+domain); !ok {
 		t.Fatalf("the site on its new domain (no old addresses): %s", got)
@@ -417,11 +432,9 @@ func TestMigrateWordPress(t *testing.T) {
 func TestCloneWordPress(t *testing.T) {
 	t.Parallel()
 	h := newHostEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	root := h.wpPlatform(t, "wp")
 	src, srcDB := wordPressSite(t, h, "wp", root, "cs", false, "Original content", "shared.txt")
-	dst := uniqueDomain("cd")
-	dropDBsOf(t, dst)
+	dst := siteDomain(t, "cd")
 
 	// Refused: a domain in use, a platform that does not exist.
 	if _, errs, code := aegir(t, h.home, "site", "clone", src, src); code != cli.ExitUsage {
@@ -541,8 +554,7 @@ func TestBackupRestoreMigrateDrupal(t *testing.T) {
 	t.Parallel()
 	h, argsLog, failFlag := newDrupalEnv(t)
 	root1, root2 := h.addDrupal(t, "d1", argsLog, failFlag), h.addDrupal(t, "d2", argsLog, failFlag)
-	domain := uniqueDomain("dr")
-	dropDBsOf(t, domain)
+	domain := siteDomain(t, "dr")
 	must(t, h.home, "site", "install", domain, "--platform", "d1", "--profile", "minimal", "-q")
 	rows := func() []string {
 		t.Helper()
@@ -661,10 +673,8 @@ func TestBackupRestoreMigrateDrupal(t *testing.T) {
 func TestRestoreDeletedSite(t *testing.T) {
 	t.Parallel()
 	h := newHTTPSEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	domain := uniqueDomain("gone")
-	dropDBsOf(t, domain)
+	root := h.wpPlatform(t, "wp")
+	domain := siteDomain(t, "gone")
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "--alias", "old."+domain, "--https", "on", "-q")
 	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
 	addPost(t, db1, "Kept through the delete")
@@ -682,8 +692,7 @@ func TestRestoreDeletedSite(t *testing.T) {
 		t.Fatalf("after delete: database there %v, upload there %v", dbExists(t, db1), exists(upload))
 	}
 	// Another site takes one of the aliases meanwhile.
-	other := uniqueDomain("taker")
-	dropDBsOf(t, other)
+	other := siteDomain(t, "taker")
 	must(t, h.home, "site", "install", other, "--platform", "wp", "--alias", "old."+domain, "-q")
 
 	_, errs, code := aegir(t, h.home, "site", "restore", domain)

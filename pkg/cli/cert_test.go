@@ -185,10 +185,8 @@ func TestSiteHTTPS(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
 			h := newHTTPSEnv(t, kind)
-			root := testenv.WordPressPlatform(t)
-			must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-			domain := uniqueDomain("tls-" + kind)
-			dropDBsOf(t, domain)
+			h.wpPlatform(t, "wp")
+			domain := siteDomain(t, "tls-"+kind)
 			title := "<title>" + domain + "</title>"
 
 			_, errs, code := aegir(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "--https", "required")
@@ -342,8 +340,7 @@ func TestSiteHTTPS(t *testing.T) {
 
 			// A challenge that cannot be answered fails the install, which
 			// keeps the site answering on HTTP.
-			bad := uniqueDomain("away-" + kind)
-			dropDBsOf(t, bad)
+			bad := siteDomain(t, "away-"+kind)
 			h.ca.SetA(t, bad, "127.0.0.2")
 			_, errs, code = aegir(t, h.home, "site", "install", bad, "--platform", "wp", "--https", "on")
 			if code != cli.ExitFailed || !strings.Contains(errs, "answers on HTTP") || !strings.Contains(errs, "connection refused") || !strings.Contains(errs, "hint: ") {
@@ -365,8 +362,7 @@ func TestSiteHTTPS(t *testing.T) {
 
 			// Migrated to a new domain (its DNS right), the site gets a
 			// certificate for it from the cert queue's next run.
-			moved := uniqueDomain("moved-" + kind)
-			dropDBsOf(t, moved)
+			moved := siteDomain(t, "moved-"+kind)
 			must(t, h.home, "site", "migrate", bad, "--platform", "wp", "--domain", moved, "-q")
 			if c := certOf(t, h.home, moved); c != nil {
 				t.Fatalf("the migrated site kept the old certificate record: %+v", c)
@@ -429,10 +425,8 @@ func archiveList(t *testing.T, archive string) string {
 func TestBackupRestoreHTTPS(t *testing.T) {
 	t.Parallel()
 	h := newHTTPSEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	domain := uniqueDomain("bk-tls")
-	dropDBsOf(t, domain)
+	h.wpPlatform(t, "wp")
+	domain := siteDomain(t, "bk-tls")
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "--https", "off", "-q")
 	title := "<title>" + domain + "</title>"
 	backup := func() backupRec {

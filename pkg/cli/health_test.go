@@ -60,10 +60,8 @@ func sitePackageCount(t *testing.T, home, domain string) int {
 // a one-line summary of it, not its HTML.
 func TestSiteVerifyHealth(t *testing.T) {
 	h := newHostEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	domain := uniqueDomain("hv")
-	dropDBsOf(t, domain)
+	h.wpPlatform(t, "wp")
+	domain := siteDomain(t, "hv")
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "-q")
 	dbUser := siteRecord(t, h.home, domain)["db_name"].(string)
 	title := "<title>" + domain + "</title>"
@@ -174,8 +172,7 @@ func TestSiteVerifyHealth(t *testing.T) {
 // and migrate the site's packages are listed, without a verify.
 func TestSitePackagesAfterChanges(t *testing.T) {
 	h := newHostEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	h.wpPlatform(t, "wp")
 	root2 := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp2", "--server", "web1", "--root", root2, "-q")
 	domain, clone := uniqueDomain("pk"), uniqueDomain("pc")

@@ -18,8 +18,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aegir-project/aegir/pkg/internal/testenv"
 )
 
 // browser is an HTTP client with a cookie jar that reaches every host
@@ -183,10 +181,8 @@ func checkRefused(t *testing.T, h *hostEnv, link, why string) {
 // database. A verify puts the login plugin back when it was removed.
 func TestSiteLoginLinkWordPress(t *testing.T) {
 	h := newHostEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	domain := uniqueDomain("wplink") // tests of other checkouts may run at the same time
-	dropDBsOf(t, domain)
+	root := h.wpPlatform(t, "wp")
+	domain := siteDomain(t, "wplink")
 
 	_, errs, code := aegir(t, h.home, "site", "install", domain, "--platform", "wp",
 		"--title", `Jane's "Blog"`, "--admin-user", "jane.doe", "--admin-email", "jane@example.com")

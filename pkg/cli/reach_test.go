@@ -45,8 +45,7 @@ func TestLoopbackDBServerRefusedForAnotherWebServer(t *testing.T) {
 	// db4's address is the web server's to reach: recorded and queued.
 	must(t, h.home, "site", "install", "near.test", "--platform", "wp", "--db-server", "db4", "--queue")
 
-	domain := uniqueDomain("reach")
-	dropDBsOf(t, domain)
+	domain := siteDomain(t, "reach")
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "-q")
 	refused("migrate", "site", "migrate", domain, "--platform", "wp", "--db-server", "db3")
 	refused("clone", "site", "clone", domain, "other-"+domain, "--db-server", "db3")
@@ -192,8 +191,7 @@ func TestWordPressHTTPSOnOwnPorts(t *testing.T) {
 	t.Parallel()
 	h := newHTTPSEnv(t, "nginx")
 	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", testenv.WordPressPlatform(t), "-q")
-	domain := uniqueDomain("ports")
-	dropDBsOf(t, domain)
+	domain := siteDomain(t, "ports")
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "--https", "on", "-q")
 	httpURL := "http://" + domain + ":" + itoa(h.web.Port)
 	httpsURL := "https://" + domain + ":" + itoa(h.web.HTTPSPort)

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/aegir-project/aegir/pkg/internal/testenv"
 )
 
 // getOnce asks the web server for host's path once, with no retry.
@@ -29,8 +27,7 @@ func (h *hostEnv) getOnce(t *testing.T, host, path string) (int, string) {
 func wordPressOnNginx(t *testing.T, prefix string) (h *hostEnv, domain, path, content string) {
 	t.Helper()
 	h = newHostEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	root := h.wpPlatform(t, "wp")
 	domain, _ = wordPressSite(t, h, "wp", root, prefix, false, "A post", prefix+".txt")
 	return h, domain, "/wp-content/uploads/" + domain + "/2026/01/" + prefix + ".txt", prefix + ".txt content"
 }

@@ -128,8 +128,7 @@ func TestRemoteServer(t *testing.T) {
 	}
 
 	// A site on the remote server, its database there too (through the tunnel).
-	domain := uniqueDomain("remote")
-	dropDBsOf(t, domain)
+	domain := siteDomain(t, "remote")
 	dbName := db.NameFor(domain, nil)
 	must(t, h.home, "site", "install", domain, "--platform", "wp2", "-q")
 	title := "<title>" + domain + "</title>"
@@ -195,8 +194,7 @@ func TestRemoteServer(t *testing.T) {
 	// A site on this machine whose database is on the remote server.
 	localRoot := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp1", "--server", "web1", "--root", localRoot, "-q")
-	split := uniqueDomain("split")
-	dropDBsOf(t, split)
+	split := siteDomain(t, "split")
 	_, errs, code = aegir(t, h.home, "site", "install", split, "--platform", "wp1", "--db-server", "web2")
 	if code != 0 || !strings.Contains(errs, "sees this machine as 127.0.0.1") {
 		t.Fatalf("install with the database on the remote: exit %d\n%s", code, errs)

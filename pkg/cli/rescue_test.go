@@ -63,8 +63,7 @@ func TestRestoreKilledMidwayIsUndone(t *testing.T) {
 	t.Parallel()
 	h, argsLog, failFlag := newDrupalEnv(t)
 	root := h.addDrupal(t, "d1", argsLog, failFlag)
-	domain := uniqueDomain("kill")
-	dropDBsOf(t, domain)
+	domain := siteDomain(t, "kill")
 	must(t, h.home, "site", "install", domain, "--platform", "d1", "--profile", "minimal", "-q")
 	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
 	if _, err := mariadb(t).Exec("CREATE TABLE `" + db1 + "`.node (title VARCHAR(100)) ENGINE=InnoDB"); err != nil {
@@ -245,8 +244,7 @@ func TestInstallKilledMidwayIsUndone(t *testing.T) {
 	if err := os.WriteFile(hang, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	domain := uniqueDomain("kinst")
-	dropDBsOf(t, domain)
+	domain := siteDomain(t, "kinst")
 	id := strings.TrimSpace(must(t, h.home, "site", "install", domain, "--platform", "d1", "--profile", "minimal", "--queue"))
 	child := startAegir(t, h.home, "hosting", "dispatch")
 	var pid int
@@ -314,8 +312,7 @@ func TestBackupKilledMidwayLeavesNothing(t *testing.T) {
 	t.Parallel()
 	h, argsLog, failFlag := newDrupalEnv(t)
 	h.addDrupal(t, "d1", argsLog, failFlag)
-	domain := uniqueDomain("kbak")
-	dropDBsOf(t, domain)
+	domain := siteDomain(t, "kbak")
 	must(t, h.home, "site", "install", domain, "--platform", "d1", "--profile", "minimal", "-q")
 	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
 	admin := mariadb(t)

@@ -43,15 +43,13 @@ func TestSettingsCopiesAreNotServed(t *testing.T) {
 			if fi, _ := os.Stat(kept[0]); fi.Mode().Perm() != 0o600 {
 				t.Fatalf("kept wp-config.php has mode %v, want 0600", fi.Mode().Perm())
 			}
-			wpDomain := uniqueDomain("sec")
-			dropDBsOf(t, wpDomain)
+			wpDomain := siteDomain(t, "sec")
 			must(t, h.home, "site", "install", wpDomain, "--platform", "wp", "-q")
 
 			argsLog, failFlag := filepath.Join(testenv.PublicDir(t), "drush-args"), filepath.Join(testenv.PublicDir(t), "fail-status")
 			dr := drupalPlatform(t, argsLog, failFlag)
 			must(t, h.home, "platform", "add", "dr", "--server", "web1", "--root", dr, "--drush", filepath.Join(dr, "vendor/bin/drush"), "-q")
-			drDomain := uniqueDomain("sec")
-			dropDBsOf(t, drDomain)
+			drDomain := siteDomain(t, "sec")
 			must(t, h.home, "site", "install", drDomain, "--platform", "dr", "--profile", "minimal", "-q")
 
 			// What an older aegir, an editor or an administrator left in the

@@ -116,8 +116,7 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			h := newHostEnv(t, kind)
-			root := testenv.WordPressPlatform(t)
-			must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+			root := h.wpPlatform(t, "wp")
 			domain := uniqueDomain("wp1-" + kind)
 			dbName := db.NameFor(domain, nil)
 			dropDBsOf(t, domain)
@@ -248,8 +247,7 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 // settings and WordPress's own install were done; all are rolled back.
 func TestSiteInstallRollback(t *testing.T) {
 	h := newHostEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	root := h.wpPlatform(t, "wp")
 	domain := uniqueDomain("broken")
 	dbName := db.NameFor(domain, nil)
 	dropDBsOf(t, domain)
@@ -325,8 +323,7 @@ func TestSiteInstallDrupalWithDrush(t *testing.T) {
 	if p := must(t, h.home, "platform", "show", "d10", "--format", "json"); !strings.Contains(p, `"core_version": "10.3.6"`) || !strings.Contains(p, `"type": "drupal"`) {
 		t.Fatalf("platform after verify:\n%s", p)
 	}
-	domain := uniqueDomain("d10-")
-	dropDBsOf(t, domain)
+	domain := siteDomain(t, "d10-")
 	must(t, h.home, "site", "install", domain, "--platform", "d10", "--profile", "minimal", "-q",
 		"--title", "Jane's site", "--admin-user", "jane", "--admin-email", "jane@example.com")
 	args, err := os.ReadFile(argsLog)
@@ -390,8 +387,7 @@ func siteDBPassword(t *testing.T, home, domain string) string {
 // importing again changes nothing.
 func TestPlatformImport(t *testing.T) {
 	h := newHostEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
+	root := h.wpPlatform(t, "wp")
 	domain := uniqueDomain("import")
 	dropDBsOf(t, domain) // and those its restore makes
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "-q")

@@ -17,7 +17,6 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/entities"
-	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -144,10 +143,8 @@ func TestServerTextAtTerminal(t *testing.T) {
 // log; a delete ends the same way.
 func TestSiteInstallEndLine(t *testing.T) {
 	h := newHostEnv(t, "nginx")
-	root := testenv.WordPressPlatform(t)
-	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
-	domain := uniqueDomain("end")
-	dropDBsOf(t, domain)
+	h.wpPlatform(t, "wp")
+	domain := siteDomain(t, "end")
 
 	out, errs, code := aegir(t, h.home, "site", "install", domain, "--platform", "wp")
 	if code != 0 || !regexp.MustCompile(`^Success: site `+regexp.QuoteMeta(domain)+` installed in \d+\.\d s\n$`).MatchString(out) {
