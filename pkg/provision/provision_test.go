@@ -146,3 +146,32 @@ func TestReloadSetWaitsForChangesInProgress(t *testing.T) {
 		t.Fatalf("with a change that never ends: %v after %s", err, time.Since(start))
 	}
 }
+
+// A shared reload runs as a requester that still waits for it, not as
+// the first, which may have given up and returned its result (its log
+// is then no longer the reload's to write to).
+func TestReloadSetRunsAsAWaitingRequester(t *testing.T) {
+	r := NewReloadSet()
+	end := r.Begin("web1") // a change in progress holds the reload back
+	var gaveUp, waits atomic.Int32
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	done1 := make(chan error)
+	go func() { done1 <- r.Reload(ctx1, "web1", func(context.Context) error { gaveUp.Add(1); return nil }) }()
+	time.Sleep(50 * time.Millisecond)
+	done2 := make(chan error)
+	go func() {
+		done2 <- r.Reload(context.Background(), "web1", func(context.Context) error { waits.Add(1); return nil })
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel1()
+	if err := <-done1; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the requester that gave up: %v", err)
+	}
+	end()
+	if err := <-done2; err != nil {
+		t.Fatalf("the requester that waited: %v", err)
+	}
+	if gaveUp.Load() != 0 || waits.Load() != 1 {
+		t.Fatalf("reloads run as the one that gave up: %d, as the one that waited: %d; want 0 and 1", gaveUp.Load(), waits.Load())
+	}
+}

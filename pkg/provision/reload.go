@@ -40,8 +40,9 @@ type reloadState struct {
 }
 
 type reloadRequest struct {
-	ch chan reloadResult
-	fn func(context.Context) error
+	ch  chan reloadResult
+	fn  func(context.Context) error
+	ctx context.Context // the requester's: done once it no longer waits
 }
 
 type reloadResult struct {
@@ -126,7 +127,7 @@ func (r *ReloadSet) ReloadAt(ctx context.Context, key string, fn func(context.Co
 	if len(st.pending) == 0 {
 		st.first = time.Now()
 	}
-	st.pending = append(st.pending, reloadRequest{ch: ch, fn: fn})
+	st.pending = append(st.pending, reloadRequest{ch: ch, fn: fn, ctx: ctx})
 	r.waiting++
 	shared := st.busy || st.writers > 0 || !r.alone()
 	if !st.running {
@@ -168,10 +169,24 @@ func (r *ReloadSet) loop(st *reloadState) {
 		batch := st.pending
 		st.pending, st.busy = nil, true
 		r.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		// The reload runs as a requester that still waits for it: one
+		// that gave up may have returned its result already, and its
+		// log must not be written to any more. When none waits, none
+		// reloads: each has reported its own end.
+		var fn func(context.Context) error
+		for _, q := range batch {
+			if q.ctx.Err() == nil {
+				fn = q.fn
+				break
+			}
+		}
 		started := time.Now()
-		err := batch[0].fn(ctx)
-		cancel()
+		err := context.Canceled
+		if fn != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			err = fn(ctx)
+			cancel()
+		}
 		r.mu.Lock()
 		st.busy = false
 		if len(st.pending) > 0 {
