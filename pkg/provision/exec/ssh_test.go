@@ -399,3 +399,28 @@ func TestDeadTaskRemoteProcessesAreKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A task's directory on a server with no aegir home of its own is found
+// by asking the server for its HOME, a command of the task: recording
+// that command's process must not wait for TempDir, which waits for it.
+func TestTaskDirOnServerWithoutHome(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	task, err := exec.StartTask(t.TempDir(), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close(context.Background())
+	ex := mustDial(t, srv, nil)
+	ctx, cancel := context.WithTimeout(exec.WithTask(context.Background(), task), 20*time.Second)
+	defer cancel()
+	dir, err := exec.TempDir(ctx, ex)
+	if err != nil || !strings.HasSuffix(dir, "/.aegir/tmp/task-4") {
+		t.Fatalf("TempDir: %q, %v", dir, err)
+	}
+	if fi, err := ex.Stat(ctx, dir); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the task's directory %s on the server: %v %v", dir, fi, err)
+	}
+	if again, err := exec.TempDir(ctx, ex); err != nil || again != dir {
+		t.Fatalf("TempDir again: %q, %v", again, err)
+	}
+}

@@ -46,11 +46,15 @@ type Task struct {
 	dir  string
 	lock *os.File
 
-	mu     sync.Mutex
-	homes  map[string]string      // by Executor.Host(), the aegir homes of servers other than this one, when known
-	dirs   map[string]remoteDir   // by Executor.Host(), dirs made on servers other than this one
-	procs  map[int]uint64         // process group (its leader's pid) -> the leader's start time
-	rprocs map[RemoteProcess]bool // the process groups of its commands on other servers
+	// mkdirMu makes one server's directory at a time. It is held across
+	// commands, so it is not mu: a command's start records its process
+	// under mu (update), which would wait for itself.
+	mkdirMu sync.Mutex
+	mu      sync.Mutex
+	homes   map[string]string      // by Executor.Host(), the aegir homes of servers other than this one, when known
+	dirs    map[string]remoteDir   // by Executor.Host(), dirs made on servers other than this one
+	procs   map[int]uint64         // process group (its leader's pid) -> the leader's start time
+	rprocs  map[RemoteProcess]bool // the process groups of its commands on other servers
 }
 
 // SetHome says the aegir home of the remote server whose executor's Host
@@ -148,13 +152,17 @@ func TempDir(ctx context.Context, ex Executor) (string, error) {
 	if ex.IsLocal() {
 		return t.dir, nil
 	}
+	t.mkdirMu.Lock()
+	defer t.mkdirMu.Unlock()
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if d, ok := t.dirs[ex.Host()]; ok {
+	d, made := t.dirs[ex.Host()]
+	home := t.homes[ex.Host()]
+	t.mu.Unlock()
+	if made {
 		return d.dir, nil
 	}
 	dir := ""
-	if home := t.homes[ex.Host()]; home != "" {
+	if home != "" {
 		dir = TaskDir(home, t.ID)
 	} else {
 		var err error
@@ -168,7 +176,9 @@ func TempDir(ctx context.Context, ex Executor) (string, error) {
 	if err := ex.Chmod(ctx, dir, 0o700); err != nil {
 		return "", fmt.Errorf("chmod 700 %s on %s: %w", dir, ex.Host(), err)
 	}
+	t.mu.Lock()
 	t.dirs[ex.Host()] = remoteDir{ex: ex, dir: dir}
+	t.mu.Unlock()
 	return dir, nil
 }
 
