@@ -300,7 +300,7 @@ func (s *mysqlService) CheckLogin(ctx context.Context, name, user, password stri
 	if err != nil {
 		return errDatabase(s.cfg, "configure the connection", err)
 	}
-	site := sql.OpenDB(conn)
+	site := sql.OpenDB(connectTimeout{conn, s.cfg.connectTimeout()})
 	defer site.Close()
 	var one int
 	err = site.QueryRowContext(ctx, "SELECT 1").Scan(&one)

@@ -32,6 +32,7 @@ func TestSilentServerTimesOut(t *testing.T) {
 				"Dump":           func() error { return s.Dump(ctx, ex, "x", &bytes.Buffer{}) },
 				"Load":           func() error { return s.Load(ctx, ex, "x", strings.NewReader("SELECT 1;")) },
 				"Open":           func() error { _, err := s.Open(ctx, "x"); return err },
+				"CheckLogin":     func() error { return s.CheckLogin(ctx, "x", "x", "pw", nil) },
 			}
 			for name, op := range ops {
 				start := time.Now()
