@@ -253,8 +253,7 @@ func applyDBTunnel(tunnel, given bool, v *entities.Server, sv *entities.Service)
 		return nil
 	}
 	if sv.ID == 0 && !v.IsLocal() {
-		ip := net.ParseIP(sv.DBHost)
-		sv.DBTunnel = sv.DBHost == "localhost" || strings.HasPrefix(sv.DBHost, "/") || ip != nil && ip.IsLoopback()
+		sv.DBTunnel = entities.IsLoopbackHost(sv.DBHost)
 	}
 	if v.IsLocal() {
 		sv.DBTunnel = false

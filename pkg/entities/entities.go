@@ -233,7 +233,7 @@ type Site struct {
 	Created    time.Time  `json:"created" yaml:"created"`
 	LastCron   *time.Time `json:"last_cron" yaml:"last_cron"`
 	Stats      *SiteStats `json:"stats" yaml:"stats"`
-	// Health is what the site's last verify found; nil: never checked.
+	// Health is what the site's last install, verify, enable or disable found; nil: never checked.
 	Health     *SiteHealth  `json:"health" yaml:"health"`
 	Cert       *Certificate `json:"cert" yaml:"cert"` // filled by site show
 	PlatformID int64        `json:"-" yaml:"-"`

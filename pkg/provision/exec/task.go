@@ -256,6 +256,15 @@ func (d *DeadTask) Release() error {
 	return err
 }
 
+// Unlock lets the lock go and keeps the dead task's directory, with its
+// record of processes, for a later rescue.
+func (d *DeadTask) Unlock() {
+	if d.lock != nil {
+		_ = d.lock.Close()
+		d.lock = nil
+	}
+}
+
 // TaskID is the id of ctx's task; 0 when it has none.
 func TaskID(ctx context.Context) int64 {
 	if t := taskOf(ctx); t != nil {

@@ -44,7 +44,7 @@ func taskRescue(ctx context.Context, env *provision.Env, c *provision.Context) (
 		env.Logf(provision.LevelWarning, "killed %s, which task %d had started and left running", k, c.TaskID)
 	}
 	if kerr != nil {
-		_ = d.Release()
+		d.Unlock() // the record of what to kill stays for the next rescue
 		return nil, provision.Errorf(provision.ErrCommand, "kill it by hand (kill -9 -PGID), then run aegir hosting dispatch again",
 			"cannot stop what task %d left running: %v", c.TaskID, kerr)
 	}
