@@ -19,6 +19,7 @@ import (
 	_ "modernc.org/sqlite" // the sql command's driver
 
 	"github.com/aegir-project/aegir/pkg/cli"
+	"github.com/aegir-project/aegir/pkg/scriptenv"
 )
 
 func TestMain(m *testing.M) {
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 // TestScript runs the end-to-end scripts in testdata/script: the real
 // binary (this test binary re-run as aegir) in a fresh AEGIR_HOME each.
 func TestScript(t *testing.T) {
-	testscript.Run(t, testscript.Params{
+	params := testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("AEGIR_HOME", filepath.Join(env.WorkDir, "home"))
@@ -46,6 +47,9 @@ func TestScript(t *testing.T) {
 			// A script that fails before its site delete would leave its
 			// databases there for good: those carrying UNIQUE go.
 			env.Defer(func() { dropMariaDBNamesWith(unique) })
+			// The script's own test, for the commands that start real
+			// components (testenv), which stop when the script ends.
+			scriptenv.Setup(env)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -119,7 +123,11 @@ func TestScript(t *testing.T) {
 				}
 			},
 		},
-	})
+	}
+	for name, cmd := range scriptenv.Cmds() {
+		params.Cmds[name] = cmd
+	}
+	testscript.Run(t, params)
 }
 
 // dropMariaDBNamesWith drops the databases and users on the shared

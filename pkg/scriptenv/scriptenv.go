@@ -1,0 +1,144 @@
+// Package scriptenv gives the command line's testscript scripts
+// (cmd/aegir/testdata/script) the real components that the Go tests
+// start through testenv: a private nginx and php-fpm, a copy of
+// WordPress, a certificate, and a GET that prints what a site answers.
+// cmd/aegir cannot import pkg/internal/testenv itself.
+package scriptenv
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+)
+
+// tbKey keys the script's test in its Values: the real components that
+// testenv starts stop when that test ends.
+type tbKey struct{}
+
+// Setup keeps the script's test in env, for the commands of Cmds; call
+// it from the Setup of testscript.Params.
+func Setup(env *testscript.Env) {
+	env.Values[tbKey{}] = env.T()
+}
+
+// Cmds are the scripts' commands for real components, for the Cmds of
+// testscript.Params.
+func Cmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"nginx":      cmdNginx,
+		"phpfpm":     cmdPHPFPM,
+		"wordpress":  cmdWordPress,
+		"httpget":    cmdHTTPGet,
+		"selfsigned": cmdSelfSigned,
+	}
+}
+
+// scriptTB is the test of the running script, for testenv.
+func scriptTB(ts *testscript.TestScript) testing.TB {
+	tb, ok := ts.Value(tbKey{}).(testing.TB)
+	if !ok {
+		ts.Fatalf("the script's test is not a testing.TB")
+	}
+	return tb
+}
+
+// nginx CONFIGDIR: start a private nginx (testenv.StartNginx) that
+// includes CONFIGDIR/nginx.conf, until the script ends, and set
+// NGINX_PORT, NGINX_HTTPS_PORT, NGINX_TEST and NGINX_RELOAD (the command
+// lines that test and reload it) for server add.
+func cmdNginx(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: nginx CONFIGDIR")
+	}
+	w := testenv.StartNginx(scriptTB(ts), ts.MkAbs(args[0]))
+	ts.Setenv("NGINX_PORT", strconv.Itoa(w.Port))
+	ts.Setenv("NGINX_HTTPS_PORT", strconv.Itoa(w.HTTPSPort))
+	ts.Setenv("NGINX_TEST", w.TestCmd)
+	ts.Setenv("NGINX_RELOAD", w.ReloadCmd)
+}
+
+// phpfpm: start a private php-fpm pool (testenv.StartPHPFPM) until the
+// script ends and set PHPFPM to its socket.
+func cmdPHPFPM(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: phpfpm")
+	}
+	ts.Setenv("PHPFPM", testenv.StartPHPFPM(scriptTB(ts)).Socket)
+}
+
+// wordpress VAR: copy Debian's WordPress into a directory the web
+// server's workers can read (testenv.WordPressPlatform) and set VAR to it.
+func cmdWordPress(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: wordpress VAR")
+	}
+	ts.Setenv(args[0], testenv.WordPressPlatform(scriptTB(ts)))
+}
+
+// selfsigned CERT KEY NAME...: write a self-signed certificate for the
+// names (the first is its subject), valid from an hour ago for 90 days,
+// and its key.
+func cmdSelfSigned(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: selfsigned CERT KEY NAME...")
+	}
+	now := time.Now()
+	cert, key, _ := testenv.SelfSigned(scriptTB(ts), args[2:], now.Add(-time.Hour), now.Add(90*24*time.Hour))
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), cert, 0o644))
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), key, 0o600))
+}
+
+// httpget URL [HOST]: one GET of URL, with HOST as its Host (and, for
+// https, HOST without its port as the server name; the certificate is not checked but its subject
+// is printed), redirects not followed. It prints the status code, then
+// "location: L" (and "redirect-by: X" when the application says) for a redirect and "cert: CN" for https, a blank line and
+// the body, for stdout to match; the status is not judged here.
+func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: httpget URL [HOST]")
+	}
+	req, err := http.NewRequest("GET", args[0], nil)
+	ts.Check(err)
+	tlsConf := &tls.Config{InsecureSkipVerify: true} // the subject is printed instead
+	if len(args) == 2 {
+		req.Host = args[1]
+		tlsConf.ServerName = args[1]
+		if h, _, err := net.SplitHostPort(args[1]); err == nil {
+			tlsConf.ServerName = h
+		}
+	}
+	client := &http.Client{
+		Timeout:       30 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: tlsConf, DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		ts.Fatalf("httpget: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	out := ts.Stdout()
+	fmt.Fprintf(out, "%d\n", resp.StatusCode)
+	if loc := resp.Header.Get("Location"); loc != "" {
+		fmt.Fprintf(out, "location: %s\n", loc)
+	}
+	if by := resp.Header.Get("X-Redirect-By"); by != "" {
+		fmt.Fprintf(out, "redirect-by: %s\n", by)
+	}
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		fmt.Fprintf(out, "cert: %s\n", resp.TLS.PeerCertificates[0].Subject.CommonName)
+	}
+	fmt.Fprintf(out, "\n%s", body)
+}
