@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 // TestScript runs the end-to-end scripts in testdata/script: the real
 // binary (this test binary re-run as aegir) in a fresh AEGIR_HOME each.
 func TestScript(t *testing.T) {
+	senv := scriptenv.New(t)
 	params := testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
@@ -49,7 +50,7 @@ func TestScript(t *testing.T) {
 			env.Defer(func() { dropMariaDBNamesWith(unique) })
 			// The script's own test, for the commands that start real
 			// components (testenv), which stop when the script ends.
-			scriptenv.Setup(env)
+			senv.Setup(env)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -124,7 +125,7 @@ func TestScript(t *testing.T) {
 			},
 		},
 	}
-	for name, cmd := range scriptenv.Cmds() {
+	for name, cmd := range senv.Cmds() {
 		params.Cmds[name] = cmd
 	}
 	testscript.Run(t, params)

@@ -12,7 +12,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,22 +28,43 @@ import (
 // testenv starts stop when that test ends.
 type tbKey struct{}
 
+// Env is what the scripts of one test share: one copy of WordPress,
+// made when a script first asks for it, of which each script gets its
+// own tree of hard links (cp -al: a fraction of a second, where a copy
+// takes seconds). A script's new files are its own; a file it changed in
+// place would be every script's, as aegir does not do to a platform's
+// code.
+type Env struct {
+	t     testing.TB // the test of every script: the copy goes with it
+	once  sync.Once
+	wp    string // the copy's root
+	wpErr error
+	cmds  map[string]func(ts *testscript.TestScript, neg bool, args []string)
+}
+
+// New is the Env of the scripts that t runs (testscript.Run(t, ...)).
+func New(t testing.TB) *Env {
+	e := &Env{t: t}
+	e.cmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"nginx":      cmdNginx,
+		"phpfpm":     cmdPHPFPM,
+		"wordpress":  e.cmdWordPress,
+		"httpget":    cmdHTTPGet,
+		"selfsigned": cmdSelfSigned,
+	}
+	return e
+}
+
 // Setup keeps the script's test in env, for the commands of Cmds; call
 // it from the Setup of testscript.Params.
-func Setup(env *testscript.Env) {
+func (e *Env) Setup(env *testscript.Env) {
 	env.Values[tbKey{}] = env.T()
 }
 
 // Cmds are the scripts' commands for real components, for the Cmds of
 // testscript.Params.
-func Cmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
-	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"nginx":      cmdNginx,
-		"phpfpm":     cmdPHPFPM,
-		"wordpress":  cmdWordPress,
-		"httpget":    cmdHTTPGet,
-		"selfsigned": cmdSelfSigned,
-	}
+func (e *Env) Cmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	return e.cmds
 }
 
 // scriptTB is the test of the running script, for testenv.
@@ -76,13 +100,31 @@ func cmdPHPFPM(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("PHPFPM", testenv.StartPHPFPM(scriptTB(ts)).Socket)
 }
 
-// wordpress VAR: copy Debian's WordPress into a directory the web
-// server's workers can read (testenv.WordPressPlatform) and set VAR to it.
-func cmdWordPress(ts *testscript.TestScript, neg bool, args []string) {
+// wordpress VAR: a WordPress platform of the script's own, readable by
+// the web server's workers (a tree of hard links to the Env's copy of
+// Debian's WordPress, testenv.CopyWordPress), and set VAR to its root.
+func (e *Env) cmdWordPress(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: wordpress VAR")
 	}
-	ts.Setenv(args[0], testenv.WordPressPlatform(scriptTB(ts)))
+	e.once.Do(func() {
+		dir, err := os.MkdirTemp("", "aegir-wordpress-")
+		if err != nil {
+			e.wpErr = err
+			return
+		}
+		e.t.Cleanup(func() { os.RemoveAll(dir) })
+		e.wp = filepath.Join(dir, "wordpress")
+		e.wpErr = testenv.CopyWordPress(e.wp)
+	})
+	if e.wpErr != nil {
+		ts.Fatalf("wordpress: %v", e.wpErr)
+	}
+	root := filepath.Join(testenv.PublicDir(scriptTB(ts)), "wordpress")
+	if out, err := exec.Command("cp", "-al", e.wp, root).CombinedOutput(); err != nil {
+		ts.Fatalf("wordpress: %v: %s", err, out)
+	}
+	ts.Setenv(args[0], root)
 }
 
 // selfsigned CERT KEY NAME...: write a self-signed certificate for the
