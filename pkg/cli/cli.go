@@ -34,7 +34,9 @@ type IOStreams struct {
 }
 
 // App is one invocation of aegir: streams, configuration and the state
-// store, opened on first use.
+// store, opened on first use, and the global flags. It is what every
+// command's Options hold as their dependencies (see options.go): a test
+// makes one with newApp around buffers and a home of its own.
 type App struct {
 	IO  IOStreams
 	cfg *viper.Viper
@@ -61,7 +63,7 @@ func Main(args []string) int {
 
 // Run runs aegir with args and streams and returns the exit code.
 func Run(ctx context.Context, args []string, io IOStreams) int {
-	a := &App{IO: io, cfg: viper.New(), ctx: ctx}
+	a := newApp(ctx, io)
 	root := a.rootCmd()
 	root.SetArgs(rewriteAliases(root, args))
 	root.SetIn(io.In)
@@ -75,6 +77,12 @@ func Run(ctx context.Context, args []string, io IOStreams) int {
 		return ExitOK
 	}
 	return a.report(err)
+}
+
+// newApp is an invocation with streams io and an empty configuration
+// (loadConfig fills it from the home, the environment and the defaults).
+func newApp(ctx context.Context, io IOStreams) *App {
+	return &App{IO: io, cfg: viper.New(), ctx: ctx, format: "table"}
 }
 
 func (a *App) rootCmd() *cobra.Command {

@@ -24,18 +24,30 @@ func lookup[T any](a *App, name string, get getter[T]) (*store.Store, T, error) 
 	return st, v, err
 }
 
-// showCmd is a noun's "show NAME": the record get finds, printed.
-func showCmd[T any](a *App, short string, get getter[T]) *cobra.Command {
+// ShowOptions are a noun's "show NAME": the record's name.
+type ShowOptions struct {
+	*App
+	Name string
+}
+
+// newShowCmd is a noun's "show NAME": the record get finds, printed.
+func newShowCmd[T any](a *App, short string, get getter[T], runF func(*ShowOptions) error) *cobra.Command {
+	o := &ShowOptions{App: a}
 	return &cobra.Command{
 		Use: "show NAME", Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, v, err := lookup(a, args[0], get)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
+			o.Name = args[0]
+			return runWith(o, runF, func(o *ShowOptions) error { return runShow(o, get) })
 		},
 	}
+}
+
+func runShow[T any](o *ShowOptions, get getter[T]) error {
+	_, v, err := lookup(o.App, o.Name, get)
+	if err != nil {
+		return err
+	}
+	return o.print(v)
 }
 
 // siteName is the name a site is looked up by, from what the user typed

@@ -11,10 +11,25 @@ import (
 
 func (a *App) platformCmd() *cobra.Command {
 	c := &cobra.Command{Use: "platform", Short: "Platforms: code bases (Drupal, WordPress) on a web server, on which sites are published"}
+	c.AddCommand(newPlatformAddCmd(a, nil), newPlatformListCmd(a, nil), newShowCmd(a, "Show a platform", (*store.Store).GetPlatform, nil),
+		newPlatformTaskCmd(a, "verify NAME", "Verify a platform: root readable, sites dir writable, core version and packages recorded", entities.TaskPlatformVerify, nil),
+		newPlatformTaskCmd(a, "import NAME", "Import the sites found on a platform as installed sites, and verify each", entities.TaskPlatformImport, nil),
+		newPlatformTaskCmd(a, "delete NAME", "Delete a platform that has no sites (its code stays on disk)", entities.TaskPlatformDelete, nil),
+	)
+	return c
+}
 
-	var server, root, typ, drush, pushFrom string
-	var queue bool
-	add := &cobra.Command{
+// PlatformAddOptions are platform add's: the platform's name, server,
+// root and type, a drush of its own, and a directory to push its code from.
+type PlatformAddOptions struct {
+	*App
+	Name, Server, Root, Type, Drush, PushFrom string
+	Queue                                     bool
+}
+
+func newPlatformAddCmd(a *App, runF func(*PlatformAddOptions) error) *cobra.Command {
+	o := &PlatformAddOptions{App: a}
+	cmd := &cobra.Command{
 		Use:   "add NAME --server S --root DIR [--type drupal|wordpress] [--push-from LOCALDIR]",
 		Short: "Add a platform, then verify it",
 		Long: `Add a platform: a code base at --root on the web server --server. Its type
@@ -28,111 +43,134 @@ strictly), SFTP otherwise. Files are added and replaced, never deleted;
 they belong to the server's SSH user. See docs/remote-servers.md.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := entities.ValidateName("platform name", args[0]); err != nil {
-				return err
-			}
-			if server == "" {
-				return invalid("--server", "", "is required: the web server the platform is on (aegir server list)")
-			}
-			if err := validNames("--server", server); err != nil {
-				return err
-			}
-			if err := entities.ValidateServerPath("--root", root); err != nil {
-				return err
-			}
-			if typ != "" {
-				if err := entities.ValidateOneOf("--type", typ, entities.PlatformDrupal, entities.PlatformWordPress); err != nil {
-					return err
-				}
-			}
-			if drush != "" {
-				if err := entities.ValidateAbsPath("--drush", drush); err != nil {
-					return err
-				}
-			}
-			var opts map[string]string
-			if pushFrom != "" {
-				if err := localDir("--push-from", pushFrom); err != nil {
-					return err
-				}
-				opts = map[string]string{"push_from": pushFrom}
-			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			p := &entities.Platform{Name: args[0], Server: server, Root: root, Type: typ, Drush: drush}
-			t, err := st.AddPlatformWithOptions(a.ctx, p, opts)
-			if err != nil {
-				return err
-			}
-			return a.runOrQueue(t, queue, func() (any, error) { return st.GetPlatform(a.ctx, p.Name) })
+			o.Name = args[0]
+			return runWith(o, runF, runPlatformAdd)
 		},
 	}
-	add.Flags().StringVar(&server, "server", "", "the web server the platform is on")
-	add.Flags().StringVar(&root, "root", "", "the platform's directory on that server (absolute)")
-	add.Flags().StringVar(&typ, "type", "", "drupal or wordpress (detected when not given)")
-	add.Flags().StringVar(&drush, "drush", "", "use this drush (path on the server) for Drupal steps instead of aegir's own")
-	add.Flags().StringVar(&pushFrom, "push-from", "", "copy the platform's code from this directory on this machine to --root on the server first")
-	add.Flags().BoolVar(&queue, "queue", false, "only queue the verify task; print its id")
-
-	var listServer string
-	list := &cobra.Command{
-		Use: "list", Short: "List platforms", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validNames("--server", listServer); err != nil {
-				return err
-			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.ListPlatforms(a.ctx, listServer)
-			if err != nil {
-				return err
-			}
-			if len(v) == 0 {
-				if err := filtersExist(a.ctx, nameFilter{listServer, finder(st, (*store.Store).GetServer)}); err != nil {
-					return err
-				}
-			}
-			return a.print(v)
-		},
-	}
-	list.Flags().StringVar(&listServer, "server", "", "only platforms on this server")
-	show := showCmd(a, "Show a platform", (*store.Store).GetPlatform)
-	c.AddCommand(add, list, show,
-		a.platformTaskCmd("verify NAME", "Verify a platform: root readable, sites dir writable, core version and packages recorded", entities.TaskPlatformVerify),
-		a.platformTaskCmd("import NAME", "Import the sites found on a platform as installed sites, and verify each", entities.TaskPlatformImport),
-		a.platformTaskCmd("delete NAME", "Delete a platform that has no sites (its code stays on disk)", entities.TaskPlatformDelete),
-	)
-	return c
+	f := cmd.Flags()
+	f.StringVar(&o.Server, "server", "", "the web server the platform is on")
+	f.StringVar(&o.Root, "root", "", "the platform's directory on that server (absolute)")
+	f.StringVar(&o.Type, "type", "", "drupal or wordpress (detected when not given)")
+	f.StringVar(&o.Drush, "drush", "", "use this drush (path on the server) for Drupal steps instead of aegir's own")
+	f.StringVar(&o.PushFrom, "push-from", "", "copy the platform's code from this directory on this machine to --root on the server first")
+	f.BoolVar(&o.Queue, "queue", false, "only queue the verify task; print its id")
+	return cmd
 }
 
-// platformTaskCmd is a verb that records one task on a platform.
-func (a *App) platformTaskCmd(use, short, typ string) *cobra.Command {
-	var queue bool
+func runPlatformAdd(o *PlatformAddOptions) error {
+	if err := entities.ValidateName("platform name", o.Name); err != nil {
+		return err
+	}
+	if o.Server == "" {
+		return invalid("--server", "", "is required: the web server the platform is on (aegir server list)")
+	}
+	if err := validNames("--server", o.Server); err != nil {
+		return err
+	}
+	if err := entities.ValidateServerPath("--root", o.Root); err != nil {
+		return err
+	}
+	if o.Type != "" {
+		if err := entities.ValidateOneOf("--type", o.Type, entities.PlatformDrupal, entities.PlatformWordPress); err != nil {
+			return err
+		}
+	}
+	if o.Drush != "" {
+		if err := entities.ValidateAbsPath("--drush", o.Drush); err != nil {
+			return err
+		}
+	}
+	var opts map[string]string
+	if o.PushFrom != "" {
+		if err := localDir("--push-from", o.PushFrom); err != nil {
+			return err
+		}
+		opts = map[string]string{"push_from": o.PushFrom}
+	}
+	st, err := o.Store()
+	if err != nil {
+		return err
+	}
+	p := &entities.Platform{Name: o.Name, Server: o.Server, Root: o.Root, Type: o.Type, Drush: o.Drush}
+	t, err := st.AddPlatformWithOptions(o.ctx, p, opts)
+	if err != nil {
+		return err
+	}
+	return o.runOrQueue(t, o.Queue, func() (any, error) { return st.GetPlatform(o.ctx, p.Name) })
+}
+
+// PlatformListOptions are platform list's: the server filter.
+type PlatformListOptions struct {
+	*App
+	Server string
+}
+
+func newPlatformListCmd(a *App, runF func(*PlatformListOptions) error) *cobra.Command {
+	o := &PlatformListOptions{App: a}
+	cmd := &cobra.Command{
+		Use: "list", Short: "List platforms", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runWith(o, runF, runPlatformList) },
+	}
+	cmd.Flags().StringVar(&o.Server, "server", "", "only platforms on this server")
+	return cmd
+}
+
+func runPlatformList(o *PlatformListOptions) error {
+	if err := validNames("--server", o.Server); err != nil {
+		return err
+	}
+	st, err := o.Store()
+	if err != nil {
+		return err
+	}
+	v, err := st.ListPlatforms(o.ctx, o.Server)
+	if err != nil {
+		return err
+	}
+	if len(v) == 0 {
+		if err := filtersExist(o.ctx, nameFilter{o.Server, finder(st, (*store.Store).GetServer)}); err != nil {
+			return err
+		}
+	}
+	return o.print(v)
+}
+
+// PlatformTaskOptions are those of a verb that records one task (Type)
+// on a platform: verify, import, delete.
+type PlatformTaskOptions struct {
+	*App
+	Type  string // entities.TaskPlatform*
+	Name  string
+	Queue bool
+}
+
+func newPlatformTaskCmd(a *App, use, short, typ string, runF func(*PlatformTaskOptions) error) *cobra.Command {
+	o := &PlatformTaskOptions{App: a, Type: typ}
 	cmd := &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, p, err := lookup(a, args[0], (*store.Store).GetPlatform)
-			if err != nil {
-				return err
-			}
-			t, err := st.QueuePlatformTask(a.ctx, p, typ, nil)
-			if err != nil {
-				return err
-			}
-			return a.runOrQueue(t, queue, func() (any, error) {
-				if typ == entities.TaskPlatformDelete {
-					return nil, nil
-				}
-				return st.GetPlatform(a.ctx, p.Name)
-			})
+			o.Name = args[0]
+			return runWith(o, runF, runPlatformTask)
 		},
 	}
-	cmd.Flags().BoolVar(&queue, "queue", false, "only queue the task; print its id")
+	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the task; print its id")
 	return cmd
+}
+
+func runPlatformTask(o *PlatformTaskOptions) error {
+	st, p, err := lookup(o.App, o.Name, (*store.Store).GetPlatform)
+	if err != nil {
+		return err
+	}
+	t, err := st.QueuePlatformTask(o.ctx, p, o.Type, nil)
+	if err != nil {
+		return err
+	}
+	var after func() (any, error) // a deleted platform has no record to show
+	if o.Type != entities.TaskPlatformDelete {
+		after = func() (any, error) { return st.GetPlatform(o.ctx, p.Name) }
+	}
+	return o.runOrQueue(t, o.Queue, after)
 }
 
 // localDir checks that p is an absolute path to a directory on this

@@ -55,9 +55,16 @@ func (f *serverFlags) register(fs *pflag.FlagSet) {
 	allowEmpty(fs, "ssh-user", "http-test-cmd", "http-restart-cmd", "http-listen-ip", "php-fpm", "db-admin-user")
 }
 
-// apply validates the flags that were given and copies them onto v.
-func (f *serverFlags) apply(fs *pflag.FlagSet, v *entities.Server) error {
-	ch := fs.Changed
+// givenFlags are the names of the flags given on the command line.
+func givenFlags(fs *pflag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *pflag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// apply validates the flags that were given (set) and copies them onto v.
+func (f *serverFlags) apply(set map[string]bool, v *entities.Server) error {
+	ch := func(name string) bool { return set[name] }
 	if ch("host") || v.Host == "" {
 		if err := entities.ValidateHost("--host", f.host); err != nil {
 			return err
@@ -91,10 +98,10 @@ func (f *serverFlags) apply(fs *pflag.FlagSet, v *entities.Server) error {
 		}
 		v.RemoteHome = f.remoteHome
 	}
-	if err := f.applyHTTP(fs, v); err != nil {
+	if err := f.applyHTTP(ch, v); err != nil {
 		return err
 	}
-	return f.applyDB(fs, v)
+	return f.applyDB(ch, v)
 }
 
 func service(v *entities.Server, kind string) *entities.Service {
@@ -106,8 +113,7 @@ func service(v *entities.Server, kind string) *entities.Service {
 	return nil
 }
 
-func (f *serverFlags) applyHTTP(fs *pflag.FlagSet, v *entities.Server) error {
-	ch := fs.Changed
+func (f *serverFlags) applyHTTP(ch func(string) bool, v *entities.Server) error {
 	sv := service(v, entities.KindHTTP)
 	if sv == nil {
 		if !ch("http") {
@@ -170,8 +176,7 @@ func (f *serverFlags) applyHTTP(fs *pflag.FlagSet, v *entities.Server) error {
 	return nil
 }
 
-func (f *serverFlags) applyDB(fs *pflag.FlagSet, v *entities.Server) error {
-	ch := fs.Changed
+func (f *serverFlags) applyDB(ch func(string) bool, v *entities.Server) error {
 	sv := service(v, entities.KindDB)
 	if sv == nil {
 		if !ch("db") {
@@ -299,126 +304,200 @@ func secretFile(field, p string) error {
 
 func (a *App) serverCmd() *cobra.Command {
 	c := &cobra.Command{Use: "server", Short: "Servers and the services they run (web, database)"}
+	c.AddCommand(newServerAddCmd(a, nil), newServerEditCmd(a, nil), newServerListCmd(a, nil),
+		newShowCmd(a, "Show a server and its services", (*store.Store).GetServer, nil), newServerVerifyCmd(a, nil), newServerDeleteCmd(a, nil))
+	return c
+}
 
-	var af serverFlags
-	add := &cobra.Command{
+// ServerOptions are server add's and server edit's: the server's name,
+// the settings flags and which of them were given (Set, by flag name).
+type ServerOptions struct {
+	*App
+	Name  string
+	Flags serverFlags
+	Set   map[string]bool
+}
+
+// newServerCmd is server add or edit: the settings flags parsed into
+// ServerOptions for run.
+func newServerCmd(a *App, cmd *cobra.Command, runF, run func(*ServerOptions) error) *cobra.Command {
+	o := &ServerOptions{App: a}
+	cmd.Args = cobra.ExactArgs(1)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		o.Name, o.Set = args[0], givenFlags(cmd.Flags())
+		return runWith(o, runF, run)
+	}
+	o.Flags.register(cmd.Flags())
+	return cmd
+}
+
+func newServerAddCmd(a *App, runF func(*ServerOptions) error) *cobra.Command {
+	return newServerCmd(a, &cobra.Command{
 		Use:   "add NAME --host HOST [--http nginx|apache] [--db mariadb|mysql|postgresql]",
 		Short: "Add a server with its services, then verify it",
 		Long: `Add a server. With --host localhost and no --ssh-user it is this machine;
 anything else is reached over SSH, with its host key verified against
 AEGIR_HOME/known_hosts (--accept-host-key records it on first contact).
 The server is verified at once (use --queue to leave that to the dispatcher).`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := entities.ValidateName("server name", args[0]); err != nil {
-				return err
-			}
-			if !cmd.Flags().Changed("host") {
-				return invalid("--host", "", "is required (use localhost for this machine)")
-			}
-			v := &entities.Server{Name: args[0]}
-			if err := af.apply(cmd.Flags(), v); err != nil {
-				return err
-			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			return a.saveServer(st, v, af.queue, st.AddServer)
-		},
-	}
-	af.register(add.Flags())
+	}, runF, runServerAdd)
+}
 
-	var ef serverFlags
-	edit := &cobra.Command{
+func runServerAdd(o *ServerOptions) error {
+	if err := entities.ValidateName("server name", o.Name); err != nil {
+		return err
+	}
+	if !o.Set["host"] {
+		return invalid("--host", "", "is required (use localhost for this machine)")
+	}
+	v := &entities.Server{Name: o.Name}
+	if err := o.Flags.apply(o.Set, v); err != nil {
+		return err
+	}
+	st, err := o.Store()
+	if err != nil {
+		return err
+	}
+	return o.saveServer(st, v, o.Flags.queue, st.AddServer)
+}
+
+func newServerEditCmd(a *App, runF func(*ServerOptions) error) *cobra.Command {
+	return newServerCmd(a, &cobra.Command{
 		Use:   "edit NAME [flags]",
 		Short: "Change a server's settings or add a service, then verify it",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, v, err := lookup(a, args[0], (*store.Store).GetServer)
-			if err != nil {
-				return err
-			}
-			if err := ef.apply(cmd.Flags(), v); err != nil {
-				return err
-			}
-			return a.saveServer(st, v, ef.queue, st.UpdateServer)
-		},
-	}
-	ef.register(edit.Flags())
+	}, runF, runServerEdit)
+}
 
-	list := &cobra.Command{
-		Use: "list", Short: "List servers", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.ListServers(a.ctx)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
+func runServerEdit(o *ServerOptions) error {
+	st, v, err := lookup(o.App, o.Name, (*store.Store).GetServer)
+	if err != nil {
+		return err
 	}
-	show := showCmd(a, "Show a server and its services", (*store.Store).GetServer)
-	var vq bool
-	verify := &cobra.Command{
+	if err := o.Flags.apply(o.Set, v); err != nil {
+		return err
+	}
+	return o.saveServer(st, v, o.Flags.queue, st.UpdateServer)
+}
+
+// ServerListOptions are server list's: none but the invocation.
+type ServerListOptions struct{ *App }
+
+func newServerListCmd(a *App, runF func(*ServerListOptions) error) *cobra.Command {
+	o := &ServerListOptions{App: a}
+	return &cobra.Command{
+		Use: "list", Short: "List servers", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runWith(o, runF, runServerList) },
+	}
+}
+
+func runServerList(o *ServerListOptions) error {
+	st, err := o.Store()
+	if err != nil {
+		return err
+	}
+	v, err := st.ListServers(o.ctx)
+	if err != nil {
+		return err
+	}
+	return o.print(v)
+}
+
+// ServerVerifyOptions are server verify's: the server, and whether only
+// to queue the task.
+type ServerVerifyOptions struct {
+	*App
+	Name  string
+	Queue bool
+}
+
+func newServerVerifyCmd(a *App, runF func(*ServerVerifyOptions) error) *cobra.Command {
+	o := &ServerVerifyOptions{App: a}
+	cmd := &cobra.Command{
 		Use: "verify NAME", Short: "Check a server: reachable, services installed, DB admin login, config written", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, v, err := lookup(a, args[0], (*store.Store).GetServer)
-			if err != nil {
-				return err
-			}
-			t, err := st.QueueTask(a.ctx, entities.TaskServerVerify, entities.TargetServer, v.ID, v.Name, nil)
-			if err != nil {
-				return err
-			}
-			return a.runOrQueue(t, vq, func() (any, error) { return st.GetServer(a.ctx, v.Name) })
+			o.Name = args[0]
+			return runWith(o, runF, runServerVerify)
 		},
 	}
-	verify.Flags().BoolVar(&vq, "queue", false, "only queue the task; print its id")
-	del := &cobra.Command{
+	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the task; print its id")
+	return cmd
+}
+
+func runServerVerify(o *ServerVerifyOptions) error {
+	st, v, err := lookup(o.App, o.Name, (*store.Store).GetServer)
+	if err != nil {
+		return err
+	}
+	t, err := st.QueueTask(o.ctx, entities.TaskServerVerify, entities.TargetServer, v.ID, v.Name, nil)
+	if err != nil {
+		return err
+	}
+	return o.runOrQueue(t, o.Queue, func() (any, error) { return st.GetServer(o.ctx, v.Name) })
+}
+
+// ServerDeleteOptions are server delete's: the server's name.
+type ServerDeleteOptions struct {
+	*App
+	Name string
+}
+
+func newServerDeleteCmd(a *App, runF func(*ServerDeleteOptions) error) *cobra.Command {
+	o := &ServerDeleteOptions{App: a}
+	return &cobra.Command{
 		Use: "delete NAME", Short: "Delete a server that no platform or site uses", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			if err := st.DeleteServer(a.ctx, args[0]); err != nil {
-				return err
-			}
-			a.infof("server %s deleted", args[0])
-			return nil
+			o.Name = args[0]
+			return runWith(o, runF, runServerDelete)
 		},
 	}
-	c.AddCommand(add, edit, list, show, verify, del)
-	return c
+}
+
+func runServerDelete(o *ServerDeleteOptions) error {
+	st, err := o.Store()
+	if err != nil {
+		return err
+	}
+	if err := st.DeleteServer(o.ctx, o.Name); err != nil {
+		return err
+	}
+	o.infof("server %s deleted", o.Name)
+	return nil
 }
 
 func (a *App) serviceCmd() *cobra.Command {
 	c := &cobra.Command{Use: "service", Short: "Services: what each server runs (http: nginx, apache; db: mariadb, mysql, postgresql)"}
-	var server string
-	list := &cobra.Command{
-		Use: "list [--server NAME]", Short: "List services", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validNames("--server", server); err != nil {
-				return err
-			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			v, err := st.ListServices(a.ctx, server)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
-	list.Flags().StringVar(&server, "server", "", "only this server's services")
-	c.AddCommand(list)
+	c.AddCommand(newServiceListCmd(a, nil))
 	return c
+}
+
+// ServiceListOptions are service list's: the server filter.
+type ServiceListOptions struct {
+	*App
+	Server string
+}
+
+func newServiceListCmd(a *App, runF func(*ServiceListOptions) error) *cobra.Command {
+	o := &ServiceListOptions{App: a}
+	cmd := &cobra.Command{
+		Use: "list [--server NAME]", Short: "List services", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runWith(o, runF, runServiceList) },
+	}
+	cmd.Flags().StringVar(&o.Server, "server", "", "only this server's services")
+	return cmd
+}
+
+func runServiceList(o *ServiceListOptions) error {
+	if err := validNames("--server", o.Server); err != nil {
+		return err
+	}
+	st, err := o.Store()
+	if err != nil {
+		return err
+	}
+	v, err := st.ListServices(o.ctx, o.Server)
+	if err != nil {
+		return err
+	}
+	return o.print(v)
 }
 
 // saveServer saves a server with save (add or update), which records its
