@@ -9,8 +9,8 @@ import (
 
 func (a *App) clientCmd() *cobra.Command {
 	c := &cobra.Command{Use: "client", Short: "Clients: the people or groups that run sites"}
-	c.AddCommand(newClientAddCmd(a, nil), newClientListCmd(a, nil), newShowCmd(a, "Show a client", (*store.Store).GetClient, nil),
-		newClientEditCmd(a, nil), newClientDeleteCmd(a, nil))
+	c.AddCommand(newClientAddCmd(a, nil), newListCmd(a, &cobra.Command{Use: "list", Short: "List clients"}, runClientList, nil), newShowCmd(a, "Show a client", (*store.Store).GetClient, nil),
+		newClientEditCmd(a, nil), newDeleteCmd(a, "client", "Delete a client that has no sites", (*store.Store).DeleteClient, nil))
 	return c
 }
 
@@ -23,13 +23,7 @@ type ClientAddOptions struct {
 
 func newClientAddCmd(a *App, runF func(*ClientAddOptions) error) *cobra.Command {
 	o := &ClientAddOptions{App: a}
-	cmd := &cobra.Command{
-		Use: "add NAME", Short: "Add a client", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			return runWith(o, runF, runClientAdd)
-		},
-	}
+	cmd := bind(&cobra.Command{Use: "add NAME", Short: "Add a client"}, o, runF, runClientAdd, &o.Name)
 	cmd.Flags().StringVar(&o.Email, "email", "", "the client's email address")
 	return cmd
 }
@@ -56,27 +50,8 @@ func runClientAdd(o *ClientAddOptions) error {
 	return o.print(v)
 }
 
-// ClientListOptions are client list's: none but the invocation.
-type ClientListOptions struct{ *App }
-
-func newClientListCmd(a *App, runF func(*ClientListOptions) error) *cobra.Command {
-	o := &ClientListOptions{App: a}
-	return &cobra.Command{
-		Use: "list", Short: "List clients", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runWith(o, runF, runClientList) },
-	}
-}
-
-func runClientList(o *ClientListOptions) error {
-	st, err := o.Store()
-	if err != nil {
-		return err
-	}
-	v, err := st.ListClients(o.ctx)
-	if err != nil {
-		return err
-	}
-	return o.print(v)
+func runClientList(o *ListOptions) error {
+	return o.printStored(func(st *store.Store) (any, error) { return st.ListClients(o.ctx) })
 }
 
 // ClientEditOptions are client edit's: the client and its new email
@@ -117,33 +92,4 @@ func runClientEdit(o *ClientEditOptions) error {
 		return err
 	}
 	return o.print(v)
-}
-
-// ClientDeleteOptions are client delete's: the client's name.
-type ClientDeleteOptions struct {
-	*App
-	Name string
-}
-
-func newClientDeleteCmd(a *App, runF func(*ClientDeleteOptions) error) *cobra.Command {
-	o := &ClientDeleteOptions{App: a}
-	return &cobra.Command{
-		Use: "delete NAME", Short: "Delete a client that has no sites", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			return runWith(o, runF, runClientDelete)
-		},
-	}
-}
-
-func runClientDelete(o *ClientDeleteOptions) error {
-	st, err := o.Store()
-	if err != nil {
-		return err
-	}
-	if err := st.DeleteClient(o.ctx, o.Name); err != nil {
-		return err
-	}
-	o.infof("client %s deleted", o.Name)
-	return nil
 }

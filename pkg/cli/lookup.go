@@ -33,13 +33,7 @@ type ShowOptions struct {
 // newShowCmd is a noun's "show NAME": the record get finds, printed.
 func newShowCmd[T any](a *App, short string, get getter[T], runF func(*ShowOptions) error) *cobra.Command {
 	o := &ShowOptions{App: a}
-	return &cobra.Command{
-		Use: "show NAME", Short: short, Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			return runWith(o, runF, func(o *ShowOptions) error { return runShow(o, get) })
-		},
-	}
+	return bind(&cobra.Command{Use: "show NAME", Short: short}, o, runF, func(o *ShowOptions) error { return runShow(o, get) }, &o.Name)
 }
 
 func runShow[T any](o *ShowOptions, get getter[T]) error {
@@ -48,6 +42,31 @@ func runShow[T any](o *ShowOptions, get getter[T]) error {
 		return err
 	}
 	return o.print(v)
+}
+
+// DeleteOptions are a noun's "delete NAME" that removes a record at
+// once (no task): the record's name.
+type DeleteOptions struct {
+	*App
+	Name string
+}
+
+// newDeleteCmd is noun's "delete NAME": the record del removes.
+func newDeleteCmd(a *App, noun, short string, del func(st *store.Store, ctx context.Context, name string) error, runF func(*DeleteOptions) error) *cobra.Command {
+	o := &DeleteOptions{App: a}
+	return bind(&cobra.Command{Use: "delete NAME", Short: short}, o, runF, func(o *DeleteOptions) error { return runDelete(o, noun, del) }, &o.Name)
+}
+
+func runDelete(o *DeleteOptions, noun string, del func(st *store.Store, ctx context.Context, name string) error) error {
+	st, err := o.Store()
+	if err != nil {
+		return err
+	}
+	if err := del(st, o.ctx, o.Name); err != nil {
+		return err
+	}
+	o.infof("%s %s deleted", noun, o.Name)
+	return nil
 }
 
 // siteName is the name a site is looked up by, from what the user typed

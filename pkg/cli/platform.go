@@ -11,10 +11,11 @@ import (
 
 func (a *App) platformCmd() *cobra.Command {
 	c := &cobra.Command{Use: "platform", Short: "Platforms: code bases (Drupal, WordPress) on a web server, on which sites are published"}
-	c.AddCommand(newPlatformAddCmd(a, nil), newPlatformListCmd(a, nil), newShowCmd(a, "Show a platform", (*store.Store).GetPlatform, nil),
-		newPlatformTaskCmd(a, "verify NAME", "Verify a platform: root readable, sites dir writable, core version and packages recorded", entities.TaskPlatformVerify, nil),
-		newPlatformTaskCmd(a, "import NAME", "Import the sites found on a platform as installed sites, and verify each", entities.TaskPlatformImport, nil),
-		newPlatformTaskCmd(a, "delete NAME", "Delete a platform that has no sites (its code stays on disk)", entities.TaskPlatformDelete, nil),
+	c.AddCommand(newPlatformAddCmd(a, nil),
+		newByServerListCmd(a, &cobra.Command{Use: "list", Short: "List platforms"}, "only platforms on this server", runPlatformList, nil), newShowCmd(a, "Show a platform", (*store.Store).GetPlatform, nil),
+		newTaskVerbCmd(a, "verify NAME", "Verify a platform: root readable, sites dir writable, core version and packages recorded", entities.TaskPlatformVerify, runPlatformTask, nil),
+		newTaskVerbCmd(a, "import NAME", "Import the sites found on a platform as installed sites, and verify each", entities.TaskPlatformImport, runPlatformTask, nil),
+		newTaskVerbCmd(a, "delete NAME", "Delete a platform that has no sites (its code stays on disk)", entities.TaskPlatformDelete, runPlatformTask, nil),
 	)
 	return c
 }
@@ -41,12 +42,8 @@ on this machine (the master) to --root on the server: rsync over SSH when
 both ends have rsync (aegir's key and known_hosts, host keys checked
 strictly), SFTP otherwise. Files are added and replaced, never deleted;
 they belong to the server's SSH user. See docs/remote-servers.md.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			return runWith(o, runF, runPlatformAdd)
-		},
 	}
+	bind(cmd, o, runF, runPlatformAdd, &o.Name)
 	f := cmd.Flags()
 	f.StringVar(&o.Server, "server", "", "the web server the platform is on")
 	f.StringVar(&o.Root, "root", "", "the platform's directory on that server (absolute)")
@@ -99,23 +96,7 @@ func runPlatformAdd(o *PlatformAddOptions) error {
 	return o.runOrQueue(t, o.Queue, func() (any, error) { return st.GetPlatform(o.ctx, p.Name) })
 }
 
-// PlatformListOptions are platform list's: the server filter.
-type PlatformListOptions struct {
-	*App
-	Server string
-}
-
-func newPlatformListCmd(a *App, runF func(*PlatformListOptions) error) *cobra.Command {
-	o := &PlatformListOptions{App: a}
-	cmd := &cobra.Command{
-		Use: "list", Short: "List platforms", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runWith(o, runF, runPlatformList) },
-	}
-	cmd.Flags().StringVar(&o.Server, "server", "", "only platforms on this server")
-	return cmd
-}
-
-func runPlatformList(o *PlatformListOptions) error {
+func runPlatformList(o *ByServerOptions) error {
 	if err := validNames("--server", o.Server); err != nil {
 		return err
 	}
@@ -135,30 +116,8 @@ func runPlatformList(o *PlatformListOptions) error {
 	return o.print(v)
 }
 
-// PlatformTaskOptions are those of a verb that records one task (Type)
-// on a platform: verify, import, delete.
-type PlatformTaskOptions struct {
-	*App
-	Type  string // entities.TaskPlatform*
-	Name  string
-	Queue bool
-}
-
-func newPlatformTaskCmd(a *App, use, short, typ string, runF func(*PlatformTaskOptions) error) *cobra.Command {
-	o := &PlatformTaskOptions{App: a, Type: typ}
-	cmd := &cobra.Command{
-		Use: use, Short: short, Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			return runWith(o, runF, runPlatformTask)
-		},
-	}
-	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the task; print its id")
-	return cmd
-}
-
-func runPlatformTask(o *PlatformTaskOptions) error {
-	st, p, err := lookup(o.App, o.Name, (*store.Store).GetPlatform)
+func runPlatformTask(o *TaskVerbOptions) error {
+	st, p, err := lookup(o.App, o.Target, (*store.Store).GetPlatform)
 	if err != nil {
 		return err
 	}

@@ -304,8 +304,9 @@ func secretFile(field, p string) error {
 
 func (a *App) serverCmd() *cobra.Command {
 	c := &cobra.Command{Use: "server", Short: "Servers and the services they run (web, database)"}
-	c.AddCommand(newServerAddCmd(a, nil), newServerEditCmd(a, nil), newServerListCmd(a, nil),
-		newShowCmd(a, "Show a server and its services", (*store.Store).GetServer, nil), newServerVerifyCmd(a, nil), newServerDeleteCmd(a, nil))
+	c.AddCommand(newServerAddCmd(a, nil), newServerEditCmd(a, nil), newListCmd(a, &cobra.Command{Use: "list", Short: "List servers"}, runServerList, nil),
+		newShowCmd(a, "Show a server and its services", (*store.Store).GetServer, nil), newTaskVerbCmd(a, "verify NAME", "Check a server: reachable, services installed, DB admin login, config written", entities.TaskServerVerify, runServerVerify, nil),
+		newDeleteCmd(a, "server", "Delete a server that no platform or site uses", (*store.Store).DeleteServer, nil))
 	return c
 }
 
@@ -378,126 +379,33 @@ func runServerEdit(o *ServerOptions) error {
 	return o.saveServer(st, v, o.Flags.queue, st.UpdateServer)
 }
 
-// ServerListOptions are server list's: none but the invocation.
-type ServerListOptions struct{ *App }
-
-func newServerListCmd(a *App, runF func(*ServerListOptions) error) *cobra.Command {
-	o := &ServerListOptions{App: a}
-	return &cobra.Command{
-		Use: "list", Short: "List servers", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runWith(o, runF, runServerList) },
-	}
+func runServerList(o *ListOptions) error {
+	return o.printStored(func(st *store.Store) (any, error) { return st.ListServers(o.ctx) })
 }
 
-func runServerList(o *ServerListOptions) error {
-	st, err := o.Store()
+func runServerVerify(o *TaskVerbOptions) error {
+	st, v, err := lookup(o.App, o.Target, (*store.Store).GetServer)
 	if err != nil {
 		return err
 	}
-	v, err := st.ListServers(o.ctx)
-	if err != nil {
-		return err
-	}
-	return o.print(v)
-}
-
-// ServerVerifyOptions are server verify's: the server, and whether only
-// to queue the task.
-type ServerVerifyOptions struct {
-	*App
-	Name  string
-	Queue bool
-}
-
-func newServerVerifyCmd(a *App, runF func(*ServerVerifyOptions) error) *cobra.Command {
-	o := &ServerVerifyOptions{App: a}
-	cmd := &cobra.Command{
-		Use: "verify NAME", Short: "Check a server: reachable, services installed, DB admin login, config written", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			return runWith(o, runF, runServerVerify)
-		},
-	}
-	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the task; print its id")
-	return cmd
-}
-
-func runServerVerify(o *ServerVerifyOptions) error {
-	st, v, err := lookup(o.App, o.Name, (*store.Store).GetServer)
-	if err != nil {
-		return err
-	}
-	t, err := st.QueueTask(o.ctx, entities.TaskServerVerify, entities.TargetServer, v.ID, v.Name, nil)
+	t, err := st.QueueTask(o.ctx, o.Type, entities.TargetServer, v.ID, v.Name, nil)
 	if err != nil {
 		return err
 	}
 	return o.runOrQueue(t, o.Queue, func() (any, error) { return st.GetServer(o.ctx, v.Name) })
 }
 
-// ServerDeleteOptions are server delete's: the server's name.
-type ServerDeleteOptions struct {
-	*App
-	Name string
-}
-
-func newServerDeleteCmd(a *App, runF func(*ServerDeleteOptions) error) *cobra.Command {
-	o := &ServerDeleteOptions{App: a}
-	return &cobra.Command{
-		Use: "delete NAME", Short: "Delete a server that no platform or site uses", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			return runWith(o, runF, runServerDelete)
-		},
-	}
-}
-
-func runServerDelete(o *ServerDeleteOptions) error {
-	st, err := o.Store()
-	if err != nil {
-		return err
-	}
-	if err := st.DeleteServer(o.ctx, o.Name); err != nil {
-		return err
-	}
-	o.infof("server %s deleted", o.Name)
-	return nil
-}
-
 func (a *App) serviceCmd() *cobra.Command {
 	c := &cobra.Command{Use: "service", Short: "Services: what each server runs (http: nginx, apache; db: mariadb, mysql, postgresql)"}
-	c.AddCommand(newServiceListCmd(a, nil))
+	c.AddCommand(newByServerListCmd(a, &cobra.Command{Use: "list [--server NAME]", Short: "List services"}, "only this server's services", runServiceList, nil))
 	return c
 }
 
-// ServiceListOptions are service list's: the server filter.
-type ServiceListOptions struct {
-	*App
-	Server string
-}
-
-func newServiceListCmd(a *App, runF func(*ServiceListOptions) error) *cobra.Command {
-	o := &ServiceListOptions{App: a}
-	cmd := &cobra.Command{
-		Use: "list [--server NAME]", Short: "List services", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runWith(o, runF, runServiceList) },
-	}
-	cmd.Flags().StringVar(&o.Server, "server", "", "only this server's services")
-	return cmd
-}
-
-func runServiceList(o *ServiceListOptions) error {
+func runServiceList(o *ByServerOptions) error {
 	if err := validNames("--server", o.Server); err != nil {
 		return err
 	}
-	st, err := o.Store()
-	if err != nil {
-		return err
-	}
-	v, err := st.ListServices(o.ctx, o.Server)
-	if err != nil {
-		return err
-	}
-	return o.print(v)
+	return o.printStored(func(st *store.Store) (any, error) { return st.ListServices(o.ctx, o.Server) })
 }
 
 // saveServer saves a server with save (add or update), which records its
