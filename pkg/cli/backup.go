@@ -15,7 +15,8 @@ import (
 
 func init() {
 	siteCommands = append(siteCommands,
-		(*App).siteBackupCmd, (*App).siteRestoreCmd, (*App).siteMigrateCmd, (*App).siteCloneCmd)
+		func(a *App) *cobra.Command { return newSiteBackupCmd(a, nil) }, func(a *App) *cobra.Command { return newSiteRestoreCmd(a, nil) },
+		func(a *App) *cobra.Command { return newSiteMigrateCmd(a, nil) }, func(a *App) *cobra.Command { return newSiteCloneCmd(a, nil) })
 	extraCommands = append(extraCommands, (*App).backupCmd)
 }
 
@@ -51,39 +52,37 @@ func notInstalled(v *entities.Site) error {
 		Hint: "wait for its install task, or retry it: aegir task list --site " + v.Domain}
 }
 
-func (a *App) siteBackupCmd() *cobra.Command {
-	var queue bool
-	cmd := &cobra.Command{
-		Use:   "backup DOMAIN",
-		Short: "Back up a site: its database, files and settings in one archive in AEGIR_HOME/backups",
-		Long: `Write one .tar.gz archive of the site into AEGIR_HOME/backups on this
+func newSiteBackupCmd(a *App, runF func(*TaskVerbOptions) error) *cobra.Command {
+	cmd := newTaskVerbCmd(a, "backup DOMAIN", "Back up a site: its database, files and settings in one archive in AEGIR_HOME/backups",
+		entities.TaskSiteBackup, runSiteBackup, runF)
+	cmd.Long = `Write one .tar.gz archive of the site into AEGIR_HOME/backups on this
 machine (the master), named after the domain and the time: database.sql, the
 site's files and settings, and manifest.json with a SHA-256 of every member.
 The database dump and the files stream from their servers into the archive;
-plain tar xzf reads it. Prints the backup's record (aegir backup list).`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, v, err := a.installedSite(args[0])
-			if err != nil {
-				return err
-			}
-			t, err := st.QueueSiteTask(a.ctx, v, entities.TaskSiteBackup, nil)
-			if err != nil {
-				return err
-			}
-			return a.runOrQueue(t, queue, func() (any, error) { return st.LatestBackup(a.ctx, v.ID) })
-		},
-	}
-	cmd.Flags().BoolVar(&queue, "queue", false, "only queue the backup task; print its id")
+plain tar xzf reads it. Prints the backup's record (aegir backup list).`
+	cmd.Flags().Lookup("queue").Usage = "only queue the backup task; print its id"
 	return cmd
 }
 
-func (a *App) siteRestoreCmd() *cobra.Command {
-	var o struct {
-		backup string
-		queue  bool
+func runSiteBackup(o *TaskVerbOptions) error {
+	st, v, err := o.installedSite(o.Target)
+	if err != nil {
+		return err
 	}
-	cmd := &cobra.Command{
+	return o.queueSiteTask(st, v, o.Type, nil, o.Queue, func() (any, error) { return st.LatestBackup(o.ctx, v.ID) })
+}
+
+// SiteRestoreOptions are site restore's: the site (live, or deleted and
+// brought back) and the backup's ID as typed (empty: the newest).
+type SiteRestoreOptions struct {
+	*App
+	Domain, Backup string
+	Queue          bool
+}
+
+func newSiteRestoreCmd(a *App, runF func(*SiteRestoreOptions) error) *cobra.Command {
+	o := &SiteRestoreOptions{App: a}
+	cmd := bind(&cobra.Command{
 		Use:   "restore DOMAIN [--backup ID]",
 		Short: "Put a site's database, files and settings back as a backup holds them (the newest by default)",
 		Long: `Restore a site from one of its backups (aegir backup list --site DOMAIN;
@@ -97,46 +96,46 @@ A deleted site is brought back the same way from one of its backups (those
 site delete takes first): the site is recorded again on its platform and
 database server, with the aliases the backup lists (those another site has
 taken since are left out, with a warning), and the restore fills it.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var id int64
-			if o.backup != "" {
-				var err error
-				if id, err = parseBackupID(o.backup); err != nil {
-					return err
-				}
-			}
-			st, v, err := a.installedSite(args[0])
-			if errors.Is(err, store.ErrNotFound) {
-				return a.recreateSite(args[0], id, o.queue, err)
-			}
-			if err != nil {
-				return err
-			}
-			var b *entities.Backup
-			if id != 0 {
-				b, err = st.GetSiteBackup(a.ctx, v.ID, id)
-				if err != nil {
-					return &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s has no backup %d", v.Domain, id), Hint: "see its backups: aegir backup list --site " + v.Domain}
-				}
-			} else if b, err = st.LatestBackup(a.ctx, v.ID); err != nil {
-				return &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s has no backup", v.Domain), Hint: "take one first: aegir site backup " + v.Domain}
-			}
-			if err := a.confirm(fmt.Sprintf("Replace the database and files of %s with backup %d of %s? What the site gained since then is lost.",
-				v.Domain, b.ID, b.Created.Local().Format(time.DateTime))); err != nil {
-				return err
-			}
-			t, err := st.QueueSiteTask(a.ctx, v, entities.TaskSiteRestore, map[string]string{"backup": strconv.FormatInt(b.ID, 10)})
-			if err != nil {
-				return err
-			}
-			a.infof("restoring %s from backup %d of %s (%s)", v.Domain, b.ID, b.Created.Local().Format(time.DateTime), b.Path)
-			return a.runOrQueue(t, o.queue, func() (any, error) { return st.GetSiteByID(a.ctx, v.ID) })
-		},
-	}
-	cmd.Flags().StringVar(&o.backup, "backup", "", "the backup's ID (default: the site's newest)")
-	cmd.Flags().BoolVar(&o.queue, "queue", false, "only queue the restore task; print its id")
+	}, o, runF, runSiteRestore, &o.Domain)
+	cmd.Flags().StringVar(&o.Backup, "backup", "", "the backup's ID (default: the site's newest)")
+	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the restore task; print its id")
 	return cmd
+}
+
+func runSiteRestore(o *SiteRestoreOptions) error {
+	var id int64
+	if o.Backup != "" {
+		var err error
+		if id, err = parseBackupID(o.Backup); err != nil {
+			return err
+		}
+	}
+	st, v, err := o.installedSite(o.Domain)
+	if errors.Is(err, store.ErrNotFound) {
+		return o.recreateSite(o.Domain, id, o.Queue, err)
+	}
+	if err != nil {
+		return err
+	}
+	var b *entities.Backup
+	if id != 0 {
+		b, err = st.GetSiteBackup(o.ctx, v.ID, id)
+		if err != nil {
+			return &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s has no backup %d", v.Domain, id), Hint: "see its backups: aegir backup list --site " + v.Domain}
+		}
+	} else if b, err = st.LatestBackup(o.ctx, v.ID); err != nil {
+		return &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s has no backup", v.Domain), Hint: "take one first: aegir site backup " + v.Domain}
+	}
+	if err := o.confirm(fmt.Sprintf("Replace the database and files of %s with backup %d of %s? What the site gained since then is lost.",
+		v.Domain, b.ID, b.Created.Local().Format(time.DateTime))); err != nil {
+		return err
+	}
+	t, err := st.QueueSiteTask(o.ctx, v, entities.TaskSiteRestore, map[string]string{"backup": strconv.FormatInt(b.ID, 10)})
+	if err != nil {
+		return err
+	}
+	o.infof("restoring %s from backup %d of %s (%s)", v.Domain, b.ID, b.Created.Local().Format(time.DateTime), b.Path)
+	return o.runOrQueue(t, o.Queue, func() (any, error) { return st.GetSiteByID(o.ctx, v.ID) })
 }
 
 // recreateSite brings a deleted site back from one of its backups (id,
@@ -192,22 +191,23 @@ func (a *App) recreateSite(arg string, id int64, queue bool, notFound error) err
 	return a.runOrQueue(t, queue, func() (any, error) { return st.GetSiteByID(a.ctx, v.ID) })
 }
 
-// placementFlags are where a migrate or a clone puts a site.
-type placementFlags struct {
-	platform, dbServer string
-	queue              bool
+// Placement is where a migrate or a clone puts a site: the platform and
+// the database server (empty: the site's own).
+type Placement struct {
+	Platform, DBServer string
 }
 
 // resolve checks the target platform (same kind as the site's) and
-// database server; empty flags keep the site's own.
-func (o *placementFlags) resolve(a *App, st *store.Store, v *entities.Site) (*entities.Platform, string, error) {
-	if o.platform == "" {
-		o.platform = v.Platform
+// database server; empty ones are the site's own.
+func (pl Placement) resolve(a *App, st *store.Store, v *entities.Site) (*entities.Platform, string, error) {
+	platform, dbServer := pl.Platform, pl.DBServer
+	if platform == "" {
+		platform = v.Platform
 	}
-	if err := entities.ValidateName("--platform", o.platform); err != nil {
+	if err := entities.ValidateName("--platform", platform); err != nil {
 		return nil, "", err
 	}
-	p, err := st.GetPlatform(a.ctx, o.platform)
+	p, err := st.GetPlatform(a.ctx, platform)
 	if err != nil {
 		return nil, "", err
 	}
@@ -216,21 +216,21 @@ func (o *placementFlags) resolve(a *App, st *store.Store, v *entities.Site) (*en
 		return nil, "", err
 	}
 	if p.Type != "" && cur.Type != "" && p.Type != cur.Type {
-		return nil, "", invalid("--platform", o.platform, "is a "+p.Type+" platform; "+v.Domain+" is a "+cur.Type+" site")
+		return nil, "", invalid("--platform", platform, "is a "+p.Type+" platform; "+v.Domain+" is a "+cur.Type+" site")
 	}
-	if o.dbServer == "" {
-		o.dbServer = v.DBServer
+	if dbServer == "" {
+		dbServer = v.DBServer
 	}
-	if err := entities.ValidateName("--db-server", o.dbServer); err != nil {
+	if err := entities.ValidateName("--db-server", dbServer); err != nil {
 		return nil, "", err
 	}
-	s, err := st.GetServer(a.ctx, o.dbServer)
+	s, err := st.GetServer(a.ctx, dbServer)
 	if err != nil {
 		return nil, "", err
 	}
 	if service(s, entities.KindDB) == nil {
-		return nil, "", &Error{Code: ExitUsage, Err: entities.Invalid("--db-server", o.dbServer, "has no database service"),
-			Hint: "add one: aegir server edit " + o.dbServer + " --db mariadb, or pick another: aegir service list"}
+		return nil, "", &Error{Code: ExitUsage, Err: entities.Invalid("--db-server", dbServer, "has no database service"),
+			Hint: "add one: aegir server edit " + dbServer + " --db mariadb, or pick another: aegir service list"}
 	}
 	if err := checkDBReach(a, st, p.Server, s.Name); err != nil {
 		return nil, "", err
@@ -250,10 +250,19 @@ func (a *App) freeDomain(st *store.Store, field, domain, self string) error {
 	return nil
 }
 
-func (a *App) siteMigrateCmd() *cobra.Command {
-	var o placementFlags
-	var domain string
-	cmd := &cobra.Command{
+// SiteMoveOptions are site migrate's and site clone's: the site, where
+// it (or its clone) goes, and the new domain (migrate's --domain, the
+// clone's NEWDOMAIN).
+type SiteMoveOptions struct {
+	*App
+	Domain, NewDomain string
+	To                Placement
+	Queue             bool
+}
+
+func newSiteMigrateCmd(a *App, runF func(*SiteMoveOptions) error) *cobra.Command {
+	o := &SiteMoveOptions{App: a}
+	cmd := bind(&cobra.Command{
 		Use:   "migrate DOMAIN --platform P [--db-server S] [--domain NEW]",
 		Short: "Move a site to another platform, database server or domain, keeping its content",
 		Long: `Move a site: back it up, put it on the platform P (and the database server S,
@@ -262,55 +271,51 @@ in a new database with its own user), run the platform's update step
 host there, check that it runs, and only then remove it from its old place.
 A failure at any step leaves the site working where it was. With --domain the
 site takes a new domain (its aliases stay).`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.platform == "" {
-				return invalid("--platform", "", "is required: the platform to move to (it may be the site's own, with --db-server or --domain)")
-			}
-			st, v, err := a.installedSite(args[0])
-			if err != nil {
-				return err
-			}
-			p, dbServer, err := o.resolve(a, st, v)
-			if err != nil {
-				return err
-			}
-			opts := map[string]string{"platform": p.Name, "db_server": dbServer}
-			if domain != "" {
-				d, err := entities.NormalizeDomain("--domain", domain)
-				if err != nil {
-					return err
-				}
-				if err := a.freeDomain(st, "--domain", d, v.Domain); err != nil {
-					return err
-				}
-				for _, al := range v.Aliases {
-					if al == d {
-						return invalid("--domain", d, "is an alias of the site; remove it first: aegir site edit "+v.Domain+" --remove-alias "+d)
-					}
-				}
-				opts["domain"] = d
-			}
-			if p.Name == v.Platform && dbServer == v.DBServer && (opts["domain"] == "" || opts["domain"] == v.Domain) {
-				return invalid("--platform", p.Name, "is where "+v.Domain+" is already; give another platform, --db-server or --domain")
-			}
-			t, err := st.QueueSiteTask(a.ctx, v, entities.TaskSiteMigrate, opts)
-			if err != nil {
-				return err
-			}
-			return a.runOrQueue(t, o.queue, func() (any, error) { return st.GetSiteByID(a.ctx, v.ID) })
-		},
-	}
-	cmd.Flags().StringVar(&o.platform, "platform", "", "the platform to move the site to")
-	cmd.Flags().StringVar(&o.dbServer, "db-server", "", "the database server to move its database to (default: where it is)")
-	cmd.Flags().StringVar(&domain, "domain", "", "a new domain for the site")
-	cmd.Flags().BoolVar(&o.queue, "queue", false, "only queue the migrate task; print its id")
+	}, o, runF, runSiteMigrate, &o.Domain)
+	cmd.Flags().StringVar(&o.To.Platform, "platform", "", "the platform to move the site to")
+	cmd.Flags().StringVar(&o.To.DBServer, "db-server", "", "the database server to move its database to (default: where it is)")
+	cmd.Flags().StringVar(&o.NewDomain, "domain", "", "a new domain for the site")
+	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the migrate task; print its id")
 	return cmd
 }
 
-func (a *App) siteCloneCmd() *cobra.Command {
-	var o placementFlags
-	cmd := &cobra.Command{
+func runSiteMigrate(o *SiteMoveOptions) error {
+	if o.To.Platform == "" {
+		return invalid("--platform", "", "is required: the platform to move to (it may be the site's own, with --db-server or --domain)")
+	}
+	st, v, err := o.installedSite(o.Domain)
+	if err != nil {
+		return err
+	}
+	p, dbServer, err := o.To.resolve(o.App, st, v)
+	if err != nil {
+		return err
+	}
+	opts := map[string]string{"platform": p.Name, "db_server": dbServer}
+	if o.NewDomain != "" {
+		d, err := entities.NormalizeDomain("--domain", o.NewDomain)
+		if err != nil {
+			return err
+		}
+		if err := o.freeDomain(st, "--domain", d, v.Domain); err != nil {
+			return err
+		}
+		for _, al := range v.Aliases {
+			if al == d {
+				return invalid("--domain", d, "is an alias of the site; remove it first: aegir site edit "+v.Domain+" --remove-alias "+d)
+			}
+		}
+		opts["domain"] = d
+	}
+	if p.Name == v.Platform && dbServer == v.DBServer && (opts["domain"] == "" || opts["domain"] == v.Domain) {
+		return invalid("--platform", p.Name, "is where "+v.Domain+" is already; give another platform, --db-server or --domain")
+	}
+	return o.queueSiteTask(st, v, entities.TaskSiteMigrate, opts, o.Queue, func() (any, error) { return st.GetSiteByID(o.ctx, v.ID) })
+}
+
+func newSiteCloneCmd(a *App, runF func(*SiteMoveOptions) error) *cobra.Command {
+	o := &SiteMoveOptions{App: a}
+	cmd := bind(&cobra.Command{
 		Use:   "clone DOMAIN NEWDOMAIN [--platform P] [--db-server S]",
 		Short: "Copy a site to a new domain, with its own database, user and credentials",
 		Long: `Make NEWDOMAIN a full copy of DOMAIN: a fresh backup of DOMAIN (kept with its
@@ -319,94 +324,106 @@ on the server S (default: DOMAIN's) with its own user and password, new
 settings and secrets, its own virtual host, and the site's addresses
 rewritten to the new domain (WordPress). DOMAIN is not changed. The clone
 is a new site: aegir site show NEWDOMAIN.`,
-		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			nd, err := entities.NormalizeDomain("NEWDOMAIN", args[1])
-			if err != nil {
-				return err
-			}
-			st, v, err := a.installedSite(args[0])
-			if err != nil {
-				return err
-			}
-			if err := a.freeDomain(st, "NEWDOMAIN", nd, ""); err != nil {
-				return err
-			}
-			p, dbServer, err := o.resolve(a, st, v)
-			if err != nil {
-				return err
-			}
-			t, err := st.CloneSite(a.ctx, &entities.Site{Domain: nd, Platform: p.Name, DBServer: dbServer}, v)
-			if err != nil {
-				return err
-			}
-			return a.runOrQueue(t, o.queue, func() (any, error) { return st.GetSite(a.ctx, nd) })
-		},
-	}
-	cmd.Flags().StringVar(&o.platform, "platform", "", "the platform of the clone (default: the site's)")
-	cmd.Flags().StringVar(&o.dbServer, "db-server", "", "the database server of the clone (default: the site's)")
-	cmd.Flags().BoolVar(&o.queue, "queue", false, "only queue the clone task; print its id")
+	}, o, runF, runSiteClone, &o.Domain, &o.NewDomain)
+	cmd.Flags().StringVar(&o.To.Platform, "platform", "", "the platform of the clone (default: the site's)")
+	cmd.Flags().StringVar(&o.To.DBServer, "db-server", "", "the database server of the clone (default: the site's)")
+	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the clone task; print its id")
 	return cmd
+}
+
+func runSiteClone(o *SiteMoveOptions) error {
+	nd, err := entities.NormalizeDomain("NEWDOMAIN", o.NewDomain)
+	if err != nil {
+		return err
+	}
+	st, v, err := o.installedSite(o.Domain)
+	if err != nil {
+		return err
+	}
+	if err := o.freeDomain(st, "NEWDOMAIN", nd, ""); err != nil {
+		return err
+	}
+	p, dbServer, err := o.To.resolve(o.App, st, v)
+	if err != nil {
+		return err
+	}
+	t, err := st.CloneSite(o.ctx, &entities.Site{Domain: nd, Platform: p.Name, DBServer: dbServer}, v)
+	if err != nil {
+		return err
+	}
+	return o.runOrQueue(t, o.Queue, func() (any, error) { return st.GetSite(o.ctx, nd) })
 }
 
 func (a *App) backupCmd() *cobra.Command {
 	c := &cobra.Command{Use: "backup", Short: "Backups: list, check and delete the archives of your sites"}
-
-	var site string
-	list := &cobra.Command{
-		Use: "list [--site DOMAIN]", Short: "List backups, newest first", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			domain, err := a.siteFilter(st, site)
-			if err != nil {
-				return err
-			}
-			v, err := st.ListBackups(a.ctx, domain)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
-	list.Flags().StringVar(&site, "site", "", "only this site's backups (deleted sites' too)")
-
-	verify := &cobra.Command{
+	c.AddCommand(newBackupListCmd(a, nil), newArgCmd(a, &cobra.Command{
 		Use:   "verify ID",
 		Short: "Check a backup: its file against the state's checksum, every member against its manifest",
 		Long: `Read a backup whole and check it: the file's SHA-256 against the one recorded
 when it was written, and every member (database.sql, each file, each
 directory and link) against manifest.json. Exits 1 and names what is wrong
 when anything does not match.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return a.verifyBackup(args[0]) },
-	}
-
-	var queue bool
-	del := &cobra.Command{
-		Use: "delete ID", Short: "Delete a backup: its archive and its record", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, b, err := a.backupByID(args[0])
-			if err != nil {
-				return err
-			}
-			if err := a.confirm(fmt.Sprintf("Delete backup %d of %s (%s, %s)? It cannot be brought back.",
-				b.ID, b.Site, b.Created.Local().Format(time.DateTime), b.Path)); err != nil {
-				return err
-			}
-			t, err := st.QueueBackupTask(a.ctx, b, entities.TaskBackupDelete)
-			if err != nil {
-				return err
-			}
-			return a.runOrQueue(t, queue, nil)
-		},
-	}
-	del.Flags().BoolVar(&queue, "queue", false, "only queue the delete task; print its id")
-
-	c.AddCommand(list, verify, del)
+	}, runBackupVerify, nil), newBackupDeleteCmd(a, nil))
 	return c
+}
+
+// BackupListOptions are backup list's: the site filter.
+type BackupListOptions struct {
+	*App
+	Site string
+}
+
+func newBackupListCmd(a *App, runF func(*BackupListOptions) error) *cobra.Command {
+	o := &BackupListOptions{App: a}
+	cmd := bind(&cobra.Command{Use: "list [--site DOMAIN]", Short: "List backups, newest first"}, o, runF, runBackupList)
+	cmd.Flags().StringVar(&o.Site, "site", "", "only this site's backups (deleted sites' too)")
+	return cmd
+}
+
+func runBackupList(o *BackupListOptions) error {
+	st, err := o.Store()
+	if err != nil {
+		return err
+	}
+	domain, err := o.siteFilter(st, o.Site)
+	if err != nil {
+		return err
+	}
+	v, err := st.ListBackups(o.ctx, domain)
+	if err != nil {
+		return err
+	}
+	return o.print(v)
+}
+
+// BackupDeleteOptions are backup delete's: the backup's ID as typed.
+type BackupDeleteOptions struct {
+	*App
+	ID    string
+	Queue bool
+}
+
+func newBackupDeleteCmd(a *App, runF func(*BackupDeleteOptions) error) *cobra.Command {
+	o := &BackupDeleteOptions{App: a}
+	cmd := bind(&cobra.Command{Use: "delete ID", Short: "Delete a backup: its archive and its record"}, o, runF, runBackupDelete, &o.ID)
+	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the delete task; print its id")
+	return cmd
+}
+
+func runBackupDelete(o *BackupDeleteOptions) error {
+	st, b, err := o.backupByID(o.ID)
+	if err != nil {
+		return err
+	}
+	if err := o.confirm(fmt.Sprintf("Delete backup %d of %s (%s, %s)? It cannot be brought back.",
+		b.ID, b.Site, b.Created.Local().Format(time.DateTime), b.Path)); err != nil {
+		return err
+	}
+	t, err := st.QueueBackupTask(o.ctx, b, entities.TaskBackupDelete)
+	if err != nil {
+		return err
+	}
+	return o.runOrQueue(t, o.Queue, nil)
 }
 
 // backupCheck is what backup verify found.
@@ -439,7 +456,8 @@ func (a *App) backupByID(arg string) (*store.Store, *entities.Backup, error) {
 	return st, b, nil
 }
 
-func (a *App) verifyBackup(arg string) error {
+func runBackupVerify(o *ArgOptions) error {
+	a, arg := o.App, o.Arg
 	_, b, err := a.backupByID(arg)
 	if err != nil {
 		return err

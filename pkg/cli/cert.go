@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	siteCommands = append(siteCommands, (*App).siteCertCmd)
+	siteCommands = append(siteCommands, func(a *App) *cobra.Command { return newSiteCertCmd(a, nil) })
 	extraCommands = append(extraCommands, (*App).certCmd)
 }
 
@@ -47,33 +47,41 @@ func daysLeft(certs []*store.Certificate, now time.Time) {
 
 func (a *App) certCmd() *cobra.Command {
 	c := &cobra.Command{Use: "cert", Short: "HTTPS certificates of sites: issued by the ACME CA, or brought with aegir site cert"}
-	c.AddCommand(&cobra.Command{
-		Use: "list", Short: "List certificates: domain, names, issuer, expiry, days left", Args: cobra.NoArgs,
+	list := newListCmd(a, &cobra.Command{
+		Use: "list", Short: "List certificates: domain, names, issuer, expiry, days left",
 		Long: `List the certificates of every site: the names each covers, its issuer, when
 it expires and how many days are left, where it came from (acme or admin),
 and failed attempts to get or renew it (with the CA's last answer in json,
 yaml or --fields last_error). A row with no not_after is a certificate the
 CA has not issued yet; the cert queue retries it.`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			certs, err := st.ListCerts(a.ctx)
-			if err != nil {
-				return err
-			}
-			daysLeft(certs, st.Now())
-			return a.print(certs)
-		},
-	})
+	}, runCertList, nil)
+	list.Args = nil // cobra's default, as cert list has always had: words after it are not checked
+	c.AddCommand(list)
 	return c
 }
 
-func (a *App) siteCertCmd() *cobra.Command {
-	var certFile, keyFile string
-	var queued bool
-	cmd := &cobra.Command{
+func runCertList(o *ListOptions) error {
+	return o.printStored(func(st *store.Store) (any, error) {
+		certs, err := st.ListCerts(o.ctx)
+		if err != nil {
+			return nil, err
+		}
+		daysLeft(certs, st.Now())
+		return certs, nil
+	})
+}
+
+// SiteCertOptions are site cert's: the site, and the certificate and key
+// files brought (neither: get one from the ACME CA).
+type SiteCertOptions struct {
+	*App
+	Domain, CertFile, KeyFile string
+	Queue                     bool
+}
+
+func newSiteCertCmd(a *App, runF func(*SiteCertOptions) error) *cobra.Command {
+	o := &SiteCertOptions{App: a}
+	cmd := bind(&cobra.Command{
 		Use:   "cert DOMAIN [--cert FILE --key FILE]",
 		Short: "Install a certificate you bring, or get one from the ACME CA now",
 		Long: `With --cert and --key: check the certificate (its key matches, it covers the
@@ -84,45 +92,41 @@ Certificates you bring are not renewed by aegir: bring the next one the same way
 Without them: get a new certificate for the domain and its aliases from the
 ACME CA now (the cert queue renews ACME certificates by itself; see
 docs/https.md).`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if (certFile == "") != (keyFile == "") {
-				return invalid("--key", keyFile, "and --cert go together: give both, or neither to get a certificate from the ACME CA")
-			}
-			st, v, err := a.site(args[0])
-			if err != nil {
-				return err
-			}
-			if err := notInstalled(v); err != nil {
-				return err
-			}
-			var opts map[string]string
-			if certFile != "" {
-				if opts, err = checkBroughtCert(v, certFile, keyFile, st.Now()); err != nil {
-					return err
-				}
-			}
-			if v.HTTPS == entities.HTTPSOff {
-				a.infof("note: HTTPS is off for %s; the certificate is used once you run: aegir site edit %s --https on", v.Domain, v.Domain)
-			}
-			t, err := st.QueueSiteTask(a.ctx, v, queue.TaskSiteCert, opts)
-			if err != nil {
-				return err
-			}
-			return a.runOrQueue(t, queued, func() (any, error) {
-				c, err := st.GetCert(a.ctx, v.ID)
-				if err != nil {
-					return nil, err
-				}
-				daysLeft([]*store.Certificate{c}, st.Now())
-				return c, nil
-			})
-		},
-	}
-	cmd.Flags().StringVar(&certFile, "cert", "", "PEM file of the certificate, then its intermediates")
-	cmd.Flags().StringVar(&keyFile, "key", "", "PEM file of its private key (read by aegir, never printed)")
-	cmd.Flags().BoolVar(&queued, "queue", false, "only queue the task; print its id")
+	}, o, runF, runSiteCert, &o.Domain)
+	cmd.Flags().StringVar(&o.CertFile, "cert", "", "PEM file of the certificate, then its intermediates")
+	cmd.Flags().StringVar(&o.KeyFile, "key", "", "PEM file of its private key (read by aegir, never printed)")
+	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the task; print its id")
 	return cmd
+}
+
+func runSiteCert(o *SiteCertOptions) error {
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return invalid("--key", o.KeyFile, "and --cert go together: give both, or neither to get a certificate from the ACME CA")
+	}
+	st, v, err := o.site(o.Domain)
+	if err != nil {
+		return err
+	}
+	if err := notInstalled(v); err != nil {
+		return err
+	}
+	var opts map[string]string
+	if o.CertFile != "" {
+		if opts, err = checkBroughtCert(v, o.CertFile, o.KeyFile, st.Now()); err != nil {
+			return err
+		}
+	}
+	if v.HTTPS == entities.HTTPSOff {
+		o.infof("note: HTTPS is off for %s; the certificate is used once you run: aegir site edit %s --https on", v.Domain, v.Domain)
+	}
+	return o.queueSiteTask(st, v, queue.TaskSiteCert, opts, o.Queue, func() (any, error) {
+		c, err := st.GetCert(o.ctx, v.ID)
+		if err != nil {
+			return nil, err
+		}
+		daysLeft([]*store.Certificate{c}, st.Now())
+		return c, nil
+	})
 }
 
 // checkBroughtCert checks an administrator's certificate before anything

@@ -96,3 +96,17 @@ func newTaskVerbCmd(a *App, use, short, typ string, run, runF func(*TaskVerbOpti
 	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the task; print its id")
 	return cmd
 }
+
+// ArgOptions are those of a verb that takes one argument and no flags of
+// its own (site show DOMAIN, task retry ID, backup verify ID): the
+// argument as typed.
+type ArgOptions struct {
+	*App
+	Arg string
+}
+
+// newArgCmd is cmd, a verb of one argument, running run.
+func newArgCmd(a *App, cmd *cobra.Command, run, runF func(*ArgOptions) error) *cobra.Command {
+	o := &ArgOptions{App: a}
+	return bind(cmd, o, runF, run, &o.Arg)
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/hosting"
 	"github.com/aegir-project/aegir/pkg/provision"
 	_ "github.com/aegir-project/aegir/pkg/provision/tasks" // registers the back end's task types
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // runOrQueue finishes a command that recorded task t: with queue it prints
@@ -45,6 +46,16 @@ func (a *App) runOrQueue(t *entities.Task, queue bool, after func() (any, error)
 		return nil
 	}
 	return a.print(v)
+}
+
+// queueSiteTask records task typ (with opts) on site v in st, then runs
+// it or, with queue, only queues it (runOrQueue).
+func (a *App) queueSiteTask(st *store.Store, v *entities.Site, typ string, opts map[string]string, queue bool, after func() (any, error)) error {
+	t, err := st.QueueSiteTask(a.ctx, v, typ, opts)
+	if err != nil {
+		return err
+	}
+	return a.runOrQueue(t, queue, after)
 }
 
 // taskDone prints the end line of a task that worked: on stdout when it

@@ -34,7 +34,7 @@ func normalizeAliases(field, domain string, in []string) ([]string, error) {
 
 func (a *App) siteCmd() *cobra.Command {
 	c := &cobra.Command{Use: "site", Short: "Sites: install, change, back up and move the sites you host"}
-	c.AddCommand(newSiteInstallCmd(a, nil), newSiteListCmd(a, nil), newSiteShowCmd(a, nil), newSiteEditCmd(a, nil))
+	c.AddCommand(newSiteInstallCmd(a, nil), newSiteListCmd(a, nil), newArgCmd(a, &cobra.Command{Use: "show DOMAIN", Short: "Show a site"}, runSiteShow, nil), newSiteEditCmd(a, nil))
 	for _, v := range []struct{ use, short, typ string }{
 		{"verify DOMAIN", "Re-apply a site's record (settings, vhost) and check its health: its database login (remade if gone), php-fpm, its answer", entities.TaskSiteVerify},
 		{"disable DOMAIN", "Make a site answer with a \"site disabled\" page", entities.TaskSiteDisable},
@@ -252,20 +252,8 @@ func runSiteList(o *SiteListOptions) error {
 	return o.print(v)
 }
 
-// SiteOptions are those of a site verb that takes only the site's
-// DOMAIN: site show and site login-reset.
-type SiteOptions struct {
-	*App
-	Domain string
-}
-
-func newSiteShowCmd(a *App, runF func(*SiteOptions) error) *cobra.Command {
-	o := &SiteOptions{App: a}
-	return bind(&cobra.Command{Use: "show DOMAIN", Short: "Show a site"}, o, runF, runSiteShow, &o.Domain)
-}
-
-func runSiteShow(o *SiteOptions) error {
-	st, v, err := o.site(o.Domain)
+func runSiteShow(o *ArgOptions) error {
+	st, v, err := o.site(o.Arg)
 	if err != nil {
 		return err
 	}
@@ -433,11 +421,7 @@ func runSiteTask(o *TaskVerbOptions) error {
 	if err != nil {
 		return err
 	}
-	t, err := st.QueueSiteTask(o.ctx, v, o.Type, nil)
-	if err != nil {
-		return err
-	}
-	return o.runOrQueue(t, o.Queue, func() (any, error) { return st.GetSiteByID(o.ctx, v.ID) })
+	return o.queueSiteTask(st, v, o.Type, nil, o.Queue, func() (any, error) { return st.GetSiteByID(o.ctx, v.ID) })
 }
 
 // SiteDeleteOptions are site delete's: the site, whether to skip the
@@ -479,16 +463,11 @@ func runSiteDelete(o *SiteDeleteOptions) error {
 	if err := o.confirm(q); err != nil {
 		return err
 	}
-	t, err := st.QueueSiteTask(o.ctx, v, entities.TaskSiteDelete, opts)
-	if err != nil {
-		return err
-	}
-	return o.runOrQueue(t, o.Queue, nil) // a deleted site has no record to show
+	return o.queueSiteTask(st, v, entities.TaskSiteDelete, opts, o.Queue, nil) // a deleted site has no record to show
 }
 
-func newSiteLoginResetCmd(a *App, runF func(*SiteOptions) error) *cobra.Command {
-	o := &SiteOptions{App: a}
-	return bind(&cobra.Command{
+func newSiteLoginResetCmd(a *App, runF func(*ArgOptions) error) *cobra.Command {
+	return newArgCmd(a, &cobra.Command{
 		Use: "login-reset DOMAIN", Short: "Print a one-time login link for the site's admin account",
 		Long: `Print a link that logs whoever opens it in as the site's administrator,
 once, within 24 hours, and lands on the dashboard. It is printed here only:
@@ -499,11 +478,11 @@ in the link's #fragment, so no web server log sees it. The link opens a
 page with a "Log in" button (it needs JavaScript), so a mail scanner or a
 chat preview that opens it first neither uses it up nor logs in. Drupal:
 Drupal's own one-time login link (user 1).`,
-	}, o, runF, runSiteLoginReset, &o.Domain)
+	}, runSiteLoginReset, runF)
 }
 
-func runSiteLoginReset(o *SiteOptions) error {
-	st, v, err := o.site(o.Domain)
+func runSiteLoginReset(o *ArgOptions) error {
+	st, v, err := o.site(o.Arg)
 	if err != nil {
 		return err
 	}

@@ -28,145 +28,161 @@ type taskView struct {
 
 func (a *App) taskCmd() *cobra.Command {
 	c := &cobra.Command{Use: "task", Short: "Tasks: every change, carried out by the back end, with its log"}
-
-	var f store.TaskFilter
-	var site string
-	list := &cobra.Command{
-		Use: "list [--status S] [--site DOMAIN] [--type T]", Short: "List tasks, newest first", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.Status != "" {
-				if err := entities.ValidateOneOf("--status", f.Status, entities.TaskStatuses...); err != nil {
-					return err
-				}
-			}
-			if f.Type != "" {
-				if err := entities.ValidateOneOf("--type", f.Type, provision.Tasks()...); err != nil {
-					return err
-				}
-			}
-			if f.Limit < 0 {
-				return invalid("--limit", strconv.Itoa(f.Limit), "must be 0 (no limit) or more")
-			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			if site != "" {
-				if f.Target, err = a.siteFilter(st, site); err != nil {
-					return err
-				}
-				f.TargetKind = entities.TargetSite
-			}
-			v, err := st.ListTasks(a.ctx, f)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
-	list.Flags().StringVar(&f.Status, "status", "", "only tasks in this status: "+fmt.Sprint(entities.TaskStatuses))
-	list.Flags().StringVar(&site, "site", "", "only tasks on this site")
-	list.Flags().StringVar(&f.Type, "type", "", "only tasks of this type, e.g. site.install")
-	intFlag(list.Flags(), &f.Limit, "limit", 100, "at most this many tasks (0: all)")
-
-	show := &cobra.Command{
-		Use: "show ID", Short: "Show a task and its log", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, t, err := a.task(args[0])
-			if err != nil {
-				return err
-			}
-			id := t.ID
-			if a.plainTable() {
-				return a.print(t)
-			}
-			lines, _, err := st.TaskLog(a.ctx, id, 0)
-			if err != nil {
-				return err
-			}
-			return a.print(taskView{Task: *t, Log: lines})
-		},
-	}
-
-	var follow bool
-	logc := &cobra.Command{
-		Use: "log ID [--follow]", Short: "Print a task's log (--follow: until the task ends)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, t, err := a.task(args[0])
-			if err != nil {
-				return err
-			}
-			id := t.ID
-			if !follow {
-				lines, _, err := st.TaskLog(a.ctx, id, 0)
-				if err != nil {
-					return err
-				}
-				if a.format == "table" {
-					for _, l := range lines {
-						a.writeLogLine(a.IO.Out, l)
-					}
-					return nil
-				}
-				return a.print(lines)
-			}
-			var after int64
-			for {
-				lines, last, err := st.TaskLog(a.ctx, id, after)
-				if err != nil {
-					return err
-				}
-				after = last
-				for _, l := range lines {
-					a.writeLogLine(a.IO.Out, l)
-				}
-				if t.Status != entities.TaskQueued && t.Status != entities.TaskProcessing && len(lines) == 0 {
-					return taskExit(t)
-				}
-				select {
-				case <-a.ctx.Done():
-					return a.ctx.Err()
-				case <-time.After(300 * time.Millisecond):
-				}
-				if t, err = st.GetTask(a.ctx, id); err != nil {
-					return err
-				}
-			}
-		},
-	}
-	logc.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines until the task ends; exit with its result")
-
-	retry := &cobra.Command{
-		Use: "retry ID", Short: "Queue a failed or cancelled task again (as a new task)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, old, err := a.task(args[0])
-			if err != nil {
-				return err
-			}
-			t, err := st.RetryTask(a.ctx, old.ID)
-			if err != nil {
-				return err
-			}
-			return a.printQueued(t)
-		},
-	}
-	cancel := &cobra.Command{
-		Use: "cancel ID", Short: "Cancel a queued task", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, t, err := a.task(args[0])
-			if err != nil {
-				return err
-			}
-			id := t.ID
-			if err := st.CancelTask(a.ctx, id); err != nil {
-				return err
-			}
-			a.infof("task %d cancelled", id)
-			return nil
-		},
-	}
-	c.AddCommand(list, show, logc, retry, cancel)
+	c.AddCommand(newTaskListCmd(a, nil),
+		newArgCmd(a, &cobra.Command{Use: "show ID", Short: "Show a task and its log"}, runTaskShow, nil),
+		newTaskLogCmd(a, nil),
+		newArgCmd(a, &cobra.Command{Use: "retry ID", Short: "Queue a failed or cancelled task again (as a new task)"}, runTaskRetry, nil),
+		newArgCmd(a, &cobra.Command{Use: "cancel ID", Short: "Cancel a queued task"}, runTaskCancel, nil))
 	return c
+}
+
+// TaskListOptions are task list's: its filters, the site as typed (a
+// domain or an alias).
+type TaskListOptions struct {
+	*App
+	Filter store.TaskFilter
+	Site   string
+}
+
+func newTaskListCmd(a *App, runF func(*TaskListOptions) error) *cobra.Command {
+	o := &TaskListOptions{App: a}
+	cmd := bind(&cobra.Command{Use: "list [--status S] [--site DOMAIN] [--type T]", Short: "List tasks, newest first"}, o, runF, runTaskList)
+	f := cmd.Flags()
+	f.StringVar(&o.Filter.Status, "status", "", "only tasks in this status: "+fmt.Sprint(entities.TaskStatuses))
+	f.StringVar(&o.Site, "site", "", "only tasks on this site")
+	f.StringVar(&o.Filter.Type, "type", "", "only tasks of this type, e.g. site.install")
+	intFlag(f, &o.Filter.Limit, "limit", 100, "at most this many tasks (0: all)")
+	return cmd
+}
+
+func runTaskList(o *TaskListOptions) error {
+	f := o.Filter
+	if f.Status != "" {
+		if err := entities.ValidateOneOf("--status", f.Status, entities.TaskStatuses...); err != nil {
+			return err
+		}
+	}
+	if f.Type != "" {
+		if err := entities.ValidateOneOf("--type", f.Type, provision.Tasks()...); err != nil {
+			return err
+		}
+	}
+	if f.Limit < 0 {
+		return invalid("--limit", strconv.Itoa(f.Limit), "must be 0 (no limit) or more")
+	}
+	st, err := o.Store()
+	if err != nil {
+		return err
+	}
+	if o.Site != "" {
+		if f.Target, err = o.siteFilter(st, o.Site); err != nil {
+			return err
+		}
+		f.TargetKind = entities.TargetSite
+	}
+	v, err := st.ListTasks(o.ctx, f)
+	if err != nil {
+		return err
+	}
+	return o.print(v)
+}
+
+func runTaskShow(o *ArgOptions) error {
+	st, t, err := o.task(o.Arg)
+	if err != nil {
+		return err
+	}
+	if o.plainTable() {
+		return o.print(t)
+	}
+	lines, _, err := st.TaskLog(o.ctx, t.ID, 0)
+	if err != nil {
+		return err
+	}
+	return o.print(taskView{Task: *t, Log: lines})
+}
+
+// TaskLogOptions are task log's: the task's ID as typed, whether to
+// follow it until it ends, and how often to look for new lines then.
+type TaskLogOptions struct {
+	*App
+	ID     string
+	Follow bool
+	Poll   time.Duration
+}
+
+func newTaskLogCmd(a *App, runF func(*TaskLogOptions) error) *cobra.Command {
+	o := &TaskLogOptions{App: a, Poll: 300 * time.Millisecond}
+	cmd := bind(&cobra.Command{Use: "log ID [--follow]", Short: "Print a task's log (--follow: until the task ends)"}, o, runF, runTaskLog, &o.ID)
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep printing new lines until the task ends; exit with its result")
+	return cmd
+}
+
+func runTaskLog(o *TaskLogOptions) error {
+	st, t, err := o.task(o.ID)
+	if err != nil {
+		return err
+	}
+	id := t.ID
+	if !o.Follow {
+		lines, _, err := st.TaskLog(o.ctx, id, 0)
+		if err != nil {
+			return err
+		}
+		if o.format == "table" {
+			for _, l := range lines {
+				o.writeLogLine(o.IO.Out, l)
+			}
+			return nil
+		}
+		return o.print(lines)
+	}
+	var after int64
+	for {
+		lines, last, err := st.TaskLog(o.ctx, id, after)
+		if err != nil {
+			return err
+		}
+		after = last
+		for _, l := range lines {
+			o.writeLogLine(o.IO.Out, l)
+		}
+		if t.Status != entities.TaskQueued && t.Status != entities.TaskProcessing && len(lines) == 0 {
+			return taskExit(t)
+		}
+		select {
+		case <-o.ctx.Done():
+			return o.ctx.Err()
+		case <-time.After(o.Poll):
+		}
+		if t, err = st.GetTask(o.ctx, id); err != nil {
+			return err
+		}
+	}
+}
+
+func runTaskRetry(o *ArgOptions) error {
+	st, old, err := o.task(o.Arg)
+	if err != nil {
+		return err
+	}
+	t, err := st.RetryTask(o.ctx, old.ID)
+	if err != nil {
+		return err
+	}
+	return o.printQueued(t)
+}
+
+func runTaskCancel(o *ArgOptions) error {
+	st, t, err := o.task(o.Arg)
+	if err != nil {
+		return err
+	}
+	if err := st.CancelTask(o.ctx, t.ID); err != nil {
+		return err
+	}
+	o.infof("task %d cancelled", t.ID)
+	return nil
 }
 
 // taskExit is nil for a task that succeeded (or ended in warning) and an
@@ -183,56 +199,67 @@ func taskExit(t *entities.Task) error {
 
 func (a *App) packageCmd() *cobra.Command {
 	c := &cobra.Command{Use: "package", Short: "Packages: the modules, themes, profiles and plugins found on platforms and sites"}
-	var platform, site, typ string
-	list := &cobra.Command{
-		Use: "list [--platform P | --site DOMAIN] [--type module|theme|profile|plugin]", Short: "List packages", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if platform != "" && site != "" {
-				return invalid("--site", site, "cannot be given with --platform")
-			}
-			if err := validNames("--platform", platform); err != nil {
-				return err
-			}
-			if typ != "" {
-				if err := entities.ValidateOneOf("--type", typ, entities.PackageModule, entities.PackageTheme, entities.PackageProfile, entities.PackagePlugin, entities.PackageCore); err != nil {
-					return err
-				}
-			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			f := store.PackageFilter{Type: typ}
-			if platform != "" {
-				p, err := st.GetPlatform(a.ctx, platform)
-				if err != nil {
-					return err
-				}
-				f.PlatformID = p.ID
-			}
-			if site != "" {
-				d, err := siteName("--site", site)
-				if err != nil {
-					return err
-				}
-				_, s, err := a.site(d)
-				if err != nil {
-					return err
-				}
-				f.SiteID = s.ID
-			}
-			v, err := st.ListPackages(a.ctx, f)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
-	list.Flags().StringVar(&platform, "platform", "", "packages on this platform")
-	list.Flags().StringVar(&site, "site", "", "packages of this site")
-	list.Flags().StringVar(&typ, "type", "", "only this type: module, theme, profile, plugin or core")
-	c.AddCommand(list)
+	c.AddCommand(newPackageListCmd(a, nil))
 	return c
+}
+
+// PackageListOptions are package list's: a platform or a site, and the
+// type of package.
+type PackageListOptions struct {
+	*App
+	Platform, Site, Type string
+}
+
+func newPackageListCmd(a *App, runF func(*PackageListOptions) error) *cobra.Command {
+	o := &PackageListOptions{App: a}
+	cmd := bind(&cobra.Command{Use: "list [--platform P | --site DOMAIN] [--type module|theme|profile|plugin]", Short: "List packages"},
+		o, runF, runPackageList)
+	cmd.Flags().StringVar(&o.Platform, "platform", "", "packages on this platform")
+	cmd.Flags().StringVar(&o.Site, "site", "", "packages of this site")
+	cmd.Flags().StringVar(&o.Type, "type", "", "only this type: module, theme, profile, plugin or core")
+	return cmd
+}
+
+func runPackageList(o *PackageListOptions) error {
+	if o.Platform != "" && o.Site != "" {
+		return invalid("--site", o.Site, "cannot be given with --platform")
+	}
+	if err := validNames("--platform", o.Platform); err != nil {
+		return err
+	}
+	if o.Type != "" {
+		if err := entities.ValidateOneOf("--type", o.Type, entities.PackageModule, entities.PackageTheme, entities.PackageProfile, entities.PackagePlugin, entities.PackageCore); err != nil {
+			return err
+		}
+	}
+	st, err := o.Store()
+	if err != nil {
+		return err
+	}
+	f := store.PackageFilter{Type: o.Type}
+	if o.Platform != "" {
+		p, err := st.GetPlatform(o.ctx, o.Platform)
+		if err != nil {
+			return err
+		}
+		f.PlatformID = p.ID
+	}
+	if o.Site != "" {
+		d, err := siteName("--site", o.Site)
+		if err != nil {
+			return err
+		}
+		_, s, err := o.site(d)
+		if err != nil {
+			return err
+		}
+		f.SiteID = s.ID
+	}
+	v, err := st.ListPackages(o.ctx, f)
+	if err != nil {
+		return err
+	}
+	return o.print(v)
 }
 
 // task opens the store and finds the task named by an ID argument.
