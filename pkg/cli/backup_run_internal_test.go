@@ -74,12 +74,12 @@ func TestRunSiteMoveRefuses(t *testing.T) {
 func TestSiteMoveParse(t *testing.T) {
 	a := testApp(t)
 	var clone *SiteMoveOptions
-	parse(t, newSiteCloneCmd(a, func(o *SiteMoveOptions) error { clone = o; return nil }), "a.test", "b.test", "--db-server", "db2")
+	parse(t, newSiteCloneCmd(a, kept(&clone)), "a.test", "b.test", "--db-server", "db2")
 	if clone.Domain != "a.test" || clone.NewDomain != "b.test" || clone.To != (Placement{DBServer: "db2"}) {
 		t.Fatalf("clone parsed: %+v", clone)
 	}
 	var mig *SiteMoveOptions
-	parse(t, newSiteMigrateCmd(a, func(o *SiteMoveOptions) error { mig = o; return nil }), "a.test", "--platform", "wp2", "--domain", "n.test", "--queue")
+	parse(t, newSiteMigrateCmd(a, kept(&mig)), "a.test", "--platform", "wp2", "--domain", "n.test", "--queue")
 	if mig.Domain != "a.test" || mig.NewDomain != "n.test" || mig.To != (Placement{Platform: "wp2"}) || !mig.Queue {
 		t.Fatalf("migrate parsed: %+v", mig)
 	}
@@ -113,7 +113,7 @@ func TestRunSiteCertRefuses(t *testing.T) {
 func TestTaskList(t *testing.T) {
 	a := siteState(t)
 	var got *TaskListOptions
-	parse(t, newTaskListCmd(a, func(o *TaskListOptions) error { got = o; return nil }), "--site", "A.test", "--status", "error")
+	parse(t, newTaskListCmd(a, kept(&got)), "--site", "A.test", "--status", "error")
 	if got.Filter != (store.TaskFilter{Status: "error", Limit: 100}) || got.Site != "A.test" {
 		t.Fatalf("parsed: %+v", got)
 	}

@@ -30,8 +30,8 @@ func TestRunClientAdd(t *testing.T) {
 // given (the address kept), and keeps the address when it is not given.
 func TestClientEditEmail(t *testing.T) {
 	a := testApp(t)
-	var got ClientEditOptions
-	keep := func(o *ClientEditOptions) error { got = *o; return nil }
+	var got *ClientEditOptions
+	keep := kept(&got)
 	parse(t, newClientEditCmd(a, keep), "acme", "--email", "")
 	if got.Name != "acme" || !got.EmailSet || got.Email != "" {
 		t.Fatalf("--email '': %+v", got)

@@ -24,7 +24,7 @@ func init() { extraCommands = append(extraCommands, (*App).hostingCmd) }
 func (a *App) hostingCmd() *cobra.Command {
 	c := &cobra.Command{Use: "hosting", Short: "The dispatcher: run queued tasks and the cron, backup and statistics queues"}
 
-	dispatch := a.dispatcherCmd("dispatch [--workers N]",
+	dispatch := newDispatcherCmd(a, "dispatch [--workers N]",
 		"One pass: rescue tasks of dead dispatchers, run the queues that are due, run queued tasks; then exit",
 		`One pass over every queue, for system cron to run each minute (see
 aegir hosting cron-install): tasks left running by a dispatcher that died are
@@ -35,64 +35,78 @@ A second dispatch started meanwhile never runs a task twice. On SIGTERM it
 starts nothing more and waits for the running tasks.
 
 Failed tasks are reported by the notify.* settings, not by the exit code:
-it exits 0 unless the dispatch itself failed.`,
-		func(d *queue.Dispatcher) error {
-			if err := a.checkPrint(queue.Summary{}); err != nil {
-				return err
-			}
-			sum, err := d.RunOnce(a.ctx)
-			if sum != nil {
-				if perr := a.printSummary(sum); perr != nil {
-					return perr
-				}
-			}
-			return err
-		})
+it exits 0 unless the dispatch itself failed.`, runDispatch, nil)
 
-	queued := a.dispatcherCmd("queued [--workers N]",
+	queued := newDispatcherCmd(a, "queued [--workers N]",
 		"The dispatcher as a long-running daemon (SIGTERM lets running tasks finish)",
 		`Run the dispatcher until SIGTERM or SIGINT: it does what hosting dispatch
 does, looking for work every second and starting the next task as soon as
 one ends. On SIGTERM it starts nothing more, waits for the running tasks to
-finish, and exits 0; a second signal stops it at once.`,
-		func(d *queue.Dispatcher) error {
-			if !a.quiet {
-				d.Logf = func(format string, args ...any) {
-					fmt.Fprintf(a.IO.Err, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
-				}
-			}
-			a.infof("%s aegir dispatcher: %d worker(s), state %s; stop with SIGTERM", time.Now().Format(time.RFC3339), d.Workers, a.dbPath())
-			if err := d.Serve(a.ctx); err != nil {
-				return err
-			}
-			a.infof("%s aegir dispatcher stopped", time.Now().Format(time.RFC3339))
-			return nil
-		})
+finish, and exits 0; a second signal stops it at once.`, runQueued, nil)
 
-	queues := &cobra.Command{
+	queues := newListCmd(a, &cobra.Command{
 		Use:   "queues",
 		Short: "Each scheduled queue: enabled, frequency, items per run, last run, items due",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			qs, err := a.queueConfigs()
-			if err != nil {
-				return err
-			}
-			st, err := a.Store()
-			if err != nil {
-				return err
-			}
-			d := &queue.Dispatcher{Store: st, Interval: a.cfg.GetDuration("queue.interval"), Queues: qs}
-			v, err := d.Status(a.ctx)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
+	}, runQueues, nil)
 
-	var printOnly bool
-	cronInstall := &cobra.Command{
+	c.AddCommand(dispatch, queued, queues, newCronInstallCmd(a, nil))
+	return c
+}
+
+func runDispatch(o *DispatchOptions, d *queue.Dispatcher) error {
+	if err := o.checkPrint(queue.Summary{}); err != nil {
+		return err
+	}
+	sum, err := d.RunOnce(o.ctx)
+	if sum != nil {
+		if perr := o.printSummary(sum); perr != nil {
+			return perr
+		}
+	}
+	return err
+}
+
+func runQueued(o *DispatchOptions, d *queue.Dispatcher) error {
+	if !o.quiet {
+		d.Logf = func(format string, args ...any) {
+			fmt.Fprintf(o.IO.Err, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
+		}
+	}
+	o.infof("%s aegir dispatcher: %d worker(s), state %s; stop with SIGTERM", time.Now().Format(time.RFC3339), d.Workers, o.dbPath())
+	if err := d.Serve(o.ctx); err != nil {
+		return err
+	}
+	o.infof("%s aegir dispatcher stopped", time.Now().Format(time.RFC3339))
+	return nil
+}
+
+func runQueues(o *ListOptions) error {
+	qs, err := o.queueConfigs()
+	if err != nil {
+		return err
+	}
+	st, err := o.Store()
+	if err != nil {
+		return err
+	}
+	d := &queue.Dispatcher{Store: st, Interval: o.cfg.GetDuration("queue.interval"), Queues: qs}
+	v, err := d.Status(o.ctx)
+	if err != nil {
+		return err
+	}
+	return o.print(v)
+}
+
+// CronInstallOptions are hosting cron-install's: whether only to print
+// the crontab line.
+type CronInstallOptions struct {
+	*App
+	Print bool
+}
+
+func newCronInstallCmd(a *App, runF func(*CronInstallOptions) error) *cobra.Command {
+	o := &CronInstallOptions{App: a}
+	cmd := bind(&cobra.Command{
 		Use:   "cron-install [--print]",
 		Short: "Add the crontab line that runs hosting dispatch (--print: only print it)",
 		Long: `Add to the current user's crontab the line that runs aegir hosting dispatch
@@ -100,23 +114,21 @@ every queue.interval (default each minute) for this aegir home, replacing
 an earlier aegir line for the same home and keeping every other line.
 With --print, print the line only (for /etc/cron.d or a configuration
 management tool).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			line, err := a.cronLine()
-			if err != nil {
-				return err
-			}
-			if printOnly {
-				fmt.Fprintln(a.IO.Out, line)
-				return nil
-			}
-			return a.installCronLine(line)
-		},
-	}
-	cronInstall.Flags().BoolVar(&printOnly, "print", false, "print the crontab line instead of installing it")
+	}, o, runF, runCronInstall)
+	cmd.Flags().BoolVar(&o.Print, "print", false, "print the crontab line instead of installing it")
+	return cmd
+}
 
-	c.AddCommand(dispatch, queued, queues, cronInstall)
-	return c
+func runCronInstall(o *CronInstallOptions) error {
+	line, err := o.cronLine()
+	if err != nil {
+		return err
+	}
+	if o.Print {
+		fmt.Fprintln(o.IO.Out, line)
+		return nil
+	}
+	return o.installCronLine(line)
 }
 
 // maxWorkers bounds --workers and the workers setting: each worker holds
@@ -124,31 +136,46 @@ management tool).`,
 // dispatcher out of memory before it started.
 const maxWorkers = 256
 
-// dispatcherCmd is a command that runs the dispatcher: the --workers flag,
-// the dispatcher built from the settings, and signal handling around run.
-func (a *App) dispatcherCmd(use, short, long string, run func(d *queue.Dispatcher) error) *cobra.Command {
-	var workers int
+// DispatchOptions are hosting dispatch's and hosting queued's: the
+// number of workers (WorkersSet: --workers was given; else the workers
+// setting).
+type DispatchOptions struct {
+	*App
+	Workers    int
+	WorkersSet bool
+}
+
+// newDispatcherCmd is a command that runs the dispatcher: the --workers
+// flag, then the dispatcher built from the settings, and signal handling
+// around run.
+func newDispatcherCmd(a *App, use, short, long string, run func(*DispatchOptions, *queue.Dispatcher) error, runF func(*DispatchOptions) error) *cobra.Command {
+	o := &DispatchOptions{App: a}
 	cmd := &cobra.Command{
 		Use: use, Short: short, Long: long, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, done, err := a.hostingDispatcher(cmd, workers)
-			if err != nil {
-				return err
-			}
-			defer done()
-			defer a.secondSignalStops()()
-			return run(d)
+			o.WorkersSet = cmd.Flags().Changed("workers")
+			return runWith(o, runF, func(o *DispatchOptions) error { return runDispatcher(o, run) })
 		},
 	}
-	intFlag(cmd.Flags(), &workers, "workers", 0, "tasks run at once (default: the workers setting, 2)")
+	intFlag(cmd.Flags(), &o.Workers, "workers", 0, "tasks run at once (default: the workers setting, 2)")
 	return cmd
+}
+
+func runDispatcher(o *DispatchOptions, run func(*DispatchOptions, *queue.Dispatcher) error) error {
+	d, done, err := o.hostingDispatcher(o.Workers, o.WorkersSet)
+	if err != nil {
+		return err
+	}
+	defer done()
+	defer o.secondSignalStops()()
+	return run(o, d)
 }
 
 // hostingDispatcher is the dispatcher of hosting dispatch and queued: the
 // task runner, the workers (flag, else config), and the scheduled queues.
 // done closes the runner's server connections.
-func (a *App) hostingDispatcher(cmd *cobra.Command, workers int) (d *queue.Dispatcher, done func(), err error) {
-	if cmd.Flags().Changed("workers") && workers < 1 {
+func (a *App) hostingDispatcher(workers int, given bool) (d *queue.Dispatcher, done func(), err error) {
+	if given && workers < 1 {
 		return nil, nil, invalid("--workers", strconv.Itoa(workers), "must be 1 or more")
 	}
 	if workers > maxWorkers {

@@ -99,3 +99,11 @@ func parse(t *testing.T, cmd *cobra.Command, args ...string) {
 		t.Fatalf("%s %s: %v", cmd.Name(), strings.Join(args, " "), err)
 	}
 }
+
+// kept is a runF that keeps the options it is given in *dst.
+func kept[O any](dst *O) func(O) error {
+	return func(o O) error {
+		*dst = o
+		return nil
+	}
+}

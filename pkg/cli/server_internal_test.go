@@ -11,7 +11,7 @@ import (
 func TestServerCmdParse(t *testing.T) {
 	a := testApp(t)
 	var got *ServerOptions
-	keep := func(o *ServerOptions) error { got = o; return nil }
+	keep := kept(&got)
 	parse(t, newServerAddCmd(a, keep), "db1", "--host", "db.test", "--ssh-user", "aegir", "--db", "postgresql", "--db-port", "5433", "--queue")
 	f := got.Flags
 	if got.Name != "db1" || f.host != "db.test" || f.sshUser != "aegir" || f.db != "postgresql" || f.dbPort != 5433 || !f.queue || f.sshPort != 22 || f.httpPort != 80 {

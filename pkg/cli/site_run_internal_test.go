@@ -39,7 +39,7 @@ func siteState(t *testing.T) *App {
 func TestSiteInstallParse(t *testing.T) {
 	a := testApp(t)
 	var got *SiteInstallOptions
-	parse(t, newSiteInstallCmd(a, func(o *SiteInstallOptions) error { got = o; return nil }),
+	parse(t, newSiteInstallCmd(a, kept(&got)),
 		"A.test", "--platform", "wp", "--alias", "www.a.test,b.test", "--alias", "c.test", "--redirect",
 		"--title", "A site", "--admin-user", "boss", "--https", "on", "--queue")
 	want := SiteInstallOptions{App: a, Domain: "A.test", Platform: "wp", HTTPS: "on", Aliases: []string{"www.a.test", "b.test", "c.test"},
@@ -92,7 +92,7 @@ func TestRunSiteInstall(t *testing.T) {
 func TestSiteEditParse(t *testing.T) {
 	a := testApp(t)
 	var got *SiteEditOptions
-	keep := func(o *SiteEditOptions) error { got = o; return nil }
+	keep := kept(&got)
 	parse(t, newSiteEditCmd(a, keep), "a.test", "--client", "", "--add-alias", "x.test,y.test", "--no-redirect")
 	if got.Domain != "a.test" || !got.ClientSet || got.Client != "" || !got.NoRedirect || len(got.AddAliases) != 2 {
 		t.Fatalf("parsed: %+v", got)
