@@ -35,7 +35,13 @@ func newWeb(t testing.TB, binary, configDir string) *Web {
 	if configDir == "" {
 		configDir = filepath.Join(dir, "aegir")
 	}
-	return &Web{Dir: dir, ConfigDir: configDir, Port: FreePort(t), HTTPSPort: FreePort(t)}
+	// FreePort closes its listener, so a second call may hand out the
+	// same port again: the two must differ.
+	port, tlsPort := FreePort(t), FreePort(t)
+	for tlsPort == port {
+		tlsPort = FreePort(t)
+	}
+	return &Web{Dir: dir, ConfigDir: configDir, Port: port, HTTPSPort: tlsPort}
 }
 
 // URL is the base URL of the instance's HTTP port.
