@@ -11,7 +11,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli/output"
 	"github.com/aegir-project/aegir/pkg/entities"
-	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -102,7 +102,7 @@ var (
 		"site": entities.SiteStatuses, "task": entities.TaskStatuses,
 	}
 	typeByNoun = map[string]completer{
-		"task":     func(context.Context, *store.Store, string) ([]string, error) { return provision.Tasks(), nil },
+		"task":     func(context.Context, *store.Store, string) ([]string, error) { return engine.Tasks(), nil },
 		"package":  fixed(entities.PackageModule, entities.PackageTheme, entities.PackageProfile, entities.PackagePlugin, entities.PackageCore),
 		"platform": fixed(entities.PlatformDrupal, entities.PlatformWordPress),
 	}

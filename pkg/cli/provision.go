@@ -10,6 +10,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli/output"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 )
 
 func (a *App) provisionCmd() *cobra.Command {
@@ -45,7 +46,7 @@ Task types: `,
 				return usageErr(fmt.Errorf("invalid --context-file: %w", err))
 			}
 			c.Task = taskName(args[0], c)
-			res := provision.Run(a.ctx, a.home, c, nil, nil)
+			res := engine.Run(a.ctx, a.home, c, nil, nil)
 			if err := output.WriteJSON(a.IO.Out, res); err != nil {
 				return err
 			}
@@ -60,7 +61,7 @@ Task types: `,
 		},
 	}
 	cmd.Flags().StringVar(&file, "context-file", "", "the JSON context: a file, or - for standard input")
-	cmd.Long += strings.Join(provision.Tasks(), ", ") + "."
+	cmd.Long += strings.Join(engine.Tasks(), ", ") + "."
 	return cmd
 }
 

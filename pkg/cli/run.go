@@ -12,6 +12,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/hosting"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	_ "github.com/aegir-project/aegir/pkg/provision/tasks" // registers the back end's task types
 	"github.com/aegir-project/aegir/pkg/store"
 )
@@ -137,7 +138,7 @@ func (a *App) runner() (*hosting.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &hosting.Runner{Store: st, Home: a.home, Pool: provision.NewPool(a.home), Settings: hosting.Settings{
+	return &hosting.Runner{Store: st, Home: a.home, Pool: engine.NewPool(a.home), Settings: hosting.Settings{
 		WebUser: a.cfg.GetString("web_user"), WebGroup: a.cfg.GetString("web_group"), BackupDir: filepath.Join(a.home, "backups"),
 		ACME: a.acmeSettings(),
 	}}, nil

@@ -8,6 +8,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/hosting"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/queue"
 )
 
@@ -25,7 +26,7 @@ func (a *App) dispatcher() (*queue.Dispatcher, *hosting.Runner, error) {
 		Interval: a.cfg.GetDuration("queue.interval"),
 		Handler: func(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
 			// A task waiting for a reload it shares lends its worker to the next.
-			wctx := provision.WithSharedWait(ctx, func() func() { return queue.ReleaseWorker(ctx) })
+			wctx := engine.WithSharedWait(ctx, func() func() { return queue.ReleaseWorker(ctx) })
 			return queueOutcome(r.Run(wctx, t, provision.LoggerFunc(log)))
 		},
 		Notify: a.notifier(),

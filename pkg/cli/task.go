@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aegir-project/aegir/pkg/entities"
-	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -63,7 +63,7 @@ func runTaskList(o *TaskListOptions) error {
 		}
 	}
 	if f.Type != "" {
-		if err := entities.ValidateOneOf("--type", f.Type, provision.Tasks()...); err != nil {
+		if err := entities.ValidateOneOf("--type", f.Type, engine.Tasks()...); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/db"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -119,7 +120,7 @@ func (r *Runner) undo(ctx context.Context, t *entities.Task, undo string, opts m
 		}
 		c.Extra[k] = v
 	}
-	res := provision.Run(ctx, r.Home, c, log, r.Pool)
+	res := engine.Run(ctx, r.Home, c, log, r.Pool)
 	if res.Status == provision.StatusError {
 		return nil, fmt.Errorf("undoing the unfinished %s of %s: %s", t.Type, t.Target, res.Error)
 	}

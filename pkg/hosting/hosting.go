@@ -16,6 +16,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/acme"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/store"
 )
@@ -32,7 +33,7 @@ type Settings struct {
 type Runner struct {
 	Store    *store.Store
 	Home     string
-	Pool     *provision.Pool
+	Pool     *engine.Pool
 	Settings Settings
 }
 
@@ -67,7 +68,7 @@ func (r *Runner) Run(ctx context.Context, t *entities.Task, log provision.Logger
 		log.Log(provision.LevelError, res.Error)
 		return outcome(res)
 	}
-	res := provision.Run(ctx, r.Home, c, log, r.Pool)
+	res := engine.Run(ctx, r.Home, c, log, r.Pool)
 	// What the back end did is saved even when the task was cancelled
 	// meanwhile (an interrupt, a lost lease): it happened on the servers.
 	if err := r.apply(context.WithoutCancel(ctx), t, res, log); err != nil {

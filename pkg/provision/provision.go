@@ -1,20 +1,20 @@
-// Package provision is aegir's back end: it does the server-level work of a
-// task (databases, virtual hosts, installs, backups) from one flat Context and
-// answers with a Result.
+// Package provision is the contract between aegir's front end and its back
+// end: what a task is given (Context) and what it answers (Result, its log
+// lines, its Error with a code and a hint). It holds types only; the
+// runtime that carries a task out (Run, the task registry, the server
+// connection pool, reload batching) is package engine, and the work itself
+// is in the packages beside it (tasks, web, db, app, backup, acme).
 //
 // The front end flattens a task's target and all its relations (site,
 // platform, servers, services) into a Context; the back end never reads the
 // state store. `aegir provision TASK --context-file F` runs a task from a
-// JSON context alone, and the dispatcher goes through the same Run entry
-// point, so a back end can run on another host.
+// JSON context alone, and the dispatcher goes through the same engine.Run
+// entry point, so a back end can run on another host.
 package provision
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
-	"sync"
 	"time"
 )
 
@@ -113,77 +113,19 @@ const (
 	ErrCancelled      = "cancelled"
 )
 
-// Env is what a task function gets besides its Context: where to log and the
-// means to reach servers.
-type Env struct {
-	Log Logger
-	// Home is the local aegir home (templates overrides, backups, known_hosts).
-	Home string
-	// Connect opens (or reuses) an executor for a server described in the
-	// context. Set by Run; tests may replace it.
-	Connect func(ctx context.Context, s ServerRef) (Executor, error)
-	// Reloads collects web server reloads so that many changes in one
-	// dispatch share one reload. Nil: reload at once.
-	Reloads *ReloadSet
-
-	secretsMu sync.Mutex // also guards reloads
-	secrets   map[string]string
-	reloads   map[string]ReloadReport
-}
-
-// KeepSecret hands a secret to the front end (Result.Secrets).
-func (e *Env) KeepSecret(key, value string) {
-	e.secretsMu.Lock()
-	defer e.secretsMu.Unlock()
-	if e.secrets == nil {
-		e.secrets = map[string]string{}
-	}
-	e.secrets[key] = value
-}
-
-// Logf logs a formatted line at level.
-func (e *Env) Logf(level, format string, args ...any) {
-	if e.Log != nil {
-		e.Log.Log(level, fmt.Sprintf(format, args...))
-	}
-}
-
-// TaskFunc does one task type.
-type TaskFunc func(ctx context.Context, env *Env, c *Context) (map[string]any, error)
-
-var (
-	regMu sync.RWMutex
-	tasks = map[string]TaskFunc{}
-)
-
-// Register makes a task type available to Run. It panics on a duplicate name.
-func Register(name string, f TaskFunc) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := tasks[name]; dup {
-		panic("provision: task registered twice: " + name)
-	}
-	tasks[name] = f
-}
-
-// Tasks lists the registered task types, sorted.
-func Tasks() []string {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	names := make([]string, 0, len(tasks))
-	for n := range tasks {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-func lookup(name string) (TaskFunc, bool) {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	f, ok := tasks[name]
-	return f, ok
-}
-
 // MarshalResult renders a Result as indented JSON.
 func MarshalResult(r *Result) ([]byte, error) { return json.MarshalIndent(r, "", "  ") }
+
+// TaskRescue is the task that puts things right after a task whose
+// dispatcher died: it runs with the dead task's id, on the dead task's
+// temporary files, and so has none of its own.
+const TaskRescue = "task.rescue"
+
+// ReloadReport is what became of the reloads of one web server in a task,
+// for the front end to remember a reload still to do (Result.Changes
+// "web_reloads", by server name): when (unix ms) the last reload that
+// served started, and the last that failed.
+type ReloadReport struct {
+	Done   int64 `json:"done,omitempty"`
+	Failed int64 `json:"failed,omitempty"`
+}

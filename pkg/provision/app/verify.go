@@ -15,7 +15,7 @@ import (
 )
 
 // Logf logs one line of a task's log at a level (provision.Level*);
-// (*provision.Env).Logf is one.
+// (*engine.Env).Logf is one.
 type Logf func(level, format string, args ...any)
 
 func (l Logf) log(level, format string, args ...any) {

@@ -18,15 +18,16 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/app"
 	"github.com/aegir-project/aegir/pkg/provision/backup"
 	"github.com/aegir-project/aegir/pkg/provision/db"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 func init() {
-	provision.Register("site.backup", siteBackup)
-	provision.Register("site.restore", siteRestore)
-	provision.Register("site.migrate", siteMigrate)
-	provision.Register("site.clone", siteClone)
-	provision.Register("backup.delete", backupDelete)
+	engine.Register("site.backup", siteBackup)
+	engine.Register("site.restore", siteRestore)
+	engine.Register("site.migrate", siteMigrate)
+	engine.Register("site.clone", siteClone)
+	engine.Register("backup.delete", backupDelete)
 }
 
 // siteLayout is what a backup holds of a site besides its database, by
@@ -187,7 +188,7 @@ func backupChange(info *backup.Info, site string) map[string]any {
 	return ch
 }
 
-func siteBackup(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func siteBackup(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -202,8 +203,8 @@ func siteBackup(ctx context.Context, env *provision.Env, c *provision.Context) (
 // withBackupFirst makes a task take a backup of its site before it runs
 // (site.delete), unless the option no_backup is 1 or the site never had
 // a database. A failed backup stops the task before anything changed.
-func withBackupFirst(f provision.TaskFunc) provision.TaskFunc {
-	return func(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func withBackupFirst(f engine.TaskFunc) engine.TaskFunc {
+	return func(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 		var bch map[string]any
 		switch {
 		case c.Opt("no_backup", "") == "1" && c.Opt("no_backup_why", "") != "":
@@ -248,7 +249,7 @@ func withBackupFirst(f provision.TaskFunc) provision.TaskFunc {
 }
 
 // backupDelete removes a backup's archive from the master.
-func backupDelete(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func backupDelete(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	p := filepath.Clean(c.BackupPath)
 	dir := filepath.Clean(c.BackupDir)
 	if c.BackupDir == "" || !filepath.IsAbs(p) || filepath.Dir(p) != dir || !strings.HasSuffix(p, ".tar.gz") {
@@ -267,7 +268,7 @@ func backupDelete(ctx context.Context, env *provision.Env, c *provision.Context)
 	return map[string]any{"backup_deleted": true}, nil
 }
 
-func siteRestore(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func siteRestore(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	if c.BackupPath == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_path in the context (aegir backup list shows them)", "no backup to restore given")
 	}
@@ -293,7 +294,7 @@ func siteRestore(ctx context.Context, env *provision.Env, c *provision.Context) 
 	return m.run(ctx)
 }
 
-func siteMigrate(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func siteMigrate(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	ch, err := moveWithBackup(ctx, env, c, "migrate", func(src, dst *site) error {
 		if dst.c.SiteDBPassword == "" {
 			dst.c.SiteDBPassword = c.SiteDBPassword
@@ -309,7 +310,7 @@ func siteMigrate(ctx context.Context, env *provision.Env, c *provision.Context) 
 	return ch, err
 }
 
-func siteClone(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func siteClone(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	ch, err := moveWithBackup(ctx, env, c, "clone", func(src, dst *site) error {
 		if dst.c.SiteDBPassword == "" {
 			return provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give target_site_db_password", "no database password for the clone given")
@@ -328,7 +329,7 @@ func siteClone(ctx context.Context, env *provision.Env, c *provision.Context) (m
 // that backup (a migrate or a clone). The backup is reported whatever
 // happens next (it is kept): of the site itself, or of the source of a
 // clone.
-func moveWithBackup(ctx context.Context, env *provision.Env, c *provision.Context, kind string, prepare func(src, dst *site) error) (map[string]any, error) {
+func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Context, kind string, prepare func(src, dst *site) error) (map[string]any, error) {
 	src, dst, err := openMove(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -356,7 +357,7 @@ func moveWithBackup(ctx context.Context, env *provision.Env, c *provision.Contex
 }
 
 // openMove opens the site where it is and where it goes.
-func openMove(ctx context.Context, env *provision.Env, c *provision.Context) (*site, *site, error) {
+func openMove(ctx context.Context, env *engine.Env, c *provision.Context) (*site, *site, error) {
 	if !c.HasTarget() {
 		return nil, nil, provision.Errorf(provision.ErrInvalidContext, "give target_platform_root and target_site_domain (and the target's servers) in the context",
 			"no target given for %s", c.Task)
@@ -384,7 +385,7 @@ func sameWeb(a, b *site) bool { return a.c.WebServer == b.c.WebServer }
 // staging directories that are then swapped with the live ones. Any
 // failure undoes every step, so the site keeps working where it was.
 type move struct {
-	env      *provision.Env
+	env      *engine.Env
 	kind     string // restore, migrate or clone
 	src, dst *site
 	archive  string

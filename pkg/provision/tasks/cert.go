@@ -15,6 +15,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/acme"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -22,7 +23,7 @@ func init() {
 	// site.cert gets a new certificate now: from the ACME CA (the cert
 	// queue's renewals, `aegir site cert DOMAIN`), or the one the
 	// administrator brings (options cert_file and key_file, on the master).
-	provision.Register("site.cert", siteCert)
+	engine.Register("site.cert", siteCert)
 }
 
 // certRecord is the changes that record the certificate the site uses
@@ -248,7 +249,7 @@ func removeCert(ctx context.Context, s *site) (map[string]any, error) {
 // siteCert installs the certificate the administrator brings (options
 // cert_file and key_file: files on the master, checked again here), or
 // gets a new one from the ACME CA now.
-func siteCert(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func siteCert(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -20,7 +21,7 @@ import (
 // its own web server (not those of the place a migrate came from).
 func TestCertNamesAndOwnFiles(t *testing.T) {
 	var log []string
-	env := &provision.Env{Log: provision.LoggerFunc(func(level, msg string) { log = append(log, level+": "+msg) })}
+	env := &engine.Env{Log: provision.LoggerFunc(func(level, msg string) { log = append(log, level+": "+msg) })}
 	c := &provision.Context{SiteDomain: "a.test", SiteAliases: []string{"www.a.test", "*.b.test"}, WebServer: "web1", WebRemoteHome: "/srv/aegir"}
 	s := &site{c: c, env: env}
 	if got := strings.Join(s.certNames(true), " "); got != "a.test www.a.test" {

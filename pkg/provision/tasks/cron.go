@@ -7,11 +7,12 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 )
 
 func init() {
-	provision.Register("site.cron", siteCron)
-	provision.Register("site.stats", siteStats)
+	engine.Register("site.cron", siteCron)
+	engine.Register("site.stats", siteStats)
 }
 
 // cronTimeout bounds one site's cron run.
@@ -26,7 +27,7 @@ const cronTimeout = 5 * time.Minute
 // missing extension, the database refusing) the URL way fails too, with
 // less to say. WordPress: wp-cron.php through the site's URL, as a
 // visitor's request starts it.
-func siteCron(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func siteCron(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ func (s *site) visit(ctx context.Context, path string) (int, error) {
 // siteStats reads a site's users, active users (seen in the last 30
 // days, where the application records it), posts and comments from its
 // database.
-func siteStats(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func siteStats(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err

@@ -6,10 +6,11 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 )
 
 func init() {
-	provision.Register("site.updatedb", siteUpdateDB)
+	engine.Register("site.updatedb", siteUpdateDB)
 }
 
 // step says how the application's own steps (cron, database updates) run
@@ -32,7 +33,7 @@ func (s *site) updateDatabase(ctx context.Context) error {
 }
 
 // siteUpdateDB runs a site's pending database updates (site.updatedb).
-func siteUpdateDB(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func siteUpdateDB(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -33,7 +34,7 @@ func TestDrupalStepsChooseTheirWay(t *testing.T) {
 		}
 	}
 	var log []string
-	env := &provision.Env{
+	env := &engine.Env{
 		Log:     provision.LoggerFunc(func(level, msg string) { log = append(log, level+": "+msg) }),
 		Connect: func(context.Context, provision.ServerRef) (exec.Executor, error) { return exec.NewLocal(), nil },
 	}
@@ -42,7 +43,7 @@ func TestDrupalStepsChooseTheirWay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	for _, task := range []provision.TaskFunc{siteCron, siteUpdateDB} {
+	for _, task := range []engine.TaskFunc{siteCron, siteUpdateDB} {
 		if _, err := task(ctx, env, c); err != nil {
 			t.Fatalf("%v\n%s", err, strings.Join(log, "\n"))
 		}
@@ -57,7 +58,7 @@ func TestDrupalStepsChooseTheirWay(t *testing.T) {
 	// extension, which it finds out before Drupal runs.
 	c.PlatformDrush = ""
 	c.Extra = map[string]string{"php_cli": "php -n"}
-	for name, task := range map[string]provision.TaskFunc{"cron": siteCron, "updates": siteUpdateDB} {
+	for name, task := range map[string]engine.TaskFunc{"cron": siteCron, "updates": siteUpdateDB} {
 		_, err := task(ctx, env, c)
 		var pe *provision.Error
 		if !errors.As(err, &pe) || pe.Code != provision.ErrMissingBinary || !strings.Contains(pe.Msg, "of d7.test: PHP ") ||

@@ -14,6 +14,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -21,7 +22,7 @@ func init() {
 	// site.rescue undoes a restore, migrate or clone whose dispatcher died
 	// (the front end runs it from its rescue of dead tasks, with the dead
 	// task's context and id).
-	provision.Register("site.rescue", siteRescue)
+	engine.Register("site.rescue", siteRescue)
 }
 
 // A move's undo steps (moveOp) are kept on the master while it runs, in
@@ -104,7 +105,7 @@ func unlockJournal(f *os.File) {
 
 // newJournal starts the journal of a move; nil when the task has no id or
 // there is no aegir home (aegir provision run by hand).
-func newJournal(env *provision.Env, c *provision.Context, kind string) *journal {
+func newJournal(env *engine.Env, c *provision.Context, kind string) *journal {
 	if env.Home == "" || c.TaskID == 0 {
 		return nil
 	}
@@ -248,7 +249,7 @@ func (m *move) undo(ctx context.Context, op moveOp) error {
 // would have, so that the site works where it was; or, when the move was
 // done and only its clean-up was left, that clean-up, and the move's
 // result as this task's changes for the front end to save.
-func siteRescue(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func siteRescue(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	if env.Home == "" || c.TaskID == 0 {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give task_id, the id of the dead task, and run it with its aegir home",
 			"site.rescue needs the dead task's id and the aegir home its journal is in")

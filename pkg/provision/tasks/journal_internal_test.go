@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 )
 
 // A rescue never plays back the journal of a move that still runs (its
@@ -24,7 +25,7 @@ func TestRescueWaitsForARunningMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log []string
-	env := &provision.Env{Home: home, Log: provision.LoggerFunc(func(level, msg string) { log = append(log, level+": "+msg) })}
+	env := &engine.Env{Home: home, Log: provision.LoggerFunc(func(level, msg string) { log = append(log, level+": "+msg) })}
 	c := &provision.Context{Task: "site.rescue", TaskID: 7}
 	if _, err := lockJournal(p); err != errLocked {
 		t.Fatalf("a second lock: %v, want errLocked", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/backup"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -18,7 +19,7 @@ func init() {
 	// task.rescue removes what a task whose dispatcher died left behind
 	// (the front end runs it first in its rescue of every dead task, with
 	// the dead task's context and id).
-	provision.Register(provision.TaskRescue, taskRescue)
+	engine.Register(provision.TaskRescue, taskRescue)
 }
 
 // taskRescue kills the process groups the dead task left running (an
@@ -26,7 +27,7 @@ func init() {
 // then removes its temporary files: its directories on the master and on
 // its servers (credentials files, dump FIFOs), the backup archive it was
 // writing, and the locks it held. Each removal is logged.
-func taskRescue(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func taskRescue(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	if env.Home == "" || c.TaskID == 0 {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give task_id, the id of the dead task, and run it with its aegir home",
 			"task.rescue needs the dead task's id and the aegir home it ran with")
@@ -148,7 +149,7 @@ func rescueServers(c *provision.Context) []taskServer {
 // rescueRemote kills the process groups the dead task left running on a
 // remote server (procs, those of every server), then removes its
 // directory there; a server that cannot be reached only gets a warning.
-func rescueRemote(ctx context.Context, env *provision.Env, s taskServer, id int64, procs []exec.RemoteProcess) {
+func rescueRemote(ctx context.Context, env *engine.Env, s taskServer, id int64, procs []exec.RemoteProcess) {
 	ex, err := env.Connect(ctx, s.ref)
 	if err == nil {
 		for _, p := range procs {

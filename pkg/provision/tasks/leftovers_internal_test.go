@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -35,7 +36,7 @@ func TestTaskRescue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res := provision.Run(ctx, home, c, nil, nil)
+	res := engine.Run(ctx, home, c, nil, nil)
 	if res.Status != provision.StatusWarning || res.Changes["still_running"] != true {
 		t.Fatalf("rescue of a running task: %+v", res)
 	}
@@ -46,7 +47,7 @@ func TestTaskRescue(t *testing.T) {
 	}
 	// The task's process dies: its lock goes, its files stay.
 	closeLockOnly(t, live)
-	res = provision.Run(ctx, home, c, nil, nil)
+	res = engine.Run(ctx, home, c, nil, nil)
 	if res.Status == provision.StatusError || res.Changes["still_running"] != nil {
 		t.Fatalf("rescue of a dead task: %+v", res)
 	}

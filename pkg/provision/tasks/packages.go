@@ -6,11 +6,12 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 // discoverPackages lists the packages of a platform for the front end.
-func discoverPackages(ctx context.Context, env *provision.Env, ex exec.Executor, p app.Platform) ([]entities.Package, error) {
+func discoverPackages(ctx context.Context, env *engine.Env, ex exec.Executor, p app.Platform) ([]entities.Package, error) {
 	found, err := app.Discover(ctx, ex, p, env.Logf)
 	if err != nil {
 		return nil, err

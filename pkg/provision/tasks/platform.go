@@ -6,21 +6,22 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/provision/push"
 )
 
 func init() {
-	provision.Register("platform.verify", platformVerify)
-	provision.Register("platform.delete", platformDelete)
-	provision.Register("platform.import", platformImport)
+	engine.Register("platform.verify", platformVerify)
+	engine.Register("platform.delete", platformDelete)
+	engine.Register("platform.import", platformImport)
 }
 
 // platformImport finds the sites a platform already holds (Drupal
 // sites/*/settings.php; WordPress configurations aegir wrote) for the
 // front end to record as installed sites. Their database passwords go to
 // the front end as secrets.
-func platformImport(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func platformImport(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	ex, err := env.Connect(ctx, c.Web())
 	if err != nil {
 		return nil, err
@@ -48,7 +49,7 @@ func platformImport(ctx context.Context, env *provision.Env, c *provision.Contex
 
 // platformVerify checks the platform's root on its web server, records its
 // type and core version, and discovers its packages.
-func platformVerify(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func platformVerify(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	if c.PlatformRoot == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give platform_root in the context", "no platform root given")
 	}
@@ -75,7 +76,7 @@ func platformVerify(ctx context.Context, env *provision.Env, c *provision.Contex
 }
 
 // platformDelete forgets a platform; its code stays on the server.
-func platformDelete(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func platformDelete(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	env.Logf(provision.LevelInfo, "platform %s removed from aegir; its code at %s on %s was left in place", c.Platform, c.PlatformRoot, c.WebServer)
 	return nil, nil
 }
@@ -83,7 +84,7 @@ func platformDelete(ctx context.Context, env *provision.Env, c *provision.Contex
 // pushPlatform copies the platform's code from the directory from on the
 // master to its root on the web server (task options push_from and
 // push_method: rsync, sftp, or empty for the first that works).
-func pushPlatform(ctx context.Context, env *provision.Env, ex exec.Executor, c *provision.Context, from string) error {
+func pushPlatform(ctx context.Context, env *engine.Env, ex exec.Executor, c *provision.Context, from string) error {
 	var cfg exec.SSHConfig
 	if h, ok := ex.(interface{ SSHConfig() exec.SSHConfig }); ok {
 		cfg = h.SSHConfig()

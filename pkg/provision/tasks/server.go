@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/web"
 )
 
@@ -13,7 +14,7 @@ import (
 // answers a request on its port and that php-fpm answers at its address;
 // the database admin login and version. Every service's state is
 // reported, and the task fails if any service failed.
-func serverVerify(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func serverVerify(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	var states []serviceState
 	var errs []error
 	if c.HTTPType != "" {

@@ -10,27 +10,28 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
 	"github.com/aegir-project/aegir/pkg/provision/db"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/provision/web"
 )
 
 func init() {
-	provision.Register("site.install", siteInstall)
-	provision.Register("site.verify", siteVerify)
-	provision.Register("site.disable", func(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	engine.Register("site.install", siteInstall)
+	engine.Register("site.verify", siteVerify)
+	engine.Register("site.disable", func(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 		return siteSetDisabled(ctx, env, c, true)
 	})
-	provision.Register("site.enable", func(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+	engine.Register("site.enable", func(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 		return siteSetDisabled(ctx, env, c, false)
 	})
-	provision.Register("site.delete", withBackupFirst(siteDelete))
-	provision.Register("site.login-reset", siteLoginReset)
+	engine.Register("site.delete", withBackupFirst(siteDelete))
+	engine.Register("site.login-reset", siteLoginReset)
 }
 
 // undo is the rollback of a task: what it created, undone in reverse order
 // when a later step fails, so that a failed task leaves nothing behind.
 type undo struct {
-	env   *provision.Env
+	env   *engine.Env
 	steps []undoStep
 }
 
@@ -69,13 +70,13 @@ func (u *undo) rollback(ctx context.Context) bool {
 // found and the servers connected.
 type site struct {
 	c   *provision.Context
-	env *provision.Env
+	env *engine.Env
 	ex  exec.Executor // the web server
 	p   app.Platform
 	ws  *web.Server
 }
 
-func openSite(ctx context.Context, env *provision.Env, c *provision.Context) (*site, error) {
+func openSite(ctx context.Context, env *engine.Env, c *provision.Context) (*site, error) {
 	domain, err := entities.NormalizeDomain("site_domain", c.SiteDomain)
 	if err != nil || domain != c.SiteDomain {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give a valid, lower-case site_domain", "invalid site_domain %q", c.SiteDomain)
@@ -113,7 +114,7 @@ func (s *site) vhost(disabled bool) web.Site {
 
 func (s *site) db(ctx context.Context) (db.Service, error) { return dbService(ctx, s.env, s.c) }
 
-func siteInstall(ctx context.Context, env *provision.Env, c *provision.Context) (ch map[string]any, err error) {
+func siteInstall(ctx context.Context, env *engine.Env, c *provision.Context) (ch map[string]any, err error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -200,7 +201,7 @@ func portSuffix(port int) string {
 // checks the site's health (checkHealth): it ends in error when the site
 // does not answer as its status says, with the health reported either
 // way. The packages the site has enabled are read when it is healthy.
-func siteVerify(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func siteVerify(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -251,7 +252,7 @@ func putPackages(s *site, ch map[string]any, pkgs []entities.Package, err error)
 	ch["packages"] = pkgs
 }
 
-func siteSetDisabled(ctx context.Context, env *provision.Env, c *provision.Context, disabled bool) (map[string]any, error) {
+func siteSetDisabled(ctx context.Context, env *engine.Env, c *provision.Context, disabled bool) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -299,7 +300,7 @@ func siteSetDisabled(ctx context.Context, env *provision.Env, c *provision.Conte
 // fails is logged with what to do by hand and the others go on: the site
 // is deleted all the same, and the result's "leftovers" lists the work
 // left (a database server that cannot be reached, say).
-func siteDelete(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func siteDelete(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	force := c.Opt("force", "") == "1"
 	s, err := openSite(ctx, env, c)
 	if err != nil {
@@ -392,7 +393,7 @@ func siteDelete(ctx context.Context, env *provision.Env, c *provision.Context) (
 	return ch, nil
 }
 
-func siteLoginReset(ctx context.Context, env *provision.Env, c *provision.Context) (map[string]any, error) {
+func siteLoginReset(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err

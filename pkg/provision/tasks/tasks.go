@@ -1,6 +1,6 @@
 // Package tasks is the back end's task types: each composes the executors,
 // web, database and platform drivers into one unit of work, registered
-// with provision.Register under its type ("server.verify", "site.install",
+// with engine.Register under its type ("server.verify", "site.install",
 // ...). Import it for its side effect.
 package tasks
 
@@ -12,11 +12,12 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/db"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 func init() {
-	provision.Register("server.verify", serverVerify)
+	engine.Register("server.verify", serverVerify)
 }
 
 // serviceState is the state of one service, for the front end.
@@ -31,7 +32,7 @@ type serviceState struct {
 // to its address, or through an SSH tunnel to its machine when the server
 // says so (db_tunnel). It fills in the grant host when the front end left
 // it to the back end (see grantHostOfMaster).
-func dbService(ctx context.Context, env *provision.Env, c *provision.Context) (db.Service, error) {
+func dbService(ctx context.Context, env *engine.Env, c *provision.Context) (db.Service, error) {
 	t, err := db.ParseType(c.DBType)
 	if err != nil {
 		return nil, err
@@ -75,7 +76,7 @@ func namedHost(h string) bool {
 // route get, on the web server). A database server that does not resolve
 // names (skip_name_resolve) only matches grants for addresses. When that
 // cannot be told, the name stays, with a warning.
-func grantHostOfWeb(ctx context.Context, env *provision.Env, c *provision.Context) {
+func grantHostOfWeb(ctx context.Context, env *engine.Env, c *provision.Context) {
 	addr, err := routeSource(ctx, env, c.Web(), c.DBHost)
 	if err != nil {
 		env.Logf(provision.LevelWarning, "database grants are for the name %s (a database server with skip_name_resolve will refuse the site): cannot tell %s's address towards %s: %v",
@@ -87,14 +88,14 @@ func grantHostOfWeb(ctx context.Context, env *provision.Env, c *provision.Contex
 }
 
 // routeSource is the source address server ref uses to reach host.
-func routeSource(ctx context.Context, env *provision.Env, ref provision.ServerRef, host string) (string, error) {
+func routeSource(ctx context.Context, env *engine.Env, ref provision.ServerRef, host string) (string, error) {
 	ex, err := env.Connect(ctx, ref)
 	if err != nil {
 		return "", err
 	}
 	ip := host
 	if net.ParseIP(host) == nil {
-		res, err := ex.Run(ctx, exec.Command{Name: "getent", Args: []string{"ahosts", host}, Timeout: provision.DefaultProbeTimeout})
+		res, err := ex.Run(ctx, exec.Command{Name: "getent", Args: []string{"ahosts", host}, Timeout: engine.DefaultProbeTimeout})
 		if err != nil {
 			return "", fmt.Errorf("%s does not resolve %s: %w", ex.Host(), host, err)
 		}
@@ -103,7 +104,7 @@ func routeSource(ctx context.Context, env *provision.Env, ref provision.ServerRe
 	if net.ParseIP(ip) == nil {
 		return "", fmt.Errorf("%s resolves %s to %q", ex.Host(), host, ip)
 	}
-	res, err := ex.Run(ctx, exec.Command{Name: "ip", Args: []string{"-o", "route", "get", ip}, Timeout: provision.DefaultProbeTimeout})
+	res, err := ex.Run(ctx, exec.Command{Name: "ip", Args: []string{"-o", "route", "get", ip}, Timeout: engine.DefaultProbeTimeout})
 	if err != nil {
 		return "", err
 	}
@@ -120,12 +121,12 @@ func routeSource(ctx context.Context, env *provision.Env, ref provision.ServerRe
 // it, for the grants of a site whose web server is this machine and whose
 // database server is another: the client address of our SSH connection
 // to it (SSH_CLIENT), the same route the site's connections take.
-func grantHostOfMaster(ctx context.Context, env *provision.Env, ref provision.ServerRef) (string, error) {
+func grantHostOfMaster(ctx context.Context, env *engine.Env, ref provision.ServerRef) (string, error) {
 	ex, err := env.Connect(ctx, ref)
 	if err != nil {
 		return "", err
 	}
-	res, err := ex.Run(ctx, exec.Command{Name: "printenv", Args: []string{"SSH_CLIENT"}, Timeout: provision.DefaultProbeTimeout})
+	res, err := ex.Run(ctx, exec.Command{Name: "printenv", Args: []string{"SSH_CLIENT"}, Timeout: engine.DefaultProbeTimeout})
 	addr, _, _ := strings.Cut(strings.TrimSpace(string(res.Stdout)), " ")
 	if err != nil || net.ParseIP(addr) == nil {
 		return "", &provision.Error{Code: provision.ErrDatabase, Err: err,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -33,7 +34,7 @@ func TestDBServiceTunnel(t *testing.T) {
 	srv, ex := sshServer(t)
 	ctx := context.Background()
 	var dials atomic.Int32
-	env := &provision.Env{Connect: func(context.Context, provision.ServerRef) (exec.Executor, error) {
+	env := &engine.Env{Connect: func(context.Context, provision.ServerRef) (exec.Executor, error) {
 		return countingDialer{ex, &dials}, nil
 	}}
 	for _, tunnel := range []bool{true, false} {
@@ -68,7 +69,7 @@ func TestGrantHostOfRemoteWeb(t *testing.T) {
 	srv, ex := sshServer(t)
 	ctx := context.Background()
 	var log []string
-	env := &provision.Env{Connect: func(context.Context, provision.ServerRef) (exec.Executor, error) { return ex, nil },
+	env := &engine.Env{Connect: func(context.Context, provision.ServerRef) (exec.Executor, error) { return ex, nil },
 		Log: provision.LoggerFunc(func(level, msg string) { log = append(log, level+": "+msg) })}
 	for _, tc := range []struct{ dbHost, want, says string }{
 		{"localhost", "loopback", "web2 reaches localhost from "}, // 127.0.0.1 or ::1, as the host resolves it

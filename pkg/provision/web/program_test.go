@@ -11,6 +11,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/provision/web"
 )
@@ -91,7 +92,7 @@ func TestPoolRemembersPrograms(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
-	pool := provision.NewPool(t.TempDir())
+	pool := engine.NewPool(t.TempDir())
 	defer pool.Close()
 	ctx := context.Background()
 	ex, err := pool.Connect(ctx, provision.ServerRef{Name: "localhost", Host: "localhost"})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/provision/web"
 )
@@ -37,7 +38,7 @@ type harness struct {
 	root    string // document root of the test sites
 	tmpl    string // template overrides dir
 	counter string // the reload command appends a line here
-	env     *provision.Env
+	env     *engine.Env
 	cfg     web.Config
 	s       *web.Server
 }
@@ -51,9 +52,9 @@ func newHarness(t *testing.T, typ string) *harness {
 	write(t, filepath.Join(h.root, ".git", "config"), "[core] secret\n")
 	write(t, filepath.Join(h.root, "sites", "default", "settings.php"), `<?php echo "settings leaked";`)
 	write(t, filepath.Join(h.root, "sites", "default", "private", "secret.txt"), "private file\n")
-	h.env = &provision.Env{
+	h.env = &engine.Env{
 		Log:     provision.LoggerFunc(func(level, msg string) { t.Logf("%s: %s", level, msg) }),
-		Reloads: provision.NewReloadSet(),
+		Reloads: engine.NewReloadSet(),
 	}
 	h.cfg = web.Config{
 		Type: typ, ConfigDir: h.srv.ConfigDir, HTTPPort: h.srv.Port, HTTPSPort: h.srv.HTTPSPort, ListenIP: "127.0.0.1",
@@ -74,7 +75,7 @@ func startWeb(t *testing.T, typ, configDir string) *testenv.Web {
 	return testenv.StartApache(t, configDir)
 }
 
-func (h *harness) server(cfg web.Config, env *provision.Env) *web.Server {
+func (h *harness) server(cfg web.Config, env *engine.Env) *web.Server {
 	s, err := web.New(exec.NewLocal(), cfg, env)
 	if err != nil {
 		h.t.Fatal(err)
@@ -205,7 +206,7 @@ func runSuite(t *testing.T, typ string) {
 	t.Run("verify warns when the web user cannot read the ACME challenge dir", func(t *testing.T) {
 		var mu sync.Mutex
 		var warnings []string
-		env := &provision.Env{Log: provision.LoggerFunc(func(level, msg string) {
+		env := &engine.Env{Log: provision.LoggerFunc(func(level, msg string) {
 			mu.Lock()
 			defer mu.Unlock()
 			if level == provision.LevelWarning {
@@ -427,7 +428,7 @@ func runSuite(t *testing.T, typ string) {
 	})
 
 	t.Run("parallel writes share one reload", func(t *testing.T) {
-		env := &provision.Env{Log: h.env.Log, Reloads: provision.NewReloadSet()}
+		env := &engine.Env{Log: h.env.Log, Reloads: engine.NewReloadSet()}
 		env.Reloads.Gather = 2 * time.Second // every request below arrives within it
 		before := h.reloads()
 		domains := []string{"p1.test", "p2.test", "p3.test"}

@@ -40,7 +40,7 @@
 // put the previous file back (or remove the new one), so that the server
 // keeps its last good configuration, and return a *provision.Error with the
 // test's output. Only then, and only when something changed, they reload
-// the server, through the provision.ReloadSet of the run, so that parallel
+// the server, through the engine.ReloadSet of the run, so that parallel
 // tasks on one server share one reload, and wait until the server serves
 // the new configuration (reload.go).
 //
@@ -64,6 +64,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -153,7 +154,7 @@ type Server struct {
 	cfg     Config
 	fl      *flavor
 	ex      exec.Executor
-	env     *provision.Env
+	env     *engine.Env
 	php     string // resolved PHP-FPM address, once known
 	reloadK string
 	pending bool // a reload is still to do (Config.ReloadPending)
@@ -161,7 +162,7 @@ type Server struct {
 
 // New returns the Server for cfg on the server ex reaches. env gives the
 // task log and the run's ReloadSet; nil logs nothing and reloads at once.
-func New(ex exec.Executor, cfg Config, env *provision.Env) (*Server, error) {
+func New(ex exec.Executor, cfg Config, env *engine.Env) (*Server, error) {
 	fl, ok := flavors[cfg.Type]
 	if !ok {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "use --http nginx or --http apache on the server",
@@ -177,7 +178,7 @@ func New(ex exec.Executor, cfg Config, env *provision.Env) (*Server, error) {
 		return nil, err
 	}
 	if env == nil {
-		env = &provision.Env{}
+		env = &engine.Env{}
 	}
 	s := &Server{cfg: cfg, fl: fl, ex: ex, env: env, pending: cfg.ReloadPending}
 	if cfg.PHPFPM != "" {
@@ -213,7 +214,7 @@ func ConfigFromContext(home string, c *provision.Context) Config {
 }
 
 // Open connects to the task's web server and returns its Server.
-func Open(ctx context.Context, env *provision.Env, c *provision.Context) (*Server, error) {
+func Open(ctx context.Context, env *engine.Env, c *provision.Context) (*Server, error) {
 	ex, err := env.Connect(ctx, c.Web())
 	if err != nil {
 		return nil, err

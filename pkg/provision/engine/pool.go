@@ -1,4 +1,4 @@
-package provision
+package engine
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -51,7 +52,7 @@ func NewPool(home string) *Pool {
 func (p *Pool) KnownHostsFile() string { return path.Join(p.home, "known_hosts") }
 
 // SSHConfig is how the pool connects to a remote server.
-func (p *Pool) SSHConfig(s ServerRef) exec.SSHConfig {
+func (p *Pool) SSHConfig(s provision.ServerRef) exec.SSHConfig {
 	port := s.SSHPort
 	if port == 0 {
 		port = 22
@@ -66,13 +67,13 @@ func (p *Pool) SSHConfig(s ServerRef) exec.SSHConfig {
 
 // Connect returns the executor for s, connecting on first use. Connecting
 // to one server does not hold up connections to others.
-func (p *Pool) Connect(ctx context.Context, s ServerRef) (Executor, error) {
+func (p *Pool) Connect(ctx context.Context, s provision.ServerRef) (Executor, error) {
 	return p.connect(ctx, s, nil)
 }
 
 // connect is Connect; the connection it opens tells env's log what it did
 // (the host key it recorded).
-func (p *Pool) connect(ctx context.Context, s ServerRef, env *Env) (Executor, error) {
+func (p *Pool) connect(ctx context.Context, s provision.ServerRef, env *Env) (Executor, error) {
 	if s.IsLocal() {
 		return p.local, nil
 	}
@@ -87,7 +88,7 @@ func (p *Pool) connect(ctx context.Context, s ServerRef, env *Env) (Executor, er
 	p.mu.Unlock()
 	var logf func(string, ...any)
 	if env != nil {
-		logf = func(format string, args ...any) { env.Logf(LevelInfo, format, args...) }
+		logf = func(format string, args ...any) { env.Logf(provision.LevelInfo, format, args...) }
 	}
 	if _, err := c.dial(ctx, logf); err != nil {
 		return nil, err
@@ -103,8 +104,8 @@ func hostKey(cfg exec.SSHConfig) string {
 
 // taskHomes tells t the aegir homes of the context's remote web servers,
 // where their task directories go.
-func (p *Pool) taskHomes(t *exec.Task, c *Context) {
-	set := func(ref ServerRef, home string) {
+func (p *Pool) taskHomes(t *exec.Task, c *provision.Context) {
+	set := func(ref provision.ServerRef, home string) {
 		if !ref.IsLocal() && ref.Host != "" {
 			t.SetHome(hostKey(p.SSHConfig(ref)), home)
 		}
@@ -117,12 +118,12 @@ func (p *Pool) taskHomes(t *exec.Task, c *Context) {
 
 // RemoteHome returns the home directory of s's SSH user, asked once per
 // pool: where the server's aegir home is by default.
-func (p *Pool) RemoteHome(ctx context.Context, s ServerRef) (string, error) {
+func (p *Pool) RemoteHome(ctx context.Context, s provision.ServerRef) (string, error) {
 	return p.remoteHome(ctx, s, nil)
 }
 
 // remoteHome is RemoteHome, connecting with env's log (see connect).
-func (p *Pool) remoteHome(ctx context.Context, s ServerRef, env *Env) (string, error) {
+func (p *Pool) remoteHome(ctx context.Context, s provision.ServerRef, env *Env) (string, error) {
 	ex, err := p.connect(ctx, s, env)
 	if err != nil {
 		return "", err
@@ -142,7 +143,7 @@ func (p *Pool) remoteHome(ctx context.Context, s ServerRef, env *Env) (string, e
 	}
 	home := strings.TrimSpace(string(res.Stdout))
 	if !path.IsAbs(home) || path.Clean(home) == "/" {
-		return "", Errorf(ErrInvalidContext, fmt.Sprintf("give the server an aegir home: aegir server edit %s --remote-home DIR", s.Name),
+		return "", provision.Errorf(provision.ErrInvalidContext, fmt.Sprintf("give the server an aegir home: aegir server edit %s --remote-home DIR", s.Name),
 			"the SSH user of %s has no usable home directory (HOME=%q)", c.host, home)
 	}
 	c.home = path.Clean(home)
@@ -380,7 +381,7 @@ func (c *poolConn) Close() error { return nil }
 // none: the master's home for this machine, .aegir in the SSH user's home
 // for a remote server. A server that cannot be asked is left as it is:
 // the task's own connection reports why.
-func resolveWebHomes(ctx context.Context, env *Env, pool *Pool, c *Context) {
+func resolveWebHomes(ctx context.Context, env *Env, pool *Pool, c *provision.Context) {
 	resolveWebHome(ctx, env, pool, c.Web(), c.HTTPType, &c.WebRemoteHome)
 	if c.HasTarget() {
 		t := c.Target()
@@ -388,7 +389,7 @@ func resolveWebHomes(ctx context.Context, env *Env, pool *Pool, c *Context) {
 	}
 }
 
-func resolveWebHome(ctx context.Context, env *Env, pool *Pool, ref ServerRef, httpType string, home *string) {
+func resolveWebHome(ctx context.Context, env *Env, pool *Pool, ref provision.ServerRef, httpType string, home *string) {
 	if *home != "" || httpType == "" {
 		return
 	}
@@ -398,9 +399,9 @@ func resolveWebHome(ctx context.Context, env *Env, pool *Pool, ref ServerRef, ht
 	}
 	h, err := pool.remoteHome(ctx, ref, env)
 	if err != nil {
-		env.Logf(LevelDebug, "could not learn the aegir home of %s: %v", ref.Name, err)
+		env.Logf(provision.LevelDebug, "could not learn the aegir home of %s: %v", ref.Name, err)
 		return
 	}
 	*home = path.Join(h, ".aegir")
-	env.Logf(LevelDebug, "aegir home on %s: %s (the default; aegir server edit %s --remote-home DIR changes it)", ref.Name, *home, ref.Name)
+	env.Logf(provision.LevelDebug, "aegir home on %s: %s (the default; aegir server edit %s --remote-home DIR changes it)", ref.Name, *home, ref.Name)
 }

@@ -1,9 +1,11 @@
-package provision
+package engine
 
 import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/aegir-project/aegir/pkg/provision"
 )
 
 // ReloadSet coalesces reloads of a web server: the tasks that change one
@@ -218,22 +220,13 @@ func sharedWait(ctx context.Context) (resume func()) {
 	return func() {}
 }
 
-// ReloadReport is what became of the reloads of one web server in a task,
-// for the front end to remember a reload still to do (Result.Changes
-// "web_reloads", by server name): when (unix ms) the last reload that
-// served started, and the last that failed.
-type ReloadReport struct {
-	Done   int64 `json:"done,omitempty"`
-	Failed int64 `json:"failed,omitempty"`
-}
-
 // ReportReload records the outcome of a reload of server's web service
 // that started at started.
 func (e *Env) ReportReload(server string, started time.Time, err error) {
 	e.secretsMu.Lock()
 	defer e.secretsMu.Unlock()
 	if e.reloads == nil {
-		e.reloads = map[string]ReloadReport{}
+		e.reloads = map[string]provision.ReloadReport{}
 	}
 	rep, ms := e.reloads[server], started.UnixMilli()
 	if err != nil {

@@ -1,4 +1,4 @@
-package provision
+package engine
 
 import (
 	"context"
@@ -11,11 +11,12 @@ import (
 	"testing"
 
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 // poolFor starts a private sshd and a pool whose known_hosts knows it.
-func poolFor(t *testing.T) (*Pool, ServerRef, *testenv.SSHD, *atomic.Int32) {
+func poolFor(t *testing.T) (*Pool, provision.ServerRef, *testenv.SSHD, *atomic.Int32) {
 	t.Helper()
 	srv := testenv.StartSSHD(t)
 	home := t.TempDir()
@@ -34,7 +35,7 @@ func poolFor(t *testing.T) (*Pool, ServerRef, *testenv.SSHD, *atomic.Int32) {
 		return dial(ctx, cfg)
 	}
 	t.Cleanup(p.Close)
-	ref := ServerRef{Name: "remote1", Host: srv.Host, SSHPort: srv.Port, SSHUser: srv.User, SSHKey: srv.KeyFile}
+	ref := provision.ServerRef{Name: "remote1", Host: srv.Host, SSHPort: srv.Port, SSHUser: srv.User, SSHKey: srv.KeyFile}
 	return p, ref, srv, &dials
 }
 
@@ -111,7 +112,7 @@ func TestPoolSharesAndReconnects(t *testing.T) {
 }
 
 func init() {
-	Register("test.configdir", func(ctx context.Context, env *Env, c *Context) (map[string]any, error) {
+	Register("test.configdir", func(ctx context.Context, env *Env, c *provision.Context) (map[string]any, error) {
 		return map[string]any{"dir": c.ConfigDir(), "target": c.Target().ConfigDir()}, nil
 	})
 }
@@ -121,10 +122,10 @@ func init() {
 func TestRunResolvesRemoteHome(t *testing.T) {
 	t.Parallel()
 	p, ref, _, _ := poolFor(t)
-	c := &Context{Task: "test.configdir", WebServer: "web2", WebHost: ref.Host, WebSSHUser: ref.SSHUser, WebSSHPort: ref.SSHPort, WebSSHKey: ref.SSHKey, HTTPType: "nginx",
+	c := &provision.Context{Task: "test.configdir", WebServer: "web2", WebHost: ref.Host, WebSSHUser: ref.SSHUser, WebSSHPort: ref.SSHPort, WebSSHKey: ref.SSHKey, HTTPType: "nginx",
 		TargetWebServer: "web1", TargetWebHost: "localhost", TargetHTTPType: "nginx", TargetPlatformRoot: "/srv/p", TargetSiteDomain: "a.test"}
 	res := Run(context.Background(), "/master/home", c, nil, p)
-	if res.Status != StatusSuccess {
+	if res.Status != provision.StatusSuccess {
 		t.Fatalf("%s: %s", res.Status, res.Error)
 	}
 	if want := "/home/" + testenv.SSHTestUser + "/.aegir/config/web2"; res.Changes["dir"] != want {

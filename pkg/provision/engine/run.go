@@ -1,4 +1,4 @@
-package provision
+package engine
 
 import (
 	"context"
@@ -8,27 +8,28 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 // Executor is the exec.Executor of a server.
 type Executor = exec.Executor
 
-// Run runs one task from its context and always answers with a Result (an
-// unknown task or a failure is a Result with status error). lg, if not nil,
+// Run runs one task from its context and always answers with a provision.Result (an
+// unknown task or a failure is a provision.Result with status error). lg, if not nil,
 // receives every log line as it happens as well.
-func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *Result {
-	res := &Result{Status: StatusSuccess}
+func Run(ctx context.Context, home string, c *provision.Context, lg provision.Logger, pool *Pool) *provision.Result {
+	res := &provision.Result{Status: provision.StatusSuccess}
 	var mu sync.Mutex
 	env := &Env{Home: home}
-	env.Log = LoggerFunc(func(level, msg string) {
+	env.Log = provision.LoggerFunc(func(level, msg string) {
 		// One line at a time, in order, to lg too: a task may check
 		// things side by side.
 		mu.Lock()
 		defer mu.Unlock()
-		res.Log = append(res.Log, LogLine{Time: time.Now().UTC(), Level: level, Message: msg})
-		if level == LevelWarning && res.Status == StatusSuccess {
-			res.Status = StatusWarning
+		res.Log = append(res.Log, provision.LogLine{Time: time.Now().UTC(), Level: level, Message: msg})
+		if level == provision.LevelWarning && res.Status == provision.StatusSuccess {
+			res.Status = provision.StatusWarning
 		}
 		if lg != nil {
 			lg.Log(level, msg)
@@ -39,7 +40,7 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 		pool = NewPool(home)
 		defer pool.Close()
 	}
-	env.Connect = func(ctx context.Context, s ServerRef) (Executor, error) { return pool.connect(ctx, s, env) }
+	env.Connect = func(ctx context.Context, s provision.ServerRef) (Executor, error) { return pool.connect(ctx, s, env) }
 	env.Reloads = pool.Reloads
 	defer env.Reloads.Running()()
 	// The task and the context are checked before any server is reached.
@@ -47,10 +48,10 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 	var err error
 	f, ok := lookup(c.Task)
 	if !ok {
-		err = Errorf(ErrInvalidContext, "run: aegir provision --help for the task types",
+		err = provision.Errorf(provision.ErrInvalidContext, "run: aegir provision --help for the task types",
 			"unknown task type %q (known: %s)", c.Task, strings.Join(Tasks(), ", "))
 	} else if cerr := c.Check(); cerr != nil {
-		err = &Error{Code: ErrInvalidContext, Msg: "invalid context", Err: cerr, Hint: "fix the context (aegir provision --help lists its keys)"}
+		err = &provision.Error{Code: provision.ErrInvalidContext, Msg: "invalid context", Err: cerr, Hint: "fix the context (aegir provision --help lists its keys)"}
 	} else {
 		resolveWebHomes(ctx, env, pool, c)
 		var t *exec.Task
@@ -78,40 +79,35 @@ func Run(ctx context.Context, home string, c *Context, lg Logger, pool *Pool) *R
 	return res
 }
 
-// TaskRescue is the task that puts things right after a task whose
-// dispatcher died: it runs with the dead task's id, on the dead task's
-// temporary files, and so has none of its own.
-const TaskRescue = "task.rescue"
-
 // startTask makes the temporary directory of a task that has an id and
 // a home (exec.StartTask); none for a task run by hand.
-func startTask(home string, c *Context) (*exec.Task, error) {
-	if home == "" || c.TaskID == 0 || c.Task == TaskRescue {
+func startTask(home string, c *provision.Context) (*exec.Task, error) {
+	if home == "" || c.TaskID == 0 || c.Task == provision.TaskRescue {
 		return nil, nil
 	}
 	t, err := exec.StartTask(home, c.TaskID)
 	if errors.Is(err, exec.ErrTaskRunning) {
-		return nil, Errorf(ErrCommand, "wait for it to end, or see what runs it: aegir task show ID",
+		return nil, provision.Errorf(provision.ErrCommand, "wait for it to end, or see what runs it: aegir task show ID",
 			"task %d is already running in another process", c.TaskID)
 	}
 	if err != nil {
-		return nil, Errorf(ErrCommand, "check the free space and permissions of "+home+"/tmp", "%v", err)
+		return nil, provision.Errorf(provision.ErrCommand, "check the free space and permissions of "+home+"/tmp", "%v", err)
 	}
 	return t, nil
 }
 
-func safeCall(ctx context.Context, f TaskFunc, env *Env, c *Context) (ch map[string]any, err error) {
+func safeCall(ctx context.Context, f TaskFunc, env *Env, c *provision.Context) (ch map[string]any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = Errorf(ErrInternal, "this is a bug in aegir; report it with the task log", "internal error: %v", r)
+			err = provision.Errorf(provision.ErrInternal, "this is a bug in aegir; report it with the task log", "internal error: %v", r)
 		}
 	}()
 	return f(ctx, env, c)
 }
 
-func fail(res *Result, env *Env, err error) {
-	res.Status = StatusError
-	var pe *Error
+func fail(res *provision.Result, env *Env, err error) {
+	res.Status = provision.StatusError
+	var pe *provision.Error
 	if errors.As(err, &pe) {
 		res.ErrorCode = pe.Code
 		res.Hint = pe.Hint
@@ -126,9 +122,9 @@ func fail(res *Result, env *Env, err error) {
 	if res.Hint == "" {
 		res.Hint = hintFor(res.ErrorCode)
 	}
-	env.Logf(LevelError, "%s", res.Error)
+	env.Logf(provision.LevelError, "%s", res.Error)
 	if res.Hint != "" {
-		env.Logf(LevelInfo, "hint: %s", res.Hint)
+		env.Logf(provision.LevelInfo, "hint: %s", res.Hint)
 	}
 }
 
@@ -136,30 +132,30 @@ func classify(err error) string {
 	var ee *exec.ExitError
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return ErrCancelled
+		return provision.ErrCancelled
 	case errors.Is(err, exec.ErrNotFound):
-		return ErrMissingBinary
+		return provision.ErrMissingBinary
 	case errors.Is(err, exec.ErrUnreachable):
-		return ErrUnreachable
+		return provision.ErrUnreachable
 	case errors.Is(err, exec.ErrAuth):
-		return ErrAuth
+		return provision.ErrAuth
 	case errors.Is(err, exec.ErrHostKey):
-		return ErrHostKey
+		return provision.ErrHostKey
 	case errors.As(err, &ee), errors.Is(err, exec.ErrTimeout):
-		return ErrCommand
+		return provision.ErrCommand
 	case errors.Is(err, os.ErrNotExist):
-		return ErrPlatform
+		return provision.ErrPlatform
 	}
-	return ErrInternal
+	return provision.ErrInternal
 }
 
 func hintFor(code string) string {
 	switch code {
-	case ErrCancelled:
+	case provision.ErrCancelled:
 		return "the task was interrupted; run it again with: aegir task retry ID"
-	case ErrMissingBinary:
+	case provision.ErrMissingBinary:
 		return "install the missing program on the server (see the log line above), then retry the task"
-	case ErrCommand:
+	case provision.ErrCommand:
 		return "read the command's output in the task log (aegir task log ID), fix the cause, then retry the task"
 	}
 	return ""
