@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -121,8 +122,12 @@ func TestServerTextAtTerminal(t *testing.T) {
 	if err := st.AppendLog(ctx, 1, entities.LogLine{Level: "error", Message: hostile}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.FinishTask(ctx, 1, entities.TaskError, hostile, "hint \x1b[2J", "command", nil); err != nil {
-		t.Fatal(err)
+	now := time.Now()
+	if task, err := st.ClaimTask(ctx, store.Claim{Worker: "w", Now: now, LeaseUntil: now.Add(time.Hour)}, 1); err != nil || task == nil {
+		t.Fatalf("claiming task 1: %v", err)
+	}
+	if ok, err := st.FinishTask(ctx, 1, "w", store.TaskEnd{Status: entities.TaskError, Error: hostile, Hint: "hint \x1b[2J", Code: "command", Finished: now}); err != nil || !ok {
+		t.Fatalf("finishing task 1: %v", err)
 	}
 	st.Close()
 	for _, args := range [][]string{{"task", "list"}, {"task", "show", "1"}, {"task", "log", "1"}, {"task", "log", "1", "--follow"}, {"--no-color", "task", "log", "1", "--follow"}} {

@@ -82,7 +82,7 @@ func BenchmarkClaimWithBacklog(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		ts, err := claim(context.Background(), st.DB(), time.Now(), time.Minute, "w", 10)
+		ts, err := claim(context.Background(), st, time.Now(), time.Minute, "w", 10)
 		if err != nil || len(ts) != 10 {
 			b.Fatalf("%d, %v", len(ts), err)
 		}

@@ -37,7 +37,6 @@ func sameIDs(a, b []int64) bool {
 func TestClaimPerTargetOrder(t *testing.T) {
 	st, _ := newStore(t)
 	ctx := context.Background()
-	db := st.DB()
 	now := time.Now()
 	t1 := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 1)
 	t2 := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 2)
@@ -45,7 +44,7 @@ func TestClaimPerTargetOrder(t *testing.T) {
 	t4 := queueTask(t, st, entities.TaskPlatformVerify, entities.TargetPlatform, 1)
 	t5 := queueTask(t, st, entities.TaskSiteCron, entities.TargetSite, 1)
 
-	got, err := claim(ctx, db, now, time.Minute, "w", 10)
+	got, err := claim(ctx, st, now, time.Minute, "w", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,27 +60,23 @@ func TestClaimPerTargetOrder(t *testing.T) {
 		}
 	}
 	// Site 1 is busy: nothing more.
-	if got, _ := claim(ctx, db, now, time.Minute, "w", 10); len(got) != 0 {
+	if got, _ := claim(ctx, st, now, time.Minute, "w", 10); len(got) != 0 {
 		t.Fatalf("claimed %v while every target is busy", ids(got))
 	}
 	// Its end frees site 1 for t3, not t5.
-	if err := st.FinishTask(ctx, t1.ID, entities.TaskSuccess, "", "", "", nil); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := claim(ctx, db, now, time.Minute, "w", 10); !sameIDs(ids(got), []int64{t3.ID}) {
+	finishTask(t, st, t1.ID, "w", entities.TaskSuccess, "")
+	if got, _ := claim(ctx, st, now, time.Minute, "w", 10); !sameIDs(ids(got), []int64{t3.ID}) {
 		t.Fatalf("after t1 got %v, want [%d]", ids(got), t3.ID)
 	}
 	// A failed task frees the target too.
-	if err := st.FinishTask(ctx, t3.ID, entities.TaskError, "boom", "", "", nil); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := claim(ctx, db, now, time.Minute, "w", 1); !sameIDs(ids(got), []int64{t5.ID}) {
+	finishTask(t, st, t3.ID, "w", entities.TaskError, "boom")
+	if got, _ := claim(ctx, st, now, time.Minute, "w", 1); !sameIDs(ids(got), []int64{t5.ID}) {
 		t.Fatalf("after t3 got %v, want [%d]", ids(got), t5.ID)
 	}
 	// The limit is honoured, oldest first.
 	a := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 7)
 	queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 8)
-	if got, _ := claim(ctx, db, now, time.Minute, "w", 1); !sameIDs(ids(got), []int64{a.ID}) {
+	if got, _ := claim(ctx, st, now, time.Minute, "w", 1); !sameIDs(ids(got), []int64{a.ID}) {
 		t.Fatalf("limit 1 got %v, want [%d]", ids(got), a.ID)
 	}
 	// A cancelled task does not hold its target.
@@ -90,7 +85,7 @@ func TestClaimPerTargetOrder(t *testing.T) {
 	if err := st.CancelTask(ctx, c1.ID); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = claim(ctx, db, now, time.Minute, "w", 10)
+	got, _ = claim(ctx, st, now, time.Minute, "w", 10)
 	if len(got) != 2 || got[1].ID != c2.ID {
 		t.Fatalf("after cancelling %d got %v, want [site 8's, %d]", c1.ID, ids(got), c2.ID)
 	}
@@ -107,7 +102,7 @@ func TestRunTaskBusy(t *testing.T) {
 
 	// Running holder (another live worker: this very process).
 	first := queueTask(t, st, entities.TaskSiteInstall, entities.TargetSite, 1)
-	if _, err := claim(ctx, st.DB(), time.Now(), time.Hour, WorkerID(), 1); err != nil {
+	if _, err := claim(ctx, st, time.Now(), time.Hour, WorkerID(), 1); err != nil {
 		t.Fatal(err)
 	}
 	second := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 1)
@@ -125,9 +120,7 @@ func TestRunTaskBusy(t *testing.T) {
 
 	// Queued holder: an older task on the same target runs first.
 	third := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 1)
-	if err := st.FinishTask(ctx, first.ID, entities.TaskSuccess, "", "", "", nil); err != nil {
-		t.Fatal(err)
-	}
+	finishTask(t, st, first.ID, WorkerID(), entities.TaskSuccess, "")
 	_, err = d.RunTask(ctx, third.ID)
 	if !errors.As(err, &be) || be.Holder.ID != second.ID || be.Holder.Status != entities.TaskQueued {
 		t.Fatalf("RunTask behind a queued task: %v", err)
@@ -167,7 +160,7 @@ func TestRunTaskRescuesDeadHolder(t *testing.T) {
 	_, host, _ := parseWorker(WorkerID())
 	ghost := strconv.Itoa(dead.Process.Pid) + "@" + host
 	stale := queueTask(t, st, entities.TaskSiteInstall, entities.TargetSite, 1)
-	if _, err := claim(ctx, st.DB(), time.Now(), time.Hour, ghost, 1); err != nil {
+	if _, err := claim(ctx, st, time.Now(), time.Hour, ghost, 1); err != nil {
 		t.Fatal(err)
 	}
 	next := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 1)

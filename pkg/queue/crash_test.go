@@ -184,7 +184,7 @@ func claimedElsewhere(t *testing.T, typ string, lease time.Duration) (*store.Sto
 	clk := newClock()
 	st.Now = clk.Now
 	task := queueTask(t, st, typ, entities.TargetSite, 1)
-	if _, err := claim(context.Background(), st.DB(), clk.Now(), lease, "4242@other-host", 1); err != nil {
+	if _, err := claim(context.Background(), st, clk.Now(), lease, "4242@other-host", 1); err != nil {
 		t.Fatal(err)
 	}
 	return st, clk, task

@@ -17,7 +17,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -277,9 +276,12 @@ func (p *pool) fill(ctx context.Context) (int, error) {
 	if free == 0 {
 		return 0, nil
 	}
-	ts, err := claim(ctx, p.d.Store.DB(), p.d.now(), p.d.lease(), p.d.worker(), free)
+	ts, err := p.d.Store.ClaimTasks(ctx, p.d.claims(), free)
 	if err != nil && ctx.Err() != nil {
 		ts, err = nil, nil
+	}
+	if err != nil {
+		err = fmt.Errorf("queue: %w", err)
 	}
 	for range free - len(ts) {
 		<-p.slots
@@ -362,12 +364,11 @@ func ReleaseWorker(ctx context.Context) (resume func()) {
 // *BusyError (errors.Is(err, ErrBusy)); a task that is not queued is a
 // *store.ConflictError, an unknown one a *store.NotFoundError.
 func (d *Dispatcher) RunTask(ctx context.Context, id int64) (*entities.Task, error) {
-	db := d.Store.DB()
 	rescued := false
 	for try := 0; try < 3; try++ {
-		t, err := claimTask(ctx, db, d.now(), d.lease(), d.worker(), id)
+		t, err := d.Store.ClaimTask(ctx, d.claims(), id)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("queue: %w", err)
 		}
 		if t != nil {
 			d.execute(ctx, t)
@@ -381,7 +382,7 @@ func (d *Dispatcher) RunTask(ctx context.Context, id int64) (*entities.Task, err
 			return cur, &store.ConflictError{Field: "ID", Msg: fmt.Sprintf("task %d is %s, not queued: it cannot run again", id, cur.Status),
 				Hint: fmt.Sprintf("see it with aegir task show %d; queue it again with aegir task retry %d", id, id)}
 		}
-		h, err := holder(ctx, db, cur)
+		h, err := d.Store.TaskHolder(ctx, cur)
 		if err != nil {
 			return cur, err
 		}
@@ -500,13 +501,12 @@ func (d *Dispatcher) tend(ctx context.Context, t *entities.Task, w *taskWriter, 
 		case <-flush.C:
 			w.flush(ctx)
 		case <-beats:
-			res, err := d.Store.DB().ExecContext(ctx, `UPDATE tasks SET lease_until = ? WHERE id = ? AND status = 'processing' AND worker = ?`,
-				d.now().Add(d.lease()).UnixMilli(), t.ID, t.Worker)
+			ours, err := d.Store.RenewLease(ctx, t.ID, t.Worker, d.now().Add(d.lease()))
 			if err != nil {
 				d.logf("queue: task %d: renewing its lease: %v", t.ID, err)
 				continue
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
+			if !ours {
 				beats = nil
 				lost()
 			}
@@ -516,21 +516,8 @@ func (d *Dispatcher) tend(ctx context.Context, t *entities.Task, w *taskWriter, 
 
 // finish records the task's end, if the task is still ours.
 func (d *Dispatcher) finish(ctx context.Context, t *entities.Task, o Outcome) (bool, error) {
-	var rb []byte
-	if o.Result != nil {
-		var err error
-		if rb, err = json.Marshal(o.Result); err != nil {
-			rb, _ = json.Marshal(map[string]string{"unencodable_result": err.Error()})
-		}
-	}
-	res, err := d.Store.DB().ExecContext(ctx, `UPDATE tasks SET status = ?, error = ?, hint = ?, error_code = ?, result = ?, finished = ?, lease_until = NULL
-		WHERE id = ? AND status = 'processing' AND worker = ?`,
-		o.Status, o.Error, o.Hint, o.Code, string(rb), d.now().UnixMilli(), t.ID, t.Worker)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	return d.Store.FinishTask(ctx, t.ID, t.Worker, store.TaskEnd{Status: o.Status, Error: o.Error, Hint: o.Hint, Code: o.Code,
+		Result: o.Result, Finished: d.now()})
 }
 
 // taskWriter batches a task's log lines into task_log.

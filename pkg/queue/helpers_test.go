@@ -133,3 +133,17 @@ func seedSites(t testing.TB, st *store.Store, n int) []int64 {
 func succeed(ctx context.Context, t *entities.Task, log func(level, msg string)) Outcome {
 	return Outcome{Status: entities.TaskSuccess}
 }
+
+// claim claims up to limit tasks for worker as a dispatcher would.
+func claim(ctx context.Context, st *store.Store, now time.Time, lease time.Duration, worker string, limit int) ([]*entities.Task, error) {
+	return st.ClaimTasks(ctx, store.Claim{Worker: worker, Now: now, LeaseUntil: now.Add(lease)}, limit)
+}
+
+// finishTask records the end of task id, which worker claimed.
+func finishTask(t testing.TB, st *store.Store, id int64, worker, status, errMsg string) {
+	t.Helper()
+	ok, err := st.FinishTask(context.Background(), id, worker, store.TaskEnd{Status: status, Error: errMsg, Finished: time.Now()})
+	if err != nil || !ok {
+		t.Fatalf("finishing task %d: %v (recorded: %v)", id, err, ok)
+	}
+}

@@ -64,7 +64,7 @@ func (d *Dispatcher) notifyFailure(ctx context.Context, id int64, code string) {
 		d.logf("queue: task %d: reading it for the failure notice: %v", id, err)
 		return
 	}
-	tail, err := logTail(ctx, d, id, LogTailLines)
+	tail, err := d.Store.TaskLogTail(ctx, id, LogTailLines)
 	if err != nil {
 		d.logf("queue: task %d: reading its log for the failure notice: %v", id, err)
 	}
@@ -73,27 +73,6 @@ func (d *Dispatcher) notifyFailure(ctx context.Context, id int64, code string) {
 		d.logf("queue: task %d: failure notification: %v", id, err)
 		_ = d.Store.AppendLog(ctx, id, entities.LogLine{Time: d.now(), Level: levelWarning, Message: "the failure notification could not be sent: " + err.Error()})
 	}
-}
-
-// logTail returns the last n lines of a task's log, oldest first.
-func logTail(ctx context.Context, d *Dispatcher, id int64, n int) ([]entities.LogLine, error) {
-	rows, err := d.Store.DB().QueryContext(ctx, `SELECT time, level, message FROM
-		(SELECT id, time, level, message FROM task_log WHERE task_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id`, id, n)
-	if err != nil {
-		return []entities.LogLine{}, err
-	}
-	defer rows.Close()
-	out := []entities.LogLine{}
-	for rows.Next() {
-		var l entities.LogLine
-		var ms int64
-		if err := rows.Scan(&ms, &l.Level, &l.Message); err != nil {
-			return out, err
-		}
-		l.Time = time.UnixMilli(ms).UTC()
-		out = append(out, l)
-	}
-	return out, rows.Err()
 }
 
 // CommandNotifier runs a command for each failed task: the Failure as JSON

@@ -20,12 +20,7 @@ import (
 // same lease), so a lease renewed meanwhile wins and two rescuers never
 // both rescue one task.
 func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
-	db := d.Store.DB()
-	rows, err := db.QueryContext(ctx, `SELECT `+store.TaskColumns+` FROM tasks WHERE status = 'processing' ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("queue: listing running tasks: %w", err)
-	}
-	running, err := scanTasks(rows)
+	running, err := d.Store.ProcessingTasks(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("queue: listing running tasks: %w", err)
 	}
@@ -46,18 +41,12 @@ func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
 		} else {
 			continue
 		}
-		var lease any
-		if t.LeaseUntil != nil {
-			lease = t.LeaseUntil.UnixMilli()
-		}
 		hint := fmt.Sprintf("see how far it got with aegir task log %d; once the cause is clear, run it again: aegir task retry %d", t.ID, t.ID)
-		res, err := db.ExecContext(ctx, `UPDATE tasks SET status = 'error', error = ?, hint = ?, error_code = ?, finished = ?, lease_until = NULL
-			WHERE id = ? AND status = 'processing' AND worker = ? AND lease_until IS ?`,
-			MsgDied, hint, ErrorCodeDied, now.UnixMilli(), t.ID, t.Worker, lease)
+		ours, err := d.Store.RescueTask(ctx, t, store.TaskEnd{Status: entities.TaskError, Error: MsgDied, Hint: hint, Code: ErrorCodeDied, Finished: now})
 		if err != nil {
 			return rescued, fmt.Errorf("queue: marking task %d failed: %w", t.ID, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !ours {
 			continue // renewed or rescued by someone else meanwhile
 		}
 		t.Status, t.Error, t.Hint = entities.TaskError, MsgDied, hint
@@ -79,7 +68,7 @@ func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
 		}
 		if finished {
 			lines = append(lines, entities.LogLine{Time: d.now(), Level: levelWarning, Message: "the task's work was done when its dispatcher died; the rescue finished its clean-up and saved its result: nothing to retry"})
-			if _, err := db.ExecContext(bg, `UPDATE tasks SET status = 'warning', error = '', hint = '', error_code = '' WHERE id = ?`, t.ID); err != nil {
+			if err := d.Store.ClearRescuedError(bg, t.ID); err != nil {
 				d.logf("queue: task %d: marking it finished: %v", t.ID, err)
 			} else {
 				t.Status, t.Error, t.Hint = entities.TaskWarning, "", ""

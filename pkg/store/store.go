@@ -136,7 +136,9 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// DB is the underlying database, for packages that own their queries (queue).
+// DB is the underlying database, for tests that look at rows directly:
+// code outside this package uses the Store's methods, which own every
+// statement.
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Path is the state file's path.

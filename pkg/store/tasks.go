@@ -11,8 +11,8 @@ import (
 
 const taskCols = `id, type, target_kind, target_id, target, status, options, created, started, finished, error, hint, attempt, lease_until, worker`
 
-// ScanTask reads a row of taskCols.
-func ScanTask(sc interface{ Scan(...any) error }) (*entities.Task, error) {
+// scanTask reads a row of taskCols.
+func scanTask(sc interface{ Scan(...any) error }) (*entities.Task, error) {
 	var t entities.Task
 	var opts string
 	var created int64
@@ -29,9 +29,6 @@ func ScanTask(sc interface{ Scan(...any) error }) (*entities.Task, error) {
 	}
 	return &t, nil
 }
-
-// TaskColumns is the column list ScanTask reads, for packages that query tasks.
-const TaskColumns = taskCols
 
 func (s *Store) insertTask(ctx context.Context, tx *sql.Tx, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
 	ob := []byte("{}")
@@ -61,7 +58,7 @@ func (s *Store) QueueTask(ctx context.Context, typ, kind string, targetID int64,
 
 // GetTask finds a task by id.
 func (s *Store) GetTask(ctx context.Context, id int64) (*entities.Task, error) {
-	t, err := ScanTask(s.db.QueryRowContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id = ?`, id))
+	t, err := scanTask(s.db.QueryRowContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &NotFoundError{Kind: "task", Name: itoa(id)}
 	}
@@ -111,16 +108,7 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) ([]*entities.Task, 
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []*entities.Task{}
-	for rows.Next() {
-		t, err := ScanTask(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return scanTasks(rows)
 }
 
 // AppendLog adds lines to a task's log.
@@ -166,17 +154,6 @@ func (s *Store) TaskLog(ctx context.Context, taskID, after int64) ([]entities.Lo
 		out = append(out, l)
 	}
 	return out, last, rows.Err()
-}
-
-// FinishTask records a task's end: status, error, hint, code and result.
-func (s *Store) FinishTask(ctx context.Context, id int64, status, errMsg, hint, code string, result any) error {
-	rb := []byte{}
-	if result != nil {
-		rb, _ = json.Marshal(result)
-	}
-	_, err := s.db.ExecContext(ctx, `UPDATE tasks SET status = ?, error = ?, hint = ?, error_code = ?, result = ?, finished = ?, lease_until = NULL WHERE id = ?`,
-		status, errMsg, hint, code, string(rb), s.now(), id)
-	return err
 }
 
 // TaskResult returns the JSON result the back end gave for a task.

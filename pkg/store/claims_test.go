@@ -1,0 +1,350 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+)
+
+// openPair opens one state file twice, as two dispatchers would.
+func openPair(t *testing.T) (*Store, *Store) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "aegir.db")
+	var out [2]*Store
+	for i := range out {
+		s, err := Open(context.Background(), path, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		out[i] = s
+	}
+	return out[0], out[1]
+}
+
+func queued(t *testing.T, s *Store, kind string, targetID int64) *entities.Task {
+	t.Helper()
+	task, err := s.QueueTask(context.Background(), entities.TaskSiteVerify, kind, targetID, kind+"-"+itoa(targetID), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+func claimFor(worker string, now time.Time) Claim {
+	return Claim{Worker: worker, Now: now, LeaseUntil: now.Add(time.Minute)}
+}
+
+func taskIDs(ts []*entities.Task) []int64 {
+	out := []int64{}
+	for _, t := range ts {
+		out = append(out, t.ID)
+	}
+	return out
+}
+
+func get(t *testing.T, s *Store, id int64) *entities.Task {
+	t.Helper()
+	task, err := s.GetTask(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+// One claim takes the oldest queued task of each free target and marks it
+// processing with the claimer's worker and lease; a second claimer on
+// another handle gets nothing while those targets are busy.
+func TestClaimTasks(t *testing.T) {
+	a, b := openPair(t)
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	s1 := queued(t, a, entities.TargetSite, 1)
+	s1b := queued(t, a, entities.TargetSite, 1)
+	p1 := queued(t, a, entities.TargetPlatform, 1)
+
+	got, err := a.ClaimTasks(ctx, claimFor("w1", now), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{s1.ID, p1.ID}; !slices.Equal(taskIDs(got), want) {
+		t.Fatalf("claimed %v, want %v", taskIDs(got), want)
+	}
+	for _, id := range []int64{s1.ID, p1.ID} {
+		c := get(t, b, id)
+		if c.Status != entities.TaskProcessing || c.Worker != "w1" || c.Attempt != 1 || c.Started == nil || !c.Started.Equal(now) ||
+			c.LeaseUntil == nil || !c.LeaseUntil.Equal(now.Add(time.Minute)) {
+			t.Fatalf("claimed task as stored: %+v", c)
+		}
+	}
+	if again, err := b.ClaimTasks(ctx, claimFor("w2", now), 10); err != nil || len(again) != 0 {
+		t.Fatalf("second claimer got %v (%v), want nothing: both targets are busy", taskIDs(again), err)
+	}
+	if c := get(t, a, s1b.ID); c.Status != entities.TaskQueued || c.Worker != "" {
+		t.Fatalf("the second task of site 1 was touched: %+v", c)
+	}
+	if got, err := b.ClaimTasks(ctx, claimFor("w2", now), 0); err != nil || len(got) != 0 {
+		t.Fatalf("limit 0 claimed %v (%v)", taskIDs(got), err)
+	}
+	// The limit takes the oldest first.
+	older := queued(t, a, entities.TargetSite, 5)
+	queued(t, a, entities.TargetSite, 6)
+	if got, err := b.ClaimTasks(ctx, claimFor("w2", now), 1); err != nil || !slices.Equal(taskIDs(got), []int64{older.ID}) {
+		t.Fatalf("limit 1 claimed %v (%v), want [%d]", taskIDs(got), err, older.ID)
+	}
+}
+
+// Two dispatchers claiming at once on their own handles never get the
+// same task, and between them get every task.
+func TestClaimTasksConcurrent(t *testing.T) {
+	a, b := openPair(t)
+	ctx := context.Background()
+	const n = 60
+	for i := range n {
+		queued(t, a, entities.TargetSite, int64(i+1))
+	}
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for i, s := range []*Store{a, b} {
+		worker := "w" + itoa(int64(i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ts, err := s.ClaimTasks(ctx, claimFor(worker, time.Now()), 3)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(ts) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, task := range ts {
+					if w, dup := seen[task.ID]; dup {
+						mu.Unlock()
+						errs <- &ConflictError{Msg: "task " + itoa(task.ID) + " claimed by " + w + " and " + worker}
+						return
+					}
+					seen[task.ID] = worker
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(seen) != n {
+		t.Fatalf("%d tasks claimed, want %d", len(seen), n)
+	}
+}
+
+// ClaimTask takes one task only when it is claimable; TaskHolder names
+// what is in its way: the running task first, else the older queued one.
+func TestClaimTaskAndHolder(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	now := time.Now()
+	first := queued(t, s, entities.TargetSite, 1)
+	second := queued(t, s, entities.TargetSite, 1)
+	third := queued(t, s, entities.TargetSite, 1)
+
+	if got, err := s.ClaimTask(ctx, claimFor("w", now), second.ID); err != nil || got != nil {
+		t.Fatalf("claimed %v (%v) behind an older queued task", got, err)
+	}
+	if h, err := s.TaskHolder(ctx, second); err != nil || h == nil || h.ID != first.ID || h.Status != entities.TaskQueued {
+		t.Fatalf("holder of the second task: %+v (%v), want queued task %d", h, err, first.ID)
+	}
+	got, err := s.ClaimTask(ctx, claimFor("w", now), first.ID)
+	if err != nil || got == nil || got.ID != first.ID || got.Status != entities.TaskProcessing || got.Worker != "w" {
+		t.Fatalf("claiming the first task: %+v (%v)", got, err)
+	}
+	if again, err := s.ClaimTask(ctx, claimFor("w2", now), first.ID); err != nil || again != nil {
+		t.Fatalf("a processing task was claimed again: %+v (%v)", again, err)
+	}
+	if h, err := s.TaskHolder(ctx, third); err != nil || h == nil || h.ID != first.ID || h.Status != entities.TaskProcessing {
+		t.Fatalf("holder of the third task: %+v (%v), want running task %d", h, err, first.ID)
+	}
+	if h, err := s.TaskHolder(ctx, first); err != nil || h != nil {
+		t.Fatalf("the running task has a holder: %+v (%v)", h, err)
+	}
+	if running, err := s.ProcessingTasks(ctx); err != nil || !slices.Equal(taskIDs(running), []int64{first.ID}) {
+		t.Fatalf("processing tasks %v (%v), want [%d]", taskIDs(running), err, first.ID)
+	}
+}
+
+// A lease is renewed and a task finished only by the worker that holds
+// it, and only while it is processing.
+func TestRenewLeaseAndFinishTask(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	task := queued(t, s, entities.TargetSite, 1)
+	if _, err := s.ClaimTasks(ctx, claimFor("w", now), 1); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Hour)
+	if ok, err := s.RenewLease(ctx, task.ID, "w", later); err != nil || !ok {
+		t.Fatalf("renewing its own lease: %v, %v", ok, err)
+	}
+	if c := get(t, s, task.ID); c.LeaseUntil == nil || !c.LeaseUntil.Equal(later) {
+		t.Fatalf("lease %v after renewal, want %v", c.LeaseUntil, later)
+	}
+	if ok, err := s.RenewLease(ctx, task.ID, "other", later.Add(time.Hour)); err != nil || ok {
+		t.Fatalf("another worker renewed the lease: %v, %v", ok, err)
+	}
+	if ok, err := s.FinishTask(ctx, task.ID, "other", TaskEnd{Status: entities.TaskSuccess, Finished: later}); err != nil || ok {
+		t.Fatalf("another worker finished the task: %v, %v", ok, err)
+	}
+	if c := get(t, s, task.ID); c.Status != entities.TaskProcessing || !c.LeaseUntil.Equal(later) {
+		t.Fatalf("task changed by another worker: %+v", c)
+	}
+
+	end := TaskEnd{Status: entities.TaskError, Error: "boom", Hint: "fix it", Code: "broken", Result: map[string]int{"n": 1}, Finished: later}
+	if ok, err := s.FinishTask(ctx, task.ID, "w", end); err != nil || !ok {
+		t.Fatalf("finishing the task: %v, %v", ok, err)
+	}
+	c := get(t, s, task.ID)
+	if c.Status != entities.TaskError || c.Error != "boom" || c.Hint != "fix it" || c.LeaseUntil != nil || c.Finished == nil || !c.Finished.Equal(later) {
+		t.Fatalf("finished task as stored: %+v", c)
+	}
+	var code string
+	if err := s.DB().QueryRow(`SELECT error_code FROM tasks WHERE id = ?`, task.ID).Scan(&code); err != nil || code != "broken" {
+		t.Fatalf("error code %q (%v)", code, err)
+	}
+	if r, err := s.TaskResult(ctx, task.ID); err != nil || r != `{"n":1}` {
+		t.Fatalf("result %q (%v)", r, err)
+	}
+	if ok, err := s.RenewLease(ctx, task.ID, "w", later); err != nil || ok {
+		t.Fatalf("renewed the lease of a finished task: %v, %v", ok, err)
+	}
+	if ok, err := s.FinishTask(ctx, task.ID, "w", TaskEnd{Status: entities.TaskSuccess, Finished: later}); err != nil || ok {
+		t.Fatalf("finished a task twice: %v, %v", ok, err)
+	}
+	if c := get(t, s, task.ID); c.Status != entities.TaskError {
+		t.Fatalf("second finish changed the status to %s", c.Status)
+	}
+
+	// A result that cannot be encoded is saved as the reason why.
+	other := queued(t, s, entities.TargetSite, 2)
+	if _, err := s.ClaimTasks(ctx, claimFor("w", now), 1); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.FinishTask(ctx, other.ID, "w", TaskEnd{Status: entities.TaskSuccess, Result: make(chan int), Finished: later}); err != nil || !ok {
+		t.Fatalf("finishing with an unencodable result: %v, %v", ok, err)
+	}
+	if r, _ := s.TaskResult(ctx, other.ID); !strings.Contains(r, "unencodable_result") {
+		t.Fatalf("result %q, want the encoding error", r)
+	}
+}
+
+// A rescue ends a task only if it still has the lease the rescuer read: a
+// renewal meanwhile wins, and of two rescuers one succeeds.
+func TestRescueTask(t *testing.T) {
+	a, b := openPair(t)
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	task := queued(t, a, entities.TargetSite, 1)
+	if _, err := a.ClaimTasks(ctx, claimFor("dead@host", now), 1); err != nil {
+		t.Fatal(err)
+	}
+	end := TaskEnd{Status: entities.TaskError, Error: "died", Hint: "retry", Code: "dispatcher_died", Finished: now.Add(time.Hour)}
+
+	stale := get(t, b, task.ID)
+	if ok, err := a.RenewLease(ctx, task.ID, "dead@host", now.Add(2*time.Minute)); err != nil || !ok {
+		t.Fatalf("renewing: %v, %v", ok, err)
+	}
+	if ok, err := b.RescueTask(ctx, stale, end); err != nil || ok {
+		t.Fatalf("rescued a task whose lease was renewed since it was read: %v, %v", ok, err)
+	}
+	if c := get(t, b, task.ID); c.Status != entities.TaskProcessing {
+		t.Fatalf("status %s after a lost rescue", c.Status)
+	}
+
+	cur := get(t, b, task.ID)
+	if ok, err := b.RescueTask(ctx, cur, end); err != nil || !ok {
+		t.Fatalf("rescuing: %v, %v", ok, err)
+	}
+	if ok, err := a.RescueTask(ctx, cur, end); err != nil || ok {
+		t.Fatalf("a second rescuer rescued it too: %v, %v", ok, err)
+	}
+	c := get(t, a, task.ID)
+	if c.Status != entities.TaskError || c.Error != "died" || c.LeaseUntil != nil || c.Finished == nil {
+		t.Fatalf("rescued task as stored: %+v", c)
+	}
+	if ok, err := a.FinishTask(ctx, task.ID, "dead@host", TaskEnd{Status: entities.TaskSuccess, Finished: now}); err != nil || ok {
+		t.Fatalf("the dead worker finished its rescued task: %v, %v", ok, err)
+	}
+
+	// The rescue found its work done: a warning without the error.
+	if err := b.ClearRescuedError(ctx, task.ID); err != nil {
+		t.Fatal(err)
+	}
+	c = get(t, a, task.ID)
+	var code string
+	_ = a.DB().QueryRow(`SELECT error_code FROM tasks WHERE id = ?`, task.ID).Scan(&code)
+	if c.Status != entities.TaskWarning || c.Error != "" || c.Hint != "" || code != "" {
+		t.Fatalf("after ClearRescuedError: %+v, code %q", c, code)
+	}
+}
+
+// A task that never had a lease is rescued as such (lease_until IS NULL).
+func TestRescueTaskWithoutLease(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	task := queued(t, s, entities.TargetSite, 1)
+	if _, err := s.DB().Exec(`UPDATE tasks SET status = 'processing', worker = 'w' WHERE id = ?`, task.ID); err != nil {
+		t.Fatal(err)
+	}
+	cur := get(t, s, task.ID)
+	if cur.LeaseUntil != nil {
+		t.Fatalf("lease %v", cur.LeaseUntil)
+	}
+	if ok, err := s.RescueTask(ctx, cur, TaskEnd{Status: entities.TaskError, Error: "died", Finished: time.Now()}); err != nil || !ok {
+		t.Fatalf("rescuing a task without a lease: %v, %v", ok, err)
+	}
+	if c := get(t, s, task.ID); c.Status != entities.TaskError {
+		t.Fatalf("status %s", c.Status)
+	}
+}
+
+func TestTaskLogTail(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	task := queued(t, s, entities.TargetSite, 1)
+	other := queued(t, s, entities.TargetSite, 2)
+	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		if err := s.AppendLog(ctx, task.ID, entities.LogLine{Time: base.Add(time.Duration(i) * time.Second), Level: "info", Message: "line " + itoa(int64(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AppendLog(ctx, other.ID, entities.LogLine{Level: "info", Message: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	tail, err := s.TaskLogTail(ctx, task.ID, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range tail {
+		got = append(got, l.Message)
+	}
+	if strings.Join(got, ",") != "line 2,line 3,line 4" || !tail[0].Time.Equal(base.Add(2*time.Second)) {
+		t.Fatalf("tail %v (first at %v)", got, tail[0].Time)
+	}
+	if none, err := s.TaskLogTail(ctx, 9999, 3); err != nil || none == nil || len(none) != 0 {
+		t.Fatalf("tail of an unknown task: %v (%v)", none, err)
+	}
+}
