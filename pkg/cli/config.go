@@ -142,7 +142,7 @@ func checkConfigValue(key string, val, def any) error {
 	case "web_user":
 		err = web.CheckUser(key, s) // the web back end's rule
 	case "web_group":
-		err = entities.ValidateSystemName(key, s, "group") // the back end's rule (provision.Context.Check)
+		err = entities.ValidateSystemName(key, s, "group") // the back end's rule (provision.Job.Check)
 	case "acme_directory":
 		if _, derr := acme.DirectoryURL(s); derr != nil { // the ACME client's rule
 			err = fmt.Errorf("must be an https:// URL, or production or staging")

@@ -17,13 +17,14 @@ func (a *App) provisionCmd() *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "provision TASK --context-file F|-",
-		Short: "Run the back end alone: a flat JSON context in, a JSON result out",
-		Long: `Run one back-end task from a flat JSON context (the options the front end
-would pass) and print the JSON result: status, log lines, changes for the
+		Short: "Run the back end alone: a JSON job in, a JSON result out",
+		Long: `Run one back-end task from a JSON job (what the front end would pass:
+the task's site, platform and servers, nested, with "version": 2; see
+docs/json.md) and print the JSON result: status, log lines, changes for the
 front end, and on failure an error code, message and hint. TASK is a task
 type such as site.verify; the classic short form (verify, install) is taken
-from the context's target. The exit code is 1 when the result is an error,
-2 when the context is invalid (error_code invalid_context: nothing ran), as
+from the job's target. The exit code is 1 when the result is an error,
+2 when the job is invalid (error_code invalid_context: nothing ran), as
 it is for a file that holds anything after its one JSON object.
 
 Task types: `,
@@ -41,7 +42,7 @@ Task types: `,
 				defer f.Close()
 				r = f
 			}
-			c, err := provision.DecodeContext(r)
+			c, err := provision.DecodeJob(r)
 			if err != nil {
 				return usageErr(fmt.Errorf("invalid --context-file: %w", err))
 			}
@@ -60,21 +61,21 @@ Task types: `,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&file, "context-file", "", "the JSON context: a file, or - for standard input")
+	cmd.Flags().StringVar(&file, "context-file", "", "the JSON job: a file, or - for standard input")
 	cmd.Long += strings.Join(engine.Tasks(), ", ") + "."
 	return cmd
 }
 
 // taskName turns a classic short name (verify) into a task type by the
-// context's target: a site, else a platform, else a server.
-func taskName(name string, c *provision.Context) string {
+// job's target: a site, else a platform, else a server.
+func taskName(name string, c *provision.Job) string {
 	if strings.Contains(name, ".") {
 		return name
 	}
 	switch {
-	case c.SiteDomain != "":
+	case c.Site.Domain != "":
 		return "site." + name
-	case c.Platform != "":
+	case c.Site.Platform.Name != "":
 		return "platform." + name
 	}
 	return "server." + name

@@ -15,32 +15,32 @@ import (
 // before prepares the record for a task: a new site gets its database
 // password here, saved in the (0600) state before the back end runs, so
 // that a retried or rolled-back install knows it.
-func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Context) error {
+func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Job) error {
 	if t.Type == entities.TaskSiteClone {
 		return r.beforeClone(ctx, t, c)
 	}
-	if t.Type == entities.TaskSiteRestore && c.SiteDBPassword == "" {
+	if t.Type == entities.TaskSiteRestore && c.Site.DB.Password == "" {
 		// The restore makes a new database user, with a password of its
 		// own: a deleted site recorded again (saved now, as an install's),
 		// or a live site recorded without one (an imported site whose
 		// settings had none: saved once the restore worked, see applySite).
-		c.SiteDBPassword = db.GeneratePassword()
-		if c.SiteStatus == entities.SiteQueued {
-			return r.Store.SaveSiteDB(ctx, t.TargetID, "", "", c.SiteDBPassword)
+		c.Site.DB.Password = db.GeneratePassword()
+		if c.Site.Status == entities.SiteQueued {
+			return r.Store.SaveSiteDB(ctx, t.TargetID, "", "", c.Site.DB.Password)
 		}
 		return nil
 	}
-	if t.Type != entities.TaskSiteInstall || (c.SiteDBPassword != "" && c.SiteDBName != "") {
+	if t.Type != entities.TaskSiteInstall || (c.Site.DB.Password != "" && c.Site.DB.Name != "") {
 		return nil
 	}
-	if c.SiteDBName == "" {
+	if c.Site.DB.Name == "" {
 		// Named now, so that a clean-up after a dead dispatcher knows what
 		// to drop; unique among this database server's sites.
 		site, err := r.Store.GetSiteByID(ctx, t.TargetID)
 		if err != nil {
 			return err
 		}
-		c.SiteDBName = db.NameFor(c.SiteDomain, func(n string) bool {
+		c.Site.DB.Name = db.NameFor(c.Site.Domain, func(n string) bool {
 			taken, e := r.Store.DBNameTaken(ctx, site.DBServerID, n)
 			if e != nil {
 				err = e
@@ -50,12 +50,12 @@ func (r *Runner) before(ctx context.Context, t *entities.Task, c *provision.Cont
 		if err != nil {
 			return err
 		}
-		c.SiteDBUser = c.SiteDBName
+		c.Site.DB.User = c.Site.DB.Name
 	}
-	if c.SiteDBPassword == "" {
-		c.SiteDBPassword = db.GeneratePassword()
+	if c.Site.DB.Password == "" {
+		c.Site.DB.Password = db.GeneratePassword()
 	}
-	return r.Store.SaveSiteDB(ctx, t.TargetID, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword)
+	return r.Store.SaveSiteDB(ctx, t.TargetID, c.Site.DB.Name, c.Site.DB.User, c.Site.DB.Password)
 }
 
 // Cleanup puts things right after a dispatcher died while it ran t.
@@ -115,10 +115,10 @@ func (r *Runner) undo(ctx context.Context, t *entities.Task, undo string, opts m
 	}
 	c.Task = undo
 	for k, v := range opts {
-		if c.Extra == nil {
-			c.Extra = map[string]string{}
+		if c.Options == nil {
+			c.Options = map[string]string{}
 		}
-		c.Extra[k] = v
+		c.Options[k] = v
 	}
 	res := engine.Run(ctx, r.Home, c, log, r.Pool)
 	if res.Status == provision.StatusError {

@@ -23,7 +23,7 @@ type backupChange struct {
 
 // siteTaskContext completes the context of a site task that installs,
 // restores, migrates or clones the site.
-func (r *Runner) siteTaskContext(ctx context.Context, t *entities.Task, c *provision.Context) (*provision.Context, error) {
+func (r *Runner) siteTaskContext(ctx context.Context, t *entities.Task, c *provision.Job) (*provision.Job, error) {
 	switch t.Type {
 	case entities.TaskSiteInstall:
 		fillInstall(t, c)
@@ -39,7 +39,7 @@ func (r *Runner) siteTaskContext(ctx context.Context, t *entities.Task, c *provi
 
 // fillRestore names the backup to restore: the option backup (an id of
 // one of the site's backups), else the site's newest.
-func (r *Runner) fillRestore(ctx context.Context, t *entities.Task, c *provision.Context) error {
+func (r *Runner) fillRestore(ctx context.Context, t *entities.Task, c *provision.Job) error {
 	var b *entities.Backup
 	var err error
 	if v := t.Options["backup"]; v != "" {
@@ -54,18 +54,18 @@ func (r *Runner) fillRestore(ctx context.Context, t *entities.Task, c *provision
 	if err != nil {
 		return err
 	}
-	c.BackupPath, c.BackupSHA256 = b.Path, b.SHA256
+	c.Backup.Path, c.Backup.SHA256 = b.Path, b.SHA256
 	return nil
 }
 
-// fillMigrate flattens where a migrate takes the site (options platform,
-// db_server and domain; each defaults to the site's own) into the
-// context's target_ fields. The target's database name is left to the
+// fillMigrate sets where a migrate takes the site (options platform,
+// db_server and domain; each defaults to the site's own) as the job's
+// target. The target's database name is left to the
 // back end, which picks one that is free on the target server.
-func (r *Runner) fillMigrate(ctx context.Context, t *entities.Task, c *provision.Context) error {
+func (r *Runner) fillMigrate(ctx context.Context, t *entities.Task, c *provision.Job) error {
 	tc := *c
-	tc.SiteAliases = append([]string(nil), c.SiteAliases...)
-	if name := t.Options["platform"]; name != "" && name != c.Platform {
+	tc.Site.Aliases = append([]string(nil), c.Site.Aliases...)
+	if name := t.Options["platform"]; name != "" && name != c.Site.Platform.Name {
 		p, err := r.Store.GetPlatform(ctx, name)
 		if err != nil {
 			return err
@@ -74,68 +74,68 @@ func (r *Runner) fillMigrate(ctx context.Context, t *entities.Task, c *provision
 			return err
 		}
 	}
-	dbs, err := r.Store.GetServer(ctx, c.DBServer)
+	dbs, err := r.Store.GetServer(ctx, c.Site.DBServer.Machine.Name)
 	if name := t.Options["db_server"]; name != "" {
 		dbs, err = r.Store.GetServer(ctx, name)
 	}
 	if err != nil {
 		return err
 	}
-	tc.DBType = ""
+	tc.Site.DBServer.Type = ""
 	if err := r.fillDB(&tc, dbs); err != nil {
 		return err
 	}
-	if tc.DBType == "" {
+	if tc.Site.DBServer.Type == "" {
 		return fmt.Errorf("server %s has no database service (add one: aegir server edit %s --db mariadb)", dbs.Name, dbs.Name)
 	}
-	web, err := r.Store.GetServer(ctx, tc.WebServer)
+	web, err := r.Store.GetServer(ctx, tc.Site.Web.Name)
 	if err != nil {
 		return err
 	}
-	tc.DBGrantHost = grantHost(web, dbs, tc.DBHost)
+	tc.Site.DB.GrantHost = grantHost(web, dbs, tc.Site.DBServer.Host)
 	if d := t.Options["domain"]; d != "" {
-		tc.SiteDomain = d
+		tc.Site.Domain = d
 	}
-	tc.SiteDBName, tc.SiteDBUser = "", ""
-	c.SetTarget(&tc)
+	tc.Site.DB.Name, tc.Site.DB.User = "", ""
+	c.Target = &tc.Site
 	return nil
 }
 
-// fillClone makes the context of a clone: the task's site is the new
-// one, so it becomes the target, and the source (option source) the
-// context's own site.
-func (r *Runner) fillClone(ctx context.Context, t *entities.Task, c *provision.Context) (*provision.Context, error) {
+// fillClone makes the job of a clone: the task's site is the new one, so
+// it becomes the target, and the source (option source) the job's site.
+func (r *Runner) fillClone(ctx context.Context, t *entities.Task, c *provision.Job) (*provision.Job, error) {
 	source, err := r.Store.GetSite(ctx, t.Options["source"])
 	if err != nil {
 		return nil, err
 	}
-	sc := &provision.Context{Task: c.Task, TaskID: c.TaskID, WebUser: c.WebUser, WebGroup: c.WebGroup, BackupDir: c.BackupDir, Extra: c.Extra}
+	sc := &provision.Job{Version: c.Version, Task: c.Task, TaskID: c.TaskID, System: c.System, Backup: provision.BackupSpec{Dir: c.Backup.Dir}, Options: c.Options}
 	if err := r.fillSite(ctx, sc, source); err != nil {
 		return nil, err
 	}
-	c.SiteDBName, c.SiteDBUser = "", ""
-	sc.SetTarget(c)
+	c.Site.DB.Name, c.Site.DB.User = "", ""
+	target := c.Site
+	sc.Target = &target
 	return sc, nil
 }
 
 // fillBackup is the context of a task on a backup (backup.delete).
-func (r *Runner) fillBackup(ctx context.Context, t *entities.Task, c *provision.Context) error {
+func (r *Runner) fillBackup(ctx context.Context, t *entities.Task, c *provision.Job) error {
 	b, err := r.Store.GetBackup(ctx, t.TargetID)
 	if err != nil {
 		return err
 	}
-	c.BackupPath, c.BackupSHA256 = b.Path, b.SHA256
+	c.Backup.Path, c.Backup.SHA256 = b.Path, b.SHA256
 	return nil
 }
 
 // beforeClone gives a clone its own database password, saved in the
 // (0600) state before the back end runs, as an install's is.
-func (r *Runner) beforeClone(ctx context.Context, t *entities.Task, c *provision.Context) error {
-	if t.Type != entities.TaskSiteClone || c.TargetSiteDBPassword != "" {
+func (r *Runner) beforeClone(ctx context.Context, t *entities.Task, c *provision.Job) error {
+	if t.Type != entities.TaskSiteClone || c.Target.DB.Password != "" {
 		return nil
 	}
-	c.TargetSiteDBPassword = db.GeneratePassword()
-	return r.Store.SaveSiteDB(ctx, t.TargetID, "", "", c.TargetSiteDBPassword)
+	c.Target.DB.Password = db.GeneratePassword()
+	return r.Store.SaveSiteDB(ctx, t.TargetID, "", "", c.Target.DB.Password)
 }
 
 // applyBackup records the archive a task wrote, whatever the task's end:

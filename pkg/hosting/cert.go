@@ -19,9 +19,9 @@ type ACMESettings struct {
 }
 
 // fillCert puts the ACME settings and the site's certificate in the context.
-func (r *Runner) fillCert(ctx context.Context, c *provision.Context, site *entities.Site) error {
+func (r *Runner) fillCert(ctx context.Context, c *provision.Job, site *entities.Site) error {
 	a := r.Settings.ACME
-	c.ACMEDirectory, c.ACMEEmail, c.ACMECAFile, c.ACMERenewDays = a.Directory, a.Email, a.CAFile, a.RenewDays
+	c.ACME.Directory, c.ACME.Email, c.ACME.CAFile, c.ACME.RenewDays = a.Directory, a.Email, a.CAFile, a.RenewDays
 	cert, err := r.Store.GetCert(ctx, site.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -30,7 +30,7 @@ func (r *Runner) fillCert(ctx context.Context, c *provision.Context, site *entit
 		return err
 	}
 	if cert.NotAfter != nil { // not a pending first issuance
-		c.SiteCertFile, c.SiteKeyFile, c.SiteCertSource = cert.CertPath, cert.KeyPath, cert.Source
+		c.Site.HTTPS.CertFile, c.Site.HTTPS.KeyFile, c.Site.HTTPS.CertSource = cert.CertPath, cert.KeyPath, cert.Source
 	}
 	return nil
 }

@@ -1,6 +1,6 @@
 // Package hosting is the front end's side of running a task: it flattens a
 // task's target and all its relations from the state store into one
-// provision.Context, runs the back end, and saves what the back end
+// provision.Job, runs the back end, and saves what the back end
 // reports (service versions, platform core versions, packages, site
 // status) back into the store.
 package hosting
@@ -89,13 +89,14 @@ func outcome(res *provision.Result) Outcome {
 	return Outcome{Status: res.Status, Error: res.Error, Hint: res.Hint, Code: res.ErrorCode, Result: res}
 }
 
-// BuildContext flattens a task's target and relations into a Context.
-func (r *Runner) BuildContext(ctx context.Context, t *entities.Task) (*provision.Context, error) {
-	c := &provision.Context{Task: t.Type, TaskID: t.ID, WebUser: r.Settings.WebUser, WebGroup: r.Settings.WebGroup, BackupDir: r.Settings.BackupDir}
+// BuildContext turns a task's target and relations into a Job.
+func (r *Runner) BuildContext(ctx context.Context, t *entities.Task) (*provision.Job, error) {
+	c := &provision.Job{Version: provision.JobVersion, Task: t.Type, TaskID: t.ID,
+		System: provision.SystemSpec{WebUser: r.Settings.WebUser, WebGroup: r.Settings.WebGroup}, Backup: provision.BackupSpec{Dir: r.Settings.BackupDir}}
 	if len(t.Options) > 0 {
-		c.Extra = map[string]string{}
+		c.Options = map[string]string{}
 		for k, v := range t.Options {
-			c.Extra[k] = v
+			c.Options[k] = v
 		}
 	}
 	switch t.TargetKind {
@@ -136,17 +137,17 @@ func (r *Runner) BuildContext(ctx context.Context, t *entities.Task) (*provision
 	return c, nil
 }
 
-func (r *Runner) fillPlatform(ctx context.Context, c *provision.Context, p *entities.Platform) error {
+func (r *Runner) fillPlatform(ctx context.Context, c *provision.Job, p *entities.Platform) error {
 	s, err := r.Store.GetServer(ctx, p.Server)
 	if err != nil {
 		return err
 	}
 	r.fillWeb(c, s)
-	c.Platform, c.PlatformRoot, c.PlatformType, c.PlatformCoreVersion, c.PlatformDrush = p.Name, p.Root, p.Type, p.CoreVersion, p.Drush
+	c.Site.Platform = provision.PlatformSpec{Name: p.Name, Root: p.Root, Type: p.Type, CoreVersion: p.CoreVersion, Drush: p.Drush}
 	return nil
 }
 
-func (r *Runner) fillSite(ctx context.Context, c *provision.Context, site *entities.Site) error {
+func (r *Runner) fillSite(ctx context.Context, c *provision.Job, site *entities.Site) error {
 	p, err := r.Store.GetPlatformByID(ctx, site.PlatformID)
 	if err != nil {
 		return err
@@ -165,20 +166,20 @@ func (r *Runner) fillSite(ctx context.Context, c *provision.Context, site *entit
 	if err != nil {
 		return err
 	}
-	c.DBGrantHost = grantHost(web, dbs, c.DBHost)
+	c.Site.DB.GrantHost = grantHost(web, dbs, c.Site.DBServer.Host)
 	if site.DBGrantHost != "" {
 		// The account the task that made the database user chose.
-		c.DBGrantHost = site.DBGrantHost
+		c.Site.DB.GrantHost = site.DBGrantHost
 	}
-	c.SiteDomain, c.SiteAliases, c.SiteRedirect = site.Domain, site.Aliases, site.Redirect
-	c.SiteProfile, c.SiteLanguage, c.SiteClient, c.SiteStatus = site.Profile, site.Language, site.Client, site.Status
-	c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, c.SiteHTTPS = site.DBName, site.DBUser, site.DBPassword, site.HTTPS
+	c.Site.Domain, c.Site.Aliases, c.Site.Redirect = site.Domain, site.Aliases, site.Redirect
+	c.Site.Profile, c.Site.Language, c.Site.Client.Name, c.Site.Status = site.Profile, site.Language, site.Client, site.Status
+	c.Site.DB.Name, c.Site.DB.User, c.Site.DB.Password, c.Site.HTTPS.Mode = site.DBName, site.DBUser, site.DBPassword, site.HTTPS
 	if err := r.fillCert(ctx, c, site); err != nil {
 		return err
 	}
 	if site.Client != "" {
 		if cl, err := r.Store.GetClient(ctx, site.Client); err == nil {
-			c.SiteClientMail = cl.Email
+			c.Site.Client.Email = cl.Email
 		}
 	}
 	return nil
@@ -193,10 +194,10 @@ const (
 )
 
 // fillInstall moves the install task's options into the context's fields.
-func fillInstall(t *entities.Task, c *provision.Context) {
-	c.SiteTitle, c.SiteAdminUser, c.SiteAdminEmail = t.Options[OptTitle], t.Options[OptAdminUser], t.Options[OptAdminEmail]
+func fillInstall(t *entities.Task, c *provision.Job) {
+	c.Site.Install.Title, c.Site.Install.AdminUser, c.Site.Install.AdminEmail = t.Options[OptTitle], t.Options[OptAdminUser], t.Options[OptAdminEmail]
 	for _, k := range []string{OptTitle, OptAdminUser, OptAdminEmail} {
-		delete(c.Extra, k)
+		delete(c.Options, k)
 	}
 }
 
@@ -220,35 +221,36 @@ func grantHost(web, dbs *entities.Server, dbHost string) string {
 	return web.Host
 }
 
-func (r *Runner) fillWeb(c *provision.Context, s *entities.Server) {
-	c.WebServer, c.WebHost, c.WebSSHUser, c.WebSSHPort, c.WebSSHKey, c.WebAcceptHostKey = s.Name, s.Host, s.SSHUser, s.SSHPort, s.SSHKey, s.AcceptHostKey
-	c.WebRemoteHome = s.RemoteHome
-	if s.IsLocal() {
-		c.WebRemoteHome = r.Home
-	}
-	// Nothing of another server's web service stays (a context filled
-	// again for a migration's target).
-	c.HTTPType, c.HTTPPort, c.HTTPSPort, c.HTTPTestCmd, c.HTTPRestartCmd, c.PHPFPM, c.HTTPListenIP = "", 0, 0, "", "", "", ""
-	c.HTTPReloadPending = false
-	for _, sv := range s.Services {
-		if sv.Kind == entities.KindHTTP {
-			c.HTTPType, c.HTTPPort, c.HTTPSPort, c.HTTPTestCmd, c.HTTPRestartCmd, c.PHPFPM = sv.Type, sv.Port, sv.HTTPSPort, sv.TestCmd, sv.RestartCmd, sv.PHPFPM
-			c.HTTPListenIP, c.HTTPReloadPending = sv.ListenIP, sv.ReloadPending
-		}
-	}
+// ref is how the back end reaches s's machine.
+func ref(s *entities.Server) provision.ServerRef {
+	return provision.ServerRef{Name: s.Name, Host: s.Host, SSHUser: s.SSHUser, SSHPort: s.SSHPort, SSHKey: s.SSHKey, AcceptHostKey: s.AcceptHostKey}
 }
 
-func (r *Runner) fillDB(c *provision.Context, s *entities.Server) error {
-	c.DBServer, c.DBServerHost, c.DBSSHUser, c.DBSSHPort, c.DBSSHKey, c.DBAcceptHostKey = s.Name, s.Host, s.SSHUser, s.SSHPort, s.SSHKey, s.AcceptHostKey
-	// Nothing of another server's database service stays (a context
-	// filled again for a migration's target).
-	c.DBType, c.DBHost, c.DBPort, c.DBAdminUser, c.DBAdminPasswordFile, c.DBAdminPassword, c.DBTunnel = "", "", 0, "", "", "", false
+// fillWeb sets the job's web server to s, replacing all of another
+// server's (a job filled again for a migration's target).
+func (r *Runner) fillWeb(c *provision.Job, s *entities.Server) {
+	w := provision.WebSpec{ServerRef: ref(s), Home: s.RemoteHome}
+	if s.IsLocal() {
+		w.Home = r.Home
+	}
+	for _, sv := range s.Services {
+		if sv.Kind == entities.KindHTTP {
+			w.Type, w.Port, w.HTTPSPort, w.TestCmd, w.RestartCmd, w.PHPFPM = sv.Type, sv.Port, sv.HTTPSPort, sv.TestCmd, sv.RestartCmd, sv.PHPFPM
+			w.ListenIP, w.ReloadPending = sv.ListenIP, sv.ReloadPending
+		}
+	}
+	c.Site.Web = w
+}
+
+// fillDB sets the job's database server to s, replacing all of another
+// server's (a job filled again for a migration's target).
+func (r *Runner) fillDB(c *provision.Job, s *entities.Server) error {
+	d := provision.DBSpec{Machine: ref(s)}
 	for _, sv := range s.Services {
 		if sv.Kind != entities.KindDB {
 			continue
 		}
-		c.DBType, c.DBHost, c.DBPort, c.DBAdminUser, c.DBAdminPasswordFile = sv.Type, sv.DBHost, sv.Port, sv.AdminUser, sv.AdminPasswordFile
-		c.DBTunnel = sv.DBTunnel
+		d.Type, d.Host, d.Port, d.AdminUser, d.AdminPasswordFile, d.Tunnel = sv.Type, sv.DBHost, sv.Port, sv.AdminUser, sv.AdminPasswordFile, sv.DBTunnel
 		if sv.AdminPasswordFile != "" {
 			// Refused at each use, as ssh refuses such a key: a mode
 			// changed after server add or edit checked it.
@@ -261,9 +263,10 @@ func (r *Runner) fillDB(c *provision.Context, s *entities.Server) error {
 			if err != nil {
 				return fmt.Errorf("reading the database admin password of server %s: %w (fix: aegir server edit %s --db-admin-password-file FILE)", s.Name, err, s.Name)
 			}
-			c.DBAdminPassword = strings.TrimRight(string(b), "\r\n")
+			d.AdminPassword = strings.TrimRight(string(b), "\r\n")
 		}
 	}
+	c.Site.DBServer = d
 	return nil
 }
 

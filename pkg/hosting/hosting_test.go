@@ -57,13 +57,13 @@ func TestMigrateContextTakesTheTargetsWebService(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.HTTPListenIP != "127.0.0.1" || c.HTTPPort != 8080 {
-			t.Errorf("migrate to %s: the source's web service changed: listen %q port %d", tc.platform, c.HTTPListenIP, c.HTTPPort)
+		if c.Site.Web.ListenIP != "127.0.0.1" || c.Site.Web.Port != 8080 {
+			t.Errorf("migrate to %s: the source's web service changed: listen %q port %d", tc.platform, c.Site.Web.ListenIP, c.Site.Web.Port)
 		}
-		tg := c.Target()
-		if tg.WebServer != tc.server || tg.HTTPListenIP != tc.ip || tg.HTTPRestartCmd != tc.restart {
+		tg := c.Target.Web
+		if tg.Name != tc.server || tg.ListenIP != tc.ip || tg.RestartCmd != tc.restart {
 			t.Errorf("migrate to %s: target web server %s, listen %q, restart %q; want %s, %q, %q",
-				tc.platform, tg.WebServer, tg.HTTPListenIP, tg.HTTPRestartCmd, tc.server, tc.ip, tc.restart)
+				tc.platform, tg.Name, tg.ListenIP, tg.RestartCmd, tc.server, tc.ip, tc.restart)
 		}
 	}
 }

@@ -1,5 +1,5 @@
 // Package engine is aegir's back-end runtime: Run carries out one task
-// from its provision.Context and answers with a provision.Result; task
+// from its provision.Job and answers with a provision.Result; task
 // types register themselves with Register; a Pool keeps one connection per
 // server for a run or a dispatch, and a ReloadSet lets the tasks that
 // change one web server at about the same time share one reload.
@@ -50,7 +50,7 @@ func (e *Env) Logf(level, format string, args ...any) {
 }
 
 // TaskFunc does one task type.
-type TaskFunc func(ctx context.Context, env *Env, c *provision.Context) (map[string]any, error)
+type TaskFunc func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error)
 
 var (
 	regMu sync.RWMutex

@@ -53,27 +53,27 @@ func TestReloadSetCoalesces(t *testing.T) {
 
 // The tasks of TestRunResult, registered once (a test may run again).
 func init() {
-	Register("test.ok", func(ctx context.Context, env *Env, c *provision.Context) (map[string]any, error) {
-		env.Logf(provision.LevelInfo, "did %s", c.SiteDomain)
+	Register("test.ok", func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error) {
+		env.Logf(provision.LevelInfo, "did %s", c.Site.Domain)
 		return map[string]any{"x": 1}, nil
 	})
-	Register("test.warn", func(ctx context.Context, env *Env, c *provision.Context) (map[string]any, error) {
+	Register("test.warn", func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error) {
 		env.Logf(provision.LevelWarning, "careful")
 		return nil, nil
 	})
-	Register("test.fail", func(ctx context.Context, env *Env, c *provision.Context) (map[string]any, error) {
+	Register("test.fail", func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error) {
 		return nil, provision.Errorf(provision.ErrDatabase, "start the database", "database down")
 	})
-	Register("test.exit", func(ctx context.Context, env *Env, c *provision.Context) (map[string]any, error) {
+	Register("test.exit", func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error) {
 		return nil, &exec.ExitError{Command: "false", ExitCode: 1}
 	})
-	Register("test.panic", func(ctx context.Context, env *Env, c *provision.Context) (map[string]any, error) { panic("oops") })
+	Register("test.panic", func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error) { panic("oops") })
 
 }
 
 func TestRunResult(t *testing.T) {
 	run := func(task string) *provision.Result {
-		return Run(context.Background(), t.TempDir(), &provision.Context{Task: task, SiteDomain: "a.test"}, nil, nil)
+		return Run(context.Background(), t.TempDir(), &provision.Job{Task: task, Site: provision.SiteSpec{Domain: "a.test"}}, nil, nil)
 	}
 	if r := run("test.ok"); r.Status != provision.StatusSuccess || r.Changes["x"] != 1 || len(r.Log) != 1 || r.Log[0].Message != "did a.test" {
 		t.Errorf("ok: %+v", r)

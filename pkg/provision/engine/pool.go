@@ -104,15 +104,15 @@ func hostKey(cfg exec.SSHConfig) string {
 
 // taskHomes tells t the aegir homes of the context's remote web servers,
 // where their task directories go.
-func (p *Pool) taskHomes(t *exec.Task, c *provision.Context) {
+func (p *Pool) taskHomes(t *exec.Task, c *provision.Job) {
 	set := func(ref provision.ServerRef, home string) {
 		if !ref.IsLocal() && ref.Host != "" {
 			t.SetHome(hostKey(p.SSHConfig(ref)), home)
 		}
 	}
-	set(c.Web(), c.WebRemoteHome)
+	set(c.Web(), c.Site.Web.Home)
 	if c.HasTarget() {
-		set(c.Target().Web(), c.TargetWebRemoteHome)
+		set(c.AtTarget().Web(), c.Target.Web.Home)
 	}
 }
 
@@ -381,11 +381,11 @@ func (c *poolConn) Close() error { return nil }
 // none: the master's home for this machine, .aegir in the SSH user's home
 // for a remote server. A server that cannot be asked is left as it is:
 // the task's own connection reports why.
-func resolveWebHomes(ctx context.Context, env *Env, pool *Pool, c *provision.Context) {
-	resolveWebHome(ctx, env, pool, c.Web(), c.HTTPType, &c.WebRemoteHome)
+func resolveWebHomes(ctx context.Context, env *Env, pool *Pool, c *provision.Job) {
+	resolveWebHome(ctx, env, pool, c.Web(), c.Site.Web.Type, &c.Site.Web.Home)
 	if c.HasTarget() {
-		t := c.Target()
-		resolveWebHome(ctx, env, pool, t.Web(), t.HTTPType, &c.TargetWebRemoteHome)
+		t := c.AtTarget()
+		resolveWebHome(ctx, env, pool, t.Web(), t.Site.Web.Type, &c.Target.Web.Home)
 	}
 }
 

@@ -112,8 +112,8 @@ func TestPoolSharesAndReconnects(t *testing.T) {
 }
 
 func init() {
-	Register("test.configdir", func(ctx context.Context, env *Env, c *provision.Context) (map[string]any, error) {
-		return map[string]any{"dir": c.ConfigDir(), "target": c.Target().ConfigDir()}, nil
+	Register("test.configdir", func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error) {
+		return map[string]any{"dir": c.ConfigDir(), "target": c.AtTarget().ConfigDir()}, nil
 	})
 }
 
@@ -122,8 +122,9 @@ func init() {
 func TestRunResolvesRemoteHome(t *testing.T) {
 	t.Parallel()
 	p, ref, _, _ := poolFor(t)
-	c := &provision.Context{Task: "test.configdir", WebServer: "web2", WebHost: ref.Host, WebSSHUser: ref.SSHUser, WebSSHPort: ref.SSHPort, WebSSHKey: ref.SSHKey, HTTPType: "nginx",
-		TargetWebServer: "web1", TargetWebHost: "localhost", TargetHTTPType: "nginx", TargetPlatformRoot: "/srv/p", TargetSiteDomain: "a.test"}
+	c := &provision.Job{Task: "test.configdir",
+		Site:   provision.SiteSpec{Web: provision.WebSpec{ServerRef: provision.ServerRef{Name: "web2", Host: ref.Host, SSHUser: ref.SSHUser, SSHPort: ref.SSHPort, SSHKey: ref.SSHKey}, Type: "nginx"}},
+		Target: &provision.SiteSpec{Domain: "a.test", Platform: provision.PlatformSpec{Root: "/srv/p"}, Web: provision.WebSpec{ServerRef: provision.ServerRef{Name: "web1", Host: "localhost"}, Type: "nginx"}}}
 	res := Run(context.Background(), "/master/home", c, nil, p)
 	if res.Status != provision.StatusSuccess {
 		t.Fatalf("%s: %s", res.Status, res.Error)
@@ -136,7 +137,7 @@ func TestRunResolvesRemoteHome(t *testing.T) {
 	}
 	// Given, it stays.
 	c2 := *c
-	c2.WebRemoteHome = "/srv/aegir"
+	c2.Site.Web.Home = "/srv/aegir"
 	if res := Run(context.Background(), "/master/home", &c2, nil, p); res.Changes["dir"] != "/srv/aegir/config/web2" {
 		t.Errorf("config dir with a remote home given: %v", res.Changes["dir"])
 	}

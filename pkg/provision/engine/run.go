@@ -18,7 +18,7 @@ type Executor = exec.Executor
 // Run runs one task from its context and always answers with a provision.Result (an
 // unknown task or a failure is a provision.Result with status error). lg, if not nil,
 // receives every log line as it happens as well.
-func Run(ctx context.Context, home string, c *provision.Context, lg provision.Logger, pool *Pool) *provision.Result {
+func Run(ctx context.Context, home string, c *provision.Job, lg provision.Logger, pool *Pool) *provision.Result {
 	res := &provision.Result{Status: provision.StatusSuccess}
 	var mu sync.Mutex
 	env := &Env{Home: home}
@@ -81,7 +81,7 @@ func Run(ctx context.Context, home string, c *provision.Context, lg provision.Lo
 
 // startTask makes the temporary directory of a task that has an id and
 // a home (exec.StartTask); none for a task run by hand.
-func startTask(home string, c *provision.Context) (*exec.Task, error) {
+func startTask(home string, c *provision.Job) (*exec.Task, error) {
 	if home == "" || c.TaskID == 0 || c.Task == provision.TaskRescue {
 		return nil, nil
 	}
@@ -96,7 +96,7 @@ func startTask(home string, c *provision.Context) (*exec.Task, error) {
 	return t, nil
 }
 
-func safeCall(ctx context.Context, f TaskFunc, env *Env, c *provision.Context) (ch map[string]any, err error) {
+func safeCall(ctx context.Context, f TaskFunc, env *Env, c *provision.Job) (ch map[string]any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = provision.Errorf(provision.ErrInternal, "this is a bug in aegir; report it with the task log", "internal error: %v", r)

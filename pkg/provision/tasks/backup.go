@@ -57,7 +57,7 @@ const sslPart = "ssl"
 // layout is what a backup holds of the site: its files and settings
 // (siteLayout) and its certificate directory, if it has one.
 func (s *site) layout() []backup.Part {
-	return append(siteLayout(s.p, s.c.SiteDomain), backup.Part{Name: sslPart, Path: s.certDir(), Dir: true, Optional: true})
+	return append(siteLayout(s.p, s.c.Site.Domain), backup.Part{Name: sslPart, Path: s.certDir(), Dir: true, Optional: true})
 }
 
 // underPart reports whether an archive member is part p or lies under it.
@@ -129,12 +129,12 @@ func (m *move) giveToWebServer(ctx context.Context, parts []backup.Part) {
 // web server stream into the archive as they are read.
 func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
 	c := s.c
-	if c.BackupDir == "" {
+	if c.Backup.Dir == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_dir (the master's AEGIR_HOME/backups) in the context", "no backup directory given")
 	}
-	if c.SiteDBName == "" {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "install the site first: aegir task list --site "+c.SiteDomain,
-			"site %s has no database yet: it was never installed", c.SiteDomain)
+	if c.Site.DB.Name == "" {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "install the site first: aegir task list --site "+c.Site.Domain,
+			"site %s has no database yet: it was never installed", c.Site.Domain)
 	}
 	svc, err := s.db(ctx)
 	if err != nil {
@@ -145,23 +145,23 @@ func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := c.SiteDomain + "-" + time.Now().UTC().Format("20060102-150405") + ".tar.gz"
+	name := c.Site.Domain + "-" + time.Now().UTC().Format("20060102-150405") + ".tar.gz"
 	certSource, certFile := "", ""
-	if c.SiteCertFile != "" {
-		certFile = path.Base(c.SiteCertFile)
-		certSource = c.SiteCertSource
+	if c.Site.HTTPS.CertFile != "" {
+		certFile = path.Base(c.Site.HTTPS.CertFile)
+		certSource = c.Site.HTTPS.CertSource
 		if certSource == "" {
 			certSource = entities.CertACME
 		}
 	}
-	s.env.Logf(provision.LevelInfo, "backing up %s: database %s from %s, files from %s, into %s", c.SiteDomain, c.SiteDBName, c.DBServer, c.WebServer, c.BackupDir)
+	s.env.Logf(provision.LevelInfo, "backing up %s: database %s from %s, files from %s, into %s", c.Site.Domain, c.Site.DB.Name, c.Site.DBServer.Machine.Name, c.Site.Web.Name, c.Backup.Dir)
 	start := time.Now()
-	info, err := backup.Write(ctx, c.BackupDir, name, backup.Source{
+	info, err := backup.Write(ctx, c.Backup.Dir, name, backup.Source{
 		Files: s.ex,
 		Parts: s.layout(),
-		Dump:  func(ctx context.Context, w io.Writer) error { return svc.Dump(ctx, dbEx, c.SiteDBName, w) },
-		Manifest: backup.Manifest{Site: c.SiteDomain, URL: s.url(), Aliases: c.SiteAliases, Platform: c.Platform, PlatformType: s.p.Type, CoreVersion: s.p.Version,
-			WebServer: c.WebServer, DBServer: c.DBServer, DBType: c.DBType, DBName: c.SiteDBName, CertSource: certSource, CertFile: certFile},
+		Dump:  func(ctx context.Context, w io.Writer) error { return svc.Dump(ctx, dbEx, c.Site.DB.Name, w) },
+		Manifest: backup.Manifest{Site: c.Site.Domain, URL: s.url(), Aliases: c.Site.Aliases, Platform: c.Site.Platform.Name, PlatformType: s.p.Type, CoreVersion: s.p.Version,
+			WebServer: c.Site.Web.Name, DBServer: c.Site.DBServer.Machine.Name, DBType: c.Site.DBServer.Type, DBName: c.Site.DB.Name, CertSource: certSource, CertFile: certFile},
 		Log: s.env.Logf,
 	})
 	if err != nil {
@@ -169,11 +169,11 @@ func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
 		if errors.As(err, &pe) {
 			return nil, err
 		}
-		return nil, &provision.Error{Code: provision.ErrCommand, Msg: "backup of " + c.SiteDomain + " failed; no archive was kept", Err: err,
-			Hint: "read the log above; check the free space in " + c.BackupDir + " and that the site's files can be read"}
+		return nil, &provision.Error{Code: provision.ErrCommand, Msg: "backup of " + c.Site.Domain + " failed; no archive was kept", Err: err,
+			Hint: "read the log above; check the free space in " + c.Backup.Dir + " and that the site's files can be read"}
 	}
 	files, size := info.Manifest.Files()
-	s.env.Logf(provision.LevelInfo, "backup of %s written: %s (%s; the database and %s of %s) in %s", c.SiteDomain, info.Path,
+	s.env.Logf(provision.LevelInfo, "backup of %s written: %s (%s; the database and %s of %s) in %s", c.Site.Domain, info.Path,
 		backup.SizeString(info.Size), backup.Count(files, "file"), backup.SizeString(size), time.Since(start).Round(time.Millisecond))
 	return info, nil
 }
@@ -188,7 +188,7 @@ func backupChange(info *backup.Info, site string) map[string]any {
 	return ch
 }
 
-func siteBackup(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func siteBackup(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -204,7 +204,7 @@ func siteBackup(ctx context.Context, env *engine.Env, c *provision.Context) (map
 // (site.delete), unless the option no_backup is 1 or the site never had
 // a database. A failed backup stops the task before anything changed.
 func withBackupFirst(f engine.TaskFunc) engine.TaskFunc {
-	return func(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+	return func(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 		var bch map[string]any
 		switch {
 		case c.Opt("no_backup", "") == "1" && c.Opt("no_backup_why", "") != "":
@@ -212,8 +212,8 @@ func withBackupFirst(f engine.TaskFunc) engine.TaskFunc {
 			env.Logf(provision.LevelInfo, "no backup taken first: %s", c.Opt("no_backup_why", ""))
 		case c.Opt("no_backup", "") == "1":
 			env.Logf(provision.LevelInfo, "no backup taken first, as asked (--no-backup)")
-		case c.SiteDBName == "":
-			env.Logf(provision.LevelInfo, "no backup taken first: %s was never installed", c.SiteDomain)
+		case c.Site.DB.Name == "":
+			env.Logf(provision.LevelInfo, "no backup taken first: %s was never installed", c.Site.Domain)
 		default:
 			s, err := openSite(ctx, env, c)
 			if err != nil {
@@ -230,11 +230,11 @@ func withBackupFirst(f engine.TaskFunc) engine.TaskFunc {
 					if pe.Code == provision.ErrUnreachable {
 						flags += " --force"
 					}
-					pe.Hint += fmt.Sprintf("; nothing was removed. To go on without a backup: aegir site delete %s %s", c.SiteDomain, flags)
+					pe.Hint += fmt.Sprintf("; nothing was removed. To go on without a backup: aegir site delete %s %s", c.Site.Domain, flags)
 				}
 				return nil, err
 			}
-			env.Logf(provision.LevelInfo, "the backup of %s taken before %s is %s (aegir backup list --site %s)", c.SiteDomain, c.Task, info.Path, c.SiteDomain)
+			env.Logf(provision.LevelInfo, "the backup of %s taken before %s is %s (aegir backup list --site %s)", c.Site.Domain, c.Task, info.Path, c.Site.Domain)
 			bch = backupChange(info, "")
 		}
 		ch, err := f(ctx, env, c)
@@ -249,12 +249,12 @@ func withBackupFirst(f engine.TaskFunc) engine.TaskFunc {
 }
 
 // backupDelete removes a backup's archive from the master.
-func backupDelete(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
-	p := filepath.Clean(c.BackupPath)
-	dir := filepath.Clean(c.BackupDir)
-	if c.BackupDir == "" || !filepath.IsAbs(p) || filepath.Dir(p) != dir || !strings.HasSuffix(p, ".tar.gz") {
+func backupDelete(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+	p := filepath.Clean(c.Backup.Path)
+	dir := filepath.Clean(c.Backup.Dir)
+	if c.Backup.Dir == "" || !filepath.IsAbs(p) || filepath.Dir(p) != dir || !strings.HasSuffix(p, ".tar.gz") {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_dir and a backup_path of a .tar.gz archive directly in it",
-			"refusing to delete %q: not a backup archive in %s", c.BackupPath, c.BackupDir)
+			"refusing to delete %q: not a backup archive in %s", c.Backup.Path, c.Backup.Dir)
 	}
 	err := os.Remove(p)
 	switch {
@@ -268,13 +268,13 @@ func backupDelete(ctx context.Context, env *engine.Env, c *provision.Context) (m
 	return map[string]any{"backup_deleted": true}, nil
 }
 
-func siteRestore(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
-	if c.BackupPath == "" {
+func siteRestore(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+	if c.Backup.Path == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_path in the context (aegir backup list shows them)", "no backup to restore given")
 	}
-	if c.BackupSHA256 == "" {
+	if c.Backup.SHA256 == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_sha256 too (aegir backup list --format json shows it)",
-			"no checksum of %s given: a restore checks the archive against it before it changes anything", c.BackupPath)
+			"no checksum of %s given: a restore checks the archive against it before it changes anything", c.Backup.Path)
 	}
 	src, err := openSite(ctx, env, c)
 	if err != nil {
@@ -285,40 +285,40 @@ func siteRestore(ctx context.Context, env *engine.Env, c *provision.Context) (ma
 	if err != nil {
 		return nil, err
 	}
-	m := &move{env: env, kind: "restore", src: src, dst: dst, archive: c.BackupPath, sum: c.BackupSHA256}
-	if c.SiteStatus == entities.SiteQueued {
-		env.Logf(provision.LevelInfo, "bringing the deleted site %s back from %s", c.SiteDomain, c.BackupPath)
+	m := &move{env: env, kind: "restore", src: src, dst: dst, archive: c.Backup.Path, sum: c.Backup.SHA256}
+	if c.Site.Status == entities.SiteQueued {
+		env.Logf(provision.LevelInfo, "bringing the deleted site %s back from %s", c.Site.Domain, c.Backup.Path)
 	} else {
-		env.Logf(provision.LevelInfo, "restoring %s from %s", c.SiteDomain, c.BackupPath)
+		env.Logf(provision.LevelInfo, "restoring %s from %s", c.Site.Domain, c.Backup.Path)
 	}
 	return m.run(ctx)
 }
 
-func siteMigrate(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func siteMigrate(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	ch, err := moveWithBackup(ctx, env, c, "migrate", func(src, dst *site) error {
-		if dst.c.SiteDBPassword == "" {
-			dst.c.SiteDBPassword = c.SiteDBPassword
+		if dst.c.Site.DB.Password == "" {
+			dst.c.Site.DB.Password = c.Site.DB.Password
 		}
-		if sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.SiteDomain == dst.c.SiteDomain && src.c.DBServer == dst.c.DBServer {
+		if sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.Site.Domain == dst.c.Site.Domain && src.c.Site.DBServer.Machine.Name == dst.c.Site.DBServer.Machine.Name {
 			return provision.Errorf(provision.ErrInvalidContext, "give another platform, database server or domain",
-				"%s is on platform %s and database server %s already", c.SiteDomain, c.Platform, c.DBServer)
+				"%s is on platform %s and database server %s already", c.Site.Domain, c.Site.Platform.Name, c.Site.DBServer.Machine.Name)
 		}
 		env.Logf(provision.LevelInfo, "migrating %s (platform %s, database server %s) to %s (platform %s, database server %s)",
-			c.SiteDomain, c.Platform, c.DBServer, dst.c.SiteDomain, dst.c.Platform, dst.c.DBServer)
+			c.Site.Domain, c.Site.Platform.Name, c.Site.DBServer.Machine.Name, dst.c.Site.Domain, dst.c.Site.Platform.Name, dst.c.Site.DBServer.Machine.Name)
 		return nil
 	})
 	return ch, err
 }
 
-func siteClone(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func siteClone(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	ch, err := moveWithBackup(ctx, env, c, "clone", func(src, dst *site) error {
-		if dst.c.SiteDBPassword == "" {
+		if dst.c.Site.DB.Password == "" {
 			return provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give target_site_db_password", "no database password for the clone given")
 		}
-		if dst.c.SiteDomain == src.c.SiteDomain {
-			return provision.Errorf(provision.ErrInvalidContext, "give the clone another domain", "a clone of %s needs a domain of its own", c.SiteDomain)
+		if dst.c.Site.Domain == src.c.Site.Domain {
+			return provision.Errorf(provision.ErrInvalidContext, "give the clone another domain", "a clone of %s needs a domain of its own", c.Site.Domain)
 		}
-		env.Logf(provision.LevelInfo, "cloning %s (platform %s) as %s on platform %s, database server %s", c.SiteDomain, c.Platform, dst.c.SiteDomain, dst.c.Platform, dst.c.DBServer)
+		env.Logf(provision.LevelInfo, "cloning %s (platform %s) as %s on platform %s, database server %s", c.Site.Domain, c.Site.Platform.Name, dst.c.Site.Domain, dst.c.Site.Platform.Name, dst.c.Site.DBServer.Machine.Name)
 		return nil
 	})
 	return ch, err
@@ -329,7 +329,7 @@ func siteClone(ctx context.Context, env *engine.Env, c *provision.Context) (map[
 // that backup (a migrate or a clone). The backup is reported whatever
 // happens next (it is kept): of the site itself, or of the source of a
 // clone.
-func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Context, kind string, prepare func(src, dst *site) error) (map[string]any, error) {
+func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind string, prepare func(src, dst *site) error) (map[string]any, error) {
 	src, dst, err := openMove(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -343,7 +343,7 @@ func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Context, 
 	}
 	of := ""
 	if kind == "clone" {
-		of = c.SiteDomain
+		of = c.Site.Domain
 	}
 	// No sum: the archive was hashed as it was written, a moment ago; its
 	// members are checked against the manifest as they are unpacked.
@@ -357,7 +357,7 @@ func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Context, 
 }
 
 // openMove opens the site where it is and where it goes.
-func openMove(ctx context.Context, env *engine.Env, c *provision.Context) (*site, *site, error) {
+func openMove(ctx context.Context, env *engine.Env, c *provision.Job) (*site, *site, error) {
 	if !c.HasTarget() {
 		return nil, nil, provision.Errorf(provision.ErrInvalidContext, "give target_platform_root and target_site_domain (and the target's servers) in the context",
 			"no target given for %s", c.Task)
@@ -366,14 +366,14 @@ func openMove(ctx context.Context, env *engine.Env, c *provision.Context) (*site
 	if err != nil {
 		return nil, nil, err
 	}
-	dst, err := openSite(ctx, env, c.Target())
+	dst, err := openSite(ctx, env, c.AtTarget())
 	if err != nil {
 		return nil, nil, err
 	}
 	return src, dst, nil
 }
 
-func sameWeb(a, b *site) bool { return a.c.WebServer == b.c.WebServer }
+func sameWeb(a, b *site) bool { return a.c.Site.Web.Name == b.c.Site.Web.Name }
 
 // move puts a site from a backup into place: a restore (where the site
 // is), a migrate (on another platform, database server or domain, then
@@ -424,12 +424,12 @@ type placement struct {
 // classify tells what kind of move this is.
 func (m *move) classify() {
 	src, dst := m.src, m.dst
-	m.inPlace = sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.SiteDomain == dst.c.SiteDomain
-	m.revive = m.kind == "restore" && src.c.SiteStatus == entities.SiteQueued
+	m.inPlace = sameWeb(src, dst) && src.p.Root == dst.p.Root && src.c.Site.Domain == dst.c.Site.Domain
+	m.revive = m.kind == "restore" && src.c.Site.Status == entities.SiteQueued
 	// The certificate goes along under the same domain, to the same place
 	// (restore) or another web server; on the same web server its
 	// directory is the site's already.
-	m.certs = src.c.SiteDomain == dst.c.SiteDomain && (m.inPlace || !sameWeb(src, dst))
+	m.certs = src.c.Site.Domain == dst.c.Site.Domain && (m.inPlace || !sameWeb(src, dst))
 }
 
 func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
@@ -437,21 +437,21 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	m.u.env = env
 	if src.p.Type != dst.p.Type {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "pick a platform of the same kind ("+src.p.Type+")",
-			"%s is a %s site; platform %s is %s", src.c.SiteDomain, src.p.Type, dst.c.Platform, dst.p.Type)
+			"%s is a %s site; platform %s is %s", src.c.Site.Domain, src.p.Type, dst.c.Site.Platform.Name, dst.p.Type)
 	}
-	if (src.c.DBType == "postgresql") != (dst.c.DBType == "postgresql") {
+	if (src.c.Site.DBServer.Type == "postgresql") != (dst.c.Site.DBServer.Type == "postgresql") {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "pick a database server of the same kind",
-			"the database of %s is on %s; a dump of it does not load into %s (server %s)", src.c.SiteDomain, src.c.DBType, dst.c.DBType, dst.c.DBServer)
+			"the database of %s is on %s; a dump of it does not load into %s (server %s)", src.c.Site.Domain, src.c.Site.DBServer.Type, dst.c.Site.DBServer.Type, dst.c.Site.DBServer.Machine.Name)
 	}
 	m.classify()
 	m.tag = fmt.Sprintf("aegir-%s-%d", m.kind, time.Now().UnixNano())
 	if _, err := os.Stat(m.archive); err != nil {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "pick another backup: aegir backup list --site "+src.c.SiteDomain+" (and forget this one: aegir backup delete ID)",
-			"cannot read the backup %s: %v; %s was not changed", m.archive, err, src.c.SiteDomain)
+		return nil, provision.Errorf(provision.ErrInvalidContext, "pick another backup: aegir backup list --site "+src.c.Site.Domain+" (and forget this one: aegir backup delete ID)",
+			"cannot read the backup %s: %v; %s was not changed", m.archive, err, src.c.Site.Domain)
 	}
 	if m.sum != "" {
 		if err := backup.CheckSum(m.archive, m.sum); err != nil {
-			return nil, refused(src.c.SiteDomain, err)
+			return nil, refused(src.c.Site.Domain, err)
 		}
 	}
 	svc, err := dst.db(ctx)
@@ -466,11 +466,11 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 		// The task's own lock (a rescue waits for it), and the site's: a
 		// retry (a new task) never runs while an earlier move of the site
 		// still rolls back in a process that lost its task.
-		for _, p := range []string{m.j.path, siteLockPath(env.Home, src.c.SiteDomain)} {
+		for _, p := range []string{m.j.path, siteLockPath(env.Home, src.c.Site.Domain)} {
 			lk, err := lockJournal(p)
 			if err != nil {
-				return nil, provision.Errorf(provision.ErrCommand, "wait for it to end (aegir task list --site "+src.c.SiteDomain+"), then retry",
-					"another run of a restore, migrate or clone of %s still holds %s: %v", src.c.SiteDomain, strings.TrimSuffix(p, ".json")+".lock", err)
+				return nil, provision.Errorf(provision.ErrCommand, "wait for it to end (aegir task list --site "+src.c.Site.Domain+"), then retry",
+					"another run of a restore, migrate or clone of %s still holds %s: %v", src.c.Site.Domain, strings.TrimSuffix(p, ".json")+".lock", err)
 			}
 			defer unlockJournal(lk)
 		}
@@ -485,7 +485,7 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 			}
 			var pe *provision.Error
 			if m.revive && errors.As(err, &pe) {
-				pe.Hint += "; everything this restore of the deleted " + src.c.SiteDomain + " made was removed, and the site stays queued: fix the cause, then aegir task retry (or give up: aegir site delete " + src.c.SiteDomain + ")"
+				pe.Hint += "; everything this restore of the deleted " + src.c.Site.Domain + " made was removed, and the site stays queued: fix the cause, then aegir task retry (or give up: aegir site delete " + src.c.Site.Domain + ")"
 			}
 		}
 	}()
@@ -527,8 +527,8 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 		return nil, err
 	}
 	// The site works in its new state: from here on nothing is undone.
-	ch = map[string]any{"site_db_name": dst.c.SiteDBName, "site_db_user": dst.c.SiteDBUser, "site_db_grant_host": dst.c.DBGrantHost}
-	env.KeepSecret("site_db_password", dst.c.SiteDBPassword) // the new user's, for the front end
+	ch = map[string]any{"site_db_name": dst.c.Site.DB.Name, "site_db_user": dst.c.Site.DB.User, "site_db_grant_host": dst.c.Site.DB.GrantHost}
+	env.KeepSecret("site_db_password", dst.c.Site.DB.Password) // the new user's, for the front end
 	if m.revive {
 		ch["site_status"] = entities.SiteInstalled
 	}
@@ -537,7 +537,7 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	}
 	switch m.kind {
 	case "migrate":
-		ch["site_platform"], ch["site_db_server"], ch["site_domain"] = dst.c.Platform, dst.c.DBServer, dst.c.SiteDomain
+		ch["site_platform"], ch["site_db_server"], ch["site_domain"] = dst.c.Site.Platform.Name, dst.c.Site.DBServer.Machine.Name, dst.c.Site.Domain
 	case "clone":
 		ch["site_status"] = entities.SiteInstalled
 	}
@@ -556,7 +556,7 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 			// finished move: it goes, or the clean-up waits.
 			if rerr := os.Remove(m.j.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 				env.Logf(provision.LevelWarning, "cannot mark the journal %s done (%v) nor remove it (%v): the clean-up is skipped; remove by hand the journal, %s on %s and the old database %s on %s",
-					m.j.path, err, rerr, strings.Join(m.aside, ", "), dst.ex.Host(), src.c.SiteDBName, src.c.DBServer)
+					m.j.path, err, rerr, strings.Join(m.aside, ", "), dst.ex.Host(), src.c.Site.DB.Name, src.c.Site.DBServer.Machine.Name)
 				recordPackages(ctx, dst, ch)
 				return ch, nil
 			}
@@ -566,7 +566,7 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	m.cleanup(ctx)
 	m.j.remove()
 	recordPackages(ctx, dst, ch)
-	env.Logf(provision.LevelInfo, "%s of %s done: %s on platform %s, database %s on %s", m.kind, src.c.SiteDomain, dst.url(), dst.c.Platform, dst.c.SiteDBName, dst.c.DBServer)
+	env.Logf(provision.LevelInfo, "%s of %s done: %s on platform %s, database %s on %s", m.kind, src.c.Site.Domain, dst.url(), dst.c.Site.Platform.Name, dst.c.Site.DB.Name, dst.c.Site.DBServer.Machine.Name)
 	return ch, nil
 }
 
@@ -583,18 +583,18 @@ func refused(domain string, err error) error {
 // createDB makes the site's new database and user on the target server.
 func (m *move) createDB(ctx context.Context, svc db.Service) error {
 	c := m.dst.c
-	if c.SiteDBPassword == "" {
-		return provision.Errorf(provision.ErrInvalidContext, "give the site's database password in the context", "no database password for %s given", c.SiteDomain)
+	if c.Site.DB.Password == "" {
+		return provision.Errorf(provision.ErrInvalidContext, "give the site's database password in the context", "no database password for %s given", c.Site.Domain)
 	}
-	name, err := db.UniqueName(ctx, svc, c.SiteDomain)
+	name, err := db.UniqueName(ctx, svc, c.Site.Domain)
 	if err != nil {
 		return err
 	}
-	c.SiteDBName, c.SiteDBUser = name, name
-	m.env.Logf(provision.LevelInfo, "creating database %s and user %s on %s for the %s, for connections from %s", name, name, c.DBServer, m.kind, c.DBGrantHost)
+	c.Site.DB.Name, c.Site.DB.User = name, name
+	m.env.Logf(provision.LevelInfo, "creating database %s and user %s on %s for the %s, for connections from %s", name, name, c.Site.DBServer.Machine.Name, m.kind, c.Site.DB.GrantHost)
 	// The drop is recorded once the database is made: a name another
 	// task took meanwhile (the create fails) is not this move's to drop.
-	if err := svc.CreateDatabase(ctx, name, name, c.SiteDBPassword, c.DBGrantHost); err != nil {
+	if err := svc.CreateDatabase(ctx, name, name, c.Site.DB.Password, c.Site.DB.GrantHost); err != nil {
 		return err
 	}
 	return m.push(moveOp{Op: opDropDB, DB: name})
@@ -605,7 +605,7 @@ func (m *move) createDB(ctx context.Context, svc db.Service) error {
 // the new place, which must be free.
 func (m *move) placeParts(ctx context.Context) error {
 	dst := m.dst
-	parts := siteLayout(dst.p, dst.c.SiteDomain)
+	parts := siteLayout(dst.p, dst.c.Site.Domain)
 	if m.certs {
 		parts = dst.layout()
 	}
@@ -668,7 +668,7 @@ func (m *move) unpack(ctx context.Context, svc db.Service) error {
 	start := time.Now()
 	go func() {
 		mem, err := backup.ReadMember(ctx, m.archive, backup.DatabaseMember, func(r io.Reader) error {
-			return svc.Load(ctx, dbEx, dst.c.SiteDBName, r)
+			return svc.Load(ctx, dbEx, dst.c.Site.DB.Name, r)
 		})
 		fail(err)
 		loaded <- mem
@@ -682,19 +682,19 @@ func (m *move) unpack(ctx context.Context, svc db.Service) error {
 	fail(err)
 	mem := <-loaded
 	if first != nil {
-		return refused(m.src.c.SiteDomain, first)
+		return refused(m.src.c.Site.Domain, first)
 	}
 	m.giveToWebServer(ctx, parts)
 	if want, ok := man.Member(backup.DatabaseMember); !ok || want.SHA256 != mem.SHA256 {
-		return refused(m.src.c.SiteDomain, &backup.VerifyError{Path: m.archive, Problems: []string{"database.sql does not match the manifest"}})
+		return refused(m.src.c.Site.Domain, &backup.VerifyError{Path: m.archive, Problems: []string{"database.sql does not match the manifest"}})
 	}
-	if man.Site != m.src.c.SiteDomain {
-		m.env.Logf(provision.LevelWarning, "the backup was made of %s, not %s", man.Site, m.src.c.SiteDomain)
+	if man.Site != m.src.c.Site.Domain {
+		m.env.Logf(provision.LevelWarning, "the backup was made of %s, not %s", man.Site, m.src.c.Site.Domain)
 	}
 	m.manifest = man
 	files, size := man.Files()
 	m.env.Logf(provision.LevelInfo, "backup of %s from %s checked and unpacked: the database into %s, %s (%s) on %s, in %s",
-		man.Site, man.Created.Format(time.RFC3339), dst.c.SiteDBName, backup.Count(files, "file"), backup.SizeString(size), dst.ex.Host(), time.Since(start).Round(time.Millisecond))
+		man.Site, man.Created.Format(time.RFC3339), dst.c.Site.DB.Name, backup.Count(files, "file"), backup.SizeString(size), dst.ex.Host(), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -737,9 +737,9 @@ func (m *move) swap(ctx context.Context) error {
 // under a new domain takes them over from its old name first.
 func (m *move) settings(ctx context.Context) error {
 	src, dst := m.src, m.dst
-	if !m.inPlace && sameWeb(src, dst) && src.p.Root == dst.p.Root && dst.p.Type == app.WordPress && len(dst.c.SiteAliases) > 0 && m.kind == "migrate" {
+	if !m.inPlace && sameWeb(src, dst) && src.p.Root == dst.p.Root && dst.p.Type == app.WordPress && len(dst.c.Site.Aliases) > 0 && m.kind == "migrate" {
 		bare := *src.c
-		bare.SiteAliases = nil
+		bare.Site.Aliases = nil
 		s := *src
 		s.c = &bare
 		if err := m.push(moveOp{Op: opSrcSettings}); err != nil {
@@ -758,7 +758,7 @@ func (m *move) settings(ctx context.Context) error {
 		return err
 	}
 	m.settingsAt = time.Now()
-	m.env.Logf(provision.LevelInfo, "settings of %s written for database %s on %s", dst.c.SiteDomain, dst.c.SiteDBName, dst.c.DBServer)
+	m.env.Logf(provision.LevelInfo, "settings of %s written for database %s on %s", dst.c.Site.Domain, dst.c.Site.DB.Name, dst.c.Site.DBServer.Machine.Name)
 	return nil
 }
 
@@ -768,22 +768,22 @@ func (m *move) settings(ctx context.Context) error {
 // holds the domain too), and in its home and siteurl options.
 func (m *move) readdress(ctx context.Context, svc db.Service) error {
 	dst, man := m.dst, m.manifest
-	conn, err := svc.Open(ctx, dst.c.SiteDBName)
+	conn, err := svc.Open(ctx, dst.c.Site.DB.Name)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	uploads := func(url, domain string) string { return url + "/wp-content/uploads/" + domain + "/" }
 	var rows int64
-	for _, p := range [][2]string{{uploads(man.URL, man.Site), uploads(dst.url(), dst.c.SiteDomain)}, {man.URL + "/", dst.url() + "/"}} {
+	for _, p := range [][2]string{{uploads(man.URL, man.Site), uploads(dst.url(), dst.c.Site.Domain)}, {man.URL + "/", dst.url() + "/"}} {
 		n, err := conn.Exec(ctx, "UPDATE wp_posts SET post_content = REPLACE(post_content, ?, ?), guid = REPLACE(guid, ?, ?)", p[0], p[1], p[0], p[1])
 		if err != nil {
-			return fmt.Errorf("rewrite the address of %s in its posts: %w", dst.c.SiteDomain, err)
+			return fmt.Errorf("rewrite the address of %s in its posts: %w", dst.c.Site.Domain, err)
 		}
 		rows += n
 	}
 	if _, err := conn.Exec(ctx, "UPDATE wp_options SET option_value = ? WHERE option_name IN ('home', 'siteurl')", dst.url()); err != nil {
-		return fmt.Errorf("write the address of %s in its options: %w", dst.c.SiteDomain, err)
+		return fmt.Errorf("write the address of %s in its options: %w", dst.c.Site.Domain, err)
 	}
 	m.env.Logf(provision.LevelInfo, "address %s rewritten to %s (%d rows of posts)", man.URL, dst.url(), rows)
 	return nil
@@ -793,13 +793,13 @@ func (m *move) readdress(ctx context.Context, svc db.Service) error {
 func (m *move) vhost(ctx context.Context) error {
 	src, dst := m.src, m.dst
 	op := moveOp{Op: opDstVhost}
-	if sameWeb(src, dst) && src.c.SiteDomain == dst.c.SiteDomain && !m.revive {
+	if sameWeb(src, dst) && src.c.Site.Domain == dst.c.Site.Domain && !m.revive {
 		op.Op = opSrcVhost
 	}
 	if err := m.push(op); err != nil {
 		return err
 	}
-	_, err := dst.ws.WriteSite(ctx, dst.vhost(dst.c.SiteStatus == entities.SiteDisabled))
+	_, err := dst.ws.WriteSite(ctx, dst.vhost(dst.c.Site.Status == entities.SiteDisabled))
 	return err
 }
 
@@ -809,23 +809,23 @@ func (m *move) vhost(ctx context.Context) error {
 func (m *move) check(ctx context.Context) error {
 	dst := m.dst
 	if dst.p.Type == app.WordPress {
-		st, err := app.ReadWordPressStatus(ctx, dst.ex, dst.p, dst.c.SiteDomain, dst.url(), dst.c.WebUser, m.env.Logf)
+		st, err := app.ReadWordPressStatus(ctx, dst.ex, dst.p, dst.c.Site.Domain, dst.url(), dst.c.System.WebUser, m.env.Logf)
 		if err != nil {
 			return err
 		}
 		m.env.Logf(provision.LevelInfo, "WordPress %s runs %s from database %s (version %s, theme %s, %d active plugins)",
-			st.Version, dst.c.SiteDomain, dst.c.SiteDBName, st.DBVersion, st.Stylesheet, len(st.ActivePlugins))
+			st.Version, dst.c.Site.Domain, dst.c.Site.DB.Name, st.DBVersion, st.Stylesheet, len(st.ActivePlugins))
 		return nil
 	}
-	settings := path.Join(dst.p.SiteDir(dst.c.SiteDomain), "settings.php")
+	settings := path.Join(dst.p.SiteDir(dst.c.Site.Domain), "settings.php")
 	if _, err := dst.ex.Run(ctx, exec.Command{Name: "php", Args: []string{"-l", settings}, Timeout: time.Minute}); err != nil {
-		return &provision.Error{Code: provision.ErrPlatform, Msg: "the settings of " + dst.c.SiteDomain + " do not parse", Err: err, Hint: "this is a bug in aegir; report it with the task log"}
+		return &provision.Error{Code: provision.ErrPlatform, Msg: "the settings of " + dst.c.Site.Domain + " do not parse", Err: err, Hint: "this is a bug in aegir; report it with the task log"}
 	}
-	if dst.c.PlatformDrush != "" {
-		c := exec.Command{Name: dst.c.PlatformDrush, Args: []string{"--root=" + dst.p.Docroot, "--uri=" + dst.url(), "status"},
-			Dir: dst.p.Docroot, User: dst.c.WebUser, Timeout: 2 * time.Minute}
+	if dst.c.Site.Platform.Drush != "" {
+		c := exec.Command{Name: dst.c.Site.Platform.Drush, Args: []string{"--root=" + dst.p.Docroot, "--uri=" + dst.url(), "status"},
+			Dir: dst.p.Docroot, User: dst.c.System.WebUser, Timeout: 2 * time.Minute}
 		if _, err := dst.ex.Run(ctx, c); err != nil {
-			return &provision.Error{Code: provision.ErrCommand, Msg: "drush cannot bootstrap " + dst.c.SiteDomain + " at its new place", Err: err,
+			return &provision.Error{Code: provision.ErrCommand, Msg: "drush cannot bootstrap " + dst.c.Site.Domain + " at its new place", Err: err,
 				Hint: "run the same drush status by hand to see why; the site stays where it was"}
 		}
 	}
@@ -852,21 +852,21 @@ func (m *move) cleanup(ctx context.Context) {
 		warn("remove "+a+" on "+dst.ex.Host(), dst.ex.RemoveAll(ctx, a))
 	}
 	if m.kind == "migrate" {
-		if !(sameWeb(src, dst) && src.c.SiteDomain == dst.c.SiteDomain) {
-			_, err := src.ws.RemoveSite(ctx, src.c.SiteDomain)
-			warn("remove the virtual host of "+src.c.SiteDomain+" on "+src.c.WebServer, err)
+		if !(sameWeb(src, dst) && src.c.Site.Domain == dst.c.Site.Domain) {
+			_, err := src.ws.RemoveSite(ctx, src.c.Site.Domain)
+			warn("remove the virtual host of "+src.c.Site.Domain+" on "+src.c.Site.Web.Name, err)
 			_, err = removeCert(ctx, src)
-			warn("remove the certificate of "+src.c.SiteDomain+" from "+src.certDir()+" on "+src.c.WebServer, err)
+			warn("remove the certificate of "+src.c.Site.Domain+" from "+src.certDir()+" on "+src.c.Site.Web.Name, err)
 		}
 		if !m.inPlace {
-			err := app.RemoveSite(ctx, src.ex, src.p, src.c.SiteDomain)
-			warn("remove the files of "+src.c.SiteDomain+" from "+src.p.Root+" on "+src.c.WebServer, err)
+			err := app.RemoveSite(ctx, src.ex, src.p, src.c.Site.Domain)
+			warn("remove the files of "+src.c.Site.Domain+" from "+src.p.Root+" on "+src.c.Site.Web.Name, err)
 			if err == nil {
-				env.Logf(provision.LevelInfo, "removed the settings and files of %s from %s on %s", src.c.SiteDomain, src.p.Root, src.c.WebServer)
+				env.Logf(provision.LevelInfo, "removed the settings and files of %s from %s on %s", src.c.Site.Domain, src.p.Root, src.c.Site.Web.Name)
 			}
 		}
 	}
-	if src.c.SiteDBName == "" || (src.c.DBServer == dst.c.DBServer && src.c.SiteDBName == dst.c.SiteDBName) {
+	if src.c.Site.DB.Name == "" || (src.c.Site.DBServer.Machine.Name == dst.c.Site.DBServer.Machine.Name && src.c.Site.DB.Name == dst.c.Site.DB.Name) {
 		return
 	}
 	// php-fpm may still run the settings as they were (its opcache) for
@@ -880,10 +880,10 @@ func (m *move) cleanup(ctx context.Context) {
 	svc, err := src.db(ctx)
 	if err == nil {
 		defer svc.Close()
-		err = svc.DropDatabase(ctx, src.c.SiteDBName, src.c.SiteDBUser, src.c.DBGrantHost)
+		err = svc.DropDatabase(ctx, src.c.Site.DB.Name, src.c.Site.DB.User, src.c.Site.DB.GrantHost)
 	}
-	warn(fmt.Sprintf("drop the old database %s and user %s on %s", src.c.SiteDBName, src.c.SiteDBUser, src.c.DBServer), err)
+	warn(fmt.Sprintf("drop the old database %s and user %s on %s", src.c.Site.DB.Name, src.c.Site.DB.User, src.c.Site.DBServer.Machine.Name), err)
 	if err == nil {
-		env.Logf(provision.LevelInfo, "dropped the old database %s and user %s on %s", src.c.SiteDBName, src.c.SiteDBUser, src.c.DBServer)
+		env.Logf(provision.LevelInfo, "dropped the old database %s and user %s on %s", src.c.Site.DB.Name, src.c.Site.DB.User, src.c.Site.DBServer.Machine.Name)
 	}
 }

@@ -30,7 +30,7 @@ func init() {
 // (s.c.SiteCertFile and SiteKeyFile).
 func (s *site) certRecord(info acme.Info, source string) map[string]any {
 	ch := acme.Record{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
-		CertPath: s.c.SiteCertFile, KeyPath: s.c.SiteKeyFile}
+		CertPath: s.c.Site.HTTPS.CertFile, KeyPath: s.c.Site.HTTPS.KeyFile}
 	if source == entities.CertACME {
 		at := info.RenewAt(s.renewBefore())
 		ch.RenewAt = &at
@@ -40,16 +40,16 @@ func (s *site) certRecord(info acme.Info, source string) map[string]any {
 
 // certDir is where the site's certificate and key live on its web server:
 // CONFIGDIR/ssl/DOMAIN (0700).
-func (s *site) certDir() string { return path.Join(s.c.ConfigDir(), "ssl", s.c.SiteDomain) }
+func (s *site) certDir() string { return path.Join(s.c.ConfigDir(), "ssl", s.c.Site.Domain) }
 
 // certNames are the names a certificate of the site must cover: its domain
 // and aliases. Wildcard aliases cannot be validated over HTTP-01: they are
 // left out of ACME orders (with a warning) and need a brought certificate.
 func (s *site) certNames(forACME bool) []string {
-	names := []string{s.c.SiteDomain}
-	for _, a := range s.c.SiteAliases {
+	names := []string{s.c.Site.Domain}
+	for _, a := range s.c.Site.Aliases {
 		if forACME && strings.HasPrefix(a, "*.") {
-			s.env.Logf(provision.LevelWarning, "alias %s is a wildcard, which an ACME CA cannot validate over HTTP: the certificate leaves it out; bring one that covers it: aegir site cert %s --cert FILE --key FILE", a, s.c.SiteDomain)
+			s.env.Logf(provision.LevelWarning, "alias %s is a wildcard, which an ACME CA cannot validate over HTTP: the certificate leaves it out; bring one that covers it: aegir site cert %s --cert FILE --key FILE", a, s.c.Site.Domain)
 			continue
 		}
 		names = append(names, a)
@@ -61,19 +61,19 @@ func (s *site) certNames(forACME bool) []string {
 // host: only those in its own certificate directory on this web server. A
 // site moved to another server or domain (migrate, clone) has none there
 // until it gets one (its next verify, or the cert queue).
-func (s *site) certFile() string { return s.ownCertPath(s.c.SiteCertFile) }
-func (s *site) keyFile() string  { return s.ownCertPath(s.c.SiteKeyFile) }
+func (s *site) certFile() string { return s.ownCertPath(s.c.Site.HTTPS.CertFile) }
+func (s *site) keyFile() string  { return s.ownCertPath(s.c.Site.HTTPS.KeyFile) }
 
 func (s *site) ownCertPath(p string) string {
-	if p == "" || s.c.SiteCertFile == "" || s.c.SiteKeyFile == "" || !strings.HasPrefix(p, s.certDir()+"/") {
+	if p == "" || s.c.Site.HTTPS.CertFile == "" || s.c.Site.HTTPS.KeyFile == "" || !strings.HasPrefix(p, s.certDir()+"/") {
 		return ""
 	}
 	return p
 }
 
 func (s *site) renewBefore() time.Duration {
-	if s.c.ACMERenewDays > 0 {
-		return time.Duration(s.c.ACMERenewDays) * 24 * time.Hour
+	if s.c.ACME.RenewDays > 0 {
+		return time.Duration(s.c.ACME.RenewDays) * 24 * time.Hour
 	}
 	return acme.DefaultRenewBefore
 }
@@ -81,10 +81,10 @@ func (s *site) renewBefore() time.Duration {
 // currentCert reads the certificate the site uses, from its web server; nil
 // when it has none (or it is unreadable, which is logged).
 func (s *site) currentCert(ctx context.Context) *acme.Info {
-	if s.c.SiteCertFile == "" {
+	if s.c.Site.HTTPS.CertFile == "" {
 		return nil
 	}
-	b, err := s.ex.ReadFile(ctx, s.c.SiteCertFile)
+	b, err := s.ex.ReadFile(ctx, s.c.Site.HTTPS.CertFile)
 	if err == nil {
 		var info acme.Info
 		if info, err = acme.ParseChain(b); err == nil {
@@ -92,11 +92,11 @@ func (s *site) currentCert(ctx context.Context) *acme.Info {
 		}
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		s.env.Logf(provision.LevelWarning, "the certificate file %s of %s is missing on %s; getting a new certificate", s.c.SiteCertFile, s.c.SiteDomain, s.ex.Host())
+		s.env.Logf(provision.LevelWarning, "the certificate file %s of %s is missing on %s; getting a new certificate", s.c.Site.HTTPS.CertFile, s.c.Site.Domain, s.ex.Host())
 	} else {
-		s.env.Logf(provision.LevelWarning, "cannot read the certificate %s of %s on %s: %v", s.c.SiteCertFile, s.c.SiteDomain, s.ex.Host(), err)
+		s.env.Logf(provision.LevelWarning, "cannot read the certificate %s of %s on %s: %v", s.c.Site.HTTPS.CertFile, s.c.Site.Domain, s.ex.Host(), err)
 	}
-	s.c.SiteCertFile, s.c.SiteKeyFile = "", ""
+	s.c.Site.HTTPS.CertFile, s.c.Site.HTTPS.KeyFile = "", ""
 	return nil
 }
 
@@ -108,18 +108,18 @@ func (s *site) currentCert(ctx context.Context) *acme.Info {
 // site's virtual host stays as it was (HTTP keeps working) and the changes
 // carry the failure for the cert queue to retry.
 func ensureCert(ctx context.Context, s *site) (map[string]any, error) {
-	if s.c.SiteHTTPS == "" || s.c.SiteHTTPS == entities.HTTPSOff {
+	if s.c.Site.HTTPS.Mode == "" || s.c.Site.HTTPS.Mode == entities.HTTPSOff {
 		return nil, nil
 	}
 	cur := s.currentCert(ctx)
-	if cur != nil && s.c.SiteCertSource == entities.CertAdmin {
+	if cur != nil && s.c.Site.HTTPS.CertSource == entities.CertAdmin {
 		if missing := cur.Missing(s.certNames(false)); len(missing) > 0 {
 			s.env.Logf(provision.LevelWarning, "the certificate you brought for %s does not cover %s: browsers will refuse those names over HTTPS; bring one that does: aegir site cert %s --cert FILE --key FILE",
-				s.c.SiteDomain, strings.Join(missing, ", "), s.c.SiteDomain)
+				s.c.Site.Domain, strings.Join(missing, ", "), s.c.Site.Domain)
 		}
 		if left := time.Until(cur.NotAfter); left < s.renewBefore() {
 			s.env.Logf(provision.LevelWarning, "the certificate you brought for %s expires on %s (%d days left): bring a new one, or let ACME issue one: aegir site cert %s",
-				s.c.SiteDomain, cur.NotAfter.Format("2006-01-02"), int(left.Hours()/24), s.c.SiteDomain)
+				s.c.Site.Domain, cur.NotAfter.Format("2006-01-02"), int(left.Hours()/24), s.c.Site.Domain)
 		}
 		return s.certRecord(*cur, entities.CertAdmin), nil
 	}
@@ -129,13 +129,13 @@ func ensureCert(ctx context.Context, s *site) (map[string]any, error) {
 		renewAt := cur.RenewAt(s.renewBefore())
 		switch {
 		case len(missing) == 0 && time.Now().Before(renewAt):
-			s.env.Logf(provision.LevelInfo, "certificate of %s covers %s until %s", s.c.SiteDomain, strings.Join(names, ", "), cur.NotAfter.Format("2006-01-02"))
+			s.env.Logf(provision.LevelInfo, "certificate of %s covers %s until %s", s.c.Site.Domain, strings.Join(names, ", "), cur.NotAfter.Format("2006-01-02"))
 			// Recorded again as it is: this clears earlier failures.
 			return s.certRecord(*cur, entities.CertACME), nil
 		case len(missing) > 0:
-			s.env.Logf(provision.LevelInfo, "the certificate of %s does not cover %s: getting a new one", s.c.SiteDomain, strings.Join(missing, ", "))
+			s.env.Logf(provision.LevelInfo, "the certificate of %s does not cover %s: getting a new one", s.c.Site.Domain, strings.Join(missing, ", "))
 		default:
-			s.env.Logf(provision.LevelInfo, "the certificate of %s expires on %s: renewing it", s.c.SiteDomain, cur.NotAfter.Format("2006-01-02"))
+			s.env.Logf(provision.LevelInfo, "the certificate of %s expires on %s: renewing it", s.c.Site.Domain, cur.NotAfter.Format("2006-01-02"))
 		}
 	}
 	return s.issueCert(ctx, names)
@@ -143,7 +143,7 @@ func ensureCert(ctx context.Context, s *site) (map[string]any, error) {
 
 // issueCert gets a certificate for names from the ACME CA and installs it.
 func (s *site) issueCert(ctx context.Context, names []string) (map[string]any, error) {
-	client, err := acme.New(acme.Config{Directory: s.c.ACMEDirectory, Email: s.c.ACMEEmail, CAFile: s.c.ACMECAFile, Home: s.env.Home, Logf: s.env.Logf})
+	client, err := acme.New(acme.Config{Directory: s.c.ACME.Directory, Email: s.c.ACME.Email, CAFile: s.c.ACME.CAFile, Home: s.env.Home, Logf: s.env.Logf})
 	if err == nil {
 		var iss *acme.Issued
 		iss, err = client.Obtain(ctx, names, &acme.HTTPDir{Ex: s.ex, Dir: s.ws.ACMEChallengeDir(), CheckAddr: s.httpAddr(), Logf: s.env.Logf})
@@ -151,10 +151,10 @@ func (s *site) issueCert(ctx context.Context, names []string) (map[string]any, e
 			return s.installCert(ctx, iss.ChainPEM, iss.KeyPEM, iss.Info, entities.CertACME)
 		}
 	}
-	if s.c.SiteCertFile != "" {
-		s.env.Logf(provision.LevelWarning, "%s keeps its current certificate (%s)", s.c.SiteDomain, s.c.SiteCertFile)
+	if s.c.Site.HTTPS.CertFile != "" {
+		s.env.Logf(provision.LevelWarning, "%s keeps its current certificate (%s)", s.c.Site.Domain, s.c.Site.HTTPS.CertFile)
 	} else {
-		s.env.Logf(provision.LevelWarning, "%s keeps answering on HTTP only until it has a certificate", s.c.SiteDomain)
+		s.env.Logf(provision.LevelWarning, "%s keeps answering on HTTP only until it has a certificate", s.c.Site.Domain)
 	}
 	return map[string]any{"site_cert_error": err.Error(), "site_cert_names": names}, err
 }
@@ -166,7 +166,7 @@ func (s *site) httpAddr() string {
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 		if !s.ex.IsLocal() {
-			host = s.c.WebHost
+			host = s.c.Site.Web.Host
 		}
 	}
 	return net.JoinHostPort(host, strconv.Itoa(cfg.HTTPPort))
@@ -196,10 +196,10 @@ func (s *site) installCert(ctx context.Context, chainPEM, keyPEM []byte, info ac
 	if err := s.ex.WriteFile(ctx, certPath, chainPEM, 0o644); err != nil {
 		return nil, fail(err, "writing the certificate "+certPath)
 	}
-	oldCert, oldKey, oldSource := s.c.SiteCertFile, s.c.SiteKeyFile, s.c.SiteCertSource
-	s.c.SiteCertFile, s.c.SiteKeyFile, s.c.SiteCertSource = certPath, keyPath, source
-	if _, err := s.ws.WriteSite(ctx, s.vhost(s.c.SiteStatus == entities.SiteDisabled)); err != nil {
-		s.c.SiteCertFile, s.c.SiteKeyFile, s.c.SiteCertSource = oldCert, oldKey, oldSource
+	oldCert, oldKey, oldSource := s.c.Site.HTTPS.CertFile, s.c.Site.HTTPS.KeyFile, s.c.Site.HTTPS.CertSource
+	s.c.Site.HTTPS.CertFile, s.c.Site.HTTPS.KeyFile, s.c.Site.HTTPS.CertSource = certPath, keyPath, source
+	if _, err := s.ws.WriteSite(ctx, s.vhost(s.c.Site.Status == entities.SiteDisabled)); err != nil {
+		s.c.Site.HTTPS.CertFile, s.c.Site.HTTPS.KeyFile, s.c.Site.HTTPS.CertSource = oldCert, oldKey, oldSource
 		if certPath != oldCert {
 			_ = s.ex.RemoveAll(context.WithoutCancel(ctx), certPath)
 			_ = s.ex.RemoveAll(context.WithoutCancel(ctx), keyPath)
@@ -215,11 +215,11 @@ func (s *site) installCert(ctx context.Context, chainPEM, keyPEM []byte, info ac
 		}
 	}
 	s.env.Logf(provision.LevelInfo, "installed the certificate of %s for %s, issued by %s, valid until %s: %s",
-		s.c.SiteDomain, strings.Join(info.Names, ", "), info.Issuer, info.NotAfter.Format(time.RFC3339), certPath)
+		s.c.Site.Domain, strings.Join(info.Names, ", "), info.Issuer, info.NotAfter.Format(time.RFC3339), certPath)
 	changes := s.certRecord(info, source)
-	switch s.c.SiteHTTPS {
+	switch s.c.Site.HTTPS.Mode {
 	case "", entities.HTTPSOff:
-		s.env.Logf(provision.LevelWarning, "HTTPS is off for %s, so the certificate waits: aegir site edit %s --https on", s.c.SiteDomain, s.c.SiteDomain)
+		s.env.Logf(provision.LevelWarning, "HTTPS is off for %s, so the certificate waits: aegir site edit %s --https on", s.c.Site.Domain, s.c.Site.Domain)
 	case entities.HTTPSRequired, entities.HTTPSOn:
 		if oldCert == "" {
 			// The site's own address becomes https:// (required), or
@@ -239,17 +239,17 @@ func removeCert(ctx context.Context, s *site) (map[string]any, error) {
 		return map[string]any{"site_cert_removed": true}, nil
 	}
 	if err := s.ex.RemoveAll(ctx, dir); err != nil {
-		return nil, &provision.Error{Code: provision.ErrCommand, Err: err, Msg: "removing the certificates of " + s.c.SiteDomain,
+		return nil, &provision.Error{Code: provision.ErrCommand, Err: err, Msg: "removing the certificates of " + s.c.Site.Domain,
 			Hint: "remove " + dir + " on " + s.ex.Host() + " by hand"}
 	}
-	s.env.Logf(provision.LevelInfo, "removed the certificate and key of %s (%s)", s.c.SiteDomain, dir)
+	s.env.Logf(provision.LevelInfo, "removed the certificate and key of %s (%s)", s.c.Site.Domain, dir)
 	return map[string]any{"site_cert_removed": true}, nil
 }
 
 // siteCert installs the certificate the administrator brings (options
 // cert_file and key_file: files on the master, checked again here), or
 // gets a new one from the ACME CA now.
-func siteCert(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func siteCert(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -257,7 +257,7 @@ func siteCert(ctx context.Context, env *engine.Env, c *provision.Context) (map[s
 	certFile, keyFile := c.Opt("cert_file", ""), c.Opt("key_file", "")
 	if certFile == "" && keyFile == "" {
 		if s.currentCert(ctx) != nil {
-			env.Logf(provision.LevelInfo, "renewing the certificate of %s", c.SiteDomain)
+			env.Logf(provision.LevelInfo, "renewing the certificate of %s", c.Site.Domain)
 		}
 		return s.issueCert(ctx, s.certNames(true))
 	}
@@ -266,15 +266,15 @@ func siteCert(ctx context.Context, env *engine.Env, c *provision.Context) (map[s
 	}
 	chain, err := os.ReadFile(certFile)
 	if err != nil {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give a readable certificate file: aegir site cert "+c.SiteDomain+" --cert FILE --key FILE", "reading the certificate: %v", err)
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give a readable certificate file: aegir site cert "+c.Site.Domain+" --cert FILE --key FILE", "reading the certificate: %v", err)
 	}
 	key, err := os.ReadFile(keyFile)
 	if err != nil {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give a readable key file: aegir site cert "+c.SiteDomain+" --cert FILE --key FILE", "reading the key: %v", err)
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give a readable key file: aegir site cert "+c.Site.Domain+" --cert FILE --key FILE", "reading the key: %v", err)
 	}
 	info, err := acme.CheckPair(chain, key, s.certNames(false), time.Now())
 	if err != nil {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "bring a certificate and key that pass these checks", "certificate for %s refused: %v", c.SiteDomain, err)
+		return nil, provision.Errorf(provision.ErrInvalidContext, "bring a certificate and key that pass these checks", "certificate for %s refused: %v", c.Site.Domain, err)
 	}
 	return s.installCert(ctx, chain, key, info, entities.CertAdmin)
 }
@@ -315,9 +315,9 @@ func withCert(ctx context.Context, s *site, ch map[string]any, what string) (map
 // directory as it is.
 func (m *move) backupCert(ctx context.Context) error {
 	src, dst, env := m.src, m.dst, m.env
-	none := func() { dst.c.SiteCertFile, dst.c.SiteKeyFile, dst.c.SiteCertSource = "", "", "" }
+	none := func() { dst.c.Site.HTTPS.CertFile, dst.c.Site.HTTPS.KeyFile, dst.c.Site.HTTPS.CertSource = "", "", "" }
 	if !m.certs {
-		if src.c.SiteDomain != dst.c.SiteDomain {
+		if src.c.Site.Domain != dst.c.Site.Domain {
 			none()
 		}
 		return nil
@@ -335,15 +335,15 @@ func (m *move) backupCert(ctx context.Context) error {
 		switch {
 		case !m.inPlace:
 			none()
-			if dst.c.SiteHTTPS != "" && dst.c.SiteHTTPS != entities.HTTPSOff {
-				env.Logf(provision.LevelInfo, "%s; %s answers on HTTP at its new place until the cert queue gets it a certificate (or: aegir site cert %s)", why, dst.c.SiteDomain, dst.c.SiteDomain)
+			if dst.c.Site.HTTPS.Mode != "" && dst.c.Site.HTTPS.Mode != entities.HTTPSOff {
+				env.Logf(provision.LevelInfo, "%s; %s answers on HTTP at its new place until the cert queue gets it a certificate (or: aegir site cert %s)", why, dst.c.Site.Domain, dst.c.Site.Domain)
 			}
-		case dst.c.SiteCertFile != "":
-			env.Logf(provision.LevelInfo, "%s; %s keeps its current certificate", why, dst.c.SiteDomain)
+		case dst.c.Site.HTTPS.CertFile != "":
+			env.Logf(provision.LevelInfo, "%s; %s keeps its current certificate", why, dst.c.Site.Domain)
 		}
 		return nil
 	}
-	info, id, err := findCert(ctx, dst.ex, staged, dst.c.SiteDomain, m.manifest.CertFile)
+	info, id, err := findCert(ctx, dst.ex, staged, dst.c.Site.Domain, m.manifest.CertFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return keep("the backup holds no certificate")
@@ -359,11 +359,11 @@ func (m *move) backupCert(ctx context.Context) error {
 		source = entities.CertACME
 	}
 	dir := dst.certDir()
-	dst.c.SiteCertFile, dst.c.SiteKeyFile, dst.c.SiteCertSource = path.Join(dir, "cert-"+id+".pem"), path.Join(dir, "key-"+id+".pem"), source
+	dst.c.Site.HTTPS.CertFile, dst.c.Site.HTTPS.KeyFile, dst.c.Site.HTTPS.CertSource = path.Join(dir, "cert-"+id+".pem"), path.Join(dir, "key-"+id+".pem"), source
 	rec := acme.Record{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
-		CertPath: dst.c.SiteCertFile, KeyPath: dst.c.SiteKeyFile}
+		CertPath: dst.c.Site.HTTPS.CertFile, KeyPath: dst.c.Site.HTTPS.KeyFile}
 	env.Logf(provision.LevelInfo, "the certificate of %s from the backup is put back: %s, issued by %s, valid until %s",
-		dst.c.SiteDomain, strings.Join(info.Names, ", "), info.Issuer, info.NotAfter.Format("2006-01-02"))
+		dst.c.Site.Domain, strings.Join(info.Names, ", "), info.Issuer, info.NotAfter.Format("2006-01-02"))
 	missing := info.Missing(dst.certNames(source == entities.CertACME))
 	if source == entities.CertACME {
 		at := info.RenewAt(dst.renewBefore())
@@ -374,7 +374,7 @@ func (m *move) backupCert(ctx context.Context) error {
 		rec.RenewAt = &at
 	} else if len(missing) > 0 {
 		env.Logf(provision.LevelWarning, "the certificate from the backup does not cover %s: bring one that does: aegir site cert %s --cert FILE --key FILE",
-			strings.Join(missing, ", "), dst.c.SiteDomain)
+			strings.Join(missing, ", "), dst.c.Site.Domain)
 	}
 	m.certCh = map[string]any{"site_cert": rec}
 	return nil

@@ -22,7 +22,7 @@ import (
 func TestCertNamesAndOwnFiles(t *testing.T) {
 	var log []string
 	env := &engine.Env{Log: provision.LoggerFunc(func(level, msg string) { log = append(log, level+": "+msg) })}
-	c := &provision.Context{SiteDomain: "a.test", SiteAliases: []string{"www.a.test", "*.b.test"}, WebServer: "web1", WebRemoteHome: "/srv/aegir"}
+	c := &provision.Job{Site: provision.SiteSpec{Domain: "a.test", Aliases: []string{"www.a.test", "*.b.test"}, Web: provision.WebSpec{ServerRef: provision.ServerRef{Name: "web1"}, Home: "/srv/aegir"}}}
 	s := &site{c: c, env: env}
 	if got := strings.Join(s.certNames(true), " "); got != "a.test www.a.test" {
 		t.Errorf("ACME names %q", got)
@@ -44,7 +44,7 @@ func TestCertNamesAndOwnFiles(t *testing.T) {
 		{"/srv/aegir/config/web1/ssl/a.test.evil/cert-1.pem", "/srv/aegir/config/web1/ssl/a.test.evil/key-1.pem", ""},
 		{"/srv/aegir/config/web1/ssl/a.test/cert-1.pem", "", ""}, // no key
 	} {
-		c.SiteCertFile, c.SiteKeyFile = tc.cert, tc.key
+		c.Site.HTTPS.CertFile, c.Site.HTTPS.KeyFile = tc.cert, tc.key
 		if got := s.certFile(); got != tc.want {
 			t.Errorf("certFile(%s, %s) = %q, want %q", tc.cert, tc.key, got, tc.want)
 		}

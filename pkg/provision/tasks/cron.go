@@ -27,7 +27,7 @@ const cronTimeout = 5 * time.Minute
 // missing extension, the database refusing) the URL way fails too, with
 // less to say. WordPress: wp-cron.php through the site's URL, as a
 // visitor's request starts it.
-func siteCron(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func siteCron(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -41,9 +41,9 @@ func siteCron(ctx context.Context, env *engine.Env, c *provision.Context) (map[s
 	}
 	if code >= 400 {
 		return nil, provision.Errorf(provision.ErrCommand, "open the site in a browser and read the web server's error log",
-			"cron of %s: the site answered HTTP %d", c.SiteDomain, code)
+			"cron of %s: the site answered HTTP %d", c.Site.Domain, code)
 	}
-	env.Logf(provision.LevelInfo, "cron of %s ran (HTTP %d)", c.SiteDomain, code)
+	env.Logf(provision.LevelInfo, "cron of %s ran (HTTP %d)", c.Site.Domain, code)
 	return nil, nil
 }
 
@@ -53,13 +53,13 @@ func siteCron(ctx context.Context, env *engine.Env, c *provision.Context) (map[s
 // master, or that listens only on its loopback, runs its cron too).
 func (s *site) visit(ctx context.Context, path string) (int, error) {
 	scheme := "http"
-	if s.c.SiteHTTPS == "required" {
+	if s.c.Site.HTTPS.Mode == "required" {
 		scheme = "https"
 	}
-	a, err := s.ws.Request(ctx, scheme, s.c.SiteDomain, path, "aegir-cron", cronTimeout)
+	a, err := s.ws.Request(ctx, scheme, s.c.Site.Domain, path, "aegir-cron", cronTimeout)
 	if err != nil {
 		return 0, provision.Errorf(provision.ErrUnreachable, "check that the web server runs and listens on that address",
-			"cron of %s: %v (from %s)", s.c.SiteDomain, err, s.ex.Host())
+			"cron of %s: %v (from %s)", s.c.Site.Domain, err, s.ex.Host())
 	}
 	return a.Code, nil
 }
@@ -67,7 +67,7 @@ func (s *site) visit(ctx context.Context, path string) (int, error) {
 // siteStats reads a site's users, active users (seen in the last 30
 // days, where the application records it), posts and comments from its
 // database.
-func siteStats(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func siteStats(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -77,7 +77,7 @@ func siteStats(ctx context.Context, env *engine.Env, c *provision.Context) (map[
 		return nil, err
 	}
 	defer svc.Close()
-	conn, err := svc.Open(ctx, c.SiteDBName)
+	conn, err := svc.Open(ctx, c.Site.DB.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func siteStats(ctx context.Context, env *engine.Env, c *provision.Context) (map[
 		rows, err := conn.Query(ctx, queries[k])
 		if err != nil {
 			// A site without comments (the module off) has no such table.
-			env.Logf(provision.LevelDebug, "statistics of %s: %s: %v", c.SiteDomain, k, err)
+			env.Logf(provision.LevelDebug, "statistics of %s: %s: %v", c.Site.Domain, k, err)
 			continue
 		}
 		var n int64
@@ -125,6 +125,6 @@ func siteStats(ctx context.Context, env *engine.Env, c *provision.Context) (map[
 		stats[k] = n
 	}
 	env.Logf(provision.LevelInfo, "statistics of %s: %d users (%d active), %d posts, %d comments",
-		c.SiteDomain, stats["users"], stats["active_users"], stats["posts"], stats["comments"])
+		c.Site.Domain, stats["users"], stats["active_users"], stats["posts"], stats["comments"])
 	return map[string]any{"site_stats": stats}, nil
 }

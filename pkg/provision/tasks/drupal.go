@@ -19,8 +19,8 @@ func init() {
 // php-cli that the extra option php_cli names ("/usr/bin/php7.4", or
 // with arguments: "php -d memory_limit=1G"; default php).
 func (s *site) step() app.SiteStep {
-	return app.SiteStep{Domain: s.c.SiteDomain, URL: s.url(), User: s.c.WebUser, DBType: s.c.DBType,
-		Drush: s.c.PlatformDrush, PHP: strings.Fields(s.c.Opt("php_cli", "")), Log: s.env.Logf}
+	return app.SiteStep{Domain: s.c.Site.Domain, URL: s.url(), User: s.c.System.WebUser, DBType: s.c.Site.DBServer.Type,
+		Drush: s.c.Site.Platform.Drush, PHP: strings.Fields(s.c.Opt("php_cli", "")), Log: s.env.Logf}
 }
 
 // updateDatabase runs the site's database updates on its platform, as
@@ -33,7 +33,7 @@ func (s *site) updateDatabase(ctx context.Context) error {
 }
 
 // siteUpdateDB runs a site's pending database updates (site.updatedb).
-func siteUpdateDB(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func siteUpdateDB(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err

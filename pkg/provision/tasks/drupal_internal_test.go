@@ -38,8 +38,8 @@ func TestDrupalStepsChooseTheirWay(t *testing.T) {
 		Log:     provision.LoggerFunc(func(level, msg string) { log = append(log, level+": "+msg) }),
 		Connect: func(context.Context, provision.ServerRef) (exec.Executor, error) { return exec.NewLocal(), nil },
 	}
-	c := &provision.Context{SiteDomain: "d7.test", PlatformRoot: root, HTTPType: "nginx", HTTPPort: 8080, WebServer: "web1",
-		WebHost: "localhost", WebRemoteHome: t.TempDir(), DBType: "mariadb", PlatformDrush: filepath.Join(root, "drush")}
+	c := &provision.Job{Site: provision.SiteSpec{Domain: "d7.test", Platform: provision.PlatformSpec{Root: root, Drush: filepath.Join(root, "drush")},
+		Web: provision.WebSpec{ServerRef: provision.ServerRef{Name: "web1", Host: "localhost"}, Type: "nginx", Port: 8080, Home: t.TempDir()}, DBServer: provision.DBSpec{Type: "mariadb"}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -56,8 +56,8 @@ func TestDrupalStepsChooseTheirWay(t *testing.T) {
 
 	// Without drush: aegir's PHP step, here with a php-cli that loads no
 	// extension, which it finds out before Drupal runs.
-	c.PlatformDrush = ""
-	c.Extra = map[string]string{"php_cli": "php -n"}
+	c.Site.Platform.Drush = ""
+	c.Options = map[string]string{"php_cli": "php -n"}
 	for name, task := range map[string]engine.TaskFunc{"cron": siteCron, "updates": siteUpdateDB} {
 		_, err := task(ctx, env, c)
 		var pe *provision.Error

@@ -51,7 +51,7 @@ func (s *site) checkHealth(ctx context.Context, svc db.Service, svcErr error, al
 		s.env.Logf(provision.LevelInfo, "php-fpm answers at %s", addr)
 	}
 
-	disabled := s.c.SiteStatus == entities.SiteDisabled
+	disabled := s.c.Site.Status == entities.SiteDisabled
 	var httpErr error
 	for _, scheme := range s.healthSchemes() {
 		code, took, err := s.checkAnswer(ctx, scheme, disabled, addr)
@@ -78,7 +78,7 @@ func (s *site) checkHealth(ctx context.Context, svc db.Service, svcErr error, al
 	var pe *provision.Error
 	if phpErr != nil && errors.As(phpErr, &pe) {
 		e := *pe
-		e.Msg += fmt.Sprintf(", so %s answers HTTP %d", s.c.SiteDomain, h.HTTPCode)
+		e.Msg += fmt.Sprintf(", so %s answers HTTP %d", s.c.Site.Domain, h.HTTPCode)
 		phpErr = &e
 	}
 	for _, err := range []error{dbErr, phpErr, httpErr} {
@@ -119,39 +119,39 @@ func errorLine(err error) string {
 // server, and makes the user and its grants again when it cannot.
 func (s *site) checkDBLogin(ctx context.Context, svc db.Service, svcErr error) error {
 	c := s.c
-	if c.SiteDBName == "" || c.SiteDBUser == "" || c.SiteDBPassword == "" {
-		s.env.Logf(provision.LevelWarning, "the record of %s lacks its database, user or password: its database login is not checked", c.SiteDomain)
+	if c.Site.DB.Name == "" || c.Site.DB.User == "" || c.Site.DB.Password == "" {
+		s.env.Logf(provision.LevelWarning, "the record of %s lacks its database, user or password: its database login is not checked", c.Site.Domain)
 		return nil
 	}
 	if svcErr != nil {
 		return svcErr
 	}
 	dial := s.ws.DialFunc()
-	err := svc.CheckLogin(ctx, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, dial)
+	err := svc.CheckLogin(ctx, c.Site.DB.Name, c.Site.DB.User, c.Site.DB.Password, dial)
 	var pe *provision.Error
 	if err == nil {
-		s.env.Logf(provision.LevelInfo, "database user %s logs in to %s on %s", c.SiteDBUser, c.SiteDBName, c.DBServer)
+		s.env.Logf(provision.LevelInfo, "database user %s logs in to %s on %s", c.Site.DB.User, c.Site.DB.Name, c.Site.DBServer.Machine.Name)
 		return nil
 	}
 	if !errors.As(err, &pe) || pe.Code != provision.ErrAuth {
 		return err
 	}
-	s.env.Logf(provision.LevelWarning, "%s; making user %s (for connections from %s) and its grants on %s again from the site's record", errorLine(err), c.SiteDBUser, c.DBGrantHost, c.SiteDBName)
-	if err := svc.RepairUser(ctx, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, c.DBGrantHost); err != nil {
+	s.env.Logf(provision.LevelWarning, "%s; making user %s (for connections from %s) and its grants on %s again from the site's record", errorLine(err), c.Site.DB.User, c.Site.DB.GrantHost, c.Site.DB.Name)
+	if err := svc.RepairUser(ctx, c.Site.DB.Name, c.Site.DB.User, c.Site.DB.Password, c.Site.DB.GrantHost); err != nil {
 		return err
 	}
-	if err := svc.CheckLogin(ctx, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, dial); err != nil {
+	if err := svc.CheckLogin(ctx, c.Site.DB.Name, c.Site.DB.User, c.Site.DB.Password, dial); err != nil {
 		return &provision.Error{Code: provision.ErrAuth, Err: err,
-			Msg:  fmt.Sprintf("database user %s was made again for connections from %s, and still cannot log in to %s from %s", c.SiteDBUser, c.DBGrantHost, c.SiteDBName, c.WebServer),
-			Hint: fmt.Sprintf("the database server sees %s's connections come from another address: check which (SELECT USER() there) and that no other account of %s shadows it", c.WebServer, c.SiteDBUser)}
+			Msg:  fmt.Sprintf("database user %s was made again for connections from %s, and still cannot log in to %s from %s", c.Site.DB.User, c.Site.DB.GrantHost, c.Site.DB.Name, c.Site.Web.Name),
+			Hint: fmt.Sprintf("the database server sees %s's connections come from another address: check which (SELECT USER() there) and that no other account of %s shadows it", c.Site.Web.Name, c.Site.DB.User)}
 	}
-	s.env.Logf(provision.LevelInfo, "database user %s logs in to %s on %s again", c.SiteDBUser, c.SiteDBName, c.DBServer)
+	s.env.Logf(provision.LevelInfo, "database user %s logs in to %s on %s again", c.Site.DB.User, c.Site.DB.Name, c.Site.DBServer.Machine.Name)
 	return nil
 }
 
 // urlScheme is the scheme of the site's address (url).
 func (s *site) urlScheme() string {
-	if s.c.SiteHTTPS == "required" && s.c.SiteCertFile != "" {
+	if s.c.Site.HTTPS.Mode == "required" && s.c.Site.HTTPS.CertFile != "" {
 		return "https"
 	}
 	return "http"
@@ -160,7 +160,7 @@ func (s *site) urlScheme() string {
 // healthSchemes are the schemes the site answers on: HTTP, and HTTPS
 // once it is on and the site has a certificate.
 func (s *site) healthSchemes() []string {
-	if (s.c.SiteHTTPS == "on" || s.c.SiteHTTPS == "required") && s.c.SiteCertFile != "" {
+	if (s.c.Site.HTTPS.Mode == "on" || s.c.Site.HTTPS.Mode == "required") && s.c.Site.HTTPS.CertFile != "" {
 		return []string{"http", "https"}
 	}
 	return []string{"http"}
@@ -169,15 +169,15 @@ func (s *site) healthSchemes() []string {
 // checkAnswer requests the site's front page on one scheme and checks
 // the status against what the site's status says it should answer.
 func (s *site) checkAnswer(ctx context.Context, scheme string, disabled bool, php string) (int, time.Duration, error) {
-	host := s.c.SiteDomain + portSuffix(s.c.HTTPPort)
+	host := s.c.Site.Domain + portSuffix(s.c.Site.Web.Port)
 	if scheme == "https" {
-		host = s.c.SiteDomain + httpsPortSuffix(s.c.HTTPSPort)
+		host = s.c.Site.Domain + httpsPortSuffix(s.c.Site.Web.HTTPSPort)
 	}
 	where := fmt.Sprintf("%s://%s/ (through %s on %s)", scheme, host, s.ws.ListenAddr(scheme), s.ex.Host())
 	a, err := s.ws.Request(ctx, scheme, host, "/", "aegir-verify", web.ProbeTimeout)
 	if err != nil {
 		return 0, 0, provision.Errorf(provision.ErrUnreachable,
-			fmt.Sprintf("start %s on %s and check that it listens there: aegir server verify %s", s.c.HTTPType, s.ex.Host(), s.c.WebServer),
+			fmt.Sprintf("start %s on %s and check that it listens there: aegir server verify %s", s.c.Site.Web.Type, s.ex.Host(), s.c.Site.Web.Name),
 			"%s does not answer: %v", where, err)
 	}
 	code := a.Code
@@ -199,16 +199,16 @@ func (s *site) checkAnswer(ctx context.Context, scheme string, disabled bool, ph
 	switch {
 	case disabled:
 		msg += ", not the \"site disabled\" page (503)"
-		hint = "the web server serves an old virtual host: reload it, or run aegir site disable " + s.c.SiteDomain + " again"
+		hint = "the web server serves an old virtual host: reload it, or run aegir site disable " + s.c.Site.Domain + " again"
 	case code == 502 || code == 504:
 		msg += ": the web server gets no answer from php-fpm at " + php
-		hint = fmt.Sprintf("start php-fpm on %s, or set where it listens: aegir server edit %s --php-fpm SOCKET|HOST:PORT, then aegir site verify %s", s.ex.Host(), s.c.WebServer, s.c.SiteDomain)
+		hint = fmt.Sprintf("start php-fpm on %s, or set where it listens: aegir server edit %s --php-fpm SOCKET|HOST:PORT, then aegir site verify %s", s.ex.Host(), s.c.Site.Web.Name, s.c.Site.Domain)
 	case code == 503:
-		hint = "the site is served as disabled: aegir site enable " + s.c.SiteDomain
+		hint = "the site is served as disabled: aegir site enable " + s.c.Site.Domain
 	case code == 404 || code == 421:
-		hint = fmt.Sprintf("the web server serves no site of that name there: check that it includes aegir's file (aegir server verify %s prints the line)", s.c.WebServer)
+		hint = fmt.Sprintf("the web server serves no site of that name there: check that it includes aegir's file (aegir server verify %s prints the line)", s.c.Site.Web.Name)
 	default:
-		hint = "the application fails: read the web server's error log and the application's, fix the cause, then aegir site verify " + s.c.SiteDomain
+		hint = "the application fails: read the web server's error log and the application's, fix the cause, then aegir site verify " + s.c.Site.Domain
 	}
 	return code, a.Duration, &provision.Error{Code: provision.ErrCommand, Msg: msg, Hint: hint}
 }

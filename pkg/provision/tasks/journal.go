@@ -105,7 +105,7 @@ func unlockJournal(f *os.File) {
 
 // newJournal starts the journal of a move; nil when the task has no id or
 // there is no aegir home (aegir provision run by hand).
-func newJournal(env *engine.Env, c *provision.Context, kind string) *journal {
+func newJournal(env *engine.Env, c *provision.Job, kind string) *journal {
 	if env.Home == "" || c.TaskID == 0 {
 		return nil
 	}
@@ -193,19 +193,19 @@ func (m *move) describe(op moveOp) string {
 	src, dst := m.src, m.dst
 	switch op.Op {
 	case opDropDB:
-		return fmt.Sprintf("drop database %s and user %s on %s", op.DB, op.DB, dst.c.DBServer)
+		return fmt.Sprintf("drop database %s and user %s on %s", op.DB, op.DB, dst.c.Site.DBServer.Machine.Name)
 	case opRemove:
 		return "remove " + op.Path + " on " + dst.ex.Host()
 	case opPutBack:
 		return "put " + op.Path + " back on " + dst.ex.Host()
 	case opSrcSettings:
-		return "give " + src.c.SiteDomain + " its aliases back"
+		return "give " + src.c.Site.Domain + " its aliases back"
 	case opDstSite:
-		return "remove the settings and files of " + dst.c.SiteDomain + " from " + dst.p.Root
+		return "remove the settings and files of " + dst.c.Site.Domain + " from " + dst.p.Root
 	case opSrcVhost:
-		return "write the virtual host of " + src.c.SiteDomain + " back"
+		return "write the virtual host of " + src.c.Site.Domain + " back"
 	case opDstVhost:
-		return "remove the virtual host of " + dst.c.SiteDomain + " on " + dst.c.WebServer
+		return "remove the virtual host of " + dst.c.Site.Domain + " on " + dst.c.Site.Web.Name
 	}
 	return op.Op
 }
@@ -216,9 +216,9 @@ func (m *move) undo(ctx context.Context, op moveOp) error {
 	switch op.Op {
 	case opDropDB:
 		if m.svc == nil {
-			return fmt.Errorf("database server %s not reached", dst.c.DBServer)
+			return fmt.Errorf("database server %s not reached", dst.c.Site.DBServer.Machine.Name)
 		}
-		return m.svc.DropDatabase(ctx, op.DB, op.DB, dst.c.DBGrantHost)
+		return m.svc.DropDatabase(ctx, op.DB, op.DB, dst.c.Site.DB.GrantHost)
 	case opRemove:
 		return dst.ex.RemoveAll(ctx, op.Path)
 	case opPutBack:
@@ -233,12 +233,12 @@ func (m *move) undo(ctx context.Context, op moveOp) error {
 		_, err := src.writeSettings(ctx)
 		return err
 	case opDstSite:
-		return app.RemoveSite(ctx, dst.ex, dst.p, dst.c.SiteDomain)
+		return app.RemoveSite(ctx, dst.ex, dst.p, dst.c.Site.Domain)
 	case opSrcVhost:
-		_, err := src.ws.WriteSite(ctx, src.vhost(src.c.SiteStatus == entities.SiteDisabled))
+		_, err := src.ws.WriteSite(ctx, src.vhost(src.c.Site.Status == entities.SiteDisabled))
 		return err
 	case opDstVhost:
-		_, err := dst.ws.RemoveSite(ctx, dst.c.SiteDomain)
+		_, err := dst.ws.RemoveSite(ctx, dst.c.Site.Domain)
 		return err
 	}
 	return fmt.Errorf("unknown undo step %q", op.Op)
@@ -249,7 +249,7 @@ func (m *move) undo(ctx context.Context, op moveOp) error {
 // would have, so that the site works where it was; or, when the move was
 // done and only its clean-up was left, that clean-up, and the move's
 // result as this task's changes for the front end to save.
-func siteRescue(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func siteRescue(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	if env.Home == "" || c.TaskID == 0 {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give task_id, the id of the dead task, and run it with its aegir home",
 			"site.rescue needs the dead task's id and the aegir home its journal is in")
@@ -287,7 +287,7 @@ func siteRescue(ctx context.Context, env *engine.Env, c *provision.Context) (map
 	}
 	m.classify()
 	if j.Done != nil {
-		env.Logf(provision.LevelInfo, "the %s of %s was done; finishing its clean-up and saving its result", j.Kind, c.SiteDomain)
+		env.Logf(provision.LevelInfo, "the %s of %s was done; finishing its clean-up and saving its result", j.Kind, c.Site.Domain)
 		for _, op := range j.Ops {
 			if op.Op == opPutBack {
 				m.aside = append(m.aside, op.Aside)
@@ -296,7 +296,7 @@ func siteRescue(ctx context.Context, env *engine.Env, c *provision.Context) (map
 		// The database the site now uses: the old one is dropped unless
 		// it is that one.
 		if name, ok := j.Done.Changes["site_db_name"].(string); ok {
-			m.dst.c.SiteDBName = name
+			m.dst.c.Site.DB.Name = name
 		}
 		m.cleanup(ctx)
 		j.remove()
@@ -308,12 +308,12 @@ func siteRescue(ctx context.Context, env *engine.Env, c *provision.Context) (map
 	}
 	// Without the database server, the file steps are still undone.
 	if svc, err := m.dst.db(ctx); err != nil {
-		env.Logf(provision.LevelError, "cannot reach the database server %s: %v", m.dst.c.DBServer, err)
+		env.Logf(provision.LevelError, "cannot reach the database server %s: %v", m.dst.c.Site.DBServer.Machine.Name, err)
 	} else {
 		m.svc = svc
 		defer svc.Close()
 	}
-	env.Logf(provision.LevelWarning, "undoing the %s of %s that task %d left half-done (%d steps)", j.Kind, c.SiteDomain, c.TaskID, len(j.Ops))
+	env.Logf(provision.LevelWarning, "undoing the %s of %s that task %d left half-done (%d steps)", j.Kind, c.Site.Domain, c.TaskID, len(j.Ops))
 	for _, op := range j.Ops {
 		m.u.push(m.describe(op), func(ctx context.Context) error { return m.undo(ctx, op) })
 	}

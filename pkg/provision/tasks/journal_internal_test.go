@@ -26,7 +26,7 @@ func TestRescueWaitsForARunningMove(t *testing.T) {
 	}
 	var log []string
 	env := &engine.Env{Home: home, Log: provision.LoggerFunc(func(level, msg string) { log = append(log, level+": "+msg) })}
-	c := &provision.Context{Task: "site.rescue", TaskID: 7}
+	c := &provision.Job{Task: "site.rescue", TaskID: 7}
 	if _, err := lockJournal(p); err != errLocked {
 		t.Fatalf("a second lock: %v, want errLocked", err)
 	}

@@ -27,7 +27,7 @@ func init() {
 // then removes its temporary files: its directories on the master and on
 // its servers (credentials files, dump FIFOs), the backup archive it was
 // writing, and the locks it held. Each removal is logged.
-func taskRescue(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func taskRescue(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	if env.Home == "" || c.TaskID == 0 {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give task_id, the id of the dead task, and run it with its aegir home",
 			"task.rescue needs the dead task's id and the aegir home it ran with")
@@ -55,10 +55,10 @@ func taskRescue(ctx context.Context, env *engine.Env, c *provision.Context) (map
 	for _, s := range rescueServers(c) {
 		rescueRemote(ctx, env, s, c.TaskID, remote)
 	}
-	if c.BackupDir != "" {
-		temps, err := backup.TaskTemps(c.BackupDir, c.TaskID)
+	if c.Backup.Dir != "" {
+		temps, err := backup.TaskTemps(c.Backup.Dir, c.TaskID)
 		if err != nil {
-			env.Logf(provision.LevelWarning, "cannot list %s: %v", c.BackupDir, err)
+			env.Logf(provision.LevelWarning, "cannot list %s: %v", c.Backup.Dir, err)
 		}
 		for _, p := range temps {
 			left.file(p)
@@ -127,11 +127,11 @@ type taskServer struct {
 
 // rescueServers are the remote servers of the dead task's context, each
 // once: where it may have left a directory of its own.
-func rescueServers(c *provision.Context) []taskServer {
-	refs := []taskServer{{c.Web(), c.WebRemoteHome}, {c.DB(), ""}}
+func rescueServers(c *provision.Job) []taskServer {
+	refs := []taskServer{{c.Web(), c.Site.Web.Home}, {c.DB(), ""}}
 	if c.HasTarget() {
-		t := c.Target()
-		refs = append(refs, taskServer{t.Web(), c.TargetWebRemoteHome}, taskServer{t.DB(), ""})
+		t := c.AtTarget()
+		refs = append(refs, taskServer{t.Web(), c.Target.Web.Home}, taskServer{t.DB(), ""})
 	}
 	seen := map[string]bool{}
 	var out []taskServer
@@ -182,14 +182,18 @@ func rescueRemote(ctx context.Context, env *engine.Env, s taskServer, id int64, 
 
 // staleLocks are the lock files the dead task may have left in the
 // journal directory: its own, and its site's.
-func staleLocks(home string, c *provision.Context) []string {
+func staleLocks(home string, c *provision.Job) []string {
 	jp := journalPath(home, c.TaskID)
 	var out []string
 	if _, err := os.Stat(jp); errors.Is(err, fs.ErrNotExist) {
 		// With a journal, site.rescue plays it back under that lock.
 		out = append(out, strings.TrimSuffix(jp, ".json")+".lock")
 	}
-	for _, domain := range []string{c.SiteDomain, c.TargetSiteDomain} {
+	domains := []string{c.Site.Domain}
+	if c.Target != nil {
+		domains = append(domains, c.Target.Domain)
+	}
+	for _, domain := range domains {
 		if domain != "" && !strings.ContainsAny(domain, "/\x00") {
 			out = append(out, strings.TrimSuffix(siteLockPath(home, domain), ".json")+".lock")
 		}

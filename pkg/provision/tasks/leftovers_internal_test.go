@@ -19,7 +19,7 @@ func TestTaskRescue(t *testing.T) {
 	ctx := context.Background()
 	home := t.TempDir()
 	backups := filepath.Join(home, "backups")
-	c := &provision.Context{Task: provision.TaskRescue, TaskID: 5, SiteDomain: "left.test", BackupDir: backups}
+	c := &provision.Job{Task: provision.TaskRescue, TaskID: 5, Site: provision.SiteSpec{Domain: "left.test"}, Backup: provision.BackupSpec{Dir: backups}}
 	live, err := exec.StartTask(home, 5)
 	if err != nil {
 		t.Fatal(err)

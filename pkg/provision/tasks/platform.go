@@ -21,16 +21,16 @@ func init() {
 // sites/*/settings.php; WordPress configurations aegir wrote) for the
 // front end to record as installed sites. Their database passwords go to
 // the front end as secrets.
-func platformImport(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func platformImport(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	ex, err := env.Connect(ctx, c.Web())
 	if err != nil {
 		return nil, err
 	}
-	p, err := app.Detect(ctx, ex, c.PlatformRoot)
+	p, err := app.Detect(ctx, ex, c.Site.Platform.Root)
 	if err != nil {
 		return nil, err
 	}
-	sites, err := app.FindSites(ctx, ex, p, c.WebUser, env.Logf)
+	sites, err := app.FindSites(ctx, ex, p, c.System.WebUser, env.Logf)
 	if err != nil {
 		return nil, err
 	}
@@ -49,8 +49,8 @@ func platformImport(ctx context.Context, env *engine.Env, c *provision.Context) 
 
 // platformVerify checks the platform's root on its web server, records its
 // type and core version, and discovers its packages.
-func platformVerify(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
-	if c.PlatformRoot == "" {
+func platformVerify(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+	if c.Site.Platform.Root == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give platform_root in the context", "no platform root given")
 	}
 	ex, err := env.Connect(ctx, c.Web())
@@ -62,7 +62,7 @@ func platformVerify(ctx context.Context, env *engine.Env, c *provision.Context) 
 			return nil, err
 		}
 	}
-	p, err := app.Verify(ctx, ex, c.PlatformRoot, app.VerifyOptions{Type: c.PlatformType, WebUser: c.WebUser, Keep: keepDir(c), Log: env.Logf})
+	p, err := app.Verify(ctx, ex, c.Site.Platform.Root, app.VerifyOptions{Type: c.Site.Platform.Type, WebUser: c.System.WebUser, Keep: keepDir(c), Log: env.Logf})
 	if err != nil {
 		return nil, err
 	}
@@ -76,23 +76,23 @@ func platformVerify(ctx context.Context, env *engine.Env, c *provision.Context) 
 }
 
 // platformDelete forgets a platform; its code stays on the server.
-func platformDelete(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
-	env.Logf(provision.LevelInfo, "platform %s removed from aegir; its code at %s on %s was left in place", c.Platform, c.PlatformRoot, c.WebServer)
+func platformDelete(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+	env.Logf(provision.LevelInfo, "platform %s removed from aegir; its code at %s on %s was left in place", c.Site.Platform.Name, c.Site.Platform.Root, c.Site.Web.Name)
 	return nil, nil
 }
 
 // pushPlatform copies the platform's code from the directory from on the
 // master to its root on the web server (task options push_from and
 // push_method: rsync, sftp, or empty for the first that works).
-func pushPlatform(ctx context.Context, env *engine.Env, ex exec.Executor, c *provision.Context, from string) error {
+func pushPlatform(ctx context.Context, env *engine.Env, ex exec.Executor, c *provision.Job, from string) error {
 	var cfg exec.SSHConfig
 	if h, ok := ex.(interface{ SSHConfig() exec.SSHConfig }); ok {
 		cfg = h.SSHConfig()
 	}
-	_, err := push.Tree(ctx, ex, from, c.PlatformRoot, push.Options{SSH: cfg, Method: c.Opt("push_method", ""), Logf: env.Logf})
+	_, err := push.Tree(ctx, ex, from, c.Site.Platform.Root, push.Options{SSH: cfg, Method: c.Opt("push_method", ""), Logf: env.Logf})
 	if err != nil {
-		return &provision.Error{Code: provision.ErrPlatform, Err: err, Msg: fmt.Sprintf("pushing platform %s to %s", c.Platform, c.WebServer),
-			Hint: fmt.Sprintf("check that %s is a directory on this machine and that the SSH user of %s may write %s; then: aegir task retry ID", from, c.WebServer, c.PlatformRoot)}
+		return &provision.Error{Code: provision.ErrPlatform, Err: err, Msg: fmt.Sprintf("pushing platform %s to %s", c.Site.Platform.Name, c.Site.Web.Name),
+			Hint: fmt.Sprintf("check that %s is a directory on this machine and that the SSH user of %s may write %s; then: aegir task retry ID", from, c.Site.Web.Name, c.Site.Platform.Root)}
 	}
 	return nil
 }

@@ -14,10 +14,10 @@ import (
 // answers a request on its port and that php-fpm answers at its address;
 // the database admin login and version. Every service's state is
 // reported, and the task fails if any service failed.
-func serverVerify(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	var states []serviceState
 	var errs []error
-	if c.HTTPType != "" {
+	if c.Site.Web.Type != "" {
 		st := serviceState{Kind: "http", Status: "enabled"}
 		err := func() error {
 			ws, err := web.Open(ctx, env, c)
@@ -27,7 +27,7 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Context) (m
 			s, err := ws.Verify(ctx)
 			if s != nil {
 				st.Version = s.Version
-				st.Message = "include in the system's " + c.HTTPType + ": " + s.IncludeLine
+				st.Message = "include in the system's " + c.Site.Web.Type + ": " + s.IncludeLine
 			}
 			if err != nil {
 				return err
@@ -44,7 +44,7 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Context) (m
 			default:
 				env.Logf(provision.LevelInfo, "php-fpm answers at %s", addr)
 			}
-			env.Logf(provision.LevelInfo, "web server ready; the system's %s must include: %s", c.HTTPType, s.IncludeLine)
+			env.Logf(provision.LevelInfo, "web server ready; the system's %s must include: %s", c.Site.Web.Type, s.IncludeLine)
 			return nil
 		}()
 		if err != nil {
@@ -53,7 +53,7 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Context) (m
 		}
 		states = append(states, st)
 	}
-	if c.DBType != "" {
+	if c.Site.DBServer.Type != "" {
 		st := serviceState{Kind: "db", Status: "enabled"}
 		err := func() error {
 			svc, err := dbService(ctx, env, c)
@@ -66,7 +66,7 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Context) (m
 				return err
 			}
 			st.Version = v
-			env.Logf(provision.LevelInfo, "%s %s at %s:%d: admin %s can create databases and users", c.DBType, v, c.DBHost, c.DBPort, c.DBAdminUser)
+			env.Logf(provision.LevelInfo, "%s %s at %s:%d: admin %s can create databases and users", c.Site.DBServer.Type, v, c.Site.DBServer.Host, c.Site.DBServer.Port, c.Site.DBServer.AdminUser)
 			return nil
 		}()
 		if err != nil {

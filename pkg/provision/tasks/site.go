@@ -18,10 +18,10 @@ import (
 func init() {
 	engine.Register("site.install", siteInstall)
 	engine.Register("site.verify", siteVerify)
-	engine.Register("site.disable", func(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+	engine.Register("site.disable", func(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 		return siteSetDisabled(ctx, env, c, true)
 	})
-	engine.Register("site.enable", func(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+	engine.Register("site.enable", func(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 		return siteSetDisabled(ctx, env, c, false)
 	})
 	engine.Register("site.delete", withBackupFirst(siteDelete))
@@ -69,31 +69,31 @@ func (u *undo) rollback(ctx context.Context) bool {
 // site is what a site task works with: the context checked, the platform
 // found and the servers connected.
 type site struct {
-	c   *provision.Context
+	c   *provision.Job
 	env *engine.Env
 	ex  exec.Executor // the web server
 	p   app.Platform
 	ws  *web.Server
 }
 
-func openSite(ctx context.Context, env *engine.Env, c *provision.Context) (*site, error) {
-	domain, err := entities.NormalizeDomain("site_domain", c.SiteDomain)
-	if err != nil || domain != c.SiteDomain {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give a valid, lower-case site_domain", "invalid site_domain %q", c.SiteDomain)
+func openSite(ctx context.Context, env *engine.Env, c *provision.Job) (*site, error) {
+	domain, err := entities.NormalizeDomain("site_domain", c.Site.Domain)
+	if err != nil || domain != c.Site.Domain {
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give a valid, lower-case site_domain", "invalid site_domain %q", c.Site.Domain)
 	}
-	for _, a := range c.SiteAliases {
+	for _, a := range c.Site.Aliases {
 		if d, err := entities.NormalizeDomain("site_aliases", a); err != nil || d != a {
 			return nil, provision.Errorf(provision.ErrInvalidContext, "give valid, lower-case site_aliases", "invalid alias %q", a)
 		}
 	}
-	if c.PlatformRoot == "" {
+	if c.Site.Platform.Root == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give platform_root in the context", "no platform root given")
 	}
 	ex, err := env.Connect(ctx, c.Web())
 	if err != nil {
 		return nil, err
 	}
-	p, err := app.Detect(ctx, ex, c.PlatformRoot)
+	p, err := app.Detect(ctx, ex, c.Site.Platform.Root)
 	if err != nil {
 		return nil, err
 	}
@@ -108,18 +108,18 @@ func openSite(ctx context.Context, env *engine.Env, c *provision.Context) (*site
 
 // vhost is the site's virtual host as its record says.
 func (s *site) vhost(disabled bool) web.Site {
-	return web.Site{Domain: s.c.SiteDomain, Aliases: s.c.SiteAliases, Redirect: s.c.SiteRedirect, Root: s.p.Docroot,
-		Disabled: disabled, AppType: s.p.Type, HTTPS: s.c.SiteHTTPS, CertFile: s.certFile(), KeyFile: s.keyFile()}
+	return web.Site{Domain: s.c.Site.Domain, Aliases: s.c.Site.Aliases, Redirect: s.c.Site.Redirect, Root: s.p.Docroot,
+		Disabled: disabled, AppType: s.p.Type, HTTPS: s.c.Site.HTTPS.Mode, CertFile: s.certFile(), KeyFile: s.keyFile()}
 }
 
 func (s *site) db(ctx context.Context) (db.Service, error) { return dbService(ctx, s.env, s.c) }
 
-func siteInstall(ctx context.Context, env *engine.Env, c *provision.Context) (ch map[string]any, err error) {
+func siteInstall(ctx context.Context, env *engine.Env, c *provision.Job) (ch map[string]any, err error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
 	}
-	if c.SiteDBPassword == "" {
+	if c.Site.DB.Password == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give site_db_password in the context", "no site database password given")
 	}
 	svc, err := s.db(ctx)
@@ -133,23 +133,23 @@ func siteInstall(ctx context.Context, env *engine.Env, c *provision.Context) (ch
 			u.rollback(ctx)
 		}
 	}()
-	if c.SiteDBName == "" {
-		name, err := db.UniqueName(ctx, svc, c.SiteDomain)
+	if c.Site.DB.Name == "" {
+		name, err := db.UniqueName(ctx, svc, c.Site.Domain)
 		if err != nil {
 			return nil, err
 		}
-		c.SiteDBName, c.SiteDBUser = name, name
+		c.Site.DB.Name, c.Site.DB.User = name, name
 	}
-	if c.SiteDBUser == "" {
-		c.SiteDBUser = c.SiteDBName
+	if c.Site.DB.User == "" {
+		c.Site.DB.User = c.Site.DB.Name
 	}
-	ch = map[string]any{"site_db_name": c.SiteDBName, "site_db_user": c.SiteDBUser, "site_db_grant_host": c.DBGrantHost}
-	env.Logf(provision.LevelInfo, "creating database %s and user %s on %s (%s), for connections from %s", c.SiteDBName, c.SiteDBUser, c.DBServer, c.DBType, c.DBGrantHost)
-	if err := svc.CreateDatabase(ctx, c.SiteDBName, c.SiteDBUser, c.SiteDBPassword, c.DBGrantHost); err != nil {
+	ch = map[string]any{"site_db_name": c.Site.DB.Name, "site_db_user": c.Site.DB.User, "site_db_grant_host": c.Site.DB.GrantHost}
+	env.Logf(provision.LevelInfo, "creating database %s and user %s on %s (%s), for connections from %s", c.Site.DB.Name, c.Site.DB.User, c.Site.DBServer.Machine.Name, c.Site.DBServer.Type, c.Site.DB.GrantHost)
+	if err := svc.CreateDatabase(ctx, c.Site.DB.Name, c.Site.DB.User, c.Site.DB.Password, c.Site.DB.GrantHost); err != nil {
 		return ch, err
 	}
-	u.push(fmt.Sprintf("drop database %s and user %s", c.SiteDBName, c.SiteDBUser), func(ctx context.Context) error {
-		return svc.DropDatabase(ctx, c.SiteDBName, c.SiteDBUser, c.DBGrantHost)
+	u.push(fmt.Sprintf("drop database %s and user %s", c.Site.DB.Name, c.Site.DB.User), func(ctx context.Context) error {
+		return svc.DropDatabase(ctx, c.Site.DB.Name, c.Site.DB.User, c.Site.DB.GrantHost)
 	})
 	if err := appInstall(ctx, s, u); err != nil {
 		return ch, err
@@ -159,18 +159,18 @@ func siteInstall(ctx context.Context, env *engine.Env, c *provision.Context) (ch
 		return ch, err
 	}
 	if changed {
-		u.push("remove the virtual host of "+c.SiteDomain, func(ctx context.Context) error {
-			_, err := s.ws.RemoveSite(ctx, c.SiteDomain)
+		u.push("remove the virtual host of "+c.Site.Domain, func(ctx context.Context) error {
+			_, err := s.ws.RemoveSite(ctx, c.Site.Domain)
 			return err
 		})
 	}
-	env.Logf(provision.LevelInfo, "site %s installed on %s: http://%s%s/", c.SiteDomain, c.Platform, c.SiteDomain, portSuffix(c.HTTPPort))
+	env.Logf(provision.LevelInfo, "site %s installed on %s: http://%s%s/", c.Site.Domain, c.Site.Platform.Name, c.Site.Domain, portSuffix(c.Site.Web.Port))
 	ch["site_status"] = entities.SiteInstalled
 	recordPackages(ctx, s, ch)
 	// HTTPS once the site answers on HTTP, where the CA checks it. Its
 	// failure fails the task but keeps the installed site.
 	u.steps = nil
-	ch, err = withCert(ctx, s, ch, "site "+c.SiteDomain+" is installed")
+	ch, err = withCert(ctx, s, ch, "site "+c.Site.Domain+" is installed")
 	if err == nil {
 		// Its health from the start, as a verify would record it: an
 		// installed site that does not answer as it should is a warning
@@ -178,14 +178,14 @@ func siteInstall(ctx context.Context, env *engine.Env, c *provision.Context) (ch
 		h, herr := s.checkHealth(ctx, svc, nil, nil)
 		ch["site_health"] = h
 		if herr != nil {
-			env.Logf(provision.LevelWarning, "%s is installed but does not answer as it should: %s", c.SiteDomain, errorLine(herr))
+			env.Logf(provision.LevelWarning, "%s is installed but does not answer as it should: %s", c.Site.Domain, errorLine(herr))
 		}
 	}
-	admin := c.SiteAdminUser
+	admin := c.Site.Install.AdminUser
 	if admin == "" {
 		admin = "admin"
 	}
-	env.Logf(provision.LevelInfo, "to log in as %s: aegir site login-reset %s", admin, c.SiteDomain)
+	env.Logf(provision.LevelInfo, "to log in as %s: aegir site login-reset %s", admin, c.Site.Domain)
 	return ch, err
 }
 
@@ -201,7 +201,7 @@ func portSuffix(port int) string {
 // checks the site's health (checkHealth): it ends in error when the site
 // does not answer as its status says, with the health reported either
 // way. The packages the site has enabled are read when it is healthy.
-func siteVerify(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func siteVerify(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -209,13 +209,13 @@ func siteVerify(ctx context.Context, env *engine.Env, c *provision.Context) (map
 	if err := appVerify(ctx, s); err != nil {
 		return nil, err
 	}
-	disabled := c.SiteStatus == entities.SiteDisabled
+	disabled := c.Site.Status == entities.SiteDisabled
 	changed, err := s.ws.WriteSite(ctx, s.vhost(disabled))
 	if err != nil {
 		return nil, err
 	}
 	if !changed {
-		env.Logf(provision.LevelInfo, "virtual host of %s already up to date", c.SiteDomain)
+		env.Logf(provision.LevelInfo, "virtual host of %s already up to date", c.Site.Domain)
 	}
 	svc, svcErr := s.db(ctx)
 	if svcErr == nil {
@@ -230,7 +230,7 @@ func siteVerify(ctx context.Context, env *engine.Env, c *provision.Context) (map
 		return ch, herr
 	}
 	putPackages(s, ch, pkgs, perr)
-	return withCert(ctx, s, ch, "site "+c.SiteDomain+" is verified")
+	return withCert(ctx, s, ch, "site "+c.Site.Domain+" is verified")
 }
 
 // recordPackages reads which of the platform's packages the site has
@@ -246,13 +246,13 @@ func recordPackages(ctx context.Context, s *site, ch map[string]any) {
 // is unknown until its next verify.
 func putPackages(s *site, ch map[string]any, pkgs []entities.Package, err error) {
 	if err != nil {
-		s.env.Logf(provision.LevelWarning, "could not read the packages %s has enabled: %v; aegir site verify %s reads them again", s.c.SiteDomain, errorLine(err), s.c.SiteDomain)
+		s.env.Logf(provision.LevelWarning, "could not read the packages %s has enabled: %v; aegir site verify %s reads them again", s.c.Site.Domain, errorLine(err), s.c.Site.Domain)
 		return
 	}
 	ch["packages"] = pkgs
 }
 
-func siteSetDisabled(ctx context.Context, env *engine.Env, c *provision.Context, disabled bool) (map[string]any, error) {
+func siteSetDisabled(ctx context.Context, env *engine.Env, c *provision.Job, disabled bool) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -263,11 +263,11 @@ func siteSetDisabled(ctx context.Context, env *engine.Env, c *provision.Context,
 			// Written but not served (the reload failed): the site's
 			// record keeps its status, and so must the virtual host
 			// that the pending reload will serve.
-			was := c.SiteStatus
+			was := c.Site.Status
 			if perr := s.ws.PutBackSite(ctx, s.vhost(was == entities.SiteDisabled)); perr != nil {
-				env.Logf(provision.LevelWarning, "could not put back the virtual host of %s as it was (%s): %s; the next reload of the server serves this task's change: run the task again once the server reloads", c.SiteDomain, was, errorLine(perr))
+				env.Logf(provision.LevelWarning, "could not put back the virtual host of %s as it was (%s): %s; the next reload of the server serves this task's change: run the task again once the server reloads", c.Site.Domain, was, errorLine(perr))
 			} else {
-				env.Logf(provision.LevelInfo, "put back the virtual host of %s as it was (%s): the next reload of the server serves it so until this task succeeds", c.SiteDomain, was)
+				env.Logf(provision.LevelInfo, "put back the virtual host of %s as it was (%s): the next reload of the server serves it so until this task succeeds", c.Site.Domain, was)
 			}
 		}
 		return nil, err
@@ -275,21 +275,21 @@ func siteSetDisabled(ctx context.Context, env *engine.Env, c *provision.Context,
 	status := entities.SiteInstalled
 	if disabled {
 		status = entities.SiteDisabled
-		env.Logf(provision.LevelInfo, "site %s now answers with the \"site disabled\" page; aegir site enable %s serves it again", c.SiteDomain, c.SiteDomain)
+		env.Logf(provision.LevelInfo, "site %s now answers with the \"site disabled\" page; aegir site enable %s serves it again", c.Site.Domain, c.Site.Domain)
 	} else {
-		env.Logf(provision.LevelInfo, "site %s is served again", c.SiteDomain)
+		env.Logf(provision.LevelInfo, "site %s is served again", c.Site.Domain)
 	}
 	// Its health in its new status: the task did what it was asked
 	// even when the site does not answer as it should, which is a
 	// warning then.
-	c.SiteStatus = status
+	c.Site.Status = status
 	svc, svcErr := s.db(ctx)
 	if svcErr == nil {
 		defer svc.Close()
 	}
 	h, herr := s.checkHealth(ctx, svc, svcErr, nil)
 	if herr != nil {
-		env.Logf(provision.LevelWarning, "%s is %s but does not answer as it should: %s", c.SiteDomain, status, errorLine(herr))
+		env.Logf(provision.LevelWarning, "%s is %s but does not answer as it should: %s", c.Site.Domain, status, errorLine(herr))
 	}
 	return map[string]any{"site_status": status, "site_health": h}, nil
 }
@@ -300,7 +300,7 @@ func siteSetDisabled(ctx context.Context, env *engine.Env, c *provision.Context,
 // fails is logged with what to do by hand and the others go on: the site
 // is deleted all the same, and the result's "leftovers" lists the work
 // left (a database server that cannot be reached, say).
-func siteDelete(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func siteDelete(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	force := c.Opt("force", "") == "1"
 	s, err := openSite(ctx, env, c)
 	if err != nil {
@@ -309,15 +309,15 @@ func siteDelete(ctx context.Context, env *engine.Env, c *provision.Context) (map
 	// Without force, a database server that cannot be reached stops the
 	// delete before anything is removed.
 	var svc db.Service
-	if c.SiteDBName != "" && !force {
+	if c.Site.DB.Name != "" && !force {
 		if svc, err = s.db(ctx); err == nil {
 			defer svc.Close()
-			_, err = svc.DatabaseExists(ctx, c.SiteDBName)
+			_, err = svc.DatabaseExists(ctx, c.Site.DB.Name)
 		}
 		if err != nil {
 			var pe *provision.Error
 			if errors.As(err, &pe) {
-				pe.Hint += fmt.Sprintf("; nothing was removed. To delete what can be reached and get the commands that finish the rest by hand: aegir site delete %s --force", c.SiteDomain)
+				pe.Hint += fmt.Sprintf("; nothing was removed. To delete what can be reached and get the commands that finish the rest by hand: aegir site delete %s --force", c.Site.Domain)
 			}
 			return nil, err
 		}
@@ -338,11 +338,11 @@ func siteDelete(ctx context.Context, env *engine.Env, c *provision.Context) (map
 		return nil
 	}
 	onWeb := func(cmd string) string { return fmt.Sprintf("on %s: %s", s.ex.Host(), cmd) }
-	if err := step("remove the virtual host", []string{onWeb("rm -f " + exec.Quote(s.ws.SiteFile(c.SiteDomain)) + " and reload the web server")}, func() error {
-		if _, err := s.ws.RemoveSite(ctx, c.SiteDomain); err != nil {
+	if err := step("remove the virtual host", []string{onWeb("rm -f " + exec.Quote(s.ws.SiteFile(c.Site.Domain)) + " and reload the web server")}, func() error {
+		if _, err := s.ws.RemoveSite(ctx, c.Site.Domain); err != nil {
 			return err
 		}
-		env.Logf(provision.LevelInfo, "removed the virtual host of %s", c.SiteDomain)
+		env.Logf(provision.LevelInfo, "removed the virtual host of %s", c.Site.Domain)
 		return nil
 	}); err != nil {
 		return nil, err
@@ -362,24 +362,24 @@ func siteDelete(ctx context.Context, env *engine.Env, c *provision.Context) (map
 	}); err != nil {
 		return nil, err
 	}
-	if c.SiteDBName != "" {
+	if c.Site.DB.Name != "" {
 		var sql []string
-		if t, err := db.ParseType(c.DBType); err == nil {
-			for _, q := range db.DropStatements(t, c.SiteDBName, c.SiteDBUser, c.DBGrantHost) {
-				sql = append(sql, fmt.Sprintf("on the database server %s (%s): %s", c.DBServer, c.DBType, q))
+		if t, err := db.ParseType(c.Site.DBServer.Type); err == nil {
+			for _, q := range db.DropStatements(t, c.Site.DB.Name, c.Site.DB.User, c.Site.DB.GrantHost) {
+				sql = append(sql, fmt.Sprintf("on the database server %s (%s): %s", c.Site.DBServer.Machine.Name, c.Site.DBServer.Type, q))
 			}
 		}
-		if err := step("drop database "+c.SiteDBName+" and user "+c.SiteDBUser+" on "+c.DBServer, sql, func() error {
+		if err := step("drop database "+c.Site.DB.Name+" and user "+c.Site.DB.User+" on "+c.Site.DBServer.Machine.Name, sql, func() error {
 			if svc == nil {
 				if svc, err = s.db(ctx); err != nil {
 					return err
 				}
 				defer svc.Close()
 			}
-			if err := svc.DropDatabase(ctx, c.SiteDBName, c.SiteDBUser, c.DBGrantHost); err != nil {
+			if err := svc.DropDatabase(ctx, c.Site.DB.Name, c.Site.DB.User, c.Site.DB.GrantHost); err != nil {
 				return err
 			}
-			env.Logf(provision.LevelInfo, "dropped database %s and user %s on %s", c.SiteDBName, c.SiteDBUser, c.DBServer)
+			env.Logf(provision.LevelInfo, "dropped database %s and user %s on %s", c.Site.DB.Name, c.Site.DB.User, c.Site.DBServer.Machine.Name)
 			return nil
 		}); err != nil {
 			return nil, err
@@ -387,13 +387,13 @@ func siteDelete(ctx context.Context, env *engine.Env, c *provision.Context) (map
 	}
 	if len(leftovers) > 0 {
 		ch["leftovers"] = leftovers
-		env.Logf(provision.LevelWarning, "site %s is deleted; %d thing(s) are left to do by hand (listed above)", c.SiteDomain, len(leftovers))
+		env.Logf(provision.LevelWarning, "site %s is deleted; %d thing(s) are left to do by hand (listed above)", c.Site.Domain, len(leftovers))
 	}
 	ch["site_status"] = entities.SiteDeleted
 	return ch, nil
 }
 
-func siteLoginReset(ctx context.Context, env *engine.Env, c *provision.Context) (map[string]any, error) {
+func siteLoginReset(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err

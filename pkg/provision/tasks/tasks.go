@@ -32,14 +32,14 @@ type serviceState struct {
 // to its address, or through an SSH tunnel to its machine when the server
 // says so (db_tunnel). It fills in the grant host when the front end left
 // it to the back end (see grantHostOfMaster).
-func dbService(ctx context.Context, env *engine.Env, c *provision.Context) (db.Service, error) {
-	t, err := db.ParseType(c.DBType)
+func dbService(ctx context.Context, env *engine.Env, c *provision.Job) (db.Service, error) {
+	t, err := db.ParseType(c.Site.DBServer.Type)
 	if err != nil {
 		return nil, err
 	}
-	cfg := db.Config{Name: c.DBServer, Type: t, Host: c.DBHost, Port: c.DBPort, AdminUser: c.DBAdminUser, AdminPassword: c.DBAdminPassword}
+	cfg := db.Config{Name: c.Site.DBServer.Machine.Name, Type: t, Host: c.Site.DBServer.Host, Port: c.Site.DBServer.Port, AdminUser: c.Site.DBServer.AdminUser, AdminPassword: c.Site.DBServer.AdminPassword}
 	ref := c.DB()
-	if c.DBTunnel && !ref.IsLocal() {
+	if c.Site.DBServer.Tunnel && !ref.IsLocal() {
 		ex, err := env.Connect(ctx, ref)
 		if err != nil {
 			return nil, err
@@ -51,14 +51,14 @@ func dbService(ctx context.Context, env *engine.Env, c *provision.Context) (db.S
 		cfg.Dialer = d.Dial
 		env.Logf(provision.LevelDebug, "database admin connection to %s through an SSH tunnel to %s", cfg.Addr(), ex.Host())
 	}
-	if c.DBGrantHost == "" && c.DBType != "" && !ref.IsLocal() {
+	if c.Site.DB.GrantHost == "" && c.Site.DBServer.Type != "" && !ref.IsLocal() {
 		h, err := grantHostOfMaster(ctx, env, ref)
 		if err != nil {
 			return nil, err
 		}
-		c.DBGrantHost = h
+		c.Site.DB.GrantHost = h
 	}
-	if namedHost(c.DBGrantHost) && c.DBHost != "" && !c.Web().IsLocal() {
+	if namedHost(c.Site.DB.GrantHost) && c.Site.DBServer.Host != "" && !c.Web().IsLocal() {
 		grantHostOfWeb(ctx, env, c)
 	}
 	return db.New(cfg)
@@ -76,15 +76,15 @@ func namedHost(h string) bool {
 // route get, on the web server). A database server that does not resolve
 // names (skip_name_resolve) only matches grants for addresses. When that
 // cannot be told, the name stays, with a warning.
-func grantHostOfWeb(ctx context.Context, env *engine.Env, c *provision.Context) {
-	addr, err := routeSource(ctx, env, c.Web(), c.DBHost)
+func grantHostOfWeb(ctx context.Context, env *engine.Env, c *provision.Job) {
+	addr, err := routeSource(ctx, env, c.Web(), c.Site.DBServer.Host)
 	if err != nil {
 		env.Logf(provision.LevelWarning, "database grants are for the name %s (a database server with skip_name_resolve will refuse the site): cannot tell %s's address towards %s: %v",
-			c.DBGrantHost, c.WebServer, c.DBHost, err)
+			c.Site.DB.GrantHost, c.Site.Web.Name, c.Site.DBServer.Host, err)
 		return
 	}
-	env.Logf(provision.LevelInfo, "%s reaches %s from %s: database grants are for that address", c.WebServer, c.DBHost, addr)
-	c.DBGrantHost = addr
+	env.Logf(provision.LevelInfo, "%s reaches %s from %s: database grants are for that address", c.Site.Web.Name, c.Site.DBServer.Host, addr)
+	c.Site.DB.GrantHost = addr
 }
 
 // routeSource is the source address server ref uses to reach host.

@@ -38,8 +38,8 @@ func TestDBServiceTunnel(t *testing.T) {
 		return countingDialer{ex, &dials}, nil
 	}}
 	for _, tunnel := range []bool{true, false} {
-		c := &provision.Context{DBServer: "db2", DBServerHost: srv.Host, DBSSHUser: srv.User, DBSSHPort: srv.Port,
-			DBType: "mariadb", DBHost: "127.0.0.1", DBPort: 3306, DBAdminUser: "root", DBTunnel: tunnel}
+		c := &provision.Job{Site: provision.SiteSpec{DBServer: provision.DBSpec{Machine: provision.ServerRef{Name: "db2", Host: srv.Host, SSHUser: srv.User, SSHPort: srv.Port},
+			Type: "mariadb", Host: "127.0.0.1", Port: 3306, AdminUser: "root", Tunnel: tunnel}}}
 		dials.Store(0)
 		svc, err := dbService(ctx, env, c)
 		if err != nil {
@@ -53,8 +53,8 @@ func TestDBServiceTunnel(t *testing.T) {
 		if n := dials.Load(); tunnel && n == 0 || !tunnel && n != 0 {
 			t.Errorf("tunnel %v: %d tunnels opened (MariaDB %s)", tunnel, n, v)
 		}
-		if c.DBGrantHost != "127.0.0.1" {
-			t.Errorf("grant host %q, want 127.0.0.1 (SSH_CLIENT on the database server)", c.DBGrantHost)
+		if c.Site.DB.GrantHost != "127.0.0.1" {
+			t.Errorf("grant host %q, want 127.0.0.1 (SSH_CLIENT on the database server)", c.Site.DB.GrantHost)
 		}
 	}
 }
@@ -77,15 +77,15 @@ func TestGrantHostOfRemoteWeb(t *testing.T) {
 		{"no-such-host.invalid", "web2.example.org", "warning: database grants are for the name web2.example.org"},
 	} {
 		log = nil
-		c := &provision.Context{WebServer: "web2", WebHost: srv.Host, WebSSHUser: srv.User, WebSSHPort: srv.Port,
-			DBHost: tc.dbHost, DBGrantHost: "web2.example.org"}
+		c := &provision.Job{Site: provision.SiteSpec{Web: provision.WebSpec{ServerRef: provision.ServerRef{Name: "web2", Host: srv.Host, SSHUser: srv.User, SSHPort: srv.Port}},
+			DBServer: provision.DBSpec{Host: tc.dbHost}, DB: provision.SiteDBSpec{GrantHost: "web2.example.org"}}}
 		grantHostOfWeb(ctx, env, c)
-		got := c.DBGrantHost
+		got := c.Site.DB.GrantHost
 		if ip := net.ParseIP(got); tc.want == "loopback" && ip != nil && ip.IsLoopback() {
 			got = "loopback"
 		}
 		if got != tc.want || len(log) != 1 || !strings.HasPrefix(strings.TrimPrefix(log[0], "info: "), tc.says) {
-			t.Errorf("db host %s: grant host %q, log %q; want %q and %q", tc.dbHost, c.DBGrantHost, log, tc.want, tc.says)
+			t.Errorf("db host %s: grant host %q, log %q; want %q and %q", tc.dbHost, c.Site.DB.GrantHost, log, tc.want, tc.says)
 		}
 	}
 }

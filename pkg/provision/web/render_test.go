@@ -208,9 +208,8 @@ func TestDefaultCommandsOfASystemInstall(t *testing.T) {
 }
 
 func TestConfigFromContext(t *testing.T) {
-	c := &provision.Context{WebServer: "web1", WebRemoteHome: "/home/aegir/.aegir", HTTPType: "apache", HTTPPort: 8080,
-		HTTPSPort: 8443, HTTPTestCmd: "t", HTTPRestartCmd: "r", PHPFPM: "127.0.0.1:9000", WebUser: "www-data",
-		HTTPListenIP: "127.0.0.1"}
+	c := &provision.Job{Site: provision.SiteSpec{Web: provision.WebSpec{ServerRef: provision.ServerRef{Name: "web1"}, Home: "/home/aegir/.aegir", Type: "apache", Port: 8080,
+		HTTPSPort: 8443, TestCmd: "t", RestartCmd: "r", PHPFPM: "127.0.0.1:9000", ListenIP: "127.0.0.1"}}, System: provision.SystemSpec{WebUser: "www-data"}}
 	got := ConfigFromContext("/root/.aegir", c)
 	want := Config{Type: Apache, ConfigDir: "/home/aegir/.aegir/config/web1", HTTPPort: 8080, HTTPSPort: 8443, ListenIP: "127.0.0.1",
 		TestCmd: "t", RestartCmd: "r", PHPFPM: "127.0.0.1:9000", TemplatesDir: "/root/.aegir/templates", WebUser: "www-data"}

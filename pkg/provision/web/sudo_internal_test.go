@@ -12,12 +12,12 @@ import (
 func TestDefaultCommandsThroughSudo(t *testing.T) {
 	tests := []struct {
 		name string
-		c    provision.Context
+		c    provision.Job
 		want string
 	}{
-		{"remote deploy user", provision.Context{WebHost: "web2.example.com", WebSSHUser: "aegir"}, "sudo -n /usr/sbin/nginx -s reload"},
-		{"remote root", provision.Context{WebHost: "web2.example.com", WebSSHUser: "root"}, "/usr/sbin/nginx -s reload"},
-		{"this machine", provision.Context{WebHost: "localhost"}, "/usr/sbin/nginx -s reload"},
+		{"remote deploy user", webJob(provision.ServerRef{Host: "web2.example.com", SSHUser: "aegir"}), "sudo -n /usr/sbin/nginx -s reload"},
+		{"remote root", webJob(provision.ServerRef{Host: "web2.example.com", SSHUser: "root"}), "/usr/sbin/nginx -s reload"},
+		{"this machine", webJob(provision.ServerRef{Host: "localhost"}), "/usr/sbin/nginx -s reload"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -27,4 +27,9 @@ func TestDefaultCommandsThroughSudo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// webJob is a job whose web server is reached as ref.
+func webJob(ref provision.ServerRef) provision.Job {
+	return provision.Job{Site: provision.SiteSpec{Web: provision.WebSpec{ServerRef: ref}}}
 }

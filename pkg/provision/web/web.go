@@ -192,20 +192,20 @@ func New(ex exec.Executor, cfg Config, env *engine.Env) (*Server, error) {
 
 // ConfigFromContext builds the web Config of a task's web server. home is
 // the master's aegir home (for template overrides).
-func ConfigFromContext(home string, c *provision.Context) Config {
+func ConfigFromContext(home string, c *provision.Job) Config {
 	cfg := Config{
-		Type:       c.HTTPType,
+		Type:       c.Site.Web.Type,
 		ConfigDir:  c.ConfigDir(),
-		HTTPPort:   c.HTTPPort,
-		HTTPSPort:  c.HTTPSPort,
-		ListenIP:   c.HTTPListenIP,
-		TestCmd:    c.HTTPTestCmd,
-		RestartCmd: c.HTTPRestartCmd,
-		PHPFPM:     c.PHPFPM,
-		WebUser:    c.WebUser,
-		Sudo:       !c.Web().IsLocal() && c.WebSSHUser != "" && c.WebSSHUser != "root",
+		HTTPPort:   c.Site.Web.Port,
+		HTTPSPort:  c.Site.Web.HTTPSPort,
+		ListenIP:   c.Site.Web.ListenIP,
+		TestCmd:    c.Site.Web.TestCmd,
+		RestartCmd: c.Site.Web.RestartCmd,
+		PHPFPM:     c.Site.Web.PHPFPM,
+		WebUser:    c.System.WebUser,
+		Sudo:       !c.Web().IsLocal() && c.Site.Web.SSHUser != "" && c.Site.Web.SSHUser != "root",
 		// A reload a failed task left to do.
-		ReloadPending: c.HTTPReloadPending,
+		ReloadPending: c.Site.Web.ReloadPending,
 	}
 	if home != "" {
 		cfg.TemplatesDir = filepath.Join(home, "templates")
@@ -214,7 +214,7 @@ func ConfigFromContext(home string, c *provision.Context) Config {
 }
 
 // Open connects to the task's web server and returns its Server.
-func Open(ctx context.Context, env *engine.Env, c *provision.Context) (*Server, error) {
+func Open(ctx context.Context, env *engine.Env, c *provision.Job) (*Server, error) {
 	ex, err := env.Connect(ctx, c.Web())
 	if err != nil {
 		return nil, err
