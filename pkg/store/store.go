@@ -136,9 +136,10 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// DB is the underlying database, for tests that look at rows directly:
-// code outside this package uses the Store's methods, which own every
-// statement.
+// DB is the underlying database, for tests that look at rows directly.
+// Code outside this package uses the Store's methods; the scheduled
+// queues of pkg/queue (schedule.go, retention.go) are the last to still
+// run their own statements through it.
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Path is the state file's path.
