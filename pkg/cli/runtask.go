@@ -8,7 +8,6 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/hosting"
 	"github.com/aegir-project/aegir/pkg/provision"
-	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/queue"
 )
 
@@ -24,17 +23,9 @@ func (a *App) dispatcher() (*queue.Dispatcher, *hosting.Runner, error) {
 		Workers:  a.cfg.GetInt("workers"),
 		Lease:    a.cfg.GetDuration("lease"),
 		Interval: a.cfg.GetDuration("queue.interval"),
-		Handler: func(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
-			// A task waiting for a reload it shares lends its worker to the next.
-			wctx := engine.WithSharedWait(ctx, func() func() { return queue.ReleaseWorker(ctx) })
-			return queueOutcome(r.Run(wctx, t, provision.LoggerFunc(log)))
-		},
-		Notify: a.notifier(),
-		Cleanup: func(ctx context.Context, t *entities.Task) (bool, error) {
-			return r.Cleanup(ctx, t, provision.LoggerFunc(func(level, msg string) {
-				_ = r.Store.AppendLog(ctx, t.ID, entities.LogLine{Level: level, Message: "clean-up: " + msg})
-			}))
-		},
+		Handler:  r.Handle,
+		Notify:   a.notifier(),
+		Cleanup:  r.Rescue,
 		Logf: func(format string, args ...any) {
 			if a.verbose {
 				fmt.Fprintf(a.IO.Err, "dispatch: "+format+"\n", args...)
@@ -75,9 +66,11 @@ func (a *App) runTaskOutcome(t *entities.Task) (*entities.Task, *hosting.Outcome
 	echo := &taskEcho{a: a}
 	d.Echo = func(_ *entities.Task, l entities.LogLine) { echo.line(l) }
 	var out hosting.Outcome
+	// The foreground keeps the whole outcome: a login-reset's one-time
+	// link is shown once and never stored.
 	d.Handler = func(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
 		out = r.Run(ctx, t, provision.LoggerFunc(log))
-		return queueOutcome(out)
+		return out.Queue()
 	}
 	done, err := d.RunTask(a.ctx, t.ID)
 	echo.end(done)
@@ -89,8 +82,4 @@ func (a *App) runTaskOutcome(t *entities.Task) (*entities.Task, *hosting.Outcome
 		return nil, nil, err
 	}
 	return done, &out, nil
-}
-
-func queueOutcome(o hosting.Outcome) queue.Outcome {
-	return queue.Outcome{Status: o.Status, Error: o.Error, Hint: o.Hint, Code: o.Code, Result: o.Result}
 }

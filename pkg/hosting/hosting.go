@@ -18,6 +18,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/acme"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
+	"github.com/aegir-project/aegir/pkg/queue"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -83,6 +84,27 @@ func (r *Runner) Run(ctx context.Context, t *entities.Task, log provision.Logger
 		delete(res.Changes, "login_link")
 	}
 	return o
+}
+
+// Handle is the queue's Handler: it runs t, and a task that waits for a
+// reload it shares with others lends its worker to the next task
+// meanwhile.
+func (r *Runner) Handle(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
+	wctx := engine.WithSharedWait(ctx, func() func() { return queue.ReleaseWorker(ctx) })
+	return r.Run(wctx, t, provision.LoggerFunc(log)).Queue()
+}
+
+// Rescue is the queue's Cleanup: Cleanup with its log lines kept in the
+// dead task's log, marked as the clean-up's.
+func (r *Runner) Rescue(ctx context.Context, t *entities.Task) (bool, error) {
+	return r.Cleanup(ctx, t, provision.LoggerFunc(func(level, msg string) {
+		_ = r.Store.AppendLog(ctx, t.ID, entities.LogLine{Level: level, Message: "clean-up: " + msg})
+	}))
+}
+
+// Queue is the outcome as the queue records it.
+func (o Outcome) Queue() queue.Outcome {
+	return queue.Outcome{Status: o.Status, Error: o.Error, Hint: o.Hint, Code: o.Code, Result: o.Result}
 }
 
 func outcome(res *provision.Result) Outcome {
