@@ -130,9 +130,16 @@ type Server struct {
 	Verified      *time.Time `json:"verified" yaml:"verified"`
 }
 
-// IsLocal reports whether the server is the machine aegir runs on.
-func (s *Server) IsLocal() bool {
-	return s.SSHUser == "" && (s.Host == "localhost" || s.Host == "127.0.0.1" || s.Host == "::1")
+// IsLocal reports whether the server is the machine aegir runs on
+// (IsLocalMachine).
+func (s *Server) IsLocal() bool { return IsLocalMachine(s.Host, s.SSHUser) }
+
+// IsLocalMachine is the one rule of what a server on this machine is, for
+// the front end and the back end alike: no SSH user, and host localhost,
+// 127.0.0.1, ::1 or none (a job written by hand may leave it out). Any
+// other host, or any SSH user, is reached over SSH.
+func IsLocalMachine(host, sshUser string) bool {
+	return sshUser == "" && (host == "localhost" || host == "127.0.0.1" || host == "::1" || host == "")
 }
 
 // IsLoopbackHost reports whether h names the machine it is read on: a

@@ -140,3 +140,20 @@ func TestLengthLimits(t *testing.T) {
 		t.Errorf("short value: %q", msg)
 	}
 }
+
+// One rule says which servers are this machine, for the store's servers
+// and the back end's references alike.
+func TestIsLocalMachine(t *testing.T) {
+	for _, tc := range []struct {
+		host, user string
+		want       bool
+	}{{"localhost", "", true}, {"127.0.0.1", "", true}, {"::1", "", true}, {"", "", true},
+		{"localhost", "aegir", false}, {"web2.example.org", "", false}, {"127.0.0.2", "", false}} {
+		if got := IsLocalMachine(tc.host, tc.user); got != tc.want {
+			t.Errorf("IsLocalMachine(%q, %q) = %v", tc.host, tc.user, got)
+		}
+		if got := (&Server{Host: tc.host, SSHUser: tc.user}).IsLocal(); got != tc.want {
+			t.Errorf("Server{%q, %q}.IsLocal() = %v", tc.host, tc.user, got)
+		}
+	}
+}

@@ -178,11 +178,9 @@ type ServerRef struct {
 	AcceptHostKey bool   `json:"accept_host_key,omitempty"`
 }
 
-// IsLocal reports whether the server is this machine: host localhost (or a
-// loopback name) with no SSH user.
-func (s ServerRef) IsLocal() bool {
-	return s.SSHUser == "" && (s.Host == "localhost" || s.Host == "127.0.0.1" || s.Host == "::1" || s.Host == "")
-}
+// IsLocal reports whether the server is this machine
+// (entities.IsLocalMachine).
+func (s ServerRef) IsLocal() bool { return entities.IsLocalMachine(s.Host, s.SSHUser) }
 
 // Web is the reference of the web server.
 func (c *Job) Web() ServerRef { return c.Site.Web.ServerRef }
