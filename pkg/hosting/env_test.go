@@ -136,6 +136,21 @@ func found[T any](v T, err error) func(*testing.T) T {
 	}
 }
 
+// editService changes server web1's service of kind as edit says, as
+// aegir server edit does.
+func (h *hostEnv) editService(t *testing.T, kind string, edit func(*entities.Service)) {
+	t.Helper()
+	s := h.server(t, "web1")
+	for i := range s.Services {
+		if s.Services[i].Kind == kind {
+			edit(&s.Services[i])
+		}
+	}
+	if _, err := h.st.UpdateServer(h.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // addSite records site domain on the platform, and returns its install
 // task.
 func (h *hostEnv) addSite(t *testing.T, domain, platform, https string) *entities.Task {

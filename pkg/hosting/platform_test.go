@@ -80,15 +80,8 @@ func TestDBAdminPasswordFileReadableByOthersIsRefused(t *testing.T) {
 	if err := os.WriteFile(pwFile, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	h.editService(t, entities.KindDB, func(sv *entities.Service) { sv.AdminPasswordFile = pwFile })
 	s := h.server(t, "web1")
-	for i := range s.Services {
-		if s.Services[i].Kind == entities.KindDB {
-			s.Services[i].AdminPasswordFile = pwFile
-		}
-	}
-	if _, err := h.st.UpdateServer(h.ctx, s); err != nil {
-		t.Fatal(err)
-	}
 	// Made readable after the server's edit checked it.
 	if err := os.Chmod(pwFile, 0o644); err != nil {
 		t.Fatal(err)
