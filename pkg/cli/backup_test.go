@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -16,31 +15,9 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
 	"github.com/aegir-project/aegir/pkg/provision/db"
 )
-
-// uniqueDomain is a domain no other test on this machine uses (nor an
-// earlier run of the same test, killed before it dropped its databases),
-// so that its database names (derived from it) are this test's alone: the
-// prefix, then random hex. The prefix must be short enough that the
-// random part survives the cut of the derived name to db.MaxNameLen.
-func uniqueDomain(prefix string) string {
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	d := fmt.Sprintf("%s%x.test", prefix, b)
-	if n := db.NameFor(d, nil); !strings.Contains(n, fmt.Sprintf("%x", b)) {
-		panic(fmt.Sprintf("uniqueDomain(%q): the database name %s derived from %s lost its random part; use a shorter prefix", prefix, n, d))
-	}
-	return d
-}
-
-// siteDomain is a new unique domain whose databases are dropped when the
-// test ends (uniqueDomain, dropDBsOf).
-func siteDomain(t *testing.T, prefix string) string {
-	d := uniqueDomain(prefix)
-	dropDBsOf(t, d)
-	return d
-}
 
 // wpPlatform adds a new WordPress tree (testenv.WordPressPlatform) as
 // platform name on web1 and returns its root.
@@ -49,28 +26,6 @@ func (h *hostEnv) wpPlatform(t *testing.T, name string) string {
 	root := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", name, "--server", "web1", "--root", root, "-q")
 	return root
-}
-
-// dropDBsOf drops, when the test ends, every database and user whose name
-// starts with the one derived from domain (restores and migrates make
-// name_2, name_3 ...).
-func dropDBsOf(t *testing.T, domain string) {
-	base := db.NameFor(domain, nil)
-	t.Cleanup(func() {
-		db, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/")
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		names, _ := strings1(db, `SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?`, base+"%")
-		for _, n := range names {
-			_, _ = db.Exec("DROP DATABASE IF EXISTS `" + n + "`")
-		}
-		users, _ := strings1(db, `SELECT CONCAT('`+"`"+`', User, '`+"`@`"+`', Host, '`+"`"+`') FROM mysql.user WHERE User LIKE ?`, base+"%")
-		for _, u := range users {
-			_, _ = db.Exec("DROP USER " + u)
-		}
-	})
 }
 
 // strings1 runs a query of one string column on db.
@@ -131,8 +86,8 @@ func writeUpload(t *testing.T, root, domain, name, content string) string {
 // uploads, and returns its domain and database.
 func wordPressSite(t *testing.T, h *hostEnv, platform, root, prefix string, alias bool, post, upload string) (domain, dbName string) {
 	t.Helper()
-	domain = uniqueDomain(prefix)
-	dropDBsOf(t, domain)
+	domain = testsite.Unique(prefix)
+	testsite.DropDBsOf(t, domain)
 	args := []string{"site", "install", domain, "--platform", platform, "-q"}
 	if alias {
 		args = append(args, "--alias", "www."+domain)
@@ -390,7 +345,7 @@ func TestMigrateWordPress(t *testing.T) {
 
 	// A new domain on the same platform: the site answers there, with its
 	// addresses rewritten, and no more on the old one.
-	nd := siteDomain(t, "mn")
+	nd := testsite.Domain(t, "mn")
 	must(t, h.home, "site", "migrate", domain, "--platform", "wp2", "--domain", nd, "-q")
 	if ok, got := h.pageHas(t, nd, "Content that moves", "http://"+domain); !ok {
 		t.Fatalf("the site on its new domain (no old addresses): %s", got)
@@ -434,7 +389,7 @@ func TestCloneWordPress(t *testing.T) {
 	h := newHostEnv(t, "nginx")
 	root := h.wpPlatform(t, "wp")
 	src, srcDB := wordPressSite(t, h, "wp", root, "cs", false, "Original content", "shared.txt")
-	dst := siteDomain(t, "cd")
+	dst := testsite.Domain(t, "cd")
 
 	// Refused: a domain in use, a platform that does not exist.
 	if _, errs, code := aegir(t, h.home, "site", "clone", src, src); code != cli.ExitUsage {
@@ -554,7 +509,7 @@ func TestBackupRestoreMigrateDrupal(t *testing.T) {
 	t.Parallel()
 	h, argsLog, failFlag := newDrupalEnv(t)
 	root1, root2 := h.addDrupal(t, "d1", argsLog, failFlag), h.addDrupal(t, "d2", argsLog, failFlag)
-	domain := siteDomain(t, "dr")
+	domain := testsite.Domain(t, "dr")
 	must(t, h.home, "site", "install", domain, "--platform", "d1", "--profile", "minimal", "-q")
 	rows := func() []string {
 		t.Helper()
@@ -674,7 +629,7 @@ func TestRestoreDeletedSite(t *testing.T) {
 	t.Parallel()
 	h := newHTTPSEnv(t, "nginx")
 	root := h.wpPlatform(t, "wp")
-	domain := siteDomain(t, "gone")
+	domain := testsite.Domain(t, "gone")
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "--alias", "old."+domain, "--https", "on", "-q")
 	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
 	addPost(t, db1, "Kept through the delete")
@@ -692,7 +647,7 @@ func TestRestoreDeletedSite(t *testing.T) {
 		t.Fatalf("after delete: database there %v, upload there %v", dbExists(t, db1), exists(upload))
 	}
 	// Another site takes one of the aliases meanwhile.
-	other := siteDomain(t, "taker")
+	other := testsite.Domain(t, "taker")
 	must(t, h.home, "site", "install", other, "--platform", "wp", "--alias", "old."+domain, "-q")
 
 	_, errs, code := aegir(t, h.home, "site", "restore", domain)

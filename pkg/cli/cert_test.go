@@ -16,6 +16,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
 )
 
 // httpsEnv is a host environment with a private ACME CA (pebble) that
@@ -186,7 +187,7 @@ func TestSiteHTTPS(t *testing.T) {
 			start := time.Now()
 			h := newHTTPSEnv(t, kind)
 			h.wpPlatform(t, "wp")
-			domain := siteDomain(t, "tls-"+kind)
+			domain := testsite.Domain(t, "tls-"+kind)
 			title := "<title>" + domain + "</title>"
 
 			_, errs, code := aegir(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "--https", "required")
@@ -340,7 +341,7 @@ func TestSiteHTTPS(t *testing.T) {
 
 			// A challenge that cannot be answered fails the install, which
 			// keeps the site answering on HTTP.
-			bad := siteDomain(t, "away-"+kind)
+			bad := testsite.Domain(t, "away-"+kind)
 			h.ca.SetA(t, bad, "127.0.0.2")
 			_, errs, code = aegir(t, h.home, "site", "install", bad, "--platform", "wp", "--https", "on")
 			if code != cli.ExitFailed || !strings.Contains(errs, "answers on HTTP") || !strings.Contains(errs, "connection refused") || !strings.Contains(errs, "hint: ") {
@@ -362,7 +363,7 @@ func TestSiteHTTPS(t *testing.T) {
 
 			// Migrated to a new domain (its DNS right), the site gets a
 			// certificate for it from the cert queue's next run.
-			moved := siteDomain(t, "moved-"+kind)
+			moved := testsite.Domain(t, "moved-"+kind)
 			must(t, h.home, "site", "migrate", bad, "--platform", "wp", "--domain", moved, "-q")
 			if c := certOf(t, h.home, moved); c != nil {
 				t.Fatalf("the migrated site kept the old certificate record: %+v", c)
@@ -426,7 +427,7 @@ func TestBackupRestoreHTTPS(t *testing.T) {
 	t.Parallel()
 	h := newHTTPSEnv(t, "nginx")
 	h.wpPlatform(t, "wp")
-	domain := siteDomain(t, "bk-tls")
+	domain := testsite.Domain(t, "bk-tls")
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "--https", "off", "-q")
 	title := "<title>" + domain + "</title>"
 	backup := func() backupRec {

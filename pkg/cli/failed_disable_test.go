@@ -9,6 +9,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
 )
 
 // A site disable (or enable) whose reload fails leaves the site as its
@@ -81,8 +82,8 @@ func siteOnOwnDBServer(t *testing.T, prefix string) (h *hostEnv, root, domain st
 	root = testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", root, "-q")
 	must(t, h.home, "server", "add", "db5", "--host", "localhost", "--db", "mariadb", "--db-host", "127.0.0.1", "-q")
-	domain = uniqueDomain(prefix)
-	dropDBsOf(t, domain)
+	domain = testsite.Unique(prefix)
+	testsite.DropDBsOf(t, domain)
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "--db-server", "db5", "-q")
 	return h, root, domain
 }

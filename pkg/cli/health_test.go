@@ -12,6 +12,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
 )
 
 type healthRec struct {
@@ -61,7 +62,7 @@ func sitePackageCount(t *testing.T, home, domain string) int {
 func TestSiteVerifyHealth(t *testing.T) {
 	h := newHostEnv(t, "nginx")
 	h.wpPlatform(t, "wp")
-	domain := siteDomain(t, "hv")
+	domain := testsite.Domain(t, "hv")
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "-q")
 	dbUser := siteRecord(t, h.home, domain)["db_name"].(string)
 	title := "<title>" + domain + "</title>"
@@ -175,9 +176,9 @@ func TestSitePackagesAfterChanges(t *testing.T) {
 	h.wpPlatform(t, "wp")
 	root2 := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp2", "--server", "web1", "--root", root2, "-q")
-	domain, clone := uniqueDomain("pk"), uniqueDomain("pc")
-	dropDBsOf(t, domain)
-	dropDBsOf(t, clone)
+	domain, clone := testsite.Unique("pk"), testsite.Unique("pc")
+	testsite.DropDBsOf(t, domain)
+	testsite.DropDBsOf(t, clone)
 	forget := func(d string) {
 		stateExec(t, h.home, `DELETE FROM package_instances WHERE site_id = (SELECT id FROM sites WHERE domain = ? AND status <> 'deleted')`, d)
 	}

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
 )
 
 // browser is an HTTP client with a cookie jar that reaches every host
@@ -182,7 +184,7 @@ func checkRefused(t *testing.T, h *hostEnv, link, why string) {
 func TestSiteLoginLinkWordPress(t *testing.T) {
 	h := newHostEnv(t, "nginx")
 	root := h.wpPlatform(t, "wp")
-	domain := siteDomain(t, "wplink")
+	domain := testsite.Domain(t, "wplink")
 
 	_, errs, code := aegir(t, h.home, "site", "install", domain, "--platform", "wp",
 		"--title", `Jane's "Blog"`, "--admin-user", "jane.doe", "--admin-email", "jane@example.com")

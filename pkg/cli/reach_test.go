@@ -12,6 +12,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
 )
 
 // A database server whose --db-host is its own loopback address cannot
@@ -45,7 +46,7 @@ func TestLoopbackDBServerRefusedForAnotherWebServer(t *testing.T) {
 	// db4's address is the web server's to reach: recorded and queued.
 	must(t, h.home, "site", "install", "near.test", "--platform", "wp", "--db-server", "db4", "--queue")
 
-	domain := siteDomain(t, "reach")
+	domain := testsite.Domain(t, "reach")
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "-q")
 	refused("migrate", "site", "migrate", domain, "--platform", "wp", "--db-server", "db3")
 	refused("clone", "site", "clone", domain, "other-"+domain, "--db-server", "db3")
@@ -191,7 +192,7 @@ func TestWordPressHTTPSOnOwnPorts(t *testing.T) {
 	t.Parallel()
 	h := newHTTPSEnv(t, "nginx")
 	must(t, h.home, "platform", "add", "wp", "--server", "web1", "--root", testenv.WordPressPlatform(t), "-q")
-	domain := siteDomain(t, "ports")
+	domain := testsite.Domain(t, "ports")
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "--https", "on", "-q")
 	httpURL := "http://" + domain + ":" + itoa(h.web.Port)
 	httpsURL := "https://" + domain + ":" + itoa(h.web.HTTPSPort)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
 	"github.com/aegir-project/aegir/pkg/provision/db"
 )
 
@@ -128,7 +129,7 @@ func TestRemoteServer(t *testing.T) {
 	}
 
 	// A site on the remote server, its database there too (through the tunnel).
-	domain := siteDomain(t, "remote")
+	domain := testsite.Domain(t, "remote")
 	dbName := db.NameFor(domain, nil)
 	must(t, h.home, "site", "install", domain, "--platform", "wp2", "-q")
 	title := "<title>" + domain + "</title>"
@@ -194,7 +195,7 @@ func TestRemoteServer(t *testing.T) {
 	// A site on this machine whose database is on the remote server.
 	localRoot := testenv.WordPressPlatform(t)
 	must(t, h.home, "platform", "add", "wp1", "--server", "web1", "--root", localRoot, "-q")
-	split := siteDomain(t, "split")
+	split := testsite.Domain(t, "split")
 	_, errs, code = aegir(t, h.home, "site", "install", split, "--platform", "wp1", "--db-server", "web2")
 	if code != 0 || !strings.Contains(errs, "sees this machine as 127.0.0.1") {
 		t.Fatalf("install with the database on the remote: exit %d\n%s", code, errs)
@@ -215,8 +216,8 @@ func TestRemoteServer(t *testing.T) {
 
 	// Migrate a site from this machine to the remote server: its content
 	// and its certificate come along.
-	move := uniqueDomain("move")
-	dropDBsOf(t, move) // and the one the migrate makes
+	move := testsite.Unique("move")
+	testsite.DropDBsOf(t, move) // and the one the migrate makes
 	must(t, h.home, "site", "install", move, "--platform", "wp1", "--https", "on", "-q")
 	localCert := certOf(t, h.home, move)
 	if localCert == nil || localCert.CertPath == "" {

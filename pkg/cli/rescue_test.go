@@ -13,6 +13,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
 )
 
 // asAegirEnv makes the test binary act as the aegir command (its
@@ -63,7 +64,7 @@ func TestRestoreKilledMidwayIsUndone(t *testing.T) {
 	t.Parallel()
 	h, argsLog, failFlag := newDrupalEnv(t)
 	root := h.addDrupal(t, "d1", argsLog, failFlag)
-	domain := siteDomain(t, "kill")
+	domain := testsite.Domain(t, "kill")
 	must(t, h.home, "site", "install", domain, "--platform", "d1", "--profile", "minimal", "-q")
 	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
 	if _, err := mariadb(t).Exec("CREATE TABLE `" + db1 + "`.node (title VARCHAR(100)) ENGINE=InnoDB"); err != nil {
@@ -244,7 +245,7 @@ func TestInstallKilledMidwayIsUndone(t *testing.T) {
 	if err := os.WriteFile(hang, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	domain := siteDomain(t, "kinst")
+	domain := testsite.Domain(t, "kinst")
 	id := strings.TrimSpace(must(t, h.home, "site", "install", domain, "--platform", "d1", "--profile", "minimal", "--queue"))
 	child := startAegir(t, h.home, "hosting", "dispatch")
 	var pid int
@@ -312,7 +313,7 @@ func TestBackupKilledMidwayLeavesNothing(t *testing.T) {
 	t.Parallel()
 	h, argsLog, failFlag := newDrupalEnv(t)
 	h.addDrupal(t, "d1", argsLog, failFlag)
-	domain := siteDomain(t, "kbak")
+	domain := testsite.Domain(t, "kbak")
 	must(t, h.home, "site", "install", domain, "--platform", "d1", "--profile", "minimal", "-q")
 	db1 := siteRecord(t, h.home, domain)["db_name"].(string)
 	admin := mariadb(t)

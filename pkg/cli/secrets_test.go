@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
 )
 
 // A WordPress tree with its own wp-config.php (and its DB_PASSWORD), and
@@ -43,13 +44,13 @@ func TestSettingsCopiesAreNotServed(t *testing.T) {
 			if fi, _ := os.Stat(kept[0]); fi.Mode().Perm() != 0o600 {
 				t.Fatalf("kept wp-config.php has mode %v, want 0600", fi.Mode().Perm())
 			}
-			wpDomain := siteDomain(t, "sec")
+			wpDomain := testsite.Domain(t, "sec")
 			must(t, h.home, "site", "install", wpDomain, "--platform", "wp", "-q")
 
 			argsLog, failFlag := filepath.Join(testenv.PublicDir(t), "drush-args"), filepath.Join(testenv.PublicDir(t), "fail-status")
 			dr := drupalPlatform(t, argsLog, failFlag)
 			must(t, h.home, "platform", "add", "dr", "--server", "web1", "--root", dr, "--drush", filepath.Join(dr, "vendor/bin/drush"), "-q")
-			drDomain := siteDomain(t, "sec")
+			drDomain := testsite.Domain(t, "sec")
 			must(t, h.home, "site", "install", drDomain, "--platform", "dr", "--profile", "minimal", "-q")
 
 			// What an older aegir, an editor or an administrator left in the

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
 	"github.com/aegir-project/aegir/pkg/provision/db"
 )
 
@@ -117,9 +118,9 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 			t.Parallel()
 			h := newHostEnv(t, kind)
 			root := h.wpPlatform(t, "wp")
-			domain := uniqueDomain("wp1-" + kind)
+			domain := testsite.Unique("wp1-" + kind)
 			dbName := db.NameFor(domain, nil)
-			dropDBsOf(t, domain)
+			testsite.DropDBsOf(t, domain)
 
 			must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "-q")
 			rec := siteRecord(t, h.home, domain)
@@ -248,9 +249,9 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 func TestSiteInstallRollback(t *testing.T) {
 	h := newHostEnv(t, "nginx")
 	root := h.wpPlatform(t, "wp")
-	domain := uniqueDomain("broken")
+	domain := testsite.Unique("broken")
 	dbName := db.NameFor(domain, nil)
-	dropDBsOf(t, domain)
+	testsite.DropDBsOf(t, domain)
 	if err := os.WriteFile(filepath.Join(h.home, "templates", "nginx-site.conf.tmpl"), []byte("server { this is not nginx; }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +324,7 @@ func TestSiteInstallDrupalWithDrush(t *testing.T) {
 	if p := must(t, h.home, "platform", "show", "d10", "--format", "json"); !strings.Contains(p, `"core_version": "10.3.6"`) || !strings.Contains(p, `"type": "drupal"`) {
 		t.Fatalf("platform after verify:\n%s", p)
 	}
-	domain := siteDomain(t, "d10-")
+	domain := testsite.Domain(t, "d10-")
 	must(t, h.home, "site", "install", domain, "--platform", "d10", "--profile", "minimal", "-q",
 		"--title", "Jane's site", "--admin-user", "jane", "--admin-email", "jane@example.com")
 	args, err := os.ReadFile(argsLog)
@@ -388,8 +389,8 @@ func siteDBPassword(t *testing.T, home, domain string) string {
 func TestPlatformImport(t *testing.T) {
 	h := newHostEnv(t, "nginx")
 	root := h.wpPlatform(t, "wp")
-	domain := uniqueDomain("import")
-	dropDBsOf(t, domain) // and those its restore makes
+	domain := testsite.Unique("import")
+	testsite.DropDBsOf(t, domain) // and those its restore makes
 	must(t, h.home, "site", "install", domain, "--platform", "wp", "--alias", "www."+domain, "-q")
 
 	// A second aegir home that knows the servers and the platform but not

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -149,7 +150,7 @@ func TestServerTextAtTerminal(t *testing.T) {
 func TestSiteInstallEndLine(t *testing.T) {
 	h := newHostEnv(t, "nginx")
 	h.wpPlatform(t, "wp")
-	domain := siteDomain(t, "end")
+	domain := testsite.Domain(t, "end")
 
 	out, errs, code := aegir(t, h.home, "site", "install", domain, "--platform", "wp")
 	if code != 0 || !regexp.MustCompile(`^Success: site `+regexp.QuoteMeta(domain)+` installed in \d+\.\d s\n$`).MatchString(out) {

@@ -18,7 +18,7 @@ type ACMESettings struct {
 	RenewDays int    // renew this many days before expiry
 }
 
-// fillCert puts the ACME settings and the site's certificate in the context.
+// fillCert puts the ACME settings and the site's certificate in the job.
 func (r *Runner) fillCert(ctx context.Context, c *provision.Job, site *entities.Site) error {
 	a := r.Settings.ACME
 	c.ACME.Directory, c.ACME.Email, c.ACME.CAFile, c.ACME.RenewDays = a.Directory, a.Email, a.CAFile, a.RenewDays

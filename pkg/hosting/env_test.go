@@ -2,9 +2,7 @@ package hosting_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +15,6 @@ import (
 	"github.com/aegir-project/aegir/pkg/hosting"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/provision"
-	"github.com/aegir-project/aegir/pkg/provision/db"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
 	_ "github.com/aegir-project/aegir/pkg/provision/tasks" // the back end's task types
 	"github.com/aegir-project/aegir/pkg/store"
@@ -172,49 +169,6 @@ func (h *hostEnv) siteTask(t *testing.T, domain, typ string, opts map[string]str
 		t.Fatal(err)
 	}
 	return task
-}
-
-// siteDomain is a new domain of this run; every database and user named
-// after it on the shared MariaDB is dropped when the test ends.
-func siteDomain(t *testing.T, prefix string) string {
-	t.Helper()
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	d := fmt.Sprintf("%s%x.test", prefix, b)
-	base := db.NameFor(d, nil)
-	if !strings.Contains(base, fmt.Sprintf("%x", b)) {
-		t.Fatalf("siteDomain(%q): the database name %s lost the random part; use a shorter prefix", prefix, base)
-	}
-	t.Cleanup(func() {
-		m, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/")
-		if err != nil {
-			return
-		}
-		defer m.Close()
-		for _, n := range column(m, `SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?`, base+"%") {
-			_, _ = m.Exec("DROP DATABASE IF EXISTS `" + n + "`")
-		}
-		for _, u := range column(m, "SELECT CONCAT('`', User, '`@`', Host, '`') FROM mysql.user WHERE User LIKE ?", base+"%") {
-			_, _ = m.Exec("DROP USER " + u)
-		}
-	})
-	return d
-}
-
-func column(m *sql.DB, query string, args ...any) []string {
-	rows, err := m.Query(query, args...)
-	if err != nil {
-		return nil
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if rows.Scan(&s) == nil {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // mariadbHas says whether the shared MariaDB has the database (or, with

@@ -215,7 +215,7 @@ const (
 	OptAdminEmail = "admin_email"
 )
 
-// fillInstall moves the install task's options into the context's fields.
+// fillInstall moves the install task's options into the job's install spec.
 func fillInstall(t *entities.Task, c *provision.Job) {
 	c.Site.Install.Title, c.Site.Install.AdminUser, c.Site.Install.AdminEmail = t.Options[OptTitle], t.Options[OptAdminUser], t.Options[OptAdminEmail]
 	for _, k := range []string{OptTitle, OptAdminUser, OptAdminEmail} {

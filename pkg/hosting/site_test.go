@@ -12,6 +12,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/hosting"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/db"
 )
@@ -62,7 +63,7 @@ func (h *hostEnv) setRestartCmd(t *testing.T, cmd string) {
 // checks what the store and MariaDB have of it.
 func (h *hostEnv) install(t *testing.T, prefix string) (*entities.Site, *entities.Task) {
 	t.Helper()
-	domain := siteDomain(t, prefix)
+	domain := testsite.Domain(t, prefix)
 	task := h.addSite(t, domain, "wp", entities.HTTPSOff)
 	if s := h.site(t, domain); s.Status != entities.SiteQueued {
 		t.Fatalf("site before its install: status %s, want %s", s.Status, entities.SiteQueued)
@@ -148,7 +149,7 @@ func TestFailedInstallSavesCommittedChanges(t *testing.T) {
 	h.wpPlatform(t, "wp")
 	// A directory no ACME client accepts: no certificate, at once.
 	h.r.Settings.ACME = hosting.ACMESettings{Directory: "ftp://127.0.0.1/directory"}
-	domain := siteDomain(t, "cmt")
+	domain := testsite.Domain(t, "cmt")
 	o, log := h.run(t, h.addSite(t, domain, "wp", entities.HTTPSOn), provision.StatusError)
 	if !strings.Contains(o.Error, "HTTPS is not set up") {
 		t.Fatalf("install without a certificate: %s\n%s", o.Error, log)

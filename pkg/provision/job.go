@@ -230,7 +230,7 @@ func DecodeJob(r io.Reader) (*Job, error) {
 		}
 		return nil, fmt.Errorf("context: %w", err)
 	}
-	// One object and nothing after it: trailing data is a context cut or
+	// One object and nothing after it: trailing data is a job cut or
 	// pasted wrong, not something to ignore.
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("context: data after the JSON object: give exactly one object")
@@ -291,7 +291,7 @@ func duplicateKey(data []byte) string {
 // Check validates the fields that name files and directories on the
 // servers: server and platform names (they name config/SERVER), the aegir
 // homes, platform roots, drush and the backup directory. Every task runs
-// it first: a context may come from anyone who can run aegir provision.
+// it first: a job may come from anyone who can run aegir provision.
 func (c *Job) Check() error {
 	tg := c.Target
 	if tg == nil {

@@ -57,7 +57,7 @@ func (f LoggerFunc) Log(level, message string) { f(level, message) }
 type Result struct {
 	Status string    `json:"status"` // success, warning or error
 	Log    []LogLine `json:"log"`
-	// Changes is state for the front end to save, keyed by the context key it
+	// Changes is state for the front end to save, keyed by the key it
 	// updates (e.g. "platform_core_version", "site_db_name", "services").
 	Changes map[string]any `json:"changes,omitempty"`
 	// On error: a stable code (see the Err* constants), what went wrong, and

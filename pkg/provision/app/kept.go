@@ -58,7 +58,7 @@ func legacyCopies(ctx context.Context, ex exec.Executor, p Platform) []string {
 // overwritten: the new one gets a numbered name beside it.
 func keepOutside(ctx context.Context, ex exec.Executor, keep string, p Platform, name string, data []byte) (string, error) {
 	if keep == "" || !path.IsAbs(keep) {
-		return "", provision.Errorf(provision.ErrInvalidContext, "give the server's aegir home (web_remote_home) in the context",
+		return "", provision.Errorf(provision.ErrInvalidContext, "give the server's aegir home (site.web.home) in the job",
 			"cannot keep the platform's own %s outside its docroot: the aegir home of %s is not known", name, ex.Host())
 	}
 	base := keptFile(keep, p.Root, name)

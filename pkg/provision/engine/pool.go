@@ -102,7 +102,7 @@ func hostKey(cfg exec.SSHConfig) string {
 	return fmt.Sprintf("%s@%s", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 }
 
-// taskHomes tells t the aegir homes of the context's remote web servers,
+// taskHomes tells t the aegir homes of the job's remote web servers,
 // where their task directories go.
 func (p *Pool) taskHomes(t *exec.Task, c *provision.Job) {
 	set := func(ref provision.ServerRef, home string) {
@@ -376,7 +376,7 @@ func (c *poolConn) IsLocal() bool { return false }
 // Close does nothing: the connection belongs to the pool (Pool.Close).
 func (c *poolConn) Close() error { return nil }
 
-// resolveWebHomes fills in the aegir home of the context's web server
+// resolveWebHomes fills in the aegir home of the job's web server
 // (and of the target's, for a migrate or clone) when the context names
 // none: the master's home for this machine, .aegir in the SSH user's home
 // for a remote server. A server that cannot be asked is left as it is:

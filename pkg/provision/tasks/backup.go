@@ -130,7 +130,7 @@ func (m *move) giveToWebServer(ctx context.Context, parts []backup.Part) {
 func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
 	c := s.c
 	if c.Backup.Dir == "" {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_dir (the master's AEGIR_HOME/backups) in the context", "no backup directory given")
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup.dir (the master's AEGIR_HOME/backups) in the job", "no backup directory given")
 	}
 	if c.Site.DB.Name == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "install the site first: aegir task list --site "+c.Site.Domain,
@@ -253,7 +253,7 @@ func backupDelete(ctx context.Context, env *engine.Env, c *provision.Job) (map[s
 	p := filepath.Clean(c.Backup.Path)
 	dir := filepath.Clean(c.Backup.Dir)
 	if c.Backup.Dir == "" || !filepath.IsAbs(p) || filepath.Dir(p) != dir || !strings.HasSuffix(p, ".tar.gz") {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_dir and a backup_path of a .tar.gz archive directly in it",
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup.dir and a backup.path of a .tar.gz archive directly in it",
 			"refusing to delete %q: not a backup archive in %s", c.Backup.Path, c.Backup.Dir)
 	}
 	err := os.Remove(p)
@@ -270,7 +270,7 @@ func backupDelete(ctx context.Context, env *engine.Env, c *provision.Job) (map[s
 
 func siteRestore(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	if c.Backup.Path == "" {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_path in the context (aegir backup list shows them)", "no backup to restore given")
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup.path in the job (aegir backup list shows them)", "no backup to restore given")
 	}
 	if c.Backup.SHA256 == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_sha256 too (aegir backup list --format json shows it)",
@@ -313,7 +313,7 @@ func siteMigrate(ctx context.Context, env *engine.Env, c *provision.Job) (map[st
 func siteClone(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	ch, err := moveWithBackup(ctx, env, c, "clone", func(src, dst *site) error {
 		if dst.c.Site.DB.Password == "" {
-			return provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give target_site_db_password", "no database password for the clone given")
+			return provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give target.db.password", "no database password for the clone given")
 		}
 		if dst.c.Site.Domain == src.c.Site.Domain {
 			return provision.Errorf(provision.ErrInvalidContext, "give the clone another domain", "a clone of %s needs a domain of its own", c.Site.Domain)
@@ -359,7 +359,7 @@ func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind
 // openMove opens the site where it is and where it goes.
 func openMove(ctx context.Context, env *engine.Env, c *provision.Job) (*site, *site, error) {
 	if !c.HasTarget() {
-		return nil, nil, provision.Errorf(provision.ErrInvalidContext, "give target_platform_root and target_site_domain (and the target's servers) in the context",
+		return nil, nil, provision.Errorf(provision.ErrInvalidContext, "give target.platform.root and target.domain (and the target's servers) in the job",
 			"no target given for %s", c.Task)
 	}
 	src, err := openSite(ctx, env, c)
@@ -584,7 +584,7 @@ func refused(domain string, err error) error {
 func (m *move) createDB(ctx context.Context, svc db.Service) error {
 	c := m.dst.c
 	if c.Site.DB.Password == "" {
-		return provision.Errorf(provision.ErrInvalidContext, "give the site's database password in the context", "no database password for %s given", c.Site.Domain)
+		return provision.Errorf(provision.ErrInvalidContext, "give the site's database password (site.db.password) in the job", "no database password for %s given", c.Site.Domain)
 	}
 	name, err := db.UniqueName(ctx, svc, c.Site.Domain)
 	if err != nil {

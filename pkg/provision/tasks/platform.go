@@ -51,7 +51,7 @@ func platformImport(ctx context.Context, env *engine.Env, c *provision.Job) (map
 // type and core version, and discovers its packages.
 func platformVerify(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
 	if c.Site.Platform.Root == "" {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give platform_root in the context", "no platform root given")
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give site.platform.root in the job", "no platform root given")
 	}
 	ex, err := env.Connect(ctx, c.Web())
 	if err != nil {

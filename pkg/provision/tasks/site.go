@@ -77,17 +77,17 @@ type site struct {
 }
 
 func openSite(ctx context.Context, env *engine.Env, c *provision.Job) (*site, error) {
-	domain, err := entities.NormalizeDomain("site_domain", c.Site.Domain)
+	domain, err := entities.NormalizeDomain("site.domain", c.Site.Domain)
 	if err != nil || domain != c.Site.Domain {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give a valid, lower-case site_domain", "invalid site_domain %q", c.Site.Domain)
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give a valid, lower-case site.domain", "invalid site.domain %q", c.Site.Domain)
 	}
 	for _, a := range c.Site.Aliases {
-		if d, err := entities.NormalizeDomain("site_aliases", a); err != nil || d != a {
-			return nil, provision.Errorf(provision.ErrInvalidContext, "give valid, lower-case site_aliases", "invalid alias %q", a)
+		if d, err := entities.NormalizeDomain("site.aliases", a); err != nil || d != a {
+			return nil, provision.Errorf(provision.ErrInvalidContext, "give valid, lower-case site.aliases", "invalid alias %q", a)
 		}
 	}
 	if c.Site.Platform.Root == "" {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give platform_root in the context", "no platform root given")
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give site.platform.root in the job", "no platform root given")
 	}
 	ex, err := env.Connect(ctx, c.Web())
 	if err != nil {
@@ -120,7 +120,7 @@ func siteInstall(ctx context.Context, env *engine.Env, c *provision.Job) (ch map
 		return nil, err
 	}
 	if c.Site.DB.Password == "" {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give site_db_password in the context", "no site database password given")
+		return nil, provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give site.db.password in the job", "no site database password given")
 	}
 	svc, err := s.db(ctx)
 	if err != nil {

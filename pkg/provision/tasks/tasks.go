@@ -28,7 +28,7 @@ type serviceState struct {
 	Message string `json:"message"`
 }
 
-// dbService opens the context's database server as its admin: straight
+// dbService opens the job's database server as its admin: straight
 // to its address, or through an SSH tunnel to its machine when the server
 // says so (db_tunnel). It fills in the grant host when the front end left
 // it to the back end (see grantHostOfMaster).
