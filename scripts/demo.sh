@@ -61,6 +61,13 @@ http {
     proxy_temp_path $DEMO_HOME/nginx/tmp/proxy;
     uwsgi_temp_path $DEMO_HOME/nginx/tmp/uwsgi;
     scgi_temp_path $DEMO_HOME/nginx/tmp/scgi;
+    # What a system nginx has on its port (Debian's sites-enabled/default):
+    # a server for the names aegir does not serve. A reload of a server
+    # with no site yet waits until the port answers (docs/web-servers.md).
+    server {
+        listen 127.0.0.1:$DEMO_PORT default_server;
+        return 404;
+    }
     # The one line a system nginx gets (see docs/web-servers.md):
     include $AEGIR_HOME/config/demo/nginx.con[f];
 }
