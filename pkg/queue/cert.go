@@ -35,18 +35,3 @@ func CertRetryDelay(n int) time.Duration {
 	}
 	return time.Hour << (n - 1)
 }
-
-// certDue selects the sites whose ACME certificate is due at now, and the
-// sites with HTTPS that have no certificate at all (a clone, a migrated
-// site, a certificate lost).
-func certDue(now time.Time) dueQuery {
-	const certs = ` FROM sites s LEFT JOIN certificates c ON c.site_id = s.id
-	WHERE s.status IN ('installed', 'disabled') AND s.https <> 'off' AND (c.source = 'acme' OR c.site_id IS NULL)`
-	return dueQuery{
-		count: `SELECT COUNT(*)` + certs,
-		from: certs + ` AND COALESCE(c.renew_after, 0) <= ?2 AND ?1 = ?1
-	AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.target_kind = 'site' AND t.target_id = s.id AND t.status IN ('queued', 'processing') AND +t.type = ?3)`,
-		order:  `COALESCE(c.renew_after, 0)`,
-		before: now.UnixMilli(),
-	}
-}

@@ -2,13 +2,13 @@ package queue
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // QueueConfig is one scheduled queue's settings (config keys
@@ -35,17 +35,18 @@ func (q QueueConfig) Validate() error {
 	return nil
 }
 
-// queueKind ties a scheduled queue to the task it creates and the sites
-// column that records the last successful run.
+// queueKind ties a scheduled queue to the task it creates and the rule
+// by which the store finds its due sites.
 type queueKind struct {
-	name, taskType, column string
+	name, taskType string
+	due            store.DueRule
 }
 
 var queueKinds = []queueKind{
-	{"cron", entities.TaskSiteCron, "last_cron"},
-	{"backup", entities.TaskSiteBackup, "last_backup"},
-	{"stats", entities.TaskSiteStats, "last_stats"},
-	{CertQueue, TaskSiteCert, ""}, // see cert.go
+	{"cron", entities.TaskSiteCron, store.DueAfterLastRun},
+	{"backup", entities.TaskSiteBackup, store.DueAfterLastRun},
+	{"stats", entities.TaskSiteStats, store.DueAfterLastRun},
+	{CertQueue, TaskSiteCert, store.DueForCertificate}, // see cert.go
 }
 
 func kindOf(name string) *queueKind {
@@ -100,57 +101,31 @@ func ItemsPerRun(sites int, interval, frequency time.Duration) int {
 // A queue run is due when its last run is at least interval − interval/10
 // ago (cron starts dispatches a little early or late), and a site is due
 // when its last run is at least frequency − interval/2 ago (so that the run
-// nearest to a full frequency takes it, not the one after).
-func (d *Dispatcher) runDueBefore(now time.Time) int64 {
+// nearest to a full frequency takes it, not the one after). The cert queue
+// takes the certificates whose renewal time has come (cert.go).
+func (d *Dispatcher) runDueBefore(now time.Time) time.Time {
 	i := d.interval()
-	return now.Add(-i + i/10).UnixMilli()
+	return now.Add(-i + i/10)
 }
 
-func (d *Dispatcher) siteDueBefore(q QueueConfig, now time.Time) int64 {
-	return now.Add(-q.Frequency + d.interval()/2).UnixMilli()
-}
-
-// lastRun is the later of the queue's last task for the site and the site's
-// last successful run: a backup the administrator ran by hand counts, and a
-// site whose task failed still goes to the back of the line.
-func lastRun(k *queueKind) string {
-	return `MAX(COALESCE(q.last_queued, 0), COALESCE(s.` + k.column + `, 0))`
-}
-
-// dueQuery is how a queue finds its items: the query that counts what its
-// batches are sized by, the FROM and WHERE of its due sites (?1 queue name,
-// ?2 due before, ?3 task type), their order, and the value of ?2.
-type dueQuery struct {
-	count, from, order string
-	before             int64
-}
-
-func (d *Dispatcher) dueQuery(k *queueKind, q QueueConfig, now time.Time) dueQuery {
-	if k.name == CertQueue {
-		return certDue(now)
+// schedule is queue q as the store sees it at now.
+func (d *Dispatcher) schedule(k *queueKind, q QueueConfig, now time.Time) store.Schedule {
+	before := now.Add(-q.Frequency + d.interval()/2)
+	if k.due == store.DueForCertificate {
+		before = now
 	}
-	return dueQuery{count: `SELECT COUNT(*) FROM sites WHERE status = 'installed'`, from: dueFrom(k), order: lastRun(k), before: d.siteDueBefore(q, now)}
-}
-
-// dueFrom selects the due sites of a queue: ?1 queue name, ?2 due before
-// (ms), ?3 task type. Installed sites only, and none that already has a
-// queued or processing task of the type.
-func dueFrom(k *queueKind) string {
-	return ` FROM sites s LEFT JOIN queue_items q ON q.queue = ?1 AND q.site_id = s.id
-	WHERE s.status = 'installed' AND ` + lastRun(k) + ` <= ?2
-	AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.target_kind = 'site' AND t.target_id = s.id AND t.status IN ('queued', 'processing') AND +t.type = ?3)`
+	return store.Schedule{Queue: q.Name, TaskType: k.taskType, Rule: k.due, DueBefore: before}
 }
 
 // Schedule lets every enabled queue that is due create its tasks: each
 // takes ItemsPerRun due sites, least recently run first (never run first),
-// and queues a site.cron, site.backup or site.stats task for each. A
-// conditional update of queue_runs claims the run, so two dispatchers
-// never both schedule one queue. It returns the tasks created per queue.
+// and queues a site.cron, site.backup or site.stats task for each. The
+// store claims the run (Store.RunSchedule), so two dispatchers never both
+// schedule one queue. It returns the tasks created per queue.
 //
-// The queue records when it gave a site a task (queue_items); the
-// dispatcher records the site's last successful run (sites.last_cron,
-// last_backup, last_stats: the task's start time) when such a task ends in
-// success or warning, whoever queued it.
+// The queue records when it gave a site a task; the dispatcher records the
+// site's last successful run (the task's start time) when such a task ends
+// in success or warning, whoever queued it.
 func (d *Dispatcher) Schedule(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{}
 	var errs []error
@@ -175,92 +150,23 @@ func (d *Dispatcher) Schedule(ctx context.Context) (map[string]int, error) {
 
 func (d *Dispatcher) scheduleQueue(ctx context.Context, q QueueConfig, now time.Time) (int, error) {
 	k := kindOf(q.Name)
-	db := d.Store.DB()
-	runBefore := d.runDueBefore(now)
-	// A read first: most polls of Serve find the queue not due, and need
-	// not take the write lock.
-	var last sql.NullInt64
-	err := db.QueryRowContext(ctx, `SELECT last_run FROM queue_runs WHERE name = ?`, q.Name).Scan(&last)
-	if err == nil && last.Valid && last.Int64 > runBefore {
-		return 0, nil
-	}
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	run, err := d.Store.RunSchedule(ctx, store.ScheduleRun{
+		Schedule:  d.schedule(k, q, now),
+		Now:       now,
+		RunBefore: d.runDueBefore(now),
+		Limit:     func(items int) int { return ItemsPerRun(items, d.interval(), q.Frequency) },
+	})
+	if err != nil || !run.Ran {
 		return 0, err
 	}
-
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO queue_runs (name, last_run) VALUES (?, NULL)`, q.Name); err != nil {
-		return 0, err
-	}
-	res, err := tx.ExecContext(ctx, `UPDATE queue_runs SET last_run = ? WHERE name = ? AND (last_run IS NULL OR last_run <= ?)`, now.UnixMilli(), q.Name, runBefore)
-	if err != nil {
-		return 0, err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return 0, nil // another dispatcher ran it meanwhile
-	}
-	dq := d.dueQuery(k, q, now)
-	var sites int
-	if err := tx.QueryRowContext(ctx, dq.count).Scan(&sites); err != nil {
-		return 0, err
-	}
-	limit := ItemsPerRun(sites, d.interval(), q.Frequency)
-	type pick struct {
-		id     int64
-		domain string
-	}
-	var picks []pick
-	rows, err := tx.QueryContext(ctx, `SELECT s.id, s.domain`+dq.from+` ORDER BY `+dq.order+`, s.id LIMIT ?4`,
-		q.Name, dq.before, k.taskType, limit)
-	if err != nil {
-		return 0, err
-	}
-	for rows.Next() {
-		var p pick
-		if err := rows.Scan(&p.id, &p.domain); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		picks = append(picks, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created) VALUES (?, 'site', ?, ?, 'queued', '{}', ?)`)
-	if err != nil {
-		return 0, err
-	}
-	defer ins.Close()
-	mark, err := tx.PrepareContext(ctx, `INSERT INTO queue_items (queue, site_id, last_queued) VALUES (?, ?, ?)
-		ON CONFLICT (queue, site_id) DO UPDATE SET last_queued = excluded.last_queued`)
-	if err != nil {
-		return 0, err
-	}
-	defer mark.Close()
-	for _, p := range picks {
-		if _, err := ins.ExecContext(ctx, k.taskType, p.id, p.domain, now.UnixMilli()); err != nil {
-			return 0, err
-		}
-		if _, err := mark.ExecContext(ctx, q.Name, p.id, now.UnixMilli()); err != nil {
-			return 0, err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, err
-	}
-	if len(picks) > 0 {
-		d.logf("queue: %s: queued %d %s task(s) (%d installed sites, %d a run)", q.Name, len(picks), k.taskType, sites, limit)
+	if len(run.Tasks) > 0 {
+		d.logf("queue: %s: queued %d %s task(s) (%d installed sites, %d a run)", q.Name, len(run.Tasks), k.taskType, run.Items, run.Limit)
 	}
 	if k.name == "backup" {
 		n, err := d.pruneBackups(ctx, q, now)
-		return len(picks) + n, err
+		return len(run.Tasks) + n, err
 	}
-	return len(picks), nil
+	return len(run.Tasks), nil
 }
 
 // pruneBackups queues a backup.delete task for every backup the retention
@@ -270,39 +176,28 @@ func (d *Dispatcher) pruneBackups(ctx context.Context, q QueueConfig, now time.T
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	n := 0
-	for _, id := range ids {
-		res, err := d.Store.DB().ExecContext(ctx, `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created)
-			SELECT ?, 'backup', b.id, x.domain || ' backup ' || b.id, 'queued', '{}', ?
-			FROM backups b JOIN sites x ON x.id = b.site_id
-			WHERE b.id = ? AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.target_kind = 'backup' AND t.target_id = b.id AND t.status IN ('queued', 'processing'))`,
-			entities.TaskBackupDelete, now.UnixMilli(), id)
-		if err != nil {
-			return n, err
-		}
-		if k, _ := res.RowsAffected(); k > 0 {
-			n++
-		}
+	ts, err := d.Store.QueueBackupTasks(ctx, entities.TaskBackupDelete, ids, now)
+	if err != nil {
+		return 0, err
 	}
-	if n > 0 {
-		d.logf("queue: backup: queued %d backup.delete task(s) (keep %d per site, none older than %s)", n, q.Keep, q.MaxAge)
+	if len(ts) > 0 {
+		d.logf("queue: backup: queued %d backup.delete task(s) (keep %d per site, none older than %s)", len(ts), q.Keep, q.MaxAge)
 	}
-	return n, nil
+	return len(ts), nil
 }
 
 // recordLastRun sets the site's last run of a scheduled task type that
-// ended well (sites.last_cron etc.) to the task's start time.
+// ended well (Store.RecordSiteLastRun) to the task's start time.
 func (d *Dispatcher) recordLastRun(ctx context.Context, t *entities.Task) error {
 	k := kindOfTask(t.Type)
-	if k == nil || k.column == "" || t.TargetKind != entities.TargetSite {
+	if k == nil || k.due != store.DueAfterLastRun || t.TargetKind != entities.TargetSite {
 		return nil
 	}
 	at := d.now()
 	if t.Started != nil {
 		at = *t.Started
 	}
-	_, err := d.Store.DB().ExecContext(ctx, `UPDATE sites SET `+k.column+` = ? WHERE id = ?`, at.UnixMilli(), t.TargetID)
-	return err
+	return d.Store.RecordSiteLastRun(ctx, t.TargetID, t.Type, at)
 }
 
 // QueueStatus is one scheduled queue, for `aegir hosting queues`.
@@ -327,12 +222,7 @@ func (QueueStatus) TableColumns() []string {
 // missing there is shown disabled with its default frequency), how many
 // sites a run takes, when it last ran and how many sites are due.
 func (d *Dispatcher) Status(ctx context.Context) ([]QueueStatus, error) {
-	db := d.Store.DB()
 	now := d.now()
-	var sites int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sites WHERE status = 'installed'`).Scan(&sites); err != nil {
-		return nil, err
-	}
 	out := []QueueStatus{}
 	for _, def := range DefaultQueues() {
 		q := def
@@ -343,31 +233,14 @@ func (d *Dispatcher) Status(ctx context.Context) ([]QueueStatus, error) {
 			}
 		}
 		k := kindOf(q.Name)
-		dq := d.dueQuery(k, q, now)
-		items := sites
-		if k.name == CertQueue {
-			if err := db.QueryRowContext(ctx, dq.count).Scan(&items); err != nil {
-				return nil, err
-			}
-		}
-		s := QueueStatus{Name: q.Name, Enabled: q.Enabled, TaskType: k.taskType, Frequency: formatDuration(q.Frequency), Sites: items,
-			ItemsPerRun: ItemsPerRun(items, d.interval(), q.Frequency)}
-		var last sql.NullInt64
-		err := db.QueryRowContext(ctx, `SELECT last_run FROM queue_runs WHERE name = ?`, q.Name).Scan(&last)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		c, err := d.Store.ScheduleStatus(ctx, d.schedule(k, q, now))
+		if err != nil {
 			return nil, err
 		}
-		if last.Valid {
-			t := time.UnixMilli(last.Int64).UTC()
-			s.LastRun = &t
-		}
+		s := QueueStatus{Name: q.Name, Enabled: q.Enabled, TaskType: k.taskType, Frequency: formatDuration(q.Frequency), Sites: c.Items,
+			ItemsPerRun: ItemsPerRun(c.Items, d.interval(), q.Frequency), LastRun: c.LastRun, Pending: c.Pending}
 		if q.Frequency > 0 {
-			if err := db.QueryRowContext(ctx, `SELECT COUNT(*)`+dq.from, q.Name, dq.before, k.taskType).Scan(&s.ItemsDue); err != nil {
-				return nil, err
-			}
-		}
-		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM tasks WHERE status IN ('queued', 'processing') AND +type = ?`, k.taskType).Scan(&s.Pending); err != nil {
-			return nil, err
+			s.ItemsDue = c.Due
 		}
 		out = append(out, s)
 	}

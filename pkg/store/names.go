@@ -29,14 +29,5 @@ func (s *Store) Names(ctx context.Context, kind, prefix string) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return scanColumn[string](rows)
 }

@@ -136,10 +136,9 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// DB is the underlying database, for tests that look at rows directly.
-// Code outside this package uses the Store's methods; the scheduled
-// queues of pkg/queue (schedule.go, retention.go) are the last to still
-// run their own statements through it.
+// DB is the underlying database, for tests that set up or look at rows
+// directly. Code outside this package runs no SQL of its own: it uses the
+// Store's methods.
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Path is the state file's path.

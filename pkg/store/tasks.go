@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 )
@@ -30,19 +31,26 @@ func scanTask(sc interface{ Scan(...any) error }) (*entities.Task, error) {
 	return &t, nil
 }
 
+// insertTask queues a task in tx, created now.
 func (s *Store) insertTask(ctx context.Context, tx *sql.Tx, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
+	return s.insertTaskAt(ctx, tx, s.Now(), typ, kind, targetID, target, opts)
+}
+
+// insertTaskAt is the one statement that queues a task: every task is
+// created through it, in the caller's transaction.
+func (s *Store) insertTaskAt(ctx context.Context, tx *sql.Tx, created time.Time, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
 	ob := []byte("{}")
 	if len(opts) > 0 {
 		ob, _ = json.Marshal(opts)
 	}
-	now := s.now()
+	at := ms2(created)
 	res, err := tx.ExecContext(ctx, `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created) VALUES (?, ?, ?, ?, 'queued', ?, ?)`,
-		typ, kind, targetID, target, string(ob), now)
+		typ, kind, targetID, target, string(ob), at)
 	if err != nil {
 		return nil, err
 	}
 	id, _ := res.LastInsertId()
-	return &entities.Task{ID: id, Type: typ, TargetKind: kind, TargetID: targetID, Target: target, Status: entities.TaskQueued, Options: opts, Created: fromMs(now)}, nil
+	return &entities.Task{ID: id, Type: typ, TargetKind: kind, TargetID: targetID, Target: target, Status: entities.TaskQueued, Options: opts, Created: fromMs(at)}, nil
 }
 
 // QueueTask records a queued task.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"strconv"
 	"strings"
 )
@@ -32,4 +33,18 @@ func joinIDs(ids []int64) string {
 		b.WriteString(itoa(id))
 	}
 	return b.String()
+}
+
+// scanColumn reads every row of a one-column result, then closes rows.
+func scanColumn[T any](rows *sql.Rows) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
