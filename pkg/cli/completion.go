@@ -104,7 +104,7 @@ var (
 	typeByNoun = map[string]completer{
 		"task":     func(context.Context, *store.Store, string) ([]string, error) { return engine.Tasks(), nil },
 		"package":  fixed(entities.PackageModule, entities.PackageTheme, entities.PackageProfile, entities.PackagePlugin, entities.PackageCore),
-		"platform": fixed(entities.PlatformDrupal, entities.PlatformWordPress),
+		"platform": fixed(entities.PlatformTypes...),
 	}
 )
 

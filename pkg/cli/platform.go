@@ -68,7 +68,7 @@ func runPlatformAdd(o *PlatformAddOptions) error {
 		return err
 	}
 	if o.Type != "" {
-		if err := entities.ValidateOneOf("--type", o.Type, entities.PlatformDrupal, entities.PlatformWordPress); err != nil {
+		if err := entities.ValidateOneOf("--type", o.Type, entities.PlatformTypes...); err != nil {
 			return err
 		}
 	}

@@ -62,11 +62,15 @@ var ServiceTypes = map[string][]string{
 	KindDB:   {TypeMariaDB, TypeMySQL, TypePostgreSQL},
 }
 
-// Platform types.
+// Platform types: the applications aegir hosts. Each has its driver, a
+// package under pkg/provision/app.
 const (
 	PlatformDrupal    = "drupal"
 	PlatformWordPress = "wordpress"
 )
+
+// PlatformTypes are the platform types, as the command line offers them.
+var PlatformTypes = []string{PlatformDrupal, PlatformWordPress}
 
 // HTTPS modes of a site.
 const (

@@ -59,14 +59,15 @@ import (
 	"io/fs"
 	"path"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 // Platform types.
 const (
-	Drupal    = "drupal"
-	WordPress = "wordpress"
+	Drupal    = entities.PlatformDrupal
+	WordPress = entities.PlatformWordPress
 )
 
 // Package types.
@@ -93,15 +94,18 @@ type Platform struct {
 	Major   int    `json:"major"`   // major core version, e.g. 7, 10, 6
 	// Drush is the platform's own drush (vendor/bin/drush), when it has one.
 	Drush string `json:"drush,omitempty"`
+	// Driver is the platform's application driver (Detect sets it).
+	Driver Driver `json:"-"`
 }
 
 // SitesDir is the directory that holds the sites' configuration:
 // DOCROOT/sites for Drupal, ROOT/wp-content/aegir-sites for WordPress.
 func (p Platform) SitesDir() string {
-	if p.Type == WordPress {
-		return path.Join(p.Root, WordPressSitesDir)
+	d, err := p.driver()
+	if err != nil {
+		return ""
 	}
-	return path.Join(p.Docroot, "sites")
+	return d.SitesDir(p)
 }
 
 // SiteDir is the directory of one Drupal site, DOCROOT/sites/DOMAIN. The

@@ -7,19 +7,11 @@ import (
 	"path"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
-
-// marker is a file whose presence tells a platform's type, and where its
-// core version is written.
-type marker struct {
-	file    string // relative to the root
-	typ     string
-	docroot string // relative to the root
-	version *regexp.Regexp
-}
 
 var (
 	drupal7Version = regexp.MustCompile(`define\(\s*['"]VERSION['"]\s*,\s*['"]([^'"]+)['"]\s*\)`)
@@ -27,17 +19,6 @@ var (
 	wpVersion      = regexp.MustCompile(`\$wp_version\s*=\s*['"]([^'"]+)['"]`)
 	leadingNumber  = regexp.MustCompile(`^[0-9]+`)
 )
-
-// markers are checked in order; the first file that exists decides.
-var markers = []marker{
-	{"wp-includes/version.php", WordPress, "", wpVersion},
-	{"core/lib/Drupal.php", Drupal, "", drupal8Version},
-	{"web/core/lib/Drupal.php", Drupal, "web", drupal8Version},
-	{"docroot/core/lib/Drupal.php", Drupal, "docroot", drupal8Version},
-	{"includes/bootstrap.inc", Drupal, "", drupal7Version},
-	{"web/includes/bootstrap.inc", Drupal, "web", drupal7Version},
-	{"docroot/includes/bootstrap.inc", Drupal, "docroot", drupal7Version},
-}
 
 // Detect finds out which application the platform at root is (Drupal 7 or
 // 8+, plain or Composer, or WordPress), its docroot and its core version.
@@ -60,37 +41,60 @@ func Detect(ctx context.Context, ex exec.Executor, root string) (Platform, error
 	if !fi.IsDir() {
 		return Platform{}, platformError("give the platform's directory, not a file", "platform root %s on %s is not a directory", root, ex.Host())
 	}
-	for _, m := range markers {
-		file := path.Join(root, m.file)
-		b, err := readOptional(ctx, ex, file)
-		if err != nil {
-			return Platform{}, platformError("check that aegir's user on "+ex.Host()+" can read the platform's files", "%v", err)
-		}
-		if b == nil {
-			continue
-		}
-		p := Platform{Type: m.typ, Root: root, Docroot: path.Join(root, m.docroot)}
-		sub := m.version.FindSubmatch(b)
-		if sub == nil {
-			return Platform{}, platformError("the core files look damaged: reinstall the platform's core",
-				"%s on %s does not say which %s version it is (no VERSION found)", file, ex.Host(), m.typ)
-		}
-		p.Version = string(sub[1])
-		p.Major, _ = strconv.Atoi(leadingNumber.FindString(p.Version))
-		if p.Major == 0 {
-			return Platform{}, platformError("the core files look damaged: reinstall the platform's core",
-				"%s on %s gives a version %q that does not start with a number", file, ex.Host(), p.Version)
-		}
-		if p.Type == Drupal {
-			drush := path.Join(root, "vendor/bin/drush")
-			if _, err := ex.Stat(ctx, drush); err == nil {
-				p.Drush = drush
+	drivers := all()
+	for _, d := range drivers {
+		for _, m := range d.Markers() {
+			file := path.Join(root, m.File)
+			b, err := readOptional(ctx, ex, file)
+			if err != nil {
+				return Platform{}, platformError("check that aegir's user on "+ex.Host()+" can read the platform's files", "%v", err)
 			}
+			if b == nil {
+				continue
+			}
+			p := Platform{Type: d.Type(), Root: root, Docroot: path.Join(root, m.Docroot), Driver: d}
+			sub := m.Version.FindSubmatch(b)
+			if sub == nil {
+				return Platform{}, platformError("the core files look damaged: reinstall the platform's core",
+					"%s on %s does not say which %s version it is (no VERSION found)", file, ex.Host(), p.Type)
+			}
+			p.Version = string(sub[1])
+			p.Major, _ = strconv.Atoi(leadingNumber.FindString(p.Version))
+			if p.Major == 0 {
+				return Platform{}, platformError("the core files look damaged: reinstall the platform's core",
+					"%s on %s gives a version %q that does not start with a number", file, ex.Host(), p.Version)
+			}
+			d.Inspect(ctx, ex, &p)
+			return p, nil
 		}
-		return p, nil
+	}
+	var holds, pointAt []string
+	for _, d := range drivers {
+		h, a := d.Describe()
+		holds, pointAt = append(holds, h), append(pointAt, a)
 	}
 	return Platform{}, platformError(
-		"point the platform at the directory that holds Drupal's index.php (or the Composer project above web/) or WordPress's wp-includes/",
-		"%s on %s holds neither Drupal (core/lib/Drupal.php, includes/bootstrap.inc, or the same under web/ or docroot/) nor WordPress (wp-includes/version.php)",
-		root, ex.Host())
+		"point the platform at the directory that holds "+orList(pointAt),
+		"%s on %s holds %s", root, ex.Host(), noneOf(holds))
+}
+
+// orList is "A", "A or B", "A, B or C".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
+
+// noneOf is "no A", "neither A nor B", "none of A, B and C".
+func noneOf(items []string) string {
+	switch len(items) {
+	case 0:
+		return "no known application"
+	case 1:
+		return "no " + items[0]
+	case 2:
+		return "neither " + items[0] + " nor " + items[1]
+	}
+	return "none of " + strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"strings"
 
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
@@ -32,24 +31,12 @@ func keptFile(keep, root, name string) string {
 	return path.Join(keep, path.Base(root)+"-"+hex.EncodeToString(sum[:6]), name)
 }
 
-// legacyCopies are the names aegir used to keep a platform's own
-// configuration under, in its docroot: files the web server served.
-func legacyCopies(ctx context.Context, ex exec.Executor, p Platform) []string {
-	if p.Type == WordPress {
-		return []string{path.Join(p.Root, "wp-config.php.aegir-orig")}
-	}
-	// Drupal: sites/*/settings.php.aegir-orig.
-	var out []string
-	dirs, err := ex.ReadDir(ctx, p.SitesDir())
-	if err != nil {
-		return nil
-	}
-	for _, d := range dirs {
-		if d.IsDir() {
-			out = append(out, path.Join(p.SitesDir(), d.Name(), "settings.php.aegir-orig"))
-		}
-	}
-	return out
+// LegacyCopy is a copy of a platform's own configuration that an older
+// aegir kept in the docroot, where the web server could serve it, and the
+// name it is kept under outside (keepOutside).
+type LegacyCopy struct {
+	Path string
+	Name string
 }
 
 // keepOutside writes data as the kept copy of the platform's file name
@@ -89,10 +76,11 @@ func keepOutside(ctx context.Context, ex exec.Executor, keep string, p Platform,
 }
 
 // moveOutLegacyCopies moves the copies that an older aegir kept in the
-// docroot (legacyCopies) out to the kept directory, with a warning: the
-// web server may have served them as plain text.
-func moveOutLegacyCopies(ctx context.Context, ex exec.Executor, p Platform, keep string, log Logf) error {
-	for _, f := range legacyCopies(ctx, ex, p) {
+// docroot out to the kept directory, with a warning: the web server may
+// have served them as plain text.
+func moveOutLegacyCopies(ctx context.Context, ex exec.Executor, p Platform, keep string, copies []LegacyCopy, log Logf) error {
+	for _, c := range copies {
+		f := c.Path
 		fi, err := ex.Lstat(ctx, f)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -110,11 +98,7 @@ func moveOutLegacyCopies(ctx context.Context, ex exec.Executor, p Platform, keep
 		if err != nil {
 			return fmt.Errorf("read %s on %s: %w", f, ex.Host(), err)
 		}
-		name := strings.TrimSuffix(path.Base(f), ".aegir-orig")
-		if p.Type == Drupal {
-			name = path.Base(path.Dir(f)) + "-" + name
-		}
-		dst, err := keepOutside(ctx, ex, keep, p, name, data)
+		dst, err := keepOutside(ctx, ex, keep, p, c.Name, data)
 		if err != nil {
 			return err
 		}

@@ -35,21 +35,29 @@ import (
 // of packages costs one round trip; both ways feed the same parser.
 // Files that could not be read are logged as a warning.
 func Discover(ctx context.Context, ex exec.Executor, p Platform, log Logf) ([]Package, error) {
+	d, err := p.driver()
+	if err != nil {
+		return nil, err
+	}
+	return d.Discover(ctx, ex, p, log)
+}
+
+// scanFiles finds a platform's package files: on this machine with local
+// (a walk), on a remote server with one sh -c of args (its script and
+// arguments, see scanRemote). They come sorted by path.
+func scanFiles(ctx context.Context, ex exec.Executor, p Platform, local func() ([]srcFile, error), remote []string, log Logf) ([]srcFile, error) {
 	var files []srcFile
 	var err error
 	if ex.IsLocal() {
-		files, err = scanLocal(p)
+		files, err = local()
 	} else {
-		files, err = scanRemote(ctx, ex, p, log)
+		files, err = scanRemote(ctx, ex, p, remote, log)
 	}
 	if err != nil {
 		return nil, err
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].rel < files[j].rel })
-	if p.Type == WordPress {
-		return parseWordPress(p, files), nil
-	}
-	return parseDrupal(p, files), nil
+	return files, nil
 }
 
 // Directories under a Drupal docroot that hold extensions.
@@ -68,25 +76,28 @@ func drupalPrune(sitesRel, rel, name string) bool {
 	return (name == "files" || name == "private") && strings.HasPrefix(rel, sitesRel+"/") && strings.Count(rel[len(sitesRel)+1:], "/") >= 1
 }
 
-// scanLocal walks a platform on this machine.
-func scanLocal(p Platform) ([]srcFile, error) {
+// scanLocalWordPress walks a WordPress platform on this machine.
+func scanLocalWordPress(p Platform) ([]srcFile, error) {
 	w := &walker{root: p.Root, visited: map[[2]uint64]bool{}}
-	if p.Type == WordPress {
-		w.maxDepth = 2
-		w.prune = func(rel, name string) bool { return name[0] == '.' }
-		w.want = func(rel, name string, depth int) (bool, int) {
-			if strings.HasPrefix(rel, "wp-content/plugins/") {
-				return strings.HasSuffix(name, ".php"), wpHeaderMax
-			}
-			return depth == 2 && name == "style.css", wpHeaderMax
+	w.maxDepth = 2
+	w.prune = func(rel, name string) bool { return name[0] == '.' }
+	w.want = func(rel, name string, depth int) (bool, int) {
+		if strings.HasPrefix(rel, "wp-content/plugins/") {
+			return strings.HasSuffix(name, ".php"), wpHeaderMax
 		}
-		for _, d := range []string{"wp-content/plugins", "wp-content/themes"} {
-			if err := w.walkTop(d); err != nil {
-				return nil, err
-			}
-		}
-		return w.out, nil
+		return depth == 2 && name == "style.css", wpHeaderMax
 	}
+	for _, d := range []string{"wp-content/plugins", "wp-content/themes"} {
+		if err := w.walkTop(d); err != nil {
+			return nil, err
+		}
+	}
+	return w.out, nil
+}
+
+// scanLocalDrupal walks a Drupal platform on this machine.
+func scanLocalDrupal(p Platform) ([]srcFile, error) {
+	w := &walker{root: p.Root, visited: map[[2]uint64]bool{}}
 	docroot := p.DocrootRel()
 	sitesRel := path.Join(docroot, "sites")
 	w.prune = func(rel, name string) bool { return drupalPrune(sitesRel, rel, name) }
@@ -239,17 +250,23 @@ fi
 exit 0
 `
 
-// scanRemote finds a platform's package files with one command.
-func scanRemote(ctx context.Context, ex exec.Executor, p Platform, log Logf) ([]srcFile, error) {
-	mark := newMarker()
-	args := []string{"-c", wordPressScript, "aegir-discover", p.Root, mark}
-	if p.Type == Drupal {
-		docroot := p.DocrootRel()
-		args = []string{"-c", drupalScript, "aegir-discover", p.Root, mark, path.Join(docroot, "sites")}
-		for _, d := range drupalDirs {
-			args = append(args, path.Join(docroot, d))
-		}
+// drupalRemote is the command line of drupalScript for a Drupal
+// platform, without the record marker (scanRemote adds it).
+func drupalRemote(p Platform) []string {
+	docroot := p.DocrootRel()
+	args := []string{drupalScript, path.Join(docroot, "sites")}
+	for _, d := range drupalDirs {
+		args = append(args, path.Join(docroot, d))
 	}
+	return args
+}
+
+// scanRemote finds a platform's package files with one command:
+// sh -c SCRIPT aegir-discover ROOT MARK ARGS..., for remote = SCRIPT,
+// ARGS...
+func scanRemote(ctx context.Context, ex exec.Executor, p Platform, remote []string, log Logf) ([]srcFile, error) {
+	mark := newMarker()
+	args := append([]string{"-c", remote[0], "aegir-discover", p.Root, mark}, remote[1:]...)
 	res, err := ex.Run(ctx, exec.Command{Name: "sh", Args: args, Timeout: 5 * time.Minute})
 	if err != nil {
 		var xe *exec.ExitError

@@ -36,13 +36,11 @@ type FoundSite struct {
 // name is not a domain are skipped with a warning. Each way is one command
 // on the server.
 func FindSites(ctx context.Context, ex exec.Executor, p Platform, runAs string, log Logf) ([]FoundSite, error) {
-	var sites []FoundSite
-	var err error
-	if p.Type == WordPress {
-		sites, err = findWordPressSites(ctx, ex, p, log)
-	} else {
-		sites, err = findDrupalSites(ctx, ex, p, runAs, log)
+	d, err := p.driver()
+	if err != nil {
+		return nil, err
 	}
+	sites, err := d.FindSites(ctx, ex, p, runAs, log)
 	sort.Slice(sites, func(i, j int) bool { return sites[i].Domain < sites[j].Domain })
 	return sites, err
 }

@@ -170,15 +170,11 @@ func UpdateWordPress(ctx context.Context, ex exec.Executor, p Platform, o SiteSt
 }
 
 // UpdateSite runs the database updates of a site on its platform, whatever
-// the platform: UpdateDrupal or UpdateWordPress.
+// the platform (Driver.UpdateDB): UpdateDrupal or UpdateWordPress.
 func UpdateSite(ctx context.Context, ex exec.Executor, p Platform, o SiteStep) error {
-	switch p.Type {
-	case Drupal:
-		_, err := UpdateDrupal(ctx, ex, p, o)
-		return err
-	case WordPress:
-		_, err := UpdateWordPress(ctx, ex, p, o)
-		return err
+	d, err := p.driver()
+	if err != nil {
+		return fmt.Errorf("database updates of %s: %w", o.Domain, err)
 	}
-	return fmt.Errorf("database updates of %s: platform %s has unknown type %q", o.Domain, p.Root, p.Type)
+	return d.UpdateDB(ctx, ex, p, o)
 }

@@ -65,11 +65,7 @@ func Verify(ctx context.Context, ex exec.Executor, root string, o VerifyOptions)
 	if err := checkReadable(ctx, ex, p, o); err != nil {
 		return Platform{}, err
 	}
-	if p.Type == WordPress {
-		if _, err := EnsureWordPressPlatform(ctx, ex, p, o.Keep, o.Log); err != nil {
-			return Platform{}, err
-		}
-	} else if err := moveOutLegacyCopies(ctx, ex, p, o.Keep, o.Log); err != nil {
+	if err := p.Driver.PreparePlatform(ctx, ex, p, o.Keep, o.Log); err != nil {
 		return Platform{}, err
 	}
 	if err := checkSitesDir(ctx, ex, p); err != nil {

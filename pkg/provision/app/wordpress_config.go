@@ -193,7 +193,7 @@ func EnsureWordPressPlatform(ctx context.Context, ex exec.Executor, p Platform, 
 			changed = true
 		}
 	}
-	if err := moveOutLegacyCopies(ctx, ex, p, keep, log); err != nil {
+	if err := moveOutLegacyCopies(ctx, ex, p, keep, []LegacyCopy{{Path: path.Join(p.Root, "wp-config.php.aegir-orig"), Name: "wp-config.php"}}, log); err != nil {
 		return changed, err
 	}
 	cfg := path.Join(p.Root, "wp-config.php")
@@ -368,17 +368,25 @@ func ensureUploads(ctx context.Context, ex exec.Executor, p Platform, domain str
 	return true, nil
 }
 
-// RemoveSite removes what the platform holds of one site: for Drupal the
-// whole DOCROOT/sites/DOMAIN directory; for WordPress the site's
-// configuration, its aliases' files and its uploads. Absent files are no
-// error. The caller takes a backup first.
+// RemoveSite removes what the platform holds of one site
+// (Driver.RemoveSite): for Drupal the whole DOCROOT/sites/DOMAIN
+// directory; for WordPress the site's configuration, its aliases' files
+// and its uploads. Absent files are no error. The caller takes a backup
+// first.
 func RemoveSite(ctx context.Context, ex exec.Executor, p Platform, domain string) error {
 	if d, err := entities.NormalizeDomain("domain", domain); err != nil || d != domain {
 		return fmt.Errorf("remove site: invalid domain %q", domain)
 	}
-	if p.Type == Drupal {
-		return ex.RemoveAll(ctx, p.SiteDir(domain))
+	d, err := p.driver()
+	if err != nil {
+		return err
 	}
+	return d.RemoveSite(ctx, ex, p, domain)
+}
+
+// removeWordPressSite removes a WordPress site's configuration, its
+// aliases' files and its uploads.
+func removeWordPressSite(ctx context.Context, ex exec.Executor, p Platform, domain string) error {
 	file := wordPressSiteFile(p, domain)
 	old, err := readOptional(ctx, ex, file)
 	if err != nil {

@@ -30,8 +30,8 @@ func init() {
 	engine.Register("backup.delete", backupDelete)
 }
 
-// siteLayout is what a backup holds of a site besides its database, by
-// platform type:
+// siteLayout is what a backup holds of a site besides its database, as
+// its platform's driver says (Driver.BackupParts):
 //
 //	WordPress: uploads/      ROOT/wp-content/uploads/DOMAIN
 //	           settings.php  ROOT/wp-content/aegir-sites/DOMAIN.php
@@ -40,13 +40,7 @@ func init() {
 // The files of aliases (WordPress) and the virtual host are made again
 // from the site's record; the platform's code is not the site's.
 func siteLayout(p app.Platform, domain string) []backup.Part {
-	if p.Type == app.WordPress {
-		return []backup.Part{
-			{Name: "uploads", Path: app.WordPressUploadsDir(p, domain), Dir: true},
-			{Name: "settings.php", Path: path.Join(p.SitesDir(), domain+".php")},
-		}
-	}
-	return []backup.Part{{Name: "site", Path: p.SiteDir(domain), Dir: true}}
+	return p.Driver.BackupParts(p, domain)
 }
 
 // sslPart is the part of a backup that holds the site's certificate and
@@ -515,7 +509,7 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 			return nil, err
 		}
 	}
-	if dst.p.Type == app.WordPress && m.manifest.URL != "" && m.manifest.URL != dst.url() {
+	if m.manifest.URL != "" && m.manifest.URL != dst.url() {
 		if err := m.readdress(ctx, svc); err != nil {
 			return nil, err
 		}
@@ -737,7 +731,7 @@ func (m *move) swap(ctx context.Context) error {
 // under a new domain takes them over from its old name first.
 func (m *move) settings(ctx context.Context) error {
 	src, dst := m.src, m.dst
-	if !m.inPlace && sameWeb(src, dst) && src.p.Root == dst.p.Root && dst.p.Type == app.WordPress && len(dst.c.Site.Aliases) > 0 && m.kind == "migrate" {
+	if !m.inPlace && sameWeb(src, dst) && src.p.Root == dst.p.Root && dst.p.Driver.PlatformAliases() && len(dst.c.Site.Aliases) > 0 && m.kind == "migrate" {
 		bare := *src.c
 		bare.Site.Aliases = nil
 		s := *src
@@ -762,31 +756,12 @@ func (m *move) settings(ctx context.Context) error {
 	return nil
 }
 
-// readdress rewrites the address a WordPress site had when it was backed
-// up (a migrate or clone to a new domain, a restore of a backup from
-// before one) in its posts, the uploads' addresses first (their path
-// holds the domain too), and in its home and siteurl options.
+// readdress rewrites the address a site had when it was backed up (a
+// migrate or clone to a new domain, a restore of a backup from before
+// one) where its application keeps it in its database (Driver.Readdress:
+// WordPress's posts and options).
 func (m *move) readdress(ctx context.Context, svc db.Service) error {
-	dst, man := m.dst, m.manifest
-	conn, err := svc.Open(ctx, dst.c.Site.DB.Name)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	uploads := func(url, domain string) string { return url + "/wp-content/uploads/" + domain + "/" }
-	var rows int64
-	for _, p := range [][2]string{{uploads(man.URL, man.Site), uploads(dst.url(), dst.c.Site.Domain)}, {man.URL + "/", dst.url() + "/"}} {
-		n, err := conn.Exec(ctx, "UPDATE wp_posts SET post_content = REPLACE(post_content, ?, ?), guid = REPLACE(guid, ?, ?)", p[0], p[1], p[0], p[1])
-		if err != nil {
-			return fmt.Errorf("rewrite the address of %s in its posts: %w", dst.c.Site.Domain, err)
-		}
-		rows += n
-	}
-	if _, err := conn.Exec(ctx, "UPDATE wp_options SET option_value = ? WHERE option_name IN ('home', 'siteurl')", dst.url()); err != nil {
-		return fmt.Errorf("write the address of %s in its options: %w", dst.c.Site.Domain, err)
-	}
-	m.env.Logf(provision.LevelInfo, "address %s rewritten to %s (%d rows of posts)", man.URL, dst.url(), rows)
-	return nil
+	return m.dst.p.Driver.Readdress(ctx, svc, m.dst.appSite(), app.Address{URL: m.manifest.URL, Domain: m.manifest.Site})
 }
 
 // vhost writes the site's virtual host at its new place.
@@ -803,33 +778,11 @@ func (m *move) vhost(ctx context.Context) error {
 	return err
 }
 
-// check makes sure the site works at its new place: WordPress loads with
-// its database; Drupal's settings parse (and drush bootstraps the site,
-// when the platform has it).
+// check makes sure the site works at its new place (Driver.Check):
+// WordPress loads with its database; Drupal's settings parse (and drush
+// bootstraps the site, when the platform has it).
 func (m *move) check(ctx context.Context) error {
-	dst := m.dst
-	if dst.p.Type == app.WordPress {
-		st, err := app.ReadWordPressStatus(ctx, dst.ex, dst.p, dst.c.Site.Domain, dst.url(), dst.c.System.WebUser, m.env.Logf)
-		if err != nil {
-			return err
-		}
-		m.env.Logf(provision.LevelInfo, "WordPress %s runs %s from database %s (version %s, theme %s, %d active plugins)",
-			st.Version, dst.c.Site.Domain, dst.c.Site.DB.Name, st.DBVersion, st.Stylesheet, len(st.ActivePlugins))
-		return nil
-	}
-	settings := path.Join(dst.p.SiteDir(dst.c.Site.Domain), "settings.php")
-	if _, err := dst.ex.Run(ctx, exec.Command{Name: "php", Args: []string{"-l", settings}, Timeout: time.Minute}); err != nil {
-		return &provision.Error{Code: provision.ErrPlatform, Msg: "the settings of " + dst.c.Site.Domain + " do not parse", Err: err, Hint: "this is a bug in aegir; report it with the task log"}
-	}
-	if dst.c.Site.Platform.Drush != "" {
-		c := exec.Command{Name: dst.c.Site.Platform.Drush, Args: []string{"--root=" + dst.p.Docroot, "--uri=" + dst.url(), "status"},
-			Dir: dst.p.Docroot, User: dst.c.System.WebUser, Timeout: 2 * time.Minute}
-		if _, err := dst.ex.Run(ctx, c); err != nil {
-			return &provision.Error{Code: provision.ErrCommand, Msg: "drush cannot bootstrap " + dst.c.Site.Domain + " at its new place", Err: err,
-				Hint: "run the same drush status by hand to see why; the site stays where it was"}
-		}
-	}
-	return nil
+	return m.dst.p.Driver.Check(ctx, m.dst.ex, m.dst.p, m.dst.appSite())
 }
 
 // cleanup removes what the site left behind once the move is done:

@@ -2,11 +2,9 @@ package tasks
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/provision"
-	"github.com/aegir-project/aegir/pkg/provision/app"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
 )
 
@@ -32,19 +30,7 @@ func siteCron(ctx context.Context, env *engine.Env, c *provision.Job) (map[strin
 	if err != nil {
 		return nil, err
 	}
-	if s.p.Type == app.Drupal {
-		return nil, app.DrupalCron(ctx, s.ex, s.p, s.step())
-	}
-	code, err := s.visit(ctx, "/wp-cron.php?doing_wp_cron")
-	if err != nil {
-		return nil, err
-	}
-	if code >= 400 {
-		return nil, provision.Errorf(provision.ErrCommand, "open the site in a browser and read the web server's error log",
-			"cron of %s: the site answered HTTP %d", c.Site.Domain, code)
-	}
-	env.Logf(provision.LevelInfo, "cron of %s ran (HTTP %d)", c.Site.Domain, code)
-	return nil, nil
+	return nil, s.p.Driver.Cron(ctx, s.ex, s.p, s.appSite())
 }
 
 // visit requests path from the site's web server with the site's domain
@@ -83,32 +69,7 @@ func siteStats(ctx context.Context, env *engine.Env, c *provision.Job) (map[stri
 	}
 	defer conn.Close()
 	since := time.Now().Add(-30 * 24 * time.Hour).Unix()
-	var queries map[string]string
-	switch {
-	case s.p.Type == app.WordPress:
-		// WordPress records no last visit: active users are those with
-		// posts or comments in the last 30 days.
-		queries = map[string]string{
-			"users":        `SELECT COUNT(*) FROM wp_users`,
-			"active_users": fmt.Sprintf(`SELECT COUNT(DISTINCT post_author) FROM wp_posts WHERE post_date_gmt >= FROM_UNIXTIME(%d)`, since),
-			"posts":        `SELECT COUNT(*) FROM wp_posts WHERE post_type = 'post' AND post_status = 'publish'`,
-			"comments":     `SELECT COUNT(*) FROM wp_comments WHERE comment_approved = '1'`,
-		}
-	case s.p.Major == 7:
-		queries = map[string]string{
-			"users":        `SELECT COUNT(*) FROM users WHERE uid > 0`,
-			"active_users": fmt.Sprintf(`SELECT COUNT(*) FROM users WHERE uid > 0 AND access >= %d`, since),
-			"posts":        `SELECT COUNT(*) FROM node WHERE status = 1`,
-			"comments":     `SELECT COUNT(*) FROM comment WHERE status = 1`,
-		}
-	default:
-		queries = map[string]string{
-			"users":        `SELECT COUNT(*) FROM users_field_data WHERE uid > 0`,
-			"active_users": fmt.Sprintf(`SELECT COUNT(*) FROM users_field_data WHERE uid > 0 AND access >= %d`, since),
-			"posts":        `SELECT COUNT(*) FROM node_field_data WHERE status = 1`,
-			"comments":     `SELECT COUNT(*) FROM comment_field_data WHERE status = 1`,
-		}
-	}
+	queries := s.p.Driver.StatsQueries(s.p, since)
 	stats := map[string]int64{}
 	for _, k := range []string{"users", "active_users", "posts", "comments"} {
 		rows, err := conn.Query(ctx, queries[k])

@@ -58,6 +58,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,8 +77,8 @@ const (
 
 // Application types of a site's platform.
 const (
-	Drupal    = "drupal"
-	WordPress = "wordpress"
+	Drupal    = entities.PlatformDrupal
+	WordPress = entities.PlatformWordPress
 )
 
 // HTTPS modes of a site.
@@ -383,12 +384,11 @@ func (s *Server) normalize(site Site) (Site, error) {
 	if err := checkPath("site document root", site.Root); err != nil {
 		return site, err
 	}
-	switch site.AppType {
-	case "":
+	if site.AppType == "" {
 		site.AppType = Drupal
-	case Drupal, WordPress:
-	default:
-		return site, invalid("invalid application type %q: want drupal or wordpress", site.AppType)
+	}
+	if !slices.Contains(entities.PlatformTypes, site.AppType) {
+		return site, invalid("invalid application type %q: want %s", site.AppType, strings.Join(entities.PlatformTypes, " or "))
 	}
 	switch site.HTTPS {
 	case "":
