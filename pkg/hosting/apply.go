@@ -75,7 +75,7 @@ func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Lo
 	if err != nil {
 		return false, err
 	}
-	if running, _ := res.Changes["still_running"].(bool); running {
+	if res.Changes != nil && res.Changes.StillRunning {
 		// Its own rollback undoes what it leaves unfinished.
 		return false, fmt.Errorf("task %d still runs in another process on this machine; nothing was undone", t.ID)
 	}
@@ -99,11 +99,10 @@ func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Lo
 // move that was done.
 func (r *Runner) rescueMove(ctx context.Context, t *entities.Task, log provision.Logger) (bool, error) {
 	res, err := r.undo(ctx, t, "site.rescue", nil, log)
-	if err != nil || len(res.Changes) == 0 {
+	if err != nil || res.Changes == nil {
 		return false, err
 	}
-	done, _ := res.Changes["move_done"].(bool)
-	return done, r.apply(ctx, t, res, log)
+	return res.Changes.MoveDone, r.apply(ctx, t, res, log)
 }
 
 // undo runs the back end's task undo with the context of the dead task t,
@@ -129,9 +128,9 @@ func (r *Runner) undo(ctx context.Context, t *entities.Task, undo string, opts m
 
 // apply saves what the back end reported.
 func (r *Runner) apply(ctx context.Context, t *entities.Task, res *provision.Result, log provision.Logger) error {
-	ch, err := decodeChanges(res.Changes)
-	if err != nil {
-		return err
+	ch := res.Changes
+	if ch == nil {
+		ch = &provision.Changes{}
 	}
 	ok := res.Status != provision.StatusError
 	if err := r.applyReloads(ctx, ch.WebReloads); err != nil {
@@ -166,7 +165,11 @@ func (r *Runner) apply(ctx context.Context, t *entities.Task, res *provision.Res
 		}
 		return r.applyPlatform(ctx, t, ch, ok)
 	case entities.TargetSite:
-		return r.applySite(ctx, t, ch, ok, res.Secrets["site_db_password"])
+		sc := ch.Site
+		if sc == nil {
+			sc = &provision.SiteChanges{}
+		}
+		return r.applySite(ctx, t, sc, ch.Committed, ok, res.Secrets["site_db_password"])
 	}
 	return nil
 }
@@ -197,7 +200,7 @@ func (r *Runner) applyReloads(ctx context.Context, reloads map[string]provision.
 	return nil
 }
 
-func (r *Runner) applyPlatform(ctx context.Context, t *entities.Task, ch *changes, ok bool) error {
+func (r *Runner) applyPlatform(ctx context.Context, t *entities.Task, ch *provision.Changes, ok bool) error {
 	p, err := r.Store.GetPlatformByID(ctx, t.TargetID)
 	if err != nil {
 		return err
@@ -209,27 +212,21 @@ func (r *Runner) applyPlatform(ctx context.Context, t *entities.Task, ch *change
 	case entities.TaskPlatformDelete:
 		return r.Store.SetPlatformStatus(ctx, p.ID, entities.StatusDeleted)
 	case entities.TaskPlatformVerify:
-		typ, core, docroot := p.Type, p.CoreVersion, p.Docroot
-		if ch.PlatformType != nil {
-			typ = *ch.PlatformType
+		pc := ch.Platform
+		if pc == nil {
+			return nil
 		}
-		if ch.PlatformCoreVersion != nil {
-			core = *ch.PlatformCoreVersion
-		}
-		if ch.PlatformDocroot != nil {
-			docroot = *ch.PlatformDocroot
-		}
-		if err := r.Store.SavePlatformVerify(ctx, p.ID, typ, core, docroot); err != nil {
+		if err := r.Store.SavePlatformVerify(ctx, p.ID, pc.Type, pc.CoreVersion, pc.Docroot); err != nil {
 			return err
 		}
-		if ch.Packages != nil {
-			return r.Store.ReplacePackages(ctx, p.ID, 0, ch.Packages)
+		if pc.Packages != nil {
+			return r.Store.ReplacePackages(ctx, p.ID, 0, pc.Packages)
 		}
 	}
 	return nil
 }
 
-func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, ok bool, dbPassword string) error {
+func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *provision.SiteChanges, committed, ok bool, dbPassword string) error {
 	site, err := r.Store.GetSiteByID(ctx, t.TargetID)
 	if err != nil {
 		return err
@@ -239,12 +236,12 @@ func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, o
 	if err := r.applyCert(ctx, site, ch); err != nil {
 		return err
 	}
-	if h := ch.SiteHealth; h != nil {
+	if h := ch.Health; h != nil {
 		if err := r.Store.SaveSiteHealth(ctx, site.ID, *h); err != nil {
 			return err
 		}
 	}
-	if !ok && !ch.Committed {
+	if !ok && !committed {
 		return nil
 	}
 	if err := r.certMoved(ctx, site, ch); err != nil {
@@ -253,8 +250,8 @@ func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, o
 	if err := r.applyMove(ctx, site, ch); err != nil {
 		return err
 	}
-	if ch.SiteDBGrantHost != nil && *ch.SiteDBGrantHost != site.DBGrantHost {
-		if err := r.Store.SaveSiteGrantHost(ctx, site.ID, *ch.SiteDBGrantHost); err != nil {
+	if ch.DB != nil && ch.DB.GrantHost != site.DBGrantHost {
+		if err := r.Store.SaveSiteGrantHost(ctx, site.ID, ch.DB.GrantHost); err != nil {
 			return err
 		}
 	}
@@ -262,9 +259,9 @@ func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, o
 	if dbPassword != "" {
 		pw = dbPassword // the password of the database user the task made
 	}
-	if ch.SiteDBName != nil && ch.SiteDBUser != nil && (*ch.SiteDBName != site.DBName || *ch.SiteDBUser != site.DBUser || pw != site.DBPassword) {
+	if d := ch.DB; d != nil && (d.Name != site.DBName || d.User != site.DBUser || pw != site.DBPassword) {
 		// The back end chose the database names (they were free on the server).
-		if err := r.Store.SaveSiteDB(ctx, site.ID, *ch.SiteDBName, *ch.SiteDBUser, pw); err != nil {
+		if err := r.Store.SaveSiteDB(ctx, site.ID, d.Name, d.User, pw); err != nil {
 			return err
 		}
 	}
@@ -277,15 +274,15 @@ func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *changes, o
 	case entities.TaskSiteDelete:
 		status = entities.SiteDeleted
 	}
-	if ch.SiteStatus != nil {
-		status = *ch.SiteStatus
+	if ch.Status != "" {
+		status = ch.Status
 	}
 	if status != "" && status != site.Status {
 		if err := r.Store.SetSiteStatus(ctx, site.ID, status); err != nil {
 			return err
 		}
 	}
-	if st := ch.SiteStats; st != nil {
+	if st := ch.Stats; st != nil {
 		if err := r.Store.SaveSiteStats(ctx, site.ID, entities.SiteStats{Users: st.Users, ActiveUsers: st.ActiveUsers, Posts: st.Posts, Comments: st.Comments}); err != nil {
 			return err
 		}

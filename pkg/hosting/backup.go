@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
@@ -13,14 +12,6 @@ import (
 
 // backupChange is an archive a task wrote (site.backup, and the backups
 // that site.delete, site.migrate and site.clone take first).
-type backupChange struct {
-	Site    string    `json:"site"` // empty: the task's site
-	Path    string    `json:"path"`
-	Size    int64     `json:"size"`
-	SHA256  string    `json:"sha256"`
-	Created time.Time `json:"created"`
-}
-
 // siteTaskContext completes the context of a site task that installs,
 // restores, migrates or clones the site.
 func (r *Runner) siteTaskContext(ctx context.Context, t *entities.Task, c *provision.Job) (*provision.Job, error) {
@@ -140,7 +131,7 @@ func (r *Runner) beforeClone(ctx context.Context, t *entities.Task, c *provision
 
 // applyBackup records the archive a task wrote, whatever the task's end:
 // the file is there (a migrate that failed after its backup keeps it).
-func (r *Runner) applyBackup(ctx context.Context, t *entities.Task, ch *changes) error {
+func (r *Runner) applyBackup(ctx context.Context, t *entities.Task, ch *provision.Changes) error {
 	b := ch.Backup
 	if b == nil || b.Path == "" {
 		return nil
@@ -160,7 +151,7 @@ func (r *Runner) applyBackup(ctx context.Context, t *entities.Task, ch *changes)
 }
 
 // applyBackupTask saves the end of a task on a backup.
-func (r *Runner) applyBackupTask(ctx context.Context, t *entities.Task, ch *changes, ok bool) error {
+func (r *Runner) applyBackupTask(ctx context.Context, t *entities.Task, ch *provision.Changes, ok bool) error {
 	if ok && ch.BackupDeleted {
 		return r.Store.DeleteBackup(ctx, t.TargetID)
 	}
@@ -168,14 +159,18 @@ func (r *Runner) applyBackupTask(ctx context.Context, t *entities.Task, ch *chan
 }
 
 // applyMove records where a migrated site now is.
-func (r *Runner) applyMove(ctx context.Context, site *entities.Site, ch *changes) error {
-	if ch.SitePlatform == nil && ch.SiteDBServer == nil && ch.SiteDomain == nil {
+func (r *Runner) applyMove(ctx context.Context, site *entities.Site, ch *provision.SiteChanges) error {
+	if !ch.Moved() {
 		return nil
 	}
 	platform, dbServer, domain, dbName, dbUser := site.Platform, site.DBServer, site.Domain, site.DBName, site.DBUser
-	for _, f := range []struct{ dst, src *string }{{&platform, ch.SitePlatform}, {&dbServer, ch.SiteDBServer}, {&domain, ch.SiteDomain}, {&dbName, ch.SiteDBName}, {&dbUser, ch.SiteDBUser}} {
-		if f.src != nil {
-			*f.dst = *f.src
+	src := []string{ch.Platform, ch.DBServer, ch.Domain, "", ""}
+	if ch.DB != nil {
+		src[3], src[4] = ch.DB.Name, ch.DB.User
+	}
+	for i, dst := range []*string{&platform, &dbServer, &domain, &dbName, &dbUser} {
+		if src[i] != "" {
+			*dst = src[i]
 		}
 	}
 	if err := r.Store.MoveSite(ctx, site.ID, platform, dbServer, domain, dbName, dbUser); err != nil {

@@ -38,20 +38,20 @@ func (r *Runner) fillCert(ctx context.Context, c *provision.Job, site *entities.
 // applyCert saves what a task did to the site's certificate: a new one, a
 // failed attempt (counted, retried later with backoff by the cert queue;
 // the current certificate stays), or its removal.
-func (r *Runner) applyCert(ctx context.Context, site *entities.Site, ch *changes) error {
+func (r *Runner) applyCert(ctx context.Context, site *entities.Site, ch *provision.SiteChanges) error {
 	switch {
-	case ch.SiteCertRemoved:
+	case ch.CertRemoved:
 		return r.Store.DeleteCert(ctx, site.ID)
-	case ch.SiteCert != nil:
-		c := ch.SiteCert
+	case ch.Cert != nil:
+		c := ch.Cert
 		return r.Store.SaveCert(ctx, &store.Certificate{SiteID: site.ID, Names: c.Names, Issuer: c.Issuer, Source: c.Source,
 			NotBefore: &c.NotBefore, NotAfter: &c.NotAfter, RenewAfter: c.RenewAt, CertPath: c.CertPath, KeyPath: c.KeyPath})
-	case ch.SiteCertError != nil:
-		names := ch.SiteCertNames
+	case ch.CertFailed != nil:
+		names := ch.CertFailed.Names
 		if len(names) == 0 {
 			names = append([]string{site.Domain}, site.Aliases...)
 		}
-		_, err := r.Store.CertFailed(ctx, site.ID, names, *ch.SiteCertError, queue.CertRetryDelay)
+		_, err := r.Store.CertFailed(ctx, site.ID, names, ch.CertFailed.Error, queue.CertRetryDelay)
 		return err
 	}
 	return nil
@@ -61,13 +61,13 @@ func (r *Runner) applyCert(ctx context.Context, site *entities.Site, ch *changes
 // server or domain (migrate): its files stay behind and its names may not
 // fit. The cert queue gets the site a new certificate at its new place on
 // its next run (as for any site with HTTPS and no certificate).
-func (r *Runner) certMoved(ctx context.Context, site *entities.Site, ch *changes) error {
-	if ch.SiteCert != nil {
+func (r *Runner) certMoved(ctx context.Context, site *entities.Site, ch *provision.SiteChanges) error {
+	if ch.Cert != nil {
 		return nil // the task installed one at the new place
 	}
-	moved := ch.SiteDomain != nil && *ch.SiteDomain != site.Domain
-	if ch.SitePlatform != nil && *ch.SitePlatform != site.Platform {
-		p, err := r.Store.GetPlatform(ctx, *ch.SitePlatform)
+	moved := ch.Domain != "" && ch.Domain != site.Domain
+	if ch.Platform != "" && ch.Platform != site.Platform {
+		p, err := r.Store.GetPlatform(ctx, ch.Platform)
 		if err != nil {
 			return err
 		}

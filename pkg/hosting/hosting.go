@@ -7,7 +7,6 @@ package hosting
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
-	"github.com/aegir-project/aegir/pkg/provision/acme"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/queue"
@@ -79,9 +77,9 @@ func (r *Runner) Run(ctx context.Context, t *entities.Task, log provision.Logger
 		res.Hint = "the work on the server is done; run the task again (aegir task retry) so the state records it"
 	}
 	o := outcome(res)
-	if l, ok := res.Changes["login_link"].(string); ok {
-		o.LoginLink = l
-		delete(res.Changes, "login_link")
+	if res.Changes != nil && res.Changes.LoginLink != "" {
+		o.LoginLink = res.Changes.LoginLink
+		res.Changes.LoginLink = ""
 	}
 	return o
 }
@@ -290,63 +288,4 @@ func (r *Runner) fillDB(c *provision.Job, s *entities.Server) error {
 	}
 	c.Site.DBServer = d
 	return nil
-}
-
-// changes is what the back end may report, by key.
-type changes struct {
-	// Backups, restores, migrations and clones (see backup.go).
-	Backup        *backupChange `json:"backup"`
-	BackupDeleted bool          `json:"backup_deleted"`
-	SitePlatform  *string       `json:"site_platform"`
-	SiteDBServer  *string       `json:"site_db_server"`
-	SiteDomain    *string       `json:"site_domain"`
-
-	Services []struct {
-		Kind    string `json:"kind"`
-		Status  string `json:"status"`
-		Version string `json:"version"`
-		Message string `json:"message"`
-	} `json:"services"`
-	PlatformType        *string               `json:"platform_type"`
-	PlatformCoreVersion *string               `json:"platform_core_version"`
-	PlatformDocroot     *string               `json:"platform_docroot"`
-	Packages            []entities.Package    `json:"packages"`
-	SiteStatus          *string               `json:"site_status"`
-	SiteDBName          *string               `json:"site_db_name"`
-	FoundSites          []provision.FoundSite `json:"found_sites"`
-	SiteStats           *struct {
-		Users       int64 `json:"users"`
-		ActiveUsers int64 `json:"active_users"`
-		Posts       int64 `json:"posts"`
-		Comments    int64 `json:"comments"`
-	} `json:"site_stats"`
-	SiteDBUser *string `json:"site_db_user"`
-	// SiteHealth is what a verify's health check found (whatever the
-	// task's end: a failed check is a health too).
-	SiteHealth *entities.SiteHealth `json:"site_health"`
-	// SiteDBGrantHost is the host the database user the task made is
-	// granted for.
-	SiteDBGrantHost *string `json:"site_db_grant_host"`
-	// Certificates (see cert.go).
-	SiteCert        *acme.Record `json:"site_cert"`
-	SiteCertError   *string      `json:"site_cert_error"`
-	SiteCertNames   []string     `json:"site_cert_names"`
-	SiteCertRemoved bool         `json:"site_cert_removed"`
-	// WebReloads: what became of the web server reloads, by server.
-	WebReloads map[string]provision.ReloadReport `json:"web_reloads"`
-	// Committed: the task failed, but what it reports stays done (a site
-	// installed whose certificate could not be had): save it anyway.
-	Committed bool `json:"committed"`
-}
-
-func decodeChanges(m map[string]any) (*changes, error) {
-	var ch changes
-	if len(m) == 0 {
-		return &ch, nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	return &ch, json.Unmarshal(b, &ch)
 }

@@ -1,7 +1,7 @@
 package provision
 
 // FoundSite is a site platform.import found on a platform, reported under
-// the change key "found_sites"; its database password travels as the
+// Changes.FoundSites; its database password travels as the
 // secret "db_password/DOMAIN".
 type FoundSite struct {
 	Domain  string   `json:"domain"`

@@ -57,9 +57,8 @@ func (f LoggerFunc) Log(level, message string) { f(level, message) }
 type Result struct {
 	Status string    `json:"status"` // success, warning or error
 	Log    []LogLine `json:"log"`
-	// Changes is state for the front end to save, keyed by the key it
-	// updates (e.g. "platform_core_version", "site_db_name", "services").
-	Changes map[string]any `json:"changes,omitempty"`
+	// Changes is what the task did that the front end saves.
+	Changes *Changes `json:"changes,omitempty"`
 	// On error: a stable code (see the Err* constants), what went wrong, and
 	// what to do about it.
 	ErrorCode string `json:"error_code,omitempty"`
@@ -122,8 +121,8 @@ func MarshalResult(r *Result) ([]byte, error) { return json.MarshalIndent(r, "",
 const TaskRescue = "task.rescue"
 
 // ReloadReport is what became of the reloads of one web server in a task,
-// for the front end to remember a reload still to do (Result.Changes
-// "web_reloads", by server name): when (unix ms) the last reload that
+// for the front end to remember a reload still to do (Changes.WebReloads,
+// by server name): when (unix ms) the last reload that
 // served started, and the last that failed.
 type ReloadReport struct {
 	Done   int64 `json:"done,omitempty"`

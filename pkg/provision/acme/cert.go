@@ -24,20 +24,6 @@ type Info struct {
 	Leaf *x509.Certificate `json:"-"`
 }
 
-// Record is what the back end reports about the certificate a site now
-// uses (changes key "site_cert"), for the front end to save.
-type Record struct {
-	Names     []string  `json:"names"`
-	Issuer    string    `json:"issuer"`
-	Source    string    `json:"source"` // acme or admin
-	NotBefore time.Time `json:"not_before"`
-	NotAfter  time.Time `json:"not_after"`
-	// RenewAt is when the cert queue renews it (ACME certificates only).
-	RenewAt  *time.Time `json:"renew_at,omitempty"`
-	CertPath string     `json:"cert_path"` // on the web server
-	KeyPath  string     `json:"key_path"`
-}
-
 // ParseChain reads a PEM chain, leaf first.
 func ParseChain(chainPEM []byte) (Info, error) {
 	blk, rest := pem.Decode(chainPEM)

@@ -123,20 +123,6 @@ func (p Platform) DocrootRel() string {
 	return path.Base(p.Docroot)
 }
 
-// Changes are the context keys a platform verify reports to the front
-// end.
-func (p Platform) Changes() map[string]any {
-	ch := map[string]any{
-		"platform_type":         p.Type,
-		"platform_core_version": p.Version,
-		"platform_docroot":      p.Docroot,
-	}
-	if p.Drush != "" {
-		ch["platform_drush"] = p.Drush
-	}
-	return ch
-}
-
 // platformError is the error of a platform that cannot be used.
 func platformError(hint, format string, args ...any) *provision.Error {
 	return provision.Errorf(provision.ErrPlatform, hint, format, args...)

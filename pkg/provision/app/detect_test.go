@@ -68,8 +68,8 @@ func TestDetectDrush(t *testing.T) {
 	if p.Drush != filepath.Join(root, "vendor/bin/drush") {
 		t.Errorf("drush = %q", p.Drush)
 	}
-	if ch := p.Changes(); ch["platform_drush"] != p.Drush || ch["platform_core_version"] != "10.3.1" || ch["platform_type"] != Drupal {
-		t.Errorf("changes = %v", ch)
+	if p.Version != "10.3.1" || p.Type != Drupal {
+		t.Errorf("platform = %+v", p)
 	}
 }
 

@@ -50,7 +50,7 @@ func (e *Env) Logf(level, format string, args ...any) {
 }
 
 // TaskFunc does one task type.
-type TaskFunc func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error)
+type TaskFunc func(ctx context.Context, env *Env, c *provision.Job) (*provision.Changes, error)
 
 var (
 	regMu sync.RWMutex

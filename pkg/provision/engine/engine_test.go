@@ -53,21 +53,21 @@ func TestReloadSetCoalesces(t *testing.T) {
 
 // The tasks of TestRunResult, registered once (a test may run again).
 func init() {
-	Register("test.ok", func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error) {
+	Register("test.ok", func(ctx context.Context, env *Env, c *provision.Job) (*provision.Changes, error) {
 		env.Logf(provision.LevelInfo, "did %s", c.Site.Domain)
-		return map[string]any{"x": 1}, nil
+		return &provision.Changes{LoginLink: "x"}, nil
 	})
-	Register("test.warn", func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error) {
+	Register("test.warn", func(ctx context.Context, env *Env, c *provision.Job) (*provision.Changes, error) {
 		env.Logf(provision.LevelWarning, "careful")
 		return nil, nil
 	})
-	Register("test.fail", func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error) {
+	Register("test.fail", func(ctx context.Context, env *Env, c *provision.Job) (*provision.Changes, error) {
 		return nil, provision.Errorf(provision.ErrDatabase, "start the database", "database down")
 	})
-	Register("test.exit", func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error) {
+	Register("test.exit", func(ctx context.Context, env *Env, c *provision.Job) (*provision.Changes, error) {
 		return nil, &exec.ExitError{Command: "false", ExitCode: 1}
 	})
-	Register("test.panic", func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error) { panic("oops") })
+	Register("test.panic", func(ctx context.Context, env *Env, c *provision.Job) (*provision.Changes, error) { panic("oops") })
 
 }
 
@@ -75,7 +75,7 @@ func TestRunResult(t *testing.T) {
 	run := func(task string) *provision.Result {
 		return Run(context.Background(), t.TempDir(), &provision.Job{Task: task, Site: provision.SiteSpec{Domain: "a.test"}}, nil, nil)
 	}
-	if r := run("test.ok"); r.Status != provision.StatusSuccess || r.Changes["x"] != 1 || len(r.Log) != 1 || r.Log[0].Message != "did a.test" {
+	if r := run("test.ok"); r.Status != provision.StatusSuccess || r.Changes == nil || r.Changes.LoginLink != "x" || len(r.Log) != 1 || r.Log[0].Message != "did a.test" {
 		t.Errorf("ok: %+v", r)
 	}
 	if r := run("test.warn"); r.Status != provision.StatusWarning {

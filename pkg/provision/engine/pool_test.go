@@ -112,9 +112,19 @@ func TestPoolSharesAndReconnects(t *testing.T) {
 }
 
 func init() {
-	Register("test.configdir", func(ctx context.Context, env *Env, c *provision.Job) (map[string]any, error) {
-		return map[string]any{"dir": c.ConfigDir(), "target": c.AtTarget().ConfigDir()}, nil
+	// It logs the config directories of its site and target.
+	Register("test.configdir", func(ctx context.Context, env *Env, c *provision.Job) (*provision.Changes, error) {
+		env.Logf(provision.LevelInfo, "%s %s", c.ConfigDir(), c.AtTarget().ConfigDir())
+		return nil, nil
 	})
+}
+
+// lastLine is the message of res's last log line.
+func lastLine(res *provision.Result) string {
+	if len(res.Log) == 0 {
+		return ""
+	}
+	return res.Log[len(res.Log)-1].Message
 }
 
 // A remote web server whose record names no aegir home gets .aegir in
@@ -129,16 +139,13 @@ func TestRunResolvesRemoteHome(t *testing.T) {
 	if res.Status != provision.StatusSuccess {
 		t.Fatalf("%s: %s", res.Status, res.Error)
 	}
-	if want := "/home/" + testenv.SSHTestUser + "/.aegir/config/web2"; res.Changes["dir"] != want {
-		t.Errorf("config dir %v, want %s", res.Changes["dir"], want)
-	}
-	if res.Changes["target"] != "/master/home/config/web1" {
-		t.Errorf("target config dir %v, want /master/home/config/web1", res.Changes["target"])
+	if want := "/home/" + testenv.SSHTestUser + "/.aegir/config/web2 /master/home/config/web1"; lastLine(res) != want {
+		t.Errorf("config dirs %+v, want %s", res.Log, want)
 	}
 	// Given, it stays.
 	c2 := *c
 	c2.Site.Web.Home = "/srv/aegir"
-	if res := Run(context.Background(), "/master/home", &c2, nil, p); res.Changes["dir"] != "/srv/aegir/config/web2" {
-		t.Errorf("config dir with a remote home given: %v", res.Changes["dir"])
+	if res := Run(context.Background(), "/master/home", &c2, nil, p); !strings.HasPrefix(lastLine(res), "/srv/aegir/config/web2 ") {
+		t.Errorf("config dir with a remote home given: %+v", res.Log)
 	}
 }

@@ -44,7 +44,7 @@ func Run(ctx context.Context, home string, c *provision.Job, lg provision.Logger
 	env.Reloads = pool.Reloads
 	defer env.Reloads.Running()()
 	// The task and the context are checked before any server is reached.
-	var changes map[string]any
+	var changes *provision.Changes
 	var err error
 	f, ok := lookup(c.Task)
 	if !ok {
@@ -67,9 +67,9 @@ func Run(ctx context.Context, home string, c *provision.Job, lg provision.Logger
 		// A failed task reports its reloads too: a change it wrote may
 		// wait for one.
 		if changes == nil {
-			changes = map[string]any{}
+			changes = &provision.Changes{}
 		}
-		changes["web_reloads"] = env.reloads
+		changes.WebReloads = env.reloads
 	}
 	res.Changes = changes
 	res.Secrets = env.secrets
@@ -96,7 +96,7 @@ func startTask(home string, c *provision.Job) (*exec.Task, error) {
 	return t, nil
 }
 
-func safeCall(ctx context.Context, f TaskFunc, env *Env, c *provision.Job) (ch map[string]any, err error) {
+func safeCall(ctx context.Context, f TaskFunc, env *Env, c *provision.Job) (ch *provision.Changes, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = provision.Errorf(provision.ErrInternal, "this is a bug in aegir; report it with the task log", "internal error: %v", r)

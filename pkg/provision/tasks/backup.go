@@ -174,15 +174,11 @@ func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
 
 // backupChange is the "backup" change the front end records: of the site
 // itself, or of site when it is not empty (a clone's source).
-func backupChange(info *backup.Info, site string) map[string]any {
-	ch := map[string]any{"path": info.Path, "size": info.Size, "sha256": info.SHA256, "created": info.Created.Format(time.RFC3339)}
-	if site != "" {
-		ch["site"] = site
-	}
-	return ch
+func backupChange(info *backup.Info, site string) *provision.BackupRecord {
+	return &provision.BackupRecord{Site: site, Path: info.Path, Size: info.Size, SHA256: info.SHA256, Created: info.Created.Truncate(time.Second)}
 }
 
-func siteBackup(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func siteBackup(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -191,15 +187,15 @@ func siteBackup(ctx context.Context, env *engine.Env, c *provision.Job) (map[str
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"backup": backupChange(info, "")}, nil
+	return &provision.Changes{Backup: backupChange(info, "")}, nil
 }
 
 // withBackupFirst makes a task take a backup of its site before it runs
 // (site.delete), unless the option no_backup is 1 or the site never had
 // a database. A failed backup stops the task before anything changed.
 func withBackupFirst(f engine.TaskFunc) engine.TaskFunc {
-	return func(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
-		var bch map[string]any
+	return func(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
+		var bch *provision.BackupRecord
 		switch {
 		case c.Opt("no_backup", "") == "1" && c.Opt("no_backup_why", "") != "":
 			// The rescue's undo of a task that never finished.
@@ -233,17 +229,14 @@ func withBackupFirst(f engine.TaskFunc) engine.TaskFunc {
 		}
 		ch, err := f(ctx, env, c)
 		if bch != nil {
-			if ch == nil {
-				ch = map[string]any{}
-			}
-			ch["backup"] = bch
+			ch = ch.Merge(&provision.Changes{Backup: bch})
 		}
 		return ch, err
 	}
 }
 
 // backupDelete removes a backup's archive from the master.
-func backupDelete(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func backupDelete(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	p := filepath.Clean(c.Backup.Path)
 	dir := filepath.Clean(c.Backup.Dir)
 	if c.Backup.Dir == "" || !filepath.IsAbs(p) || filepath.Dir(p) != dir || !strings.HasSuffix(p, ".tar.gz") {
@@ -259,10 +252,10 @@ func backupDelete(ctx context.Context, env *engine.Env, c *provision.Job) (map[s
 	default:
 		env.Logf(provision.LevelInfo, "deleted %s", p)
 	}
-	return map[string]any{"backup_deleted": true}, nil
+	return &provision.Changes{BackupDeleted: true}, nil
 }
 
-func siteRestore(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func siteRestore(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	if c.Backup.Path == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup.path in the job (aegir backup list shows them)", "no backup to restore given")
 	}
@@ -288,7 +281,7 @@ func siteRestore(ctx context.Context, env *engine.Env, c *provision.Job) (map[st
 	return m.run(ctx)
 }
 
-func siteMigrate(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func siteMigrate(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	ch, err := moveWithBackup(ctx, env, c, "migrate", func(src, dst *site) error {
 		if dst.c.Site.DB.Password == "" {
 			dst.c.Site.DB.Password = c.Site.DB.Password
@@ -304,7 +297,7 @@ func siteMigrate(ctx context.Context, env *engine.Env, c *provision.Job) (map[st
 	return ch, err
 }
 
-func siteClone(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func siteClone(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	ch, err := moveWithBackup(ctx, env, c, "clone", func(src, dst *site) error {
 		if dst.c.Site.DB.Password == "" {
 			return provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give target.db.password", "no database password for the clone given")
@@ -323,7 +316,7 @@ func siteClone(ctx context.Context, env *engine.Env, c *provision.Job) (map[stri
 // that backup (a migrate or a clone). The backup is reported whatever
 // happens next (it is kept): of the site itself, or of the source of a
 // clone.
-func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind string, prepare func(src, dst *site) error) (map[string]any, error) {
+func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind string, prepare func(src, dst *site) error) (*provision.Changes, error) {
 	src, dst, err := openMove(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -343,11 +336,7 @@ func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind
 	// members are checked against the manifest as they are unpacked.
 	m := &move{env: env, kind: kind, src: src, dst: dst, archive: info.Path, backupCh: backupChange(info, of)}
 	ch, err := m.run(ctx)
-	if ch == nil {
-		ch = map[string]any{}
-	}
-	ch["backup"] = m.backupCh
-	return ch, err
+	return ch.Merge(&provision.Changes{Backup: m.backupCh}), err
 }
 
 // openMove opens the site where it is and where it goes.
@@ -392,10 +381,10 @@ type move struct {
 	placed   []placement // where each part goes
 	aside    []string    // where live parts were set aside
 	manifest *backup.Manifest
-	certCh   map[string]any // the backup's certificate, when it is put in service
-	backupCh map[string]any // the backup a migrate or clone took first
-	j        *journal       // the undo steps on disk (journal.go)
-	svc      db.Service     // dst's database service
+	cert     *provision.CertRecord   // the backup's certificate, when it is put in service
+	backupCh *provision.BackupRecord // the backup a migrate or clone took first
+	j        *journal                // the undo steps on disk (journal.go)
+	svc      db.Service              // dst's database service
 	// settingsAt is when dst's settings were written (see cleanup).
 	settingsAt time.Time
 }
@@ -426,7 +415,7 @@ func (m *move) classify() {
 	m.certs = src.c.Site.Domain == dst.c.Site.Domain && (m.inPlace || !sameWeb(src, dst))
 }
 
-func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
+func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 	src, dst, env := m.src, m.dst, m.env
 	m.u.env = env
 	if src.p.Type != dst.p.Type {
@@ -521,37 +510,30 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 		return nil, err
 	}
 	// The site works in its new state: from here on nothing is undone.
-	ch = map[string]any{"site_db_name": dst.c.Site.DB.Name, "site_db_user": dst.c.Site.DB.User, "site_db_grant_host": dst.c.Site.DB.GrantHost}
+	sc := &provision.SiteChanges{DB: dbRecord(dst.c.Site), Cert: m.cert}
+	ch = &provision.Changes{Site: sc}
 	env.KeepSecret("site_db_password", dst.c.Site.DB.Password) // the new user's, for the front end
 	if m.revive {
-		ch["site_status"] = entities.SiteInstalled
-	}
-	for k, v := range m.certCh {
-		ch[k] = v
+		sc.Status = entities.SiteInstalled
 	}
 	switch m.kind {
 	case "migrate":
-		ch["site_platform"], ch["site_db_server"], ch["site_domain"] = dst.c.Site.Platform.Name, dst.c.Site.DBServer.Machine.Name, dst.c.Site.Domain
+		sc.Platform, sc.DBServer, sc.Domain = dst.c.Site.Platform.Name, dst.c.Site.DBServer.Machine.Name, dst.c.Site.Domain
 	case "clone":
-		ch["site_status"] = entities.SiteInstalled
+		sc.Status = entities.SiteInstalled
 	}
 	m.u.steps = nil
 	if m.j != nil {
-		done := map[string]any{}
-		for k, v := range ch {
-			done[k] = v
-		}
-		if m.backupCh != nil {
-			done["backup"] = m.backupCh
-		}
-		m.j.Done = &moveDone{Changes: done}
+		done := *ch
+		done.Backup = m.backupCh
+		m.j.Done = &moveDone{Changes: &done}
 		if err := m.j.save(); err != nil {
 			// A journal not marked done would let a rescue undo this
 			// finished move: it goes, or the clean-up waits.
 			if rerr := os.Remove(m.j.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 				env.Logf(provision.LevelWarning, "cannot mark the journal %s done (%v) nor remove it (%v): the clean-up is skipped; remove by hand the journal, %s on %s and the old database %s on %s",
 					m.j.path, err, rerr, strings.Join(m.aside, ", "), dst.ex.Host(), src.c.Site.DB.Name, src.c.Site.DBServer.Machine.Name)
-				recordPackages(ctx, dst, ch)
+				recordPackages(ctx, dst, ch.Site)
 				return ch, nil
 			}
 			env.Logf(provision.LevelWarning, "cannot mark the journal %s done (%v); removed it", m.j.path, err)
@@ -559,7 +541,7 @@ func (m *move) run(ctx context.Context) (ch map[string]any, err error) {
 	}
 	m.cleanup(ctx)
 	m.j.remove()
-	recordPackages(ctx, dst, ch)
+	recordPackages(ctx, dst, ch.Site)
 	env.Logf(provision.LevelInfo, "%s of %s done: %s on platform %s, database %s on %s", m.kind, src.c.Site.Domain, dst.url(), dst.c.Site.Platform.Name, dst.c.Site.DB.Name, dst.c.Site.DBServer.Machine.Name)
 	return ch, nil
 }

@@ -28,14 +28,14 @@ func init() {
 
 // certRecord is the changes that record the certificate the site uses
 // (s.c.SiteCertFile and SiteKeyFile).
-func (s *site) certRecord(info acme.Info, source string) map[string]any {
-	ch := acme.Record{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
+func (s *site) certRecord(info acme.Info, source string) *provision.Changes {
+	ch := provision.CertRecord{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
 		CertPath: s.c.Site.HTTPS.CertFile, KeyPath: s.c.Site.HTTPS.KeyFile}
 	if source == entities.CertACME {
 		at := info.RenewAt(s.renewBefore())
 		ch.RenewAt = &at
 	}
-	return map[string]any{"site_cert": ch}
+	return &provision.Changes{Site: &provision.SiteChanges{Cert: &ch}}
 }
 
 // certDir is where the site's certificate and key live on its web server:
@@ -107,7 +107,7 @@ func (s *site) currentCert(ctx context.Context) *acme.Info {
 // is kept as it is, with a warning when it no longer fits. On failure the
 // site's virtual host stays as it was (HTTP keeps working) and the changes
 // carry the failure for the cert queue to retry.
-func ensureCert(ctx context.Context, s *site) (map[string]any, error) {
+func ensureCert(ctx context.Context, s *site) (*provision.Changes, error) {
 	if s.c.Site.HTTPS.Mode == "" || s.c.Site.HTTPS.Mode == entities.HTTPSOff {
 		return nil, nil
 	}
@@ -142,7 +142,7 @@ func ensureCert(ctx context.Context, s *site) (map[string]any, error) {
 }
 
 // issueCert gets a certificate for names from the ACME CA and installs it.
-func (s *site) issueCert(ctx context.Context, names []string) (map[string]any, error) {
+func (s *site) issueCert(ctx context.Context, names []string) (*provision.Changes, error) {
 	client, err := acme.New(acme.Config{Directory: s.c.ACME.Directory, Email: s.c.ACME.Email, CAFile: s.c.ACME.CAFile, Home: s.env.Home, Logf: s.env.Logf})
 	if err == nil {
 		var iss *acme.Issued
@@ -156,7 +156,7 @@ func (s *site) issueCert(ctx context.Context, names []string) (map[string]any, e
 	} else {
 		s.env.Logf(provision.LevelWarning, "%s keeps answering on HTTP only until it has a certificate", s.c.Site.Domain)
 	}
-	return map[string]any{"site_cert_error": err.Error(), "site_cert_names": names}, err
+	return &provision.Changes{Site: &provision.SiteChanges{CertFailed: &provision.CertFailure{Error: err.Error(), Names: names}}}, err
 }
 
 // httpAddr is where the site's web server answers HTTP, as seen from here.
@@ -177,7 +177,7 @@ func (s *site) httpAddr() string {
 // test checks that they match), and then removes the previous ones. When
 // the web server refuses them, the new files go and the site keeps its
 // previous virtual host and certificate.
-func (s *site) installCert(ctx context.Context, chainPEM, keyPEM []byte, info acme.Info, source string) (map[string]any, error) {
+func (s *site) installCert(ctx context.Context, chainPEM, keyPEM []byte, info acme.Info, source string) (*provision.Changes, error) {
 	dir := s.certDir()
 	certPath, keyPath := path.Join(dir, "cert-"+info.ID+".pem"), path.Join(dir, "key-"+info.ID+".pem")
 	fail := func(err error, what string) error {
@@ -233,23 +233,23 @@ func (s *site) installCert(ctx context.Context, chainPEM, keyPEM []byte, info ac
 }
 
 // removeCert removes the site's certificates and keys from its web server.
-func removeCert(ctx context.Context, s *site) (map[string]any, error) {
+func removeCert(ctx context.Context, s *site) (*provision.Changes, error) {
 	dir := s.certDir()
 	if _, err := s.ex.Stat(ctx, dir); errors.Is(err, fs.ErrNotExist) {
-		return map[string]any{"site_cert_removed": true}, nil
+		return &provision.Changes{Site: &provision.SiteChanges{CertRemoved: true}}, nil
 	}
 	if err := s.ex.RemoveAll(ctx, dir); err != nil {
 		return nil, &provision.Error{Code: provision.ErrCommand, Err: err, Msg: "removing the certificates of " + s.c.Site.Domain,
 			Hint: "remove " + dir + " on " + s.ex.Host() + " by hand"}
 	}
 	s.env.Logf(provision.LevelInfo, "removed the certificate and key of %s (%s)", s.c.Site.Domain, dir)
-	return map[string]any{"site_cert_removed": true}, nil
+	return &provision.Changes{Site: &provision.SiteChanges{CertRemoved: true}}, nil
 }
 
 // siteCert installs the certificate the administrator brings (options
 // cert_file and key_file: files on the master, checked again here), or
 // gets a new one from the ACME CA now.
-func siteCert(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func siteCert(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -283,18 +283,13 @@ func siteCert(ctx context.Context, env *engine.Env, c *provision.Job) (map[strin
 // into ch. A failure to get a certificate fails the task, but what the task
 // did stays: the changes are marked committed so that the front end saves
 // them, and the error says that the site answers on HTTP.
-func withCert(ctx context.Context, s *site, ch map[string]any, what string) (map[string]any, error) {
+func withCert(ctx context.Context, s *site, ch *provision.Changes, what string) (*provision.Changes, error) {
 	certCh, err := ensureCert(ctx, s)
-	if ch == nil && len(certCh) > 0 {
-		ch = map[string]any{}
-	}
-	for k, v := range certCh {
-		ch[k] = v
-	}
+	ch = ch.Merge(certCh)
 	if err == nil {
 		return ch, nil
 	}
-	ch["committed"] = true
+	ch = ch.Merge(&provision.Changes{Committed: true})
 	var pe *provision.Error
 	if errors.As(err, &pe) {
 		e := *pe
@@ -360,7 +355,7 @@ func (m *move) backupCert(ctx context.Context) error {
 	}
 	dir := dst.certDir()
 	dst.c.Site.HTTPS.CertFile, dst.c.Site.HTTPS.KeyFile, dst.c.Site.HTTPS.CertSource = path.Join(dir, "cert-"+id+".pem"), path.Join(dir, "key-"+id+".pem"), source
-	rec := acme.Record{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
+	rec := provision.CertRecord{Names: info.Names, Issuer: info.Issuer, Source: source, NotBefore: info.NotBefore, NotAfter: info.NotAfter,
 		CertPath: dst.c.Site.HTTPS.CertFile, KeyPath: dst.c.Site.HTTPS.KeyFile}
 	env.Logf(provision.LevelInfo, "the certificate of %s from the backup is put back: %s, issued by %s, valid until %s",
 		dst.c.Site.Domain, strings.Join(info.Names, ", "), info.Issuer, info.NotAfter.Format("2006-01-02"))
@@ -376,7 +371,7 @@ func (m *move) backupCert(ctx context.Context) error {
 		env.Logf(provision.LevelWarning, "the certificate from the backup does not cover %s: bring one that does: aegir site cert %s --cert FILE --key FILE",
 			strings.Join(missing, ", "), dst.c.Site.Domain)
 	}
-	m.certCh = map[string]any{"site_cert": rec}
+	m.cert = &rec
 	return nil
 }
 

@@ -25,7 +25,7 @@ const cronTimeout = 5 * time.Minute
 // missing extension, the database refusing) the URL way fails too, with
 // less to say. WordPress: wp-cron.php through the site's URL, as a
 // visitor's request starts it.
-func siteCron(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func siteCron(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -53,7 +53,7 @@ func (s *site) visit(ctx context.Context, path string) (int, error) {
 // siteStats reads a site's users, active users (seen in the last 30
 // days, where the application records it), posts and comments from its
 // database.
-func siteStats(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func siteStats(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -87,5 +87,5 @@ func siteStats(ctx context.Context, env *engine.Env, c *provision.Job) (map[stri
 	}
 	env.Logf(provision.LevelInfo, "statistics of %s: %d users (%d active), %d posts, %d comments",
 		c.Site.Domain, stats["users"], stats["active_users"], stats["posts"], stats["comments"])
-	return map[string]any{"site_stats": stats}, nil
+	return &provision.Changes{Site: &provision.SiteChanges{Stats: &provision.SiteStats{Users: stats["users"], ActiveUsers: stats["active_users"], Posts: stats["posts"], Comments: stats["comments"]}}}, nil
 }

@@ -33,7 +33,7 @@ func (s *site) updateDatabase(ctx context.Context) error {
 }
 
 // siteUpdateDB runs a site's pending database updates (site.updatedb).
-func siteUpdateDB(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func siteUpdateDB(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func siteUpdateDB(ctx context.Context, env *engine.Env, c *provision.Job) (map[s
 	if err := s.updateDatabase(ctx); err != nil {
 		return nil, err
 	}
-	ch := map[string]any{}
-	recordPackages(ctx, s, ch)
+	ch := &provision.Changes{Site: &provision.SiteChanges{}}
+	recordPackages(ctx, s, ch.Site)
 	return ch, nil
 }

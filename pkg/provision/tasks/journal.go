@@ -37,13 +37,40 @@ type journal struct {
 	Done *moveDone `json:"done,omitempty"`
 	// Backup is the backup a migrate or clone took first: recorded
 	// whatever the rescue does, as a failed move's is.
-	Backup map[string]any `json:"backup,omitempty"`
+	Backup *provision.BackupRecord `json:"backup,omitempty"`
 }
 
 // moveDone is written once a move works in its new state, before its
 // clean-up: a rescue then saves its result and finishes the clean-up.
 type moveDone struct {
-	Changes map[string]any `json:"changes"`
+	Changes *provision.Changes `json:"result,omitempty"`
+	// Flat is the same written by an aegir before the typed changes: one
+	// object of flat keys ("site_db_name"), read so that a move a crash
+	// left behind across an upgrade is still finished right.
+	Flat *flatMoveChanges `json:"changes,omitempty"`
+}
+
+// flatMoveChanges are the keys a finished move wrote in the flat form.
+type flatMoveChanges struct {
+	DBName    string                  `json:"site_db_name"`
+	DBUser    string                  `json:"site_db_user"`
+	GrantHost string                  `json:"site_db_grant_host"`
+	Status    string                  `json:"site_status"`
+	Platform  string                  `json:"site_platform"`
+	DBServer  string                  `json:"site_db_server"`
+	Domain    string                  `json:"site_domain"`
+	Cert      *provision.CertRecord   `json:"site_cert"`
+	Backup    *provision.BackupRecord `json:"backup"`
+}
+
+// changes are the move's own changes, whichever form they were written in.
+func (d *moveDone) changes() *provision.Changes {
+	if d.Changes != nil || d.Flat == nil {
+		return d.Changes
+	}
+	f := d.Flat
+	return &provision.Changes{Backup: f.Backup, Site: &provision.SiteChanges{Status: f.Status, Platform: f.Platform, DBServer: f.DBServer, Domain: f.Domain,
+		Cert: f.Cert, DB: &provision.DBRecord{Name: f.DBName, User: f.DBUser, GrantHost: f.GrantHost}}}
 }
 
 // moveOp is one undo step of a move, run on the web or database server of
@@ -249,7 +276,7 @@ func (m *move) undo(ctx context.Context, op moveOp) error {
 // would have, so that the site works where it was; or, when the move was
 // done and only its clean-up was left, that clean-up, and the move's
 // result as this task's changes for the front end to save.
-func siteRescue(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func siteRescue(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	if env.Home == "" || c.TaskID == 0 {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give task_id, the id of the dead task, and run it with its aegir home",
 			"site.rescue needs the dead task's id and the aegir home its journal is in")
@@ -295,15 +322,12 @@ func siteRescue(ctx context.Context, env *engine.Env, c *provision.Job) (map[str
 		}
 		// The database the site now uses: the old one is dropped unless
 		// it is that one.
-		if name, ok := j.Done.Changes["site_db_name"].(string); ok {
-			m.dst.c.Site.DB.Name = name
+		ch := j.Done.changes().Merge(&provision.Changes{MoveDone: true})
+		if ch.Site != nil && ch.Site.DB != nil && ch.Site.DB.Name != "" {
+			m.dst.c.Site.DB.Name = ch.Site.DB.Name
 		}
 		m.cleanup(ctx)
 		j.remove()
-		ch := map[string]any{"move_done": true}
-		for k, v := range j.Done.Changes {
-			ch[k] = v
-		}
 		return ch, nil
 	}
 	// Without the database server, the file steps are still undone.
@@ -323,7 +347,7 @@ func siteRescue(ctx context.Context, env *engine.Env, c *provision.Job) (map[str
 	}
 	j.remove()
 	if j.Backup != nil {
-		return map[string]any{"backup": j.Backup}, nil
+		return &provision.Changes{Backup: j.Backup}, nil
 	}
 	return nil, nil
 }

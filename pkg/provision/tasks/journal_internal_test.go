@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -40,5 +41,46 @@ func TestRescueWaitsForARunningMove(t *testing.T) {
 	unlockJournal(lk)
 	if _, err := siteRescue(context.Background(), env, c); err == nil || !strings.Contains(err.Error(), "is damaged") {
 		t.Fatalf("rescue once the lock is free: %v, want the journal read", err)
+	}
+}
+
+// A journal marked done is read whichever form its changes were written
+// in: the typed form, and the flat keys of an aegir before it (a move a
+// crash left across an upgrade is finished with the same result).
+func TestJournalDoneForms(t *testing.T) {
+	home := t.TempDir()
+	flat := `{"kind":"migrate","ops":[],"done":{"changes":{"site_db_name":"a_1","site_db_user":"a_1","site_db_grant_host":"localhost",
+		"site_platform":"wp2","site_db_server":"db2","site_domain":"a.test","backup":{"path":"/b/a.tar.gz","size":9,"sha256":"ab","created":"2026-01-02T03:04:05Z"}}}}`
+	p := journalPath(home, 8)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(flat), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j, err := readJournal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := j.Done.changes()
+	if ch == nil || ch.Site == nil || ch.Site.DB == nil || ch.Site.DB.Name != "a_1" || ch.Site.DB.GrantHost != "localhost" || ch.Site.Platform != "wp2" ||
+		ch.Site.DBServer != "db2" || ch.Site.Domain != "a.test" || ch.Backup == nil || ch.Backup.Path != "/b/a.tar.gz" || ch.Backup.Created.Year() != 2026 {
+		t.Fatalf("flat journal read as %+v (site %+v)", ch, ch.Site)
+	}
+	// Written now: the typed form, read back the same.
+	j.Done = &moveDone{Changes: ch}
+	if err := j.save(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	if strings.Contains(string(b), "site_db_name") || !strings.Contains(string(b), `"result"`) {
+		t.Fatalf("journal written as %s", b)
+	}
+	j2, err := readJournal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := j2.Done.changes(); got.Site.DB.Name != "a_1" || got.Site.Platform != "wp2" || got.Backup.SHA256 != "ab" {
+		t.Fatalf("typed journal read back as %+v", got)
 	}
 }

@@ -27,7 +27,7 @@ func init() {
 // then removes its temporary files: its directories on the master and on
 // its servers (credentials files, dump FIFOs), the backup archive it was
 // writing, and the locks it held. Each removal is logged.
-func taskRescue(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func taskRescue(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	if env.Home == "" || c.TaskID == 0 {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give task_id, the id of the dead task, and run it with its aegir home",
 			"task.rescue needs the dead task's id and the aegir home it ran with")
@@ -35,7 +35,7 @@ func taskRescue(ctx context.Context, env *engine.Env, c *provision.Job) (map[str
 	d, err := exec.ClaimDeadTask(env.Home, c.TaskID)
 	if errors.Is(err, exec.ErrTaskRunning) {
 		env.Logf(provision.LevelWarning, "task %d still runs in another process: it removes its own files; nothing done here", c.TaskID)
-		return map[string]any{"still_running": true}, nil
+		return &provision.Changes{StillRunning: true}, nil
 	}
 	if err != nil {
 		return nil, err

@@ -37,7 +37,7 @@ func TestTaskRescue(t *testing.T) {
 		}
 	}
 	res := engine.Run(ctx, home, c, nil, nil)
-	if res.Status != provision.StatusWarning || res.Changes["still_running"] != true {
+	if res.Status != provision.StatusWarning || res.Changes == nil || !res.Changes.StillRunning {
 		t.Fatalf("rescue of a running task: %+v", res)
 	}
 	for _, p := range []string{cnf, archive, lock} {
@@ -48,7 +48,7 @@ func TestTaskRescue(t *testing.T) {
 	// The task's process dies: its lock goes, its files stay.
 	closeLockOnly(t, live)
 	res = engine.Run(ctx, home, c, nil, nil)
-	if res.Status == provision.StatusError || res.Changes["still_running"] != nil {
+	if res.Status == provision.StatusError || (res.Changes != nil && res.Changes.StillRunning) {
 		t.Fatalf("rescue of a dead task: %+v", res)
 	}
 	for _, p := range []string{exec.TaskDir(home, 5), archive, lock} {

@@ -21,7 +21,7 @@ func init() {
 // sites/*/settings.php; WordPress configurations aegir wrote) for the
 // front end to record as installed sites. Their database passwords go to
 // the front end as secrets.
-func platformImport(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func platformImport(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	ex, err := env.Connect(ctx, c.Web())
 	if err != nil {
 		return nil, err
@@ -44,12 +44,12 @@ func platformImport(ctx context.Context, env *engine.Env, c *provision.Job) (map
 	if len(found) == 0 {
 		env.Logf(provision.LevelInfo, "no sites found on %s", p.Root)
 	}
-	return map[string]any{"found_sites": found}, nil
+	return &provision.Changes{FoundSites: found}, nil
 }
 
 // platformVerify checks the platform's root on its web server, records its
 // type and core version, and discovers its packages.
-func platformVerify(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func platformVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	if c.Site.Platform.Root == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give site.platform.root in the job", "no platform root given")
 	}
@@ -66,17 +66,17 @@ func platformVerify(ctx context.Context, env *engine.Env, c *provision.Job) (map
 	if err != nil {
 		return nil, err
 	}
-	ch := p.Changes()
+	ch := &provision.Changes{Platform: &provision.PlatformChanges{Type: p.Type, CoreVersion: p.Version, Docroot: p.Docroot, Drush: p.Drush}}
 	pkgs, err := discoverPackages(ctx, env, ex, p)
 	if err != nil {
 		return ch, err
 	}
-	ch["packages"] = pkgs
+	ch.Platform.Packages = pkgs
 	return ch, nil
 }
 
 // platformDelete forgets a platform; its code stays on the server.
-func platformDelete(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func platformDelete(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	env.Logf(provision.LevelInfo, "platform %s removed from aegir; its code at %s on %s was left in place", c.Site.Platform.Name, c.Site.Platform.Root, c.Site.Web.Name)
 	return nil, nil
 }

@@ -14,11 +14,11 @@ import (
 // answers a request on its port and that php-fpm answers at its address;
 // the database admin login and version. Every service's state is
 // reported, and the task fails if any service failed.
-func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
-	var states []serviceState
+func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
+	var states []provision.ServiceState
 	var errs []error
 	if c.Site.Web.Type != "" {
-		st := serviceState{Kind: "http", Status: "enabled"}
+		st := provision.ServiceState{Kind: "http", Status: "enabled"}
 		err := func() error {
 			ws, err := web.Open(ctx, env, c)
 			if err != nil {
@@ -54,7 +54,7 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (map[s
 		states = append(states, st)
 	}
 	if c.Site.DBServer.Type != "" {
-		st := serviceState{Kind: "db", Status: "enabled"}
+		st := provision.ServiceState{Kind: "db", Status: "enabled"}
 		err := func() error {
 			svc, err := dbService(ctx, env, c)
 			if err != nil {
@@ -78,7 +78,7 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (map[s
 	if len(states) == 0 {
 		env.Logf(provision.LevelWarning, "server %s has no services; add one with aegir server edit %s --http nginx or --db mariadb", c.Server, c.Server)
 	}
-	ch := map[string]any{"services": states}
+	ch := &provision.Changes{Services: states}
 	if len(errs) == 1 {
 		return ch, errs[0]
 	}

@@ -18,10 +18,10 @@ import (
 func init() {
 	engine.Register("site.install", siteInstall)
 	engine.Register("site.verify", siteVerify)
-	engine.Register("site.disable", func(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+	engine.Register("site.disable", func(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 		return siteSetDisabled(ctx, env, c, true)
 	})
-	engine.Register("site.enable", func(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+	engine.Register("site.enable", func(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 		return siteSetDisabled(ctx, env, c, false)
 	})
 	engine.Register("site.delete", withBackupFirst(siteDelete))
@@ -114,7 +114,7 @@ func (s *site) vhost(disabled bool) web.Site {
 
 func (s *site) db(ctx context.Context) (db.Service, error) { return dbService(ctx, s.env, s.c) }
 
-func siteInstall(ctx context.Context, env *engine.Env, c *provision.Job) (ch map[string]any, err error) {
+func siteInstall(ctx context.Context, env *engine.Env, c *provision.Job) (ch *provision.Changes, err error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func siteInstall(ctx context.Context, env *engine.Env, c *provision.Job) (ch map
 	if c.Site.DB.User == "" {
 		c.Site.DB.User = c.Site.DB.Name
 	}
-	ch = map[string]any{"site_db_name": c.Site.DB.Name, "site_db_user": c.Site.DB.User, "site_db_grant_host": c.Site.DB.GrantHost}
+	ch = &provision.Changes{Site: &provision.SiteChanges{DB: dbRecord(c.Site)}}
 	env.Logf(provision.LevelInfo, "creating database %s and user %s on %s (%s), for connections from %s", c.Site.DB.Name, c.Site.DB.User, c.Site.DBServer.Machine.Name, c.Site.DBServer.Type, c.Site.DB.GrantHost)
 	if err := svc.CreateDatabase(ctx, c.Site.DB.Name, c.Site.DB.User, c.Site.DB.Password, c.Site.DB.GrantHost); err != nil {
 		return ch, err
@@ -165,8 +165,8 @@ func siteInstall(ctx context.Context, env *engine.Env, c *provision.Job) (ch map
 		})
 	}
 	env.Logf(provision.LevelInfo, "site %s installed on %s: http://%s%s/", c.Site.Domain, c.Site.Platform.Name, c.Site.Domain, portSuffix(c.Site.Web.Port))
-	ch["site_status"] = entities.SiteInstalled
-	recordPackages(ctx, s, ch)
+	ch.Site.Status = entities.SiteInstalled
+	recordPackages(ctx, s, ch.Site)
 	// HTTPS once the site answers on HTTP, where the CA checks it. Its
 	// failure fails the task but keeps the installed site.
 	u.steps = nil
@@ -176,7 +176,7 @@ func siteInstall(ctx context.Context, env *engine.Env, c *provision.Job) (ch map
 		// installed site that does not answer as it should is a warning
 		// (the install did what it was asked), and shows in site list.
 		h, herr := s.checkHealth(ctx, svc, nil, nil)
-		ch["site_health"] = h
+		ch.Site.Health = h
 		if herr != nil {
 			env.Logf(provision.LevelWarning, "%s is installed but does not answer as it should: %s", c.Site.Domain, errorLine(herr))
 		}
@@ -201,7 +201,7 @@ func portSuffix(port int) string {
 // checks the site's health (checkHealth): it ends in error when the site
 // does not answer as its status says, with the health reported either
 // way. The packages the site has enabled are read when it is healthy.
-func siteVerify(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func siteVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -225,18 +225,18 @@ func siteVerify(ctx context.Context, env *engine.Env, c *provision.Job) (map[str
 	var pkgs []entities.Package
 	var perr error
 	h, herr := s.checkHealth(ctx, svc, svcErr, func() { pkgs, perr = sitePackages(ctx, s) })
-	ch := map[string]any{"site_health": h}
+	ch := &provision.Changes{Site: &provision.SiteChanges{Health: h}}
 	if herr != nil {
 		return ch, herr
 	}
-	putPackages(s, ch, pkgs, perr)
+	putPackages(s, ch.Site, pkgs, perr)
 	return withCert(ctx, s, ch, "site "+c.Site.Domain+" is verified")
 }
 
 // recordPackages reads which of the platform's packages the site has
 // enabled (sitePackages) into the changes, for every task that changes
 // a site's code or database.
-func recordPackages(ctx context.Context, s *site, ch map[string]any) {
+func recordPackages(ctx context.Context, s *site, ch *provision.SiteChanges) {
 	pkgs, err := sitePackages(ctx, s)
 	putPackages(s, ch, pkgs, err)
 }
@@ -244,15 +244,15 @@ func recordPackages(ctx context.Context, s *site, ch map[string]any) {
 // putPackages puts the packages read into the changes. A failure to read
 // them is a warning: the site serves as before; only what it has enabled
 // is unknown until its next verify.
-func putPackages(s *site, ch map[string]any, pkgs []entities.Package, err error) {
+func putPackages(s *site, ch *provision.SiteChanges, pkgs []entities.Package, err error) {
 	if err != nil {
 		s.env.Logf(provision.LevelWarning, "could not read the packages %s has enabled: %v; aegir site verify %s reads them again", s.c.Site.Domain, errorLine(err), s.c.Site.Domain)
 		return
 	}
-	ch["packages"] = pkgs
+	ch.Packages = pkgs
 }
 
-func siteSetDisabled(ctx context.Context, env *engine.Env, c *provision.Job, disabled bool) (map[string]any, error) {
+func siteSetDisabled(ctx context.Context, env *engine.Env, c *provision.Job, disabled bool) (*provision.Changes, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -291,16 +291,16 @@ func siteSetDisabled(ctx context.Context, env *engine.Env, c *provision.Job, dis
 	if herr != nil {
 		env.Logf(provision.LevelWarning, "%s is %s but does not answer as it should: %s", c.Site.Domain, status, errorLine(herr))
 	}
-	return map[string]any{"site_status": status, "site_health": h}, nil
+	return &provision.Changes{Site: &provision.SiteChanges{Status: status, Health: h}}, nil
 }
 
 // siteDelete removes the virtual host, the site's files and settings, its
 // database and user. It runs after a backup of the site (withBackupFirst,
 // unless the option no_backup is 1). With the option force 1, a step that
 // fails is logged with what to do by hand and the others go on: the site
-// is deleted all the same, and the result's "leftovers" lists the work
+// is deleted all the same, and the result's site leftovers list the work
 // left (a database server that cannot be reached, say).
-func siteDelete(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func siteDelete(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	force := c.Opt("force", "") == "1"
 	s, err := openSite(ctx, env, c)
 	if err != nil {
@@ -347,12 +347,10 @@ func siteDelete(ctx context.Context, env *engine.Env, c *provision.Job) (map[str
 	}); err != nil {
 		return nil, err
 	}
-	ch := map[string]any{}
+	ch := &provision.Changes{Site: &provision.SiteChanges{}}
 	if err := step("remove the certificates", []string{onWeb("rm -rf " + exec.Quote(s.certDir()))}, func() error {
 		cch, err := removeCert(ctx, s)
-		for k, v := range cch {
-			ch[k] = v
-		}
+		ch.Merge(cch)
 		return err
 	}); err != nil {
 		return nil, err
@@ -386,14 +384,14 @@ func siteDelete(ctx context.Context, env *engine.Env, c *provision.Job) (map[str
 		}
 	}
 	if len(leftovers) > 0 {
-		ch["leftovers"] = leftovers
+		ch.Site.Leftovers = leftovers
 		env.Logf(provision.LevelWarning, "site %s is deleted; %d thing(s) are left to do by hand (listed above)", c.Site.Domain, len(leftovers))
 	}
-	ch["site_status"] = entities.SiteDeleted
+	ch.Site.Status = entities.SiteDeleted
 	return ch, nil
 }
 
-func siteLoginReset(ctx context.Context, env *engine.Env, c *provision.Job) (map[string]any, error) {
+func siteLoginReset(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
 		return nil, err
@@ -404,5 +402,10 @@ func siteLoginReset(ctx context.Context, env *engine.Env, c *provision.Job) (map
 	}
 	// The link is a one-time secret: it goes in the result for the command
 	// that asked, never in the task log.
-	return map[string]any{"login_link": link}, nil
+	return &provision.Changes{LoginLink: link}, nil
+}
+
+// dbRecord is the database and user of site, for the front end to save.
+func dbRecord(site provision.SiteSpec) *provision.DBRecord {
+	return &provision.DBRecord{Name: site.DB.Name, User: site.DB.User, GrantHost: site.DB.GrantHost}
 }

@@ -20,14 +20,6 @@ func init() {
 	engine.Register("server.verify", serverVerify)
 }
 
-// serviceState is the state of one service, for the front end.
-type serviceState struct {
-	Kind    string `json:"kind"`
-	Status  string `json:"status"` // enabled or error
-	Version string `json:"version"`
-	Message string `json:"message"`
-}
-
 // dbService opens the job's database server as its admin: straight
 // to its address, or through an SSH tunnel to its machine when the server
 // says so (db_tunnel). It fills in the grant host when the front end left
