@@ -84,6 +84,26 @@ func NormalizeDomain(field, s string) (string, error) {
 	return d, nil
 }
 
+// ValidateDomain checks a domain already in its normal form (as
+// NormalizeDomain gives it: lower case, no trailing dot), by the same
+// rule; wildcard also accepts a leading "*." (an alias such as
+// *.example.com). It is the back end's check of a job, which must not
+// change what it was given.
+func ValidateDomain(field, d string, wildcard bool) error {
+	name := d
+	if wildcard {
+		name = strings.TrimPrefix(d, "*.")
+	}
+	n, err := NormalizeDomain(field, name)
+	if err != nil {
+		return Invalid(field, d, err.(*InvalidError).Rule)
+	}
+	if n != name {
+		return Invalid(field, d, "must be a lower-case domain name without a trailing dot, such as example.com")
+	}
+	return nil
+}
+
 func allDigits(s string) bool {
 	for _, r := range s {
 		if r < '0' || r > '9' {

@@ -157,3 +157,38 @@ func TestIsLocalMachine(t *testing.T) {
 		}
 	}
 }
+
+// ValidateDomain is NormalizeDomain's rule on a value that must already be
+// in normal form, with a wildcard alias where asked.
+func TestValidateDomain(t *testing.T) {
+	for _, c := range []struct {
+		d        string
+		wildcard bool
+		ok       bool
+	}{
+		{"example.com", false, true},
+		{"a-b.example.co.uk", false, true},
+		{"*.example.com", true, true},
+		{"*.example.com", false, false},
+		{"Example.com", false, false},
+		{"example.com.", false, false},
+		{"example", false, false},
+		{"1.2.3.4", false, false},
+		{"-a.example.com", false, false},
+		{"a..example.com", false, false},
+		{"a_b.example.com", false, false},
+		{"a.example.com\nserver_name x", false, false},
+		{strings.Repeat("a", 64) + ".com", false, false},
+	} {
+		err := ValidateDomain("site domain", c.d, c.wildcard)
+		if (err == nil) != c.ok {
+			t.Errorf("ValidateDomain(%q, %v) = %v, want ok %v", c.d, c.wildcard, err, c.ok)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "invalid site domain ") {
+			t.Errorf("error %q does not name the field", err)
+		}
+		if _, nerr := NormalizeDomain("d", c.d); !c.wildcard && (nerr == nil) != (err == nil) && c.d == strings.ToLower(c.d) && !strings.HasSuffix(c.d, ".") {
+			t.Errorf("%q: NormalizeDomain and ValidateDomain disagree: %v / %v", c.d, nerr, err)
+		}
+	}
+}

@@ -245,9 +245,6 @@ func (s *Server) ACMEChallengeDir() string { return path.Join(s.cfg.ConfigDir, "
 // --- validation: everything that reaches a config file or a path ---
 
 var (
-	labelRe = `[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?`
-	// domainRe: two labels or more; the last is not all digits.
-	domainRe = regexp.MustCompile(`^(` + labelRe + `\.)+[a-z0-9-]*[a-z-][a-z0-9-]*$`)
 	// A user name.
 	userRe = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
 )
@@ -257,14 +254,11 @@ func invalid(format string, args ...any) *provision.Error {
 }
 
 // checkDomain accepts a lower-case host name; wildcard allows a leading
-// "*." (an alias such as *.example.com).
+// "*." (an alias such as *.example.com). The rule is the front end's
+// (entities.ValidateDomain).
 func checkDomain(what, d string, wildcard bool) error {
-	name := d
-	if wildcard {
-		name = strings.TrimPrefix(d, "*.")
-	}
-	if len(d) > 253 || !domainRe.MatchString(name) {
-		return invalid("invalid %s %q: want a lower-case domain name such as example.com", what, d)
+	if err := entities.ValidateDomain(what, d, wildcard); err != nil {
+		return invalid("%v", err)
 	}
 	return nil
 }
