@@ -55,7 +55,6 @@ and failed attempts to get or renew it (with the CA's last answer in json,
 yaml or --fields last_error). A row with no not_after is a certificate the
 CA has not issued yet; the cert queue retries it.`,
 	}, runCertList, nil)
-	list.Args = nil // cobra's default, as cert list has always had: words after it are not checked
 	c.AddCommand(list)
 	return c
 }
