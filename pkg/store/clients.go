@@ -78,6 +78,9 @@ func (s *Store) DeleteClient(ctx context.Context, name string) error {
 		return &ConflictError{Field: "name", Msg: "client " + quote(name) + " still has sites",
 			Hint: "move them with: aegir site edit DOMAIN --client OTHER (aegir site list --client " + name + ")"}
 	}
+	if isForeignKey(err) {
+		return &ConflictError{Field: "name", Msg: "client " + quote(name) + " still has users", Hint: "delete them first: aegir user list"}
+	}
 	return err
 }
 
