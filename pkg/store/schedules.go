@@ -169,22 +169,13 @@ func (s *Store) RunSchedule(ctx context.Context, r ScheduleRun) (ScheduleOutcome
 			id     int64
 			domain string
 		}
-		var picks []pick
 		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.domain`+dq.from+` ORDER BY `+dq.order+`, s.id LIMIT ?4`,
 			r.Queue, ms2(r.DueBefore), r.TaskType, out.Limit)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var p pick
-			if err := rows.Scan(&p.id, &p.domain); err != nil {
-				rows.Close()
-				return err
-			}
-			picks = append(picks, p)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		picks, err := scanAll(rows, func(r *sql.Rows, p *pick) error { return r.Scan(&p.id, &p.domain) })
+		if err != nil {
 			return err
 		}
 		mark, err := tx.PrepareContext(ctx, `INSERT INTO queue_items (queue, site_id, last_queued) VALUES (?, ?, ?)

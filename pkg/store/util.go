@@ -35,16 +35,21 @@ func joinIDs(ids []int64) string {
 	return b.String()
 }
 
-// scanColumn reads every row of a one-column result, then closes rows.
-func scanColumn[T any](rows *sql.Rows) ([]T, error) {
+// scanAll reads every row of rows with scan, then closes rows.
+func scanAll[T any](rows *sql.Rows, scan func(*sql.Rows, *T) error) ([]T, error) {
 	defer rows.Close()
 	out := []T{}
 	for rows.Next() {
 		var v T
-		if err := rows.Scan(&v); err != nil {
+		if err := scan(rows, &v); err != nil {
 			return nil, err
 		}
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// scanColumn reads every row of a one-column result, then closes rows.
+func scanColumn[T any](rows *sql.Rows) ([]T, error) {
+	return scanAll(rows, func(r *sql.Rows, v *T) error { return r.Scan(v) })
 }

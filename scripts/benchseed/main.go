@@ -4,12 +4,10 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/store"
@@ -47,41 +45,5 @@ func run(home string, nSites, nTasks, nQueued int) error {
 			return err
 		}
 	}
-	tx, err := st.DB().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	now := time.Now().UnixMilli()
-	insSite, _ := tx.Prepare(`INSERT INTO sites (domain, platform_id, db_server_id, status, db_name, db_user, created) VALUES (?, ?, 1, 'installed', ?, ?, ?)`)
-	insName, _ := tx.Prepare(`INSERT INTO site_names (name, site_id, is_alias, position) VALUES (?, ?, ?, ?)`)
-	insTask, _ := tx.Prepare(`INSERT INTO tasks (type, target_kind, target_id, target, status, created, started, finished) VALUES (?, 'site', ?, ?, ?, ?, ?, ?)`)
-	for i := 1; i <= nSites; i++ {
-		d := fmt.Sprintf("site%05d.example.test", i)
-		res, err := insSite.Exec(d, 1+i%10, fmt.Sprintf("site%05d", i), fmt.Sprintf("site%05d", i), now)
-		if err != nil {
-			return err
-		}
-		id, _ := res.LastInsertId()
-		if _, err := insName.Exec(d, id, 0, 0); err != nil {
-			return err
-		}
-		if _, err := insName.Exec("www."+d, id, 1, 1); err != nil {
-			return err
-		}
-	}
-	for i := 0; i < nTasks; i++ {
-		status := "success"
-		var started, finished sql.NullInt64
-		if i >= nTasks-nQueued {
-			status = "queued"
-		} else {
-			started = sql.NullInt64{Int64: now, Valid: true}
-			finished = started
-		}
-		site := 1 + i%nSites
-		if _, err := insTask.Exec("site.verify", site, fmt.Sprintf("site%05d.example.test", site), status, now, started, finished); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
+	return st.SeedBench(ctx, store.BenchState{Sites: nSites, Tasks: nTasks, Queued: nQueued})
 }
