@@ -64,7 +64,10 @@ func TestRunProvision(t *testing.T) {
 			if res.Status != provision.StatusSuccess || res.ErrorCode != "" {
 				t.Fatalf("status %q, error %q %q", res.Status, res.ErrorCode, res.Error)
 			}
-			services, _ := json.Marshal(res.Changes["services"])
+			if res.Changes == nil {
+				t.Fatal("the result has no changes")
+			}
+			services, _ := json.Marshal(res.Changes.Services)
 			if !regexp.MustCompile(`"kind":"db".*"version":"[0-9.]+-MariaDB`).Match(services) {
 				t.Fatalf("the check found no MariaDB: changes %s", services)
 			}
@@ -131,7 +134,7 @@ func TestRunProvisionUnknownTask(t *testing.T) {
 	if !strings.HasPrefix(errs, `error: no.such: unknown task type "no.such"`) {
 		t.Fatalf("stderr: %s", errs)
 	}
-	if _, ok := res.Changes["services"]; ok {
+	if res.Changes != nil && len(res.Changes.Services) > 0 {
 		t.Fatalf("an unknown task ran a check: %+v", res.Changes)
 	}
 }
