@@ -72,6 +72,44 @@ func runSiteBackup(o *TaskVerbOptions) error {
 	return o.queueSiteTask(st, v, o.Type, nil, o.Queue, func() (any, error) { return st.LatestBackup(o.ctx, v.ID) })
 }
 
+// siteTask records the task of a site verb (backup, restore, verify,
+// cron ...) on live site v as the command of that verb records it: a
+// backup or restore only of an installed site, a restore of backup id
+// (0: the newest). For the API; the commands record theirs on the way.
+func (a *App) siteTask(st *store.Store, v *entities.Site, typ string, backup int64) (*entities.Task, error) {
+	var opts map[string]string
+	switch typ {
+	case entities.TaskSiteBackup, entities.TaskSiteRestore:
+		if err := notInstalled(v); err != nil {
+			return nil, err
+		}
+	}
+	if typ == entities.TaskSiteRestore {
+		b, err := a.restoreFrom(st, v, backup)
+		if err != nil {
+			return nil, err
+		}
+		opts = map[string]string{"backup": strconv.FormatInt(b.ID, 10)}
+	}
+	return a.queueOn(st, v, typ, opts)
+}
+
+// restoreFrom is the backup a restore of site v takes: id, or the newest.
+func (a *App) restoreFrom(st *store.Store, v *entities.Site, id int64) (*entities.Backup, error) {
+	if id != 0 {
+		b, err := st.GetSiteBackup(a.ctx, v.ID, id)
+		if err != nil {
+			return nil, &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s has no backup %d", v.Domain, id), Hint: "see its backups: aegir backup list --site " + v.Domain}
+		}
+		return b, nil
+	}
+	b, err := st.LatestBackup(a.ctx, v.ID)
+	if err != nil {
+		return nil, &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s has no backup", v.Domain), Hint: "take one first: aegir site backup " + v.Domain}
+	}
+	return b, nil
+}
+
 // SiteRestoreOptions are site restore's: the site (live, or deleted and
 // brought back) and the backup's ID as typed (empty: the newest).
 type SiteRestoreOptions struct {
@@ -117,20 +155,15 @@ func runSiteRestore(o *SiteRestoreOptions) error {
 	if err != nil {
 		return err
 	}
-	var b *entities.Backup
-	if id != 0 {
-		b, err = st.GetSiteBackup(o.ctx, v.ID, id)
-		if err != nil {
-			return &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s has no backup %d", v.Domain, id), Hint: "see its backups: aegir backup list --site " + v.Domain}
-		}
-	} else if b, err = st.LatestBackup(o.ctx, v.ID); err != nil {
-		return &Error{Code: ExitNotFound, Err: fmt.Errorf("site %s has no backup", v.Domain), Hint: "take one first: aegir site backup " + v.Domain}
+	b, err := o.restoreFrom(st, v, id)
+	if err != nil {
+		return err
 	}
 	if err := o.confirm(fmt.Sprintf("Replace the database and files of %s with backup %d of %s? What the site gained since then is lost.",
 		v.Domain, b.ID, b.Created.Local().Format(time.DateTime))); err != nil {
 		return err
 	}
-	t, err := st.QueueSiteTask(o.ctx, v, entities.TaskSiteRestore, map[string]string{"backup": strconv.FormatInt(b.ID, 10)})
+	t, err := o.queueOn(st, v, entities.TaskSiteRestore, map[string]string{"backup": strconv.FormatInt(b.ID, 10)})
 	if err != nil {
 		return err
 	}

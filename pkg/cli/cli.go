@@ -42,6 +42,9 @@ type App struct {
 	cfg *viper.Viper
 	st  *store.Store
 	ctx context.Context
+	// exclusive: a task is recorded on a site only when none is queued or
+	// running on it (the API's requests), rather than queued behind it.
+	exclusive bool
 
 	// Global flags.
 	home    string

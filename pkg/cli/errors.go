@@ -68,7 +68,10 @@ func classify(err error) (code int, hint string) {
 	var nf *store.NotFoundError
 	var cf *store.ConflictError
 	var tf *errTaskFailed
+	var held *store.HeldError
 	switch {
+	case errors.As(err, &held):
+		return ExitBusy, fmt.Sprintf("wait for task %d to end (aegir task log %d --follow), then try again", held.Holder.ID, held.Holder.ID)
 	case errors.As(err, &inv):
 		return ExitUsage, ""
 	case errors.As(err, &nf):

@@ -52,11 +52,22 @@ func (a *App) runOrQueue(t *entities.Task, queue bool, after func() (any, error)
 // queueSiteTask records task typ (with opts) on site v in st, then runs
 // it or, with queue, only queues it (runOrQueue).
 func (a *App) queueSiteTask(st *store.Store, v *entities.Site, typ string, opts map[string]string, queue bool, after func() (any, error)) error {
-	t, err := st.QueueSiteTask(a.ctx, v, typ, opts)
+	t, err := a.queueOn(st, v, typ, opts)
 	if err != nil {
 		return err
 	}
 	return a.runOrQueue(t, queue, after)
+}
+
+// queueOn records task typ (with opts) on site v: the one way every
+// command (and the API) queues a site's task. An exclusive invocation
+// refuses a site that has a task queued or running (*store.HeldError)
+// instead of queueing behind it.
+func (a *App) queueOn(st *store.Store, v *entities.Site, typ string, opts map[string]string) (*entities.Task, error) {
+	if a.exclusive {
+		return st.QueueSiteTaskIfFree(a.ctx, v, typ, opts)
+	}
+	return st.QueueSiteTask(a.ctx, v, typ, opts)
 }
 
 // taskDone prints the end line of a task that worked: on stdout when it

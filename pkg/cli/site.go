@@ -94,71 +94,78 @@ removes everything it created.`,
 }
 
 func runSiteInstall(o *SiteInstallOptions) error {
-	domain, err := entities.NormalizeDomain("domain", o.Domain)
+	st, t, err := o.record()
 	if err != nil {
 		return err
 	}
+	return o.runOrQueue(t, o.Queue, func() (any, error) { return st.GetSite(o.ctx, t.Target) })
+}
+
+// record checks the install's input and records the site and its install
+// task (site install and the API's POST /api/sites).
+func (o *SiteInstallOptions) record() (*store.Store, *entities.Task, error) {
+	domain, err := entities.NormalizeDomain("domain", o.Domain)
+	if err != nil {
+		return nil, nil, err
+	}
 	if o.Platform == "" {
-		return invalid("--platform", "", "is required: the platform to install on (aegir platform list)")
+		return nil, nil, invalid("--platform", "", "is required: the platform to install on (aegir platform list)")
 	}
 	if err := validNames("--platform", o.Platform); err != nil {
-		return err
+		return nil, nil, err
 	}
 	aliases, err := normalizeAliases("--alias", domain, o.Aliases)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := validNames("--db-server", o.DBServer, "--client", o.Client); err != nil {
-		return err
+		return nil, nil, err
 	}
 	profile, language, https := o.Profile, o.Language, o.HTTPS
 	if profile == "" {
 		profile = o.cfg.GetString("site.profile")
 	}
 	if err := entities.ValidateProfile("--profile", profile); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if language == "" {
 		language = o.cfg.GetString("site.language")
 	}
 	if err := entities.ValidateLanguage("--language", language); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if https == "" {
 		https = o.cfg.GetString("https")
 	}
 	if err := entities.ValidateOneOf("--https", https, entities.HTTPSOff, entities.HTTPSOn, entities.HTTPSRequired); err != nil {
-		return err
+		return nil, nil, err
 	}
 	opts, err := o.Account.options()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	st, err := o.Store()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	p, err := st.GetPlatform(o.ctx, o.Platform)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	dbServer := o.DBServer
 	if dbServer == "" {
 		dbServer, err = defaultDBServer(o.App, st, p)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	if err := checkDBReach(o.App, st, p.Server, dbServer); err != nil {
-		return err
+		return nil, nil, err
 	}
 	v := &entities.Site{Domain: domain, Aliases: aliases, Redirect: o.Redirect, Platform: p.Name, DBServer: dbServer,
 		Client: o.Client, Profile: profile, Language: language, HTTPS: https}
 	t, err := st.AddSiteWithOptions(o.ctx, v, opts)
-	if err != nil {
-		return err
-	}
-	return o.runOrQueue(t, o.Queue, func() (any, error) { return st.GetSite(o.ctx, domain) })
+	return st, t, err
 }
 
 // checkDBReach refuses a database server that a site on the web server
@@ -257,13 +264,21 @@ func runSiteShow(o *ArgOptions) error {
 	if err != nil {
 		return err
 	}
-	if v.Stats, err = st.SiteStats(o.ctx, v); err != nil {
-		return err
-	}
-	if v.Cert, err = siteCert(o.App, st, v); err != nil {
+	if err := o.siteDetails(st, v); err != nil {
 		return err
 	}
 	return o.print(v)
+}
+
+// siteDetails adds what site show prints beside the record: the site's
+// statistics and certificate (site show, and the API's).
+func (a *App) siteDetails(st *store.Store, v *entities.Site) error {
+	var err error
+	if v.Stats, err = st.SiteStats(a.ctx, v); err != nil {
+		return err
+	}
+	v.Cert, err = siteCert(a, st, v)
+	return err
 }
 
 // SiteStatsOptions are site stats': the site, and whether to show the
@@ -287,7 +302,7 @@ func runSiteStats(o *SiteStatsOptions) error {
 		return err
 	}
 	if !o.Cached {
-		t, err := st.QueueSiteTask(o.ctx, v, entities.TaskSiteStats, nil)
+		t, err := o.queueOn(st, v, entities.TaskSiteStats, nil)
 		if err != nil {
 			return err
 		}
@@ -486,29 +501,39 @@ func runSiteLoginReset(o *ArgOptions) error {
 	if err != nil {
 		return err
 	}
-	t, err := st.QueueSiteTask(o.ctx, v, entities.TaskSiteLoginReset, nil)
+	_, link, err := o.loginReset(st, v)
 	if err != nil {
 		return err
-	}
-	done, out, err := o.runTaskOutcome(t)
-	if err != nil {
-		return err
-	}
-	if err := taskExit(done); err != nil {
-		return err
-	}
-	o.taskDone(done, false)
-	if out.LoginLink == "" {
-		return &Error{Code: ExitFailed, Err: fmt.Errorf("the platform gave no login link for %s", v.Domain), Hint: "see the task log: aegir task log " + fmt.Sprint(t.ID)}
 	}
 	if o.plainTable() {
-		fmt.Fprintln(o.IO.Out, out.LoginLink)
+		fmt.Fprintln(o.IO.Out, link)
 		return nil
 	}
 	return o.print(struct {
 		Domain string `json:"domain" yaml:"domain"`
 		Link   string `json:"login_link" yaml:"login_link"`
-	}{v.Domain, out.LoginLink})
+	}{v.Domain, link})
+}
+
+// loginReset runs a login-reset task on site v now and returns the task
+// and the one-time link it made (site login-reset, and the API's).
+func (a *App) loginReset(st *store.Store, v *entities.Site) (*entities.Task, string, error) {
+	t, err := a.queueOn(st, v, entities.TaskSiteLoginReset, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	done, out, err := a.runTaskOutcome(t)
+	if err != nil {
+		return t, "", err
+	}
+	if err := taskExit(done); err != nil {
+		return done, "", err
+	}
+	a.taskDone(done, false)
+	if out.LoginLink == "" {
+		return done, "", &Error{Code: ExitFailed, Err: fmt.Errorf("the platform gave no login link for %s", v.Domain), Hint: "see the task log: aegir task log " + fmt.Sprint(t.ID)}
+	}
+	return done, out.LoginLink, nil
 }
 
 // site opens the store and finds the live site named by a DOMAIN

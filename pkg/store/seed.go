@@ -14,6 +14,10 @@ type BenchState struct {
 	Sites  int // installed sites siteNNNNN.example.test, each with the alias www.DOMAIN, over the live platforms in turn
 	Tasks  int // site.verify tasks, over the sites in turn
 	Queued int // of the tasks, how many (the newest) are queued; the others ended in success
+	// ClientSites of the sites (the first ones) belong to Client, which
+	// is added if it does not exist; the others to no client.
+	Client      string
+	ClientSites int
 }
 
 // SeedBench writes b in one transaction. The platforms must exist. It
@@ -33,14 +37,27 @@ func (s *Store) SeedBench(ctx context.Context, b BenchState) error {
 			return fmt.Errorf("store: no platform to seed sites on")
 		}
 		now := s.Now()
+		var client sql.NullInt64
+		if b.ClientSites > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO clients (name, created) VALUES (?, ?)`, b.Client, ms2(now)); err != nil {
+				return err
+			}
+			if client, err = clientID(ctx, tx, b.Client); err != nil {
+				return err
+			}
+		}
 		sites := make([]*entities.Site, 0, b.Sites)
 		for i := 1; i <= b.Sites; i++ {
 			p := ps[i%len(ps)]
 			v := &entities.Site{Domain: fmt.Sprintf("site%05d.example.test", i)}
 			v.Aliases = []string{"www." + v.Domain}
 			name := fmt.Sprintf("site%05d", i)
-			res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, status, db_name, db_user, created) VALUES (?, ?, ?, 'installed', ?, ?, ?)`,
-				v.Domain, p.id, p.server, name, name, ms2(now))
+			cid := client
+			if i > b.ClientSites {
+				cid = sql.NullInt64{}
+			}
+			res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, status, db_name, db_user, created) VALUES (?, ?, ?, ?, 'installed', ?, ?, ?)`,
+				v.Domain, p.id, p.server, cid, name, name, ms2(now))
 			if err != nil {
 				return err
 			}

@@ -18,14 +18,16 @@ func main() {
 	sites := flag.Int("sites", 10000, "sites")
 	tasks := flag.Int("tasks", 100000, "tasks")
 	queued := flag.Int("queued", 500, "of the tasks, how many are queued")
+	client := flag.String("client", "acme", "the client of the first -client-sites sites")
+	clientSites := flag.Int("client-sites", 0, "how many sites belong to -client")
 	flag.Parse()
-	if err := run(*home, *sites, *tasks, *queued); err != nil {
+	if err := run(*home, store.BenchState{Sites: *sites, Tasks: *tasks, Queued: *queued, Client: *client, ClientSites: *clientSites}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchseed:", err)
 		os.Exit(1)
 	}
 }
 
-func run(home string, nSites, nTasks, nQueued int) error {
+func run(home string, b store.BenchState) error {
 	ctx := context.Background()
 	if home == "" {
 		return fmt.Errorf("-home is required")
@@ -45,5 +47,5 @@ func run(home string, nSites, nTasks, nQueued int) error {
 			return err
 		}
 	}
-	return st.SeedBench(ctx, store.BenchState{Sites: nSites, Tasks: nTasks, Queued: nQueued})
+	return st.SeedBench(ctx, b)
 }

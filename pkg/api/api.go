@@ -1,0 +1,324 @@
+// Package api is aegir's HTTP API (aegir serve): JSON over the operations
+// of the command line, each authorised by a user's token and client.
+//
+// Reading is done here, on the state; every change is a task, recorded by
+// the Ops the command line gives (the same code its commands run), so
+// that a change through the API is queued exactly as one from the command
+// line. A client's user sees only its client's sites and what belongs to
+// them: another client's site is not found (404), as one that does not
+// exist, so that names do not leak. Errors are the command line's JSON
+// errors ({error, hint, exit_code}) with an HTTP status.
+//
+// New builds the server; its Mux is where other handlers (the dashboard
+// at /) mount, and Protect wraps them in the same authentication, rate
+// limit and audit log.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// OpenAPI is the API's OpenAPI 3 document, served at /api/openapi.json
+// (docs/openapi.json is a copy, which a test keeps equal).
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+// Ops are the changes the API asks of the front end: the same code the
+// command line's commands run, so that both record a task the same way.
+// Every method refuses a site that has a task queued or running with a
+// *store.HeldError (or another error that maps to exit 4), and bad input
+// with the command line's errors (exit 2).
+type Ops interface {
+	// Site is the site show prints: the record with its statistics and
+	// certificate. A missing site is a *store.NotFoundError.
+	Site(ctx context.Context, domain string) (*entities.Site, error)
+	// Install records a new site and queues its install task.
+	Install(ctx context.Context, r *InstallRequest) (*entities.Task, error)
+	// Queue queues the task of verb (backup, restore, verify ...) on the
+	// site, with r's options.
+	Queue(ctx context.Context, v *entities.Site, verb string, r *VerbRequest) (*entities.Task, error)
+	// LoginReset runs a login-reset task on the site now and returns the
+	// one-time login link it made, which is stored nowhere.
+	LoginReset(ctx context.Context, v *entities.Site) (*entities.Task, string, error)
+}
+
+// InstallRequest is the body of POST /api/sites: site install's flags.
+type InstallRequest struct {
+	Domain     string   `json:"domain"`
+	Platform   string   `json:"platform"`
+	DBServer   string   `json:"db_server,omitempty"`
+	Client     string   `json:"client,omitempty"` // a client's user: its own client, whatever is given
+	Profile    string   `json:"profile,omitempty"`
+	Language   string   `json:"language,omitempty"`
+	HTTPS      string   `json:"https,omitempty"`
+	Aliases    []string `json:"aliases,omitempty"`
+	Redirect   bool     `json:"redirect,omitempty"`
+	Title      string   `json:"title,omitempty"`
+	AdminUser  string   `json:"admin_user,omitempty"`
+	AdminEmail string   `json:"admin_email,omitempty"`
+}
+
+// VerbRequest is the body of POST /api/sites/{domain}/{verb}, which may
+// be empty: restore's backup (0: the newest).
+type VerbRequest struct {
+	Backup int64 `json:"backup,omitempty"`
+}
+
+// Verbs are the verbs of POST /api/sites/{domain}/{verb}.
+var Verbs = []string{"backup", "restore", "login-reset", "verify", "cron", "disable", "enable", "updatedb", "stats"}
+
+// Config is what a Server needs.
+type Config struct {
+	Store *store.Store
+	Ops   Ops
+	// Classify maps an error to the command line's exit code and hint
+	// (the command line's own rule), for the errors' JSON.
+	Classify func(error) (code int, hint string)
+	// Rate is the requests a second each token may make, Burst how many
+	// at once (a token bucket); 0: 10 and 20.
+	Rate  float64
+	Burst int
+	// Now is the clock (tests set it); nil: time.Now.
+	Now func() time.Time
+	// Poll is how often a followed task log is read again; 0: 250 ms.
+	Poll time.Duration
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg    Config
+	mux    *http.ServeMux
+	limits *limiter
+}
+
+// route is one operation of the API: its method and path pattern (the
+// ServeMux's, also the OpenAPI document's path), whether it changes
+// anything (a write token only) and its handler.
+type route struct {
+	method, path string
+	write        bool
+	h            func(*Server, *request) (int, any, error)
+}
+
+// routes are every operation of the API; the OpenAPI document has each.
+var routes = []route{
+	{"GET", "/api/me", false, (*Server).me},
+	{"GET", "/api/sites", false, (*Server).listSites},
+	{"POST", "/api/sites", true, (*Server).installSite},
+	{"GET", "/api/sites/{domain}", false, (*Server).showSite},
+	{"GET", "/api/sites/{domain}/backups", false, (*Server).siteBackups},
+	{"POST", "/api/sites/{domain}/{verb}", true, (*Server).siteVerb},
+	{"GET", "/api/tasks/{id}", false, (*Server).showTask},
+	{"GET", "/api/tasks/{id}/log", false, (*Server).taskLog},
+	{"GET", "/api/platforms", false, (*Server).listPlatforms},
+	{"GET", "/api/servers", false, (*Server).listServers},
+}
+
+// New builds the API server of cfg.
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 10
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 20
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 250 * time.Millisecond
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: &limiter{rate: cfg.Rate, burst: float64(cfg.Burst), buckets: map[int64]*bucket{}}}
+	for _, rt := range routes {
+		rt := rt
+		s.mux.Handle(rt.method+" "+rt.path, s.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.serve(w, r, rt)
+		})))
+	}
+	s.mux.Handle("GET /api/openapi.json", s.audited(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(OpenAPI)
+	})))
+	// Anything else under /api/ is a JSON 404, not the mux's text.
+	s.mux.Handle("/api/", s.audited(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, &apiError{status: http.StatusNotFound, msg: "no such API path: " + r.Method + " " + r.URL.Path, hint: "see /api/openapi.json", code: 3})
+	})))
+	return s
+}
+
+// Mux is the server's request multiplexer: other handlers (the dashboard
+// at "GET /") are mounted on it, wrapped in Protect when they need a user.
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// ServeHTTP serves the API (and whatever was mounted on Mux).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Routes are the method and path pattern of every operation, as the
+// OpenAPI document lists them (GET /api/sites/{domain} ...).
+func Routes() []string {
+	out := make([]string, 0, len(routes)+1)
+	for _, rt := range routes {
+		out = append(out, rt.method+" "+rt.path)
+	}
+	return append(out, "GET /api/openapi.json")
+}
+
+// request is one authorised request to an operation.
+type request struct {
+	*http.Request
+	caller *Caller
+	rec    *record
+	w      http.ResponseWriter // for a handler that streams its answer
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
+	c := CallerFrom(r.Context())
+	if rt.write && c.Token.Scope != entities.ScopeWrite {
+		s.writeError(w, &apiError{status: http.StatusForbidden, code: 2, msg: "this token may only read (scope read)",
+			hint: "make a write token: aegir token create --user " + c.User.Name + " --scope write"})
+		return
+	}
+	rec := recordFrom(r.Context())
+	status, body, err := rt.h(s, &request{Request: r, caller: c, rec: rec, w: w})
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	if status == 0 {
+		return // the handler wrote the response itself
+	}
+	if t, ok := body.(*entities.Task); ok && rec != nil {
+		rec.taskID = t.ID
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	// Compact: a list of 10,000 sites indented takes a third longer to
+	// write (jq or python -m json.tool indent it for people).
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// apiError is an error of the API itself (authentication, scope, rate,
+// a body that is not JSON), with its status.
+type apiError struct {
+	status int
+	code   int // the command line's exit code it is like
+	msg    string
+	hint   string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+// HTTPStatuser is an error that says its own HTTP status: a change a
+// client's quota refuses answers 409 this way.
+type HTTPStatuser interface{ HTTPStatus() int }
+
+// errorBody is the command line's JSON error.
+type errorBody struct {
+	Error string `json:"error"`
+	Hint  string `json:"hint,omitempty"`
+	Code  int    `json:"exit_code"`
+}
+
+// status maps an error to its HTTP status and the command line's exit
+// code and hint: bad input 400, not found 404, busy or a conflict 409.
+func (s *Server) status(err error) (int, errorBody) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status, errorBody{ae.msg, ae.hint, ae.code}
+	}
+	code, hint := 1, ""
+	if s.cfg.Classify != nil {
+		code, hint = s.cfg.Classify(err)
+	}
+	b := errorBody{err.Error(), hint, code}
+	var hs HTTPStatuser
+	var held *store.HeldError
+	switch {
+	case errors.As(err, &hs):
+		return hs.HTTPStatus(), b
+	case errors.As(err, &held):
+		b.Code = 4
+		return http.StatusConflict, b
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, b
+	}
+	switch code {
+	case 2:
+		return http.StatusBadRequest, b
+	case 3:
+		return http.StatusNotFound, b
+	case 4:
+		return http.StatusConflict, b
+	}
+	return http.StatusInternalServerError, b
+}
+
+func (s *Server) writeError(w http.ResponseWriter, err error) {
+	st, b := s.status(err)
+	if st == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="aegir"`)
+	}
+	writeJSON(w, st, b)
+}
+
+// notFound is the error for a record the caller may not see or that does
+// not exist: the same for both.
+func notFound(kind, name string) error { return &store.NotFoundError{Kind: kind, Name: name} }
+
+// taskID parses the {id} of a task path.
+func taskID(r *request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		return 0, entities.Invalid("task ID", r.PathValue("id"), "must be a positive whole number")
+	}
+	return id, nil
+}
+
+// limiter is a token bucket per API token.
+type limiter struct {
+	mu      sync.Mutex
+	rate    float64
+	burst   float64
+	buckets map[int64]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// allow takes one request from token id's bucket at now; false (with how
+// long until one is free) when it is empty.
+func (l *limiter) allow(id int64, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[id]
+	if b == nil {
+		b = &bucket{tokens: l.burst, at: now}
+		l.buckets[id] = b
+	}
+	if d := now.Sub(b.at).Seconds(); d > 0 {
+		b.tokens = min(l.burst, b.tokens+d*l.rate)
+	}
+	b.at = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}

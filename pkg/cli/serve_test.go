@@ -1,0 +1,261 @@
+package cli_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/cli"
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// lineWriter sends the first line written to it on first, and keeps the rest.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   strings.Builder
+	first chan string
+	sent  bool
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(b)
+	if s := w.buf.String(); !w.sent && strings.Contains(s, "\n") {
+		w.sent = true
+		w.first <- s[:strings.Index(s, "\n")]
+	}
+	return len(b), nil
+}
+
+// serve runs aegir serve on a free loopback port of home until the test
+// ends and returns its base URL.
+func serve(t *testing.T, home string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errw := &lineWriter{first: make(chan string, 1)}
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(ctx, []string{"--home", home, "serve", "--listen", "127.0.0.1:0", "--rate", "1000", "--burst", "1000"},
+			cli.IOStreams{In: strings.NewReader(""), Out: io.Discard, Err: errw})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("aegir serve: exit %d", code)
+		}
+	})
+	select {
+	case line := <-errw.first:
+		m := regexp.MustCompile(`at (http://127\.0\.0\.1:\d+)/api/`).FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("aegir serve said: %s", line)
+		}
+		return m[1]
+	case code := <-done:
+		t.Fatalf("aegir serve: exit %d: %s", code, errw.buf.String())
+	}
+	return ""
+}
+
+// apiClient calls the API at url with a token.
+type apiClient struct {
+	url, token string
+}
+
+func (c apiClient) do(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, c.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// task is do's answer as a task, which must have status code.
+func (c apiClient) task(t *testing.T, code int, method, path, body string) *entities.Task {
+	t.Helper()
+	got, b := c.do(t, method, path, body)
+	var task entities.Task
+	if err := json.Unmarshal([]byte(b), &task); got != code || err != nil || task.ID == 0 {
+		t.Fatalf("%s %s: %d %s, want %d and a task", method, path, got, b, code)
+	}
+	return &task
+}
+
+func token(t *testing.T, home, user, scope string) string {
+	t.Helper()
+	return strings.TrimSpace(must(t, home, "token", "create", "--user", user, "--scope", scope, "-q"))
+}
+
+// The API over a real WordPress site on a private nginx and the shared
+// MariaDB, served by aegir serve: a client's install through the API
+// queues a task the dispatcher runs and the site answers; its backup
+// likewise; its log streams while the task runs; the login link comes
+// only in login-reset's answer; another client's user sees none of it;
+// and a change through the API and one from the command line on one
+// site: the second is refused (409, exit 4) while the first holds it.
+func TestAPIWordPress(t *testing.T) {
+	h := newHostEnv(t, "nginx")
+	h.wpPlatform(t, "wp")
+	domain := testsite.Domain(t, "api")
+	must(t, h.home, "client", "add", "acme", "-q")
+	must(t, h.home, "client", "add", "other", "-q")
+	must(t, h.home, "user", "add", "ann", "--client", "acme", "-q")
+	must(t, h.home, "user", "add", "olga", "--client", "other", "-q")
+	url := serve(t, h.home)
+	ann := apiClient{url, token(t, h.home, "ann", "write")}
+	olga := apiClient{url, token(t, h.home, "olga", "write")}
+
+	install := ann.task(t, 202, "POST", "/api/sites", fmt.Sprintf(`{"domain": %q, "platform":"wp", "title":"API site"}`, domain))
+	if install.Type != entities.TaskSiteInstall || install.Status != entities.TaskQueued {
+		t.Fatalf("install task: %+v", install)
+	}
+	// The log streams as the task runs: follow it while the dispatcher
+	// runs the install; it ends when the task does, with its last line.
+	streamed := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", url+"/api/tasks/"+strconv.FormatInt(install.ID, 10)+"/log?follow=1", nil)
+		req.Header.Set("Authorization", "Bearer "+ann.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			streamed <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		var lines []string
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		streamed <- strings.Join(lines, "\n")
+	}()
+	must(t, h.home, "hosting", "dispatch", "-q")
+	log := <-streamed
+	stored := must(t, h.home, "task", "log", strconv.FormatInt(install.ID, 10), "--format", "json")
+	var want []entities.LogLine
+	if err := json.Unmarshal([]byte(stored), &want); err != nil || len(want) == 0 {
+		t.Fatalf("task log: %v %s", err, stored)
+	}
+	if got := strings.Split(log, "\n"); len(got) != len(want) || !strings.Contains(got[len(got)-1], jsonString(want[len(want)-1].Message)) {
+		t.Fatalf("streamed log (%d lines) is not the task's (%d lines): last %q, want %q", len(got), len(want), got[len(got)-1], want[len(want)-1].Message)
+	}
+	if done := ann.task(t, 200, "GET", "/api/tasks/"+strconv.FormatInt(install.ID, 10), ""); done.Status != entities.TaskSuccess {
+		t.Fatalf("install through the API: %+v", done)
+	}
+	code, body := ann.do(t, "GET", "/api/sites/"+domain, "")
+	pw := siteDBPassword(t, h.home, domain)
+	if code != 200 || !strings.Contains(body, `"status":"installed"`) || !strings.Contains(body, `"client":"acme"`) || strings.Contains(body, pw) || strings.Contains(body, `"db_server":"web1"`) {
+		t.Fatalf("ann GET the site: %d %s", code, body)
+	}
+	title := "<title>API site"
+	if code, page, _ := h.get(t, domain, "/", func(c int, b string, _ http.Header) bool { return c == 200 && strings.Contains(b, title) }); code != 200 || !strings.Contains(page, title) {
+		t.Fatalf("the site installed through the API: %d %.300s", code, page)
+	}
+
+	// Another client's user: 404 on the site, its task and its verbs.
+	for _, r := range [][2]string{{"GET", "/api/sites/" + domain}, {"GET", "/api/tasks/" + strconv.FormatInt(install.ID, 10)}, {"POST", "/api/sites/" + domain + "/backup"}, {"POST", "/api/sites/" + domain + "/login-reset"}} {
+		if code, body := olga.do(t, r[0], r[1], ""); code != 404 {
+			t.Fatalf("olga %s %s: %d %s, want 404", r[0], r[1], code, body)
+		}
+	}
+	if code, body := olga.do(t, "GET", "/api/sites", ""); code != 200 || strings.Contains(body, domain) {
+		t.Fatalf("olga's list: %d %s", code, body)
+	}
+
+	// A backup through the API, run by the dispatcher.
+	backup := ann.task(t, 202, "POST", "/api/sites/"+domain+"/backup", "")
+	must(t, h.home, "hosting", "dispatch", "-q")
+	if done := ann.task(t, 200, "GET", "/api/tasks/"+strconv.FormatInt(backup.ID, 10), ""); done.Status != entities.TaskSuccess {
+		t.Fatalf("backup through the API: %+v", done)
+	}
+	code, body = ann.do(t, "GET", "/api/sites/"+domain+"/backups", "")
+	var backups []entities.Backup
+	if err := json.Unmarshal([]byte(body), &backups); code != 200 || err != nil || len(backups) != 1 || backups[0].Path != "" || backups[0].Size == 0 {
+		t.Fatalf("ann's backups: %d %s, want one, without its path", code, body)
+	}
+
+	// login-reset: the link in its answer, in no log and no task.
+	code, body = ann.do(t, "POST", "/api/sites/"+domain+"/login-reset", "")
+	var link struct {
+		Link   string `json:"login_link"`
+		TaskID int64  `json:"task_id"`
+	}
+	if err := json.Unmarshal([]byte(body), &link); code != 200 || err != nil || !strings.HasPrefix(link.Link, "http://"+domain) || link.TaskID == 0 {
+		t.Fatalf("login-reset: %d %s", code, body)
+	}
+	secret := link.Link[strings.LastIndexAny(link.Link, "#=/")+1:]
+	for _, p := range []string{"/api/tasks/" + strconv.FormatInt(link.TaskID, 10), "/api/tasks/" + strconv.FormatInt(link.TaskID, 10) + "/log"} {
+		if _, body := ann.do(t, "GET", p, ""); strings.Contains(body, secret) {
+			t.Fatalf("GET %s shows the login link's secret: %s", p, body)
+		}
+	}
+	if state, err := os.ReadFile(filepath.Join(h.home, "aegir.db")); err != nil || strings.Contains(string(state), secret) {
+		t.Fatalf("the state holds the login link's secret (%v)", err)
+	}
+
+	// The API first: its task is queued, so the command line's change on
+	// the site waits behind it (exit 4) and runs after it.
+	cron := ann.task(t, 202, "POST", "/api/sites/"+domain+"/cron", "")
+	if _, errs, code := aegir(t, h.home, "site", "verify", domain); code != 4 || !strings.Contains(errs, fmt.Sprintf("task %d (site.cron) was queued on it earlier", cron.ID)) {
+		t.Fatalf("CLI verify beside the API's queued cron: exit %d\n%s", code, errs)
+	}
+	must(t, h.home, "hosting", "dispatch", "-q")
+	out := must(t, h.home, "task", "list", "--site", domain, "--format", "json", "--fields", "type,status")
+	if !strings.Contains(out, `"type": "site.cron",
+    "status": "success"`) || !strings.Contains(out, `"type": "site.verify",
+    "status": "success"`) {
+		t.Fatalf("the cron and then the verify: %s", out)
+	}
+
+	// The command line first: while its task runs (claimed as its
+	// dispatcher claims it), the API's change is refused, 409, exit 4,
+	// and nothing is queued.
+	must(t, h.home, "site", "disable", domain, "--queue", "-q")
+	st, err := store.Open(context.Background(), filepath.Join(h.home, "aegir.db"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	queued, err := st.ListTasks(context.Background(), store.TaskFilter{Target: domain, Status: entities.TaskQueued})
+	if err != nil || len(queued) != 1 {
+		t.Fatalf("queued: %v %v", queued, err)
+	}
+	now := time.Now()
+	claimed, err := st.ClaimTask(context.Background(), store.Claim{Worker: fmt.Sprintf("%d@test", os.Getpid()), Now: now, LeaseUntil: now.Add(time.Hour)}, queued[0].ID)
+	if err != nil || claimed == nil {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	code, body = ann.do(t, "POST", "/api/sites/"+domain+"/backup", "")
+	if code != 409 || !strings.Contains(body, `"exit_code":4`) || !strings.Contains(body, fmt.Sprintf("task %d (site.disable) is running on it", claimed.ID)) {
+		t.Fatalf("API backup beside the CLI's running disable: %d %s", code, body)
+	}
+	if n, _ := st.ListTasks(context.Background(), store.TaskFilter{Target: domain, Status: entities.TaskQueued}); len(n) != 0 {
+		t.Fatalf("the refused change was queued: %+v", n)
+	}
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return strings.Trim(string(b), `"`)
+}
