@@ -1,55 +1,32 @@
-// Package app holds aegir's platform (application) drivers: Drupal 7 to 11
-// and WordPress. It finds out what a platform is (Detect), checks that sites
-// can be published on it (Verify), lists its packages (Discover) and the
-// sites already on it (FindSites), writes the settings of its sites
-// (WriteDrupalSettings, PrepareDrupalSite, WriteWordPressSite and the
-// WordPress dispatcher, EnsureWordPressPlatform) and runs the applications'
-// own code through php-cli: installers (InstallWordPress, InstallDrupal),
-// one-time login links (WordPressLoginLink, DrupalLoginLink), site state
-// (ReadWordPressStatus, ReadDrupalStatus), Drupal's cron (DrupalCron) and
-// database updates after a move to a newer platform (UpdateDrupal,
-// UpdateWordPress, or UpdateSite for either).
+// Package app is what aegir's application drivers share, and how the
+// tasks reach them. A platform is one application's code (Drupal 7 to 11,
+// WordPress); each application is a Driver in a package of its own
+// (pkg/provision/app/drupal, pkg/provision/app/wordpress) that registers
+// itself (Register; pkg/provision/app/all imports them all). Detect finds
+// out which application a platform holds and gives the Platform its
+// driver; Verify checks that sites can be published on it; Discover lists
+// its packages and FindSites the sites already on it; the tasks write a
+// site's settings, install it, make its login links, run its cron and
+// its database updates (UpdateSite), back it up and remove it
+// (RemoveSite) through the driver, and never ask which application it
+// is. Adding an application is adding a driver package (and its type to
+// entities.PlatformTypes).
 //
-// The PHP steps are scripts embedded in the binary (php/*.php), copied to
-// the server's /tmp and run by php-cli in the docroot, usually as the web
-// server user. Their settings, passwords included, go as JSON on standard
-// input, never on a command line; they answer with one marked line of
-// JSON, after marked lines for the task log. Before Drupal runs, a script
-// checks that PHP has the extensions Drupal needs and fails with the
-// Debian packages to install when it has not. Drupal needs no drush:
-// InstallDrupal drives Drupal's installer the way drush does, DrupalCron
-// and UpdateDrupal run its cron and update.php's batch. With the
-// platform's own drush (DrupalInstall.Drush, SiteStep.Drush) they run
-// drush instead; drush site:install gets no password and no database URL
-// on its command line (drush reads the database from settings.php and
-// makes up the admin password, which is kept out of the log).
+// The drivers' PHP steps are scripts embedded in the binary (Scripts: the
+// prelude here, php/prelude.php, then the application's own code), run by
+// php-cli in the docroot, usually as the web server user (RunPHP,
+// RunSiteStep). Their settings, passwords included, go as JSON on
+// standard input, never on a command line; they answer with one marked
+// line of JSON, after marked lines for the task log.
 //
 // Everything goes through an exec.Executor, so the same code works on the
 // machine aegir runs on and on a remote web server. On a remote server each
 // step is one or a few commands, never one round trip per file: package
 // discovery, for instance, is a single find(1) that prints the files it
-// finds.
+// finds (ScanFiles).
 //
-// # Layout of a platform
-//
-// A Drupal platform is either a plain tree (ROOT/index.php, ROOT/core or
-// ROOT/includes) or a Composer project whose docroot is ROOT/web or
-// ROOT/docroot. Its sites live in DOCROOT/sites/DOMAIN; settings.php there
-// holds the site's database and paths, and the site's files are
-//
-//	sites/DOMAIN/files                  public files (owned by the web server user)
-//	sites/DOMAIN/private/files          private files
-//	sites/DOMAIN/private/temp           temporary files
-//	sites/DOMAIN/private/config/sync    configuration sync directory (8+)
-//
-// The web server must refuse requests for sites/*/private.
-//
-// A WordPress platform is one WordPress tree serving many sites. Its
-// wp-config.php is aegir's dispatcher (RenderWordPressDispatcher): it takes
-// the request's host name, finds ROOT/wp-content/aegir-sites/HOST.php (the
-// site's own configuration, or a symbolic link to it for an alias) and
-// loads it, or answers 404 when there is none. Each site's uploads go to
-// wp-content/uploads/DOMAIN.
+// A platform's own configuration that aegir replaces is kept outside
+// every docroot (KeptDir, KeepOutside).
 package app
 
 import (
@@ -59,15 +36,8 @@ import (
 	"io/fs"
 	"path"
 
-	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
-)
-
-// Platform types.
-const (
-	Drupal    = entities.PlatformDrupal
-	WordPress = entities.PlatformWordPress
 )
 
 // Package types.
@@ -78,10 +48,6 @@ const (
 	TypeProfile = "profile"
 	TypePlugin  = "plugin"
 )
-
-// WordPressSitesDir is where a WordPress platform keeps the configuration
-// of its sites, relative to the platform root.
-const WordPressSitesDir = "wp-content/aegir-sites"
 
 // Platform is what Detect found in a platform's root.
 type Platform struct {
@@ -101,7 +67,7 @@ type Platform struct {
 // SitesDir is the directory that holds the sites' configuration:
 // DOCROOT/sites for Drupal, ROOT/wp-content/aegir-sites for WordPress.
 func (p Platform) SitesDir() string {
-	d, err := p.driver()
+	d, err := p.findDriver()
 	if err != nil {
 		return ""
 	}
@@ -123,14 +89,14 @@ func (p Platform) DocrootRel() string {
 	return path.Base(p.Docroot)
 }
 
-// platformError is the error of a platform that cannot be used.
-func platformError(hint, format string, args ...any) *provision.Error {
+// PlatformError is the error of a platform that cannot be used.
+func PlatformError(hint, format string, args ...any) *provision.Error {
 	return provision.Errorf(provision.ErrPlatform, hint, format, args...)
 }
 
-// readOptional reads a file, answering nil without error when it does not
+// ReadOptional reads a file, answering nil without error when it does not
 // exist.
-func readOptional(ctx context.Context, ex exec.Executor, p string) ([]byte, error) {
+func ReadOptional(ctx context.Context, ex exec.Executor, p string) ([]byte, error) {
 	b, err := ex.ReadFile(ctx, p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

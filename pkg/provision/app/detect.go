@@ -13,12 +13,8 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-var (
-	drupal7Version = regexp.MustCompile(`define\(\s*['"]VERSION['"]\s*,\s*['"]([^'"]+)['"]\s*\)`)
-	drupal8Version = regexp.MustCompile(`const\s+VERSION\s*=\s*['"]([^'"]+)['"]`)
-	wpVersion      = regexp.MustCompile(`\$wp_version\s*=\s*['"]([^'"]+)['"]`)
-	leadingNumber  = regexp.MustCompile(`^[0-9]+`)
-)
+// leadingNumber is the major version at the start of a core version.
+var leadingNumber = regexp.MustCompile(`^[0-9]+`)
 
 // Detect finds out which application the platform at root is (Drupal 7 or
 // 8+, plain or Composer, or WordPress), its docroot and its core version.
@@ -26,28 +22,28 @@ var (
 // *provision.Error with a hint.
 func Detect(ctx context.Context, ex exec.Executor, root string) (Platform, error) {
 	if err := entities.ValidateAbsPath("platform root", root); err != nil {
-		return Platform{}, platformError("give the platform's directory as an absolute path", "%v", err)
+		return Platform{}, PlatformError("give the platform's directory as an absolute path", "%v", err)
 	}
 	fi, err := ex.Stat(ctx, root)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Platform{}, platformError(
+		return Platform{}, PlatformError(
 			"restore the platform's code at "+root+" on "+ex.Host()+", or, if it is gone for good, move its sites away and delete the platform (aegir platform delete)",
 			"platform root %s does not exist on %s", root, ex.Host())
 	}
 	if err != nil {
-		return Platform{}, platformError("check that aegir's user on "+ex.Host()+" can enter every directory of the path",
+		return Platform{}, PlatformError("check that aegir's user on "+ex.Host()+" can enter every directory of the path",
 			"platform root %s on %s: %v", root, ex.Host(), err)
 	}
 	if !fi.IsDir() {
-		return Platform{}, platformError("give the platform's directory, not a file", "platform root %s on %s is not a directory", root, ex.Host())
+		return Platform{}, PlatformError("give the platform's directory, not a file", "platform root %s on %s is not a directory", root, ex.Host())
 	}
 	drivers := all()
 	for _, d := range drivers {
 		for _, m := range d.Markers() {
 			file := path.Join(root, m.File)
-			b, err := readOptional(ctx, ex, file)
+			b, err := ReadOptional(ctx, ex, file)
 			if err != nil {
-				return Platform{}, platformError("check that aegir's user on "+ex.Host()+" can read the platform's files", "%v", err)
+				return Platform{}, PlatformError("check that aegir's user on "+ex.Host()+" can read the platform's files", "%v", err)
 			}
 			if b == nil {
 				continue
@@ -55,13 +51,13 @@ func Detect(ctx context.Context, ex exec.Executor, root string) (Platform, error
 			p := Platform{Type: d.Type(), Root: root, Docroot: path.Join(root, m.Docroot), Driver: d}
 			sub := m.Version.FindSubmatch(b)
 			if sub == nil {
-				return Platform{}, platformError("the core files look damaged: reinstall the platform's core",
+				return Platform{}, PlatformError("the core files look damaged: reinstall the platform's core",
 					"%s on %s does not say which %s version it is (no VERSION found)", file, ex.Host(), p.Type)
 			}
 			p.Version = string(sub[1])
 			p.Major, _ = strconv.Atoi(leadingNumber.FindString(p.Version))
 			if p.Major == 0 {
-				return Platform{}, platformError("the core files look damaged: reinstall the platform's core",
+				return Platform{}, PlatformError("the core files look damaged: reinstall the platform's core",
 					"%s on %s gives a version %q that does not start with a number", file, ex.Host(), p.Version)
 			}
 			d.Inspect(ctx, ex, &p)
@@ -73,7 +69,7 @@ func Detect(ctx context.Context, ex exec.Executor, root string) (Platform, error
 		h, a := d.Describe()
 		holds, pointAt = append(holds, h), append(pointAt, a)
 	}
-	return Platform{}, platformError(
+	return Platform{}, PlatformError(
 		"point the platform at the directory that holds "+orList(pointAt),
 		"%s on %s holds %s", root, ex.Host(), noneOf(holds))
 }

@@ -190,7 +190,7 @@ func For(typ string) (Driver, error) {
 	d := drivers[typ]
 	driversMu.RUnlock()
 	if d == nil {
-		return nil, platformError("verify the platform (aegir platform verify), or add it with one of the types "+strings.Join(Types(), ", "),
+		return nil, PlatformError("verify the platform (aegir platform verify), or add it with one of the types "+strings.Join(Types(), ", "),
 			"platform type %q is unknown (known: %s)", typ, strings.Join(Types(), ", "))
 	}
 	return d, nil
@@ -198,7 +198,7 @@ func For(typ string) (Driver, error) {
 
 // driver is the platform's driver: the one Detect gave it, else the one
 // of its type.
-func (p Platform) driver() (Driver, error) {
+func (p Platform) findDriver() (Driver, error) {
 	if p.Driver != nil {
 		return p.Driver, nil
 	}

@@ -25,30 +25,30 @@ import (
 // KeptDir is the directory of the kept files under an aegir home.
 func KeptDir(home string) string { return path.Join(home, "kept") }
 
-// keptFile is where the file name of the platform at root is kept.
-func keptFile(keep, root, name string) string {
+// KeptFile is where the file name of the platform at root is kept.
+func KeptFile(keep, root, name string) string {
 	sum := sha256.Sum256([]byte(root))
 	return path.Join(keep, path.Base(root)+"-"+hex.EncodeToString(sum[:6]), name)
 }
 
 // LegacyCopy is a copy of a platform's own configuration that an older
 // aegir kept in the docroot, where the web server could serve it, and the
-// name it is kept under outside (keepOutside).
+// name it is kept under outside (KeepOutside).
 type LegacyCopy struct {
 	Path string
 	Name string
 }
 
-// keepOutside writes data as the kept copy of the platform's file name
+// KeepOutside writes data as the kept copy of the platform's file name
 // (0600), unless a kept copy with that content is there already, and
 // returns its path. A different kept copy of the same name is not
 // overwritten: the new one gets a numbered name beside it.
-func keepOutside(ctx context.Context, ex exec.Executor, keep string, p Platform, name string, data []byte) (string, error) {
+func KeepOutside(ctx context.Context, ex exec.Executor, keep string, p Platform, name string, data []byte) (string, error) {
 	if keep == "" || !path.IsAbs(keep) {
 		return "", provision.Errorf(provision.ErrInvalidContext, "give the server's aegir home (site.web.home) in the job",
 			"cannot keep the platform's own %s outside its docroot: the aegir home of %s is not known", name, ex.Host())
 	}
-	base := keptFile(keep, p.Root, name)
+	base := KeptFile(keep, p.Root, name)
 	if err := ex.MkdirAll(ctx, path.Dir(base), 0o700); err != nil {
 		return "", fmt.Errorf("create %s on %s: %w", path.Dir(base), ex.Host(), err)
 	}
@@ -75,10 +75,10 @@ func keepOutside(ctx context.Context, ex exec.Executor, keep string, p Platform,
 	return dst, nil
 }
 
-// moveOutLegacyCopies moves the copies that an older aegir kept in the
+// MoveOutLegacyCopies moves the copies that an older aegir kept in the
 // docroot out to the kept directory, with a warning: the web server may
 // have served them as plain text.
-func moveOutLegacyCopies(ctx context.Context, ex exec.Executor, p Platform, keep string, copies []LegacyCopy, log Logf) error {
+func MoveOutLegacyCopies(ctx context.Context, ex exec.Executor, p Platform, keep string, copies []LegacyCopy, log Logf) error {
 	for _, c := range copies {
 		f := c.Path
 		fi, err := ex.Lstat(ctx, f)
@@ -91,21 +91,21 @@ func moveOutLegacyCopies(ctx context.Context, ex exec.Executor, p Platform, keep
 		if !fi.Mode().IsRegular() {
 			// A link or a directory: not aegir's copy; only removed from
 			// where the web server finds it.
-			log.log(provision.LevelWarning, "%s on %s is not a regular file; remove it from the docroot by hand", f, ex.Host())
+			log.Printf(provision.LevelWarning, "%s on %s is not a regular file; remove it from the docroot by hand", f, ex.Host())
 			continue
 		}
 		data, err := ex.ReadFile(ctx, f)
 		if err != nil {
 			return fmt.Errorf("read %s on %s: %w", f, ex.Host(), err)
 		}
-		dst, err := keepOutside(ctx, ex, keep, p, c.Name, data)
+		dst, err := KeepOutside(ctx, ex, keep, p, c.Name, data)
 		if err != nil {
 			return err
 		}
 		if err := ex.Remove(ctx, f); err != nil {
 			return fmt.Errorf("remove %s on %s (kept as %s): %w", f, ex.Host(), dst, err)
 		}
-		log.log(provision.LevelWarning, "moved %s out of the docroot to %s (0600): in the docroot the web server could serve it as plain text, with the database password it may hold; change that password if the site was reachable", f, dst)
+		log.Printf(provision.LevelWarning, "moved %s out of the docroot to %s (0600): in the docroot the web server could serve it as plain text, with the database password it may hold; change that password if the site was reachable", f, dst)
 	}
 	return nil
 }

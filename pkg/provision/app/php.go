@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"embed"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,58 +20,58 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-//go:embed php/*.php
-var phpScripts embed.FS
+//go:embed php/prelude.php
+var prelude []byte
 
-// PHP scripts embedded in the binary, run with php-cli in a docroot.
-const (
-	ScriptWordPressInstall = "wp-install.php"
-	ScriptWordPressLogin   = "wp-login-link.php"
-	ScriptWordPressStatus  = "wp-status.php"
-	ScriptWordPressUpgrade = "wp-upgrade.php"
-	ScriptDrupalInstall    = "drupal-install.php"
-	ScriptDrupalSite       = "drupal-site.php"
-	ScriptDrupalSites      = "drupal-sites.php"
-	ScriptDrupalUpdate     = "drupal-update.php"
-)
+// Scripts are the PHP steps of one application, embedded in the binary
+// by its driver's package and run with php-cli in a docroot: FS holds
+// php/NAME for each of Names, and php/Common, the code they share.
+type Scripts struct {
+	Type   string // the platform type they run on
+	FS     fs.FS
+	Common string // e.g. drupal-common.php
+	Names  []string
+}
 
-// Scripts lists the embedded scripts.
-var Scripts = []string{ScriptWordPressInstall, ScriptWordPressLogin, ScriptWordPressStatus, ScriptWordPressUpgrade,
-	ScriptDrupalInstall, ScriptDrupalSite, ScriptDrupalSites, ScriptDrupalUpdate}
-
-// PHPScript returns an embedded script as it runs: the shared prelude
+// Script returns an embedded script as it runs: the shared prelude
 // (input, answer and failure handling), the code the scripts of its
-// application share (drupal-common.php, wp-common.php), then the
-// script's own code.
-func PHPScript(name string) ([]byte, error) {
-	if !slices.Contains(Scripts, name) {
+// application share, then the script's own code.
+func (s Scripts) Script(name string) ([]byte, error) {
+	if !slices.Contains(s.Names, name) {
 		return nil, fmt.Errorf("no embedded PHP script %q", name)
 	}
-	app, _, _ := strings.Cut(name, "-")
-	common := app + "-common.php"
-	body, err := phpScripts.ReadFile("php/" + name)
+	body, err := fs.ReadFile(s.FS, "php/"+name)
 	if err != nil {
 		return nil, err
 	}
-	lib, err := phpScripts.ReadFile("php/" + common)
+	lib, err := fs.ReadFile(s.FS, "php/"+s.Common)
 	if err != nil {
-		return nil, fmt.Errorf("embedded PHP script %q has no %s", name, common)
+		return nil, fmt.Errorf("embedded PHP script %q has no %s", name, s.Common)
 	}
-	return withPrelude(lib, body)
+	return withPrelude(lib, body), nil
+}
+
+// RunStep runs the script name for an installed site of a platform of
+// the scripts' type (RunSiteStep).
+func (s Scripts) RunStep(ctx context.Context, ex exec.Executor, p Platform, name string, o SiteStep, timeout time.Duration, input map[string]any, out any) error {
+	if p.Type != s.Type {
+		return fmt.Errorf("platform %s is %s, not %s", p.Root, p.Type, s.Type)
+	}
+	code, err := s.Script(name)
+	if err != nil {
+		return err
+	}
+	return RunSiteStep(ctx, ex, p, name, code, o, timeout, input, out)
 }
 
 // withPrelude puts the prelude before the code of a script (and of the
 // libraries before it), each of which starts with "<?php".
-func withPrelude(parts ...[]byte) ([]byte, error) {
-	prelude, err := phpScripts.ReadFile("php/prelude.php")
-	if err != nil {
-		return nil, err
-	}
+func withPrelude(parts ...[]byte) []byte {
 	out := append([]byte{}, prelude...)
 	for _, p := range parts {
 		out = append(append(out, '\n'), bytes.TrimPrefix(p, []byte("<?php\n"))...)
 	}
-	return out, nil
+	return out
 }
 
 // PHPError is a failure that a PHP step reported (or its crash).
@@ -85,8 +86,8 @@ type PHPError struct {
 
 func (e *PHPError) Error() string { return e.Script + ": " + e.Message }
 
-// phpRun says how to run one PHP step.
-type phpRun struct {
+// PHPRun says how to run one PHP step.
+type PHPRun struct {
 	Dir     string // the docroot, the script's working directory
 	User    string // run as this user (the web server user); empty: aegir's
 	Timeout time.Duration
@@ -124,7 +125,7 @@ func checkPHPCommand(php []string) error {
 // standard input, so that no file of aegir's is left on the server by a
 // step that is killed. Logs and errors name the script instead of
 // showing its code.
-func (r phpRun) command(name string, script, stdin []byte) exec.Command {
+func (r PHPRun) command(name string, script, stdin []byte) exec.Command {
 	php := r.PHP
 	if len(php) == 0 {
 		php = []string{"php"}
@@ -136,12 +137,12 @@ func (r phpRun) command(name string, script, stdin []byte) exec.Command {
 		Shown: strings.TrimSpace(shown)}
 }
 
-// runPHP runs a PHP script (PHPScript) with php-cli in r.Dir, feeding it
+// RunPHP runs a PHP script (Scripts.Script) with php-cli in r.Dir, feeding it
 // input as JSON on standard input, and decodes its answer into out. The
 // script's code is given on the command line (php -r): no file of it is
 // written on the server. What the application printed goes to the log at
 // output level; the input never does.
-func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, input map[string]any, r phpRun, out any) error {
+func RunPHP(ctx context.Context, ex exec.Executor, name string, script []byte, input map[string]any, r PHPRun, out any) error {
 	var nb [12]byte
 	if _, err := rand.Read(nb[:]); err != nil {
 		return err
@@ -160,14 +161,14 @@ func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, i
 		return provision.Errorf(provision.ErrInvalidContext, "give the php-cli as an absolute path or a plain name", "%s: %v", name, err)
 	}
 	c := r.command(name, script, stdin)
-	r.Log.log(provision.LevelCommand, "%s (settings on standard input)", c.String())
+	r.Log.Printf(provision.LevelCommand, "%s (settings on standard input)", c.String())
 	res, runErr := ex.Run(ctx, c)
 	if s := strings.TrimSpace(string(res.Stderr)); s != "" {
-		r.Log.log(provision.LevelOutput, "%s", redact(lastLines(withoutPages(s), 40), r.Secrets))
+		r.Log.Printf(provision.LevelOutput, "%s", redact(LastLines(withoutPages(s), 40), r.Secrets))
 	}
 	kind, payload, logs := findAnswer(res.Stdout, marker)
 	for _, l := range logs {
-		r.Log.log(l.level(), "%s", redact(l.Message, r.Secrets))
+		r.Log.Printf(l.level(), "%s", redact(l.Message, r.Secrets))
 	}
 	switch {
 	case kind == "RESULT" && runErr == nil:
@@ -184,10 +185,10 @@ func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, i
 			pe.Message = "failed with an unreadable answer"
 		}
 		if strings.HasSuffix(pe.Message, "before the step finished") && len(bytes.TrimSpace(res.Stderr)) > 0 {
-			pe.Message += ": " + lastLines(strings.TrimSpace(string(res.Stderr)), 3)
+			pe.Message += ": " + LastLines(strings.TrimSpace(string(res.Stderr)), 3)
 		}
 		if pe.Hint == "" {
-			pe.Hint = phpHint(pe.Message)
+			pe.Hint = PHPHint(pe.Message)
 		}
 		return &PHPError{Script: name, Message: redact(pe.Message, r.Secrets), Hint: pe.Hint, Code: pe.Code}
 	case errors.Is(runErr, exec.ErrNotFound):
@@ -195,7 +196,7 @@ func runPHP(ctx context.Context, ex exec.Executor, name string, script []byte, i
 			"php-cli (%s) is not installed on %s", c.Name, ex.Host())
 	case runErr != nil:
 		msg := redact(runErr.Error(), r.Secrets)
-		return &PHPError{Script: name, Message: msg, Hint: phpHint(msg)}
+		return &PHPError{Script: name, Message: msg, Hint: PHPHint(msg)}
 	}
 	return &PHPError{Script: name, Message: "php exited 0 without an answer", Hint: "this is a bug in aegir; report it with the task log"}
 }
@@ -238,8 +239,8 @@ func findAnswer(stdout []byte, marker string) (kind string, payload []byte, logs
 	return kind, payload, logs
 }
 
-// phpHint says what to do about a common PHP failure.
-func phpHint(msg string) string {
+// PHPHint says what to do about a common PHP failure.
+func PHPHint(msg string) string {
 	m := strings.ToLower(msg)
 	switch {
 	case strings.Contains(m, "access denied") || strings.Contains(m, "connection refused") || strings.Contains(m, "error establishing a database connection") ||
@@ -257,7 +258,7 @@ func phpHint(msg string) string {
 	return "read the application's output in the task log (aegir task log ID), fix the cause, then retry"
 }
 
-func lastLines(s string, n int) string {
+func LastLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {
 		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
@@ -265,9 +266,9 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// asTaskError makes a PHP failure a *provision.Error with code (e.g.
+// AsTaskError makes a PHP failure a *provision.Error with code (e.g.
 // provision.ErrInstall) and a message that starts with what was tried.
-func asTaskError(err error, code, what string) error {
+func AsTaskError(err error, code, what string) error {
 	var pe *PHPError
 	if errors.As(err, &pe) {
 		if pe.Code == "missing_extension" {
@@ -279,7 +280,7 @@ func asTaskError(err error, code, what string) error {
 	if errors.As(err, &te) {
 		return err
 	}
-	return &provision.Error{Code: code, Msg: what, Err: err, Hint: phpHint(err.Error())}
+	return &provision.Error{Code: code, Msg: what, Err: err, Hint: PHPHint(err.Error())}
 }
 
 // redact blanks the secrets out of s.

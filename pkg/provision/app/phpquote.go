@@ -29,12 +29,12 @@ func PHPString(s string) string {
 	return b.String()
 }
 
-// phpSingleQuoted matches a PHP single-quoted string literal.
-const phpSingleQuoted = `'((?:[^'\\]|\\.)*)'`
+// PHPSingleQuoted matches a PHP single-quoted string literal.
+const PHPSingleQuoted = `'((?:[^'\\]|\\.)*)'`
 
-// unquotePHP is the value of the body of a single-quoted PHP literal (the
+// UnquotePHP is the value of the body of a single-quoted PHP literal (the
 // text between the quotes).
-func unquotePHP(body string) string {
+func UnquotePHP(body string) string {
 	var b strings.Builder
 	for i := 0; i < len(body); i++ {
 		c := body[i]
@@ -47,10 +47,10 @@ func unquotePHP(body string) string {
 	return b.String()
 }
 
-// checkPHPValue refuses values that have no place in a settings file: NUL
+// CheckPHPValue refuses values that have no place in a settings file: NUL
 // bytes and invalid UTF-8 would make the file unreadable to people and
 // tools.
-func checkPHPValue(field, v string) error {
+func CheckPHPValue(field, v string) error {
 	if strings.IndexByte(v, 0) >= 0 {
 		return fmt.Errorf("%s contains a NUL byte", field)
 	}
@@ -90,18 +90,29 @@ const (
 // 142 bits), for an application's admin account.
 func NewPassword() string { return randomString(24, alnum) }
 
-// newSalt returns a random 64-character salt.
-func newSalt() string { return randomString(64, saltChars) }
+// NewSalt returns a random 64-character salt.
+func NewSalt() string { return randomString(64, saltChars) }
 
 // phpDefine matches define('NAME', 'value'); capturing both.
-var phpDefine = regexp.MustCompile(`define\(\s*'([A-Z_]+)'\s*,\s*` + phpSingleQuoted + `\s*\)`)
+var phpDefine = regexp.MustCompile(`define\(\s*'([A-Z_]+)'\s*,\s*` + PHPSingleQuoted + `\s*\)`)
 
-// phpDefines returns the string constants a PHP file defines with
+// PHPDefines returns the string constants a PHP file defines with
 // define('NAME', '...').
-func phpDefines(b []byte) map[string]string {
+func PHPDefines(b []byte) map[string]string {
 	m := map[string]string{}
 	for _, sub := range phpDefine.FindAllSubmatch(b, -1) {
-		m[string(sub[1])] = unquotePHP(string(sub[2]))
+		m[string(sub[1])] = UnquotePHP(string(sub[2]))
 	}
 	return m
+}
+
+// SplitList splits a comma-separated list, dropping blanks.
+func SplitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -18,7 +18,7 @@ import (
 // (*engine.Env).Logf is one.
 type Logf func(level, format string, args ...any)
 
-func (l Logf) log(level, format string, args ...any) {
+func (l Logf) Printf(level, format string, args ...any) {
 	if l != nil {
 		l(level, format, args...)
 	}
@@ -38,14 +38,14 @@ type VerifyOptions struct {
 	Log  Logf
 }
 
-// checkTimeout bounds the small commands of a verify.
-const checkTimeout = 30 * time.Second
+// CheckTimeout bounds the small commands of a verify.
+const CheckTimeout = 30 * time.Second
 
 // Verify checks that sites can be published on the platform at root: it
 // exists, its type and core version are known, the web server user can
 // read its docroot, and the directory of the sites' configuration is
 // writable. For WordPress it also puts aegir's dispatcher in place as
-// wp-config.php (see EnsureWordPressPlatform); copies of settings that an
+// wp-config.php (see wordpress.EnsurePlatform); copies of settings that an
 // older aegir kept in the docroot (*.aegir-orig) are moved out to o.Keep.
 // Problems the administrator must fix are *provision.Error values with a
 // hint; doubts (a check that could not be made) are logged as warnings.
@@ -55,12 +55,12 @@ func Verify(ctx context.Context, ex exec.Executor, root string, o VerifyOptions)
 		return Platform{}, err
 	}
 	if o.Type != "" && o.Type != p.Type {
-		return Platform{}, platformError("check the platform's root, or add it again with the right --type",
+		return Platform{}, PlatformError("check the platform's root, or add it again with the right --type",
 			"platform root %s on %s holds %s, but the platform was added as %s", root, ex.Host(), p.Type, o.Type)
 	}
-	o.Log.log(provision.LevelInfo, "platform %s: %s %s, docroot %s", root, p.Type, p.Version, p.Docroot)
+	o.Log.Printf(provision.LevelInfo, "platform %s: %s %s, docroot %s", root, p.Type, p.Version, p.Docroot)
 	if p.Drush != "" {
-		o.Log.log(provision.LevelInfo, "platform %s has its own drush: %s", root, p.Drush)
+		o.Log.Printf(provision.LevelInfo, "platform %s has its own drush: %s", root, p.Drush)
 	}
 	if err := checkReadable(ctx, ex, p, o); err != nil {
 		return Platform{}, err
@@ -84,14 +84,14 @@ func checkReadable(ctx context.Context, ex exec.Executor, p Platform, o VerifyOp
 	index := path.Join(p.Docroot, "index.php")
 	_, err := ex.Run(ctx, exec.Command{
 		Name: "test", Args: []string{"-r", p.Docroot, "-a", "-x", p.Docroot, "-a", "-r", index},
-		User: o.WebUser, Timeout: checkTimeout,
+		User: o.WebUser, Timeout: CheckTimeout,
 	})
 	var xe *exec.ExitError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &xe) && xe.ExitCode == 1 && strings.TrimSpace(xe.Stderr) == "":
-		return platformError(
+		return PlatformError(
 			fmt.Sprintf("let %s read the platform: chmod o+rX %s and each directory above it (or chgrp -R %s %s && chmod -R g+rX %s)",
 				o.WebUser, p.Root, o.WebUser, p.Root, p.Root),
 			"the web server user %s cannot read %s or %s on %s", o.WebUser, p.Docroot, index, ex.Host())
@@ -102,11 +102,11 @@ func checkReadable(ctx context.Context, ex exec.Executor, p Platform, o VerifyOp
 	// judge by the modes instead.
 	fi, serr := ex.Stat(ctx, p.Docroot)
 	if serr == nil && fi.Mode().Perm()&0o005 == 0o005 {
-		o.Log.log(provision.LevelWarning, "could not check as %s that %s is readable (%v); its mode %s lets every user read it",
+		o.Log.Printf(provision.LevelWarning, "could not check as %s that %s is readable (%v); its mode %s lets every user read it",
 			o.WebUser, p.Docroot, err, fi.Mode().Perm())
 		return nil
 	}
-	o.Log.log(provision.LevelWarning, "could not check as %s that %s is readable (%v); make sure the web server can read it",
+	o.Log.Printf(provision.LevelWarning, "could not check as %s that %s is readable (%v); make sure the web server can read it",
 		o.WebUser, p.Docroot, err)
 	return nil
 }
@@ -117,20 +117,20 @@ func checkSitesDir(ctx context.Context, ex exec.Executor, p Platform) error {
 	dir := p.SitesDir()
 	fi, err := ex.Stat(ctx, dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return platformError("restore the platform's sites directory (Drupal ships sites/default)",
+		return PlatformError("restore the platform's sites directory (Drupal ships sites/default)",
 			"the platform's sites directory %s is missing on %s", dir, ex.Host())
 	}
 	if err != nil {
-		return platformError("check the directory's permissions", "sites directory %s on %s: %v", dir, ex.Host(), err)
+		return PlatformError("check the directory's permissions", "sites directory %s on %s: %v", dir, ex.Host(), err)
 	}
 	if !fi.IsDir() {
-		return platformError("move the file away and verify again", "sites directory %s on %s is not a directory", dir, ex.Host())
+		return PlatformError("move the file away and verify again", "sites directory %s on %s is not a directory", dir, ex.Host())
 	}
-	_, err = ex.Run(ctx, exec.Command{Name: "test", Args: []string{"-w", dir}, Timeout: checkTimeout})
+	_, err = ex.Run(ctx, exec.Command{Name: "test", Args: []string{"-w", dir}, Timeout: CheckTimeout})
 	if err != nil {
 		var xe *exec.ExitError
 		if errors.As(err, &xe) && xe.ExitCode == 1 {
-			return platformError("give aegir's user on "+ex.Host()+" write access: chown or chmod u+w "+dir,
+			return PlatformError("give aegir's user on "+ex.Host()+" write access: chown or chmod u+w "+dir,
 				"aegir cannot write to the sites directory %s on %s", dir, ex.Host())
 		}
 		return fmt.Errorf("check that %s is writable on %s: %w", dir, ex.Host(), err)
@@ -141,10 +141,10 @@ func checkSitesDir(ctx context.Context, ex exec.Executor, p Platform) error {
 // checkPHP logs the server's php-cli version, or warns that there is none:
 // installs and site status need it.
 func checkPHP(ctx context.Context, ex exec.Executor, log Logf) {
-	res, err := ex.Run(ctx, exec.Command{Name: "php", Args: []string{"-r", "echo PHP_VERSION;"}, Timeout: checkTimeout})
+	res, err := ex.Run(ctx, exec.Command{Name: "php", Args: []string{"-r", "echo PHP_VERSION;"}, Timeout: CheckTimeout})
 	if err != nil {
-		log.log(provision.LevelWarning, "php-cli does not run on %s (%v): site installs need it; install it (Debian: apt-get install php-cli)", ex.Host(), err)
+		log.Printf(provision.LevelWarning, "php-cli does not run on %s (%v): site installs need it; install it (Debian: apt-get install php-cli)", ex.Host(), err)
 		return
 	}
-	log.log(provision.LevelInfo, "php-cli %s on %s", string(bytes.TrimSpace(res.Stdout)), ex.Host())
+	log.Printf(provision.LevelInfo, "php-cli %s on %s", string(bytes.TrimSpace(res.Stdout)), ex.Host())
 }

@@ -1,4 +1,4 @@
-package app
+package drupal
 
 import (
 	"context"
@@ -7,29 +7,31 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
 	"github.com/aegir-project/aegir/pkg/provision/backup"
 	"github.com/aegir-project/aegir/pkg/provision/db"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-func init() { Register(drupalDriver{}) }
+func init() { app.Register(drupalDriver{}) }
 
 // drupalDriver is the Driver of Drupal 7 to 11.
 type drupalDriver struct{}
 
-var _ Driver = drupalDriver{}
+var _ app.Driver = drupalDriver{}
 
-func (drupalDriver) Type() string { return Drupal }
+func (drupalDriver) Type() string { return entities.PlatformDrupal }
 
-func (drupalDriver) Markers() []Marker {
-	return []Marker{
-		{"core/lib/Drupal.php", "", drupal8Version},
-		{"web/core/lib/Drupal.php", "web", drupal8Version},
-		{"docroot/core/lib/Drupal.php", "docroot", drupal8Version},
-		{"includes/bootstrap.inc", "", drupal7Version},
-		{"web/includes/bootstrap.inc", "web", drupal7Version},
-		{"docroot/includes/bootstrap.inc", "docroot", drupal7Version},
+func (drupalDriver) Markers() []app.Marker {
+	return []app.Marker{
+		{File: "core/lib/Drupal.php", Docroot: "", Version: drupal8Version},
+		{File: "web/core/lib/Drupal.php", Docroot: "web", Version: drupal8Version},
+		{File: "docroot/core/lib/Drupal.php", Docroot: "docroot", Version: drupal8Version},
+		{File: "includes/bootstrap.inc", Docroot: "", Version: drupal7Version},
+		{File: "web/includes/bootstrap.inc", Docroot: "web", Version: drupal7Version},
+		{File: "docroot/includes/bootstrap.inc", Docroot: "docroot", Version: drupal7Version},
 	}
 }
 
@@ -39,7 +41,7 @@ func (drupalDriver) Describe() (string, string) {
 }
 
 // Inspect finds the platform's own drush, vendor/bin/drush.
-func (drupalDriver) Inspect(ctx context.Context, ex exec.Executor, p *Platform) {
+func (drupalDriver) Inspect(ctx context.Context, ex exec.Executor, p *app.Platform) {
 	drush := path.Join(p.Root, "vendor/bin/drush")
 	if _, err := ex.Stat(ctx, drush); err == nil {
 		p.Drush = drush
@@ -47,66 +49,66 @@ func (drupalDriver) Inspect(ctx context.Context, ex exec.Executor, p *Platform) 
 }
 
 // SitesDir is DOCROOT/sites.
-func (drupalDriver) SitesDir(p Platform) string { return path.Join(p.Docroot, "sites") }
+func (drupalDriver) SitesDir(p app.Platform) string { return path.Join(p.Docroot, "sites") }
 
 // PreparePlatform moves out the sites/*/settings.php.aegir-orig that an
 // older aegir kept in the docroot.
-func (drupalDriver) PreparePlatform(ctx context.Context, ex exec.Executor, p Platform, keep string, log Logf) error {
-	var copies []LegacyCopy
+func (drupalDriver) PreparePlatform(ctx context.Context, ex exec.Executor, p app.Platform, keep string, log app.Logf) error {
+	var copies []app.LegacyCopy
 	if dirs, err := ex.ReadDir(ctx, p.SitesDir()); err == nil {
 		for _, d := range dirs {
 			if d.IsDir() {
-				copies = append(copies, LegacyCopy{Path: path.Join(p.SitesDir(), d.Name(), "settings.php.aegir-orig"), Name: d.Name() + "-settings.php"})
+				copies = append(copies, app.LegacyCopy{Path: path.Join(p.SitesDir(), d.Name(), "settings.php.aegir-orig"), Name: d.Name() + "-settings.php"})
 			}
 		}
 	}
-	return moveOutLegacyCopies(ctx, ex, p, keep, copies, log)
+	return app.MoveOutLegacyCopies(ctx, ex, p, keep, copies, log)
 }
 
-func (drupalDriver) FindSites(ctx context.Context, ex exec.Executor, p Platform, runAs string, log Logf) ([]FoundSite, error) {
-	return findDrupalSites(ctx, ex, p, runAs, log)
+func (drupalDriver) FindSites(ctx context.Context, ex exec.Executor, p app.Platform, runAs string, log app.Logf) ([]app.FoundSite, error) {
+	return findSites(ctx, ex, p, runAs, log)
 }
 
-func (drupalDriver) Discover(ctx context.Context, ex exec.Executor, p Platform, log Logf) ([]Package, error) {
-	files, err := scanFiles(ctx, ex, p, func() ([]srcFile, error) { return scanLocalDrupal(p) }, drupalRemote(p), log)
+func (drupalDriver) Discover(ctx context.Context, ex exec.Executor, p app.Platform, log app.Logf) ([]app.Package, error) {
+	files, err := app.ScanFiles(ctx, ex, p, func() ([]app.SrcFile, error) { return scanLocal(p) }, remoteScan(p), log)
 	if err != nil {
 		return nil, err
 	}
-	return parseDrupal(p, files), nil
+	return parse(p, files), nil
 }
 
 // WriteSettings writes sites/DOMAIN/settings.php and makes the site's
 // files directories.
-func (drupalDriver) WriteSettings(ctx context.Context, ex exec.Executor, p Platform, s Site) (bool, error) {
-	changed, err := WriteDrupalSettings(ctx, ex, p, DrupalSettings{Domain: s.Domain, Aliases: s.Aliases, DB: s.DB}, s.Owner)
+func (drupalDriver) WriteSettings(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) (bool, error) {
+	changed, err := WriteSettings(ctx, ex, p, Settings{Domain: s.Domain, Aliases: s.Aliases, DB: s.DB}, s.Owner)
 	if err != nil {
 		return changed, err
 	}
-	skipped, err := PrepareDrupalSite(ctx, ex, p, s.Domain, s.Owner)
+	skipped, err := PrepareSite(ctx, ex, p, s.Domain, s.Owner)
 	for _, d := range skipped {
-		s.Log.log(provision.LevelWarning, "%s on %s is a symbolic link: aegir leaves it, and what lies under it, as it is (no chown or chmod through a link); make sure %s may write where it points", d, ex.Host(), s.Owner.WebUser)
+		s.Log.Printf(provision.LevelWarning, "%s on %s is a symbolic link: aegir leaves it, and what lies under it, as it is (no chown or chmod through a link); make sure %s may write where it points", d, ex.Host(), s.Owner.WebUser)
 	}
 	return changed, err
 }
 
-func (drupalDriver) Install(ctx context.Context, ex exec.Executor, p Platform, s Site) error {
+func (drupalDriver) Install(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) error {
 	in := s.Install
-	return InstallDrupal(ctx, ex, p, DrupalInstall{Domain: s.Domain, URL: s.URL, Profile: in.Profile, Locale: in.Locale,
+	return Install(ctx, ex, p, InstallOptions{Domain: s.Domain, URL: s.URL, Profile: in.Profile, Locale: in.Locale,
 		SiteName: in.Title, SiteMail: in.SiteMail, AdminName: in.AdminUser, AdminMail: in.AdminEmail,
 		DB: s.DB, User: s.Owner.WebUser, Drush: s.Drush, Log: s.Log})
 }
 
 // RemoveSite removes the whole DOCROOT/sites/DOMAIN directory.
-func (drupalDriver) RemoveSite(ctx context.Context, ex exec.Executor, p Platform, domain string) error {
+func (drupalDriver) RemoveSite(ctx context.Context, ex exec.Executor, p app.Platform, domain string) error {
 	return ex.RemoveAll(ctx, p.SiteDir(domain))
 }
 
 // LoginLink makes Drupal's one-time login link for user 1: through the
 // platform's drush when it has one configured, else aegir's own PHP
 // step.
-func (drupalDriver) LoginLink(ctx context.Context, ex exec.Executor, p Platform, s Site) (string, error) {
+func (drupalDriver) LoginLink(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) (string, error) {
 	if s.Drush == "" {
-		return DrupalLoginLink(ctx, ex, p, s.Domain, s.URL, s.Owner.WebUser, s.Log)
+		return LoginLink(ctx, ex, p, s.Domain, s.URL, s.Owner.WebUser, s.Log)
 	}
 	// drush 8 (Drupal 7) calls it user-login; later drush user:login.
 	verb := "user:login"
@@ -127,8 +129,8 @@ func (drupalDriver) LoginLink(ctx context.Context, ex exec.Executor, p Platform,
 
 // EnabledPackages are core and the site's enabled extensions, with their
 // schema versions.
-func (drupalDriver) EnabledPackages(ctx context.Context, ex exec.Executor, p Platform, s Site) (map[string]string, error) {
-	st, err := ReadDrupalStatus(ctx, ex, p, s.Domain, s.URL, s.Owner.WebUser, s.Log)
+func (drupalDriver) EnabledPackages(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) (map[string]string, error) {
+	st, err := ReadStatus(ctx, ex, p, s.Domain, s.URL, s.Owner.WebUser, s.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -148,18 +150,18 @@ func (drupalDriver) EnabledPackages(ctx context.Context, ex exec.Executor, p Pla
 // answers its "disabled" page) and runs under the web server's PHP time
 // limit, and when PHP itself fails (a missing extension, the database
 // refusing) the URL way fails too, with less to say.
-func (drupalDriver) Cron(ctx context.Context, ex exec.Executor, p Platform, s Site) error {
-	return DrupalCron(ctx, ex, p, s.Step())
+func (drupalDriver) Cron(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) error {
+	return Cron(ctx, ex, p, s.Step())
 }
 
-func (drupalDriver) UpdateDB(ctx context.Context, ex exec.Executor, p Platform, o SiteStep) error {
-	_, err := UpdateDrupal(ctx, ex, p, o)
+func (drupalDriver) UpdateDB(ctx context.Context, ex exec.Executor, p app.Platform, o app.SiteStep) error {
+	_, err := UpdateDB(ctx, ex, p, o)
 	return err
 }
 
 // Check makes sure the site's settings parse, and that the platform's
 // drush bootstraps the site when it has one.
-func (drupalDriver) Check(ctx context.Context, ex exec.Executor, p Platform, s Site) error {
+func (drupalDriver) Check(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) error {
 	settings := path.Join(p.SiteDir(s.Domain), "settings.php")
 	if _, err := ex.Run(ctx, exec.Command{Name: "php", Args: []string{"-l", settings}, Timeout: time.Minute}); err != nil {
 		return &provision.Error{Code: provision.ErrPlatform, Msg: "the settings of " + s.Domain + " do not parse", Err: err, Hint: "this is a bug in aegir; report it with the task log"}
@@ -177,15 +179,15 @@ func (drupalDriver) Check(ctx context.Context, ex exec.Executor, p Platform, s S
 
 // BackupParts is the site's directory, DOCROOT/sites/DOMAIN
 // (settings.php, files/, private/, ...), as site/.
-func (drupalDriver) BackupParts(p Platform, domain string) []backup.Part {
+func (drupalDriver) BackupParts(p app.Platform, domain string) []backup.Part {
 	return []backup.Part{{Name: "site", Path: p.SiteDir(domain), Dir: true}}
 }
 
 // Readdress does nothing: Drupal keeps no address of its own in its
 // database.
-func (drupalDriver) Readdress(context.Context, db.Service, Site, Address) error { return nil }
+func (drupalDriver) Readdress(context.Context, db.Service, app.Site, app.Address) error { return nil }
 
-func (drupalDriver) StatsQueries(p Platform, since int64) map[string]string {
+func (drupalDriver) StatsQueries(p app.Platform, since int64) map[string]string {
 	if p.Major == 7 {
 		return map[string]string{
 			"users":        `SELECT COUNT(*) FROM users WHERE uid > 0`,

@@ -1,4 +1,4 @@
-package app
+package wordpress
 
 import (
 	"bytes"
@@ -9,8 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/app/internal/apptest"
 	aexec "github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -21,7 +24,7 @@ import (
 // the next link. A mu-plugins directory that is a link is refused, and
 // nothing is written where it points.
 func TestWordPressLoginPluginLayout(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := apptest.Ctx(t)
 	ex := aexec.NewLocal()
 	dir := testenv.PublicDir(t)
 	root, content := filepath.Join(dir, "wordpress"), filepath.Join(dir, "var-lib-wordpress", "wp-content")
@@ -37,34 +40,34 @@ func TestWordPressLoginPluginLayout(t *testing.T) {
 	if err := os.Symlink(content, filepath.Join(root, "wp-content")); err != nil {
 		t.Fatal(err)
 	}
-	p, err := Verify(ctx, ex, root, VerifyOptions{Type: WordPress, WebUser: "www-data", Keep: KeptDir(t.TempDir())})
+	p, err := app.Verify(ctx, ex, root, app.VerifyOptions{Type: entities.PlatformWordPress, WebUser: "www-data", Keep: app.KeptDir(t.TempDir())})
 	if err != nil {
 		t.Fatal(err)
 	}
 	plugin := filepath.Join(content, "mu-plugins", "aegir-login.php")
-	if usr, _, mode := fileGroup(t, plugin); usr != "root" || mode.Perm() != 0o644 {
+	if usr, _, mode := apptest.FileGroup(t, plugin); usr != "root" || mode.Perm() != 0o644 {
 		t.Fatalf("login plugin: owner %s mode %s, want root 0644", usr, mode)
 	}
-	if b, _ := os.ReadFile(plugin); !bytes.Equal(b, wordPressLoginPlugin) {
+	if b, _ := os.ReadFile(plugin); !bytes.Equal(b, loginPlugin) {
 		t.Fatal("the login plugin is not aegir's")
 	}
 
-	db := newTestDB(t)
+	db := apptest.NewDB(t)
 	domain := "wp-layout.test"
-	t.Cleanup(func() { RemoveSite(ctx, ex, p, domain) })
-	if _, err := WriteWordPressSite(ctx, ex, p, WordPressSite{Domain: domain, DB: db.DB}, Owner{WebUser: "www-data", WebGroup: "www-data"}); err != nil {
+	t.Cleanup(func() { app.RemoveSite(ctx, ex, p, domain) })
+	if _, err := WriteSiteConfig(ctx, ex, p, SiteConfig{Domain: domain, DB: db.DB}, app.Owner{WebUser: "www-data", WebGroup: "www-data"}); err != nil {
 		t.Fatal(err)
 	}
-	var log logRecorder
-	if _, err := InstallWordPress(ctx, ex, p, WordPressInstall{Domain: domain, AdminUser: "boss", User: "www-data", Log: log.logf}); err != nil {
+	var log apptest.Log
+	if _, err := Install(ctx, ex, p, InstallOptions{Domain: domain, AdminUser: "boss", User: "www-data", Log: log.Logf}); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	if err := os.Remove(plugin); err != nil {
 		t.Fatal(err)
 	}
-	link, err := WordPressLoginLink(ctx, ex, p, domain, "", "", "www-data", log.logf)
+	link, err := LoginLink(ctx, ex, p, domain, "", "", "www-data", log.Logf)
 	if err != nil {
-		t.Fatalf("WordPressLoginLink: %v\n%s", err, log.String())
+		t.Fatalf("LoginLink: %v\n%s", err, log.String())
 	}
 	token, ok := strings.CutPrefix(link, "http://"+domain+"/wp-login.php?action=aegir-login#token=")
 	if !ok {
@@ -75,21 +78,21 @@ func TestWordPressLoginPluginLayout(t *testing.T) {
 		t.Fatalf("the login link did not put the plugin back: %v\n%s", err, log.String())
 	}
 	// A second link for the same user: both are good until used.
-	if _, err := WordPressLoginLink(ctx, ex, p, domain, "", "boss", "www-data", nil); err != nil {
+	if _, err := LoginLink(ctx, ex, p, domain, "", "boss", "www-data", nil); err != nil {
 		t.Fatal(err)
 	}
 	var n int
-	if err := db.admin.QueryRow("SELECT COUNT(*) FROM `" + db.Name + "`.wp_usermeta WHERE meta_key = 'aegir_login_token'").Scan(&n); err != nil || n != 2 {
+	if err := db.Admin.QueryRow("SELECT COUNT(*) FROM `" + db.Name + "`.wp_usermeta WHERE meta_key = 'aegir_login_token'").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d tokens stored, want 2 (%v)", n, err)
 	}
 	// Expired ones go when the next is made.
-	if _, err := db.admin.Exec("UPDATE `" + db.Name + "`.wp_usermeta SET meta_value = CONCAT('1000000000', SUBSTRING(meta_value, LOCATE(':', meta_value))) WHERE meta_key = 'aegir_login_token'"); err != nil {
+	if _, err := db.Admin.Exec("UPDATE `" + db.Name + "`.wp_usermeta SET meta_value = CONCAT('1000000000', SUBSTRING(meta_value, LOCATE(':', meta_value))) WHERE meta_key = 'aegir_login_token'"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := WordPressLoginLink(ctx, ex, p, domain, "", "", "www-data", nil); err != nil {
+	if _, err := LoginLink(ctx, ex, p, domain, "", "", "www-data", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.admin.QueryRow("SELECT COUNT(*) FROM `" + db.Name + "`.wp_usermeta WHERE meta_key = 'aegir_login_token'").Scan(&n); err != nil || n != 1 {
+	if err := db.Admin.QueryRow("SELECT COUNT(*) FROM `" + db.Name + "`.wp_usermeta WHERE meta_key = 'aegir_login_token'").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d tokens stored after two expired, want 1 (%v)", n, err)
 	}
 
@@ -105,7 +108,7 @@ func TestWordPressLoginPluginLayout(t *testing.T) {
 	if err := os.Symlink(elsewhere, mu); err != nil {
 		t.Fatal(err)
 	}
-	_, err = EnsureWordPressLoginPlugin(ctx, ex, p, nil)
+	_, err = EnsureLoginPlugin(ctx, ex, p, nil)
 	var pe *provision.Error
 	if !errors.As(err, &pe) || pe.Code != provision.ErrPlatform || !strings.Contains(pe.Msg, "is not a directory") || !strings.Contains(pe.Hint, "plain directory") {
 		t.Fatalf("mu-plugins as a link: %v", err)

@@ -1,4 +1,4 @@
-package app
+package wordpress
 
 import (
 	"crypto/sha256"
@@ -10,36 +10,40 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/app/drupal"
+	"github.com/aegir-project/aegir/pkg/provision/app/internal/apptest"
 	aexec "github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 func TestWordPressInstall(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := apptest.Ctx(t)
 	ex := aexec.NewLocal()
-	p, err := Verify(ctx, ex, wpPlatform(t), VerifyOptions{Type: WordPress, WebUser: "www-data", Keep: KeptDir(t.TempDir())})
+	p, err := app.Verify(ctx, ex, apptest.WPPlatform(t), app.VerifyOptions{Type: entities.PlatformWordPress, WebUser: "www-data", Keep: app.KeptDir(t.TempDir())})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := newTestDB(t)
-	domain := "wp-" + strings.ToLower(randomString(8, alnum)) + ".test"
+	db := apptest.NewDB(t)
+	domain := "wp-" + strings.ToLower(app.NewPassword()[:8]) + ".test"
 	siteURL := "http://" + domain + ":8080"
-	site := WordPressSite{Domain: domain, Aliases: []string{"www." + domain}, URL: siteURL, DB: db.DB}
-	t.Cleanup(func() { RemoveSite(ctx, ex, p, domain) })
-	if _, err := WriteWordPressSite(ctx, ex, p, site, Owner{WebUser: "www-data", WebGroup: "www-data"}); err != nil {
+	site := SiteConfig{Domain: domain, Aliases: []string{"www." + domain}, URL: siteURL, DB: db.DB}
+	t.Cleanup(func() { app.RemoveSite(ctx, ex, p, domain) })
+	if _, err := WriteSiteConfig(ctx, ex, p, site, app.Owner{WebUser: "www-data", WebGroup: "www-data"}); err != nil {
 		t.Fatal(err)
 	}
-	if usr, _, mode := fileGroup(t, WordPressUploadsDir(p, domain)); usr != "www-data" || !mode.IsDir() {
+	if usr, _, mode := apptest.FileGroup(t, UploadsDir(p, domain)); usr != "www-data" || !mode.IsDir() {
 		t.Errorf("uploads directory: %s %s", usr, mode)
 	}
 
-	var log logRecorder
+	var log apptest.Log
 	title := `Aegir's "test" site \o/`
-	pass := `adm'in\pass"` + NewPassword()
-	res, err := InstallWordPress(ctx, ex, p, WordPressInstall{Domain: domain, URL: siteURL, Title: title, AdminEmail: "admin@example.com",
-		AdminPassword: pass, User: "www-data", Log: log.logf})
+	pass := `adm'in\pass"` + app.NewPassword()
+	res, err := Install(ctx, ex, p, InstallOptions{Domain: domain, URL: siteURL, Title: title, AdminEmail: "admin@example.com",
+		AdminPassword: pass, User: "www-data", Log: log.Logf})
 	if err != nil {
-		t.Fatalf("InstallWordPress: %v\n%s", err, log.String())
+		t.Fatalf("Install: %v\n%s", err, log.String())
 	}
 	if res.URL != siteURL || res.UserID != 1 || res.Site != domain {
 		t.Errorf("installed: %+v", res)
@@ -48,12 +52,12 @@ func TestWordPressInstall(t *testing.T) {
 	// WordPress keeps the title HTML-escaped, as its install form does.
 	for name, want := range map[string]string{"siteurl": siteURL, "home": siteURL, "blogname": `Aegir&#039;s &quot;test&quot; site \o/`, "admin_email": "admin@example.com"} {
 		var got string
-		if err := db.admin.QueryRow("SELECT option_value FROM `"+db.Name+"`.wp_options WHERE option_name = ?", name).Scan(&got); err != nil || got != want {
+		if err := db.Admin.QueryRow("SELECT option_value FROM `"+db.Name+"`.wp_options WHERE option_name = ?", name).Scan(&got); err != nil || got != want {
 			t.Errorf("wp_options %s = %q, %v; want %q", name, got, err, want)
 		}
 	}
 	var login, hash string
-	if err := db.admin.QueryRow("SELECT user_login, user_pass FROM `"+db.Name+"`.wp_users WHERE ID = 1").Scan(&login, &hash); err != nil || login != "admin" {
+	if err := db.Admin.QueryRow("SELECT user_login, user_pass FROM `"+db.Name+"`.wp_users WHERE ID = 1").Scan(&login, &hash); err != nil || login != "admin" {
 		t.Errorf("wp_users: %q, %v", login, err)
 	}
 	if !strings.HasPrefix(hash, "$P$") && !strings.HasPrefix(hash, "$wp") {
@@ -65,9 +69,9 @@ func TestWordPressInstall(t *testing.T) {
 
 	// A one-time login link: its token is nowhere but in the link; the
 	// site keeps its SHA-256 with an expiry 24 hours ahead.
-	link, err := WordPressLoginLink(ctx, ex, p, domain, siteURL, "", "www-data", log.logf)
+	link, err := LoginLink(ctx, ex, p, domain, siteURL, "", "www-data", log.Logf)
 	if err != nil {
-		t.Fatalf("WordPressLoginLink: %v\n%s", err, log.String())
+		t.Fatalf("LoginLink: %v\n%s", err, log.String())
 	}
 	token, ok := strings.CutPrefix(link, siteURL+"/wp-login.php?action=aegir-login#token=")
 	if !ok || len(token) != 43 {
@@ -77,12 +81,12 @@ func TestWordPressInstall(t *testing.T) {
 	if strings.Contains(log.String(), token) {
 		t.Errorf("the login token is in the log:\n%s", log.String())
 	}
-	if _, err := WordPressLoginLink(ctx, ex, p, domain, siteURL, "nobody", "www-data", nil); err == nil || !strings.Contains(err.Error(), "no such user: nobody") {
+	if _, err := LoginLink(ctx, ex, p, domain, siteURL, "nobody", "www-data", nil); err == nil || !strings.Contains(err.Error(), "no such user: nobody") {
 		t.Errorf("login link for a missing user: %v", err)
 	}
 
 	// Through the alias, the same site.
-	st, err := ReadWordPressStatus(ctx, ex, p, domain, "http://www."+domain, "www-data", nil)
+	st, err := ReadStatus(ctx, ex, p, domain, "http://www."+domain, "www-data", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,28 +97,28 @@ func TestWordPressInstall(t *testing.T) {
 	t.Logf("task log:\n%s", log.String())
 
 	// WordPress uploads into the site's own directory.
-	if st, err := ReadWordPressStatus(ctx, ex, p, domain, siteURL, "www-data", nil); err != nil || st.UploadDir != WordPressUploadsDir(p, domain) {
-		t.Errorf("uploads go to %q (%v), want %s", st.UploadDir, err, WordPressUploadsDir(p, domain))
+	if st, err := ReadStatus(ctx, ex, p, domain, siteURL, "www-data", nil); err != nil || st.UploadDir != UploadsDir(p, domain) {
+		t.Errorf("uploads go to %q (%v), want %s", st.UploadDir, err, UploadsDir(p, domain))
 	}
 
 	// A second install into the same database is refused.
-	_, err = InstallWordPress(ctx, ex, p, WordPressInstall{Domain: domain, URL: siteURL, User: "www-data"})
+	_, err = Install(ctx, ex, p, InstallOptions{Domain: domain, URL: siteURL, User: "www-data"})
 	var pe *provision.Error
 	if !errors.As(err, &pe) || pe.Code != provision.ErrInstall || !strings.Contains(pe.Msg, "already installed") || pe.Hint == "" {
 		t.Errorf("second install: %v", err)
 	}
 
-	checkWordPressUpgrade(t, p, db, SiteStep{Domain: domain, URL: siteURL, User: "www-data", DBType: "mariadb", Log: log.logf}, &log)
+	checkWordPressUpgrade(t, p, db, app.SiteStep{Domain: domain, URL: siteURL, User: "www-data", DBType: "mariadb", Log: log.Logf}, &log)
 }
 
 // checkStoredToken checks that the site's database holds the SHA-256 of
 // token as the login token of user uid, good for 24 hours from now, and
 // the token itself nowhere.
-func checkStoredToken(t *testing.T, db *testDB, token string, uid int) {
+func checkStoredToken(t *testing.T, db *apptest.DB, token string, uid int) {
 	t.Helper()
 	sum := sha256.Sum256([]byte(token))
 	var value string
-	err := db.admin.QueryRow("SELECT meta_value FROM `"+db.Name+"`.wp_usermeta WHERE meta_key = 'aegir_login_token' AND user_id = ? AND meta_value LIKE ?",
+	err := db.Admin.QueryRow("SELECT meta_value FROM `"+db.Name+"`.wp_usermeta WHERE meta_key = 'aegir_login_token' AND user_id = ? AND meta_value LIKE ?",
 		uid, "%:"+hex.EncodeToString(sum[:])).Scan(&value)
 	if err != nil {
 		t.Fatalf("the token's hash is not stored for user %d: %v", uid, err)
@@ -126,36 +130,36 @@ func checkStoredToken(t *testing.T, db *testDB, token string, uid int) {
 	for _, q := range []string{"SELECT COUNT(*) FROM `" + db.Name + "`.wp_usermeta WHERE INSTR(meta_value, ?) > 0",
 		"SELECT COUNT(*) FROM `" + db.Name + "`.wp_options WHERE INSTR(option_value, ?) > 0"} {
 		var n int
-		if err := db.admin.QueryRow(q, token).Scan(&n); err != nil || n != 0 {
+		if err := db.Admin.QueryRow(q, token).Scan(&n); err != nil || n != 0 {
 			t.Errorf("the token itself is in the database: %s: %d rows, %v", q, n, err)
 		}
 	}
 }
 
-// checkWordPressUpgrade checks UpdateWordPress on an installed site: a
+// checkWordPressUpgrade checks UpdateDB on an installed site: a
 // database of an older WordPress is brought up to the platform's, an up
 // to date one is left alone, a newer one is refused.
-func checkWordPressUpgrade(t *testing.T, p Platform, db *testDB, o SiteStep, log *logRecorder) {
+func checkWordPressUpgrade(t *testing.T, p app.Platform, db *apptest.DB, o app.SiteStep, log *apptest.Log) {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := apptest.Ctx(t)
 	dbVersion := func() (v int) {
 		t.Helper()
-		if err := db.admin.QueryRow("SELECT option_value FROM `" + db.Name + "`.wp_options WHERE option_name = 'db_version'").Scan(&v); err != nil {
+		if err := db.Admin.QueryRow("SELECT option_value FROM `" + db.Name + "`.wp_options WHERE option_name = 'db_version'").Scan(&v); err != nil {
 			t.Fatal(err)
 		}
 		return v
 	}
 	setVersion := func(v int) {
 		t.Helper()
-		if _, err := db.admin.Exec("UPDATE `"+db.Name+"`.wp_options SET option_value = ? WHERE option_name = 'db_version'", v); err != nil {
+		if _, err := db.Admin.Exec("UPDATE `"+db.Name+"`.wp_options SET option_value = ? WHERE option_name = 'db_version'", v); err != nil {
 			t.Fatal(err)
 		}
 	}
 	want := dbVersion()
 	setVersion(44000)
-	up, err := UpdateWordPress(ctx, aexec.NewLocal(), p, o)
+	up, err := UpdateDB(ctx, aexec.NewLocal(), p, o)
 	if err != nil {
-		t.Fatalf("UpdateWordPress: %v\n%s", err, log.String())
+		t.Fatalf("UpdateDB: %v\n%s", err, log.String())
 	}
 	if up.From != 44000 || up.To != want || up.Version != p.Version || dbVersion() != want {
 		t.Errorf("upgrade: %+v, db_version now %d, want %d", up, dbVersion(), want)
@@ -163,63 +167,71 @@ func checkWordPressUpgrade(t *testing.T, p Platform, db *testDB, o SiteStep, log
 	if !strings.Contains(log.String(), fmt.Sprintf("info: WordPress database upgraded from db_version 44000 to %d", want)) {
 		t.Errorf("log:\n%s", log.String())
 	}
-	if err := UpdateSite(ctx, aexec.NewLocal(), p, o); err != nil || !strings.Contains(log.String(), "the WordPress database is up to date") {
+	if err := app.UpdateSite(ctx, aexec.NewLocal(), p, o); err != nil || !strings.Contains(log.String(), "the WordPress database is up to date") {
 		t.Errorf("second upgrade: %v\n%s", err, log.String())
 	}
 	setVersion(want + 1000)
-	_, err = UpdateWordPress(ctx, aexec.NewLocal(), p, o)
+	_, err = UpdateDB(ctx, aexec.NewLocal(), p, o)
 	var pe *provision.Error
 	if !errors.As(err, &pe) || !strings.Contains(pe.Msg, fmt.Sprintf("(db_version %d) is newer than WordPress %s", want+1000, p.Version)) || !strings.Contains(pe.Hint, "newer WordPress") {
 		t.Errorf("upgrade of a newer database: %v", err)
 	}
-	if _, err := UpdateDrupal(ctx, aexec.NewLocal(), p, o); err == nil {
+	if _, err := drupal.UpdateDB(ctx, aexec.NewLocal(), p, o); err == nil {
 		t.Error("Drupal updates on a WordPress platform")
 	}
 }
 
 func TestWordPressInstallFailures(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := apptest.Ctx(t)
 	ex := aexec.NewLocal()
-	p, err := Verify(ctx, ex, wpPlatform(t), VerifyOptions{Keep: KeptDir(t.TempDir())})
+	p, err := app.Verify(ctx, ex, apptest.WPPlatform(t), app.VerifyOptions{Keep: app.KeptDir(t.TempDir())})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	t.Run("database-refuses", func(t *testing.T) {
-		db := newTestDB(t)
+		db := apptest.NewDB(t)
 		domain := "wp-refused.test"
 		wrong := db.DB
 		wrong.Password = "not-the-password"
-		t.Cleanup(func() { RemoveSite(ctx, ex, p, domain) })
-		if _, err := WriteWordPressSite(ctx, ex, p, WordPressSite{Domain: domain, DB: wrong}, Owner{}); err != nil {
+		t.Cleanup(func() { app.RemoveSite(ctx, ex, p, domain) })
+		if _, err := WriteSiteConfig(ctx, ex, p, SiteConfig{Domain: domain, DB: wrong}, app.Owner{}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := InstallWordPress(ctx, ex, p, WordPressInstall{Domain: domain})
+		_, err := Install(ctx, ex, p, InstallOptions{Domain: domain})
 		var pe *provision.Error
 		if !errors.As(err, &pe) || pe.Code != provision.ErrInstall || !strings.Contains(pe.Msg, "database connection") || !strings.Contains(pe.Hint, "database") {
 			t.Fatalf("install against a refusing database: %#v", err)
 		}
 		var n int
-		if err := db.admin.QueryRow("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ?", db.Name).Scan(&n); err != nil || n != 0 {
+		if err := db.Admin.QueryRow("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ?", db.Name).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%d tables in the database, %v", n, err)
 		}
 	})
 	t.Run("no-site-config", func(t *testing.T) {
-		_, err := InstallWordPress(ctx, ex, p, WordPressInstall{Domain: "nowhere.test"})
+		_, err := Install(ctx, ex, p, InstallOptions{Domain: "nowhere.test"})
 		if err == nil || !strings.Contains(err.Error(), "no site is configured for host 'nowhere.test'") {
 			t.Fatalf("install of a site without config: %v", err)
 		}
 	})
 	t.Run("bad-input", func(t *testing.T) {
-		for _, o := range []WordPressInstall{
+		for _, o := range []InstallOptions{
 			{Domain: "../x"}, {Domain: "a.test", AdminUser: "a;b"}, {Domain: "a.test", AdminEmail: "nope"},
 			{Domain: "a.test", Language: "../../x"}, {Domain: "a.test", URL: "javascript:alert(1)"},
 		} {
-			_, err := InstallWordPress(ctx, ex, p, o)
+			_, err := Install(ctx, ex, p, o)
 			var pe *provision.Error
 			if !errors.As(err, &pe) || pe.Code != provision.ErrInvalidContext {
 				t.Errorf("%+v: %v", o, err)
 			}
 		}
 	})
+}
+
+// TestEmbeddedScriptsLint runs php -l on every PHP script as it runs
+// (prelude, wp-common.php and script), on the dispatcher and on the login
+// plugin.
+func TestEmbeddedScriptsLint(t *testing.T) {
+	apptest.LintScripts(t, phpFS, Scripts, PHPScript, map[string][]byte{"wp-config.php": RenderDispatcher(), "aegir-login.php": loginPlugin},
+		"wp-common.php", "wp-config.php", "wp-login-plugin.php")
 }

@@ -1,4 +1,4 @@
-package app
+package drupal
 
 import (
 	"os/exec"
@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/app/internal/apptest"
 	aexec "github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -17,7 +20,7 @@ import (
 // installer and login link through php-cli over SSH.
 func TestOverSSH(t *testing.T) {
 	srv := testenv.StartSSHD(t)
-	ctx := testCtx(t)
+	ctx := apptest.Ctx(t)
 	ex, err := aexec.DialSSH(ctx, aexec.SSHConfig{Host: srv.Host, Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile,
 		KnownHostsFile: srv.KnownHostsFile, ConnectTimeout: 5 * time.Second})
 	if err != nil {
@@ -26,7 +29,7 @@ func TestOverSSH(t *testing.T) {
 	t.Cleanup(func() { ex.Close() })
 
 	tree := map[string]string{}
-	for k, v := range drupal10Files {
+	for k, v := range apptest.Drupal10Files {
 		tree[k] = v
 	}
 	for k, v := range standInDrupal10 {
@@ -35,27 +38,27 @@ func TestOverSSH(t *testing.T) {
 	for k, v := range standInSite10 {
 		tree[k] = v
 	}
-	root := buildDrupal(t, tree, "web")
-	writeTree(t, root, map[string]string{"web/rec/.keep": ""})
+	root := apptest.BuildDrupal(t, tree, "web")
+	apptest.WriteTree(t, root, map[string]string{"web/rec/.keep": ""})
 	// The platform belongs to the SSH user, as a deploy user's would; its
 	// rec/ directory is the stand-in installer's, written as www-data.
 	if out, err := exec.Command("sh", "-c", `chown -R "$1": "$2" && chmod 0777 "$2/web/rec"`, "sh", srv.User, root).CombinedOutput(); err != nil {
 		t.Fatalf("chown: %v %s", err, out)
 	}
 
-	var log logRecorder
-	p, err := Verify(ctx, ex, root, VerifyOptions{Type: Drupal, WebUser: "www-data", Log: log.logf})
+	var log apptest.Log
+	p, err := app.Verify(ctx, ex, root, app.VerifyOptions{Type: entities.PlatformDrupal, WebUser: "www-data", Log: log.Logf})
 	if err != nil {
 		t.Fatalf("Verify over SSH: %v\n%s", err, log.String())
 	}
 	if p.Version != "10.3.1" || p.DocrootRel() != "web" {
 		t.Errorf("platform %+v", p)
 	}
-	remote, err := Discover(ctx, ex, p, log.logf)
+	remote, err := app.Discover(ctx, ex, p, log.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	local, err := Discover(ctx, aexec.NewLocal(), p, nil)
+	local, err := app.Discover(ctx, aexec.NewLocal(), p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,20 +66,20 @@ func TestOverSSH(t *testing.T) {
 		t.Errorf("discovery over SSH found %d packages, locally %d:\n%+v\n%+v", len(remote), len(local), remote, local)
 	}
 
-	db := DB{Type: "mariadb", Name: "ssh_db", User: "ssh_u", Password: `s'sh\pw`, Host: "127.0.0.1", Port: 3306}
-	if _, err := WriteDrupalSettings(ctx, ex, p, DrupalSettings{Domain: "ssh.test", DB: db}, Owner{}); err != nil {
+	db := app.DB{Type: "mariadb", Name: "ssh_db", User: "ssh_u", Password: `s'sh\pw`, Host: "127.0.0.1", Port: 3306}
+	if _, err := WriteSettings(ctx, ex, p, Settings{Domain: "ssh.test", DB: db}, app.Owner{}); err != nil {
 		t.Fatal(err)
 	}
 	includeSettings(t, p.SiteDir("ssh.test")+"/settings.php")
-	pass := `o'ver\ssh` + NewPassword()
-	if err := InstallDrupal(ctx, ex, p, DrupalInstall{Domain: "ssh.test", AdminPassword: pass, DB: db, User: "www-data", Log: log.logf}); err != nil {
-		t.Fatalf("InstallDrupal over SSH: %v\n%s", err, log.String())
+	pass := `o'ver\ssh` + app.NewPassword()
+	if err := Install(ctx, ex, p, InstallOptions{Domain: "ssh.test", AdminPassword: pass, DB: db, User: "www-data", Log: log.Logf}); err != nil {
+		t.Fatalf("Install over SSH: %v\n%s", err, log.String())
 	}
 	r := readRecord(t, p)
 	if r.User != "www-data" || get(r.Settings, "forms", "install_configure_form", "account", "pass", "pass1") != pass || deref(r.Loader) != "StandInClassLoader" {
 		t.Errorf("the installer over SSH got: %+v", r)
 	}
-	link, err := DrupalLoginLink(ctx, ex, p, "ssh.test", "http://ssh.test", "www-data", nil)
+	link, err := LoginLink(ctx, ex, p, "ssh.test", "http://ssh.test", "www-data", nil)
 	if err != nil || link != "http://ssh.test/user/reset/1/1700000000/hash10/login" {
 		t.Errorf("login link over SSH: %q, %v", link, err)
 	}

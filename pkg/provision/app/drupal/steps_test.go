@@ -1,4 +1,4 @@
-package app
+package drupal
 
 import (
 	"encoding/json"
@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/app/internal/apptest"
 	aexec "github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -477,8 +479,8 @@ type stepUpdate struct {
 
 // stepSite is a stand-in site for cron and update tests.
 type stepSite struct {
-	p     Platform
-	db    DB
+	p     app.Platform
+	db    app.DB
 	state string // rec/state.json
 }
 
@@ -486,9 +488,9 @@ type stepSite struct {
 // "steps.test" and the state st.
 func newStepSite(t *testing.T, major int, st stepState) *stepSite {
 	t.Helper()
-	files, core, docroot := drupal7Files, standInCore7(), ""
+	files, core, docroot := apptest.Drupal7Files, standInCore7(), ""
 	if major != 7 {
-		files, core, docroot = drupal10Files, standInCore10(), "web"
+		files, core, docroot = apptest.Drupal10Files, standInCore10(), "web"
 	}
 	p, db := standInSite(t, files, core, docroot, "steps.test")
 	s := &stepSite{p: p, db: db, state: filepath.Join(p.Docroot, "rec/state.json")}
@@ -526,8 +528,8 @@ func (s *stepSite) read(t *testing.T) stepState {
 	return st
 }
 
-func (s *stepSite) step(log *logRecorder) SiteStep {
-	return SiteStep{Domain: "steps.test", URL: "http://steps.test:8080", User: "www-data", DBType: "mariadb", Log: log.logf}
+func (s *stepSite) step(log *apptest.Log) app.SiteStep {
+	return app.SiteStep{Domain: "steps.test", URL: "http://steps.test:8080", User: "www-data", DBType: "mariadb", Log: log.Logf}
 }
 
 // updates7 and updates10 are the updates of the stand-in cores: system's
@@ -555,7 +557,7 @@ var (
 )
 
 // logHas checks that the log has each of lines.
-func logHas(t *testing.T, log *logRecorder, lines ...string) {
+func logHas(t *testing.T, log *apptest.Log, lines ...string) {
 	t.Helper()
 	for _, line := range lines {
 		if !strings.Contains(log.String(), line) {
@@ -599,8 +601,8 @@ func TestDrupalCron(t *testing.T) {
 	for _, major := range []int{7, 10} {
 		t.Run(fmt.Sprint("drupal", major), func(t *testing.T) {
 			s := newStepSite(t, major, stepState{})
-			var log logRecorder
-			if err := DrupalCron(testCtx(t), aexec.NewLocal(), s.p, s.step(&log)); err != nil {
+			var log apptest.Log
+			if err := Cron(apptest.Ctx(t), aexec.NewLocal(), s.p, s.step(&log)); err != nil {
 				t.Fatalf("%v\n%s", err, log.String())
 			}
 			st := s.read(t)
@@ -616,7 +618,7 @@ func TestDrupalCron(t *testing.T) {
 			// Another run holds the lock: the step fails and says so.
 			st.CronLocked = true
 			s.write(t, st)
-			err := DrupalCron(testCtx(t), aexec.NewLocal(), s.p, s.step(&log))
+			err := Cron(apptest.Ctx(t), aexec.NewLocal(), s.p, s.step(&log))
 			var pe *provision.Error
 			if !errors.As(err, &pe) || pe.Code != provision.ErrCommand || !strings.Contains(pe.Msg, "cron of steps.test: Drupal did not run cron: another cron run") ||
 				!strings.Contains(pe.Hint, "lock") {
@@ -627,17 +629,17 @@ func TestDrupalCron(t *testing.T) {
 }
 
 func TestDrupalStepFailures(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := apptest.Ctx(t)
 	ex := aexec.NewLocal()
 	t.Run("database-refuses", func(t *testing.T) {
 		for _, major := range []int{7, 10} {
 			s := newStepSite(t, major, stepState{Refuse: true})
-			err := DrupalCron(ctx, ex, s.p, s.step(&logRecorder{}))
+			err := Cron(ctx, ex, s.p, s.step(&apptest.Log{}))
 			var pe *provision.Error
 			if !errors.As(err, &pe) || !strings.Contains(pe.Msg, "Access denied for user 'site'@'localhost'") || !strings.Contains(pe.Hint, "database user and password") {
 				t.Errorf("drupal %d cron with a refusing database: %#v", major, err)
 			}
-			_, err = UpdateDrupal(ctx, ex, s.p, s.step(&logRecorder{}))
+			_, err = UpdateDB(ctx, ex, s.p, s.step(&apptest.Log{}))
 			if !errors.As(err, &pe) || !strings.Contains(pe.Msg, "database updates of steps.test: Drupal failed before the updates ran: SQLSTATE[HY000] [1045]") ||
 				!strings.Contains(pe.Hint, "database") {
 				t.Errorf("drupal %d updates with a refusing database: %#v", major, err)
@@ -647,15 +649,15 @@ func TestDrupalStepFailures(t *testing.T) {
 	t.Run("missing-extensions", func(t *testing.T) {
 		// php -n loads no extension at all.
 		s := newStepSite(t, 7, stepState{})
-		o := s.step(&logRecorder{})
+		o := s.step(&apptest.Log{})
 		o.PHP = []string{"php", "-n"}
-		err := DrupalCron(ctx, ex, s.p, o)
+		err := Cron(ctx, ex, s.p, o)
 		var pe *provision.Error
 		if !errors.As(err, &pe) || pe.Code != provision.ErrMissingBinary ||
 			!strings.Contains(pe.Msg, "lacks the extensions Drupal 7 needs: dom, gd, pdo, pdo_mysql, SimpleXML, xml") {
 			t.Fatalf("cron without extensions: %#v", err)
 		}
-		v := strings.TrimSpace(phpEval(t, "/", "echo PHP_MAJOR_VERSION . '.' . PHP_MINOR_VERSION;"))
+		v := strings.TrimSpace(apptest.PHPEval(t, "/", "echo PHP_MAJOR_VERSION . '.' . PHP_MINOR_VERSION;"))
 		for _, pkg := range []string{"php" + v + "-xml", "php" + v + "-gd", "php" + v + "-mysql", "php" + v + "-common"} {
 			if !strings.Contains(pe.Hint, "apt-get install ") || !strings.Contains(pe.Hint, pkg) {
 				t.Errorf("hint %q lacks %s", pe.Hint, pkg)
@@ -667,23 +669,23 @@ func TestDrupalStepFailures(t *testing.T) {
 
 		// PostgreSQL sites need pdo_pgsql; an install checks too.
 		o.DBType = "postgresql"
-		if _, err := UpdateDrupal(ctx, ex, s.p, o); err == nil || !strings.Contains(err.Error(), "pdo_pgsql") {
+		if _, err := UpdateDB(ctx, ex, s.p, o); err == nil || !strings.Contains(err.Error(), "pdo_pgsql") {
 			t.Errorf("updates of a PostgreSQL site without extensions: %v", err)
 		}
-		err = InstallDrupal(ctx, ex, s.p, DrupalInstall{Domain: "steps.test", DB: s.db, PHP: []string{"php", "-n"}})
+		err = Install(ctx, ex, s.p, InstallOptions{Domain: "steps.test", DB: s.db, PHP: []string{"php", "-n"}})
 		if !errors.As(err, &pe) || pe.Code != provision.ErrMissingBinary || !strings.Contains(pe.Msg, "Drupal install of steps.test: PHP") {
 			t.Errorf("install without extensions: %#v", err)
 		}
 
 		// Everything Drupal needs but mbstring: it runs, with a warning
 		// that says what to install.
-		var log logRecorder
+		var log apptest.Log
 		o = s.step(&log)
 		o.PHP = []string{"php", "-n"}
 		for _, e := range []string{"posix", "pdo", "mysqlnd", "pdo_mysql", "xml", "dom", "simplexml", "gd"} {
 			o.PHP = append(o.PHP, "-d", "extension="+e)
 		}
-		if err := DrupalCron(ctx, ex, s.p, o); err != nil {
+		if err := Cron(ctx, ex, s.p, o); err != nil {
 			t.Fatalf("cron without mbstring: %v\n%s", err, log.String())
 		}
 		if !strings.Contains(log.String(), "warning: PHP "+v+" (") || !strings.Contains(log.String(), "lacks the mbstring extension, which Drupal 7 recommends: apt-get install php"+v+"-mbstring") {
@@ -692,11 +694,11 @@ func TestDrupalStepFailures(t *testing.T) {
 	})
 	t.Run("bad-input", func(t *testing.T) {
 		s := newStepSite(t, 7, stepState{})
-		for _, o := range []SiteStep{
+		for _, o := range []app.SiteStep{
 			{Domain: "../x"}, {Domain: "steps.test", URL: "javascript:x"}, {Domain: "steps.test", DBType: "oracle"},
 			{Domain: "steps.test", Drush: "drush"}, {Domain: "steps.test", PHP: []string{"php;rm"}}, {Domain: "steps.test", PHP: []string{"php", "a\nb"}},
 		} {
-			err := DrupalCron(ctx, ex, s.p, o)
+			err := Cron(ctx, ex, s.p, o)
 			var pe *provision.Error
 			if !errors.As(err, &pe) || pe.Code != provision.ErrInvalidContext {
 				t.Errorf("%+v: %v", o, err)
@@ -711,11 +713,11 @@ func TestDrupalStepFailures(t *testing.T) {
 // updated runs the updates of a new stand-in site with state st, which
 // must succeed, and returns the site, the updates, the state after and the
 // log.
-func updated(t *testing.T, major int, st stepState) (*stepSite, []Update, stepState, *logRecorder) {
+func updated(t *testing.T, major int, st stepState) (*stepSite, []Update, stepState, *apptest.Log) {
 	t.Helper()
 	s := newStepSite(t, major, st)
-	log := &logRecorder{}
-	got, err := UpdateDrupal(testCtx(t), aexec.NewLocal(), s.p, s.step(log))
+	log := &apptest.Log{}
+	got, err := UpdateDB(apptest.Ctx(t), aexec.NewLocal(), s.p, s.step(log))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
@@ -723,7 +725,7 @@ func updated(t *testing.T, major int, st stepState) (*stepSite, []Update, stepSt
 }
 
 func TestUpdateDrupal7(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := apptest.Ctx(t)
 	ex := aexec.NewLocal()
 	s, got, st, log := updated(t, 7, updates7)
 	// Prepared as update.php prepares it, then one non-progressive batch
@@ -750,10 +752,10 @@ func TestUpdateDrupal7(t *testing.T) {
 	)
 
 	// Nothing pending: nothing runs, the caches are rebuilt all the same.
-	log = &logRecorder{}
+	log = &apptest.Log{}
 	st.Calls = nil
 	s.write(t, st)
-	if got, err := UpdateDrupal(ctx, ex, s.p, s.step(log)); err != nil || len(got) != 0 {
+	if got, err := UpdateDB(ctx, ex, s.p, s.step(log)); err != nil || len(got) != 0 {
 		t.Fatalf("%v %v\n%s", got, err, log.String())
 	}
 	if st := s.read(t); callIndex(st.Calls, "update_batch") >= 0 || callIndex(st.Calls, "flush caches") < 0 || !strings.Contains(log.String(), "info: no pending database updates") {
@@ -762,7 +764,7 @@ func TestUpdateDrupal7(t *testing.T) {
 }
 
 func TestUpdateDrupal7Failures(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := apptest.Ctx(t)
 	ex := aexec.NewLocal()
 	cases := []struct {
 		kind, msg string
@@ -780,8 +782,8 @@ func TestUpdateDrupal7Failures(t *testing.T) {
 			st := updates7
 			st.Fail, st.FailKind = "node_update_7016", c.kind
 			s := newStepSite(t, 7, st)
-			var log logRecorder
-			_, err := UpdateDrupal(ctx, ex, s.p, s.step(&log))
+			var log apptest.Log
+			_, err := UpdateDB(ctx, ex, s.p, s.step(&log))
 			var pe *provision.Error
 			if !errors.As(err, &pe) || pe.Code != provision.ErrCommand || !strings.Contains(pe.Msg, "database updates of steps.test: "+c.msg) {
 				t.Fatalf("failing update: %#v\n%s", err, log.String())
@@ -814,8 +816,8 @@ func TestUpdateDrupal7Failures(t *testing.T) {
 			"schema": {"title": "Database schema", "severity": 2, "description": "The <code>sessions</code> table is broken."},
 		}
 		s := newStepSite(t, 7, st)
-		var log logRecorder
-		_, err := UpdateDrupal(ctx, ex, s.p, s.step(&log))
+		var log apptest.Log
+		_, err := UpdateDB(ctx, ex, s.p, s.step(&log))
 		if err == nil || !strings.Contains(err.Error(), "Drupal refuses to run the database updates: Database schema: The sessions table is broken.") {
 			t.Fatalf("requirement error: %v", err)
 		}
@@ -830,7 +832,7 @@ func TestUpdateDrupal7Failures(t *testing.T) {
 		st := updates7
 		st.Removed = true
 		s := newStepSite(t, 7, st)
-		_, err := UpdateDrupal(ctx, ex, s.p, s.step(&logRecorder{}))
+		_, err := UpdateDB(ctx, ex, s.p, s.step(&apptest.Log{}))
 		if err == nil || !strings.Contains(err.Error(), "the old module cannot be updated: old module can not be updated. Its schema version is 6000.") {
 			t.Fatalf("module whose updates were removed: %v", err)
 		}
@@ -842,8 +844,8 @@ func TestUpdateDrupal7Failures(t *testing.T) {
 		st := updates7
 		st.Missing = map[string][]string{"mymod_update_7100": {"other_update_7001"}}
 		s := newStepSite(t, 7, st)
-		var log logRecorder
-		if _, err := UpdateDrupal(ctx, ex, s.p, s.step(&log)); err != nil {
+		var log apptest.Log
+		if _, err := UpdateDB(ctx, ex, s.p, s.step(&log)); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(log.String(), "warning: update mymod_update_7100 (Fills the new field.): skipped: its dependencies are missing: other_update_7001") {
@@ -853,7 +855,7 @@ func TestUpdateDrupal7Failures(t *testing.T) {
 }
 
 func TestUpdateDrupal10(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := apptest.Ctx(t)
 	ex := aexec.NewLocal()
 	s, got, st, log := updated(t, 10, updates10)
 	inOrder(t, st.Calls, `kernel Drupal\Core\Update\UpdateKernel prod host steps.test:8080 root ok`, "boot", "preHandle", "load updates",
@@ -877,8 +879,8 @@ func TestUpdateDrupal10(t *testing.T) {
 	)
 
 	// A second run finds nothing to do.
-	log = &logRecorder{}
-	if got, err := UpdateDrupal(ctx, ex, s.p, s.step(log)); err != nil || len(got) != 0 || !strings.Contains(log.String(), "no pending database updates") {
+	log = &apptest.Log{}
+	if got, err := UpdateDB(ctx, ex, s.p, s.step(log)); err != nil || len(got) != 0 || !strings.Contains(log.String(), "no pending database updates") {
 		t.Errorf("second run: %v %v\n%s", got, err, log.String())
 	}
 
@@ -887,8 +889,8 @@ func TestUpdateDrupal10(t *testing.T) {
 			st := updates10
 			st.Fail, st.FailKind = "node_update_10201", kind
 			s := newStepSite(t, 10, st)
-			var log logRecorder
-			_, err := UpdateDrupal(ctx, ex, s.p, s.step(&log))
+			var log apptest.Log
+			_, err := UpdateDB(ctx, ex, s.p, s.step(&log))
 			if err == nil || !strings.Contains(err.Error(), "database update node_update_10201 failed: ") {
 				t.Fatalf("failing update: %v\n%s", err, log.String())
 			}
@@ -909,7 +911,7 @@ func TestUpdateDrupal10(t *testing.T) {
 func TestDrupalStepsWithDrush(t *testing.T) {
 	s := newStepSite(t, 10, stepState{})
 	drush := filepath.Join(s.p.Root, "vendor/bin/drush")
-	writeTree(t, s.p.Root, map[string]string{"vendor/bin/drush": `#!/bin/sh
+	apptest.WriteTree(t, s.p.Root, map[string]string{"vendor/bin/drush": `#!/bin/sh
 printf '%s\n' "$@" >> "$(dirname "$0")/args.txt"
 if [ "$4" = updatedb ] && [ -e "$(dirname "$0")/fail" ]; then
   echo " [error] node_update_10201 failed: Table node_title does not exist" >&2
@@ -920,15 +922,15 @@ echo " [success] done"
 	if err := os.Chmod(drush, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var log logRecorder
+	var log apptest.Log
 	o := s.step(&log)
 	o.User = ""
 	o.Drush = drush
-	ctx := testCtx(t)
-	if err := DrupalCron(ctx, aexec.NewLocal(), s.p, o); err != nil {
+	ctx := apptest.Ctx(t)
+	if err := Cron(ctx, aexec.NewLocal(), s.p, o); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	if updates, err := UpdateDrupal(ctx, aexec.NewLocal(), s.p, o); err != nil || updates != nil {
+	if updates, err := UpdateDB(ctx, aexec.NewLocal(), s.p, o); err != nil || updates != nil {
 		t.Fatalf("%v %v\n%s", updates, err, log.String())
 	}
 	args, _ := os.ReadFile(filepath.Join(s.p.Root, "vendor/bin/args.txt"))
@@ -939,8 +941,8 @@ echo " [success] done"
 	if len(s.read(t).Calls) != 0 {
 		t.Error("aegir's PHP ran although drush is configured")
 	}
-	writeTree(t, s.p.Root, map[string]string{"vendor/bin/fail": ""})
-	_, err := UpdateDrupal(ctx, aexec.NewLocal(), s.p, o)
+	apptest.WriteTree(t, s.p.Root, map[string]string{"vendor/bin/fail": ""})
+	_, err := UpdateDB(ctx, aexec.NewLocal(), s.p, o)
 	if err == nil || !strings.Contains(err.Error(), "drush updatedb of steps.test failed") || !strings.Contains(err.Error(), "node_update_10201 failed") {
 		t.Errorf("failing drush updatedb: %v", err)
 	}

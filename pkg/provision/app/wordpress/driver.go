@@ -1,4 +1,4 @@
-package app
+package wordpress
 
 import (
 	"context"
@@ -6,84 +6,86 @@ import (
 	"path"
 	"strings"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
 	"github.com/aegir-project/aegir/pkg/provision/backup"
 	"github.com/aegir-project/aegir/pkg/provision/db"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-func init() { Register(wordPressDriver{}) }
+func init() { app.Register(wordPressDriver{}) }
 
 // wordPressDriver is the Driver of WordPress: one tree serving many
 // sites through aegir's dispatcher.
 type wordPressDriver struct{}
 
-var _ Driver = wordPressDriver{}
+var _ app.Driver = wordPressDriver{}
 
-func (wordPressDriver) Type() string { return WordPress }
+func (wordPressDriver) Type() string { return entities.PlatformWordPress }
 
-func (wordPressDriver) Markers() []Marker {
-	return []Marker{{"wp-includes/version.php", "", wpVersion}}
+func (wordPressDriver) Markers() []app.Marker {
+	return []app.Marker{{File: "wp-includes/version.php", Version: wpVersion}}
 }
 
 func (wordPressDriver) Describe() (string, string) {
 	return "WordPress (wp-includes/version.php)", "WordPress's wp-includes/"
 }
 
-func (wordPressDriver) Inspect(context.Context, exec.Executor, *Platform) {}
+func (wordPressDriver) Inspect(context.Context, exec.Executor, *app.Platform) {}
 
 // SitesDir is ROOT/wp-content/aegir-sites.
-func (wordPressDriver) SitesDir(p Platform) string { return path.Join(p.Root, WordPressSitesDir) }
+func (wordPressDriver) SitesDir(p app.Platform) string { return path.Join(p.Root, SitesPath) }
 
 // PreparePlatform puts aegir's dispatcher and login plugin in place
-// (EnsureWordPressPlatform).
-func (wordPressDriver) PreparePlatform(ctx context.Context, ex exec.Executor, p Platform, keep string, log Logf) error {
-	_, err := EnsureWordPressPlatform(ctx, ex, p, keep, log)
+// (EnsurePlatform).
+func (wordPressDriver) PreparePlatform(ctx context.Context, ex exec.Executor, p app.Platform, keep string, log app.Logf) error {
+	_, err := EnsurePlatform(ctx, ex, p, keep, log)
 	return err
 }
 
-func (wordPressDriver) FindSites(ctx context.Context, ex exec.Executor, p Platform, _ string, log Logf) ([]FoundSite, error) {
-	return findWordPressSites(ctx, ex, p, log)
+func (wordPressDriver) FindSites(ctx context.Context, ex exec.Executor, p app.Platform, _ string, log app.Logf) ([]app.FoundSite, error) {
+	return findSites(ctx, ex, p, log)
 }
 
-func (wordPressDriver) Discover(ctx context.Context, ex exec.Executor, p Platform, log Logf) ([]Package, error) {
-	files, err := scanFiles(ctx, ex, p, func() ([]srcFile, error) { return scanLocalWordPress(p) }, []string{wordPressScript}, log)
+func (wordPressDriver) Discover(ctx context.Context, ex exec.Executor, p app.Platform, log app.Logf) ([]app.Package, error) {
+	files, err := app.ScanFiles(ctx, ex, p, func() ([]app.SrcFile, error) { return scanLocal(p) }, []string{discoverScript}, log)
 	if err != nil {
 		return nil, err
 	}
-	return parseWordPress(p, files), nil
+	return parse(p, files), nil
 }
 
 // WriteSettings puts the platform's dispatcher in place and writes the
 // site's configuration and its aliases' files.
-func (wordPressDriver) WriteSettings(ctx context.Context, ex exec.Executor, p Platform, s Site) (bool, error) {
-	if _, err := EnsureWordPressPlatform(ctx, ex, p, s.Keep, s.Log); err != nil {
+func (wordPressDriver) WriteSettings(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) (bool, error) {
+	if _, err := EnsurePlatform(ctx, ex, p, s.Keep, s.Log); err != nil {
 		return false, err
 	}
-	return WriteWordPressSite(ctx, ex, p, WordPressSite{Domain: s.Domain, Aliases: s.Aliases, URL: s.URL, HTTPSURL: s.HTTPSURL, DB: s.DB}, s.Owner)
+	return WriteSiteConfig(ctx, ex, p, SiteConfig{Domain: s.Domain, Aliases: s.Aliases, URL: s.URL, HTTPSURL: s.HTTPSURL, DB: s.DB}, s.Owner)
 }
 
-func (wordPressDriver) Install(ctx context.Context, ex exec.Executor, p Platform, s Site) error {
+func (wordPressDriver) Install(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) error {
 	in := s.Install
-	_, err := InstallWordPress(ctx, ex, p, WordPressInstall{Domain: s.Domain, URL: s.URL,
+	_, err := Install(ctx, ex, p, InstallOptions{Domain: s.Domain, URL: s.URL,
 		Title: in.Title, AdminUser: in.AdminUser, AdminEmail: in.AdminEmail, User: s.Owner.WebUser, Log: s.Log})
 	return err
 }
 
-func (wordPressDriver) RemoveSite(ctx context.Context, ex exec.Executor, p Platform, domain string) error {
-	return removeWordPressSite(ctx, ex, p, domain)
+func (wordPressDriver) RemoveSite(ctx context.Context, ex exec.Executor, p app.Platform, domain string) error {
+	return removeSite(ctx, ex, p, domain)
 }
 
 // LoginLink makes a link of aegir's login plugin for the first
-// administrator (WordPressLoginLink).
-func (wordPressDriver) LoginLink(ctx context.Context, ex exec.Executor, p Platform, s Site) (string, error) {
-	return WordPressLoginLink(ctx, ex, p, s.Domain, s.URL, "", s.Owner.WebUser, s.Log)
+// administrator (LoginLink).
+func (wordPressDriver) LoginLink(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) (string, error) {
+	return LoginLink(ctx, ex, p, s.Domain, s.URL, "", s.Owner.WebUser, s.Log)
 }
 
 // EnabledPackages are core (with its database version), the active
 // plugins and the theme.
-func (wordPressDriver) EnabledPackages(ctx context.Context, ex exec.Executor, p Platform, s Site) (map[string]string, error) {
-	st, err := ReadWordPressStatus(ctx, ex, p, s.Domain, s.URL, s.Owner.WebUser, s.Log)
+func (wordPressDriver) EnabledPackages(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) (map[string]string, error) {
+	st, err := ReadStatus(ctx, ex, p, s.Domain, s.URL, s.Owner.WebUser, s.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +102,7 @@ func (wordPressDriver) EnabledPackages(ctx context.Context, ex exec.Executor, p 
 
 // Cron requests wp-cron.php through the site's address, as a visitor's
 // request starts it.
-func (wordPressDriver) Cron(ctx context.Context, ex exec.Executor, p Platform, s Site) error {
+func (wordPressDriver) Cron(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) error {
 	code, err := s.Visit(ctx, "/wp-cron.php?doing_wp_cron")
 	if err != nil {
 		return err
@@ -109,22 +111,22 @@ func (wordPressDriver) Cron(ctx context.Context, ex exec.Executor, p Platform, s
 		return provision.Errorf(provision.ErrCommand, "open the site in a browser and read the web server's error log",
 			"cron of %s: the site answered HTTP %d", s.Domain, code)
 	}
-	s.Log.log(provision.LevelInfo, "cron of %s ran (HTTP %d)", s.Domain, code)
+	s.Log.Printf(provision.LevelInfo, "cron of %s ran (HTTP %d)", s.Domain, code)
 	return nil
 }
 
-func (wordPressDriver) UpdateDB(ctx context.Context, ex exec.Executor, p Platform, o SiteStep) error {
-	_, err := UpdateWordPress(ctx, ex, p, o)
+func (wordPressDriver) UpdateDB(ctx context.Context, ex exec.Executor, p app.Platform, o app.SiteStep) error {
+	_, err := UpdateDB(ctx, ex, p, o)
 	return err
 }
 
 // Check loads WordPress for the site with its database.
-func (wordPressDriver) Check(ctx context.Context, ex exec.Executor, p Platform, s Site) error {
-	st, err := ReadWordPressStatus(ctx, ex, p, s.Domain, s.URL, s.Owner.WebUser, s.Log)
+func (wordPressDriver) Check(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) error {
+	st, err := ReadStatus(ctx, ex, p, s.Domain, s.URL, s.Owner.WebUser, s.Log)
 	if err != nil {
 		return err
 	}
-	s.Log.log(provision.LevelInfo, "WordPress %s runs %s from database %s (version %s, theme %s, %d active plugins)",
+	s.Log.Printf(provision.LevelInfo, "WordPress %s runs %s from database %s (version %s, theme %s, %d active plugins)",
 		st.Version, s.Domain, s.DB.Name, st.DBVersion, st.Stylesheet, len(st.ActivePlugins))
 	return nil
 }
@@ -132,9 +134,9 @@ func (wordPressDriver) Check(ctx context.Context, ex exec.Executor, p Platform, 
 // BackupParts are the site's uploads, ROOT/wp-content/uploads/DOMAIN, as
 // uploads/, and its configuration, ROOT/wp-content/aegir-sites/DOMAIN.php,
 // as settings.php. Its aliases' files are made again from its record.
-func (wordPressDriver) BackupParts(p Platform, domain string) []backup.Part {
+func (wordPressDriver) BackupParts(p app.Platform, domain string) []backup.Part {
 	return []backup.Part{
-		{Name: "uploads", Path: WordPressUploadsDir(p, domain), Dir: true},
+		{Name: "uploads", Path: UploadsDir(p, domain), Dir: true},
 		{Name: "settings.php", Path: path.Join(p.SitesDir(), domain+".php")},
 	}
 }
@@ -142,7 +144,7 @@ func (wordPressDriver) BackupParts(p Platform, domain string) []backup.Part {
 // Readdress rewrites the site's old address in its posts, the uploads'
 // addresses first (their path holds the domain too), and in its home and
 // siteurl options.
-func (wordPressDriver) Readdress(ctx context.Context, svc db.Service, s Site, from Address) error {
+func (wordPressDriver) Readdress(ctx context.Context, svc db.Service, s app.Site, from app.Address) error {
 	conn, err := svc.Open(ctx, s.DB.Name)
 	if err != nil {
 		return err
@@ -160,13 +162,13 @@ func (wordPressDriver) Readdress(ctx context.Context, svc db.Service, s Site, fr
 	if _, err := conn.Exec(ctx, "UPDATE wp_options SET option_value = ? WHERE option_name IN ('home', 'siteurl')", s.URL); err != nil {
 		return fmt.Errorf("write the address of %s in its options: %w", s.Domain, err)
 	}
-	s.Log.log(provision.LevelInfo, "address %s rewritten to %s (%d rows of posts)", from.URL, s.URL, rows)
+	s.Log.Printf(provision.LevelInfo, "address %s rewritten to %s (%d rows of posts)", from.URL, s.URL, rows)
 	return nil
 }
 
 // StatsQueries: WordPress records no last visit, so active users are
 // those with posts or comments in the last 30 days.
-func (wordPressDriver) StatsQueries(_ Platform, since int64) map[string]string {
+func (wordPressDriver) StatsQueries(_ app.Platform, since int64) map[string]string {
 	return map[string]string{
 		"users":        `SELECT COUNT(*) FROM wp_users`,
 		"active_users": fmt.Sprintf(`SELECT COUNT(DISTINCT post_author) FROM wp_posts WHERE post_date_gmt >= FROM_UNIXTIME(%d)`, since),

@@ -1,7 +1,11 @@
-package app
+// Package apptest holds what the tests of the application drivers share:
+// trees of files, a log recorder, Drupal trees, a copy of Debian's
+// WordPress and databases on the shared MariaDB.
+package apptest
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"os"
@@ -15,24 +19,25 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/provision/app"
 	aexec "github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-// remoteish is the local executor posing as a remote one, so that the
+// Remoteish is the local executor posing as a remote one, so that the
 // code paths for remote servers (one find command for discovery) run
 // here against the same files.
-type remoteish struct{ aexec.Executor }
+type Remoteish struct{ aexec.Executor }
 
-func (remoteish) IsLocal() bool { return false }
+func (Remoteish) IsLocal() bool { return false }
 
-func testCtx(t testing.TB) context.Context {
+func Ctx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-// writeTree writes files (path relative to root: content) under root.
-func writeTree(t testing.TB, root string, files map[string]string) {
+// WriteTree writes files (path relative to root: content) under root.
+func WriteTree(t testing.TB, root string, files map[string]string) {
 	t.Helper()
 	for rel, content := range files {
 		p := filepath.Join(root, rel)
@@ -45,10 +50,10 @@ func writeTree(t testing.TB, root string, files map[string]string) {
 	}
 }
 
-// fastTempDir makes a world-readable temporary directory, removed when
+// FastTempDir makes a world-readable temporary directory, removed when
 // the test ends, on /dev/shm (tmpfs) when there is one: creating files
 // there is a hundred times faster than on this machine's disk.
-func fastTempDir(t testing.TB) string {
+func FastTempDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp(shmOrTmp(), "aegir-app-test-")
 	if err != nil {
@@ -68,28 +73,28 @@ func shmOrTmp() string {
 	return os.TempDir()
 }
 
-// logRecorder collects a task's log lines.
-type logRecorder struct {
+// Log collects a task's log lines.
+type Log struct {
 	mu    sync.Mutex
 	lines []string
 }
 
-func (l *logRecorder) logf(level, format string, args ...any) {
+func (l *Log) Logf(level, format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.lines = append(l.lines, level+": "+fmt.Sprintf(format, args...))
 }
 
-func (l *logRecorder) String() string {
+func (l *Log) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.lines, "\n")
 }
 
-// drupal7Files is a Drupal 7 tree as a test builds it: core version file,
+// Drupal7Files is a Drupal 7 tree as a test builds it: core version file,
 // core modules, themes and profiles, contrib and custom extensions in
 // sites/all and in a site's directory, and things discovery must skip.
-var drupal7Files = map[string]string{
+var Drupal7Files = map[string]string{
 	"index.php":                                   "<?php\n",
 	"includes/bootstrap.inc":                      "<?php\n/**\n * The current system version.\n */\ndefine('VERSION', '7.105');\n",
 	"modules/node/node.info":                      "name = Node\ndescription = Allows content to be submitted.\npackage = Core\nversion = VERSION\ncore = 7.x\nfiles[] = node.test\n",
@@ -116,8 +121,8 @@ var drupal7Files = map[string]string{
 	"sites/default/default.settings.php":                 "<?php\n",
 }
 
-// drupal10Files is a Drupal 10 docroot.
-var drupal10Files = map[string]string{
+// Drupal10Files is a Drupal 10 docroot.
+var Drupal10Files = map[string]string{
 	"index.php":           "<?php\n",
 	"autoload.php":        "<?php\nreturn require __DIR__ . '/vendor/autoload.php';\n",
 	"core/lib/Drupal.php": "<?php\n\nclass Drupal {\n\n  /**\n   * The current system version.\n   */\n  const VERSION = '10.3.1';\n}\n",
@@ -141,12 +146,12 @@ var drupal10Files = map[string]string{
 	"sites/default/default.settings.php":                  "<?php\n",
 }
 
-// buildDrupal writes a Drupal tree into a world-readable temporary
+// BuildDrupal writes a Drupal tree into a world-readable temporary
 // directory, under the subdirectory docroot ("" for a plain tree), and
 // returns the platform root.
-func buildDrupal(t testing.TB, files map[string]string, docroot string) string {
+func BuildDrupal(t testing.TB, files map[string]string, docroot string) string {
 	t.Helper()
-	root := filepath.Join(fastTempDir(t), "platform")
+	root := filepath.Join(FastTempDir(t), "platform")
 	tree := map[string]string{}
 	for k, v := range files {
 		tree[filepath.Join(docroot, k)] = v
@@ -155,7 +160,7 @@ func buildDrupal(t testing.TB, files map[string]string, docroot string) string {
 		tree["composer.json"] = "{\"name\": \"test/project\"}\n"
 		tree["vendor/autoload.php"] = "<?php\n"
 	}
-	writeTree(t, root, tree)
+	WriteTree(t, root, tree)
 	return root
 }
 
@@ -167,7 +172,9 @@ var wpShared struct {
 	err  error
 }
 
-func TestMain(m *testing.M) {
+// Main runs the tests of a package and removes the copy of WordPress
+// (WPPlatform) after them: call it from TestMain.
+func Main(m *testing.M) {
 	code := m.Run()
 	if wpShared.dir != "" {
 		os.RemoveAll(wpShared.dir)
@@ -175,11 +182,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// wpPlatform returns a copy of Debian's WordPress (/usr/share/wordpress),
+// WPPlatform returns a copy of Debian's WordPress (/usr/share/wordpress),
 // made with cp -a into a world-readable temporary directory the first
 // time and shared by the tests. Its symbolic links point into /usr/share
 // and /etc and still resolve from the copy.
-func wpPlatform(t testing.TB) string {
+func WPPlatform(t testing.TB) string {
 	t.Helper()
 	testenv.Need(t, "php", "cp")
 	if _, err := os.Stat("/usr/share/wordpress/wp-includes/version.php"); err != nil {
@@ -205,8 +212,8 @@ func wpPlatform(t testing.TB) string {
 	return filepath.Join(wpShared.dir, "wordpress")
 }
 
-// phpEval runs PHP code with php-cli in dir and returns its output.
-func phpEval(t testing.TB, dir, code string, env ...string) string {
+// PHPEval runs PHP code with php-cli in dir and returns its output.
+func PHPEval(t testing.TB, dir, code string, env ...string) string {
 	t.Helper()
 	cmd := exec.Command("php", "-r", code)
 	cmd.Dir = dir
@@ -218,25 +225,25 @@ func phpEval(t testing.TB, dir, code string, env ...string) string {
 	return string(out)
 }
 
-// phpLint runs php -l on a file.
-func phpLint(t testing.TB, file string) {
+// PHPLint runs php -l on a file.
+func PHPLint(t testing.TB, file string) {
 	t.Helper()
 	if out, err := exec.Command("php", "-l", file).CombinedOutput(); err != nil {
 		t.Fatalf("php -l %s: %v: %s", file, err, out)
 	}
 }
 
-// testDB is a MariaDB database and user made for one test, dropped when
+// DB is a MariaDB database and user made for one test, dropped when
 // it ends.
-type testDB struct {
-	DB
-	admin *sql.DB
+type DB struct {
+	app.DB
+	Admin *sql.DB // root on the shared MariaDB
 }
 
-// newTestDB creates a database with a random name and a user with a
+// NewDB creates a database with a random name and a user with a
 // password full of quotes and backslashes on the local MariaDB
 // (127.0.0.1:3306, root without a password).
-func newTestDB(t testing.TB) *testDB {
+func NewDB(t testing.TB) *DB {
 	t.Helper()
 	admin, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/")
 	if err != nil {
@@ -246,10 +253,10 @@ func newTestDB(t testing.TB) *testDB {
 	if err := admin.Ping(); err != nil {
 		t.Fatalf("MariaDB on 127.0.0.1:3306 (root, no password): %v; run: sudo scripts/deps.sh", err)
 	}
-	suffix := strings.ToLower(randomString(10, "abcdefghijklmnopqrstuvwxyz0123456789"))
-	d := &testDB{admin: admin, DB: DB{
+	suffix := strings.ToLower(rand.Text()[:10])
+	d := &DB{Admin: admin, DB: app.DB{
 		Type: "mariadb", Name: "aegir_test_" + suffix, User: "aegir_t_" + suffix,
-		Password: `p'w\"` + NewPassword() + `\`, Host: "127.0.0.1", Port: 3306,
+		Password: `p'w\"` + app.NewPassword() + `\`, Host: "127.0.0.1", Port: 3306,
 	}}
 	// Identifiers are ours (letters, digits, _); the password goes as a
 	// parameter-free literal with quotes and backslashes escaped for SQL.

@@ -1,4 +1,4 @@
-package app
+package drupal
 
 import (
 	"encoding/json"
@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/app"
+	"github.com/aegir-project/aegir/pkg/provision/app/internal/apptest"
+	"github.com/aegir-project/aegir/pkg/provision/app/wordpress"
 	aexec "github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -77,7 +80,7 @@ type record struct {
 
 // standInSite builds a stand-in Drupal platform with a site's settings
 // and directories in place, as the install task prepares them.
-func standInSite(t *testing.T, files, standIn map[string]string, docroot, domain string) (Platform, DB) {
+func standInSite(t *testing.T, files, standIn map[string]string, docroot, domain string) (app.Platform, app.DB) {
 	t.Helper()
 	tree := map[string]string{}
 	for k, v := range files {
@@ -86,10 +89,10 @@ func standInSite(t *testing.T, files, standIn map[string]string, docroot, domain
 	for k, v := range standIn {
 		tree[k] = v
 	}
-	root := buildDrupal(t, tree, docroot)
-	ctx := testCtx(t)
+	root := apptest.BuildDrupal(t, tree, docroot)
+	ctx := apptest.Ctx(t)
 	ex := aexec.NewLocal()
-	p, err := Detect(ctx, ex, root)
+	p, err := app.Detect(ctx, ex, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,18 +103,18 @@ func standInSite(t *testing.T, files, standIn map[string]string, docroot, domain
 	if err := os.Chmod(rec, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	db := DB{Type: "mariadb", Name: "standin", User: "standin", Password: `db'pa\ss"` + NewPassword(), Host: "127.0.0.1", Port: 3306}
-	own := Owner{WebUser: "www-data", WebGroup: "www-data"}
-	if _, err := WriteDrupalSettings(ctx, ex, p, DrupalSettings{Domain: domain, DB: db}, own); err != nil {
+	db := app.DB{Type: "mariadb", Name: "standin", User: "standin", Password: `db'pa\ss"` + app.NewPassword(), Host: "127.0.0.1", Port: 3306}
+	own := app.Owner{WebUser: "www-data", WebGroup: "www-data"}
+	if _, err := WriteSettings(ctx, ex, p, Settings{Domain: domain, DB: db}, own); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := PrepareDrupalSite(ctx, ex, p, domain, own); err != nil {
+	if _, err := PrepareSite(ctx, ex, p, domain, own); err != nil {
 		t.Fatal(err)
 	}
 	return p, db
 }
 
-func readRecord(t *testing.T, p Platform) record {
+func readRecord(t *testing.T, p app.Platform) record {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(p.Docroot, "rec/record.json"))
 	if err != nil {
@@ -143,21 +146,21 @@ func TestInstallDrupalContract(t *testing.T) {
 		standIn map[string]string
 		docroot string
 	}{
-		{"drupal7", drupal7Files, standInDrupal7, ""},
-		{"drupal10-web", drupal10Files, standInDrupal10, "web"},
+		{"drupal7", apptest.Drupal7Files, standInDrupal7, ""},
+		{"drupal10-web", apptest.Drupal10Files, standInDrupal10, "web"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			domain := "d-install.test"
 			p, db := standInSite(t, c.files, c.standIn, c.docroot, domain)
-			var log logRecorder
-			pass := `adm'in\pa"ss ?> $x` + NewPassword()
-			err := InstallDrupal(testCtx(t), aexec.NewLocal(), p, DrupalInstall{
+			var log apptest.Log
+			pass := `adm'in\pa"ss ?> $x` + app.NewPassword()
+			err := Install(apptest.Ctx(t), aexec.NewLocal(), p, InstallOptions{
 				Domain: domain, SiteName: `Site "one" \ 'two'`, SiteMail: "site@example.com", AdminName: "boss", AdminMail: "boss@example.com",
-				AdminPassword: pass, DB: db, User: "www-data", Log: log.logf,
+				AdminPassword: pass, DB: db, User: "www-data", Log: log.Logf,
 			})
 			if err != nil {
-				t.Fatalf("InstallDrupal: %v\n%s", err, log.String())
+				t.Fatalf("Install: %v\n%s", err, log.String())
 			}
 			r := readRecord(t, p)
 			// SERVER_SOFTWARE NULL: Drupal knows it runs from the command
@@ -221,8 +224,8 @@ func mustJSON(v any) string {
 }
 
 func TestInstallDrupal7UpdateStatusOn(t *testing.T) {
-	p, db := standInSite(t, drupal7Files, standInDrupal7, "", "upd.test")
-	if err := InstallDrupal(testCtx(t), aexec.NewLocal(), p, DrupalInstall{Domain: "upd.test", DB: db, UpdateStatus: true, User: "www-data"}); err != nil {
+	p, db := standInSite(t, apptest.Drupal7Files, standInDrupal7, "", "upd.test")
+	if err := Install(apptest.Ctx(t), aexec.NewLocal(), p, InstallOptions{Domain: "upd.test", DB: db, UpdateStatus: true, User: "www-data"}); err != nil {
 		t.Fatal(err)
 	}
 	r := readRecord(t, p)
@@ -249,10 +252,10 @@ func TestInstallDrupalFailures(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
-			p, db := standInSite(t, drupal7Files, standInDrupal7, "", "fail.test")
-			writeTree(t, p.Docroot, map[string]string{"rec/mode": c.mode})
-			var log logRecorder
-			err := InstallDrupal(testCtx(t), aexec.NewLocal(), p, DrupalInstall{Domain: "fail.test", DB: db, User: "www-data", Log: log.logf})
+			p, db := standInSite(t, apptest.Drupal7Files, standInDrupal7, "", "fail.test")
+			apptest.WriteTree(t, p.Docroot, map[string]string{"rec/mode": c.mode})
+			var log apptest.Log
+			err := Install(apptest.Ctx(t), aexec.NewLocal(), p, InstallOptions{Domain: "fail.test", DB: db, User: "www-data", Log: log.Logf})
 			var pe *provision.Error
 			if !errors.As(err, &pe) || pe.Code != provision.ErrInstall || !strings.Contains(pe.Msg, c.msg) || !strings.Contains(pe.Hint, c.hint) {
 				t.Fatalf("install that fails with %s: %#v\n%s", c.mode, err, log.String())
@@ -263,21 +266,21 @@ func TestInstallDrupalFailures(t *testing.T) {
 		})
 	}
 	t.Run("not-a-docroot", func(t *testing.T) {
-		p, db := standInSite(t, drupal10Files, nil, "", "bare.test")
+		p, db := standInSite(t, apptest.Drupal10Files, nil, "", "bare.test")
 		os.Remove(filepath.Join(p.Docroot, "autoload.php"))
-		err := InstallDrupal(testCtx(t), aexec.NewLocal(), p, DrupalInstall{Domain: "bare.test", DB: db})
+		err := Install(apptest.Ctx(t), aexec.NewLocal(), p, InstallOptions{Domain: "bare.test", DB: db})
 		if err == nil || !strings.Contains(err.Error(), "not a Drupal 8+ docroot") {
 			t.Fatalf("install without autoload.php: %v", err)
 		}
 	})
 	t.Run("bad-input", func(t *testing.T) {
-		p, db := standInSite(t, drupal10Files, standInDrupal10, "", "ok.test")
-		for _, o := range []DrupalInstall{
+		p, db := standInSite(t, apptest.Drupal10Files, standInDrupal10, "", "ok.test")
+		for _, o := range []InstallOptions{
 			{Domain: "ok.test", DB: db, Profile: "../x"}, {Domain: "ok.test", DB: db, Locale: "en;rm"},
 			{Domain: "ok.test", DB: db, SiteMail: "x"}, {Domain: "ok.test", DB: db, AdminName: "a\nb"},
 			{Domain: "ok.test"}, {Domain: "ok.test/..", DB: db},
 		} {
-			err := InstallDrupal(testCtx(t), aexec.NewLocal(), p, o)
+			err := Install(apptest.Ctx(t), aexec.NewLocal(), p, o)
 			var pe *provision.Error
 			if !errors.As(err, &pe) || pe.Code != provision.ErrInvalidContext {
 				t.Errorf("%+v: %v", o, err)
@@ -290,9 +293,9 @@ func TestInstallDrupalFailures(t *testing.T) {
 }
 
 func TestInstallDrupalWithDrush(t *testing.T) {
-	p, db := standInSite(t, drupal10Files, standInDrupal10, "web", "dr.test")
+	p, db := standInSite(t, apptest.Drupal10Files, standInDrupal10, "web", "dr.test")
 	drush := filepath.Join(p.Root, "vendor/bin/drush")
-	writeTree(t, p.Root, map[string]string{"vendor/bin/drush": `#!/bin/sh
+	apptest.WriteTree(t, p.Root, map[string]string{"vendor/bin/drush": `#!/bin/sh
 printf '%s\n' "$@" > "$(dirname "$0")/args.txt"
 pwd >> "$(dirname "$0")/args.txt"
 if [ -e "$(dirname "$0")/fail" ]; then
@@ -304,14 +307,14 @@ echo " [success] Installation complete.  User name: admin  User password: Zk3dru
 	if err := os.Chmod(drush, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p, err := Detect(testCtx(t), aexec.NewLocal(), p.Root)
+	p, err := app.Detect(apptest.Ctx(t), aexec.NewLocal(), p.Root)
 	if err != nil || p.Drush != drush {
 		t.Fatalf("drush %q, %v", p.Drush, err)
 	}
-	var log logRecorder
-	pass := NewPassword()
-	o := DrupalInstall{Domain: "dr.test", SiteName: "Site's name", AdminPassword: pass, DB: db, Drush: p.Drush, Log: log.logf}
-	if err := InstallDrupal(testCtx(t), aexec.NewLocal(), p, o); err != nil {
+	var log apptest.Log
+	pass := app.NewPassword()
+	o := InstallOptions{Domain: "dr.test", SiteName: "Site's name", AdminPassword: pass, DB: db, Drush: p.Drush, Log: log.Logf}
+	if err := Install(apptest.Ctx(t), aexec.NewLocal(), p, o); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	args, _ := os.ReadFile(filepath.Join(p.Root, "vendor/bin/args.txt"))
@@ -327,12 +330,12 @@ echo " [success] Installation complete.  User name: admin  User password: Zk3dru
 		t.Errorf("log:\n%s", log.String())
 	}
 	// Drupal 7 platforms get drush 8's verb.
-	if c := DrushInstallCommand(Platform{Major: 7, Docroot: "/d"}, o); c.Args[3] != "site-install" {
+	if c := DrushInstallCommand(app.Platform{Major: 7, Docroot: "/d"}, o); c.Args[3] != "site-install" {
 		t.Errorf("drush 8 verb: %v", c.Args)
 	}
 
-	writeTree(t, p.Root, map[string]string{"vendor/bin/fail": ""})
-	err = InstallDrupal(testCtx(t), aexec.NewLocal(), p, o)
+	apptest.WriteTree(t, p.Root, map[string]string{"vendor/bin/fail": ""})
+	err = Install(apptest.Ctx(t), aexec.NewLocal(), p, o)
 	var pe *provision.Error
 	if !errors.As(err, &pe) || pe.Code != provision.ErrInstall || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "password: ********") {
 		t.Errorf("failing drush: %v", err)
@@ -340,44 +343,9 @@ echo " [success] Installation complete.  User name: admin  User password: Zk3dru
 }
 
 // TestEmbeddedScriptsLint runs php -l on every PHP script as it runs
-// (prelude and script) and on the dispatcher.
+// (prelude, drupal-common.php and script).
 func TestEmbeddedScriptsLint(t *testing.T) {
-	dir := t.TempDir()
-	for _, name := range Scripts {
-		b, err := PHPScript(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Count(string(b), "<?php") != 1 {
-			t.Errorf("%s: %d PHP open tags", name, strings.Count(string(b), "<?php"))
-		}
-		f := filepath.Join(dir, name)
-		if err := os.WriteFile(f, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		phpLint(t, f)
-	}
-	for name, b := range map[string][]byte{"wp-config.php": RenderWordPressDispatcher(), "aegir-login.php": wordPressLoginPlugin} {
-		f := filepath.Join(dir, name)
-		if err := os.WriteFile(f, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		phpLint(t, f)
-	}
-	for _, name := range []string{"nope.php", "prelude.php", "drupal-common.php", "wp-common.php", "wp-config.php", "wp-login-plugin.php"} {
-		if _, err := PHPScript(name); err == nil {
-			t.Errorf("PHPScript(%q) is a script", name)
-		}
-	}
-	// Every embedded file is a script, the prelude, a common library, the
-	// WordPress dispatcher or the login plugin.
-	files, _ := phpScripts.ReadDir("php")
-	known := strings.Join(Scripts, " ") + " prelude.php drupal-common.php wp-common.php wp-config.php wp-login-plugin.php"
-	for _, f := range files {
-		if !strings.Contains(" "+known+" ", " "+f.Name()+" ") {
-			t.Errorf("php/%s is in no list of scripts", f.Name())
-		}
-	}
+	apptest.LintScripts(t, phpFS, Scripts, PHPScript, map[string][]byte{}, "drupal-common.php")
 }
 
 // standInRequest is Symfony's Request as the stand-in Drupal 8+ cores
@@ -511,33 +479,33 @@ func TestDrupalSiteScript(t *testing.T) {
 	cases := []struct {
 		name, docroot, hash string
 		files, standIn      map[string]string
-		want                []DrupalExtension
+		want                []Extension
 	}{
-		{"drupal7", "", "hash7", drupal7Files, standInSite7, []DrupalExtension{
+		{"drupal7", "", "hash7", apptest.Drupal7Files, standInSite7, []Extension{
 			{"node", "module", true, "7016"}, {"standard", "profile", true, "0"}, {"bartik", "theme", true, "-1"}, {"views", "module", false, "-1"}}},
-		{"drupal10", "web", "hash10", drupal10Files, standInSite10, []DrupalExtension{
+		{"drupal10", "web", "hash10", apptest.Drupal10Files, standInSite10, []Extension{
 			{"node", "module", true, "8500"}, {"standard", "profile", true, "8000"}, {"olivero", "theme", true, ""}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p, _ := standInSite(t, c.files, c.standIn, c.docroot, "site.test")
-			ctx := testCtx(t)
+			ctx := apptest.Ctx(t)
 			ex := aexec.NewLocal()
-			link, err := DrupalLoginLink(ctx, ex, p, "site.test", "http://site.test:8080", "www-data", nil)
+			link, err := LoginLink(ctx, ex, p, "site.test", "http://site.test:8080", "www-data", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if want := "http://site.test:8080/user/reset/1/1700000000/" + c.hash + "/login"; link != want {
 				t.Errorf("login link %q, want %q", link, want)
 			}
-			st, err := ReadDrupalStatus(ctx, ex, p, "site.test", "", "www-data", nil)
+			st, err := ReadStatus(ctx, ex, p, "site.test", "", "www-data", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if st.Version != p.Version || st.Profile != "standard" || mustJSON(st.Extensions) != mustJSON(c.want) {
 				t.Errorf("status %+v", st)
 			}
-			if _, err := ReadWordPressStatus(ctx, ex, p, "site.test", "", "", nil); err == nil {
+			if _, err := wordpress.ReadStatus(ctx, ex, p, "site.test", "", "", nil); err == nil {
 				t.Error("WordPress status of a Drupal platform")
 			}
 		})

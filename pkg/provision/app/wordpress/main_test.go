@@ -1,0 +1,9 @@
+package wordpress
+
+import (
+	"testing"
+
+	"github.com/aegir-project/aegir/pkg/provision/app/internal/apptest"
+)
+
+func TestMain(m *testing.M) { apptest.Main(m) }
