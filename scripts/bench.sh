@@ -30,7 +30,7 @@ sl=$(median_ms 11 "$AEGIR" site list --format json)
 tq=$(median_ms 11 "$AEGIR" task list --status queued --limit 0)
 tl=$(median_ms 11 "$AEGIR" task list)
 sc=$(median_ms 11 "$AEGIR" __complete site show '')
-go test -run '^$' -bench . -benchtime 20x ./pkg/provision/app/ 2>/dev/null | grep -E '^Benchmark' || true
+go test -run '^$' -bench . -benchtime 20x ./pkg/provision/app/drupal/ 2>/dev/null | grep -E '^Benchmark' || true
 
 printf '\n%-45s %10s %12s\n' "command" "median ms" "vs /bin/true"
 printf '%-45s %10s %12s\n' "/bin/true (process start baseline)" "$base" "1.0x"

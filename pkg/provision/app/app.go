@@ -74,7 +74,7 @@ func (p Platform) SitesDir() string {
 	return d.SitesDir(p)
 }
 
-// SiteDir is the directory of one Drupal site, DOCROOT/sites/DOMAIN. The
+// SiteDir is the directory of one site in SitesDir (Drupal: DOCROOT/sites/DOMAIN). The
 // domain must have been validated.
 func (p Platform) SiteDir(domain string) string {
 	return path.Join(p.SitesDir(), domain)
