@@ -9,8 +9,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export AEGIR_HOME=$work/home
 
-echo "seeding 10,000 sites (each with an alias) and 100,000 tasks (500 queued)..."
-go run ./scripts/benchseed -home "$AEGIR_HOME" -sites 10000 -tasks 100000 -queued 500
+echo "seeding 10,000 sites (each with an alias; 50 of client acme) and 100,000 tasks (500 queued)..."
+go run ./scripts/benchseed -home "$AEGIR_HOME" -sites 10000 -tasks 100000 -queued 500 -client-sites 50
 
 # median wall time in ms of N runs of a command
 median_ms() {
@@ -38,6 +38,9 @@ for row in "aegir version|$ver" "aegir site list --format json (10k sites)|$sl" 
   name=${row%|*}; ms=${row#*|}
   printf '%-45s %10s %11.1fx\n' "$name" "$ms" "$(echo "$ms / $base" | bc -l)"
 done
+
+# The HTTP API: server time of the site lists, requests a second with wrk (docs/benchmarks.md, HTTP API).
+bash scripts/bench-api.sh
 
 # Backups and restores, side by side with tar and mariadb-dump (docs/benchmarks.md, Backups).
 bash scripts/bench-backup.sh
