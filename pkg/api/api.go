@@ -40,9 +40,9 @@ var OpenAPI []byte
 // *store.HeldError (or another error that maps to exit 4), and bad input
 // with the command line's errors (exit 2).
 type Ops interface {
-	// Site is the site show prints: the record with its statistics and
-	// certificate. A missing site is a *store.NotFoundError.
-	Site(ctx context.Context, domain string) (*entities.Site, error)
+	// Details adds to site v what site show prints beside the record:
+	// its statistics and certificate.
+	Details(ctx context.Context, v *entities.Site) error
 	// Install records a new site and queues its install task.
 	Install(ctx context.Context, r *InstallRequest) (*entities.Task, error)
 	// Queue queues the task of verb (backup, restore, verify ...) on the

@@ -27,8 +27,10 @@ import (
 // line's own code and real sites.)
 type storeOps struct{ st *store.Store }
 
-func (o storeOps) Site(ctx context.Context, domain string) (*entities.Site, error) {
-	return o.st.GetSite(ctx, domain)
+func (o storeOps) Details(ctx context.Context, v *entities.Site) error {
+	var err error
+	v.Stats, err = o.st.SiteStats(ctx, v)
+	return err
 }
 
 func (o storeOps) Install(ctx context.Context, r *api.InstallRequest) (*entities.Task, error) {

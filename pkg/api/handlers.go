@@ -89,14 +89,10 @@ func (s *Server) showSite(r *request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	full, err := s.cfg.Ops.Site(r.Context(), v.Domain)
-	if errors.Is(err, store.ErrNotFound) || err == nil && !r.caller.Sees(full) {
-		return 0, nil, notFound("site", v.Domain)
-	}
-	if err != nil {
+	if err := s.cfg.Ops.Details(r.Context(), v); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, forCaller(r.caller, full), nil
+	return http.StatusOK, forCaller(r.caller, v), nil
 }
 
 func (s *Server) siteBackups(r *request) (int, any, error) {

@@ -159,17 +159,13 @@ func (p apiOps) request(ctx context.Context) *App {
 	return &b
 }
 
-func (p apiOps) Site(ctx context.Context, domain string) (*entities.Site, error) {
+func (p apiOps) Details(ctx context.Context, v *entities.Site) error {
 	a := p.request(ctx)
 	st, err := a.Store()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	v, err := st.GetSite(ctx, domain)
-	if err != nil {
-		return nil, err
-	}
-	return v, a.siteDetails(st, v)
+	return a.siteDetails(st, v)
 }
 
 func (p apiOps) Install(ctx context.Context, r *api.InstallRequest) (*entities.Task, error) {
