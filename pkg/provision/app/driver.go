@@ -76,6 +76,11 @@ type Driver interface {
 	// BackupParts are what a backup holds of the site besides its
 	// database and its certificate.
 	BackupParts(p Platform, domain string) []backup.Part
+	// BackupMembers name, among the archive members of BackupParts, those
+	// the web server writes (given to its user when they are unpacked)
+	// and the one that holds the site's settings (left out of a clone,
+	// which gets its own secrets).
+	BackupMembers() (webWritable []string, settings string)
 	// Readdress rewrites the address the site had (from) in its
 	// database, svc, after a move to its address s.URL; an application
 	// that keeps no address in its database does nothing.

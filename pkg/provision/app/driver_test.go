@@ -3,12 +3,14 @@ package app_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
 	"github.com/aegir-project/aegir/pkg/provision/app/internal/apptest"
+	"github.com/aegir-project/aegir/pkg/provision/backup"
 )
 
 // TestDrivers checks that every platform type the command line offers has
@@ -48,4 +50,22 @@ func TestRegisterTwicePanics(t *testing.T) {
 	}()
 	d, _ := app.For(entities.PlatformDrupal)
 	app.Register(d)
+}
+
+// TestBackupMembers checks that the archive members each driver names
+// (those the web server writes, the settings) lie in its backup parts.
+func TestBackupMembers(t *testing.T) {
+	for _, typ := range app.Types() {
+		d, _ := app.For(typ)
+		parts := d.BackupParts(app.Platform{Type: typ, Root: "/srv/p", Docroot: "/srv/p/web"}, "a.test")
+		web, settings := d.BackupMembers()
+		if len(web) == 0 || settings == "" {
+			t.Errorf("%s: web-writable members %q, settings %q", typ, web, settings)
+		}
+		for _, m := range append(web, settings) {
+			if !slices.ContainsFunc(parts, func(p backup.Part) bool { return m == p.Name || strings.HasPrefix(m, p.Name+"/") }) {
+				t.Errorf("%s: member %q is in none of the backup parts %+v", typ, m, parts)
+			}
+		}
+	}
 }

@@ -59,18 +59,11 @@ func underPart(name, p string) bool {
 	return name == p || name == p+"/" || strings.HasPrefix(name, p+"/")
 }
 
-// settingsMember reports whether an archive member is the site's settings
-// (left out of a clone, which gets its own secrets).
-func settingsMember(name string) bool { return name == "settings.php" || name == "site/settings.php" }
-
-// webWritable are the members the web server writes: WordPress uploads,
-// Drupal's public and private files.
-var webWritable = []string{"uploads", "site/files", "site/private"}
-
 // memberOwner gives unpacked members their owners: what the web server
-// writes goes to the web server's user and group; the rest to aegir's
-// user, as an install leaves them.
-func memberOwner(o app.Owner) func(name string) (string, string) {
+// writes (webWritable, Driver.BackupMembers: WordPress's uploads, Drupal's
+// public and private files) goes to the web server's user and group; the
+// rest to aegir's user, as an install leaves them.
+func memberOwner(o app.Owner, webWritable []string) func(name string) (string, string) {
 	return func(name string) (string, string) {
 		for _, p := range webWritable {
 			if underPart(name, p) {
@@ -96,6 +89,7 @@ func (m *move) giveToWebServer(ctx context.Context, parts []backup.Part) {
 	if o.WebGroup != "" {
 		spec += ":" + o.WebGroup
 	}
+	webWritable, _ := dst.p.Driver.BackupMembers()
 	for _, w := range webWritable {
 		part, rest, _ := strings.Cut(w, "/")
 		for _, p := range parts {
@@ -649,10 +643,11 @@ func (m *move) unpack(ctx context.Context, svc db.Service) error {
 		fail(err)
 		loaded <- mem
 	}()
-	x := backup.Target{Files: dst.ex, Parts: parts, Owner: memberOwner(dst.owner()), Skip: func(name string) bool {
+	webWritable, settings := dst.p.Driver.BackupMembers()
+	x := backup.Target{Files: dst.ex, Parts: parts, Owner: memberOwner(dst.owner(), webWritable), Skip: func(name string) bool {
 		// A clone gets its own settings; a site under another domain or
 		// on the same web server does not take the backup's certificate.
-		return m.kind == "clone" && settingsMember(name) || !m.certs && underPart(name, sslPart)
+		return m.kind == "clone" && name == settings || !m.certs && underPart(name, sslPart)
 	}}
 	man, err := backup.Extract(ctx, m.archive, x)
 	fail(err)

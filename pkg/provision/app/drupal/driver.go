@@ -183,6 +183,12 @@ func (drupalDriver) BackupParts(p app.Platform, domain string) []backup.Part {
 	return []backup.Part{{Name: "site", Path: p.SiteDir(domain), Dir: true}}
 }
 
+// BackupMembers: the web server writes the site's public and private
+// files; its settings are site/settings.php.
+func (drupalDriver) BackupMembers() ([]string, string) {
+	return []string{"site/files", "site/private"}, "site/settings.php"
+}
+
 // Readdress does nothing: Drupal keeps no address of its own in its
 // database.
 func (drupalDriver) Readdress(context.Context, db.Service, app.Site, app.Address) error { return nil }

@@ -141,6 +141,10 @@ func (wordPressDriver) BackupParts(p app.Platform, domain string) []backup.Part 
 	}
 }
 
+// BackupMembers: the web server writes the site's uploads; its
+// configuration is settings.php.
+func (wordPressDriver) BackupMembers() ([]string, string) { return []string{"uploads"}, "settings.php" }
+
 // Readdress rewrites the site's old address in its posts, the uploads'
 // addresses first (their path holds the domain too), and in its home and
 // siteurl options.
