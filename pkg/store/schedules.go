@@ -59,7 +59,7 @@ type ScheduleRun struct {
 	Schedule
 	Now       time.Time           // the run's time: the queue's last run, its tasks' creation, when it gave each site its task
 	RunBefore time.Time           // the run happens only if the queue never ran or last ran at or before this
-	Limit     func(items int) int // how many due sites the run takes, given how many sites the queue serves
+	Limit     func(items int) int // how many due sites the run takes, given how many sites the queue serves; nil: none
 }
 
 // ScheduleOutcome is what a run of a scheduled queue did.
@@ -174,7 +174,7 @@ func (s *Store) RunSchedule(ctx context.Context, r ScheduleRun) (ScheduleOutcome
 		if err != nil {
 			return err
 		}
-		picks, err := scanAll(rows, func(r *sql.Rows, p *pick) error { return r.Scan(&p.id, &p.domain) })
+		picks, err := scanAll(rows, func(rs *sql.Rows, p *pick) error { return rs.Scan(&p.id, &p.domain) })
 		if err != nil {
 			return err
 		}
