@@ -21,6 +21,12 @@ func init() {
 	extraCommands = append(extraCommands, func(a *App) *cobra.Command { return newServeCmd(a, nil) })
 }
 
+// serveMounts let other files of this package mount handlers on the
+// API's server from their init functions (the dashboard at "GET /"):
+// each gets the invocation and the server, whose Mux it adds to, with
+// Protect around what needs a user.
+var serveMounts []func(*App, *api.Server) error
+
 // ServeOptions are serve's: where to listen, the TLS certificate and key
 // files (none: plain HTTP, on loopback only) and each token's rate.
 type ServeOptions struct {
@@ -99,6 +105,11 @@ func runServe(o *ServeOptions) error {
 	srv, err := o.apiServer(o.Rate, o.Burst)
 	if err != nil {
 		return err
+	}
+	for _, mount := range serveMounts {
+		if err := mount(o.App, srv); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {

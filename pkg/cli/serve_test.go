@@ -3,6 +3,8 @@ package cli_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/internal/testsite"
 	"github.com/aegir-project/aegir/pkg/store"
 )
@@ -41,15 +44,15 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// serve runs aegir serve on a free loopback port of home until the test
-// ends and returns its base URL.
-func serve(t *testing.T, home string) string {
+// serve runs aegir serve (with flags) on a free loopback port of home
+// until the test ends and returns its base URL.
+func serve(t *testing.T, home string, flags ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errw := &lineWriter{first: make(chan string, 1)}
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Run(ctx, []string{"--home", home, "serve", "--listen", "127.0.0.1:0", "--rate", "1000", "--burst", "1000"},
+		done <- cli.Run(ctx, append([]string{"--home", home, "serve", "--listen", "127.0.0.1:0", "--rate", "1000", "--burst", "1000"}, flags...),
 			cli.IOStreams{In: strings.NewReader(""), Out: io.Discard, Err: errw})
 	}()
 	t.Cleanup(func() {
@@ -60,7 +63,7 @@ func serve(t *testing.T, home string) string {
 	})
 	select {
 	case line := <-errw.first:
-		m := regexp.MustCompile(`at (http://127\.0\.0\.1:\d+)/api/`).FindStringSubmatch(line)
+		m := regexp.MustCompile(`at (https?://127\.0\.0\.1:\d+)/api/`).FindStringSubmatch(line)
 		if m == nil {
 			t.Fatalf("aegir serve said: %s", line)
 		}
@@ -258,4 +261,47 @@ func TestAPIWordPress(t *testing.T) {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return strings.Trim(string(b), `"`)
+}
+
+// aegir serve with --tls-cert and --tls-key answers HTTPS with that
+// certificate, and not plain HTTP.
+func TestServeTLS(t *testing.T) {
+	home := newHome(t)
+	must(t, home, "user", "add", "root", "--role", "admin", "-q")
+	tok := token(t, home, "root", "read")
+	certPEM, keyPEM, _ := testenv.SelfSigned(t, []string{"localhost"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, home, "--tls-cert", cert, "--tls-key", key)
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("aegir serve with TLS at %s", url)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
+	req, _ := http.NewRequest("GET", url+"/api/me", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"name":"root"`) || resp.TLS == nil {
+		t.Fatalf("GET /api/me over TLS: %d %s", resp.StatusCode, b)
+	}
+	plain, err := http.Get("http://" + strings.TrimPrefix(url, "https://") + "/api/openapi.json")
+	if err == nil {
+		b, _ := io.ReadAll(plain.Body)
+		plain.Body.Close()
+		if plain.StatusCode == 200 {
+			t.Fatalf("plain HTTP on the TLS port answered 200: %.100s", b)
+		}
+	}
 }
