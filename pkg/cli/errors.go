@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aegir-project/aegir/pkg/cli/output"
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -20,10 +22,12 @@ const (
 	ExitBusy     = 4 // the target is busy: another task holds it
 )
 
-// Error is an error with its exit code and a hint that says what to do.
+// Error is an error with its exit code, a hint that says what to do and
+// the actions that do it (worded as commands after the hint).
 type Error struct {
 	Err  error
 	Hint string
+	Fix  []entities.Action
 	Code int
 }
 
@@ -42,6 +46,7 @@ type errTaskFailed struct {
 	ID   int64
 	Msg  string
 	Hint string
+	Fix  []entities.Action
 	Task *entities.Task // for the end line: what failed, after how long
 }
 
@@ -52,16 +57,17 @@ func (e *errTaskFailed) Error() string {
 	return fmt.Sprintf("task %d failed: %s", e.ID, e.Msg)
 }
 
-// classify maps an error to its exit code and hint.
-func classify(err error) (code int, hint string) {
+// classify maps an error to its exit code, its hint and the actions the
+// hint proposes (the hint without their wording: see wordHint).
+func classify(err error) (code int, hint string, fix []entities.Action) {
 	var ce *Error
 	if errors.As(err, &ce) {
-		code, hint = ce.Code, ce.Hint
+		code, hint, fix = ce.Code, ce.Hint, ce.Fix
 		if code == 0 {
 			code = ExitFailed
 		}
-		if hint != "" {
-			return code, hint
+		if hint != "" || len(fix) > 0 {
+			return code, hint, fix
 		}
 	}
 	var inv *entities.InvalidError
@@ -73,27 +79,87 @@ func classify(err error) (code int, hint string) {
 	case errors.As(err, &held):
 		return ExitBusy, fmt.Sprintf("wait for task %d to end (aegir task log %d --follow), then try again", held.Holder.ID, held.Holder.ID)
 	case errors.As(err, &inv):
-		return ExitUsage, ""
+		return ExitUsage, "", nil
 	case errors.As(err, &nf):
-		return ExitNotFound, "run: aegir " + nf.Kind + " list"
+		return ExitNotFound, "run: aegir " + nf.Kind + " list", nil
 	case errors.As(err, &cf):
-		return ExitUsage, cf.Hint
+		return ExitUsage, cf.Hint, cf.Fix
 	case errors.As(err, &tf):
-		h := tf.Hint
-		if h == "" {
-			h = fmt.Sprintf("read the log: aegir task log %d; after fixing the cause: aegir task retry %d", tf.ID, tf.ID)
+		if tf.Hint == "" && len(tf.Fix) == 0 {
+			id := strconv.FormatInt(tf.ID, 10)
+			return ExitFailed, "read the log, and after fixing the cause retry the task", []entities.Action{entities.Do("task.log", id), entities.Do("task.retry", id)}
 		}
-		return ExitFailed, h
+		return ExitFailed, tf.Hint, tf.Fix
 	case errors.Is(err, store.ErrNotInitialized):
-		return ExitUsage, "run: aegir init (or point --home / AEGIR_HOME at an existing aegir home)"
+		return ExitUsage, "run: aegir init (or point --home / AEGIR_HOME at an existing aegir home)", nil
 	}
 	if ce != nil {
-		return code, hint
+		return code, hint, fix
 	}
 	if isCobraUsage(err) {
-		return ExitUsage, "see: aegir --help"
+		return ExitUsage, "see: aegir --help", nil
 	}
-	return ExitFailed, ""
+	return ExitFailed, "", nil
+}
+
+// wordFix words an action as the command that does it: the verb's words
+// (site.cert: aegir site cert), the target, and each argument as its flag
+// (the argument names are the settings' names, which are the flags').
+// Placeholders (FILE, SOCKET|HOST:PORT) stay as they are; other values
+// are quoted for a shell.
+func wordFix(a entities.Action) string {
+	w := []string{"aegir"}
+	w = append(w, strings.Split(a.Verb, ".")...)
+	if a.Target != "" {
+		w = append(w, wordValue(a.Target))
+	}
+	for _, arg := range a.Args {
+		w = append(w, "--"+arg.Name)
+		if arg.Value != "" {
+			w = append(w, wordValue(arg.Value))
+		}
+	}
+	return strings.Join(w, " ")
+}
+
+// wordValue is v quoted for a shell unless it is a placeholder.
+func wordValue(v string) string {
+	if strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_|:") == "" {
+		return v
+	}
+	return exec.Quote(v)
+}
+
+// wordHint is a hint followed by the commands of its actions: "bring a
+// certificate that covers every name: aegir site cert a.example --cert
+// FILE --key FILE", the commands in the order the hint names them.
+func wordHint(hint string, fix []entities.Action) string {
+	if len(fix) == 0 {
+		return hint
+	}
+	cmds := make([]string, len(fix))
+	for i, a := range fix {
+		cmds[i] = wordFix(a)
+	}
+	if hint == "" {
+		hint = "run"
+	}
+	return hint + ": " + strings.Join(cmds, "; ")
+}
+
+// fixJSON is an action in an error's JSON form: the action and the command
+// that does it.
+type fixJSON struct {
+	entities.Action
+	Command string `json:"command"`
+}
+
+func fixesJSON(fix []entities.Action) []fixJSON {
+	var v []fixJSON
+	for _, a := range fix {
+		v = append(v, fixJSON{Action: a, Command: wordFix(a)})
+	}
+	return v
 }
 
 // isCobraUsage recognizes the argument errors cobra makes itself.
@@ -123,14 +189,16 @@ func impossibleName(err error) error {
 // Under --format json the error is a JSON object on stderr.
 func (a *App) report(err error) int {
 	err = impossibleName(err)
-	code, hint := classify(err)
+	code, hint, fix := classify(err)
 	msg := err.Error()
+	hint = wordHint(hint, fix)
 	if a.format == "json" {
 		b, _ := json.Marshal(struct {
-			Error string `json:"error"`
-			Hint  string `json:"hint,omitempty"`
-			Code  int    `json:"exit_code"`
-		}{msg, hint, code})
+			Error string    `json:"error"`
+			Hint  string    `json:"hint,omitempty"`
+			Fix   []fixJSON `json:"fix,omitempty"`
+			Code  int       `json:"exit_code"`
+		}{msg, hint, fixesJSON(fix), code})
 		fmt.Fprintln(a.IO.Err, string(b))
 		return code
 	}

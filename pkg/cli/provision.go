@@ -71,7 +71,7 @@ func runProvision(o *ProvisionOptions) error {
 		if res.ErrorCode == provision.ErrInvalidContext {
 			code = ExitUsage // the job is bad input: nothing ran
 		}
-		return &Error{Code: code, Err: fmt.Errorf("%s: %s", job.Task, res.Error), Hint: res.Hint}
+		return &Error{Code: code, Err: fmt.Errorf("%s: %s", job.Task, res.Error), Hint: res.Hint, Fix: res.Fix}
 	}
 	return nil
 }

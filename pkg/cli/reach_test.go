@@ -67,7 +67,7 @@ func TestAcceptHostKeyHintAndLog(t *testing.T) {
 	if code != cli.ExitFailed {
 		t.Fatalf("unknown host key: exit %d, want 1\n%s", code, errs)
 	}
-	if !strings.Contains(errs, "hint: ") || !strings.Contains(errs, "record it with: aegir server edit db8 --accept-host-key") {
+	if !strings.Contains(errs, "hint: ") || !strings.Contains(errs, "record it: aegir server edit db8 --accept-host-key") {
 		t.Errorf("the refusal's hint does not name the command:\n%s", errs)
 	}
 	fp := ssh.FingerprintSHA256(a.HostKey)

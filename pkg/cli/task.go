@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/store"
 )
@@ -84,6 +85,9 @@ func runTaskList(o *TaskListOptions) error {
 	if err != nil {
 		return err
 	}
+	for i := range v {
+		o.wordTask(v[i], nil)
+	}
 	return o.print(v)
 }
 
@@ -93,13 +97,33 @@ func runTaskShow(o *ArgOptions) error {
 		return err
 	}
 	if o.plainTable() {
+		o.wordTask(t, nil)
 		return o.print(t)
 	}
 	lines, _, err := st.TaskLog(o.ctx, t.ID, 0)
 	if err != nil {
 		return err
 	}
+	o.wordTask(t, lines)
 	return o.print(taskView{Task: *t, Log: lines})
+}
+
+// wordTask words a task's stored hint and the hint line of its log with
+// the commands of its fix, as every hint the command line shows; the
+// actions stay beside it in JSON and YAML (a table shows the hint only).
+func (a *App) wordTask(t *entities.Task, lines []entities.LogLine) {
+	if len(t.Fix) == 0 {
+		return
+	}
+	for i, l := range lines {
+		if l.Level == provision.LevelInfo && l.Message == "hint: "+t.Hint {
+			lines[i].Message = "hint: " + wordHint(t.Hint, t.Fix)
+		}
+	}
+	t.Hint = wordHint(t.Hint, t.Fix)
+	if a.format != "json" && a.format != "yaml" {
+		t.Fix = nil
+	}
 }
 
 // TaskLogOptions are task log's: the task's ID as typed, whether to
@@ -129,6 +153,7 @@ func runTaskLog(o *TaskLogOptions) error {
 		if err != nil {
 			return err
 		}
+		o.wordTask(t, lines)
 		if o.format == "table" {
 			for _, l := range lines {
 				o.writeLogLine(o.IO.Out, l)
@@ -144,6 +169,7 @@ func runTaskLog(o *TaskLogOptions) error {
 			return err
 		}
 		after = last
+		o.wordTask(&entities.Task{Hint: t.Hint, Fix: t.Fix}, lines)
 		for _, l := range lines {
 			o.writeLogLine(o.IO.Out, l)
 		}
@@ -194,7 +220,7 @@ func taskExit(t *entities.Task) error {
 	case entities.TaskCancelled:
 		return &Error{Code: ExitFailed, Err: fmt.Errorf("task %d was cancelled", t.ID)}
 	}
-	return &errTaskFailed{ID: t.ID, Msg: t.Error, Hint: t.Hint, Task: t}
+	return &errTaskFailed{ID: t.ID, Msg: t.Error, Hint: t.Hint, Fix: t.Fix, Task: t}
 }
 
 func (a *App) packageCmd() *cobra.Command {

@@ -359,6 +359,7 @@ type Task struct {
 	Finished   *time.Time        `json:"finished" yaml:"finished"`
 	Error      string            `json:"error" yaml:"error"`
 	Hint       string            `json:"hint" yaml:"hint"`
+	Fix        []Action          `json:"fix,omitempty" yaml:"fix,omitempty"` // what the hint proposes, in order
 	Attempt    int               `json:"attempt" yaml:"attempt"`
 	Options    map[string]string `json:"options,omitempty" yaml:"options,omitempty"`
 	LeaseUntil *time.Time        `json:"-" yaml:"-"`

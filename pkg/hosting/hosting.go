@@ -41,6 +41,7 @@ type Outcome struct {
 	Status string // success, warning or error
 	Error  string
 	Hint   string
+	Fix    []entities.Action
 	Code   string
 	Result *provision.Result
 	// LoginLink is a one-time login link a login-reset made: shown once to
@@ -56,8 +57,8 @@ func (r *Runner) Run(ctx context.Context, t *entities.Task, log provision.Logger
 			Hint: "the task's target changed or vanished since it was queued; check it with aegir " + t.TargetKind + " show " + t.Target}
 		// An error that says its own fix (a password file others may
 		// read) keeps it.
-		if pe := (*provision.Error)(nil); errors.As(err, &pe) && pe.Hint != "" {
-			res.ErrorCode, res.Hint = pe.Code, pe.Hint
+		if pe := (*provision.Error)(nil); errors.As(err, &pe) && (pe.Hint != "" || len(pe.Fix) > 0) {
+			res.ErrorCode, res.Hint, res.Fix = pe.Code, pe.Hint, pe.Fix
 		}
 		log.Log(provision.LevelError, res.Error)
 		return outcome(res)
@@ -102,11 +103,11 @@ func (r *Runner) Rescue(ctx context.Context, t *entities.Task) (bool, error) {
 
 // Queue is the outcome as the queue records it.
 func (o Outcome) Queue() queue.Outcome {
-	return queue.Outcome{Status: o.Status, Error: o.Error, Hint: o.Hint, Code: o.Code, Result: o.Result}
+	return queue.Outcome{Status: o.Status, Error: o.Error, Hint: o.Hint, Fix: o.Fix, Code: o.Code, Result: o.Result}
 }
 
 func outcome(res *provision.Result) Outcome {
-	return Outcome{Status: res.Status, Error: res.Error, Hint: res.Hint, Code: res.ErrorCode, Result: res}
+	return Outcome{Status: res.Status, Error: res.Error, Hint: res.Hint, Fix: res.Fix, Code: res.ErrorCode, Result: res}
 }
 
 // BuildContext turns a task's target and relations into a Job.

@@ -344,3 +344,12 @@ func (c *Job) AtTarget() *Job {
 	t.Target = nil
 	return &t
 }
+
+// TaskRef is the job's task as the target of an Action (task.retry,
+// task.log): its id, or ID when the job has none (a job run by hand).
+func (j *Job) TaskRef() string {
+	if j == nil || j.TaskID == 0 {
+		return "ID"
+	}
+	return fmt.Sprint(j.TaskID)
+}

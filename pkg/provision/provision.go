@@ -16,6 +16,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
 )
 
 // Levels of log lines, as kept in a task's log.
@@ -59,23 +61,29 @@ type Result struct {
 	Log    []LogLine `json:"log"`
 	// Changes is what the task did that the front end saves.
 	Changes *Changes `json:"changes,omitempty"`
-	// On error: a stable code (see the Err* constants), what went wrong, and
-	// what to do about it.
-	ErrorCode string `json:"error_code,omitempty"`
-	Error     string `json:"error,omitempty"`
-	Hint      string `json:"hint,omitempty"`
+	// On error: a stable code (see the Err* constants), what went wrong,
+	// what to do about it in neutral words, and the actions that do it, in
+	// order (the front end words them as its commands).
+	ErrorCode string            `json:"error_code,omitempty"`
+	Error     string            `json:"error,omitempty"`
+	Hint      string            `json:"hint,omitempty"`
+	Fix       []entities.Action `json:"fix,omitempty"`
 	// Secrets are values the front end must keep but nobody may see (the
 	// database passwords of imported sites). They never leave the process:
 	// not in the JSON result, not in logs.
 	Secrets map[string]string `json:"-"`
 }
 
-// Error is a task failure the back end can explain: a code, the message, and
-// a hint that tells the administrator what to do.
+// Error is a task failure the back end can explain: a code, the message, a
+// hint that tells the administrator what to do, and the actions that do it
+// (Fix). The hint names no front end's commands: it says what to do ("bring
+// a certificate that covers every name") and Fix says with what, for the
+// front end to word (`aegir site cert DOMAIN --cert FILE --key FILE`).
 type Error struct {
 	Code string
 	Msg  string
 	Hint string
+	Fix  []entities.Action
 	Err  error
 }
 
@@ -94,6 +102,22 @@ func (e *Error) Unwrap() error { return e.Err }
 // Errorf builds an *Error with a code, a hint and a formatted message.
 func Errorf(code, hint, format string, args ...any) *Error {
 	return &Error{Code: code, Hint: hint, Msg: fmt.Sprintf(format, args...)}
+}
+
+// With adds actions to e's Fix and returns e.
+func (e *Error) With(fix ...entities.Action) *Error {
+	e.Fix = append(e.Fix, fix...)
+	return e
+}
+
+// Also adds a sentence to e's hint, after what it says, and the actions
+// the sentence proposes to its Fix.
+func (e *Error) Also(hint string, fix ...entities.Action) {
+	if e.Hint != "" {
+		hint = e.Hint + "; " + hint
+	}
+	e.Hint = hint
+	e.Fix = append(e.Fix, fix...)
 }
 
 // Error codes carried in Result.ErrorCode.

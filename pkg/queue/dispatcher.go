@@ -69,6 +69,7 @@ type Outcome struct {
 	Status string // success, warning or error; empty: success unless Error is set
 	Error  string
 	Hint   string // what the administrator should do
+	Fix    []entities.Action
 	Code   string // a stable error code
 	Result any    // saved as the task's JSON result
 }
@@ -516,7 +517,7 @@ func (d *Dispatcher) tend(ctx context.Context, t *entities.Task, w *taskWriter, 
 
 // finish records the task's end, if the task is still ours.
 func (d *Dispatcher) finish(ctx context.Context, t *entities.Task, o Outcome) (bool, error) {
-	return d.Store.FinishTask(ctx, t.ID, t.Worker, store.TaskEnd{Status: o.Status, Error: o.Error, Hint: o.Hint, Code: o.Code,
+	return d.Store.FinishTask(ctx, t.ID, t.Worker, store.TaskEnd{Status: o.Status, Error: o.Error, Hint: o.Hint, Fix: o.Fix, Code: o.Code,
 		Result: o.Result, Finished: d.now()})
 }
 

@@ -123,7 +123,8 @@ func placement(ctx context.Context, tx *sql.Tx, platform, dbServer string) (plat
 	}
 	if !hasDB {
 		return 0, 0, &ConflictError{Field: "--db-server", Msg: "server " + quote(dbServer) + " has no database service",
-			Hint: "add one: aegir server edit " + dbServer + " --db mariadb, or pick another with --db-server"}
+			Hint: "add one, or pick another database server",
+			Fix:  []entities.Action{entities.Do("server.edit", dbServer, "db=mariadb")}}
 	}
 	return platformID, dbServerID, nil
 }
@@ -144,7 +145,7 @@ func (s *Store) CloneSite(ctx context.Context, v *entities.Site, source *entitie
 			SELECT ?, ?, ?, client_id, 0, profile, language, https, 'queued', ? FROM sites WHERE id = ?`,
 			v.Domain, platformID, dbServerID, s.now(), source.ID)
 		if isUnique(err) {
-			return &ConflictError{Field: "NEWDOMAIN", Msg: "site " + quote(v.Domain) + " already exists", Hint: "run: aegir site show " + v.Domain}
+			return &ConflictError{Field: "NEWDOMAIN", Msg: "site " + quote(v.Domain) + " already exists", Fix: []entities.Action{entities.Do("site.show", v.Domain)}}
 		}
 		if err != nil {
 			return err
@@ -246,16 +247,19 @@ func (s *Store) RecreateSite(ctx context.Context, deletedID int64, aliases []str
 		}
 		if platformStatus == entities.StatusDeleted {
 			return &ConflictError{Field: "DOMAIN", Msg: "the platform " + quote(platform) + " of the deleted site " + domain + " was deleted too",
-				Hint: "add a platform again (aegir platform add " + platform + " ...), then restore"}
+				Hint: "add a platform of that name again, then restore",
+				Fix:  []entities.Action{entities.Do("platform.add", platform), entities.Do("site.restore", domain)}}
 		}
 		if dbServerStatus == entities.StatusDeleted {
 			return &ConflictError{Field: "DOMAIN", Msg: "the database server " + quote(dbServer) + " of the deleted site " + domain + " was deleted too",
-				Hint: "add the server again (aegir server add " + dbServer + " ...), then restore"}
+				Hint: "add the server again, then restore",
+				Fix:  []entities.Action{entities.Do("server.add", dbServer), entities.Do("site.restore", domain)}}
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, status, created)
 			SELECT domain, platform_id, db_server_id, client_id, redirect, profile, language, https, 'queued', ? FROM sites WHERE id = ?`, s.now(), deletedID)
 		if isUnique(err) {
-			return &ConflictError{Field: "DOMAIN", Msg: "site " + quote(domain) + " exists again", Hint: "restore it as it is: aegir site restore " + domain}
+			return &ConflictError{Field: "DOMAIN", Msg: "site " + quote(domain) + " exists again", Hint: "restore it as it is",
+				Fix: []entities.Action{entities.Do("site.restore", domain)}}
 		}
 		if err != nil {
 			return err

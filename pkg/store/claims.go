@@ -137,6 +137,7 @@ type TaskEnd struct {
 	Status   string // success, warning or error
 	Error    string
 	Hint     string // what the administrator should do
+	Fix      []entities.Action
 	Code     string // a stable error code
 	Result   any    // saved as the task's JSON result; nil: none
 	Finished time.Time
@@ -172,9 +173,13 @@ func (s *Store) endTask(ctx context.Context, id int64, worker string, lease *any
 			rb, _ = json.Marshal(map[string]string{"unencodable_result": err.Error()})
 		}
 	}
-	q := `UPDATE tasks SET status = ?, error = ?, hint = ?, error_code = ?, result = ?, finished = ?, lease_until = NULL
+	var fix []byte
+	if len(end.Fix) > 0 {
+		fix, _ = json.Marshal(end.Fix)
+	}
+	q := `UPDATE tasks SET status = ?, error = ?, hint = ?, fix = ?, error_code = ?, result = ?, finished = ?, lease_until = NULL
 		WHERE id = ? AND status = 'processing' AND worker = ?`
-	args := []any{end.Status, end.Error, end.Hint, end.Code, string(rb), ms2(end.Finished), id, worker}
+	args := []any{end.Status, end.Error, end.Hint, string(fix), end.Code, string(rb), ms2(end.Finished), id, worker}
 	if lease != nil {
 		q += ` AND lease_until IS ?`
 		args = append(args, *lease)
@@ -191,7 +196,7 @@ func (s *Store) endTask(ctx context.Context, id int64, worker string, lease *any
 // warning without error, hint or code: its work turned out to be done
 // when its dispatcher died, and the rescue finished it.
 func (s *Store) ClearRescuedError(ctx context.Context, id int64) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE tasks SET status = 'warning', error = '', hint = '', error_code = '' WHERE id = ?`, id)
+	_, err := s.db.ExecContext(ctx, `UPDATE tasks SET status = 'warning', error = '', hint = '', fix = '', error_code = '' WHERE id = ?`, id)
 	return err
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -211,13 +212,20 @@ func TestRenewLeaseAndFinishTask(t *testing.T) {
 		t.Fatalf("task changed by another worker: %+v", c)
 	}
 
-	end := TaskEnd{Status: entities.TaskError, Error: "boom", Hint: "fix it", Code: "broken", Result: map[string]int{"n": 1}, Finished: later}
+	fix := []entities.Action{entities.Do("server.edit", "db1", "db-admin-user=USER", "accept-host-key"), entities.Do("task.retry", itoa(task.ID))}
+	end := TaskEnd{Status: entities.TaskError, Error: "boom", Hint: "fix it", Fix: fix, Code: "broken", Result: map[string]int{"n": 1}, Finished: later}
 	if ok, err := s.FinishTask(ctx, task.ID, "w", end); err != nil || !ok {
 		t.Fatalf("finishing the task: %v, %v", ok, err)
 	}
 	c := get(t, s, task.ID)
 	if c.Status != entities.TaskError || c.Error != "boom" || c.Hint != "fix it" || c.LeaseUntil != nil || c.Finished == nil || !c.Finished.Equal(later) {
 		t.Fatalf("finished task as stored: %+v", c)
+	}
+	if !reflect.DeepEqual(c.Fix, fix) {
+		t.Fatalf("fix as stored: %+v, want %+v", c.Fix, fix)
+	}
+	if l, err := s.ListTasks(ctx, TaskFilter{}); err != nil || len(l) != 1 || !reflect.DeepEqual(l[0].Fix, fix) {
+		t.Fatalf("listed: %v, %v", l, err)
 	}
 	var code string
 	if err := s.DB().QueryRow(`SELECT error_code FROM tasks WHERE id = ?`, task.ID).Scan(&code); err != nil || code != "broken" {
@@ -259,7 +267,7 @@ func TestRescueTask(t *testing.T) {
 	if _, err := a.ClaimTasks(ctx, claimFor("dead@host", now), 1); err != nil {
 		t.Fatal(err)
 	}
-	end := TaskEnd{Status: entities.TaskError, Error: "died", Hint: "retry", Code: "dispatcher_died", Finished: now.Add(time.Hour)}
+	end := TaskEnd{Status: entities.TaskError, Error: "died", Hint: "retry", Fix: []entities.Action{entities.Do("task.retry", "1")}, Code: "dispatcher_died", Finished: now.Add(time.Hour)}
 
 	stale := get(t, b, task.ID)
 	if ok, err := a.RenewLease(ctx, task.ID, "dead@host", now.Add(2*time.Minute)); err != nil || !ok {
@@ -280,7 +288,7 @@ func TestRescueTask(t *testing.T) {
 		t.Fatalf("a second rescuer rescued it too: %v, %v", ok, err)
 	}
 	c := get(t, a, task.ID)
-	if c.Status != entities.TaskError || c.Error != "died" || c.LeaseUntil != nil || c.Finished == nil {
+	if c.Status != entities.TaskError || c.Error != "died" || c.LeaseUntil != nil || c.Finished == nil || len(c.Fix) != 1 {
 		t.Fatalf("rescued task as stored: %+v", c)
 	}
 	if ok, err := a.FinishTask(ctx, task.ID, "dead@host", TaskEnd{Status: entities.TaskSuccess, Finished: now}); err != nil || ok {
@@ -294,7 +302,7 @@ func TestRescueTask(t *testing.T) {
 	c = get(t, a, task.ID)
 	var code string
 	_ = a.DB().QueryRow(`SELECT error_code FROM tasks WHERE id = ?`, task.ID).Scan(&code)
-	if c.Status != entities.TaskWarning || c.Error != "" || c.Hint != "" || code != "" {
+	if c.Status != entities.TaskWarning || c.Error != "" || c.Hint != "" || c.Fix != nil || code != "" {
 		t.Fatalf("after ClearRescuedError: %+v, code %q", c, code)
 	}
 }

@@ -25,7 +25,7 @@ func scanClient(sc interface{ Scan(...any) error }) (*entities.Client, error) {
 func (s *Store) AddClient(ctx context.Context, c *entities.Client) error {
 	res, err := s.db.ExecContext(ctx, `INSERT INTO clients (name, email, created) VALUES (?, ?, ?)`, c.Name, c.Email, s.now())
 	if isUnique(err) {
-		return &ConflictError{Field: "name", Msg: "client " + quote(c.Name) + " already exists", Hint: "run: aegir client list"}
+		return &ConflictError{Field: "name", Msg: "client " + quote(c.Name) + " already exists", Fix: []entities.Action{entities.Do("client.list", "")}}
 	}
 	if err != nil {
 		return err
@@ -76,7 +76,8 @@ func (s *Store) DeleteClient(ctx context.Context, name string) error {
 	_, err = s.db.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, c.ID)
 	if err != nil && strings.Contains(err.Error(), "client has sites") {
 		return &ConflictError{Field: "name", Msg: "client " + quote(name) + " still has sites",
-			Hint: "move them with: aegir site edit DOMAIN --client OTHER (aegir site list --client " + name + ")"}
+			Hint: "move them to another client",
+			Fix:  []entities.Action{entities.Do("site.list", "", "client="+name), entities.Do("site.edit", "DOMAIN", "client=OTHER")}}
 	}
 	if isForeignKey(err) {
 		return &ConflictError{Field: "name", Msg: "client " + quote(name) + " still has users", Hint: "delete them first: aegir user list"}

@@ -50,15 +50,16 @@ func (s *Store) AddPlatformWithOptions(ctx context.Context, p *entities.Platform
 		}
 		if hasHTTP == 0 {
 			return &ConflictError{Field: "--server", Msg: "server " + quote(p.Server) + " has no web service",
-				Hint: "add one: aegir server edit " + p.Server + " --http nginx"}
+				Hint: "add one",
+				Fix:  []entities.Action{entities.Do("server.edit", p.Server, "http=nginx")}}
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO platforms (name, server_id, root, type, drush, status, created) VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
 			p.Name, serverID, p.Root, p.Type, p.Drush, s.now())
 		if isUnique(err) {
 			if strings.Contains(err.Error(), "platforms.root") || strings.Contains(err.Error(), "platforms.server_id") {
-				return &ConflictError{Field: "--root", Msg: "another platform already uses " + p.Root + " on server " + p.Server, Hint: "run: aegir platform list"}
+				return &ConflictError{Field: "--root", Msg: "another platform already uses " + p.Root + " on server " + p.Server, Fix: []entities.Action{entities.Do("platform.list", "")}}
 			}
-			return &ConflictError{Field: "name", Msg: "platform " + quote(p.Name) + " already exists", Hint: "run: aegir platform list"}
+			return &ConflictError{Field: "name", Msg: "platform " + quote(p.Name) + " already exists", Fix: []entities.Action{entities.Do("platform.list", "")}}
 		}
 		if err != nil {
 			return err
@@ -126,7 +127,8 @@ func (s *Store) SetPlatformStatus(ctx context.Context, id int64, status string) 
 	_, err := s.db.ExecContext(ctx, `UPDATE platforms SET status = ? WHERE id = ?`, status, id)
 	if err != nil && strings.Contains(err.Error(), "platform has sites") {
 		return &ConflictError{Field: "name", Msg: "the platform still has sites",
-			Hint: "migrate or delete them first: aegir site list --platform NAME"}
+			Hint: "migrate or delete them first",
+			Fix:  []entities.Action{entities.Do("site.list", "", "platform=NAME")}}
 	}
 	return err
 }
@@ -135,7 +137,8 @@ func (s *Store) SetPlatformStatus(ctx context.Context, id int64, status string) 
 func (s *Store) QueuePlatformTask(ctx context.Context, p *entities.Platform, typ string, opts map[string]string) (*entities.Task, error) {
 	if typ == entities.TaskPlatformDelete && p.Sites > 0 {
 		return nil, &ConflictError{Field: "name", Msg: "platform " + quote(p.Name) + " still has " + itoa(int64(p.Sites)) + " site(s)",
-			Hint: "migrate or delete them first: aegir site list --platform " + p.Name}
+			Hint: "migrate or delete them first",
+			Fix:  []entities.Action{entities.Do("site.list", "", "platform="+p.Name)}}
 	}
 	return s.QueueTask(ctx, typ, entities.TargetPlatform, p.ID, p.Name, opts)
 }

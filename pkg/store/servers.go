@@ -43,7 +43,7 @@ func (s *Store) AddServer(ctx context.Context, v *entities.Server) (*entities.Ta
 		res, err := tx.ExecContext(ctx, `INSERT INTO servers (name, host, ssh_user, ssh_port, ssh_key, accept_host_key, remote_home, status, created)
 			VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)`, v.Name, v.Host, v.SSHUser, v.SSHPort, v.SSHKey, v.AcceptHostKey, v.RemoteHome, now)
 		if isUnique(err) {
-			return &ConflictError{Field: "name", Msg: "server " + quote(v.Name) + " already exists", Hint: "run: aegir server list"}
+			return &ConflictError{Field: "name", Msg: "server " + quote(v.Name) + " already exists", Fix: []entities.Action{entities.Do("server.list", "")}}
 		}
 		if err != nil {
 			return err
@@ -240,7 +240,8 @@ func (s *Store) DeleteServer(ctx context.Context, name string) error {
 	_, err = s.db.ExecContext(ctx, `UPDATE servers SET status = 'deleted' WHERE id = ?`, v.ID)
 	if err != nil && strings.Contains(err.Error(), "server is in use") {
 		return &ConflictError{Field: "name", Msg: "server " + quote(name) + " is still used by platforms or sites",
-			Hint: "delete or migrate them first: aegir platform list; aegir site list"}
+			Hint: "delete or migrate them first",
+			Fix:  []entities.Action{entities.Do("platform.list", ""), entities.Do("site.list", "")}}
 	}
 	return err
 }

@@ -72,7 +72,8 @@ func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType 
 				return err
 			}
 			return &ConflictError{Field: "--db-server", Msg: "server " + quote(v.DBServer) + " has no database service",
-				Hint: "add one: aegir server edit " + v.DBServer + " --db mariadb, or pick another with --db-server"}
+				Hint: "add one, or pick another database server",
+				Fix:  []entities.Action{entities.Do("server.edit", v.DBServer, "db=mariadb")}}
 		} else if err != nil {
 			return err
 		}
@@ -84,7 +85,7 @@ func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType 
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.Domain, platformID, dbServerID, cid, v.Redirect, v.Profile, v.Language, v.HTTPS, v.DBName, v.DBUser, v.DBPassword, status, s.now())
 		if isUnique(err) {
-			return &ConflictError{Field: "domain", Msg: "site " + quote(v.Domain) + " already exists", Hint: "run: aegir site show " + v.Domain}
+			return &ConflictError{Field: "domain", Msg: "site " + quote(v.Domain) + " already exists", Fix: []entities.Action{entities.Do("site.show", v.Domain)}}
 		}
 		if err != nil {
 			return err
@@ -119,11 +120,11 @@ func (s *Store) setNames(ctx context.Context, tx *sql.Tx, v *entities.Site) erro
 			if owner == v.Domain || owner == "" {
 				return &ConflictError{Field: field, Msg: quote(n) + " is listed twice for this site"}
 			}
-			hint := "remove it there first: aegir site edit " + owner + " --remove-alias " + n
+			hint, fix := "remove it there first", entities.Do("site.edit", owner, "remove-alias="+n)
 			if n == owner { // that site's own domain, which no edit removes
-				hint = "it is the domain of that site: pick another name (see: aegir site show " + owner + ")"
+				hint, fix = "it is the domain of that site: pick another name; see that site", entities.Do("site.show", owner)
 			}
-			return &ConflictError{Field: field, Msg: quote(n) + " is already a name of site " + quote(owner), Hint: hint}
+			return &ConflictError{Field: field, Msg: quote(n) + " is already a name of site " + quote(owner), Hint: hint, Fix: []entities.Action{fix}}
 		}
 		if err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -50,11 +51,14 @@ var ErrNotFound = errors.New("not found")
 // Is lets errors.Is(err, ErrNotFound) match.
 func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
-// ConflictError is a change the model refuses: a name taken, an entity in use.
+// ConflictError is a change the model refuses: a name taken, an entity in
+// use. Hint says what to do in neutral words, Fix the actions that do it
+// (a front end words them as its commands).
 type ConflictError struct {
 	Field string // the flag or argument at fault, for the message
 	Msg   string
 	Hint  string
+	Fix   []entities.Action
 }
 
 func (e *ConflictError) Error() string { return e.Msg }

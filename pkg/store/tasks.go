@@ -10,21 +10,24 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 )
 
-const taskCols = `id, type, target_kind, target_id, target, status, options, created, started, finished, error, hint, attempt, lease_until, worker`
+const taskCols = `id, type, target_kind, target_id, target, status, options, created, started, finished, error, hint, fix, attempt, lease_until, worker`
 
 // scanTask reads a row of taskCols.
 func scanTask(sc interface{ Scan(...any) error }) (*entities.Task, error) {
 	var t entities.Task
-	var opts string
+	var opts, fix string
 	var created int64
 	var started, finished, lease sql.NullInt64
-	if err := sc.Scan(&t.ID, &t.Type, &t.TargetKind, &t.TargetID, &t.Target, &t.Status, &opts, &created, &started, &finished, &t.Error, &t.Hint, &t.Attempt, &lease, &t.Worker); err != nil {
+	if err := sc.Scan(&t.ID, &t.Type, &t.TargetKind, &t.TargetID, &t.Target, &t.Status, &opts, &created, &started, &finished, &t.Error, &t.Hint, &fix, &t.Attempt, &lease, &t.Worker); err != nil {
 		return nil, err
 	}
 	t.Created = fromMs(created)
 	t.Started = fromNullMs(started)
 	t.Finished = fromNullMs(finished)
 	t.LeaseUntil = fromNullMs(lease)
+	if fix != "" {
+		_ = json.Unmarshal([]byte(fix), &t.Fix)
+	}
 	if opts != "" && opts != "{}" {
 		_ = json.Unmarshal([]byte(opts), &t.Options)
 	}
@@ -200,14 +203,15 @@ func (s *Store) RetryTask(ctx context.Context, id int64) (*entities.Task, error)
 	if gone, err := s.targetGone(ctx, t); err != nil {
 		return nil, err
 	} else if gone {
-		hint := "nothing is left to retry it on"
+		hint, fix := "nothing is left to retry it on", []entities.Action(nil)
 		if t.TargetKind == entities.TargetSite {
-			hint = "bring the site back first: aegir site restore " + t.Target
+			hint, fix = "bring the site back first", []entities.Action{entities.Do("site.restore", t.Target)}
 			if _, err := s.GetSite(ctx, t.Target); err == nil {
-				hint = "site " + t.Target + " is there again as a new record: run the task on it anew (aegir task list --site " + t.Target + ")"
+				hint = "site " + t.Target + " is there again as a new record: run the task on it anew (its tasks are listed with the site)"
+				fix = []entities.Action{entities.Do("task.list", "", "site="+t.Target)}
 			}
 		}
-		return nil, &ConflictError{Field: "ID", Msg: "task " + itoa(id) + " was on " + t.TargetKind + " " + t.Target + ", which was deleted since", Hint: hint}
+		return nil, &ConflictError{Field: "ID", Msg: "task " + itoa(id) + " was on " + t.TargetKind + " " + t.Target + ", which was deleted since", Hint: hint, Fix: fix}
 	}
 	return s.QueueTask(ctx, t.Type, t.TargetKind, t.TargetID, t.Target, t.Options)
 }

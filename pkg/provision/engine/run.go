@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
@@ -48,10 +49,10 @@ func Run(ctx context.Context, home string, c *provision.Job, lg provision.Logger
 	var err error
 	f, ok := lookup(c.Task)
 	if !ok {
-		err = provision.Errorf(provision.ErrInvalidContext, "run: aegir provision --help for the task types",
+		err = provision.Errorf(provision.ErrInvalidContext, "give one of the known task types",
 			"unknown task type %q (known: %s)", c.Task, strings.Join(Tasks(), ", "))
 	} else if cerr := c.Check(); cerr != nil {
-		err = &provision.Error{Code: provision.ErrInvalidContext, Msg: "invalid context", Err: cerr, Hint: "fix the context (aegir provision --help lists its keys)"}
+		err = &provision.Error{Code: provision.ErrInvalidContext, Msg: "invalid context", Err: cerr, Hint: "fix the job (docs/json.md describes it)"}
 	} else {
 		resolveWebHomes(ctx, env, pool, c)
 		var t *exec.Task
@@ -74,7 +75,7 @@ func Run(ctx context.Context, home string, c *provision.Job, lg provision.Logger
 	res.Changes = changes
 	res.Secrets = env.secrets
 	if err != nil {
-		fail(res, env, err)
+		fail(res, env, c, err)
 	}
 	return res
 }
@@ -87,8 +88,8 @@ func startTask(home string, c *provision.Job) (*exec.Task, error) {
 	}
 	t, err := exec.StartTask(home, c.TaskID)
 	if errors.Is(err, exec.ErrTaskRunning) {
-		return nil, provision.Errorf(provision.ErrCommand, "wait for it to end, or see what runs it: aegir task show ID",
-			"task %d is already running in another process", c.TaskID)
+		return nil, provision.Errorf(provision.ErrCommand, "wait for it to end, or see what runs it",
+			"task %d is already running in another process", c.TaskID).With(entities.Do("task.show", c.TaskRef()))
 	}
 	if err != nil {
 		return nil, provision.Errorf(provision.ErrCommand, "check the free space and permissions of "+home+"/tmp", "%v", err)
@@ -105,22 +106,26 @@ func safeCall(ctx context.Context, f TaskFunc, env *Env, c *provision.Job) (ch *
 	return f(ctx, env, c)
 }
 
-func fail(res *provision.Result, env *Env, err error) {
+func fail(res *provision.Result, env *Env, c *provision.Job, err error) {
 	res.Status = provision.StatusError
 	var pe *provision.Error
 	if errors.As(err, &pe) {
 		res.ErrorCode = pe.Code
-		res.Hint = pe.Hint
+		res.Hint, res.Fix = pe.Hint, pe.Fix
 	} else {
 		res.ErrorCode = classify(err)
 		var h interface{ Hint() string }
 		if errors.As(err, &h) {
 			res.Hint = h.Hint()
 		}
+		var f interface{ Fix() []entities.Action }
+		if errors.As(err, &f) {
+			res.Fix = f.Fix()
+		}
 	}
 	res.Error = err.Error()
-	if res.Hint == "" {
-		res.Hint = hintFor(res.ErrorCode)
+	if res.Hint == "" && len(res.Fix) == 0 {
+		res.Hint, res.Fix = hintFor(res.ErrorCode, c)
 	}
 	env.Logf(provision.LevelError, "%s", res.Error)
 	if res.Hint != "" {
@@ -149,14 +154,14 @@ func classify(err error) string {
 	return provision.ErrInternal
 }
 
-func hintFor(code string) string {
+func hintFor(code string, c *provision.Job) (string, []entities.Action) {
 	switch code {
 	case provision.ErrCancelled:
-		return "the task was interrupted; run it again with: aegir task retry ID"
+		return "the task was interrupted; run it again", []entities.Action{entities.Do("task.retry", c.TaskRef())}
 	case provision.ErrMissingBinary:
-		return "install the missing program on the server (see the log line above), then retry the task"
+		return "install the missing program on the server (see the log line above), then retry the task", []entities.Action{entities.Do("task.retry", c.TaskRef())}
 	case provision.ErrCommand:
-		return "read the command's output in the task log (aegir task log ID), fix the cause, then retry the task"
+		return "read the command's output in the task log, fix the cause, then retry the task", []entities.Action{entities.Do("task.log", c.TaskRef()), entities.Do("task.retry", c.TaskRef())}
 	}
-	return ""
+	return "", nil
 }

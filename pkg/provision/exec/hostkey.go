@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/aegir-project/aegir/pkg/entities"
 )
 
 // hostKeys verifies a server's host key against a known_hosts file and,
@@ -99,13 +101,14 @@ func (h *hostKeys) verify(hostname string, remote net.Addr, key ssh.PublicKey) e
 		return fmt.Errorf("%w: the host key %s of %s is marked revoked in %s:%d; refusing to connect",
 			ErrHostKey, fp, host, re.Revoked.Filename, re.Revoked.Line)
 	case errors.As(err, &ke) && len(ke.Want) > 0:
-		return changedKeyError(host, key, ke.Want, h.file, h.acceptCommand())
+		return changedKeyError(host, key, ke.Want, h.file, h.acceptAction())
 	case errors.As(err, &ke):
 		if !h.accept {
 			return &HostKeyError{
 				msg: fmt.Sprintf("the host key of %s is not known (%s %s, not in %s)", host, key.Type(), fp, h.file),
 				hint: fmt.Sprintf("check the fingerprint with the server's admin (ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub on the server), "+
-					"then record it with: %s", keyFileKind(key), h.acceptCommand()),
+					"then record it", keyFileKind(key)),
+				fix: []entities.Action{h.acceptAction()},
 			}
 		}
 		recorded, err := appendKnownHost(h.file, host, key)
@@ -117,16 +120,16 @@ func (h *hostKeys) verify(hostname string, remote net.Addr, key ssh.PublicKey) e
 	return fmt.Errorf("%w: checking the host key of %s: %v", ErrHostKey, host, err)
 }
 
-// acceptCommand is the command that connects again recording a new key.
-func (h *hostKeys) acceptCommand() string {
+// acceptAction connects again recording a new key.
+func (h *hostKeys) acceptAction() entities.Action {
 	name := h.server
 	if name == "" {
 		name = "SERVER"
 	}
-	return "aegir server edit " + Quote(name) + " --accept-host-key"
+	return entities.Do("server.edit", name, "accept-host-key")
 }
 
-func changedKeyError(host string, key ssh.PublicKey, want []knownhosts.KnownKey, file, accept string) error {
+func changedKeyError(host string, key ssh.PublicKey, want []knownhosts.KnownKey, file string, accept entities.Action) error {
 	var old []string
 	for _, k := range want {
 		old = append(old, fmt.Sprintf("%s %s (%s line %d)", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Filename, k.Line))
@@ -136,19 +139,26 @@ func changedKeyError(host string, key ssh.PublicKey, want []knownhosts.KnownKey,
 			"Either the server was reinstalled or someone is intercepting the connection; refusing to connect",
 			host, strings.Join(old, ", "), key.Type(), ssh.FingerprintSHA256(key)),
 		hint: fmt.Sprintf("if you have confirmed the new key with the server's admin, remove the stale line with: "+
-			"ssh-keygen -R %s -f %s  then record the new one with: %s", Quote(host), Quote(file), accept),
+			"ssh-keygen -R %s -f %s  then record the new one", Quote(host), Quote(file)),
+		fix: []entities.Action{accept},
 	}
 }
 
-// HostKeyError is a host key refused: what is wrong and what to do. It
-// wraps ErrHostKey.
-type HostKeyError struct{ msg, hint string }
+// HostKeyError is a host key refused: what is wrong, what to do and the
+// action that does it. It wraps ErrHostKey.
+type HostKeyError struct {
+	msg, hint string
+	fix       []entities.Action
+}
 
 func (e *HostKeyError) Error() string { return ErrHostKey.Error() + ": " + e.msg + "; " + e.hint }
 func (e *HostKeyError) Unwrap() error { return ErrHostKey }
 
 // Hint says what to do.
 func (e *HostKeyError) Hint() string { return e.hint }
+
+// Fix is the action that records the key.
+func (e *HostKeyError) Fix() []entities.Action { return e.fix }
 
 // keyFileKind names the host key file of a key type on a Debian server.
 func keyFileKind(key ssh.PublicKey) string {

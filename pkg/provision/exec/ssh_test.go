@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/provision/exec/exectest"
@@ -114,7 +115,11 @@ func TestSSHUnknownHostKey(t *testing.T) {
 	srv := testenv.StartSSHD(t)
 	kh := filepath.Join(t.TempDir(), "sub", "known_hosts")
 	_, err := dial(t, srv, func(c *exec.SSHConfig) { c.KnownHostsFile = kh })
-	wantErr(t, err, exec.ErrHostKey, "not known", "[127.0.0.1]:", ssh.FingerprintSHA256(srv.HostKey), "--accept-host-key")
+	wantErr(t, err, exec.ErrHostKey, "not known", "[127.0.0.1]:", ssh.FingerprintSHA256(srv.HostKey), "record it")
+	var fix interface{ Fix() []entities.Action }
+	if !errors.As(err, &fix) || len(fix.Fix()) != 1 || fix.Fix()[0].Verb != "server.edit" || len(fix.Fix()[0].Args) != 1 || fix.Fix()[0].Args[0].Name != "accept-host-key" {
+		t.Errorf("the error's fix is not the server's edit with accept-host-key: %v", err)
+	}
 	if _, err := os.Stat(kh); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused key was recorded: stat %s: %v", kh, err)
 	}
