@@ -151,8 +151,8 @@ func TestObtainFaults(t *testing.T) {
 	pe := provisionErr(t, err)
 	t.Logf("unreachable challenge: %s\nhint: %s", pe.Msg, pe.Hint)
 	if pe.Code != acme.ErrCode || !strings.Contains(pe.Msg, "away.test") || !strings.Contains(pe.Msg, "127.0.0.2") ||
-		!strings.Contains(pe.Hint, "DNS") || !strings.Contains(pe.Hint, "aegir site verify away.test") {
-		t.Errorf("unreachable challenge: %q\nhint: %q", pe.Msg, pe.Hint)
+		!strings.Contains(pe.Hint, "DNS") || len(pe.Fix) != 1 || pe.Fix[0].Verb != "site.verify" || pe.Fix[0].Target != "away.test" {
+		t.Errorf("unreachable challenge: %q\nhint: %q, fix %+v", pe.Msg, pe.Hint, pe.Fix)
 	}
 
 	down := "https://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) + "/dir"

@@ -17,6 +17,7 @@ import (
 	"github.com/mholt/acmez/v3"
 	acmeapi "github.com/mholt/acmez/v3/acme"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
@@ -172,25 +173,29 @@ func explain(err error, dir string, names []string) error {
 		typ := strings.TrimPrefix(prob.Type, acmeapi.ProblemTypeNamespace)
 		msg := fmt.Sprintf("the ACME CA refused the certificate for %s: %s (%s)", strings.Join(names, ", "), what, typ)
 		var hint string
+		var fix []entities.Action
 		switch prob.Type {
 		case acmeapi.ProblemTypeConnection, acmeapi.ProblemTypeDNS, acmeapi.ProblemTypeUnauthorized,
 			acmeapi.ProblemTypeIncorrectResponse, acmeapi.ProblemTypeTLS:
 			hint = fmt.Sprintf("the CA must reach http://NAME/.well-known/acme-challenge/ on this web server for every name: "+
 				"point the DNS (A/AAAA records) of %s at the server's public address, open port 80 to the internet, "+
-				"check that the web server includes aegir's configuration; then run: aegir site verify %s "+
-				"(the site keeps answering on HTTP meanwhile)", strings.Join(names, ", "), domain)
+				"check that the web server includes aegir's configuration, then verify the site again "+
+				"(it keeps answering on HTTP meanwhile)", strings.Join(names, ", "))
+			fix = []entities.Action{entities.Do("site.verify", domain)}
 		case acmeapi.ProblemTypeRateLimited:
 			hint = "the CA's rate limit was reached: wait for the time it names before trying again, and test with acme_directory: staging meanwhile (docs/https.md)"
 		case acmeapi.ProblemTypeRejectedIdentifier, acmeapi.ProblemTypeUnsupportedIdentifier, acmeapi.ProblemTypeCAA:
-			hint = fmt.Sprintf("the CA will not certify these names: check their spelling and CAA DNS records, or bring a certificate: aegir site cert %s --cert FILE --key FILE", domain)
+			hint = "the CA will not certify these names: check their spelling and CAA DNS records, or bring a certificate"
+			fix = []entities.Action{entities.Do("site.cert", domain, "cert=FILE", "key=FILE")}
 		case acmeapi.ProblemTypeInvalidContact, acmeapi.ProblemTypeUnsupportedContact:
 			hint = "set a working acme_email in aegir.yaml, then try again"
 		case acmeapi.ProblemTypeExternalAccountRequired:
 			hint = "this CA needs an external account binding, which aegir does not support; use another acme_directory"
 		default:
-			hint = fmt.Sprintf("read the CA's message above; fix the cause, then run: aegir site verify %s", domain)
+			hint = "read the CA's message above; fix the cause, then verify the site again"
+			fix = []entities.Action{entities.Do("site.verify", domain)}
 		}
-		return &provision.Error{Code: ErrCode, Msg: msg, Hint: hint}
+		return &provision.Error{Code: ErrCode, Msg: msg, Hint: hint, Fix: fix}
 	}
 	var ua x509.UnknownAuthorityError
 	var ce *x509.CertificateInvalidError
@@ -205,5 +210,6 @@ func explain(err error, dir string, names []string) error {
 			Hint: "check acme_directory in aegir.yaml and that this machine reaches the CA (firewall, proxy, DNS); existing certificates are untouched and the renewal is retried"}
 	}
 	return &provision.Error{Code: ErrCode, Err: err, Msg: "getting a certificate for " + strings.Join(names, ", ") + " from " + dir,
-		Hint: fmt.Sprintf("read the log above (aegir -v shows the exchange); fix the cause, then run: aegir site verify %s", domain)}
+		Hint: "read the log above (its debug lines show the exchange); fix the cause, then verify the site again",
+		Fix:  []entities.Action{entities.Do("site.verify", domain)}}
 }

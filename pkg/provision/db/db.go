@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
@@ -58,8 +59,8 @@ func ParseType(s string) (Type, error) {
 		return PostgreSQL, nil
 	}
 	return "", provision.Errorf(provision.ErrInvalidContext,
-		"use one of: mariadb, mysql, postgresql (aegir server edit SERVER --db TYPE)",
-		"unknown database server type %q", s)
+		"use one of: mariadb, mysql, postgresql",
+		"unknown database server type %q", s).With(entities.Do("server.edit", "SERVER", "db=TYPE"))
 }
 
 // DefaultPort is the port a server of type t listens on by default.
@@ -274,13 +275,14 @@ type Rows interface {
 func New(cfg Config) (Service, error) {
 	if cfg.AdminUser == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext,
-			"set the server's database admin user: aegir server edit "+cfg.serverName()+" --db-admin-user USER",
-			"no database admin user given for the %s server at %s", cfg.Type, cfg.Addr())
+			"set the server's database admin user",
+			"no database admin user given for the %s server at %s", cfg.Type, cfg.Addr()).
+			With(entities.Do("server.edit", cfg.serverName(), "db-admin-user=USER"))
 	}
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return nil, provision.Errorf(provision.ErrInvalidContext,
-			"set a port between 1 and 65535: aegir server edit "+cfg.serverName()+" --db-port N",
-			"invalid database port %d", cfg.Port)
+			"set a port between 1 and 65535",
+			"invalid database port %d", cfg.Port).With(entities.Do("server.edit", cfg.serverName(), "db-port=N"))
 	}
 	switch {
 	case cfg.Type.mysqlFamily():

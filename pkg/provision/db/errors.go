@@ -9,6 +9,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 )
 
@@ -23,9 +24,9 @@ func errUnreachable(c Config, err error) error {
 	return &provision.Error{
 		Code: provision.ErrUnreachable,
 		Msg:  msg,
-		Hint: fmt.Sprintf("check that %s is running and listening on %s and that no firewall blocks it; "+
-			"fix the address with: aegir server edit %s --db-host HOST --db-port PORT "+
-			"(a server that listens only locally is reached through SSH)", c.Type, c.Addr(), c.serverName()),
+		Hint: fmt.Sprintf("check that %s is running and listening on %s and that no firewall blocks it, "+
+			"or fix the server's address (a server that listens only locally is reached through SSH)", c.Type, c.Addr()),
+		Fix: []entities.Action{entities.Do("server.edit", c.serverName(), "db-host=HOST", "db-port=PORT")},
 		Err: err,
 	}
 }
@@ -34,9 +35,9 @@ func errAuth(c Config, err error) error {
 	return &provision.Error{
 		Code: provision.ErrAuth,
 		Msg:  fmt.Sprintf("the %s server at %s refused the admin login of %q", c.Type, c.Addr(), c.AdminUser),
-		Hint: "check the admin user and its password on the database server, then set them with: aegir server edit " +
-			c.serverName() + " --db-admin-user USER --db-admin-password-file FILE (the file holds the password alone)",
-		Err: err,
+		Hint: "check the admin user and its password on the database server, then set them (the file holds the password alone)",
+		Fix:  []entities.Action{entities.Do("server.edit", c.serverName(), "db-admin-user=USER", "db-admin-password-file=FILE")},
+		Err:  err,
 	}
 }
 
@@ -120,7 +121,8 @@ func errSiteLogin(c Config, name, user string, err error) error {
 	return &provision.Error{
 		Code: provision.ErrAuth,
 		Msg:  fmt.Sprintf("the %s server at %s refused the site's user %q on database %q", c.Type, c.Addr(), user, name),
-		Hint: "aegir site verify makes the user and its grants again from the site's record",
+		Hint: "verifying the site makes the user and its grants again from the site's record",
+		Fix:  []entities.Action{entities.Do("site.verify", "DOMAIN")},
 		Err:  err,
 	}
 }

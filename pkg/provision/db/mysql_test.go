@@ -65,8 +65,8 @@ func TestMariaDBAdminAccount(t *testing.T) {
 			if strings.Contains(err.Error(), wrong.AdminPassword) {
 				t.Errorf("the error shows the password: %v", err)
 			}
-			if !strings.Contains(err.(*provision.Error).Hint, "aegir server edit db1 --db-admin-user USER --db-admin-password-file") {
-				t.Errorf("hint %q does not say how to set the password", err.(*provision.Error).Hint)
+			if fix := err.(*provision.Error).Fix; len(fix) != 1 || fix[0].Verb != "server.edit" || fix[0].Target != "db1" || len(fix[0].Args) != 2 || fix[0].Args[1].Name != "db-admin-password-file" {
+				t.Errorf("fix %+v does not say how to set the password", fix)
 			}
 		}
 		err = s.CreateDatabase(testContext(t), randName(), randName(), GeneratePassword(), grantHost)

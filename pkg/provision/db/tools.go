@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
@@ -157,7 +158,8 @@ func toolError(ctx context.Context, c Config, what string, err error) error {
 		return &provision.Error{
 			Code: provision.ErrDatabase,
 			Msg:  fmt.Sprintf("%s on the %s server at %s failed", what, c.Type, c.Addr()),
-			Hint: "read the tool's message; check that the database exists and that the admin login works: aegir server verify " + c.serverName(),
+			Hint: "read the tool's message; check that the database exists and that the admin login works by verifying the server",
+			Fix:  []entities.Action{entities.Do("server.verify", c.serverName())},
 			Err:  err,
 		}
 	}

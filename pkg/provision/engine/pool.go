@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
@@ -143,8 +144,8 @@ func (p *Pool) remoteHome(ctx context.Context, s provision.ServerRef, env *Env) 
 	}
 	home := strings.TrimSpace(string(res.Stdout))
 	if !path.IsAbs(home) || path.Clean(home) == "/" {
-		return "", provision.Errorf(provision.ErrInvalidContext, fmt.Sprintf("give the server an aegir home: aegir server edit %s --remote-home DIR", s.Name),
-			"the SSH user of %s has no usable home directory (HOME=%q)", c.host, home)
+		return "", provision.Errorf(provision.ErrInvalidContext, "give the server an aegir home",
+			"the SSH user of %s has no usable home directory (HOME=%q)", c.host, home).With(entities.Do("server.edit", s.Name, "remote-home=DIR"))
 	}
 	c.home = path.Clean(home)
 	return c.home, nil

@@ -121,8 +121,8 @@ func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup.dir (the master's AEGIR_HOME/backups) in the job", "no backup directory given")
 	}
 	if c.Site.DB.Name == "" {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "install the site first: aegir task list --site "+c.Site.Domain,
-			"site %s has no database yet: it was never installed", c.Site.Domain)
+		return nil, provision.Errorf(provision.ErrInvalidContext, "install the site first (its tasks say how its install went)",
+			"site %s has no database yet: it was never installed", c.Site.Domain).With(entities.Do("task.list", "", "site="+c.Site.Domain))
 	}
 	svc, err := s.db(ctx)
 	if err != nil {
@@ -210,11 +210,11 @@ func withBackupFirst(f engine.TaskFunc) engine.TaskFunc {
 					// A database server that cannot be reached would stop
 					// the delete without a backup too: name the command
 					// that goes on.
-					flags := "--no-backup"
+					del := entities.Do("site.delete", c.Site.Domain, "no-backup")
 					if pe.Code == provision.ErrUnreachable {
-						flags += " --force"
+						del = entities.Do("site.delete", c.Site.Domain, "no-backup", "force")
 					}
-					pe.Hint += fmt.Sprintf("; nothing was removed. To go on without a backup: aegir site delete %s %s", c.Site.Domain, flags)
+					pe.Also("nothing was removed. To go on without a backup, delete the site without one", del)
 				}
 				return nil, err
 			}
@@ -251,11 +251,13 @@ func backupDelete(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 
 func siteRestore(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
 	if c.Backup.Path == "" {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup.path in the job (aegir backup list shows them)", "no backup to restore given")
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup.path in the job (the site's backups are listed with their paths)", "no backup to restore given").
+			With(entities.Do("backup.list", "", "site="+c.Site.Domain))
 	}
 	if c.Backup.SHA256 == "" {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup_sha256 too (aegir backup list --format json shows it)",
-			"no checksum of %s given: a restore checks the archive against it before it changes anything", c.Backup.Path)
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup.sha256 too (the site's backups are listed with it)",
+			"no checksum of %s given: a restore checks the archive against it before it changes anything", c.Backup.Path).
+			With(entities.Do("backup.list", "", "site="+c.Site.Domain, "format=json"))
 	}
 	src, err := openSite(ctx, env, c)
 	if err != nil {
@@ -423,8 +425,9 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 	m.classify()
 	m.tag = fmt.Sprintf("aegir-%s-%d", m.kind, time.Now().UnixNano())
 	if _, err := os.Stat(m.archive); err != nil {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "pick another backup: aegir backup list --site "+src.c.Site.Domain+" (and forget this one: aegir backup delete ID)",
-			"cannot read the backup %s: %v; %s was not changed", m.archive, err, src.c.Site.Domain)
+		return nil, provision.Errorf(provision.ErrInvalidContext, "pick another backup of the site, and forget this one",
+			"cannot read the backup %s: %v; %s was not changed", m.archive, err, src.c.Site.Domain).
+			With(entities.Do("backup.list", "", "site="+src.c.Site.Domain), entities.Do("backup.delete", "ID"))
 	}
 	if m.sum != "" {
 		if err := backup.CheckSum(m.archive, m.sum); err != nil {
@@ -446,8 +449,9 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 		for _, p := range []string{m.j.path, siteLockPath(env.Home, src.c.Site.Domain)} {
 			lk, err := lockJournal(p)
 			if err != nil {
-				return nil, provision.Errorf(provision.ErrCommand, "wait for it to end (aegir task list --site "+src.c.Site.Domain+"), then retry",
-					"another run of a restore, migrate or clone of %s still holds %s: %v", src.c.Site.Domain, strings.TrimSuffix(p, ".json")+".lock", err)
+				return nil, provision.Errorf(provision.ErrCommand, "wait for it to end (the site's tasks show it), then retry the task",
+					"another run of a restore, migrate or clone of %s still holds %s: %v", src.c.Site.Domain, strings.TrimSuffix(p, ".json")+".lock", err).
+					With(entities.Do("task.list", "", "site="+src.c.Site.Domain), entities.Do("task.retry", src.c.TaskRef()))
 			}
 			defer unlockJournal(lk)
 		}
@@ -462,7 +466,8 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 			}
 			var pe *provision.Error
 			if m.revive && errors.As(err, &pe) {
-				pe.Hint += "; everything this restore of the deleted " + src.c.Site.Domain + " made was removed, and the site stays queued: fix the cause, then aegir task retry (or give up: aegir site delete " + src.c.Site.Domain + ")"
+				pe.Also("everything this restore of the deleted "+src.c.Site.Domain+" made was removed, and the site stays queued: fix the cause, then retry the task (or give up and delete the site)",
+					entities.Do("task.retry", src.c.TaskRef()), entities.Do("site.delete", src.c.Site.Domain))
 			}
 		}
 	}()
@@ -547,7 +552,8 @@ func refused(domain string, err error) error {
 		return err
 	}
 	return &provision.Error{Code: provision.ErrInvalidContext, Msg: "refusing the backup; " + domain + " was not changed", Err: err,
-		Hint: "the archive is damaged or was changed since it was written; pick another: aegir backup list --site " + domain}
+		Hint: "the archive is damaged or was changed since it was written; pick another of the site's backups",
+		Fix:  []entities.Action{entities.Do("backup.list", "", "site="+domain)}}
 }
 
 // createDB makes the site's new database and user on the target server.

@@ -266,11 +266,13 @@ func siteCert(ctx context.Context, env *engine.Env, c *provision.Job) (*provisio
 	}
 	chain, err := os.ReadFile(certFile)
 	if err != nil {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give a readable certificate file: aegir site cert "+c.Site.Domain+" --cert FILE --key FILE", "reading the certificate: %v", err)
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give a readable certificate file", "reading the certificate: %v", err).
+			With(entities.Do("site.cert", c.Site.Domain, "cert=FILE", "key=FILE"))
 	}
 	key, err := os.ReadFile(keyFile)
 	if err != nil {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give a readable key file: aegir site cert "+c.Site.Domain+" --cert FILE --key FILE", "reading the key: %v", err)
+		return nil, provision.Errorf(provision.ErrInvalidContext, "give a readable key file", "reading the key: %v", err).
+			With(entities.Do("site.cert", c.Site.Domain, "cert=FILE", "key=FILE"))
 	}
 	info, err := acme.CheckPair(chain, key, s.certNames(false), time.Now())
 	if err != nil {

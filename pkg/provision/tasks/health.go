@@ -177,8 +177,8 @@ func (s *site) checkAnswer(ctx context.Context, scheme string, disabled bool, ph
 	a, err := s.ws.Request(ctx, scheme, host, "/", "aegir-verify", web.ProbeTimeout)
 	if err != nil {
 		return 0, 0, provision.Errorf(provision.ErrUnreachable,
-			fmt.Sprintf("start %s on %s and check that it listens there: aegir server verify %s", s.c.Site.Web.Type, s.ex.Host(), s.c.Site.Web.Name),
-			"%s does not answer: %v", where, err)
+			fmt.Sprintf("start %s on %s and check that it listens there by verifying the server", s.c.Site.Web.Type, s.ex.Host()),
+			"%s does not answer: %v", where, err).With(entities.Do("server.verify", s.c.Site.Web.Name))
 	}
 	code := a.Code
 	took := a.Duration.Round(time.Millisecond)
@@ -196,19 +196,25 @@ func (s *site) checkAnswer(ctx context.Context, scheme string, disabled bool, ph
 	}
 	msg := fmt.Sprintf("%s answers HTTP %d%s", where, code, page)
 	var hint string
+	var fix []entities.Action
 	switch {
 	case disabled:
 		msg += ", not the \"site disabled\" page (503)"
-		hint = "the web server serves an old virtual host: reload it, or run aegir site disable " + s.c.Site.Domain + " again"
+		hint = "the web server serves an old virtual host: reload it, or disable the site again"
+		fix = []entities.Action{entities.Do("site.disable", s.c.Site.Domain)}
 	case code == 502 || code == 504:
 		msg += ": the web server gets no answer from php-fpm at " + php
-		hint = fmt.Sprintf("start php-fpm on %s, or set where it listens: aegir server edit %s --php-fpm SOCKET|HOST:PORT, then aegir site verify %s", s.ex.Host(), s.c.Site.Web.Name, s.c.Site.Domain)
+		hint = fmt.Sprintf("start php-fpm on %s, or set where it listens; then verify the site again", s.ex.Host())
+		fix = []entities.Action{entities.Do("server.edit", s.c.Site.Web.Name, "php-fpm=SOCKET|HOST:PORT"), entities.Do("site.verify", s.c.Site.Domain)}
 	case code == 503:
-		hint = "the site is served as disabled: aegir site enable " + s.c.Site.Domain
+		hint = "the site is served as disabled: enable it"
+		fix = []entities.Action{entities.Do("site.enable", s.c.Site.Domain)}
 	case code == 404 || code == 421:
-		hint = fmt.Sprintf("the web server serves no site of that name there: check that it includes aegir's file (aegir server verify %s prints the line)", s.c.Site.Web.Name)
+		hint = "the web server serves no site of that name there: check that it includes aegir's file (verifying the server prints the line)"
+		fix = []entities.Action{entities.Do("server.verify", s.c.Site.Web.Name)}
 	default:
-		hint = "the application fails: read the web server's error log and the application's, fix the cause, then aegir site verify " + s.c.Site.Domain
+		hint = "the application fails: read the web server's error log and the application's, fix the cause, then verify the site again"
+		fix = []entities.Action{entities.Do("site.verify", s.c.Site.Domain)}
 	}
-	return code, a.Duration, &provision.Error{Code: provision.ErrCommand, Msg: msg, Hint: hint}
+	return code, a.Duration, &provision.Error{Code: provision.ErrCommand, Msg: msg, Hint: hint, Fix: fix}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/backup"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
@@ -46,8 +47,8 @@ func taskRescue(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 	}
 	if kerr != nil {
 		d.Unlock() // the record of what to kill stays for the next rescue
-		return nil, provision.Errorf(provision.ErrCommand, "kill it by hand (kill -9 -PGID), then run aegir hosting dispatch again",
-			"cannot stop what task %d left running: %v", c.TaskID, kerr)
+		return nil, provision.Errorf(provision.ErrCommand, "kill it by hand (kill -9 -PGID), then run the queue again",
+			"cannot stop what task %d left running: %v", c.TaskID, kerr).With(entities.Do("hosting.dispatch", ""))
 	}
 	var left leftovers
 	left.dir(d.Dir(), "lock", "processes")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
@@ -92,7 +93,8 @@ func pushPlatform(ctx context.Context, env *engine.Env, ex exec.Executor, c *pro
 	_, err := push.Tree(ctx, ex, from, c.Site.Platform.Root, push.Options{SSH: cfg, Method: c.Opt("push_method", ""), Logf: env.Logf})
 	if err != nil {
 		return &provision.Error{Code: provision.ErrPlatform, Err: err, Msg: fmt.Sprintf("pushing platform %s to %s", c.Site.Platform.Name, c.Site.Web.Name),
-			Hint: fmt.Sprintf("check that %s is a directory on this machine and that the SSH user of %s may write %s; then: aegir task retry ID", from, c.Site.Web.Name, c.Site.Platform.Root)}
+			Hint: fmt.Sprintf("check that %s is a directory on this machine and that the SSH user of %s may write %s; then retry the task", from, c.Site.Web.Name, c.Site.Platform.Root),
+			Fix:  []entities.Action{entities.Do("task.retry", c.TaskRef())}}
 	}
 	return nil
 }

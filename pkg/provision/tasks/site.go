@@ -317,7 +317,8 @@ func siteDelete(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 		if err != nil {
 			var pe *provision.Error
 			if errors.As(err, &pe) {
-				pe.Hint += fmt.Sprintf("; nothing was removed. To delete what can be reached and get the commands that finish the rest by hand: aegir site delete %s --force", c.Site.Domain)
+				pe.Also("nothing was removed. To delete what can be reached and get the commands that finish the rest by hand, delete the site by force",
+					entities.Do("site.delete", c.Site.Domain, "force"))
 			}
 			return nil, err
 		}

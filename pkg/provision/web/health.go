@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
@@ -141,16 +142,17 @@ func (s *Server) CheckPHP(ctx context.Context) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, phpTimeout)
 	defer cancel()
-	hint := fmt.Sprintf("start php-fpm on %s (systemctl start php8.2-fpm, or the version installed), or set the address it listens on: aegir server edit %s --php-fpm SOCKET|HOST:PORT, then aegir site verify", s.ex.Host(), s.name())
+	hint := fmt.Sprintf("start php-fpm on %s (systemctl start php8.2-fpm, or the version installed), or set the address it listens on; then verify the site", s.ex.Host())
+	fix := []entities.Action{entities.Do("server.edit", s.name(), "php-fpm=SOCKET|HOST:PORT"), entities.Do("site.verify", "DOMAIN")}
 	network, target := "tcp", net.JoinHostPort(a.Host, strconv.Itoa(a.Port))
 	if a.Socket != "" {
 		network, target = "unix", a.Socket
 		fi, err := s.ex.Stat(ctx, a.Socket)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return addr, s.errf(provision.ErrUnreachable, hint, nil, "php-fpm does not answer at %s on %s: no such socket", addr, s.ex.Host())
+			return addr, s.errf(provision.ErrUnreachable, hint, nil, "php-fpm does not answer at %s on %s: no such socket", addr, s.ex.Host()).With(fix...)
 		case err == nil && fi.Mode()&fs.ModeSocket == 0:
-			return addr, s.errf(provision.ErrUnreachable, hint, nil, "php-fpm does not answer at %s on %s: it is not a socket", addr, s.ex.Host())
+			return addr, s.errf(provision.ErrUnreachable, hint, nil, "php-fpm does not answer at %s on %s: it is not a socket", addr, s.ex.Host()).With(fix...)
 		}
 	}
 	conn, err := s.dial(ctx, network, target)
@@ -158,7 +160,7 @@ func (s *Server) CheckPHP(ctx context.Context) (string, error) {
 		if a.Socket != "" && !s.ex.IsLocal() {
 			return addr, fmt.Errorf("php-fpm at %s on %s %w through SSH: %v", addr, s.ex.Host(), ErrNotChecked, err)
 		}
-		return addr, s.errf(provision.ErrUnreachable, hint, err, "php-fpm does not answer at %s on %s", addr, s.ex.Host())
+		return addr, s.errf(provision.ErrUnreachable, hint, err, "php-fpm does not answer at %s on %s", addr, s.ex.Host()).With(fix...)
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -166,7 +168,7 @@ func (s *Server) CheckPHP(ctx context.Context) (string, error) {
 	}
 	if err := fcgiGetValues(conn); err != nil {
 		return addr, s.errf(provision.ErrUnreachable, hint+" (the address must be php-fpm's own, not the web server's)", err,
-			"%s on %s does not answer as php-fpm does (FastCGI)", addr, s.ex.Host())
+			"%s on %s does not answer as php-fpm does (FastCGI)", addr, s.ex.Host()).With(fix...)
 	}
 	return addr, nil
 }

@@ -250,7 +250,8 @@ var (
 )
 
 func invalid(format string, args ...any) *provision.Error {
-	return provision.Errorf(provision.ErrInvalidContext, "correct the value (see `aegir server show` / `aegir site show`) and run the task again", format, args...)
+	return provision.Errorf(provision.ErrInvalidContext, "correct the value in the server's or the site's record, which show it, and run the task again", format, args...).
+		With(entities.Do("server.show", "SERVER"), entities.Do("site.show", "DOMAIN"))
 }
 
 // checkDomain accepts a lower-case host name; wildcard allows a leading
