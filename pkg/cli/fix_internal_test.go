@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"go/ast"
 	"go/parser"
@@ -15,8 +16,14 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/queue"
 	"github.com/aegir-project/aegir/pkg/store"
 )
+
+// heardFailure is a notifier that keeps what it heard.
+type heardFailure struct{ f *queue.Failure }
+
+func (h *heardFailure) Notify(_ context.Context, f *queue.Failure) error { h.f = f; return nil }
 
 func TestWordFix(t *testing.T) {
 	for _, c := range []struct {
@@ -242,5 +249,24 @@ func TestCheckActionsFails(t *testing.T) {
 	want := []string{`1: verb "site.no-such" is no command`, `2: verb "site" is no command`, "3: aegir site cert has no flag --no-such-flag", `5: verb "nosuch.verify" is no command`}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestNotifierWordsHint: a failed task's notice says the commands of its
+// fix, in its hint and its log's hint line, and the stored task is left
+// as it is.
+func TestNotifierWordsHint(t *testing.T) {
+	task := &entities.Task{ID: 9, Hint: "verify the site again", Fix: []entities.Action{entities.Do("site.verify", "a.example")}}
+	tail := []entities.LogLine{{Level: provision.LevelError, Message: "boom"}, {Level: provision.LevelInfo, Message: "hint: verify the site again"}}
+	var h heardFailure
+	if err := (wordedNotifier{&h}).Notify(t.Context(), &queue.Failure{Task: task, LogTail: tail}); err != nil {
+		t.Fatal(err)
+	}
+	want := "verify the site again: aegir site verify a.example"
+	if h.f == nil || h.f.Hint != want || h.f.LogTail[1].Message != "hint: "+want || h.f.LogTail[0].Message != "boom" {
+		t.Fatalf("heard %+v", h.f)
+	}
+	if task.Hint != "verify the site again" || tail[1].Message != "hint: verify the site again" {
+		t.Fatalf("the notice changed the task: %+v %+v", task, tail)
 	}
 }

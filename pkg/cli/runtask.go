@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/hosting"
@@ -47,7 +48,19 @@ func (a *App) notifier() queue.Notifier {
 	if len(ns) == 0 {
 		return nil
 	}
-	return ns
+	return wordedNotifier{ns}
+}
+
+// wordedNotifier tells of a failed task with its hint worded as the
+// command line's commands, as the command line shows it.
+type wordedNotifier struct{ queue.Notifier }
+
+func (n wordedNotifier) Notify(ctx context.Context, f *queue.Failure) error {
+	g := *f
+	t := *f.Task
+	g.Task, g.LogTail = &t, slices.Clone(f.LogTail)
+	wordTaskHint(g.Task, g.LogTail)
+	return n.Notifier.Notify(ctx, &g)
 }
 
 // runTask claims task t and runs it in the foreground, its log on stderr.

@@ -112,6 +112,15 @@ func runTaskShow(o *ArgOptions) error {
 // the commands of its fix, as every hint the command line shows; the
 // actions stay beside it in JSON and YAML (a table shows the hint only).
 func (a *App) wordTask(t *entities.Task, lines []entities.LogLine) {
+	wordTaskHint(t, lines)
+	if a.format != "json" && a.format != "yaml" {
+		t.Fix = nil
+	}
+}
+
+// wordTaskHint words t's hint, and the hint line of its log among lines,
+// with the commands of its fix.
+func wordTaskHint(t *entities.Task, lines []entities.LogLine) {
 	if len(t.Fix) == 0 {
 		return
 	}
@@ -121,9 +130,6 @@ func (a *App) wordTask(t *entities.Task, lines []entities.LogLine) {
 		}
 	}
 	t.Hint = wordHint(t.Hint, t.Fix)
-	if a.format != "json" && a.format != "yaml" {
-		t.Fix = nil
-	}
 }
 
 // TaskLogOptions are task log's: the task's ID as typed, whether to

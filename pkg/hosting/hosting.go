@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -54,7 +55,7 @@ func (r *Runner) Run(ctx context.Context, t *entities.Task, log provision.Logger
 	c, err := r.BuildContext(ctx, t)
 	if err != nil {
 		res := &provision.Result{Status: provision.StatusError, ErrorCode: provision.ErrInvalidContext, Error: err.Error(),
-			Hint: "the task's target changed or vanished since it was queued; check it with aegir " + t.TargetKind + " show " + t.Target}
+			Hint: "the task's target changed or vanished since it was queued; check it", Fix: showTarget(t)}
 		// An error that says its own fix (a password file others may
 		// read) keeps it.
 		if pe := (*provision.Error)(nil); errors.As(err, &pe) && (pe.Hint != "" || len(pe.Fix) > 0) {
@@ -75,7 +76,8 @@ func (r *Runner) Run(ctx context.Context, t *entities.Task, log provision.Logger
 		log.Log(provision.LevelError, "saving the task's results in the state database failed: "+err.Error())
 		res.Status = provision.StatusError
 		res.Error = "saving results: " + err.Error()
-		res.Hint = "the work on the server is done; run the task again (aegir task retry) so the state records it"
+		res.Hint = "the work on the server is done; run the task again so the state records it"
+		res.Fix = []entities.Action{entities.Do("task.retry", strconv.FormatInt(t.ID, 10))}
 	}
 	o := outcome(res)
 	if res.Changes != nil && res.Changes.LoginLink != "" {
@@ -83,6 +85,19 @@ func (r *Runner) Run(ctx context.Context, t *entities.Task, log provision.Logger
 		res.Changes.LoginLink = ""
 	}
 	return o
+}
+
+// showTarget is the action that shows task t's target.
+func showTarget(t *entities.Task) []entities.Action {
+	switch t.TargetKind {
+	case entities.TargetSite:
+		return []entities.Action{entities.Do("site.show", t.Target)}
+	case entities.TargetPlatform:
+		return []entities.Action{entities.Do("platform.show", t.Target)}
+	case entities.TargetServer:
+		return []entities.Action{entities.Do("server.show", t.Target)}
+	}
+	return nil
 }
 
 // Handle is the queue's Handler: it runs t, and a task that waits for a

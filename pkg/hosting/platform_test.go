@@ -65,8 +65,8 @@ func TestTaskOfAVanishedTargetIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	o, _ := h.run(t, task, provision.StatusError)
-	if o.Code != provision.ErrInvalidContext || !strings.Contains(o.Hint, "aegir site show gone.test") {
-		t.Errorf("task of a vanished site: code %q hint %q; want %s and a hint naming aegir site show gone.test", o.Code, o.Hint, provision.ErrInvalidContext)
+	if o.Code != provision.ErrInvalidContext || o.Hint == "" || len(o.Fix) != 1 || o.Fix[0].Verb != "site.show" || o.Fix[0].Target != "gone.test" {
+		t.Errorf("task of a vanished site: code %q hint %q fix %+v; want %s and a fix that shows gone.test", o.Code, o.Hint, o.Fix, provision.ErrInvalidContext)
 	}
 }
 

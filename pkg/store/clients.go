@@ -80,7 +80,8 @@ func (s *Store) DeleteClient(ctx context.Context, name string) error {
 			Fix:  []entities.Action{entities.Do("site.list", "", "client="+name), entities.Do("site.edit", "DOMAIN", "client=OTHER")}}
 	}
 	if isForeignKey(err) {
-		return &ConflictError{Field: "name", Msg: "client " + quote(name) + " still has users", Hint: "delete them first: aegir user list"}
+		return &ConflictError{Field: "name", Msg: "client " + quote(name) + " still has users", Hint: "delete them first",
+			Fix: []entities.Action{entities.Do("user.list", "")}}
 	}
 	return err
 }

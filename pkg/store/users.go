@@ -39,7 +39,7 @@ func (s *Store) AddUser(ctx context.Context, u *entities.User) error {
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, client_id, role, created) VALUES (?, ?, ?, ?)`, u.Name, cid, u.Role, s.now())
 		if isUnique(err) {
-			return &ConflictError{Field: "name", Msg: "user " + quote(u.Name) + " already exists", Hint: "run: aegir user list"}
+			return &ConflictError{Field: "name", Msg: "user " + quote(u.Name) + " already exists", Fix: []entities.Action{entities.Do("user.list", "")}}
 		}
 		if err != nil {
 			return err
