@@ -89,7 +89,7 @@ func (a *App) runTaskOutcome(t *entities.Task) (*entities.Task, *hosting.Outcome
 	echo.end(done)
 	var busy *queue.BusyError
 	if errors.As(err, &busy) {
-		return nil, nil, &Error{Code: ExitBusy, Err: err, Hint: busy.Hint}
+		return nil, nil, &Error{Code: ExitBusy, Err: err, Hint: busy.Hint, Fix: busy.Fix}
 	}
 	if err != nil {
 		return nil, nil, err

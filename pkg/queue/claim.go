@@ -28,6 +28,7 @@ type BusyError struct {
 	Task   *entities.Task // the task that was asked to run
 	Holder *entities.Task // the task in its way
 	Hint   string
+	Fix    []entities.Action
 }
 
 func (e *BusyError) Error() string {
@@ -42,12 +43,12 @@ func (e *BusyError) Error() string {
 func (e *BusyError) Is(target error) bool { return target == ErrBusy }
 
 func newBusyError(t, holder *entities.Task) *BusyError {
-	hint := fmt.Sprintf("task %d stays queued and runs after it: follow task %d with aegir task log %d --follow, then run aegir hosting dispatch (or aegir task cancel %d)",
-		t.ID, holder.ID, holder.ID, t.ID)
 	if holder.Status == entities.TaskQueued {
-		hint = fmt.Sprintf("task %d stays queued behind it: run both with aegir hosting dispatch, or cancel it with aegir task cancel %d", t.ID, holder.ID)
+		return &BusyError{Task: t, Holder: holder, Hint: fmt.Sprintf("task %d stays queued behind it: run both, or cancel it", t.ID),
+			Fix: []entities.Action{entities.Do("hosting.dispatch", ""), entities.Do("task.cancel", fmt.Sprint(t.ID))}}
 	}
-	return &BusyError{Task: t, Holder: holder, Hint: hint}
+	return &BusyError{Task: t, Holder: holder, Hint: fmt.Sprintf("task %d stays queued and runs after it: follow task %d, then run the queue (or cancel task %d)", t.ID, holder.ID, t.ID),
+		Fix: []entities.Action{entities.Do("task.log", fmt.Sprint(holder.ID), "follow"), entities.Do("hosting.dispatch", ""), entities.Do("task.cancel", fmt.Sprint(t.ID))}}
 }
 
 // WorkerID names this process as a task's worker: "pid@hostname". The

@@ -101,8 +101,8 @@ func TestKilledDispatcherIsRescued(t *testing.T) {
 	if got.Status != entities.TaskError || got.Error != "dispatcher died while running this task" {
 		t.Fatalf("killed task: %s %q", got.Status, got.Error)
 	}
-	if want := fmt.Sprintf("aegir task retry %d", victim.ID); !strings.Contains(got.Hint, want) {
-		t.Fatalf("hint %q lacks %q", got.Hint, want)
+	if len(got.Fix) != 2 || got.Fix[1].Verb != "task.retry" || got.Fix[1].Target != fmt.Sprint(victim.ID) {
+		t.Fatalf("hint %q, fix %+v: no retry of task %d", got.Hint, got.Fix, victim.ID)
 	}
 	if len(sum.Rescued) != 1 || sum.Rescued[0] != victim.ID || sum.Ran != 1 {
 		t.Fatalf("summary %+v", sum)

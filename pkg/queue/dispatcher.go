@@ -381,7 +381,7 @@ func (d *Dispatcher) RunTask(ctx context.Context, id int64) (*entities.Task, err
 		}
 		if cur.Status != entities.TaskQueued {
 			return cur, &store.ConflictError{Field: "ID", Msg: fmt.Sprintf("task %d is %s, not queued: it cannot run again", id, cur.Status),
-				Hint: fmt.Sprintf("see it with aegir task show %d; queue it again with aegir task retry %d", id, id)}
+				Hint: "see it, and queue it again", Fix: []entities.Action{entities.Do("task.show", fmt.Sprint(id)), entities.Do("task.retry", fmt.Sprint(id))}}
 		}
 		h, err := d.Store.TaskHolder(ctx, cur)
 		if err != nil {
@@ -458,7 +458,7 @@ func (d *Dispatcher) call(ctx context.Context, t *entities.Task, log func(level,
 		if r := recover(); r != nil {
 			log(levelError, fmt.Sprintf("internal error: %v\n%s", r, debug.Stack()))
 			out = Outcome{Status: entities.TaskError, Code: "internal", Error: fmt.Sprintf("internal error: %v", r),
-				Hint: fmt.Sprintf("this is a bug in aegir: please report it with the task's log (aegir task log %d)", t.ID)}
+				Hint: "this is a bug in aegir: please report it with the task's log", Fix: []entities.Action{entities.Do("task.log", fmt.Sprint(t.ID))}}
 		}
 	}()
 	if d.Handler == nil {

@@ -41,15 +41,16 @@ func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
 		} else {
 			continue
 		}
-		hint := fmt.Sprintf("see how far it got with aegir task log %d; once the cause is clear, run it again: aegir task retry %d", t.ID, t.ID)
-		ours, err := d.Store.RescueTask(ctx, t, store.TaskEnd{Status: entities.TaskError, Error: MsgDied, Hint: hint, Code: ErrorCodeDied, Finished: now})
+		hint := "see how far it got in its log; once the cause is clear, run it again"
+		fix := []entities.Action{entities.Do("task.log", fmt.Sprint(t.ID)), entities.Do("task.retry", fmt.Sprint(t.ID))}
+		ours, err := d.Store.RescueTask(ctx, t, store.TaskEnd{Status: entities.TaskError, Error: MsgDied, Hint: hint, Fix: fix, Code: ErrorCodeDied, Finished: now})
 		if err != nil {
 			return rescued, fmt.Errorf("queue: marking task %d failed: %w", t.ID, err)
 		}
 		if !ours {
 			continue // renewed or rescued by someone else meanwhile
 		}
-		t.Status, t.Error, t.Hint = entities.TaskError, MsgDied, hint
+		t.Status, t.Error, t.Hint, t.Fix = entities.TaskError, MsgDied, hint, fix
 		t.LeaseUntil = nil
 		fin := now
 		t.Finished = &fin
@@ -71,7 +72,7 @@ func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
 			if err := d.Store.ClearRescuedError(bg, t.ID); err != nil {
 				d.logf("queue: task %d: marking it finished: %v", t.ID, err)
 			} else {
-				t.Status, t.Error, t.Hint = entities.TaskWarning, "", ""
+				t.Status, t.Error, t.Hint, t.Fix = entities.TaskWarning, "", "", nil
 			}
 		}
 		if err := d.Store.AppendLog(bg, t.ID, lines...); err != nil {
