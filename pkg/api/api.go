@@ -82,9 +82,10 @@ var Verbs = []string{"backup", "restore", "login-reset", "verify", "cron", "disa
 type Config struct {
 	Store *store.Store
 	Ops   Ops
-	// Classify maps an error to the command line's exit code and hint
-	// (the command line's own rule), for the errors' JSON.
-	Classify func(error) (code int, hint string)
+	// Classify maps an error to the command line's exit code, its hint
+	// and the actions the hint proposes (the command line's own rule, the
+	// actions not worded as its commands), for the errors' JSON.
+	Classify func(error) (code int, hint string, fix []entities.Action)
 	// Rate is the requests a second each token may make, Burst how many
 	// at once (a token bucket); 0: 10 and 20.
 	Rate  float64
@@ -227,11 +228,14 @@ func (e *apiError) Error() string { return e.msg }
 // client's quota refuses answers 409 this way.
 type HTTPStatuser interface{ HTTPStatus() int }
 
-// errorBody is the command line's JSON error.
+// errorBody is the command line's JSON error, its hint in neutral words
+// and the actions it proposes as they are (the command line words them as
+// its commands).
 type errorBody struct {
-	Error string `json:"error"`
-	Hint  string `json:"hint,omitempty"`
-	Code  int    `json:"exit_code"`
+	Error string            `json:"error"`
+	Hint  string            `json:"hint,omitempty"`
+	Fix   []entities.Action `json:"fix,omitempty"`
+	Code  int               `json:"exit_code"`
 }
 
 // status maps an error to its HTTP status and the command line's exit
@@ -239,13 +243,13 @@ type errorBody struct {
 func (s *Server) status(err error) (int, errorBody) {
 	var ae *apiError
 	if errors.As(err, &ae) {
-		return ae.status, errorBody{ae.msg, ae.hint, ae.code}
+		return ae.status, errorBody{Error: ae.msg, Hint: ae.hint, Code: ae.code}
 	}
-	code, hint := 1, ""
+	code, hint, fix := 1, "", []entities.Action(nil)
 	if s.cfg.Classify != nil {
-		code, hint = s.cfg.Classify(err)
+		code, hint, fix = s.cfg.Classify(err)
 	}
-	b := errorBody{err.Error(), hint, code}
+	b := errorBody{Error: err.Error(), Hint: hint, Fix: fix, Code: code}
 	var hs HTTPStatuser
 	var held *store.HeldError
 	switch {

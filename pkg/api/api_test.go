@@ -120,14 +120,14 @@ func newAPIEnv(t *testing.T, burst int) *apiEnv {
 		e.tokens[key] = secret
 	}
 	srv := httptest.NewServer(api.New(api.Config{Store: st, Ops: storeOps{st}, Now: e.clock, Rate: 1, Burst: burst,
-		Classify: func(err error) (int, string) {
+		Classify: func(err error) (int, string, []entities.Action) {
 			switch {
 			case errors.Is(err, store.ErrNotFound):
-				return 3, "run: aegir site list"
+				return 3, "see the sites", []entities.Action{entities.Do("site.list", "")}
 			case errors.As(err, new(*entities.InvalidError)):
-				return 2, ""
+				return 2, "", nil
 			}
-			return 1, ""
+			return 1, "", nil
 		}}))
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
@@ -215,6 +215,10 @@ func TestClientSeesOnlyItsSites(t *testing.T) {
 		msg, exit := errorOf(t, body)
 		if code != 404 || exit != 3 || msg != `site "`+d+`" not found` {
 			t.Fatalf("ann GET %s: %d %s, want 404 not found", d, code, body)
+		}
+		// The hint's actions as they are, not worded as commands.
+		if !strings.Contains(body, `"hint":"see the sites","fix":[{"verb":"site.list"}]`) {
+			t.Fatalf("ann GET %s: the error does not carry its fix: %s", d, body)
 		}
 		code, body, _ = e.call(t, "ann", "POST", "/api/sites/"+d+"/backup", "")
 		if code != 404 {

@@ -77,11 +77,11 @@ func classify(err error) (code int, hint string, fix []entities.Action) {
 	var held *store.HeldError
 	switch {
 	case errors.As(err, &held):
-		return ExitBusy, fmt.Sprintf("wait for task %d to end (aegir task log %d --follow), then try again", held.Holder.ID, held.Holder.ID)
+		return ExitBusy, fmt.Sprintf("wait for task %d to end, then try again", held.Holder.ID), []entities.Action{entities.Do("task.log", strconv.FormatInt(held.Holder.ID, 10), "follow")}
 	case errors.As(err, &inv):
 		return ExitUsage, "", nil
 	case errors.As(err, &nf):
-		return ExitNotFound, "run: aegir " + nf.Kind + " list", nil
+		return ExitNotFound, "", listKind(nf.Kind)
 	case errors.As(err, &cf):
 		return ExitUsage, cf.Hint, cf.Fix
 	case errors.As(err, &tf):
@@ -100,6 +100,22 @@ func classify(err error) (code int, hint string, fix []entities.Action) {
 		return ExitUsage, "see: aegir --help", nil
 	}
 	return ExitFailed, "", nil
+}
+
+// listKind is the action that lists the records of a kind a name was not
+// found among.
+func listKind(kind string) []entities.Action {
+	if a, ok := listActions[kind]; ok {
+		return []entities.Action{a}
+	}
+	return nil
+}
+
+var listActions = map[string]entities.Action{
+	"site": entities.Do("site.list", ""), "server": entities.Do("server.list", ""), "platform": entities.Do("platform.list", ""),
+	"client": entities.Do("client.list", ""), "task": entities.Do("task.list", ""),
+	"backup": entities.Do("backup.list", ""), "deleted site": entities.Do("backup.list", ""),
+	"certificate": entities.Do("cert.list", ""), "user": entities.Do("user.list", ""), "token": entities.Do("token.list", ""),
 }
 
 // wordFix words an action as the command that does it: the verb's words

@@ -150,7 +150,7 @@ func (a *App) apiServer(rate float64, burst int) (*api.Server, error) {
 		return nil, err
 	}
 	return api.New(api.Config{Store: st, Ops: apiOps{a}, Rate: rate, Burst: burst,
-		Classify: func(err error) (int, string) { return classify(impossibleName(err)) }}), nil
+		Classify: func(err error) (int, string, []entities.Action) { return classify(impossibleName(err)) }}), nil
 }
 
 // apiOps are the API's changes, made by the code the commands run.
