@@ -16,12 +16,12 @@ import (
 	aexec "github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-// TestVerifyWordPress runs first: it sees the shared copy of WordPress
-// (apptest.WPPlatform) with Debian's own wp-config.php, which the
-// dispatcher replaces.
+// TestVerifyWordPress sees a copy of WordPress of its own, with Debian's
+// own wp-config.php, which the dispatcher replaces (the shared copy
+// other tests use has the dispatcher already).
 func TestVerifyWordPress(t *testing.T) {
 	ctx := apptest.Ctx(t)
-	root := apptest.WPPlatform(t)
+	root := apptest.WPPlatformOwn(t)
 	var log apptest.Log
 	keep := app.KeptDir(t.TempDir())
 	p, err := app.Verify(ctx, aexec.NewLocal(), root, app.VerifyOptions{Type: entities.PlatformWordPress, WebUser: "www-data", Keep: keep, Log: log.Logf})
@@ -149,7 +149,7 @@ func TestWordPressDispatcher(t *testing.T) {
 	ctx := apptest.Ctx(t)
 	ex := aexec.NewLocal()
 	root := apptest.WPPlatform(t)
-	p, err := app.Verify(ctx, ex, root, app.VerifyOptions{})
+	p, err := app.Verify(ctx, ex, root, app.VerifyOptions{Keep: app.KeptDir(t.TempDir())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -196,13 +196,7 @@ func WPPlatform(t testing.TB) string {
 		dir, err := os.MkdirTemp(shmOrTmp(), "aegir-app-test-")
 		if err == nil {
 			wpShared.dir = dir
-			err = os.Chmod(dir, 0o755)
-		}
-		if err == nil {
-			var out []byte
-			if out, err = exec.Command("cp", "-a", "/usr/share/wordpress", filepath.Join(dir, "wordpress")).CombinedOutput(); err != nil {
-				err = fmt.Errorf("cp -a /usr/share/wordpress: %v: %s", err, out)
-			}
+			err = copyWordPress(dir)
 		}
 		wpShared.err = err
 	})
@@ -210,6 +204,35 @@ func WPPlatform(t testing.TB) string {
 		t.Fatal(wpShared.err)
 	}
 	return filepath.Join(wpShared.dir, "wordpress")
+}
+
+// WPPlatformOwn is WPPlatform's copy made for one test alone, removed
+// after it: for a test that must see Debian's tree as it is (its own
+// wp-config.php), whichever tests ran before.
+func WPPlatformOwn(t testing.TB) string {
+	t.Helper()
+	WPPlatform(t) // the same checks
+	dir, err := os.MkdirTemp(shmOrTmp(), "aegir-app-test-")
+	if err == nil {
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		err = copyWordPress(dir)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "wordpress")
+}
+
+// copyWordPress copies Debian's WordPress into dir/wordpress, dir made
+// world-readable (the web server user reads it).
+func copyWordPress(dir string) error {
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	if out, err := exec.Command("cp", "-a", "/usr/share/wordpress", filepath.Join(dir, "wordpress")).CombinedOutput(); err != nil {
+		return fmt.Errorf("cp -a /usr/share/wordpress: %v: %s", err, out)
+	}
+	return nil
 }
 
 // PHPEval runs PHP code with php-cli in dir and returns its output.
