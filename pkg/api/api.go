@@ -119,6 +119,7 @@ var routes = []route{
 	{"POST", "/api/sites", true, (*Server).installSite},
 	{"GET", "/api/sites/{domain}", false, (*Server).showSite},
 	{"GET", "/api/sites/{domain}/backups", false, (*Server).siteBackups},
+	{"GET", "/api/sites/{domain}/tasks", false, (*Server).siteTasks},
 	{"POST", "/api/sites/{domain}/{verb}", true, (*Server).siteVerb},
 	{"GET", "/api/tasks/{id}", false, (*Server).showTask},
 	{"GET", "/api/tasks/{id}/log", false, (*Server).taskLog},

@@ -276,7 +276,10 @@ func TestChangesQueueTasksForTheCallersSites(t *testing.T) {
 	if code, body, _ = e.call(t, "root", "GET", "/api/tasks/"+id+"/log", ""); code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Fatalf("root's view of its log: %d %s", code, body)
 	}
-	for _, p := range []string{"/api/tasks/" + id, "/api/tasks/" + id + "/log"} {
+	if code, body, _ = e.call(t, "ann", "GET", "/api/sites/a.acme.test/tasks", ""); code != 200 || !strings.Contains(body, `"id":`+id+`,`) || strings.Contains(body, "b.other.test") {
+		t.Fatalf("ann's site's tasks: %d %s", code, body)
+	}
+	for _, p := range []string{"/api/tasks/" + id, "/api/tasks/" + id + "/log", "/api/sites/a.acme.test/tasks"} {
 		if code, body, _ = e.call(t, "olga", "GET", p, ""); code != 404 {
 			t.Fatalf("olga GET %s: %d %s, want 404", p, code, body)
 		}

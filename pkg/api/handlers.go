@@ -112,6 +112,20 @@ func (s *Server) siteBackups(r *request) (int, any, error) {
 	return http.StatusOK, bs, nil
 }
 
+// siteTasks are a site's newest tasks (100, as aegir task list --site
+// shows them), newest first.
+func (s *Server) siteTasks(r *request) (int, any, error) {
+	v, err := s.site(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	ts, err := s.cfg.Store.ListTasks(r.Context(), store.TaskFilter{TargetKind: entities.TargetSite, TargetID: v.ID, Limit: 100})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, ts, nil
+}
+
 // decode reads r's JSON body into v: an empty body leaves v as it is; a
 // body that is not v's JSON is bad input.
 func decode(r *request, v any) error {
