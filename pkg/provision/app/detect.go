@@ -27,8 +27,8 @@ func Detect(ctx context.Context, ex exec.Executor, root string) (Platform, error
 	fi, err := ex.Stat(ctx, root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Platform{}, PlatformError(
-			"restore the platform's code at "+root+" on "+ex.Host()+", or, if it is gone for good, move its sites away and delete the platform (aegir platform delete)",
-			"platform root %s does not exist on %s", root, ex.Host())
+			"restore the platform's code at "+root+" on "+ex.Host()+", or, if it is gone for good, move its sites away and delete the platform",
+			"platform root %s does not exist on %s", root, ex.Host()).With(entities.Do("platform.delete", "NAME"))
 	}
 	if err != nil {
 		return Platform{}, PlatformError("check that aegir's user on "+ex.Host()+" can enter every directory of the path",

@@ -144,7 +144,7 @@ func TestVerifyFailures(t *testing.T) {
 		}
 		_, err := app.Verify(ctx, ex, root, app.VerifyOptions{WebUser: "www-data"})
 		var pe *provision.Error
-		if !errors.As(err, &pe) || !strings.Contains(pe.Msg, "does not exist") || !strings.Contains(pe.Hint, "aegir platform delete") {
+		if !errors.As(err, &pe) || !strings.Contains(pe.Msg, "does not exist") || len(pe.Fix) != 1 || pe.Fix[0].Verb != "platform.delete" {
 			t.Fatalf("Verify of a vanished root = %v", err)
 		}
 	})

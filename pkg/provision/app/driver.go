@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision/backup"
 	"github.com/aegir-project/aegir/pkg/provision/db"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
@@ -195,8 +196,8 @@ func For(typ string) (Driver, error) {
 	d := drivers[typ]
 	driversMu.RUnlock()
 	if d == nil {
-		return nil, PlatformError("verify the platform (aegir platform verify), or add it with one of the types "+strings.Join(Types(), ", "),
-			"platform type %q is unknown (known: %s)", typ, strings.Join(Types(), ", "))
+		return nil, PlatformError("verify the platform, or add it with one of the types "+strings.Join(Types(), ", "),
+			"platform type %q is unknown (known: %s)", typ, strings.Join(Types(), ", ")).With(entities.Do("platform.verify", "NAME"))
 	}
 	return d, nil
 }

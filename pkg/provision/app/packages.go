@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
@@ -187,7 +188,7 @@ func scanRemote(ctx context.Context, ex exec.Executor, p Platform, remote []stri
 	if err != nil {
 		var xe *exec.ExitError
 		if errors.As(err, &xe) && xe.ExitCode == 3 {
-			return nil, PlatformError("verify the platform (aegir platform verify)", "cannot enter platform root %s on %s", p.Root, ex.Host())
+			return nil, PlatformError("verify the platform", "cannot enter platform root %s on %s", p.Root, ex.Host()).With(entities.Do("platform.verify", "NAME"))
 		}
 		return nil, fmt.Errorf("list the packages of %s on %s: %w", p.Root, ex.Host(), err)
 	}

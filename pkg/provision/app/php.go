@@ -79,6 +79,7 @@ type PHPError struct {
 	Script  string
 	Message string
 	Hint    string
+	Fix     []entities.Action
 	// Code is the kind of failure the script named, if any:
 	// "missing_extension" (PHP lacks an extension the application needs).
 	Code string
@@ -187,16 +188,18 @@ func RunPHP(ctx context.Context, ex exec.Executor, name string, script []byte, i
 		if strings.HasSuffix(pe.Message, "before the step finished") && len(bytes.TrimSpace(res.Stderr)) > 0 {
 			pe.Message += ": " + LastLines(strings.TrimSpace(string(res.Stderr)), 3)
 		}
+		var fix []entities.Action
 		if pe.Hint == "" {
-			pe.Hint = PHPHint(pe.Message)
+			pe.Hint, fix = PHPHint(pe.Message)
 		}
-		return &PHPError{Script: name, Message: redact(pe.Message, r.Secrets), Hint: pe.Hint, Code: pe.Code}
+		return &PHPError{Script: name, Message: redact(pe.Message, r.Secrets), Hint: pe.Hint, Fix: fix, Code: pe.Code}
 	case errors.Is(runErr, exec.ErrNotFound):
 		return provision.Errorf(provision.ErrMissingBinary, "install php-cli on "+ex.Host()+" (Debian: apt-get install php-cli)",
 			"php-cli (%s) is not installed on %s", c.Name, ex.Host())
 	case runErr != nil:
 		msg := redact(runErr.Error(), r.Secrets)
-		return &PHPError{Script: name, Message: msg, Hint: PHPHint(msg)}
+		hint, fix := PHPHint(msg)
+		return &PHPError{Script: name, Message: msg, Hint: hint, Fix: fix}
 	}
 	return &PHPError{Script: name, Message: "php exited 0 without an answer", Hint: "this is a bug in aegir; report it with the task log"}
 }
@@ -239,23 +242,26 @@ func findAnswer(stdout []byte, marker string) (kind string, payload []byte, logs
 	return kind, payload, logs
 }
 
-// PHPHint says what to do about a common PHP failure.
-func PHPHint(msg string) string {
+// PHPHint says what to do about a common PHP failure, and the actions
+// that do it.
+func PHPHint(msg string) (string, []entities.Action) {
 	m := strings.ToLower(msg)
 	switch {
 	case strings.Contains(m, "access denied") || strings.Contains(m, "connection refused") || strings.Contains(m, "error establishing a database connection") ||
 		strings.Contains(m, "sqlstate") || strings.Contains(m, "no such host") || strings.Contains(m, "password authentication failed"):
-		return "check that the database server is up and that the site's database user and password work (aegir site verify writes them again)"
+		return "check that the database server is up and that the site's database user and password work (verifying the site writes them again)",
+			[]entities.Action{entities.Do("site.verify", "DOMAIN")}
 	case strings.Contains(m, "call to undefined function") && (strings.Contains(m, "mysql") || strings.Contains(m, "pg_") || strings.Contains(m, "xml") ||
 		strings.Contains(m, "gd") || strings.Contains(m, "mb_")),
 		strings.Contains(m, "extension") || strings.Contains(m, "could not find driver"):
-		return "install the PHP extensions the application needs (Debian: apt-get install php-mysql php-pgsql php-xml php-gd php-mbstring php-curl)"
+		return "install the PHP extensions the application needs (Debian: apt-get install php-mysql php-pgsql php-xml php-gd php-mbstring php-curl)", nil
 	case strings.Contains(m, "allowed memory size"):
-		return "raise PHP's memory_limit for php-cli on the server"
+		return "raise PHP's memory_limit for php-cli on the server", nil
 	case strings.Contains(m, "permission denied") || strings.Contains(m, "failed to open stream"):
-		return "check the owner and modes of the platform's files: the step runs as the web server user"
+		return "check the owner and modes of the platform's files: the step runs as the web server user", nil
 	}
-	return "read the application's output in the task log (aegir task log ID), fix the cause, then retry"
+	return "read the application's output in the task log, fix the cause, then retry the task",
+		[]entities.Action{entities.Do("task.log", "ID"), entities.Do("task.retry", "ID")}
 }
 
 func LastLines(s string, n int) string {
@@ -274,13 +280,14 @@ func AsTaskError(err error, code, what string) error {
 		if pe.Code == "missing_extension" {
 			code = provision.ErrMissingBinary
 		}
-		return &provision.Error{Code: code, Msg: what + ": " + pe.Message, Hint: pe.Hint}
+		return &provision.Error{Code: code, Msg: what + ": " + pe.Message, Hint: pe.Hint, Fix: pe.Fix}
 	}
 	var te *provision.Error
 	if errors.As(err, &te) {
 		return err
 	}
-	return &provision.Error{Code: code, Msg: what, Err: err, Hint: PHPHint(err.Error())}
+	hint, fix := PHPHint(err.Error())
+	return &provision.Error{Code: code, Msg: what, Err: err, Hint: hint, Fix: fix}
 }
 
 // redact blanks the secrets out of s.

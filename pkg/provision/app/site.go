@@ -38,7 +38,7 @@ type SiteStep struct {
 // check validates the step's settings and returns the site's address.
 func (o SiteStep) Check() (string, error) {
 	bad := func(err error) (string, error) {
-		return "", provision.Errorf(provision.ErrInvalidContext, "check the site's record (aegir site show "+o.Domain+")", "%s: %v", o.Domain, err)
+		return "", provision.Errorf(provision.ErrInvalidContext, "check the site's record", "%s: %v", o.Domain, err).With(entities.Do("site.show", o.Domain))
 	}
 	if err := CheckDomains(o.Domain, nil); err != nil {
 		return bad(err)

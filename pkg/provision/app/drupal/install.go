@@ -86,7 +86,7 @@ func Install(ctx context.Context, ex exec.Executor, p app.Platform, o InstallOpt
 		return fmt.Errorf("install: platform %s is %s, not Drupal", p.Root, p.Type)
 	}
 	if err := o.defaults(); err != nil {
-		return provision.Errorf(provision.ErrInvalidContext, "check the site's record (aegir site show DOMAIN)", "install %s: %v", o.Domain, err)
+		return provision.Errorf(provision.ErrInvalidContext, "check the site's record", "install %s: %v", o.Domain, err).With(entities.Do("site.show", o.Domain))
 	}
 	if o.Drush != "" {
 		return drushInstall(ctx, ex, p, o)
@@ -159,7 +159,8 @@ func runDrush(ctx context.Context, ex exec.Executor, c exec.Command, log app.Log
 		log.Printf(provision.LevelOutput, "%s", app.LastLines(out, 40))
 	}
 	if err != nil {
-		return &provision.Error{Code: code, Msg: what + " failed", Err: fmt.Errorf("%s", withoutPasswords(err.Error())), Hint: app.PHPHint(err.Error())}
+		hint, fix := app.PHPHint(err.Error())
+		return &provision.Error{Code: code, Msg: what + " failed", Err: fmt.Errorf("%s", withoutPasswords(err.Error())), Hint: hint, Fix: fix}
 	}
 	return nil
 }

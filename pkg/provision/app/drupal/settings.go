@@ -187,7 +187,7 @@ func WriteSettings(ctx context.Context, ex exec.Executor, p app.Platform, s Sett
 	}
 	b, err := RenderSettings(s)
 	if err != nil {
-		return false, provision.Errorf(provision.ErrInvalidContext, "check the site's record (aegir site show "+s.Domain+")", "%v", err)
+		return false, provision.Errorf(provision.ErrInvalidContext, "check the site's record", "%v", err).With(entities.Do("site.show", s.Domain))
 	}
 	if err := ex.MkdirAll(ctx, dir, 0o755); err != nil {
 		return false, fmt.Errorf("create %s on %s: %w", dir, ex.Host(), err)

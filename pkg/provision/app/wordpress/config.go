@@ -261,7 +261,7 @@ func WriteSiteConfig(ctx context.Context, ex exec.Executor, p app.Platform, s Si
 	s.Salts = salts
 	b, err := RenderSiteConfig(s)
 	if err != nil {
-		return false, provision.Errorf(provision.ErrInvalidContext, "check the site's record (aegir site show "+s.Domain+")", "%v", err)
+		return false, provision.Errorf(provision.ErrInvalidContext, "check the site's record", "%v", err).With(entities.Do("site.show", s.Domain))
 	}
 	// Aliases first: a conflict must stop us before anything is written.
 	want := map[string]bool{}
@@ -316,8 +316,8 @@ func checkAliasFree(ctx context.Context, ex exec.Executor, p app.Platform, alias
 		return err
 	}
 	return provision.Errorf(provision.ErrInvalidContext,
-		"remove the alias from the other site first (aegir site edit OTHER --remove-alias "+alias+"), or pick another alias",
-		"%s is already a site or an alias of another site on platform %s", alias, p.Root)
+		"remove the alias from the other site first, or pick another alias",
+		"%s is already a site or an alias of another site on platform %s", alias, p.Root).With(entities.Do("site.edit", "OTHER", "remove-alias="+alias))
 }
 
 // removeAliasStub removes the file of alias if it is an alias of domain.

@@ -74,7 +74,7 @@ func Install(ctx context.Context, ex exec.Executor, p app.Platform, o InstallOpt
 		return out, fmt.Errorf("install: platform %s is %s, not WordPress", p.Root, p.Type)
 	}
 	if err := o.defaults(); err != nil {
-		return out, provision.Errorf(provision.ErrInvalidContext, "check the site's record (aegir site show DOMAIN)", "install %s: %v", o.Domain, err)
+		return out, provision.Errorf(provision.ErrInvalidContext, "check the site's record", "install %s: %v", o.Domain, err).With(entities.Do("site.show", o.Domain))
 	}
 	script, err := PHPScript(ScriptInstall)
 	if err != nil {

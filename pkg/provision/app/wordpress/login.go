@@ -52,8 +52,9 @@ func EnsureLoginPlugin(ctx context.Context, ex exec.Executor, p app.Platform, lo
 	case err != nil:
 		return false, fmt.Errorf("stat %s on %s: %w", dir, ex.Host(), err)
 	case !fi.IsDir():
-		return false, app.PlatformError("make "+dir+" a plain directory (move what it points to), then verify the platform: aegir platform verify",
-			"%s on %s is not a directory (%s): aegir writes its login plugin only into a real directory", dir, ex.Host(), fi.Mode().Type())
+		return false, app.PlatformError("make "+dir+" a plain directory (move what it points to), then verify the platform",
+			"%s on %s is not a directory (%s): aegir writes its login plugin only into a real directory", dir, ex.Host(), fi.Mode().Type()).
+			With(entities.Do("platform.verify", "NAME"))
 	}
 	if fi, err := ex.Lstat(ctx, file); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() == 0o644 {
 		if cur, err := app.ReadOptional(ctx, ex, file); err != nil {
