@@ -89,8 +89,8 @@ const DefaultStatementTimeout = 5 * time.Minute
 
 // Config says how to reach a database server as its admin.
 type Config struct {
-	// Name is the server's name in aegir, used in hints ("aegir server
-	// edit NAME ..."); empty: SERVER.
+	// Name is the server's name in aegir, the target of the actions hints
+	// propose (server.edit NAME); empty: SERVER.
 	Name string
 	Type Type
 	// Host and Port are where the server listens. A Host that starts with

@@ -32,8 +32,8 @@ type SSHConfig struct {
 	// A changed key is refused whatever this says.
 	AcceptNewHostKey bool
 	ConnectTimeout   time.Duration // 0: DefaultConnectTimeout
-	// Name is the server's name in aegir, for the commands hints give
-	// (aegir server edit NAME ...); empty: SERVER.
+	// Name is the server's name in aegir, the target of the actions hints
+	// propose (server.edit NAME); empty: SERVER.
 	Name string
 	// Logf, if set, is told what the connection did that the task log
 	// should show: the host key it recorded.
