@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -247,7 +249,7 @@ func checkVersion(data []byte) error {
 	}
 	raw, ok := top["version"]
 	if !ok {
-		for k := range top {
+		for _, k := range slices.Sorted(maps.Keys(top)) {
 			if strings.HasPrefix(k, "site_") || strings.HasPrefix(k, "web_") || strings.HasPrefix(k, "db_") ||
 				strings.HasPrefix(k, "platform_") || strings.HasPrefix(k, "target_") || strings.HasPrefix(k, "http_") || k == "extra" {
 				return fmt.Errorf("context: key %q is of the flat form of version 1, which is no longer read: since version %d a job nests its keys (site.domain, site.web.host, site.db_server.host, target.platform.root, options; docs/json.md) and says \"version\": %d", k, JobVersion, JobVersion)
