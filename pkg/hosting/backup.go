@@ -77,7 +77,8 @@ func (r *Runner) fillMigrate(ctx context.Context, t *entities.Task, c *provision
 		return err
 	}
 	if tc.Site.DBServer.Type == "" {
-		return fmt.Errorf("server %s has no database service (add one: aegir server edit %s --db mariadb)", dbs.Name, dbs.Name)
+		return provision.Errorf(provision.ErrInvalidContext, "add one, or pick another database server", "server %s has no database service", dbs.Name).
+			With(entities.Do("server.edit", dbs.Name, "db=mariadb"))
 	}
 	web, err := r.Store.GetServer(ctx, tc.Site.Web.Name)
 	if err != nil {

@@ -297,7 +297,8 @@ func (r *Runner) fillDB(c *provision.Job, s *entities.Server) error {
 			}
 			b, err := os.ReadFile(sv.AdminPasswordFile)
 			if err != nil {
-				return fmt.Errorf("reading the database admin password of server %s: %w (fix: aegir server edit %s --db-admin-password-file FILE)", s.Name, err, s.Name)
+				return &provision.Error{Code: provision.ErrInvalidContext, Msg: "reading the database admin password of server " + s.Name, Err: err,
+					Hint: "give the server a password file aegir can read", Fix: []entities.Action{entities.Do("server.edit", s.Name, "db-admin-password-file=FILE")}}
 			}
 			d.AdminPassword = strings.TrimRight(string(b), "\r\n")
 		}
