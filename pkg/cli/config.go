@@ -14,7 +14,9 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/cli/output"
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/acme"
+	"github.com/aegir-project/aegir/pkg/provision/fpm"
 	"github.com/aegir-project/aegir/pkg/provision/web"
 )
 
@@ -28,6 +30,12 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("web_user", "www-data")
 	v.SetDefault("web_group", "www-data")
 	v.SetDefault("https", "off")
+	v.SetDefault("isolation", entities.IsolationShared)
+	v.SetDefault("php_fpm.pool_dir", fpm.DefaultPoolDir)
+	v.SetDefault("php_fpm.test_cmd", fpm.DefaultTestCmd)
+	v.SetDefault("php_fpm.reload_cmd", fpm.DefaultReloadCmd)
+	v.SetDefault("php_fpm.runtime_dir", fpm.DefaultRuntimeDir)
+	v.SetDefault("php_fpm.disable_functions", fpm.DefaultDisableFunctions)
 	v.SetDefault("acme_directory", "production")
 	v.SetDefault("acme_email", "")
 	v.SetDefault("acme_ca_file", "")
@@ -135,6 +143,16 @@ func checkConfigValue(key string, val, def any) error {
 		err = entities.ValidateOneOf(key, s, output.Formats...)
 	case "https":
 		err = entities.ValidateOneOf(key, s, entities.HTTPSOff, entities.HTTPSOn, entities.HTTPSRequired)
+	case "isolation":
+		err = entities.ValidateOneOf(key, s, entities.Isolations...)
+	case "php_fpm.pool_dir":
+		err = fpm.CheckConfig(provision.FPMSpec{PoolDir: s})
+	case "php_fpm.runtime_dir":
+		err = fpm.CheckConfig(provision.FPMSpec{RuntimeDir: s})
+	case "php_fpm.test_cmd", "php_fpm.reload_cmd":
+		err = fpm.CheckConfig(provision.FPMSpec{TestCmd: s})
+	case "php_fpm.disable_functions":
+		err = fpm.CheckConfig(provision.FPMSpec{DisableFunctions: s})
 	case "site.profile":
 		err = entities.ValidateProfile(key, s)
 	case "site.language":

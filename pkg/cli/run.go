@@ -152,6 +152,9 @@ func (a *App) runner() (*hosting.Runner, error) {
 	return &hosting.Runner{Store: st, Home: a.home, Pool: engine.NewPool(a.home), Settings: hosting.Settings{
 		WebUser: a.cfg.GetString("web_user"), WebGroup: a.cfg.GetString("web_group"), BackupDir: filepath.Join(a.home, "backups"),
 		ACME: a.acmeSettings(),
+		FPM: provision.FPMSpec{PoolDir: a.cfg.GetString("php_fpm.pool_dir"), TestCmd: a.cfg.GetString("php_fpm.test_cmd"),
+			ReloadCmd: a.cfg.GetString("php_fpm.reload_cmd"), RuntimeDir: a.cfg.GetString("php_fpm.runtime_dir"),
+			DisableFunctions: a.cfg.GetString("php_fpm.disable_functions")},
 	}}, nil
 }
 

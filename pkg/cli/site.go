@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -62,9 +64,12 @@ type SiteInstallOptions struct {
 	*App
 	Domain                                               string
 	Platform, DBServer, Client, Profile, Language, HTTPS string
-	Aliases                                              []string
-	Redirect, Queue                                      bool
-	Account                                              siteAccount
+	// PHP is the PHP version (empty: the server's newest), Isolation
+	// site or shared (empty: the config key isolation).
+	PHP, Isolation  string
+	Aliases         []string
+	Redirect, Queue bool
+	Account         siteAccount
 }
 
 func newSiteInstallCmd(a *App, runF func(*SiteInstallOptions) error) *cobra.Command {
@@ -88,6 +93,8 @@ removes everything it created.`,
 	listFlag(f, &o.Aliases, "alias", "another domain the site answers to (repeatable)")
 	f.BoolVar(&o.Redirect, "redirect", false, "aliases answer with a 301 redirect to the domain")
 	f.StringVar(&o.HTTPS, "https", "", "HTTPS: off, on or required (default from config)")
+	f.StringVar(&o.PHP, "php", "", "the PHP version X.Y the site runs, among those its server has (aegir server show; default: the newest)")
+	f.StringVar(&o.Isolation, "isolation", "", "site: a Unix user and php-fpm pool of its own; shared: the server's pool, as the web server's user (default from config)")
 	f.BoolVar(&o.Queue, "queue", false, "only queue the install task; print its id")
 	o.Account.flags(f)
 	return cmd
@@ -140,6 +147,16 @@ func (o *SiteInstallOptions) record() (*store.Store, *entities.Task, error) {
 	if err := entities.ValidateOneOf("--https", https, entities.HTTPSOff, entities.HTTPSOn, entities.HTTPSRequired); err != nil {
 		return nil, nil, err
 	}
+	isolation := o.Isolation
+	if isolation == "" {
+		isolation = o.cfg.GetString("isolation")
+	}
+	if err := entities.ValidateOneOf("--isolation", isolation, entities.Isolations...); err != nil {
+		return nil, nil, err
+	}
+	if err := entities.ValidatePHPVersion("--php", o.PHP); err != nil {
+		return nil, nil, err
+	}
 	opts, err := o.Account.options()
 	if err != nil {
 		return nil, nil, err
@@ -150,6 +167,9 @@ func (o *SiteInstallOptions) record() (*store.Store, *entities.Task, error) {
 	}
 	p, err := st.GetPlatform(o.ctx, o.Platform)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkPHP(o.App, st, p.Server, o.PHP); err != nil {
 		return nil, nil, err
 	}
 	dbServer := o.DBServer
@@ -163,9 +183,34 @@ func (o *SiteInstallOptions) record() (*store.Store, *entities.Task, error) {
 		return nil, nil, err
 	}
 	v := &entities.Site{Domain: domain, Aliases: aliases, Redirect: o.Redirect, Platform: p.Name, DBServer: dbServer,
-		Client: o.Client, Profile: profile, Language: language, HTTPS: https}
+		Client: o.Client, Profile: profile, Language: language, HTTPS: https, PHP: o.PHP, Isolation: isolation}
 	t, err := st.AddSiteWithOptions(o.ctx, v, opts)
 	return st, t, err
+}
+
+// checkPHP refuses a PHP version the web server web does not have, as its
+// last verify found them; exit 2 with the versions it has.
+func checkPHP(a *App, st *store.Store, web, version string) error {
+	if version == "" {
+		return nil
+	}
+	ws, err := st.GetServer(a.ctx, web)
+	if err != nil {
+		return err
+	}
+	var found []string
+	if sv := service(ws, entities.KindHTTP); sv != nil {
+		found = sv.PHPVersions
+	}
+	if len(found) == 0 {
+		return &Error{Code: ExitUsage, Err: entities.Invalid("--php", version, "cannot be checked: the server "+web+" has no php-fpm versions recorded"),
+			Hint: "run aegir server verify " + web + " (it lists the php-fpm versions it finds), then try again"}
+	}
+	if !slices.Contains(found, version) {
+		return &Error{Code: ExitUsage, Err: entities.Invalid("--php", version, "is not on server "+web+" (it has "+strings.Join(found, ", ")+")"),
+			Hint: fmt.Sprintf("choose one of %s, or install php%s-fpm on %s and run aegir server verify %s", strings.Join(found, ", "), version, web, web)}
+	}
+	return nil
 }
 
 // checkDBReach refuses a database server that a site on the web server
@@ -334,14 +379,15 @@ type SiteEditOptions struct {
 	AddAliases, RemoveAliases []string
 	Redirect, NoRedirect      bool
 	Client, HTTPS             string
+	PHP, Isolation            string
 	ClientSet, Queue          bool
 }
 
 func newSiteEditCmd(a *App, runF func(*SiteEditOptions) error) *cobra.Command {
 	o := &SiteEditOptions{App: a}
 	cmd := &cobra.Command{
-		Use:   "edit DOMAIN [--add-alias A] [--remove-alias A] [--redirect|--no-redirect] [--client C] [--https MODE]",
-		Short: "Change a site's aliases, redirection, client or HTTPS mode, then verify it",
+		Use:   "edit DOMAIN [--add-alias A] [--remove-alias A] [--redirect|--no-redirect] [--client C] [--https MODE] [--php X.Y] [--isolation site|shared]",
+		Short: "Change a site's aliases, redirection, client, HTTPS mode, PHP version or isolation, then verify it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Domain, o.ClientSet = args[0], cmd.Flags().Changed("client")
@@ -356,6 +402,8 @@ func newSiteEditCmd(a *App, runF func(*SiteEditOptions) error) *cobra.Command {
 	f.StringVar(&o.Client, "client", "", "move the site to this client ('': to no client)")
 	allowEmpty(f, "client")
 	f.StringVar(&o.HTTPS, "https", "", "HTTPS: off, on or required")
+	f.StringVar(&o.PHP, "php", "", "the PHP version X.Y the site runs, among those its server has (aegir server show)")
+	f.StringVar(&o.Isolation, "isolation", "", "site: a Unix user and php-fpm pool of its own; shared: the server's pool")
 	f.BoolVar(&o.Queue, "queue", false, "only queue the verify task; print its id")
 	return cmd
 }
@@ -370,6 +418,14 @@ func runSiteEdit(o *SiteEditOptions) error {
 		}
 	}
 	if err := validNames("--client", o.Client); err != nil {
+		return err
+	}
+	if o.Isolation != "" {
+		if err := entities.ValidateOneOf("--isolation", o.Isolation, entities.Isolations...); err != nil {
+			return err
+		}
+	}
+	if err := entities.ValidatePHPVersion("--php", o.PHP); err != nil {
 		return err
 	}
 	for _, l := range []struct {
@@ -423,6 +479,15 @@ func runSiteEdit(o *SiteEditOptions) error {
 	}
 	if o.HTTPS != "" {
 		v.HTTPS = o.HTTPS
+	}
+	if o.PHP != "" {
+		if err := checkPHP(o.App, st, v.Server, o.PHP); err != nil {
+			return err
+		}
+		v.PHP = o.PHP
+	}
+	if o.Isolation != "" {
+		v.Isolation = o.Isolation
 	}
 	t, err := st.UpdateSite(o.ctx, v)
 	if err != nil {

@@ -161,3 +161,59 @@ func TestRunSiteDeleteConfirm(t *testing.T) {
 		t.Fatalf("delete task's options: %v", o)
 	}
 }
+
+// --php chooses among the versions the web server's verify recorded: an
+// absent one (or any, before a verify recorded them) is exit 2 naming the
+// versions it has, with nothing recorded; a present one is recorded, with
+// the isolation asked for or the configuration's.
+func TestRunSitePHPAndIsolation(t *testing.T) {
+	a := siteState(t)
+	for _, c := range []struct {
+		want string
+		o    SiteInstallOptions
+	}{
+		{`invalid --isolation "pool": must be one of: site, shared`, SiteInstallOptions{Domain: "a.test", Platform: "wp", Isolation: "pool"}},
+		{`invalid --php "8": must be a PHP version MAJOR.MINOR`, SiteInstallOptions{Domain: "a.test", Platform: "wp", PHP: "8"}},
+		{`invalid --php "8.2": cannot be checked: the server web1 has no php-fpm versions recorded`, SiteInstallOptions{Domain: "a.test", Platform: "wp", PHP: "8.2"}},
+	} {
+		o := c.o
+		o.App = a
+		refused(t, a, c.want, func() error { return runSiteInstall(&o) })
+	}
+	web1, err := a.st.GetServer(a.ctx, "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.st.SavePHPVersions(a.ctx, service(web1, entities.KindHTTP).ID, []string{"8.2"}); err != nil {
+		t.Fatal(err)
+	}
+	o := SiteInstallOptions{App: a, Domain: "a.test", Platform: "wp", PHP: "7.4"}
+	refused(t, a, `invalid --php "7.4": is not on server web1 (it has 8.2)`, func() error { return runSiteInstall(&o) })
+	if err := runSiteInstall(&SiteInstallOptions{App: a, Domain: "a.test", Platform: "wp", PHP: "8.2", Queue: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := runSiteInstall(&SiteInstallOptions{App: a, Domain: "b.test", Platform: "wp", Isolation: "site", Queue: true}); err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string][3]string{"a.test": {"8.2", "shared", ""}, "b.test": {"", "site", "ae-b_test"}} {
+		v, err := a.st.GetSite(a.ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [3]string{v.PHP, v.Isolation, v.UnixUser}; got != want {
+			t.Errorf("%s: php, isolation, unix_user %q, want %q", d, got, want)
+		}
+	}
+	// site edit refuses the same, before it looks at the site's status.
+	for _, c := range []struct {
+		want string
+		o    SiteEditOptions
+	}{
+		{`invalid --isolation "none"`, SiteEditOptions{Isolation: "none"}},
+		{`invalid --php "8.2.1"`, SiteEditOptions{PHP: "8.2.1"}},
+	} {
+		o := c.o
+		o.App, o.Domain = a, "a.test"
+		refused(t, a, c.want, func() error { return runSiteEdit(&o) })
+	}
+}

@@ -32,6 +32,13 @@ type hostEnv struct {
 
 func newHostEnv(t *testing.T, kind string) *hostEnv {
 	t.Helper()
+	return startHost(t, kind, testenv.StartPHPFPM, nil)
+}
+
+// startHost starts the web server kind and a php-fpm (start) for a new
+// home, lets config add to its configuration, and adds the server web1.
+func startHost(t *testing.T, kind string, start func(testing.TB) *testenv.PHPFPM, config func(home string, fpm *testenv.PHPFPM)) *hostEnv {
+	t.Helper()
 	home := newHome(t)
 	cfgDir := filepath.Join(home, "config", "web1")
 	var w *testenv.Web
@@ -40,7 +47,10 @@ func newHostEnv(t *testing.T, kind string) *hostEnv {
 	} else {
 		w = testenv.StartNginx(t, cfgDir)
 	}
-	fpm := testenv.StartPHPFPM(t)
+	fpm := start(t)
+	if config != nil {
+		config(home, fpm)
+	}
 	must(t, home, "server", "add", "web1", "--host", "localhost", "-q",
 		"--http", kind, "--http-port", itoa(w.Port), "--https-port", itoa(w.HTTPSPort),
 		"--http-listen-ip", "127.0.0.1", "--http-test-cmd", w.TestCmd, "--http-restart-cmd", w.ReloadCmd, "--php-fpm", fpm.Socket,

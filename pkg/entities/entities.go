@@ -188,6 +188,8 @@ type Service struct {
 	RestartCmd string `json:"restart_cmd,omitempty" yaml:"restart_cmd,omitempty"`
 	PHPFPM     string `json:"php_fpm,omitempty" yaml:"php_fpm,omitempty"`
 	ListenIP   string `json:"listen_ip,omitempty" yaml:"listen_ip,omitempty"`
+	// PHPVersions are the php-fpm versions the last verify found (http).
+	PHPVersions []string `json:"php_versions,omitempty" yaml:"php_versions,omitempty"`
 	// ReloadPending: a reload failed after changes were written; the next
 	// task on the server reloads.
 	ReloadPending bool `json:"reload_pending,omitempty" yaml:"reload_pending,omitempty"`
@@ -236,14 +238,21 @@ type Site struct {
 	DBGrantHost string `json:"db_grant_host" yaml:"db_grant_host"`
 	// DBPassword is the site's own database password: kept in the 0600
 	// state file for the back end, never printed.
-	DBPassword string     `json:"-" yaml:"-"`
-	Profile    string     `json:"profile" yaml:"profile"`
-	Language   string     `json:"language" yaml:"language"`
-	HTTPS      string     `json:"https" yaml:"https"`
-	Status     string     `json:"status" yaml:"status"`
-	Created    time.Time  `json:"created" yaml:"created"`
-	LastCron   *time.Time `json:"last_cron" yaml:"last_cron"`
-	Stats      *SiteStats `json:"stats" yaml:"stats"`
+	DBPassword string `json:"-" yaml:"-"`
+	Profile    string `json:"profile" yaml:"profile"`
+	Language   string `json:"language" yaml:"language"`
+	HTTPS      string `json:"https" yaml:"https"`
+	// PHP is the PHP version the site runs; empty: its server's default.
+	PHP string `json:"php" yaml:"php"`
+	// Isolation is IsolationSite or IsolationShared.
+	Isolation string `json:"isolation" yaml:"isolation"`
+	// UnixUser is the Unix user the site's PHP runs as: its own
+	// (SiteUnixUser) when isolated, else "" (the web server's).
+	UnixUser string     `json:"unix_user" yaml:"unix_user"`
+	Status   string     `json:"status" yaml:"status"`
+	Created  time.Time  `json:"created" yaml:"created"`
+	LastCron *time.Time `json:"last_cron" yaml:"last_cron"`
+	Stats    *SiteStats `json:"stats" yaml:"stats"`
 	// Health is what the site's last install, verify, enable or disable found; nil: never checked.
 	Health     *SiteHealth  `json:"health" yaml:"health"`
 	Cert       *Certificate `json:"cert" yaml:"cert"` // filled by site show
@@ -452,11 +461,15 @@ func (Backup) TableColumns() []string {
 	return []string{"id", "site", "site_status", "size", "created", "path"}
 }
 
-// CellString renders a service in one table cell: kind:type(status).
+// CellString renders a service in one table cell: kind:type(status), and
+// a web service's PHP versions: http:nginx(enabled) php 8.2,8.3.
 func (s Service) CellString() string {
 	v := s.Kind + ":" + s.Type
 	if s.Status != "" {
 		v += "(" + s.Status + ")"
+	}
+	if len(s.PHPVersions) > 0 {
+		v += " php " + strings.Join(s.PHPVersions, ",")
 	}
 	return v
 }

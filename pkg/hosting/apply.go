@@ -153,6 +153,11 @@ func (r *Runner) apply(ctx context.Context, t *entities.Task, res *provision.Res
 					if err := r.Store.SaveServiceStatus(ctx, sv.ID, st.Status, st.Version, st.Message); err != nil {
 						return err
 					}
+					if st.Kind == entities.KindHTTP && st.PHPVersions != nil {
+						if err := r.Store.SavePHPVersions(ctx, sv.ID, st.PHPVersions); err != nil {
+							return err
+						}
+					}
 				}
 			}
 		}

@@ -27,6 +27,8 @@ type Settings struct {
 	WebGroup  string
 	BackupDir string
 	ACME      ACMESettings
+	// FPM is how the web servers' php-fpm takes isolated sites' pools.
+	FPM provision.FPMSpec
 }
 
 // Runner runs tasks: context in, back end, changes out.
@@ -128,7 +130,7 @@ func outcome(res *provision.Result) Outcome {
 // BuildContext turns a task's target and relations into a Job.
 func (r *Runner) BuildContext(ctx context.Context, t *entities.Task) (*provision.Job, error) {
 	c := &provision.Job{Version: provision.JobVersion, Task: t.Type, TaskID: t.ID,
-		System: provision.SystemSpec{WebUser: r.Settings.WebUser, WebGroup: r.Settings.WebGroup}, Backup: provision.BackupSpec{Dir: r.Settings.BackupDir}}
+		System: provision.SystemSpec{WebUser: r.Settings.WebUser, WebGroup: r.Settings.WebGroup, FPM: r.Settings.FPM}, Backup: provision.BackupSpec{Dir: r.Settings.BackupDir}}
 	if len(t.Options) > 0 {
 		c.Options = map[string]string{}
 		for k, v := range t.Options {
@@ -210,6 +212,7 @@ func (r *Runner) fillSite(ctx context.Context, c *provision.Job, site *entities.
 	c.Site.Domain, c.Site.Aliases, c.Site.Redirect = site.Domain, site.Aliases, site.Redirect
 	c.Site.Profile, c.Site.Language, c.Site.Client.Name, c.Site.Status = site.Profile, site.Language, site.Client, site.Status
 	c.Site.DB.Name, c.Site.DB.User, c.Site.DB.Password, c.Site.HTTPS.Mode = site.DBName, site.DBUser, site.DBPassword, site.HTTPS
+	c.Site.PHP, c.Site.Isolation = site.PHP, site.Isolation
 	if err := r.fillCert(ctx, c, site); err != nil {
 		return err
 	}

@@ -128,6 +128,9 @@ type ServiceState struct {
 	Status  string `json:"status"` // enabled or error
 	Version string `json:"version,omitempty"`
 	Message string `json:"message,omitempty"`
+	// PHPVersions are the php-fpm versions found on a web server (http
+	// only), oldest first: the versions its sites may choose.
+	PHPVersions []string `json:"php_versions,omitempty"`
 }
 
 // BackupRecord is an archive a task wrote, for the front end to list.

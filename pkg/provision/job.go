@@ -63,6 +63,13 @@ type SiteSpec struct {
 	HTTPS HTTPSSpec  `json:"https,omitzero"`
 	// Install is what a site.install sets up.
 	Install InstallSpec `json:"install,omitzero"`
+	// PHP is the PHP version the site runs (MAJOR.MINOR); empty: the
+	// server's default (the newest php-fpm found).
+	PHP string `json:"php,omitempty"`
+	// Isolation is entities.IsolationSite (a Unix user and php-fpm pool
+	// of its own) or entities.IsolationShared (empty: the server's shared
+	// pool, as the web server's user).
+	Isolation string `json:"isolation,omitempty"`
 
 	Platform PlatformSpec `json:"platform,omitzero"`
 	Web      WebSpec      `json:"web,omitzero"`
@@ -151,6 +158,24 @@ type DBSpec struct {
 type SystemSpec struct {
 	WebUser  string `json:"web_user,omitempty"` // the web server's system user, e.g. www-data
 	WebGroup string `json:"web_group,omitempty"`
+	// FPM is how the web servers' php-fpm takes the pools of isolated
+	// sites.
+	FPM FPMSpec `json:"php_fpm,omitzero"`
+}
+
+// FPMSpec is where the pools of isolated sites go and how php-fpm is
+// tested and reloaded. "{version}" in a value is the pool's PHP version
+// (8.2). Empty values are the defaults of Debian's php-fpm packages.
+type FPMSpec struct {
+	PoolDir   string `json:"pool_dir,omitempty"`   // default /etc/php/{version}/fpm/pool.d
+	TestCmd   string `json:"test_cmd,omitempty"`   // default php-fpm{version} -t
+	ReloadCmd string `json:"reload_cmd,omitempty"` // default kill -USR2 of /run/php/php{version}-fpm.pid
+	// RuntimeDir holds the sockets of the pools (fpm/) and each site's
+	// temporary files, sessions and logs (sites/DOMAIN/); default
+	// /var/lib/aegir.
+	RuntimeDir string `json:"runtime_dir,omitempty"`
+	// DisableFunctions is the pools' disable_functions, comma-separated.
+	DisableFunctions string `json:"disable_functions,omitempty"`
 }
 
 // BackupSpec is where backups go, and a backup to restore or verify.
@@ -310,6 +335,19 @@ func (c *Job) Check() error {
 	for _, f := range []struct{ key, value, kind string }{{"system.web_user", c.System.WebUser, "user"}, {"system.web_group", c.System.WebGroup, "group"}} {
 		if f.value != "" {
 			if err := entities.ValidateSystemName(f.key, f.value, f.kind); err != nil {
+				return err
+			}
+		}
+	}
+	for _, sp := range []struct {
+		key  string
+		site *SiteSpec
+	}{{"site", &c.Site}, {"target", tg}} {
+		if err := entities.ValidatePHPVersion(sp.key+".php", sp.site.PHP); err != nil {
+			return err
+		}
+		if sp.site.Isolation != "" {
+			if err := entities.ValidateOneOf(sp.key+".isolation", sp.site.Isolation, entities.Isolations...); err != nil {
 				return err
 			}
 		}

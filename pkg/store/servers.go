@@ -24,14 +24,18 @@ func scanServer(sc interface{ Scan(...any) error }) (*entities.Server, error) {
 	return &v, nil
 }
 
-const serviceCols = `sv.id, s.name, sv.kind, sv.type, sv.status, sv.version, sv.port, sv.https_port, sv.test_cmd, sv.restart_cmd, sv.php_fpm, sv.listen_ip, sv.db_host, sv.admin_user, sv.admin_password_file, sv.db_tunnel, sv.message, sv.verified, sv.reload_pending > 0`
+const serviceCols = `sv.id, s.name, sv.kind, sv.type, sv.status, sv.version, sv.port, sv.https_port, sv.test_cmd, sv.restart_cmd, sv.php_fpm, sv.listen_ip, sv.db_host, sv.admin_user, sv.admin_password_file, sv.db_tunnel, sv.message, sv.verified, sv.reload_pending > 0, sv.php_versions`
 
 func scanService(sc interface{ Scan(...any) error }) (*entities.Service, int64, error) {
 	var v entities.Service
 	var serverID int64
 	var verified sql.NullInt64
-	err := sc.Scan(&serverID, &v.ID, &v.Server, &v.Kind, &v.Type, &v.Status, &v.Version, &v.Port, &v.HTTPSPort, &v.TestCmd, &v.RestartCmd, &v.PHPFPM, &v.ListenIP, &v.DBHost, &v.AdminUser, &v.AdminPasswordFile, &v.DBTunnel, &v.Message, &verified, &v.ReloadPending)
+	var php string
+	err := sc.Scan(&serverID, &v.ID, &v.Server, &v.Kind, &v.Type, &v.Status, &v.Version, &v.Port, &v.HTTPSPort, &v.TestCmd, &v.RestartCmd, &v.PHPFPM, &v.ListenIP, &v.DBHost, &v.AdminUser, &v.AdminPasswordFile, &v.DBTunnel, &v.Message, &verified, &v.ReloadPending, &php)
 	v.Verified = fromNullMs(verified)
+	if php != "" {
+		v.PHPVersions = strings.Split(php, ",")
+	}
 	return &v, serverID, err
 }
 
@@ -201,6 +205,13 @@ func (s *Store) UpdateServer(ctx context.Context, v *entities.Server) (*entities
 // SaveServiceStatus records what a verify found for a service.
 func (s *Store) SaveServiceStatus(ctx context.Context, serviceID int64, status, version, message string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE services SET status = ?, version = ?, message = ?, verified = ? WHERE id = ?`, status, version, message, s.now(), serviceID)
+	return err
+}
+
+// SavePHPVersions records the php-fpm versions a verify found on a web
+// service (oldest first).
+func (s *Store) SavePHPVersions(ctx context.Context, serviceID int64, versions []string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE services SET php_versions = ? WHERE id = ?`, strings.Join(versions, ","), serviceID)
 	return err
 }
 

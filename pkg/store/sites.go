@@ -10,7 +10,7 @@ import (
 
 const siteCols = `x.id, x.domain, x.redirect, p.name, ws.name, COALESCE(c.name, ''), ds.name, x.db_name, x.db_user, x.db_password, x.profile, x.language, x.https,
 	x.status, x.created, x.last_cron, x.platform_id, x.db_server_id, x.db_grant_host,
-	x.health_status, x.health_http_code, x.health_time_ms, x.health_checked, x.health_error`
+	x.health_status, x.health_http_code, x.health_time_ms, x.health_checked, x.health_error, x.php, x.isolation`
 
 const siteFrom = ` FROM sites x
 	JOIN platforms p ON p.id = x.platform_id
@@ -25,7 +25,7 @@ func scanSite(sc interface{ Scan(...any) error }) (*entities.Site, error) {
 	var h entities.SiteHealth
 	if err := sc.Scan(&v.ID, &v.Domain, &v.Redirect, &v.Platform, &v.Server, &v.Client, &v.DBServer, &v.DBName, &v.DBUser, &v.DBPassword,
 		&v.Profile, &v.Language, &v.HTTPS, &v.Status, &created, &lastCron, &v.PlatformID, &v.DBServerID, &v.DBGrantHost,
-		&h.Status, &h.HTTPCode, &h.TimeMS, &checked, &h.Error); err != nil {
+		&h.Status, &h.HTTPCode, &h.TimeMS, &checked, &h.Error, &v.PHP, &v.Isolation); err != nil {
 		return nil, err
 	}
 	if checked.Valid {
@@ -33,6 +33,7 @@ func scanSite(sc interface{ Scan(...any) error }) (*entities.Site, error) {
 		v.Health = &h
 	}
 	v.Aliases = []string{}
+	v.UnixUser = entities.SiteUnixUserOf(&v)
 	v.Created = fromMs(created)
 	v.LastCron = fromNullMs(lastCron)
 	return &v, nil
@@ -81,9 +82,12 @@ func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType 
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, db_name, db_user, db_password, status, created)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			v.Domain, platformID, dbServerID, cid, v.Redirect, v.Profile, v.Language, v.HTTPS, v.DBName, v.DBUser, v.DBPassword, status, s.now())
+		if v.Isolation == "" {
+			v.Isolation = entities.IsolationShared
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, db_name, db_user, db_password, status, created, php, isolation)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			v.Domain, platformID, dbServerID, cid, v.Redirect, v.Profile, v.Language, v.HTTPS, v.DBName, v.DBUser, v.DBPassword, status, s.now(), v.PHP, v.Isolation)
 		if isUnique(err) {
 			return &ConflictError{Field: "domain", Msg: "site " + quote(v.Domain) + " already exists", Fix: []entities.Action{entities.Do("site.show", v.Domain)}}
 		}
@@ -240,8 +244,8 @@ func (s *Store) ListSites(ctx context.Context, f SiteFilter) ([]*entities.Site, 
 	return out, s.loadAliases(ctx, out, `site_id IN (`+joinIDs(ids)+`)`)
 }
 
-// UpdateSite saves a site's aliases, redirection, client and HTTPS mode and
-// queues a verify task, in one transaction.
+// UpdateSite saves a site's aliases, redirection, client, HTTPS mode, PHP
+// version and isolation and queues a verify task, in one transaction.
 func (s *Store) UpdateSite(ctx context.Context, v *entities.Site) (*entities.Task, error) {
 	var task *entities.Task
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -249,7 +253,10 @@ func (s *Store) UpdateSite(ctx context.Context, v *entities.Site) (*entities.Tas
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sites SET redirect = ?, client_id = ?, https = ? WHERE id = ?`, v.Redirect, cid, v.HTTPS, v.ID); err != nil {
+		if v.Isolation == "" {
+			v.Isolation = entities.IsolationShared
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sites SET redirect = ?, client_id = ?, https = ?, php = ?, isolation = ? WHERE id = ?`, v.Redirect, cid, v.HTTPS, v.PHP, v.Isolation, v.ID); err != nil {
 			return err
 		}
 		if err := s.setNames(ctx, tx, v); err != nil {

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -12,6 +13,13 @@ import (
 type PHPFPM struct {
 	Dir    string
 	Socket string // for web.Config.PHPFPM
+	// PoolDir is the directory whose *.conf the master includes: the
+	// pools of isolated sites (StartPHPFPMPools only).
+	PoolDir string
+	// TestCmd and ReloadCmd test and reload this php-fpm ({version} is
+	// the PHP version, as aegir's php_fpm.test_cmd and reload_cmd say
+	// it); RuntimeDir is for aegir's php_fpm.runtime_dir.
+	TestCmd, ReloadCmd, RuntimeDir string
 }
 
 // PHPFPMBinary is the php-fpm that the fixture runs.
@@ -20,19 +28,38 @@ const PHPFPMBinary = "/usr/sbin/php-fpm8.2"
 // StartPHPFPM starts a private php-fpm pool for the test and stops it when
 // the test ends. Its workers start on demand (at most 4), to keep the
 // machine small.
-func StartPHPFPM(t testing.TB) *PHPFPM {
+func StartPHPFPM(t testing.TB) *PHPFPM { return startPHPFPM(t, false) }
+
+// StartPHPFPMPools is StartPHPFPM with a pool directory (PoolDir) that the
+// master includes, and the commands that test and reload it, for the
+// pools of isolated sites; the runtime directory for their sockets and
+// directories is the test's too.
+func StartPHPFPMPools(t testing.TB) *PHPFPM { return startPHPFPM(t, true) }
+
+func startPHPFPM(t testing.TB, pools bool) *PHPFPM {
 	t.Helper()
 	Need(t, PHPFPMBinary)
 	dir := PublicDir(t)
 	p := &PHPFPM{Dir: dir, Socket: filepath.Join(dir, "php-fpm.sock")}
 	conf := filepath.Join(dir, "php-fpm.conf")
 	errLog := filepath.Join(dir, "php-fpm.log")
+	include := ""
+	if pools {
+		p.PoolDir = filepath.Join(dir, "pool.d")
+		p.RuntimeDir = filepath.Join(dir, "runtime")
+		if err := os.Mkdir(p.PoolDir, 0o755); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		include = "include = " + p.PoolDir + "/*.conf\n"
+		p.TestCmd = PHPFPMBinary + " -t --fpm-config " + conf
+		p.ReloadCmd = "kill -USR2 \"$(cat " + filepath.Join(dir, "php-fpm.pid") + ")\""
+	}
 	mustWrite(t, conf, []byte(fmt.Sprintf(`; Private php-fpm of a test.
 [global]
 pid = %[1]s/php-fpm.pid
 error_log = %[2]s
 daemonize = no
-
+%[4]s
 [aegir-test]
 user = www-data
 group = www-data
@@ -44,7 +71,7 @@ pm = ondemand
 pm.max_children = 4
 pm.process_idle_timeout = 10s
 catch_workers_output = yes
-`, dir, errLog, p.Socket)))
+`, dir, errLog, p.Socket, include)))
 	StartDaemon(t, "php-fpm", []string{PHPFPMBinary, "--nodaemonize", "--fpm-config", conf}, []string{errLog},
 		func() error { return fileExists(p.Socket) })
 	return p

@@ -43,6 +43,9 @@ func (s *site) checkHealth(ctx context.Context, svc db.Service, svcErr error, al
 
 	phpErr := error(nil)
 	addr, err := s.ws.CheckPHP(ctx)
+	if s.phpAddr != "" {
+		addr, err = s.phpAddr, s.ws.CheckPHPAt(ctx, s.phpAddr)
+	}
 	if errors.Is(err, web.ErrNotChecked) {
 		s.env.Logf(provision.LevelDebug, "%v", err)
 	} else if err != nil {

@@ -3,9 +3,11 @@ package tasks
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
+	"github.com/aegir-project/aegir/pkg/provision/fpm"
 	"github.com/aegir-project/aegir/pkg/provision/web"
 )
 
@@ -43,6 +45,18 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 				return err
 			default:
 				env.Logf(provision.LevelInfo, "php-fpm answers at %s", addr)
+			}
+			if ex, err := env.Connect(ctx, c.Web()); err == nil {
+				vs, err := fpm.Versions(ctx, ex)
+				if err != nil {
+					return err
+				}
+				st.PHPVersions = append([]string{}, vs...)
+				if len(vs) == 0 {
+					env.Logf(provision.LevelWarning, "no php-fpm (php-fpmX.Y in %s) on %s: sites can choose no PHP version, and none can be isolated", fpm.BinDir, ex.Host())
+				} else {
+					env.Logf(provision.LevelInfo, "php-fpm versions on %s: %s", ex.Host(), strings.Join(vs, ", "))
+				}
 			}
 			env.Logf(provision.LevelInfo, "web server ready; the system's %s must include: %s", c.Site.Web.Type, s.IncludeLine)
 			return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/db"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
+	"github.com/aegir-project/aegir/pkg/provision/fpm"
 	"github.com/aegir-project/aegir/pkg/provision/web"
 )
 
@@ -74,6 +75,11 @@ type site struct {
 	ex  exec.Executor // the web server
 	p   app.Platform
 	ws  *web.Server
+	// phpAddr is where the site's PHP goes when not to the server's
+	// default pool (prepareRuntime): its own pool's socket, or the shared
+	// pool of its PHP version.
+	phpAddr string
+	rt      *fpm.Runtime // the web server's php-fpm, once needed
 }
 
 func openSite(ctx context.Context, env *engine.Env, c *provision.Job) (*site, error) {
@@ -109,7 +115,7 @@ func openSite(ctx context.Context, env *engine.Env, c *provision.Job) (*site, er
 // vhost is the site's virtual host as its record says.
 func (s *site) vhost(disabled bool) web.Site {
 	return web.Site{Domain: s.c.Site.Domain, Aliases: s.c.Site.Aliases, Redirect: s.c.Site.Redirect, Root: s.p.Docroot,
-		Disabled: disabled, AppType: s.p.Type, HTTPS: s.c.Site.HTTPS.Mode, CertFile: s.certFile(), KeyFile: s.keyFile()}
+		Disabled: disabled, AppType: s.p.Type, HTTPS: s.c.Site.HTTPS.Mode, CertFile: s.certFile(), KeyFile: s.keyFile(), PHPFPM: s.phpAddr}
 }
 
 func (s *site) db(ctx context.Context) (db.Service, error) { return dbService(ctx, s.env, s.c) }
@@ -151,7 +157,13 @@ func siteInstall(ctx context.Context, env *engine.Env, c *provision.Job) (ch *pr
 	u.push(fmt.Sprintf("drop database %s and user %s", c.Site.DB.Name, c.Site.DB.User), func(ctx context.Context) error {
 		return svc.DropDatabase(ctx, c.Site.DB.Name, c.Site.DB.User, c.Site.DB.GrantHost)
 	})
+	if _, err := s.prepareRuntime(ctx, u); err != nil {
+		return ch, err
+	}
 	if err := appInstall(ctx, s, u); err != nil {
+		return ch, err
+	}
+	if err := s.handFiles(ctx, false); err != nil {
 		return ch, err
 	}
 	changed, err := s.ws.WriteSite(ctx, s.vhost(false))
@@ -206,7 +218,14 @@ func siteVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 	if err != nil {
 		return nil, err
 	}
+	made, err := s.prepareRuntime(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
 	if err := appVerify(ctx, s); err != nil {
+		return nil, err
+	}
+	if err := s.handFiles(ctx, made); err != nil {
 		return nil, err
 	}
 	disabled := c.Site.Status == entities.SiteDisabled
@@ -216,6 +235,20 @@ func siteVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 	}
 	if !changed {
 		env.Logf(provision.LevelInfo, "virtual host of %s already up to date", c.Site.Domain)
+	}
+	if !s.isolated() {
+		// A site that was isolated: its pool and user go once its
+		// virtual host sends PHP to the shared pool, and its files go
+		// back to the web server's user.
+		dropped, err := s.dropRuntime(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if dropped {
+			if err := s.handFiles(ctx, true); err != nil {
+				return nil, err
+			}
+		}
 	}
 	svc, svcErr := s.db(ctx)
 	if svcErr == nil {
@@ -255,6 +288,9 @@ func putPackages(s *site, ch *provision.SiteChanges, pkgs []entities.Package, er
 func siteSetDisabled(ctx context.Context, env *engine.Env, c *provision.Job, disabled bool) (*provision.Changes, error) {
 	s, err := openSite(ctx, env, c)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := s.prepareRuntime(ctx, nil); err != nil {
 		return nil, err
 	}
 	changed, err := s.ws.WriteSite(ctx, s.vhost(disabled))
@@ -358,6 +394,12 @@ func siteDelete(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 	}
 	if err := step("remove the settings and files", []string{onWeb("remove the site's directory under " + exec.Quote(s.p.Root))}, func() error {
 		return appRemove(ctx, s)
+	}); err != nil {
+		return nil, err
+	}
+	if err := step("remove the site's php-fpm pool, Unix user and runtime directory", []string{onWeb("userdel " + exec.Quote(entities.SiteUnixUser(c.Site.Domain)) + ", and remove its pool file aegir-" + entities.SiteUnixUser(c.Site.Domain) + ".conf")}, func() error {
+		_, err := s.dropRuntime(ctx)
+		return err
 	}); err != nil {
 		return nil, err
 	}

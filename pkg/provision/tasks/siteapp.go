@@ -36,7 +36,14 @@ func httpsPortSuffix(port int) string {
 	return fmt.Sprintf(":%d", port)
 }
 
+// owner is who owns the site's files and runs its PHP steps: the web
+// server's user, or an isolated site's own user (and group: its settings
+// are readable by it, not by the web server).
 func (s *site) owner() app.Owner {
+	if s.isolated() {
+		u := entities.SiteUnixUser(s.c.Site.Domain)
+		return app.Owner{WebUser: u, WebGroup: u}
+	}
 	return app.Owner{WebUser: s.c.System.WebUser, WebGroup: s.c.System.WebGroup}
 }
 

@@ -136,9 +136,15 @@ func (s *Server) CheckPHP(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return addr, s.CheckPHPAt(ctx, addr)
+}
+
+// CheckPHPAt is CheckPHP at addr: a site's own pool, or the shared pool
+// of the PHP version it runs.
+func (s *Server) CheckPHPAt(ctx context.Context, addr string) error {
 	a, err := parsePHP(addr)
 	if err != nil {
-		return addr, err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, phpTimeout)
 	defer cancel()
@@ -150,27 +156,27 @@ func (s *Server) CheckPHP(ctx context.Context) (string, error) {
 		fi, err := s.ex.Stat(ctx, a.Socket)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return addr, s.errf(provision.ErrUnreachable, hint, nil, "php-fpm does not answer at %s on %s: no such socket", addr, s.ex.Host()).With(fix...)
+			return s.errf(provision.ErrUnreachable, hint, nil, "php-fpm does not answer at %s on %s: no such socket", addr, s.ex.Host()).With(fix...)
 		case err == nil && fi.Mode()&fs.ModeSocket == 0:
-			return addr, s.errf(provision.ErrUnreachable, hint, nil, "php-fpm does not answer at %s on %s: it is not a socket", addr, s.ex.Host()).With(fix...)
+			return s.errf(provision.ErrUnreachable, hint, nil, "php-fpm does not answer at %s on %s: it is not a socket", addr, s.ex.Host()).With(fix...)
 		}
 	}
 	conn, err := s.dial(ctx, network, target)
 	if err != nil {
 		if a.Socket != "" && !s.ex.IsLocal() {
-			return addr, fmt.Errorf("php-fpm at %s on %s %w through SSH: %v", addr, s.ex.Host(), ErrNotChecked, err)
+			return fmt.Errorf("php-fpm at %s on %s %w through SSH: %v", addr, s.ex.Host(), ErrNotChecked, err)
 		}
-		return addr, s.errf(provision.ErrUnreachable, hint, err, "php-fpm does not answer at %s on %s", addr, s.ex.Host()).With(fix...)
+		return s.errf(provision.ErrUnreachable, hint, err, "php-fpm does not answer at %s on %s", addr, s.ex.Host()).With(fix...)
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
 	if err := fcgiGetValues(conn); err != nil {
-		return addr, s.errf(provision.ErrUnreachable, hint+" (the address must be php-fpm's own, not the web server's)", err,
+		return s.errf(provision.ErrUnreachable, hint+" (the address must be php-fpm's own, not the web server's)", err,
 			"%s on %s does not answer as php-fpm does (FastCGI)", addr, s.ex.Host()).With(fix...)
 	}
-	return addr, nil
+	return nil
 }
 
 // fcgiGetValues sends an FCGI_GET_VALUES request for FCGI_MPXS_CONNS and

@@ -152,9 +152,12 @@ func portSuffix(port, def int) string {
 
 // siteData prepares a normalized site for its template.
 func (s *Server) siteData(ctx context.Context, site Site) (*SiteData, error) {
-	php, err := s.phpFPM(ctx)
-	if err != nil {
-		return nil, err
+	php := site.PHPFPM
+	if php == "" {
+		var err error
+		if php, err = s.phpFPM(ctx); err != nil {
+			return nil, err
+		}
 	}
 	a, err := parsePHP(php)
 	if err != nil {

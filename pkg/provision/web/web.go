@@ -145,6 +145,10 @@ type Site struct {
 	// ACMEChallengeDir is served at /.well-known/acme-challenge/.
 	// Empty: ConfigDir/acme-challenge.
 	ACMEChallengeDir string
+	// PHPFPM is where the site's PHP goes when not to the server's
+	// (Config.PHPFPM): its own pool's socket, or the shared pool of
+	// another PHP version.
+	PHPFPM string
 }
 
 // Server applies site configuration to one web server. A Server is for one
@@ -391,6 +395,11 @@ func (s *Server) normalize(site Site) (Site, error) {
 	case HTTPSOff, HTTPSOn, HTTPSRequired:
 	default:
 		return site, invalid("invalid HTTPS mode %q: want off, on or required", site.HTTPS)
+	}
+	if site.PHPFPM != "" {
+		if _, err := parsePHP(site.PHPFPM); err != nil {
+			return site, err
+		}
 	}
 	for what, p := range map[string]string{"certificate file": site.CertFile, "key file": site.KeyFile, "ACME challenge dir": site.ACMEChallengeDir} {
 		if p != "" {

@@ -1,0 +1,188 @@
+package cli_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
+)
+
+// isoEnv is a host whose php-fpm takes isolated sites' pools: a private
+// php-fpm with a pool directory, its test and reload commands and a
+// runtime directory, all the test's, in the home's aegir.yaml.
+type isoEnv struct {
+	*hostEnv
+	fpm *testenv.PHPFPM
+}
+
+func newIsoEnv(t *testing.T, kind string) *isoEnv {
+	t.Helper()
+	var pools *testenv.PHPFPM
+	h := startHost(t, kind, testenv.StartPHPFPMPools, func(home string, fpm *testenv.PHPFPM) {
+		pools = fpm
+		f, err := os.OpenFile(filepath.Join(home, "aegir.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fmt.Fprintf(f, "\nphp_fpm:\n  pool_dir: %s\n  test_cmd: '%s'\n  reload_cmd: '%s'\n  runtime_dir: %s\n", fpm.PoolDir, fpm.TestCmd, fpm.ReloadCmd, fpm.RuntimeDir)
+	})
+	return &isoEnv{hostEnv: h, fpm: pools}
+}
+
+// isoDomain is a new unique domain whose databases and Unix user are
+// removed when the test ends, whatever became of its site: only a user
+// aegir made for this domain (its comment says so).
+func isoDomain(t *testing.T, prefix string) string {
+	t.Helper()
+	d := testsite.Domain(t, prefix)
+	user := entities.SiteUnixUser(d)
+	t.Cleanup(func() {
+		if gecos, ok := userComment(user); ok && gecos == "aegir site "+d {
+			_ = exec.Command("pkill", "-KILL", "-u", user).Run()
+			if out, err := exec.Command("userdel", "-f", user).CombinedOutput(); err != nil {
+				t.Logf("clean-up: userdel %s: %v %s", user, err, out)
+			}
+		}
+	})
+	return d
+}
+
+// userComment is the GECOS field of a Unix user, and whether it exists.
+func userComment(user string) (string, bool) {
+	out, err := exec.Command("getent", "passwd", user).Output()
+	if err != nil {
+		return "", false
+	}
+	f := strings.Split(strings.TrimSpace(string(out)), ":")
+	if len(f) < 5 {
+		return "", true
+	}
+	return f[4], true
+}
+
+// poolUsers are the users that the workers of php-fpm pool name run as.
+func poolUsers(t *testing.T, pool string) []string {
+	t.Helper()
+	out, err := exec.Command("ps", "-eo", "user:32,args").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users []string
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 4 && f[1] == "php-fpm:" && f[2] == "pool" && f[3] == pool {
+			users = append(users, f[0])
+		}
+	}
+	return users
+}
+
+func ownerOf(t *testing.T, p string) (user, group string, mode os.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	u, _ := exec.Command("id", "-nu", itoa(int(st.Uid))).Output()
+	g, _ := exec.Command("getent", "group", itoa(int(st.Gid))).Output()
+	return strings.TrimSpace(string(u)), strings.SplitN(string(g), ":", 2)[0], fi.Mode()
+}
+
+// Two isolated WordPress sites on one platform: each one's PHP runs in its
+// own pool as its own user, and a PHP file in the platform's code, run by
+// an HTTP request to site A, gets "Permission denied" reading site B's
+// settings and listing B's uploads, while the same file run for B reads
+// them (the check can fail). A site installed shared and switched to
+// isolated keeps working; delete leaves no user, pool file or socket.
+func TestIsolatedSitesWordPress(t *testing.T) {
+	for _, kind := range []string{"nginx", "apache"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			h := newIsoEnv(t, kind)
+			root := h.wpPlatform(t, "wp")
+			a, b := isoDomain(t, "isa-"+kind[:2]), isoDomain(t, "isb-"+kind[:2])
+			ua, ub := entities.SiteUnixUser(a), entities.SiteUnixUser(b)
+
+			must(t, h.home, "site", "install", a, "--platform", "wp", "--isolation", "site", "-q")
+			// B starts shared, as sites did before, and is switched.
+			must(t, h.home, "site", "install", b, "--platform", "wp", "-q")
+			if rec := siteRecord(t, h.home, b); rec["isolation"] != "shared" || rec["unix_user"] != "" {
+				t.Fatalf("b before the switch: isolation %v, unix_user %v", rec["isolation"], rec["unix_user"])
+			}
+			writeUpload(t, root, b, "b.txt", "b's upload")
+			must(t, h.home, "site", "edit", b, "--isolation", "site", "-q")
+			for d, u := range map[string]string{a: ua, b: ub} {
+				rec := siteRecord(t, h.home, d)
+				if rec["isolation"] != "site" || rec["unix_user"] != u || rec["status"] != "installed" {
+					t.Fatalf("%s: isolation %v, unix_user %v, status %v", d, rec["isolation"], rec["unix_user"], rec["status"])
+				}
+				title := "<title>" + d + "</title>"
+				ok := func(code int, body string, _ http.Header) bool { return code == 200 && strings.Contains(body, title) }
+				if code, body, _ := h.get(t, d, "/", ok); !ok(code, body, nil) {
+					t.Fatalf("GET %s: %d, want its page: %.300s", d, code, body)
+				}
+				if users := poolUsers(t, u); len(users) == 0 || strings.ReplaceAll(strings.Join(users, ""), u, "") != "" {
+					t.Fatalf("pool %s's workers run as %v, want %s", u, users, u)
+				}
+				if _, err := os.Stat(filepath.Join(h.fpm.PoolDir, "aegir-"+u+".conf")); err != nil {
+					t.Fatal(err)
+				}
+				settings := filepath.Join(root, "wp-content/aegir-sites", d+".php")
+				if _, g, m := ownerOf(t, settings); g != u || m.Perm() != 0o440 {
+					t.Fatalf("%s: group %s mode %v, want %s 0440", settings, g, m, u)
+				}
+				uploads := filepath.Join(root, "wp-content/uploads", d)
+				if o, g, m := ownerOf(t, uploads); o != u || g != "www-data" || m.Perm() != 0o750 || m&os.ModeSetgid == 0 {
+					t.Fatalf("%s: %s:%s %v, want %s:www-data 2750", uploads, o, g, m, u)
+				}
+			}
+			// B's upload made while shared is B's user's now.
+			if o, _, _ := ownerOf(t, filepath.Join(root, "wp-content/uploads", b, "2026/01/b.txt")); o != ub {
+				t.Fatalf("b's old upload belongs to %s, want %s", o, ub)
+			}
+
+			probe := "aegir-probe-" + strings.Split(a, ".")[0] + ".php"
+			code := fmt.Sprintf(`<?php
+$r = @file_get_contents(%q);
+echo $r === false ? "read: " . error_get_last()["message"] : "read: ok", "\n";
+$l = @scandir(%q);
+echo $l === false ? "list: " . error_get_last()["message"] : "list: ok", "\n";
+`, filepath.Join(root, "wp-content/aegir-sites", b+".php"), filepath.Join(root, "wp-content/uploads", b))
+			if err := os.WriteFile(filepath.Join(root, probe), []byte(code), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			any := func(code int, _ string, _ http.Header) bool { return code == 200 }
+			_, body, _ := h.get(t, a, "/"+probe, any)
+			if !strings.Contains(body, "read: file_get_contents(") || !strings.Contains(body, "Permission denied") ||
+				!strings.Contains(body, "list: scandir(") || strings.Count(body, "Permission denied") != 2 {
+				t.Fatalf("site A's PHP on B's settings and uploads: %q, want both denied", body)
+			}
+			if _, body, _ := h.get(t, b, "/"+probe, any); body != "read: ok\nlist: ok\n" {
+				t.Fatalf("site B's PHP on its own settings and uploads: %q, want both ok", body)
+			}
+			os.Remove(filepath.Join(root, probe))
+
+			for d, u := range map[string]string{a: ua, b: ub} {
+				must(t, h.home, "site", "delete", d, "--no-backup", "-q")
+				if _, ok := userComment(u); ok {
+					t.Errorf("user %s is left after delete", u)
+				}
+				for _, p := range []string{filepath.Join(h.fpm.PoolDir, "aegir-"+u+".conf"), filepath.Join(h.fpm.RuntimeDir, "fpm", u+".sock"), filepath.Join(h.fpm.RuntimeDir, "sites", d)} {
+					if exists(p) {
+						t.Errorf("%s is left after delete", p)
+					}
+				}
+			}
+		})
+	}
+}

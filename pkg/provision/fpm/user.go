@@ -1,0 +1,216 @@
+package fpm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+// comment is the GECOS field of a site's user: how aegir tells its own
+// users from others of the same name.
+func comment(domain string) string { return "aegir site " + domain }
+
+// lookupUser reads the passwd entry of name: found, and its GECOS field.
+func (r *Runtime) lookupUser(ctx context.Context, name string) (bool, string, error) {
+	res, err := r.ex.Run(ctx, exec.Command{Name: "getent", Args: []string{"passwd", name}})
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode == 2 {
+		return false, "", nil
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("look up user %s on %s: %w", name, r.ex.Host(), err)
+	}
+	f := strings.Split(strings.TrimSpace(string(res.Stdout)), ":")
+	if len(f) < 5 {
+		return true, "", nil
+	}
+	return true, f[4], nil
+}
+
+// EnsureUser creates the site's Unix user (and its group of the same
+// name) unless aegir made it already; it reports whether it created it. A
+// user of that name that is not aegir's for this site is refused: aegir
+// never takes over another account.
+func (r *Runtime) EnsureUser(ctx context.Context, s Site) (bool, error) {
+	if err := r.checkUser(s); err != nil {
+		return false, err
+	}
+	found, gecos, err := r.lookupUser(ctx, s.User)
+	if err != nil {
+		return false, err
+	}
+	if found {
+		if gecos != comment(s.Domain) {
+			return false, provision.Errorf(provision.ErrInvalidContext, "remove or rename that user, or keep the site shared (--isolation shared)",
+				"a user %s already exists on %s and is not aegir's for %s (its comment is %q)", s.User, r.ex.Host(), s.Domain, gecos)
+		}
+		return false, nil
+	}
+	if _, err := r.run(ctx, "useradd", "--system", "--user-group", "--no-create-home", "--home-dir", r.SiteDir(s.Domain),
+		"--shell", "/usr/sbin/nologin", "--comment", comment(s.Domain), s.User); err != nil {
+		return false, fmt.Errorf("create the user %s on %s: %w", s.User, r.ex.Host(), err)
+	}
+	r.env.Logf(provision.LevelInfo, "created the Unix user %s for %s on %s", s.User, s.Domain, r.ex.Host())
+	return true, nil
+}
+
+// HasUser reports whether aegir's user of the site exists.
+func (r *Runtime) HasUser(ctx context.Context, s Site) (bool, error) {
+	if err := r.checkUser(s); err != nil {
+		return false, err
+	}
+	found, gecos, err := r.lookupUser(ctx, s.User)
+	return found && gecos == comment(s.Domain), err
+}
+
+// RemoveUser removes the site's user and group once no process runs as
+// it any more (a removed pool's workers end with php-fpm's reload). A
+// user that is not aegir's for the site is left alone.
+func (r *Runtime) RemoveUser(ctx context.Context, s Site) error {
+	if err := r.checkUser(s); err != nil {
+		return err
+	}
+	found, gecos, err := r.lookupUser(ctx, s.User)
+	if err != nil || !found {
+		return err
+	}
+	if gecos != comment(s.Domain) {
+		r.env.Logf(provision.LevelWarning, "the user %s on %s is not aegir's for %s: left as it is", s.User, r.ex.Host(), s.Domain)
+		return nil
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := r.ex.Run(ctx, exec.Command{Name: "pgrep", Args: []string{"-u", s.User}})
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode == 1 {
+			break // none
+		}
+		if err != nil && !errors.As(err, &ee) {
+			return fmt.Errorf("list the processes of %s on %s: %w", s.User, r.ex.Host(), err)
+		}
+		if time.Now().After(deadline) {
+			return provision.Errorf(provision.ErrCommand, "stop them (pkill -u "+exec.Quote(s.User)+") and run the task again",
+				"processes of %s still run on %s", s.User, r.ex.Host())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if _, err := r.run(ctx, "userdel", s.User); err != nil {
+		return fmt.Errorf("remove the user %s on %s: %w", s.User, r.ex.Host(), err)
+	}
+	// userdel removes the user's own group; one left behind goes too.
+	if res, err := r.ex.Run(ctx, exec.Command{Name: "getent", Args: []string{"group", s.User}}); err == nil && len(res.Stdout) > 0 {
+		if _, err := r.run(ctx, "groupdel", s.User); err != nil {
+			return fmt.Errorf("remove the group %s on %s: %w", s.User, r.ex.Host(), err)
+		}
+	}
+	r.env.Logf(provision.LevelInfo, "removed the Unix user %s of %s on %s", s.User, s.Domain, r.ex.Host())
+	return nil
+}
+
+// dir is one directory of a site's runtime.
+type dir struct {
+	path         string
+	owner, group string
+	mode         fs.FileMode
+}
+
+// Chown sets the owner and group of p (never through a link).
+func (r *Runtime) Chown(ctx context.Context, p, owner, group string) error {
+	if err := r.chown(ctx, p, owner, group); err != nil {
+		return fmt.Errorf("give %s to %s on %s: %w", p, owner, r.ex.Host(), err)
+	}
+	return nil
+}
+
+// ChownTree sets the owner and group of p and of everything under it;
+// links are changed themselves, never followed (chown -R -h).
+func (r *Runtime) ChownTree(ctx context.Context, p, owner, group string) error {
+	if err := entities.ValidateAbsPath("path", p); err != nil {
+		return err
+	}
+	if _, err := r.run(ctx, "chown", "-R", "-h", "--", owner+":"+group, p); err != nil {
+		return fmt.Errorf("give %s and what it holds to %s on %s: %w", p, owner, r.ex.Host(), err)
+	}
+	return nil
+}
+
+// chown sets owner and group of p, through sudo when the SSH user is not
+// root (Executor.Chown first).
+func (r *Runtime) chown(ctx context.Context, p, owner, group string) error {
+	if err := r.ex.Chown(ctx, p, owner, group); err == nil || !r.cfg.Sudo {
+		return err
+	}
+	spec := owner
+	if group != "" {
+		spec += ":" + group
+	}
+	_, err := r.run(ctx, "chown", "-h", "--", spec, p)
+	return err
+}
+
+// EnsureDirs makes the site's runtime directories (the package comment's
+// layout): for an isolated site (user set) its temporary, session and log
+// directories and its PHP error log; for a shared one (user empty) only
+// its log directory. Modes and owners are set each time (a second call
+// changes nothing).
+func (r *Runtime) EnsureDirs(ctx context.Context, domain, user string) error {
+	root := "root"
+	site := r.SiteDir(domain)
+	dirs := []dir{{r.cfg.RuntimeDir, root, "", 0o711}, {path.Join(r.cfg.RuntimeDir, "sites"), root, "", 0o711}}
+	if user != "" {
+		dirs = append(dirs, dir{path.Join(r.cfg.RuntimeDir, "fpm"), root, "", 0o711},
+			dir{site, root, user, 0o750}, dir{path.Join(site, "tmp"), user, user, 0o700}, dir{path.Join(site, "sessions"), user, user, 0o700},
+			dir{path.Join(site, "logs"), root, user, 0o750})
+	} else {
+		dirs = append(dirs, dir{site, root, "", 0o755}, dir{path.Join(site, "logs"), root, "", 0o755})
+	}
+	for _, d := range dirs {
+		if fi, err := r.ex.Lstat(ctx, d.path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return provision.Errorf(provision.ErrInvalidContext, "remove the link; aegir makes the directory", "%s on %s is a symbolic link", d.path, r.ex.Host())
+		}
+		if err := r.ex.MkdirAll(ctx, d.path, d.mode); err != nil {
+			return fmt.Errorf("create %s on %s: %w", d.path, r.ex.Host(), err)
+		}
+		if r.ex.IsLocal() || r.cfg.Sudo || d.owner != root {
+			if err := r.chown(ctx, d.path, d.owner, d.group); err != nil {
+				return fmt.Errorf("give %s to %s on %s: %w", d.path, d.owner, r.ex.Host(), err)
+			}
+		}
+		if err := r.ex.Chmod(ctx, d.path, d.mode); err != nil {
+			return fmt.Errorf("chmod %s on %s: %w", d.path, r.ex.Host(), err)
+		}
+	}
+	if user != "" {
+		log := path.Join(site, "logs", "php.log")
+		if _, err := r.ex.Lstat(ctx, log); errors.Is(err, fs.ErrNotExist) {
+			if err := r.ex.WriteFile(ctx, log, nil, 0o640); err != nil {
+				return fmt.Errorf("create %s on %s: %w", log, r.ex.Host(), err)
+			}
+		}
+		if err := r.chown(ctx, log, user, user); err != nil {
+			return fmt.Errorf("give %s to %s on %s: %w", log, user, r.ex.Host(), err)
+		}
+	}
+	return nil
+}
+
+// RemoveDirs removes the site's runtime directory (its temporary files,
+// sessions and logs).
+func (r *Runtime) RemoveDirs(ctx context.Context, domain string) error {
+	if err := r.ex.RemoveAll(ctx, r.SiteDir(domain)); err != nil {
+		return fmt.Errorf("remove %s on %s: %w", r.SiteDir(domain), r.ex.Host(), err)
+	}
+	return nil
+}

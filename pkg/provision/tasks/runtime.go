@@ -1,0 +1,237 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/fpm"
+)
+
+// isolated reports whether the site runs in a php-fpm pool of its own, as
+// its own Unix user.
+func (s *site) isolated() bool { return s.c.Site.Isolation == entities.IsolationSite }
+
+// runtime is the web server's php-fpm, for the pools of isolated sites.
+func (s *site) runtime() (*fpm.Runtime, error) {
+	if s.rt != nil {
+		return s.rt, nil
+	}
+	w := s.c.Site.Web
+	rt, err := fpm.New(s.ex, fpm.Config{FPMSpec: s.c.System.FPM, WebUser: s.c.System.WebUser, WebGroup: s.c.System.WebGroup,
+		Sudo: !w.IsLocal() && w.SSHUser != "" && w.SSHUser != "root"}, s.env)
+	if err != nil {
+		return nil, err
+	}
+	s.rt = rt
+	return rt, nil
+}
+
+// fpmSite is the site's runtime at PHP version v.
+func (s *site) fpmSite(v string) fpm.Site {
+	return fpm.Site{Domain: s.c.Site.Domain, User: entities.SiteUnixUser(s.c.Site.Domain), Version: v, Root: s.c.Site.Platform.Root}
+}
+
+// phpVersions are the php-fpm versions on the web server.
+func (s *site) phpVersions(ctx context.Context) ([]string, error) { return fpm.Versions(ctx, s.ex) }
+
+// chooseVersion is the PHP version the site runs (fpm.ChooseVersion), and
+// the versions found.
+func (s *site) chooseVersion(ctx context.Context) (string, []string, error) {
+	found, err := s.phpVersions(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	v, err := fpm.ChooseVersion(s.c.Site.PHP, found)
+	return v, found, err
+}
+
+// prepareRuntime readies where the site's PHP runs, before its settings
+// and virtual host are written. An isolated site gets its user, its
+// runtime directories and its pool (tested, php-fpm reloaded, its socket
+// answering), each step pushed on u for a rollback; a shared site of a
+// chosen PHP version gets that version's shared pool. It reports whether
+// the site's user was made now (its files are to be handed to it).
+func (s *site) prepareRuntime(ctx context.Context, u *undo) (bool, error) {
+	if !s.isolated() {
+		if s.c.Site.PHP == "" {
+			return false, nil
+		}
+		v, found, err := s.chooseVersion(ctx)
+		if err != nil {
+			return false, err
+		}
+		// The server's own address serves its default (newest) version.
+		if v != found[len(found)-1] || s.c.Site.Web.PHPFPM == "" {
+			s.phpAddr = "/run/php/php" + v + "-fpm.sock"
+		}
+		return false, nil
+	}
+	rt, err := s.runtime()
+	if err != nil {
+		return false, err
+	}
+	v, found, err := s.chooseVersion(ctx)
+	if err != nil {
+		return false, err
+	}
+	fs := s.fpmSite(v)
+	created, err := rt.EnsureUser(ctx, fs)
+	if err != nil {
+		return false, err
+	}
+	if created && u != nil {
+		u.push("remove the Unix user "+fs.User, func(ctx context.Context) error { return rt.RemoveUser(ctx, fs) })
+	}
+	if err := rt.EnsureDirs(ctx, fs.Domain, fs.User); err != nil {
+		return created, err
+	}
+	if created && u != nil {
+		u.push("remove "+rt.SiteDir(fs.Domain), func(ctx context.Context) error { return rt.RemoveDirs(ctx, fs.Domain) })
+	}
+	changed, err := rt.WritePool(ctx, fs, false)
+	if err != nil {
+		return created, err
+	}
+	if changed && u != nil {
+		u.push("remove the php-fpm pool of "+fs.Domain, func(ctx context.Context) error {
+			_, err := rt.RemovePool(ctx, fs)
+			return err
+		})
+	}
+	if changed {
+		s.env.Logf(provision.LevelInfo, "php-fpm %s runs %s as %s at %s", v, fs.Domain, fs.User, rt.Socket(fs.User))
+	}
+	// A pool of another version (the site's PHP changed) goes.
+	for _, o := range found {
+		if o != v {
+			if gone, err := rt.RemovePool(ctx, s.fpmSite(o)); err != nil {
+				return created, err
+			} else if gone {
+				s.env.Logf(provision.LevelInfo, "removed the php-fpm %s pool of %s", o, fs.Domain)
+			}
+		}
+	}
+	s.phpAddr = rt.Socket(fs.User)
+	if changed {
+		if err := s.waitPool(ctx, s.phpAddr); err != nil {
+			return created, err
+		}
+	}
+	return created, nil
+}
+
+// waitPool waits until the pool at addr answers (php-fpm's reload makes
+// its socket a moment after the signal).
+func (s *site) waitPool(ctx context.Context, addr string) error {
+	var err error
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
+		if err = s.ws.CheckPHPAt(ctx, addr); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the site's php-fpm pool does not answer after php-fpm's reload: %w", err)
+}
+
+// handFiles gives the site's files directories (the directory parts of
+// its backup: WordPress's uploads, Drupal's site directory) to whoever
+// runs its PHP, recursively when all tells that the owner changed (a
+// site that became isolated or shared), then writes the settings again so
+// that the settings file keeps its group. An isolated site's directories
+// are its user's with the web server's group (static files are served),
+// mode 2750: no other site's user may enter them. A shared site's are the
+// web server user's, mode 0775, as the application's driver makes them.
+func (s *site) handFiles(ctx context.Context, all bool) error {
+	if !s.isolated() && !all {
+		return nil // the driver made them so
+	}
+	rt, err := s.runtime()
+	if err != nil {
+		return err
+	}
+	owner, group, mode := s.c.System.WebUser, s.c.System.WebGroup, fs.FileMode(0o775)
+	if s.isolated() {
+		owner, mode = entities.SiteUnixUser(s.c.Site.Domain), fs.ModeSetgid|0o750
+	}
+	if owner == "" {
+		return nil
+	}
+	if group == "" {
+		group = owner
+	}
+	for _, p := range s.p.Driver.BackupParts(s.p, s.c.Site.Domain) {
+		if !p.Dir {
+			continue
+		}
+		fi, err := s.ex.Lstat(ctx, p.Path)
+		if err != nil || fi.Mode()&fs.ModeSymlink != 0 || !fi.IsDir() {
+			continue // absent, or a link aegir leaves as it is
+		}
+		if all {
+			if err := rt.ChownTree(ctx, p.Path, owner, group); err != nil {
+				return err
+			}
+		} else if err := rt.Chown(ctx, p.Path, owner, group); err != nil {
+			return err
+		}
+		if err := s.ex.Chmod(ctx, p.Path, mode); err != nil {
+			return fmt.Errorf("chmod %s on %s: %w", p.Path, s.ex.Host(), err)
+		}
+	}
+	if all {
+		_, err := s.writeSettings(ctx)
+		return err
+	}
+	return nil
+}
+
+// dropRuntime removes what an isolated site had of its own: its pools
+// (of every version), its socket, its user and its runtime directory. A
+// site that has none changes nothing. It reports whether it removed a
+// user or pool (the site's files then go back to the web server's user).
+func (s *site) dropRuntime(ctx context.Context) (bool, error) {
+	rt, err := s.runtime()
+	if err != nil {
+		return false, err
+	}
+	found, err := s.phpVersions(ctx)
+	if err != nil {
+		return false, err
+	}
+	any := false
+	for _, v := range found {
+		gone, err := rt.RemovePool(ctx, s.fpmSite(v))
+		if err != nil {
+			return any, err
+		}
+		if gone {
+			any = true
+			s.env.Logf(provision.LevelInfo, "removed the php-fpm %s pool of %s", v, s.c.Site.Domain)
+		}
+	}
+	had, err := rt.HasUser(ctx, s.fpmSite(""))
+	if err != nil {
+		return any, err
+	}
+	if had {
+		any = true
+		if err := rt.RemoveUser(ctx, s.fpmSite("")); err != nil {
+			return any, err
+		}
+	}
+	if _, err := s.ex.Lstat(ctx, rt.SiteDir(s.c.Site.Domain)); err == nil {
+		if err := rt.RemoveDirs(ctx, s.c.Site.Domain); err != nil {
+			return any, err
+		}
+		s.env.Logf(provision.LevelInfo, "removed %s", rt.SiteDir(s.c.Site.Domain))
+	}
+	return any, nil
+}
