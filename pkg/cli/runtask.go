@@ -8,7 +8,6 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/hosting"
-	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/queue"
 )
 
@@ -65,34 +64,31 @@ func (n wordedNotifier) Notify(ctx context.Context, f *queue.Failure) error {
 
 // runTask claims task t and runs it in the foreground, its log on stderr.
 func (a *App) runTask(t *entities.Task) (*entities.Task, error) {
-	done, _, err := a.runTaskOutcome(t)
+	done, _, err := a.runTaskLink(t)
 	return done, err
 }
 
-// runTaskOutcome is runTask that also returns the back end's outcome.
-func (a *App) runTaskOutcome(t *entities.Task) (*entities.Task, *hosting.Outcome, error) {
+// runTaskLink is runTask that also returns the one-time login link the
+// task made (a login-reset), shown once and never stored. It runs the
+// task through the same handler as the dispatcher.
+func (a *App) runTaskLink(t *entities.Task) (*entities.Task, string, error) {
 	d, r, err := a.dispatcher()
 	if err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
 	defer r.Pool.Close()
 	echo := &taskEcho{a: a}
 	d.Echo = func(_ *entities.Task, l entities.LogLine) { echo.line(l) }
-	var out hosting.Outcome
-	// The foreground keeps the whole outcome: a login-reset's one-time
-	// link is shown once and never stored.
-	d.Handler = func(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
-		out = r.Run(ctx, t, provision.LoggerFunc(log))
-		return out.Queue()
-	}
+	r.KeepLoginLinks = true
 	done, err := d.RunTask(a.ctx, t.ID)
 	echo.end(done)
+	link := r.TakeLoginLink(t.ID)
 	var busy *queue.BusyError
 	if errors.As(err, &busy) {
-		return nil, nil, &Error{Code: ExitBusy, Err: err, Hint: busy.Hint, Fix: busy.Fix}
+		return nil, "", &Error{Code: ExitBusy, Err: err, Hint: busy.Hint, Fix: busy.Fix}
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
-	return done, &out, nil
+	return done, link, nil
 }

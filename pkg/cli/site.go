@@ -587,7 +587,7 @@ func (a *App) loginReset(st *store.Store, v *entities.Site) (*entities.Task, str
 	if err != nil {
 		return nil, "", err
 	}
-	done, out, err := a.runTaskOutcome(t)
+	done, link, err := a.runTaskLink(t)
 	if err != nil {
 		return t, "", err
 	}
@@ -595,10 +595,10 @@ func (a *App) loginReset(st *store.Store, v *entities.Site) (*entities.Task, str
 		return done, "", err
 	}
 	a.taskDone(done, false)
-	if out.LoginLink == "" {
+	if link == "" {
 		return done, "", &Error{Code: ExitFailed, Err: fmt.Errorf("the platform gave no login link for %s", v.Domain), Hint: "see the task log: aegir task log " + fmt.Sprint(t.ID)}
 	}
-	return done, out.LoginLink, nil
+	return done, link, nil
 }
 
 // site opens the store and finds the live site named by a DOMAIN

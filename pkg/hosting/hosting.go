@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
@@ -37,6 +38,20 @@ type Runner struct {
 	Home     string
 	Pool     *engine.Pool
 	Settings Settings
+	// KeepLoginLinks makes Handle keep the one-time login link a task
+	// made, in memory only, for TakeLoginLink: set by a command that
+	// runs a login-reset in the foreground and shows the link once.
+	KeepLoginLinks bool
+	links          sync.Map // task id -> login link
+}
+
+// TakeLoginLink returns the one-time login link task id made, once, and
+// forgets it ("" when there is none; see KeepLoginLinks).
+func (r *Runner) TakeLoginLink(id int64) string {
+	if v, ok := r.links.LoadAndDelete(id); ok {
+		return v.(string)
+	}
+	return ""
 }
 
 // Outcome is how a task ended.
@@ -107,7 +122,11 @@ func showTarget(t *entities.Task) []entities.Action {
 // meanwhile.
 func (r *Runner) Handle(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
 	wctx := engine.WithSharedWait(ctx, func() func() { return queue.ReleaseWorker(ctx) })
-	return r.Run(wctx, t, provision.LoggerFunc(log)).Queue()
+	o := r.Run(wctx, t, provision.LoggerFunc(log))
+	if r.KeepLoginLinks && o.LoginLink != "" {
+		r.links.Store(t.ID, o.LoginLink)
+	}
+	return o.Queue()
 }
 
 // Rescue is the queue's Cleanup: Cleanup with its log lines kept in the
