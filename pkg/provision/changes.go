@@ -168,18 +168,10 @@ func (c *Changes) Merge(o *Changes) *Changes {
 			c.Site.merge(o.Site)
 		}
 	}
-	if o.Platform != nil {
-		c.Platform = o.Platform
-	}
-	if o.Services != nil {
-		c.Services = o.Services
-	}
-	if o.Backup != nil {
-		c.Backup = o.Backup
-	}
-	if o.FoundSites != nil {
-		c.FoundSites = o.FoundSites
-	}
+	keep(&c.Platform, o.Platform)
+	keep(&c.Backup, o.Backup)
+	keepAll(&c.Services, o.Services)
+	keepAll(&c.FoundSites, o.FoundSites)
 	if o.WebReloads != nil {
 		c.WebReloads = o.WebReloads
 	}
@@ -199,24 +191,26 @@ func (s *SiteChanges) merge(o *SiteChanges) {
 			*f.dst = *f.src
 		}
 	}
-	if o.DB != nil {
-		s.DB = o.DB
-	}
-	if o.Health != nil {
-		s.Health = o.Health
-	}
-	if o.Stats != nil {
-		s.Stats = o.Stats
-	}
-	if o.Packages != nil {
-		s.Packages = o.Packages
-	}
-	if o.Cert != nil {
-		s.Cert = o.Cert
-	}
-	if o.CertFailed != nil {
-		s.CertFailed = o.CertFailed
-	}
+	keep(&s.DB, o.DB)
+	keep(&s.Health, o.Health)
+	keep(&s.Stats, o.Stats)
+	keep(&s.Cert, o.Cert)
+	keep(&s.CertFailed, o.CertFailed)
+	keepAll(&s.Packages, o.Packages)
 	s.CertRemoved = s.CertRemoved || o.CertRemoved
 	s.Leftovers = append(s.Leftovers, o.Leftovers...)
+}
+
+// keep sets *dst to src when src is there.
+func keep[T any](dst **T, src *T) {
+	if src != nil {
+		*dst = src
+	}
+}
+
+// keepAll sets *dst to src when src is there (nil is not; empty is).
+func keepAll[T any](dst *[]T, src []T) {
+	if src != nil {
+		*dst = src
+	}
 }
