@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"strconv"
+
 	"github.com/spf13/cobra"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -54,32 +56,80 @@ func runClientList(o *ListOptions) error {
 	return o.printStored(func(st *store.Store) (any, error) { return st.ListClients(o.ctx) })
 }
 
-// ClientEditOptions are client edit's: the client and its new email
-// (EmailSet: --email was given, empty for no address).
+// ClientEditOptions are client edit's: the client, its new email
+// (EmailSet: --email was given, empty for no address) and its quotas
+// (each applied when its flag was given; 0 or empty: no limit).
 type ClientEditOptions struct {
 	*App
 	Name     string
 	Email    string
 	EmailSet bool
+	// QuotaSites and QuotaBackups are counts, QuotaDisk a size (10G), as
+	// given; nil: not given.
+	QuotaSites   *string
+	QuotaDisk    *string
+	QuotaBackups *string
 }
 
 func newClientEditCmd(a *App, runF func(*ClientEditOptions) error) *cobra.Command {
 	o := &ClientEditOptions{App: a}
+	var sites, disk, backups string
 	cmd := &cobra.Command{
-		Use: "edit NAME", Short: "Change a client's email", Args: cobra.ExactArgs(1),
+		Use: "edit NAME", Short: "Change a client's email and quotas", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name, o.EmailSet = args[0], cmd.Flags().Changed("email")
+			o.QuotaSites, o.QuotaDisk, o.QuotaBackups = givenValue(cmd, "quota-sites", sites), givenValue(cmd, "quota-disk", disk), givenValue(cmd, "quota-backups", backups)
 			return runWith(o, runF, runClientEdit)
 		},
 	}
 	cmd.Flags().StringVar(&o.Email, "email", "", "the client's email address")
-	allowEmpty(cmd.Flags(), "email") // no email address
+	cmd.Flags().StringVar(&sites, "quota-sites", "", "the most live sites the client may have (0: no limit)")
+	cmd.Flags().StringVar(&disk, "quota-disk", "", "the most disk its sites' databases and files may take, e.g. 10G (0: no limit)")
+	cmd.Flags().StringVar(&backups, "quota-backups", "", "the most backups its sites keep in all; the backup queue deletes the oldest beyond (0: no limit)")
+	allowEmpty(cmd.Flags(), "email", "quota-sites", "quota-disk", "quota-backups") // no email address, no limit
 	return cmd
+}
+
+// givenValue is v when flag was given, else nil.
+func givenValue(cmd *cobra.Command, flag, v string) *string {
+	if !cmd.Flags().Changed(flag) {
+		return nil
+	}
+	return &v
+}
+
+// quotaCount reads a count quota: a whole number, 0 or empty for none.
+func quotaCount(field, s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, invalid(field, s, "must be a whole number, 0 for no limit")
+	}
+	return n, nil
 }
 
 func runClientEdit(o *ClientEditOptions) error {
 	if err := entities.ValidateEmail("--email", o.Email); err != nil {
 		return err
+	}
+	var sites, disk, backups int64
+	var err error
+	if o.QuotaSites != nil {
+		if sites, err = quotaCount("--quota-sites", *o.QuotaSites); err != nil {
+			return err
+		}
+	}
+	if o.QuotaDisk != nil {
+		if disk, err = entities.ParseSize("--quota-disk", *o.QuotaDisk); err != nil {
+			return err
+		}
+	}
+	if o.QuotaBackups != nil {
+		if backups, err = quotaCount("--quota-backups", *o.QuotaBackups); err != nil {
+			return err
+		}
 	}
 	st, v, err := lookup(o.App, o.Name, (*store.Store).GetClient)
 	if err != nil {
@@ -87,6 +137,15 @@ func runClientEdit(o *ClientEditOptions) error {
 	}
 	if o.EmailSet {
 		v.Email = o.Email
+	}
+	if o.QuotaSites != nil {
+		v.QuotaSites = sites
+	}
+	if o.QuotaDisk != nil {
+		v.QuotaDisk = disk
+	}
+	if o.QuotaBackups != nil {
+		v.QuotaBackups = backups
 	}
 	if err := st.UpdateClient(o.ctx, v); err != nil {
 		return err

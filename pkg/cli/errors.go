@@ -75,9 +75,12 @@ func classify(err error) (code int, hint string, fix []entities.Action) {
 	var cf *store.ConflictError
 	var tf *errTaskFailed
 	var held *store.HeldError
+	var qe *entities.QuotaError
 	switch {
 	case errors.As(err, &held):
 		return ExitBusy, fmt.Sprintf("wait for task %d to end, then try again", held.Holder.ID), []entities.Action{entities.Do("task.log", strconv.FormatInt(held.Holder.ID, 10), "follow")}
+	case errors.As(err, &qe):
+		return ExitUsage, qe.Hint(), qe.Fix()
 	case errors.As(err, &inv):
 		return ExitUsage, "", nil
 	case errors.As(err, &nf):

@@ -156,12 +156,21 @@ func TestRemoteServer(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "ran (HTTP 200)") {
 		t.Fatalf("cron of the remote site: exit %d\n%s", code, errs)
 	}
-	var stats struct{ Users, Posts, Comments int }
+	var stats struct {
+		Users, Posts, Comments int
+		DBBytes                int64 `json:"db_bytes"`
+		FilesBytes             int64 `json:"files_bytes"`
+	}
 	if err := json.Unmarshal([]byte(must(t, h.home, "site", "stats", domain, "--format", "json", "-q")), &stats); err != nil {
 		t.Fatal(err)
 	}
 	if stats.Users != 1 || stats.Posts != 1 || stats.Comments != 1 {
 		t.Fatalf("stats of the remote site: %+v", stats)
+	}
+	// Its disk usage, measured over SSH on the web server (du) and on the
+	// database server.
+	if stats.DBBytes < 10*16<<10 || stats.FilesBytes < 1024 {
+		t.Fatalf("disk usage of the remote site: database %d bytes, files %d bytes", stats.DBBytes, stats.FilesBytes)
 	}
 	// One dispatch, two workers, tasks on the site (cron, a backup), its
 	// platform and its server: one SSH connection for all of them.

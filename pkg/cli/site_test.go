@@ -194,12 +194,25 @@ func TestSiteLifecycleWordPress(t *testing.T) {
 			if _, errs, code := aegir(t, h.home, "site", "updatedb", domain); code != 0 || !strings.Contains(strings.ToLower(errs), "up to date") {
 				t.Fatalf("updatedb on a fresh site: exit %d\n%s", code, errs)
 			}
-			var stats struct{ Users, Posts, Comments int }
+			var stats struct {
+				Users, Posts, Comments int
+				DBBytes                int64 `json:"db_bytes"`
+				FilesBytes             int64 `json:"files_bytes"`
+			}
 			if err := json.Unmarshal([]byte(must(t, h.home, "site", "stats", domain, "--format", "json", "-q")), &stats); err != nil {
 				t.Fatal(err)
 			}
 			if stats.Users != 1 || stats.Posts != 1 || stats.Comments != 1 {
 				t.Fatalf("site stats: %+v, want 1 user, 1 post, 1 comment", stats)
+			}
+			// Disk usage, for the client's quota: the database at least one
+			// 16 KiB InnoDB page a table, and at least the site's own
+			// configuration file.
+			if tables := dbTables(t, siteRecord(t, h.home, domain)["db_name"].(string)); tables < 10 || stats.DBBytes < tables*16<<10 {
+				t.Fatalf("site stats: database %d bytes for %d tables", stats.DBBytes, tables)
+			}
+			if stats.FilesBytes < 1024 {
+				t.Fatalf("site stats: files %d bytes, want at least the site's settings file", stats.FilesBytes)
 			}
 			if rec := siteRecord(t, h.home, domain); rec["last_cron"] == nil || rec["stats"] == nil {
 				t.Fatalf("site show lacks last_cron or stats: %v", rec)
@@ -491,4 +504,19 @@ func TestPlatformImport(t *testing.T) {
 		t.Fatalf("import of a site naming the server's own database:\n%s", errs)
 	}
 	must(t, h.home, "site", "delete", domain, "--no-backup", "-q")
+}
+
+// dbTables is how many tables database name has on the shared MariaDB.
+func dbTables(t *testing.T, name string) int64 {
+	t.Helper()
+	m, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var n int64
+	if err := m.QueryRow(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?`, name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

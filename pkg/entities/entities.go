@@ -116,6 +116,14 @@ type Client struct {
 	Email   string    `json:"email" yaml:"email"`
 	Sites   int       `json:"sites" yaml:"sites"`
 	Created time.Time `json:"created" yaml:"created"`
+	// Quotas (0: no limit) and what the client uses of them: its live
+	// sites (Sites), the disk its sites' databases and files take as the
+	// statistics queue last measured them, and the backups its sites keep.
+	QuotaSites   int64 `json:"quota_sites" yaml:"quota_sites"`
+	QuotaDisk    int64 `json:"quota_disk" yaml:"quota_disk" table:"bytes"`
+	QuotaBackups int64 `json:"quota_backups" yaml:"quota_backups"`
+	DiskUsed     int64 `json:"disk_used" yaml:"disk_used" table:"bytes"`
+	Backups      int64 `json:"backups" yaml:"backups"`
 }
 
 // Server is a machine that provides services.
@@ -260,13 +268,17 @@ type Site struct {
 	DBServerID int64        `json:"-" yaml:"-"`
 }
 
-// SiteStats are a site's statistics as the statistics queue last read them.
+// SiteStats are a site's statistics as the statistics queue last read
+// them. DBBytes is the size of the site's database on its database server,
+// FilesBytes that of its own files on its web server (0: not measured).
 type SiteStats struct {
 	Domain      string    `json:"domain" yaml:"domain"`
 	Users       int64     `json:"users" yaml:"users"`
 	ActiveUsers int64     `json:"active_users" yaml:"active_users"`
 	Posts       int64     `json:"posts" yaml:"posts"`
 	Comments    int64     `json:"comments" yaml:"comments"`
+	DBBytes     int64     `json:"db_bytes" yaml:"db_bytes"`
+	FilesBytes  int64     `json:"files_bytes" yaml:"files_bytes"`
 	Updated     time.Time `json:"updated" yaml:"updated"`
 }
 
@@ -304,7 +316,8 @@ func (s *SiteStats) CellString() string {
 	if s == nil {
 		return ""
 	}
-	return fmt.Sprintf("%d users (%d active), %d posts, %d comments", s.Users, s.ActiveUsers, s.Posts, s.Comments)
+	return fmt.Sprintf("%d users (%d active), %d posts, %d comments, %s database, %s files", s.Users, s.ActiveUsers, s.Posts, s.Comments,
+		FormatSize(s.DBBytes), FormatSize(s.FilesBytes))
 }
 
 // Certificate sources.

@@ -288,7 +288,8 @@ func (r *Runner) applySite(ctx context.Context, t *entities.Task, ch *provision.
 		}
 	}
 	if st := ch.Stats; st != nil {
-		if err := r.Store.SaveSiteStats(ctx, site.ID, entities.SiteStats{Users: st.Users, ActiveUsers: st.ActiveUsers, Posts: st.Posts, Comments: st.Comments}); err != nil {
+		if err := r.Store.SaveSiteStats(ctx, site.ID, entities.SiteStats{Users: st.Users, ActiveUsers: st.ActiveUsers, Posts: st.Posts, Comments: st.Comments,
+			DBBytes: st.DBBytes, FilesBytes: st.FilesBytes}); err != nil {
 			return err
 		}
 	}

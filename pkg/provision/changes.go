@@ -89,6 +89,10 @@ type SiteStats struct {
 	ActiveUsers int64 `json:"active_users"`
 	Posts       int64 `json:"posts"`
 	Comments    int64 `json:"comments"`
+	// DBBytes and FilesBytes are the disk the site's database and its own
+	// files take (0: not measured).
+	DBBytes    int64 `json:"db_bytes"`
+	FilesBytes int64 `json:"files_bytes"`
 }
 
 // CertRecord is a certificate installed for a site: what the front end

@@ -141,6 +141,13 @@ func (s *Store) CloneSite(ctx context.Context, v *entities.Site, source *entitie
 		if err != nil {
 			return err
 		}
+		var cid sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT client_id FROM sites WHERE id = ?`, source.ID).Scan(&cid); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err := checkQuota(ctx, tx, cid); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, status, created)
 			SELECT ?, ?, ?, client_id, 0, profile, language, https, 'queued', ? FROM sites WHERE id = ?`,
 			v.Domain, platformID, dbServerID, s.now(), source.ID)
@@ -254,6 +261,13 @@ func (s *Store) RecreateSite(ctx context.Context, deletedID int64, aliases []str
 			return &ConflictError{Field: "DOMAIN", Msg: "the database server " + quote(dbServer) + " of the deleted site " + domain + " was deleted too",
 				Hint: "add the server again, then restore",
 				Fix:  []entities.Action{entities.Do("server.add", dbServer), entities.Do("site.restore", domain)}}
+		}
+		var cid sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT client_id FROM sites WHERE id = ?`, deletedID).Scan(&cid); err != nil {
+			return err
+		}
+		if err := checkQuota(ctx, tx, cid); err != nil {
+			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, status, created)
 			SELECT domain, platform_id, db_server_id, client_id, redirect, profile, language, https, 'queued', ? FROM sites WHERE id = ?`, s.now(), deletedID)

@@ -235,18 +235,21 @@ func (s *Store) RecordSiteLastRun(ctx context.Context, siteID int64, taskType st
 }
 
 // PrunableBackups selects, per site, every backup beyond the newest keep
-// (keep ≤ 0: no count limit) and every backup created before
-// createdBefore (zero: no age limit), except the newest backup of each
-// site, however old (it may be all that is left of a disabled or deleted
-// site). The ids come in ascending order. It only reads.
+// (keep ≤ 0: no count limit), every backup created before createdBefore
+// (zero: no age limit), and, per client with a quota of backups, every
+// backup of its sites beyond the newest quota_backups of them, except the
+// newest backup of each site, however old (it may be all that is left of a
+// disabled or deleted site). The ids come in ascending order. It only reads.
 func (s *Store) PrunableBackups(ctx context.Context, keep int, createdBefore time.Time) ([]int64, error) {
 	cutoff := int64(-1) << 62 // no age limit: nothing is that old
 	if !createdBefore.IsZero() {
 		cutoff = ms2(createdBefore)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id FROM (
-		SELECT id, created, ROW_NUMBER() OVER (PARTITION BY site_id ORDER BY created DESC, id DESC) AS n FROM backups)
-		WHERE n > 1 AND ((?1 > 0 AND n > ?1) OR created < ?2)
+		SELECT b.id, b.created, ROW_NUMBER() OVER (PARTITION BY b.site_id ORDER BY b.created DESC, b.id DESC) AS n,
+			ROW_NUMBER() OVER (PARTITION BY x.client_id ORDER BY b.created DESC, b.id DESC) AS cn, COALESCE(c.quota_backups, 0) AS quota
+		FROM backups b JOIN sites x ON x.id = b.site_id LEFT JOIN clients c ON c.id = x.client_id)
+		WHERE n > 1 AND ((?1 > 0 AND n > ?1) OR created < ?2 OR (quota > 0 AND cn > quota))
 		ORDER BY id`, keep, cutoff)
 	if err != nil {
 		return nil, err

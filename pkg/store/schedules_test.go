@@ -311,15 +311,7 @@ func TestPrunableBackups(t *testing.T) {
 	ctx := context.Background()
 	now := scheduleNow
 	day := 24 * time.Hour
-	backup := func(site int64, age time.Duration) int64 {
-		t.Helper()
-		res, err := s.db.Exec(`INSERT INTO backups (site_id, path, created) VALUES (?, ?, ?)`, site, fmt.Sprintf("/b/%d-%s", site, age), now.Add(-age).UnixMilli())
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, _ := res.LastInsertId()
-		return id
-	}
+	backup := func(site int64, age time.Duration) int64 { return backupAged(t, s, site, now, age) }
 	// Site 0: 4, 1, 3 and 2 days old (inserted out of order); site 1: one, 90 days old.
 	a4, a1, a3, a2 := backup(q[0], 4*day), backup(q[0], day), backup(q[0], 3*day), backup(q[0], 2*day)
 	backup(q[1], 90*day)
@@ -397,4 +389,78 @@ func TestQueueBackupTasks(t *testing.T) {
 	if again, err := s.QueueBackupTasks(ctx, entities.TaskBackupDelete, ids, at); err != nil || !slices.Equal(targets(again), []int64{ids[0]}) {
 		t.Fatalf("after the failed delete: queued on %v (%v), want %v", targets(again), err, ids[0])
 	}
+}
+
+// A client's quota of backups keeps the newest N backups of its sites in
+// all: the older ones are selected, never a site's newest, and the sites
+// of other clients are not touched.
+func TestPrunableBackupsClientQuota(t *testing.T) {
+	s, q := withSites(t, 3)
+	ctx := context.Background()
+	now := scheduleNow
+	day := 24 * time.Hour
+	for _, c := range []struct {
+		name  string
+		quota int
+		sites []int64
+	}{{"quota1", 3, q[:2]}, {"quota2", 0, q[2:]}} {
+		cl := &entities.Client{Name: c.name}
+		if err := s.AddClient(ctx, cl); err != nil {
+			t.Fatal(err)
+		}
+		cl.QuotaBackups = int64(c.quota)
+		if err := s.UpdateClient(ctx, cl); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range c.sites {
+			if _, err := s.db.Exec(`UPDATE sites SET client_id = ? WHERE id = ?`, cl.ID, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	backup := func(site int64, age time.Duration) int64 { return backupAged(t, s, site, now, age) }
+	// acme's sites: site 0 with backups 1, 2 and 5 days old, site 1 with 3
+	// and 4 days old; the newest 3 of acme are 1, 2 and 3 days old; 4 days
+	// old is site 1's newest but one, 5 days old site 0's oldest.
+	backup(q[0], day)
+	backup(q[0], 2*day)
+	b5 := backup(q[0], 5*day)
+	backup(q[1], 3*day)
+	b4 := backup(q[1], 4*day)
+	for i := range 5 { // quota2: no quota
+		backup(q[2], 9*day+time.Duration(i)*time.Hour)
+	}
+	got, err := s.PrunableBackups(ctx, 0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{min(b4, b5), max(b4, b5)}; !slices.Equal(got, want) {
+		t.Fatalf("selected %v, want %v", got, want)
+	}
+	// A quota of 1 still keeps each site's newest.
+	if _, err := s.db.Exec(`UPDATE clients SET quota_backups = 1 WHERE name = 'quota1'`); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.PrunableBackups(ctx, 0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("quota 1: selected %v, want the 3 backups that are not a site's newest", got)
+	}
+	c, err := s.GetClient(ctx, "quota1")
+	if err != nil || c.Backups != 5 {
+		t.Fatalf("client quota1 counts %d backups (%v), want 5", c.Backups, err)
+	}
+}
+
+// backupAged records a backup of site made age before now.
+func backupAged(t *testing.T, s *Store, site int64, now time.Time, age time.Duration) int64 {
+	t.Helper()
+	res, err := s.db.Exec(`INSERT INTO backups (site_id, path, created) VALUES (?, ?, ?)`, site, fmt.Sprintf("/b/%d-%s", site, age), now.Add(-age).UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := res.LastInsertId()
+	return id
 }

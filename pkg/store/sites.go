@@ -82,6 +82,11 @@ func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType 
 		if err != nil {
 			return err
 		}
+		if taskType == entities.TaskSiteInstall {
+			if err := checkQuota(ctx, tx, cid); err != nil {
+				return err
+			}
+		}
 		if v.Isolation == "" {
 			v.Isolation = entities.IsolationShared
 		}

@@ -214,6 +214,10 @@ type Service interface {
 	DatabaseExists(ctx context.Context, name string) (bool, error)
 	// UserExists reports whether a user of that name exists, from any host.
 	UserExists(ctx context.Context, user string) (bool, error)
+	// Size is the space database name takes on the server, in bytes:
+	// its tables' data and indexes (MariaDB/MySQL, from
+	// information_schema), or pg_database_size (PostgreSQL).
+	Size(ctx context.Context, name string) (int64, error)
 
 	// DropDatabase drops database name and the user (its account from
 	// grantHost on MariaDB/MySQL). Either may be absent already; an empty

@@ -197,6 +197,18 @@ func (s *mysqlService) DatabaseExists(ctx context.Context, name string) (bool, e
 		"SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name)
 }
 
+func (s *mysqlService) Size(ctx context.Context, name string) (int64, error) {
+	if err := ValidDatabaseName(s.cfg.Type, name); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.admin.QueryRowContext(ctx, "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", name).Scan(&n)
+	if err != nil {
+		return 0, s.fail(ctx, "measure database "+name, err)
+	}
+	return n, nil
+}
+
 func (s *mysqlService) UserExists(ctx context.Context, user string) (bool, error) {
 	if err := ValidUserName(s.cfg.Type, user); err != nil {
 		return false, err

@@ -198,6 +198,20 @@ func (s *pgService) DatabaseExists(ctx context.Context, name string) (bool, erro
 	return s.exists(ctx, "look up database "+name, pgDatabaseExists, name)
 }
 
+func (s *pgService) Size(ctx context.Context, name string) (int64, error) {
+	if err := ValidDatabaseName(PostgreSQL, name); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.withAdmin(ctx, func(conn *pgx.Conn, _ *pgInfo) error {
+		return conn.QueryRow(ctx, "SELECT pg_database_size($1)", name).Scan(&n)
+	})
+	if err != nil {
+		return 0, s.failOnce(ctx, "measure database "+name, err)
+	}
+	return n, nil
+}
+
 func (s *pgService) UserExists(ctx context.Context, user string) (bool, error) {
 	if err := ValidUserName(PostgreSQL, user); err != nil {
 		return false, err

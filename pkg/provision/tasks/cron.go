@@ -2,10 +2,16 @@ package tasks
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 func init() {
@@ -85,7 +91,63 @@ func siteStats(ctx context.Context, env *engine.Env, c *provision.Job) (*provisi
 		rows.Close()
 		stats[k] = n
 	}
-	env.Logf(provision.LevelInfo, "statistics of %s: %d users (%d active), %d posts, %d comments",
-		c.Site.Domain, stats["users"], stats["active_users"], stats["posts"], stats["comments"])
-	return &provision.Changes{Site: &provision.SiteChanges{Stats: &provision.SiteStats{Users: stats["users"], ActiveUsers: stats["active_users"], Posts: stats["posts"], Comments: stats["comments"]}}}, nil
+	out := &provision.SiteStats{Users: stats["users"], ActiveUsers: stats["active_users"], Posts: stats["posts"], Comments: stats["comments"]}
+	// Disk usage, for the client's disk quota: a measure that fails leaves
+	// the counts saved and says why.
+	if out.DBBytes, err = svc.Size(ctx, c.Site.DB.Name); err != nil {
+		env.Logf(provision.LevelWarning, "size of the database of %s: %v", c.Site.Domain, err)
+	}
+	if out.FilesBytes, err = s.filesBytes(ctx); err != nil {
+		env.Logf(provision.LevelWarning, "size of the files of %s on %s: %v", c.Site.Domain, s.ex.Host(), err)
+	}
+	env.Logf(provision.LevelInfo, "statistics of %s: %d users (%d active), %d posts, %d comments; database %s, files %s",
+		c.Site.Domain, out.Users, out.ActiveUsers, out.Posts, out.Comments, entities.FormatSize(out.DBBytes), entities.FormatSize(out.FilesBytes))
+	return &provision.Changes{Site: &provision.SiteChanges{Stats: out}}, nil
+}
+
+// filesBytes is the disk space the site's own files take on its web
+// server: du over the paths its backup holds (the application's
+// BackupParts; the platform's code is shared and not counted), those
+// that exist. du runs through the web server's executor, so a remote
+// site is measured where it lives.
+func (s *site) filesBytes(ctx context.Context) (int64, error) {
+	var paths []string
+	for _, p := range s.p.Driver.BackupParts(s.p, s.c.Site.Domain) {
+		if _, err := s.ex.Lstat(ctx, p.Path); err == nil {
+			paths = append(paths, p.Path)
+		}
+	}
+	if len(paths) == 0 {
+		return 0, nil
+	}
+	res, runErr := s.ex.Run(ctx, exec.Command{Name: "du", Args: append([]string{"-s", "-k", "--"}, paths...), Timeout: cronTimeout})
+	n, err := parseDu(res.Stdout)
+	if err != nil {
+		return 0, errors.Join(runErr, err)
+	}
+	// du exits 1 when it could not read part of a tree, after it printed
+	// what it could: that is a low figure, still worth keeping.
+	return n, runErr
+}
+
+// parseDu sums the sizes (KiB) of du -s -k's lines "SIZE\tPATH", in bytes.
+func parseDu(out []byte) (int64, error) {
+	var total int64
+	lines := 0
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("du printed %q, not a size", l)
+		}
+		total += n * 1024
+		lines++
+	}
+	if lines == 0 {
+		return 0, errors.New("du printed no size")
+	}
+	return total, nil
 }
