@@ -57,6 +57,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("notify.email.to", "")
 	v.SetDefault("notify.email.from", "")
 	v.SetDefault("notify.email.smtp", "localhost:25")
+	v.SetDefault("webhooks.cert_expiring_days", 14)
 }
 
 // checkConfig checks the configuration read from the file and the
@@ -253,4 +254,6 @@ const defaultConfigFile = `# aegir configuration. Precedence: command-line flags
 # notify:                  # when a task fails
 #   command: ""            # run with the task as JSON on stdin
 #   email: {to: "", from: "", smtp: "localhost:25"}
+# webhooks:                # aegir webhook add URL --events ...
+#   cert_expiring_days: 14 # cert.expiring: fewer days left than this (0: never)
 `

@@ -19,13 +19,14 @@ func (a *App) dispatcher() (*queue.Dispatcher, *hosting.Runner, error) {
 		return nil, nil, err
 	}
 	d := &queue.Dispatcher{
-		Store:    r.Store,
-		Workers:  a.cfg.GetInt("workers"),
-		Lease:    a.cfg.GetDuration("lease"),
-		Interval: a.cfg.GetDuration("queue.interval"),
-		Handler:  r.Handle,
-		Notify:   a.notifier(),
-		Cleanup:  r.Rescue,
+		Store:            r.Store,
+		Workers:          a.cfg.GetInt("workers"),
+		Lease:            a.cfg.GetDuration("lease"),
+		Interval:         a.cfg.GetDuration("queue.interval"),
+		Handler:          r.Handle,
+		Notify:           a.notifier(),
+		Cleanup:          r.Rescue,
+		CertExpiringDays: certExpiringDays(a.cfg.GetInt("webhooks.cert_expiring_days")),
 		Logf: func(format string, args ...any) {
 			if a.verbose {
 				fmt.Fprintf(a.IO.Err, "dispatch: "+format+"\n", args...)
@@ -33,6 +34,16 @@ func (a *App) dispatcher() (*queue.Dispatcher, *hosting.Runner, error) {
 		},
 	}
 	return d, r, nil
+}
+
+// certExpiringDays is the dispatcher's setting for the configuration's
+// webhooks.cert_expiring_days: 0 there is never (-1), as the dispatcher's
+// 0 is its default.
+func certExpiringDays(days int) int {
+	if days <= 0 {
+		return -1
+	}
+	return days
 }
 
 // notifier is who hears of failed tasks, from the notify.* settings.

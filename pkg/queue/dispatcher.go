@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -110,6 +111,15 @@ type Dispatcher struct {
 
 	// Worker names this dispatcher in tasks.worker (default WorkerID()).
 	Worker string
+
+	// HTTPClient sends the webhook deliveries (nil: one with
+	// DeliveryTimeout that follows no redirect).
+	HTTPClient *http.Client
+	// CertExpiringDays: cert.expiring is told of certificates with fewer
+	// days left (0: DefaultCertExpiringDays; < 0: never).
+	CertExpiringDays int
+
+	lastWatch time.Time // Serve's last Watch
 }
 
 // Summary says what one pass did.
@@ -118,6 +128,7 @@ type Summary struct {
 	Scheduled map[string]int `json:"scheduled"` // tasks created by each scheduled queue
 	Ran       int            `json:"ran"`       // tasks run
 	Failed    int            `json:"failed"`    // of which ended in error
+	Delivered int            `json:"delivered"` // webhook deliveries sent
 }
 
 func (d *Dispatcher) now() time.Time {
@@ -181,6 +192,17 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (*Summary, error) {
 	sched, err := d.Schedule(ctx)
 	sum.Scheduled = sched
 	errs = append(errs, err)
+	errs = append(errs, d.Watch(ctx))
+
+	// Webhook deliveries go beside the tasks, then once more at the end
+	// for the events of this pass.
+	var delivered int
+	var deliverErr error
+	deliveries := make(chan struct{})
+	go func() {
+		defer close(deliveries)
+		delivered, deliverErr = d.Deliver(ctx)
+	}()
 
 	p := d.newPool(ctx, sum)
 	for ctx.Err() == nil {
@@ -198,6 +220,10 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (*Summary, error) {
 		}
 	}
 	p.drain()
+	<-deliveries
+	more, err := d.Deliver(ctx)
+	sum.Delivered = delivered + more
+	errs = append(errs, deliverErr, err)
 	return sum, errors.Join(errs...)
 }
 
@@ -210,6 +236,9 @@ func (d *Dispatcher) Serve(ctx context.Context) error {
 	tick := time.NewTicker(d.poll())
 	defer tick.Stop()
 	housekeeping := true
+	var delivering sync.WaitGroup
+	var sending atomic.Bool
+	defer delivering.Wait()
 	for {
 		if housekeeping && ctx.Err() == nil {
 			if _, err := d.Rescue(ctx); err != nil && ctx.Err() == nil {
@@ -217,6 +246,24 @@ func (d *Dispatcher) Serve(ctx context.Context) error {
 			}
 			if _, err := d.Schedule(ctx); err != nil && ctx.Err() == nil {
 				d.logf("queue: scheduled queues: %v", err)
+			}
+			if now := d.now(); now.Sub(d.lastWatch) >= d.interval() {
+				d.lastWatch = now
+				if err := d.Watch(ctx); err != nil && ctx.Err() == nil {
+					d.logf("%v", err)
+				}
+			}
+			// Webhook deliveries on their own goroutine, one pass at a time:
+			// a receiver that is down holds no task back.
+			if sending.CompareAndSwap(false, true) {
+				delivering.Add(1)
+				go func() {
+					defer delivering.Done()
+					defer sending.Store(false)
+					if _, err := d.Deliver(ctx); err != nil && ctx.Err() == nil {
+						d.logf("queue: webhook deliveries: %v", err)
+					}
+				}()
 			}
 		}
 		if _, err := p.fill(ctx); err != nil && ctx.Err() == nil {

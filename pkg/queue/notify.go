@@ -53,15 +53,17 @@ func (ns Notifiers) Notify(ctx context.Context, f *Failure) error {
 	return errors.Join(errs...)
 }
 
-// notifyFailure tells d.Notify about task id, which ended in error. A
-// notification that fails leaves a warning in the task's log.
+// notifyFailure tells the webhooks (task.failed: a delivery queued) and
+// d.Notify about task id, which ended in error. A notification that fails
+// leaves a warning in the task's log.
 func (d *Dispatcher) notifyFailure(ctx context.Context, id int64, code string) {
-	if d.Notify == nil {
-		return
-	}
 	t, err := d.Store.GetTask(ctx, id)
 	if err != nil {
 		d.logf("queue: task %d: reading it for the failure notice: %v", id, err)
+		return
+	}
+	d.taskFailed(ctx, t, code)
+	if d.Notify == nil {
 		return
 	}
 	tail, err := d.Store.TaskLogTail(ctx, id, LogTailLines)

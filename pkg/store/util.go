@@ -53,3 +53,19 @@ func scanAll[T any](rows *sql.Rows, scan func(*sql.Rows, *T) error) ([]T, error)
 func scanColumn[T any](rows *sql.Rows) ([]T, error) {
 	return scanAll(rows, func(r *sql.Rows, v *T) error { return r.Scan(v) })
 }
+
+// scanEach is scanAll for the scan functions of one record (scanWebhook,
+// scanDelivery ...), after the query's own error, which it returns as is.
+func scanEach[T any](rows *sql.Rows, err error, scan func(scanner) (*T, error)) ([]*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return scanAll(rows, func(r *sql.Rows, v **T) error {
+		var err error
+		*v, err = scan(r)
+		return err
+	})
+}
+
+// scanner is a row to scan: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }

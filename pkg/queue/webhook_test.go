@@ -1,0 +1,266 @@
+package queue
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// received is one request a test receiver got.
+type received struct {
+	header http.Header
+	body   []byte
+}
+
+// receiver is an HTTP server on 127.0.0.1 that keeps what it receives
+// and answers 200.
+type receiver struct {
+	mu   sync.Mutex
+	got  []received
+	srv  *http.Server
+	addr string
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	b, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	r.got = append(r.got, received{req.Header.Clone(), b})
+	r.mu.Unlock()
+}
+
+// listen starts serving on addr ("127.0.0.1:0": a free port).
+func (r *receiver) listen(t *testing.T, addr string) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.addr = l.Addr().String()
+	r.srv = &http.Server{Handler: r}
+	go r.srv.Serve(l)
+	t.Cleanup(func() { r.srv.Close() })
+}
+
+func (r *receiver) requests() []received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]received(nil), r.got...)
+}
+
+// checkSigned verifies a delivery as a receiver would, with its own
+// HMAC: the signature over timestamp "." body with secret, the timestamp
+// the one given, and the event's name in its header and body.
+func checkSigned(t *testing.T, r received, secret, event string, at time.Time) entities.Event {
+	t.Helper()
+	ts := r.header.Get("X-Aegir-Timestamp")
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts + "." + string(r.body)))
+	if want := "sha256=" + hex.EncodeToString(m.Sum(nil)); !hmac.Equal([]byte(r.header.Get("X-Aegir-Signature")), []byte(want)) {
+		t.Fatalf("signature %q, want %q", r.header.Get("X-Aegir-Signature"), want)
+	}
+	if ts != strconv.FormatInt(at.Unix(), 10) {
+		t.Fatalf("timestamp %q, want %d", ts, at.Unix())
+	}
+	if r.header.Get("X-Aegir-Event") != event || r.header.Get("Content-Type") != "application/json" || r.header.Get("X-Aegir-Delivery") == "" {
+		t.Fatalf("headers %v", r.header)
+	}
+	if !Verify(secret, ts, r.header.Get("X-Aegir-Signature"), r.body) || Verify("another secret", ts, r.header.Get("X-Aegir-Signature"), r.body) ||
+		Verify(secret, strconv.FormatInt(at.Unix()+1, 10), r.header.Get("X-Aegir-Signature"), r.body) {
+		t.Fatal("Verify does not tell the right secret and timestamp from wrong ones")
+	}
+	var ev entities.Event
+	if err := json.Unmarshal(r.body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Event != event {
+		t.Fatalf("body event %q, want %q", ev.Event, event)
+	}
+	return ev
+}
+
+func addWebhook(t *testing.T, st *store.Store, url, client string, events ...string) *entities.Webhook {
+	t.Helper()
+	w := &entities.Webhook{URL: url, Events: events, Client: client, Secret: "secret of " + url + client}
+	if err := st.AddWebhook(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// A task that fails queues its event; a receiver that is down gets it
+// after a retry once it is up again, and not before the backoff ran out.
+// The delivery log says how each attempt went.
+func TestWebhookRetryAfterReceiverDown(t *testing.T) {
+	st, _ := newStore(t)
+	clk := newClock()
+	st.Now = clk.Now
+	ctx := context.Background()
+	sites := seedSites(t, st, 1)
+
+	// Find a free port, then stop listening on it: the receiver is down.
+	var r receiver
+	r.listen(t, "127.0.0.1:0")
+	addr := r.addr
+	r.srv.Close()
+	w := addWebhook(t, st, "http://"+addr+"/hook", "", entities.EventTaskFailed)
+
+	task := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, sites[0])
+	d := &Dispatcher{Store: st, Handler: func(context.Context, *entities.Task, func(string, string)) Outcome {
+		return Outcome{Status: entities.TaskError, Error: "nginx is not running", Code: "unreachable"}
+	}}
+	sum, err := d.RunOnce(ctx)
+	if err != nil || sum.Failed != 1 || sum.Delivered != 0 {
+		t.Fatalf("pass: %+v, %v", sum, err)
+	}
+	ds, err := st.Deliveries(ctx, w.ID, 0)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries %v, %v", ds, err)
+	}
+	first := ds[0]
+	if first.Status != entities.DeliveryPending || first.Attempts != 1 || first.Error == "" || first.StatusCode != 0 ||
+		first.NextAttempt == nil || !first.NextAttempt.After(clk.Now()) {
+		t.Fatalf("after the receiver was down: %+v", first)
+	}
+
+	// Up again, but the backoff has not run out: nothing is sent.
+	r2 := &receiver{}
+	r2.listen(t, addr)
+	if n, err := d.Deliver(ctx); err != nil || n != 0 || len(r2.requests()) != 0 {
+		t.Fatalf("before the backoff: %d delivered, %v, %d received", n, err, len(r2.requests()))
+	}
+	clk.Add(DeliveryBackoff(1) * 2)
+	if n, err := d.Deliver(ctx); err != nil || n != 1 {
+		t.Fatalf("after the backoff: %d delivered, %v", n, err)
+	}
+	got := r2.requests()
+	if len(got) != 1 {
+		t.Fatalf("received %d requests, want 1", len(got))
+	}
+	ev := checkSigned(t, got[0], w.Secret, entities.EventTaskFailed, clk.Now())
+	if ev.Task == nil || ev.Task.ID != task.ID || ev.Task.Error != "nginx is not running" || ev.Task.ErrorCode != "unreachable" || ev.Site != "s0.test" {
+		t.Fatalf("event %+v (task %+v)", ev, ev.Task)
+	}
+	ds, _ = st.Deliveries(ctx, w.ID, 0)
+	if d := ds[0]; d.Status != entities.DeliveryDelivered || d.Attempts != 2 || d.StatusCode != 200 || d.Error != "" || d.NextAttempt != nil {
+		t.Fatalf("after delivery: %+v", d)
+	}
+	// Delivered once: another pass sends nothing.
+	if n, _ := d.Deliver(ctx); n != 0 || len(r2.requests()) != 1 {
+		t.Fatalf("sent again: %d", n)
+	}
+}
+
+// A delivery that never gets a 2xx is tried DeliveryAttempts times, each
+// after its backoff, and then given up as failed.
+func TestWebhookGivesUp(t *testing.T) {
+	st, _ := newStore(t)
+	clk := newClock()
+	st.Now = clk.Now
+	ctx := context.Background()
+	var mu sync.Mutex
+	hits := 0
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		http.Error(w, "busy\nplease wait", http.StatusServiceUnavailable)
+	})}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	w := addWebhook(t, st, "http://"+l.Addr().String()+"/", "", entities.EventSiteUnhealthy)
+	if n, err := st.RecordEvent(ctx, entities.EventSiteUnhealthy, "", "", []byte(`{"event":"site.unhealthy"}`)); err != nil || n != 1 {
+		t.Fatalf("recorded %d, %v", n, err)
+	}
+	d := &Dispatcher{Store: st}
+	for i := 1; i <= DeliveryAttempts+2; i++ {
+		if _, err := d.Deliver(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clk.Add(7 * time.Hour) // beyond any backoff
+	}
+	ds, _ := st.Deliveries(ctx, w.ID, 0)
+	mu.Lock()
+	defer mu.Unlock()
+	if hits != DeliveryAttempts || ds[0].Status != entities.DeliveryFailed || ds[0].Attempts != DeliveryAttempts || ds[0].StatusCode != 503 ||
+		ds[0].Error != "HTTP 503 Service Unavailable: busy please wait" {
+		t.Fatalf("%d requests; delivery %+v", hits, ds[0])
+	}
+}
+
+// Backoff doubles from 30s up to 6h, within ±10%.
+func TestDeliveryBackoff(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: 30 * time.Second, 2: time.Minute, 3: 2 * time.Minute, 10: 256 * 30 * time.Second * 2, 11: 6 * time.Hour, 40: 6 * time.Hour} {
+		got := DeliveryBackoff(n)
+		if got < want*9/10 || got > want*11/10 {
+			t.Errorf("DeliveryBackoff(%d) = %s, want %s ±10%%", n, got, want)
+		}
+	}
+}
+
+// A receiver that does not answer holds no task back: the next task runs
+// to its end while the delivery is still waiting for the receiver.
+func TestWebhookSlowReceiverDoesNotHoldTasks(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := context.Background()
+	sites := seedSites(t, st, 2)
+	release := make(chan struct{})
+	entered := make(chan struct{}, 10)
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		entered <- struct{}{}
+		<-release
+	})}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	addWebhook(t, st, "http://"+l.Addr().String()+"/", "", entities.EventTaskFailed)
+	failed := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, sites[0])
+	d := &Dispatcher{Store: st, Handler: func(_ context.Context, task *entities.Task, _ func(string, string)) Outcome {
+		if task.ID == failed.ID {
+			return Outcome{Status: entities.TaskError, Error: "broken"}
+		}
+		return Outcome{Status: entities.TaskSuccess}
+	}}
+	serveCtx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- d.Serve(serveCtx) }()
+	defer func() {
+		close(release)
+		stop()
+		<-served
+	}()
+	select {
+	case <-entered: // the delivery of the failure waits on the receiver
+	case <-time.After(30 * time.Second):
+		t.Fatal("the failure was never delivered")
+	}
+	next := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, sites[1])
+	for deadline := time.Now().Add(30 * time.Second); getTask(t, st, next.ID).Status != entities.TaskSuccess; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("task %d did not run while a delivery waited: %s", next.ID, getTask(t, st, next.ID).Status)
+		}
+	}
+	select {
+	case <-release:
+		t.Fatal("released early")
+	default: // the receiver still holds the delivery
+	}
+}
