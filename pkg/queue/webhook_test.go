@@ -20,6 +20,7 @@ import (
 
 // received is one request a test receiver got.
 type received struct {
+	path   string
 	header http.Header
 	body   []byte
 }
@@ -36,7 +37,7 @@ type receiver struct {
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	b, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
-	r.got = append(r.got, received{req.Header.Clone(), b})
+	r.got = append(r.got, received{req.URL.Path, req.Header.Clone(), b})
 	r.mu.Unlock()
 }
 
@@ -262,5 +263,97 @@ func TestWebhookSlowReceiverDoesNotHoldTasks(t *testing.T) {
 	case <-release:
 		t.Fatal("released early")
 	default: // the receiver still holds the delivery
+	}
+}
+
+// Each dispatch pass looks for the states that last: a certificate close
+// to expiry, a site whose last backup is older than the backup queue's
+// frequency, a site whose health check failed. Each is told once, to the
+// webhooks that want it; a site healthy again and then not is told of
+// again; a client's webhook hears only of its client's sites.
+func TestWebhookWatchedStates(t *testing.T) {
+	st, _ := newStore(t)
+	clk := newClock()
+	st.Now = clk.Now
+	ctx := context.Background()
+	sites := seedSites(t, st, 3)
+	now := clk.Now()
+	mustExec(t, st, `INSERT INTO clients (name, created) VALUES ('acme', 0), ('other', 0)`)
+	mustExec(t, st, `UPDATE sites SET client_id = (SELECT id FROM clients WHERE name = 'acme') WHERE id = ?`, sites[0])
+	// s0: its certificate expires in 5 days; s1 is unhealthy; every site
+	// was made two days ago and never backed up.
+	mustExec(t, st, `UPDATE sites SET created = ?`, now.Add(-48*time.Hour).UnixMilli())
+	mustExec(t, st, `INSERT INTO certificates (site_id, names, issuer, source, not_before, not_after, updated) VALUES (?, 's0.test', 'CA', 'acme', 0, ?, 0)`,
+		sites[0], now.Add(5*24*time.Hour).UnixMilli())
+	mustExec(t, st, `UPDATE sites SET health_status = 'error', health_http_code = 502, health_checked = ?, health_error = 'the site answered 502' WHERE id = ?`,
+		now.UnixMilli(), sites[1])
+
+	var r receiver
+	r.listen(t, "127.0.0.1:0")
+	all := addWebhook(t, st, "http://"+r.addr+"/all", "", entities.EventCertExpiring, entities.EventBackupStale, entities.EventSiteUnhealthy)
+	acme := addWebhook(t, st, "http://"+r.addr+"/acme", "acme", entities.WebhookEvents...)
+	other := addWebhook(t, st, "http://"+r.addr+"/other", "other", entities.WebhookEvents...)
+	d := &Dispatcher{Store: st, Handler: succeed, Queues: []QueueConfig{{Name: "backup", Enabled: false, Frequency: 24 * time.Hour}}}
+	count := func(w *entities.Webhook) map[string]int {
+		t.Helper()
+		ds, err := st.Deliveries(ctx, w.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]int{}
+		for _, x := range ds {
+			if x.Status != entities.DeliveryDelivered {
+				t.Fatalf("delivery %+v", x)
+			}
+			m[x.Event]++
+		}
+		return m
+	}
+	if _, err := d.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(all); len(got) != 2 || got[entities.EventCertExpiring] != 1 || got[entities.EventSiteUnhealthy] != 1 {
+		t.Fatalf("all, backup queue off: %v", got)
+	}
+	// The backup queue on: the three sites' backups are late.
+	d.Queues[0].Enabled = true
+	sum, err := d.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := count(all); got[entities.EventBackupStale] != 3 || got[entities.EventCertExpiring] != 1 || got[entities.EventSiteUnhealthy] != 1 {
+		t.Fatalf("all, backup queue on: %v (%+v)", got, sum)
+	}
+	if got := count(acme); len(got) != 2 || got[entities.EventCertExpiring] != 1 || got[entities.EventBackupStale] != 1 {
+		t.Fatalf("acme: %v", got)
+	}
+	if got := count(other); len(got) != 0 {
+		t.Fatalf("other: %v", got)
+	}
+	// Told once: another pass sends nothing new.
+	before := len(r.requests())
+	if _, err := d.RunOnce(ctx); err != nil || len(r.requests()) != before {
+		t.Fatalf("a second pass sent %d more (%v)", len(r.requests())-before, err)
+	}
+	// Healthy, then failing again: a new event.
+	mustExec(t, st, `UPDATE sites SET health_status = 'ok' WHERE id = ?`, sites[1])
+	if _, err := d.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, st, `UPDATE sites SET health_status = 'error' WHERE id = ?`, sites[1])
+	if _, err := d.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(all); got[entities.EventSiteUnhealthy] != 2 {
+		t.Fatalf("unhealthy again: %v", got)
+	}
+	secrets := map[string]string{"/all": all.Secret, "/acme": acme.Secret}
+	for _, req := range r.requests() {
+		if req.header.Get("X-Aegir-Event") == entities.EventCertExpiring {
+			ev := checkSigned(t, req, secrets[req.path], entities.EventCertExpiring, clk.Now())
+			if ev.Cert == nil || ev.Cert.DaysLeft == nil || *ev.Cert.DaysLeft != 5 || ev.Site != "s0.test" || ev.Client != "acme" {
+				t.Fatalf("cert.expiring: %+v (%+v)", ev, ev.Cert)
+			}
+		}
 	}
 }

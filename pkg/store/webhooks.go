@@ -107,13 +107,19 @@ func (s *Store) Deliveries(ctx context.Context, id int64, limit int) ([]*entitie
 // wants the event: those of no client, and those of client (the client
 // of the event's site; "" reaches only the former). With a mark, the
 // event is recorded once: a mark recorded already (the same state told
-// before) queues nothing. It returns how many deliveries it queued. It
+// before) queues nothing; no webhook that wants it, no mark. It returns how many deliveries it queued. It
 // only writes rows: the dispatcher sends them (ClaimDeliveries).
 func (s *Store) RecordEvent(ctx context.Context, ev, client, mark string, body []byte) (int, error) {
 	n := 0
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		n = 0
 		now := s.now()
+		// No webhook wants it: no mark either, so that a webhook added
+		// later hears of a state that lasts.
+		var wanted int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhooks w LEFT JOIN clients c ON c.id = w.client_id WHERE `+wants, ev, client).Scan(&wanted); err != nil || wanted == 0 {
+			return err
+		}
 		if mark != "" {
 			res, err := tx.ExecContext(ctx, `INSERT INTO webhook_marks (key, created) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, mark, now)
 			if err != nil {
@@ -124,8 +130,7 @@ func (s *Store) RecordEvent(ctx context.Context, ev, client, mark string, body [
 			}
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (webhook_id, event, body, created, next_attempt)
-			SELECT w.id, ?1, ?2, ?3, ?3 FROM webhooks w LEFT JOIN clients c ON c.id = w.client_id
-			WHERE (',' || w.events || ',') LIKE ('%,' || ?1 || ',%') AND (w.client_id IS NULL OR c.name = ?4)`, ev, string(body), now, client)
+			SELECT w.id, ?, ?, ?, ? FROM webhooks w LEFT JOIN clients c ON c.id = w.client_id WHERE `+wants, ev, string(body), now, now, ev, client)
 		if err != nil {
 			return err
 		}
@@ -135,6 +140,10 @@ func (s *Store) RecordEvent(ctx context.Context, ev, client, mark string, body [
 	})
 	return n, err
 }
+
+// wants selects the webhooks (w, their client c) that want event ? of
+// client ? ("": an event of no client's).
+const wants = `(',' || w.events || ',') LIKE ('%,' || ? || ',%') AND (w.client_id IS NULL OR c.name = ?)`
 
 // ForgetMarks deletes the marks that start with prefix and are not in
 // keep: states that ended (a site healthy again), so that the next time
