@@ -38,6 +38,9 @@ func (e *QuotaError) Error() string {
 	return fmt.Sprintf("client %s: quota of %d %s reached (%d in use)", e.Client, e.Limit, e.Quota, e.Used)
 }
 
+// HTTPStatus is the HTTP API's answer to a refusal: 409 Conflict.
+func (e *QuotaError) HTTPStatus() int { return 409 }
+
 // Hint says how to make room, in prose; Fix has the actions.
 func (e *QuotaError) Hint() string {
 	if e.Quota == QuotaDisk {
