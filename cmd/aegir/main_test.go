@@ -38,6 +38,9 @@ func TestScript(t *testing.T) {
 			env.Setenv("AEGIR_HOME", filepath.Join(env.WorkDir, "home"))
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("NO_COLOR", "1")
+			// The sites' logs and the logrotate file are the script's.
+			env.Setenv("AEGIR_PHP_FPM_RUNTIME_DIR", filepath.Join(env.WorkDir, "runtime"))
+			env.Setenv("AEGIR_PHP_FPM_LOGROTATE_FILE", filepath.Join(env.WorkDir, "logrotate.conf"))
 			// UNIQUE tells this run's names (of sites, hence of their
 			// databases on the shared MariaDB) from those of a run of the
 			// same script in another checkout at the same time.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,9 +35,17 @@ func must(t *testing.T, home string, args ...string) string {
 }
 
 // newHome makes an aegir home the web server's workers can pass through.
+// Its sites' logs and its logrotate file are the test's.
 func newHome(t *testing.T) string {
-	home := filepath.Join(testenv.PublicDir(t), "home")
+	dir := testenv.PublicDir(t)
+	home := filepath.Join(dir, "home")
 	must(t, home, "init")
+	f, err := os.OpenFile(filepath.Join(home, "aegir.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "\nphp_fpm:\n  runtime_dir: %s\n  logrotate_file: %s\n", filepath.Join(dir, "runtime"), filepath.Join(dir, "logrotate.conf"))
 	return home
 }
 

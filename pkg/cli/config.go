@@ -36,6 +36,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("php_fpm.reload_cmd", fpm.DefaultReloadCmd)
 	v.SetDefault("php_fpm.runtime_dir", fpm.DefaultRuntimeDir)
 	v.SetDefault("php_fpm.disable_functions", fpm.DefaultDisableFunctions)
+	v.SetDefault("php_fpm.logrotate_file", fpm.DefaultLogrotateFile)
 	v.SetDefault("acme_directory", "production")
 	v.SetDefault("acme_email", "")
 	v.SetDefault("acme_ca_file", "")
@@ -150,6 +151,8 @@ func checkConfigValue(key string, val, def any) error {
 		err = fpm.CheckConfig(provision.FPMSpec{PoolDir: s})
 	case "php_fpm.runtime_dir":
 		err = fpm.CheckConfig(provision.FPMSpec{RuntimeDir: s})
+	case "php_fpm.logrotate_file":
+		err = fpm.CheckConfig(provision.FPMSpec{LogrotateFile: s})
 	case "php_fpm.test_cmd", "php_fpm.reload_cmd":
 		err = fpm.CheckConfig(provision.FPMSpec{TestCmd: s})
 	case "php_fpm.disable_functions":

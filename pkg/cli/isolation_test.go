@@ -1,15 +1,19 @@
 package cli_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/internal/testsite"
@@ -20,7 +24,8 @@ import (
 // runtime directory, all the test's, in the home's aegir.yaml.
 type isoEnv struct {
 	*hostEnv
-	fpm *testenv.PHPFPM
+	fpm     *testenv.PHPFPM
+	runtime string // php_fpm.runtime_dir
 }
 
 func newIsoEnv(t *testing.T, kind string) *isoEnv {
@@ -33,9 +38,10 @@ func newIsoEnv(t *testing.T, kind string) *isoEnv {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		fmt.Fprintf(f, "\nphp_fpm:\n  pool_dir: %s\n  test_cmd: '%s'\n  reload_cmd: '%s'\n  runtime_dir: %s\n", fpm.PoolDir, fpm.TestCmd, fpm.ReloadCmd, fpm.RuntimeDir)
+		// More keys of the php_fpm section newHome ends the file with.
+		fmt.Fprintf(f, "  pool_dir: %s\n  test_cmd: '%s'\n  reload_cmd: '%s'\n", fpm.PoolDir, fpm.TestCmd, fpm.ReloadCmd)
 	})
-	return &isoEnv{hostEnv: h, fpm: pools}
+	return &isoEnv{hostEnv: h, fpm: pools, runtime: filepath.Join(filepath.Dir(h.home), "runtime")}
 }
 
 // isoDomain is a new unique domain whose databases and Unix user are
@@ -113,7 +119,22 @@ func TestIsolatedSitesWordPress(t *testing.T) {
 			a, b := isoDomain(t, "isa-"+kind[:2]), isoDomain(t, "isb-"+kind[:2])
 			ua, ub := entities.SiteUnixUser(a), entities.SiteUnixUser(b)
 
-			must(t, h.home, "site", "install", a, "--platform", "wp", "--isolation", "site", "-q")
+			// The server's verify found its php-fpm; a version it does not
+			// have is refused with the one it has, and nothing is recorded.
+			version := strings.TrimPrefix(filepath.Base(testenv.PHPFPMBinary), "php-fpm")
+			if out := must(t, h.home, "server", "show", "web1", "--format", "json"); !strings.Contains(out, `"php_versions": [`+"\n"+`        "`+version+`"`) {
+				t.Fatalf("server show lacks php_versions [%s]: %s", version, out)
+			}
+			if _, errs, code := aegir(t, h.home, "site", "install", a, "--platform", "wp", "--php", "5.6"); code != 2 || !strings.Contains(errs, `invalid --php "5.6": is not on server web1 (it has `+version+`)`) {
+				t.Fatalf("install with an absent PHP: exit %d\n%s", code, errs)
+			}
+			if _, _, code := aegir(t, h.home, "site", "show", a); code != 3 {
+				t.Fatalf("a refused install recorded %s: site show exit %d", a, code)
+			}
+			must(t, h.home, "site", "install", a, "--platform", "wp", "--isolation", "site", "--php", version, "-q")
+			if rec := siteRecord(t, h.home, a); rec["php"] != version {
+				t.Fatalf("php of %s: %v, want %s", a, rec["php"], version)
+			}
 			// B starts shared, as sites did before, and is switched.
 			must(t, h.home, "site", "install", b, "--platform", "wp", "-q")
 			if rec := siteRecord(t, h.home, b); rec["isolation"] != "shared" || rec["unix_user"] != "" {
@@ -172,12 +193,34 @@ echo $l === false ? "list: " . error_get_last()["message"] : "list: ok", "\n";
 			}
 			os.Remove(filepath.Join(root, probe))
 
+			// Site A's own logs: its access log has the request just
+			// made, its pool's PHP log what its PHP logged, and --follow
+			// prints a request made while it runs.
+			if out := must(t, h.home, "site", "logs", a, "--access", "--lines", "5"); !strings.Contains(out, `"GET /`+probe+` HTTP/1.1" 200`) {
+				t.Fatalf("site logs --access of %s: %q, want the probe's request", a, out)
+			}
+			marker := "aegir-marker-" + strings.Split(a, ".")[0]
+			logger := "aegir-log-" + strings.Split(a, ".")[0] + ".php"
+			if err := os.WriteFile(filepath.Join(root, logger), []byte(`<?php error_log("`+marker+`"); echo "logged";`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			h.get(t, a, "/"+logger, any)
+			os.Remove(filepath.Join(root, logger))
+			if out := must(t, h.home, "site", "logs", a, "--php"); !strings.Contains(out, marker) {
+				t.Fatalf("site logs --php of %s: %q, want %s", a, out, marker)
+			}
+			follow := followLogs(t, h.home, a, "--access", "--lines", "0")
+			h.get(t, a, "/?follow-"+marker, any)
+			if out := follow.waitFor(t, "GET /?follow-"+marker); strings.Contains(out, "GET /"+probe) {
+				t.Fatalf("--follow --lines 0 printed an old line: %q", out)
+			}
+
 			for d, u := range map[string]string{a: ua, b: ub} {
 				must(t, h.home, "site", "delete", d, "--no-backup", "-q")
 				if _, ok := userComment(u); ok {
 					t.Errorf("user %s is left after delete", u)
 				}
-				for _, p := range []string{filepath.Join(h.fpm.PoolDir, "aegir-"+u+".conf"), filepath.Join(h.fpm.RuntimeDir, "fpm", u+".sock"), filepath.Join(h.fpm.RuntimeDir, "sites", d)} {
+				for _, p := range []string{filepath.Join(h.fpm.PoolDir, "aegir-"+u+".conf"), filepath.Join(h.runtime, "fpm", u+".sock"), filepath.Join(h.runtime, "sites", d)} {
 					if exists(p) {
 						t.Errorf("%s is left after delete", p)
 					}
@@ -185,4 +228,58 @@ echo $l === false ? "list: " . error_get_last()["message"] : "list: ok", "\n";
 			}
 		})
 	}
+}
+
+// follower is an aegir site logs --follow running until the test ends.
+type follower struct {
+	mu   sync.Mutex
+	out  strings.Builder
+	stop context.CancelFunc
+	done chan int
+}
+
+func (f *follower) Write(b []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.out.Write(b)
+}
+
+func (f *follower) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.out.String()
+}
+
+// followLogs runs aegir site logs DOMAIN --follow ARGS in the background.
+func followLogs(t *testing.T, home, domain string, args ...string) *follower {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &follower{stop: cancel, done: make(chan int, 1)}
+	var errb strings.Builder
+	go func() {
+		f.done <- cli.Run(ctx, append([]string{"--home", home, "site", "logs", domain, "--follow"}, args...), cli.IOStreams{In: strings.NewReader(""), Out: f, Err: &errb})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-f.done
+	})
+	return f
+}
+
+// waitFor waits until the follower printed want and stops it; it returns
+// all it printed.
+func (f *follower) waitFor(t *testing.T, want string) string {
+	t.Helper()
+	for i := 0; i < 300 && !strings.Contains(f.String(), want); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.stop()
+	if code := <-f.done; code != 0 {
+		t.Fatalf("site logs --follow: exit %d", code)
+	}
+	f.done <- 0
+	out := f.String()
+	if !strings.Contains(out, want) {
+		t.Fatalf("site logs --follow printed %q, want %q", out, want)
+	}
+	return out
 }

@@ -259,12 +259,14 @@ func TestSiteLoginLinkWordPress(t *testing.T) {
 	}
 
 	// The tokens are nowhere in aegir's state, logs or files, nor in the
-	// platform's, nor in the web server's access log.
+	// platform's, nor in the site's access log (its own, under the
+	// runtime directory newHome gives) or the web server's.
 	tokens := [][]byte{[]byte(token), []byte(loginLinkRe.FindStringSubmatch(link)[2]), []byte(loginLinkRe.FindStringSubmatch(many)[2])}
-	if b, err := os.ReadFile(filepath.Join(h.web.Dir, "access.log")); err != nil || !bytes.Contains(b, []byte("action=aegir-login")) {
-		t.Fatalf("the web server's access log has no login link request: %v", err)
+	runtime := filepath.Join(filepath.Dir(h.home), "runtime")
+	if b, err := os.ReadFile(filepath.Join(runtime, "sites", domain, "logs", "access.log")); err != nil || !bytes.Contains(b, []byte("action=aegir-login")) {
+		t.Fatalf("the site's access log has no login link request: %v", err)
 	}
-	for _, dir := range []string{h.home, root, h.web.Dir} {
+	for _, dir := range []string{h.home, root, h.web.Dir, runtime} {
 		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 			if err == nil && fi.Mode().IsRegular() {
 				b, _ := os.ReadFile(p)

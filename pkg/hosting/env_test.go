@@ -65,7 +65,9 @@ func newHostEnv(t *testing.T) *hostEnv {
 	pool := engine.NewPool(home)
 	t.Cleanup(pool.Close)
 	r := &hosting.Runner{Store: st, Home: home, Pool: pool, Settings: hosting.Settings{
-		WebUser: "www-data", WebGroup: "www-data", BackupDir: filepath.Join(home, "backups")}}
+		WebUser: "www-data", WebGroup: "www-data", BackupDir: filepath.Join(home, "backups"),
+		// The sites' logs and the logrotate file are the test's.
+		FPM: provision.FPMSpec{RuntimeDir: filepath.Join(home, "runtime"), LogrotateFile: filepath.Join(home, "logrotate.conf")}}}
 	return &hostEnv{ctx: ctx, home: home, st: st, web: w, r: r}
 }
 

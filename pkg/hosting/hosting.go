@@ -279,6 +279,10 @@ func grantHost(web, dbs *entities.Server, dbHost string) string {
 	return web.Host
 }
 
+// ServerRef is how the back end reaches s's machine, for a command that
+// reads from it itself (aegir site logs).
+func ServerRef(s *entities.Server) provision.ServerRef { return ref(s) }
+
 // ref is how the back end reaches s's machine.
 func ref(s *entities.Server) provision.ServerRef {
 	return provision.ServerRef{Name: s.Name, Host: s.Host, SSHUser: s.SSHUser, SSHPort: s.SSHPort, SSHKey: s.SSHKey, AcceptHostKey: s.AcceptHostKey}

@@ -176,6 +176,10 @@ type FPMSpec struct {
 	RuntimeDir string `json:"runtime_dir,omitempty"`
 	// DisableFunctions is the pools' disable_functions, comma-separated.
 	DisableFunctions string `json:"disable_functions,omitempty"`
+	// LogrotateFile is the logrotate configuration aegir writes for the
+	// sites' logs (RuntimeDir/sites/*/logs/*.log); default
+	// /etc/logrotate.d/aegir.
+	LogrotateFile string `json:"logrotate_file,omitempty"`
 }
 
 // BackupSpec is where backups go, and a backup to restore or verify.

@@ -50,6 +50,9 @@ const (
 	DefaultTestCmd    = "/usr/sbin/php-fpm{version} -t"
 	DefaultReloadCmd  = "kill -USR2 \"$(cat /run/php/php{version}-fpm.pid)\""
 	DefaultRuntimeDir = "/var/lib/aegir"
+	// DefaultLogrotateFile is where the sites' logs are given to the
+	// system's logrotate.
+	DefaultLogrotateFile = "/etc/logrotate.d/aegir"
 	// DefaultDisableFunctions are the functions an isolated site's PHP
 	// may not call: running programs.
 	DefaultDisableFunctions = "exec,passthru,shell_exec,system,proc_open,popen,pcntl_exec"
@@ -90,6 +93,9 @@ func New(ex exec.Executor, cfg Config, env *engine.Env) (*Runtime, error) {
 	if cfg.RuntimeDir == "" {
 		cfg.RuntimeDir = DefaultRuntimeDir
 	}
+	if cfg.LogrotateFile == "" {
+		cfg.LogrotateFile = DefaultLogrotateFile
+	}
 	if cfg.WebUser == "" {
 		cfg.WebUser = "www-data"
 	}
@@ -114,9 +120,11 @@ func CheckConfig(s provision.FPMSpec) error {
 			return err
 		}
 	}
-	if s.RuntimeDir != "" {
-		if err := entities.ValidateServerPath("php_fpm.runtime_dir", s.RuntimeDir); err != nil {
-			return err
+	for k, v := range map[string]string{"php_fpm.runtime_dir": s.RuntimeDir, "php_fpm.logrotate_file": s.LogrotateFile} {
+		if v != "" {
+			if err := entities.ValidateServerPath(k, v); err != nil {
+				return err
+			}
 		}
 	}
 	for k, v := range map[string]string{"php_fpm.test_cmd": s.TestCmd, "php_fpm.reload_cmd": s.ReloadCmd} {
@@ -190,6 +198,26 @@ func (r *Runtime) SiteDir(domain string) string { return path.Join(r.cfg.Runtime
 
 // LogDir is where a site's logs are: its virtual host's and its pool's.
 func (r *Runtime) LogDir(domain string) string { return path.Join(r.SiteDir(domain), "logs") }
+
+// Log kinds of a site: its virtual host's access and error logs, its
+// pool's PHP errors (isolated sites only).
+const (
+	LogAccess = "access"
+	LogError  = "error"
+	LogPHP    = "php"
+)
+
+// LogKinds are the log kinds, in the order site logs shows them.
+var LogKinds = []string{LogAccess, LogError, LogPHP}
+
+// LogFile is the file of one of a site's logs, under runtimeDir (empty:
+// DefaultRuntimeDir).
+func LogFile(runtimeDir, domain, kind string) string {
+	if runtimeDir == "" {
+		runtimeDir = DefaultRuntimeDir
+	}
+	return path.Join(runtimeDir, "sites", domain, "logs", kind+".log")
+}
 
 // Config is the runtime's configuration with its defaults.
 func (r *Runtime) Config() Config { return r.cfg }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -214,4 +215,53 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 10s")
+}
+
+// The logrotate file names the sites' logs under the runtime directory
+// and is one the real logrotate reads without complaint; a shared site's
+// log directory is root's, and what an isolated site had of its own goes
+// when it becomes shared.
+func TestLogsAndLogrotate(t *testing.T) {
+	dir := t.TempDir()
+	rt, _ := newRuntime(t, &testenv.PHPFPM{PoolDir: t.TempDir(), RuntimeDir: filepath.Join(dir, "runtime"), TestCmd: "true", ReloadCmd: "true"})
+	ctx := context.Background()
+	if got := fpm.LogFile("", "a.test", fpm.LogPHP); got != "/var/lib/aegir/sites/a.test/logs/php.log" {
+		t.Errorf("LogFile: %s", got)
+	}
+	conf := filepath.Join(dir, "logrotate.conf")
+	if err := os.WriteFile(conf, rt.Logrotate(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rt.Logrotate()), filepath.Join(dir, "runtime", "sites")+"/*/logs/*.log {") {
+		t.Errorf("logrotate: %s", rt.Logrotate())
+	}
+	if out, err := exec.Command("logrotate", "-d", "-s", filepath.Join(dir, "state"), conf).CombinedOutput(); err != nil || strings.Contains(string(out), "error:") {
+		t.Fatalf("logrotate -d: %v\n%s", err, out)
+	}
+	d := domain(t)
+	s := fpm.Site{Domain: d, User: entities.SiteUnixUser(d), Version: "8.2", Root: "/srv/wp"}
+	if _, err := rt.EnsureUser(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.EnsureDirs(ctx, d, s.User); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.RemoveUser(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.EnsureDirs(ctx, d, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{"tmp", "sessions"} {
+		if _, err := os.Lstat(filepath.Join(rt.SiteDir(d), gone)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s of a site now shared: %v", gone, err)
+		}
+	}
+	fi, err := os.Stat(rt.LogDir(d))
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("log dir of a shared site: %v %v", fi, err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || st.Gid != 0 {
+		t.Errorf("log dir of a shared site belongs to %d:%d", st.Uid, st.Gid)
+	}
 }

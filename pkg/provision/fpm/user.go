@@ -174,7 +174,7 @@ func (r *Runtime) EnsureDirs(ctx context.Context, domain, user string) error {
 			dir{site, root, user, 0o750}, dir{path.Join(site, "tmp"), user, user, 0o700}, dir{path.Join(site, "sessions"), user, user, 0o700},
 			dir{path.Join(site, "logs"), root, user, 0o750})
 	} else {
-		dirs = append(dirs, dir{site, root, "", 0o755}, dir{path.Join(site, "logs"), root, "", 0o755})
+		dirs = append(dirs, dir{site, root, root, 0o755}, dir{path.Join(site, "logs"), root, root, 0o755})
 	}
 	for _, d := range dirs {
 		if fi, err := r.ex.Lstat(ctx, d.path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
@@ -192,7 +192,19 @@ func (r *Runtime) EnsureDirs(ctx context.Context, domain, user string) error {
 			return fmt.Errorf("chmod %s on %s: %w", d.path, r.ex.Host(), err)
 		}
 	}
-	if user != "" {
+	if user == "" {
+		// What an isolated site had of its own goes (it became shared).
+		for _, d := range []string{"tmp", "sessions"} {
+			if err := r.ex.RemoveAll(ctx, path.Join(site, d)); err != nil {
+				return fmt.Errorf("remove %s on %s: %w", path.Join(site, d), r.ex.Host(), err)
+			}
+		}
+		if _, err := r.ex.Lstat(ctx, path.Join(site, "logs", "php.log")); err == nil {
+			if err := r.chown(ctx, path.Join(site, "logs", "php.log"), root, root); err != nil {
+				return err
+			}
+		}
+	} else {
 		log := path.Join(site, "logs", "php.log")
 		if _, err := r.ex.Lstat(ctx, log); errors.Is(err, fs.ErrNotExist) {
 			if err := r.ex.WriteFile(ctx, log, nil, 0o640); err != nil {
@@ -203,6 +215,35 @@ func (r *Runtime) EnsureDirs(ctx context.Context, domain, user string) error {
 			return fmt.Errorf("give %s to %s on %s: %w", log, user, r.ex.Host(), err)
 		}
 	}
+	return nil
+}
+
+// Logrotate is the logrotate configuration of the sites' logs: rotated
+// daily, 14 kept, compressed; copied and truncated, so that the web
+// server and php-fpm keep writing to the files they hold open.
+func (r *Runtime) Logrotate() []byte {
+	return []byte("# The logs of aegir's sites (docs/isolation.md), written by aegir.\n" +
+		path.Join(r.cfg.RuntimeDir, "sites") + "/*/logs/*.log {\n" +
+		"    daily\n    rotate 14\n    missingok\n    notifempty\n    compress\n    delaycompress\n    copytruncate\n}\n")
+}
+
+// WriteLogrotate writes the logrotate configuration (Logrotate) unless it
+// is there already; a system without logrotate's directory gets a
+// warning and nothing.
+func (r *Runtime) WriteLogrotate(ctx context.Context) error {
+	file := r.cfg.LogrotateFile
+	want := r.Logrotate()
+	if old, err := r.ex.ReadFile(ctx, file); err == nil && string(old) == string(want) {
+		return nil
+	}
+	if _, err := r.ex.Stat(ctx, path.Dir(file)); err != nil {
+		r.env.Logf(provision.LevelWarning, "%s is not on %s (is logrotate installed?): the sites' logs are not rotated", path.Dir(file), r.ex.Host())
+		return nil
+	}
+	if err := r.ex.WriteFile(ctx, file, want, 0o644); err != nil {
+		return fmt.Errorf("write %s on %s: %w", file, r.ex.Host(), err)
+	}
+	r.env.Logf(provision.LevelInfo, "wrote %s: logrotate rotates the sites' logs", file)
 	return nil
 }
 

@@ -57,6 +57,7 @@ func (s *site) chooseVersion(ctx context.Context) (string, []string, error) {
 // the site's user was made now (its files are to be handed to it).
 func (s *site) prepareRuntime(ctx context.Context, u *undo) (bool, error) {
 	if !s.isolated() {
+		s.prepareLogs(ctx, u)
 		if s.c.Site.PHP == "" {
 			return false, nil
 		}
@@ -92,6 +93,10 @@ func (s *site) prepareRuntime(ctx context.Context, u *undo) (bool, error) {
 	if created && u != nil {
 		u.push("remove "+rt.SiteDir(fs.Domain), func(ctx context.Context) error { return rt.RemoveDirs(ctx, fs.Domain) })
 	}
+	s.logDir = rt.LogDir(fs.Domain)
+	if err := rt.WriteLogrotate(ctx); err != nil {
+		s.env.Logf(provision.LevelWarning, "%v: the sites' logs are not rotated", err)
+	}
 	changed, err := rt.WritePool(ctx, fs, false)
 	if err != nil {
 		return created, err
@@ -122,6 +127,26 @@ func (s *site) prepareRuntime(ctx context.Context, u *undo) (bool, error) {
 		}
 	}
 	return created, nil
+}
+
+// prepareLogs makes a shared site's log directory, for its virtual host's
+// own logs. Where aegir may not make it (a remote deploy user without
+// root), the site logs into the web server's logs, with a warning.
+func (s *site) prepareLogs(ctx context.Context, u *undo) {
+	rt, err := s.runtime()
+	if err == nil {
+		_, serr := s.ex.Lstat(ctx, rt.SiteDir(s.c.Site.Domain))
+		if err = rt.EnsureDirs(ctx, s.c.Site.Domain, ""); err == nil {
+			if serr != nil && u != nil {
+				u.push("remove "+rt.SiteDir(s.c.Site.Domain), func(ctx context.Context) error { return rt.RemoveDirs(ctx, s.c.Site.Domain) })
+			}
+			s.logDir = rt.LogDir(s.c.Site.Domain)
+			err = rt.WriteLogrotate(ctx)
+		}
+	}
+	if err != nil {
+		s.env.Logf(provision.LevelWarning, "%s gets no logs of its own: %v", s.c.Site.Domain, errorLine(err))
+	}
 }
 
 // waitPool waits until the pool at addr answers (php-fpm's reload makes
@@ -194,10 +219,11 @@ func (s *site) handFiles(ctx context.Context, all bool) error {
 }
 
 // dropRuntime removes what an isolated site had of its own: its pools
-// (of every version), its socket, its user and its runtime directory. A
-// site that has none changes nothing. It reports whether it removed a
+// (of every version), its socket, its user, and with all its runtime
+// directory (its logs too: the site is deleted); without all, its logs
+// stay, the web server's. A site that has none changes nothing. It reports whether it removed a
 // user or pool (the site's files then go back to the web server's user).
-func (s *site) dropRuntime(ctx context.Context) (bool, error) {
+func (s *site) dropRuntime(ctx context.Context, all bool) (bool, error) {
 	rt, err := s.runtime()
 	if err != nil {
 		return false, err
@@ -226,6 +252,13 @@ func (s *site) dropRuntime(ctx context.Context) (bool, error) {
 		if err := rt.RemoveUser(ctx, s.fpmSite("")); err != nil {
 			return any, err
 		}
+	}
+	if !all {
+		if any {
+			// Its logs stay, its temporary files and sessions go.
+			return any, rt.EnsureDirs(ctx, s.c.Site.Domain, "")
+		}
+		return any, nil
 	}
 	if _, err := s.ex.Lstat(ctx, rt.SiteDir(s.c.Site.Domain)); err == nil {
 		if err := rt.RemoveDirs(ctx, s.c.Site.Domain); err != nil {

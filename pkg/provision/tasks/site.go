@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -79,7 +80,10 @@ type site struct {
 	// default pool (prepareRuntime): its own pool's socket, or the shared
 	// pool of its PHP version.
 	phpAddr string
-	rt      *fpm.Runtime // the web server's php-fpm, once needed
+	// logDir holds the site's own logs (prepareRuntime); empty: it logs
+	// into the web server's.
+	logDir string
+	rt     *fpm.Runtime // the web server's php-fpm, once needed
 }
 
 func openSite(ctx context.Context, env *engine.Env, c *provision.Job) (*site, error) {
@@ -115,7 +119,16 @@ func openSite(ctx context.Context, env *engine.Env, c *provision.Job) (*site, er
 // vhost is the site's virtual host as its record says.
 func (s *site) vhost(disabled bool) web.Site {
 	return web.Site{Domain: s.c.Site.Domain, Aliases: s.c.Site.Aliases, Redirect: s.c.Site.Redirect, Root: s.p.Docroot,
-		Disabled: disabled, AppType: s.p.Type, HTTPS: s.c.Site.HTTPS.Mode, CertFile: s.certFile(), KeyFile: s.keyFile(), PHPFPM: s.phpAddr}
+		Disabled: disabled, AppType: s.p.Type, HTTPS: s.c.Site.HTTPS.Mode, CertFile: s.certFile(), KeyFile: s.keyFile(), PHPFPM: s.phpAddr,
+		AccessLog: s.logFile(fpm.LogAccess), ErrorLog: s.logFile(fpm.LogError)}
+}
+
+// logFile is one of the site's own logs, or "" when it has none.
+func (s *site) logFile(kind string) string {
+	if s.logDir == "" {
+		return ""
+	}
+	return path.Join(s.logDir, kind+".log")
 }
 
 func (s *site) db(ctx context.Context) (db.Service, error) { return dbService(ctx, s.env, s.c) }
@@ -240,7 +253,7 @@ func siteVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 		// A site that was isolated: its pool and user go once its
 		// virtual host sends PHP to the shared pool, and its files go
 		// back to the web server's user.
-		dropped, err := s.dropRuntime(ctx)
+		dropped, err := s.dropRuntime(ctx, false)
 		if err != nil {
 			return nil, err
 		}
@@ -398,7 +411,7 @@ func siteDelete(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 		return nil, err
 	}
 	if err := step("remove the site's php-fpm pool, Unix user and runtime directory", []string{onWeb("userdel " + exec.Quote(entities.SiteUnixUser(c.Site.Domain)) + ", and remove its pool file aegir-" + entities.SiteUnixUser(c.Site.Domain) + ".conf")}, func() error {
-		_, err := s.dropRuntime(ctx)
+		_, err := s.dropRuntime(ctx, true)
 		return err
 	}); err != nil {
 		return nil, err

@@ -68,7 +68,7 @@ func (s *site) appSite() app.Site {
 		admin = mail
 	}
 	return app.Site{Domain: s.c.Site.Domain, Aliases: s.c.Site.Aliases, URL: s.url(), HTTPSURL: s.httpsURL(), DB: s.dbSpec(), Owner: s.owner(),
-		Keep: keepDir(s.c), Drush: s.c.Site.Platform.Drush, PHP: strings.Fields(s.c.Opt("php_cli", "")), Log: s.env.Logf, Visit: s.visit,
+		Keep: keepDir(s.c), Drush: s.c.Site.Platform.Drush, PHP: s.phpCLI(), Log: s.env.Logf, Visit: s.visit,
 		Install: app.InstallSettings{Title: s.c.Site.Install.Title, AdminUser: s.c.Site.Install.AdminUser, AdminEmail: admin, SiteMail: mail,
 			Profile: s.c.Site.Profile, Locale: s.c.Site.Language}}
 }
@@ -143,4 +143,17 @@ func sitePackages(ctx context.Context, s *site) ([]entities.Package, error) {
 	}
 	s.env.Logf(provision.LevelInfo, "%s: %d of the platform's %d packages enabled", s.c.Site.Domain, on, len(out))
 	return out, nil
+}
+
+// phpCLI is the php-cli command of the site's PHP steps: the job's
+// php_cli option, else phpX.Y of the version the site chose (Debian's
+// name), else the system's php.
+func (s *site) phpCLI() []string {
+	if cli := strings.Fields(s.c.Opt("php_cli", "")); len(cli) > 0 {
+		return cli
+	}
+	if s.c.Site.PHP != "" {
+		return []string{"php" + s.c.Site.PHP}
+	}
+	return nil
 }

@@ -149,6 +149,9 @@ type Site struct {
 	// (Config.PHPFPM): its own pool's socket, or the shared pool of
 	// another PHP version.
 	PHPFPM string
+	// AccessLog and ErrorLog are the site's own logs, on the web server;
+	// empty: the web server's.
+	AccessLog, ErrorLog string
 }
 
 // Server applies site configuration to one web server. A Server is for one
@@ -401,7 +404,11 @@ func (s *Server) normalize(site Site) (Site, error) {
 			return site, err
 		}
 	}
-	for what, p := range map[string]string{"certificate file": site.CertFile, "key file": site.KeyFile, "ACME challenge dir": site.ACMEChallengeDir} {
+	if (site.AccessLog == "") != (site.ErrorLog == "") {
+		return site, invalid("give both the access and the error log of %s, or neither", site.Domain)
+	}
+	for what, p := range map[string]string{"certificate file": site.CertFile, "key file": site.KeyFile, "ACME challenge dir": site.ACMEChallengeDir,
+		"access log": site.AccessLog, "error log": site.ErrorLog} {
 		if p != "" {
 			if err := checkPath(what, p); err != nil {
 				return site, err
