@@ -96,7 +96,7 @@ var (
 		"format": fixed(append(append([]string{}, output.Formats...), output.ListFormats...)...),
 		"http":   fixed(entities.ServiceTypes[entities.KindHTTP]...),
 		"db":     fixed(entities.ServiceTypes[entities.KindDB]...),
-		"https":  fixed(entities.HTTPSOff, entities.HTTPSOn, entities.HTTPSRequired),
+		"https":  fixed(entities.HTTPSModes...),
 	}
 	statusByNoun = map[string][]string{
 		"site": entities.SiteStatuses, "task": entities.TaskStatuses,

@@ -29,7 +29,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("lease", 2*time.Minute)
 	v.SetDefault("web_user", "www-data")
 	v.SetDefault("web_group", "www-data")
-	v.SetDefault("https", "off")
+	v.SetDefault("https", entities.HTTPSOff)
 	v.SetDefault("isolation", entities.IsolationShared)
 	v.SetDefault("php_fpm.pool_dir", fpm.DefaultPoolDir)
 	v.SetDefault("php_fpm.test_cmd", fpm.DefaultTestCmd)
@@ -144,7 +144,7 @@ func checkConfigValue(key string, val, def any) error {
 	case "format":
 		err = entities.ValidateOneOf(key, s, output.Formats...)
 	case "https":
-		err = entities.ValidateOneOf(key, s, entities.HTTPSOff, entities.HTTPSOn, entities.HTTPSRequired)
+		err = entities.ValidateOneOf(key, s, entities.HTTPSModes...)
 	case "isolation":
 		err = entities.ValidateOneOf(key, s, entities.Isolations...)
 	case "php_fpm.pool_dir":

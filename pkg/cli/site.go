@@ -144,7 +144,7 @@ func (o *SiteInstallOptions) record() (*store.Store, *entities.Task, error) {
 	if https == "" {
 		https = o.cfg.GetString("https")
 	}
-	if err := entities.ValidateOneOf("--https", https, entities.HTTPSOff, entities.HTTPSOn, entities.HTTPSRequired); err != nil {
+	if err := entities.ValidateOneOf("--https", https, entities.HTTPSModes...); err != nil {
 		return nil, nil, err
 	}
 	isolation := o.Isolation
@@ -413,7 +413,7 @@ func runSiteEdit(o *SiteEditOptions) error {
 		return invalid("--redirect", "", "cannot be given with --no-redirect")
 	}
 	if o.HTTPS != "" {
-		if err := entities.ValidateOneOf("--https", o.HTTPS, entities.HTTPSOff, entities.HTTPSOn, entities.HTTPSRequired); err != nil {
+		if err := entities.ValidateOneOf("--https", o.HTTPS, entities.HTTPSModes...); err != nil {
 			return err
 		}
 	}

@@ -75,9 +75,12 @@ var PlatformTypes = []string{PlatformDrupal, PlatformWordPress}
 // HTTPS modes of a site.
 const (
 	HTTPSOff      = "off"
-	HTTPSOn       = "on"
-	HTTPSRequired = "required"
+	HTTPSOn       = "on"       // answer on HTTP and HTTPS
+	HTTPSRequired = "required" // HTTP answers 301 to HTTPS (except ACME challenges); HSTS
 )
+
+// HTTPSModes are the HTTPS modes, in the order help text lists them.
+var HTTPSModes = []string{HTTPSOff, HTTPSOn, HTTPSRequired}
 
 // Target kinds of tasks.
 const (
@@ -388,7 +391,19 @@ type Task struct {
 	Worker     string            `json:"-" yaml:"-"`
 }
 
-// LogLine is one line of a task's log.
+// Levels of log lines, as kept in a task's log: the back end's, the
+// dispatcher's and the front end's own lines.
+const (
+	LevelDebug   = "debug"
+	LevelInfo    = "info"
+	LevelCommand = "command" // a command that ran on a server
+	LevelOutput  = "output"  // what a command printed
+	LevelWarning = "warning"
+	LevelError   = "error"
+)
+
+// LogLine is one line of a task's log: as the back end writes it in a
+// result, and as the state keeps it.
 type LogLine struct {
 	Time    time.Time `json:"time" yaml:"time"`
 	Level   string    `json:"level" yaml:"level"`

@@ -15,34 +15,30 @@ package provision
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 )
 
-// Levels of log lines, as kept in a task's log.
+// Levels of log lines, as kept in a task's log (entities.Level*).
 const (
-	LevelDebug   = "debug"
-	LevelInfo    = "info"
-	LevelCommand = "command" // a command that ran on a server
-	LevelOutput  = "output"  // what a command printed
-	LevelWarning = "warning"
-	LevelError   = "error"
+	LevelDebug   = entities.LevelDebug
+	LevelInfo    = entities.LevelInfo
+	LevelCommand = entities.LevelCommand
+	LevelOutput  = entities.LevelOutput
+	LevelWarning = entities.LevelWarning
+	LevelError   = entities.LevelError
 )
 
 // Result statuses.
 const (
-	StatusSuccess = "success"
-	StatusWarning = "warning"
-	StatusError   = "error"
+	StatusSuccess = entities.TaskSuccess
+	StatusWarning = entities.TaskWarning
+	StatusError   = entities.TaskError
 )
 
-// LogLine is one line of a task's log.
-type LogLine struct {
-	Time    time.Time `json:"time"`
-	Level   string    `json:"level"`
-	Message string    `json:"message"`
-}
+// LogLine is one line of a task's log (entities.LogLine: the state keeps
+// a result's lines as they are).
+type LogLine = entities.LogLine
 
 // Logger receives a task's log lines as they happen.
 type Logger interface {

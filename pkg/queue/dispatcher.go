@@ -46,13 +46,6 @@ const (
 	logMaxPending = 10000
 )
 
-// Log levels the dispatcher itself writes (the back end uses the same).
-const (
-	levelDebug   = "debug"
-	levelWarning = "warning"
-	levelError   = "error"
-)
-
 // ErrorCodeDied is the error code of a task whose dispatcher died.
 const ErrorCodeDied = "dispatcher_died"
 
@@ -468,7 +461,7 @@ func (d *Dispatcher) execute(ctx context.Context, t *entities.Task) string {
 	}()
 
 	start := time.Now()
-	w.log(levelDebug, fmt.Sprintf("claimed by worker %s (attempt %d)", t.Worker, t.Attempt))
+	w.log(entities.LevelDebug, fmt.Sprintf("claimed by worker %s (attempt %d)", t.Worker, t.Attempt))
 	out := normalize(d.call(hctx, t, w.log))
 	close(stop)
 	<-tended
@@ -503,7 +496,7 @@ func (d *Dispatcher) execute(ctx context.Context, t *entities.Task) string {
 func (d *Dispatcher) call(ctx context.Context, t *entities.Task, log func(level, msg string)) (out Outcome) {
 	defer func() {
 		if r := recover(); r != nil {
-			log(levelError, fmt.Sprintf("internal error: %v\n%s", r, debug.Stack()))
+			log(entities.LevelError, fmt.Sprintf("internal error: %v\n%s", r, debug.Stack()))
 			out = Outcome{Status: entities.TaskError, Code: "internal", Error: fmt.Sprintf("internal error: %v", r),
 				Hint: "this is a bug in aegir: please report it with the task's log", Fix: []entities.Action{entities.Do("task.log", fmt.Sprint(t.ID))}}
 		}

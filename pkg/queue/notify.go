@@ -73,7 +73,7 @@ func (d *Dispatcher) notifyFailure(ctx context.Context, id int64, code string) {
 	host, _ := os.Hostname()
 	if err := d.Notify.Notify(ctx, &Failure{Task: t, ErrorCode: code, Host: host, LogTail: tail}); err != nil {
 		d.logf("queue: task %d: failure notification: %v", id, err)
-		_ = d.Store.AppendLog(ctx, id, entities.LogLine{Time: d.now(), Level: levelWarning, Message: "the failure notification could not be sent: " + err.Error()})
+		_ = d.Store.AppendLog(ctx, id, entities.LogLine{Time: d.now(), Level: entities.LevelWarning, Message: "the failure notification could not be sent: " + err.Error()})
 	}
 }
 

@@ -57,18 +57,18 @@ func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
 		rescued = append(rescued, t)
 		d.logf("queue: task %d (%s %s): %s: %s", t.ID, t.Type, t.Target, MsgDied, why)
 		bg := context.WithoutCancel(ctx)
-		lines := []entities.LogLine{{Time: now, Level: levelError, Message: MsgDied + ": " + why}}
+		lines := []entities.LogLine{{Time: now, Level: entities.LevelError, Message: MsgDied + ": " + why}}
 		finished := false
 		if d.Cleanup != nil {
 			var err error
 			if finished, err = d.Cleanup(bg, t); err != nil {
-				lines = append(lines, entities.LogLine{Time: d.now(), Level: levelWarning, Message: "clean-up after the dead dispatcher failed: " + err.Error()})
+				lines = append(lines, entities.LogLine{Time: d.now(), Level: entities.LevelWarning, Message: "clean-up after the dead dispatcher failed: " + err.Error()})
 			} else {
-				lines = append(lines, entities.LogLine{Time: d.now(), Level: levelDebug, Message: "clean-up after the dead dispatcher done"})
+				lines = append(lines, entities.LogLine{Time: d.now(), Level: entities.LevelDebug, Message: "clean-up after the dead dispatcher done"})
 			}
 		}
 		if finished {
-			lines = append(lines, entities.LogLine{Time: d.now(), Level: levelWarning, Message: "the task's work was done when its dispatcher died; the rescue finished its clean-up and saved its result: nothing to retry"})
+			lines = append(lines, entities.LogLine{Time: d.now(), Level: entities.LevelWarning, Message: "the task's work was done when its dispatcher died; the rescue finished its clean-up and saved its result: nothing to retry"})
 			if err := d.Store.ClearRescuedError(bg, t.ID); err != nil {
 				d.logf("queue: task %d: marking it finished: %v", t.ID, err)
 			} else {

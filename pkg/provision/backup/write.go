@@ -25,6 +25,7 @@ import (
 
 	"github.com/klauspost/pgzip"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -266,7 +267,7 @@ func (w *writer) dump(out io.Writer) ([]byte, error) {
 	if err := gz.Close(); err != nil {
 		return nil, fmt.Errorf("backup: compressing the dump: %w", err)
 	}
-	w.src.Log.log("info", "database dump: %s in %s", SizeString(cnt.n), time.Since(start).Round(time.Millisecond))
+	w.src.Log.log(entities.LevelInfo, "database dump: %s in %s", SizeString(cnt.n), time.Since(start).Round(time.Millisecond))
 	w.members = append(w.members, Member{Name: DatabaseMember, Type: TypeFile, Size: cnt.n, Mode: "0600", SHA256: hex.EncodeToString(h.Sum(nil))})
 	// GNU format: sizes of 8 GiB and more still fit one 512-byte block.
 	var hb bytes.Buffer
@@ -311,7 +312,7 @@ func (w *writer) part(p Part) error {
 	fi, err := ex.Lstat(w.ctx, p.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if !p.Optional {
-			w.src.Log.log("info", "%s: %s does not exist on %s; nothing to archive", p.Name, p.Path, ex.Host())
+			w.src.Log.log(entities.LevelInfo, "%s: %s does not exist on %s; nothing to archive", p.Name, p.Path, ex.Host())
 		}
 		return nil
 	}
@@ -342,7 +343,7 @@ func (w *writer) part(p Part) error {
 			size += m.Size
 		}
 	}
-	w.src.Log.log("info", "%s: %s, %s from %s in %s", p.Name, Count(files, "file"), SizeString(size), p.Path, time.Since(start).Round(time.Millisecond))
+	w.src.Log.log(entities.LevelInfo, "%s: %s, %s from %s in %s", p.Name, Count(files, "file"), SizeString(size), p.Path, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -355,7 +356,7 @@ func (w *writer) list(dir, name string, out []entry) ([]entry, error) {
 	for _, fi := range infos {
 		e := entry{name: name + "/" + fi.Name(), path: dir + "/" + fi.Name(), fi: fi}
 		if checkName(e.name) != nil {
-			w.src.Log.log("warning", "skipped %s: its name cannot be archived", e.path)
+			w.src.Log.log(entities.LevelWarning, "skipped %s: its name cannot be archived", e.path)
 			continue
 		}
 		switch {
@@ -368,7 +369,7 @@ func (w *writer) list(dir, name string, out []entry) ([]entry, error) {
 		case fi.Mode().IsRegular(), fi.Mode()&fs.ModeSymlink != 0:
 			out = append(out, e)
 		default:
-			w.src.Log.log("warning", "skipped %s: not a file, directory or symbolic link (%s)", e.path, fi.Mode().Type())
+			w.src.Log.log(entities.LevelWarning, "skipped %s: not a file, directory or symbolic link (%s)", e.path, fi.Mode().Type())
 		}
 	}
 	return out, nil
@@ -502,29 +503,29 @@ func (w *writer) entry(f *fetched) error {
 	h.Typeflag, m.Type = tar.TypeReg, TypeFile
 	if f.small() {
 		if errors.Is(f.err, fs.ErrNotExist) {
-			w.src.Log.log("warning", "%s was removed while the backup ran; not archived", f.path)
+			w.src.Log.log(entities.LevelWarning, "%s was removed while the backup ran; not archived", f.path)
 			return nil
 		}
 		if errors.Is(f.err, errSwapped) {
-			w.src.Log.log("warning", "%s: %v; not archived", f.path, f.err)
+			w.src.Log.log(entities.LevelWarning, "%s: %v; not archived", f.path, f.err)
 			return nil
 		}
 		if f.err != nil {
 			return fmt.Errorf("backup: read %s on %s: %w", f.path, w.src.Files.Host(), f.err)
 		}
 		if int64(len(f.data)) != fi.Size() {
-			w.src.Log.log("warning", "%s changed size while the backup ran; archived as read", f.path)
+			w.src.Log.log(entities.LevelWarning, "%s changed size while the backup ran; archived as read", f.path)
 		}
 		h.Size = int64(len(f.data))
 		return w.content(h, m, bytes.NewReader(f.data))
 	}
 	r, err := openListed(w.ctx, w.src.Files, f.path, fi)
 	if errors.Is(err, fs.ErrNotExist) {
-		w.src.Log.log("warning", "%s was removed while the backup ran; not archived", f.path)
+		w.src.Log.log(entities.LevelWarning, "%s was removed while the backup ran; not archived", f.path)
 		return nil
 	}
 	if errors.Is(err, errSwapped) {
-		w.src.Log.log("warning", "%s: %v; not archived", f.path, err)
+		w.src.Log.log(entities.LevelWarning, "%s: %v; not archived", f.path, err)
 		return nil
 	}
 	if err != nil {
@@ -541,9 +542,9 @@ func (w *writer) entry(f *fetched) error {
 	}
 	var one [1]byte
 	if lr.N > 0 {
-		w.src.Log.log("warning", "%s shrank while the backup ran; archived padded with zeros", f.path)
+		w.src.Log.log(entities.LevelWarning, "%s shrank while the backup ran; archived padded with zeros", f.path)
 	} else if n, _ := r.Read(one[:]); n > 0 {
-		w.src.Log.log("warning", "%s grew while the backup ran; archived as it was when listed", f.path)
+		w.src.Log.log(entities.LevelWarning, "%s grew while the backup ran; archived as it was when listed", f.path)
 	}
 	return nil
 }

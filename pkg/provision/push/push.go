@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -106,12 +107,12 @@ func Tree(ctx context.Context, ex exec.Executor, src, dst string, o Options) (St
 	if method == Auto {
 		method = SFTP
 		if why := rsyncMissing(ctx, ex); why != "" {
-			o.Logf("info", "copying with SFTP: %s", why)
+			o.Logf(entities.LevelInfo, "copying with SFTP: %s", why)
 		} else {
 			method = Rsync
 		}
 	}
-	o.Logf("info", "pushing %s to %s on %s (%s)", src, dst, ex.Host(), method)
+	o.Logf(entities.LevelInfo, "pushing %s to %s on %s (%s)", src, dst, ex.Host(), method)
 	switch method {
 	case Rsync:
 		return rsync(ctx, ex, src, dst, o)
@@ -200,7 +201,7 @@ func rsync(ctx context.Context, ex exec.Executor, src, dst string, o Options) (S
 		return Stats{}, fmt.Errorf("push: %w", err)
 	}
 	c := exec.Command{Name: "rsync", Args: args, Timeout: o.Timeout}
-	o.Logf("command", "%s", c.String())
+	o.Logf(entities.LevelCommand, "%s", c.String())
 	res, err := exec.NewLocal().Run(ctx, c)
 	if err != nil {
 		return Stats{}, fmt.Errorf("push: rsync to %s: %w", ex.Host(), err)
@@ -214,7 +215,7 @@ func rsync(ctx context.Context, ex exec.Executor, src, dst string, o Options) (S
 			st.Bytes, _ = strconv.ParseInt(strings.ReplaceAll(strings.TrimSuffix(v, " bytes"), ",", ""), 10, 64)
 		}
 	}
-	o.Logf("info", "rsync copied %d files (%d bytes) to %s", st.Files, st.Bytes, ex.Host())
+	o.Logf(entities.LevelInfo, "rsync copied %d files (%d bytes) to %s", st.Files, st.Bytes, ex.Host())
 	return st, nil
 }
 
@@ -256,7 +257,7 @@ func sftpTree(ctx context.Context, ex exec.Executor, src, dst string, o Options)
 		case d.Type().IsRegular():
 			files = append(files, file{rel: rel, mode: info.Mode().Perm(), size: info.Size()})
 		default:
-			o.Logf("warning", "skipping %s: not a file, directory or symlink", p)
+			o.Logf(entities.LevelWarning, "skipping %s: not a file, directory or symlink", p)
 		}
 		return nil
 	})
@@ -313,7 +314,7 @@ func sftpTree(ctx context.Context, ex exec.Executor, src, dst string, o Options)
 			return st, fmt.Errorf("push: %w", err)
 		}
 	}
-	o.Logf("info", "SFTP copied %d files (%d bytes) to %s", st.Files, st.Bytes, ex.Host())
+	o.Logf(entities.LevelInfo, "SFTP copied %d files (%d bytes) to %s", st.Files, st.Bytes, ex.Host())
 	return st, nil
 }
 

@@ -45,7 +45,7 @@ func siteCron(ctx context.Context, env *engine.Env, c *provision.Job) (*provisio
 // master, or that listens only on its loopback, runs its cron too).
 func (s *site) visit(ctx context.Context, path string) (int, error) {
 	scheme := "http"
-	if s.c.Site.HTTPS.Mode == "required" {
+	if s.c.Site.HTTPS.Mode == entities.HTTPSRequired {
 		scheme = "https"
 	}
 	a, err := s.ws.Request(ctx, scheme, s.c.Site.Domain, path, "aegir-cron", cronTimeout)

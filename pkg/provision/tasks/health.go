@@ -154,7 +154,7 @@ func (s *site) checkDBLogin(ctx context.Context, svc db.Service, svcErr error) e
 
 // urlScheme is the scheme of the site's address (url).
 func (s *site) urlScheme() string {
-	if s.c.Site.HTTPS.Mode == "required" && s.c.Site.HTTPS.CertFile != "" {
+	if s.c.Site.HTTPS.Mode == entities.HTTPSRequired && s.c.Site.HTTPS.CertFile != "" {
 		return "https"
 	}
 	return "http"
@@ -163,7 +163,7 @@ func (s *site) urlScheme() string {
 // healthSchemes are the schemes the site answers on: HTTP, and HTTPS
 // once it is on and the site has a certificate.
 func (s *site) healthSchemes() []string {
-	if (s.c.Site.HTTPS.Mode == "on" || s.c.Site.HTTPS.Mode == "required") && s.c.Site.HTTPS.CertFile != "" {
+	if (s.c.Site.HTTPS.Mode == entities.HTTPSOn || s.c.Site.HTTPS.Mode == entities.HTTPSRequired) && s.c.Site.HTTPS.CertFile != "" {
 		return []string{"http", "https"}
 	}
 	return []string{"http"}

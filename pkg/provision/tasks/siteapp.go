@@ -13,7 +13,7 @@ import (
 // url is the site's address as its users reach it: https once HTTPS is
 // required and the site has a certificate (until then it answers on HTTP).
 func (s *site) url() string {
-	if s.c.Site.HTTPS.Mode == "required" && s.c.Site.HTTPS.CertFile != "" {
+	if s.c.Site.HTTPS.Mode == entities.HTTPSRequired && s.c.Site.HTTPS.CertFile != "" {
 		return "https://" + s.c.Site.Domain + httpsPortSuffix(s.c.Site.Web.HTTPSPort)
 	}
 	return "http://" + s.c.Site.Domain + portSuffix(s.c.Site.Web.Port)

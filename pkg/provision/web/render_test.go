@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
@@ -215,5 +216,37 @@ func TestConfigFromContext(t *testing.T) {
 		TestCmd: "t", RestartCmd: "r", PHPFPM: "127.0.0.1:9000", TemplatesDir: "/root/.aegir/templates", WebUser: "www-data"}
 	if got != want {
 		t.Errorf("ConfigFromContext:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// The back end takes the domains and the web user that the front end
+// accepts (entities.NormalizeDomain, entities.ValidateSystemName) and
+// refuses those it refuses: one rule each, not one a side.
+func TestOneRuleWithTheFrontEnd(t *testing.T) {
+	s := newServer(t, Config{Type: Nginx, PHPFPM: "127.0.0.1:9000"})
+	for _, d := range []string{
+		"a.test", "x-1.a.test", "1a.test", "a.b2", "a.x-y",
+		"a.-test", "a.test-", "-a.test", "a..test", "a.123", "a_b.test",
+		strings.Repeat("a", 63) + ".test", strings.Repeat("a", 64) + ".test",
+		"a." + strings.Repeat("t", 63), "a." + strings.Repeat("t", 64),
+		strings.Repeat("abcdefghi.", 25) + "test", strings.Repeat("abcdefghi.", 24) + "test",
+	} {
+		n, err := entities.NormalizeDomain("DOMAIN", d)
+		front := err == nil && n == d
+		_, err = s.RenderSite(context.Background(), Site{Domain: d, Root: "/var/www/a"})
+		if back := err == nil; back != front {
+			t.Errorf("domain %q: the front end accepts it: %v, the back end: %v (%v)", d, front, back, err)
+		}
+		_, err = s.RenderSite(context.Background(), Site{Domain: "a.test", Aliases: []string{"*." + d}, Root: "/var/www/a"})
+		if back := err == nil; back != front && len(d) < 250 {
+			t.Errorf("alias *.%s: the front end accepts %q: %v, the back end: %v (%v)", d, d, front, back, err)
+		}
+	}
+	for _, u := range []string{"www-data", "_www", "nginx", "a.b", "u1", "WWW", "1www", "-www", "w w", strings.Repeat("w", 32), strings.Repeat("w", 33)} {
+		front := entities.ValidateSystemName("web_user", u, "user") == nil
+		_, err := New(exec.NewLocal(), Config{Type: Nginx, ConfigDir: "/a", WebUser: u}, nil)
+		if back := err == nil; back != front {
+			t.Errorf("web user %q: the front end accepts it: %v, the back end: %v (%v)", u, front, back, err)
+		}
 	}
 }

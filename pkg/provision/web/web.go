@@ -57,7 +57,6 @@ import (
 	"net"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,10 +68,10 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-// Web server types.
+// Web server types (entities.Type*).
 const (
-	Nginx  = "nginx"
-	Apache = "apache"
+	Nginx  = entities.TypeNginx
+	Apache = entities.TypeApache
 )
 
 // Application types of a site's platform.
@@ -81,11 +80,11 @@ const (
 	WordPress = entities.PlatformWordPress
 )
 
-// HTTPS modes of a site.
+// HTTPS modes of a site (entities.HTTPS*).
 const (
-	HTTPSOff      = "off"
-	HTTPSOn       = "on"       // answer on HTTP and HTTPS
-	HTTPSRequired = "required" // HTTP answers 301 to HTTPS (except ACME challenges); HSTS
+	HTTPSOff      = entities.HTTPSOff
+	HTTPSOn       = entities.HTTPSOn
+	HTTPSRequired = entities.HTTPSRequired
 )
 
 // Config describes the web service of one server.
@@ -251,11 +250,6 @@ func (s *Server) ACMEChallengeDir() string { return path.Join(s.cfg.ConfigDir, "
 
 // --- validation: everything that reaches a config file or a path ---
 
-var (
-	// A user name.
-	userRe = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
-)
-
 func invalid(format string, args ...any) *provision.Error {
 	return provision.Errorf(provision.ErrInvalidContext, "correct the value in the server's or the site's record, which show it, and run the task again", format, args...).
 		With(entities.Do("server.show", "SERVER"), entities.Do("site.show", "DOMAIN"))
@@ -306,8 +300,10 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
-	if c.WebUser != "" && !userRe.MatchString(c.WebUser) {
-		return invalid("invalid web user %q", c.WebUser)
+	if c.WebUser != "" {
+		if err := CheckUser("web user", c.WebUser); err != nil {
+			return invalid("%v", err)
+		}
 	}
 	for _, cmd := range []string{c.TestCmd, c.RestartCmd} {
 		if strings.ContainsAny(cmd, "\x00\n") {

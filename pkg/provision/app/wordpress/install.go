@@ -37,10 +37,7 @@ type Installed struct {
 	Site   string `json:"site"`
 }
 
-var (
-	wpUserRe   = regexp.MustCompile(`^[A-Za-z0-9 _.\-@]{1,60}$`)
-	wpLocaleRe = regexp.MustCompile(`^[a-z]{2,3}(_[A-Z]{2})?(_[a-z]+)?$`)
-)
+var wpLocaleRe = regexp.MustCompile(`^[a-z]{2,3}(_[A-Z]{2})?(_[a-z]+)?$`)
 
 func (o *InstallOptions) defaults() (err error) {
 	if err := app.CheckDomains(o.Domain, nil); err != nil {

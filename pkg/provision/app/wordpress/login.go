@@ -90,8 +90,8 @@ func newLoginToken() (token, hash string) {
 // caller to print once, never to log or keep. url is the site's address
 // (empty: http://DOMAIN).
 func LoginLink(ctx context.Context, ex exec.Executor, p app.Platform, domain, url, user, runAs string, log app.Logf) (string, error) {
-	if user != "" && !wpUserRe.MatchString(user) {
-		return "", provision.Errorf(provision.ErrInvalidContext, "check the user name", "login link for %s: invalid user name %q", domain, user)
+	if err := entities.ValidateAccountName("user name", user); err != nil {
+		return "", provision.Errorf(provision.ErrInvalidContext, "check the user name", "login link for %s: %v", domain, err)
 	}
 	if p.Type == entities.PlatformWordPress {
 		if _, err := EnsureLoginPlugin(ctx, ex, p, log); err != nil {
