@@ -11,12 +11,14 @@ import (
 	"time"
 )
 
-// Statuses of servers and platforms.
+// Statuses of servers and platforms, and of a server's services
+// (enabled, or error when its last verify failed).
 const (
 	StatusQueued  = "queued"
 	StatusEnabled = "enabled"
 	StatusLocked  = "locked"
 	StatusDeleted = "deleted"
+	StatusError   = "error"
 )
 
 // Statuses of sites (queued and deleted shared with the above).

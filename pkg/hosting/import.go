@@ -9,6 +9,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/db"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -60,11 +61,6 @@ func (r *Runner) importSites(ctx context.Context, t *entities.Task, found []prov
 	return nil
 }
 
-// systemNames are databases and users no site may own: deleting the
-// site would drop them.
-var systemNames = map[string]bool{"mysql": true, "information_schema": true, "performance_schema": true, "sys": true,
-	"root": true, "mariadb.sys": true, "debian-sys-maint": true, "postgres": true, "template0": true, "template1": true}
-
 // dbTaken returns which of name and user another live site on the
 // database server dbs already uses as its database or user, or that is
 // the server's own (its admin user, a system database); "" if none.
@@ -77,7 +73,7 @@ func (r *Runner) dbTaken(ctx context.Context, servers []*entities.Server, dbs, n
 			if n == "" {
 				continue
 			}
-			if systemNames[n] {
+			if db.IsSystemName(n) {
 				return n, nil
 			}
 			for _, sv := range s.Services {

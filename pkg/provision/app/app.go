@@ -36,17 +36,18 @@ import (
 	"io/fs"
 	"path"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 // Package types.
 const (
-	TypeCore    = "core"
-	TypeModule  = "module"
-	TypeTheme   = "theme"
-	TypeProfile = "profile"
-	TypePlugin  = "plugin"
+	TypeCore    = entities.PackageCore
+	TypeModule  = entities.PackageModule
+	TypeTheme   = entities.PackageTheme
+	TypeProfile = entities.PackageProfile
+	TypePlugin  = entities.PackagePlugin
 )
 
 // Platform is what Detect found in a platform's root.

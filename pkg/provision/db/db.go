@@ -42,20 +42,20 @@ type Type string
 
 // The database server types.
 const (
-	MariaDB    Type = "mariadb"
-	MySQL      Type = "mysql"
-	PostgreSQL Type = "postgresql"
+	MariaDB    Type = entities.TypeMariaDB
+	MySQL      Type = entities.TypeMySQL
+	PostgreSQL Type = entities.TypePostgreSQL
 )
 
 // ParseType reads a type name as found in a context or a flag; "postgres"
 // and "pgsql" are accepted for PostgreSQL.
 func ParseType(s string) (Type, error) {
 	switch s {
-	case "mariadb":
+	case entities.TypeMariaDB:
 		return MariaDB, nil
-	case "mysql":
+	case entities.TypeMySQL:
 		return MySQL, nil
-	case "postgresql", "postgres", "pgsql":
+	case entities.TypePostgreSQL, "postgres", "pgsql":
 		return PostgreSQL, nil
 	}
 	return "", provision.Errorf(provision.ErrInvalidContext,

@@ -24,11 +24,19 @@ const (
 )
 
 // reserved are names of system databases and accounts that aegir must
-// never create, grant or drop.
+// never create, grant or drop (in lower case; IsSystemName).
 var reserved = map[string]bool{
 	"mysql": true, "information_schema": true, "performance_schema": true, "sys": true,
-	"root": true, "mariadb_sys": true, "debian_sys_maint": true,
+	"root": true, "mariadb.sys": true, "mariadb_sys": true, "debian-sys-maint": true, "debian_sys_maint": true,
 	"postgres": true, "template0": true, "template1": true, "public": true, "pg_database_owner": true,
+}
+
+// IsSystemName says whether name (a database or a user, in any case) is
+// one of a database server's own, which no site may own: a site's delete
+// would drop it. Those of PostgreSQL's roles start with pg_.
+func IsSystemName(name string) bool {
+	lower := strings.ToLower(name)
+	return reserved[lower] || strings.HasPrefix(lower, "pg_")
 }
 
 // validName checks an identifier: ASCII letters, digits and underscores, at
@@ -52,11 +60,10 @@ func validName(kind, name string, max int) error {
 			return provision.Errorf(provision.ErrInvalidContext, hint, "invalid %s %q: character %q is not allowed", kind, name, rune(c))
 		}
 	}
-	lower := strings.ToLower(name)
 	switch {
 	case digits:
 		return provision.Errorf(provision.ErrInvalidContext, hint, "invalid %s %q: only digits", kind, name)
-	case reserved[lower], strings.HasPrefix(lower, "pg_"):
+	case IsSystemName(name):
 		return provision.Errorf(provision.ErrInvalidContext, hint, "invalid %s %q: a system name", kind, name)
 	}
 	return nil

@@ -245,3 +245,20 @@ func TestParseType(t *testing.T) {
 		t.Error("default ports")
 	}
 }
+
+// The names a database server keeps for itself, as they are spelled on
+// the server and in any case, and PostgreSQL's pg_ roles, are system
+// names; a site's are not.
+func TestIsSystemName(t *testing.T) {
+	for _, n := range []string{"mysql", "MySQL", "information_schema", "performance_schema", "sys", "root",
+		"mariadb.sys", "debian-sys-maint", "postgres", "template0", "template1", "public", "pg_monitor", "PG_read_all_data"} {
+		if !IsSystemName(n) {
+			t.Errorf("IsSystemName(%q) = false", n)
+		}
+	}
+	for _, n := range []string{"wwwexamplecom", "site_2", "mysqlsite", "rootsite", "publicsite", "sitepg_2"} {
+		if IsSystemName(n) {
+			t.Errorf("IsSystemName(%q) = true", n)
+		}
+	}
+}

@@ -418,7 +418,7 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "pick a platform of the same kind ("+src.p.Type+")",
 			"%s is a %s site; platform %s is %s", src.c.Site.Domain, src.p.Type, dst.c.Site.Platform.Name, dst.p.Type)
 	}
-	if (src.c.Site.DBServer.Type == "postgresql") != (dst.c.Site.DBServer.Type == "postgresql") {
+	if (src.c.Site.DBServer.Type == entities.TypePostgreSQL) != (dst.c.Site.DBServer.Type == entities.TypePostgreSQL) {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "pick a database server of the same kind",
 			"the database of %s is on %s; a dump of it does not load into %s (server %s)", src.c.Site.Domain, src.c.Site.DBServer.Type, dst.c.Site.DBServer.Type, dst.c.Site.DBServer.Machine.Name)
 	}

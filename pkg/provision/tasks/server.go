@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/fpm"
@@ -20,7 +21,7 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 	var states []provision.ServiceState
 	var errs []error
 	if c.Site.Web.Type != "" {
-		st := provision.ServiceState{Kind: "http", Status: "enabled"}
+		st := provision.ServiceState{Kind: entities.KindHTTP, Status: entities.StatusEnabled}
 		err := func() error {
 			ws, err := web.Open(ctx, env, c)
 			if err != nil {
@@ -62,13 +63,13 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 			return nil
 		}()
 		if err != nil {
-			st.Status, st.Message = "error", err.Error()
+			st.Status, st.Message = entities.StatusError, err.Error()
 			errs = append(errs, err)
 		}
 		states = append(states, st)
 	}
 	if c.Site.DBServer.Type != "" {
-		st := provision.ServiceState{Kind: "db", Status: "enabled"}
+		st := provision.ServiceState{Kind: entities.KindDB, Status: entities.StatusEnabled}
 		err := func() error {
 			svc, err := dbService(ctx, env, c)
 			if err != nil {
@@ -84,7 +85,7 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 			return nil
 		}()
 		if err != nil {
-			st.Status, st.Message = "error", err.Error()
+			st.Status, st.Message = entities.StatusError, err.Error()
 			errs = append(errs, err)
 		}
 		states = append(states, st)
