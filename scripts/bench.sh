@@ -47,3 +47,6 @@ bash scripts/bench-backup.sh
 
 # Reloads: 24 queued alias edits on one server, 1 worker against 4 (docs/benchmarks.md, Reloads).
 bash scripts/bench-reload.sh
+
+# Isolation: site install isolated against shared, and what idle pools cost (docs/benchmarks.md, Isolation).
+bash scripts/bench-isolation.sh
