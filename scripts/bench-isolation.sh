@@ -63,8 +63,7 @@ start_nginx "$work/nginx" "$port" "$AEGIR_HOME/config/bench/nginx.conf"
 now() { date +%s%N; }
 ms() { echo "($2 - $1) / 1000000" | bc; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-install() { # DOMAIN ISOLATION: prints the milliseconds it took
-  sites+=("$1")
+install() { # DOMAIN ISOLATION: prints the milliseconds it took (run it in $(...): record the domain in sites first)
   local t0; t0=$(now)
   "$AEGIR" site install "$1" --platform wp --isolation "$2" -q >/dev/null
   ms "$t0" "$(now)"
@@ -72,25 +71,27 @@ install() { # DOMAIN ISOLATION: prints the milliseconds it took
 master_rss() { ps -o rss= -p "$(cat "$work/fpm/php-fpm.pid")" | tr -d ' '; }
 
 echo "warming the caches (one install of each, not counted)..."
-install "w-shared.$P.test" shared >/dev/null
-install "w-site.$P.test" site >/dev/null
+sites+=("$P-wshared.test" "$P-wsite.test")
+install "$P-wshared.test" shared >/dev/null
+install "$P-wsite.test" site >/dev/null
 rss_before=$(master_rss)
 sh=() is=()
 for r in $(seq "$ROUNDS"); do
   echo "round $r of $ROUNDS..."
-  sh+=("$(install "s$r.$P.test" shared)")
-  is+=("$(install "i$r.$P.test" site)")
+  sites+=("$P-s$r.test" "$P-i$r.test")
+  sh+=("$(install "$P-s$r.test" shared)")
+  is+=("$(install "$P-i$r.test" site)")
 done
 SH=$(median "${sh[@]}"); IS=$(median "${is[@]}")
 # Each isolated site's front page once, so that its pool started workers;
 # then the idle timeout (10 s) passes.
-for r in $(seq "$ROUNDS"); do curl -s -o /dev/null -H "Host: i$r.$P.test" "http://127.0.0.1:$port/"; done
+for r in $(seq "$ROUNDS"); do curl -s -o /dev/null -H "Host: $P-i$r.test" "http://127.0.0.1:$port/"; done
 busy=0
-for r in $(seq "$ROUNDS"); do busy=$((busy + $(pgrep -c -u "$("$AEGIR" site show "i$r.$P.test" --field unix_user)" || true))); done
+for r in $(seq "$ROUNDS"); do busy=$((busy + $(pgrep -c -u "$("$AEGIR" site show "$P-i$r.test" --field unix_user)" || true))); done
 sleep 12
 idle=0
 for r in $(seq "$ROUNDS") w; do
-  d="i$r.$P.test"; [ "$r" = w ] && d="w-site.$P.test"
+  d="$P-i$r.test"; [ "$r" = w ] && d="$P-wsite.test"
   idle=$((idle + $(pgrep -c -u "$("$AEGIR" site show "$d" --field unix_user)" || true)))
 done
 rss_after=$(master_rss)
@@ -103,5 +104,5 @@ printf '%-52s %8s %8s\n' "--isolation shared" "$SH" "1.00x"
 printf '%-52s %8s %7.2fx\n' "--isolation site (user, pool, php-fpm test + reload)" "$IS" "$(echo "$IS / $SH" | bc -l)"
 printf '\n%-52s %8s\n' "pool workers right after one request each ($ROUNDS pools)" "$busy"
 printf '%-52s %8s\n' "pool workers after 12 s idle ($pools pools)" "$idle"
-printf '%-52s %8s\n' "php-fpm master RSS KiB, 1 pool" "$rss_before"
-printf '%-52s %8s\n' "php-fpm master RSS KiB, $pools pools" "$rss_after"
+printf '%-52s %8s\n' "php-fpm master RSS KiB, shared + 1 isolated pool" "$rss_before"
+printf '%-52s %8s\n' "php-fpm master RSS KiB, shared + $pools isolated pools" "$rss_after"
