@@ -693,3 +693,43 @@ func TestRestoreDeletedSite(t *testing.T) {
 		t.Fatalf("restore of a site that never was: exit %d\n%s", code, errs)
 	}
 }
+
+// A restore rewrites the site's settings for its new database and drops
+// the old one: the very first request after the command returns, with no
+// retry, is served from the restored database, on nginx and on apache.
+// php-fpm's opcache would run the settings it compiled before (for up to
+// opcache.revalidate_freq, 2 s on Debian; an hour here, so that only
+// aegir's own refresh can make the test pass) and the page would fail to
+// reach the dropped database.
+func TestRestoreFirstRequestRunsNewSettings(t *testing.T) {
+	for _, kind := range []string{"nginx", "apache"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			h := newHostEnv(t, kind, "opcache.revalidate_freq=3600")
+			root := h.wpPlatform(t, "wp")
+			domain, db1 := wordPressSite(t, h, "wp", root, "oc"+kind[:1], false, "Made before the backup", "before.txt")
+			// A site installed a while ago: opcache caches no file
+			// younger than 2 s (opcache.file_update_protection).
+			old := time.Now().Add(-time.Hour)
+			for _, f := range []string{filepath.Join(root, "wp-content", "aegir-sites", domain+".php"), filepath.Join(root, "wp-config.php")} {
+				if err := os.Chtimes(f, old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+			must(t, h.home, "site", "backup", domain, "-q")
+			addPost(t, db1, "Made after the backup")
+			if code, body := h.getOnce(t, domain, "/"); code != 200 || !strings.Contains(body, "Made after the backup") {
+				t.Fatalf("before the restore: %d %.300q", code, body)
+			}
+
+			must(t, h.home, "site", "restore", domain, "-q")
+			code, body := h.getOnce(t, domain, "/")
+			if code != 200 || !strings.Contains(body, "Made before the backup") || strings.Contains(body, "Made after the backup") {
+				t.Fatalf("the first request after the restore: %d %.300q; want the restored database's page", code, body)
+			}
+			if db2 := siteRecord(t, h.home, domain)["db_name"]; db2 == db1 || dbExists(t, db1) {
+				t.Fatalf("databases after the restore: %v (was %s; still there: %v)", db2, db1, dbExists(t, db1))
+			}
+		})
+	}
+}

@@ -30,9 +30,11 @@ type hostEnv struct {
 	fpm  string // php-fpm's socket
 }
 
-func newHostEnv(t *testing.T, kind string) *hostEnv {
+// newHostEnv makes the hostEnv with a web server of kind; each of ini
+// sets a PHP setting of its php-fpm (testenv.StartPHPFPM).
+func newHostEnv(t *testing.T, kind string, ini ...string) *hostEnv {
 	t.Helper()
-	return startHost(t, kind, testenv.StartPHPFPM, nil)
+	return startHost(t, kind, func(t testing.TB) *testenv.PHPFPM { return testenv.StartPHPFPM(t, ini...) }, nil)
 }
 
 // startHost starts the web server kind and a php-fpm (start) for a new

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -27,16 +28,17 @@ const PHPFPMBinary = "/usr/sbin/php-fpm8.2"
 
 // StartPHPFPM starts a private php-fpm pool for the test and stops it when
 // the test ends. Its workers start on demand (at most 4), to keep the
-// machine small.
-func StartPHPFPM(t testing.TB) *PHPFPM { return startPHPFPM(t, false) }
+// machine small. Each of ini ("opcache.revalidate_freq=3600") sets a
+// PHP setting of the pool.
+func StartPHPFPM(t testing.TB, ini ...string) *PHPFPM { return startPHPFPM(t, false, ini) }
 
 // StartPHPFPMPools is StartPHPFPM with a pool directory (PoolDir) that the
 // master includes, and the commands that test and reload it, for the
 // pools of isolated sites; the runtime directory for their sockets and
 // directories is the test's too.
-func StartPHPFPMPools(t testing.TB) *PHPFPM { return startPHPFPM(t, true) }
+func StartPHPFPMPools(t testing.TB) *PHPFPM { return startPHPFPM(t, true, nil) }
 
-func startPHPFPM(t testing.TB, pools bool) *PHPFPM {
+func startPHPFPM(t testing.TB, pools bool, ini []string) *PHPFPM {
 	t.Helper()
 	Need(t, PHPFPMBinary)
 	dir := PublicDir(t)
@@ -53,6 +55,14 @@ func startPHPFPM(t testing.TB, pools bool) *PHPFPM {
 		include = "include = " + p.PoolDir + "/*.conf\n"
 		p.TestCmd = PHPFPMBinary + " -t --fpm-config " + conf
 		p.ReloadCmd = "kill -USR2 \"$(cat " + filepath.Join(dir, "php-fpm.pid") + ")\""
+	}
+	var extra strings.Builder
+	for _, kv := range ini {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			t.Fatalf("StartPHPFPM: %q is not NAME=VALUE", kv)
+		}
+		fmt.Fprintf(&extra, "php_admin_value[%s] = %s\n", k, v)
 	}
 	mustWrite(t, conf, []byte(fmt.Sprintf(`; Private php-fpm of a test.
 [global]
@@ -71,7 +81,7 @@ pm = ondemand
 pm.max_children = 4
 pm.process_idle_timeout = 10s
 catch_workers_output = yes
-`, dir, errLog, p.Socket, include)))
+%[5]s`, dir, errLog, p.Socket, include, extra.String())))
 	StartDaemon(t, "php-fpm", []string{PHPFPMBinary, "--nodaemonize", "--fpm-config", conf}, []string{errLog},
 		func() error { return fileExists(p.Socket) })
 	return p

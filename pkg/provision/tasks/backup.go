@@ -381,15 +381,7 @@ type move struct {
 	backupCh *provision.BackupRecord // the backup a migrate or clone took first
 	j        *journal                // the undo steps on disk (journal.go)
 	svc      db.Service              // dst's database service
-	// settingsAt is when dst's settings were written (see cleanup).
-	settingsAt time.Time
 }
-
-// opcacheSettle is how long php-fpm may go on running a PHP file as it
-// was before it was rewritten: its opcache looks at a file's time at
-// most every opcache.revalidate_freq seconds (2 by default), and a
-// margin.
-const opcacheSettle = 2500 * time.Millisecond
 
 // placement is where one part of a backup goes.
 type placement struct {
@@ -731,10 +723,15 @@ func (m *move) settings(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := dst.writeSettings(ctx); err != nil {
+	changed, err := dst.writeSettings(ctx)
+	if err != nil {
 		return err
 	}
-	m.settingsAt = time.Now()
+	if !changed && m.inPlace {
+		// The settings swapped in are the ones written: php-fpm may
+		// still run those the site had.
+		dst.refreshPHP(ctx)
+	}
 	m.env.Logf(provision.LevelInfo, "settings of %s written for database %s on %s", dst.c.Site.Domain, dst.c.Site.DB.Name, dst.c.Site.DBServer.Machine.Name)
 	return nil
 }
@@ -805,14 +802,8 @@ func (m *move) cleanup(ctx context.Context) {
 	if src.c.Site.DB.Name == "" || (src.c.Site.DBServer.Machine.Name == dst.c.Site.DBServer.Machine.Name && src.c.Site.DB.Name == dst.c.Site.DB.Name) {
 		return
 	}
-	// php-fpm may still run the settings as they were (its opcache) for
-	// a moment after they were rewritten: the old database goes only
-	// once that has passed, so that no request meets a database that is
-	// gone (a WordPress "Error establishing a database connection").
-	if wait := time.Until(m.settingsAt.Add(opcacheSettle)); !m.settingsAt.IsZero() && wait > 0 {
-		env.Logf(provision.LevelDebug, "waiting %s before dropping the old database: php-fpm's opcache may still run the old settings", wait.Round(time.Millisecond))
-		sleep(ctx, wait)
-	}
+	// php-fpm runs the new settings since they were written
+	// (writeSettings): no request meets the old database any more.
 	svc, err := src.db(ctx)
 	if err == nil {
 		defer svc.Close()

@@ -255,7 +255,14 @@ func (m *move) undo(ctx context.Context, op moveOp) error {
 		if err := dst.ex.RemoveAll(ctx, op.Path); err != nil {
 			return err
 		}
-		return dst.ex.Rename(ctx, op.Aside, op.Path)
+		if err := dst.ex.Rename(ctx, op.Aside, op.Path); err != nil {
+			return err
+		}
+		// The settings put back are what php-fpm must run again.
+		if dst.ws != nil {
+			dst.refreshPHP(ctx)
+		}
+		return nil
 	case opSrcSettings:
 		_, err := src.writeSettings(ctx)
 		return err

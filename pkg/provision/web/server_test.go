@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -589,5 +590,124 @@ func TestProbeIsNeverTheDefault(t *testing.T) {
 				t.Errorf("probe.conf without sites: %v", err)
 			}
 		})
+	}
+}
+
+// A settings file rewritten under a running php-fpm: its opcache runs the
+// compiled old one (here for as long as the test: revalidate_freq is an
+// hour instead of Debian's 2 s) until RefreshPHP, after which the very
+// next request runs the new one, on nginx and apache; a file no longer
+// there is fine too; nothing of aegir's script is left behind.
+func TestRefreshPHP(t *testing.T) {
+	for _, typ := range []string{web.Nginx, web.Apache} {
+		t.Run(typ, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, typ)
+			refreshScenario(t, h, func(cfg web.Config, env *engine.Env) *web.Server { return h.server(cfg, env) })
+		})
+	}
+}
+
+// The same through SSH, logged in as testenv's unprivileged test user,
+// who may not open php-fpm's socket (www-data's, mode 0660): the request
+// goes through php-cli run as www-data (sudo -n -u www-data).
+func TestRefreshPHPOverSSH(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartSSHD(t)
+	ex, err := exec.DialSSH(context.Background(), exec.SSHConfig{Host: srv.Host, Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile,
+		KnownHostsFile: srv.KnownHostsFile, ConnectTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("DialSSH: %v", err)
+	}
+	t.Cleanup(func() { ex.Close() })
+	h := newHarness(t, web.Nginx)
+	refreshScenario(t, h, func(cfg web.Config, env *engine.Env) *web.Server {
+		// The site's directory is the SSH user's, as a deploy user's is.
+		dir := filepath.Join(h.root, "sites", "o.test")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := osexec.Command("chown", srv.User, dir).CombinedOutput(); err != nil {
+			t.Fatalf("chown: %v %s", err, out)
+		}
+		s, err := web.New(ex, cfg, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// refreshScenario: a settings file rewritten under a running php-fpm is
+// run as it was (compiled) until RefreshPHP of the Server that server
+// makes, after which the very next request runs the new one.
+func refreshScenario(t *testing.T, h *harness, server func(web.Config, *engine.Env) *web.Server) {
+	h.fpm = testenv.StartPHPFPM(t, "opcache.revalidate_freq=3600")
+	h.cfg.PHPFPM = h.fpm.Socket
+	h.s = h.server(h.cfg, h.env)
+	ctx := context.Background()
+	h.writeSite(web.Site{Domain: "o.test", Root: h.root}, true)
+	var mu sync.Mutex
+	var logs []string
+	env := &engine.Env{Log: provision.LoggerFunc(func(level, msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		logs = append(logs, level+": "+msg)
+	})}
+	s := server(h.cfg, env)
+
+	dir := filepath.Join(h.root, "sites", "o.test")
+	conf := filepath.Join(dir, "settings.php")
+	opc := filepath.Join(h.root, "opc.php")
+	write(t, opc, `<?php echo "conf=", require __DIR__ . '/sites/o.test/settings.php';`)
+	old := time.Now().Add(-time.Hour) // opcache caches no file younger than 2 s
+	setConf := func(v string) {
+		write(t, conf, `<?php return "`+v+`";`)
+		for _, f := range []string{opc, conf} {
+			if err := os.Chtimes(f, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	setConf("v1")
+	h.expect("o.test", "/opc.php", nil, answers(200, "conf=v1"))
+
+	setConf("v2")
+	if r, err := h.get("o.test", "/opc.php", nil); err != nil || r.body != "conf=v1" {
+		t.Fatalf("before RefreshPHP: %v, %v; want the cached conf=v1 (else this test proves nothing)", r, err)
+	}
+	s.RefreshPHP(ctx, time.Now(), conf, filepath.Join(dir, "gone.php"))
+	mu.Lock()
+	log := strings.Join(logs, "\n")
+	mu.Unlock()
+	if r, err := h.get("o.test", "/opc.php", nil); err != nil || r.body != "conf=v2" {
+		t.Fatalf("the first request after RefreshPHP: %v, %v; want conf=v2\n%s", r, err, log)
+	}
+	if !strings.Contains(log, " forgot its compiled "+conf) {
+		t.Errorf("RefreshPHP did not say it made php-fpm forget the files:\n%s", log)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".aegir-opcache-*")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+// When php-fpm cannot be asked (nothing listens at its address),
+// RefreshPHP says so and waits until opcache would look at the files
+// again on its own, counted from when they were written.
+func TestRefreshPHPUnreachable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, web.Nginx)
+	var logs []string
+	h.env.Log = provision.LoggerFunc(func(level, msg string) { logs = append(logs, level+": "+msg) })
+	h.cfg.PHPFPM = filepath.Join(t.TempDir(), "none.sock")
+	s := h.server(h.cfg, h.env)
+	conf := filepath.Join(h.root, "settings.php")
+	write(t, conf, "<?php\n")
+	s.RefreshPHP(context.Background(), time.Now().Add(-web.OpcacheSettle), conf)
+	if got := strings.Join(logs, "\n"); !strings.Contains(got, "cannot make php-fpm on localhost forget its compiled copy of "+conf) || !strings.Contains(got, "waiting 0s") {
+		t.Errorf("log:\n%s", got)
+	}
+	if left, _ := filepath.Glob(filepath.Join(h.root, ".aegir-opcache-*")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }
