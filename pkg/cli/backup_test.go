@@ -134,8 +134,8 @@ func leftovers(t *testing.T, root string) []string {
 	return out
 }
 
-// pageHas fetches the home page of domain until it shows want (and, when
-// not empty, not unwanted).
+// pageHas fetches the home page of domain once and says whether it
+// shows want (and, when not empty, not unwanted).
 func (h *hostEnv) pageHas(t *testing.T, domain, want, unwanted string) (bool, string) {
 	t.Helper()
 	ok := func(code int, body string, _ http.Header) bool {

@@ -140,29 +140,17 @@ func cmdSelfSigned(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), key, 0o600))
 }
 
-// httpget [-wait CODE] URL [HOST]: one GET of URL, with HOST as its Host
-// (and, for https, HOST without its port as the server name; the
-// certificate is not checked but its subject is printed), redirects not
-// followed. It prints the status code, then "location: L" (and
-// "redirect-by: X" when the application says) for a redirect and
-// "cert: CN" for https, a blank line and the body, for stdout to match;
-// the status is not judged here.
-//
-// -wait CODE asks again, for up to 10 s, until the answer is CODE: for
-// the moments after a task rewrote a site's settings, which php-fpm's
-// opcache may go on running as they were for up to its revalidate_freq
-// (2 s on Debian).
+// httpget URL [HOST]: one GET of URL, with HOST as its Host (and, for
+// https, HOST without its port as the server name; the certificate is
+// not checked but its subject is printed), redirects not followed. It
+// prints the status code, then "location: L" (and "redirect-by: X" when
+// the application says) for a redirect and "cert: CN" for https, a blank
+// line and the body, for stdout to match; the status is not judged here.
+// There is no retry: when a command returns, the site serves what it
+// changed (its reload waited for, php-fpm's compiled settings refreshed).
 func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
-	wait := 0
-	if len(args) > 2 && args[0] == "-wait" {
-		n, err := strconv.Atoi(args[1])
-		if err != nil {
-			ts.Fatalf("httpget: -wait %q is not a status code", args[1])
-		}
-		wait, args = n, args[2:]
-	}
 	if neg || len(args) < 1 || len(args) > 2 {
-		ts.Fatalf("usage: httpget [-wait CODE] URL [HOST]")
+		ts.Fatalf("usage: httpget URL [HOST]")
 	}
 	tlsConf := &tls.Config{InsecureSkipVerify: true} // the subject is printed instead
 	host := ""
@@ -178,23 +166,16 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 		Transport:     &http.Transport{TLSClientConfig: tlsConf, DisableKeepAlives: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	var resp *http.Response
-	var body []byte
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		req, err := http.NewRequest("GET", args[0], nil)
-		ts.Check(err)
-		req.Host = host
-		resp, err = client.Do(req)
-		if err != nil {
-			ts.Fatalf("httpget: %v", err)
-		}
-		body, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		ts.Check(err)
-		if wait == 0 || resp.StatusCode == wait || time.Now().After(deadline) {
-			break
-		}
+	req, err := http.NewRequest("GET", args[0], nil)
+	ts.Check(err)
+	req.Host = host
+	resp, err := client.Do(req)
+	if err != nil {
+		ts.Fatalf("httpget: %v", err)
 	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	ts.Check(err)
 	out := ts.Stdout()
 	fmt.Fprintf(out, "%d\n", resp.StatusCode)
 	if loc := resp.Header.Get("Location"); loc != "" {
