@@ -31,6 +31,9 @@ tq=$(median_ms 11 "$AEGIR" task list --status queued --limit 0)
 tl=$(median_ms 11 "$AEGIR" task list)
 sc=$(median_ms 11 "$AEGIR" __complete site show '')
 go test -run '^$' -bench . -benchtime 20x ./pkg/provision/app/drupal/ 2>/dev/null | grep -E '^Benchmark' || true
+# What a task that rewrote a site's settings spends on php-fpm's opcache, against a php-fpm reload
+# (docs/benchmarks.md, Opcache).
+go test -run '^$' -bench 'RefreshPHP|PHPFPMReload' -benchtime 20x ./pkg/provision/web/ 2>/dev/null | grep -E '^Benchmark' || true
 
 printf '\n%-45s %10s %12s\n' "command" "median ms" "vs /bin/true"
 printf '%-45s %10s %12s\n' "/bin/true (process start baseline)" "$base" "1.0x"

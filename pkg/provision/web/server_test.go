@@ -711,3 +711,71 @@ func TestRefreshPHPUnreachable(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// BenchmarkRefreshPHP is the cost RefreshPHP adds to a task that
+// rewrote a site's settings: one FastCGI request to the local php-fpm
+// that drops one file from its opcache (docs/benchmarks.md, Opcache).
+func BenchmarkRefreshPHP(b *testing.B) {
+	h, conf := benchFPM(b)
+	ctx := context.Background()
+	for b.Loop() {
+		h.s.RefreshPHP(ctx, time.Now(), conf)
+	}
+}
+
+// BenchmarkPHPFPMReload is what the other way would cost a task: php-fpm
+// reloaded (SIGUSR2 to its master, as systemctl reload does) until a
+// request is answered by a new worker; every site on the server then
+// compiles its code again.
+func BenchmarkPHPFPMReload(b *testing.B) {
+	h, _ := benchFPM(b)
+	pidFile := filepath.Join(h.fpm.Dir, "php-fpm.pid")
+	worker := func() string {
+		r, err := h.get("o.test", "/pid.php", nil)
+		if err != nil || r.code != 200 {
+			return ""
+		}
+		return r.body
+	}
+	for b.Loop() {
+		before := worker()
+		pid, err := os.ReadFile(pidFile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if out, err := osexec.Command("kill", "-USR2", strings.TrimSpace(string(pid))).CombinedOutput(); err != nil {
+			b.Fatalf("kill: %v %s", err, out)
+		}
+		for w := worker(); w == "" || w == before; w = worker() {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// benchFPM is a harness on nginx whose site o.test has a settings file
+// and a page that says which php-fpm worker answers.
+func benchFPM(b *testing.B) (*harness, string) {
+	h := &harness{typ: web.Nginx, fpm: testenv.StartPHPFPM(b), root: testenv.PublicDir(b), tmpl: b.TempDir()}
+	h.srv = testenv.StartNginx(b, "")
+	h.env = &engine.Env{Reloads: engine.NewReloadSet()}
+	h.cfg = web.Config{Type: web.Nginx, ConfigDir: h.srv.ConfigDir, HTTPPort: h.srv.Port, HTTPSPort: h.srv.HTTPSPort, ListenIP: "127.0.0.1",
+		TestCmd: h.srv.TestCmd, RestartCmd: h.srv.ReloadCmd, PHPFPM: h.fpm.Socket, TemplatesDir: h.tmpl, WebUser: "www-data"}
+	s, err := web.New(exec.NewLocal(), h.cfg, h.env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.s = s
+	if _, err := s.WriteSite(context.Background(), web.Site{Domain: "o.test", Root: h.root}); err != nil {
+		b.Fatal(err)
+	}
+	conf := filepath.Join(h.root, "sites", "o.test", "settings.php")
+	for p, body := range map[string]string{conf: `<?php return "v1";`, filepath.Join(h.root, "pid.php"): `<?php echo getmypid();`} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return h, conf
+}
