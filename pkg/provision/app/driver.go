@@ -53,6 +53,10 @@ type Driver interface {
 	// directories and platform files they need); it reports whether a
 	// file changed.
 	WriteSettings(ctx context.Context, ex exec.Executor, p Platform, s Site) (bool, error)
+	// SettingsFiles are the PHP files of the site's settings that
+	// php-fpm runs, which WriteSettings writes: a task makes php-fpm
+	// forget its compiled copy of them once they changed.
+	SettingsFiles(p Platform, s Site) []string
 	// Install runs the application's installer for a site whose settings
 	// WriteSettings wrote, on its empty database.
 	Install(ctx context.Context, ex exec.Executor, p Platform, s Site) error

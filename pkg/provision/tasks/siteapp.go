@@ -3,7 +3,6 @@ package tasks
 import (
 	"context"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
@@ -88,28 +87,11 @@ func (s *site) writeSettings(ctx context.Context) (bool, error) {
 	return changed, err
 }
 
-// settingsFiles are the PHP files of the site's settings that php-fpm
-// runs: Drupal's settings.php; WordPress's configuration of the site, of
-// each alias, and the platform's dispatcher that loads them.
-func (s *site) settingsFiles() []string {
-	switch s.p.Type {
-	case app.Drupal:
-		return []string{path.Join(s.p.SiteDir(s.c.Site.Domain), "settings.php")}
-	case app.WordPress:
-		files := []string{path.Join(s.p.SitesDir(), s.c.Site.Domain+".php")}
-		for _, a := range s.c.Site.Aliases {
-			files = append(files, path.Join(s.p.SitesDir(), a+".php"))
-		}
-		return append(files, path.Join(s.p.Root, "wp-config.php"))
-	}
-	return nil
-}
-
 // refreshPHP makes the site's php-fpm run its settings files as they are
 // now (web.Server.RefreshPHP): called once they were rewritten, before
 // the site is asked for its health or the task reports success.
 func (s *site) refreshPHP(ctx context.Context) {
-	s.ws.RefreshPHP(ctx, time.Now(), s.settingsFiles()...)
+	s.ws.RefreshPHP(ctx, time.Now(), s.p.Driver.SettingsFiles(s.p, s.appSite())...)
 }
 
 // appInstall writes the site's settings and runs the platform's installer.

@@ -177,6 +177,11 @@ func (drupalDriver) Check(ctx context.Context, ex exec.Executor, p app.Platform,
 	return nil
 }
 
+// SettingsFiles is the site's settings.php.
+func (drupalDriver) SettingsFiles(p app.Platform, s app.Site) []string {
+	return []string{path.Join(p.SiteDir(s.Domain), "settings.php")}
+}
+
 // BackupParts is the site's directory, DOCROOT/sites/DOMAIN
 // (settings.php, files/, private/, ...), as site/.
 func (drupalDriver) BackupParts(p app.Platform, domain string) []backup.Part {

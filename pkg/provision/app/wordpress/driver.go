@@ -131,6 +131,16 @@ func (wordPressDriver) Check(ctx context.Context, ex exec.Executor, p app.Platfo
 	return nil
 }
 
+// SettingsFiles are the site's configuration, its aliases' files that
+// load it, and the platform's dispatcher (wp-config.php) that loads them.
+func (wordPressDriver) SettingsFiles(p app.Platform, s app.Site) []string {
+	files := []string{siteFile(p, s.Domain)}
+	for _, a := range s.Aliases {
+		files = append(files, siteFile(p, a))
+	}
+	return append(files, path.Join(p.Root, "wp-config.php"))
+}
+
 // BackupParts are the site's uploads, ROOT/wp-content/uploads/DOMAIN, as
 // uploads/, and its configuration, ROOT/wp-content/aegir-sites/DOMAIN.php,
 // as settings.php. Its aliases' files are made again from its record.
