@@ -91,7 +91,7 @@ func (s *site) writeSettings(ctx context.Context) (bool, error) {
 // now (web.Server.RefreshPHP): called once they were rewritten, before
 // the site is asked for its health or the task reports success.
 func (s *site) refreshPHP(ctx context.Context) {
-	s.ws.RefreshPHP(ctx, time.Now(), s.p.Driver.SettingsFiles(s.p, s.appSite())...)
+	s.ws.RefreshPHPAt(ctx, s.phpAddr, "", time.Now(), s.p.Driver.SettingsFiles(s.p, s.appSite())...)
 }
 
 // appInstall writes the site's settings and runs the platform's installer.

@@ -79,11 +79,19 @@ foreach (explode("\n", (string) ($_SERVER['AEGIR_OPCACHE_FILES'] ?? '')) as $f) 
 // before the task reports success. written is when the files were
 // written, for the wait of the fallback.
 func (s *Server) RefreshPHP(ctx context.Context, written time.Time, files ...string) {
+	s.RefreshPHPAt(ctx, "", "", written, files...)
+}
+
+// RefreshPHPAt is RefreshPHP through the php-fpm pool at addr (a site's
+// own pool, or the shared pool of its PHP version; empty: the server's),
+// whose socket user may open (empty: the web server's user, as for every
+// pool aegir makes).
+func (s *Server) RefreshPHPAt(ctx context.Context, addr, user string, written time.Time, files ...string) {
 	if len(files) == 0 {
 		return
 	}
 	start := time.Now()
-	state, err := s.invalidate(ctx, files)
+	state, err := s.invalidate(ctx, addr, user, files)
 	switch {
 	case err == nil && state == "off":
 		s.logf(provision.LevelDebug, "php-fpm on %s runs without opcache: nothing compiled to forget", s.ex.Host())
@@ -107,15 +115,20 @@ func (s *Server) RefreshPHP(ctx context.Context, written time.Time, files ...str
 
 // invalidate runs opcacheScript in php-fpm for files and says whether
 // opcache is "on" (every file forgotten) or "off".
-func (s *Server) invalidate(ctx context.Context, files []string) (string, error) {
+func (s *Server) invalidate(ctx context.Context, addr, user string, files []string) (string, error) {
 	for _, f := range files {
 		if !path.IsAbs(f) || strings.ContainsAny(f, "\x00\n") {
 			return "", fmt.Errorf("not a file path: %q", f)
 		}
 	}
-	addr, err := s.phpFPM(ctx)
-	if err != nil {
-		return "", err
+	if user == "" {
+		user = s.cfg.WebUser
+	}
+	if addr == "" {
+		var err error
+		if addr, err = s.phpFPM(ctx); err != nil {
+			return "", err
+		}
 	}
 	a, err := parsePHP(addr)
 	if err != nil {
@@ -144,13 +157,14 @@ func (s *Server) invalidate(ctx context.Context, files []string) (string, error)
 		"AEGIR_OPCACHE_FILES": strings.Join(files, "\n"),
 	})
 	out, err := s.fcgiDirect(ctx, a, req)
-	if err != nil && s.cfg.WebUser != "" {
+	if err != nil && user != "" {
 		// A socket only the web server's user may open (Debian's
-		// listen.mode 0660): the request goes through php-cli run as
-		// that user on the web server, which relays it.
+		// listen.mode 0660), or the site's own: the request goes
+		// through php-cli run as that user on the web server, which
+		// relays it.
 		var rerr error
-		if out, rerr = s.fcgiRelay(ctx, a, req); rerr != nil {
-			err = fmt.Errorf("%w; relayed by php as %s: %v", err, s.cfg.WebUser, rerr)
+		if out, rerr = s.fcgiRelay(ctx, a, user, req); rerr != nil {
+			err = fmt.Errorf("%w; relayed by php as %s: %v", err, user, rerr)
 		} else {
 			err = nil
 		}
@@ -248,13 +262,13 @@ while (!feof($s)) { $b = fread($s, 65536); if ($b === false || $b === '') { brea
 
 // fcgiRelay sends req to php-fpm through php-cli run as the web
 // server's user on the web server, and reads its answer.
-func (s *Server) fcgiRelay(ctx context.Context, a phpAddr, req []byte) ([]byte, error) {
+func (s *Server) fcgiRelay(ctx context.Context, a phpAddr, user string, req []byte) ([]byte, error) {
 	target := "tcp://" + net.JoinHostPort(a.Host, strconv.Itoa(a.Port))
 	if a.Socket != "" {
 		target = "unix://" + a.Socket
 	}
 	res, err := s.ex.Run(ctx, exec.Command{Name: "php", Args: []string{"-r", fcgiRelayCode, "--", target}, Shown: "-r RELAY " + exec.Quote(target),
-		Stdin: bytes.NewReader(req), User: s.cfg.WebUser, Timeout: phpTimeout})
+		Stdin: bytes.NewReader(req), User: user, Timeout: phpTimeout})
 	if err != nil {
 		return nil, err
 	}
