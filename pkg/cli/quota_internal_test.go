@@ -96,6 +96,21 @@ func TestQuotaRefusesInstallAndClone(t *testing.T) {
 		return runSiteClone(&SiteMoveOptions{App: a, Domain: "a1.test", NewDomain: "a9.test", Queue: true})
 	})
 
+	// A site given to acme by site edit counts as a new site of acme.
+	o, err := a.st.GetSite(a.ctx, "o1.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.st.SetSiteStatus(a.ctx, o.ID, entities.SiteInstalled); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, a, "client acme: quota of 2 sites reached (2 in use)", func() error {
+		return runSiteEdit(&SiteEditOptions{App: a, Domain: "o1.test", Client: "acme", ClientSet: true, Queue: true})
+	})
+	if err := runSiteEdit(&SiteEditOptions{App: a, Domain: "a1.test", HTTPS: "on", Queue: true}); err != nil {
+		t.Fatalf("an edit of acme's own site was refused: %v", err)
+	}
+
 	// Disk: the sites' databases and files as site.stats measured them.
 	zero, disk := "0", "1M"
 	if err := runClientEdit(&ClientEditOptions{App: a, Name: "acme", QuotaSites: &zero, QuotaDisk: &disk}); err != nil {

@@ -250,13 +250,25 @@ func (s *Store) ListSites(ctx context.Context, f SiteFilter) ([]*entities.Site, 
 }
 
 // UpdateSite saves a site's aliases, redirection, client, HTTPS mode, PHP
-// version and isolation and queues a verify task, in one transaction.
+// version and isolation and queues a verify task, in one transaction. A
+// site given to a client that reached its quota of sites or disk is
+// refused (*entities.QuotaError).
 func (s *Store) UpdateSite(ctx context.Context, v *entities.Site) (*entities.Task, error) {
 	var task *entities.Task
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		cid, err := clientID(ctx, tx, v.Client)
 		if err != nil {
 			return err
+		}
+		// A site that moves to another client counts against its quota.
+		var cur sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT client_id FROM sites WHERE id = ?`, v.ID).Scan(&cur); err != nil {
+			return err
+		}
+		if cid.Valid && cid != cur {
+			if err := checkQuota(ctx, tx, cid); err != nil {
+				return err
+			}
 		}
 		if v.Isolation == "" {
 			v.Isolation = entities.IsolationShared
