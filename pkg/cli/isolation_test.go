@@ -172,6 +172,25 @@ func TestIsolatedSitesWordPress(t *testing.T) {
 				t.Fatalf("b's old upload belongs to %s, want %s", o, ub)
 			}
 
+			// An isolated site is backed up; a restore or clone of it is
+			// refused (not supported yet), with nothing changed or made.
+			must(t, h.home, "site", "backup", a, "-q")
+			if _, errs, code := aegir(t, h.home, "site", "restore", a); code != 1 || !strings.Contains(errs, "a restore of an isolated site is not supported yet") {
+				t.Fatalf("restore of an isolated site: exit %d\n%s", code, errs)
+			}
+			titleA := "<title>" + a + "</title>"
+			okA := func(code int, body string, _ http.Header) bool { return code == 200 && strings.Contains(body, titleA) }
+			if code, body, _ := h.get(t, a, "/", okA); !okA(code, body, nil) {
+				t.Fatalf("GET %s after its refused restore: %d %.300s", a, code, body)
+			}
+			clone := isoDomain(t, "isc-"+kind[:2])
+			if _, errs, code := aegir(t, h.home, "site", "clone", a, clone); code == 0 || !strings.Contains(errs, "a clone of an isolated site is not supported yet") {
+				t.Fatalf("clone of an isolated site: exit %d\n%s", code, errs)
+			}
+			if _, ok := userComment(entities.SiteUnixUser(clone)); ok {
+				t.Fatalf("a refused clone made the user of %s", clone)
+			}
+
 			probe := "aegir-probe-" + strings.Split(a, ".")[0] + ".php"
 			code := fmt.Sprintf(`<?php
 $r = @file_get_contents(%q);

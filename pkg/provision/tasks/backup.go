@@ -268,6 +268,9 @@ func siteRestore(ctx context.Context, env *engine.Env, c *provision.Job) (*provi
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseIsolated("restore", src, dst); err != nil {
+		return nil, err
+	}
 	m := &move{env: env, kind: "restore", src: src, dst: dst, archive: c.Backup.Path, sum: c.Backup.SHA256}
 	if c.Site.Status == entities.SiteQueued {
 		env.Logf(provision.LevelInfo, "bringing the deleted site %s back from %s", c.Site.Domain, c.Backup.Path)
@@ -320,6 +323,9 @@ func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind
 	if err := prepare(src, dst); err != nil {
 		return nil, err
 	}
+	if err := refuseIsolated(kind, src, dst); err != nil {
+		return nil, err
+	}
 	info, err := takeBackup(ctx, src)
 	if err != nil {
 		return nil, err
@@ -333,6 +339,18 @@ func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind
 	m := &move{env: env, kind: kind, src: src, dst: dst, archive: info.Path, backupCh: backupChange(info, of)}
 	ch, err := m.run(ctx)
 	return ch.Merge(&provision.Changes{Backup: m.backupCh}), err
+}
+
+// refuseIsolated refuses a restore, migrate or clone of an isolated site
+// (or into one) before anything is done: a move does not carry a site's
+// own pool, user and file owners yet.
+func refuseIsolated(kind string, src, dst *site) error {
+	if !src.isolated() && !dst.isolated() {
+		return nil
+	}
+	d := src.c.Site.Domain
+	return provision.Errorf(provision.ErrInvalidContext, "make it shared first (aegir site edit "+d+" --isolation shared), "+kind+" it, then isolate it again",
+		"a %s of an isolated site is not supported yet: %s runs in a php-fpm pool of its own; nothing was changed", kind, d)
 }
 
 // openMove opens the site where it is and where it goes.
