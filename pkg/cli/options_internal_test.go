@@ -21,6 +21,10 @@ func testApp(t *testing.T) *App {
 	a := newApp(context.Background(), IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
 	setDefaults(a.cfg)
 	a.home = filepath.Join(t.TempDir(), "home")
+	// The sites' logs and the logrotate file of the tasks it runs are
+	// the test's, as newHome's are.
+	a.cfg.Set("php_fpm.runtime_dir", filepath.Join(filepath.Dir(a.home), "runtime"))
+	a.cfg.Set("php_fpm.logrotate_file", filepath.Join(filepath.Dir(a.home), "logrotate.conf"))
 	st, err := store.Open(a.ctx, a.dbPath(), true)
 	if err != nil {
 		t.Fatal(err)
