@@ -276,6 +276,22 @@ func TestChangesQueueTasksForTheCallersSites(t *testing.T) {
 	if code, body, _ = e.call(t, "root", "GET", "/api/tasks/"+id+"/log", ""); code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Fatalf("root's view of its log: %d %s", code, body)
 	}
+	// Its log: a client's user sees no commands, output or debug lines
+	// (they name servers and paths); an admin sees them all.
+	for _, l := range []entities.LogLine{{Level: entities.LevelInfo, Message: "backing up a.acme.test"},
+		{Level: entities.LevelCommand, Message: "web1: mysqldump a_acme"}, {Level: entities.LevelOutput, Message: "dump of 10.0.0.7"},
+		{Level: entities.LevelDebug, Message: "ssh to web1.internal"}} {
+		if err := e.st.AppendLog(context.Background(), task.ID, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, body, _ = e.call(t, "ann", "GET", "/api/tasks/"+id+"/log", ""); code != 200 || !strings.Contains(body, "backing up a.acme.test") ||
+		strings.Contains(body, "web1") || strings.Contains(body, "10.0.0.7") {
+		t.Fatalf("ann's task log: %d %s, want the info line alone", code, body)
+	}
+	if code, body, _ = e.call(t, "root", "GET", "/api/tasks/"+id+"/log", ""); code != 200 || !strings.Contains(body, "mysqldump") || !strings.Contains(body, "web1.internal") {
+		t.Fatalf("root's task log: %d %s, want every line", code, body)
+	}
 	if code, body, _ = e.call(t, "ann", "GET", "/api/sites/a.acme.test/tasks", ""); code != 200 || !strings.Contains(body, `"id":`+id+`,`) || strings.Contains(body, "b.other.test") {
 		t.Fatalf("ann's site's tasks: %d %s", code, body)
 	}

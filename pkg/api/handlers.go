@@ -39,6 +39,24 @@ func forCaller(c *Caller, v *entities.Site) *entities.Site {
 	return &cp
 }
 
+// logForCaller is a task's log lines as the caller may see them: a
+// client's user gets no debug lines, no commands and no command output,
+// which name servers, addresses and paths of the hosting.
+func logForCaller(c *Caller, lines []entities.LogLine) []entities.LogLine {
+	if c.Admin() {
+		return lines
+	}
+	out := make([]entities.LogLine, 0, len(lines))
+	for _, l := range lines {
+		switch l.Level {
+		case entities.LevelDebug, entities.LevelCommand, entities.LevelOutput:
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
 func (s *Server) listSites(r *request) (int, any, error) {
 	q := r.URL.Query()
 	f := store.SiteFilter{Status: q.Get("status"), Platform: q.Get("platform"), Client: q.Get("client")}
@@ -221,8 +239,11 @@ func (s *Server) task(r *request) (*entities.Task, error) {
 		return nil, err
 	}
 	t, err := s.cfg.Store.GetTask(r.Context(), id)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("task", r.PathValue("id"))
+	}
+	if err != nil {
+		return nil, err
 	}
 	if r.caller.Admin() {
 		return t, nil
@@ -259,7 +280,7 @@ func (s *Server) taskLog(r *request) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		return http.StatusOK, lines, nil
+		return http.StatusOK, logForCaller(r.caller, lines), nil
 	}
 	w := r.w
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -277,7 +298,7 @@ func (s *Server) taskLog(r *request) (int, any, error) {
 			return 0, nil, nil
 		}
 		after = last
-		for _, l := range lines {
+		for _, l := range logForCaller(r.caller, lines) {
 			if enc.Encode(l) != nil {
 				return 0, nil, nil
 			}
