@@ -166,6 +166,9 @@ func (r *Runtime) chown(ctx context.Context, p, owner, group string) error {
 // its log directory. Modes and owners are set each time (a second call
 // changes nothing).
 func (r *Runtime) EnsureDirs(ctx context.Context, domain, user string) error {
+	if err := entities.ValidateDomain("site domain", domain, false); err != nil {
+		return err
+	}
 	root := "root"
 	site := r.SiteDir(domain)
 	dirs := []dir{{r.cfg.RuntimeDir, root, "", 0o711}, {path.Join(r.cfg.RuntimeDir, "sites"), root, "", 0o711}}
@@ -250,6 +253,10 @@ func (r *Runtime) WriteLogrotate(ctx context.Context) error {
 // RemoveDirs removes the site's runtime directory (its temporary files,
 // sessions and logs).
 func (r *Runtime) RemoveDirs(ctx context.Context, domain string) error {
+	// An empty or odd domain would name the directory of every site.
+	if err := entities.ValidateDomain("site domain", domain, false); err != nil {
+		return err
+	}
 	if err := r.ex.RemoveAll(ctx, r.SiteDir(domain)); err != nil {
 		return fmt.Errorf("remove %s on %s: %w", r.SiteDir(domain), r.ex.Host(), err)
 	}
