@@ -156,12 +156,29 @@ func TestAPIWordPress(t *testing.T) {
 	must(t, h.home, "hosting", "dispatch", "-q")
 	log := <-streamed
 	stored := must(t, h.home, "task", "log", strconv.FormatInt(install.ID, 10), "--format", "json")
-	var want []entities.LogLine
-	if err := json.Unmarshal([]byte(stored), &want); err != nil || len(want) == 0 {
+	var all, want []entities.LogLine
+	if err := json.Unmarshal([]byte(stored), &all); err != nil || len(all) == 0 {
 		t.Fatalf("task log: %v %s", err, stored)
+	}
+	// A client's user reads the log without its debug, command and
+	// output lines; the stream is the rest, in order, to the last line.
+	for _, l := range all {
+		switch l.Level {
+		case entities.LevelDebug, entities.LevelCommand, entities.LevelOutput:
+			continue
+		}
+		want = append(want, l)
+	}
+	if len(want) == len(all) {
+		t.Fatalf("the install's log has no debug, command or output line to hide: %s", stored)
 	}
 	if got := strings.Split(log, "\n"); len(got) != len(want) || !strings.Contains(got[len(got)-1], jsonString(want[len(want)-1].Message)) {
 		t.Fatalf("streamed log (%d lines) is not the task's (%d lines): last %q, want %q", len(got), len(want), got[len(got)-1], want[len(want)-1].Message)
+	}
+	for _, hidden := range []string{`"level":"debug"`, `"level":"command"`, `"level":"output"`} {
+		if strings.Contains(log, hidden) {
+			t.Fatalf("a client's user was streamed a %s line:\n%s", hidden, log)
+		}
 	}
 	if done := ann.task(t, 200, "GET", "/api/tasks/"+strconv.FormatInt(install.ID, 10), ""); done.Status != entities.TaskSuccess {
 		t.Fatalf("install through the API: %+v", done)
