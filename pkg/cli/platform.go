@@ -16,6 +16,7 @@ func (a *App) platformCmd() *cobra.Command {
 		newTaskVerbCmd(a, "verify NAME", "Verify a platform: root readable, sites dir writable, core version and packages recorded", entities.TaskPlatformVerify, runPlatformTask, nil),
 		newTaskVerbCmd(a, "import NAME", "Import the sites found on a platform as installed sites, and verify each", entities.TaskPlatformImport, runPlatformTask, nil),
 		newTaskVerbCmd(a, "delete NAME", "Delete a platform that has no sites (its code stays on disk)", entities.TaskPlatformDelete, runPlatformTask, nil),
+		newPlatformMigrateCmd(a, nil),
 	)
 	return c
 }

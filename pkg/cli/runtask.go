@@ -33,6 +33,7 @@ func (a *App) dispatcher() (*queue.Dispatcher, *hosting.Runner, error) {
 			}
 		},
 	}
+	r.RunChild = d.RunTask // a platform migrate runs its site moves itself
 	return d, r, nil
 }
 

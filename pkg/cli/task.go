@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/hosting"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/store"
@@ -24,7 +25,9 @@ func parseTaskID(s string) (int64, error) {
 // taskView is a task with its log, for task show.
 type taskView struct {
 	entities.Task `yaml:",inline"`
-	Log           []entities.LogLine `json:"log" yaml:"log"`
+	// Progress is a platform migrate's: its sites done, failed and left.
+	Progress *hosting.MigrateProgress `json:"progress,omitempty" yaml:"progress,omitempty"`
+	Log      []entities.LogLine       `json:"log" yaml:"log"`
 }
 
 func (a *App) taskCmd() *cobra.Command {
@@ -52,6 +55,7 @@ func newTaskListCmd(a *App, runF func(*TaskListOptions) error) *cobra.Command {
 	f.StringVar(&o.Filter.Status, "status", "", "only tasks in this status: "+fmt.Sprint(entities.TaskStatuses))
 	f.StringVar(&o.Site, "site", "", "only tasks on this site")
 	f.StringVar(&o.Filter.Type, "type", "", "only tasks of this type, e.g. site.install")
+	f.Int64Var(&o.Filter.Parent, "parent", 0, "only the tasks task ID ran as its parts (a platform migrate's site moves)")
 	intFlag(f, &o.Filter.Limit, "limit", 100, "at most this many tasks (0: all)")
 	return cmd
 }
@@ -64,12 +68,15 @@ func runTaskList(o *TaskListOptions) error {
 		}
 	}
 	if f.Type != "" {
-		if err := entities.ValidateOneOf("--type", f.Type, engine.Tasks()...); err != nil {
+		if err := entities.ValidateOneOf("--type", f.Type, append(engine.Tasks(), entities.TaskPlatformMigrate)...); err != nil {
 			return err
 		}
 	}
 	if f.Limit < 0 {
 		return invalid("--limit", strconv.Itoa(f.Limit), "must be 0 (no limit) or more")
+	}
+	if f.Parent < 0 {
+		return invalid("--parent", strconv.FormatInt(f.Parent, 10), "must be a task ID (aegir task list shows them)")
 	}
 	st, err := o.Store()
 	if err != nil {
@@ -96,16 +103,27 @@ func runTaskShow(o *ArgOptions) error {
 	if err != nil {
 		return err
 	}
+	var progress *hosting.MigrateProgress
+	if t.Type == entities.TaskPlatformMigrate {
+		if progress, err = hosting.MigrateProgressOf(o.ctx, st, t); err != nil {
+			return err
+		}
+	}
 	if o.plainTable() {
 		o.wordTask(t, nil)
-		return o.print(t)
+		if err := o.print(t); err != nil || progress == nil {
+			return err
+		}
+		fmt.Fprintln(o.IO.Out)
+		o.printProgress(o.IO.Out, progress)
+		return nil
 	}
 	lines, _, err := st.TaskLog(o.ctx, t.ID, 0)
 	if err != nil {
 		return err
 	}
 	o.wordTask(t, lines)
-	return o.print(taskView{Task: *t, Log: lines})
+	return o.print(taskView{Task: *t, Progress: progress, Log: lines})
 }
 
 // wordTask words a task's stored hint and the hint line of its log with

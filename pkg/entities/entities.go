@@ -112,6 +112,10 @@ const (
 	TaskSiteStats      = "site.stats"
 	TaskSiteUpdateDB   = "site.updatedb"
 	TaskBackupDelete   = "backup.delete"
+	// TaskPlatformMigrate moves a platform's sites to another platform in
+	// waves: the front end's task, run by the front end itself (each site
+	// a site.migrate child), not by the back end.
+	TaskPlatformMigrate = "platform.migrate"
 )
 
 // Client is the person or group that runs sites.
@@ -391,6 +395,9 @@ type Task struct {
 	Options    map[string]string `json:"options,omitempty" yaml:"options,omitempty"`
 	LeaseUntil *time.Time        `json:"-" yaml:"-"`
 	Worker     string            `json:"-" yaml:"-"`
+	// Parent is the task that runs this one as a part of its own (a
+	// platform migrate's site.migrate); 0: none.
+	Parent int64 `json:"parent,omitempty" yaml:"parent,omitempty"`
 }
 
 // Levels of log lines, as kept in a task's log: the back end's, the

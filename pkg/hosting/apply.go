@@ -82,6 +82,14 @@ func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Lo
 	switch t.Type {
 	case entities.TaskSiteRestore, entities.TaskSiteMigrate, entities.TaskSiteClone:
 		return r.rescueMove(ctx, t, log)
+	case entities.TaskPlatformMigrate:
+		// Its moves that ran were rescued on their own; those it had
+		// queued and not started yet go.
+		n, err := r.Store.CancelChildren(ctx, t.ID, "cancelled: the platform migrate's dispatcher died before it ran")
+		if n > 0 {
+			log.Log(provision.LevelInfo, fmt.Sprintf("cancelled %d site move(s) it had queued", n))
+		}
+		return false, err
 	case entities.TaskSiteInstall:
 	default:
 		return false, nil

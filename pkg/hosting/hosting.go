@@ -43,6 +43,13 @@ type Runner struct {
 	// runs a login-reset in the foreground and shows the link once.
 	KeepLoginLinks bool
 	links          sync.Map // task id -> login link
+	// RunChild claims the queued task id and runs it to its end in the
+	// calling goroutine (the queue's Dispatcher.RunTask): a platform
+	// migrate runs its site moves so.
+	RunChild func(ctx context.Context, id int64) (*entities.Task, error)
+	// OnMigrate, if set, is told of a running platform migrate's progress
+	// at each change (a copy; the command line draws it).
+	OnMigrate func(p *MigrateProgress)
 }
 
 // TakeLoginLink returns the one-time login link task id made, once, and
@@ -121,6 +128,9 @@ func showTarget(t *entities.Task) []entities.Action {
 // reload it shares with others lends its worker to the next task
 // meanwhile.
 func (r *Runner) Handle(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
+	if t.Type == entities.TaskPlatformMigrate {
+		return r.migratePlatform(ctx, t, log)
+	}
 	wctx := engine.WithSharedWait(ctx, func() func() { return queue.ReleaseWorker(ctx) })
 	o := r.Run(wctx, t, provision.LoggerFunc(log))
 	if r.KeepLoginLinks && o.LoginLink != "" {

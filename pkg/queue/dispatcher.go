@@ -405,6 +405,9 @@ func ReleaseWorker(ctx context.Context) (resume func()) {
 // *BusyError (errors.Is(err, ErrBusy)); a task that is not queued is a
 // *store.ConflictError, an unknown one a *store.NotFoundError.
 func (d *Dispatcher) RunTask(ctx context.Context, id int64) (*entities.Task, error) {
+	// The task holds no worker of a pass, even when a task of a pass runs
+	// it (a platform migrate its site moves): it has none to give back.
+	ctx = context.WithValue(ctx, releaseKey{}, nil)
 	rescued := false
 	for try := 0; try < 3; try++ {
 		t, err := d.Store.ClaimTask(ctx, d.claims(), id)

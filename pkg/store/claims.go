@@ -30,11 +30,12 @@ const claimable = `t.status = 'queued'
 	AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.target_kind = t.target_kind AND o.target_id = t.target_id AND o.status = 'queued' AND o.id < t.id)`
 
 // claimSQL claims up to ?4 tasks in one statement: SQLite's single writer
-// makes it atomic, so two dispatchers never get the same task. At most one
+// makes it atomic, so two dispatchers never get the same task. It skips
+// children (parent_id): their parent claims each one by id. At most one
 // task of a target can be claimable, so one claim never takes two tasks of
 // one target either.
 const claimSQL = `UPDATE tasks SET status = 'processing', started = ?1, attempt = attempt + 1, lease_until = ?2, worker = ?3
-WHERE id IN (SELECT t.id FROM tasks t WHERE ` + claimable + ` ORDER BY t.id LIMIT ?4)
+WHERE id IN (SELECT t.id FROM tasks t WHERE ` + claimable + ` AND t.parent_id IS NULL ORDER BY t.id LIMIT ?4)
 RETURNING ` + taskCols
 
 // claimOneSQL claims the task ?4 if it is claimable.

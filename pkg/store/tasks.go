@@ -10,7 +10,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 )
 
-const taskCols = `id, type, target_kind, target_id, target, status, options, created, started, finished, error, hint, fix, attempt, lease_until, worker`
+const taskCols = `id, type, target_kind, target_id, target, status, options, created, started, finished, error, hint, fix, attempt, lease_until, worker, COALESCE(parent_id, 0)`
 
 // scanTask reads a row of taskCols.
 func scanTask(sc interface{ Scan(...any) error }) (*entities.Task, error) {
@@ -18,7 +18,7 @@ func scanTask(sc interface{ Scan(...any) error }) (*entities.Task, error) {
 	var opts, fix string
 	var created int64
 	var started, finished, lease sql.NullInt64
-	if err := sc.Scan(&t.ID, &t.Type, &t.TargetKind, &t.TargetID, &t.Target, &t.Status, &opts, &created, &started, &finished, &t.Error, &t.Hint, &fix, &t.Attempt, &lease, &t.Worker); err != nil {
+	if err := sc.Scan(&t.ID, &t.Type, &t.TargetKind, &t.TargetID, &t.Target, &t.Status, &opts, &created, &started, &finished, &t.Error, &t.Hint, &fix, &t.Attempt, &lease, &t.Worker, &t.Parent); err != nil {
 		return nil, err
 	}
 	t.Created = fromMs(created)
@@ -42,18 +42,49 @@ func (s *Store) insertTask(ctx context.Context, tx *sql.Tx, typ, kind string, ta
 // insertTaskAt is the one statement that queues a task: every task is
 // created through it, in the caller's transaction.
 func (s *Store) insertTaskAt(ctx context.Context, tx *sql.Tx, created time.Time, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
+	return s.insertChildAt(ctx, tx, created, 0, typ, kind, targetID, target, opts)
+}
+
+// insertChildAt is insertTaskAt for a task with a parent (0: none).
+func (s *Store) insertChildAt(ctx context.Context, tx *sql.Tx, created time.Time, parent int64, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
 	ob := []byte("{}")
 	if len(opts) > 0 {
 		ob, _ = json.Marshal(opts)
 	}
 	at := ms2(created)
-	res, err := tx.ExecContext(ctx, `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created) VALUES (?, ?, ?, ?, 'queued', ?, ?)`,
-		typ, kind, targetID, target, string(ob), at)
+	res, err := tx.ExecContext(ctx, `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created, parent_id) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)`,
+		typ, kind, targetID, target, string(ob), at, sql.NullInt64{Int64: parent, Valid: parent != 0})
 	if err != nil {
 		return nil, err
 	}
 	id, _ := res.LastInsertId()
-	return &entities.Task{ID: id, Type: typ, TargetKind: kind, TargetID: targetID, Target: target, Status: entities.TaskQueued, Options: opts, Created: fromMs(at)}, nil
+	return &entities.Task{ID: id, Type: typ, TargetKind: kind, TargetID: targetID, Target: target, Status: entities.TaskQueued, Options: opts, Created: fromMs(at), Parent: parent}, nil
+}
+
+// QueueChildTask records a queued task of type typ on site v as a child
+// of task parent. The dispatcher's claims skip children: only their
+// parent runs them (by id: the queue's RunTask), so it queues each one
+// just before it runs it.
+func (s *Store) QueueChildTask(ctx context.Context, parent int64, v *entities.Site, typ string, opts map[string]string) (*entities.Task, error) {
+	var t *entities.Task
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		t, err = s.insertChildAt(ctx, tx, s.Now(), parent, typ, entities.TargetSite, v.ID, v.Domain, opts)
+		return err
+	})
+	return t, err
+}
+
+// CancelChildren cancels the children of task parent that are still
+// queued (a parent that stopped, or died, before it ran them), so that
+// they hold back no other task of their sites. It returns how many.
+func (s *Store) CancelChildren(ctx context.Context, parent int64, why string) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE tasks SET status = 'cancelled', finished = ?, error = ? WHERE parent_id = ? AND status = 'queued'`, s.now(), why, parent)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // QueueTask records a queued task.
@@ -83,7 +114,8 @@ type TaskFilter struct {
 	TargetKind string
 	TargetID   int64
 	Target     string
-	Limit      int // 0: no limit
+	Parent     int64 // only the children of this task
+	Limit      int   // 0: no limit
 }
 
 // ListTasks lists tasks, newest first.
@@ -109,6 +141,10 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) ([]*entities.Task, 
 	if f.Target != "" {
 		q += ` AND target = ?`
 		args = append(args, f.Target)
+	}
+	if f.Parent != 0 {
+		q += ` AND parent_id = ?`
+		args = append(args, f.Parent)
 	}
 	q += ` ORDER BY id DESC`
 	if f.Limit > 0 {
@@ -180,14 +216,25 @@ func (s *Store) CancelTask(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE tasks SET status = 'cancelled', finished = ?, error = 'cancelled by the administrator' WHERE id = ? AND status = 'queued'`, s.now(), id)
+	ok, err := s.CancelQueued(ctx, id, "cancelled by the administrator")
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !ok {
 		return &ConflictError{Field: "ID", Msg: "task " + itoa(id) + " is " + t.Status + ", not queued: only queued tasks can be cancelled"}
 	}
 	return nil
+}
+
+// CancelQueued cancels task id, with why as its error, if it is queued;
+// false when it is not.
+func (s *Store) CancelQueued(ctx context.Context, id int64, why string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE tasks SET status = 'cancelled', finished = ?, error = ? WHERE id = ? AND status = 'queued'`, s.now(), why, id)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // RetryTask queues a new task with the same type, target and options as a

@@ -23,10 +23,7 @@ const summaryMax = 300
 // establishing a database connection"), never its markup. Text that is
 // not HTML comes back on one line, shortened.
 func PageSummary(s string) string {
-	title := ""
-	if m := htmlTitleRe.FindStringSubmatch(s); m != nil {
-		title = plain(m[1])
-	}
+	title := PageTitle(s)
 	text := htmlDropRe.ReplaceAllString(s, " ")
 	text = plain(htmlBlockRe.ReplaceAllString(text, " "))
 	if title != "" {
@@ -41,6 +38,15 @@ func PageSummary(s string) string {
 		text = string(r[:summaryMax]) + "..."
 	}
 	return text
+}
+
+// PageTitle is the plain text of an HTML page's title ("" when it has
+// none).
+func PageTitle(s string) string {
+	if m := htmlTitleRe.FindStringSubmatch(s); m != nil {
+		return plain(m[1])
+	}
+	return ""
 }
 
 // plain is the text of an HTML fragment on one line.

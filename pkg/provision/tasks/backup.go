@@ -280,8 +280,15 @@ func siteRestore(ctx context.Context, env *engine.Env, c *provision.Job) (*provi
 	return m.run(ctx)
 }
 
+// OptHealthGate (1) makes a migrate gate its commit on the site's health
+// at its new place: the health check of a verify and its front page's
+// title as it was before the move (healthGate). A platform migrate's
+// moves have it.
+const OptHealthGate = "health_gate"
+
 func siteMigrate(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
-	ch, err := moveWithBackup(ctx, env, c, "migrate", func(src, dst *site) error {
+	ch, err := moveWithBackup(ctx, env, c, "migrate", func(m *move) error {
+		src, dst := m.src, m.dst
 		if dst.c.Site.DB.Password == "" {
 			dst.c.Site.DB.Password = c.Site.DB.Password
 		}
@@ -291,13 +298,21 @@ func siteMigrate(ctx context.Context, env *engine.Env, c *provision.Job) (*provi
 		}
 		env.Logf(provision.LevelInfo, "migrating %s (platform %s, database server %s) to %s (platform %s, database server %s)",
 			c.Site.Domain, c.Site.Platform.Name, c.Site.DBServer.Machine.Name, dst.c.Site.Domain, dst.c.Site.Platform.Name, dst.c.Site.DBServer.Machine.Name)
+		if c.Opt(OptHealthGate, "") == "1" {
+			before, err := gateBefore(ctx, src)
+			if err != nil {
+				return err
+			}
+			m.gate = &before
+		}
 		return nil
 	})
 	return ch, err
 }
 
 func siteClone(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
-	ch, err := moveWithBackup(ctx, env, c, "clone", func(src, dst *site) error {
+	ch, err := moveWithBackup(ctx, env, c, "clone", func(m *move) error {
+		src, dst := m.src, m.dst
 		if dst.c.Site.DB.Password == "" {
 			return provision.Errorf(provision.ErrInvalidContext, "the front end generates it; give target.db.password", "no database password for the clone given")
 		}
@@ -315,12 +330,13 @@ func siteClone(ctx context.Context, env *engine.Env, c *provision.Job) (*provisi
 // that backup (a migrate or a clone). The backup is reported whatever
 // happens next (it is kept): of the site itself, or of the source of a
 // clone.
-func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind string, prepare func(src, dst *site) error) (*provision.Changes, error) {
+func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind string, prepare func(m *move) error) (*provision.Changes, error) {
 	src, dst, err := openMove(ctx, env, c)
 	if err != nil {
 		return nil, err
 	}
-	if err := prepare(src, dst); err != nil {
+	m := &move{env: env, kind: kind, src: src, dst: dst}
+	if err := prepare(m); err != nil {
 		return nil, err
 	}
 	if err := refuseIsolated(kind, src, dst); err != nil {
@@ -336,7 +352,7 @@ func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind
 	}
 	// No sum: the archive was hashed as it was written, a moment ago; its
 	// members are checked against the manifest as they are unpacked.
-	m := &move{env: env, kind: kind, src: src, dst: dst, archive: info.Path, backupCh: backupChange(info, of)}
+	m.archive, m.backupCh = info.Path, backupChange(info, of)
 	ch, err := m.run(ctx)
 	return ch.Merge(&provision.Changes{Backup: m.backupCh}), err
 }
@@ -397,6 +413,7 @@ type move struct {
 	manifest *backup.Manifest
 	cert     *provision.CertRecord   // the backup's certificate, when it is put in service
 	backupCh *provision.BackupRecord // the backup a migrate or clone took first
+	gate     *pageProbe              // a migrate's health gate: the front page before the move (nil: no gate)
 	j        *journal                // the undo steps on disk (journal.go)
 	svc      db.Service              // dst's database service
 }
@@ -518,8 +535,14 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 	if err := m.check(ctx); err != nil {
 		return nil, err
 	}
+	var health *entities.SiteHealth
+	if m.gate != nil {
+		if health, err = m.healthGate(ctx, *m.gate); err != nil {
+			return nil, err
+		}
+	}
 	// The site works in its new state: from here on nothing is undone.
-	sc := &provision.SiteChanges{DB: dbRecord(dst.c.Site), Cert: m.cert}
+	sc := &provision.SiteChanges{DB: dbRecord(dst.c.Site), Cert: m.cert, Health: health}
 	ch = &provision.Changes{Site: sc}
 	env.KeepSecret("site_db_password", dst.c.Site.DB.Password) // the new user's, for the front end
 	if m.revive {

@@ -172,10 +172,7 @@ func (s *site) healthSchemes() []string {
 // checkAnswer requests the site's front page on one scheme and checks
 // the status against what the site's status says it should answer.
 func (s *site) checkAnswer(ctx context.Context, scheme string, disabled bool, php string) (int, time.Duration, error) {
-	host := s.c.Site.Domain + portSuffix(s.c.Site.Web.Port)
-	if scheme == "https" {
-		host = s.c.Site.Domain + httpsPortSuffix(s.c.Site.Web.HTTPSPort)
-	}
+	host := s.hostHeader(scheme)
 	where := fmt.Sprintf("%s://%s/ (through %s on %s)", scheme, host, s.ws.ListenAddr(scheme), s.ex.Host())
 	a, err := s.ws.Request(ctx, scheme, host, "/", "aegir-verify", web.ProbeTimeout)
 	if err != nil {
@@ -220,4 +217,95 @@ func (s *site) checkAnswer(ctx context.Context, scheme string, disabled bool, ph
 		fix = []entities.Action{entities.Do("site.verify", s.c.Site.Domain)}
 	}
 	return code, a.Duration, &provision.Error{Code: provision.ErrCommand, Msg: msg, Hint: hint, Fix: fix}
+}
+
+// hostHeader is the Host header the site is asked with on scheme: its
+// domain, and the port when it is not the scheme's own.
+func (s *site) hostHeader(scheme string) string {
+	if scheme == "https" {
+		return s.c.Site.Domain + httpsPortSuffix(s.c.Site.Web.HTTPSPort)
+	}
+	return s.c.Site.Domain + portSuffix(s.c.Site.Web.Port)
+}
+
+// pageProbe is what the site's front page showed: its status and title.
+type pageProbe struct {
+	code  int
+	title string
+}
+
+// probePage asks the site's front page through its web server, on the
+// scheme of its address, for its status and title (the content probe of
+// a platform migrate's health gate).
+func (s *site) probePage(ctx context.Context) (pageProbe, error) {
+	scheme := s.urlScheme()
+	host := s.hostHeader(scheme)
+	a, err := s.ws.Request(ctx, scheme, host, "/", "aegir-verify", web.ProbeTimeout)
+	if err != nil {
+		return pageProbe{}, provision.Errorf(provision.ErrUnreachable, "start "+s.c.Site.Web.Type+" on "+s.ex.Host()+" and verify the site",
+			"%s://%s/ does not answer (through %s on %s): %v", scheme, host, s.ws.ListenAddr(scheme), s.ex.Host(), err)
+	}
+	p := pageProbe{code: a.Code}
+	if a.Code == 200 {
+		p.title = app.PageTitle(string(a.Body))
+	}
+	return p, nil
+}
+
+// answers says whether a front page answered as an installed site's
+// does: 200 or a redirect.
+func (p pageProbe) answers() bool { return p.code == 200 || p.code >= 300 && p.code < 400 }
+
+// gateBefore reads the front page of a site that a migrate with a health
+// gate (option health_gate) is about to move: it must answer as an
+// installed site does, and its title is what the site must show on its
+// new platform (healthGate).
+func gateBefore(ctx context.Context, src *site) (pageProbe, error) {
+	before, err := src.probePage(ctx)
+	if err != nil {
+		return before, err
+	}
+	if !before.answers() {
+		d := src.c.Site.Domain
+		return before, provision.Errorf(provision.ErrCommand, "make it answer where it is first (aegir site verify "+d+" says why it does not), then migrate it",
+			"%s answers HTTP %d on platform %s before the move, so the health gate has nothing to compare with; nothing was changed", d, before.code, src.c.Site.Platform.Name)
+	}
+	title := "no title"
+	if before.title != "" {
+		title = fmt.Sprintf("title %q", before.title)
+	}
+	src.env.Logf(provision.LevelInfo, "health gate: %s answers HTTP %d with %s on platform %s before the move", src.c.Site.Domain, before.code, title, src.c.Site.Platform.Name)
+	return before, nil
+}
+
+// healthGate checks the site at its new place before the move is
+// committed (its old copy is still there): the health check of a verify
+// (checkHealth: its database login, php-fpm, its answer) and the content
+// probe, its front page's title as gateBefore read it. A failure is the
+// move's error, so the move is rolled back.
+func (m *move) healthGate(ctx context.Context, before pageProbe) (*entities.SiteHealth, error) {
+	dst := m.dst
+	start := time.Now()
+	fail := func(why string) error {
+		return &provision.Error{Code: provision.ErrCommand,
+			Msg:  fmt.Sprintf("%s fails its health gate on platform %s: %s; it goes back to platform %s", dst.c.Site.Domain, dst.c.Site.Platform.Name, why, m.src.c.Site.Platform.Name),
+			Hint: "find what makes it fail on the new platform (the answer above; its error log), fix it, then migrate it again",
+			Fix:  []entities.Action{entities.Do("site.logs", m.src.c.Site.Domain, "error")}}
+	}
+	h, err := dst.checkHealth(ctx, m.svc, nil, nil)
+	if err != nil {
+		return h, fail(errorLine(err))
+	}
+	after, err := dst.probePage(ctx)
+	switch {
+	case err != nil:
+		return h, fail(errorLine(err))
+	case !after.answers():
+		return h, fail(fmt.Sprintf("its front page answers HTTP %d", after.code))
+	case before.title != "" && after.title != before.title:
+		return h, fail(fmt.Sprintf("its front page's title is %q, and was %q before the move", after.title, before.title))
+	}
+	m.env.Logf(provision.LevelInfo, "health gate passed on platform %s in %s: %s answers HTTP %d with the title it had", dst.c.Site.Platform.Name,
+		time.Since(start).Round(time.Millisecond), dst.c.Site.Domain, after.code)
+	return h, nil
 }
