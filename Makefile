@@ -24,8 +24,14 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# The store and queue tests run twice: on SQLite (with the rest) and on a
+# PostgreSQL state (AEGIR_TEST_STATE=postgres: a database of their own on
+# the machine's server, AEGIR_TEST_PG, dropped after).
+STATE_PKGS ?= ./pkg/store/ ./pkg/queue/
+
 test: deps fmt-check vet
 	$(GO) test $(TESTFLAGS) ./...
+	AEGIR_TEST_STATE=postgres $(GO) test $(TESTFLAGS) $(STATE_PKGS)
 
 docs: build
 	$(BIN) docs --out docs/commands.md

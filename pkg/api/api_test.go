@@ -106,7 +106,7 @@ func newAPIEnv(t *testing.T, burst int) *apiEnv {
 		check(err)
 		check(st.SaveSiteDB(ctx, v.ID, "db_"+strings.Split(domain, ".")[0], "u", "secret-password-"+domain))
 		check(st.SetSiteStatus(ctx, v.ID, entities.SiteInstalled))
-		_, err = st.DB().Exec(`UPDATE tasks SET status = 'success' WHERE id = ?`, install.ID)
+		_, err = st.TestExec(`UPDATE tasks SET status = 'success' WHERE id = ?`, install.ID)
 		check(err)
 	}
 	for _, u := range []entities.User{{Name: "root", Role: entities.RoleAdmin}, {Name: "ann", Client: "acme", Role: entities.RoleClient}, {Name: "olga", Client: "other", Role: entities.RoleClient}} {

@@ -6,24 +6,14 @@ import (
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // BenchmarkDispatchNoop is the dispatcher's overhead per task: claim, log
 // line, finish, with a handler that does nothing (issue 6: ≤ 2 ms).
 func BenchmarkDispatchNoop(b *testing.B) {
 	st, _ := newStore(b)
-	tx, err := st.DB().Begin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; i < b.N; i++ {
-		if _, err := tx.Exec(`INSERT INTO tasks (type, target_kind, target_id, target, created) VALUES ('site.verify', 'site', ?, 'x', 0)`, i); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
+	insertVerifies(b, st, b.N, b.N)
 	d := &Dispatcher{Store: st, Workers: 2, Handler: func(_ context.Context, _ *entities.Task, log func(string, string)) Outcome {
 		log("info", "nothing to do")
 		return Outcome{}
@@ -44,7 +34,7 @@ func BenchmarkScheduleCron10k(b *testing.B) {
 	st.Now = clk.Now
 	seedSites(b, st, 10000)
 	// Half the sites have run before, at scattered times.
-	if _, err := st.DB().Exec(`UPDATE sites SET last_cron = ? - (id * 7919 % 3600000) WHERE id % 2 = 0`, clk.Now().UnixMilli()); err != nil {
+	if _, err := st.TestExec(`UPDATE sites SET last_cron = ? - (id * 7919 % 3600000) WHERE id % 2 = 0`, clk.Now().UnixMilli()); err != nil {
 		b.Fatal(err)
 	}
 	d := &Dispatcher{Store: st, Queues: []QueueConfig{{Name: "cron", Enabled: true, Frequency: time.Hour}}}
@@ -56,8 +46,10 @@ func BenchmarkScheduleCron10k(b *testing.B) {
 		}
 		b.StopTimer()
 		// Start the next run from the same state, a minute later.
-		if _, err := st.DB().Exec(`DELETE FROM tasks; DELETE FROM queue_items`); err != nil {
-			b.Fatal(err)
+		for _, q := range []string{`DELETE FROM tasks`, `DELETE FROM queue_items`} {
+			if _, err := st.TestExec(q); err != nil {
+				b.Fatal(err)
+			}
 		}
 		clk.Add(time.Minute)
 		b.StartTimer()
@@ -68,18 +60,7 @@ func BenchmarkScheduleCron10k(b *testing.B) {
 // sites, ten at a time.
 func BenchmarkClaimWithBacklog(b *testing.B) {
 	st, _ := newStore(b)
-	tx, err := st.DB().Begin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; i < 100000; i++ {
-		if _, err := tx.Exec(`INSERT INTO tasks (type, target_kind, target_id, target, created) VALUES ('site.verify', 'site', ?, 'x', 0)`, i%10000); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
+	insertVerifies(b, st, 100000, 10000)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		ts, err := claim(context.Background(), st, time.Now(), time.Minute, "w", 10)
@@ -88,10 +69,23 @@ func BenchmarkClaimWithBacklog(b *testing.B) {
 		}
 		b.StopTimer()
 		for _, t := range ts {
-			if _, err := st.DB().Exec(`UPDATE tasks SET status = 'success' WHERE id = ?`, t.ID); err != nil {
+			if _, err := st.TestExec(`UPDATE tasks SET status = 'success' WHERE id = ?`, t.ID); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.StartTimer()
+	}
+}
+
+// insertVerifies queues n site.verify tasks, on sites 0 to sites-1 in turn,
+// in one transaction.
+func insertVerifies(b *testing.B, st *store.Store, n, sites int) {
+	b.Helper()
+	rows := make([][]any, n)
+	for i := range rows {
+		rows[i] = []any{i % sites}
+	}
+	if err := st.TestBatch(`INSERT INTO tasks (type, target_kind, target_id, target, created) VALUES ('site.verify', 'site', ?, 'x', 0)`, rows); err != nil {
+		b.Fatal(err)
 	}
 }

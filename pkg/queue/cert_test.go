@@ -105,7 +105,7 @@ func TestCertQueue(t *testing.T) {
 // certTasksSince lists the sites of site.cert tasks not in seen.
 func certTasksSince(t *testing.T, d *Dispatcher, seen []int64) []int64 {
 	t.Helper()
-	rows, err := d.Store.DB().Query(`SELECT target_id FROM tasks WHERE type = ? ORDER BY id`, TaskSiteCert)
+	rows, err := d.Store.TestQuery(`SELECT target_id FROM tasks WHERE type = ? ORDER BY id`, TaskSiteCert)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func TestRunOnceOutcomes(t *testing.T) {
 		t.Fatalf("hint %q", f.Hint)
 	}
 	var code string
-	_ = st.DB().QueryRow(`SELECT error_code FROM tasks WHERE id = ?`, fail.ID).Scan(&code)
+	_ = st.TestQueryRow(`SELECT error_code FROM tasks WHERE id = ?`, fail.ID).Scan(&code)
 	if code != "database" {
 		t.Fatalf("error code %q", code)
 	}
@@ -84,20 +84,15 @@ func TestTwoDispatchersRunEachTaskOnce(t *testing.T) {
 	st1, path := newStore(t)
 	st2 := openStore(t, path)
 	const tasks = 500
-	tx, err := st1.DB().Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
+	var rows [][]any
 	for i := 0; i < tasks; i++ {
 		kind := entities.TargetSite
 		if i%2 == 1 {
 			kind = entities.TargetPlatform
 		}
-		if _, err := tx.Exec(`INSERT INTO tasks (type, target_kind, target_id, target, created) VALUES ('site.verify', ?, ?, 'x', 0)`, kind, (i/2)%3); err != nil {
-			t.Fatal(err)
-		}
+		rows = append(rows, []any{kind, (i / 2) % 3})
 	}
-	if err := tx.Commit(); err != nil {
+	if err := st1.TestBatch(`INSERT INTO tasks (type, target_kind, target_id, target, created) VALUES ('site.verify', ?, ?, 'x', 0)`, rows); err != nil {
 		t.Fatal(err)
 	}
 
@@ -166,7 +161,7 @@ func TestTwoDispatchersRunEachTaskOnce(t *testing.T) {
 		}
 	}
 	var left int
-	_ = st1.DB().QueryRow(`SELECT COUNT(*) FROM tasks WHERE status <> 'success'`).Scan(&left)
+	_ = st1.TestQueryRow(`SELECT COUNT(*) FROM tasks WHERE status <> 'success'`).Scan(&left)
 	if left != 0 {
 		t.Fatalf("%d tasks not success", left)
 	}

@@ -3,19 +3,20 @@ package queue
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
-// newStore creates a state file in a temp dir and returns it and its path.
+// newStore creates a state (a file in a temp dir, or a PostgreSQL database:
+// testenv.State) and returns it and its locator.
 func newStore(t testing.TB) (*store.Store, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "aegir.db")
+	path := testenv.State(t)
 	st, err := store.Open(context.Background(), path, true)
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +25,7 @@ func newStore(t testing.TB) (*store.Store, string) {
 	return st, path
 }
 
-// openStore opens a second handle on an existing state file.
+// openStore opens a second handle on an existing state.
 func openStore(t testing.TB, path string) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), path, false)
@@ -64,7 +65,7 @@ func taskLog(t testing.TB, st *store.Store, id int64) []entities.LogLine {
 
 func mustExec(t testing.TB, st *store.Store, q string, args ...any) {
 	t.Helper()
-	if _, err := st.DB().Exec(q, args...); err != nil {
+	if _, err := st.TestExec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 }
@@ -90,41 +91,41 @@ func (c *clock) Add(d time.Duration) {
 }
 
 // seedSites adds a server, a platform and n installed sites s0.test ...,
-// in one transaction, and returns the sites' ids in order.
+// in a new store, and returns the sites' ids in order.
 func seedSites(t testing.TB, st *store.Store, n int) []int64 {
 	t.Helper()
-	db := st.DB()
-	tx, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
 	now := time.Now().UnixMilli()
-	res, err := tx.Exec(`INSERT INTO servers (name, host, status, created) VALUES ('web1', 'localhost', 'enabled', ?)`, now)
+	server, err := st.TestInsert(`INSERT INTO servers (name, host, status, created) VALUES ('web1', 'localhost', 'enabled', ?)`, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, _ := res.LastInsertId()
-	res, err = tx.Exec(`INSERT INTO platforms (name, server_id, root, status, created) VALUES ('p1', ?, '/var/www/p1', 'enabled', ?)`, server, now)
+	platform, err := st.TestInsert(`INSERT INTO platforms (name, server_id, root, status, created) VALUES ('p1', ?, '/var/www/p1', 'enabled', ?)`, server, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	platform, _ := res.LastInsertId()
-	ins, err := tx.Prepare(`INSERT INTO sites (domain, platform_id, db_server_id, status, created) VALUES (?, ?, ?, 'installed', ?)`)
+	rows := make([][]any, n)
+	for i := range rows {
+		rows[i] = []any{fmt.Sprintf("s%d.test", i), platform, server, now}
+	}
+	if err := st.TestBatch(`INSERT INTO sites (domain, platform_id, db_server_id, status, created) VALUES (?, ?, ?, 'installed', ?)`, rows); err != nil {
+		t.Fatal(err)
+	}
+	// The store is new: its sites are these, in the order inserted.
+	res, err := st.TestQuery(`SELECT id FROM sites ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ins.Close()
-	ids := make([]int64, n)
-	for i := range ids {
-		res, err := ins.Exec(fmt.Sprintf("s%d.test", i), platform, server, now)
-		if err != nil {
+	defer res.Close()
+	ids := []int64{}
+	for res.Next() {
+		var id int64
+		if err := res.Scan(&id); err != nil {
 			t.Fatal(err)
 		}
-		ids[i], _ = res.LastInsertId()
+		ids = append(ids, id)
 	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
+	if err := res.Err(); err != nil || len(ids) != n {
+		t.Fatalf("%d sites seeded, want %d (%v)", len(ids), n, err)
 	}
 	return ids
 }

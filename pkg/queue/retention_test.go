@@ -15,12 +15,11 @@ func TestBackupsToPrune(t *testing.T) {
 	day := 24 * time.Hour
 	add := func(site int64, age time.Duration) int64 {
 		t.Helper()
-		res, err := st.DB().Exec(`INSERT INTO backups (site_id, path, created) VALUES (?, ?, ?)`,
+		id, err := st.TestInsert(`INSERT INTO backups (site_id, path, created) VALUES (?, ?, ?)`,
 			site, fmt.Sprintf("/b/%d-%d.tar.gz", site, age), now.Add(-age).UnixMilli())
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, _ := res.LastInsertId()
 		return id
 	}
 	// Site a: one backup a day for ten days, inserted oldest first.
@@ -61,7 +60,7 @@ func TestBackupsToPrune(t *testing.T) {
 		}
 	}
 	var n int
-	_ = st.DB().QueryRow(`SELECT COUNT(*) FROM backups`).Scan(&n)
+	_ = st.TestQueryRow(`SELECT COUNT(*) FROM backups`).Scan(&n)
 	if n != 13 {
 		t.Fatalf("the selection changed the table: %d backups left", n)
 	}
@@ -80,7 +79,7 @@ func TestBackupQueuePrunes(t *testing.T) {
 	d := &Dispatcher{Store: st, Queues: []QueueConfig{{Name: "backup", Enabled: true, Frequency: 24 * time.Hour, Keep: 2}}}
 	count := func() int {
 		var n int
-		if err := st.DB().QueryRow(`SELECT COUNT(*) FROM tasks WHERE type = 'backup.delete' AND target_kind = 'backup' AND status = 'queued'`).Scan(&n); err != nil {
+		if err := st.TestQueryRow(`SELECT COUNT(*) FROM tasks WHERE type = 'backup.delete' AND target_kind = 'backup' AND status = 'queued'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n

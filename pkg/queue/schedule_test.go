@@ -35,7 +35,7 @@ func TestItemsPerRun(t *testing.T) {
 // countTasks counts the tasks of a type per site id.
 func countTasks(t *testing.T, st *store.Store, typ string) map[int64]int {
 	t.Helper()
-	rows, err := st.DB().Query(`SELECT target_id, COUNT(*) FROM tasks WHERE type = ? GROUP BY target_id`, typ)
+	rows, err := st.TestQuery(`SELECT target_id, COUNT(*) FROM tasks WHERE type = ? GROUP BY target_id`, typ)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestCronSpreadsOverTheFrequency(t *testing.T) {
 	}
 	allEqual(t, countTasks(t, st, entities.TaskSiteCron), sites, 1)
 	var noCron int
-	_ = st.DB().QueryRow(`SELECT COUNT(*) FROM sites WHERE last_cron IS NULL`).Scan(&noCron)
+	_ = st.TestQueryRow(`SELECT COUNT(*) FROM sites WHERE last_cron IS NULL`).Scan(&noCron)
 	if noCron != 0 {
 		t.Fatalf("%d sites without last_cron after their cron ran", noCron)
 	}
@@ -135,7 +135,7 @@ func TestFailingSiteDoesNotStarveOthers(t *testing.T) {
 	passes(t, d, clk, 9)
 	allEqual(t, countTasks(t, st, entities.TaskSiteCron), sites, 3)
 	var failedCron *int64
-	_ = st.DB().QueryRow(`SELECT last_cron FROM sites WHERE id = ?`, sites[0]).Scan(&failedCron)
+	_ = st.TestQueryRow(`SELECT last_cron FROM sites WHERE id = ?`, sites[0]).Scan(&failedCron)
 	if failedCron != nil {
 		t.Fatalf("a site whose cron failed has last_cron %d", *failedCron)
 	}

@@ -25,7 +25,7 @@ func scanBackup(sc interface{ Scan(...any) error }) (*entities.Backup, error) {
 
 // AddBackup records an archive of site siteID.
 func (s *Store) AddBackup(ctx context.Context, siteID int64, path string, size int64, sha256 string, created time.Time) (*entities.Backup, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO backups (site_id, path, size, sha256, created) VALUES (?, ?, ?, ?, ?)`,
+	newID, err := insert(ctx, s.db, `INSERT INTO backups (site_id, path, size, sha256, created) VALUES (?, ?, ?, ?, ?)`,
 		siteID, path, size, sha256, created.UnixMilli())
 	if isUnique(err) {
 		return nil, &ConflictError{Field: "path", Msg: "backup " + quote(path) + " is recorded already"}
@@ -36,7 +36,7 @@ func (s *Store) AddBackup(ctx context.Context, siteID int64, path string, size i
 	if err != nil {
 		return nil, err
 	}
-	id, _ := res.LastInsertId()
+	id := newID
 	return s.GetBackup(ctx, id)
 }
 
@@ -148,19 +148,19 @@ func (s *Store) CloneSite(ctx context.Context, v *entities.Site, source *entitie
 		if err := checkQuota(ctx, tx, cid); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, status, created)
+		newID, err := insert(ctx, tx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, status, created)
 			SELECT ?, ?, ?, client_id, 0, profile, language, https, 'queued', ? FROM sites WHERE id = ?`,
 			v.Domain, platformID, dbServerID, s.now(), source.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return &NotFoundError{Kind: "site", Name: source.Domain}
+		}
 		if isUnique(err) {
 			return &ConflictError{Field: "NEWDOMAIN", Msg: "site " + quote(v.Domain) + " already exists", Fix: []entities.Action{entities.Do("site.show", v.Domain)}}
 		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return &NotFoundError{Kind: "site", Name: source.Domain}
-		}
-		v.ID, _ = res.LastInsertId()
+		v.ID = newID
 		v.Aliases, v.Status, v.PlatformID, v.DBServerID = nil, entities.SiteQueued, platformID, dbServerID
 		if err := s.setNames(ctx, tx, v); err != nil {
 			return err
@@ -269,7 +269,7 @@ func (s *Store) RecreateSite(ctx context.Context, deletedID int64, aliases []str
 		if err := checkQuota(ctx, tx, cid); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, status, created)
+		newID, err := insert(ctx, tx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, status, created)
 			SELECT domain, platform_id, db_server_id, client_id, redirect, profile, language, https, 'queued', ? FROM sites WHERE id = ?`, s.now(), deletedID)
 		if isUnique(err) {
 			return &ConflictError{Field: "DOMAIN", Msg: "site " + quote(domain) + " exists again", Hint: "restore it as it is",
@@ -278,7 +278,7 @@ func (s *Store) RecreateSite(ctx context.Context, deletedID int64, aliases []str
 		if err != nil {
 			return err
 		}
-		id, _ := res.LastInsertId()
+		id := newID
 		v = &entities.Site{ID: id, Domain: domain, Aliases: aliases}
 		if err := s.setNames(ctx, tx, v); err != nil {
 			return err

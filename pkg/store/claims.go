@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -29,19 +30,37 @@ const claimable = `t.status = 'queued'
 	AND NOT EXISTS (SELECT 1 FROM tasks b WHERE b.target_kind = t.target_kind AND b.target_id = t.target_id AND b.status = 'processing')
 	AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.target_kind = t.target_kind AND o.target_id = t.target_id AND o.status = 'queued' AND o.id < t.id)`
 
-// claimSQL claims up to ?4 tasks in one statement: SQLite's single writer
-// makes it atomic, so two dispatchers never get the same task. It skips
-// children (parent_id): their parent claims each one by id. At most one
-// task of a target can be claimable, so one claim never takes two tasks of
-// one target either.
+// claimSQL claims up to ?4 tasks in one statement. On SQLite its single
+// writer makes it atomic, so two dispatchers never get the same task. It
+// skips children (parent_id): their parent claims each one by id. At most
+// one task of a target can be claimable, so one claim never takes two
+// tasks of one target either.
+//
+// On PostgreSQL (skipLocked) several masters claim at once: each locks the
+// tasks it picks, FOR UPDATE SKIP LOCKED, and passes over those another
+// claimer holds. A task another claimer took meanwhile is no longer queued
+// when its lock is granted (PostgreSQL checks the newest row), so it is
+// skipped; a claim whose snapshot shows a target's older task queued or
+// processing takes none of the target's newer ones; and tasks are inserted
+// under writerLock, so a task with a lower id is never committed after a
+// higher one of its target was seen. Per-target order and one task at a
+// time on a target hold across claimers.
 const claimSQL = `UPDATE tasks SET status = 'processing', started = ?1, attempt = attempt + 1, lease_until = ?2, worker = ?3
-WHERE id IN (SELECT t.id FROM tasks t WHERE ` + claimable + ` AND t.parent_id IS NULL ORDER BY t.id LIMIT ?4)
+WHERE id IN (SELECT t.id FROM tasks t WHERE ` + claimable + ` AND t.parent_id IS NULL ORDER BY t.id LIMIT ?4 /*skip*/)
 RETURNING ` + taskCols
 
 // claimOneSQL claims the task ?4 if it is claimable.
 const claimOneSQL = `UPDATE tasks SET status = 'processing', started = ?1, attempt = attempt + 1, lease_until = ?2, worker = ?3
-WHERE id IN (SELECT t.id FROM tasks t WHERE t.id = ?4 AND ` + claimable + `)
+WHERE id IN (SELECT t.id FROM tasks t WHERE t.id = ?4 AND ` + claimable + ` /*skip*/)
 RETURNING ` + taskCols
+
+// skipLocked is q for PostgreSQL: its subquery locks the rows it picks,
+// skipping those locked by another claimer.
+func skipLocked(q string) string {
+	return strings.Replace(q, "/*skip*/", "FOR UPDATE OF t SKIP LOCKED", 1)
+}
+
+var claimSQLPostgres, claimOneSQLPostgres = skipLocked(claimSQL), skipLocked(claimOneSQL)
 
 // Claim says who claims queued tasks and until when.
 type Claim struct {
@@ -55,13 +74,20 @@ type Claim struct {
 // nothing is processing on its target and no older task of its target is
 // queued.
 func (s *Store) ClaimTasks(ctx context.Context, c Claim, limit int) ([]*entities.Task, error) {
+	if s.dialect == postgresDialect {
+		return s.claim(ctx, claimSQLPostgres, c, limit)
+	}
 	return s.claim(ctx, claimSQL, c, limit)
 }
 
 // ClaimTask claims the one task id; nil if it is not claimable (not
 // queued, or another task holds its target: see TaskHolder).
 func (s *Store) ClaimTask(ctx context.Context, c Claim, id int64) (*entities.Task, error) {
-	ts, err := s.claim(ctx, claimOneSQL, c, id)
+	q := claimOneSQL
+	if s.dialect == postgresDialect {
+		q = claimOneSQLPostgres
+	}
+	ts, err := s.claim(ctx, q, c, id)
 	if err != nil || len(ts) == 0 {
 		return nil, err
 	}
@@ -70,7 +96,10 @@ func (s *Store) ClaimTask(ctx context.Context, c Claim, id int64) (*entities.Tas
 
 func (s *Store) claim(ctx context.Context, q string, c Claim, arg any) ([]*entities.Task, error) {
 	var out []*entities.Task
-	err := s.tx(ctx, func(tx *sql.Tx) error { // BEGIN IMMEDIATE: the store opens with _txlock=immediate
+	// One statement; on SQLite in BEGIN IMMEDIATE (the store opens with
+	// _txlock=immediate), on PostgreSQL without writerLock: SKIP LOCKED
+	// lets claimers work side by side.
+	err := s.txLock(ctx, false, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, q, ms2(c.Now), ms2(c.LeaseUntil), c.Worker, arg)
 		if err != nil {
 			return err
@@ -182,7 +211,7 @@ func (s *Store) endTask(ctx context.Context, id int64, worker string, lease *any
 		WHERE id = ? AND status = 'processing' AND worker = ?`
 	args := []any{end.Status, end.Error, end.Hint, string(fix), end.Code, string(rb), ms2(end.Finished), id, worker}
 	if lease != nil {
-		q += ` AND lease_until IS ?`
+		q += ` AND ` + s.dialect.isSame("lease_until", "?")
 		args = append(args, *lease)
 	}
 	res, err := s.db.ExecContext(ctx, q, args...)
@@ -204,7 +233,7 @@ func (s *Store) ClearRescuedError(ctx context.Context, id int64) error {
 // TaskLogTail returns the last n lines of a task's log, oldest first.
 func (s *Store) TaskLogTail(ctx context.Context, taskID int64, n int) ([]entities.LogLine, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT time, level, message FROM
-		(SELECT id, time, level, message FROM task_log WHERE task_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id`, taskID, n)
+		(SELECT id, time, level, message FROM task_log WHERE task_id = ? ORDER BY id DESC LIMIT ?) l ORDER BY id`, taskID, n)
 	if err != nil {
 		return []entities.LogLine{}, err
 	}

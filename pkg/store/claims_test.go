@@ -228,7 +228,7 @@ func TestRenewLeaseAndFinishTask(t *testing.T) {
 		t.Fatalf("listed: %v, %v", l, err)
 	}
 	var code string
-	if err := s.DB().QueryRow(`SELECT error_code FROM tasks WHERE id = ?`, task.ID).Scan(&code); err != nil || code != "broken" {
+	if err := s.db.QueryRow(`SELECT error_code FROM tasks WHERE id = ?`, task.ID).Scan(&code); err != nil || code != "broken" {
 		t.Fatalf("error code %q (%v)", code, err)
 	}
 	if r, err := s.TaskResult(ctx, task.ID); err != nil || r != `{"n":1}` {
@@ -301,7 +301,7 @@ func TestRescueTask(t *testing.T) {
 	}
 	c = get(t, a, task.ID)
 	var code string
-	_ = a.DB().QueryRow(`SELECT error_code FROM tasks WHERE id = ?`, task.ID).Scan(&code)
+	_ = a.db.QueryRow(`SELECT error_code FROM tasks WHERE id = ?`, task.ID).Scan(&code)
 	if c.Status != entities.TaskWarning || c.Error != "" || c.Hint != "" || c.Fix != nil || code != "" {
 		t.Fatalf("after ClearRescuedError: %+v, code %q", c, code)
 	}
@@ -312,7 +312,7 @@ func TestRescueTaskWithoutLease(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
 	task := queued(t, s, entities.TargetSite, 1)
-	if _, err := s.DB().Exec(`UPDATE tasks SET status = 'processing', worker = 'w' WHERE id = ?`, task.ID); err != nil {
+	if _, err := s.db.Exec(`UPDATE tasks SET status = 'processing', worker = 'w' WHERE id = ?`, task.ID); err != nil {
 		t.Fatal(err)
 	}
 	cur := get(t, s, task.ID)

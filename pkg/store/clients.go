@@ -30,14 +30,14 @@ func scanClient(sc interface{ Scan(...any) error }) (*entities.Client, error) {
 
 // AddClient records a new client.
 func (s *Store) AddClient(ctx context.Context, c *entities.Client) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO clients (name, email, created) VALUES (?, ?, ?)`, c.Name, c.Email, s.now())
+	newID, err := insert(ctx, s.db, `INSERT INTO clients (name, email, created) VALUES (?, ?, ?)`, c.Name, c.Email, s.now())
 	if isUnique(err) {
 		return &ConflictError{Field: "name", Msg: "client " + quote(c.Name) + " already exists", Fix: []entities.Action{entities.Do("client.list", "")}}
 	}
 	if err != nil {
 		return err
 	}
-	c.ID, _ = res.LastInsertId()
+	c.ID = newID
 	return nil
 }
 

@@ -53,10 +53,10 @@ func (s *Store) AddPlatformWithOptions(ctx context.Context, p *entities.Platform
 				Hint: "add one",
 				Fix:  []entities.Action{entities.Do("server.edit", p.Server, "http=nginx")}}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO platforms (name, server_id, root, type, drush, status, created) VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
+		newID, err := insert(ctx, tx, `INSERT INTO platforms (name, server_id, root, type, drush, status, created) VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
 			p.Name, serverID, p.Root, p.Type, p.Drush, s.now())
 		if isUnique(err) {
-			if strings.Contains(err.Error(), "platforms.root") || strings.Contains(err.Error(), "platforms.server_id") {
+			if strings.Contains(err.Error(), "platforms.root") || strings.Contains(err.Error(), "platforms.server_id") || strings.Contains(err.Error(), `"platforms_root"`) {
 				return &ConflictError{Field: "--root", Msg: "another platform already uses " + p.Root + " on server " + p.Server, Fix: []entities.Action{entities.Do("platform.list", "")}}
 			}
 			return &ConflictError{Field: "name", Msg: "platform " + quote(p.Name) + " already exists", Fix: []entities.Action{entities.Do("platform.list", "")}}
@@ -64,7 +64,7 @@ func (s *Store) AddPlatformWithOptions(ctx context.Context, p *entities.Platform
 		if err != nil {
 			return err
 		}
-		p.ID, _ = res.LastInsertId()
+		p.ID = newID
 		p.Status = entities.StatusQueued
 		task, err = s.insertTask(ctx, tx, entities.TaskPlatformVerify, entities.TargetPlatform, p.ID, p.Name, opts)
 		return err

@@ -83,16 +83,16 @@ type ScheduleCounts struct {
 // name, ?2 due before in ms, ?3 task type) and their order.
 type dueSQL struct{ count, from, order string }
 
-func (sc Schedule) sql() (dueSQL, error) {
-	const notPending = `
-	AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.target_kind = 'site' AND t.target_id = s.id AND t.status IN ('queued', 'processing') AND +t.type = ?3)`
+func (sc Schedule) sql(d dialect) (dueSQL, error) {
+	notPending := `
+	AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.target_kind = 'site' AND t.target_id = s.id AND t.status IN ('queued', 'processing') AND ` + d.noIndex("t.type") + ` = ?3)`
 	switch sc.Rule {
 	case DueAfterLastRun:
 		col, ok := siteLastRunColumn[sc.TaskType]
 		if !ok {
 			return dueSQL{}, fmt.Errorf("store: task type %q records no last run: it cannot be scheduled by last run", sc.TaskType)
 		}
-		lastRun := `MAX(COALESCE(q.last_queued, 0), COALESCE(s.` + col + `, 0))`
+		lastRun := d.greatest(`COALESCE(q.last_queued, 0)`, `COALESCE(s.`+col+`, 0)`)
 		return dueSQL{
 			count: `SELECT COUNT(*) FROM sites WHERE status = 'installed'`,
 			from: ` FROM sites s LEFT JOIN queue_items q ON q.queue = ?1 AND q.site_id = s.id
@@ -104,7 +104,7 @@ func (sc Schedule) sql() (dueSQL, error) {
 	WHERE s.status IN ('installed', 'disabled') AND s.https <> 'off' AND (c.source = 'acme' OR c.site_id IS NULL)`
 		return dueSQL{
 			count: `SELECT COUNT(*)` + certs,
-			from:  certs + ` AND COALESCE(c.renew_after, 0) <= ?2 AND ?1 = ?1` + notPending,
+			from:  certs + ` AND COALESCE(c.renew_after, 0) <= ?2 AND CAST(?1 AS TEXT) = ?1` + notPending,
 			order: `COALESCE(c.renew_after, 0)`,
 		}, nil
 	}
@@ -132,7 +132,7 @@ func queueLastRun(ctx context.Context, q interface {
 // due queue at once, one gets Ran.
 func (s *Store) RunSchedule(ctx context.Context, r ScheduleRun) (ScheduleOutcome, error) {
 	out := ScheduleOutcome{Tasks: []*entities.Task{}}
-	dq, err := r.sql()
+	dq, err := r.sql(s.dialect)
 	if err != nil {
 		return out, err
 	}
@@ -147,7 +147,7 @@ func (s *Store) RunSchedule(ctx context.Context, r ScheduleRun) (ScheduleOutcome
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		out = ScheduleOutcome{Tasks: []*entities.Task{}}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO queue_runs (name, last_run) VALUES (?, NULL)`, r.Queue); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO queue_runs (name, last_run) VALUES (?, NULL) ON CONFLICT DO NOTHING`, r.Queue); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE queue_runs SET last_run = ? WHERE name = ? AND (last_run IS NULL OR last_run <= ?)`,
@@ -206,7 +206,7 @@ func (s *Store) RunSchedule(ctx context.Context, r ScheduleRun) (ScheduleOutcome
 // tasks, and reads when it last ran.
 func (s *Store) ScheduleStatus(ctx context.Context, sc Schedule) (ScheduleCounts, error) {
 	var c ScheduleCounts
-	dq, err := sc.sql()
+	dq, err := sc.sql(s.dialect)
 	if err != nil {
 		return c, err
 	}
@@ -219,7 +219,7 @@ func (s *Store) ScheduleStatus(ctx context.Context, sc Schedule) (ScheduleCounts
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*)`+dq.from, sc.Queue, ms2(sc.DueBefore), sc.TaskType).Scan(&c.Due); err != nil {
 		return c, err
 	}
-	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM tasks WHERE status IN ('queued', 'processing') AND +type = ?`, sc.TaskType).Scan(&c.Pending)
+	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM tasks WHERE status IN ('queued', 'processing') AND `+s.dialect.noIndex("type")+` = ?`, sc.TaskType).Scan(&c.Pending)
 	return c, err
 }
 
@@ -248,7 +248,7 @@ func (s *Store) PrunableBackups(ctx context.Context, keep int, createdBefore tim
 	rows, err := s.db.QueryContext(ctx, `SELECT id FROM (
 		SELECT b.id, b.created, ROW_NUMBER() OVER (PARTITION BY b.site_id ORDER BY b.created DESC, b.id DESC) AS n,
 			ROW_NUMBER() OVER (PARTITION BY x.client_id ORDER BY b.created DESC, b.id DESC) AS cn, COALESCE(c.quota_backups, 0) AS quota
-		FROM backups b JOIN sites x ON x.id = b.site_id LEFT JOIN clients c ON c.id = x.client_id)
+		FROM backups b JOIN sites x ON x.id = b.site_id LEFT JOIN clients c ON c.id = x.client_id) r
 		WHERE n > 1 AND ((?1 > 0 AND n > ?1) OR created < ?2 OR (quota > 0 AND cn > quota))
 		ORDER BY id`, keep, cutoff)
 	if err != nil {

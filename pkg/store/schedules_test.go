@@ -34,12 +34,11 @@ func installedSites(t *testing.T, s *Store, n int) []int64 {
 	}
 	ids := []int64{}
 	for i := range n {
-		res, err := s.db.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, status, created) VALUES (?, ?, ?, 'installed', 0)`,
+		id, err := insert(ctx, s.db, `INSERT INTO sites (domain, platform_id, db_server_id, status, created) VALUES (?, ?, ?, 'installed', 0)`,
 			fmt.Sprintf("q%d.test", i), platform, server)
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, _ := res.LastInsertId()
 		ids = append(ids, id)
 	}
 	return ids
@@ -350,11 +349,10 @@ func TestQueueBackupTasks(t *testing.T) {
 	ctx := context.Background()
 	var ids []int64
 	for i := range 3 {
-		res, err := s.db.Exec(`INSERT INTO backups (site_id, path, created) VALUES (?, ?, ?)`, q[0], fmt.Sprintf("/b/%d", i), i)
+		id, err := s.TestInsert(`INSERT INTO backups (site_id, path, created) VALUES (?, ?, ?)`, q[0], fmt.Sprintf("/b/%d", i), i)
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, _ := res.LastInsertId()
 		ids = append(ids, id)
 	}
 	if _, err := s.QueueTask(ctx, entities.TaskBackupDelete, entities.TargetBackup, ids[1], "by hand", nil); err != nil {
@@ -457,10 +455,9 @@ func TestPrunableBackupsClientQuota(t *testing.T) {
 // backupAged records a backup of site made age before now.
 func backupAged(t *testing.T, s *Store, site int64, now time.Time, age time.Duration) int64 {
 	t.Helper()
-	res, err := s.db.Exec(`INSERT INTO backups (site_id, path, created) VALUES (?, ?, ?)`, site, fmt.Sprintf("/b/%d-%s", site, age), now.Add(-age).UnixMilli())
+	id, err := s.TestInsert(`INSERT INTO backups (site_id, path, created) VALUES (?, ?, ?)`, site, fmt.Sprintf("/b/%d-%s", site, age), now.Add(-age).UnixMilli())
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _ := res.LastInsertId()
 	return id
 }

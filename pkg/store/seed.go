@@ -39,7 +39,7 @@ func (s *Store) SeedBench(ctx context.Context, b BenchState) error {
 		now := s.Now()
 		var client sql.NullInt64
 		if b.ClientSites > 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO clients (name, created) VALUES (?, ?)`, b.Client, ms2(now)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO clients (name, created) VALUES (?, ?) ON CONFLICT DO NOTHING`, b.Client, ms2(now)); err != nil {
 				return err
 			}
 			if client, err = clientID(ctx, tx, b.Client); err != nil {
@@ -56,14 +56,12 @@ func (s *Store) SeedBench(ctx context.Context, b BenchState) error {
 			if i > b.ClientSites {
 				cid = sql.NullInt64{}
 			}
-			res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, status, db_name, db_user, created) VALUES (?, ?, ?, ?, 'installed', ?, ?, ?)`,
+			newID, err := insert(ctx, tx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, status, db_name, db_user, created) VALUES (?, ?, ?, ?, 'installed', ?, ?, ?)`,
 				v.Domain, p.id, p.server, cid, name, name, ms2(now))
 			if err != nil {
 				return err
 			}
-			if v.ID, err = res.LastInsertId(); err != nil {
-				return err
-			}
+			v.ID = newID
 			if err := s.setNames(ctx, tx, v); err != nil {
 				return err
 			}

@@ -44,7 +44,7 @@ func (s *Store) AddServer(ctx context.Context, v *entities.Server) (*entities.Ta
 	var task *entities.Task
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
-		res, err := tx.ExecContext(ctx, `INSERT INTO servers (name, host, ssh_user, ssh_port, ssh_key, accept_host_key, remote_home, status, created)
+		newID, err := insert(ctx, tx, `INSERT INTO servers (name, host, ssh_user, ssh_port, ssh_key, accept_host_key, remote_home, status, created)
 			VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)`, v.Name, v.Host, v.SSHUser, v.SSHPort, v.SSHKey, v.AcceptHostKey, v.RemoteHome, now)
 		if isUnique(err) {
 			return &ConflictError{Field: "name", Msg: "server " + quote(v.Name) + " already exists", Fix: []entities.Action{entities.Do("server.list", "")}}
@@ -52,7 +52,7 @@ func (s *Store) AddServer(ctx context.Context, v *entities.Server) (*entities.Ta
 		if err != nil {
 			return err
 		}
-		v.ID, _ = res.LastInsertId()
+		v.ID = newID
 		v.Status = entities.StatusQueued
 		for i := range v.Services {
 			if err := insertService(ctx, tx, v.ID, &v.Services[i]); err != nil {
@@ -66,7 +66,7 @@ func (s *Store) AddServer(ctx context.Context, v *entities.Server) (*entities.Ta
 }
 
 func insertService(ctx context.Context, tx *sql.Tx, serverID int64, sv *entities.Service) error {
-	res, err := tx.ExecContext(ctx, `INSERT INTO services (server_id, kind, type, port, https_port, test_cmd, restart_cmd, php_fpm, listen_ip, db_host, admin_user, admin_password_file, db_tunnel)
+	newID, err := insert(ctx, tx, `INSERT INTO services (server_id, kind, type, port, https_port, test_cmd, restart_cmd, php_fpm, listen_ip, db_host, admin_user, admin_password_file, db_tunnel)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, serverID, sv.Kind, sv.Type, sv.Port, sv.HTTPSPort, sv.TestCmd, sv.RestartCmd, sv.PHPFPM, sv.ListenIP, sv.DBHost, sv.AdminUser, sv.AdminPasswordFile, sv.DBTunnel)
 	if isUnique(err) {
 		return &ConflictError{Field: "--" + sv.Kind, Msg: "a server has at most one " + sv.Kind + " service"}
@@ -74,7 +74,7 @@ func insertService(ctx context.Context, tx *sql.Tx, serverID int64, sv *entities
 	if err != nil {
 		return err
 	}
-	sv.ID, _ = res.LastInsertId()
+	sv.ID = newID
 	return nil
 }
 
@@ -218,7 +218,7 @@ func (s *Store) SavePHPVersions(ctx context.Context, serviceID int64, versions [
 // MarkReloadPending records that a reload of the server's web service
 // that started at (unix ms) failed: its changes wait for a reload.
 func (s *Store) MarkReloadPending(ctx context.Context, serverID, at int64) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE services SET reload_pending = MAX(reload_pending, ?) WHERE server_id = ? AND kind = 'http'`, at, serverID)
+	_, err := s.db.ExecContext(ctx, `UPDATE services SET reload_pending = `+s.dialect.greatest("reload_pending", "?")+` WHERE server_id = ? AND kind = 'http'`, at, serverID)
 	return err
 }
 

@@ -90,7 +90,7 @@ func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType 
 		if v.Isolation == "" {
 			v.Isolation = entities.IsolationShared
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, db_name, db_user, db_password, status, created, php, isolation)
+		newID, err := insert(ctx, tx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, db_name, db_user, db_password, status, created, php, isolation)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.Domain, platformID, dbServerID, cid, v.Redirect, v.Profile, v.Language, v.HTTPS, v.DBName, v.DBUser, v.DBPassword, status, s.now(), v.PHP, v.Isolation)
 		if isUnique(err) {
@@ -99,7 +99,7 @@ func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType 
 		if err != nil {
 			return err
 		}
-		v.ID, _ = res.LastInsertId()
+		v.ID = newID
 		v.Status = status
 		v.PlatformID, v.DBServerID = platformID, dbServerID
 		if err := s.setNames(ctx, tx, v); err != nil {

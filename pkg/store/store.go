@@ -1,7 +1,9 @@
-// Package store keeps aegir's state in one SQLite file (modernc.org/sqlite,
-// no cgo): WAL mode, a busy timeout so that a cron dispatch and a user
-// command can write at once, foreign keys on, and versioned migrations
-// embedded in the binary.
+// Package store keeps aegir's state: by default in one SQLite file
+// (modernc.org/sqlite, no cgo: WAL mode, a busy timeout so that a cron
+// dispatch and a user command can write at once, foreign keys on), or in
+// a PostgreSQL database (pgx) that several masters share. Versioned
+// migrations, one set for each engine with the same numbers, are embedded
+// in the binary.
 package store
 
 import (
@@ -23,13 +25,14 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
 
 // Store is an open state database.
 type Store struct {
-	db   *sql.DB
-	path string
+	db      *sql.DB
+	path    string // the SQLite file, or the PostgreSQL DSN without its password
+	dialect dialect
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
@@ -69,11 +72,38 @@ var ErrConflict = errors.New("conflict")
 // Is lets errors.Is(err, ErrConflict) match.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
-// Open opens the state database at path. With create, a missing file is
-// created (mode 0600) and its directory too; without it, a missing file is
-// ErrNotInitialized. Migrations are applied in either case, so an older
-// state file upgrades in place.
-func Open(ctx context.Context, path string, create bool) (*Store, error) {
+// Options are how to reach a PostgreSQL state beyond its DSN.
+type Options struct {
+	// Password of the PostgreSQL user; "" leaves it to the DSN or the
+	// PostgreSQL environment (PGPASSWORD, the password file ~/.pgpass).
+	Password string
+}
+
+// IsPostgres says whether a state locator is a PostgreSQL DSN
+// (postgres://... or postgresql://...) rather than a SQLite file's path.
+func IsPostgres(locator string) bool {
+	return strings.HasPrefix(locator, "postgres://") || strings.HasPrefix(locator, "postgresql://")
+}
+
+// Open opens the state at locator: a SQLite file's path, or a PostgreSQL
+// DSN (IsPostgres; see OpenWith). With create, a missing file is created
+// (mode 0600) and its directory too; without it, a missing file (a
+// PostgreSQL database without aegir's tables) is ErrNotInitialized.
+// Migrations are applied in either case, so an older state upgrades in
+// place.
+func Open(ctx context.Context, locator string, create bool) (*Store, error) {
+	return OpenWith(ctx, locator, create, Options{})
+}
+
+// OpenWith is Open with Options for a PostgreSQL state.
+func OpenWith(ctx context.Context, locator string, create bool, o Options) (*Store, error) {
+	if IsPostgres(locator) {
+		return openPostgres(ctx, locator, create, o)
+	}
+	return openSQLite(ctx, locator, create)
+}
+
+func openSQLite(ctx context.Context, path string, create bool) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
@@ -119,6 +149,9 @@ func Open(ctx context.Context, path string, create bool) (*Store, error) {
 // is: no migration, no file created or changed (shell completion, which
 // must be fast and must not write).
 func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if IsPostgres(path) {
+		return connectPostgres(ctx, path, Options{}, true)
+	}
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s does not exist", ErrNotInitialized, path)
@@ -140,13 +173,12 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// DB is the underlying database, for tests that set up or look at rows
-// directly. Code outside this package runs no SQL of its own: it uses the
-// Store's methods.
-func (s *Store) DB() *sql.DB { return s.db }
-
-// Path is the state file's path.
+// Path is the state file's path, or the PostgreSQL DSN without its
+// password.
 func (s *Store) Path() string { return s.path }
+
+// Dialect is the state's engine: "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect.String() }
 
 type migration struct {
 	version int
@@ -156,8 +188,11 @@ type migration struct {
 
 var migrationName = regexp.MustCompile(`^(\d{3})_([a-z0-9_]+)\.up\.sql$`)
 
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
+// loadMigrations reads the migrations of dialect d (migrations/sqlite or
+// migrations/postgres).
+func loadMigrations(d dialect) ([]migration, error) {
+	dir := "migrations/" + d.String()
+	entries, err := fs.ReadDir(migrationFS, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +205,7 @@ func loadMigrations() ([]migration, error) {
 			}
 			return nil, fmt.Errorf("store: migration file %q is not named NNN_name.up.sql", e.Name())
 		}
-		b, err := migrationFS.ReadFile("migrations/" + e.Name())
+		b, err := migrationFS.ReadFile(dir + "/" + e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -188,9 +223,10 @@ func loadMigrations() ([]migration, error) {
 	return ms, nil
 }
 
-// SchemaVersion is the newest migration this binary knows.
+// SchemaVersion is the newest migration this binary knows (both dialects
+// have the same: TestMigrationsMatch).
 func SchemaVersion() int {
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(sqliteDialect)
 	if err != nil || len(ms) == 0 {
 		return 0
 	}
@@ -198,70 +234,76 @@ func SchemaVersion() int {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(s.dialect)
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("store: %s: %w", s.path, err)
-	}
-	var current int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return err
-	}
-	if newest := SchemaVersion(); current > newest {
-		return fmt.Errorf("store: %s has schema version %d, newer than this aegir knows (%d); upgrade aegir", s.path, current, newest)
-	}
-	applied := map[int]bool{}
-	rows, err := s.db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
+	// One transaction: masters that start at once wait for one another
+	// (SQLite's writer lock, PostgreSQL's writer lock in tx), and a
+	// migration that fails leaves the state as it was.
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied BIGINT NOT NULL)`); err != nil {
+			return fmt.Errorf("store: %s: %w", s.path, err)
+		}
+		applied := map[int]bool{}
+		rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
 			return err
 		}
-		applied[v] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	// Every migration not applied yet, in order: one that landed after a
-	// higher one was applied too.
-	for _, m := range ms {
-		if applied[m.version] {
-			continue
+		vs, err := scanColumn[int](rows)
+		if err != nil {
+			return err
 		}
-		err := s.tx(ctx, func(tx *sql.Tx) error {
-			// A concurrent process may have applied it meanwhile.
-			var done int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
-				return err
+		newest := SchemaVersion()
+		for _, v := range vs {
+			if v > newest {
+				return fmt.Errorf("store: %s has schema version %d, newer than this aegir knows (%d); upgrade aegir", s.path, v, newest)
 			}
-			if done > 0 {
-				return nil
+			applied[v] = true
+		}
+		// Every migration not applied yet, in order: one that landed
+		// after a higher one was applied too.
+		for _, m := range ms {
+			if applied[m.version] {
+				continue
 			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("store: migration %03d_%s: %w", m.version, m.name, err)
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`, m.version, m.name, ms2(time.Now()))
-			return err
-		})
-		if err != nil {
-			return err
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`, m.version, m.name, ms2(time.Now())); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
-// tx runs f in an immediate transaction, committing on nil.
+// writerLock is the PostgreSQL advisory lock (of the state's database)
+// that every transaction of tx holds: the store's multi-statement changes
+// were written for SQLite's one writer at a time (check, then write), and
+// keep that on PostgreSQL. Single statements (a claim, a lease renewal, a
+// task's end, log lines) do not take it.
+const writerLock = 0x61656769720001 // "aegir", 1
+
+// tx runs f in a transaction, committing on nil. On SQLite it is an
+// immediate transaction (the store opens with _txlock=immediate); on
+// PostgreSQL it holds writerLock.
 func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	return s.txLock(ctx, true, f)
+}
+
+// txLock is tx; without lock, a PostgreSQL transaction does not take
+// writerLock (one that only appends, such as a task's log lines).
+func (s *Store) txLock(ctx context.Context, lock bool, f func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
+	}
+	if lock && s.dialect == postgresDialect {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(writerLock)); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
 	}
 	if err := f(tx); err != nil {
 		_ = tx.Rollback()
@@ -282,12 +324,4 @@ func fromNullMs(v sql.NullInt64) *time.Time {
 	}
 	t := fromMs(v.Int64)
 	return &t
-}
-
-func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
-}
-
-func isForeignKey(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
 }

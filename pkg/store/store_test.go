@@ -12,11 +12,12 @@ import (
 	"testing"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
 )
 
 func open(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "aegir.db"), true)
+	s, err := Open(context.Background(), testenv.State(t), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,15 +62,15 @@ func TestOpenCreatesPrivateFileAndMigrates(t *testing.T) {
 		}
 	}
 	var v int
-	if err := s.DB().QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil || v != SchemaVersion() {
+	if err := s.db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil || v != SchemaVersion() {
 		t.Fatalf("schema version %d (%v), want %d", v, err, SchemaVersion())
 	}
 	var mode string
-	if err := s.DB().QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+	if err := s.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal mode %q (%v), want wal", mode, err)
 	}
 	var fk int
-	if err := s.DB().QueryRow(`PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
+	if err := s.db.QueryRow(`PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
 		t.Fatalf("foreign_keys %d (%v), want 1", fk, err)
 	}
 }
@@ -84,7 +85,7 @@ func TestMigrationLandedLate(t *testing.T) {
 	}
 	// As a state file made before migration 006 reached this binary.
 	for _, q := range []string{`ALTER TABLE sites DROP COLUMN db_grant_host`, `DELETE FROM schema_migrations WHERE version = 6`} {
-		if _, err := s.DB().Exec(q); err != nil {
+		if _, err := s.db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,7 +95,7 @@ func TestMigrationLandedLate(t *testing.T) {
 		t.Fatalf("open with a migration landed late: %v", err)
 	}
 	defer s.Close()
-	if _, err := s.DB().Exec(`SELECT db_grant_host FROM sites`); err != nil {
+	if _, err := s.db.Exec(`SELECT db_grant_host FROM sites`); err != nil {
 		t.Fatalf("the late migration was not applied: %v", err)
 	}
 }
@@ -106,7 +107,7 @@ func TestUpgradeInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(sqliteDialect)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,20 +128,20 @@ func TestUpgradeInPlace(t *testing.T) {
 		t.Fatalf("upgrade: %v", err)
 	}
 	var v int
-	_ = s.DB().QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v)
+	_ = s.db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&v)
 	var n int
-	_ = s.DB().QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n)
+	_ = s.db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n)
 	if v != SchemaVersion() || n != len(ms) || len(ms) < 2 {
 		t.Fatalf("version %d (%d applied) after upgrade, want %d (%d, at least 2)", v, n, SchemaVersion(), len(ms))
 	}
 	if c, err := s.GetClient(context.Background(), "old"); err != nil || c.Email != "old@example.test" {
 		t.Fatalf("data lost on upgrade: %v %+v", err, c)
 	}
-	if _, err := s.DB().Exec(`SELECT COUNT(*) FROM certificates`); err != nil {
+	if _, err := s.db.Exec(`SELECT COUNT(*) FROM certificates`); err != nil {
 		t.Fatalf("later migration not applied: %v", err)
 	}
 	// A state file newer than the binary is refused with a clear message.
-	if _, err := s.DB().Exec(`INSERT INTO schema_migrations (version, name, applied) VALUES (999, 'future', 0)`); err != nil {
+	if _, err := s.db.Exec(`INSERT INTO schema_migrations (version, name, applied) VALUES (999, 'future', 0)`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -174,11 +175,11 @@ func TestAliasesUniqueAcrossSites(t *testing.T) {
 	}
 	// Nothing half-written by the refused adds.
 	var n int
-	_ = s.DB().QueryRow(`SELECT COUNT(*) FROM sites`).Scan(&n)
+	_ = s.db.QueryRow(`SELECT COUNT(*) FROM sites`).Scan(&n)
 	if n != 1 {
 		t.Fatalf("%d sites after refused adds, want 1", n)
 	}
-	_ = s.DB().QueryRow(`SELECT COUNT(*) FROM tasks WHERE type = 'site.install'`).Scan(&n)
+	_ = s.db.QueryRow(`SELECT COUNT(*) FROM tasks WHERE type = 'site.install'`).Scan(&n)
 	if n != 1 {
 		t.Fatalf("%d install tasks after refused adds, want 1", n)
 	}
@@ -210,7 +211,7 @@ func TestRelationsEnforced(t *testing.T) {
 		t.Errorf("client with sites deleted: %v", err)
 	}
 	// The rules hold in SQL too, whoever writes.
-	if _, err := s.DB().Exec(`UPDATE platforms SET status = 'deleted' WHERE name = 'p1'`); err == nil {
+	if _, err := s.db.Exec(`UPDATE platforms SET status = 'deleted' WHERE name = 'p1'`); err == nil {
 		t.Error("trigger did not stop deleting a platform with sites")
 	}
 	if err := s.SetSiteStatus(ctx, site.ID, entities.SiteDeleted); err != nil {
@@ -301,8 +302,8 @@ func TestPackagesReplace(t *testing.T) {
 		t.Fatalf("after replace: %+v", got)
 	}
 	var rel, pk int
-	_ = s.DB().QueryRow(`SELECT COUNT(*) FROM package_releases`).Scan(&rel)
-	_ = s.DB().QueryRow(`SELECT COUNT(*) FROM packages`).Scan(&pk)
+	_ = s.db.QueryRow(`SELECT COUNT(*) FROM package_releases`).Scan(&rel)
+	_ = s.db.QueryRow(`SELECT COUNT(*) FROM packages`).Scan(&pk)
 	if rel != 1 || pk != 1 {
 		t.Fatalf("stale releases/packages kept: %d releases, %d packages", rel, pk)
 	}

@@ -52,12 +52,11 @@ func (s *Store) insertChildAt(ctx context.Context, tx *sql.Tx, created time.Time
 		ob, _ = json.Marshal(opts)
 	}
 	at := ms2(created)
-	res, err := tx.ExecContext(ctx, `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created, parent_id) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)`,
+	id, err := insert(ctx, tx, `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created, parent_id) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)`,
 		typ, kind, targetID, target, string(ob), at, sql.NullInt64{Int64: parent, Valid: parent != 0})
 	if err != nil {
 		return nil, err
 	}
-	id, _ := res.LastInsertId()
 	return &entities.Task{ID: id, Type: typ, TargetKind: kind, TargetID: targetID, Target: target, Status: entities.TaskQueued, Options: opts, Created: fromMs(at), Parent: parent}, nil
 }
 
@@ -163,7 +162,7 @@ func (s *Store) AppendLog(ctx context.Context, taskID int64, lines ...entities.L
 	if len(lines) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.txLock(ctx, false, func(tx *sql.Tx) error { // appends: no writer lock needed
 		st, err := tx.PrepareContext(ctx, `INSERT INTO task_log (task_id, time, level, message) VALUES (?, ?, ?, ?)`)
 		if err != nil {
 			return err

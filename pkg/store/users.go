@@ -37,14 +37,14 @@ func (s *Store) AddUser(ctx context.Context, u *entities.User) error {
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, client_id, role, created) VALUES (?, ?, ?, ?)`, u.Name, cid, u.Role, s.now())
+		newID, err := insert(ctx, tx, `INSERT INTO users (name, client_id, role, created) VALUES (?, ?, ?, ?)`, u.Name, cid, u.Role, s.now())
 		if isUnique(err) {
 			return &ConflictError{Field: "name", Msg: "user " + quote(u.Name) + " already exists", Fix: []entities.Action{entities.Do("user.list", "")}}
 		}
 		if err != nil {
 			return err
 		}
-		u.ID, _ = res.LastInsertId()
+		u.ID = newID
 		return nil
 	})
 }
@@ -130,12 +130,12 @@ func (s *Store) CreateToken(ctx context.Context, user, scope string, ttl time.Du
 	if ttl > 0 {
 		expires = sql.NullInt64{Int64: ms2(now.Add(ttl)), Valid: true}
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (user_id, hash, scope, created, expires) VALUES (?, ?, ?, ?, ?)`,
+	newID, err := insert(ctx, s.db, `INSERT INTO tokens (user_id, hash, scope, created, expires) VALUES (?, ?, ?, ?, ?)`,
 		u.ID, hashToken(secret), scope, ms2(now), expires)
 	if err != nil {
 		return nil, "", err
 	}
-	id, _ := res.LastInsertId()
+	id := newID
 	t := &entities.Token{ID: id, User: u.Name, UserID: u.ID, Scope: scope, Created: fromMs(ms2(now)), Expires: fromNullMs(expires)}
 	return t, secret, nil
 }
@@ -203,12 +203,12 @@ func (s *Store) RecordRequest(ctx context.Context, e *entities.AuditEntry) error
 	at := ms2(e.Time)
 	null := func(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: v != 0} }
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO audit_log (time, user, token_id, method, path, status, task_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		newID, err := insert(ctx, tx, `INSERT INTO audit_log (time, "user", token_id, method, path, status, task_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			at, e.User, null(e.TokenID), e.Method, e.Path, e.Status, null(e.TaskID))
 		if err != nil {
 			return err
 		}
-		e.ID, _ = res.LastInsertId()
+		e.ID = newID
 		if e.TokenID != 0 {
 			_, err = tx.ExecContext(ctx, `UPDATE tokens SET last_used = ? WHERE id = ?`, at, e.TokenID)
 		}
@@ -218,7 +218,7 @@ func (s *Store) RecordRequest(ctx context.Context, e *entities.AuditEntry) error
 
 // AuditLog lists the audit log's entries after id after, oldest first.
 func (s *Store) AuditLog(ctx context.Context, after int64) ([]*entities.AuditEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, time, user, COALESCE(token_id, 0), method, path, status, COALESCE(task_id, 0) FROM audit_log WHERE id > ? ORDER BY id`, after)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, time, "user", COALESCE(token_id, 0), method, path, status, COALESCE(task_id, 0) FROM audit_log WHERE id > ? ORDER BY id`, after)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func TestUsersAndTokens(t *testing.T) {
 		t.Fatalf("secret %q: too short or without its prefix", secret)
 	}
 	var stored string
-	if err := s.DB().QueryRow(`SELECT hash FROM tokens WHERE id = ?`, tok.ID).Scan(&stored); err != nil {
+	if err := s.db.QueryRow(`SELECT hash FROM tokens WHERE id = ?`, tok.ID).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(stored, secret[len(tokenPrefix):]) || stored != hashToken(secret) {
@@ -114,7 +114,7 @@ func TestQueueSiteTaskIfFree(t *testing.T) {
 	if _, err := s.QueueSiteTaskIfFree(ctx, v, entities.TaskSiteBackup, nil); !errors.As(err, &held) || held.Holder.ID != install.ID {
 		t.Fatalf("beside the queued install: %v, want held by task %d", err, install.ID)
 	}
-	if _, err := s.DB().Exec(`UPDATE tasks SET status = 'success' WHERE id = ?`, install.ID); err != nil {
+	if _, err := s.db.Exec(`UPDATE tasks SET status = 'success' WHERE id = ?`, install.ID); err != nil {
 		t.Fatal(err)
 	}
 	b, err := s.QueueSiteTaskIfFree(ctx, v, entities.TaskSiteBackup, nil)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"strconv"
 	"strings"
@@ -69,3 +70,17 @@ func scanEach[T any](rows *sql.Rows, err error, scan func(scanner) (*T, error)) 
 
 // scanner is a row to scan: *sql.Row or *sql.Rows.
 type scanner interface{ Scan(...any) error }
+
+// queryRower runs a statement that returns a row: the *sql.DB or a *sql.Tx.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// insert runs the INSERT statement q and returns the new row's id, by
+// RETURNING id (PostgreSQL's driver has no LastInsertId); sql.ErrNoRows
+// when an INSERT ... SELECT inserted nothing.
+func insert(ctx context.Context, db queryRower, q string, args ...any) (int64, error) {
+	var id int64
+	err := db.QueryRowContext(ctx, q+" RETURNING id", args...).Scan(&id)
+	return id, err
+}

@@ -34,12 +34,12 @@ func (s *Store) AddWebhook(ctx context.Context, w *entities.Webhook) error {
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO webhooks (url, events, client_id, secret, created) VALUES (?, ?, ?, ?, ?)`,
+		newID, err := insert(ctx, tx, `INSERT INTO webhooks (url, events, client_id, secret, created) VALUES (?, ?, ?, ?, ?)`,
 			w.URL, strings.Join(w.Events, ","), cid, w.Secret, s.now())
 		if err != nil {
 			return err
 		}
-		w.ID, _ = res.LastInsertId()
+		w.ID = newID
 		w.Created = fromMs(s.now())
 		return nil
 	})
@@ -97,7 +97,7 @@ func (s *Store) Deliveries(ctx context.Context, id int64, limit int) ([]*entitie
 		return nil, err
 	}
 	if limit <= 0 {
-		limit = -1
+		limit = 1 << 62 // no limit (PostgreSQL refuses LIMIT -1)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryCols+` FROM webhook_deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT ?`, id, limit)
 	return scanEach(rows, err, scanDelivery)
