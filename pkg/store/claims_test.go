@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"path/filepath"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,13 +11,21 @@ import (
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
 )
 
-// openPair opens one state file twice, as two dispatchers would.
+// openPair opens one state twice, as two dispatchers would.
 func openPair(t *testing.T) (*Store, *Store) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "aegir.db")
-	var out [2]*Store
+	h := openHandles(t, 2)
+	return h[0], h[1]
+}
+
+// openHandles opens one new state n times, as n masters would.
+func openHandles(t *testing.T, n int) []*Store {
+	t.Helper()
+	path := testenv.State(t)
+	out := make([]*Store, n)
 	for i := range out {
 		s, err := Open(context.Background(), path, true)
 		if err != nil {
@@ -26,7 +34,7 @@ func openPair(t *testing.T) (*Store, *Store) {
 		t.Cleanup(func() { s.Close() })
 		out[i] = s
 	}
-	return out[0], out[1]
+	return out
 }
 
 func queued(t *testing.T, s *Store, kind string, targetID int64) *entities.Task {
@@ -354,5 +362,123 @@ func TestTaskLogTail(t *testing.T) {
 	}
 	if none, err := s.TaskLogTail(ctx, 9999, 3); err != nil || none == nil || len(none) != 0 {
 		t.Fatalf("tail of an unknown task: %v (%v)", none, err)
+	}
+}
+
+// Claimers on separate handles of one state (masters sharing it), two
+// goroutines each, claim and finish 500 tasks on 50 targets while more are
+// queued: every task is claimed exactly once, never while another task of
+// its target runs, and each target's tasks in creation order.
+func TestConcurrentClaimers(t *testing.T) {
+	const handles, perHandle, targets, before, during = 4, 2, 50, 300, 200
+	hs := openHandles(t, handles)
+	ctx := context.Background()
+	for i := 0; i < before; i++ {
+		queued(t, hs[0], entities.TargetSite, int64(i%targets))
+	}
+	var (
+		mu      sync.Mutex
+		claims  = map[int64]int{}
+		busy    = map[int64]int64{} // target: the task the claimers hold on it
+		order   = map[int64][]int64{}
+		errs    []string
+		done    = make(chan struct{})
+		wg, enq sync.WaitGroup
+	)
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		errs = append(errs, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	enq.Add(1)
+	go func() { // more tasks while the claimers work
+		defer enq.Done()
+		for i := 0; i < during; i++ {
+			if _, err := hs[1].QueueTask(ctx, entities.TaskSiteVerify, entities.TargetSite, int64(i%targets), "x", nil); err != nil {
+				fail("queueing: %v", err)
+				return
+			}
+		}
+	}()
+	for h := range hs {
+		for g := 0; g < perHandle; g++ {
+			wg.Add(1)
+			go func(s *Store, worker string) {
+				defer wg.Done()
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					now := time.Now()
+					ts, err := s.ClaimTasks(ctx, claimFor(worker, now), 5)
+					if err != nil {
+						fail("%s claiming: %v", worker, err)
+						return
+					}
+					if len(ts) == 0 {
+						// Nothing free: wait a little, as a dispatcher
+						// does (SQLite's busy handler is not fair to
+						// a writer among claimers that never pause).
+						time.Sleep(2 * time.Millisecond)
+					}
+					mu.Lock()
+					for _, task := range ts {
+						claims[task.ID]++
+						if other, ok := busy[task.TargetID]; ok {
+							errs = append(errs, fmt.Sprintf("task %d claimed while task %d of target %d runs", task.ID, other, task.TargetID))
+						}
+						busy[task.TargetID] = task.ID
+						order[task.TargetID] = append(order[task.TargetID], task.ID)
+					}
+					mu.Unlock()
+					for _, task := range ts {
+						// Free the target here before the store does, so
+						// that a claim after the end never looks early.
+						mu.Lock()
+						delete(busy, task.TargetID)
+						mu.Unlock()
+						if ok, err := s.FinishTask(ctx, task.ID, worker, TaskEnd{Status: entities.TaskSuccess, Finished: time.Now()}); err != nil || !ok {
+							fail("%s finishing task %d: %v, %v", worker, task.ID, ok, err)
+							return
+						}
+					}
+				}
+			}(hs[h], fmt.Sprintf("%d@host%d", g+1, h))
+		}
+	}
+	enq.Wait()
+	// Wait until every task has ended, then stop the claimers.
+	for {
+		var left int
+		if err := hs[0].db.QueryRow(`SELECT COUNT(*) FROM tasks WHERE status IN ('queued', 'processing')`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		stop := left == 0 || len(errs) > 0
+		mu.Unlock()
+		if stop {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(done)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d errors, first: %s", len(errs), errs[0])
+	}
+	if len(claims) != before+during {
+		t.Fatalf("%d tasks claimed, want %d", len(claims), before+during)
+	}
+	for id, n := range claims {
+		if n != 1 {
+			t.Errorf("task %d claimed %d times", id, n)
+		}
+	}
+	for target, ids := range order {
+		if !slices.IsSorted(ids) {
+			t.Errorf("target %d: tasks claimed in order %v, not creation order", target, ids)
+		}
 	}
 }

@@ -234,7 +234,7 @@ func TestRelationsEnforced(t *testing.T) {
 // Two processes writing at once (a cron dispatch and a user command) both
 // succeed: separate handles on one file, many concurrent writes each.
 func TestConcurrentWriters(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "aegir.db")
+	path := testenv.State(t)
 	ctx := context.Background()
 	var handles []*Store
 	for i := 0; i < 3; i++ {
