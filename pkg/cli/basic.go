@@ -51,7 +51,7 @@ func runInit(o *InitOptions) error {
 			return err
 		}
 	}
-	st, err := store.Open(o.ctx, o.dbPath(), true)
+	st, err := o.openState(true)
 	if err != nil {
 		return err
 	}

@@ -221,15 +221,13 @@ func (a *App) Store() (*store.Store, error) {
 	if a.st != nil {
 		return a.st, nil
 	}
-	st, err := store.Open(a.ctx, a.dbPath(), false)
+	st, err := a.openState(false)
 	if err != nil {
 		return nil, err
 	}
 	a.st = st
 	return st, nil
 }
-
-func (a *App) dbPath() string { return filepath.Join(a.home, "aegir.db") }
 
 // print writes v in the chosen format; a table fits the terminal.
 func (a *App) print(v any) error { return a.printTo(a.IO.Out, v) }

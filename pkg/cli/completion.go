@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -232,14 +233,15 @@ func (a *App) completeArgs(c *cobra.Command) {
 
 // completion runs comp against the state of the aegir home the command
 // line names (--home, AEGIR_HOME or ~/.aegir), opened read-only; a home
-// without a state completes nothing.
+// without a state file (none yet, or a PostgreSQL state, which completion
+// does not reach: it reads no config) completes nothing.
 func (a *App) completion(comp completer) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		ctx, cancel := context.WithTimeout(a.ctx, 2*time.Second)
 		defer cancel()
 		var st *store.Store
 		if err := a.resolveHome(cmd); err == nil {
-			if st, err = store.OpenReadOnly(ctx, a.dbPath()); err != nil {
+			if st, err = store.OpenReadOnly(ctx, filepath.Join(a.home, "aegir.db")); err != nil {
 				st = nil
 			}
 		}

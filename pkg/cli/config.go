@@ -18,11 +18,14 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/acme"
 	"github.com/aegir-project/aegir/pkg/provision/fpm"
 	"github.com/aegir-project/aegir/pkg/provision/web"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // setDefaults sets every configuration key's default. docs/configuration.md
 // lists them; `aegir init` writes them, commented, into aegir.yaml.
 func setDefaults(v *viper.Viper) {
+	v.SetDefault("state", "")
+	v.SetDefault("state_password_file", "")
 	v.SetDefault("format", "table")
 	v.SetDefault("no_color", false)
 	v.SetDefault("workers", 2)
@@ -94,7 +97,11 @@ func (a *App) checkConfig(known []string) error {
 			continue // the default
 		}
 		if err := checkConfigValue(k, v.Get(k), defaultOf(k)); err != nil {
-			return a.configInvalid(k, fmt.Sprint(v.Get(k)), err.Error())
+			val := fmt.Sprint(v.Get(k))
+			if store.IsPostgres(val) {
+				val = store.RedactDSN(val) // the state's DSN: its password is not shown
+			}
+			return a.configInvalid(k, val, err.Error())
 		}
 	}
 	return nil
@@ -171,7 +178,9 @@ func checkConfigValue(key string, val, def any) error {
 		}
 	case "acme_email", "notify.email.to", "notify.email.from":
 		err = entities.ValidateEmail(key, s)
-	case "acme_ca_file":
+	case "state":
+		err = checkState(s)
+	case "acme_ca_file", "state_password_file":
 		if s != "" {
 			err = readableFile(key, s)
 		}
@@ -231,6 +240,9 @@ const defaultConfigFile = `# aegir configuration. Precedence: command-line flags
 # variables (AEGIR_QUEUE_CRON_FREQUENCY for queue.cron.frequency) > this file >
 # built-in defaults. Every key is listed in docs/configuration.md; uncomment to change.
 
+# state: ""                # the state: "" is AEGIR_HOME/aegir.db (SQLite); postgres://USER@HOST/DB
+#                          # for one several masters share (docs/masters.md), with no password in it
+# state_password_file: ""  # the PostgreSQL password's file (mode 0600); else PGPASSWORD or ~/.pgpass
 # format: table            # default output format: table, json, yaml, csv
 # no_color: false          # never color the output (as --no-color)
 # workers: 2               # parallel task workers of hosting dispatch / queued

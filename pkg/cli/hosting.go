@@ -72,7 +72,7 @@ func runQueued(o *DispatchOptions, d *queue.Dispatcher) error {
 			fmt.Fprintf(o.IO.Err, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
 		}
 	}
-	o.infof("%s aegir dispatcher: %d worker(s), state %s; stop with SIGTERM", time.Now().Format(time.RFC3339), d.Workers, o.dbPath())
+	o.infof("%s aegir dispatcher: %d worker(s), state %s; stop with SIGTERM", time.Now().Format(time.RFC3339), d.Workers, o.stateShown())
 	if err := d.Serve(o.ctx); err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func testApp(t *testing.T) *App {
 	// the test's, as newHome's are.
 	a.cfg.Set("php_fpm.runtime_dir", filepath.Join(filepath.Dir(a.home), "runtime"))
 	a.cfg.Set("php_fpm.logrotate_file", filepath.Join(filepath.Dir(a.home), "logrotate.conf"))
-	st, err := store.Open(a.ctx, a.dbPath(), true)
+	st, err := a.openState(true)
 	if err != nil {
 		t.Fatal(err)
 	}

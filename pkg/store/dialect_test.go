@@ -53,6 +53,9 @@ func TestRedactDSN(t *testing.T) {
 		{"postgres://aegir@db1:5432/aegir?sslmode=require", "postgres://aegir@db1:5432/aegir?sslmode=require", false},
 		{"postgres://aegir:s3cret@db1/aegir", "postgres://aegir@db1/aegir", true},
 		{"postgresql://db1/aegir?password=s3cret&sslmode=disable", "postgresql://db1/aegir?sslmode=disable", true},
+		{"postgres://aegir:s3cret@db1:5432,db2:5432/aegir?target_session_attrs=read-write", "postgres://aegir@db1:5432,db2:5432/aegir?target_session_attrs=read-write", true},
+		{"postgres://aegir@db1:5432,db2:5432/aegir", "postgres://aegir@db1:5432,db2:5432/aegir", false},
+		{"postgres://a%40b:p%3Aw@db1/aegir", "postgres://a%40b@db1/aegir", true},
 	} {
 		if got := RedactDSN(c.in); got != c.want || strings.Contains(got, "s3cret") {
 			t.Errorf("RedactDSN(%q) = %q, want %q", c.in, got, c.want)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -65,28 +66,56 @@ func connectPostgres(ctx context.Context, dsn string, o Options, readOnly bool) 
 
 // RedactDSN is a PostgreSQL DSN without its password, to show.
 func RedactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "postgres://(unparsable DSN)"
+	d := splitDSN(dsn)
+	user, _, _ := strings.Cut(d.userinfo, ":")
+	out := d.scheme + "://"
+	if d.userinfo != "" {
+		out += user + "@"
 	}
-	if u.User != nil {
-		u.User = url.User(u.User.Username())
+	out += d.hosts + d.path
+	if d.query != "" {
+		q, err := url.ParseQuery(d.query)
+		if err != nil {
+			return out + "?(unparsable parameters)"
+		}
+		if q.Has("password") {
+			q.Del("password")
+			d.query = q.Encode()
+		}
+		if d.query != "" {
+			out += "?" + d.query
+		}
 	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Del("password")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
+	return out
 }
 
 // DSNHasPassword says whether a PostgreSQL DSN carries a password (in its
 // user part or as a password parameter).
 func DSNHasPassword(dsn string) bool {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return false
+	d := splitDSN(dsn)
+	if strings.Contains(d.userinfo, ":") {
+		return true
 	}
-	_, set := u.User.Password()
-	return set || u.Query().Has("password")
+	q, err := url.ParseQuery(d.query)
+	return err != nil || q.Has("password") // unparsable: it may hide one
+}
+
+// dsnParts are a postgres:// DSN's parts: scheme://userinfo@hosts/path?query.
+// It is cut by hand, not by url.Parse, which refuses several hosts with
+// ports (postgres://u@h1:5432,h2:5432/db), as PostgreSQL allows.
+type dsnParts struct{ scheme, userinfo, hosts, path, query string }
+
+func splitDSN(dsn string) dsnParts {
+	var d dsnParts
+	d.scheme, dsn, _ = strings.Cut(dsn, "://")
+	dsn, d.query, _ = strings.Cut(dsn, "?")
+	authority := dsn
+	if i := strings.IndexByte(dsn, '/'); i >= 0 {
+		authority, d.path = dsn[:i], dsn[i:]
+	}
+	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+		d.userinfo, authority = authority[:i], authority[i+1:]
+	}
+	d.hosts = authority
+	return d
 }

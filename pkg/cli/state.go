@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// stateLocator is where the state is: the state key (a PostgreSQL DSN, or
+// a SQLite file's absolute path), else AEGIR_HOME/aegir.db.
+func (a *App) stateLocator() string {
+	if s := a.cfg.GetString("state"); s != "" {
+		return s
+	}
+	return filepath.Join(a.home, "aegir.db")
+}
+
+// stateShown is the state's locator to print: a DSN without its password.
+func (a *App) stateShown() string {
+	if s := a.stateLocator(); store.IsPostgres(s) {
+		return store.RedactDSN(s)
+	}
+	return a.stateLocator()
+}
+
+// openState opens the state (create: make it if missing, as aegir init).
+// A PostgreSQL state's password comes from state_password_file, else from
+// the PostgreSQL environment (PGPASSWORD, ~/.pgpass): never from the
+// command line or the DSN in the config (checkState refuses one).
+func (a *App) openState(create bool) (*store.Store, error) {
+	loc := a.stateLocator()
+	var o store.Options
+	if store.IsPostgres(loc) {
+		if f := a.cfg.GetString("state_password_file"); f != "" {
+			pw, err := readPasswordFile(f)
+			if err != nil {
+				return nil, a.configInvalid("state_password_file", f, err.Error())
+			}
+			o.Password = pw
+		}
+	}
+	st, err := store.OpenWith(a.ctx, loc, create, o)
+	if err != nil && store.IsPostgres(loc) && !errors.Is(err, store.ErrNotInitialized) {
+		return nil, &Error{Err: err, Code: ExitFailed, Hint: "check the state key (aegir.yaml or AEGIR_STATE), that the database exists and is reachable, and the password (state_password_file, PGPASSWORD or ~/.pgpass)"}
+	}
+	return st, err
+}
+
+// checkState is the state key's rule: a postgres:// DSN without a
+// password, or a SQLite file's absolute path.
+func checkState(s string) error {
+	if s == "" {
+		return nil
+	}
+	if store.IsPostgres(s) {
+		if store.DSNHasPassword(s) {
+			return fmt.Errorf("must not hold a password (it would sit in the config file or the environment): put it in a file named by state_password_file, in PGPASSWORD or in ~/.pgpass")
+		}
+		return nil
+	}
+	if strings.Contains(s, "://") {
+		return fmt.Errorf("must be a postgres:// DSN or the absolute path of a SQLite file")
+	}
+	return entities.ValidateAbsPath("state", s)
+}
+
+// readPasswordFile reads a password file: its first line, which must not
+// be empty, from a file no one else may read (mode 0600 or stricter).
+func readPasswordFile(p string) (string, error) {
+	if err := entities.ValidateAbsPath("state_password_file", p); err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("must be a readable file on this machine")
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("must be readable by its owner only (chmod 600 %s)", p)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", fmt.Errorf("must be readable by this user")
+	}
+	pw, _, _ := strings.Cut(string(b), "\n")
+	pw = strings.TrimSuffix(pw, "\r")
+	if pw == "" {
+		return "", fmt.Errorf("must hold the password on its first line")
+	}
+	return pw, nil
+}
+
+func init() { extraCommands = append(extraCommands, (*App).stateCmd) }
+
+func (a *App) stateCmd() *cobra.Command {
+	c := &cobra.Command{Use: "state", Short: "The state database: copy it between SQLite and PostgreSQL"}
+	c.AddCommand(newStateMigrateCmd(a, nil))
+	return c
+}
+
+// StateMigrateOptions are state migrate's: the target state, and the file
+// of its PostgreSQL password.
+type StateMigrateOptions struct {
+	*App
+	To, PasswordFile string
+}
+
+func newStateMigrateCmd(a *App, runF func(*StateMigrateOptions) error) *cobra.Command {
+	o := &StateMigrateOptions{App: a}
+	cmd := bind(&cobra.Command{
+		Use:   "migrate --to DSN|FILE",
+		Short: "Copy the state into an empty PostgreSQL database or SQLite file",
+		Long: `Copy every record of the state (the state key, else AEGIR_HOME/aegir.db)
+into another one: a PostgreSQL database (--to postgres://USER@HOST/DB, which
+must exist; aegir makes its tables) or a SQLite file (--to /path/aegir.db).
+The target must be empty: a state with records is refused and left as it
+was. The copy is one transaction: it writes all or nothing. Stop the
+dispatchers first (hosting dispatch, hosting queued, the cron entry), copy,
+then point the state key (aegir.yaml, or AEGIR_STATE) at the target.
+
+The target's password is never given on the command line: --password-file
+names a file (mode 0600) that holds it, else PGPASSWORD or ~/.pgpass.
+docs/masters.md tells how several masters share a PostgreSQL state.`,
+		Example: `  aegir state migrate --to postgres://aegir@db1.example.com/aegir --password-file /root/.aegir-state-pw
+  aegir state migrate --to /var/aegir/aegir.db`,
+	}, o, runF, runStateMigrate)
+	cmd.Flags().StringVar(&o.To, "to", "", "the target: postgres://USER@HOST[:PORT]/DB (no password) or a SQLite file's absolute path")
+	cmd.Flags().StringVar(&o.PasswordFile, "password-file", "", "file holding the target PostgreSQL user's password (mode 0600)")
+	return cmd
+}
+
+func runStateMigrate(o *StateMigrateOptions) error {
+	var opts store.Options
+	switch {
+	case o.To == "":
+		return invalid("--to", "", "is required: a postgres:// DSN or a SQLite file's absolute path")
+	case store.IsPostgres(o.To) && store.DSNHasPassword(o.To):
+		return invalid("--to", store.RedactDSN(o.To), "must not hold a password (a command line is visible to every user): use --password-file, PGPASSWORD or ~/.pgpass")
+	case !store.IsPostgres(o.To):
+		if err := checkState(o.To); err != nil {
+			rule := err.Error()
+			var ie *entities.InvalidError
+			if errors.As(err, &ie) {
+				rule = ie.Rule
+			}
+			return invalid("--to", o.To, rule)
+		}
+		if o.PasswordFile != "" {
+			return invalid("--password-file", o.PasswordFile, "is for a PostgreSQL target only")
+		}
+	}
+	if o.PasswordFile != "" {
+		pw, err := readPasswordFile(o.PasswordFile)
+		if err != nil {
+			return invalid("--password-file", o.PasswordFile, err.Error())
+		}
+		opts.Password = pw
+	}
+	src, err := o.Store()
+	if err != nil {
+		return err
+	}
+	dst, err := store.OpenWith(o.ctx, o.To, true, opts)
+	if err != nil {
+		return &Error{Err: err, Code: ExitFailed, Hint: "check that the target database exists and that its user may create tables in it"}
+	}
+	defer dst.Close()
+	counts, err := store.CopyState(o.ctx, src, dst)
+	if err != nil {
+		return err
+	}
+	to := dst.Path()
+	o.infof("copied the state %s to %s", src.Path(), to)
+	o.infof("next: with the dispatchers stopped, set state: %s in aegir.yaml (or AEGIR_STATE), then start them again", to)
+	return o.print(counts)
+}

@@ -1,0 +1,79 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+)
+
+// aegir state migrate copies a SQLite state into an empty PostgreSQL
+// database, which a home whose state key names it then uses, and back
+// into a file; a target with records, a password on the command line or
+// in the config, and a password file others may read are refused (exit 2)
+// without the password in the message.
+func TestStateMigrate(t *testing.T) {
+	home := newHome(t)
+	must(t, home, "client", "add", "acme", "--email", "ops@acme.test")
+	dsn := testenv.StateDatabase(t)
+
+	var counts []struct {
+		Table string
+		Rows  int
+	}
+	if err := json.Unmarshal([]byte(must(t, home, "--format", "json", "state", "migrate", "--to", dsn)), &counts); err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) == 0 || counts[0].Table != "clients" || counts[0].Rows != 1 {
+		t.Fatalf("counts %+v", counts)
+	}
+	if _, errs, code := aegir(t, home, "state", "migrate", "--to", dsn); code != 2 || !strings.Contains(errs, "not empty") {
+		t.Fatalf("second copy into the same database: exit %d, %s", code, errs)
+	}
+
+	// A second home on the PostgreSQL state.
+	pgHome := filepath.Join(t.TempDir(), "pg")
+	writeConfig(t, pgHome, "state: "+dsn+"\n")
+	if out := must(t, pgHome, "client", "list", "--field", "email"); strings.TrimSpace(out) != "ops@acme.test" {
+		t.Fatalf("client list on the PostgreSQL state: %q", out)
+	}
+	back := filepath.Join(t.TempDir(), "back.db")
+	must(t, pgHome, "state", "migrate", "--to", back)
+	fileHome := filepath.Join(t.TempDir(), "file")
+	writeConfig(t, fileHome, "state: "+back+"\n")
+	if out := must(t, fileHome, "client", "list", "--field", "name"); strings.TrimSpace(out) != "acme" {
+		t.Fatalf("client list on the copied back state: %q", out)
+	}
+
+	const secret = "hunter2secret"
+	withPassword := strings.Replace(dsn, "postgres://postgres@", "postgres://postgres:"+secret+"@", 1)
+	if _, errs, code := aegir(t, home, "state", "migrate", "--to", withPassword); code != 2 || strings.Contains(errs, secret) || !strings.Contains(errs, "--password-file") {
+		t.Fatalf("password on the command line: exit %d, %s", code, errs)
+	}
+	badHome := filepath.Join(t.TempDir(), "bad")
+	writeConfig(t, badHome, "state: "+withPassword+"\n")
+	if _, errs, code := aegir(t, badHome, "client", "list"); code != 2 || strings.Contains(errs, secret) || !strings.Contains(errs, "state_password_file") {
+		t.Fatalf("password in the config: exit %d, %s", code, errs)
+	}
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte(secret+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := aegir(t, home, "state", "migrate", "--to", dsn, "--password-file", pw); code != 2 || !strings.Contains(errs, "chmod 600") {
+		t.Fatalf("password file others may read: exit %d, %s", code, errs)
+	}
+}
+
+// writeConfig makes an aegir home with config.
+func writeConfig(t *testing.T, home, config string) {
+	t.Helper()
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "aegir.yaml"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
