@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(crashChildEnv); path != "" {
 		os.Exit(crashChild(path))
 	}
+	if locator := os.Getenv(masterChildEnv); locator != "" {
+		os.Exit(masterChild(locator))
+	}
 	os.Exit(m.Run())
 }
 
