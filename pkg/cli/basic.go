@@ -23,7 +23,10 @@ func newInitCmd(a *App, runF func(*InitOptions) error) *cobra.Command {
 		Long: `Create the aegir home (default ~/.aegir): aegir.db (the state, mode 0600),
 aegir.yaml (the configuration, with every key commented), and the config/,
 backups/ and templates/ directories. Running it again upgrades an older
-state database in place and changes nothing else.`,
+state database in place and changes nothing else. With the state key (or
+AEGIR_STATE) naming a PostgreSQL database, the state goes there instead:
+the database must exist, and init makes aegir's tables in it
+(docs/masters.md).`,
 	}, &InitOptions{App: a}, runF, runInit)
 }
 
