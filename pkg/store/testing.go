@@ -31,10 +31,11 @@ func (s *Store) TestQueryRow(q string, args ...any) *sql.Row {
 }
 
 // TestBatch runs statement q once for each of rows (its arguments), in one
-// transaction: many rows quickly.
+// transaction: many rows quickly. On PostgreSQL it then refreshes the
+// planner's statistics, as autovacuum soon would (analyze).
 func (s *Store) TestBatch(q string, rows [][]any) error {
 	ctx := context.Background()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, q)
 		if err != nil {
 			return err
@@ -47,6 +48,10 @@ func (s *Store) TestBatch(q string, rows [][]any) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return s.analyze(ctx)
 }
 
 // TestQuery runs query q; the caller closes the rows.
