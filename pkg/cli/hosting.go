@@ -17,6 +17,7 @@ import (
 
 	pexec "github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/queue"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 func init() { extraCommands = append(extraCommands, (*App).hostingCmd) }
@@ -57,6 +58,7 @@ func runDispatch(o *DispatchOptions, d *queue.Dispatcher) error {
 	if err := o.checkPrint(queue.Summary{}); err != nil {
 		return err
 	}
+	o.checkSSHKeys(d.Store)
 	sum, err := d.RunOnce(o.ctx)
 	if sum != nil {
 		if perr := o.printSummary(sum); perr != nil {
@@ -73,6 +75,7 @@ func runQueued(o *DispatchOptions, d *queue.Dispatcher) error {
 		}
 	}
 	o.infof("%s aegir dispatcher: %d worker(s), state %s; stop with SIGTERM", time.Now().Format(time.RFC3339), d.Workers, o.stateShown())
+	o.checkSSHKeys(d.Store)
 	if err := d.Serve(o.ctx); err != nil {
 		return err
 	}
@@ -342,4 +345,26 @@ func mergeCrontab(cur, line, marker string) (string, bool) {
 	}
 	next := strings.Join(out, "\n") + "\n"
 	return next, next != cur
+}
+
+// checkSSHKeys warns, for a PostgreSQL state (which several masters may
+// share), of each server whose SSH key is not on this master: the state
+// holds the key's path, and every master must have the key there.
+func (a *App) checkSSHKeys(st *store.Store) {
+	if st.Dialect() != "postgres" {
+		return
+	}
+	servers, err := st.ListServers(a.ctx)
+	if err != nil {
+		a.warnf("listing the servers to check their SSH keys: %v", err)
+		return
+	}
+	for _, s := range servers {
+		if s.SSHKey == "" {
+			continue
+		}
+		if _, err := os.Stat(s.SSHKey); err != nil {
+			a.warnf("server %s: its SSH key %s is not on this master: its tasks fail here until the key is copied to that path (docs/masters.md)", s.Name, s.SSHKey)
+		}
+	}
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // aegir state migrate copies a SQLite state into an empty PostgreSQL
-// database, which a home whose state key names it then uses, and back
-// into a file; a target with records, a password on the command line or
+// database, which a home whose state key names it then uses (its
+// dispatcher warns of a server's SSH key missing on it), and back into a
+// file; a target with records, a password on the command line or
 // in the config, and a password file others may read are refused (exit 2)
 // without the password in the message.
 func TestStateMigrate(t *testing.T) {
@@ -39,6 +40,19 @@ func TestStateMigrate(t *testing.T) {
 	writeConfig(t, pgHome, "state: "+dsn+"\n")
 	if out := must(t, pgHome, "client", "list", "--field", "email"); strings.TrimSpace(out) != "ops@acme.test" {
 		t.Fatalf("client list on the PostgreSQL state: %q", out)
+	}
+	// A master without a server's SSH key at its path is told so as its
+	// dispatcher starts.
+	key := filepath.Join(t.TempDir(), "id_web2")
+	if err := os.WriteFile(key, []byte("not a key: never read here\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must(t, pgHome, "server", "add", "web2", "--host", "192.0.2.10", "--ssh-key", key)
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := aegir(t, pgHome, "hosting", "dispatch"); code != 0 || !strings.Contains(errs, "server web2: its SSH key "+key+" is not on this master") {
+		t.Fatalf("dispatch without the SSH key: exit %d, %s", code, errs)
 	}
 	back := filepath.Join(t.TempDir(), "back.db")
 	must(t, pgHome, "state", "migrate", "--to", back)
