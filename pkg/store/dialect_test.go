@@ -1,6 +1,7 @@
 package store
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,17 @@ func TestMigrationsMatch(t *testing.T) {
 	}
 	if len(lite) == 0 {
 		t.Fatal("no migrations found")
+	}
+	// A migration written where they all were before the two engines
+	// would be embedded in neither.
+	flat, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range flat {
+		if strings.HasSuffix(e.Name(), ".sql") {
+			t.Errorf("migrations/%s is applied by neither engine: move it into migrations/sqlite and write its migrations/postgres twin (migrations/README.md)", e.Name())
+		}
 	}
 }
 
