@@ -69,8 +69,13 @@ func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType 
 		}
 		err = tx.QueryRowContext(ctx, `SELECT s.id FROM servers s JOIN services sv ON sv.server_id = s.id AND sv.kind = 'db' WHERE s.name = ? AND s.status <> 'deleted'`, v.DBServer).Scan(&dbServerID)
 		if errors.Is(err, sql.ErrNoRows) {
-			if _, err := s.GetServer(ctx, v.DBServer); err != nil {
+			// In tx: a second connection could wait on this one's lock.
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM servers WHERE name = ? AND status <> 'deleted'`, v.DBServer).Scan(&n); err != nil {
 				return err
+			}
+			if n == 0 {
+				return &NotFoundError{Kind: "server", Name: v.DBServer}
 			}
 			return &ConflictError{Field: "--db-server", Msg: "server " + quote(v.DBServer) + " has no database service",
 				Hint: "add one, or pick another database server",
