@@ -6,9 +6,17 @@ import (
 	"runtime/debug"
 
 	"github.com/aegir-project/aegir/pkg/cli"
+	"github.com/aegir-project/aegir/pkg/provision/priv"
+	"github.com/aegir-project/aegir/pkg/provision/privhelper"
 )
 
 func main() {
+	// Installed as aegir-priv (root's, one sudo rule), the binary is the
+	// privileged helper and nothing else: none of aegir's commands run as
+	// root through that rule.
+	if privhelper.Invoked(os.Args[0]) {
+		os.Exit(privhelper.Main(os.Args[1:], priv.DefaultConfigFile, os.Stdout, os.Stderr))
+	}
 	// A command lives for milliseconds and allocates its output once:
 	// collect garbage less often (GOGC in the environment still wins).
 	if os.Getenv("GOGC") == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/acme"
 	"github.com/aegir-project/aegir/pkg/provision/fpm"
+	"github.com/aegir-project/aegir/pkg/provision/priv"
 	"github.com/aegir-project/aegir/pkg/provision/web"
 	"github.com/aegir-project/aegir/pkg/store"
 )
@@ -40,6 +41,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("php_fpm.runtime_dir", fpm.DefaultRuntimeDir)
 	v.SetDefault("php_fpm.disable_functions", fpm.DefaultDisableFunctions)
 	v.SetDefault("php_fpm.logrotate_file", fpm.DefaultLogrotateFile)
+	v.SetDefault("php_fpm.helper", priv.DefaultPath)
 	v.SetDefault("acme_directory", "production")
 	v.SetDefault("acme_email", "")
 	v.SetDefault("acme_ca_file", "")
@@ -160,6 +162,8 @@ func checkConfigValue(key string, val, def any) error {
 		err = fpm.CheckConfig(provision.FPMSpec{RuntimeDir: s})
 	case "php_fpm.logrotate_file":
 		err = fpm.CheckConfig(provision.FPMSpec{LogrotateFile: s})
+	case "php_fpm.helper":
+		err = fpm.CheckConfig(provision.FPMSpec{Helper: s})
 	case "php_fpm.test_cmd", "php_fpm.reload_cmd":
 		err = fpm.CheckConfig(provision.FPMSpec{TestCmd: s})
 	case "php_fpm.disable_functions":

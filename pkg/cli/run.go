@@ -154,7 +154,8 @@ func (a *App) runner() (*hosting.Runner, error) {
 		ACME: a.acmeSettings(),
 		FPM: provision.FPMSpec{PoolDir: a.cfg.GetString("php_fpm.pool_dir"), TestCmd: a.cfg.GetString("php_fpm.test_cmd"),
 			ReloadCmd: a.cfg.GetString("php_fpm.reload_cmd"), RuntimeDir: a.cfg.GetString("php_fpm.runtime_dir"),
-			DisableFunctions: a.cfg.GetString("php_fpm.disable_functions"), LogrotateFile: a.cfg.GetString("php_fpm.logrotate_file")},
+			DisableFunctions: a.cfg.GetString("php_fpm.disable_functions"), LogrotateFile: a.cfg.GetString("php_fpm.logrotate_file"),
+			Helper: a.cfg.GetString("php_fpm.helper")},
 	}}, nil
 }
 

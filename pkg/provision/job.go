@@ -180,6 +180,10 @@ type FPMSpec struct {
 	// sites' logs (RuntimeDir/sites/*/logs/*.log); default
 	// /etc/logrotate.d/aegir.
 	LogrotateFile string `json:"logrotate_file,omitempty"`
+	// Helper is the privileged helper on remote servers whose SSH user
+	// is not root (docs/remote-servers.md); default
+	// /usr/local/sbin/aegir-priv.
+	Helper string `json:"helper,omitempty"`
 }
 
 // BackupSpec is where backups go, and a backup to restore or verify.
@@ -212,6 +216,29 @@ type ServerRef struct {
 // IsLocal reports whether the server is this machine
 // (entities.IsLocalMachine).
 func (s ServerRef) IsLocal() bool { return entities.IsLocalMachine(s.Host, s.SSHUser) }
+
+// DeployUser is the web server's SSH user when the server is remote and
+// that user is not root; else "". Such a user has no sudo rule of its
+// own: it is in the web server's group, and what it may not do goes
+// through the privileged helper (docs/remote-servers.md).
+func (c *Job) DeployUser() string {
+	w := c.Site.Web.ServerRef
+	if w.IsLocal() || w.SSHUser == "" || w.SSHUser == "root" {
+		return ""
+	}
+	return w.SSHUser
+}
+
+// PHPUser is who runs PHP on the web server for a shared site (installers,
+// checks, php-cli to php-fpm): the web server's user, or the deploy user
+// (DeployUser), which reaches php-fpm's socket through the web server's
+// group, without sudo.
+func (c *Job) PHPUser() string {
+	if d := c.DeployUser(); d != "" {
+		return d
+	}
+	return c.System.WebUser
+}
 
 // Web is the reference of the web server.
 func (c *Job) Web() ServerRef { return c.Site.Web.ServerRef }

@@ -699,16 +699,13 @@ func (s *SSH) RemoveAll(ctx context.Context, path string) error {
 	}
 	_, err := s.Run(ctx, Command{Name: "rm", Args: []string{"-rf", "--", path}})
 	var xe *ExitError
-	if err == nil || s.cfg.User == "root" || !errors.As(err, &xe) {
-		return err
+	if err != nil && s.cfg.User != "root" && errors.As(err, &xe) {
+		// Never through sudo: what a deploy user may not remove goes to
+		// the privileged helper, which checks it (package priv).
+		return fmt.Errorf("%w; %s may not remove all of %s: what PHP wrote there must be group-writable for it (docs/remote-servers.md)",
+			err, s.cfg.User, path)
 	}
-	// What the web server's user wrote (a site's uploads) is not the
-	// deploy user's to remove: through sudo, as for Chown.
-	if _, serr := s.Run(ctx, Command{Name: "sudo", Args: []string{"-n", "rm", "-rf", "--", path}}); serr != nil {
-		return fmt.Errorf("%w; through sudo too: %v; let %s run rm as root without a password (a sudo rule, see docs/remote-servers.md) or log in as root",
-			err, serr, s.cfg.User)
-	}
-	return nil
+	return err
 }
 
 // Rename renames oldpath to newpath, replacing a file there.
@@ -746,19 +743,11 @@ func (s *SSH) Chown(ctx context.Context, path, owner, group string) error {
 		spec += ":" + group
 	}
 	// -h: a symbolic link itself, never where it points (see Local.Chmod).
+	// A deploy user gives files only to groups it is in; never through
+	// sudo (what it may not do goes to the privileged helper, package
+	// priv).
 	_, err := s.Run(ctx, Command{Name: "chown", Args: []string{"-h", "--", spec, path}})
-	var xe *ExitError
-	if err == nil || s.cfg.User == "root" || !errors.As(err, &xe) {
-		return err
-	}
-	// Only root gives files away (a user may only pass a file to a group
-	// it belongs to): a deploy user does it through sudo, as
-	// docs/remote-servers.md sets up.
-	if _, serr := s.Run(ctx, Command{Name: "sudo", Args: []string{"-n", "chown", "-h", "--", spec, path}}); serr != nil {
-		return fmt.Errorf("%w; through sudo too: %v; let %s run chown as root without a password (a sudo rule, see docs/remote-servers.md) or log in as root",
-			err, serr, s.cfg.User)
-	}
-	return nil
+	return err
 }
 
 // newSession opens a session, asking again for a moment when the server

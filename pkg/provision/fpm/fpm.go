@@ -42,6 +42,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
+	"github.com/aegir-project/aegir/pkg/provision/priv"
 )
 
 // Defaults of the FPMSpec fields: Debian's php-fpm packages.
@@ -64,10 +65,14 @@ const (
 type Config struct {
 	provision.FPMSpec
 	WebUser, WebGroup string // who may connect to the sockets (the web server)
-	// Sudo runs the privileged commands (useradd, userdel, chown, the
-	// default test and reload) through `sudo -n`, for a remote server
-	// whose SSH user is not root.
-	Sudo bool
+	// Helper, for a remote server whose SSH user is not root, is the
+	// privileged helper there (priv.DefaultPath when its Path is empty):
+	// the users, pools, php-fpm's test and reload, the runtime
+	// directories and what the deploy user may not chown go through it
+	// (`sudo -n aegir-priv OP`), which checks each against its own
+	// configuration. Nil: aegir is root on the server and does them
+	// itself.
+	Helper *priv.Client
 }
 
 // Runtime is one web server's php-fpm, for one task.
@@ -120,7 +125,7 @@ func CheckConfig(s provision.FPMSpec) error {
 			return err
 		}
 	}
-	for k, v := range map[string]string{"php_fpm.runtime_dir": s.RuntimeDir, "php_fpm.logrotate_file": s.LogrotateFile} {
+	for k, v := range map[string]string{"php_fpm.runtime_dir": s.RuntimeDir, "php_fpm.logrotate_file": s.LogrotateFile, "php_fpm.helper": s.Helper} {
 		if v != "" {
 			if err := entities.ValidateServerPath(k, v); err != nil {
 				return err
@@ -248,22 +253,24 @@ func (r *Runtime) RenderPool(s Site) []byte {
 	return b.Bytes()
 }
 
-// run runs a privileged command: through sudo -n when the SSH user is not
-// root.
+// run runs a privileged command (aegir is root on the server).
 func (r *Runtime) run(ctx context.Context, name string, args ...string) (exec.Result, error) {
-	if r.cfg.Sudo {
-		return r.ex.Run(ctx, exec.Command{Name: "sudo", Args: append([]string{"-n", name}, args...)})
-	}
 	return r.ex.Run(ctx, exec.Command{Name: name, Args: args})
+}
+
+// helped runs op through the helper when there is one, and reports
+// whether it did.
+func (r *Runtime) helped(ctx context.Context, op string, args ...string) (string, bool, error) {
+	if r.cfg.Helper == nil {
+		return "", false, nil
+	}
+	out, err := r.cfg.Helper.Run(ctx, op, args...)
+	return out, true, err
 }
 
 // shell runs one of the administrator's command lines.
 func (r *Runtime) shell(ctx context.Context, line, version string) (exec.Result, error) {
-	line = r.expand(line, version)
-	if r.cfg.Sudo && !strings.HasPrefix(strings.TrimSpace(line), "sudo ") {
-		return r.ex.Run(ctx, exec.Command{Name: "sudo", Args: []string{"-n", "sh", "-c", line}})
-	}
-	return r.ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", line}})
+	return r.ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", r.expand(line, version)}})
 }
 
 // Versions are the php-fpm versions installed on the server (BinDir's
@@ -344,9 +351,7 @@ func (r *Runtime) WritePool(ctx context.Context, s Site, reload bool) (bool, err
 	body := r.RenderPool(s)
 	end := r.env.Reloads.Begin(r.reloadKey(s.Version))
 	defer end()
-	unlock := r.lock(dir)
-	changed, err := r.apply(ctx, s.Version, file, body)
-	unlock()
+	changed, err := r.applyPool(ctx, s, dir, file, body)
 	end()
 	if err != nil || !changed && !reload {
 		return changed, err
@@ -364,9 +369,7 @@ func (r *Runtime) RemovePool(ctx context.Context, s Site) (bool, error) {
 	file := r.PoolFile(s.Version, s.User)
 	end := r.env.Reloads.Begin(r.reloadKey(s.Version))
 	defer end()
-	unlock := r.lock(r.PoolDir(s.Version))
-	changed, err := r.apply(ctx, s.Version, file, nil)
-	unlock()
+	changed, err := r.applyPool(ctx, s, r.PoolDir(s.Version), file, nil)
 	end()
 	if err != nil {
 		return changed, err
@@ -376,10 +379,51 @@ func (r *Runtime) RemovePool(ctx context.Context, s Site) (bool, error) {
 			return changed, err
 		}
 	}
+	if r.cfg.Helper != nil {
+		return changed, nil // the helper removed the socket
+	}
 	if err := r.ex.Remove(ctx, r.Socket(s.User)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return changed, fmt.Errorf("remove %s on %s: %w", r.Socket(s.User), r.ex.Host(), err)
 	}
 	return changed, nil
+}
+
+// ApplyPool writes the site's pool file (with remove, removes it) and
+// tests php-fpm's configuration, putting the previous state back when the
+// test fails; it neither reloads php-fpm nor removes the socket. It
+// reports whether the file changed. (The helper's pool operations.)
+func (r *Runtime) ApplyPool(ctx context.Context, s Site, remove bool) (bool, error) {
+	if err := r.check(s); err != nil {
+		return false, err
+	}
+	var body []byte
+	if !remove {
+		body = r.RenderPool(s)
+	}
+	return r.applyPool(ctx, s, r.PoolDir(s.Version), r.PoolFile(s.Version, s.User), body)
+}
+
+// applyPool is apply under the pool directory's lock, or the helper's
+// pool-write (pool-remove, body nil), which renders the same file from
+// the site.
+func (r *Runtime) applyPool(ctx context.Context, s Site, dir, file string, body []byte) (bool, error) {
+	if body == nil && r.cfg.Helper != nil {
+		// No pool file, nothing to ask: a shared site on a server
+		// without the helper is deleted all the same.
+		if _, err := r.ex.Lstat(ctx, file); errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+	}
+	if body == nil {
+		if out, ok, err := r.helped(ctx, priv.OpPoolRemove, s.Domain, s.Version); ok {
+			return out == "changed", err
+		}
+	} else if out, ok, err := r.helped(ctx, priv.OpPoolWrite, s.Domain, s.Version, s.Root); ok {
+		return out == "changed", err
+	}
+	unlock := r.lock(dir)
+	defer unlock()
+	return r.apply(ctx, s.Version, file, body)
 }
 
 // apply puts body at file (nil: removes it) and tests the configuration;
@@ -445,6 +489,9 @@ func lastLines(s string, n int) string {
 func (r *Runtime) Reload(ctx context.Context, version string) error {
 	return r.env.Reloads.Reload(ctx, r.reloadKey(version), func(ctx context.Context) error {
 		r.env.Logf(provision.LevelInfo, "reloading php-fpm %s on %s", version, r.ex.Host())
+		if _, ok, err := r.helped(ctx, priv.OpFPMReload, version); ok {
+			return err
+		}
 		res, err := r.shell(ctx, r.cfg.ReloadCmd, version)
 		if err != nil {
 			out := strings.TrimSpace(string(res.Stderr))

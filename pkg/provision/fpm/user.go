@@ -12,6 +12,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
+	"github.com/aegir-project/aegir/pkg/provision/priv"
 )
 
 // comment is the GECOS field of a site's user: how aegir tells its own
@@ -42,6 +43,12 @@ func (r *Runtime) lookupUser(ctx context.Context, name string) (bool, string, er
 func (r *Runtime) EnsureUser(ctx context.Context, s Site) (bool, error) {
 	if err := r.checkUser(s); err != nil {
 		return false, err
+	}
+	if out, ok, err := r.helped(ctx, priv.OpUserAdd, s.Domain); ok {
+		if out == "created" {
+			r.env.Logf(provision.LevelInfo, "created the Unix user %s for %s on %s", s.User, s.Domain, r.ex.Host())
+		}
+		return out == "created", err
 	}
 	found, gecos, err := r.lookupUser(ctx, s.User)
 	if err != nil {
@@ -76,6 +83,12 @@ func (r *Runtime) HasUser(ctx context.Context, s Site) (bool, error) {
 // user that is not aegir's for the site is left alone.
 func (r *Runtime) RemoveUser(ctx context.Context, s Site) error {
 	if err := r.checkUser(s); err != nil {
+		return err
+	}
+	if _, ok, err := r.helped(ctx, priv.OpUserDel, s.Domain); ok {
+		if err == nil {
+			r.env.Logf(provision.LevelInfo, "removed the Unix user %s of %s on %s", s.User, s.Domain, r.ex.Host())
+		}
 		return err
 	}
 	found, gecos, err := r.lookupUser(ctx, s.User)
@@ -140,23 +153,25 @@ func (r *Runtime) ChownTree(ctx context.Context, p, owner, group string) error {
 	if err := entities.ValidateAbsPath("path", p); err != nil {
 		return err
 	}
-	if _, err := r.run(ctx, "chown", "-R", "-h", "--", owner+":"+group, p); err != nil {
+	spec := priv.Spec(owner, group)
+	if _, ok, err := r.helped(ctx, priv.OpChown, "-R", spec, p); ok {
+		if err != nil {
+			return fmt.Errorf("give %s and what it holds to %s on %s: %w", p, owner, r.ex.Host(), err)
+		}
+		return nil
+	}
+	if _, err := r.run(ctx, "chown", "-R", "-h", "--", spec, p); err != nil {
 		return fmt.Errorf("give %s and what it holds to %s on %s: %w", p, owner, r.ex.Host(), err)
 	}
 	return nil
 }
 
-// chown sets owner and group of p, through sudo when the SSH user is not
-// root (Executor.Chown first).
+// chown sets owner and group of p: Executor.Chown, else the helper's.
 func (r *Runtime) chown(ctx context.Context, p, owner, group string) error {
-	if err := r.ex.Chown(ctx, p, owner, group); err == nil || !r.cfg.Sudo {
+	if err := r.ex.Chown(ctx, p, owner, group); err == nil || r.cfg.Helper == nil {
 		return err
 	}
-	spec := owner
-	if group != "" {
-		spec += ":" + group
-	}
-	_, err := r.run(ctx, "chown", "-h", "--", spec, p)
+	_, err := r.cfg.Helper.Run(ctx, priv.OpChown, priv.Spec(owner, group), p)
 	return err
 }
 
@@ -167,6 +182,13 @@ func (r *Runtime) chown(ctx context.Context, p, owner, group string) error {
 // changes nothing).
 func (r *Runtime) EnsureDirs(ctx context.Context, domain, user string) error {
 	if err := entities.ValidateDomain("site domain", domain, false); err != nil {
+		return err
+	}
+	kind := "shared"
+	if user != "" {
+		kind = "site"
+	}
+	if _, ok, err := r.helped(ctx, priv.OpRuntime, domain, kind); ok {
 		return err
 	}
 	root := "root"
@@ -186,7 +208,7 @@ func (r *Runtime) EnsureDirs(ctx context.Context, domain, user string) error {
 		if err := r.ex.MkdirAll(ctx, d.path, d.mode); err != nil {
 			return fmt.Errorf("create %s on %s: %w", d.path, r.ex.Host(), err)
 		}
-		if r.ex.IsLocal() || r.cfg.Sudo || d.owner != root {
+		if r.ex.IsLocal() || d.owner != root {
 			if err := r.chown(ctx, d.path, d.owner, d.group); err != nil {
 				return fmt.Errorf("give %s to %s on %s: %w", d.path, d.owner, r.ex.Host(), err)
 			}
@@ -234,6 +256,9 @@ func (r *Runtime) Logrotate() []byte {
 // is there already; a system without logrotate's directory gets a
 // warning and nothing.
 func (r *Runtime) WriteLogrotate(ctx context.Context) error {
+	if r.cfg.Helper != nil {
+		return nil // the helper's runtime operation writes it
+	}
 	file := r.cfg.LogrotateFile
 	want := r.Logrotate()
 	if old, err := r.ex.ReadFile(ctx, file); err == nil && string(old) == string(want) {
@@ -255,6 +280,9 @@ func (r *Runtime) WriteLogrotate(ctx context.Context) error {
 func (r *Runtime) RemoveDirs(ctx context.Context, domain string) error {
 	// An empty or odd domain would name the directory of every site.
 	if err := entities.ValidateDomain("site domain", domain, false); err != nil {
+		return err
+	}
+	if _, ok, err := r.helped(ctx, priv.OpRuntimeRemove, domain); ok {
 		return err
 	}
 	if err := r.ex.RemoveAll(ctx, r.SiteDir(domain)); err != nil {

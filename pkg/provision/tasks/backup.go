@@ -76,8 +76,8 @@ func memberOwner(o app.Owner, webWritable []string) func(name string) (string, s
 
 // giveToWebServer gives the unpacked files the web server writes to its
 // user, when tar could not (it sets owners only when it runs as root: a
-// deploy user on a remote server). One chown -R a directory, through sudo
-// when the user may not give files away itself. A failure is a warning:
+// deploy user on a remote server: its own files, given to the web
+// server's group). One chown -R a directory. A failure is a warning:
 // the site works, only its uploads are not writable.
 func (m *move) giveToWebServer(ctx context.Context, parts []backup.Part) {
 	dst := m.dst
@@ -101,9 +101,6 @@ func (m *move) giveToWebServer(ctx context.Context, parts []backup.Part) {
 				continue
 			}
 			_, err := dst.ex.Run(ctx, exec.Command{Name: "chown", Args: []string{"-R", "--", spec, dir}})
-			if err != nil {
-				_, err = dst.ex.Run(ctx, exec.Command{Name: "sudo", Args: []string{"-n", "chown", "-R", "--", spec, dir}})
-			}
 			if err != nil {
 				m.env.Logf(provision.LevelWarning, "could not give %s on %s to %s (%v); the web server cannot write there until: chown -R %s %s",
 					dir, dst.ex.Host(), spec, err, spec, dir)

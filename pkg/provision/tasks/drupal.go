@@ -19,7 +19,7 @@ func init() {
 // php-cli that the extra option php_cli names ("/usr/bin/php7.4", or
 // with arguments: "php -d memory_limit=1G"; default php).
 func (s *site) step() app.SiteStep {
-	return app.SiteStep{Domain: s.c.Site.Domain, URL: s.url(), User: s.c.System.WebUser, DBType: s.c.Site.DBServer.Type,
+	return app.SiteStep{Domain: s.c.Site.Domain, URL: s.url(), User: s.c.PHPUser(), DBType: s.c.Site.DBServer.Type,
 		Drush: s.c.Site.Platform.Drush, PHP: strings.Fields(s.c.Opt("php_cli", "")), Log: s.env.Logf}
 }
 

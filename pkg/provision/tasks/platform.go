@@ -31,7 +31,7 @@ func platformImport(ctx context.Context, env *engine.Env, c *provision.Job) (*pr
 	if err != nil {
 		return nil, err
 	}
-	sites, err := app.FindSites(ctx, ex, p, c.System.WebUser, env.Logf)
+	sites, err := app.FindSites(ctx, ex, p, c.PHPUser(), env.Logf)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,9 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/provision/fpm"
+	"github.com/aegir-project/aegir/pkg/provision/priv"
 )
 
 // isolated reports whether the site runs in a php-fpm pool of its own, as
@@ -20,14 +22,39 @@ func (s *site) runtime() (*fpm.Runtime, error) {
 	if s.rt != nil {
 		return s.rt, nil
 	}
-	w := s.c.Site.Web
 	rt, err := fpm.New(s.ex, fpm.Config{FPMSpec: s.c.System.FPM, WebUser: s.c.System.WebUser, WebGroup: s.c.System.WebGroup,
-		Sudo: !w.IsLocal() && w.SSHUser != "" && w.SSHUser != "root"}, s.env)
+		Helper: s.helper()}, s.env)
 	if err != nil {
 		return nil, err
 	}
 	s.rt = rt
 	return rt, nil
+}
+
+// deployUser is the web server's SSH user when the server is remote and
+// that user is not root: it has no root rights of its own there. Shared
+// sites' files are then its own with the web server's group (setgid,
+// group-writable: PHP writes them, the deploy user removes what PHP
+// wrote), and what it may not do goes through the helper
+// (docs/remote-servers.md).
+func (s *site) deployUser() string { return s.c.DeployUser() }
+
+// helper is the privileged helper of a deploy user's server, else nil.
+func (s *site) helper() *priv.Client {
+	if s.deployUser() == "" {
+		return nil
+	}
+	return &priv.Client{Ex: s.ex, Path: s.c.System.FPM.Helper}
+}
+
+// files is the executor for the site's settings and files: on a deploy
+// user's server, a chown or removal the user may not do itself (an
+// isolated site's group and files) goes to the helper.
+func (s *site) files() exec.Executor {
+	if h := s.helper(); h != nil {
+		return priv.Executor{Executor: s.ex, Helper: *h}
+	}
+	return s.ex
 }
 
 // fpmSite is the site's runtime at PHP version v.
@@ -175,7 +202,8 @@ func (s *site) waitPool(ctx context.Context, addr string) error {
 // mode 2750: no other site's user may enter them. A shared site's are the
 // web server user's, mode 0775, as the application's driver makes them.
 func (s *site) handFiles(ctx context.Context, all bool) error {
-	if !s.isolated() && !all {
+	deploy := s.deployUser()
+	if !s.isolated() && !all && deploy == "" {
 		return nil // the driver made them so
 	}
 	rt, err := s.runtime()
@@ -183,9 +211,15 @@ func (s *site) handFiles(ctx context.Context, all bool) error {
 		return err
 	}
 	owner, group, mode := s.c.System.WebUser, s.c.System.WebGroup, fs.FileMode(0o775)
+	if deploy != "" {
+		owner, mode = deploy, fs.ModeSetgid|0o775
+	}
 	if s.isolated() {
 		owner, mode = entities.SiteUnixUser(s.c.Site.Domain), fs.ModeSetgid|0o750
 	}
+	// A deploy user gives a directory away after its mode is set: it may
+	// not chmod it once it is no longer its own.
+	giveAway := deploy != "" && owner != deploy
 	if owner == "" {
 		return nil
 	}
@@ -200,6 +234,20 @@ func (s *site) handFiles(ctx context.Context, all bool) error {
 		if err != nil || fi.Mode()&fs.ModeSymlink != 0 || !fi.IsDir() {
 			continue // absent, or a link aegir leaves as it is
 		}
+		setMode := func() error {
+			if fi.Mode()&(fs.ModeSetgid|fs.ModePerm) == mode {
+				return nil
+			}
+			if err := s.ex.Chmod(ctx, p.Path, mode); err != nil {
+				return fmt.Errorf("chmod %s on %s: %w", p.Path, s.ex.Host(), err)
+			}
+			return nil
+		}
+		if giveAway {
+			if err := setMode(); err != nil {
+				return err
+			}
+		}
 		if all {
 			if err := rt.ChownTree(ctx, p.Path, owner, group); err != nil {
 				return err
@@ -207,8 +255,10 @@ func (s *site) handFiles(ctx context.Context, all bool) error {
 		} else if err := rt.Chown(ctx, p.Path, owner, group); err != nil {
 			return err
 		}
-		if err := s.ex.Chmod(ctx, p.Path, mode); err != nil {
-			return fmt.Errorf("chmod %s on %s: %w", p.Path, s.ex.Host(), err)
+		if !giveAway {
+			if err := setMode(); err != nil {
+				return err
+			}
 		}
 	}
 	if all {

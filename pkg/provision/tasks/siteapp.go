@@ -45,6 +45,15 @@ func (s *site) owner() app.Owner {
 		u := entities.SiteUnixUser(s.c.Site.Domain)
 		return app.Owner{WebUser: u, WebGroup: u}
 	}
+	if d := s.deployUser(); d != "" {
+		// Its files are the deploy user's with the web server's group;
+		// its PHP steps run as that user (no sudo).
+		g := s.c.System.WebGroup
+		if g == "" {
+			g = s.c.System.WebUser
+		}
+		return app.Owner{WebUser: d, WebGroup: g}
+	}
 	return app.Owner{WebUser: s.c.System.WebUser, WebGroup: s.c.System.WebGroup}
 }
 
@@ -80,7 +89,7 @@ func (s *site) appSite() app.Site {
 // changed. A change is what php-fpm runs when writeSettings returns
 // (refreshPHP), not the settings it compiled before.
 func (s *site) writeSettings(ctx context.Context) (bool, error) {
-	changed, err := s.p.Driver.WriteSettings(ctx, s.ex, s.p, s.appSite())
+	changed, err := s.p.Driver.WriteSettings(ctx, s.files(), s.p, s.appSite())
 	if changed {
 		s.refreshPHP(ctx)
 	}
@@ -100,9 +109,9 @@ func appInstall(ctx context.Context, s *site, u *undo) error {
 		return err
 	}
 	u.push("remove the settings and files of "+s.c.Site.Domain, func(ctx context.Context) error {
-		return app.RemoveSite(ctx, s.ex, s.p, s.c.Site.Domain)
+		return app.RemoveSite(ctx, s.files(), s.p, s.c.Site.Domain)
 	})
-	return s.p.Driver.Install(ctx, s.ex, s.p, s.appSite())
+	return s.p.Driver.Install(ctx, s.files(), s.p, s.appSite())
 }
 
 // appVerify re-writes the site's settings from the record.
@@ -116,7 +125,7 @@ func appVerify(ctx context.Context, s *site) error {
 
 // appRemove removes the site's settings and files from the platform.
 func appRemove(ctx context.Context, s *site) error {
-	if err := app.RemoveSite(ctx, s.ex, s.p, s.c.Site.Domain); err != nil {
+	if err := app.RemoveSite(ctx, s.files(), s.p, s.c.Site.Domain); err != nil {
 		return err
 	}
 	s.env.Logf(provision.LevelInfo, "removed the settings and files of %s from %s", s.c.Site.Domain, s.p.Root)

@@ -180,8 +180,8 @@ func (s *Server) Verify(ctx context.Context) (*Status, error) {
 // files the server's workers must read (ACME challenges). A check that
 // cannot run (no right to switch users) is only a debug line.
 func (s *Server) checkReadable(ctx context.Context, dir string) {
-	if s.cfg.WebUser == "" {
-		return
+	if s.cfg.WebUser == "" || s.cfg.PHPUser != "" && s.cfg.PHPUser != s.cfg.WebUser {
+		return // no way to be the web server's user (a deploy user without sudo)
 	}
 	_, err := s.ex.Run(ctx, exec.Command{Name: "test", Args: []string{"-x", dir}, User: s.cfg.WebUser, Timeout: timeout})
 	var xe *exec.ExitError

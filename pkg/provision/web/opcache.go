@@ -122,6 +122,9 @@ func (s *Server) invalidate(ctx context.Context, addr, user string, files []stri
 		}
 	}
 	if user == "" {
+		user = s.cfg.PHPUser
+	}
+	if user == "" {
 		user = s.cfg.WebUser
 	}
 	if addr == "" {

@@ -112,6 +112,10 @@ type Config struct {
 	TemplatesDir string
 	// WebUser is the web server's system user (www-data); templates get it.
 	WebUser string
+	// PHPUser runs php-cli towards php-fpm and the checks of what the web
+	// server's user may read: WebUser, or a remote deploy user (in the web
+	// server's group: no sudo). Empty: WebUser.
+	PHPUser string
 	// Sudo runs the default test and reload commands through `sudo -n`:
 	// for a remote server whose SSH user is not root. (The administrator's
 	// own TestCmd and RestartCmd run as given; they say sudo themselves.)
@@ -210,6 +214,7 @@ func ConfigFromContext(home string, c *provision.Job) Config {
 		RestartCmd: c.Site.Web.RestartCmd,
 		PHPFPM:     c.Site.Web.PHPFPM,
 		WebUser:    c.System.WebUser,
+		PHPUser:    c.PHPUser(),
 		Sudo:       !c.Web().IsLocal() && c.Site.Web.SSHUser != "" && c.Site.Web.SSHUser != "root",
 		// A reload a failed task left to do.
 		ReloadPending: c.Site.Web.ReloadPending,

@@ -1,0 +1,149 @@
+// Package priv is the master's side of aegir's privileged helper: the one
+// program a remote server's deploy user may run as root (one sudo rule),
+// with a fixed set of operations that each check their arguments against
+// the helper's own configuration on the server (pkg/provision/privhelper).
+//
+// The helper is the aegir binary itself, installed by root as
+// DefaultPath: a binary of that name runs only the helper's operations,
+// never the rest of aegir. Its configuration (DefaultConfigFile) names
+// the deploy user, the web server's user and group, the directories under
+// which it hands files over or removes them (the roots), and php-fpm's
+// pool and runtime directories; the caller gives none of these.
+package priv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+)
+
+// Name is the helper's program name: a binary of that name runs as the
+// helper (cmd/aegir checks it).
+const Name = "aegir-priv"
+
+// DefaultPath is where root installs the helper on a server.
+const DefaultPath = "/usr/local/sbin/" + Name
+
+// DefaultConfigFile is the helper's configuration on the server.
+const DefaultConfigFile = "/etc/aegir/priv.conf"
+
+// Protocol is the version of the operations below; the helper's
+// `version` says its own, and a master refuses another.
+const Protocol = "1"
+
+// The operations. Each answers one line on stdout (changed, unchanged,
+// created, exists, ok) and exits 0; a refused argument exits 2 with one
+// line naming it; a failure exits 1.
+const (
+	OpVersion       = "version"        // -> "aegir-priv PROTOCOL SHA256"
+	OpUserAdd       = "user-add"       // DOMAIN: its site user ae-*, unless aegir's is there
+	OpUserDel       = "user-del"       // DOMAIN: its site user, if aegir's
+	OpPoolWrite     = "pool-write"     // DOMAIN VERSION PLATFORM_ROOT: the pool, rendered by the helper; tested
+	OpPoolRemove    = "pool-remove"    // DOMAIN VERSION: the pool file and socket; tested
+	OpFPMReload     = "fpm-reload"     // VERSION
+	OpRuntime       = "runtime"        // DOMAIN site|shared: the site's runtime directories
+	OpRuntimeRemove = "runtime-remove" // DOMAIN
+	OpChown         = "chown"          // [-R] OWNER:GROUP PATH: under a root, to the deploy, web or a site user
+	OpRemove        = "remove"         // PATH: a tree under a root
+)
+
+// Exit codes of the helper.
+const (
+	ExitFailed  = 1
+	ExitRefused = 2
+)
+
+// Client runs the helper on a server through `sudo -n`.
+type Client struct {
+	Ex   exec.Executor
+	Path string // DefaultPath when empty
+}
+
+// Command is the command that runs op with args.
+func (c Client) Command(op string, args ...string) exec.Command {
+	p := c.Path
+	if p == "" {
+		p = DefaultPath
+	}
+	return exec.Command{Name: "sudo", Args: append([]string{"-n", p, op}, args...)}
+}
+
+// Run runs op and returns its answer line. A refusal or failure is an
+// error that quotes the helper's message and says how to set it up when
+// sudo itself refused.
+func (c Client) Run(ctx context.Context, op string, args ...string) (string, error) {
+	cmd := c.Command(op, args...)
+	res, err := c.Ex.Run(ctx, cmd)
+	if err == nil {
+		return strings.TrimSpace(string(res.Stdout)), nil
+	}
+	msg := strings.TrimSpace(string(res.Stderr))
+	var xe *exec.ExitError
+	if errors.As(err, &xe) && msg == "" {
+		msg = strings.TrimSpace(xe.Stderr)
+	}
+	if strings.Contains(msg, "sudo:") || errors.Is(err, exec.ErrNotFound) {
+		return "", provision.Errorf(provision.ErrCommand, "install the helper and its sudo rule on the server (docs/remote-servers.md, step 5), then aegir server verify",
+			"the privileged helper %s could not run on %s: %s", cmd.Args[1], c.Ex.Host(), firstLine(msg, err))
+	}
+	return "", fmt.Errorf("%s %s on %s: %s", Name, op, c.Ex.Host(), firstLine(msg, err))
+}
+
+func firstLine(msg string, err error) string {
+	if msg == "" {
+		return err.Error()
+	}
+	l, _, _ := strings.Cut(msg, "\n")
+	return l
+}
+
+// Executor is ex with the helper behind Chown and RemoveAll: what the
+// deploy user may not do itself (give a file to a site's user, remove
+// what a site's PHP wrote) is asked of the helper, which checks it.
+type Executor struct {
+	exec.Executor
+	Helper Client
+}
+
+// Chown is the executor's Chown, else the helper's chown.
+func (e Executor) Chown(ctx context.Context, path, owner, group string) error {
+	err := e.Executor.Chown(ctx, path, owner, group)
+	var xe *exec.ExitError
+	if err == nil || !errors.As(err, &xe) {
+		return err
+	}
+	if _, herr := e.Helper.Run(ctx, OpChown, Spec(owner, group), path); herr != nil {
+		return fmt.Errorf("%w; the helper too: %v", err, herr)
+	}
+	return nil
+}
+
+// RemoveAll is the executor's RemoveAll, else the helper's remove.
+func (e Executor) RemoveAll(ctx context.Context, path string) error {
+	err := e.Executor.RemoveAll(ctx, path)
+	var xe *exec.ExitError
+	if err == nil || !errors.As(err, &xe) {
+		return err
+	}
+	if _, herr := e.Helper.Run(ctx, OpRemove, path); herr != nil {
+		return fmt.Errorf("%w; the helper too: %v", err, herr)
+	}
+	return nil
+}
+
+// Spec is chown's OWNER[:GROUP].
+func Spec(owner, group string) string {
+	if group == "" {
+		return owner
+	}
+	return owner + ":" + group
+}
+
+// FindProgram keeps the wrapped executor's memory of programs.
+func (e Executor) FindProgram(ctx context.Context, names ...string) (string, error) {
+	return exec.FindProgram(ctx, e.Executor, names...)
+}
