@@ -65,6 +65,9 @@ type SSHDOptions struct {
 	ExtraHostKeyFiles []string
 	KeyFile           string // client private key to authorize; empty: a new ed25519 key
 	RootLogin         bool   // also let root log in with KeyFile
+	// User is who logs in: SSHTestUser when empty, or a deploy user of
+	// EnsureDeployUser (NoSudoUser, HelperUser).
+	User string
 }
 
 // StartSSHD starts a private sshd on 127.0.0.1 and a free port, with its
@@ -80,6 +83,11 @@ func StartSSHDWith(t testing.TB, o SSHDOptions) *SSHD {
 	t.Helper()
 	Need(t, sshdProgram)
 	EnsureSSHTestUser(t)
+	if o.User == "" {
+		o.User = SSHTestUser
+	} else {
+		EnsureDeployUser(t, o.User)
+	}
 	// sshd refuses to start without its privilege separation directory.
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		t.Fatalf("testenv: sshd: %v", err)
@@ -94,7 +102,7 @@ func StartSSHDWith(t testing.TB, o SSHDOptions) *SSHD {
 		t.Fatalf("testenv: sshd: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &SSHD{Host: "127.0.0.1", User: SSHTestUser, Dir: dir}
+	s := &SSHD{Host: "127.0.0.1", User: o.User, Dir: dir}
 
 	s.HostKeyFile = o.HostKeyFile
 	if s.HostKeyFile == "" {
@@ -140,9 +148,9 @@ func StartSSHDWith(t testing.TB, o SSHDOptions) *SSHD {
 
 func (s *SSHD) start(t testing.TB, authorized string, o SSHDOptions) error {
 	root := "no"
-	users := SSHTestUser
+	users := s.User
 	if o.RootLogin {
-		root, users = "prohibit-password", SSHTestUser+" root"
+		root, users = "prohibit-password", s.User+" root"
 	}
 	conf := filepath.Join(s.Dir, "sshd_config")
 	writeFile(t, conf, []byte(fmt.Sprintf(`# aegir test sshd: private instance, loopback only
@@ -241,7 +249,7 @@ func (s *SSHD) Log() string {
 // Addr returns host:port.
 func (s *SSHD) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
-// UserTempDir returns a new directory under /tmp owned by SSHTestUser
+// UserTempDir returns a new directory under /tmp owned by the server's User
 // (mode 0755), removed when the test ends: a place the test user can write.
 func (s *SSHD) UserTempDir(t testing.TB) string {
 	t.Helper()
@@ -250,7 +258,7 @@ func (s *SSHD) UserTempDir(t testing.TB) string {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(d) })
-	u, err := user.Lookup(SSHTestUser)
+	u, err := user.Lookup(s.User)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -274,15 +282,8 @@ func EnsureSSHTestUser(t testing.TB) {
 	t.Helper()
 	ensureUserMu.Lock()
 	defer ensureUserMu.Unlock()
-	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "aegir-testenv-user.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatalf("testenv: locking %s: %v", lock.Name(), err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	unlock := lockUsers(t)
+	defer unlock()
 
 	if _, err := user.Lookup(SSHTestUser); err != nil {
 		if os.Geteuid() != 0 {

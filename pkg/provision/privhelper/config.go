@@ -116,15 +116,18 @@ func (c *Config) check() error {
 
 // checkRootOwned checks that p and each directory above it belong to
 // root and that no one else may write them.
-func checkRootOwned(p string) error {
-	p = filepath.Clean(p)
+func checkRootOwned(file string) error {
+	p := filepath.Clean(file)
 	for {
 		fi, err := os.Lstat(p)
 		if err != nil {
 			return err
 		}
 		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 || fi.Mode()&os.ModeSymlink != 0 {
+		// A sticky directory (/tmp) lets no one else rename root's
+		// entries in it.
+		open := fi.Mode().Perm()&0o022 != 0 && !(fi.IsDir() && fi.Mode()&os.ModeSticky != 0 && p != filepath.Clean(file))
+		if !ok || st.Uid != 0 || open || fi.Mode()&os.ModeSymlink != 0 {
 			return fmt.Errorf("%s must belong to root and be writable by root alone (chown root:root, chmod go-w), and not be a symbolic link", p)
 		}
 		if p == "/" {
