@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -295,6 +296,14 @@ func EnsureSSHTestUser(t testing.TB) {
 			"--password", "*", "--comment", "aegir test user (SSH tests)", SSHTestUser).CombinedOutput()
 		if err != nil {
 			t.Fatalf("testenv: useradd %s: %v: %s", SSHTestUser, err, out)
+		}
+	}
+	// In the web server's group, as docs/remote-servers.md sets a deploy
+	// user up (a user made before is added).
+	if out, err := exec.Command("id", "-nG", SSHTestUser).Output(); err == nil && !slices.Contains(strings.Fields(string(out)), "www-data") {
+		needRoot(t, "adding "+SSHTestUser+" to www-data")
+		if out, err := exec.Command("usermod", "-aG", "www-data", SSHTestUser).CombinedOutput(); err != nil {
+			t.Fatalf("testenv: usermod %s: %v: %s", SSHTestUser, err, out)
 		}
 	}
 	rule := []byte(SSHTestUser + " ALL=(ALL:ALL) NOPASSWD: ALL\n")

@@ -110,9 +110,11 @@ func TestSSHDial(t *testing.T) {
 	}
 }
 
-// A deploy user removes and gives away what it does not own (a site's
-// uploads, written by the web server's user) through sudo.
-func TestSSHDeployUserSudoFallbacks(t *testing.T) {
+// A deploy user never falls back to sudo: giving a directory to another
+// user fails (the privileged helper does that, package priv), and so does
+// removing another user's files where they are not group-writable, with
+// what to do.
+func TestSSHDeployUserNoSudo(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartSSHD(t)
 	ex := mustDial(t, srv, nil)
@@ -124,20 +126,20 @@ func TestSSHDeployUserSudoFallbacks(t *testing.T) {
 	if err := ex.Chmod(ctx, dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", `mkdir -p "$1/2024/05" && echo x > "$1/2024/05/photo.jpg"`, "sh", dir}, User: "nobody"}); err != nil {
+	if _, err := ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", `umask 022; mkdir -p "$1/2024/05" && echo x > "$1/2024/05/photo.jpg"`, "sh", dir}, User: "nobody"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ex.Chown(ctx, dir, "nobody", "nogroup"); err != nil {
-		t.Fatalf("Chown to another user as a deploy user: %v", err)
+	if err := ex.Chown(ctx, dir, "nobody", "nogroup"); err == nil || !strings.Contains(err.Error(), "Operation not permitted") {
+		t.Fatalf("Chown to another user as a deploy user: %v, want refused", err)
 	}
-	if fi, err := os.Stat(dir); err != nil || fileUID(fi) != nobodyUID(t) {
-		t.Fatalf("owner after Chown: %v", err)
+	if fi, err := os.Stat(dir); err != nil || fileUID(fi) == nobodyUID(t) {
+		t.Fatalf("Chown gave %s away: %v", dir, err)
 	}
-	if err := ex.RemoveAll(ctx, dir); err != nil {
-		t.Fatalf("RemoveAll of another user's files: %v", err)
+	if err := ex.RemoveAll(ctx, dir); err == nil || !strings.Contains(err.Error(), "must be group-writable") {
+		t.Fatalf("RemoveAll of another user's files: %v, want refused", err)
 	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Fatalf("left after RemoveAll: %v", err)
+	if _, err := os.Stat(dir + "/2024/05/photo.jpg"); err != nil {
+		t.Fatalf("RemoveAll removed what it said it could not: %v", err)
 	}
 }
 

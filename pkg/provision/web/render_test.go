@@ -213,9 +213,14 @@ func TestConfigFromContext(t *testing.T) {
 		HTTPSPort: 8443, TestCmd: "t", RestartCmd: "r", PHPFPM: "127.0.0.1:9000", ListenIP: "127.0.0.1"}}, System: provision.SystemSpec{WebUser: "www-data"}}
 	got := ConfigFromContext("/root/.aegir", c)
 	want := Config{Type: Apache, ConfigDir: "/home/aegir/.aegir/config/web1", HTTPPort: 8080, HTTPSPort: 8443, ListenIP: "127.0.0.1",
-		TestCmd: "t", RestartCmd: "r", PHPFPM: "127.0.0.1:9000", TemplatesDir: "/root/.aegir/templates", WebUser: "www-data"}
+		TestCmd: "t", RestartCmd: "r", PHPFPM: "127.0.0.1:9000", TemplatesDir: "/root/.aegir/templates", WebUser: "www-data", PHPUser: "www-data"}
 	if got != want {
 		t.Errorf("ConfigFromContext:\n got %+v\nwant %+v", got, want)
+	}
+	// A remote deploy user runs PHP itself (no sudo -u www-data).
+	c.Site.Web.ServerRef = provision.ServerRef{Name: "web2", Host: "web2.example.com", SSHUser: "aegir"}
+	if got := ConfigFromContext("", c); got.PHPUser != "aegir" || got.WebUser != "www-data" {
+		t.Errorf("remote deploy user: PHPUser %q WebUser %q, want aegir and www-data", got.PHPUser, got.WebUser)
 	}
 }
 
