@@ -141,8 +141,10 @@ func TestRemoteServer(t *testing.T) {
 	if fi, err := os.Stat(vhost); err != nil || fileOwner(fi) != testenv.SSHTestUser {
 		t.Fatalf("vhost on the remote: %v", err)
 	}
-	if fi, err := os.Stat(filepath.Join(root, "wp-content", "uploads", domain)); err != nil || fileOwner(fi) != "www-data" {
-		t.Fatalf("uploads dir on the remote: %v (owner %s, want www-data)", err, fileOwner(fi))
+	// The deploy user's, with the web server's group: PHP writes there,
+	// the deploy user removes what it wrote, without sudo.
+	if o, g, m := ownerOf(t, filepath.Join(root, "wp-content", "uploads", domain)); o != testenv.SSHTestUser || g != "www-data" || m.Perm() != 0o775 || m&os.ModeSetgid == 0 {
+		t.Fatalf("uploads dir on the remote: %s:%s %v, want %s:www-data 2775", o, g, m, testenv.SSHTestUser)
 	}
 	if g := grantHosts(t, dbName); len(g) != 1 || g[0] != "127.0.0.1" {
 		t.Errorf("grants of the remote site's user: %v, want 127.0.0.1 (its web server's address)", g)

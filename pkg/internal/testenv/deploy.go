@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Deploy users of remote servers with less than SSHTestUser's sudo:
@@ -145,4 +147,49 @@ func AsUser(t testing.TB, name string, argv ...string) (string, int) {
 		t.Fatalf("testenv: runuser %s: %v", name, err)
 	}
 	return string(out), xe.ExitCode()
+}
+
+// ReloadOnTouch reloads w as root (its ReloadCmd) each time trigger's
+// modification time changes, until the test ends: what a root-owned
+// systemd path unit does for a deploy user without any sudo rule
+// (docs/remote-servers.md). trigger is created for owner, who touches it
+// (the server's --http-restart-cmd).
+func ReloadOnTouch(t testing.TB, w *Web, trigger, owner string) {
+	t.Helper()
+	if err := os.WriteFile(trigger, nil, 0o644); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	u, err := user.Lookup(owner)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	var uid, gid int
+	fmt.Sscan(u.Uid, &uid)
+	fmt.Sscan(u.Gid, &gid)
+	if err := os.Chown(trigger, uid, gid); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	fi, _ := os.Stat(trigger)
+	last := fi.ModTime()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if fi, err := os.Stat(trigger); err == nil && !fi.ModTime().Equal(last) {
+				last = fi.ModTime()
+				if out, err := exec.Command("sh", "-c", w.ReloadCmd).CombinedOutput(); err != nil {
+					t.Logf("testenv: reload on touch: %v: %s", err, out)
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
 }

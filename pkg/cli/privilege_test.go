@@ -1,0 +1,115 @@
+package cli_test
+
+import (
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
+)
+
+// newDeployEnv is a remote server reached as deployUser (a testenv deploy
+// user: no sudo rule, or only the helper's), with its own nginx whose
+// reload the deploy user asks for by touching a file that root watches
+// (a systemd path unit's job on a real server): aegir runs no sudo for
+// the web server either.
+func newDeployEnv(t *testing.T, home, name, deployUser string, fpm *testenv.PHPFPM) *remoteEnv {
+	t.Helper()
+	r := &remoteEnv{sshd: testenv.StartSSHDWith(t, testenv.SSHDOptions{User: deployUser})}
+	r.base = r.sshd.UserTempDir(t)
+	r.remoteHome = filepath.Join(r.base, "aegir")
+	r.web = testenv.StartNginx(t, filepath.Join(r.remoteHome, "config", name))
+	trigger := filepath.Join(r.base, "reload-nginx")
+	testenv.ReloadOnTouch(t, r.web, trigger, deployUser)
+	must(t, home, "server", "add", name, "--host", r.sshd.Host, "--ssh-user", r.sshd.User, "--ssh-port", itoa(r.sshd.Port),
+		"--ssh-key", r.sshd.KeyFile, "--accept-host-key", "--remote-home", r.remoteHome, "-q",
+		"--http", "nginx", "--http-port", itoa(r.web.Port), "--https-port", itoa(r.web.HTTPSPort), "--http-listen-ip", "127.0.0.1",
+		"--http-test-cmd", "true", "--http-restart-cmd", "touch "+trigger, "--php-fpm", fpm.Socket,
+		"--db", "mariadb", "--db-host", "127.0.0.1")
+	return r
+}
+
+// leftOf lists what under dir names domain (its settings, uploads, virtual
+// host, logs).
+func leftOf(t *testing.T, dir, domain string) []string {
+	t.Helper()
+	var left []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.Contains(p, domain) {
+			left = append(left, p)
+		}
+		return nil
+	})
+	return left
+}
+
+// A remote server whose deploy user has no sudo rule at all hosts a
+// shared WordPress site fully: install; its uploads directory is the
+// deploy user's with the web server's group, setgid and group-writable;
+// PHP (www-data) writes an upload through WordPress; a backup holds it;
+// delete leaves nothing of the site on disk.
+func TestRemoteNoSudoSharedSite(t *testing.T) {
+	t.Parallel()
+	home := newHome(t)
+	fpm := testenv.StartPHPFPM(t)
+	r := newDeployEnv(t, home, "web3", testenv.NoSudoUser, fpm)
+	if out, code := testenv.AsUser(t, testenv.NoSudoUser, "sudo", "-n", "true"); code == 0 {
+		t.Fatalf("%s may sudo: %s", testenv.NoSudoUser, out)
+	}
+
+	root := filepath.Join(r.base, "wp")
+	must(t, home, "platform", "add", "wp3", "--server", "web3", "--root", root, "--push-from", testenv.WordPressPlatform(t), "-q")
+	domain := testsite.Domain(t, "nosudo")
+	must(t, home, "site", "install", domain, "--platform", "wp3", "-q")
+	title := "<title>" + domain + "</title>"
+	hasTitle := func(code int, body string, _ http.Header) bool { return code == 200 && strings.Contains(body, title) }
+	if code, body := getFrom(t, r.web, domain, "/", hasTitle); !hasTitle(code, body, nil) {
+		t.Fatalf("GET %s: %d %.300s", domain, code, body)
+	}
+	uploads := filepath.Join(root, "wp-content", "uploads", domain)
+	if o, g, m := ownerOf(t, uploads); o != testenv.NoSudoUser || g != "www-data" || m.Perm() != 0o775 || m&os.ModeSetgid == 0 {
+		t.Fatalf("%s: %s:%s %v, want %s:www-data 2775", uploads, o, g, m, testenv.NoSudoUser)
+	}
+
+	// PHP, as www-data, writes an upload the way WordPress does.
+	probe := "aegir-upload-" + strings.Split(domain, ".")[0] + ".php"
+	if err := os.WriteFile(filepath.Join(root, probe), []byte(`<?php
+require __DIR__ . '/wp-load.php';
+$r = wp_upload_bits('probe.txt', null, 'written by php');
+echo $r['error'] ? 'error: ' . $r['error'] : 'file: ' . $r['file'];
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	any := func(code int, _ string, _ http.Header) bool { return code == 200 }
+	_, body := getFrom(t, r.web, domain, "/"+probe, any)
+	os.Remove(filepath.Join(root, probe))
+	file, ok := strings.CutPrefix(body, "file: ")
+	if !ok || !strings.HasPrefix(file, uploads+"/") {
+		t.Fatalf("PHP's upload: %q", body)
+	}
+	if o, g, _ := ownerOf(t, file); o != "www-data" || g != "www-data" {
+		t.Fatalf("%s: %s:%s, want www-data's", file, o, g)
+	}
+
+	must(t, home, "site", "backup", domain, "-q")
+	bs, _ := filepath.Glob(filepath.Join(home, "backups", domain+"*.tar.gz"))
+	if len(bs) != 1 {
+		t.Fatalf("backups: %v", bs)
+	}
+	if out, err := exec.Command("tar", "-tzf", bs[0]).Output(); err != nil || !strings.Contains(string(out), "probe.txt") {
+		t.Fatalf("the backup lacks PHP's upload (%v):\n%s", err, out)
+	}
+
+	must(t, home, "site", "delete", domain, "--no-backup", "-q")
+	if left := append(leftOf(t, r.base, domain), leftOf(t, filepath.Join(filepath.Dir(home), "runtime"), domain)...); len(left) != 0 {
+		t.Fatalf("left after delete: %s", strings.Join(left, ", "))
+	}
+	if _, errs, code := aegir(t, home, "site", "show", domain); code != 3 {
+		t.Fatalf("site show after delete: exit %d %s", code, errs)
+	}
+}
