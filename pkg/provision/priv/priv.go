@@ -13,8 +13,12 @@ package priv
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"github.com/aegir-project/aegir/pkg/provision"
@@ -146,4 +150,48 @@ func Spec(owner, group string) string {
 // FindProgram keeps the wrapped executor's memory of programs.
 func (e Executor) FindProgram(ctx context.Context, names ...string) (string, error) {
 	return exec.FindProgram(ctx, e.Executor, names...)
+}
+
+// SelfSum is the SHA-256 of the running program's file: the helper's
+// version says its own, which a master compares with its own.
+func SelfSum() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Check asks the helper its version, as server verify does: ok when it
+// runs, speaks this Protocol and is this very binary; else a message
+// that says what is missing and how to install or upgrade it.
+func (c Client) Check(ctx context.Context) (ok bool, msg string) {
+	p := c.Path
+	if p == "" {
+		p = DefaultPath
+	}
+	install := fmt.Sprintf("as root on the server: install -o root -g root -m 0755 aegir %s, write %s and the sudo rule (docs/remote-servers.md, step 5)", p, DefaultConfigFile)
+	out, err := c.Run(ctx, OpVersion)
+	if err != nil {
+		return false, fmt.Sprintf("the privileged helper %s does not run on %s (%v): shared sites are hosted without it, isolated sites (--isolation site) cannot be; to have them, %s",
+			p, c.Ex.Host(), err, install)
+	}
+	f := strings.Fields(out)
+	if len(f) != 3 || f[0] != Name || f[1] != Protocol {
+		return false, fmt.Sprintf("the privileged helper %s on %s answers %q, not protocol %s: upgrade it, %s", p, c.Ex.Host(), out, Protocol, install)
+	}
+	if mine, err := SelfSum(); err == nil && mine != f[2] {
+		return true, fmt.Sprintf("the privileged helper %s on %s is another build of aegir (SHA-256 %.12s, this one %.12s): it works; to upgrade it, copy this aegir there the same way (%s)",
+			p, c.Ex.Host(), f[2], mine, install)
+	}
+	return true, fmt.Sprintf("the privileged helper %s on %s is this aegir (protocol %s)", p, c.Ex.Host(), Protocol)
 }

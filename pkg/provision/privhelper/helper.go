@@ -2,8 +2,6 @@ package privhelper
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -78,7 +76,7 @@ func run(ctx context.Context, args []string, configFile string, l *logger) (stri
 	}
 	op, args := args[0], args[1:]
 	if op == priv.OpVersion {
-		sum, err := selfSum()
+		sum, err := priv.SelfSum()
 		return priv.Name + " " + priv.Protocol + " " + sum, err
 	}
 	n, ok := arity[op]
@@ -106,24 +104,6 @@ const ops = "version, user-add, user-del, pool-write, pool-remove, fpm-reload, r
 
 var arity = map[string]int{priv.OpUserAdd: 1, priv.OpUserDel: 1, priv.OpPoolWrite: 3, priv.OpPoolRemove: 2, priv.OpFPMReload: 1,
 	priv.OpRuntime: 2, priv.OpRuntimeRemove: 1, priv.OpChown: 2, priv.OpRemove: 1}
-
-// selfSum is the SHA-256 of the running program's file.
-func selfSum() (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	f, err := os.Open(exe)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 type helper struct {
 	c   *Config

@@ -3,12 +3,15 @@ package tasks
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/provision/fpm"
+	"github.com/aegir-project/aegir/pkg/provision/priv"
 	"github.com/aegir-project/aegir/pkg/provision/web"
 )
 
@@ -59,6 +62,9 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 					env.Logf(provision.LevelInfo, "php-fpm versions on %s: %s", ex.Host(), strings.Join(vs, ", "))
 				}
 			}
+			if d := c.DeployUser(); d != "" {
+				checkDeployUser(ctx, env, c, d)
+			}
 			env.Logf(provision.LevelInfo, "web server ready; the system's %s must include: %s", c.Site.Web.Type, s.IncludeLine)
 			return nil
 		}()
@@ -98,4 +104,30 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 		return ch, errs[0]
 	}
 	return ch, errors.Join(errs...)
+}
+
+// checkDeployUser tells what a remote deploy user lacks: the web
+// server's group (its sites' files are its own with that group, and PHP
+// writes them) and the privileged helper (isolated sites). Each is a
+// warning that says what to do: shared sites need no more.
+func checkDeployUser(ctx context.Context, env *engine.Env, c *provision.Job, user string) {
+	ex, err := env.Connect(ctx, c.Web())
+	if err != nil {
+		return
+	}
+	group := c.System.WebGroup
+	if group == "" {
+		group = c.System.WebUser
+	}
+	if res, err := ex.Run(ctx, exec.Command{Name: "id", Args: []string{"-nG"}}); err == nil {
+		if !slices.Contains(strings.Fields(string(res.Stdout)), group) {
+			env.Logf(provision.LevelWarning, "%s is not in the group %s on %s: PHP cannot write the sites' uploads and %s cannot remove what PHP wrote; as root there: usermod -aG %s %s",
+				user, group, ex.Host(), user, exec.Quote(group), exec.Quote(user))
+		}
+	}
+	if ok, msg := (priv.Client{Ex: ex, Path: c.System.FPM.Helper}).Check(ctx); ok {
+		env.Logf(provision.LevelInfo, "%s", msg)
+	} else {
+		env.Logf(provision.LevelWarning, "%s", msg)
+	}
 }
