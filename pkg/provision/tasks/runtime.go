@@ -311,7 +311,13 @@ func (s *site) dropRuntime(ctx context.Context, all bool) (bool, error) {
 		return any, nil
 	}
 	if _, err := s.ex.Lstat(ctx, rt.SiteDir(s.c.Site.Domain)); err == nil {
-		if err := rt.RemoveDirs(ctx, s.c.Site.Domain); err != nil {
+		if err := rt.RemoveDirs(ctx, s.c.Site.Domain); err != nil && !any && s.helper() != nil {
+			// A shared site's logs on a deploy user's server without the
+			// helper (which alone makes them) are not the site: its delete
+			// goes on.
+			s.env.Logf(provision.LevelWarning, "%s is left on %s: %v; remove it as root", rt.SiteDir(s.c.Site.Domain), s.ex.Host(), errorLine(err))
+			return any, nil
+		} else if err != nil {
 			return any, err
 		}
 		s.env.Logf(provision.LevelInfo, "removed %s", rt.SiteDir(s.c.Site.Domain))
