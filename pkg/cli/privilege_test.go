@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/internal/testsite"
 )
@@ -48,6 +50,28 @@ func leftOf(t *testing.T, dir, domain string) []string {
 	return left
 }
 
+// uploadThroughPHP has the site's PHP write an upload as WordPress does
+// (wp_upload_bits), through the web server, and returns its file.
+func uploadThroughPHP(t *testing.T, w *testenv.Web, root, domain string) string {
+	t.Helper()
+	probe := "aegir-upload-" + strings.Split(domain, ".")[0] + ".php"
+	if err := os.WriteFile(filepath.Join(root, probe), []byte(`<?php
+require __DIR__ . '/wp-load.php';
+$r = wp_upload_bits('probe.txt', null, 'written by php');
+echo $r['error'] ? 'error: ' . $r['error'] : 'file: ' . $r['file'];
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(filepath.Join(root, probe))
+	any := func(code int, _ string, _ http.Header) bool { return code == 200 }
+	_, body := getFrom(t, w, domain, "/"+probe, any)
+	file, ok := strings.CutPrefix(body, "file: ")
+	if !ok || !strings.HasPrefix(file, filepath.Join(root, "wp-content", "uploads", domain)+"/") {
+		t.Fatalf("PHP's upload: %q", body)
+	}
+	return file
+}
+
 // A remote server whose deploy user has no sudo rule at all hosts a
 // shared WordPress site fully: install; its uploads directory is the
 // deploy user's with the web server's group, setgid and group-writable;
@@ -82,21 +106,7 @@ func TestRemoteNoSudoSharedSite(t *testing.T) {
 	}
 
 	// PHP, as www-data, writes an upload the way WordPress does.
-	probe := "aegir-upload-" + strings.Split(domain, ".")[0] + ".php"
-	if err := os.WriteFile(filepath.Join(root, probe), []byte(`<?php
-require __DIR__ . '/wp-load.php';
-$r = wp_upload_bits('probe.txt', null, 'written by php');
-echo $r['error'] ? 'error: ' . $r['error'] : 'file: ' . $r['file'];
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	any := func(code int, _ string, _ http.Header) bool { return code == 200 }
-	_, body := getFrom(t, r.web, domain, "/"+probe, any)
-	os.Remove(filepath.Join(root, probe))
-	file, ok := strings.CutPrefix(body, "file: ")
-	if !ok || !strings.HasPrefix(file, uploads+"/") {
-		t.Fatalf("PHP's upload: %q", body)
-	}
+	file := uploadThroughPHP(t, r.web, root, domain)
 	if o, g, _ := ownerOf(t, file); o != "www-data" || g != "www-data" {
 		t.Fatalf("%s: %s:%s, want www-data's", file, o, g)
 	}
@@ -116,5 +126,64 @@ echo $r['error'] ? 'error: ' . $r['error'] : 'file: ' . $r['file'];
 	}
 	if _, errs, code := aegir(t, home, "site", "show", domain); code != 3 {
 		t.Fatalf("site show after delete: exit %d %s", code, errs)
+	}
+}
+
+// A remote server whose deploy user's one sudo rule is the privileged
+// helper installs an isolated WordPress site: its user, pool and runtime
+// directories made by the helper, its files handed to its user, its PHP
+// running as that user; delete removes all of it, and nothing is left.
+func TestRemoteHelperIsolatedSite(t *testing.T) {
+	t.Parallel()
+	home := newHome(t)
+	fpm := testenv.StartPHPFPMPools(t)
+	runtime := filepath.Join(filepath.Dir(home), "runtime")
+	logrotate := filepath.Join(filepath.Dir(home), "logrotate.conf")
+	r := newDeployEnv(t, home, "web4", testenv.HelperUser, fpm)
+	phpFPM := fmt.Sprintf("php_fpm:\n  pool_dir: %s\n  test_cmd: '%s'\n  reload_cmd: '%s'\n  runtime_dir: %s\n  logrotate_file: %s\n",
+		fpm.PoolDir, fpm.TestCmd, fpm.ReloadCmd, runtime, logrotate)
+	helper := testenv.InstallHelper(t, fmt.Sprintf("deploy_user: %s\nroots:\n  - %s\n%s", testenv.HelperUser, r.base, phpFPM))
+	f, err := os.OpenFile(filepath.Join(home, "aegir.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "  pool_dir: %s\n  test_cmd: '%s'\n  reload_cmd: '%s'\n  helper: %s\n", fpm.PoolDir, fpm.TestCmd, fpm.ReloadCmd, helper)
+	f.Close()
+	if _, errs, code := aegir(t, home, "server", "verify", "web4"); code != 0 || !strings.Contains(errs, "the privileged helper "+helper+" on ") || !strings.Contains(errs, "is this aegir") {
+		t.Fatalf("server verify with the helper: exit %d\n%s", code, errs)
+	}
+
+	root := filepath.Join(r.base, "wp")
+	must(t, home, "platform", "add", "wp4", "--server", "web4", "--root", root, "--push-from", testenv.WordPressPlatform(t), "-q")
+	domain := isoDomain(t, "rhelp")
+	u := entities.SiteUnixUser(domain)
+	must(t, home, "site", "install", domain, "--platform", "wp4", "--isolation", "site", "-q")
+	title := "<title>" + domain + "</title>"
+	hasTitle := func(code int, body string, _ http.Header) bool { return code == 200 && strings.Contains(body, title) }
+	if code, body := getFrom(t, r.web, domain, "/", hasTitle); !hasTitle(code, body, nil) {
+		t.Fatalf("GET %s: %d %.300s", domain, code, body)
+	}
+	if users := poolUsers(t, u); len(users) == 0 || strings.ReplaceAll(strings.Join(users, ""), u, "") != "" {
+		t.Fatalf("pool %s's workers run as %v, want %s", u, users, u)
+	}
+	if o, g, m := ownerOf(t, filepath.Join(root, "wp-content/uploads", domain)); o != u || g != "www-data" || m.Perm() != 0o750 || m&os.ModeSetgid == 0 {
+		t.Fatalf("uploads: %s:%s %v, want %s:www-data 2750", o, g, m, u)
+	}
+	if o, g, m := ownerOf(t, filepath.Join(root, "wp-content/aegir-sites", domain+".php")); o != testenv.HelperUser || g != u || m.Perm() != 0o440 {
+		t.Fatalf("settings: %s:%s %v, want %s:%s 0440", o, g, m, testenv.HelperUser, u)
+	}
+	// The site's PHP writes an upload, as its user.
+	if o, _, _ := ownerOf(t, uploadThroughPHP(t, r.web, root, domain)); o != u {
+		t.Fatalf("PHP's upload belongs to %s, want %s", o, u)
+	}
+
+	must(t, home, "site", "delete", domain, "--no-backup", "-q")
+	if _, ok := userComment(u); ok {
+		t.Errorf("user %s is left after delete", u)
+	}
+	left := append(leftOf(t, r.base, domain), leftOf(t, runtime, domain)...)
+	left = append(left, leftOf(t, fpm.PoolDir, u)...)
+	if len(left) != 0 {
+		t.Fatalf("left after delete: %s", strings.Join(left, ", "))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/internal/testsite"
+	"github.com/aegir-project/aegir/pkg/provision/privhelper"
 )
 
 // asAegirEnv makes the test binary act as the aegir command (its
@@ -21,6 +22,12 @@ import (
 const asAegirEnv = "AEGIR_CLI_TEST_AS_AEGIR"
 
 func TestMain(m *testing.M) {
+	// A copy of the test binary that testenv.InstallHelper made, started
+	// by sudo, is the privileged helper.
+	if privhelper.Invoked(os.Args[0]) {
+		exe, _ := os.Executable()
+		os.Exit(privhelper.Main(os.Args[1:], testenv.HelperConfig(exe), os.Stdout, os.Stderr))
+	}
 	if os.Getenv(asAegirEnv) != "" {
 		args := os.Args[1:]
 		for i, a := range args {

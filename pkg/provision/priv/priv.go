@@ -18,9 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
@@ -53,6 +55,7 @@ const (
 	OpRuntimeRemove = "runtime-remove" // DOMAIN
 	OpChown         = "chown"          // [-R] OWNER:GROUP PATH: under a root, to the deploy, web or a site user
 	OpRemove        = "remove"         // PATH: a tree under a root
+	OpRunAs         = "run-as"         // USER [NAME=VALUE...] -- PROGRAM ARGS...: as a site's user ae-*
 )
 
 // Exit codes of the helper.
@@ -111,6 +114,30 @@ func firstLine(msg string, err error) string {
 type Executor struct {
 	exec.Executor
 	Helper Client
+}
+
+// Run runs c; a command as a site's user (ae-*) goes through the helper's
+// run-as, which becomes that user and no other, instead of sudo -u.
+func (e Executor) Run(ctx context.Context, c exec.Command) (exec.Result, error) {
+	if !strings.HasPrefix(c.User, entities.SiteUserPrefix) {
+		return e.Executor.Run(ctx, c)
+	}
+	h := e.Helper.Command(OpRunAs, c.User)
+	h.Args = append(h.Args, c.Env...)
+	h.Args = append(append(h.Args, "--", c.Name), c.Args...)
+	if c.Shown != "" {
+		h.Shown = strings.Join(h.Args[:len(h.Args)-len(c.Args)], " ") + " " + c.Shown
+	}
+	h.Stdin, h.Dir, h.Timeout = c.Stdin, c.Dir, c.Timeout
+	return e.Executor.Run(ctx, h)
+}
+
+// Dial is the wrapped executor's (a tunnel from the server).
+func (e Executor) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d, ok := e.Executor.(exec.Dialer); ok {
+		return d.Dial(ctx, network, addr)
+	}
+	return nil, fmt.Errorf("no tunnel from %s", e.Host())
 }
 
 // Chown is the executor's Chown, else the helper's chown.

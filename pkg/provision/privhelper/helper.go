@@ -7,10 +7,13 @@ import (
 	"io"
 	"log/syslog"
 	"os"
+	osexec "os/exec"
 	"os/user"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -79,6 +82,9 @@ func run(ctx context.Context, args []string, configFile string, l *logger) (stri
 		sum, err := priv.SelfSum()
 		return priv.Name + " " + priv.Protocol + " " + sum, err
 	}
+	if op == priv.OpRunAs {
+		return "", runAs(args, configFile, l)
+	}
 	n, ok := arity[op]
 	if !ok {
 		return "", refuse("unknown operation %q: %s", op, ops)
@@ -100,7 +106,7 @@ func run(ctx context.Context, args []string, configFile string, l *logger) (stri
 	return h.do(ctx, op, args)
 }
 
-const ops = "version, user-add, user-del, pool-write, pool-remove, fpm-reload, runtime, runtime-remove, chown, remove"
+const ops = "version, run-as, user-add, user-del, pool-write, pool-remove, fpm-reload, runtime, runtime-remove, chown, remove"
 
 var arity = map[string]int{priv.OpUserAdd: 1, priv.OpUserDel: 1, priv.OpPoolWrite: 3, priv.OpPoolRemove: 2, priv.OpFPMReload: 1,
 	priv.OpRuntime: 2, priv.OpRuntimeRemove: 1, priv.OpChown: 2, priv.OpRemove: 1}
@@ -542,4 +548,66 @@ func (l *logger) close() {
 	if l.w != nil {
 		l.w.Close()
 	}
+}
+
+var envRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+
+// runAs becomes a site's user (aegir's ae-* user, its own group only)
+// and runs PROGRAM there with NAME=VALUE added to a fixed environment:
+// as sudo -u would, for that user alone. It returns only when it could
+// not.
+func runAs(args []string, configFile string, l *logger) error {
+	if len(args) < 3 {
+		return refuse("run-as takes USER [NAME=VALUE...] -- PROGRAM [ARGS...]")
+	}
+	name := args[0]
+	if err := entities.ValidateSystemName("user", name, "user"); err != nil {
+		return refused{err}
+	}
+	uid, gid, ok := lookupSiteUser(name)
+	if !ok {
+		return refuse("user %q is not one of aegir's sites' users", name)
+	}
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "USER=" + name, "LOGNAME=" + name, "HOME=/"}
+	i := 1
+	for ; i < len(args) && args[i] != "--"; i++ {
+		if !envRe.MatchString(args[i]) || strings.ContainsAny(args[i], "\x00") {
+			return refuse("%q is not NAME=VALUE", args[i])
+		}
+		env = append(env, args[i])
+	}
+	if i+1 >= len(args) {
+		return refuse("run-as: no program after --")
+	}
+	argv := args[i+1:]
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("must run as root: sudo -n %s %s", priv.DefaultPath, priv.OpRunAs)
+	}
+	if _, err := LoadConfig(configFile); err != nil {
+		return fmt.Errorf("its configuration: %v (docs/remote-servers.md, step 5)", err)
+	}
+	prog, err := osexec.LookPath(argv[0])
+	if strings.Contains(argv[0], "/") {
+		prog, err = argv[0], nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", argv[0], err)
+	}
+	l.info(fmt.Sprintf("by %s: run-as %s: %s (%d arguments)", os.Getenv("SUDO_USER"), name, prog, len(argv)-1))
+	l.close()
+	// Groups first, then the group, then the user: once the user is set,
+	// nothing else may change.
+	if err := syscall.Setgroups([]int{gid}); err != nil {
+		return err
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return err
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		return err
+	}
+	if os.Geteuid() != uid || os.Getegid() != gid {
+		return errors.New("could not become " + name)
+	}
+	return syscall.Exec(prog, argv, env)
 }

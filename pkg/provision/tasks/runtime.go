@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"time"
@@ -245,7 +246,14 @@ func (s *site) handFiles(ctx context.Context, all bool) error {
 		}
 		if giveAway {
 			if err := setMode(); err != nil {
-				return err
+				// Given away already (by the driver, with the wrong mode):
+				// taken back for the chmod.
+				if cerr := rt.Chown(ctx, p.Path, deploy, group); cerr != nil {
+					return errors.Join(err, cerr)
+				}
+				if err := setMode(); err != nil {
+					return err
+				}
 			}
 		}
 		if all {

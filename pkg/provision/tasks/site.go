@@ -14,6 +14,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/provision/fpm"
+	"github.com/aegir-project/aegir/pkg/provision/priv"
 	"github.com/aegir-project/aegir/pkg/provision/web"
 )
 
@@ -113,7 +114,13 @@ func openSite(ctx context.Context, env *engine.Env, c *provision.Job) (*site, er
 	}
 	// A reload an earlier task on the server failed to do comes first.
 	ws.Settle(ctx)
-	return &site{c: c, env: env, ex: ex, p: p, ws: ws}, nil
+	st := &site{c: c, env: env, ex: ex, p: p, ws: ws}
+	if h := st.helper(); h != nil && st.isolated() {
+		// Its PHP steps run as its user through the helper (run-as),
+		// its group and files change hands through it.
+		st.ex = priv.Executor{Executor: ex, Helper: *h}
+	}
+	return st, nil
 }
 
 // vhost is the site's virtual host as its record says.
