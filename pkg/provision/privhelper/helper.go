@@ -445,20 +445,9 @@ func chownAt(dir int, name, full string, uid, gid int, recursive bool, i *ids, n
 		return refuse("%s has %d names (hard links): left as it is", full, st.Nlink)
 	}
 	if recursive && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		dfd, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("%s: %w", full, err)
-		}
-		f := os.NewFile(uintptr(dfd), full)
-		names, err := f.Readdirnames(-1)
-		if err == nil {
-			for _, c := range names {
-				if err = chownAt(dfd, c, full+"/"+c, uid, gid, true, i, n); err != nil {
-					break
-				}
-			}
-		}
-		f.Close()
+		err := eachEntry(fd, ".", full, func(dfd int, c string) error {
+			return chownAt(dfd, c, full+"/"+c, uid, gid, true, i, n)
+		})
 		if err != nil {
 			return err
 		}
@@ -468,6 +457,25 @@ func chownAt(dir int, name, full string, uid, gid int, recursive bool, i *ids, n
 	}
 	*n++
 	return nil
+}
+
+// eachEntry opens the directory name in dir (never through a link) and
+// calls fn with it for each of its entries, until one fails.
+func eachEntry(dir int, name, full string, fn func(dfd int, entry string) error) error {
+	dfd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", full, err)
+	}
+	f := os.NewFile(uintptr(dfd), full)
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	for _, c := range names {
+		if err != nil {
+			break
+		}
+		err = fn(dfd, c)
+	}
+	return err
 }
 
 // remove removes PATH, below a root, and what it holds, never through a
@@ -499,20 +507,7 @@ func removeAt(dir int, name, full string) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return unix.Unlinkat(dir, name, 0)
 	}
-	dfd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("%s: %w", full, err)
-	}
-	f := os.NewFile(uintptr(dfd), full)
-	names, err := f.Readdirnames(-1)
-	if err == nil {
-		for _, c := range names {
-			if err = removeAt(dfd, c, full+"/"+c); err != nil {
-				break
-			}
-		}
-	}
-	f.Close()
+	err := eachEntry(dir, name, full, func(dfd int, c string) error { return removeAt(dfd, c, full+"/"+c) })
 	if err != nil {
 		return err
 	}
