@@ -63,7 +63,7 @@ func platformVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*pr
 			return nil, err
 		}
 	}
-	p, err := app.Verify(ctx, ex, c.Site.Platform.Root, app.VerifyOptions{Type: c.Site.Platform.Type, WebUser: c.System.WebUser, Keep: keepDir(c), Log: env.Logf})
+	p, err := app.Verify(ctx, ex, c.Site.Platform.Root, app.VerifyOptions{Type: c.Site.Platform.Type, WebUser: c.System.WebUser, ByMode: c.DeployUser() != "", Keep: keepDir(c), Log: env.Logf})
 	if err != nil {
 		return nil, err
 	}
