@@ -132,7 +132,8 @@ func TestRemoteNoSudoSharedSite(t *testing.T) {
 // A remote server whose deploy user's one sudo rule is the privileged
 // helper installs an isolated WordPress site: its user, pool and runtime
 // directories made by the helper, its files handed to its user, its PHP
-// running as that user; delete removes all of it, and nothing is left.
+// running as that user; switched to shared, its files come back to the
+// deploy user; delete removes all of it, and nothing is left.
 func TestRemoteHelperIsolatedSite(t *testing.T) {
 	t.Parallel()
 	home := newHome(t)
@@ -175,6 +176,21 @@ func TestRemoteHelperIsolatedSite(t *testing.T) {
 	// The site's PHP writes an upload, as its user.
 	if o, _, _ := ownerOf(t, uploadThroughPHP(t, r.web, root, domain)); o != u {
 		t.Fatalf("PHP's upload belongs to %s, want %s", o, u)
+	}
+
+	// Shared again: its files (its user's upload too) back to the deploy
+	// user with the web server's group, through the helper; its user and
+	// pool gone; PHP, as www-data now, still writes uploads.
+	must(t, home, "site", "edit", domain, "--isolation", "shared", "-q")
+	if _, ok := userComment(u); ok {
+		t.Errorf("user %s is left after the switch to shared", u)
+	}
+	uploads := filepath.Join(root, "wp-content/uploads", domain)
+	if o, g, m := ownerOf(t, uploads); o != testenv.HelperUser || g != "www-data" || m.Perm() != 0o775 || m&os.ModeSetgid == 0 {
+		t.Fatalf("uploads after the switch: %s:%s %v, want %s:www-data 2775", o, g, m, testenv.HelperUser)
+	}
+	if o, _, _ := ownerOf(t, uploadThroughPHP(t, r.web, root, domain)); o != "www-data" {
+		t.Fatalf("PHP's upload after the switch belongs to %s, want www-data", o)
 	}
 
 	must(t, home, "site", "delete", domain, "--no-backup", "-q")

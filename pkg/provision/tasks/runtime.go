@@ -260,6 +260,15 @@ func (s *site) handFiles(ctx context.Context, all bool) error {
 			if err := rt.ChownTree(ctx, p.Path, owner, group); err != nil {
 				return err
 			}
+			if owner == deploy {
+				// Back from a site's user, whose PHP made its directories
+				// 2750: group-writable again, for PHP as the web server.
+				for _, c := range [][]string{{"chmod", "-R", "g+rwX", "--", p.Path}, {"find", p.Path, "-type", "d", "-exec", "chmod", "g+s", "{}", "+"}} {
+					if _, err := s.ex.Run(ctx, exec.Command{Name: c[0], Args: c[1:]}); err != nil {
+						return fmt.Errorf("make %s group-writable on %s: %w", p.Path, s.ex.Host(), err)
+					}
+				}
+			}
 		} else if err := rt.Chown(ctx, p.Path, owner, group); err != nil {
 			return err
 		}

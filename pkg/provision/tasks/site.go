@@ -259,12 +259,23 @@ func siteVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 	if !s.isolated() {
 		// A site that was isolated: its pool and user go once its
 		// virtual host sends PHP to the shared pool, and its files go
-		// back to the web server's user.
+		// back to the web server's user (the deploy user's, on its
+		// server): before the user goes, while its files still belong to
+		// a user the helper knows as a site's.
+		handed := false
+		if rt, err := s.runtime(); err == nil {
+			if had, _ := rt.HasUser(ctx, s.fpmSite("")); had {
+				if err := s.handFiles(ctx, true); err != nil {
+					return nil, err
+				}
+				handed = true
+			}
+		}
 		dropped, err := s.dropRuntime(ctx, false)
 		if err != nil {
 			return nil, err
 		}
-		if dropped {
+		if dropped && !handed {
 			if err := s.handFiles(ctx, true); err != nil {
 				return nil, err
 			}
