@@ -314,3 +314,48 @@ func TestPlatformMigrateAfterKill(t *testing.T) {
 		}
 	}
 }
+
+// Bad input to platform migrate: one line naming the field, exit 2 (3
+// for a platform that does not exist), and no task recorded.
+func TestPlatformMigrateBadInput(t *testing.T) {
+	t.Parallel()
+	home := newHome(t)
+	must(t, home, "server", "add", "web1", "--host", "localhost", "--http", "nginx", "--db", "mariadb", "--db-host", "127.0.0.1", "--queue", "-q")
+	must(t, home, "platform", "add", "p1", "--server", "web1", "--root", t.TempDir(), "--queue", "-q")
+	must(t, home, "platform", "add", "p2", "--server", "web1", "--root", t.TempDir(), "--queue", "-q")
+	must(t, home, "platform", "add", "p3", "--server", "web1", "--root", t.TempDir(), "--queue", "-q")
+	must(t, home, "site", "install", "other.test", "--platform", "p3", "--queue", "-q")
+	tasks := must(t, home, "task", "list", "--format", "count")
+	for _, c := range []struct {
+		args  []string
+		code  int
+		field string
+	}{
+		{[]string{"p1", "p1"}, 2, "NEW"},
+		{[]string{"p1", "p2", "--wave", "0"}, 2, "--wave"},
+		{[]string{"p1", "p2", "--canary", "-1"}, 2, "--canary"},
+		{[]string{"p1", "p2", "--per-server", "0"}, 2, "--per-server"},
+		{[]string{"p1", "p2", "--max-failures", "some"}, 2, "--max-failures"},
+		{[]string{"p1", "p2", "--max-failures", "120%"}, 2, "--max-failures"},
+		{[]string{"p1", "p2", "--sites", "other.test"}, 2, "--sites"},
+		{[]string{"p1", "p2", "--sites", "nosuch.test"}, 2, "--sites"},
+		{[]string{"p1", "p2", "--status", "--dry-run"}, 2, "--status"},
+		{[]string{"p1", "nosuch"}, 3, "nosuch"},
+		{[]string{"nosuch", "p2"}, 3, "nosuch"},
+	} {
+		_, errs, code := aegir(t, home, append([]string{"platform", "migrate"}, c.args...)...)
+		if code != c.code || !strings.Contains(errs, c.field) {
+			t.Errorf("platform migrate %v: exit %d, want %d naming %s:\n%s", c.args, code, c.code, c.field, errs)
+		}
+	}
+	if _, errs, code := aegir(t, home, "platform", "migrate", "p1", "p2", "--status"); code != 3 || !strings.Contains(errs, "--dry-run") {
+		t.Errorf("--status before any platform migrate: exit %d, want 3 with a hint:\n%s", code, errs)
+	}
+	if now := must(t, home, "task", "list", "--format", "count"); now != tasks {
+		t.Errorf("bad input recorded tasks: %s before, %s after", tasks, now)
+	}
+	// A platform with no sites: nothing to do, and no task.
+	if _, errs, code := aegir(t, home, "platform", "migrate", "p1", "p2"); code != 0 || !strings.Contains(errs, "no sites left") {
+		t.Errorf("platform migrate of a platform with no sites: exit %d\n%s", code, errs)
+	}
+}

@@ -246,26 +246,32 @@ func (s *site) probePage(ctx context.Context) (pageProbe, error) {
 			"%s://%s/ does not answer (through %s on %s): %v", scheme, host, s.ws.ListenAddr(scheme), s.ex.Host(), err)
 	}
 	p := pageProbe{code: a.Code}
-	if a.Code == 200 {
+	if a.Code == 200 && s.c.Site.Status != entities.SiteDisabled {
 		p.title = app.PageTitle(string(a.Body))
 	}
 	return p, nil
 }
 
-// answers says whether a front page answered as an installed site's
-// does: 200 or a redirect.
-func (p pageProbe) answers() bool { return p.code == 200 || p.code >= 300 && p.code < 400 }
+// answers says whether a front page answered as the site's status says:
+// installed, 200 or a redirect; disabled, 503 (the "site disabled" page).
+func (p pageProbe) answers(s *site) bool {
+	if s.c.Site.Status == entities.SiteDisabled {
+		return p.code == 503
+	}
+	return p.code == 200 || p.code >= 300 && p.code < 400
+}
 
 // gateBefore reads the front page of a site that a migrate with a health
 // gate (option health_gate) is about to move: it must answer as an
 // installed site does, and its title is what the site must show on its
 // new platform (healthGate).
 func gateBefore(ctx context.Context, src *site) (pageProbe, error) {
+	start := time.Now()
 	before, err := src.probePage(ctx)
 	if err != nil {
 		return before, err
 	}
-	if !before.answers() {
+	if !before.answers(src) {
 		d := src.c.Site.Domain
 		return before, provision.Errorf(provision.ErrCommand, "make it answer where it is first (aegir site verify "+d+" says why it does not), then migrate it",
 			"%s answers HTTP %d on platform %s before the move, so the health gate has nothing to compare with; nothing was changed", d, before.code, src.c.Site.Platform.Name)
@@ -274,7 +280,8 @@ func gateBefore(ctx context.Context, src *site) (pageProbe, error) {
 	if before.title != "" {
 		title = fmt.Sprintf("title %q", before.title)
 	}
-	src.env.Logf(provision.LevelInfo, "health gate: %s answers HTTP %d with %s on platform %s before the move", src.c.Site.Domain, before.code, title, src.c.Site.Platform.Name)
+	src.env.Logf(provision.LevelInfo, "health gate: %s answers HTTP %d with %s on platform %s before the move (read in %s)", src.c.Site.Domain, before.code, title,
+		src.c.Site.Platform.Name, time.Since(start).Round(time.Millisecond))
 	return before, nil
 }
 
@@ -300,7 +307,7 @@ func (m *move) healthGate(ctx context.Context, before pageProbe) (*entities.Site
 	switch {
 	case err != nil:
 		return h, fail(errorLine(err))
-	case !after.answers():
+	case !after.answers(dst):
 		return h, fail(fmt.Sprintf("its front page answers HTTP %d", after.code))
 	case before.title != "" && after.title != before.title:
 		return h, fail(fmt.Sprintf("its front page's title is %q, and was %q before the move", after.title, before.title))
