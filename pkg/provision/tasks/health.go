@@ -182,6 +182,9 @@ func (s *site) checkAnswer(ctx context.Context, scheme string, disabled bool, ph
 	}
 	code := a.Code
 	took := a.Duration.Round(time.Millisecond)
+	if scheme == s.urlScheme() {
+		s.front = frontPage(s, a)
+	}
 	ok := code == 503
 	if !disabled {
 		ok = code == 200 || code >= 300 && code < 400
@@ -236,8 +239,20 @@ type pageProbe struct {
 
 // probePage asks the site's front page through its web server, on the
 // scheme of its address, for its status and title (the content probe of
-// a platform migrate's health gate).
+// a platform migrate's health gate). No answer, or one that is not what
+// the site's status says, is asked again for a moment (settleRetry: an
+// old worker of a reload that another task's move made may drop the
+// connection).
 func (s *site) probePage(ctx context.Context) (pageProbe, error) {
+	p, err := s.probePageOnce(ctx)
+	for end := time.Now().Add(settleRetry); (err != nil || !p.answers(s)) && time.Now().Before(end) && ctx.Err() == nil; {
+		sleep(ctx, 200*time.Millisecond)
+		p, err = s.probePageOnce(ctx)
+	}
+	return p, err
+}
+
+func (s *site) probePageOnce(ctx context.Context) (pageProbe, error) {
 	scheme := s.urlScheme()
 	host := s.hostHeader(scheme)
 	a, err := s.ws.Request(ctx, scheme, host, "/", "aegir-verify", web.ProbeTimeout)
@@ -245,11 +260,16 @@ func (s *site) probePage(ctx context.Context) (pageProbe, error) {
 		return pageProbe{}, provision.Errorf(provision.ErrUnreachable, "start "+s.c.Site.Web.Type+" on "+s.ex.Host()+" and verify the site",
 			"%s://%s/ does not answer (through %s on %s): %v", scheme, host, s.ws.ListenAddr(scheme), s.ex.Host(), err)
 	}
-	p := pageProbe{code: a.Code}
+	return *frontPage(s, a), nil
+}
+
+// frontPage is what answer a of the site's front page showed.
+func frontPage(s *site, a *web.Answer) *pageProbe {
+	p := &pageProbe{code: a.Code}
 	if a.Code == 200 && s.c.Site.Status != entities.SiteDisabled {
 		p.title = app.PageTitle(string(a.Body))
 	}
-	return p, nil
+	return p
 }
 
 // answers says whether a front page answered as the site's status says:
@@ -299,11 +319,18 @@ func (m *move) healthGate(ctx context.Context, before pageProbe) (*entities.Site
 			Hint: "find what makes it fail on the new platform (the answer above; its error log), fix it, then migrate it again",
 			Fix:  []entities.Action{entities.Do("site.logs", m.src.c.Site.Domain, "error")}}
 	}
+	dst.front = nil
 	h, err := dst.checkHealth(ctx, m.svc, nil, nil)
 	if err != nil {
 		return h, fail(errorLine(err))
 	}
-	after, err := dst.probePage(ctx)
+	// The page the health check got, if it asked on the address's scheme.
+	var after pageProbe
+	if dst.front != nil {
+		after = *dst.front
+	} else {
+		after, err = dst.probePage(ctx)
+	}
 	switch {
 	case err != nil:
 		return h, fail(errorLine(err))

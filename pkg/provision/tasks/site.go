@@ -85,6 +85,10 @@ type site struct {
 	// into the web server's.
 	logDir string
 	rt     *fpm.Runtime // the web server's php-fpm, once needed
+	// front is the front page as the last health check's answer on the
+	// scheme of the site's address brought it (checkAnswer), for the
+	// health gate's content probe.
+	front *pageProbe
 }
 
 func openSite(ctx context.Context, env *engine.Env, c *provision.Job) (*site, error) {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -78,9 +79,40 @@ func (s *Server) ListenAddr(scheme string) string {
 // that listens only on its loopback, or that a firewall keeps from the
 // master, answers too. Redirects are not followed; the certificate is not
 // checked (the name is the site's, a CA only its visitors trust is fine).
+//
+// A connection the server drops before it answers (a reload's old worker
+// closes those it accepted and had not read: "unexpected EOF", a reset)
+// is tried again on a new one, up to droppedTries times in all: with
+// several tasks reloading one server, a check would else fail on a reload
+// that is not its own.
 func (s *Server) Request(ctx context.Context, scheme, host, path, agent string, timeout time.Duration) (*Answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	for try := 1; ; try++ {
+		a, err := s.request(ctx, scheme, host, path, agent)
+		if err == nil || try == droppedTries || ctx.Err() != nil || !dropped(err) {
+			return a, err
+		}
+		s.logf(provision.LevelDebug, "%s://%s%s: the connection was dropped (%v); asking again", scheme, host, path, err)
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+}
+
+// droppedTries is how many times Request asks on a dropped connection.
+const droppedTries = 5
+
+// dropped says whether err is a connection the server closed or reset
+// without an answer.
+func dropped(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func (s *Server) request(ctx context.Context, scheme, host, path, agent string) (*Answer, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", scheme+"://"+s.ListenAddr(scheme)+path, nil)
 	if err != nil {
 		return nil, err
