@@ -37,14 +37,19 @@ failed=$("$AEGIR" task list --status error --format csv --fields id | tail -n +2
 [ "$failed" -eq 0 ] || { echo "bench-migrate: $failed site installs failed: aegir task list --status error" >&2; exit 1; }
 
 now() { date +%s%N; }
+# cpu: the machine's busy and total jiffies (all cores), from /proc/stat.
+cpu() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 # pass FROM TO PER_SERVER: migrate every site, print the seconds it took
 # and the parent task's id.
 pass() {
-  local from=$1 to=$2 per=$3 s e id
+  local from=$1 to=$2 per=$3 s e id b0 t0 b1 t1
+  read -r b0 t0 < <(cpu)
   s=$(now)
   "$AEGIR" platform migrate "$from" "$to" --canary 0 --wave "$N" --per-server "$per" -q >/dev/null ||
     { echo "bench-migrate: platform migrate $from $to failed: aegir task list --type platform.migrate" >&2; exit 1; }
   e=$(now)
+  read -r b1 t1 < <(cpu)
+  echo "$per $(( 100 * (b1 - b0) / (t1 - t0) ))" >> "$work/busy"
   id=$("$AEGIR" task list --type platform.migrate --limit 1 --format csv --fields id | tail -n 1)
   left=$("$AEGIR" site list --platform "$from" --format count)
   [ "$left" -eq 0 ] || { echo "bench-migrate: $left sites left on $from after task $id" >&2; exit 1; }
@@ -88,5 +93,9 @@ printf '%-22s %-30s %10s %14s\n' "moves at once" "seconds per pass" "median s" "
 printf '%-22s %-30s %10.2f %14.2f\n' "1 (--per-server 1)" "$(printf '%.2f ' "${t1[@]}")" "$m1" "$(echo "$m1 / $N" | bc -l)"
 printf '%-22s %-30s %10.2f %14.2f\n' "4 (--per-server 4)" "$(printf '%.2f ' "${t4[@]}")" "$m4" "$(echo "$m4 / $N" | bc -l)"
 printf -- '--per-server 4 is %.1fx as fast as one at a time\n' "$(echo "$m1 / $m4" | bc -l)"
+# How busy the machine's cores were during each pass (all processes: the
+# sites' PHP, MariaDB, nginx, aegir, and whatever else ran meanwhile).
+printf 'cores busy during the passes, 1 at a time: %s%%; 4 at once: %s%%\n' \
+  "$(awk '$1 == 1 {printf "%s ", $2}' "$work/busy")" "$(awk '$1 == 4 {printf "%s ", $2}' "$work/busy")"
 printf 'health gate of one site (one at a time; %s moves): median %s ms of a move of %s ms (%.0f%%)\n' \
   "${#gates[@]}" "$gm" "$mm" "$(echo "100 * $gm / $mm" | bc -l)"

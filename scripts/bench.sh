@@ -53,3 +53,7 @@ bash scripts/bench-reload.sh
 
 # Isolation: site install isolated against shared, and what idle pools cost (docs/benchmarks.md, Isolation).
 bash scripts/bench-isolation.sh
+
+# Upgrades: platform migrate of 50 sites, 4 moves at once against one at a time, and what one
+# site's health gate costs (docs/benchmarks.md, Upgrades).
+bash scripts/bench-migrate.sh
