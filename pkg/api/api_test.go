@@ -91,10 +91,11 @@ func newAPIEnv(t *testing.T, burst int) *apiEnv {
 	check(err)
 	_, err = st.AddPlatform(ctx, &entities.Platform{Name: "locked", Server: "web1", Root: "/var/www/locked"})
 	check(err)
-	for name, status := range map[string]string{"p1": entities.StatusEnabled, "locked": entities.StatusLocked} {
+	for _, name := range []string{"p1", "locked"} {
 		p, err := st.GetPlatform(ctx, name)
 		check(err)
-		check(st.SetPlatformStatus(ctx, p.ID, status))
+		check(st.SetPlatformStatus(ctx, p.ID, entities.StatusEnabled))
+		check(st.LockPlatform(ctx, p.ID, name == "locked"))
 	}
 	for _, c := range []string{"acme", "other"} {
 		check(st.AddClient(ctx, &entities.Client{Name: c}))
@@ -329,8 +330,16 @@ func TestChangesQueueTasksForTheCallersSites(t *testing.T) {
 	if v, err := e.st.GetSite(context.Background(), "new.acme.test"); err != nil || v.Client != "acme" {
 		t.Fatalf("ann's new site: %+v %v, want acme's", v, err)
 	}
-	if code, body, _ = e.call(t, "ann", "POST", "/api/sites", `{"domain":"l.acme.test", "platform":"locked"}`); code != 404 {
-		t.Fatalf("ann's install on a locked platform: %d %s, want 404", code, body)
+	// A locked platform takes no new site: 409 as a quota, for a client's
+	// user and an admin alike; nothing is recorded.
+	for _, who := range []string{"ann", "root"} {
+		code, body, _ = e.call(t, who, "POST", "/api/sites", `{"domain":"l.acme.test", "platform":"locked", "client":"acme"}`)
+		if msg, _ := errorOf(t, body); code != 409 || msg != `platform "locked" is locked: it takes no new sites` {
+			t.Fatalf("%s's install on a locked platform: %d %s, want 409 saying it is locked", who, code, body)
+		}
+		if _, err := e.st.GetSite(context.Background(), "l.acme.test"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s's refused install was recorded: %v", who, err)
+		}
 	}
 	if code, body, _ = e.call(t, "ann", "POST", "/api/sites", `{"domain":"x.acme.test", "platfrom":"p1"}`); code != 400 || !strings.Contains(body, "platfrom") {
 		t.Fatalf("an unknown key: %d %s, want 400 naming it", code, body)

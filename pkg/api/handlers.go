@@ -179,7 +179,8 @@ func (s *Server) installSite(r *request) (int, any, error) {
 }
 
 // usablePlatform refuses a platform a client's user may not install
-// onto as not found: one that is not enabled (locked, queued).
+// onto: a locked one as a conflict (409, as a quota), one not enabled yet
+// (queued) as not found.
 func (s *Server) usablePlatform(r *request, name string) error {
 	if err := entities.ValidateName("platform", name); err != nil {
 		return err
@@ -187,6 +188,13 @@ func (s *Server) usablePlatform(r *request, name string) error {
 	p, err := s.cfg.Store.GetPlatform(r.Context(), name)
 	if err != nil {
 		return err
+	}
+	var cf *store.ConflictError
+	if errors.As(store.OpenForSites(p), &cf) {
+		// As a quota refuses: 409; the hint in the client's words (an
+		// admin unlocks it).
+		cf.Hint, cf.Fix = "choose another platform: GET /api/platforms lists those open to you", nil
+		return cf
 	}
 	if p.Status != entities.StatusEnabled {
 		return notFound("platform", name)

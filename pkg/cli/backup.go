@@ -324,6 +324,11 @@ func runSiteMigrate(o *SiteMoveOptions) error {
 	if err != nil {
 		return err
 	}
+	if p.ID != v.PlatformID {
+		if err := store.OpenForSites(p); err != nil {
+			return err
+		}
+	}
 	opts := map[string]string{"platform": p.Name, "db_server": dbServer}
 	if o.NewDomain != "" {
 		d, err := entities.NormalizeDomain("--domain", o.NewDomain)

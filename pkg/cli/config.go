@@ -46,6 +46,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("acme_email", "")
 	v.SetDefault("acme_ca_file", "")
 	v.SetDefault("acme_renew_days", 30)
+	v.SetDefault("platform.locked", false)
 	v.SetDefault("site.profile", "standard")
 	v.SetDefault("site.language", "en")
 	v.SetDefault("queue.interval", time.Minute)

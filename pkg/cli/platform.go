@@ -17,6 +17,8 @@ func (a *App) platformCmd() *cobra.Command {
 		newTaskVerbCmd(a, "import NAME", "Import the sites found on a platform as installed sites, and verify each", entities.TaskPlatformImport, runPlatformTask, nil),
 		newTaskVerbCmd(a, "delete NAME", "Delete a platform that has no sites (its code stays on disk)", entities.TaskPlatformDelete, runPlatformTask, nil),
 		newPlatformMigrateCmd(a, nil),
+		newArgCmd(a, &cobra.Command{Use: "lock NAME", Short: "Lock a platform: it takes no new sites (install, clone, migrate onto it); verify, migrate away and delete still run"}, runPlatformLock, nil),
+		newArgCmd(a, &cobra.Command{Use: "unlock NAME", Short: "Unlock a platform: new sites may be installed, cloned and migrated onto it again"}, runPlatformUnlock, nil),
 	)
 	return c
 }
@@ -26,7 +28,7 @@ func (a *App) platformCmd() *cobra.Command {
 type PlatformAddOptions struct {
 	*App
 	Name, Server, Root, Type, Drush, PushFrom string
-	Queue                                     bool
+	Queue, Locked                             bool
 }
 
 func newPlatformAddCmd(a *App, runF func(*PlatformAddOptions) error) *cobra.Command {
@@ -51,6 +53,7 @@ they belong to the server's SSH user. See docs/remote-servers.md.`,
 	f.StringVar(&o.Type, "type", "", "drupal or wordpress (detected when not given)")
 	f.StringVar(&o.Drush, "drush", "", "use this drush (path on the server) for Drupal steps instead of aegir's own")
 	f.StringVar(&o.PushFrom, "push-from", "", "copy the platform's code from this directory on this machine to --root on the server first")
+	f.BoolVar(&o.Locked, "locked", false, "add it locked: no sites go on it until aegir platform unlock NAME (default from config: platform.locked)")
 	f.BoolVar(&o.Queue, "queue", false, "only queue the verify task; print its id")
 	return cmd
 }
@@ -89,7 +92,8 @@ func runPlatformAdd(o *PlatformAddOptions) error {
 	if err != nil {
 		return err
 	}
-	p := &entities.Platform{Name: o.Name, Server: o.Server, Root: o.Root, Type: o.Type, Drush: o.Drush}
+	locked := o.Locked || o.cfg.GetBool("platform.locked")
+	p := &entities.Platform{Name: o.Name, Server: o.Server, Root: o.Root, Type: o.Type, Drush: o.Drush, Locked: locked}
 	t, err := st.AddPlatformWithOptions(o.ctx, p, opts)
 	if err != nil {
 		return err
@@ -131,6 +135,30 @@ func runPlatformTask(o *TaskVerbOptions) error {
 		after = func() (any, error) { return st.GetPlatform(o.ctx, p.Name) }
 	}
 	return o.runOrQueue(t, o.Queue, after)
+}
+
+func runPlatformLock(o *ArgOptions) error   { return setPlatformLock(o, true) }
+func runPlatformUnlock(o *ArgOptions) error { return setPlatformLock(o, false) }
+
+// setPlatformLock locks or unlocks the platform o.Arg and shows it.
+func setPlatformLock(o *ArgOptions, locked bool) error {
+	st, p, err := lookup(o.App, o.Arg, (*store.Store).GetPlatform)
+	if err != nil {
+		return err
+	}
+	if err := st.LockPlatform(o.ctx, p.ID, locked); err != nil {
+		return err
+	}
+	word := "unlocked: new sites may go on it"
+	if locked {
+		word = "locked: it takes no new sites (aegir platform unlock " + p.Name + " to open it again)"
+	}
+	o.infof("platform %s %s", p.Name, word)
+	p, err = st.GetPlatform(o.ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	return o.print(p)
 }
 
 // localDir checks that p is an absolute path to a directory on this

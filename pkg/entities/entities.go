@@ -224,19 +224,39 @@ type Service struct {
 
 // Platform is a code base on a web server on which sites are published.
 type Platform struct {
-	ID          int64      `json:"-" yaml:"-"`
-	Name        string     `json:"name" yaml:"name"`
-	Server      string     `json:"server" yaml:"server"`
-	Root        string     `json:"root" yaml:"root"`
-	Type        string     `json:"type" yaml:"type"`
-	CoreVersion string     `json:"core_version" yaml:"core_version"`
-	Docroot     string     `json:"docroot" yaml:"docroot"`
-	Drush       string     `json:"drush" yaml:"drush"`
-	Status      string     `json:"status" yaml:"status"`
-	Sites       int        `json:"sites" yaml:"sites"`
-	Created     time.Time  `json:"created" yaml:"created"`
-	Verified    *time.Time `json:"verified" yaml:"verified"`
+	ID          int64  `json:"-" yaml:"-"`
+	Name        string `json:"name" yaml:"name"`
+	Server      string `json:"server" yaml:"server"`
+	Root        string `json:"root" yaml:"root"`
+	Type        string `json:"type" yaml:"type"`
+	CoreVersion string `json:"core_version" yaml:"core_version"`
+	Docroot     string `json:"docroot" yaml:"docroot"`
+	Drush       string `json:"drush" yaml:"drush"`
+	// Status is queued, enabled (or locked: enabled, Locked) or deleted.
+	Status string `json:"status" yaml:"status"`
+	// Locked: the platform takes no new sites (install, clone, migrate
+	// onto it); verify, migrate away and delete still run.
+	Locked bool `json:"locked" yaml:"locked"`
+	// A platform aegir builds: the git repository it is cloned from, the
+	// tag or branch asked for (empty: the default branch), the commit
+	// checked out, and the composer step after it (ComposerInstall, or
+	// ComposerProject and the package).
+	GitURL   string     `json:"git_url,omitempty" yaml:"git_url,omitempty"`
+	GitRef   string     `json:"git_ref,omitempty" yaml:"git_ref,omitempty"`
+	Commit   string     `json:"commit,omitempty" yaml:"commit,omitempty"`
+	Composer string     `json:"composer,omitempty" yaml:"composer,omitempty"`
+	Sites    int        `json:"sites" yaml:"sites"`
+	Created  time.Time  `json:"created" yaml:"created"`
+	Verified *time.Time `json:"verified" yaml:"verified"`
 }
+
+// How a platform built from git is finished (Platform.Composer):
+// composer install in the checkout, or composer create-project of a
+// package (ComposerProject + "PKG[:VERSION]").
+const (
+	ComposerInstall = "install"
+	ComposerProject = "project:"
+)
 
 // Site is one hosted site.
 type Site struct {

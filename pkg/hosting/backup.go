@@ -8,6 +8,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/db"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // backupChange is an archive a task wrote (site.backup, and the backups
@@ -60,6 +61,9 @@ func (r *Runner) fillMigrate(ctx context.Context, t *entities.Task, c *provision
 		p, err := r.Store.GetPlatform(ctx, name)
 		if err != nil {
 			return err
+		}
+		if err := store.OpenForSites(p); err != nil {
+			return err // locked since the migrate was queued
 		}
 		if err := r.fillPlatform(ctx, &tc, p); err != nil {
 			return err

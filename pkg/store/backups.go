@@ -141,6 +141,9 @@ func (s *Store) CloneSite(ctx context.Context, v *entities.Site, source *entitie
 		if err != nil {
 			return err
 		}
+		if err := refuseLocked(ctx, tx, platformID, v.Platform); err != nil {
+			return err
+		}
 		var cid sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT client_id FROM sites WHERE id = ?`, source.ID).Scan(&cid); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err

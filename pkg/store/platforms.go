@@ -9,7 +9,10 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 )
 
-const platformCols = `p.id, p.name, s.name, p.root, p.type, p.core_version, p.docroot, p.drush, p.status, p.created, p.verified,
+// platformCols: a locked platform's status reads locked once it is
+// enabled (its lifecycle status stays in the column, for verify to keep).
+const platformCols = `p.id, p.name, s.name, p.root, p.type, p.core_version, p.docroot, p.drush,
+	CASE WHEN p.locked <> 0 AND p.status = 'enabled' THEN 'locked' ELSE p.status END, p.locked, p.git_url, p.git_ref, p.git_commit, p.composer, p.created, p.verified,
 	(SELECT COUNT(*) FROM sites x WHERE x.platform_id = p.id AND x.status <> 'deleted')`
 
 const platformFrom = ` FROM platforms p JOIN servers s ON s.id = p.server_id`
@@ -18,7 +21,7 @@ func scanPlatform(sc interface{ Scan(...any) error }) (*entities.Platform, error
 	var p entities.Platform
 	var created int64
 	var verified sql.NullInt64
-	if err := sc.Scan(&p.ID, &p.Name, &p.Server, &p.Root, &p.Type, &p.CoreVersion, &p.Docroot, &p.Drush, &p.Status, &created, &verified, &p.Sites); err != nil {
+	if err := sc.Scan(&p.ID, &p.Name, &p.Server, &p.Root, &p.Type, &p.CoreVersion, &p.Docroot, &p.Drush, &p.Status, &p.Locked, &p.GitURL, &p.GitRef, &p.Commit, &p.Composer, &created, &verified, &p.Sites); err != nil {
 		return nil, err
 	}
 	p.Created = fromMs(created)
@@ -53,8 +56,9 @@ func (s *Store) AddPlatformWithOptions(ctx context.Context, p *entities.Platform
 				Hint: "add one",
 				Fix:  []entities.Action{entities.Do("server.edit", p.Server, "http=nginx")}}
 		}
-		newID, err := insert(ctx, tx, `INSERT INTO platforms (name, server_id, root, type, drush, status, created) VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
-			p.Name, serverID, p.Root, p.Type, p.Drush, s.now())
+		newID, err := insert(ctx, tx, `INSERT INTO platforms (name, server_id, root, type, drush, status, locked, git_url, git_ref, composer, created)
+			VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)`,
+			p.Name, serverID, p.Root, p.Type, p.Drush, p.Locked, p.GitURL, p.GitRef, p.Composer, s.now())
 		if isUnique(err) {
 			if strings.Contains(err.Error(), "platforms.root") || strings.Contains(err.Error(), "platforms.server_id") || strings.Contains(err.Error(), `"platforms_root"`) {
 				return &ConflictError{Field: "--root", Msg: "another platform already uses " + p.Root + " on server " + p.Server, Fix: []entities.Action{entities.Do("platform.list", "")}}
@@ -131,6 +135,40 @@ func (s *Store) SetPlatformStatus(ctx context.Context, id int64, status string) 
 			Fix:  []entities.Action{entities.Do("site.list", "", "platform=NAME")}}
 	}
 	return err
+}
+
+// LockPlatform locks (or unlocks) a platform: a locked one takes no new
+// sites. Its status (queued, enabled) is kept.
+func (s *Store) LockPlatform(ctx context.Context, id int64, locked bool) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE platforms SET locked = ? WHERE id = ?`, locked, id)
+	return err
+}
+
+// SavePlatformCommit records the commit a platform's build checked out.
+func (s *Store) SavePlatformCommit(ctx context.Context, id int64, commit string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE platforms SET git_commit = ? WHERE id = ?`, commit, id)
+	return err
+}
+
+// OpenForSites refuses a locked platform as the place of a new site (an
+// install, a clone, a migrate onto it): a conflict whose fix unlocks it.
+func OpenForSites(p *entities.Platform) error {
+	if !p.Locked {
+		return nil
+	}
+	return &ConflictError{Field: "--platform", Msg: "platform " + quote(p.Name) + " is locked: it takes no new sites",
+		Hint: "unlock it first, or choose another platform",
+		Fix:  []entities.Action{entities.Do("platform.unlock", p.Name)}}
+}
+
+// refuseLocked is OpenForSites in a transaction, for the platform id
+// (name for the message).
+func refuseLocked(ctx context.Context, tx *sql.Tx, id int64, name string) error {
+	var locked bool
+	if err := tx.QueryRowContext(ctx, `SELECT locked FROM platforms WHERE id = ?`, id).Scan(&locked); err != nil {
+		return err
+	}
+	return OpenForSites(&entities.Platform{Name: name, Locked: locked})
 }
 
 // QueuePlatformTask records a task on a platform after checking it is not deleted.

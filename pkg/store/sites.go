@@ -88,6 +88,9 @@ func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType 
 			return err
 		}
 		if taskType == entities.TaskSiteInstall {
+			if err := refuseLocked(ctx, tx, platformID, v.Platform); err != nil {
+				return err
+			}
 			if err := checkQuota(ctx, tx, cid); err != nil {
 				return err
 			}
