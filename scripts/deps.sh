@@ -8,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-pkgs=(nginx apache2 libapache2-mod-fcgid php-fpm php-cli php-mysql php-pgsql php-xml php-gd php-mbstring php-curl
+pkgs=(nginx apache2 git composer libapache2-mod-fcgid php-fpm php-cli php-mysql php-pgsql php-xml php-gd php-mbstring php-curl
       mariadb-server mariadb-client postgresql postgresql-client openssh-server openssh-client
       wordpress wordpress-theme-twentytwentythree wordpress-theme-twentytwentyone pebble rsync curl ca-certificates iproute2 sudo
       nodejs wrk)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/mail"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -364,4 +365,104 @@ func ValidateAccountEmail(field, s string) error {
 		return Invalid(field, s, rule)
 	}
 	return nil
+}
+
+// ValidateGitURL checks a git repository to clone a platform from: a URL
+// (https://, http://, ssh://, git://, file://), an scp-like
+// user@host:path, or an absolute path, printable, without spaces, not
+// starting with '-' (it would read as an option) and not one of git's
+// "transport::address" forms (ext:: runs commands).
+func ValidateGitURL(field, u string) error {
+	switch {
+	case u == "":
+		return Invalid(field, u, "must not be empty")
+	case len(u) > 2048:
+		return Invalid(field, u, "must be at most 2048 characters")
+	case strings.HasPrefix(u, "-"):
+		return Invalid(field, u, "must not start with '-'")
+	case strings.Contains(u, "::"):
+		return Invalid(field, u, "must be a URL, user@host:path or an absolute path (no TRANSPORT::ADDRESS)")
+	}
+	for _, r := range u {
+		if r <= 0x20 || r == 0x7f {
+			return Invalid(field, u, "must not contain spaces or control characters")
+		}
+	}
+	if strings.HasPrefix(u, "/") {
+		return ValidateAbsPath(field, u)
+	}
+	if i := strings.Index(u, "://"); i > 0 {
+		if !slices.Contains([]string{"https", "http", "ssh", "git", "file"}, u[:i]) {
+			return Invalid(field, u, "must use https, http, ssh, git or file (or be user@host:path or an absolute path)")
+		}
+		return nil
+	}
+	if at, colon := strings.Index(u, "@"), strings.Index(u, ":"); at > 0 && colon > at+1 && colon < len(u)-1 {
+		return nil
+	}
+	return Invalid(field, u, "must be a URL (https://, ssh://, git://, file://), user@host:path or an absolute path")
+}
+
+// ValidateGitRef checks a tag or branch to check out: git's rules for a
+// ref name, in the characters a tag or branch is commonly made of
+// (letters, digits, . _ / + -), not starting with '-' or '/', no "..",
+// no "//", not ending in '/', '.' or ".lock".
+func ValidateGitRef(field, r string) error {
+	switch {
+	case r == "":
+		return Invalid(field, r, "must not be empty")
+	case len(r) > 255:
+		return Invalid(field, r, "must be at most 255 characters")
+	case strings.HasPrefix(r, "-") || strings.HasPrefix(r, "/"):
+		return Invalid(field, r, "must not start with '-' or '/'")
+	case strings.Contains(r, "..") || strings.Contains(r, "//") || strings.Contains(r, "/."):
+		return Invalid(field, r, `must not contain "..", "//" or "/."`)
+	case strings.HasSuffix(r, "/") || strings.HasSuffix(r, ".") || strings.HasSuffix(r, ".lock"):
+		return Invalid(field, r, `must not end in '/', '.' or ".lock"`)
+	}
+	for _, c := range r {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._/+-", c)) {
+			return Invalid(field, r, "may contain only letters, digits and . _ / + - (a tag or a branch)")
+		}
+	}
+	return nil
+}
+
+// ValidateComposerPackage checks a package to create a project from:
+// vendor/name in composer's lower-case form, with an optional :VERSION
+// constraint made of letters, digits and . * ^ ~ @ _ + - (no spaces).
+func ValidateComposerPackage(field, s string) error {
+	name, version, hasVersion := strings.Cut(s, ":")
+	vendor, pkg, ok := strings.Cut(name, "/")
+	if !ok || !composerPart(vendor) || !composerPart(pkg) {
+		return Invalid(field, s, "must be vendor/name[:VERSION], lower-case letters, digits and . _ - in each part")
+	}
+	if hasVersion {
+		if version == "" || len(version) > 64 || strings.HasPrefix(version, "-") {
+			return Invalid(field, s, "its :VERSION must be a version or constraint such as 6.4.2 or ^10.2")
+		}
+		for _, c := range version {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(".*^~@_+-", c)) {
+				return Invalid(field, s, "its :VERSION may contain only letters, digits and . * ^ ~ @ _ + -")
+			}
+		}
+	}
+	return nil
+}
+
+// composerPart is one part of vendor/name: lower-case letters and digits,
+// with single . _ - between them.
+func composerPart(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	prev := '.'
+	for _, c := range s {
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (!strings.ContainsRune("._-", c) || !(prev >= 'a' && prev <= 'z' || prev >= '0' && prev <= '9')) {
+			return false
+		}
+		prev = c
+	}
+	return prev >= 'a' && prev <= 'z' || prev >= '0' && prev <= '9'
 }

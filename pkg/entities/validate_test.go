@@ -192,3 +192,39 @@ func TestValidateDomain(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateBuildInput(t *testing.T) {
+	for _, c := range []struct {
+		f    func(string, string) error
+		in   string
+		good bool
+	}{
+		{ValidateGitURL, "https://git.example.org/site.git", true},
+		{ValidateGitURL, "git@git.example.org:team/site.git", true},
+		{ValidateGitURL, "/srv/git/site.git", true},
+		{ValidateGitURL, "file:///srv/git/site.git", true},
+		{ValidateGitURL, "--upload-pack=touch /tmp/x", false},
+		{ValidateGitURL, "ext::sh -c touch% /tmp/x", false},
+		{ValidateGitURL, "ftp://example.org/x", false},
+		{ValidateGitURL, "site.git", false},
+		{ValidateGitURL, "https://example.org/a b", false},
+		{ValidateGitRef, "7.101", true},
+		{ValidateGitRef, "release/6.4", true},
+		{ValidateGitRef, "-b", false},
+		{ValidateGitRef, "a..b", false},
+		{ValidateGitRef, "v1;rm", false},
+		{ValidateGitRef, "x.lock", false},
+		{ValidateComposerPackage, "drupal/recommended-project", true},
+		{ValidateComposerPackage, "drupal/recommended-project:^10.2", true},
+		{ValidateComposerPackage, "johnpbloch/wordpress:6.4.2", true},
+		{ValidateComposerPackage, "Drupal/x", false},
+		{ValidateComposerPackage, "drupal", false},
+		{ValidateComposerPackage, "a/b:", false},
+		{ValidateComposerPackage, "a/b:1 || 2", false},
+		{ValidateComposerPackage, "a/-b", false},
+	} {
+		if err := c.f("--x", c.in); (err == nil) != c.good {
+			t.Errorf("%q: %v, want good=%v", c.in, err, c.good)
+		}
+	}
+}

@@ -232,6 +232,9 @@ func (r *Runner) applyPlatform(ctx context.Context, t *entities.Task, ch *provis
 		if err := r.Store.SavePlatformVerify(ctx, p.ID, pc.Type, pc.CoreVersion, pc.Docroot); err != nil {
 			return err
 		}
+		if err := r.Store.SavePlatformCommit(ctx, p.ID, pc.Commit); err != nil {
+			return err
+		}
 		if pc.Packages != nil {
 			return r.Store.ReplacePackages(ctx, p.ID, 0, pc.Packages)
 		}

@@ -122,6 +122,9 @@ type PlatformChanges struct {
 	CoreVersion string `json:"core_version,omitempty"`
 	Docroot     string `json:"docroot,omitempty"`
 	Drush       string `json:"drush,omitempty"`
+	// Commit is the git commit checked out at the platform's root (empty:
+	// not a git checkout).
+	Commit string `json:"commit,omitempty"`
 	// Packages are the platform's packages, all of them (nil: not read).
 	Packages []entities.Package `json:"packages,omitempty"`
 }

@@ -58,16 +58,64 @@ func platformVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*pr
 	if err != nil {
 		return nil, err
 	}
+	b, err := buildOf(c)
+	if err != nil {
+		return nil, err
+	}
 	if from := c.Opt("push_from", ""); from != "" {
+		if b != nil {
+			return nil, provision.Errorf(provision.ErrInvalidContext, "give one of them", "options.push_from and a build both make the platform's tree")
+		}
 		if err := pushPlatform(ctx, env, ex, c, from); err != nil {
 			return nil, err
 		}
 	}
-	p, err := app.Verify(ctx, ex, c.Site.Platform.Root, app.VerifyOptions{Type: c.Site.Platform.Type, WebUser: c.System.WebUser, ByMode: c.DeployUser() != "", Keep: keepDir(c), Log: env.Logf})
+	root := c.Site.Platform.Root
+	if b != nil {
+		if _, err := buildPlatform(ctx, env, ex, c, b); err != nil {
+			return nil, err
+		}
+	}
+	ch, err := verifyTree(ctx, env, ex, c)
+	if err != nil && b != nil {
+		// The build is one with its verify: a tree that is no platform
+		// is not left behind either.
+		if rerr := ex.RemoveAll(context.WithoutCancel(ctx), root); rerr != nil {
+			env.Logf(provision.LevelWarning, "could not remove the build at %s on %s: %v", root, ex.Host(), rerr)
+		} else {
+			env.Logf(provision.LevelInfo, "removed the build at %s on %s: it did not verify", root, ex.Host())
+		}
+		return nil, err
+	}
+	return ch, err
+}
+
+// verifyTree verifies the tree at the platform's root: its type, core
+// version (composer.lock's, when it names the core package), commit (of
+// a git checkout) and packages.
+func verifyTree(ctx context.Context, env *engine.Env, ex exec.Executor, c *provision.Job) (*provision.Changes, error) {
+	root := c.Site.Platform.Root
+	p, err := app.Verify(ctx, ex, root, app.VerifyOptions{Type: c.Site.Platform.Type, WebUser: c.System.WebUser, ByMode: c.DeployUser() != "", Keep: keepDir(c), Log: env.Logf})
 	if err != nil {
 		return nil, err
 	}
-	ch := &provision.Changes{Platform: &provision.PlatformChanges{Type: p.Type, CoreVersion: p.Version, Docroot: p.Docroot, Drush: p.Drush}}
+	commit, err := headCommit(ctx, ex, root)
+	if err != nil {
+		return nil, err
+	}
+	pkg, locked, err := app.LockedCore(ctx, ex, root)
+	if err != nil {
+		return nil, err
+	}
+	if locked != "" {
+		if locked != p.Version {
+			env.Logf(provision.LevelWarning, "composer.lock gives %s %s, the core's files say %s: the platform is recorded as %s", pkg, locked, p.Version, locked)
+		} else {
+			env.Logf(provision.LevelInfo, "composer.lock: %s %s", pkg, locked)
+		}
+		p.Version = locked
+	}
+	ch := &provision.Changes{Platform: &provision.PlatformChanges{Type: p.Type, CoreVersion: p.Version, Docroot: p.Docroot, Drush: p.Drush, Commit: commit}}
 	pkgs, err := discoverPackages(ctx, env, ex, p)
 	if err != nil {
 		return ch, err
