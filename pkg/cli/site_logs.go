@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -155,12 +156,15 @@ func runSiteLogs(o *SiteLogsOptions) error {
 				}
 				return fmt.Errorf("reading %s on %s: %w", f, srv.Name, err)
 			}
-			offsets[i] += int64(len(res.Stdout))
+			// Whole lines only: a line being written is printed once
+			// it ends, at the next look.
+			out := res.Stdout[:bytes.LastIndexByte(res.Stdout, '\n')+1]
+			offsets[i] += int64(len(out))
 			if single {
-				o.IO.Out.Write(res.Stdout)
+				o.IO.Out.Write(out)
 				continue
 			}
-			for _, l := range splitLines(res.Stdout) {
+			for _, l := range splitLines(out) {
 				fmt.Fprintf(o.IO.Out, "%s: %s\n", kinds[i], l)
 			}
 		}

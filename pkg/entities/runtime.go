@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -55,4 +56,29 @@ func SiteUnixUserOf(v *Site) string {
 		return SiteUnixUser(v.Domain)
 	}
 	return ""
+}
+
+// CompareVersions orders versions, or names holding them (php8.2-fpm.sock),
+// by the numbers in them, so that 8.10 comes after 8.9: negative when a
+// comes first, 0 when they are equal.
+func CompareVersions(a, b string) int {
+	na, nb := versionNumbers(a), versionNumbers(b)
+	for i := 0; i < len(na) && i < len(nb); i++ {
+		if na[i] != nb[i] {
+			return na[i] - nb[i]
+		}
+	}
+	if len(na) != len(nb) {
+		return len(na) - len(nb)
+	}
+	return strings.Compare(a, b)
+}
+
+func versionNumbers(s string) []int {
+	var out []int
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r < '0' || r > '9' }) {
+		n, _ := strconv.Atoi(f)
+		out = append(out, n)
+	}
+	return out
 }

@@ -151,8 +151,10 @@ func (s *Store) CloneSite(ctx context.Context, v *entities.Site, source *entitie
 		if err := checkQuota(ctx, tx, cid); err != nil {
 			return err
 		}
-		newID, err := insert(ctx, tx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, status, created)
-			SELECT ?, ?, ?, client_id, 0, profile, language, https, 'queued', ? FROM sites WHERE id = ?`,
+		// The clone runs as its source does: its PHP version and
+		// isolation (a user and pool of its own, named after its domain).
+		newID, err := insert(ctx, tx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, status, created, php, isolation)
+			SELECT ?, ?, ?, client_id, 0, profile, language, https, 'queued', ?, php, isolation FROM sites WHERE id = ?`,
 			v.Domain, platformID, dbServerID, s.now(), source.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return &NotFoundError{Kind: "site", Name: source.Domain}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -129,7 +131,7 @@ func (s *Store) loadServices(ctx context.Context, byID map[int64]*entities.Serve
 	if len(byID) == 0 {
 		return nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT sv.server_id, `+serviceCols+` FROM services sv JOIN servers s ON s.id = sv.server_id WHERE sv.server_id IN (`+idList(byID)+`) ORDER BY sv.kind`)
+	rows, err := s.db.QueryContext(ctx, `SELECT sv.server_id, `+serviceCols+` FROM services sv JOIN servers s ON s.id = sv.server_id WHERE sv.server_id IN (`+joinIDs(slices.Collect(maps.Keys(byID)))+`) ORDER BY sv.kind`)
 	if err != nil {
 		return err
 	}

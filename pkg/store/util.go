@@ -9,22 +9,8 @@ import (
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// idList renders map keys as a comma-separated list of integers for an IN
-// clause (integers only, so nothing needs quoting).
-func idList[T any](m map[int64]T) string {
-	var b strings.Builder
-	first := true
-	for id := range m {
-		if !first {
-			b.WriteByte(',')
-		}
-		first = false
-		b.WriteString(itoa(id))
-	}
-	return b.String()
-}
-
-// joinIDs renders ids as a comma-separated list for an IN clause.
+// joinIDs renders ids as a comma-separated list for an IN clause
+// (integers only, so nothing needs quoting).
 func joinIDs(ids []int64) string {
 	var b strings.Builder
 	for i, id := range ids {

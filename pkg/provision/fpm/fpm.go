@@ -34,7 +34,6 @@ import (
 	"path"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -156,6 +155,9 @@ type Site struct {
 	User    string // entities.SiteUnixUser(Domain)
 	Version string // PHP MAJOR.MINOR
 	Root    string // the platform's root: open_basedir
+	// Also are more directories its PHP may open (open_basedir): the
+	// platform a site leaves while its move to another one runs.
+	Also []string
 }
 
 // check checks a site for its pool: with its PHP version.
@@ -177,8 +179,10 @@ func (r *Runtime) checkUser(s Site) error {
 	if s.User != entities.SiteUnixUser(s.Domain) {
 		return provision.Errorf(provision.ErrInvalidContext, "a site's user is named after its domain", "site user %q is not %s's", s.User, s.Domain)
 	}
-	if err := entities.ValidateServerPath("site.platform.root", s.Root); err != nil {
-		return provision.Errorf(provision.ErrInvalidContext, "give a valid site.platform.root", "%v", err)
+	for _, p := range append([]string{s.Root}, s.Also...) {
+		if err := entities.ValidateServerPath("site.platform.root", p); err != nil {
+			return provision.Errorf(provision.ErrInvalidContext, "give a valid site.platform.root", "%v", err)
+		}
 	}
 	return nil
 }
@@ -212,9 +216,6 @@ const (
 	LogPHP    = "php"
 )
 
-// LogKinds are the log kinds, in the order site logs shows them.
-var LogKinds = []string{LogAccess, LogError, LogPHP}
-
 // LogFile is the file of one of a site's logs, under runtimeDir (empty:
 // DefaultRuntimeDir).
 func LogFile(runtimeDir, domain, kind string) string {
@@ -230,6 +231,10 @@ func (r *Runtime) Config() Config { return r.cfg }
 // RenderPool is a site's pool file.
 func (r *Runtime) RenderPool(s Site) []byte {
 	dir := r.SiteDir(s.Domain)
+	basedir := strings.TrimSuffix(s.Root, "/") + "/"
+	for _, p := range s.Also {
+		basedir += ":" + strings.TrimSuffix(p, "/") + "/"
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "; The php-fpm pool of site %s, written by aegir from its record.\n", s.Domain)
 	fmt.Fprintf(&b, "; Changes here are lost at the next `aegir site verify %s`.\n", s.Domain)
@@ -240,7 +245,7 @@ func (r *Runtime) RenderPool(s Site) []byte {
 		// Idle sites cost no process.
 		{"pm", "ondemand"}, {"pm.max_children", "5"}, {"pm.process_idle_timeout", "10s"}, {"pm.max_requests", "500"},
 		{"chdir", "/"},
-		{"php_admin_value[open_basedir]", strings.TrimSuffix(s.Root, "/") + "/:" + dir + "/"},
+		{"php_admin_value[open_basedir]", basedir + ":" + dir + "/"},
 		{"php_admin_value[upload_tmp_dir]", dir + "/tmp"},
 		{"php_admin_value[sys_temp_dir]", dir + "/tmp"},
 		{"php_admin_value[session.save_path]", dir + "/sessions"},
@@ -287,21 +292,8 @@ func Versions(ctx context.Context, ex exec.Executor) ([]string, error) {
 			out = append(out, v)
 		}
 	}
-	slices.SortFunc(out, compareVersions)
+	slices.SortFunc(out, entities.CompareVersions)
 	return out, nil
-}
-
-// compareVersions orders MAJOR.MINOR versions by their numbers.
-func compareVersions(a, b string) int {
-	pa, pb := strings.SplitN(a, ".", 2), strings.SplitN(b, ".", 2)
-	for i := 0; i < 2 && i < len(pa) && i < len(pb); i++ {
-		na, _ := strconv.Atoi(pa[i])
-		nb, _ := strconv.Atoi(pb[i])
-		if na != nb {
-			return na - nb
-		}
-	}
-	return strings.Compare(a, b)
 }
 
 // ChooseVersion is the version a site runs: want when the server has it,
@@ -350,11 +342,13 @@ func (r *Runtime) WritePool(ctx context.Context, s Site, reload bool) (bool, err
 	file := r.PoolFile(s.Version, s.User)
 	body := r.RenderPool(s)
 	end := r.env.Reloads.Begin(r.reloadKey(s.Version))
-	defer end()
 	changed, err := r.applyPool(ctx, s, dir, file, body)
 	end()
-	if err != nil || !changed && !reload {
+	if err != nil {
 		return changed, err
+	}
+	if !changed && !reload && !r.reloadPending(ctx, s.Version) {
+		return false, nil
 	}
 	return changed, r.Reload(ctx, s.Version)
 }
@@ -368,13 +362,12 @@ func (r *Runtime) RemovePool(ctx context.Context, s Site) (bool, error) {
 	}
 	file := r.PoolFile(s.Version, s.User)
 	end := r.env.Reloads.Begin(r.reloadKey(s.Version))
-	defer end()
 	changed, err := r.applyPool(ctx, s, r.PoolDir(s.Version), file, nil)
 	end()
 	if err != nil {
 		return changed, err
 	}
-	if changed {
+	if changed || r.reloadPending(ctx, s.Version) {
 		if err := r.Reload(ctx, s.Version); err != nil {
 			return changed, err
 		}
@@ -484,19 +477,44 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "; ")
 }
 
+// pendingFile marks a reload of php-fpm of version that failed after its
+// pools changed: the next task that writes or removes a pool of that
+// version reloads it, even when its own pool is unchanged (the pool
+// written by the failed task is there, not yet served).
+func (r *Runtime) pendingFile(version string) string {
+	return path.Join(r.cfg.RuntimeDir, "fpm", "reload-pending-"+version)
+}
+
+func (r *Runtime) reloadPending(ctx context.Context, version string) bool {
+	if _, err := r.ex.Lstat(ctx, r.pendingFile(version)); err != nil {
+		return false
+	}
+	r.env.Logf(provision.LevelInfo, "an earlier reload of php-fpm %s on %s failed; reloading it now", version, r.ex.Host())
+	return true
+}
+
 // Reload reloads php-fpm of version, shared with the other tasks of the
-// run that reload it at about the same time.
+// run that reload it at about the same time. A failed reload is marked
+// on the server (pendingFile), and repaired by the next pool change or
+// verify of a site of that version.
 func (r *Runtime) Reload(ctx context.Context, version string) error {
 	return r.env.Reloads.Reload(ctx, r.reloadKey(version), func(ctx context.Context) error {
 		r.env.Logf(provision.LevelInfo, "reloading php-fpm %s on %s", version, r.ex.Host())
 		if _, ok, err := r.helped(ctx, priv.OpFPMReload, version); ok {
 			return err
 		}
+		pending := r.pendingFile(version)
 		res, err := r.shell(ctx, r.cfg.ReloadCmd, version)
 		if err != nil {
+			if merr := r.ex.MkdirAll(ctx, path.Dir(pending), 0o711); merr == nil {
+				_ = r.ex.WriteFile(ctx, pending, nil, 0o644)
+			}
 			out := strings.TrimSpace(string(res.Stderr))
 			return provision.Errorf(provision.ErrCommand, "check php_fpm.reload_cmd in aegir.yaml and that php-fpm "+version+" runs; then aegir site verify",
 				"reloading php-fpm %s on %s failed: %v %s", version, r.ex.Host(), err, out)
+		}
+		if err := r.ex.Remove(ctx, pending); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.env.Logf(provision.LevelWarning, "could not remove %s on %s: %v", pending, r.ex.Host(), err)
 		}
 		return nil
 	})

@@ -179,6 +179,51 @@ func TestPoolLifecycle(t *testing.T) {
 	}
 }
 
+// A pool written whose reload failed is served by the next write of a
+// pool of that version, even one that changes nothing (a verify of the
+// site once php-fpm reloads again).
+func TestFailedReloadRepaired(t *testing.T) {
+	p := testenv.StartPHPFPMPools(t)
+	ctx := context.Background()
+	broken := *p
+	broken.ReloadCmd = "false"
+	rtBroken, _ := newRuntime(t, &broken)
+	d := domain(t)
+	s := fpm.Site{Domain: d, User: entities.SiteUnixUser(d), Version: strings.TrimPrefix(filepath.Base(testenv.PHPFPMBinary), "php-fpm"), Root: t.TempDir()}
+	if _, err := rtBroken.EnsureUser(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := rtBroken.EnsureDirs(ctx, s.Domain, s.User); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := rtBroken.WritePool(ctx, s, false); !changed || err == nil || !strings.Contains(err.Error(), "reloading php-fpm") {
+		t.Fatalf("WritePool with a failing reload: %v %v", changed, err)
+	}
+	sock := rtBroken.Socket(s.User)
+	if _, err := os.Stat(sock); err == nil {
+		t.Fatal("the pool answers without a reload")
+	}
+	rt, log := newRuntime(t, p)
+	if changed, err := rt.WritePool(ctx, s, false); changed || err != nil {
+		t.Fatalf("second WritePool: %v %v", changed, err)
+	}
+	if !strings.Contains(strings.Join(*log, "\n"), "an earlier reload of php-fpm") {
+		t.Errorf("log of the repair: %q", *log)
+	}
+	waitFor(t, func() bool { fi, err := os.Stat(sock); return err == nil && fi.Mode()&os.ModeSocket != 0 })
+	// Repaired: the next write reloads no more.
+	*log = nil
+	if _, err := rt.WritePool(ctx, s, false); err != nil || strings.Contains(strings.Join(*log, "\n"), "reloading") {
+		t.Fatalf("third WritePool: %v %q", err, *log)
+	}
+	if _, err := rt.RemovePool(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.RemoveUser(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A user of the site's name that aegir did not make for it is neither
 // taken nor removed.
 func TestForeignUser(t *testing.T) {
@@ -250,6 +295,16 @@ func TestLogsAndLogrotate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := rt.EnsureDirs(ctx, d, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Its temporary files and sessions stay until its pool is gone (the
+	// pool may still run while its virtual host switches).
+	for _, kept := range []string{"tmp", "sessions"} {
+		if _, err := os.Lstat(filepath.Join(rt.SiteDir(d), kept)); err != nil {
+			t.Errorf("%s of a site becoming shared, before DropOwnDirs: %v", kept, err)
+		}
+	}
+	if err := rt.DropOwnDirs(ctx, d); err != nil {
 		t.Fatal(err)
 	}
 	for _, gone := range []string{"tmp", "sessions"} {

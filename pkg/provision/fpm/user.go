@@ -166,6 +166,16 @@ func (r *Runtime) ChownTree(ctx context.Context, p, owner, group string) error {
 	return nil
 }
 
+// OwnerOf is the owner and group of p (never through a link), as
+// OWNER:GROUP.
+func (r *Runtime) OwnerOf(ctx context.Context, p string) (string, error) {
+	res, err := r.ex.Run(ctx, exec.Command{Name: "stat", Args: []string{"-c", "%U:%G", "--", p}})
+	if err != nil {
+		return "", fmt.Errorf("read the owner of %s on %s: %w", p, r.ex.Host(), err)
+	}
+	return strings.TrimSpace(string(res.Stdout)), nil
+}
+
 // chown sets owner and group of p: Executor.Chown, else the helper's.
 func (r *Runtime) chown(ctx context.Context, p, owner, group string) error {
 	if err := r.ex.Chown(ctx, p, owner, group); err == nil || r.cfg.Helper == nil {
@@ -177,9 +187,10 @@ func (r *Runtime) chown(ctx context.Context, p, owner, group string) error {
 
 // EnsureDirs makes the site's runtime directories (the package comment's
 // layout): for an isolated site (user set) its temporary, session and log
-// directories and its PHP error log; for a shared one (user empty) only
-// its log directory. Modes and owners are set each time (a second call
-// changes nothing).
+// directories and its PHP error log; for a shared one (user empty) its
+// log directory (what it had of its own when it was isolated stays until
+// DropOwnDirs, once its pool is gone). Modes and owners are set each time
+// (a second call changes nothing).
 func (r *Runtime) EnsureDirs(ctx context.Context, domain, user string) error {
 	if err := entities.ValidateDomain("site domain", domain, false); err != nil {
 		return err
@@ -217,19 +228,7 @@ func (r *Runtime) EnsureDirs(ctx context.Context, domain, user string) error {
 			return fmt.Errorf("chmod %s on %s: %w", d.path, r.ex.Host(), err)
 		}
 	}
-	if user == "" {
-		// What an isolated site had of its own goes (it became shared).
-		for _, d := range []string{"tmp", "sessions"} {
-			if err := r.ex.RemoveAll(ctx, path.Join(site, d)); err != nil {
-				return fmt.Errorf("remove %s on %s: %w", path.Join(site, d), r.ex.Host(), err)
-			}
-		}
-		if _, err := r.ex.Lstat(ctx, path.Join(site, "logs", "php.log")); err == nil {
-			if err := r.chown(ctx, path.Join(site, "logs", "php.log"), root, root); err != nil {
-				return err
-			}
-		}
-	} else {
+	if user != "" {
 		log := path.Join(site, "logs", "php.log")
 		if _, err := r.ex.Lstat(ctx, log); errors.Is(err, fs.ErrNotExist) {
 			if err := r.ex.WriteFile(ctx, log, nil, 0o640); err != nil {
@@ -272,6 +271,34 @@ func (r *Runtime) WriteLogrotate(ctx context.Context) error {
 		return fmt.Errorf("write %s on %s: %w", file, r.ex.Host(), err)
 	}
 	r.env.Logf(provision.LevelInfo, "wrote %s: logrotate rotates the sites' logs", file)
+	return nil
+}
+
+// DropOwnDirs removes what an isolated site had of its own in its runtime
+// directory once it became shared and its pool is gone: its temporary
+// files and sessions; its PHP log stays, root's.
+func (r *Runtime) DropOwnDirs(ctx context.Context, domain string) error {
+	if err := entities.ValidateDomain("site domain", domain, false); err != nil {
+		return err
+	}
+	site := r.SiteDir(domain)
+	if r.cfg.Helper != nil {
+		// Made by the helper as the site's: removed by it.
+		for _, d := range []string{"tmp", "sessions"} {
+			if _, err := r.cfg.Helper.Run(ctx, priv.OpRemove, path.Join(site, d)); err != nil {
+				r.env.Logf(provision.LevelWarning, "could not remove %s on %s: %v", path.Join(site, d), r.ex.Host(), err)
+			}
+		}
+		return nil
+	}
+	for _, d := range []string{"tmp", "sessions"} {
+		if err := r.ex.RemoveAll(ctx, path.Join(site, d)); err != nil {
+			return fmt.Errorf("remove %s on %s: %w", path.Join(site, d), r.ex.Host(), err)
+		}
+	}
+	if _, err := r.ex.Lstat(ctx, path.Join(site, "logs", "php.log")); err == nil {
+		return r.Chown(ctx, path.Join(site, "logs", "php.log"), "root", "root")
+	}
 	return nil
 }
 

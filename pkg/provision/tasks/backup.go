@@ -75,13 +75,14 @@ func memberOwner(o app.Owner, webWritable []string) func(name string) (string, s
 }
 
 // giveToWebServer gives the unpacked files the web server writes to its
-// user, when tar could not (it sets owners only when it runs as root: a
-// deploy user on a remote server: its own files, given to the web
-// server's group). One chown -R a directory. A failure is a warning:
+// user (an isolated site's own user: filesOwner), when tar could not (it
+// sets owners only when it runs as root: a deploy user on a remote
+// server: its own files, given to the web server's group). One chown -R
+// a directory. A failure is a warning:
 // the site works, only its uploads are not writable.
 func (m *move) giveToWebServer(ctx context.Context, parts []backup.Part) {
 	dst := m.dst
-	o := dst.owner()
+	o := dst.filesOwner()
 	if o.WebUser == "" || (dst.ex.IsLocal() && os.Geteuid() == 0) {
 		return
 	}
@@ -265,9 +266,6 @@ func siteRestore(ctx context.Context, env *engine.Env, c *provision.Job) (*provi
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseIsolated("restore", src, dst); err != nil {
-		return nil, err
-	}
 	m := &move{env: env, kind: "restore", src: src, dst: dst, archive: c.Backup.Path, sum: c.Backup.SHA256}
 	if c.Site.Status == entities.SiteQueued {
 		env.Logf(provision.LevelInfo, "bringing the deleted site %s back from %s", c.Site.Domain, c.Backup.Path)
@@ -336,9 +334,6 @@ func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind
 	if err := prepare(m); err != nil {
 		return nil, err
 	}
-	if err := refuseIsolated(kind, src, dst); err != nil {
-		return nil, err
-	}
 	info, err := takeBackup(ctx, src)
 	if err != nil {
 		return nil, err
@@ -352,18 +347,6 @@ func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind
 	m.archive, m.backupCh = info.Path, backupChange(info, of)
 	ch, err := m.run(ctx)
 	return ch.Merge(&provision.Changes{Backup: m.backupCh}), err
-}
-
-// refuseIsolated refuses a restore, migrate or clone of an isolated site
-// (or into one) before anything is done: a move does not carry a site's
-// own pool, user and file owners yet.
-func refuseIsolated(kind string, src, dst *site) error {
-	if !src.isolated() && !dst.isolated() {
-		return nil
-	}
-	d := src.c.Site.Domain
-	return provision.Errorf(provision.ErrInvalidContext, "make it shared first (aegir site edit "+d+" --isolation shared), "+kind+" it, then isolate it again",
-		"a %s of an isolated site is not supported yet: %s runs in a php-fpm pool of its own; nothing was changed", kind, d)
 }
 
 // openMove opens the site where it is and where it goes.
@@ -413,6 +396,7 @@ type move struct {
 	gate     *pageProbe              // a migrate's health gate: the front page before the move (nil: no gate)
 	j        *journal                // the undo steps on disk (journal.go)
 	svc      db.Service              // dst's database service
+	same     *bool                   // sameRuntime, once told
 }
 
 // placement is where one part of a backup goes.
@@ -498,6 +482,9 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 	if err := m.createDB(ctx, svc); err != nil {
 		return nil, err
 	}
+	if err := m.prepareRuntime(ctx); err != nil {
+		return nil, err
+	}
 	if err := m.placeParts(ctx); err != nil {
 		return nil, err
 	}
@@ -511,6 +498,9 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 		return nil, err
 	}
 	if err := m.settings(ctx); err != nil {
+		return nil, err
+	}
+	if err := dst.handFiles(ctx, false); err != nil {
 		return nil, err
 	}
 	// The platform's update step (WordPress's upgrade, Drupal's database
@@ -680,7 +670,7 @@ func (m *move) unpack(ctx context.Context, svc db.Service) error {
 		loaded <- mem
 	}()
 	webWritable, settings := dst.p.Driver.BackupMembers()
-	x := backup.Target{Files: dst.ex, Parts: parts, Owner: memberOwner(dst.owner(), webWritable), Skip: func(name string) bool {
+	x := backup.Target{Files: dst.ex, Parts: parts, Owner: memberOwner(dst.filesOwner(), webWritable), Skip: func(name string) bool {
 		// A clone gets its own settings; a site under another domain or
 		// on the same web server does not take the backup's certificate.
 		return m.kind == "clone" && name == settings || !m.certs && underPart(name, sslPart)
@@ -836,6 +826,9 @@ func (m *move) cleanup(ctx context.Context) {
 				env.Logf(provision.LevelInfo, "removed the settings and files of %s from %s on %s", src.c.Site.Domain, src.p.Root, src.c.Site.Web.Name)
 			}
 		}
+	}
+	if m.kind == "migrate" {
+		m.cleanupRuntime(ctx, warn)
 	}
 	if src.c.Site.DB.Name == "" || (src.c.Site.DBServer.Machine.Name == dst.c.Site.DBServer.Machine.Name && src.c.Site.DB.Name == dst.c.Site.DB.Name) {
 		return

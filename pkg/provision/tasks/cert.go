@@ -196,6 +196,10 @@ func (s *site) installCert(ctx context.Context, chainPEM, keyPEM []byte, info ac
 	if err := s.ex.WriteFile(ctx, certPath, chainPEM, 0o644); err != nil {
 		return nil, fail(err, "writing the certificate "+certPath)
 	}
+	// The virtual host keeps the site's own pool and logs.
+	if err := s.locateRuntime(ctx); err != nil {
+		return nil, err
+	}
 	oldCert, oldKey, oldSource := s.c.Site.HTTPS.CertFile, s.c.Site.HTTPS.KeyFile, s.c.Site.HTTPS.CertSource
 	s.c.Site.HTTPS.CertFile, s.c.Site.HTTPS.KeyFile, s.c.Site.HTTPS.CertSource = certPath, keyPath, source
 	if _, err := s.ws.WriteSite(ctx, s.vhost(s.c.Site.Status == entities.SiteDisabled)); err != nil {

@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"context"
-	"strings"
 
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
@@ -14,13 +13,14 @@ func init() {
 }
 
 // step says how the application's own steps (cron, database updates) run
-// for the site: as the web server user, through the platform's drush
-// when one is configured, else through aegir's embedded PHP with the
-// php-cli that the extra option php_cli names ("/usr/bin/php7.4", or
-// with arguments: "php -d memory_limit=1G"; default php).
+// for the site: as whoever runs its PHP (the web server's user, or an
+// isolated site's own: owner), through the platform's drush when one is
+// configured, else through aegir's embedded PHP with the site's php-cli
+// (phpCLI: the extra option php_cli, "/usr/bin/php7.4" or with
+// arguments "php -d memory_limit=1G"; else that of its PHP version).
 func (s *site) step() app.SiteStep {
-	return app.SiteStep{Domain: s.c.Site.Domain, URL: s.url(), User: s.c.PHPUser(), DBType: s.c.Site.DBServer.Type,
-		Drush: s.c.Site.Platform.Drush, PHP: strings.Fields(s.c.Opt("php_cli", "")), Log: s.env.Logf}
+	return app.SiteStep{Domain: s.c.Site.Domain, URL: s.url(), User: s.owner().WebUser, DBType: s.c.Site.DBServer.Type,
+		Drush: s.c.Site.Platform.Drush, PHP: s.phpCLI(), Log: s.env.Logf}
 }
 
 // updateDatabase runs the site's database updates on its platform, as

@@ -91,6 +91,8 @@ const (
 	opDstSite     = "dst_site"     // remove dst's settings and files
 	opSrcVhost    = "src_vhost"    // write src's virtual host again from its record
 	opDstVhost    = "dst_vhost"    // remove dst's virtual host
+	opDstRuntime  = "dst_runtime"  // remove dst's pools, user and runtime directory
+	opSrcRuntime  = "src_runtime"  // write src's runtime (its pool) again from its record
 )
 
 func journalPath(home string, taskID int64) string {
@@ -233,6 +235,10 @@ func (m *move) describe(op moveOp) string {
 		return "write the virtual host of " + src.c.Site.Domain + " back"
 	case opDstVhost:
 		return "remove the virtual host of " + dst.c.Site.Domain + " on " + dst.c.Site.Web.Name
+	case opDstRuntime:
+		return "remove the php-fpm pool, Unix user and runtime directory of " + dst.c.Site.Domain + " on " + dst.c.Site.Web.Name
+	case opSrcRuntime:
+		return "write the php-fpm pool of " + src.c.Site.Domain + " back"
 	}
 	return op.Op
 }
@@ -269,10 +275,20 @@ func (m *move) undo(ctx context.Context, op moveOp) error {
 	case opDstSite:
 		return app.RemoveSite(ctx, dst.ex, dst.p, dst.c.Site.Domain)
 	case opSrcVhost:
+		if err := src.locateRuntime(ctx); err != nil {
+			return err
+		}
 		_, err := src.ws.WriteSite(ctx, src.vhost(src.c.Site.Status == entities.SiteDisabled))
 		return err
 	case opDstVhost:
 		_, err := dst.ws.RemoveSite(ctx, dst.c.Site.Domain)
+		return err
+	case opDstRuntime:
+		_, err := dst.dropRuntime(ctx, true)
+		return err
+	case opSrcRuntime:
+		src.alsoRoots = nil
+		_, err := src.prepareRuntime(ctx, nil)
 		return err
 	}
 	return fmt.Errorf("unknown undo step %q", op.Op)

@@ -60,7 +60,7 @@ func (s *site) files() exec.Executor {
 
 // fpmSite is the site's runtime at PHP version v.
 func (s *site) fpmSite(v string) fpm.Site {
-	return fpm.Site{Domain: s.c.Site.Domain, User: entities.SiteUnixUser(s.c.Site.Domain), Version: v, Root: s.c.Site.Platform.Root}
+	return fpm.Site{Domain: s.c.Site.Domain, User: entities.SiteUnixUser(s.c.Site.Domain), Version: v, Root: s.c.Site.Platform.Root, Also: s.alsoRoots}
 }
 
 // phpVersions are the php-fpm versions on the web server.
@@ -84,20 +84,10 @@ func (s *site) chooseVersion(ctx context.Context) (string, []string, error) {
 // chosen PHP version gets that version's shared pool. It reports whether
 // the site's user was made now (its files are to be handed to it).
 func (s *site) prepareRuntime(ctx context.Context, u *undo) (bool, error) {
+	s.located = true
 	if !s.isolated() {
 		s.prepareLogs(ctx, u)
-		if s.c.Site.PHP == "" {
-			return false, nil
-		}
-		v, found, err := s.chooseVersion(ctx)
-		if err != nil {
-			return false, err
-		}
-		// The server's own address serves its default (newest) version.
-		if v != found[len(found)-1] || s.c.Site.Web.PHPFPM == "" {
-			s.phpAddr = "/run/php/php" + v + "-fpm.sock"
-		}
-		return false, nil
+		return false, s.sharedAddr(ctx)
 	}
 	rt, err := s.runtime()
 	if err != nil {
@@ -126,14 +116,16 @@ func (s *site) prepareRuntime(ctx context.Context, u *undo) (bool, error) {
 		s.env.Logf(provision.LevelWarning, "%v: the sites' logs are not rotated", err)
 	}
 	changed, err := rt.WritePool(ctx, fs, false)
-	if err != nil {
-		return created, err
-	}
+	// A pool written whose reload failed is there all the same: the
+	// rollback removes it (and the next write reloads, fpm.Runtime.Reload).
 	if changed && u != nil {
 		u.push("remove the php-fpm pool of "+fs.Domain, func(ctx context.Context) error {
 			_, err := rt.RemovePool(ctx, fs)
 			return err
 		})
+	}
+	if err != nil {
+		return created, err
 	}
 	if changed {
 		s.env.Logf(provision.LevelInfo, "php-fpm %s runs %s as %s at %s", v, fs.Domain, fs.User, rt.Socket(fs.User))
@@ -155,6 +147,46 @@ func (s *site) prepareRuntime(ctx context.Context, u *undo) (bool, error) {
 		}
 	}
 	return created, nil
+}
+
+// sharedAddr sets where a shared site of a chosen PHP version sends its
+// PHP: that version's shared pool (the server's own address serves its
+// default, newest, version).
+func (s *site) sharedAddr(ctx context.Context) error {
+	if s.c.Site.PHP == "" {
+		return nil
+	}
+	v, found, err := s.chooseVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if v != found[len(found)-1] || s.c.Site.Web.PHPFPM == "" {
+		s.phpAddr = "/run/php/php" + v + "-fpm.sock"
+	}
+	return nil
+}
+
+// locateRuntime tells where the site's PHP and logs are, as its last
+// install or verify made them, changing nothing: for a task that writes
+// its virtual host without preparing its runtime (a certificate's, a
+// move's undo of the old place).
+func (s *site) locateRuntime(ctx context.Context) error {
+	if s.located {
+		return nil
+	}
+	s.located = true
+	rt, err := s.runtime()
+	if err != nil {
+		return err
+	}
+	if s.isolated() {
+		s.phpAddr, s.logDir = rt.Socket(entities.SiteUnixUser(s.c.Site.Domain)), rt.LogDir(s.c.Site.Domain)
+		return nil
+	}
+	if _, err := s.ex.Lstat(ctx, rt.LogDir(s.c.Site.Domain)); err == nil {
+		s.logDir = rt.LogDir(s.c.Site.Domain)
+	}
+	return s.sharedAddr(ctx)
 }
 
 // prepareLogs makes a shared site's log directory, for its virtual host's
@@ -197,7 +229,8 @@ func (s *site) waitPool(ctx context.Context, addr string) error {
 // handFiles gives the site's files directories (the directory parts of
 // its backup: WordPress's uploads, Drupal's site directory) to whoever
 // runs its PHP, recursively when all tells that the owner changed (a
-// site that became isolated or shared), then writes the settings again so
+// site that became isolated or shared) or when the top of one is not the
+// owner's, then writes the settings again (all) so
 // that the settings file keeps its group. An isolated site's directories
 // are its user's with the web server's group (static files are served),
 // mode 2750: no other site's user may enter them. A shared site's are the
@@ -256,7 +289,19 @@ func (s *site) handFiles(ctx context.Context, all bool) error {
 				}
 			}
 		}
-		if all {
+		tree := all
+		if !tree {
+			// A directory whose top is not the owner's was not handed
+			// over (a switch that failed midway): all of it is. The
+			// files under a right top are left alone: no walk of every
+			// upload at each verify.
+			got, err := rt.OwnerOf(ctx, p.Path)
+			if err != nil {
+				return err
+			}
+			tree = got != owner+":"+group
+		}
+		if tree {
 			if err := rt.ChownTree(ctx, p.Path, owner, group); err != nil {
 				return err
 			}
@@ -269,8 +314,6 @@ func (s *site) handFiles(ctx context.Context, all bool) error {
 					}
 				}
 			}
-		} else if err := rt.Chown(ctx, p.Path, owner, group); err != nil {
-			return err
 		}
 		if !giveAway {
 			if err := setMode(); err != nil {
@@ -288,42 +331,27 @@ func (s *site) handFiles(ctx context.Context, all bool) error {
 // dropRuntime removes what an isolated site had of its own: its pools
 // (of every version), its socket, its user, and with all its runtime
 // directory (its logs too: the site is deleted); without all, its logs
-// stay, the web server's. A site that has none changes nothing. It reports whether it removed a
-// user or pool (the site's files then go back to the web server's user).
+// stay, the web server's. A site that has no user (a shared site; its
+// pools go before its user) costs one look-up and changes nothing but,
+// with all, its runtime directory. It reports whether it removed a user
+// or pool (the site's files then go back to the web server's user).
 func (s *site) dropRuntime(ctx context.Context, all bool) (bool, error) {
 	rt, err := s.runtime()
 	if err != nil {
 		return false, err
 	}
-	found, err := s.phpVersions(ctx)
-	if err != nil {
-		return false, err
-	}
 	any := false
-	for _, v := range found {
-		gone, err := rt.RemovePool(ctx, s.fpmSite(v))
-		if err != nil {
-			return any, err
-		}
-		if gone {
-			any = true
-			s.env.Logf(provision.LevelInfo, "removed the php-fpm %s pool of %s", v, s.c.Site.Domain)
-		}
-	}
-	had, err := rt.HasUser(ctx, s.fpmSite(""))
-	if err != nil {
-		return any, err
-	}
-	if had {
-		any = true
-		if err := rt.RemoveUser(ctx, s.fpmSite("")); err != nil {
+	if has, err := rt.HasUser(ctx, s.fpmSite("")); err != nil {
+		return false, err
+	} else if has {
+		if any, err = s.dropPoolsAndUser(ctx, rt); err != nil {
 			return any, err
 		}
 	}
 	if !all {
 		if any {
 			// Its logs stay, its temporary files and sessions go.
-			return any, rt.EnsureDirs(ctx, s.c.Site.Domain, "")
+			return any, rt.DropOwnDirs(ctx, s.c.Site.Domain)
 		}
 		return any, nil
 	}
@@ -340,4 +368,25 @@ func (s *site) dropRuntime(ctx context.Context, all bool) (bool, error) {
 		s.env.Logf(provision.LevelInfo, "removed %s", rt.SiteDir(s.c.Site.Domain))
 	}
 	return any, nil
+}
+
+// dropPoolsAndUser removes the site's pools of every version, then its
+// user (aegir's for the site: the caller checked).
+func (s *site) dropPoolsAndUser(ctx context.Context, rt *fpm.Runtime) (bool, error) {
+	found, err := s.phpVersions(ctx)
+	if err != nil {
+		return false, err
+	}
+	any := false
+	for _, v := range found {
+		gone, err := rt.RemovePool(ctx, s.fpmSite(v))
+		if err != nil {
+			return any, err
+		}
+		if gone {
+			any = true
+			s.env.Logf(provision.LevelInfo, "removed the php-fpm %s pool of %s", v, s.c.Site.Domain)
+		}
+	}
+	return true, rt.RemoveUser(ctx, s.fpmSite(""))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -84,7 +83,14 @@ type site struct {
 	// logDir holds the site's own logs (prepareRuntime); empty: it logs
 	// into the web server's.
 	logDir string
-	rt     *fpm.Runtime // the web server's php-fpm, once needed
+	// located: phpAddr and logDir are set (prepareRuntime,
+	// locateRuntime).
+	located bool
+	// alsoRoots are more directories the site's pool may open
+	// (open_basedir) beside its platform's root: the platform it leaves,
+	// while a move to another platform under the same user runs.
+	alsoRoots []string
+	rt        *fpm.Runtime // the web server's php-fpm, once needed
 	// front is the front page as the last health check's answer on the
 	// scheme of the site's address brought it (checkAnswer), for the
 	// health gate's content probe.
@@ -136,10 +142,10 @@ func (s *site) vhost(disabled bool) web.Site {
 
 // logFile is one of the site's own logs, or "" when it has none.
 func (s *site) logFile(kind string) string {
-	if s.logDir == "" {
+	if s.logDir == "" || s.rt == nil {
 		return ""
 	}
-	return path.Join(s.logDir, kind+".log")
+	return fpm.LogFile(s.rt.Config().RuntimeDir, s.c.Site.Domain, kind)
 }
 
 func (s *site) db(ctx context.Context) (db.Service, error) { return dbService(ctx, s.env, s.c) }

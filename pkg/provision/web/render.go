@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 )
 
@@ -218,34 +219,10 @@ func (s *Server) phpFPM(ctx context.Context) (string, error) {
 	if len(socks) == 0 {
 		return "", s.errf(provision.ErrMissingBinary, hint, nil, "no php-fpm socket (php*-fpm.sock) in %s on %s", dir, s.ex.Host())
 	}
-	sort.Slice(socks, func(i, j int) bool { return versionLess(socks[i], socks[j]) })
+	sort.Slice(socks, func(i, j int) bool { return entities.CompareVersions(socks[i], socks[j]) < 0 })
 	s.php = path.Join(dir, socks[len(socks)-1])
 	s.logf(provision.LevelInfo, "php-fpm: using %s (found on %s)", s.php, s.ex.Host())
 	return s.php, nil
-}
-
-// versionLess orders names like php8.2-fpm.sock by the numbers in them, so
-// that php8.10 comes after php8.9.
-func versionLess(a, b string) bool {
-	na, nb := numbers(a), numbers(b)
-	for i := 0; i < len(na) && i < len(nb); i++ {
-		if na[i] != nb[i] {
-			return na[i] < nb[i]
-		}
-	}
-	if len(na) != len(nb) {
-		return len(na) < len(nb)
-	}
-	return a < b
-}
-
-func numbers(s string) []int {
-	var out []int
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r < '0' || r > '9' }) {
-		n, _ := strconv.Atoi(f)
-		out = append(out, n)
-	}
-	return out
 }
 
 // renderSite renders a normalized site's virtual host.
