@@ -95,6 +95,9 @@ func runPlatformMigrate(o *PlatformMigrateOptions) error {
 	if o.Status {
 		return o.showMigrateStatus(st, old, to)
 	}
+	if err := store.OpenForSites(to); err != nil {
+		return err
+	}
 	if old.Type != "" && to.Type != "" && old.Type != to.Type {
 		return invalid("NEW", to.Name, "is a "+to.Type+" platform; the sites of "+old.Name+" are "+old.Type+" sites")
 	}

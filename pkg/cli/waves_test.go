@@ -354,6 +354,12 @@ func TestPlatformMigrateBadInput(t *testing.T) {
 	if now := must(t, home, "task", "list", "--format", "count"); now != tasks {
 		t.Errorf("bad input recorded tasks: %s before, %s after", tasks, now)
 	}
+	// A locked platform takes no sites: exit 2 with the way to unlock it.
+	must(t, home, "platform", "lock", "p2", "-q")
+	if _, errs, code := aegir(t, home, "platform", "migrate", "p1", "p2"); code != 2 || !strings.Contains(errs, "locked") || !strings.Contains(errs, "aegir platform unlock p2") {
+		t.Errorf("platform migrate onto a locked platform: exit %d, want 2 with the unlock hint:\n%s", code, errs)
+	}
+	must(t, home, "platform", "unlock", "p2", "-q")
 	// A platform with no sites: nothing to do, and no task.
 	if _, errs, code := aegir(t, home, "platform", "migrate", "p1", "p2"); code != 0 || !strings.Contains(errs, "no sites left") {
 		t.Errorf("platform migrate of a platform with no sites: exit %d\n%s", code, errs)

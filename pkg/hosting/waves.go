@@ -307,6 +307,13 @@ func (r *Runner) migratePlatform(ctx context.Context, t *entities.Task, log func
 	if err != nil {
 		return fail(err)
 	}
+	if err := store.OpenForSites(to); err != nil {
+		// Locked since the platform migrate was queued: no site starts.
+		log(entities.LevelError, err.Error())
+		var ce *store.ConflictError
+		errors.As(err, &ce)
+		return queue.Outcome{Status: entities.TaskError, Code: "platform_locked", Error: err.Error(), Hint: ce.Hint, Fix: ce.Fix}
+	}
 	allowed, _ := AllowedFailures(set.MaxFailures, len(set.Sites))
 	w := &waves{r: r, t: t, log: log, from: from, to: to, set: set, allowed: allowed, busy: map[string]int{},
 		prog: newProgress(t, set)}
