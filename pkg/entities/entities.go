@@ -108,6 +108,7 @@ const (
 	TaskSiteRestore    = "site.restore"
 	TaskSiteMigrate    = "site.migrate"
 	TaskSiteClone      = "site.clone"
+	TaskSiteSync       = "site.sync"
 	TaskSiteCron       = "site.cron"
 	TaskSiteStats      = "site.stats"
 	TaskSiteUpdateDB   = "site.updatedb"

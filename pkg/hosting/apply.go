@@ -80,7 +80,7 @@ func (r *Runner) Cleanup(ctx context.Context, t *entities.Task, log provision.Lo
 		return false, fmt.Errorf("task %d still runs in another process on this machine; nothing was undone", t.ID)
 	}
 	switch t.Type {
-	case entities.TaskSiteRestore, entities.TaskSiteMigrate, entities.TaskSiteClone:
+	case entities.TaskSiteRestore, entities.TaskSiteMigrate, entities.TaskSiteClone, entities.TaskSiteSync:
 		return r.rescueMove(ctx, t, log)
 	case entities.TaskPlatformMigrate:
 		// Its moves that ran were rescued on their own; those it had

@@ -24,7 +24,9 @@ func (r *Runner) siteTaskContext(ctx context.Context, t *entities.Task, c *provi
 	case entities.TaskSiteMigrate:
 		return c, r.fillMigrate(ctx, t, c)
 	case entities.TaskSiteClone:
-		return r.fillClone(ctx, t, c)
+		return r.fromSource(ctx, t, c, true)
+	case entities.TaskSiteSync:
+		return r.fromSource(ctx, t, c, false)
 	}
 	return c, nil
 }
@@ -97,9 +99,11 @@ func (r *Runner) fillMigrate(ctx context.Context, t *entities.Task, c *provision
 	return nil
 }
 
-// fillClone makes the job of a clone: the task's site is the new one, so
-// it becomes the target, and the source (option source) the job's site.
-func (r *Runner) fillClone(ctx context.Context, t *entities.Task, c *provision.Job) (*provision.Job, error) {
+// fromSource makes the job of a clone or a sync: the task's site is the
+// one the data goes to, so it becomes the target, and the source (option
+// source) the job's site. A clone's database is named by the back end; a
+// sync's target keeps its own until the sync makes it a new one.
+func (r *Runner) fromSource(ctx context.Context, t *entities.Task, c *provision.Job, clone bool) (*provision.Job, error) {
 	source, err := r.Store.GetSite(ctx, t.Options["source"])
 	if err != nil {
 		return nil, err
@@ -108,7 +112,13 @@ func (r *Runner) fillClone(ctx context.Context, t *entities.Task, c *provision.J
 	if err := r.fillSite(ctx, sc, source); err != nil {
 		return nil, err
 	}
-	c.Site.DB.Name, c.Site.DB.User = "", ""
+	if clone {
+		c.Site.DB.Name, c.Site.DB.User = "", ""
+	} else if c.Site.DB.Password == "" {
+		// A sync makes the target a new database user: an imported site
+		// recorded without a password gets one (saved once it worked).
+		c.Site.DB.Password = db.GeneratePassword()
+	}
 	target := c.Site
 	sc.Target = &target
 	return sc, nil

@@ -27,6 +27,7 @@ func init() {
 	engine.Register("site.restore", siteRestore)
 	engine.Register("site.migrate", siteMigrate)
 	engine.Register("site.clone", siteClone)
+	engine.Register("site.sync", siteSync)
 	engine.Register("backup.delete", backupDelete)
 }
 
@@ -257,12 +258,7 @@ func siteRestore(ctx context.Context, env *engine.Env, c *provision.Job) (*provi
 			"no checksum of %s given: a restore checks the archive against it before it changes anything", c.Backup.Path).
 			With(entities.Do("backup.list", "", "site="+c.Site.Domain, "format=json"))
 	}
-	src, err := openSite(ctx, env, c)
-	if err != nil {
-		return nil, err
-	}
-	dc := *c
-	dst, err := openSite(ctx, env, &dc)
+	src, dst, err := openInPlace(ctx, env, c)
 	if err != nil {
 		return nil, err
 	}
@@ -397,6 +393,11 @@ type move struct {
 	j        *journal                // the undo steps on disk (journal.go)
 	svc      db.Service              // dst's database service
 	same     *bool                   // sameRuntime, once told
+	// A sync's: the site the archive is of, and what it leaves as it is
+	// (the database, the files) or runs anyway (the update step).
+	from          string
+	noDB, noFiles bool
+	updateDB      bool
 }
 
 // placement is where one part of a backup goes.
@@ -416,7 +417,7 @@ func (m *move) classify() {
 	// The certificate goes along under the same domain, to the same place
 	// (restore) or another web server; on the same web server its
 	// directory is the site's already.
-	m.certs = src.c.Site.Domain == dst.c.Site.Domain && (m.inPlace || !sameWeb(src, dst))
+	m.certs = src.c.Site.Domain == dst.c.Site.Domain && (m.inPlace || !sameWeb(src, dst)) && m.kind != "sync"
 }
 
 func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
@@ -506,12 +507,12 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 	// The platform's update step (WordPress's upgrade, Drupal's database
 	// updates): a restore on the core version it was made on needs none; a
 	// migrate or a clone may (new code).
-	if m.kind != "restore" || m.manifest.CoreVersion != dst.p.Version {
+	if m.kind != "restore" && m.kind != "sync" || m.manifest.CoreVersion != dst.p.Version || m.updateDB {
 		if err := m.dst.updateDatabase(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if m.manifest.URL != "" && m.manifest.URL != dst.url() {
+	if !m.noDB && m.manifest.URL != "" && m.manifest.URL != dst.url() {
 		if err := m.readdress(ctx, svc); err != nil {
 			return nil, err
 		}
@@ -579,6 +580,10 @@ func refused(domain string, err error) error {
 // createDB makes the site's new database and user on the target server.
 func (m *move) createDB(ctx context.Context, svc db.Service) error {
 	c := m.dst.c
+	if m.noDB {
+		m.env.Logf(provision.LevelInfo, "the database %s of %s stays as it is", c.Site.DB.Name, c.Site.Domain)
+		return nil
+	}
 	if c.Site.DB.Password == "" {
 		return provision.Errorf(provision.ErrInvalidContext, "give the site's database password (site.db.password) in the job", "no database password for %s given", c.Site.Domain)
 	}
@@ -601,6 +606,10 @@ func (m *move) createDB(ctx context.Context, svc db.Service) error {
 // the new place, which must be free.
 func (m *move) placeParts(ctx context.Context) error {
 	dst := m.dst
+	if m.noFiles {
+		m.env.Logf(provision.LevelInfo, "the files of %s stay as they are", dst.c.Site.Domain)
+		return nil
+	}
 	parts := siteLayout(dst.p, dst.c.Site.Domain)
 	if m.certs {
 		parts = dst.layout()
@@ -663,6 +672,10 @@ func (m *move) unpack(ctx context.Context, svc db.Service) error {
 	loaded := make(chan backup.Member, 1)
 	start := time.Now()
 	go func() {
+		if m.noDB {
+			loaded <- backup.Member{}
+			return
+		}
 		mem, err := backup.ReadMember(ctx, m.archive, backup.DatabaseMember, func(r io.Reader) error {
 			return svc.Load(ctx, dbEx, dst.c.Site.DB.Name, r)
 		})
@@ -671,9 +684,10 @@ func (m *move) unpack(ctx context.Context, svc db.Service) error {
 	}()
 	webWritable, settings := dst.p.Driver.BackupMembers()
 	x := backup.Target{Files: dst.ex, Parts: parts, Owner: memberOwner(dst.filesOwner(), webWritable), Skip: func(name string) bool {
-		// A clone gets its own settings; a site under another domain or
-		// on the same web server does not take the backup's certificate.
-		return m.kind == "clone" && name == settings || !m.certs && underPart(name, sslPart)
+		// A clone or a sync keeps its own settings; a site under another
+		// domain or on the same web server does not take the backup's
+		// certificate; a sync of the database alone takes no files.
+		return (m.kind == "clone" || m.kind == "sync") && name == settings || !m.certs && underPart(name, sslPart) || m.noFiles
 	}}
 	man, err := backup.Extract(ctx, m.archive, x)
 	fail(err)
@@ -682,11 +696,11 @@ func (m *move) unpack(ctx context.Context, svc db.Service) error {
 		return refused(m.src.c.Site.Domain, first)
 	}
 	m.giveToWebServer(ctx, parts)
-	if want, ok := man.Member(backup.DatabaseMember); !ok || want.SHA256 != mem.SHA256 {
+	if want, ok := man.Member(backup.DatabaseMember); !m.noDB && (!ok || want.SHA256 != mem.SHA256) {
 		return refused(m.src.c.Site.Domain, &backup.VerifyError{Path: m.archive, Problems: []string{"database.sql does not match the manifest"}})
 	}
-	if man.Site != m.src.c.Site.Domain {
-		m.env.Logf(provision.LevelWarning, "the backup was made of %s, not %s", man.Site, m.src.c.Site.Domain)
+	if of := m.src.c.Site.Domain; man.Site != of && man.Site != m.from {
+		m.env.Logf(provision.LevelWarning, "the backup was made of %s, not %s", man.Site, of)
 	}
 	m.manifest = man
 	files, size := man.Files()
@@ -748,6 +762,12 @@ func (m *move) settings(ctx context.Context) error {
 	}
 	if !m.inPlace || m.revive {
 		if err := m.push(moveOp{Op: opDstSite}); err != nil {
+			return err
+		}
+	} else if m.noFiles {
+		// No settings were set aside to put back: they are written again
+		// from the record, for the database the site had.
+		if err := m.push(moveOp{Op: opSrcSettings}); err != nil {
 			return err
 		}
 	}

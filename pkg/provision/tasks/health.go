@@ -314,6 +314,12 @@ func (m *move) healthGate(ctx context.Context, before pageProbe) (*entities.Site
 	dst := m.dst
 	start := time.Now()
 	fail := func(why string) error {
+		if m.kind == "sync" {
+			return &provision.Error{Code: provision.ErrCommand,
+				Msg:  fmt.Sprintf("%s fails its health check after the sync from %s: %s; it was put back as it was", dst.c.Site.Domain, m.from, why),
+				Hint: "find what makes it fail with the content of " + m.from + " (the answer above; its error log), fix it, then sync again",
+				Fix:  []entities.Action{entities.Do("site.logs", dst.c.Site.Domain, "error")}}
+		}
 		return &provision.Error{Code: provision.ErrCommand,
 			Msg:  fmt.Sprintf("%s fails its health gate on platform %s: %s; it goes back to platform %s", dst.c.Site.Domain, dst.c.Site.Platform.Name, why, m.src.c.Site.Platform.Name),
 			Hint: "find what makes it fail on the new platform (the answer above; its error log), fix it, then migrate it again",
@@ -338,6 +344,10 @@ func (m *move) healthGate(ctx context.Context, before pageProbe) (*entities.Site
 		return h, fail(fmt.Sprintf("its front page answers HTTP %d", after.code))
 	case before.title != "" && after.title != before.title:
 		return h, fail(fmt.Sprintf("its front page's title is %q, and was %q before the move", after.title, before.title))
+	}
+	if before.title == "" {
+		m.env.Logf(provision.LevelInfo, "health check passed in %s: %s answers HTTP %d", time.Since(start).Round(time.Millisecond), dst.c.Site.Domain, after.code)
+		return h, nil
 	}
 	m.env.Logf(provision.LevelInfo, "health gate passed on platform %s in %s: %s answers HTTP %d with the title it had", dst.c.Site.Platform.Name,
 		time.Since(start).Round(time.Millisecond), dst.c.Site.Domain, after.code)

@@ -228,7 +228,7 @@ func (m *move) describe(op moveOp) string {
 	case opPutBack:
 		return "put " + op.Path + " back on " + dst.ex.Host()
 	case opSrcSettings:
-		return "give " + src.c.Site.Domain + " its aliases back"
+		return "write the settings of " + src.c.Site.Domain + " again from its record"
 	case opDstSite:
 		return "remove the settings and files of " + dst.c.Site.Domain + " from " + dst.p.Root
 	case opSrcVhost:
@@ -325,10 +325,9 @@ func siteRescue(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 	m.u.env = env
 	switch j.Kind {
 	case "restore":
-		dc := *c
-		if m.src, err = openSite(ctx, env, c); err == nil {
-			m.dst, err = openSite(ctx, env, &dc)
-		}
+		m.src, m.dst, err = openInPlace(ctx, env, c)
+	case "sync":
+		m.src, m.dst, err = openInPlace(ctx, env, c.AtTarget())
 	default:
 		m.src, m.dst, err = openMove(ctx, env, c)
 	}

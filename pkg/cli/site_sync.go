@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+func init() {
+	siteCommands = append(siteCommands, func(a *App) *cobra.Command { return newSiteSyncCmd(a, nil) })
+}
+
+// SiteSyncOptions are site sync's: the source and the site synced onto,
+// what is copied, and whether a disabled target is taken anyway.
+type SiteSyncOptions struct {
+	*App
+	Source, Target                    string
+	DB, Files, UpdateDB, Force, Queue bool
+	DryRun                            bool
+}
+
+func newSiteSyncCmd(a *App, runF func(*SiteSyncOptions) error) *cobra.Command {
+	o := &SiteSyncOptions{App: a}
+	cmd := bind(&cobra.Command{
+		Use:   "sync SRC DST [--db] [--files] [--updatedb] [--force]",
+		Short: "Copy a site's database and files over another site (staging to live), after a backup of it",
+		Long: `Copy the database (--db) and/or the files (--files; default: both) of site
+SRC over site DST, for example a staging clone's new content onto the live
+site. DST is backed up first (kept with its backups: aegir site restore DST
+brings it back). Then a fresh snapshot of SRC goes into DST's place as a
+restore does: into a new database (the old one is dropped once DST works),
+the files swapped in; DST keeps its own domain, aliases, settings and
+credentials, certificate and virtual host, and SRC's address is rewritten
+to DST's where the application keeps it (WordPress), as a clone does. The
+platform's update step runs with --updatedb, or when the core versions
+differ. DST must then pass the health check of a verify; any failure puts
+it back as it was. SRC is not changed.
+
+A disabled DST is refused unless --force (it stays disabled). Both sites
+must be of the same kind (WordPress, Drupal) and database (MariaDB/MySQL,
+PostgreSQL).`,
+	}, o, runF, runSiteSync, &o.Source, &o.Target)
+	f := cmd.Flags()
+	f.BoolVar(&o.DB, "db", false, "copy the database (with --files: both, the default)")
+	f.BoolVar(&o.Files, "files", false, "copy the files: uploads, Drupal's files directories (with --db: both, the default)")
+	f.BoolVar(&o.UpdateDB, "updatedb", false, "run the platform's update step on DST afterwards (Drupal: drush updatedb; WordPress: its database upgrade)")
+	f.BoolVar(&o.Force, "force", false, "sync onto a disabled DST too")
+	f.BoolVar(&o.Queue, "queue", false, "only queue the sync task; print its id")
+	return cmd
+}
+
+func runSiteSync(o *SiteSyncOptions) error {
+	src, err := entities.NormalizeDomain("SRC", o.Source)
+	if err != nil {
+		return err
+	}
+	dstName, err := entities.NormalizeDomain("DST", o.Target)
+	if err != nil {
+		return err
+	}
+	if src == dstName {
+		return invalid("DST", dstName, "is SRC itself: give the site to copy onto")
+	}
+	st, dst, err := o.installedSite(dstName)
+	if err != nil {
+		return err
+	}
+	source, err := st.GetSite(o.ctx, src)
+	if err != nil {
+		return err
+	}
+	if err := notInstalled(source); err != nil {
+		return err
+	}
+	if dst.Status == entities.SiteDisabled && !o.Force {
+		return &store.ConflictError{Field: "DST", Msg: "site " + dst.Domain + " is disabled",
+			Hint: "give --force to sync onto it anyway (it stays disabled), or enable it first",
+			Fix:  []entities.Action{entities.Do("site.enable", dst.Domain)}}
+	}
+	sp, err := st.GetPlatformByID(o.ctx, source.PlatformID)
+	if err != nil {
+		return err
+	}
+	dp, err := st.GetPlatformByID(o.ctx, dst.PlatformID)
+	if err != nil {
+		return err
+	}
+	if sp.Type != "" && dp.Type != "" && sp.Type != dp.Type {
+		return invalid("DST", dst.Domain, "is a "+dp.Type+" site; "+src+" is a "+sp.Type+" site")
+	}
+	opts := map[string]string{"source": src}
+	if o.DB != o.Files { // one of them alone
+		opts["db"], opts["files"] = boolOpt(o.DB), boolOpt(o.Files)
+	}
+	if o.UpdateDB {
+		opts["updatedb"] = "1"
+	}
+	return o.queueSiteTask(st, dst, entities.TaskSiteSync, opts, o.Queue, func() (any, error) { return st.GetSiteByID(o.ctx, dst.ID) })
+}
+
+func boolOpt(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
