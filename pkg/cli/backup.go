@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/hosting"
 	"github.com/aegir-project/aegir/pkg/provision/backup"
 	"github.com/aegir-project/aegir/pkg/store"
 )
@@ -115,7 +117,7 @@ func (a *App) restoreFrom(st *store.Store, v *entities.Site, id int64) (*entitie
 type SiteRestoreOptions struct {
 	*App
 	Domain, Backup string
-	Queue          bool
+	Queue, DryRun  bool
 }
 
 func newSiteRestoreCmd(a *App, runF func(*SiteRestoreOptions) error) *cobra.Command {
@@ -137,6 +139,7 @@ taken since are left out, with a warning), and the restore fills it.`,
 	}, o, runF, runSiteRestore, &o.Domain)
 	cmd.Flags().StringVar(&o.Backup, "backup", "", "the backup's ID (default: the site's newest)")
 	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the restore task; print its id")
+	dryRunFlag(cmd.Flags(), &o.DryRun)
 	return cmd
 }
 
@@ -150,7 +153,7 @@ func runSiteRestore(o *SiteRestoreOptions) error {
 	}
 	st, v, err := o.installedSite(o.Domain)
 	if errors.Is(err, store.ErrNotFound) {
-		return o.recreateSite(o.Domain, id, o.Queue, err)
+		return o.recreateSite(o.Domain, id, o.Queue, o.DryRun, err)
 	}
 	if err != nil {
 		return err
@@ -158,6 +161,9 @@ func runSiteRestore(o *SiteRestoreOptions) error {
 	b, err := o.restoreFrom(st, v, id)
 	if err != nil {
 		return err
+	}
+	if o.DryRun {
+		return o.planSiteTask(v, entities.TaskSiteRestore, map[string]string{"backup": strconv.FormatInt(b.ID, 10)})
 	}
 	if err := o.confirm(fmt.Sprintf("Replace the database and files of %s with backup %d of %s? What the site gained since then is lost.",
 		v.Domain, b.ID, b.Created.Local().Format(time.DateTime))); err != nil {
@@ -176,7 +182,7 @@ func runSiteRestore(o *SiteRestoreOptions) error {
 // the aliases the backup lists that are still free, and restored.
 // notFound is the error to give when the domain has no deleted site with
 // a backup either.
-func (a *App) recreateSite(arg string, id int64, queue bool, notFound error) error {
+func (a *App) recreateSite(arg string, id int64, queue, dryRun bool, notFound error) error {
 	domain, err := entities.NormalizeDomain("DOMAIN", arg)
 	if err != nil {
 		return err
@@ -215,6 +221,15 @@ func (a *App) recreateSite(arg string, id int64, queue bool, notFound error) err
 			continue
 		}
 		aliases = append(aliases, al)
+	}
+	if dryRun {
+		return a.showPlan(&hosting.Plan{Task: entities.TaskSiteRestore, Target: domain, Changes: []hosting.PlanChange{
+			{Kind: "record", Action: hosting.PlanUpdate, What: "status", Detail: entities.SiteDeleted + " → " + entities.SiteInstalled + ", aliases " + strings.Join(aliases, ",")},
+			{Kind: "database", Action: hosting.PlanCreate, What: "named for " + domain, Server: m.DBServer, Detail: "loaded from " + b.Path},
+			{Kind: "db_user", Action: hosting.PlanCreate, What: "named for " + domain, Server: m.DBServer, Detail: "a new password"},
+			{Kind: "files", Action: hosting.PlanCreate, What: "the site's files and settings on platform " + m.Platform, Server: m.WebServer, Detail: "from " + b.Path},
+			{Kind: "vhost", Action: hosting.PlanCreate, What: domain, Server: m.WebServer},
+		}})
 	}
 	v, t, err := st.RecreateSite(a.ctx, deletedID, aliases, b.ID)
 	if err != nil {
@@ -290,7 +305,7 @@ type SiteMoveOptions struct {
 	*App
 	Domain, NewDomain string
 	To                Placement
-	Queue             bool
+	Queue, DryRun     bool
 }
 
 func newSiteMigrateCmd(a *App, runF func(*SiteMoveOptions) error) *cobra.Command {
@@ -309,6 +324,7 @@ site takes a new domain (its aliases stay).`,
 	cmd.Flags().StringVar(&o.To.DBServer, "db-server", "", "the database server to move its database to (default: where it is)")
 	cmd.Flags().StringVar(&o.NewDomain, "domain", "", "a new domain for the site")
 	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the migrate task; print its id")
+	dryRunFlag(cmd.Flags(), &o.DryRun)
 	return cmd
 }
 
@@ -347,6 +363,9 @@ func runSiteMigrate(o *SiteMoveOptions) error {
 	}
 	if p.Name == v.Platform && dbServer == v.DBServer && (opts["domain"] == "" || opts["domain"] == v.Domain) {
 		return invalid("--platform", p.Name, "is where "+v.Domain+" is already; give another platform, --db-server or --domain")
+	}
+	if o.DryRun {
+		return o.planSiteTask(v, entities.TaskSiteMigrate, opts)
 	}
 	return o.queueSiteTask(st, v, entities.TaskSiteMigrate, opts, o.Queue, func() (any, error) { return st.GetSiteByID(o.ctx, v.ID) })
 }

@@ -380,7 +380,7 @@ type SiteEditOptions struct {
 	Redirect, NoRedirect      bool
 	Client, HTTPS             string
 	PHP, Isolation            string
-	ClientSet, Queue          bool
+	ClientSet, Queue, DryRun  bool
 }
 
 func newSiteEditCmd(a *App, runF func(*SiteEditOptions) error) *cobra.Command {
@@ -405,6 +405,7 @@ func newSiteEditCmd(a *App, runF func(*SiteEditOptions) error) *cobra.Command {
 	f.StringVar(&o.PHP, "php", "", "the PHP version X.Y the site runs, among those its server has (aegir server show)")
 	f.StringVar(&o.Isolation, "isolation", "", "site: a Unix user and php-fpm pool of its own; shared: the server's pool")
 	f.BoolVar(&o.Queue, "queue", false, "only queue the verify task; print its id")
+	dryRunFlag(f, &o.DryRun)
 	return cmd
 }
 
@@ -489,6 +490,21 @@ func runSiteEdit(o *SiteEditOptions) error {
 	if o.Isolation != "" {
 		v.Isolation = o.Isolation
 	}
+	if o.DryRun {
+		old, err := st.GetSiteByID(o.ctx, v.ID)
+		if err != nil {
+			return err
+		}
+		r, err := o.runner()
+		if err != nil {
+			return err
+		}
+		pl, err := r.PlanEdit(o.ctx, old, v)
+		if err != nil {
+			return err
+		}
+		return o.showPlan(pl)
+	}
 	t, err := st.UpdateSite(o.ctx, v)
 	if err != nil {
 		return err
@@ -509,8 +525,8 @@ func runSiteTask(o *TaskVerbOptions) error {
 // be reached left behind.
 type SiteDeleteOptions struct {
 	*App
-	Domain                 string
-	NoBackup, Force, Queue bool
+	Domain                         string
+	NoBackup, Force, Queue, DryRun bool
 }
 
 func newSiteDeleteCmd(a *App, runF func(*SiteDeleteOptions) error) *cobra.Command {
@@ -520,6 +536,7 @@ func newSiteDeleteCmd(a *App, runF func(*SiteDeleteOptions) error) *cobra.Comman
 	f := cmd.Flags()
 	f.BoolVar(&o.Queue, "queue", false, "only queue the task; print its id")
 	f.BoolVar(&o.NoBackup, "no-backup", false, "do not take a backup first")
+	dryRunFlag(f, &o.DryRun)
 	f.BoolVar(&o.Force, "force", false, "remove what can be reached (a database server that is down, say) and record the site deleted; the task log lists what is left to do by hand")
 	return cmd
 }
@@ -535,6 +552,9 @@ func runSiteDelete(o *SiteDeleteOptions) error {
 	st, v, err := o.site(o.Domain)
 	if err != nil {
 		return err
+	}
+	if o.DryRun {
+		return o.planSiteTask(v, entities.TaskSiteDelete, opts)
 	}
 	q := "Delete " + v.Domain + ": its virtual host, files, database and user? A backup is taken first."
 	if o.NoBackup {

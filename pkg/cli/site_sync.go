@@ -47,6 +47,7 @@ PostgreSQL).`,
 	f.BoolVar(&o.UpdateDB, "updatedb", false, "run the platform's update step on DST afterwards (Drupal: drush updatedb; WordPress: its database upgrade)")
 	f.BoolVar(&o.Force, "force", false, "sync onto a disabled DST too")
 	f.BoolVar(&o.Queue, "queue", false, "only queue the sync task; print its id")
+	dryRunFlag(f, &o.DryRun)
 	return cmd
 }
 
@@ -95,6 +96,9 @@ func runSiteSync(o *SiteSyncOptions) error {
 	}
 	if o.UpdateDB {
 		opts["updatedb"] = "1"
+	}
+	if o.DryRun {
+		return o.planSiteTask(dst, entities.TaskSiteSync, opts)
 	}
 	return o.queueSiteTask(st, dst, entities.TaskSiteSync, opts, o.Queue, func() (any, error) { return st.GetSiteByID(o.ctx, dst.ID) })
 }

@@ -252,6 +252,10 @@ func (c *Job) ConfigDir() string {
 	return path.Join(c.Site.Web.Home, "config", c.Site.Web.Name)
 }
 
+// CertDir is where the site's certificate and key are on its web server:
+// CONFIGDIR/ssl/DOMAIN.
+func (c *Job) CertDir() string { return path.Join(c.ConfigDir(), "ssl", c.Site.Domain) }
+
 // Opt returns an option, or def when it is not set.
 func (c *Job) Opt(key, def string) string {
 	if v, ok := c.Options[key]; ok {

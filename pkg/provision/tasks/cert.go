@@ -40,7 +40,7 @@ func (s *site) certRecord(info acme.Info, source string) *provision.Changes {
 
 // certDir is where the site's certificate and key live on its web server:
 // CONFIGDIR/ssl/DOMAIN (0700).
-func (s *site) certDir() string { return path.Join(s.c.ConfigDir(), "ssl", s.c.Site.Domain) }
+func (s *site) certDir() string { return s.c.CertDir() }
 
 // certNames are the names a certificate of the site must cover: its domain
 // and aliases. Wildcard aliases cannot be validated over HTTP-01: they are

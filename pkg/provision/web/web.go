@@ -245,8 +245,12 @@ func (s *Server) IncludeFile() string { return path.Join(s.cfg.ConfigDir, s.fl.i
 func (s *Server) IncludeLine() string { return s.fl.includeLine(s.IncludeFile()) }
 
 // SiteFile is the path of a site's virtual host file.
-func (s *Server) SiteFile(domain string) string {
-	return path.Join(s.cfg.ConfigDir, "vhost.d", domain+".conf")
+func (s *Server) SiteFile(domain string) string { return SiteFileIn(s.cfg.ConfigDir, domain) }
+
+// SiteFileIn is the path of a site's virtual host file in the web
+// server's configuration directory configDir.
+func SiteFileIn(configDir, domain string) string {
+	return path.Join(configDir, "vhost.d", domain+".conf")
 }
 
 // ACMEChallengeDir is the default directory served at
