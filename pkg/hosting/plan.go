@@ -39,7 +39,9 @@ type PlanChange struct {
 }
 
 // TableColumns: see entities.Client.TableColumns.
-func (PlanChange) TableColumns() []string { return []string{"kind", "action", "what", "server", "detail"} }
+func (PlanChange) TableColumns() []string {
+	return []string{"kind", "action", "what", "server", "detail"}
+}
 
 // Plan actions.
 const (
