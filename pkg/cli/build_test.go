@@ -260,3 +260,34 @@ func TestPlatformFromComposer(t *testing.T) {
 		t.Fatalf("the failed build left %v", left)
 	}
 }
+
+// A platform built on a remote server over SSH, as its unprivileged
+// deploy user: git runs there (the repository is a path the server
+// reaches), the checkout is the deploy user's, the commit is recorded; a
+// missing ref leaves nothing there.
+func TestPlatformFromGitOverSSH(t *testing.T) {
+	t.Parallel()
+	home := newHome(t)
+	r := newRemoteEnv(t, testenv.StartPHPFPM(t), home, "far")
+	repo := gitRepo(t, commitTree{"7.101", d7Tree("7.101")})
+	commit := gitIn(t, repo, "rev-parse", "7.101^{commit}")
+	// The server's git takes a repository of its own user only.
+	if out, err := exec.Command("chown", "-R", r.sshd.User, repo).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+	root := filepath.Join(r.base, "platforms", "d7")
+	must(t, home, "platform", "add", "d7", "--server", "far", "--root", root, "--git", repo, "--ref", "7.101", "-q")
+	if p := platformOf(t, home, "d7"); p.Status != "enabled" || p.CoreVersion != "7.101" || p.Commit != commit {
+		t.Fatalf("the platform built over SSH: %+v", p)
+	}
+	if u, _, _ := ownerOf(t, filepath.Join(root, "includes/bootstrap.inc")); u != r.sshd.User {
+		t.Fatalf("the checkout belongs to %s, not the deploy user %s", u, r.sshd.User)
+	}
+	bad := filepath.Join(r.base, "platforms", "bad")
+	if _, errs, code := aegir(t, home, "platform", "add", "bad", "--server", "far", "--root", bad, "--git", repo, "--ref", "nope"); code != cli.ExitFailed || !strings.Contains(errs, "failed: fatal: ") {
+		t.Fatalf("a build over SSH at a missing ref: exit %d\n%s", code, errs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(r.base, "platforms", "*bad*")); len(left) > 0 {
+		t.Fatalf("the failed build left %v on the server", left)
+	}
+}

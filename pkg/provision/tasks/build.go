@@ -160,9 +160,9 @@ func buildStep(ctx context.Context, env *engine.Env, ex exec.Executor, job *prov
 	var xe *exec.ExitError
 	msg := err.Error()
 	if errors.As(err, &xe) {
-		msg = lastLine(xe.Stderr)
+		msg = failureLine(xe.Stderr)
 		if msg == "" {
-			msg = lastLine(string(res.Stdout))
+			msg = failureLine(string(res.Stdout))
 		}
 	}
 	return &provision.Error{Code: provision.ErrPlatform, Err: err,
@@ -171,8 +171,15 @@ func buildStep(ctx context.Context, env *engine.Env, ex exec.Executor, job *prov
 		Fix:  []entities.Action{entities.Do("task.retry", job.TaskRef())}}
 }
 
-func lastLine(s string) string {
+// failureLine is the line of a command's output that says why it failed:
+// git's first "fatal:" or "error:" line, else the last line.
+func failureLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "fatal: ") || strings.HasPrefix(l, "error: ") {
+			return l
+		}
+	}
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 

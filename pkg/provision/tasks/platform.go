@@ -101,7 +101,9 @@ func verifyTree(ctx context.Context, env *engine.Env, ex exec.Executor, c *provi
 	}
 	commit, err := headCommit(ctx, ex, root)
 	if err != nil {
-		return nil, err
+		// A checkout git will not read (another user's, no git): the
+		// platform works all the same.
+		env.Logf(provision.LevelWarning, "%v; the platform's commit is not recorded", err)
 	}
 	pkg, locked, err := app.LockedCore(ctx, ex, root)
 	if err != nil {
