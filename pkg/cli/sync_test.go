@@ -2,10 +2,13 @@ package cli_test
 
 import (
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testsite"
@@ -85,4 +88,67 @@ func TestSyncWordPress(t *testing.T) {
 	}
 	must(t, h.home, "site", "delete", stg, "--no-backup", "-q")
 	must(t, h.home, "site", "delete", live, "--no-backup", "-q")
+}
+
+// A dispatcher killed in the middle of a sync, once the source's files
+// took the target's place and the target is being checked: the next
+// dispatch plays the sync's journal back, so the target has its own
+// files and database again, the sync's new database is dropped, and
+// nothing is left beside its files; its backup taken first is recorded.
+// A sync after that works.
+func TestSyncKilledMidwayIsUndone(t *testing.T) {
+	t.Parallel()
+	h, argsLog, failFlag := newDrupalEnv(t)
+	root := h.addDrupal(t, "d1", argsLog, failFlag)
+	src, dst := testsite.Domain(t, "kss"), testsite.Domain(t, "ksd")
+	for _, d := range []string{src, dst} {
+		must(t, h.home, "site", "install", d, "--platform", "d1", "--profile", "minimal", "-q")
+		if err := os.WriteFile(filepath.Join(root, "sites", d, "files", "mine.txt"), []byte(d), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dstDB := siteRecord(t, h.home, dst)["db_name"].(string)
+	mine := filepath.Join(root, "sites", dst, "files", "mine.txt")
+
+	if err := os.WriteFile(failFlag+".hang", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(must(t, h.home, "site", "sync", src, dst, "--queue"))
+	_ = os.Remove(argsLog)
+	child := startAegir(t, h.home, "hosting", "dispatch")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if b, _ := os.ReadFile(argsLog); strings.Contains(string(b), "status") {
+			break // checking the synced site: the swap is done
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sync never reached its check")
+		}
+	}
+	if b, _ := os.ReadFile(mine); string(b) != src {
+		t.Fatalf("the source's files are not in place when the check runs: %q", b)
+	}
+	_ = syscall.Kill(-child.Process.Pid, syscall.SIGKILL)
+	_ = child.Wait()
+	_ = os.Remove(failFlag + ".hang")
+
+	aegir(t, h.home, "hosting", "dispatch")
+	if st := taskStatus(t, h.home, id); st != "error" {
+		t.Fatalf("the killed sync after the next dispatch: %s", st)
+	}
+	if b, _ := os.ReadFile(mine); string(b) != dst {
+		t.Fatalf("after the rescue the target's file says %q, want its own", b)
+	}
+	if dbs := siteDBs(t, dst); len(dbs) != 1 || dbs[0] != dstDB || siteRecord(t, h.home, dst)["db_name"] != dstDB {
+		t.Fatalf("the target's databases after the rescue: %v, want only %s", dbs, dstDB)
+	}
+	if left, _ := filepath.Glob(filepath.Join(root, "sites", ".*aegir-*")); len(left) > 0 || exists(filepath.Join(h.home, "journal", "task-"+id+".json")) {
+		t.Fatalf("the rescue left %v (or the journal)", left)
+	}
+	if len(backups(t, h.home, dst)) != 1 {
+		t.Fatal("the backup the killed sync took first is not recorded")
+	}
+	must(t, h.home, "site", "sync", src, dst, "-q")
+	if b, _ := os.ReadFile(mine); string(b) != src {
+		t.Fatalf("a sync after the rescue: the target's file says %q", b)
+	}
 }
