@@ -208,6 +208,16 @@ func (r *Runner) planMigrate(ctx context.Context, pl *Plan, c *provision.Job) er
 			pl.add("certificate", PlanRemove, c.CertDir(), src.Web.Name, "")
 		}
 	}
+	if src.Isolation == entities.IsolationSite {
+		if sameVhost {
+			pl.add("php_fpm_pool", PlanRewrite, src.Domain, src.Web.Name, "the site's own pool, for platform "+dst.Platform.Name)
+		} else {
+			pl.add("unix_user", PlanCreate, entities.SiteUnixUser(dst.Domain), dst.Web.Name, "owns the site's files there")
+			pl.add("php_fpm_pool", PlanCreate, dst.Domain, dst.Web.Name, "the site's own pool")
+			pl.add("php_fpm_pool", PlanRemove, src.Domain, src.Web.Name, "once the site works on "+dst.Web.Name)
+			pl.add("unix_user", PlanRemove, entities.SiteUnixUser(src.Domain), src.Web.Name, "")
+		}
+	}
 	for _, f := range []struct{ field, from, to string }{{"platform", src.Platform.Name, dst.Platform.Name},
 		{"db_server", src.DBServer.Machine.Name, dst.DBServer.Machine.Name}, {"domain", src.Domain, dst.Domain}} {
 		if f.from != f.to {
