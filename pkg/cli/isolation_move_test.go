@@ -278,3 +278,57 @@ if (PHP_SAPI === 'cli' && DB_NAME !== '` + siteRecord(t, h.home, a)["db_name"].(
 	}
 	runsAs(t, h.web, a, a, entities.SiteUnixUser(a))
 }
+
+// A platform migrate moves isolated sites with the shared ones: two
+// isolated WordPress sites (moved at once) and a shared one go from wp1 to
+// wp2; none is left out; each answers on wp2 with its title, an isolated
+// one's PHP as its own user, its pool opening wp2 alone and its uploads
+// its user's there; nothing of them is left on wp1.
+func TestPlatformMigrateIsolated(t *testing.T) {
+	t.Parallel()
+	h := newIsoEnv(t, "nginx")
+	root1, root2 := h.wpPlatform(t, "wp1"), h.wpPlatform(t, "wp2")
+	putWhoami(t, root1)
+	putWhoami(t, root2)
+	iso := []string{isoDomain(t, "pmi"), isoDomain(t, "pmj")}
+	shared := isoDomain(t, "pms")
+	for _, d := range iso {
+		must(t, h.home, "site", "install", d, "--platform", "wp1", "--isolation", "site", "-q")
+		writeUpload(t, root1, d, "up.txt", "upload of "+d)
+		must(t, h.home, "site", "verify", d, "-q")
+		runsAs(t, h.web, d, d, entities.SiteUnixUser(d))
+	}
+	must(t, h.home, "site", "install", shared, "--platform", "wp1", "-q")
+
+	out, errs, code := aegir(t, h.home, "platform", "migrate", "wp1", "wp2", "--canary", "1", "--wave", "2", "--per-server", "2")
+	if code != 0 {
+		t.Fatalf("platform migrate with isolated sites: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if strings.Contains(errs, "left out") {
+		t.Errorf("platform migrate left a site out:\n%s", errs)
+	}
+	if n := strings.Count(errs, ": moved to platform wp2 (task "); n != 3 {
+		t.Errorf("%d sites moved, want 3:\n%s", n, errs)
+	}
+	for _, d := range append(iso, shared) {
+		if p := siteRecord(t, h.home, d)["platform"]; p != "wp2" {
+			t.Errorf("%s is on %v, want wp2", d, p)
+		}
+		if exists(filepath.Join(root1, "wp-content/uploads", d)) || exists(filepath.Join(root1, "wp-content", "aegir-sites", d+".php")) {
+			t.Errorf("%s's files or settings are left on wp1", d)
+		}
+	}
+	for _, d := range iso {
+		runsAs(t, h.web, d, d, entities.SiteUnixUser(d))
+		ownedBy(t, root2, d, "up.txt")
+		if p := h.pool(t, d); !strings.Contains(p, "open_basedir] = "+root2+"/:") || strings.Contains(p, root1) {
+			t.Errorf("%s's pool after the platform migrate:\n%s", d, p)
+		}
+		if dbs := siteDBs(t, d); len(dbs) != 1 {
+			t.Errorf("%s has the databases %v, want one", d, dbs)
+		}
+	}
+	if ok, got := h.pageHas(t, shared, "<title>"+shared, ""); !ok {
+		t.Errorf("the shared site %s on wp2: %s", shared, got)
+	}
+}

@@ -143,9 +143,9 @@ func runPlatformMigrate(o *PlatformMigrateOptions) error {
 }
 
 // migrateSites are the sites to move, in order: those given with --sites
-// (each must be a site of old), else every site of old by domain. Sites
-// in a php-fpm pool of their own are left out with a warning: a move does
-// not carry their pool yet.
+// (each must be a site of old), else every site of old by domain, less
+// those not installed or disabled (with a warning). Isolated sites move as
+// the others do: the move carries their user and pool.
 func (o *PlatformMigrateOptions) migrateSites(st *store.Store, old *entities.Platform) ([]string, error) {
 	var list []*entities.Site
 	if len(o.Sites) > 0 {
@@ -182,8 +182,6 @@ func (o *PlatformMigrateOptions) migrateSites(st *store.Store, old *entities.Pla
 		switch {
 		case v.Status != entities.SiteInstalled && v.Status != entities.SiteDisabled:
 			o.warnf("%s is left out: it is %s, not installed", v.Domain, v.Status)
-		case v.Isolation == entities.IsolationSite:
-			o.warnf("%s is left out: it runs in a php-fpm pool of its own, which a move does not carry yet (aegir site edit %s --isolation shared first)", v.Domain, v.Domain)
 		default:
 			out = append(out, v.Domain)
 		}
