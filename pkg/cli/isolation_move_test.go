@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -299,6 +300,22 @@ func TestPlatformMigrateIsolated(t *testing.T) {
 		runsAs(t, h.web, d, d, entities.SiteUnixUser(d))
 	}
 	must(t, h.home, "site", "install", shared, "--platform", "wp1", "-q")
+
+	// The plan names each isolated site's pool, rewritten for wp2.
+	plan := must(t, h.home, "platform", "migrate", "wp1", "wp2", "--canary", "1", "--wave", "2", "--per-server", "2", "--dry-run", "--format", "json")
+	var mp struct{ Waves []struct{ Sites []planRec } }
+	if err := json.Unmarshal([]byte(plan), &mp); err != nil {
+		t.Fatal(err)
+	}
+	pools := map[string]bool{}
+	for _, w := range mp.Waves {
+		for _, p := range w.Sites {
+			pools[p.Target] = p.has("php_fpm_pool", "rewrite", p.Target)
+		}
+	}
+	if len(pools) != 3 || !pools[iso[0]] || !pools[iso[1]] || pools[shared] {
+		t.Fatalf("the plan's pools rewritten: %v\n%s", pools, plan)
+	}
 
 	out, errs, code := aegir(t, h.home, "platform", "migrate", "wp1", "wp2", "--canary", "1", "--wave", "2", "--per-server", "2")
 	if code != 0 {

@@ -82,8 +82,8 @@ func (p planRec) has(kind, action, what string) bool {
 	return false
 }
 
-// --dry-run on site migrate, restore, delete, sync and edit prints what
-// would change, as JSON with --format json, exits 0, and changes nothing:
+// --dry-run on site migrate, restore, delete, sync and edit, and on
+// platform migrate (per wave, each site's move), prints what would change, as JSON with --format json, exits 0, and changes nothing:
 // the state's records, the databases and users, the platforms' files and
 // the home's (virtual hosts, certificates, backups) are as they were.
 func TestDryRunsChangeNothing(t *testing.T) {
@@ -139,8 +139,46 @@ func TestDryRunsChangeNothing(t *testing.T) {
 		!p.has("certificate", "replace", live) || !p.has("record", "create", "www."+live) {
 		t.Fatalf("the plan of an edit: %+v", p)
 	}
+	// platform migrate: per wave, each site's move as a plan.
+	out, errs, code := aegir(t, h.home, "platform", "migrate", "wp", "wp2", "--canary", "1", "--wave", "5", "--max-failures", "1", "--dry-run", "--format", "json")
+	if code != 0 {
+		t.Fatalf("platform migrate --dry-run: exit %d\n%s", code, errs)
+	}
+	var mp struct {
+		Task, Target, To    string
+		Sites, Canary, Wave int
+		PerServer           int `json:"per_server"`
+		MaxFailures         int `json:"max_failures"`
+		Waves               []struct {
+			Name  string
+			Sites []planRec
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &mp); err != nil || mp.Task != "platform.migrate" || mp.Target != "wp" || mp.To != "wp2" || mp.Sites != 2 ||
+		mp.MaxFailures != 1 || len(mp.Waves) != 2 || mp.Waves[0].Name != "canary" || mp.Waves[1].Name != "wave 1" ||
+		len(mp.Waves[0].Sites) != 1 || len(mp.Waves[1].Sites) != 1 {
+		t.Fatalf("the plan of a platform migrate: %v\n%s", err, out)
+	}
+	for _, w := range mp.Waves {
+		p := w.Sites[0]
+		if p.Task != "site.migrate" || !p.has("database", "create", db.NameFor(p.Target, nil)) || !p.has("files", "create", root2) ||
+			!p.has("files", "remove", root) || !p.has("record", "update", "platform") || !p.has("backup", "create", p.Target) {
+			t.Fatalf("the move of %s in the plan of a platform migrate: %+v", p.Target, p)
+		}
+	}
+	if mp.Waves[0].Sites[0].Target == mp.Waves[1].Sites[0].Target {
+		t.Fatalf("one site in two waves: %s", out)
+	}
+	if after := worldState(t, h.home, []string{live, stg}, root, root2); after != before {
+		t.Fatalf("platform migrate --dry-run changed something:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	out, _, code = aegir(t, h.home, "platform", "migrate", "wp", "wp2", "--dry-run")
+	if code != 0 || !strings.Contains(out, "canary") || !strings.Contains(out, "wave 1") || !strings.Contains(out, filepath.Join(root2, "wp-content/uploads", live)) {
+		t.Fatalf("the plan of a platform migrate as a table: exit %d\n%s", code, out)
+	}
+
 	// The table: one change a line.
-	out, _, code := aegir(t, h.home, "site", "delete", live, "--dry-run")
+	out, _, code = aegir(t, h.home, "site", "delete", live, "--dry-run")
 	if code != 0 || !strings.Contains(out, "vhost") || !strings.Contains(out, vhost) {
 		t.Fatalf("the plan as a table: exit %d\n%s", code, out)
 	}

@@ -49,7 +49,7 @@ they are fixed: it goes on with the sites left on OLD.
 
 --status shows how far the last platform migrate from OLD to NEW got (also
 while it runs, and after the master was killed); aegir task show ID shows
-the same for any of them. --dry-run prints the waves and changes nothing.`,
+the same for any of them. --dry-run prints the waves and what each site's move would change, and changes nothing.`,
 	}, o, runF, runPlatformMigrate, &o.Old, &o.New)
 	f := cmd.Flags()
 	listFlag(f, &o.Sites, "sites", "only these sites of OLD, in this order (default: all of them, by domain)")
@@ -57,7 +57,7 @@ the same for any of them. --dry-run prints the waves and changes nothing.`,
 	intFlag(f, &o.Wave, "wave", hosting.DefaultWave, "how many sites a wave has after the canary")
 	intFlag(f, &o.PerServer, "per-server", hosting.DefaultPerServer, "at most this many moves at once on one web or database server")
 	f.StringVar(&o.MaxFailures, "max-failures", "0", "how many sites may fail before no new site starts: N, or P% of the sites")
-	f.BoolVar(&o.DryRun, "dry-run", false, "print the waves and the sites in each; change nothing")
+	f.BoolVar(&o.DryRun, "dry-run", false, "print the waves and what each site's move would change (files, virtual hosts, databases, users, pools); change nothing")
 	f.BoolVar(&o.Status, "status", false, "show how far the last platform migrate from OLD to NEW got: done, failed, left")
 	f.BoolVar(&o.Queue, "queue", false, "only queue the task; print its id")
 	return cmd
@@ -110,7 +110,7 @@ func runPlatformMigrate(o *PlatformMigrateOptions) error {
 		set.MaxFailures = ""
 	}
 	if o.DryRun {
-		return o.printMigratePlan(st, old, to, set)
+		return o.printMigratePlan(old, set)
 	}
 	if len(sites) == 0 {
 		o.infof("platform %s has no sites left to move to %s", old.Name, to.Name)
@@ -189,34 +189,25 @@ func (o *PlatformMigrateOptions) migrateSites(st *store.Store, old *entities.Pla
 	return out, nil
 }
 
-// planRow is one site of a platform migrate's plan (--dry-run).
-type planRow struct {
-	Wave     string `json:"wave" yaml:"wave"`
-	Site     string `json:"site" yaml:"site"`
-	From     string `json:"from" yaml:"from"`
-	To       string `json:"to" yaml:"to"`
-	Server   string `json:"server" yaml:"server"`
-	DBServer string `json:"db_server" yaml:"db_server"`
-}
-
-// printMigratePlan prints what a platform migrate would do: each site
-// with its wave, and how the waves go (on stderr for a table).
-func (o *PlatformMigrateOptions) printMigratePlan(st *store.Store, old, to *entities.Platform, set hosting.MigrateSettings) error {
-	rows := []planRow{}
-	waves := hosting.Waves(set.Sites, set.Canary, set.Wave)
-	for i, sites := range waves {
-		for _, d := range sites {
-			v, err := st.GetSite(o.ctx, d)
-			if err != nil {
-				return err
-			}
-			rows = append(rows, planRow{Wave: hosting.WaveName(i, set.Canary > 0), Site: d, From: old.Name, To: to.Name, Server: to.Server, DBServer: v.DBServer})
-		}
+// printMigratePlan prints what a platform migrate would do and changes
+// nothing: per wave, each site's move as a plan (hosting.PlanPlatformMigrate;
+// the table one change a line, json or yaml the whole plan), and how the
+// waves go on stderr.
+func (o *PlatformMigrateOptions) printMigratePlan(old *entities.Platform, set hosting.MigrateSettings) error {
+	r, err := o.runner()
+	if err != nil {
+		return err
 	}
-	allowed, _ := hosting.AllowedFailures(set.MaxFailures, len(set.Sites))
-	o.infof("dry run: %d site(s) of %s would move to %s in %d wave(s), at most %d at once on a server; no new site starts once more than %d fail (or a canary fails); nothing was changed",
-		len(set.Sites), old.Name, to.Name, len(waves), set.PerServer, allowed)
-	return o.print(rows)
+	mp, err := r.PlanPlatformMigrate(o.ctx, old, set)
+	if err != nil {
+		return err
+	}
+	o.infof("dry run: %d site(s) of %s would move to %s in %d wave(s), at most %d at once on a server, each checked on %s before its old copy goes; no new site starts once more than %d fail (or a canary fails); nothing was changed",
+		mp.Sites, old.Name, mp.To, len(mp.Waves), mp.PerServer, mp.To, mp.Allowed)
+	if o.format == "table" {
+		return o.print(mp.Rows())
+	}
+	return o.print(mp)
 }
 
 // migrateStatus is platform migrate --status: the last platform migrate

@@ -97,8 +97,15 @@ func TestPlatformMigrateWaves(t *testing.T) {
 
 	plan := must(t, h.home, "platform", "migrate", "old", "new", "--sites", strings.Join(sites, ","), "--canary", "1", "--wave", "4",
 		"--per-server", "4", "--dry-run", "--format", "json")
-	var rows []struct{ Wave, Site string }
-	if err := json.Unmarshal([]byte(plan), &rows); err != nil || len(rows) != 12 || rows[0].Wave != "canary" || rows[1].Wave != "wave 1" || rows[8].Wave != "wave 2" || rows[11].Wave != "wave 3" {
+	var mp struct {
+		Waves []struct {
+			Name  string
+			Sites []struct{ Task, Target string }
+		}
+	}
+	if err := json.Unmarshal([]byte(plan), &mp); err != nil || len(mp.Waves) != 4 || mp.Waves[0].Name != "canary" || mp.Waves[1].Name != "wave 1" ||
+		mp.Waves[2].Name != "wave 2" || mp.Waves[3].Name != "wave 3" || len(mp.Waves[0].Sites) != 1 || len(mp.Waves[2].Sites) != 4 ||
+		mp.Waves[2].Sites[3].Target != failing || len(mp.Waves[3].Sites) != 3 {
 		t.Fatalf("the dry run's plan: %v\n%s", err, plan)
 	}
 	if platformOf(sites[0]) != "old" {

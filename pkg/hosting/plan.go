@@ -309,6 +309,92 @@ func (r *Runner) planSync(ctx context.Context, pl *Plan, c *provision.Job) error
 	return nil
 }
 
+// MigratePlan is what a platform migrate would do (--dry-run): its
+// settings, and per wave the plan of each site's move (the site.migrate
+// child it would run, with the health gate before the old copy goes).
+type MigratePlan struct {
+	Task      string `json:"task" yaml:"task"`     // platform.migrate
+	Target    string `json:"target" yaml:"target"` // the old platform
+	To        string `json:"to" yaml:"to"`
+	Sites     int    `json:"sites" yaml:"sites"`
+	Canary    int    `json:"canary" yaml:"canary"`
+	Wave      int    `json:"wave" yaml:"wave"`
+	PerServer int    `json:"per_server" yaml:"per_server"`
+	// Allowed is how many sites may fail before no new site starts
+	// (a canary's failure stops it whatever it is).
+	Allowed int        `json:"max_failures" yaml:"max_failures"`
+	Waves   []PlanWave `json:"waves" yaml:"waves"`
+}
+
+// PlanWave is one wave of a platform migrate's plan.
+type PlanWave struct {
+	Name  string  `json:"name" yaml:"name"` // canary, wave 1, ...
+	Sites []*Plan `json:"sites" yaml:"sites"`
+}
+
+// PlanPlatformMigrate works out what a platform migrate of set's sites from
+// platform from would change: the waves it would run, and for each site
+// the plan of its move (Plan of the site.migrate child, with the child's
+// options). Nothing is recorded.
+func (r *Runner) PlanPlatformMigrate(ctx context.Context, from *entities.Platform, set MigrateSettings) (*MigratePlan, error) {
+	to, err := r.Store.GetPlatform(ctx, set.To)
+	if err != nil {
+		return nil, err
+	}
+	allowed, err := AllowedFailures(set.MaxFailures, len(set.Sites))
+	if err != nil {
+		return nil, err
+	}
+	mp := &MigratePlan{Task: entities.TaskPlatformMigrate, Target: from.Name, To: to.Name, Sites: len(set.Sites),
+		Canary: min(set.Canary, len(set.Sites)), Wave: set.Wave, PerServer: set.PerServer, Allowed: allowed, Waves: []PlanWave{}}
+	for i, sites := range Waves(set.Sites, set.Canary, set.Wave) {
+		pw := PlanWave{Name: WaveName(i, set.Canary > 0)}
+		for _, d := range sites {
+			v, err := r.Store.GetSite(ctx, d)
+			if err != nil {
+				return nil, err
+			}
+			pl, err := r.Plan(ctx, &entities.Task{Type: entities.TaskSiteMigrate, TargetKind: entities.TargetSite, TargetID: v.ID, Target: v.Domain, Options: childOptions(to, v)})
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", d, err)
+			}
+			pw.Sites = append(pw.Sites, pl)
+		}
+		mp.Waves = append(mp.Waves, pw)
+	}
+	return mp, nil
+}
+
+// MigratePlanRow is one change of one site's move in a platform migrate's
+// plan, as its table prints it.
+type MigratePlanRow struct {
+	Wave   string `json:"wave" yaml:"wave"`
+	Site   string `json:"site" yaml:"site"`
+	Kind   string `json:"kind" yaml:"kind"`
+	Action string `json:"action" yaml:"action"`
+	What   string `json:"what" yaml:"what"`
+	Server string `json:"server,omitempty" yaml:"server,omitempty"`
+	Detail string `json:"detail,omitempty" yaml:"detail,omitempty"`
+}
+
+// TableColumns: see entities.Client.TableColumns.
+func (MigratePlanRow) TableColumns() []string {
+	return []string{"wave", "site", "kind", "action", "what", "server", "detail"}
+}
+
+// Rows are the plan's changes, one a row, by wave and site.
+func (mp *MigratePlan) Rows() []MigratePlanRow {
+	out := []MigratePlanRow{}
+	for _, w := range mp.Waves {
+		for _, pl := range w.Sites {
+			for _, c := range pl.Changes {
+				out = append(out, MigratePlanRow{Wave: w.Name, Site: pl.Target, Kind: c.Kind, Action: c.Action, What: c.What, Server: c.Server, Detail: c.Detail})
+			}
+		}
+	}
+	return out
+}
+
 // PlanEdit works out what site edit would change: the record's fields
 // from old to edited, and what the verify that follows writes again for
 // them.

@@ -541,11 +541,16 @@ func took(k *entities.Task) string {
 	return fmt.Sprintf("%.1f s", k.Finished.Sub(*k.Started).Seconds())
 }
 
+// childOptions are the options of the site.migrate child that moves site
+// to platform to (its plan in a dry run is worked out from the same).
+func childOptions(to *entities.Platform, site *entities.Site) map[string]string {
+	return map[string]string{"platform": to.Name, "db_server": site.DBServer, "health_gate": "1"}
+}
+
 // runChild queues the site's site.migrate child and runs it here, waiting
 // for another task of the site to end first (for at most childBusyWait).
 func (w *waves) runChild(ctx context.Context, site *entities.Site) (*entities.Task, error) {
-	opts := map[string]string{"platform": w.to.Name, "db_server": site.DBServer, "health_gate": "1"}
-	k, err := w.r.Store.QueueChildTask(ctx, w.t.ID, site, entities.TaskSiteMigrate, opts)
+	k, err := w.r.Store.QueueChildTask(ctx, w.t.ID, site, entities.TaskSiteMigrate, childOptions(w.to, site))
 	if err != nil {
 		return nil, err
 	}
