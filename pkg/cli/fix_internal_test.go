@@ -270,3 +270,66 @@ func TestNotifierWordsHint(t *testing.T) {
 		t.Fatalf("the notice changed the task: %+v %+v", task, tail)
 	}
 }
+
+// backEndLiterals are the string literals of the back end, the queue, the
+// store and hosting outside tests, each with its position.
+func backEndLiterals(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	fset := token.NewFileSet()
+	for _, dir := range []string{"provision", "store", "queue", "hosting"} {
+		err := filepath.WalkDir(filepath.Join("..", dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				return err
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				if l, ok := n.(*ast.BasicLit); ok && l.Kind == token.STRING {
+					if s, err := strconv.Unquote(l.Value); err == nil {
+						out[fset.Position(l.Pos()).String()] = s
+					}
+				}
+				return true
+			})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestBackEndWordsNoCommands: what the back end, the queue, the store and
+// hosting say names no command of the command line ("aegir site verify
+// D"): they say what to do in the model's terms, with actions (Fix) that
+// each front end words as its own commands, so that an API client is
+// never told to run a command it cannot run.
+func TestBackEndWordsNoCommands(t *testing.T) {
+	root := newApp(t.Context(), IOStreams{}).rootCmd()
+	var paths []string
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, s := range c.Commands() {
+			if !s.HasSubCommands() && s.Parent() != root {
+				paths = append(paths, s.CommandPath()+" ")
+			}
+			walk(s)
+		}
+	}
+	walk(root)
+	lits := backEndLiterals(t)
+	if len(lits) < 1000 {
+		t.Fatalf("found only %d string literals: the search is broken", len(lits))
+	}
+	for pos, s := range lits {
+		for _, p := range paths {
+			if strings.Contains(s+" ", p) {
+				t.Errorf("%s: %q names the command %q: say it in the model's terms and put the action in a Fix", pos, s, strings.TrimSpace(p))
+			}
+		}
+	}
+}

@@ -223,7 +223,11 @@ func verboseLevel(level string) bool {
 func (a *App) writeLogLine(w io.Writer, l entities.LogLine) {
 	ts := l.Time.Local().Format("15:04:05")
 	level := a.paint(w, output.StatusColor(l.Level), fmt.Sprintf("%-7s", l.Level))
-	for i, line := range strings.Split(strings.TrimRight(output.Printable(l.Message), "\n"), "\n") {
+	msg := l.Message
+	if len(l.Fix) > 0 {
+		msg = wordHint(msg, l.Fix)
+	}
+	for i, line := range strings.Split(strings.TrimRight(output.Printable(msg), "\n"), "\n") {
 		if i == 0 {
 			fmt.Fprintf(w, "%s %s %s\n", ts, level, line)
 		} else {

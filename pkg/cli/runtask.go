@@ -71,6 +71,8 @@ func (n wordedNotifier) Notify(ctx context.Context, f *queue.Failure) error {
 	t := *f.Task
 	g.Task, g.LogTail = &t, slices.Clone(f.LogTail)
 	wordTaskHint(g.Task, g.LogTail)
+	wordLines(g.LogTail)
+	g.Word = wordFix
 	return n.Notifier.Notify(ctx, &g)
 }
 

@@ -75,7 +75,7 @@ func runSiteSync(o *SiteSyncOptions) error {
 		return err
 	}
 	if dst.Status == entities.SiteDisabled && !o.Force {
-		return &store.ConflictError{Field: "DST", Msg: "site " + dst.Domain + " is disabled",
+		return &store.ConflictError{Field: "dst", Msg: "site " + dst.Domain + " is disabled",
 			Hint: "give --force to sync onto it anyway (it stays disabled), or enable it first",
 			Fix:  []entities.Action{entities.Do("site.enable", dst.Domain)}}
 	}

@@ -133,6 +133,17 @@ func (a *App) wordTask(t *entities.Task, lines []entities.LogLine) {
 	wordTaskHint(t, lines)
 	if a.format != "json" && a.format != "yaml" {
 		t.Fix = nil
+		wordLines(lines)
+	}
+}
+
+// wordLines words each line's message with the commands of its fix, and
+// drops the actions.
+func wordLines(lines []entities.LogLine) {
+	for i, l := range lines {
+		if len(l.Fix) > 0 {
+			lines[i].Message, lines[i].Fix = wordHint(l.Message, l.Fix), nil
+		}
 	}
 }
 

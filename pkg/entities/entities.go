@@ -438,6 +438,9 @@ type LogLine struct {
 	Time    time.Time `json:"time" yaml:"time"`
 	Level   string    `json:"level" yaml:"level"`
 	Message string    `json:"message" yaml:"message"`
+	// Fix is what the line proposes to do, as actions each front end
+	// words as its own commands (the message is neutral prose).
+	Fix []Action `json:"fix,omitempty" yaml:"fix,omitempty"`
 }
 
 // Package types.

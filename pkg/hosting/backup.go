@@ -67,14 +67,15 @@ func (r *Runner) fillMigrate(ctx context.Context, t *entities.Task, c *provision
 		if err := store.OpenForSites(p); err != nil {
 			return err // locked since the migrate was queued
 		}
-		if err := r.fillPlatform(ctx, &tc, p); err != nil {
+		if _, err := r.fillPlatform(ctx, &tc, p); err != nil {
 			return err
 		}
 	}
-	dbs, err := r.Store.GetServer(ctx, c.Site.DBServer.Machine.Name)
+	dbName := c.Site.DBServer.Machine.Name
 	if name := t.Options["db_server"]; name != "" {
-		dbs, err = r.Store.GetServer(ctx, name)
+		dbName = name
 	}
+	dbs, err := r.Store.GetServer(ctx, dbName)
 	if err != nil {
 		return err
 	}

@@ -127,12 +127,12 @@ func showTarget(t *entities.Task) []entities.Action {
 // Handle is the queue's Handler: it runs t, and a task that waits for a
 // reload it shares with others lends its worker to the next task
 // meanwhile.
-func (r *Runner) Handle(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
+func (r *Runner) Handle(ctx context.Context, t *entities.Task, log func(level, msg string, fix ...entities.Action)) queue.Outcome {
 	if t.Type == entities.TaskPlatformMigrate {
 		return r.migratePlatform(ctx, t, log)
 	}
 	wctx := engine.WithSharedWait(ctx, func() func() { return queue.ReleaseWorker(ctx) })
-	o := r.Run(wctx, t, provision.LoggerFunc(log))
+	o := r.Run(wctx, t, provision.FixLoggerFunc(log))
 	if r.KeepLoginLinks && o.LoginLink != "" {
 		r.links.Store(t.ID, o.LoginLink)
 	}
@@ -142,8 +142,8 @@ func (r *Runner) Handle(ctx context.Context, t *entities.Task, log func(level, m
 // Rescue is the queue's Cleanup: Cleanup with its log lines kept in the
 // dead task's log, marked as the clean-up's.
 func (r *Runner) Rescue(ctx context.Context, t *entities.Task) (bool, error) {
-	return r.Cleanup(ctx, t, provision.LoggerFunc(func(level, msg string) {
-		_ = r.Store.AppendLog(ctx, t.ID, entities.LogLine{Level: level, Message: "clean-up: " + msg})
+	return r.Cleanup(ctx, t, provision.FixLoggerFunc(func(level, msg string, fix ...entities.Action) {
+		_ = r.Store.AppendLog(ctx, t.ID, entities.LogLine{Level: level, Message: "clean-up: " + msg, Fix: fix})
 	}))
 }
 
@@ -182,7 +182,7 @@ func (r *Runner) BuildContext(ctx context.Context, t *entities.Task) (*provision
 		if err != nil {
 			return nil, err
 		}
-		if err := r.fillPlatform(ctx, c, p); err != nil {
+		if _, err := r.fillPlatform(ctx, c, p); err != nil {
 			return nil, err
 		}
 	case entities.TargetSite:
@@ -204,14 +204,16 @@ func (r *Runner) BuildContext(ctx context.Context, t *entities.Task) (*provision
 	return c, nil
 }
 
-func (r *Runner) fillPlatform(ctx context.Context, c *provision.Job, p *entities.Platform) error {
+// fillPlatform puts platform p and its web server into c, and returns
+// the server (read once for the job).
+func (r *Runner) fillPlatform(ctx context.Context, c *provision.Job, p *entities.Platform) (*entities.Server, error) {
 	s, err := r.Store.GetServer(ctx, p.Server)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.fillWeb(c, s)
 	c.Site.Platform = provision.PlatformSpec{Name: p.Name, Root: p.Root, Type: p.Type, CoreVersion: p.CoreVersion, Drush: p.Drush}
-	return nil
+	return s, nil
 }
 
 func (r *Runner) fillSite(ctx context.Context, c *provision.Job, site *entities.Site) error {
@@ -219,7 +221,8 @@ func (r *Runner) fillSite(ctx context.Context, c *provision.Job, site *entities.
 	if err != nil {
 		return err
 	}
-	if err := r.fillPlatform(ctx, c, p); err != nil {
+	web, err := r.fillPlatform(ctx, c, p)
+	if err != nil {
 		return err
 	}
 	dbs, err := r.Store.GetServerByID(ctx, site.DBServerID)
@@ -227,10 +230,6 @@ func (r *Runner) fillSite(ctx context.Context, c *provision.Job, site *entities.
 		return err
 	}
 	if err := r.fillDB(c, dbs); err != nil {
-		return err
-	}
-	web, err := r.Store.GetServer(ctx, p.Server)
-	if err != nil {
 		return err
 	}
 	c.Site.DB.GrantHost = grantHost(web, dbs, c.Site.DBServer.Host)

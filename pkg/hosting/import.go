@@ -33,7 +33,8 @@ func (r *Runner) importSites(ctx context.Context, t *entities.Task, found []prov
 		}
 		dbs := matchDBServer(servers, p.Server, f)
 		if dbs == "" {
-			log.Log(provision.LevelWarning, fmt.Sprintf("site %s: no database server of aegir's is at %s; add it (aegir server add NAME --host HOST --db TYPE --db-host %s) and import again", f.Domain, f.DBHost, f.DBHost))
+			provision.LogFix(log, provision.LevelWarning, fmt.Sprintf("site %s: no database server of aegir's is at %s; add it, then import again", f.Domain, f.DBHost),
+				[]entities.Action{entities.Do("server.add", "NAME", "host=HOST", "db=TYPE", "db-host="+f.DBHost)})
 			continue
 		}
 		// The database named in the site's own settings (its code) must

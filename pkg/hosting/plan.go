@@ -91,7 +91,8 @@ func (r *Runner) siteParts(ctx context.Context, s *provision.SiteSpec) ([]PlanCh
 	}
 	typ := p.Type
 	if typ == "" {
-		return nil, fmt.Errorf("platform %s has no type yet: verify it first (aegir platform verify %s)", p.Name, p.Name)
+		return nil, &provision.Error{Code: provision.ErrInvalidContext, Msg: fmt.Sprintf("platform %s has no type yet", p.Name), Hint: "verify the platform first",
+			Fix: []entities.Action{entities.Do("platform.verify", p.Name)}}
 	}
 	d, err := app.For(typ)
 	if err != nil {
@@ -278,7 +279,7 @@ func (r *Runner) planSync(ctx context.Context, pl *Plan, c *provision.Job) error
 	}
 	source, at := &c.Site, c.AtTarget()
 	dst := &at.Site
-	r.planBackup(pl, at, "of "+dst.Domain+", taken first, kept: aegir site restore "+dst.Domain+" brings it back")
+	r.planBackup(pl, at, "of "+dst.Domain+", taken first, kept: a restore of "+dst.Domain+" brings it back")
 	pl.add("backup", PlanCreate, path.Join(c.Backup.Dir, source.Domain+"-TIME.tar.gz"), "", "a snapshot of "+source.Domain+", removed after the sync")
 	if c.Opt("db", "1") != "0" {
 		if err := r.planNewDB(ctx, pl, dst, dst, "the snapshot of "+source.Domain); err != nil {

@@ -287,7 +287,7 @@ func MigrateProgressOf(ctx context.Context, st *store.Store, t *entities.Task) (
 const skippedWhy = "skipped: the site was not on the platform any more when its turn came"
 
 // migratePlatform runs platform.migrate task t (see the top of this file).
-func (r *Runner) migratePlatform(ctx context.Context, t *entities.Task, log func(level, msg string)) queue.Outcome {
+func (r *Runner) migratePlatform(ctx context.Context, t *entities.Task, log func(level, msg string, fix ...entities.Action)) queue.Outcome {
 	fail := func(err error) queue.Outcome {
 		log(entities.LevelError, err.Error())
 		return queue.Outcome{Status: entities.TaskError, Code: "invalid_context", Error: err.Error()}
@@ -338,7 +338,7 @@ func (r *Runner) migratePlatform(ctx context.Context, t *entities.Task, log func
 type waves struct {
 	r        *Runner
 	t        *entities.Task
-	log      func(level, msg string)
+	log      func(level, msg string, fix ...entities.Action)
 	from, to *entities.Platform
 	set      MigrateSettings
 	allowed  int
@@ -585,8 +585,8 @@ func (w *waves) outcome(ctx context.Context) queue.Outcome {
 	res := queue.Outcome{Status: entities.TaskSuccess, Result: p}
 	failed := p.FailedSites()
 	summary := fmt.Sprintf("%d moved, %d failed, %d skipped, %d left", p.Done, p.Failed, p.Skipped, p.Left)
-	hint := fmt.Sprintf("fix what makes them fail on platform %s (each task's log says), then run the platform migrate again (aegir platform migrate %s %s): it goes on with the sites left on %s",
-		w.to.Name, w.from.Name, w.to.Name, w.from.Name)
+	hint := fmt.Sprintf("fix what makes them fail on platform %s (each task's log says), then run the platform migrate again: it goes on with the sites left on %s",
+		w.to.Name, w.from.Name)
 	fix := []entities.Action{entities.Do("task.show", strconv.FormatInt(w.t.ID, 10)), entities.Do("task.retry", strconv.FormatInt(w.t.ID, 10))}
 	switch {
 	case stop != "" || ctx.Err() != nil:

@@ -51,6 +51,34 @@ type LoggerFunc func(level, message string)
 // Log calls f.
 func (f LoggerFunc) Log(level, message string) { f(level, message) }
 
+// FixLogger is a Logger that keeps what a line proposes to do as actions
+// beside its neutral message, for its front end to word as commands.
+type FixLogger interface {
+	Logger
+	LogFix(level, message string, fix []entities.Action)
+}
+
+// FixLoggerFunc adapts a function to FixLogger.
+type FixLoggerFunc func(level, message string, fix ...entities.Action)
+
+// Log calls f without actions.
+func (f FixLoggerFunc) Log(level, message string) { f(level, message) }
+
+// LogFix calls f.
+func (f FixLoggerFunc) LogFix(level, message string, fix []entities.Action) {
+	f(level, message, fix...)
+}
+
+// LogFix sends a line and its actions to l: to LogFix if l keeps actions,
+// else the message alone.
+func LogFix(l Logger, level, message string, fix []entities.Action) {
+	if fl, ok := l.(FixLogger); ok {
+		fl.LogFix(level, message, fix)
+		return
+	}
+	l.Log(level, message)
+}
+
 // Result is what the back end answers for one task.
 type Result struct {
 	Status string    `json:"status"` // success, warning or error

@@ -14,7 +14,7 @@ import (
 func BenchmarkDispatchNoop(b *testing.B) {
 	st, _ := newStore(b)
 	insertVerifies(b, st, b.N, b.N)
-	d := &Dispatcher{Store: st, Workers: 2, Handler: func(_ context.Context, _ *entities.Task, log func(string, string)) Outcome {
+	d := &Dispatcher{Store: st, Workers: 2, Handler: func(_ context.Context, _ *entities.Task, log func(string, string, ...entities.Action)) Outcome {
 		log("info", "nothing to do")
 		return Outcome{}
 	}}

@@ -95,7 +95,7 @@ func TestRunTaskBusy(t *testing.T) {
 	st, _ := newStore(t)
 	ctx := context.Background()
 	ran := 0
-	d := &Dispatcher{Store: st, Handler: func(context.Context, *entities.Task, func(string, string)) Outcome {
+	d := &Dispatcher{Store: st, Handler: func(context.Context, *entities.Task, func(string, string, ...entities.Action)) Outcome {
 		ran++
 		return Outcome{}
 	}}

@@ -35,7 +35,7 @@ func crashChild(path string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	d := &Dispatcher{Store: st, Lease: time.Hour, Handler: func(ctx context.Context, t *entities.Task, log func(string, string)) Outcome {
+	d := &Dispatcher{Store: st, Lease: time.Hour, Handler: func(ctx context.Context, t *entities.Task, log func(string, string, ...entities.Action)) Outcome {
 		log("info", "half-way through "+t.Target)
 		select {} // killed here
 	}}

@@ -56,7 +56,7 @@ const MsgDied = "dispatcher died while running this task"
 // log as they come) and says how the task ended. ctx is cancelled when the
 // task's lease is lost (another dispatcher declared this one dead) and, for
 // RunTask, when the caller's context is.
-type Handler func(ctx context.Context, t *entities.Task, log func(level, msg string)) Outcome
+type Handler func(ctx context.Context, t *entities.Task, log func(level, msg string, fix ...entities.Action)) Outcome
 
 // Outcome is how a task ended.
 type Outcome struct {
@@ -423,7 +423,7 @@ func (d *Dispatcher) RunTask(ctx context.Context, id int64) (*entities.Task, err
 			return nil, err
 		}
 		if cur.Status != entities.TaskQueued {
-			return cur, &store.ConflictError{Field: "ID", Msg: fmt.Sprintf("task %d is %s, not queued: it cannot run again", id, cur.Status),
+			return cur, &store.ConflictError{Field: "id", Msg: fmt.Sprintf("task %d is %s, not queued: it cannot run again", id, cur.Status),
 				Hint: "see it, and queue it again", Fix: []entities.Action{entities.Do("task.show", fmt.Sprint(id)), entities.Do("task.retry", fmt.Sprint(id))}}
 		}
 		h, err := d.Store.TaskHolder(ctx, cur)
@@ -496,7 +496,7 @@ func (d *Dispatcher) execute(ctx context.Context, t *entities.Task) string {
 }
 
 // call runs the handler; a panic becomes an error outcome.
-func (d *Dispatcher) call(ctx context.Context, t *entities.Task, log func(level, msg string)) (out Outcome) {
+func (d *Dispatcher) call(ctx context.Context, t *entities.Task, log func(level, msg string, fix ...entities.Action)) (out Outcome) {
 	defer func() {
 		if r := recover(); r != nil {
 			log(entities.LevelError, fmt.Sprintf("internal error: %v\n%s", r, debug.Stack()))
@@ -574,8 +574,8 @@ type taskWriter struct {
 	flushMu sync.Mutex // one flush at a time keeps the lines in order
 }
 
-func (w *taskWriter) log(level, msg string) {
-	l := entities.LogLine{Time: w.d.now(), Level: level, Message: msg}
+func (w *taskWriter) log(level, msg string, fix ...entities.Action) {
+	l := entities.LogLine{Time: w.d.now(), Level: level, Message: msg, Fix: fix}
 	w.mu.Lock()
 	w.pending = append(w.pending, l)
 	if len(w.pending) > logMaxPending {

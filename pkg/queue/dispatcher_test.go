@@ -24,7 +24,7 @@ func TestRunOnceOutcomes(t *testing.T) {
 	fail := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 3)
 	boom := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 4)
 	odd := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 5)
-	d := &Dispatcher{Store: st, Workers: 3, Handler: func(ctx context.Context, task *entities.Task, log func(string, string)) Outcome {
+	d := &Dispatcher{Store: st, Workers: 3, Handler: func(ctx context.Context, task *entities.Task, log func(string, string, ...entities.Action)) Outcome {
 		log("info", "working on "+task.Target)
 		switch task.ID {
 		case ok.ID:
@@ -101,7 +101,7 @@ func TestTwoDispatchersRunEachTaskOnce(t *testing.T) {
 	busy := map[string]int{}
 	order := map[string][]int64{}
 	var overlap atomic.Int32
-	handler := func(ctx context.Context, task *entities.Task, log func(string, string)) Outcome {
+	handler := func(ctx context.Context, task *entities.Task, log func(string, string, ...entities.Action)) Outcome {
 		key := fmt.Sprintf("%s/%d", task.TargetKind, task.TargetID)
 		mu.Lock()
 		runs[task.ID]++
@@ -174,7 +174,7 @@ func TestLogVisibleWhileRunning(t *testing.T) {
 	task := queueTask(t, st, entities.TaskSiteInstall, entities.TargetSite, 1)
 	release := make(chan struct{})
 	logged := make(chan time.Time, 1)
-	d := &Dispatcher{Store: st, Handler: func(ctx context.Context, _ *entities.Task, log func(string, string)) Outcome {
+	d := &Dispatcher{Store: st, Handler: func(ctx context.Context, _ *entities.Task, log func(string, string, ...entities.Action)) Outcome {
 		log("info", "downloading core")
 		logged <- time.Now()
 		<-release
@@ -210,7 +210,7 @@ func TestHeartbeatKeepsLease(t *testing.T) {
 	st, path := newStore(t)
 	other := openStore(t, path)
 	task := queueTask(t, st, entities.TaskSiteBackup, entities.TargetSite, 1)
-	d := &Dispatcher{Store: st, Lease: 300 * time.Millisecond, Handler: func(ctx context.Context, _ *entities.Task, _ func(string, string)) Outcome {
+	d := &Dispatcher{Store: st, Lease: 300 * time.Millisecond, Handler: func(ctx context.Context, _ *entities.Task, _ func(string, string, ...entities.Action)) Outcome {
 		select {
 		case <-time.After(1200 * time.Millisecond):
 			return Outcome{}
@@ -254,7 +254,7 @@ func TestLostLeaseIsNotOverwritten(t *testing.T) {
 	task := queueTask(t, st, entities.TaskSiteInstall, entities.TargetSite, 1)
 	started := make(chan struct{})
 	cancelled := make(chan struct{})
-	d := &Dispatcher{Store: st, Lease: 150 * time.Millisecond, Handler: func(ctx context.Context, _ *entities.Task, _ func(string, string)) Outcome {
+	d := &Dispatcher{Store: st, Lease: 150 * time.Millisecond, Handler: func(ctx context.Context, _ *entities.Task, _ func(string, string, ...entities.Action)) Outcome {
 		close(started)
 		select {
 		case <-ctx.Done():
@@ -297,7 +297,7 @@ func TestServeFinishesRunningTasksOnStop(t *testing.T) {
 	first := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 1)
 	started := make(chan int64, 10)
 	release := make(chan struct{})
-	d := &Dispatcher{Store: st, Workers: 1, Poll: 50 * time.Millisecond, Handler: func(ctx context.Context, task *entities.Task, _ func(string, string)) Outcome {
+	d := &Dispatcher{Store: st, Workers: 1, Poll: 50 * time.Millisecond, Handler: func(ctx context.Context, task *entities.Task, _ func(string, string, ...entities.Action)) Outcome {
 		started <- task.ID
 		if task.ID == first.ID {
 			return Outcome{}
@@ -356,7 +356,7 @@ func TestWorkersRunInParallel(t *testing.T) {
 	var mu sync.Mutex
 	running, most, gaveUp := 0, 0, false
 	full := make(chan struct{})
-	d := &Dispatcher{Store: st, Workers: 4, Handler: func(context.Context, *entities.Task, func(string, string)) Outcome {
+	d := &Dispatcher{Store: st, Workers: 4, Handler: func(context.Context, *entities.Task, func(string, string, ...entities.Action)) Outcome {
 		mu.Lock()
 		running++
 		most = max(most, running)
@@ -400,7 +400,7 @@ func TestEcho(t *testing.T) {
 	task := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 1)
 	var got []string
 	d := &Dispatcher{Store: st, Echo: func(_ *entities.Task, l entities.LogLine) { got = append(got, l.Level+":"+l.Message) },
-		Handler: func(_ context.Context, _ *entities.Task, log func(string, string)) Outcome {
+		Handler: func(_ context.Context, _ *entities.Task, log func(string, string, ...entities.Action)) Outcome {
 			for i := 0; i < 250; i++ {
 				log("info", fmt.Sprint(i))
 			}
@@ -445,7 +445,7 @@ func TestReleaseWorker(t *testing.T) {
 		most = max(most, working)
 		mu.Unlock()
 	}
-	d := &Dispatcher{Store: st, Workers: 1, Handler: func(ctx context.Context, task *entities.Task, log func(string, string)) Outcome {
+	d := &Dispatcher{Store: st, Workers: 1, Handler: func(ctx context.Context, task *entities.Task, log func(string, string, ...entities.Action)) Outcome {
 		work(1)
 		defer work(-1)
 		if task.TargetID != 1 {

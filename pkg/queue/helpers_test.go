@@ -131,7 +131,7 @@ func seedSites(t testing.TB, st *store.Store, n int) []int64 {
 }
 
 // succeed is a handler that ends every task well.
-func succeed(ctx context.Context, t *entities.Task, log func(level, msg string)) Outcome {
+func succeed(ctx context.Context, t *entities.Task, log func(level, msg string, fix ...entities.Action)) Outcome {
 	return Outcome{Status: entities.TaskSuccess}
 }
 

@@ -34,7 +34,7 @@ func masterChild(locator string) int {
 		return 1
 	}
 	defer st.Close()
-	handler := func(ctx context.Context, t *entities.Task, log func(string, string)) Outcome {
+	handler := func(ctx context.Context, t *entities.Task, log func(string, string, ...entities.Action)) Outcome {
 		var running, older int
 		if err := st.TestQueryRow(`SELECT COUNT(*) FROM tasks WHERE target_kind = ? AND target_id = ? AND id <> ? AND status = 'processing'`, t.TargetKind, t.TargetID, t.ID).Scan(&running); err != nil {
 			return Outcome{Error: err.Error()}

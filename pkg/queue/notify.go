@@ -34,6 +34,24 @@ type Failure struct {
 	ErrorCode string             `json:"error_code"`
 	Host      string             `json:"host"`
 	LogTail   []entities.LogLine `json:"log_tail"`
+	// Word, if set, words an action as the front end's command; else a
+	// notice names it in the model's terms (task.log 12).
+	Word func(entities.Action) string `json:"-"`
+}
+
+// word is a as f's front end words it.
+func (f *Failure) word(a entities.Action) string {
+	if f.Word != nil {
+		return f.Word(a)
+	}
+	s := a.Verb + " " + a.Target
+	for _, arg := range a.Args {
+		s += " " + arg.Name
+		if arg.Value != "" {
+			s += "=" + arg.Value
+		}
+	}
+	return strings.TrimSpace(s)
 }
 
 // Notifier tells the administrator that a task failed.
@@ -258,7 +276,8 @@ func (m *MailNotifier) message(f *Failure) []byte {
 			}
 		}
 	}
-	fmt.Fprintf(&b, "\r\nThe whole log: aegir task log %d\r\nRun it again: aegir task retry %d\r\n", f.ID, f.ID)
+	tid := strconv.FormatInt(f.ID, 10)
+	fmt.Fprintf(&b, "\r\nThe whole log: %s\r\nRun it again: %s\r\n", f.word(entities.Do("task.log", tid)), f.word(entities.Do("task.retry", tid)))
 	return b.Bytes()
 }
 

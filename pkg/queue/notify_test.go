@@ -16,7 +16,7 @@ import (
 )
 
 // failing logs 30 lines and fails with a hint.
-func failing(_ context.Context, t *entities.Task, log func(string, string)) Outcome {
+func failing(_ context.Context, t *entities.Task, log func(string, string, ...entities.Action)) Outcome {
 	for i := 1; i <= 30; i++ {
 		log("info", fmt.Sprintf("step %d", i))
 	}
@@ -33,7 +33,7 @@ func TestNotifyCommand(t *testing.T) {
 	ok := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 1)
 	bad := queueTask(t, st, entities.TaskSiteInstall, entities.TargetSite, 2)
 	d := &Dispatcher{Store: st, Notify: &CommandNotifier{Argv: []string{"/bin/sh", "-c", script, "notify", in, env}},
-		Handler: func(ctx context.Context, task *entities.Task, log func(string, string)) Outcome {
+		Handler: func(ctx context.Context, task *entities.Task, log func(string, string, ...entities.Action)) Outcome {
 			if task.ID == ok.ID {
 				return Outcome{}
 			}

@@ -126,7 +126,7 @@ func TestFailingSiteDoesNotStarveOthers(t *testing.T) {
 	st.Now = clk.Now
 	sites := seedSites(t, st, 3)
 	d := &Dispatcher{Store: st, Queues: []QueueConfig{{Name: "cron", Enabled: true, Frequency: 3 * time.Minute}},
-		Handler: func(_ context.Context, task *entities.Task, _ func(string, string)) Outcome {
+		Handler: func(_ context.Context, task *entities.Task, _ func(string, string, ...entities.Action)) Outcome {
 			if task.TargetID == sites[0] {
 				return Outcome{Status: entities.TaskError, Error: "cron.php returned 500"}
 			}

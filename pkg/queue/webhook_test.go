@@ -118,7 +118,7 @@ func TestWebhookRetryAfterReceiverDown(t *testing.T) {
 	w := addWebhook(t, st, "http://"+addr+"/hook", "", entities.EventTaskFailed)
 
 	task := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, sites[0])
-	d := &Dispatcher{Store: st, Handler: func(context.Context, *entities.Task, func(string, string)) Outcome {
+	d := &Dispatcher{Store: st, Handler: func(context.Context, *entities.Task, func(string, string, ...entities.Action)) Outcome {
 		return Outcome{Status: entities.TaskError, Error: "nginx is not running", Code: "unreachable"}
 	}}
 	sum, err := d.RunOnce(ctx)
@@ -234,7 +234,7 @@ func TestWebhookSlowReceiverDoesNotHoldTasks(t *testing.T) {
 	defer srv.Close()
 	addWebhook(t, st, "http://"+l.Addr().String()+"/", "", entities.EventTaskFailed)
 	failed := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, sites[0])
-	d := &Dispatcher{Store: st, Handler: func(_ context.Context, task *entities.Task, _ func(string, string)) Outcome {
+	d := &Dispatcher{Store: st, Handler: func(_ context.Context, task *entities.Task, _ func(string, string, ...entities.Action)) Outcome {
 		if task.ID == failed.ID {
 			return Outcome{Status: entities.TaskError, Error: "broken"}
 		}

@@ -122,7 +122,7 @@ func placement(ctx context.Context, tx *sql.Tx, platform, dbServer string) (plat
 		return 0, 0, err
 	}
 	if !hasDB {
-		return 0, 0, &ConflictError{Field: "--db-server", Msg: "server " + quote(dbServer) + " has no database service",
+		return 0, 0, &ConflictError{Field: "db-server", Msg: "server " + quote(dbServer) + " has no database service",
 			Hint: "add one, or pick another database server",
 			Fix:  []entities.Action{entities.Do("server.edit", dbServer, "db=mariadb")}}
 	}
@@ -160,7 +160,7 @@ func (s *Store) CloneSite(ctx context.Context, v *entities.Site, source *entitie
 			return &NotFoundError{Kind: "site", Name: source.Domain}
 		}
 		if isUnique(err) {
-			return &ConflictError{Field: "NEWDOMAIN", Msg: "site " + quote(v.Domain) + " already exists", Fix: []entities.Action{entities.Do("site.show", v.Domain)}}
+			return &ConflictError{Field: "new-domain", Msg: "site " + quote(v.Domain) + " already exists", Fix: []entities.Action{entities.Do("site.show", v.Domain)}}
 		}
 		if err != nil {
 			return err
@@ -192,7 +192,7 @@ func (s *Store) MoveSite(ctx context.Context, id int64, platform, dbServer, doma
 		if _, err := tx.ExecContext(ctx, `UPDATE sites SET platform_id = ?, db_server_id = ?, domain = ?, db_name = ?, db_user = ? WHERE id = ?`,
 			platformID, dbServerID, domain, dbName, dbUser, id); err != nil {
 			if isUnique(err) {
-				return &ConflictError{Field: "--domain", Msg: "site " + quote(domain) + " already exists"}
+				return &ConflictError{Field: "domain", Msg: "site " + quote(domain) + " already exists"}
 			}
 			return err
 		}
@@ -258,12 +258,12 @@ func (s *Store) RecreateSite(ctx context.Context, deletedID int64, aliases []str
 			return err
 		}
 		if platformStatus == entities.StatusDeleted {
-			return &ConflictError{Field: "DOMAIN", Msg: "the platform " + quote(platform) + " of the deleted site " + domain + " was deleted too",
+			return &ConflictError{Field: "domain", Msg: "the platform " + quote(platform) + " of the deleted site " + domain + " was deleted too",
 				Hint: "add a platform of that name again, then restore",
 				Fix:  []entities.Action{entities.Do("platform.add", platform), entities.Do("site.restore", domain)}}
 		}
 		if dbServerStatus == entities.StatusDeleted {
-			return &ConflictError{Field: "DOMAIN", Msg: "the database server " + quote(dbServer) + " of the deleted site " + domain + " was deleted too",
+			return &ConflictError{Field: "domain", Msg: "the database server " + quote(dbServer) + " of the deleted site " + domain + " was deleted too",
 				Hint: "add the server again, then restore",
 				Fix:  []entities.Action{entities.Do("server.add", dbServer), entities.Do("site.restore", domain)}}
 		}
@@ -277,7 +277,7 @@ func (s *Store) RecreateSite(ctx context.Context, deletedID int64, aliases []str
 		newID, err := insert(ctx, tx, `INSERT INTO sites (domain, platform_id, db_server_id, client_id, redirect, profile, language, https, status, created)
 			SELECT domain, platform_id, db_server_id, client_id, redirect, profile, language, https, 'queued', ? FROM sites WHERE id = ?`, s.now(), deletedID)
 		if isUnique(err) {
-			return &ConflictError{Field: "DOMAIN", Msg: "site " + quote(domain) + " exists again", Hint: "restore it as it is",
+			return &ConflictError{Field: "domain", Msg: "site " + quote(domain) + " exists again", Hint: "restore it as it is",
 				Fix: []entities.Action{entities.Do("site.restore", domain)}}
 		}
 		if err != nil {

@@ -203,13 +203,9 @@ func (s *Store) endTask(ctx context.Context, id int64, worker string, lease *any
 			rb, _ = json.Marshal(map[string]string{"unencodable_result": err.Error()})
 		}
 	}
-	var fix []byte
-	if len(end.Fix) > 0 {
-		fix, _ = json.Marshal(end.Fix)
-	}
 	q := `UPDATE tasks SET status = ?, error = ?, hint = ?, fix = ?, error_code = ?, result = ?, finished = ?, lease_until = NULL
 		WHERE id = ? AND status = 'processing' AND worker = ?`
-	args := []any{end.Status, end.Error, end.Hint, string(fix), end.Code, string(rb), ms2(end.Finished), id, worker}
+	args := []any{end.Status, end.Error, end.Hint, fixText(end.Fix), end.Code, string(rb), ms2(end.Finished), id, worker}
 	if lease != nil {
 		q += ` AND ` + s.dialect.isSame("lease_until", "?")
 		args = append(args, *lease)
@@ -232,8 +228,8 @@ func (s *Store) ClearRescuedError(ctx context.Context, id int64) error {
 
 // TaskLogTail returns the last n lines of a task's log, oldest first.
 func (s *Store) TaskLogTail(ctx context.Context, taskID int64, n int) ([]entities.LogLine, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT time, level, message FROM
-		(SELECT id, time, level, message FROM task_log WHERE task_id = ? ORDER BY id DESC LIMIT ?) l ORDER BY id`, taskID, n)
+	rows, err := s.db.QueryContext(ctx, `SELECT time, level, message, fix FROM
+		(SELECT id, time, level, message, fix FROM task_log WHERE task_id = ? ORDER BY id DESC LIMIT ?) l ORDER BY id`, taskID, n)
 	if err != nil {
 		return []entities.LogLine{}, err
 	}
@@ -242,10 +238,12 @@ func (s *Store) TaskLogTail(ctx context.Context, taskID int64, n int) ([]entitie
 	for rows.Next() {
 		var l entities.LogLine
 		var ms int64
-		if err := rows.Scan(&ms, &l.Level, &l.Message); err != nil {
+		var fix string
+		if err := rows.Scan(&ms, &l.Level, &l.Message, &fix); err != nil {
 			return out, err
 		}
 		l.Time = fromMs(ms)
+		l.Fix = parseFix(fix)
 		out = append(out, l)
 	}
 	return out, rows.Err()

@@ -365,6 +365,32 @@ func TestTaskLogTail(t *testing.T) {
 	}
 }
 
+// A log line's actions are kept with it: TaskLog and TaskLogTail give
+// them back, and a line without any has none.
+func TestTaskLogKeepsFix(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	task := queued(t, s, entities.TargetSite, 1)
+	fix := []entities.Action{entities.Do("site.cert", "a.example", "cert=FILE", "key=FILE"), entities.Do("site.cert", "a.example")}
+	if err := s.AppendLog(ctx, task.ID, entities.LogLine{Level: "warning", Message: "bring a new one", Fix: fix},
+		entities.LogLine{Level: "info", Message: "plain"}); err != nil {
+		t.Fatal(err)
+	}
+	all, _, err := s.TaskLog(ctx, task.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail, err := s.TaskLogTail(ctx, task.ID, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, lines := range map[string][]entities.LogLine{"TaskLog": all, "TaskLogTail": tail} {
+		if len(lines) != 2 || !reflect.DeepEqual(lines[0].Fix, fix) || lines[0].Message != "bring a new one" || lines[1].Fix != nil {
+			t.Fatalf("%s: %+v", name, lines)
+		}
+	}
+}
+
 // Claimers on separate handles of one state (masters sharing it), two
 // goroutines each, claim and finish 500 tasks on 50 targets while more are
 // queued: every task is claimed exactly once, never while another task of

@@ -35,7 +35,7 @@ type CopyCount struct {
 // one: a copy that fails writes nothing.
 func CopyState(ctx context.Context, src, dst *Store) ([]CopyCount, error) {
 	if src.dialect == dst.dialect && src.path == dst.path {
-		return nil, &ConflictError{Field: "--to", Msg: "the target is the state itself", Hint: "name another state to copy to"}
+		return nil, &ConflictError{Field: "to", Msg: "the target is the state itself", Hint: "name another state to copy to"}
 	}
 	rtx, err := src.db.BeginTx(ctx, src.snapshot())
 	if err != nil {
@@ -53,7 +53,7 @@ func CopyState(ctx context.Context, src, dst *Store) ([]CopyCount, error) {
 				return err
 			}
 			if n > 0 {
-				return &ConflictError{Field: "--to", Msg: fmt.Sprintf("the target state is not empty: its %s table has %d rows", t, n),
+				return &ConflictError{Field: "to", Msg: fmt.Sprintf("the target state is not empty: its %s table has %d rows", t, n),
 					Hint: "copy into a new, empty database (or file); aegir never overwrites a state"}
 			}
 		}

@@ -52,7 +52,7 @@ func (s *Store) AddPlatformWithOptions(ctx context.Context, p *entities.Platform
 			return err
 		}
 		if hasHTTP == 0 {
-			return &ConflictError{Field: "--server", Msg: "server " + quote(p.Server) + " has no web service",
+			return &ConflictError{Field: "server", Msg: "server " + quote(p.Server) + " has no web service",
 				Hint: "add one",
 				Fix:  []entities.Action{entities.Do("server.edit", p.Server, "http=nginx")}}
 		}
@@ -61,7 +61,7 @@ func (s *Store) AddPlatformWithOptions(ctx context.Context, p *entities.Platform
 			p.Name, serverID, p.Root, p.Type, p.Drush, p.Locked, p.GitURL, p.GitRef, p.Composer, s.now())
 		if isUnique(err) {
 			if strings.Contains(err.Error(), "platforms.root") || strings.Contains(err.Error(), "platforms.server_id") || strings.Contains(err.Error(), `"platforms_root"`) {
-				return &ConflictError{Field: "--root", Msg: "another platform already uses " + p.Root + " on server " + p.Server, Fix: []entities.Action{entities.Do("platform.list", "")}}
+				return &ConflictError{Field: "root", Msg: "another platform already uses " + p.Root + " on server " + p.Server, Fix: []entities.Action{entities.Do("platform.list", "")}}
 			}
 			return &ConflictError{Field: "name", Msg: "platform " + quote(p.Name) + " already exists", Fix: []entities.Action{entities.Do("platform.list", "")}}
 		}
@@ -156,7 +156,7 @@ func OpenForSites(p *entities.Platform) error {
 	if !p.Locked {
 		return nil
 	}
-	return &ConflictError{Field: "--platform", Msg: "platform " + quote(p.Name) + " is locked: it takes no new sites",
+	return &ConflictError{Field: "platform", Msg: "platform " + quote(p.Name) + " is locked: it takes no new sites",
 		Hint: "unlock it first, or choose another platform",
 		Fix:  []entities.Action{entities.Do("platform.unlock", p.Name)}}
 }

@@ -71,7 +71,7 @@ func insertService(ctx context.Context, tx *sql.Tx, serverID int64, sv *entities
 	newID, err := insert(ctx, tx, `INSERT INTO services (server_id, kind, type, port, https_port, test_cmd, restart_cmd, php_fpm, listen_ip, db_host, admin_user, admin_password_file, db_tunnel)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, serverID, sv.Kind, sv.Type, sv.Port, sv.HTTPSPort, sv.TestCmd, sv.RestartCmd, sv.PHPFPM, sv.ListenIP, sv.DBHost, sv.AdminUser, sv.AdminPasswordFile, sv.DBTunnel)
 	if isUnique(err) {
-		return &ConflictError{Field: "--" + sv.Kind, Msg: "a server has at most one " + sv.Kind + " service"}
+		return &ConflictError{Field: sv.Kind, Msg: "a server has at most one " + sv.Kind + " service"}
 	}
 	if err != nil {
 		return err

@@ -77,7 +77,7 @@ func (s *Store) addSite(ctx context.Context, v *entities.Site, status, taskType 
 			if n == 0 {
 				return &NotFoundError{Kind: "server", Name: v.DBServer}
 			}
-			return &ConflictError{Field: "--db-server", Msg: "server " + quote(v.DBServer) + " has no database service",
+			return &ConflictError{Field: "db-server", Msg: "server " + quote(v.DBServer) + " has no database service",
 				Hint: "add one, or pick another database server",
 				Fix:  []entities.Action{entities.Do("server.edit", v.DBServer, "db=mariadb")}}
 		} else if err != nil {

@@ -58,7 +58,7 @@ func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 // use. Hint says what to do in neutral words, Fix the actions that do it
 // (a front end words them as its commands).
 type ConflictError struct {
-	Field string // the flag or argument at fault, for the message
+	Field string // the setting or argument at fault, as the model names it (root, db-server, domain)
 	Msg   string
 	Hint  string
 	Fix   []entities.Action

@@ -25,9 +25,7 @@ func scanTask(sc interface{ Scan(...any) error }) (*entities.Task, error) {
 	t.Started = fromNullMs(started)
 	t.Finished = fromNullMs(finished)
 	t.LeaseUntil = fromNullMs(lease)
-	if fix != "" {
-		_ = json.Unmarshal([]byte(fix), &t.Fix)
-	}
+	t.Fix = parseFix(fix)
 	if opts != "" && opts != "{}" {
 		_ = json.Unmarshal([]byte(opts), &t.Options)
 	}
@@ -163,7 +161,7 @@ func (s *Store) AppendLog(ctx context.Context, taskID int64, lines ...entities.L
 		return nil
 	}
 	return s.txLock(ctx, false, func(tx *sql.Tx) error { // appends: no writer lock needed
-		st, err := tx.PrepareContext(ctx, `INSERT INTO task_log (task_id, time, level, message) VALUES (?, ?, ?, ?)`)
+		st, err := tx.PrepareContext(ctx, `INSERT INTO task_log (task_id, time, level, message, fix) VALUES (?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -172,7 +170,7 @@ func (s *Store) AppendLog(ctx context.Context, taskID int64, lines ...entities.L
 			if l.Time.IsZero() {
 				l.Time = s.Now()
 			}
-			if _, err := st.ExecContext(ctx, taskID, ms2(l.Time), l.Level, l.Message); err != nil {
+			if _, err := st.ExecContext(ctx, taskID, ms2(l.Time), l.Level, l.Message, fixText(l.Fix)); err != nil {
 				return err
 			}
 		}
@@ -183,7 +181,7 @@ func (s *Store) AppendLog(ctx context.Context, taskID int64, lines ...entities.L
 // TaskLog returns a task's log lines with ids above after (0: all), and
 // the id of the last line returned.
 func (s *Store) TaskLog(ctx context.Context, taskID, after int64) ([]entities.LogLine, int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, time, level, message FROM task_log WHERE task_id = ? AND id > ? ORDER BY id`, taskID, after)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, time, level, message, fix FROM task_log WHERE task_id = ? AND id > ? ORDER BY id`, taskID, after)
 	if err != nil {
 		return nil, after, err
 	}
@@ -193,10 +191,12 @@ func (s *Store) TaskLog(ctx context.Context, taskID, after int64) ([]entities.Lo
 	for rows.Next() {
 		var l entities.LogLine
 		var tm int64
-		if err := rows.Scan(&last, &tm, &l.Level, &l.Message); err != nil {
+		var fix string
+		if err := rows.Scan(&last, &tm, &l.Level, &l.Message, &fix); err != nil {
 			return nil, last, err
 		}
 		l.Time = fromMs(tm)
+		l.Fix = parseFix(fix)
 		out = append(out, l)
 	}
 	return out, last, rows.Err()
@@ -220,7 +220,7 @@ func (s *Store) CancelTask(ctx context.Context, id int64) error {
 		return err
 	}
 	if !ok {
-		return &ConflictError{Field: "ID", Msg: "task " + itoa(id) + " is " + t.Status + ", not queued: only queued tasks can be cancelled"}
+		return &ConflictError{Field: "id", Msg: "task " + itoa(id) + " is " + t.Status + ", not queued: only queued tasks can be cancelled"}
 	}
 	return nil
 }
@@ -244,7 +244,7 @@ func (s *Store) RetryTask(ctx context.Context, id int64) (*entities.Task, error)
 		return nil, err
 	}
 	if t.Status != entities.TaskError && t.Status != entities.TaskCancelled && t.Status != entities.TaskWarning {
-		return nil, &ConflictError{Field: "ID", Msg: "task " + itoa(id) + " is " + t.Status + ": only tasks that ended in error, warning or cancelled can be retried"}
+		return nil, &ConflictError{Field: "id", Msg: "task " + itoa(id) + " is " + t.Status + ": only tasks that ended in error, warning or cancelled can be retried"}
 	}
 	if gone, err := s.targetGone(ctx, t); err != nil {
 		return nil, err
@@ -257,7 +257,7 @@ func (s *Store) RetryTask(ctx context.Context, id int64) (*entities.Task, error)
 				fix = []entities.Action{entities.Do("task.list", "", "site="+t.Target)}
 			}
 		}
-		return nil, &ConflictError{Field: "ID", Msg: "task " + itoa(id) + " was on " + t.TargetKind + " " + t.Target + ", which was deleted since", Hint: hint, Fix: fix}
+		return nil, &ConflictError{Field: "id", Msg: "task " + itoa(id) + " was on " + t.TargetKind + " " + t.Target + ", which was deleted since", Hint: hint, Fix: fix}
 	}
 	return s.QueueTask(ctx, t.Type, t.TargetKind, t.TargetID, t.Target, t.Options)
 }
@@ -279,4 +279,23 @@ func (s *Store) targetGone(ctx context.Context, t *entities.Task) (bool, error) 
 		return true, nil
 	}
 	return gone, err
+}
+
+// fixText is actions as a fix column holds them: a JSON list, "" for none.
+func fixText(fix []entities.Action) string {
+	if len(fix) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(fix)
+	return string(b)
+}
+
+// parseFix reads a fix column (fixText).
+func parseFix(s string) []entities.Action {
+	if s == "" {
+		return nil
+	}
+	var fix []entities.Action
+	_ = json.Unmarshal([]byte(s), &fix)
+	return fix
 }

@@ -59,7 +59,7 @@ func Verify(ctx context.Context, ex exec.Executor, root string, o VerifyOptions)
 		return Platform{}, err
 	}
 	if o.Type != "" && o.Type != p.Type {
-		return Platform{}, PlatformError("check the platform's root, or add it again with the right --type",
+		return Platform{}, PlatformError("check the platform's root, or add it again with the right type",
 			"platform root %s on %s holds %s, but the platform was added as %s", root, ex.Host(), p.Type, o.Type)
 	}
 	o.Log.Printf(provision.LevelInfo, "platform %s: %s %s, docroot %s", root, p.Type, p.Version, p.Docroot)

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 )
 
@@ -46,6 +47,15 @@ func (e *Env) KeepSecret(key, value string) {
 func (e *Env) Logf(level, format string, args ...any) {
 	if e.Log != nil {
 		e.Log.Log(level, fmt.Sprintf(format, args...))
+	}
+}
+
+// LogFixf logs a formatted line at level with what it proposes to do:
+// the message is neutral prose, and each front end words fix as its
+// commands.
+func (e *Env) LogFixf(level string, fix []entities.Action, format string, args ...any) {
+	if e.Log != nil {
+		provision.LogFix(e.Log, level, fmt.Sprintf(format, args...), fix)
 	}
 }
 

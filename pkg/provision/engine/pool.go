@@ -404,5 +404,5 @@ func resolveWebHome(ctx context.Context, env *Env, pool *Pool, ref provision.Ser
 		return
 	}
 	*home = path.Join(h, ".aegir")
-	env.Logf(provision.LevelDebug, "aegir home on %s: %s (the default; aegir server edit %s --remote-home DIR changes it)", ref.Name, *home, ref.Name)
+	env.LogFixf(provision.LevelDebug, []entities.Action{entities.Do("server.edit", ref.Name, "remote-home=DIR")}, "aegir home on %s: %s (the default; the server's remote-home changes it)", ref.Name, *home)
 }

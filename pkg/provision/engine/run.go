@@ -23,17 +23,17 @@ func Run(ctx context.Context, home string, c *provision.Job, lg provision.Logger
 	res := &provision.Result{Status: provision.StatusSuccess}
 	var mu sync.Mutex
 	env := &Env{Home: home}
-	env.Log = provision.LoggerFunc(func(level, msg string) {
+	env.Log = provision.FixLoggerFunc(func(level, msg string, fix ...entities.Action) {
 		// One line at a time, in order, to lg too: a task may check
 		// things side by side.
 		mu.Lock()
 		defer mu.Unlock()
-		res.Log = append(res.Log, provision.LogLine{Time: time.Now().UTC(), Level: level, Message: msg})
+		res.Log = append(res.Log, provision.LogLine{Time: time.Now().UTC(), Level: level, Message: msg, Fix: fix})
 		if level == provision.LevelWarning && res.Status == provision.StatusSuccess {
 			res.Status = provision.StatusWarning
 		}
 		if lg != nil {
-			lg.Log(level, msg)
+			provision.LogFix(lg, level, msg, fix)
 		}
 	})
 	ownPool := pool == nil

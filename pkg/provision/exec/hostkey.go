@@ -113,7 +113,7 @@ func (h *hostKeys) verify(hostname string, remote net.Addr, key ssh.PublicKey) e
 		}
 		recorded, err := appendKnownHost(h.file, host, key)
 		if err == nil && recorded && h.logf != nil {
-			h.logf("recorded the SSH host key of %s in %s: %s %s (--accept-host-key)", host, h.file, key.Type(), fp)
+			h.logf("recorded the SSH host key of %s in %s: %s %s (accepted as the server's accept-host-key asked)", host, h.file, key.Type(), fp)
 		}
 		return err
 	}

@@ -171,7 +171,7 @@ func handshakeError(err error, hk *hostKeys, cfg SSHConfig, name string) error {
 		}
 		return fmt.Errorf("%w: %s refused our key (%s); "+
 			"add the public key to ~%s/.ssh/authorized_keys on the server (e.g. ssh-copy-id -i %s -p %d %s@%s), "+
-			"or give the right key with --ssh-key",
+			"or set the server's ssh-key to the right key",
 			ErrAuth, name, keyDescription(cfg), cfg.User, Quote(pub), cfg.Port, cfg.User, cfg.Host)
 	}
 	return fmt.Errorf("%w: SSH handshake with %s failed: %v; "+
@@ -225,7 +225,7 @@ func authMethods(cfg SSHConfig, home string) ([]ssh.AuthMethod, net.Conn, error)
 	}
 	if len(methods) == 0 {
 		return nil, nil, fmt.Errorf("%w: no SSH key: none of ~/.ssh/id_ed25519, id_ecdsa, id_rsa is usable and no agent runs (SSH_AUTH_SOCK); "+
-			"create a key with ssh-keygen -t ed25519, or give one with --ssh-key", ErrAuth)
+			"create a key with ssh-keygen -t ed25519, or set the server's ssh-key to one", ErrAuth)
 	}
 	return methods, agentConn, nil
 }
@@ -233,17 +233,17 @@ func authMethods(cfg SSHConfig, home string) ([]ssh.AuthMethod, net.Conn, error)
 func loadKey(file string) (ssh.Signer, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("%w: cannot read SSH key: %v; give a readable private key file with --ssh-key", ErrAuth, err)
+		return nil, fmt.Errorf("%w: cannot read SSH key: %v; set the server's ssh-key to a readable private key file", ErrAuth, err)
 	}
 	signer, err := ssh.ParsePrivateKey(pem)
 	var pe *ssh.PassphraseMissingError
 	switch {
 	case errors.As(err, &pe):
 		return nil, fmt.Errorf("%w: SSH key %s is protected by a passphrase: %w; "+
-			"load it into ssh-agent (ssh-add) and leave --ssh-key empty, or use a key without a passphrase", ErrAuth, file, err)
+			"load it into ssh-agent (ssh-add) and leave the server's ssh-key empty, or use a key without a passphrase", ErrAuth, file, err)
 	case err != nil:
 		return nil, fmt.Errorf("%w: %s is not a usable SSH private key: %v; "+
-			"give the private key (not the .pub file) with --ssh-key", ErrAuth, file, err)
+			"set the server's ssh-key to the private key (not the .pub file)", ErrAuth, file, err)
 	}
 	return signer, nil
 }

@@ -237,7 +237,7 @@ func (r *Runtime) RenderPool(s Site) []byte {
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "; The php-fpm pool of site %s, written by aegir from its record.\n", s.Domain)
-	fmt.Fprintf(&b, "; Changes here are lost at the next `aegir site verify %s`.\n", s.Domain)
+	fmt.Fprintf(&b, "; Changes here are lost at the next verify of %s.\n", s.Domain)
 	fmt.Fprintf(&b, "[%s]\n", s.User)
 	for _, kv := range [][2]string{
 		{"user", s.User}, {"group", s.User},
@@ -301,14 +301,14 @@ func Versions(ctx context.Context, ex exec.Executor) ([]string, error) {
 // *provision.Error that lists those found.
 func ChooseVersion(want string, found []string) (string, error) {
 	if len(found) == 0 {
-		return "", provision.Errorf(provision.ErrMissingBinary, "install php-fpm on the web server (apt-get install php8.2-fpm), then aegir server verify",
+		return "", provision.Errorf(provision.ErrMissingBinary, "install php-fpm on the web server (apt-get install php8.2-fpm), then verify the server",
 			"no php-fpm (php-fpmX.Y in %s) on the web server", BinDir)
 	}
 	if want == "" {
 		return found[len(found)-1], nil
 	}
 	if !slices.Contains(found, want) {
-		return "", provision.Errorf(provision.ErrInvalidContext, "choose one of "+strings.Join(found, ", ")+" (aegir site edit DOMAIN --php X.Y)",
+		return "", provision.Errorf(provision.ErrInvalidContext, "choose one of "+strings.Join(found, ", ")+" as the site's php version",
 			"PHP %s is not on the web server (it has %s)", want, strings.Join(found, ", "))
 	}
 	return want, nil
@@ -510,7 +510,7 @@ func (r *Runtime) Reload(ctx context.Context, version string) error {
 				_ = r.ex.WriteFile(ctx, pending, nil, 0o644)
 			}
 			out := strings.TrimSpace(string(res.Stderr))
-			return provision.Errorf(provision.ErrCommand, "check php_fpm.reload_cmd in aegir.yaml and that php-fpm "+version+" runs; then aegir site verify",
+			return provision.Errorf(provision.ErrCommand, "check php_fpm.reload_cmd in aegir.yaml and that php-fpm "+version+" runs; then verify the site",
 				"reloading php-fpm %s on %s failed: %v %s", version, r.ex.Host(), err, out)
 		}
 		if err := r.ex.Remove(ctx, pending); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -56,7 +56,7 @@ func (r *Runtime) EnsureUser(ctx context.Context, s Site) (bool, error) {
 	}
 	if found {
 		if gecos != comment(s.Domain) {
-			return false, provision.Errorf(provision.ErrInvalidContext, "remove or rename that user, or keep the site shared (--isolation shared)",
+			return false, provision.Errorf(provision.ErrInvalidContext, "remove or rename that user, or keep the site shared (isolation shared)",
 				"a user %s already exists on %s and is not aegir's for %s (its comment is %q)", s.User, r.ex.Host(), s.Domain, gecos)
 		}
 		return false, nil

@@ -94,7 +94,7 @@ func (c Client) Run(ctx context.Context, op string, args ...string) (string, err
 		msg = strings.TrimSpace(xe.Stderr)
 	}
 	if strings.Contains(msg, "sudo:") || errors.Is(err, exec.ErrNotFound) {
-		return "", provision.Errorf(provision.ErrCommand, "install the helper and its sudo rule on the server (docs/remote-servers.md, step 5), then aegir server verify",
+		return "", provision.Errorf(provision.ErrCommand, "install the helper and its sudo rule on the server (docs/remote-servers.md, step 5), then verify the server",
 			"the privileged helper %s could not run on %s: %s", cmd.Args[1], c.Ex.Host(), firstLine(msg, err))
 	}
 	return "", fmt.Errorf("%s %s on %s: %s", Name, op, c.Ex.Host(), firstLine(msg, err))
@@ -209,7 +209,7 @@ func (c Client) Check(ctx context.Context) (ok bool, msg string) {
 	install := fmt.Sprintf("as root on the server: install -o root -g root -m 0755 aegir %s, write %s and the sudo rule (docs/remote-servers.md, step 5)", p, DefaultConfigFile)
 	out, err := c.Run(ctx, OpVersion)
 	if err != nil {
-		return false, fmt.Sprintf("the privileged helper %s does not run on %s (%v): shared sites are hosted without it, isolated sites (--isolation site) cannot be; to have them, %s",
+		return false, fmt.Sprintf("the privileged helper %s does not run on %s (%v): shared sites are hosted without it, isolated sites (isolation site) cannot be; to have them, %s",
 			p, c.Ex.Host(), err, install)
 	}
 	f := strings.Fields(out)

@@ -194,7 +194,7 @@ func withBackupFirst(f engine.TaskFunc) engine.TaskFunc {
 			// The rescue's undo of a task that never finished.
 			env.Logf(provision.LevelInfo, "no backup taken first: %s", c.Opt("no_backup_why", ""))
 		case c.Opt("no_backup", "") == "1":
-			env.Logf(provision.LevelInfo, "no backup taken first, as asked (--no-backup)")
+			env.Logf(provision.LevelInfo, "no backup taken first, as asked")
 		case c.Site.DB.Name == "":
 			env.Logf(provision.LevelInfo, "no backup taken first: %s was never installed", c.Site.Domain)
 		default:
@@ -217,7 +217,7 @@ func withBackupFirst(f engine.TaskFunc) engine.TaskFunc {
 				}
 				return nil, err
 			}
-			env.Logf(provision.LevelInfo, "the backup of %s taken before %s is %s (aegir backup list --site %s)", c.Site.Domain, c.Task, info.Path, c.Site.Domain)
+			env.LogFixf(provision.LevelInfo, []entities.Action{entities.Do("backup.list", "", "site="+c.Site.Domain)}, "the backup of %s taken before %s is %s; the site's backups", c.Site.Domain, c.Task, info.Path)
 			bch = backupChange(info, "")
 		}
 		ch, err := f(ctx, env, c)

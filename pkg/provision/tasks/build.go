@@ -76,7 +76,7 @@ func buildOf(c *provision.Job) (*build, error) {
 func buildPlatform(ctx context.Context, env *engine.Env, ex exec.Executor, job *provision.Job, b *build) (commit string, err error) {
 	root := job.Site.Platform.Root
 	if _, err := ex.Lstat(ctx, root); err == nil {
-		return "", app.PlatformError("give a --root that does not exist yet (aegir builds the platform there), or add the existing tree without --git/--composer-project",
+		return "", app.PlatformError("give a platform root that does not exist yet (aegir builds the platform there), or add the existing tree as it is, without a git or composer source",
 			"platform root %s already exists on %s; a platform aegir builds needs a new directory", root, ex.Host())
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("platform root %s on %s: %w", root, ex.Host(), err)

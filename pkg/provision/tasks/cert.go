@@ -49,7 +49,7 @@ func (s *site) certNames(forACME bool) []string {
 	names := []string{s.c.Site.Domain}
 	for _, a := range s.c.Site.Aliases {
 		if forACME && strings.HasPrefix(a, "*.") {
-			s.env.Logf(provision.LevelWarning, "alias %s is a wildcard, which an ACME CA cannot validate over HTTP: the certificate leaves it out; bring one that covers it: aegir site cert %s --cert FILE --key FILE", a, s.c.Site.Domain)
+			s.env.LogFixf(provision.LevelWarning, []entities.Action{entities.Do("site.cert", s.c.Site.Domain, "cert=FILE", "key=FILE")}, "alias %s is a wildcard, which an ACME CA cannot validate over HTTP: the certificate leaves it out; bring one that covers it", a)
 			continue
 		}
 		names = append(names, a)
@@ -114,12 +114,13 @@ func ensureCert(ctx context.Context, s *site) (*provision.Changes, error) {
 	cur := s.currentCert(ctx)
 	if cur != nil && s.c.Site.HTTPS.CertSource == entities.CertAdmin {
 		if missing := cur.Missing(s.certNames(false)); len(missing) > 0 {
-			s.env.Logf(provision.LevelWarning, "the certificate you brought for %s does not cover %s: browsers will refuse those names over HTTPS; bring one that does: aegir site cert %s --cert FILE --key FILE",
-				s.c.Site.Domain, strings.Join(missing, ", "), s.c.Site.Domain)
+			s.env.LogFixf(provision.LevelWarning, []entities.Action{entities.Do("site.cert", s.c.Site.Domain, "cert=FILE", "key=FILE")}, "the certificate you brought for %s does not cover %s: browsers will refuse those names over HTTPS; bring one that does",
+				s.c.Site.Domain, strings.Join(missing, ", "))
 		}
 		if left := time.Until(cur.NotAfter); left < s.renewBefore() {
-			s.env.Logf(provision.LevelWarning, "the certificate you brought for %s expires on %s (%d days left): bring a new one, or let ACME issue one: aegir site cert %s",
-				s.c.Site.Domain, cur.NotAfter.Format("2006-01-02"), int(left.Hours()/24), s.c.Site.Domain)
+			s.env.LogFixf(provision.LevelWarning, []entities.Action{entities.Do("site.cert", s.c.Site.Domain, "cert=FILE", "key=FILE"), entities.Do("site.cert", s.c.Site.Domain)},
+				"the certificate you brought for %s expires on %s (%d days left): bring a new one, or let ACME issue one",
+				s.c.Site.Domain, cur.NotAfter.Format("2006-01-02"), int(left.Hours()/24))
 		}
 		return s.certRecord(*cur, entities.CertAdmin), nil
 	}
@@ -223,7 +224,7 @@ func (s *site) installCert(ctx context.Context, chainPEM, keyPEM []byte, info ac
 	changes := s.certRecord(info, source)
 	switch s.c.Site.HTTPS.Mode {
 	case "", entities.HTTPSOff:
-		s.env.Logf(provision.LevelWarning, "HTTPS is off for %s, so the certificate waits: aegir site edit %s --https on", s.c.Site.Domain, s.c.Site.Domain)
+		s.env.LogFixf(provision.LevelWarning, []entities.Action{entities.Do("site.edit", s.c.Site.Domain, "https=on")}, "HTTPS is off for %s, so the certificate waits; turn it on", s.c.Site.Domain)
 	case entities.HTTPSRequired, entities.HTTPSOn:
 		if oldCert == "" {
 			// The site's own address becomes https:// (required), or
@@ -337,7 +338,7 @@ func (m *move) backupCert(ctx context.Context) error {
 		case !m.inPlace:
 			none()
 			if dst.c.Site.HTTPS.Mode != "" && dst.c.Site.HTTPS.Mode != entities.HTTPSOff {
-				env.Logf(provision.LevelInfo, "%s; %s answers on HTTP at its new place until the cert queue gets it a certificate (or: aegir site cert %s)", why, dst.c.Site.Domain, dst.c.Site.Domain)
+				env.LogFixf(provision.LevelInfo, []entities.Action{entities.Do("site.cert", dst.c.Site.Domain)}, "%s; %s answers on HTTP at its new place until the cert queue gets it a certificate, or at once", why, dst.c.Site.Domain)
 			}
 		case dst.c.Site.HTTPS.CertFile != "":
 			env.Logf(provision.LevelInfo, "%s; %s keeps its current certificate", why, dst.c.Site.Domain)
@@ -374,8 +375,8 @@ func (m *move) backupCert(ctx context.Context) error {
 		}
 		rec.RenewAt = &at
 	} else if len(missing) > 0 {
-		env.Logf(provision.LevelWarning, "the certificate from the backup does not cover %s: bring one that does: aegir site cert %s --cert FILE --key FILE",
-			strings.Join(missing, ", "), dst.c.Site.Domain)
+		env.LogFixf(provision.LevelWarning, []entities.Action{entities.Do("site.cert", dst.c.Site.Domain, "cert=FILE", "key=FILE")}, "the certificate from the backup does not cover %s: bring one that does",
+			strings.Join(missing, ", "))
 	}
 	m.cert = &rec
 	return nil

@@ -293,8 +293,9 @@ func gateBefore(ctx context.Context, src *site) (pageProbe, error) {
 	}
 	if !before.answers(src) {
 		d := src.c.Site.Domain
-		return before, provision.Errorf(provision.ErrCommand, "make it answer where it is first (aegir site verify "+d+" says why it does not), then migrate it",
-			"%s answers HTTP %d on platform %s before the move, so the health gate has nothing to compare with; nothing was changed", d, before.code, src.c.Site.Platform.Name)
+		return before, &provision.Error{Code: provision.ErrCommand, Hint: "make it answer where it is first (a verify of the site says why it does not), then migrate it",
+			Fix: []entities.Action{entities.Do("site.verify", d)},
+			Msg: fmt.Sprintf("%s answers HTTP %d on platform %s before the move, so the health gate has nothing to compare with; nothing was changed", d, before.code, src.c.Site.Platform.Name)}
 	}
 	title := "no title"
 	if before.title != "" {

@@ -44,7 +44,7 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 			addr, err := ws.CheckPHP(ctx)
 			switch {
 			case errors.Is(err, web.ErrNotChecked):
-				env.Logf(provision.LevelWarning, "%v; the sites' own checks (aegir site verify) tell whether the web server reaches it", err)
+				env.Logf(provision.LevelWarning, "%v; the sites' own checks (a verify of each site) tell whether the web server reaches it", err)
 			case err != nil:
 				return err
 			default:
@@ -97,7 +97,7 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 		states = append(states, st)
 	}
 	if len(states) == 0 {
-		env.Logf(provision.LevelWarning, "server %s has no services; add one with aegir server edit %s --http nginx or --db mariadb", c.Server, c.Server)
+		env.LogFixf(provision.LevelWarning, []entities.Action{entities.Do("server.edit", c.Server, "http=nginx"), entities.Do("server.edit", c.Server, "db=mariadb")}, "server %s has no services; add a web server or a database server", c.Server)
 	}
 	ch := &provision.Changes{Services: states}
 	if len(errs) == 1 {

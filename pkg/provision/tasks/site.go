@@ -227,7 +227,7 @@ func siteInstall(ctx context.Context, env *engine.Env, c *provision.Job) (ch *pr
 	if admin == "" {
 		admin = "admin"
 	}
-	env.Logf(provision.LevelInfo, "to log in as %s: aegir site login-reset %s", admin, c.Site.Domain)
+	env.LogFixf(provision.LevelInfo, []entities.Action{entities.Do("site.login-reset", c.Site.Domain)}, "to log in as %s", admin)
 	return ch, err
 }
 
@@ -320,7 +320,7 @@ func recordPackages(ctx context.Context, s *site, ch *provision.SiteChanges) {
 // is unknown until its next verify.
 func putPackages(s *site, ch *provision.SiteChanges, pkgs []entities.Package, err error) {
 	if err != nil {
-		s.env.Logf(provision.LevelWarning, "could not read the packages %s has enabled: %v; aegir site verify %s reads them again", s.c.Site.Domain, errorLine(err), s.c.Site.Domain)
+		s.env.LogFixf(provision.LevelWarning, []entities.Action{entities.Do("site.verify", s.c.Site.Domain)}, "could not read the packages %s has enabled: %v; a verify of the site reads them again", s.c.Site.Domain, errorLine(err))
 		return
 	}
 	ch.Packages = pkgs
@@ -352,7 +352,7 @@ func siteSetDisabled(ctx context.Context, env *engine.Env, c *provision.Job, dis
 	status := entities.SiteInstalled
 	if disabled {
 		status = entities.SiteDisabled
-		env.Logf(provision.LevelInfo, "site %s now answers with the \"site disabled\" page; aegir site enable %s serves it again", c.Site.Domain, c.Site.Domain)
+		env.LogFixf(provision.LevelInfo, []entities.Action{entities.Do("site.enable", c.Site.Domain)}, "site %s now answers with the \"site disabled\" page; enabling it serves it again", c.Site.Domain)
 	} else {
 		env.Logf(provision.LevelInfo, "site %s is served again", c.Site.Domain)
 	}
@@ -408,7 +408,7 @@ func siteDelete(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 		if err == nil || !force {
 			return err
 		}
-		env.Logf(provision.LevelWarning, "--force: could not %s: %v", what, err)
+		env.Logf(provision.LevelWarning, "forced: could not %s: %v", what, err)
 		for _, h := range byHand {
 			env.Logf(provision.LevelWarning, "to finish by hand: %s", h)
 		}

@@ -63,7 +63,7 @@ func siteSync(ctx context.Context, env *engine.Env, c *provision.Job) (*provisio
 		return nil, err
 	}
 	m.backupCh = backupChange(pre, "")
-	env.Logf(provision.LevelInfo, "the backup of %s taken before the sync is %s: aegir site restore %s brings it back", to, pre.Path, to)
+	env.LogFixf(provision.LevelInfo, []entities.Action{entities.Do("site.restore", to)}, "the backup of %s taken before the sync is %s; a restore brings it back", to, pre.Path)
 	snap, err := takeBackup(ctx, source)
 	if err != nil {
 		return &provision.Changes{Backup: m.backupCh}, err

@@ -298,7 +298,7 @@ func (s *Server) test(ctx context.Context, origins []string) error {
 	}
 	var xe *exec.ExitError
 	if errors.Is(err, exec.ErrNotFound) || errors.As(err, &xe) && xe.ExitCode == 127 && c.Name == "sh" {
-		return s.errf(provision.ErrMissingBinary, "install "+s.fl.packageName+" on "+s.ex.Host()+", or fix the server's web test command (--http-test-cmd)",
+		return s.errf(provision.ErrMissingBinary, "install "+s.fl.packageName+" on "+s.ex.Host()+", or fix the server's web test command (http-test-cmd)",
 			err, "cannot run the %s config test on %s", s.cfg.Type, s.ex.Host())
 	}
 	hint := fmt.Sprintf("read the test's output above; run `%s` on %s to see it again", shown(s.cfg.TestCmd, c), s.ex.Host())

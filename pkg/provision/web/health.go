@@ -145,7 +145,7 @@ func (s *Server) CheckAnswers(ctx context.Context) (*Answer, error) {
 	a, err := s.Request(ctx, "http", "aegir-verify.invalid", "/", "aegir-verify", ProbeTimeout)
 	if err != nil {
 		return nil, s.errf(provision.ErrUnreachable,
-			fmt.Sprintf("start %s on %s, and check that it listens on %s (the server's --http-port and --http-listen-ip)", s.cfg.Type, s.ex.Host(), s.ListenAddr("http")),
+			fmt.Sprintf("start %s on %s, and check that it listens on %s (the server's http-port and http-listen-ip)", s.cfg.Type, s.ex.Host(), s.ListenAddr("http")),
 			err, "%s on %s does not answer on %s", s.cfg.Type, s.ex.Host(), s.ListenAddr("http"))
 	}
 	s.logf(provision.LevelInfo, "%s answers on %s (HTTP %d in %s)", s.cfg.Type, s.ListenAddr("http"), a.Code, a.Duration.Round(time.Millisecond))

@@ -204,7 +204,7 @@ func (s *Server) phpFPM(ctx context.Context) (string, error) {
 		return s.php, nil
 	}
 	dir := phpRunDir
-	hint := "install php-fpm on the web server and start it, or set the server's --php-fpm to its socket or HOST:PORT"
+	hint := "install php-fpm on the web server and start it, or set the server's php-fpm to its socket or HOST:PORT"
 	entries, err := s.ex.ReadDir(ctx, dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", s.errf(provision.ErrMissingBinary, hint, err, "looking for php-fpm sockets in %s on %s", dir, s.ex.Host())

@@ -176,7 +176,7 @@ type Server struct {
 func New(ex exec.Executor, cfg Config, env *engine.Env) (*Server, error) {
 	fl, ok := flavors[cfg.Type]
 	if !ok {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "use --http nginx or --http apache on the server",
+		return nil, provision.Errorf(provision.ErrInvalidContext, "make the server's http service nginx or apache",
 			"unknown web server type %q (want nginx or apache)", cfg.Type)
 	}
 	if cfg.HTTPPort == 0 {

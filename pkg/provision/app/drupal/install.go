@@ -145,7 +145,7 @@ func drushInstall(ctx context.Context, ex exec.Executor, p app.Platform, o Insta
 	if err := runDrush(ctx, ex, c, o.Log, provision.ErrInstall, "drush site:install of "+o.Domain); err != nil {
 		return err
 	}
-	o.Log.Printf(provision.LevelInfo, "drush made up the admin password; it is not kept: use a one-time login link (aegir site login-reset %s)", o.Domain)
+	o.Log.Printf(provision.LevelInfo, "drush made up the admin password; it is not kept: use a one-time login link")
 	return nil
 }
 
