@@ -257,7 +257,8 @@ func TestCheckActionsFails(t *testing.T) {
 // as it is.
 func TestNotifierWordsHint(t *testing.T) {
 	task := &entities.Task{ID: 9, Hint: "verify the site again", Fix: []entities.Action{entities.Do("site.verify", "a.example")}}
-	tail := []entities.LogLine{{Level: provision.LevelError, Message: "boom"}, {Level: provision.LevelInfo, Message: "hint: verify the site again"}}
+	tail := []entities.LogLine{{Level: provision.LevelError, Message: "boom"}, {Level: provision.LevelInfo, Message: "hint: verify the site again"},
+		{Level: provision.LevelWarning, Message: "let ACME issue one", Fix: []entities.Action{entities.Do("site.cert", "a.example")}}}
 	var h heardFailure
 	if err := (wordedNotifier{&h}).Notify(t.Context(), &queue.Failure{Task: task, LogTail: tail}); err != nil {
 		t.Fatal(err)
@@ -265,6 +266,13 @@ func TestNotifierWordsHint(t *testing.T) {
 	want := "verify the site again: aegir site verify a.example"
 	if h.f == nil || h.f.Hint != want || h.f.LogTail[1].Message != "hint: "+want || h.f.LogTail[0].Message != "boom" {
 		t.Fatalf("heard %+v", h.f)
+	}
+	if h.f.LogTail[2].Message != "let ACME issue one: aegir site cert a.example" || tail[2].Message != "let ACME issue one" {
+		t.Fatalf("a log line's fix is not worded in the notice, or the task's line changed: %q, %q", h.f.LogTail[2].Message, tail[2].Message)
+	}
+	// The notice's own actions (its footer) are worded as commands too.
+	if h.f.Word == nil || h.f.Word(entities.Do("task.retry", "9")) != "aegir task retry 9" {
+		t.Fatalf("the notice words no action as a command")
 	}
 	if task.Hint != "verify the site again" || tail[1].Message != "hint: verify the site again" {
 		t.Fatalf("the notice changed the task: %+v %+v", task, tail)

@@ -193,7 +193,8 @@ func TestNotifyMail(t *testing.T) {
 		"What to do: check the admin password file",
 		"The last 20 log lines:",
 		"step 30\r\n",
-		fmt.Sprintf("aegir task retry %d", task.ID),
+		fmt.Sprintf("The whole log: task.log %d\r\n", task.ID),
+		fmt.Sprintf("Run it again: task.retry %d\r\n", task.ID),
 	} {
 		if !strings.Contains(m.data, want) {
 			t.Fatalf("mail lacks %q:\n%s", want, m.data)

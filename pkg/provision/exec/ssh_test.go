@@ -184,10 +184,10 @@ func TestSSHWrongKey(t *testing.T) {
 
 	// A key file that is not a key, and one that is missing.
 	_, err = dial(t, srv, func(c *exec.SSHConfig) { c.KeyFile = srv.KnownHostsFile })
-	wantErr(t, err, exec.ErrAuth, srv.KnownHostsFile, "not a usable SSH private key", "--ssh-key")
+	wantErr(t, err, exec.ErrAuth, srv.KnownHostsFile, "not a usable SSH private key", "the server's ssh-key")
 	missing := filepath.Join(t.TempDir(), "nope")
 	_, err = dial(t, srv, func(c *exec.SSHConfig) { c.KeyFile = missing })
-	wantErr(t, err, exec.ErrAuth, missing, "no such file", "--ssh-key")
+	wantErr(t, err, exec.ErrAuth, missing, "no such file", "the server's ssh-key")
 }
 
 func TestSSHUnreachable(t *testing.T) {
@@ -284,7 +284,7 @@ func TestSSHDefaultKeysAndAgent(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", "")
 	noKey := func(c *exec.SSHConfig) { c.KeyFile = "" }
 	_, err := dial(t, srv, noKey)
-	wantErr(t, err, exec.ErrAuth, "no SSH key", "id_ed25519", "ssh-keygen", "--ssh-key")
+	wantErr(t, err, exec.ErrAuth, "no SSH key", "id_ed25519", "ssh-keygen", "the server's ssh-key")
 
 	// ~/.ssh/id_ed25519
 	key, err := os.ReadFile(srv.KeyFile)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
@@ -21,14 +22,18 @@ import (
 // its own web server (not those of the place a migrate came from).
 func TestCertNamesAndOwnFiles(t *testing.T) {
 	var log []string
-	env := &engine.Env{Log: provision.LoggerFunc(func(level, msg string) { log = append(log, level+": "+msg) })}
+	var fixes [][]entities.Action
+	env := &engine.Env{Log: provision.FixLoggerFunc(func(level, msg string, fix ...entities.Action) {
+		log, fixes = append(log, level+": "+msg), append(fixes, fix)
+	})}
 	c := &provision.Job{Site: provision.SiteSpec{Domain: "a.test", Aliases: []string{"www.a.test", "*.b.test"}, Web: provision.WebSpec{ServerRef: provision.ServerRef{Name: "web1"}, Home: "/srv/aegir"}}}
 	s := &site{c: c, env: env}
 	if got := strings.Join(s.certNames(true), " "); got != "a.test www.a.test" {
 		t.Errorf("ACME names %q", got)
 	}
-	if len(log) != 1 || !strings.HasPrefix(log[0], "warning: alias *.b.test is a wildcard") || !strings.Contains(log[0], "aegir site cert a.test") {
-		t.Errorf("log %q", log)
+	if len(log) != 1 || !strings.HasPrefix(log[0], "warning: alias *.b.test is a wildcard") || len(fixes[0]) != 1 ||
+		fixes[0][0].Verb != "site.cert" || fixes[0][0].Target != "a.test" || len(fixes[0][0].Args) != 2 || fixes[0][0].Args[0].Name != "cert" {
+		t.Errorf("log %q, fix %+v", log, fixes)
 	}
 	if got := strings.Join(s.certNames(false), " "); got != "a.test www.a.test *.b.test" {
 		t.Errorf("names a brought certificate must cover: %q", got)
