@@ -88,7 +88,7 @@ func TestRemoteNoSudoSharedSite(t *testing.T) {
 
 	// server verify says what the server lacks for isolated sites.
 	if _, errs, code := aegir(t, home, "server", "verify", "web3"); code != 0 || !strings.Contains(errs, "the privileged helper /usr/local/sbin/aegir-priv does not run on") ||
-		!strings.Contains(errs, "isolated sites (--isolation site) cannot be") || !strings.Contains(errs, "install -o root -g root -m 0755 aegir /usr/local/sbin/aegir-priv") {
+		!strings.Contains(errs, "isolated sites cannot be") || !strings.Contains(errs, "install -o root -g root -m 0755 aegir /usr/local/sbin/aegir-priv") {
 		t.Fatalf("server verify without the helper: exit %d\n%s", code, errs)
 	}
 	root := filepath.Join(r.base, "wp")

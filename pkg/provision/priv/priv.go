@@ -209,7 +209,7 @@ func (c Client) Check(ctx context.Context) (ok bool, msg string) {
 	install := fmt.Sprintf("as root on the server: install -o root -g root -m 0755 aegir %s, write %s and the sudo rule (docs/remote-servers.md, step 5)", p, DefaultConfigFile)
 	out, err := c.Run(ctx, OpVersion)
 	if err != nil {
-		return false, fmt.Sprintf("the privileged helper %s does not run on %s (%v): shared sites are hosted without it, isolated sites (isolation site) cannot be; to have them, %s",
+		return false, fmt.Sprintf("the privileged helper %s does not run on %s (%v): shared sites are hosted without it, isolated sites cannot be; to have them, %s",
 			p, c.Ex.Host(), err, install)
 	}
 	f := strings.Fields(out)
