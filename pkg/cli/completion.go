@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -232,17 +231,22 @@ func (a *App) completeArgs(c *cobra.Command) {
 }
 
 // completion runs comp against the state of the aegir home the command
-// line names (--home, AEGIR_HOME or ~/.aegir), opened read-only; a home
-// without a state file (none yet, or a PostgreSQL state, which completion
-// does not reach: it reads no config) completes nothing.
+// line names (--home, AEGIR_HOME or ~/.aegir): its state key's (a SQLite
+// file or a PostgreSQL state, as aegir.yaml or AEGIR_STATE say), opened
+// read-only; a home without a state (none yet, a config that does not
+// load, a state that does not answer within the timeout) completes
+// nothing.
 func (a *App) completion(comp completer) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		ctx, cancel := context.WithTimeout(a.ctx, 2*time.Second)
 		defer cancel()
 		var st *store.Store
-		if err := a.resolveHome(cmd); err == nil {
-			if st, err = store.OpenReadOnly(ctx, filepath.Join(a.home, "aegir.db")); err != nil {
-				st = nil
+		if err := a.loadConfig(cmd); err == nil {
+			loc := a.stateLocator()
+			if o, err := a.stateOptions(loc); err == nil {
+				if st, err = store.OpenReadOnlyWith(ctx, loc, o); err != nil {
+					st = nil
+				}
 			}
 		}
 		if st != nil {

@@ -36,21 +36,31 @@ func (a *App) stateShown() string {
 // command line or the DSN in the config (checkState refuses one).
 func (a *App) openState(create bool) (*store.Store, error) {
 	loc := a.stateLocator()
-	var o store.Options
-	if store.IsPostgres(loc) {
-		if f := a.cfg.GetString("state_password_file"); f != "" {
-			pw, err := readPasswordFile(f)
-			if err != nil {
-				return nil, a.configInvalid("state_password_file", f, err.Error())
-			}
-			o.Password = pw
-		}
+	o, err := a.stateOptions(loc)
+	if err != nil {
+		return nil, err
 	}
 	st, err := store.OpenWith(a.ctx, loc, create, o)
 	if err != nil && store.IsPostgres(loc) && !errors.Is(err, store.ErrNotInitialized) {
 		return nil, &Error{Err: err, Code: ExitFailed, Hint: "check the state key (aegir.yaml or AEGIR_STATE), that the database exists and is reachable, and the password (state_password_file, PGPASSWORD or ~/.pgpass)"}
 	}
 	return st, err
+}
+
+// stateOptions are the options to open the state at loc with: a
+// PostgreSQL state's password from state_password_file.
+func (a *App) stateOptions(loc string) (store.Options, error) {
+	var o store.Options
+	if store.IsPostgres(loc) {
+		if f := a.cfg.GetString("state_password_file"); f != "" {
+			pw, err := readPasswordFile(f)
+			if err != nil {
+				return o, a.configInvalid("state_password_file", f, err.Error())
+			}
+			o.Password = pw
+		}
+	}
+	return o, nil
 }
 
 // checkState is the state key's rule: a postgres:// DSN without a

@@ -41,6 +41,10 @@ func TestStateMigrate(t *testing.T) {
 	if out := must(t, pgHome, "client", "list", "--field", "email"); strings.TrimSpace(out) != "ops@acme.test" {
 		t.Fatalf("client list on the PostgreSQL state: %q", out)
 	}
+	// Shell completion reads the state the config names, PostgreSQL too.
+	if out := must(t, pgHome, "__complete", "client", "show", ""); !strings.HasPrefix(out, "acme\n") {
+		t.Fatalf("completion on the PostgreSQL state: %q", out)
+	}
 	// A master without a server's SSH key at its path is told so as its
 	// dispatcher starts.
 	key := filepath.Join(t.TempDir(), "id_web2")

@@ -149,8 +149,14 @@ func openSQLite(ctx context.Context, path string, create bool) (*Store, error) {
 // is: no migration, no file created or changed (shell completion, which
 // must be fast and must not write).
 func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	return OpenReadOnlyWith(ctx, path, Options{})
+}
+
+// OpenReadOnlyWith is OpenReadOnly with options (a PostgreSQL state's
+// password).
+func OpenReadOnlyWith(ctx context.Context, path string, o Options) (*Store, error) {
 	if IsPostgres(path) {
-		return connectPostgres(ctx, path, Options{}, true)
+		return connectPostgres(ctx, path, o, true)
 	}
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
