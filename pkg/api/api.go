@@ -70,13 +70,21 @@ type InstallRequest struct {
 }
 
 // VerbRequest is the body of POST /api/sites/{domain}/{verb}, which may
-// be empty: restore's backup (0: the newest).
+// be empty: restore's backup (0: the newest); sync's source (the site
+// copied onto {domain}, one the caller sees), what it copies (db, files:
+// both when both or neither are given), updatedb, and force (onto a
+// disabled site), as site sync's flags.
 type VerbRequest struct {
-	Backup int64 `json:"backup,omitempty"`
+	Backup   int64  `json:"backup,omitempty"`
+	Source   string `json:"source,omitempty"`
+	DB       bool   `json:"db,omitempty"`
+	Files    bool   `json:"files,omitempty"`
+	UpdateDB bool   `json:"updatedb,omitempty"`
+	Force    bool   `json:"force,omitempty"`
 }
 
 // Verbs are the verbs of POST /api/sites/{domain}/{verb}.
-var Verbs = []string{"backup", "restore", "login-reset", "verify", "cron", "disable", "enable", "updatedb", "stats"}
+var Verbs = []string{"backup", "restore", "login-reset", "verify", "cron", "disable", "enable", "updatedb", "stats", "sync"}
 
 // Config is what a Server needs.
 type Config struct {

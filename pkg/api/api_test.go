@@ -97,6 +97,9 @@ func newAPIEnv(t *testing.T, burst int) *apiEnv {
 		check(st.SetPlatformStatus(ctx, p.ID, entities.StatusEnabled))
 		check(st.LockPlatform(ctx, p.ID, name == "locked"))
 	}
+	// queued-locked: locked, but not enabled yet (its verify queued).
+	_, err = st.AddPlatform(ctx, &entities.Platform{Name: "queued-locked", Server: "web1", Root: "/var/www/ql", Locked: true})
+	check(err)
 	for _, c := range []string{"acme", "other"} {
 		check(st.AddClient(ctx, &entities.Client{Name: c}))
 	}
@@ -244,8 +247,8 @@ func TestClientSeesOnlyItsSites(t *testing.T) {
 		t.Fatalf("root GET /api/servers: %d %s", code, body)
 	}
 	code, body, _ = e.call(t, "ann", "GET", "/api/platforms", "")
-	if code != 200 || strings.TrimSpace(body) != `[{"name":"p1","type":""}]` {
-		t.Fatalf("ann GET /api/platforms: %d %s, want p1's name and type alone", code, body)
+	if code != 200 || strings.TrimSpace(body) != `[{"name":"locked","type":"","locked":true},{"name":"p1","type":"","locked":false}]` {
+		t.Fatalf("ann GET /api/platforms: %d %s, want the enabled ones' names, types and locks alone (not the queued one)", code, body)
 	}
 	if code, body, _ = e.call(t, "ann", "GET", "/api/me", ""); code != 200 || !strings.Contains(body, `"client":"acme"`) {
 		t.Fatalf("ann GET /api/me: %d %s", code, body)
@@ -340,6 +343,36 @@ func TestChangesQueueTasksForTheCallersSites(t *testing.T) {
 		if _, err := e.st.GetSite(context.Background(), "l.acme.test"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("%s's refused install was recorded: %v", who, err)
 		}
+	}
+	// sync: onto a site of the caller's from a site it sees; a source of
+	// another client's is not found as one that does not exist; sync's
+	// fields are sync's alone, and its source is required.
+	_, nope, _ := e.call(t, "ann", "POST", "/api/sites/a2.acme.test/sync", `{"source":"nope.other.test"}`)
+	code, body, _ = e.call(t, "ann", "POST", "/api/sites/a2.acme.test/sync", `{"source":"b.other.test"}`)
+	if code != 404 || strings.ReplaceAll(body, "b.other.test", "nope.other.test") != nope {
+		t.Fatalf("ann's sync from another client's site: %d %s, want 404 as for one that does not exist: %s", code, body, nope)
+	}
+	for _, c := range []struct{ path, body string }{{"/api/sites/a2.acme.test/sync", `{}`}, {"/api/sites/a2.acme.test/sync", `{"db":true}`},
+		{"/api/sites/a2.acme.test/backup", `{"source":"a.acme.test"}`}} {
+		if code, body, _ = e.call(t, "ann", "POST", c.path, c.body); code != 400 || !strings.Contains(body, "source") {
+			t.Fatalf("ann POST %s %s: %d %s, want 400 naming source", c.path, c.body, code, body)
+		}
+	}
+	if ts, _ := e.st.ListTasks(context.Background(), store.TaskFilter{Target: "a2.acme.test", Status: "queued"}); len(ts) != 0 {
+		t.Fatalf("a refused sync was queued: %+v", ts)
+	}
+	code, body, _ = e.call(t, "ann", "POST", "/api/sites/a2.acme.test/sync", `{"source":"A.acme.test", "files":true}`)
+	if code != 202 || !strings.Contains(body, `"type":"site.sync"`) {
+		t.Fatalf("ann's sync: %d %s, want 202 and its task", code, body)
+	}
+
+	// A platform a client's user may not use (not enabled yet), locked
+	// or not, is not found as one that does not exist: the same answer
+	// but for the name, never the lock's 409.
+	_, nope, _ = e.call(t, "ann", "POST", "/api/sites", `{"domain":"q.acme.test", "platform":"nope"}`)
+	code, body, _ = e.call(t, "ann", "POST", "/api/sites", `{"domain":"q.acme.test", "platform":"queued-locked"}`)
+	if code != 404 || strings.ReplaceAll(body, "queued-locked", "nope") != nope {
+		t.Fatalf("ann's install on a locked platform not enabled yet: %d %s, want 404 as for one that does not exist: %s", code, body, nope)
 	}
 	if code, body, _ = e.call(t, "ann", "POST", "/api/sites", `{"domain":"x.acme.test", "platfrom":"p1"}`); code != 400 || !strings.Contains(body, "platfrom") {
 		t.Fatalf("an unknown key: %d %s, want 400 naming it", code, body)

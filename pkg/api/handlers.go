@@ -91,7 +91,13 @@ func (s *Server) listSites(r *request) (int, any, error) {
 // site finds the live site of the {domain} in r's path that the caller
 // may see; one it may not see is not found, as one that does not exist.
 func (s *Server) site(r *request) (*entities.Site, error) {
-	domain, err := entities.NormalizeDomain("domain", r.PathValue("domain"))
+	return s.siteNamed(r, "domain", r.PathValue("domain"))
+}
+
+// siteNamed is the site of domain (field: what names it in the request)
+// if the caller may see it; else not found, as one that does not exist.
+func (s *Server) siteNamed(r *request, field, name string) (*entities.Site, error) {
+	domain, err := entities.NormalizeDomain(field, name)
 	if err != nil {
 		return nil, err
 	}
@@ -186,18 +192,20 @@ func (s *Server) usablePlatform(r *request, name string) error {
 		return err
 	}
 	p, err := s.cfg.Store.GetPlatform(r.Context(), name)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !usable(p) {
+		// One it may not use is not found, as one that does not exist,
+		// locked or not: its name does not leak.
+		return notFound("platform", name)
+	}
 	if err != nil {
 		return err
 	}
 	var cf *store.ConflictError
 	if errors.As(store.OpenForSites(p), &cf) {
-		// As a quota refuses: 409; the hint in the client's words (an
-		// admin unlocks it).
+		// One it may use, locked: 409 as a quota refuses; the hint in
+		// the client's words (an admin unlocks it).
 		cf.Hint, cf.Fix = "choose another platform: GET /api/platforms lists those open to you", nil
 		return cf
-	}
-	if p.Status != entities.StatusEnabled {
-		return notFound("platform", name)
 	}
 	return nil
 }
@@ -218,9 +226,24 @@ func (s *Server) siteVerb(r *request) (int, any, error) {
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
+	if (in.Source != "" || in.DB || in.Files || in.UpdateDB || in.Force) != (verb == "sync") {
+		if verb == "sync" {
+			return 0, nil, entities.Invalid("source", "", "is required: the site whose database and files are copied onto this one")
+		}
+		return 0, nil, entities.Invalid("source", in.Source, "source, db, files, updatedb and force are sync's; "+verb+" takes none")
+	}
 	v, err := s.site(r)
 	if err != nil {
 		return 0, nil, err
+	}
+	if verb == "sync" {
+		// The source is a site the caller sees, else not found as one
+		// that does not exist.
+		src, err := s.siteNamed(r, "source", in.Source)
+		if err != nil {
+			return 0, nil, err
+		}
+		in.Source = src.Domain
 	}
 	if verb == "login-reset" {
 		t, link, err := s.cfg.Ops.LoginReset(r.Context(), v)
@@ -325,10 +348,19 @@ func (s *Server) taskLog(r *request) (int, any, error) {
 	}
 }
 
-// platformName is what a client's user sees of a platform it may use.
+// platformName is what a client's user sees of a platform it may use:
+// locked, it takes no new site for now (an install onto it is 409).
 type platformName struct {
-	Name string `json:"name"`
-	Type string `json:"type"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Locked bool   `json:"locked"`
+}
+
+// usable says whether a client's user may use platform p (install onto
+// it when it is not locked): every enabled platform, locked or not (its
+// status reads locked then). One queued or deleted is not.
+func usable(p *entities.Platform) bool {
+	return p.Status == entities.StatusEnabled || p.Status == entities.StatusLocked
 }
 
 func (s *Server) listPlatforms(r *request) (int, any, error) {
@@ -341,8 +373,8 @@ func (s *Server) listPlatforms(r *request) (int, any, error) {
 	}
 	out := []platformName{}
 	for _, p := range ps {
-		if p.Status == entities.StatusEnabled {
-			out = append(out, platformName{p.Name, p.Type})
+		if usable(p) {
+			out = append(out, platformName{p.Name, p.Type, p.Locked})
 		}
 	}
 	return http.StatusOK, out, nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/api"
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 func init() {
@@ -193,7 +194,28 @@ func (p apiOps) Queue(ctx context.Context, v *entities.Site, verb string, r *api
 	if err != nil {
 		return nil, err
 	}
+	if verb == "sync" {
+		return a.apiSync(st, v, r)
+	}
 	return a.siteTask(st, v, "site."+verb, r.Backup)
+}
+
+// apiSync queues a site.sync of r.Source onto dst as site sync --queue
+// does, its refusals' hints in the API's words.
+func (a *App) apiSync(st *store.Store, dst *entities.Site, r *api.VerbRequest) (*entities.Task, error) {
+	source, err := st.GetSite(a.ctx, r.Source)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := a.syncOptions(st, source, dst, r.DB, r.Files, r.UpdateDB, r.Force)
+	var cf *store.ConflictError
+	if errors.As(err, &cf) && cf.Field == "dst" {
+		cf.Hint = `give "force": true to sync onto it anyway (it stays disabled), or enable it first`
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a.queueOn(st, dst, entities.TaskSiteSync, opts)
 }
 
 func (p apiOps) LoginReset(ctx context.Context, v *entities.Site) (*entities.Task, string, error) {

@@ -215,6 +215,41 @@ func TestAPIWordPress(t *testing.T) {
 		t.Fatalf("ann's backups: %d %s, want one, without its path", code, body)
 	}
 
+	// site sync through the API, as site sync --queue: a staging clone's
+	// new post reaches the site, a backup of it taken first; a source
+	// another client's user does not see is 404 for it.
+	stg := testsite.Domain(t, "apis")
+	must(t, h.home, "site", "clone", domain, stg, "-q")
+	must(t, h.home, "site", "edit", stg, "--client", "acme", "-q")
+	addPost(t, siteRecord(t, h.home, stg)["db_name"].(string), "Staging post")
+	if code, body := olga.do(t, "POST", "/api/sites/"+domain+"/sync", fmt.Sprintf(`{"source": %q}`, stg)); code != 404 {
+		t.Fatalf("olga's sync onto ann's site: %d %s, want 404", code, body)
+	}
+	if code, body := ann.do(t, "POST", "/api/sites/"+domain+"/sync", `{}`); code != 400 || !strings.Contains(body, "source") {
+		t.Fatalf("a sync without its source: %d %s, want 400 naming source", code, body)
+	}
+	_, body = ann.do(t, "GET", "/api/sites/"+domain+"/backups", "")
+	if err := json.Unmarshal([]byte(body), &backups); err != nil {
+		t.Fatal(err)
+	}
+	before := len(backups)
+	sync := ann.task(t, 202, "POST", "/api/sites/"+domain+"/sync", fmt.Sprintf(`{"source": %q}`, stg))
+	if sync.Type != entities.TaskSiteSync || sync.Options["source"] != stg {
+		t.Fatalf("the sync's task: %+v", sync)
+	}
+	must(t, h.home, "hosting", "dispatch", "-q")
+	if done := ann.task(t, 200, "GET", "/api/tasks/"+strconv.FormatInt(sync.ID, 10), ""); done.Status != entities.TaskSuccess {
+		t.Fatalf("sync through the API: %+v (aegir task log %d)", done, sync.ID)
+	}
+	if ok, got := h.pageHas(t, domain, "Staging post", ""); !ok {
+		t.Fatalf("%s after the sync from %s: %s", domain, stg, got)
+	}
+	code, body = ann.do(t, "GET", "/api/sites/"+domain+"/backups", "")
+	if err := json.Unmarshal([]byte(body), &backups); code != 200 || err != nil || len(backups) != before+1 {
+		t.Fatalf("ann's backups after the sync: %d %s, want the sync's too", code, body)
+	}
+	must(t, h.home, "site", "delete", stg, "--no-backup", "-q")
+
 	// login-reset: the link in its answer, in no log and no task.
 	code, body = ann.do(t, "POST", "/api/sites/"+domain+"/login-reset", "")
 	var link struct {

@@ -71,36 +71,55 @@ func runSiteSync(o *SiteSyncOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := notInstalled(source); err != nil {
-		return err
-	}
-	if dst.Status == entities.SiteDisabled && !o.Force {
-		return &store.ConflictError{Field: "dst", Msg: "site " + dst.Domain + " is disabled",
-			Hint: "give --force to sync onto it anyway (it stays disabled), or enable it first",
-			Fix:  []entities.Action{entities.Do("site.enable", dst.Domain)}}
-	}
-	sp, err := st.GetPlatformByID(o.ctx, source.PlatformID)
+	opts, err := o.syncOptions(st, source, dst, o.DB, o.Files, o.UpdateDB, o.Force)
 	if err != nil {
 		return err
-	}
-	dp, err := st.GetPlatformByID(o.ctx, dst.PlatformID)
-	if err != nil {
-		return err
-	}
-	if sp.Type != "" && dp.Type != "" && sp.Type != dp.Type {
-		return invalid("DST", dst.Domain, "is a "+dp.Type+" site; "+src+" is a "+sp.Type+" site")
-	}
-	opts := map[string]string{"source": src}
-	if o.DB != o.Files { // one of them alone
-		opts["db"], opts["files"] = boolOpt(o.DB), boolOpt(o.Files)
-	}
-	if o.UpdateDB {
-		opts["updatedb"] = "1"
 	}
 	if o.DryRun {
 		return o.planSiteTask(dst, entities.TaskSiteSync, opts)
 	}
 	return o.queueSiteTask(st, dst, entities.TaskSiteSync, opts, o.Queue, func() (any, error) { return st.GetSiteByID(o.ctx, dst.ID) })
+}
+
+// syncOptions checks a sync of site source onto site dst (copying the
+// database, the files, or both when db and files are alike; the update
+// step with updatedb; onto a disabled dst only with force) and gives the
+// site.sync task's options. The command and the API (POST
+// /api/sites/{domain}/sync) both queue through it.
+func (a *App) syncOptions(st *store.Store, source, dst *entities.Site, db, files, updatedb, force bool) (map[string]string, error) {
+	if source.ID == dst.ID {
+		return nil, invalid("DST", dst.Domain, "is SRC itself: give the site to copy onto")
+	}
+	if err := notInstalled(dst); err != nil {
+		return nil, err
+	}
+	if err := notInstalled(source); err != nil {
+		return nil, err
+	}
+	if dst.Status == entities.SiteDisabled && !force {
+		return nil, &store.ConflictError{Field: "dst", Msg: "site " + dst.Domain + " is disabled",
+			Hint: "give --force to sync onto it anyway (it stays disabled), or enable it first",
+			Fix:  []entities.Action{entities.Do("site.enable", dst.Domain)}}
+	}
+	sp, err := st.GetPlatformByID(a.ctx, source.PlatformID)
+	if err != nil {
+		return nil, err
+	}
+	dp, err := st.GetPlatformByID(a.ctx, dst.PlatformID)
+	if err != nil {
+		return nil, err
+	}
+	if sp.Type != "" && dp.Type != "" && sp.Type != dp.Type {
+		return nil, invalid("DST", dst.Domain, "is a "+dp.Type+" site; "+source.Domain+" is a "+sp.Type+" site")
+	}
+	opts := map[string]string{"source": source.Domain}
+	if db != files { // one of them alone
+		opts["db"], opts["files"] = boolOpt(db), boolOpt(files)
+	}
+	if updatedb {
+		opts["updatedb"] = "1"
+	}
+	return opts, nil
 }
 
 func boolOpt(b bool) string {
