@@ -11,7 +11,7 @@ fi
 pkgs=(nginx apache2 git composer libapache2-mod-fcgid php-fpm php-cli php-mysql php-pgsql php-xml php-gd php-mbstring php-curl
       mariadb-server mariadb-client postgresql postgresql-client openssh-server openssh-client
       wordpress wordpress-theme-twentytwentythree wordpress-theme-twentytwentyone pebble rsync curl ca-certificates iproute2 sudo
-      nodejs wrk)
+      nodejs wrk chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -19,6 +19,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -98,6 +99,12 @@ type Config struct {
 	// at once (a token bucket); 0: 10 and 20.
 	Rate  float64
 	Burst int
+	// FailRate and FailBurst limit the refused tokens (401) of one source
+	// address: FailBurst at once, then FailRate a second; beyond, every
+	// request from there is 429 until its bucket refills. 0: 0.1 (one
+	// every 10 seconds) and 10.
+	FailRate  float64
+	FailBurst int
 	// Now is the clock (tests set it); nil: time.Now.
 	Now func() time.Time
 	// Poll is how often a followed task log is read again; 0: 250 ms.
@@ -108,7 +115,9 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	mux    *http.ServeMux
-	limits *limiter
+	limits *limiter[int64]  // requests per token
+	fails  *limiter[string] // refused tokens per source address
+	dash   *dashboard
 }
 
 // route is one operation of the API: its method and path pattern (the
@@ -149,7 +158,13 @@ func New(cfg Config) *Server {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 250 * time.Millisecond
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: &limiter{rate: cfg.Rate, burst: float64(cfg.Burst), buckets: map[int64]*bucket{}}}
+	if cfg.FailRate <= 0 {
+		cfg.FailRate = 0.1
+	}
+	if cfg.FailBurst <= 0 {
+		cfg.FailBurst = 10
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLimiter[int64](cfg.Rate, cfg.Burst), fails: newLimiter[string](cfg.FailRate, cfg.FailBurst)}
 	for _, rt := range routes {
 		rt := rt
 		s.mux.Handle(rt.method+" "+rt.path, s.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -160,6 +175,7 @@ func New(cfg Config) *Server {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(OpenAPI)
 	})))
+	s.mountDashboard()
 	// Anything else under /api/ is a JSON 404, not the mux's text.
 	s.mux.Handle("/api/", s.audited(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, &apiError{status: http.StatusNotFound, msg: "no such API path: " + r.Method + " " + r.URL.Path, hint: "see /api/openapi.json", code: 3})
@@ -229,6 +245,7 @@ type apiError struct {
 	code   int // the command line's exit code it is like
 	msg    string
 	hint   string
+	retry  time.Duration // 429: Retry-After
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -286,7 +303,16 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 	if st == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="aegir"`)
 	}
+	retryAfter(w, err)
 	writeJSON(w, st, b)
+}
+
+// retryAfter sets Retry-After when err is a 429's.
+func retryAfter(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ae.retry.Seconds()))))
+	}
 }
 
 // notFound is the error for a record the caller may not see or that does
@@ -302,12 +328,13 @@ func taskID(r *request) (int64, error) {
 	return id, nil
 }
 
-// limiter is a token bucket per API token.
-type limiter struct {
+// limiter is a token bucket per key: an API token's id (its requests),
+// a source address (its refused tokens).
+type limiter[K comparable] struct {
 	mu      sync.Mutex
 	rate    float64
 	burst   float64
-	buckets map[int64]*bucket
+	buckets map[K]*bucket
 }
 
 type bucket struct {
@@ -315,23 +342,69 @@ type bucket struct {
 	at     time.Time
 }
 
-// allow takes one request from token id's bucket at now; false (with how
-// long until one is free) when it is empty.
-func (l *limiter) allow(id int64, now time.Time) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[id]
+func newLimiter[K comparable](rate float64, burst int) *limiter[K] {
+	return &limiter[K]{rate: rate, burst: float64(burst), buckets: map[K]*bucket{}}
+}
+
+// maxBuckets is how many keys a limiter keeps before it forgets those
+// whose bucket is full again (as good as new).
+const maxBuckets = 10000
+
+// fill is key's bucket at now, refilled (l.mu held).
+func (l *limiter[K]) fill(key K, now time.Time) *bucket {
+	b := l.buckets[key]
 	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			for k, o := range l.buckets {
+				if o.tokens+now.Sub(o.at).Seconds()*l.rate >= l.burst {
+					delete(l.buckets, k)
+				}
+			}
+		}
 		b = &bucket{tokens: l.burst, at: now}
-		l.buckets[id] = b
+		l.buckets[key] = b
 	}
 	if d := now.Sub(b.at).Seconds(); d > 0 {
 		b.tokens = min(l.burst, b.tokens+d*l.rate)
 	}
 	b.at = now
+	return b
+}
+
+// allow takes one from key's bucket at now; false (with how long until
+// one is there) when it is empty.
+func (l *limiter[K]) allow(key K, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.fill(key, now)
 	if b.tokens >= 1 {
 		b.tokens--
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return false, l.wait(b)
+}
+
+// check says whether key's bucket has one at now without taking it
+// (take takes it): false with how long until it has.
+func (l *limiter[K]) check(key K, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.fill(key, now)
+	if b.tokens >= 1 {
+		return true, 0
+	}
+	return false, l.wait(b)
+}
+
+// take takes one from key's bucket at now, if it has one.
+func (l *limiter[K]) take(key K, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.fill(key, now); b.tokens >= 1 {
+		b.tokens--
+	}
+}
+
+func (l *limiter[K]) wait(b *bucket) time.Duration {
+	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,7 +30,13 @@ type storeOps struct{ st *store.Store }
 
 func (o storeOps) Details(ctx context.Context, v *entities.Site) error {
 	var err error
-	v.Stats, err = o.st.SiteStats(ctx, v)
+	if v.Stats, err = o.st.SiteStats(ctx, v); err != nil {
+		return err
+	}
+	v.Cert, err = o.st.GetCert(ctx, v.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		v.Cert, err = nil, nil
+	}
 	return err
 }
 
@@ -52,6 +59,7 @@ type apiEnv struct {
 	st     *store.Store
 	url    string
 	tokens map[string]string // root, ann (acme, write), annread, olga (other)
+	h      http.Handler
 	mu     sync.Mutex
 	now    time.Time
 }
@@ -123,7 +131,7 @@ func newAPIEnv(t *testing.T, burst int) *apiEnv {
 		check(err)
 		e.tokens[key] = secret
 	}
-	srv := httptest.NewServer(api.New(api.Config{Store: st, Ops: storeOps{st}, Now: e.clock, Rate: 1, Burst: burst,
+	e.h = api.New(api.Config{Store: st, Ops: storeOps{st}, Now: e.clock, Rate: 1, Burst: burst,
 		Classify: func(err error) (int, string, []entities.Action) {
 			switch {
 			case errors.Is(err, store.ErrNotFound):
@@ -132,7 +140,8 @@ func newAPIEnv(t *testing.T, burst int) *apiEnv {
 				return 2, "", nil
 			}
 			return 1, "", nil
-		}}))
+		}})
+	srv := httptest.NewServer(e.h)
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
 	return e
@@ -443,6 +452,56 @@ func TestRateLimitPerToken(t *testing.T) {
 	}
 	if code, _, _ := e.call(t, "ann", "GET", "/api/me", ""); code != 429 {
 		t.Fatalf("then at once again: %d, want 429", code)
+	}
+}
+
+// Refused tokens from one address: after FailBurst (10) of them every
+// request from there is 429 with Retry-After, a good token's too, until
+// the bucket refills (one every 10 s); another address is not held back,
+// and requests without a token are not counted.
+func TestRefusedTokensLimitedPerAddress(t *testing.T) {
+	e := newAPIEnv(t, 1000)
+	for i := 0; i < 20; i++ {
+		if code, _, _ := e.call(t, "raw:", "GET", "/api/me", ""); code != 401 {
+			t.Fatalf("no token %d: %d, want 401", i+1, code)
+		}
+	}
+	for i := 0; i < 10; i++ {
+		if code, body, _ := e.call(t, "raw:Bearer aegir_guess"+strconv.Itoa(i), "GET", "/api/me", ""); code != 401 {
+			t.Fatalf("bad token %d: %d %s, want 401", i+1, code, body)
+		}
+	}
+	code, body, hdr := e.call(t, "raw:Bearer aegir_guess10", "GET", "/api/me", "")
+	if _, exit := errorOf(t, body); code != 429 || exit != 4 || hdr.Get("Retry-After") != "10" || !strings.Contains(body, "too many refused tokens from 127.0.0.1") {
+		t.Fatalf("the 11th bad token: %d %v %s, want 429 with Retry-After 10", code, hdr, body)
+	}
+	if code, body, _ := e.call(t, "ann", "GET", "/api/me", ""); code != 429 {
+		t.Fatalf("a good token from the address: %d %s, want 429", code, body)
+	}
+	// Another address.
+	req := httptest.NewRequest("GET", "/api/me", nil)
+	req.RemoteAddr = "192.0.2.7:4321"
+	req.Header.Set("Authorization", "Bearer "+e.tokens["ann"])
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("ann from another address: %d %s", rec.Code, rec.Body)
+	}
+	e.advance(10 * time.Second)
+	if code, body, _ := e.call(t, "ann", "GET", "/api/me", ""); code != 200 {
+		t.Fatalf("10 s later, a good token: %d %s", code, body)
+	}
+	if code, _, _ := e.call(t, "raw:Bearer aegir_guess11", "GET", "/api/me", ""); code != 401 {
+		t.Fatalf("10 s later, a bad token: %d, want 401", code)
+	}
+	if code, _, _ := e.call(t, "raw:Bearer aegir_guess12", "GET", "/api/me", ""); code != 429 {
+		t.Fatalf("and at once another: %d, want 429", code)
+	}
+	// The dashboard's sign-in counts too.
+	b := newBrowser(t, e.url)
+	_, page := b.do(t, "GET", "/", nil, nil)
+	if resp, body := b.do(t, "POST", "/login", url.Values{"token": {e.tokens["ann"]}, "csrf": {csrfOf(t, page)}}, nil); resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("sign-in from the address: %d %s", resp.StatusCode, body)
 	}
 }
 

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"net"
 	"net/http"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/store"
@@ -60,41 +60,90 @@ func recordFrom(ctx context.Context) *record {
 // every request, refused or not, to the audit log.
 func (s *Server) Protect(h http.Handler) http.Handler {
 	return s.audited(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.authenticate(r)
+		c, err := s.admit(r, func() (string, error) { return bearer(r) })
 		if err != nil {
 			s.writeError(w, err)
-			return
-		}
-		rec := recordFrom(r.Context())
-		rec.user, rec.tokenID = c.User.Name, c.Token.ID
-		if ok, wait := s.limits.allow(c.Token.ID, s.cfg.Now()); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			s.writeError(w, &apiError{status: http.StatusTooManyRequests, code: 4,
-				msg:  fmt.Sprintf("too many requests with token %d: at most %g a second", c.Token.ID, s.cfg.Rate),
-				hint: "wait " + wait.Round(1e6).String() + " and try again"})
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey, c)))
 	}))
 }
 
-// authenticate finds the caller of r from its Authorization: Bearer
-// header. Every failure is 401; none says more than the caller knows.
-func (s *Server) authenticate(r *http.Request) (*Caller, error) {
-	unauth := func(msg string) error {
-		return &apiError{status: http.StatusUnauthorized, code: 2, msg: msg, hint: "give a live token as Authorization: Bearer TOKEN (aegir token create --user NAME)"}
-	}
+// unauthorized is the 401 of every refused token; none says more than
+// the caller knows.
+func unauthorized(msg string) error {
+	return &apiError{status: http.StatusUnauthorized, code: 2, msg: msg, hint: "give a live token as Authorization: Bearer TOKEN (aegir token create --user NAME)"}
+}
+
+// errNoToken is a request without a token: refused, but not counted
+// against its address as a bad token is.
+var errNoToken = unauthorized("no token: this request needs Authorization: Bearer TOKEN")
+
+// bearer is the token of r's Authorization: Bearer header.
+func bearer(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
-	scheme, secret, ok := strings.Cut(h, " ")
 	if h == "" {
-		return nil, unauth("no token: this request needs Authorization: Bearer TOKEN")
+		return "", errNoToken
 	}
+	scheme, secret, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-		return nil, unauth("the Authorization header is not Bearer TOKEN")
+		return "", unauthorized("the Authorization header is not Bearer TOKEN")
 	}
-	t, u, err := s.cfg.Store.Authenticate(r.Context(), strings.TrimSpace(secret))
+	return strings.TrimSpace(secret), nil
+}
+
+// source is the address a request came from (its connection's, without
+// the port; a proxy's own for every request through it).
+func source(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// admit finds the caller of r from the token secret gives, records it in
+// the request's audit entry, and takes the request from the token's
+// rate. An address whose refused tokens spent its bucket is refused at
+// once (429), before its token is looked at, so that tokens cannot be
+// guessed from there at more than FailRate a second.
+func (s *Server) admit(r *http.Request, secret func() (string, error)) (*Caller, error) {
+	now := s.cfg.Now()
+	from := source(r)
+	if ok, wait := s.fails.check(from, now); !ok {
+		return nil, &apiError{status: http.StatusTooManyRequests, code: 4, retry: wait,
+			msg:  "too many refused tokens from " + from,
+			hint: "wait " + wait.Round(time.Second).String() + " and try again with a live token"}
+	}
+	c, err := s.authenticate(r.Context(), secret)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.status == http.StatusUnauthorized && err != errNoToken {
+		s.fails.take(from, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rec := recordFrom(r.Context()); rec != nil {
+		rec.user, rec.tokenID = c.User.Name, c.Token.ID
+	}
+	if ok, wait := s.limits.allow(c.Token.ID, now); !ok {
+		return nil, &apiError{status: http.StatusTooManyRequests, code: 4, retry: wait,
+			msg:  fmt.Sprintf("too many requests with token %d: at most %g a second", c.Token.ID, s.cfg.Rate),
+			hint: "wait " + wait.Round(1e6).String() + " and try again"}
+	}
+	return c, nil
+}
+
+// authenticate finds the caller whose token secret gives. Every failure
+// is 401.
+func (s *Server) authenticate(ctx context.Context, secret func() (string, error)) (*Caller, error) {
+	tok, err := secret()
+	if err != nil {
+		return nil, err
+	}
+	t, u, err := s.cfg.Store.Authenticate(ctx, tok)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, unauth("the token is not valid")
+		return nil, unauthorized("the token is not valid")
 	}
 	if err != nil {
 		return nil, err
@@ -102,9 +151,9 @@ func (s *Server) authenticate(r *http.Request) (*Caller, error) {
 	now := s.cfg.Now()
 	switch {
 	case t.Revoked != nil:
-		return nil, unauth(fmt.Sprintf("token %d was revoked", t.ID))
+		return nil, unauthorized(fmt.Sprintf("token %d was revoked", t.ID))
 	case !t.Live(now):
-		return nil, unauth(fmt.Sprintf("token %d expired", t.ID))
+		return nil, unauthorized(fmt.Sprintf("token %d expired", t.ID))
 	}
 	return &Caller{User: u, Token: t}, nil
 }

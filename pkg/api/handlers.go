@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,12 +98,19 @@ func (s *Server) site(r *request) (*entities.Site, error) {
 // siteNamed is the site of domain (field: what names it in the request)
 // if the caller may see it; else not found, as one that does not exist.
 func (s *Server) siteNamed(r *request, field, name string) (*entities.Site, error) {
-	domain, err := entities.NormalizeDomain(field, name)
+	return s.visibleSite(r.Context(), r.caller, field, name)
+}
+
+// visibleSite finds the live site of domain (or an alias; field names it
+// in the request) that c may see; one it may not see is not found, as one
+// that does not exist.
+func (s *Server) visibleSite(ctx context.Context, c *Caller, field, domain string) (*entities.Site, error) {
+	domain, err := entities.NormalizeDomain(field, domain)
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.cfg.Store.GetSite(r.Context(), domain)
-	if errors.Is(err, store.ErrNotFound) || err == nil && !r.caller.Sees(v) {
+	v, err := s.cfg.Store.GetSite(ctx, domain)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !c.Sees(v) {
 		return nil, notFound("site", domain)
 	}
 	return v, err

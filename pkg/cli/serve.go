@@ -41,7 +41,7 @@ func newServeCmd(a *App, runF func(*ServeOptions) error) *cobra.Command {
 	o := &ServeOptions{App: a}
 	cmd := bind(&cobra.Command{
 		Use:   "serve [--listen ADDR] [--tls-cert F --tls-key F]",
-		Short: "Serve the HTTP API (/api/...) and its OpenAPI document at /api/openapi.json",
+		Short: "Serve the HTTP API (/api/...), its OpenAPI document at /api/openapi.json and the dashboard at /",
 		Long: `Serve the JSON API over the operations of the command line (docs/api.md):
 sites, their tasks, logs and backups, installs and the site verbs (backup,
 restore, login-reset, verify, cron, disable, enable ...). Every request
@@ -50,6 +50,12 @@ limited to --rate requests a second per token, and is written to the audit
 log. Every change is a task, queued as the command line's --queue queues it,
 for the dispatcher (aegir hosting dispatch from cron, or aegir hosting
 queued) to run; a site that has a task queued or running is refused (409).
+An address whose refused tokens pass 10 (then one every 10 seconds) gets
+429 for every request until then.
+
+The dashboard at / is a web page where a user signs in with its token and
+sees its sites (status, health, certificate, last backup), starts a backup
+or gets a one-time login link (docs/api.md).
 
 Plain HTTP is served only on a loopback address; any other needs
 --tls-cert and --tls-key (PEM files).`,
@@ -123,7 +129,7 @@ func runServe(o *ServeOptions) error {
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return o.ctx }}
-	o.infof("serving the API at %s://%s/api/ (its OpenAPI document: /api/openapi.json); stop with Ctrl-C", scheme, ln.Addr())
+	o.infof("serving the API at %s://%s/api/ (its OpenAPI document: /api/openapi.json) and the dashboard at /; stop with Ctrl-C", scheme, ln.Addr())
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	select {
