@@ -525,6 +525,9 @@ func TestAuditLogOfEveryRequest(t *testing.T) {
 		if l.User == "ann" && l.TokenID == 0 {
 			t.Errorf("entry %+v: no token id", l)
 		}
+		if l.Source != "127.0.0.1" {
+			t.Errorf("entry %+v: source %q, want 127.0.0.1", l, l.Source)
+		}
 	}
 	want := []string{" GET /api/sites 401 0", "ann GET /api/sites/b.other.test 404 0",
 		"ann POST /api/sites/a.acme.test/verify 202 " + strconv.FormatInt(task.ID, 10), " GET /api/openapi.json 200 0"}

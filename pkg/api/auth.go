@@ -176,7 +176,7 @@ func (s *Server) audited(h http.Handler) http.Handler {
 		// The request's context may be done (a client that hung up):
 		// the entry is written all the same.
 		_ = s.cfg.Store.RecordRequest(context.WithoutCancel(r.Context()), &entities.AuditEntry{
-			Time: at, User: rec.user, TokenID: rec.tokenID, Method: r.Method, Path: r.URL.Path, Status: sw.status, TaskID: rec.taskID,
+			Time: at, User: rec.user, TokenID: rec.tokenID, Method: r.Method, Path: r.URL.Path, Status: sw.status, TaskID: rec.taskID, Source: source(r),
 		})
 	})
 }

@@ -62,6 +62,13 @@ type AuditEntry struct {
 	Path    string    `json:"path" yaml:"path"`
 	Status  int       `json:"status" yaml:"status"`
 	TaskID  int64     `json:"task_id" yaml:"task_id"` // 0: no task
+	// Source is the address the request came from (its connection's).
+	Source string `json:"source" yaml:"source"`
+}
+
+// TableColumns: see Client.TableColumns.
+func (AuditEntry) TableColumns() []string {
+	return []string{"id", "time", "user", "token_id", "source", "method", "path", "status", "task_id"}
 }
 
 // TableColumns: see Client.TableColumns.

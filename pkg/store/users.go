@@ -203,8 +203,8 @@ func (s *Store) RecordRequest(ctx context.Context, e *entities.AuditEntry) error
 	at := ms2(e.Time)
 	null := func(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: v != 0} }
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		newID, err := insert(ctx, tx, `INSERT INTO audit_log (time, "user", token_id, method, path, status, task_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			at, e.User, null(e.TokenID), e.Method, e.Path, e.Status, null(e.TaskID))
+		newID, err := insert(ctx, tx, `INSERT INTO audit_log (time, "user", token_id, method, path, status, task_id, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			at, e.User, null(e.TokenID), e.Method, e.Path, e.Status, null(e.TaskID), e.Source)
 		if err != nil {
 			return err
 		}
@@ -218,7 +218,48 @@ func (s *Store) RecordRequest(ctx context.Context, e *entities.AuditEntry) error
 
 // AuditLog lists the audit log's entries after id after, oldest first.
 func (s *Store) AuditLog(ctx context.Context, after int64) ([]*entities.AuditEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, time, "user", COALESCE(token_id, 0), method, path, status, COALESCE(task_id, 0) FROM audit_log WHERE id > ? ORDER BY id`, after)
+	return s.auditEntries(ctx, ` WHERE id > ? ORDER BY id`, after)
+}
+
+// AuditFilter picks entries of the audit log: those of a user (the name
+// the entry has, a deleted user's too), at or after a time, of an HTTP
+// status (or a class of them: 400 to 499 with StatusMax), newest Limit
+// of them (0: all).
+type AuditFilter struct {
+	User      string
+	Since     time.Time
+	Status    int
+	StatusMax int // with Status, a range: Status to StatusMax
+	Limit     int
+}
+
+// ListAudit lists the audit log's entries that f picks, newest first.
+func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]*entities.AuditEntry, error) {
+	q := ` WHERE 1=1`
+	var args []any
+	if f.User != "" {
+		q += ` AND "user" = ?`
+		args = append(args, f.User)
+	}
+	if !f.Since.IsZero() {
+		q += ` AND time >= ?`
+		args = append(args, ms2(f.Since))
+	}
+	if f.Status != 0 {
+		hi := max(f.StatusMax, f.Status)
+		q += ` AND status BETWEEN ? AND ?`
+		args = append(args, f.Status, hi)
+	}
+	q += ` ORDER BY id DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	return s.auditEntries(ctx, q, args...)
+}
+
+func (s *Store) auditEntries(ctx context.Context, where string, args ...any) ([]*entities.AuditEntry, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, time, "user", COALESCE(token_id, 0), method, path, status, COALESCE(task_id, 0), source FROM audit_log`+where, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +268,7 @@ func (s *Store) AuditLog(ctx context.Context, after int64) ([]*entities.AuditEnt
 	for rows.Next() {
 		var e entities.AuditEntry
 		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.User, &e.TokenID, &e.Method, &e.Path, &e.Status, &e.TaskID); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.User, &e.TokenID, &e.Method, &e.Path, &e.Status, &e.TaskID, &e.Source); err != nil {
 			return nil, err
 		}
 		e.Time = fromMs(at)
