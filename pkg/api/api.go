@@ -46,8 +46,8 @@ type Ops interface {
 	Details(ctx context.Context, v *entities.Site) error
 	// Install records a new site and queues its install task.
 	Install(ctx context.Context, r *InstallRequest) (*entities.Task, error)
-	// Queue queues the task of verb (backup, restore, verify ...) on the
-	// site, with r's options.
+	// Queue queues the task of verb (backup, restore, verify ..., and
+	// delete) on the site, with r's options.
 	Queue(ctx context.Context, v *entities.Site, verb string, r *VerbRequest) (*entities.Task, error)
 	// LoginReset runs a login-reset task on the site now and returns the
 	// one-time login link it made, which is stored nowhere.
@@ -82,6 +82,15 @@ type VerbRequest struct {
 	Files    bool   `json:"files,omitempty"`
 	UpdateDB bool   `json:"updatedb,omitempty"`
 	Force    bool   `json:"force,omitempty"`
+	// NoBackup is a delete's (DELETE /api/sites/{domain}): no backup
+	// first; an admin's only.
+	NoBackup bool `json:"-"`
+}
+
+// DeleteRequest is the body of DELETE /api/sites/{domain}, which may be
+// empty.
+type DeleteRequest struct {
+	NoBackup bool `json:"no_backup,omitempty"`
 }
 
 // Verbs are the verbs of POST /api/sites/{domain}/{verb}.
@@ -135,6 +144,7 @@ var routes = []route{
 	{"GET", "/api/sites", false, (*Server).listSites},
 	{"POST", "/api/sites", true, (*Server).installSite},
 	{"GET", "/api/sites/{domain}", false, (*Server).showSite},
+	{"DELETE", "/api/sites/{domain}", true, (*Server).deleteSite},
 	{"GET", "/api/sites/{domain}/backups", false, (*Server).siteBackups},
 	{"GET", "/api/sites/{domain}/tasks", false, (*Server).siteTasks},
 	{"POST", "/api/sites/{domain}/{verb}", true, (*Server).siteVerb},

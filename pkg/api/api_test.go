@@ -44,8 +44,12 @@ func (o storeOps) Install(ctx context.Context, r *api.InstallRequest) (*entities
 	return o.st.AddSite(ctx, &entities.Site{Domain: r.Domain, Platform: r.Platform, DBServer: "web1", Client: r.Client, HTTPS: "off", Language: "en"})
 }
 
-func (o storeOps) Queue(ctx context.Context, v *entities.Site, verb string, _ *api.VerbRequest) (*entities.Task, error) {
-	return o.st.QueueSiteTaskIfFree(ctx, v, "site."+verb, nil)
+func (o storeOps) Queue(ctx context.Context, v *entities.Site, verb string, r *api.VerbRequest) (*entities.Task, error) {
+	var opts map[string]string
+	if r.NoBackup {
+		opts = map[string]string{"no_backup": "1"}
+	}
+	return o.st.QueueSiteTaskIfFree(ctx, v, "site."+verb, opts)
 }
 
 func (o storeOps) LoginReset(context.Context, *entities.Site) (*entities.Task, string, error) {
@@ -261,6 +265,59 @@ func TestClientSeesOnlyItsSites(t *testing.T) {
 	}
 	if code, body, _ = e.call(t, "ann", "GET", "/api/me", ""); code != 200 || !strings.Contains(body, `"client":"acme"`) {
 		t.Fatalf("ann GET /api/me: %d %s", code, body)
+	}
+}
+
+// DELETE /api/sites/{domain}: a client's user deletes its client's site
+// (a backup first), not another's (404) nor without a backup (403); a
+// read token may not (403); an admin may without a backup; a busy site is
+// 409. Nothing is queued by a refusal.
+func TestDeleteSite(t *testing.T) {
+	e := newAPIEnv(t, 100)
+	ctx := context.Background()
+	queued := func(domain string) []*entities.Task {
+		ts, err := e.st.ListTasks(ctx, store.TaskFilter{Target: domain, Status: "queued"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	for _, c := range []struct {
+		token, domain, body string
+		code                int
+	}{
+		{"ann", "b.other.test", "", 404},
+		{"ann", "c.none.test", "", 404},
+		{"annread", "a.acme.test", "", 403},
+		{"ann", "a.acme.test", `{"no_backup": true}`, 403},
+		{"ann", "a.acme.test", `{"nope": 1}`, 400},
+		{"olga", "a.acme.test", "", 404},
+	} {
+		if code, body, _ := e.call(t, c.token, "DELETE", "/api/sites/"+c.domain, c.body); code != c.code {
+			t.Fatalf("%s DELETE %s %s: %d %s, want %d", c.token, c.domain, c.body, code, body, c.code)
+		}
+		if q := queued(c.domain); len(q) != 0 {
+			t.Fatalf("a refused delete queued %+v", q)
+		}
+	}
+	code, body, _ := e.call(t, "ann", "DELETE", "/api/sites/A.ACME.TEST", "")
+	var task entities.Task
+	if err := json.Unmarshal([]byte(body), &task); code != 202 || err != nil || task.Type != entities.TaskSiteDelete || task.Options["no_backup"] != "" {
+		t.Fatalf("ann's delete: %d %s", code, body)
+	}
+	if code, body, _ := e.call(t, "ann", "DELETE", "/api/sites/a.acme.test", ""); code != 409 || !strings.Contains(body, "is busy") {
+		t.Fatalf("a second delete: %d %s", code, body)
+	}
+	code, body, _ = e.call(t, "root", "DELETE", "/api/sites/c.none.test", `{"no_backup": true}`)
+	if err := json.Unmarshal([]byte(body), &task); code != 202 || err != nil || task.Type != entities.TaskSiteDelete {
+		t.Fatalf("root's delete without a backup: %d %s", code, body)
+	}
+	if q := queued("c.none.test"); len(q) != 1 || q[0].Options["no_backup"] != "1" {
+		t.Fatalf("root's delete: %+v", q)
+	}
+	// POST .../delete is no verb.
+	if code, _, _ := e.call(t, "root", "POST", "/api/sites/b.other.test/delete", ""); code != 404 {
+		t.Fatalf("POST .../delete: %d, want 404", code)
 	}
 }
 

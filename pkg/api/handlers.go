@@ -270,6 +270,28 @@ func (s *Server) siteVerb(r *request) (int, any, error) {
 	return http.StatusAccepted, t, nil
 }
 
+// deleteSite queues the site's delete (site delete --queue): a backup
+// first, unless an admin asks for none.
+func (s *Server) deleteSite(r *request) (int, any, error) {
+	var in DeleteRequest
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.site(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if in.NoBackup && !r.caller.Admin() {
+		return 0, nil, &apiError{status: http.StatusForbidden, code: 2, msg: "only an admin deletes a site without a backup (no_backup)",
+			hint: "delete it with a backup first: leave out no_backup"}
+	}
+	t, err := s.cfg.Ops.Queue(r.Context(), v, "delete", &VerbRequest{NoBackup: in.NoBackup})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusAccepted, t, nil
+}
+
 // task finds the task of the {id} in r's path that the caller may see:
 // a client's user only those of its client's sites.
 func (s *Server) task(r *request) (*entities.Task, error) {

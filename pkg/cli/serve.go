@@ -200,8 +200,16 @@ func (p apiOps) Queue(ctx context.Context, v *entities.Site, verb string, r *api
 	if err != nil {
 		return nil, err
 	}
-	if verb == "sync" {
+	switch verb {
+	case "sync":
 		return a.apiSync(st, v, r)
+	case "delete":
+		// As site delete --queue: a backup first unless no_backup.
+		var opts map[string]string
+		if r.NoBackup {
+			opts = map[string]string{"no_backup": "1"}
+		}
+		return a.queueOn(st, v, entities.TaskSiteDelete, opts)
 	}
 	return a.siteTask(st, v, "site."+verb, r.Backup)
 }

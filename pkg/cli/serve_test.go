@@ -357,3 +357,42 @@ func TestServeTLS(t *testing.T) {
 		}
 	}
 }
+
+// DELETE /api/sites/{domain} over a real WordPress site: a client's user
+// queues its site's delete, the dispatcher runs it, a backup is taken
+// first and the site is gone (its page no longer served, its database
+// dropped); the record is deleted, restorable from that backup.
+func TestAPIDeleteWordPress(t *testing.T) {
+	h := newHostEnv(t, "nginx")
+	h.wpPlatform(t, "wp")
+	domain := testsite.Domain(t, "apidel")
+	must(t, h.home, "client", "add", "acme", "-q")
+	must(t, h.home, "user", "add", "ann", "--client", "acme", "-q")
+	must(t, h.home, "site", "install", domain, "--platform", "wp", "--client", "acme", "--title", "To delete", "-q")
+	dbs := siteDBs(t, domain)
+	if len(dbs) != 1 {
+		t.Fatalf("databases of %s: %v", domain, dbs)
+	}
+	ann := apiClient{serve(t, h.home), token(t, h.home, "ann", "write")}
+	del := ann.task(t, 202, "DELETE", "/api/sites/"+domain, "")
+	if del.Type != entities.TaskSiteDelete || del.Options["no_backup"] != "" {
+		t.Fatalf("the delete task: %+v", del)
+	}
+	must(t, h.home, "hosting", "dispatch", "-q")
+	if done := ann.task(t, 200, "GET", "/api/tasks/"+strconv.FormatInt(del.ID, 10), ""); done.Status != entities.TaskSuccess {
+		t.Fatalf("the delete: %+v", done)
+	}
+	if code, body := ann.do(t, "GET", "/api/sites/"+domain, ""); code != 404 {
+		t.Fatalf("GET the deleted site: %d %s", code, body)
+	}
+	if left := siteDBs(t, domain); len(left) != 0 {
+		t.Fatalf("databases left: %v", left)
+	}
+	var backups []entities.Backup
+	if err := json.Unmarshal([]byte(must(t, h.home, "backup", "list", "--site", domain, "--format", "json")), &backups); err != nil || len(backups) != 1 {
+		t.Fatalf("the backup taken before the delete: %+v %v", backups, err)
+	}
+	if code, page, _ := h.get(t, domain, "/", func(c int, b string, _ http.Header) bool { return !strings.Contains(b, "To delete") }); strings.Contains(page, "To delete") {
+		t.Fatalf("the deleted site still answers: %d %.200s", code, page)
+	}
+}
