@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 )
@@ -54,5 +55,50 @@ func TestSeedBench(t *testing.T) {
 		if get(t, s, task.ID).Status != task.Status {
 			t.Fatalf("task %d changed", task.ID)
 		}
+	}
+}
+
+// SeedFleet writes the servers with their services and platform, and the
+// sites over them in turn with their names; every HTTPSEvery-th site has
+// HTTPS and an ACME certificate due; half the sites ran an hour ago.
+func TestSeedFleet(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	ran := time.Date(2026, 12, 3, 11, 0, 0, 0, time.UTC)
+	if err := s.SeedFleet(ctx, FleetState{Servers: 3, Sites: 1001, HTTPSEvery: 10, Ran: ran}); err != nil {
+		t.Fatal(err)
+	}
+	servers, err := s.ListServers(ctx)
+	if err != nil || len(servers) != 3 {
+		t.Fatalf("%d servers, %v", len(servers), err)
+	}
+	w := servers[1]
+	if w.Name != "web0002" || w.Host != "web0002.fleet.test" || w.SSHUser != "aegir" || w.Status != entities.StatusEnabled || len(w.Services) != 2 {
+		t.Fatalf("server %+v", w)
+	}
+	for _, svc := range w.Services {
+		if svc.Kind == entities.KindDB && !svc.DBTunnel {
+			t.Fatalf("database service not through the tunnel: %+v", svc)
+		}
+	}
+	v, err := s.GetSite(ctx, "www.site001000.fleet.test")
+	if err != nil || v.Domain != "site001000.fleet.test" || v.Platform != "wp0001" || v.HTTPS != entities.HTTPSOn || v.Status != entities.SiteInstalled {
+		t.Fatalf("site by its alias: %+v, %v", v, err)
+	}
+	if c, err := s.GetCert(ctx, v.ID); err != nil || c.Source != "acme" || c.RenewAfter == nil || !c.RenewAfter.Before(s.Now()) {
+		t.Fatalf("certificate %+v, %v", c, err)
+	}
+	sites, err := s.ListSites(ctx, SiteFilter{})
+	if err != nil || len(sites) != 1001 {
+		t.Fatalf("%d sites, %v", len(sites), err)
+	}
+	never := 0
+	for _, x := range sites {
+		if x.LastCron == nil {
+			never++
+		}
+	}
+	if never != 500 {
+		t.Fatalf("%d sites never ran cron, want 500", never)
 	}
 }
