@@ -317,6 +317,38 @@ func TestMigrateWordPress(t *testing.T) {
 	if len(backups(t, h.home, domain)) != 1 {
 		t.Fatal("the migrate's backup was not recorded")
 	}
+	// WordPress is loaded once after the move, for its check and its
+	// packages both; the packages it has enabled are recorded on wp2.
+	var moves []struct{ ID int64 }
+	if err := json.Unmarshal([]byte(must(t, h.home, "task", "list", "--site", domain, "--type", "site.migrate", "--format", "json")), &moves); err != nil || len(moves) != 1 {
+		t.Fatalf("the migrate's task: %v %v", moves, err)
+	}
+	log := must(t, h.home, "task", "log", fmt.Sprint(moves[0].ID))
+	if n := strings.Count(log, "the code of aegir's wp-status.php"); n != 1 {
+		t.Fatalf("the migrate loaded WordPress's status %d times, want once (its check's read gives its packages):\n%s", n, log)
+	}
+	// Between two platforms of one WordPress the database needs no
+	// upgrade: the step is not run (a later migrate with an older
+	// db_version runs it).
+	if !strings.Contains(log, "is up to date for platform wp2 (db_version ") || strings.Contains(log, "wp-upgrade.php") {
+		t.Fatalf("the migrate between two platforms of one WordPress ran its database upgrade:\n%s", log)
+	}
+	var pkgs []struct {
+		Name, Type, Platform string
+		Enabled              bool
+	}
+	if err := json.Unmarshal([]byte(must(t, h.home, "package", "list", "--site", domain, "--format", "json")), &pkgs); err != nil {
+		t.Fatal(err)
+	}
+	enabled := map[string]bool{}
+	for _, p := range pkgs {
+		if p.Enabled {
+			enabled[p.Type] = true
+		}
+	}
+	if !enabled["core"] || !enabled["theme"] {
+		t.Fatalf("the packages recorded after the migrate: %+v", pkgs)
+	}
 
 	// A failing last step: the web server's config test refuses the new
 	// virtual host (a broken template). Everything is undone; the site
@@ -345,8 +377,18 @@ func TestMigrateWordPress(t *testing.T) {
 
 	// A new domain on the same platform: the site answers there, with its
 	// addresses rewritten, and no more on the old one.
+	// Its database is made older first: the move's upgrade step runs.
+	if _, err := mariadb(t).Exec("UPDATE `" + db2 + "`.wp_options SET option_value = '44000' WHERE option_name = 'db_version'"); err != nil {
+		t.Fatal(err)
+	}
 	nd := testsite.Domain(t, "mn")
 	must(t, h.home, "site", "migrate", domain, "--platform", "wp2", "--domain", nd, "-q")
+	if err := json.Unmarshal([]byte(must(t, h.home, "task", "list", "--type", "site.migrate", "--limit", "1", "--format", "json")), &moves); err != nil || len(moves) != 1 {
+		t.Fatalf("the migrate's task: %v %v", moves, err)
+	}
+	if log := must(t, h.home, "task", "log", fmt.Sprint(moves[0].ID)); !strings.Contains(log, "WordPress database upgraded from db_version 44000") {
+		t.Fatalf("the migrate of a site with an older database did not upgrade it:\n%s", log)
+	}
 	if ok, got := h.pageHas(t, nd, "Content that moves", "http://"+domain); !ok {
 		t.Fatalf("the site on its new domain (no old addresses): %s", got)
 	}

@@ -101,6 +101,26 @@ type Driver interface {
 	PlatformAliases() bool
 }
 
+// DBUpToDater is a Driver that can tell, from the site's database and
+// the platform's code and without loading the application, that the
+// site's update step has nothing to do: a move between platforms whose
+// core keeps the same database schema skips a run of the application.
+type DBUpToDater interface {
+	// DBUpToDate reports whether the site's database (on svc) is at the
+	// schema the platform's code wants, and the versions it compared.
+	// false (with no error) when it cannot tell: the step runs.
+	DBUpToDate(ctx context.Context, ex exec.Executor, svc db.Service, p Platform, s Site) (bool, string)
+}
+
+// PackageChecker is a Driver whose Check reads, in the same run of the
+// application, what EnabledPackages would read: a move that checks the
+// site at its new place and then records its packages loads the
+// application once instead of twice.
+type PackageChecker interface {
+	// CheckPackages is Check, and gives what EnabledPackages gives.
+	CheckPackages(ctx context.Context, ex exec.Executor, p Platform, s Site) (map[string]string, error)
+}
+
 // Marker is a file whose presence tells a platform's type, and where its
 // core version is written.
 type Marker struct {

@@ -508,7 +508,7 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 	// updates): a restore on the core version it was made on needs none; a
 	// migrate or a clone may (new code).
 	if m.kind != "restore" && m.kind != "sync" || m.manifest.CoreVersion != dst.p.Version || m.updateDB {
-		if err := m.dst.updateDatabase(ctx); err != nil {
+		if err := m.updateDatabase(ctx, svc); err != nil {
 			return nil, err
 		}
 	}
@@ -806,10 +806,32 @@ func (m *move) vhost(ctx context.Context) error {
 	return err
 }
 
+// updateDatabase runs the platform's update step on the moved site,
+// unless the driver tells from the database that it has nothing to do
+// (app.DBUpToDater: WordPress's db_version is the platform's) and it was
+// not asked for (--updatedb): one run of the application less per move.
+func (m *move) updateDatabase(ctx context.Context, svc db.Service) error {
+	if u, ok := m.dst.p.Driver.(app.DBUpToDater); ok && !m.updateDB && !m.noDB {
+		if ok, versions := u.DBUpToDate(ctx, m.dst.ex, svc, m.dst.p, m.dst.appSite()); ok {
+			m.dst.env.Logf(provision.LevelInfo, "the database of %s is up to date for platform %s (%s): no update step", m.dst.c.Site.Domain, m.dst.c.Site.Platform.Name, versions)
+			return nil
+		}
+	}
+	return m.dst.updateDatabase(ctx)
+}
+
 // check makes sure the site works at its new place (Driver.Check):
 // WordPress loads with its database; Drupal's settings parse (and drush
 // bootstraps the site, when the platform has it).
 func (m *move) check(ctx context.Context) error {
+	if pc, ok := m.dst.p.Driver.(app.PackageChecker); ok {
+		// The packages it read are those recordPackages records once
+		// the move is done: nothing changes the site's code or database
+		// in between (the health gate only reads its pages).
+		enabled, err := pc.CheckPackages(ctx, m.dst.ex, m.dst.p, m.dst.appSite())
+		m.dst.checked = enabled
+		return err
+	}
 	return m.dst.p.Driver.Check(ctx, m.dst.ex, m.dst.p, m.dst.appSite())
 }
 

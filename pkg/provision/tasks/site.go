@@ -95,6 +95,10 @@ type site struct {
 	// scheme of the site's address brought it (checkAnswer), for the
 	// health gate's content probe.
 	front *pageProbe
+	// checked are the packages the site has enabled as its move's check
+	// read them (app.PackageChecker), which sitePackages takes instead of
+	// loading the application again; nil: none read.
+	checked map[string]string
 }
 
 func openSite(ctx context.Context, env *engine.Env, c *provision.Job) (*site, error) {

@@ -147,9 +147,12 @@ func sitePackages(ctx context.Context, s *site) ([]entities.Package, error) {
 	if err != nil {
 		return nil, err
 	}
-	enabled, err := s.p.Driver.EnabledPackages(ctx, s.ex, s.p, s.appSite()) // type/name -> schema version
-	if err != nil {
-		return nil, err
+	enabled := s.checked // type/name -> schema version
+	if enabled == nil {
+		enabled, err = s.p.Driver.EnabledPackages(ctx, s.ex, s.p, s.appSite())
+		if err != nil {
+			return nil, err
+		}
 	}
 	out := make([]entities.Package, 0, len(found))
 	on := 0

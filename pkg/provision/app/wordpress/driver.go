@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -89,6 +90,11 @@ func (wordPressDriver) EnabledPackages(ctx context.Context, ex exec.Executor, p 
 	if err != nil {
 		return nil, err
 	}
+	return enabledOf(st), nil
+}
+
+// enabledOf are the packages status st says are enabled (EnabledPackages).
+func enabledOf(st Status) map[string]string {
 	enabled := map[string]string{"core/wordpress": st.DBVersion}
 	for _, pl := range st.ActivePlugins {
 		// "akismet/akismet.php" or "hello.php": the plugin's directory or file name.
@@ -97,7 +103,7 @@ func (wordPressDriver) EnabledPackages(ctx context.Context, ex exec.Executor, p 
 	}
 	enabled["theme/"+st.Stylesheet] = ""
 	enabled["theme/"+st.Template] = ""
-	return enabled, nil
+	return enabled
 }
 
 // Cron requests wp-cron.php through the site's address, as a visitor's
@@ -120,15 +126,58 @@ func (wordPressDriver) UpdateDB(ctx context.Context, ex exec.Executor, p app.Pla
 	return err
 }
 
+// wpDBVersion is where wp-includes/version.php says the database schema
+// its WordPress wants.
+var wpDBVersion = regexp.MustCompile(`\$wp_db_version\s*=\s*(\d+)\s*;`)
+
+// DBUpToDate compares the site's db_version option with the platform's
+// $wp_db_version (app.DBUpToDater): equal, wp_upgrade() would do nothing.
+// Anything it cannot read leaves the upgrade step to run and say why.
+func (wordPressDriver) DBUpToDate(ctx context.Context, ex exec.Executor, svc db.Service, p app.Platform, s app.Site) (bool, string) {
+	b, err := ex.ReadFile(ctx, path.Join(p.Root, "wp-includes", "version.php"))
+	if err != nil {
+		return false, ""
+	}
+	m := wpDBVersion.FindSubmatch(b)
+	if m == nil {
+		return false, ""
+	}
+	conn, err := svc.Open(ctx, s.DB.Name)
+	if err != nil {
+		return false, ""
+	}
+	defer conn.Close()
+	rows, err := conn.Query(ctx, "SELECT option_value FROM wp_options WHERE option_name = 'db_version'")
+	if err != nil {
+		return false, ""
+	}
+	defer rows.Close()
+	var have string
+	if !rows.Next() || rows.Scan(&have) != nil || rows.Err() != nil {
+		return false, ""
+	}
+	if strings.TrimSpace(have) != string(m[1]) {
+		return false, ""
+	}
+	return true, fmt.Sprintf("db_version %s, WordPress %s", m[1], p.Version)
+}
+
 // Check loads WordPress for the site with its database.
-func (wordPressDriver) Check(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) error {
+func (d wordPressDriver) Check(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) error {
+	_, err := d.CheckPackages(ctx, ex, p, s)
+	return err
+}
+
+// CheckPackages is Check, and gives the enabled packages its status read
+// has (app.PackageChecker): one load of WordPress for both.
+func (wordPressDriver) CheckPackages(ctx context.Context, ex exec.Executor, p app.Platform, s app.Site) (map[string]string, error) {
 	st, err := ReadStatus(ctx, ex, p, s.Domain, s.URL, s.Owner.WebUser, s.Log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.Log.Printf(provision.LevelInfo, "WordPress %s runs %s from database %s (version %s, theme %s, %d active plugins)",
 		st.Version, s.Domain, s.DB.Name, st.DBVersion, st.Stylesheet, len(st.ActivePlugins))
-	return nil
+	return enabledOf(st), nil
 }
 
 // SettingsFiles are the site's configuration, its aliases' files that
