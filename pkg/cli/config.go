@@ -65,6 +65,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("notify.email.from", "")
 	v.SetDefault("notify.email.smtp", "localhost:25")
 	v.SetDefault("webhooks.cert_expiring_days", 14)
+	v.SetDefault("webhooks.keep", 30*24*time.Hour)
 }
 
 // checkConfig checks the configuration read from the file and the
@@ -276,4 +277,5 @@ const defaultConfigFile = `# aegir configuration. Precedence: command-line flags
 #   email: {to: "", from: "", smtp: "localhost:25"}
 # webhooks:                # aegir webhook add URL --events ...
 #   cert_expiring_days: 14 # cert.expiring: fewer days left than this (0: never)
+#   keep: 720h             # deliveries that ended are deleted after this
 `

@@ -27,6 +27,7 @@ func (a *App) dispatcher() (*queue.Dispatcher, *hosting.Runner, error) {
 		Notify:           a.notifier(),
 		Cleanup:          r.Rescue,
 		CertExpiringDays: certExpiringDays(a.cfg.GetInt("webhooks.cert_expiring_days")),
+		KeepDeliveries:   a.cfg.GetDuration("webhooks.keep"),
 		Logf: func(format string, args ...any) {
 			if a.verbose {
 				fmt.Fprintf(a.IO.Err, "dispatch: "+format+"\n", args...)

@@ -111,6 +111,10 @@ type Dispatcher struct {
 	// CertExpiringDays: cert.expiring is told of certificates with fewer
 	// days left (0: DefaultCertExpiringDays; < 0: never).
 	CertExpiringDays int
+	// KeepDeliveries: webhook deliveries that ended (delivered or
+	// failed) longer ago than this are deleted by Watch (0:
+	// DefaultKeepDeliveries; < 0: never).
+	KeepDeliveries time.Duration
 
 	lastWatch time.Time // Serve's last Watch
 }

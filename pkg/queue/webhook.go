@@ -52,6 +52,9 @@ const (
 	// DefaultCertExpiringDays is when cert.expiring is told: fewer days
 	// left than this (config webhooks.cert_expiring_days).
 	DefaultCertExpiringDays = 14
+	// DefaultKeepDeliveries is how long a delivery that ended is kept
+	// for webhook log (config webhooks.keep).
+	DefaultKeepDeliveries = 30 * 24 * time.Hour
 )
 
 // DeliveryBackoff is how long after its n-th failed attempt a delivery is
@@ -140,7 +143,8 @@ func daysLeft(notAfter *time.Time, now time.Time) *int {
 // than CertExpiringDays left, sites whose last backup is older than the
 // backup queue's frequency (when that queue is on), and sites whose health
 // check failed. Each state is told once (a new certificate, a new backup,
-// a site healthy again and then not make a new one).
+// a site healthy again and then not make a new one). Then it deletes the
+// deliveries that ended longer than KeepDeliveries ago.
 func (d *Dispatcher) Watch(ctx context.Context) error {
 	now := d.now()
 	var errs []error
@@ -185,10 +189,24 @@ func (d *Dispatcher) Watch(ctx context.Context) error {
 		// A site healthy again is told of again when it fails next.
 		errs = append(errs, d.Store.ForgetMarks(ctx, entities.EventSiteUnhealthy+":", marks))
 	}
+	if keep := d.keepDeliveries(); keep > 0 {
+		n, err := d.Store.PruneDeliveries(ctx, now.Add(-keep))
+		errs = append(errs, err)
+		if n > 0 {
+			d.logf("queue: deleted %d webhook deliveries that ended more than %s ago", n, formatDuration(keep))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("queue: webhook events: %w", err)
 	}
 	return nil
+}
+
+func (d *Dispatcher) keepDeliveries() time.Duration {
+	if d.KeepDeliveries == 0 {
+		return DefaultKeepDeliveries
+	}
+	return d.KeepDeliveries // < 0: never
 }
 
 func (d *Dispatcher) certExpiringDays() int {

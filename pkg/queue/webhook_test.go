@@ -357,3 +357,73 @@ func TestWebhookWatchedStates(t *testing.T) {
 		}
 	}
 }
+
+// Watch deletes the deliveries that ended (delivered, failed) longer
+// than KeepDeliveries ago, counted from their last attempt; a pending
+// delivery stays however old, and a negative KeepDeliveries keeps all.
+func TestWebhookDeliveriesPruned(t *testing.T) {
+	st, _ := newStore(t)
+	clk := newClock()
+	st.Now = clk.Now
+	ctx := context.Background()
+	w := addWebhook(t, st, "http://127.0.0.1:9/hook", "", entities.EventSiteUnhealthy)
+	for i := 0; i < 4; i++ {
+		if _, err := st.RecordEvent(ctx, entities.EventSiteUnhealthy, "", "", []byte(`{"event":"site.unhealthy"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due, err := st.ClaimDeliveries(ctx, clk.Now(), time.Minute, 10)
+	if err != nil || len(due) != 4 {
+		t.Fatalf("claimed %d, %v", len(due), err)
+	}
+	// Delivered, failed, pending (to be tried in a year), and delivered a
+	// day later than the first.
+	at := clk.Now()
+	for i, a := range []store.Attempt{{At: at, StatusCode: 200}, {At: at, StatusCode: 503, Error: "HTTP 503"},
+		{At: at, Error: "refused", Next: at.Add(365 * 24 * time.Hour)}, {At: at.Add(24 * time.Hour), StatusCode: 204}} {
+		if err := st.DeliveryAttempt(ctx, due[i].ID, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := func() []int64 {
+		t.Helper()
+		ds, err := st.Deliveries(ctx, w.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, d := range ds {
+			ids = append(ids, d.ID)
+		}
+		return ids
+	}
+	all := left()
+	d := &Dispatcher{Store: st}
+	clk.Add(DefaultKeepDeliveries - time.Hour)
+	if err := d.Watch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := left(); len(got) != 4 {
+		t.Fatalf("before webhooks.keep: %v left, want all 4", got)
+	}
+	clk.Add(2 * time.Hour)
+	if err := (&Dispatcher{Store: st, KeepDeliveries: -1}).Watch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := left(); len(got) != 4 {
+		t.Fatalf("KeepDeliveries < 0: %v left, want all 4", got)
+	}
+	if err := d.Watch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := left(); len(got) != 2 || got[0] != due[3].ID || got[1] != due[2].ID {
+		t.Fatalf("after webhooks.keep: %v left of %v, want the pending one and the one a day younger", got, all)
+	}
+	clk.Add(24 * time.Hour)
+	if err := d.Watch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := left(); len(got) != 1 || got[0] != due[2].ID {
+		t.Fatalf("a day later: %v left, want the pending one", got)
+	}
+}

@@ -230,6 +230,17 @@ func (s *Store) DeliveryAttempt(ctx context.Context, id int64, a Attempt) error 
 	return err
 }
 
+// PruneDeliveries deletes the deliveries that ended (delivered or
+// failed) before cutoff, their last attempt's time, and returns how many
+// it deleted; pending ones stay, however old.
+func (s *Store) PruneDeliveries(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'failed') AND COALESCE(last_attempt, created) < ?`, ms2(cutoff))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // SiteClient is the domain and client name of the site a task's target
 // belongs to (a site, or a backup's site); "" for none.
 func (s *Store) SiteClient(ctx context.Context, kind string, id int64) (domain, client string, err error) {
