@@ -127,6 +127,7 @@ type Server struct {
 	limits *limiter[int64]  // requests per token
 	fails  *limiter[string] // refused tokens per source address
 	dash   *dashboard
+	used   *lastUse // when each token's last use was written
 }
 
 // route is one operation of the API: its method and path pattern (the
@@ -174,7 +175,8 @@ func New(cfg Config) *Server {
 	if cfg.FailBurst <= 0 {
 		cfg.FailBurst = 10
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLimiter[int64](cfg.Rate, cfg.Burst), fails: newLimiter[string](cfg.FailRate, cfg.FailBurst)}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLimiter[int64](cfg.Rate, cfg.Burst), fails: newLimiter[string](cfg.FailRate, cfg.FailBurst),
+		used: &lastUse{at: map[int64]time.Time{}}}
 	for _, rt := range routes {
 		rt := rt
 		s.mux.Handle(rt.method+" "+rt.path, s.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -641,3 +641,46 @@ func TestOpenAPIDocument(t *testing.T) {
 		t.Fatalf("an unknown path: %d %s, want a JSON 404", code, body)
 	}
 }
+
+// A token's last use is written with the first request's audit entry and
+// then at most once a minute; every request still has its entry.
+func TestLastUseWrittenOncePerMinute(t *testing.T) {
+	e := newAPIEnv(t, 100)
+	ctx := context.Background()
+	lastUsed := func() time.Time {
+		t.Helper()
+		toks, err := e.st.ListTokens(ctx, "olga")
+		if err != nil || len(toks) != 1 || toks[0].LastUsed == nil {
+			t.Fatalf("olga's token: %+v %v", toks, err)
+		}
+		return *toks[0].LastUsed
+	}
+	start := e.clock()
+	e.call(t, "olga", "GET", "/api/me", "")
+	if got := lastUsed(); !got.Equal(start.Truncate(time.Millisecond)) {
+		t.Fatalf("last used %v, want %v", got, start)
+	}
+	e.advance(30 * time.Second)
+	e.call(t, "olga", "GET", "/api/sites", "")
+	if got := lastUsed(); !got.Equal(start.Truncate(time.Millisecond)) {
+		t.Fatalf("30 s later: last used %v, want it left at %v", got, start)
+	}
+	e.advance(31 * time.Second)
+	e.call(t, "olga", "GET", "/api/me", "")
+	if got, want := lastUsed(), e.clock().Truncate(time.Millisecond); !got.Equal(want) {
+		t.Fatalf("61 s later: last used %v, want %v", got, want)
+	}
+	log, err := e.st.AuditLog(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range log {
+		if l.User == "olga" {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d audit entries of olga's, want 3: %+v", n, log)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -175,10 +176,42 @@ func (s *Server) audited(h http.Handler) http.Handler {
 		}
 		// The request's context may be done (a client that hung up):
 		// the entry is written all the same.
-		_ = s.cfg.Store.RecordRequest(context.WithoutCancel(r.Context()), &entities.AuditEntry{
+		e := &entities.AuditEntry{
 			Time: at, User: rec.user, TokenID: rec.tokenID, Method: r.Method, Path: r.URL.Path, Status: sw.status, TaskID: rec.taskID, Source: source(r),
-		})
+		}
+		ctx := context.WithoutCancel(r.Context())
+		if rec.tokenID != 0 && s.used.due(rec.tokenID, at) {
+			_ = s.cfg.Store.RecordRequest(ctx, e)
+		} else {
+			_ = s.cfg.Store.AppendAudit(ctx, e)
+		}
 	})
+}
+
+// usedEvery is how often a token's last use is written: at most once a
+// minute, beside the audit entry of a request, rather than a write on
+// every request.
+const usedEvery = time.Minute
+
+// lastUse says when each token's last use was written by this server.
+type lastUse struct {
+	mu sync.Mutex
+	at map[int64]time.Time
+}
+
+// due says whether token id's use at now is to be written, and if so
+// takes it as written.
+func (l *lastUse) due(id int64, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if last, ok := l.at[id]; ok && now.Sub(last) < usedEvery && !now.Before(last) {
+		return false
+	}
+	if len(l.at) >= maxBuckets {
+		clear(l.at)
+	}
+	l.at[id] = now
+	return true
 }
 
 // statusWriter keeps the status a handler answered.

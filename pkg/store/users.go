@@ -176,42 +176,65 @@ func (s *Store) RevokeToken(ctx context.Context, id int64) (*entities.Token, err
 	return t, err
 }
 
-// Authenticate finds the token whose secret is secret and its user. A
-// secret no token has is a *NotFoundError; a revoked or expired token is
-// returned as it is (Token.Live says whether it may be used).
+// Authenticate finds the token whose secret is secret and its user, in
+// one query (the user's Tokens is not counted). A secret no token has is
+// a *NotFoundError; a revoked or expired token is returned as it is
+// (Token.Live says whether it may be used).
 func (s *Store) Authenticate(ctx context.Context, secret string) (*entities.Token, *entities.User, error) {
 	if !strings.HasPrefix(secret, tokenPrefix) {
 		return nil, nil, &NotFoundError{Kind: "token", Name: "(given)"}
 	}
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`, hashToken(secret)))
+	var t entities.Token
+	var u entities.User
+	var created, ucreated int64
+	var expires, used, revoked sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT t.id, u.name, t.user_id, t.scope, t.created, t.expires, t.last_used, t.revoked,
+		u.id, COALESCE(c.name, ''), u.role, u.created
+		FROM tokens t JOIN users u ON u.id = t.user_id LEFT JOIN clients c ON c.id = u.client_id WHERE t.hash = ?`, hashToken(secret)).
+		Scan(&t.ID, &t.User, &t.UserID, &t.Scope, &created, &expires, &used, &revoked, &u.ID, &u.Client, &u.Role, &ucreated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, &NotFoundError{Kind: "token", Name: "(given)"}
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+userFrom+` WHERE u.id = ?`, s.now(), t.UserID))
-	if err != nil {
-		return nil, nil, err
-	}
-	return t, u, nil
+	t.Created = fromMs(created)
+	t.Expires, t.LastUsed, t.Revoked = fromNullMs(expires), fromNullMs(used), fromNullMs(revoked)
+	u.Name, u.Created = t.User, fromMs(ucreated)
+	return &t, &u, nil
 }
 
 // RecordRequest writes e to the audit log and, when it was made with a
 // token, marks the token used at e's time, in one transaction.
 func (s *Store) RecordRequest(ctx context.Context, e *entities.AuditEntry) error {
+	return s.recordRequest(ctx, e, true)
+}
+
+// AppendAudit writes e to the audit log alone: the token's last use is
+// left as it was (the API marks it once a minute, not on every request).
+func (s *Store) AppendAudit(ctx context.Context, e *entities.AuditEntry) error {
+	return s.recordRequest(ctx, e, false)
+}
+
+func (s *Store) recordRequest(ctx context.Context, e *entities.AuditEntry, markUsed bool) error {
 	at := ms2(e.Time)
 	null := func(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: v != 0} }
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		newID, err := insert(ctx, tx, `INSERT INTO audit_log (time, "user", token_id, method, path, status, task_id, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	insertEntry := func(q queryRower) error {
+		newID, err := insert(ctx, q, `INSERT INTO audit_log (time, "user", token_id, method, path, status, task_id, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			at, e.User, null(e.TokenID), e.Method, e.Path, e.Status, null(e.TaskID), e.Source)
-		if err != nil {
+		if err == nil {
+			e.ID = newID
+		}
+		return err
+	}
+	if !markUsed || e.TokenID == 0 {
+		return insertEntry(s.db)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := insertEntry(tx); err != nil {
 			return err
 		}
-		e.ID = newID
-		if e.TokenID != 0 {
-			_, err = tx.ExecContext(ctx, `UPDATE tokens SET last_used = ? WHERE id = ?`, at, e.TokenID)
-		}
+		_, err := tx.ExecContext(ctx, `UPDATE tokens SET last_used = ? WHERE id = ?`, at, e.TokenID)
 		return err
 	})
 }
