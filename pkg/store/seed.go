@@ -114,10 +114,19 @@ type FleetState struct {
 // SeedFleet writes f in one transaction, with multi-row inserts (a fleet
 // of 100,000 sites takes seconds, not the minutes AddSite would). It
 // checks nothing AddSite checks: it only fills a state for benchmarks.
+// On PostgreSQL it refreshes the planner's statistics after, as aegir
+// state migrate does after its copy.
 func (s *Store) SeedFleet(ctx context.Context, f FleetState) error {
 	if f.Servers <= 0 {
 		return fmt.Errorf("store: a fleet needs servers")
 	}
+	if err := s.seedFleet(ctx, f); err != nil {
+		return err
+	}
+	return s.analyze(ctx)
+}
+
+func (s *Store) seedFleet(ctx context.Context, f FleetState) error {
 	now := ms2(s.Now())
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		servers := make([]int64, f.Servers)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -43,6 +44,62 @@ func (s *Store) insertTaskAt(ctx context.Context, tx *sql.Tx, created time.Time,
 	return s.insertChildAt(ctx, tx, created, 0, typ, kind, targetID, target, opts)
 }
 
+// insertTasks is the one statement that records tasks (with a taskRow
+// per task): a task is made here and nowhere else.
+const (
+	insertTasks = `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created, parent_id) VALUES `
+	taskRow     = `(?, ?, ?, ?, 'queued', ?, ?, ?)`
+)
+
+// siteRef is a site a task is queued on.
+type siteRef struct {
+	id     int64
+	domain string
+}
+
+// insertSiteTasksAt records a queued task of type typ, without options,
+// on each of sites (each site once), in multi-row statements of a few
+// hundred tasks: one statement per task was most of a scheduled queue's
+// run on PostgreSQL at 100,000 sites. The tasks come in the order of
+// sites.
+func (s *Store) insertSiteTasksAt(ctx context.Context, tx *sql.Tx, created time.Time, typ string, sites []siteRef) ([]*entities.Task, error) {
+	const batch = 500
+	at := ms2(created)
+	out := make([]*entities.Task, 0, len(sites))
+	for lo := 0; lo < len(sites); lo += batch {
+		part := sites[lo:min(lo+batch, len(sites))]
+		var q strings.Builder
+		q.WriteString(insertTasks)
+		args := make([]any, 0, 7*len(part))
+		for i, v := range part {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(taskRow)
+			args = append(args, typ, entities.TargetSite, v.id, v.domain, "{}", at, sql.NullInt64{})
+		}
+		q.WriteString(` RETURNING id, target_id`)
+		rows, err := tx.QueryContext(ctx, q.String(), args...)
+		if err != nil {
+			return nil, err
+		}
+		type made struct{ id, site int64 }
+		ids, err := scanAll(rows, func(rs *sql.Rows, m *made) error { return rs.Scan(&m.id, &m.site) })
+		if err != nil {
+			return nil, err
+		}
+		idOf := make(map[int64]int64, len(ids))
+		for _, m := range ids {
+			idOf[m.site] = m.id
+		}
+		for _, v := range part {
+			out = append(out, &entities.Task{ID: idOf[v.id], Type: typ, TargetKind: entities.TargetSite, TargetID: v.id, Target: v.domain,
+				Status: entities.TaskQueued, Created: fromMs(at)})
+		}
+	}
+	return out, nil
+}
+
 // insertChildAt is insertTaskAt for a task with a parent (0: none).
 func (s *Store) insertChildAt(ctx context.Context, tx *sql.Tx, created time.Time, parent int64, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
 	ob := []byte("{}")
@@ -50,7 +107,7 @@ func (s *Store) insertChildAt(ctx context.Context, tx *sql.Tx, created time.Time
 		ob, _ = json.Marshal(opts)
 	}
 	at := ms2(created)
-	id, err := insert(ctx, tx, `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created, parent_id) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)`,
+	id, err := insert(ctx, tx, insertTasks+taskRow,
 		typ, kind, targetID, target, string(ob), at, sql.NullInt64{Int64: parent, Valid: parent != 0})
 	if err != nil {
 		return nil, err
