@@ -39,17 +39,43 @@ failed=$("$AEGIR" task list --status error --format csv --fields id | tail -n +2
 now() { date +%s%N; }
 # cpu: the machine's busy and total jiffies (all cores), from /proc/stat.
 cpu() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+# own: the CPU jiffies the benchmark's servers used so far: MariaDB,
+# php-fpm (master, workers, and those gone: the master's cutime) and the
+# private nginx; with the pass's own children (kids: aegir and what it
+# runs, php, mysql, tar, nginx -t), the benchmark's CPU without other
+# jobs on the machine.
+own() {
+  local pids j fpm
+  # The system's php-fpm (its master reads /etc/php), not the private
+  # ones tests start.
+  fpm=$(pgrep -f '^php-fpm: master process \(/etc/php' || true)
+  pids="$(pidof mariadbd mysqld 2>/dev/null || true) $fpm $(for m in $fpm; do pgrep -P "$m"; done) $(pgrep -f "nginx.*$work/nginx" || true)"
+  j=0
+  for p in $pids; do
+    [ -r "/proc/$p/stat" ] || continue
+    j=$(( j + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || echo 0) ))
+  done
+  echo "$j"
+}
+# kids FILE: the user and system seconds of this shell's children that
+# ended, from the output of times in FILE.
+kids() { awk 'NR == 2 {gsub(/[ms]/, " "); print ($1 * 60 + $2 + $3 * 60 + $4)}' "$1"; }
 # pass FROM TO PER_SERVER: migrate every site, print the seconds it took
 # and the parent task's id.
 pass() {
-  local from=$1 to=$2 per=$3 s e id b0 t0 b1 t1
+  local from=$1 to=$2 per=$3 s e id b0 t0 b1 t1 o0 k0 o1 k1
   read -r b0 t0 < <(cpu)
+  read -r o0 < <(own)
+  times > "$work/times0"
   s=$(now)
   "$AEGIR" platform migrate "$from" "$to" --canary 0 --wave "$N" --per-server "$per" -q >/dev/null ||
     { echo "bench-migrate: platform migrate $from $to failed: aegir task list --type platform.migrate" >&2; exit 1; }
   e=$(now)
   read -r b1 t1 < <(cpu)
-  echo "$per $(( 100 * (b1 - b0) / (t1 - t0) ))" >> "$work/busy"
+  times > "$work/times1"
+  read -r o1 < <(own)
+  k0=$(kids "$work/times0") k1=$(kids "$work/times1")
+  echo "$per $(( 100 * (b1 - b0) / (t1 - t0) )) $(( b1 - b0 )) $(( o1 - o0 )) $(echo "$k1 - $k0" | bc -l)" >> "$work/busy"
   id=$("$AEGIR" task list --type platform.migrate --limit 1 --format csv --fields id | tail -n 1)
   left=$("$AEGIR" site list --platform "$from" --format count)
   [ "$left" -eq 0 ] || { echo "bench-migrate: $left sites left on $from after task $id" >&2; exit 1; }
@@ -97,5 +123,19 @@ printf -- '--per-server 4 is %.1fx as fast as one at a time\n' "$(echo "$m1 / $m
 # sites' PHP, MariaDB, nginx, aegir, and whatever else ran meanwhile).
 printf 'cores busy during the passes, 1 at a time: %s%%; 4 at once: %s%%\n' \
   "$(awk '$1 == 1 {printf "%s ", $2}' "$work/busy")" "$(awk '$1 == 4 {printf "%s ", $2}' "$work/busy")"
+# The CPU the passes took, all processes (jiffies of /proc/stat, per
+# second: getconf CLK_TCK), per site; on C cores, a pass takes at least
+# its CPU / C, so one at a time can be at most T1 / (CPU4 / C) times as
+# slow as 4 at once: the ratio's ceiling on this machine.
+hz=$(getconf CLK_TCK)
+cores=$(nproc)
+c1=$(awk -v n="$N" -v hz="$hz" '$1 == 1 {print $3 / hz / n}' "$work/busy" | median)
+c4=$(awk -v n="$N" -v hz="$hz" '$1 == 4 {print $3 / hz / n}' "$work/busy" | median)
+o1=$(awk -v n="$N" -v hz="$hz" '$1 == 1 {print ($4 / hz + $5) / n}' "$work/busy" | median)
+o4=$(awk -v n="$N" -v hz="$hz" '$1 == 4 {print ($4 / hz + $5) / n}' "$work/busy" | median)
+printf 'CPU per site (median): all processes %.2f core-s one at a time, %.2f 4 at once; the benchmark'"'"'s own (aegir and its children, MariaDB, php-fpm, nginx) %.2f and %.2f\n' \
+  "$c1" "$c4" "$o1" "$o4"
+printf 'on %s cores a pass takes at least its CPU / %s: 4 at once can be at most %.1fx as fast as one at a time (%.2f s a site against %.2f own core-s / %s)\n' \
+  "$cores" "$cores" "$(echo "($m1 / $N) / ($o4 / $cores)" | bc -l)" "$(echo "$m1 / $N" | bc -l)" "$o4" "$cores"
 printf 'health gate of one site (one at a time; %s moves): median %s ms of a move of %s ms (%.0f%%)\n' \
   "${#gates[@]}" "$gm" "$mm" "$(echo "100 * $gm / $mm" | bc -l)"
