@@ -1,5 +1,8 @@
 // Command benchseed fills an aegir state database with many sites and
 // tasks, for make bench: benchseed -home DIR -sites 10000 -tasks 100000.
+// With -servers N it seeds a fleet instead (store.SeedFleet: N servers,
+// -sites sites over them, no tasks), in -state (a PostgreSQL DSN) or in
+// DIR/aegir.db.
 package main
 
 import (
@@ -8,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/store"
@@ -20,11 +24,35 @@ func main() {
 	queued := flag.Int("queued", 500, "of the tasks, how many are queued")
 	client := flag.String("client", "acme", "the client of the first -client-sites sites")
 	clientSites := flag.Int("client-sites", 0, "how many sites belong to -client")
+	servers := flag.Int("servers", 0, "seed a fleet of this many servers (store.SeedFleet) instead")
+	state := flag.String("state", "", "the state to seed (a PostgreSQL DSN); default: HOME/aegir.db")
 	flag.Parse()
+	if *servers > 0 {
+		if err := fleet(*home, *state, store.FleetState{Servers: *servers, Sites: *sites, HTTPSEvery: 10, Ran: time.Now().Add(-time.Hour)}); err != nil {
+			fmt.Fprintln(os.Stderr, "benchseed:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*home, store.BenchState{Sites: *sites, Tasks: *tasks, Queued: *queued, Client: *client, ClientSites: *clientSites}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchseed:", err)
 		os.Exit(1)
 	}
+}
+
+func fleet(home, state string, f store.FleetState) error {
+	if state == "" {
+		if home == "" {
+			return fmt.Errorf("-home or -state is required")
+		}
+		state = filepath.Join(home, "aegir.db")
+	}
+	st, err := store.Open(context.Background(), state, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return st.SeedFleet(context.Background(), f)
 }
 
 func run(home string, b store.BenchState) error {

@@ -231,17 +231,48 @@ var (
 
 // WriteJSON writes v as indented JSON with its times at a fixed precision.
 // Characters HTML would escape (&, <, >) stay as they are: a link's query
-// string reads as the link, not as \u0026.
+// string reads as the link, not as \u0026. A list is written an element at
+// a time, the same text as the whole list encoded at once: the list of
+// 100,000 sites is 59 MB of JSON, which a single buffer (and the copy
+// FixedTimes makes of it) held twice over.
 func WriteJSON(w io.Writer, v any) error {
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
+	if rv.Kind() != reflect.Slice || rv.Len() == 0 || rv.Type().Elem().Kind() == reflect.Uint8 {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		_, err := w.Write(FixedTimes(buf.Bytes()))
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return err
+	enc.SetIndent("  ", "  ") // an element's lines after its first, one level in
+	bw.WriteString("[\n")
+	for i := 0; i < rv.Len(); i++ {
+		buf.Reset()
+		// Its address, as the list's encoding sees an element (a
+		// MarshalJSON on the pointer applies).
+		if err := enc.Encode(rv.Index(i).Addr().Interface()); err != nil {
+			return err
+		}
+		bw.WriteString("  ")
+		bw.Write(FixedTimes(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))))
+		if i < rv.Len()-1 {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n")
 	}
-	_, err := w.Write(FixedTimes(buf.Bytes()))
-	return err
+	bw.WriteString("]\n")
+	return bw.Flush()
 }
 
 // jsonTime is an RFC 3339 time as encoding/json writes it: a whole

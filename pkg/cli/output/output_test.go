@@ -317,3 +317,45 @@ func TestTableControlCharacters(t *testing.T) {
 		t.Errorf("Printable of plain text: %q", got)
 	}
 }
+
+// pointerMarshal has a MarshalJSON on its pointer, which a list's
+// encoding applies to its elements.
+type pointerMarshal struct{ N int }
+
+func (p *pointerMarshal) MarshalJSON() ([]byte, error) { return json.Marshal(map[string]int{"n": p.N * 10}) }
+
+// A list is written an element at a time (WriteJSON streams it): the text
+// is the same as the whole value encoded at once, times fixed and links
+// kept.
+func TestJSONListStreamedSameText(t *testing.T) {
+	half := when.Add(500 * time.Millisecond)
+	values := []any{
+		rows(),
+		&[]row{{Name: "<a&b>", When: half, Maybe: &half}},
+		[]*row{{Name: "p"}, nil},
+		[]map[string]any{{"k": []int{1, 2}, "when": half}, {}},
+		[][]string{{"x"}, {}, nil},
+		[]any{1, "two", nil, map[string]bool{"t": true}},
+		[]pointerMarshal{{1}, {2}},
+		[]row{},
+		[]row(nil),
+		[]byte("bytes"),
+		row{Name: "one", When: half},
+	}
+	for i, v := range values {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		if err := WriteJSON(&got, v); err != nil {
+			t.Fatal(err)
+		}
+		if w := FixedTimes(want.Bytes()); !bytes.Equal(got.Bytes(), w) {
+			t.Errorf("value %d: got\n%s\nwant\n%s", i, got.Bytes(), w)
+		}
+	}
+}
