@@ -322,7 +322,9 @@ func TestTableControlCharacters(t *testing.T) {
 // encoding applies to its elements.
 type pointerMarshal struct{ N int }
 
-func (p *pointerMarshal) MarshalJSON() ([]byte, error) { return json.Marshal(map[string]int{"n": p.N * 10}) }
+func (p *pointerMarshal) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]int{"n": p.N * 10})
+}
 
 // A list is written an element at a time (WriteJSON streams it): the text
 // is the same as the whole value encoded at once, times fixed and links
