@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -267,5 +268,31 @@ func TestDashboardSiteRow(t *testing.T) {
 	}
 	if strings.Contains(page, "/backups/a.tar.gz") {
 		t.Errorf("the page shows the backup's path on the master")
+	}
+}
+
+// Over TLS the dashboard's cookies are Secure too.
+func TestDashboardCookiesSecureOverTLS(t *testing.T) {
+	e := newAPIEnv(t, 100)
+	srv := httptest.NewTLSServer(e.h)
+	t.Cleanup(srv.Close)
+	b := newBrowser(t, srv.URL)
+	b.c.Transport = srv.Client().Transport
+	resp, page := b.do(t, "GET", "/", nil, nil)
+	if len(resp.Cookies()) != 1 || !resp.Cookies()[0].Secure || !resp.Cookies()[0].HttpOnly {
+		t.Fatalf("the sign-in form's cookie over TLS: %+v", resp.Cookies())
+	}
+	resp, body := b.do(t, "POST", "/login", url.Values{"token": {e.tokens["ann"]}, "csrf": {csrfOf(t, page)}}, nil)
+	var sess *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "aegir_session" {
+			sess = c
+		}
+	}
+	if resp.StatusCode != 303 || sess == nil || !sess.Secure || !sess.HttpOnly || sess.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("sign in over TLS: %d %+v %s", resp.StatusCode, sess, body)
+	}
+	if _, page := b.do(t, "GET", "/", nil, nil); !strings.Contains(page, `data-domain="a.acme.test"`) {
+		t.Fatalf("the sites page over TLS:\n%s", page)
 	}
 }
