@@ -15,6 +15,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/app"
 	"github.com/aegir-project/aegir/pkg/provision/app/drupal"
 	"github.com/aegir-project/aegir/pkg/provision/app/internal/apptest"
+	adb "github.com/aegir-project/aegir/pkg/provision/db"
 	aexec "github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -156,7 +157,28 @@ func checkWordPressUpgrade(t *testing.T, p app.Platform, db *apptest.DB, o app.S
 		}
 	}
 	want := dbVersion()
+	// DBUpToDate tells an up to date database from the site's options
+	// and the platform's version.php, without loading WordPress; an older
+	// one, or a platform whose version.php it cannot read, is not.
+	svc, err := adb.New(adb.Config{Type: adb.MariaDB, Host: "127.0.0.1", Port: 3306, AdminUser: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	site := app.Site{Domain: o.Domain, DB: db.DB}
+	d := wordPressDriver{}
+	if ok, versions := d.DBUpToDate(ctx, aexec.NewLocal(), svc, p, site); !ok || versions != fmt.Sprintf("db_version %d, WordPress %s", want, p.Version) {
+		t.Errorf("DBUpToDate of an up to date database: %v %q", ok, versions)
+	}
+	noCode := p
+	noCode.Root = t.TempDir()
+	if ok, _ := d.DBUpToDate(ctx, aexec.NewLocal(), svc, noCode, site); ok {
+		t.Error("DBUpToDate without the platform's version.php says up to date")
+	}
 	setVersion(44000)
+	if ok, _ := d.DBUpToDate(ctx, aexec.NewLocal(), svc, p, site); ok {
+		t.Error("DBUpToDate of an older database says up to date")
+	}
 	up, err := UpdateDB(ctx, aexec.NewLocal(), p, o)
 	if err != nil {
 		t.Fatalf("UpdateDB: %v\n%s", err, log.String())
