@@ -84,29 +84,145 @@ func (s *site) chooseVersion(ctx context.Context) (string, []string, error) {
 // chosen PHP version gets that version's shared pool. It reports whether
 // the site's user was made now (its files are to be handed to it).
 func (s *site) prepareRuntime(ctx context.Context, u *undo) (bool, error) {
+	created, pool, err := s.beginRuntime(ctx, u)
+	if err != nil || pool == nil {
+		return created, err
+	}
+	s.pool = pool
+	pool.run(ctx)
+	return created, s.joinPool(ctx, u)
+}
+
+// prepareRuntimeAside is prepareRuntime whose pool (written, tested,
+// php-fpm reloaded, its socket waited for) is readied in the background
+// while the task goes on with what does not need it: its settings and
+// the platform's installer, which runs as the site's user in php-cli.
+// joinPool waits for it, before the virtual host that sends PHP to the
+// pool is written (and before a rollback). The pool's test and php-fpm's
+// reload are most of what an isolated install costs more than a shared
+// one (docs/benchmarks.md, Isolation).
+func (s *site) prepareRuntimeAside(ctx context.Context, u *undo) (bool, error) {
+	created, pool, err := s.beginRuntime(ctx, u)
+	if err != nil || pool == nil {
+		return created, err
+	}
+	s.pool = pool
+	go pool.run(ctx)
+	return created, nil
+}
+
+// pendingPool is an isolated site's pool being readied (beginRuntime),
+// until joinPool.
+type pendingPool struct {
+	s       *site
+	rt      *fpm.Runtime
+	fs      fpm.Site
+	found   []string
+	done    chan struct{}
+	changed bool
+	err     error
+	// refresh: settings were written while the pool did not answer
+	// yet; php-fpm is told to forget them once it does.
+	refresh bool
+}
+
+// run writes the pool, removes the pools of other versions and waits for
+// its socket; its undo is pushed by joinPool.
+func (p *pendingPool) run(ctx context.Context) {
+	defer close(p.done)
+	s, rt, fsite := p.s, p.rt, p.fs
+	// A new pool reloads php-fpm, which empties its opcache: what it had
+	// compiled of the platform is compiled again by the new pool once it
+	// answers (web.Server.HotScripts), not by the site's first requests.
+	var hot []string
+	if _, err := s.ex.Lstat(ctx, rt.PoolFile(fsite.Version, fsite.User)); errors.Is(err, fs.ErrNotExist) {
+		var herr error
+		if hot, herr = s.ws.HotScripts(ctx, "", fsite.Root); herr != nil {
+			s.env.Logf(provision.LevelDebug, "could not read what php-fpm compiled of %s: %v", fsite.Root, herr)
+		}
+	}
+	p.changed, p.err = rt.WritePool(ctx, fsite, false)
+	if p.err != nil {
+		return
+	}
+	if p.changed {
+		s.env.Logf(provision.LevelInfo, "php-fpm %s runs %s as %s at %s", fsite.Version, fsite.Domain, fsite.User, rt.Socket(fsite.User))
+	}
+	// A pool of another version (the site's PHP changed) goes.
+	for _, o := range p.found {
+		if o != fsite.Version {
+			gone, err := rt.RemovePool(ctx, s.fpmSite(o))
+			if err != nil {
+				p.err = err
+				return
+			} else if gone {
+				s.env.Logf(provision.LevelInfo, "removed the php-fpm %s pool of %s", o, fsite.Domain)
+			}
+		}
+	}
+	if p.changed {
+		if p.err = s.waitPool(ctx, rt.Socket(fsite.User)); p.err == nil {
+			s.ws.CompileScripts(ctx, rt.Socket(fsite.User), fsite.Root, hot)
+		}
+	}
+}
+
+// joinPool waits for the pool being readied, if any, pushes its undo on
+// u and points the site's PHP at its socket; settings written meanwhile
+// are refreshed in php-fpm now. It reports the pool's failure.
+func (s *site) joinPool(ctx context.Context, u *undo) error {
+	p := s.pool
+	if p == nil {
+		return nil
+	}
+	<-p.done
+	s.pool = nil
+	// A pool written whose reload failed is there all the same: the
+	// rollback removes it (and the next write reloads, fpm.Runtime.Reload).
+	if p.changed && u != nil {
+		rt, fs := p.rt, p.fs
+		u.push("remove the php-fpm pool of "+fs.Domain, func(ctx context.Context) error {
+			_, err := rt.RemovePool(ctx, fs)
+			return err
+		})
+	}
+	if p.err != nil {
+		return p.err
+	}
+	s.phpAddr = p.rt.Socket(p.fs.User)
+	if p.refresh {
+		s.refreshPHP(ctx)
+	}
+	return nil
+}
+
+// beginRuntime is prepareRuntime up to the pool: a shared site's logs and
+// pool address, an isolated site's user and directories; the pool is
+// left to the caller (nil for a shared site).
+func (s *site) beginRuntime(ctx context.Context, u *undo) (bool, *pendingPool, error) {
 	s.located = true
 	if !s.isolated() {
 		s.prepareLogs(ctx, u)
-		return false, s.sharedAddr(ctx)
+		return false, nil, s.sharedAddr(ctx)
 	}
 	rt, err := s.runtime()
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	v, found, err := s.chooseVersion(ctx)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	fs := s.fpmSite(v)
 	created, err := rt.EnsureUser(ctx, fs)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if created && u != nil {
 		u.push("remove the Unix user "+fs.User, func(ctx context.Context) error { return rt.RemoveUser(ctx, fs) })
 	}
 	if err := rt.EnsureDirs(ctx, fs.Domain, fs.User); err != nil {
-		return created, err
+		return created, nil, err
 	}
 	if created && u != nil {
 		u.push("remove "+rt.SiteDir(fs.Domain), func(ctx context.Context) error { return rt.RemoveDirs(ctx, fs.Domain) })
@@ -115,38 +231,10 @@ func (s *site) prepareRuntime(ctx context.Context, u *undo) (bool, error) {
 	if err := rt.WriteLogrotate(ctx); err != nil {
 		s.env.Logf(provision.LevelWarning, "%v: the sites' logs are not rotated", err)
 	}
-	changed, err := rt.WritePool(ctx, fs, false)
-	// A pool written whose reload failed is there all the same: the
-	// rollback removes it (and the next write reloads, fpm.Runtime.Reload).
-	if changed && u != nil {
-		u.push("remove the php-fpm pool of "+fs.Domain, func(ctx context.Context) error {
-			_, err := rt.RemovePool(ctx, fs)
-			return err
-		})
-	}
-	if err != nil {
-		return created, err
-	}
-	if changed {
-		s.env.Logf(provision.LevelInfo, "php-fpm %s runs %s as %s at %s", v, fs.Domain, fs.User, rt.Socket(fs.User))
-	}
-	// A pool of another version (the site's PHP changed) goes.
-	for _, o := range found {
-		if o != v {
-			if gone, err := rt.RemovePool(ctx, s.fpmSite(o)); err != nil {
-				return created, err
-			} else if gone {
-				s.env.Logf(provision.LevelInfo, "removed the php-fpm %s pool of %s", o, fs.Domain)
-			}
-		}
-	}
+	// Until the pool answers, the site's PHP address is its socket all
+	// the same (the virtual host is written after joinPool).
 	s.phpAddr = rt.Socket(fs.User)
-	if changed {
-		if err := s.waitPool(ctx, s.phpAddr); err != nil {
-			return created, err
-		}
-	}
-	return created, nil
+	return created, &pendingPool{s: s, rt: rt, fs: fs, found: found, done: make(chan struct{})}, nil
 }
 
 // sharedAddr sets where a shared site of a chosen PHP version sends its

@@ -91,6 +91,9 @@ type site struct {
 	// while a move to another platform under the same user runs.
 	alsoRoots []string
 	rt        *fpm.Runtime // the web server's php-fpm, once needed
+	// pool is the site's pool while it is readied beside the task's
+	// other steps (prepareRuntimeAside), until joinPool.
+	pool *pendingPool
 	// front is the front page as the last health check's answer on the
 	// scheme of the site's address brought it (checkAnswer), for the
 	// health gate's content probe.
@@ -170,6 +173,8 @@ func siteInstall(ctx context.Context, env *engine.Env, c *provision.Job) (ch *pr
 	u := &undo{env: env}
 	defer func() {
 		if err != nil {
+			// The pool readied aside is part of what is undone.
+			_ = s.joinPool(ctx, u)
 			u.rollback(ctx)
 		}
 	}()
@@ -191,13 +196,16 @@ func siteInstall(ctx context.Context, env *engine.Env, c *provision.Job) (ch *pr
 	u.push(fmt.Sprintf("drop database %s and user %s", c.Site.DB.Name, c.Site.DB.User), func(ctx context.Context) error {
 		return svc.DropDatabase(ctx, c.Site.DB.Name, c.Site.DB.User, c.Site.DB.GrantHost)
 	})
-	if _, err := s.prepareRuntime(ctx, u); err != nil {
+	if _, err := s.prepareRuntimeAside(ctx, u); err != nil {
 		return ch, err
 	}
 	if err := appInstall(ctx, s, u); err != nil {
 		return ch, err
 	}
 	if err := s.handFiles(ctx, false); err != nil {
+		return ch, err
+	}
+	if err := s.joinPool(ctx, u); err != nil {
 		return ch, err
 	}
 	changed, err := s.ws.WriteSite(ctx, s.vhost(false))

@@ -100,6 +100,10 @@ func (s *site) writeSettings(ctx context.Context) (bool, error) {
 // now (web.Server.RefreshPHP): called once they were rewritten, before
 // the site is asked for its health or the task reports success.
 func (s *site) refreshPHP(ctx context.Context) {
+	if s.pool != nil {
+		s.pool.refresh = true // once the pool answers (joinPool)
+		return
+	}
 	s.ws.RefreshPHPAt(ctx, s.phpAddr, "", time.Now(), s.p.Driver.SettingsFiles(s.p, s.appSite())...)
 }
 

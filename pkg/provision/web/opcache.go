@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"path"
 	"strconv"
@@ -121,6 +122,20 @@ func (s *Server) invalidate(ctx context.Context, addr, user string, files []stri
 			return "", fmt.Errorf("not a file path: %q", f)
 		}
 	}
+	out, err := s.runScript(ctx, addr, user, path.Dir(files[0]), opcacheScript, map[string]string{"AEGIR_OPCACHE_FILES": strings.Join(files, "\n")})
+	if err != nil {
+		return "", err
+	}
+	return opcacheAnswer(out, files)
+}
+
+// runScript runs code (a PHP script of aegir's) in php-fpm at addr (empty:
+// the server's), whose socket user may open (empty: the web server's
+// user), with extra among the request's parameters, and returns what it
+// wrote (FastCGI stdout). The script lies in dir (a directory php-fpm
+// reads) under a hidden name that no virtual host serves, for the length
+// of the request.
+func (s *Server) runScript(ctx context.Context, addr, user, dir, code string, extra map[string]string) ([]byte, error) {
 	if user == "" {
 		user = s.cfg.PHPUser
 	}
@@ -130,35 +145,36 @@ func (s *Server) invalidate(ctx context.Context, addr, user string, files []stri
 	if addr == "" {
 		var err error
 		if addr, err = s.phpFPM(ctx); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	a, err := parsePHP(addr)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	script := path.Join(path.Dir(files[0]), ".aegir-opcache-"+newToken()+".php")
-	if err := s.ex.WriteFile(ctx, script, []byte(opcacheScript), 0o644); err != nil {
-		return "", fmt.Errorf("writing %s: %w", script, err)
+	script := path.Join(dir, ".aegir-opcache-"+newToken()+".php")
+	if err := s.ex.WriteFile(ctx, script, []byte(code), 0o644); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", script, err)
 	}
 	defer func() { _ = s.ex.Remove(context.WithoutCancel(ctx), script) }()
 	ctx, cancel := context.WithTimeout(ctx, phpTimeout)
 	defer cancel()
-	req := fcgiRequest(map[string]string{
-		"GATEWAY_INTERFACE":   "CGI/1.1",
-		"SERVER_PROTOCOL":     "HTTP/1.1",
-		"SERVER_SOFTWARE":     "aegir",
-		"REQUEST_METHOD":      "GET",
-		"SCRIPT_FILENAME":     script,
-		"SCRIPT_NAME":         "/" + path.Base(script),
-		"REQUEST_URI":         "/" + path.Base(script),
-		"DOCUMENT_ROOT":       path.Dir(script),
-		"QUERY_STRING":        "",
-		"CONTENT_LENGTH":      "0",
-		"REMOTE_ADDR":         "127.0.0.1",
-		"SERVER_NAME":         "aegir-opcache.invalid",
-		"AEGIR_OPCACHE_FILES": strings.Join(files, "\n"),
-	})
+	params := map[string]string{
+		"GATEWAY_INTERFACE": "CGI/1.1",
+		"SERVER_PROTOCOL":   "HTTP/1.1",
+		"SERVER_SOFTWARE":   "aegir",
+		"REQUEST_METHOD":    "GET",
+		"SCRIPT_FILENAME":   script,
+		"SCRIPT_NAME":       "/" + path.Base(script),
+		"REQUEST_URI":       "/" + path.Base(script),
+		"DOCUMENT_ROOT":     path.Dir(script),
+		"QUERY_STRING":      "",
+		"CONTENT_LENGTH":    "0",
+		"REMOTE_ADDR":       "127.0.0.1",
+		"SERVER_NAME":       "aegir-opcache.invalid",
+	}
+	maps.Copy(params, extra)
+	req := fcgiRequest(params)
 	out, err := s.fcgiDirect(ctx, a, req)
 	if err != nil && user != "" {
 		// A socket only the web server's user may open (Debian's
@@ -173,9 +189,9 @@ func (s *Server) invalidate(ctx context.Context, addr, user string, files []stri
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("php-fpm at %s: %w", addr, err)
+		return nil, fmt.Errorf("php-fpm at %s: %w", addr, err)
 	}
-	return opcacheAnswer(out, files)
+	return out, nil
 }
 
 // opcacheAnswer reads the script's answer (FastCGI stdout: headers, a
