@@ -283,3 +283,84 @@ func (f *follower) waitFor(t *testing.T, want string, poke func()) string {
 	}
 	return out
 }
+
+// An isolated Drupal site (a stand-in Drupal tree whose drush records its
+// calls: Drupal itself cannot be fetched here): it answers through its own
+// pool as its own user, its files directory (sites/DOMAIN/files) and what
+// is in it are its user's, its settings.php its group's 0440, and a PHP
+// file of the platform run by another isolated site's pool gets
+// "Permission denied" reading that settings.php, while the site's own
+// pool reads it.
+func TestIsolatedDrupal(t *testing.T) {
+	t.Parallel()
+	h := newIsoEnv(t, "nginx")
+	logDir := testenv.PublicDir(t)
+	if err := os.Chmod(logDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	root := h.addDrupal(t, "d10", filepath.Join(logDir, "drush-args"), filepath.Join(logDir, "fail-status"))
+	a, b := isoDomain(t, "isd-a"), isoDomain(t, "isd-b")
+	ua, ub := entities.SiteUnixUser(a), entities.SiteUnixUser(b)
+	for _, d := range []string{a, b} {
+		must(t, h.home, "site", "install", d, "--platform", "d10", "--isolation", "site", "-q")
+	}
+	putWhoami(t, root)
+	for d, u := range map[string]string{a: ua, b: ub} {
+		page := func(code int, body string, _ http.Header) bool { return code == 200 && body == "drupal ok" }
+		if code, body, _ := h.get(t, d, "/", page); !page(code, body, nil) {
+			t.Fatalf("GET %s: %d %.300q, want drupal ok", d, code, body)
+		}
+		as := func(code int, body string, _ http.Header) bool { return code == 200 && body == u }
+		if code, body, _ := h.get(t, d, "/"+whoami, as); !as(code, body, nil) {
+			t.Fatalf("%s's PHP runs as %q (%d), want %s", d, body, code, u)
+		}
+		if users := poolUsers(t, u); len(users) == 0 || strings.ReplaceAll(strings.Join(users, ""), u, "") != "" {
+			t.Fatalf("pool %s's workers run as %v, want %s", u, users, u)
+		}
+		files := filepath.Join(root, "sites", d, "files")
+		if o, _, m := ownerOf(t, files); o != u || !m.IsDir() {
+			t.Fatalf("%s: owner %s %v, want a directory of %s", files, o, m, u)
+		}
+		settings := filepath.Join(root, "sites", d, "settings.php")
+		if _, g, m := ownerOf(t, settings); g != u || m.Perm() != 0o440 {
+			t.Fatalf("%s: group %s mode %v, want %s 0440", settings, g, m, u)
+		}
+	}
+	// What the site's PHP writes in its files directory is its user's.
+	writer := "aegir-write-" + strings.Split(a, ".")[0] + ".php"
+	if err := os.WriteFile(filepath.Join(root, writer), []byte(fmt.Sprintf(`<?php
+$d = %q;
+echo @mkdir($d) && @file_put_contents($d . '/x.txt', 'x') ? 'written' : 'failed: ' . error_get_last()['message'];
+`, filepath.Join(root, "sites", a, "files/styles"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	okWrite := func(code int, body string, _ http.Header) bool { return code == 200 && body == "written" }
+	if code, body, _ := h.get(t, a, "/"+writer, okWrite); !okWrite(code, body, nil) {
+		t.Fatalf("%s's PHP writing in its files directory: %d %q", a, code, body)
+	}
+	os.Remove(filepath.Join(root, writer))
+	if o, _, _ := ownerOf(t, filepath.Join(root, "sites", a, "files/styles/x.txt")); o != ua {
+		t.Fatalf("a file %s's PHP wrote belongs to %s, want %s", a, o, ua)
+	}
+
+	probe := "aegir-probe-" + strings.Split(a, ".")[0] + ".php"
+	if err := os.WriteFile(filepath.Join(root, probe), []byte(fmt.Sprintf(`<?php
+$r = @file_get_contents(%q);
+echo $r === false ? "read: " . error_get_last()["message"] : "read: ok";
+`, filepath.Join(root, "sites", a, "settings.php"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	any := func(code int, _ string, _ http.Header) bool { return code == 200 }
+	if _, body, _ := h.get(t, b, "/"+probe, any); !strings.Contains(body, "read: file_get_contents(") || !strings.Contains(body, "Permission denied") {
+		t.Fatalf("site B's PHP reading A's settings.php: %q, want permission denied", body)
+	}
+	if _, body, _ := h.get(t, a, "/"+probe, any); body != "read: ok" {
+		t.Fatalf("site A's PHP reading its own settings.php: %q, want ok", body)
+	}
+	os.Remove(filepath.Join(root, probe))
+	os.Remove(filepath.Join(root, whoami))
+	for _, d := range []string{a, b} {
+		must(t, h.home, "site", "delete", d, "--no-backup", "-q")
+		h.runtimeGone(t, d)
+	}
+}

@@ -348,6 +348,7 @@ func (s *site) handFiles(ctx context.Context, all bool) error {
 	if group == "" {
 		group = owner
 	}
+	handed := false
 	for _, p := range s.p.Driver.BackupParts(s.p, s.c.Site.Domain) {
 		if !p.Dir {
 			continue
@@ -393,6 +394,7 @@ func (s *site) handFiles(ctx context.Context, all bool) error {
 			if err := rt.ChownTree(ctx, p.Path, owner, group); err != nil {
 				return err
 			}
+			handed = true
 			if owner == deploy {
 				// Back from a site's user, whose PHP made its directories
 				// 2750: group-writable again, for PHP as the web server.
@@ -409,7 +411,9 @@ func (s *site) handFiles(ctx context.Context, all bool) error {
 			}
 		}
 	}
-	if all {
+	// The settings again, for their owner and group: a tree handed over
+	// holds them in Drupal's site directory (sites/DOMAIN/settings.php).
+	if all || handed {
 		_, err := s.writeSettings(ctx)
 		return err
 	}
