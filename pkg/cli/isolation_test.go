@@ -290,7 +290,8 @@ func (f *follower) waitFor(t *testing.T, want string, poke func()) string {
 // is in it are its user's, its settings.php its group's 0440, and a PHP
 // file of the platform run by another isolated site's pool gets
 // "Permission denied" reading that settings.php, while the site's own
-// pool reads it.
+// pool reads it. A script compiled before the second site's install
+// reloaded php-fpm is compiled again after it.
 func TestIsolatedDrupal(t *testing.T) {
 	t.Parallel()
 	h := newIsoEnv(t, "nginx")
@@ -301,8 +302,31 @@ func TestIsolatedDrupal(t *testing.T) {
 	root := h.addDrupal(t, "d10", filepath.Join(logDir, "drush-args"), filepath.Join(logDir, "fail-status"))
 	a, b := isoDomain(t, "isd-a"), isoDomain(t, "isd-b")
 	ua, ub := entities.SiteUnixUser(a), entities.SiteUnixUser(b)
-	for _, d := range []string{a, b} {
-		must(t, h.home, "site", "install", d, "--platform", "d10", "--isolation", "site", "-q")
+	// A's PHP compiles a script; B's install reloads php-fpm, which
+	// empties its opcache, and B's new pool compiles that script again
+	// (what php-fpm had compiled of the platform before the reload).
+	must(t, h.home, "site", "install", a, "--platform", "d10", "--isolation", "site", "-q")
+	hot, cached := "aegir-hot-"+strings.Split(a, ".")[0]+".php", "aegir-cached-"+strings.Split(a, ".")[0]+".php"
+	for f, code := range map[string]string{hot: `<?php echo "hot";`, cached: fmt.Sprintf(`<?php echo opcache_is_script_cached(%q) ? "cached" : "not cached";`, filepath.Join(root, hot))} {
+		if err := os.WriteFile(filepath.Join(root, f), []byte(code), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(filepath.Join(root, f))
+		// Older than opcache.file_update_protection (2 s): opcache
+		// caches no file written just now.
+		old := time.Now().Add(-time.Hour)
+		if err := os.Chtimes(filepath.Join(root, f), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	isHot := func(code int, body string, _ http.Header) bool { return code == 200 && body == "hot" }
+	if code, body, _ := h.get(t, a, "/"+hot, isHot); !isHot(code, body, nil) {
+		t.Fatalf("GET %s/%s: %d %q", a, hot, code, body)
+	}
+	must(t, h.home, "site", "install", b, "--platform", "d10", "--isolation", "site", "-q")
+	isCached := func(code int, body string, _ http.Header) bool { return code == 200 && body == "cached" }
+	if code, body, _ := h.get(t, b, "/"+cached, isCached); !isCached(code, body, nil) {
+		t.Fatalf("after %s's install reloaded php-fpm, the script %s's PHP ran: %d %q, want cached", b, a, code, body)
 	}
 	putWhoami(t, root)
 	for d, u := range map[string]string{a: ua, b: ub} {

@@ -139,6 +139,8 @@ func (p *pendingPool) run(ctx context.Context) {
 		var herr error
 		if hot, herr = s.ws.HotScripts(ctx, "", fsite.Root); herr != nil {
 			s.env.Logf(provision.LevelDebug, "could not read what php-fpm compiled of %s: %v", fsite.Root, herr)
+		} else {
+			s.env.Logf(provision.LevelDebug, "php-fpm has %d scripts of %s compiled before its reload", len(hot), fsite.Root)
 		}
 	}
 	p.changed, p.err = rt.WritePool(ctx, fsite, false)
