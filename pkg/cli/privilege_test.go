@@ -156,6 +156,26 @@ func TestRemoteHelperIsolatedSite(t *testing.T) {
 
 	root := filepath.Join(r.base, "wp")
 	must(t, home, "platform", "add", "wp4", "--server", "web4", "--root", root, "--push-from", testenv.WordPressPlatform(t), "-q")
+	// server verify compares the helper's configuration with aegir's: a
+	// platform outside its roots, or another runtime directory, is a
+	// warning that says what to write in the helper's configuration.
+	helperConf := fmt.Sprintf("deploy_user: %s\nroots:\n  - %s\n%s", testenv.HelperUser, r.base, phpFPM)
+	if _, errs, code := aegir(t, home, "server", "verify", "web4"); code != 0 || !strings.Contains(errs, "hold the server's platforms, and its php-fpm directories are aegir's") || strings.Contains(errs, "may not touch") {
+		t.Fatalf("server verify with the helper's roots holding the platform: exit %d\n%s", code, errs)
+	}
+	other := filepath.Join(r.base, "elsewhere")
+	wrongRuntime := strings.Replace(phpFPM, "runtime_dir: "+runtime, "runtime_dir: "+other, 1)
+	if err := os.WriteFile(testenv.HelperConfig(helper), []byte(fmt.Sprintf("deploy_user: %s\nroots:\n  - %s\n%s", testenv.HelperUser, other, wrongRuntime)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := aegir(t, home, "server", "verify", "web4"); code != 0 ||
+		!strings.Contains(errs, "may not touch the platform roots "+root+" (its roots: "+other+")") || !strings.Contains(errs, "add their parent directory to roots: in "+testenv.HelperConfig(helper)) ||
+		!strings.Contains(errs, "has php_fpm.runtime_dir "+other+", aegir "+runtime) || !strings.Contains(errs, "set php_fpm.runtime_dir: "+runtime+" in "+testenv.HelperConfig(helper)) {
+		t.Fatalf("server verify with the helper's roots and runtime_dir not aegir's: exit %d\n%s", code, errs)
+	}
+	if err := os.WriteFile(testenv.HelperConfig(helper), []byte(helperConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	domain := isoDomain(t, "rhelp")
 	u := entities.SiteUnixUser(domain)
 	must(t, home, "site", "install", domain, "--platform", "wp4", "--isolation", "site", "-q")
@@ -180,10 +200,25 @@ func TestRemoteHelperIsolatedSite(t *testing.T) {
 
 	// Shared again: its files (its user's upload too) back to the deploy
 	// user with the web server's group, through the helper; its user and
-	// pool gone; PHP, as www-data now, still writes uploads.
+	// pool gone, and its temporary files and sessions (the helper's
+	// removal), its logs kept; PHP, as www-data now, still writes uploads.
+	siteDir := filepath.Join(runtime, "sites", domain)
+	for _, d := range []string{"tmp", "sessions", "logs"} {
+		if !exists(filepath.Join(siteDir, d)) {
+			t.Fatalf("%s/%s is not there while the site is isolated", siteDir, d)
+		}
+	}
 	must(t, home, "site", "edit", domain, "--isolation", "shared", "-q")
 	if _, ok := userComment(u); ok {
 		t.Errorf("user %s is left after the switch to shared", u)
+	}
+	for _, d := range []string{"tmp", "sessions"} {
+		if exists(filepath.Join(siteDir, d)) {
+			t.Errorf("%s/%s is left after the switch to shared", siteDir, d)
+		}
+	}
+	if !exists(filepath.Join(siteDir, "logs", "access.log")) || exists(filepath.Join(fpm.PoolDir, "aegir-"+u+".conf")) {
+		t.Errorf("after the switch to shared: its logs there %v (want them), its pool there %v", exists(filepath.Join(siteDir, "logs", "access.log")), exists(filepath.Join(fpm.PoolDir, "aegir-"+u+".conf")))
 	}
 	uploads := filepath.Join(root, "wp-content/uploads", domain)
 	if o, g, m := ownerOf(t, uploads); o != testenv.HelperUser || g != "www-data" || m.Perm() != 0o775 || m&os.ModeSetgid == 0 {

@@ -177,6 +177,24 @@ func (r *Runner) BuildContext(ctx context.Context, t *entities.Task) (*provision
 		if err := r.fillDB(c, s); err != nil {
 			return nil, err
 		}
+		if t.Type == entities.TaskServerVerify {
+			// The platforms' roots, which the server's privileged
+			// helper must hold below its roots (checkDeployUser).
+			ps, err := r.Store.ListPlatforms(ctx, s.Name)
+			if err != nil {
+				return nil, err
+			}
+			var roots []string
+			for _, p := range ps {
+				roots = append(roots, p.Root)
+			}
+			if len(roots) > 0 {
+				if c.Options == nil {
+					c.Options = map[string]string{}
+				}
+				c.Options["platform_roots"] = strings.Join(roots, "\n")
+			}
+		}
 	case entities.TargetPlatform:
 		p, err := r.Store.GetPlatformByID(ctx, t.TargetID)
 		if err != nil {

@@ -283,11 +283,10 @@ func (r *Runtime) DropOwnDirs(ctx context.Context, domain string) error {
 	}
 	site := r.SiteDir(domain)
 	if r.cfg.Helper != nil {
-		// Made by the helper as the site's: removed by it.
-		for _, d := range []string{"tmp", "sessions"} {
-			if _, err := r.cfg.Helper.Run(ctx, priv.OpRemove, path.Join(site, d)); err != nil {
-				r.env.Logf(provision.LevelWarning, "could not remove %s on %s: %v", path.Join(site, d), r.ex.Host(), err)
-			}
+		// Made by the helper as the site's, in its runtime directory
+		// (which need not lie below its roots): removed by it.
+		if _, err := r.cfg.Helper.Run(ctx, priv.OpRuntime, domain, "drop"); err != nil {
+			r.env.Logf(provision.LevelWarning, "could not remove %s and %s on %s: %v", path.Join(site, "tmp"), path.Join(site, "sessions"), r.ex.Host(), err)
 		}
 		return nil
 	}

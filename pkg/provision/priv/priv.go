@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,12 +52,36 @@ const (
 	OpPoolWrite     = "pool-write"     // DOMAIN VERSION PLATFORM_ROOT: the pool, rendered by the helper; tested
 	OpPoolRemove    = "pool-remove"    // DOMAIN VERSION: the pool file and socket; tested
 	OpFPMReload     = "fpm-reload"     // VERSION
-	OpRuntime       = "runtime"        // DOMAIN site|shared: the site's runtime directories
+	OpRuntime       = "runtime"        // DOMAIN site|shared|drop: the site's runtime directories (drop: a shared site's tmp and sessions)
 	OpRuntimeRemove = "runtime-remove" // DOMAIN
 	OpChown         = "chown"          // [-R] OWNER:GROUP PATH: under a root, to the deploy, web or a site user
 	OpRemove        = "remove"         // PATH: a tree under a root
 	OpRunAs         = "run-as"         // USER [NAME=VALUE...] -- PROGRAM ARGS...: as a site's user ae-*
+	OpConfig        = "config"         // -> its configuration's roots and php-fpm directories, as JSON (HelperConfig)
 )
+
+// HelperConfig is what the helper's config operation tells of its
+// configuration: what a master compares with its own (server verify).
+type HelperConfig struct {
+	File       string   `json:"file"` // where it is on the server
+	DeployUser string   `json:"deploy_user"`
+	Roots      []string `json:"roots"`
+	PoolDir    string   `json:"pool_dir"`    // with {version}
+	RuntimeDir string   `json:"runtime_dir"` // defaults filled in
+}
+
+// Config asks the helper its configuration (OpConfig).
+func (c Client) Config(ctx context.Context) (HelperConfig, error) {
+	var hc HelperConfig
+	out, err := c.Run(ctx, OpConfig)
+	if err != nil {
+		return hc, err
+	}
+	if err := json.Unmarshal([]byte(out), &hc); err != nil {
+		return hc, fmt.Errorf("%s %s on %s: its answer %.200q: %v", Name, OpConfig, c.Ex.Host(), out, err)
+	}
+	return hc, nil
+}
 
 // Exit codes of the helper.
 const (

@@ -2,6 +2,7 @@ package privhelper
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -102,18 +103,30 @@ func run(ctx context.Context, args []string, configFile string, l *logger) (stri
 	if err != nil {
 		return "", fmt.Errorf("its configuration: %v (docs/remote-servers.md, step 5)", err)
 	}
-	h := &helper{c: c, log: l}
+	h := &helper{c: c, file: configFile, log: l}
 	return h.do(ctx, op, args)
 }
 
-const ops = "version, run-as, user-add, user-del, pool-write, pool-remove, fpm-reload, runtime, runtime-remove, chown, remove"
+const ops = "version, config, run-as, user-add, user-del, pool-write, pool-remove, fpm-reload, runtime, runtime-remove, chown, remove"
+
+// config is what the config operation answers (priv.HelperConfig).
+func (h *helper) config() (string, error) {
+	rt, err := h.runtime()
+	if err != nil {
+		return "", err
+	}
+	cfg := rt.Config()
+	b, err := json.Marshal(priv.HelperConfig{File: h.file, DeployUser: h.c.DeployUser, Roots: h.c.Roots, PoolDir: cfg.PoolDir, RuntimeDir: cfg.RuntimeDir})
+	return string(b), err
+}
 
 var arity = map[string]int{priv.OpUserAdd: 1, priv.OpUserDel: 1, priv.OpPoolWrite: 3, priv.OpPoolRemove: 2, priv.OpFPMReload: 1,
-	priv.OpRuntime: 2, priv.OpRuntimeRemove: 1, priv.OpChown: 2, priv.OpRemove: 1}
+	priv.OpRuntime: 2, priv.OpRuntimeRemove: 1, priv.OpChown: 2, priv.OpRemove: 1, priv.OpConfig: 0}
 
 type helper struct {
-	c   *Config
-	log *logger
+	c    *Config
+	file string // c's
+	log  *logger
 }
 
 // runtime is php-fpm on this machine as the configuration says.
@@ -153,6 +166,9 @@ func (h *helper) do(ctx context.Context, op string, args []string) (string, erro
 	}
 	if op == priv.OpRemove {
 		return h.remove(args[0])
+	}
+	if op == priv.OpConfig {
+		return h.config()
 	}
 	rt, err := h.runtime()
 	if err != nil {
@@ -213,6 +229,13 @@ func (h *helper) do(ctx context.Context, op string, args []string) (string, erro
 		}
 		u := ""
 		switch args[1] {
+		case "drop":
+			// A site made shared: its tmp and sessions go once its
+			// pool and user are gone (they served the pool).
+			if ok, err := rt.HasUser(ctx, s); err != nil || ok {
+				return "", errors.Join(err, refuse("%s still has its user %s: %s first", s.Domain, s.User, priv.OpUserDel))
+			}
+			return "ok", rt.DropOwnDirs(ctx, s.Domain)
 		case "site":
 			if ok, err := rt.HasUser(ctx, s); err != nil || !ok {
 				return "", errors.Join(err, refuse("%s has no user of aegir's (%s): %s first", s.Domain, s.User, priv.OpUserAdd))
@@ -220,7 +243,7 @@ func (h *helper) do(ctx context.Context, op string, args []string) (string, erro
 			u = s.User
 		case "shared":
 		default:
-			return "", refuse("the isolation must be site or shared, not %q", args[1])
+			return "", refuse("the isolation must be site, shared or drop, not %q", args[1])
 		}
 		if err := rt.EnsureDirs(ctx, s.Domain, u); err != nil {
 			return "", err

@@ -122,7 +122,8 @@ func TestHelperRefuses(t *testing.T) {
 		{[]string{"pool-write", "a.example.com", "8.2", "/etc"}, "is outside the helper's roots"},
 		{[]string{"pool-write", "a.example.com", "8.2; rm", f.root + "/wp"}, "invalid version"},
 		{[]string{"fpm-reload", "8.2 -x"}, "invalid PHP version"},
-		{[]string{"runtime", "a.example.com", "root"}, "must be site or shared"},
+		{[]string{"runtime", "a.example.com", "root"}, "must be site, shared or drop"},
+		{[]string{"config", "roots"}, "takes 0 arguments"},
 		{[]string{"shell", "id"}, `unknown operation "shell"`},
 		{[]string{"chown", "nobody"}, "takes 2 arguments"},
 	} {
@@ -130,6 +131,10 @@ func TestHelperRefuses(t *testing.T) {
 		if code != priv.ExitRefused || !strings.Contains(out, c.want) {
 			t.Errorf("%s: exit %d %q, want 2 and %q", strings.Join(c.args, " "), code, out, c.want)
 		}
+	}
+	// What it tells of its configuration, for server verify.
+	if code, out := f.run("config"); code != 0 || !strings.Contains(out, `"roots":["`+f.root+`"]`) || !strings.Contains(out, `"runtime_dir":"`) {
+		t.Errorf("config: exit %d %q, want its roots %s", code, out, f.root)
 	}
 	if uid, _ := owner(t, outside); uid != 0 {
 		t.Errorf("%s changed hands", outside)

@@ -125,9 +125,61 @@ func checkDeployUser(ctx context.Context, env *engine.Env, c *provision.Job, use
 				user, group, ex.Host(), user, exec.Quote(group), exec.Quote(user))
 		}
 	}
-	if ok, msg := (priv.Client{Ex: ex, Path: c.System.FPM.Helper}).Check(ctx); ok {
+	h := priv.Client{Ex: ex, Path: c.System.FPM.Helper}
+	if ok, msg := h.Check(ctx); ok {
 		env.Logf(provision.LevelInfo, "%s", msg)
+		checkHelperConfig(ctx, env, c, h)
 	} else {
 		env.Logf(provision.LevelWarning, "%s", msg)
+	}
+}
+
+// checkHelperConfig compares the helper's configuration
+// (priv.DefaultConfigFile on the server) with what aegir needs of it:
+// each platform of the server (the job's platform_roots option) below
+// one of its roots, and its php-fpm pool and runtime directories
+// aegir's. Each difference is a warning that says what to write there.
+func checkHelperConfig(ctx context.Context, env *engine.Env, c *provision.Job, h priv.Client) {
+	hc, err := h.Config(ctx)
+	if err != nil {
+		env.Logf(provision.LevelWarning, "could not read the privileged helper's configuration on %s: %v; upgrade the helper (docs/remote-servers.md, step 5)", h.Ex.Host(), errorLine(err))
+		return
+	}
+	file := hc.File
+	if file == "" {
+		file = priv.DefaultConfigFile
+	}
+	var missing []string
+	for _, root := range strings.Split(c.Opt("platform_roots", ""), "\n") {
+		if root == "" {
+			continue
+		}
+		below := false
+		for _, r := range hc.Roots {
+			if strings.HasPrefix(root, strings.TrimSuffix(r, "/")+"/") {
+				below = true
+			}
+		}
+		if !below {
+			missing = append(missing, root)
+		}
+	}
+	if len(missing) > 0 {
+		env.Logf(provision.LevelWarning, "the privileged helper on %s may not touch the platform roots %s (its roots: %s): isolated sites there cannot be installed; as root there, add their parent directory to roots: in %s",
+			h.Ex.Host(), strings.Join(missing, ", "), strings.Join(hc.Roots, ", "), file)
+	}
+	rt, err := fpm.New(h.Ex, fpm.Config{FPMSpec: c.System.FPM}, env)
+	if err != nil {
+		return
+	}
+	mine := rt.Config()
+	for _, d := range [][3]string{{"runtime_dir", hc.RuntimeDir, mine.RuntimeDir}, {"pool_dir", hc.PoolDir, mine.PoolDir}} {
+		if d[1] != d[2] {
+			env.Logf(provision.LevelWarning, "the privileged helper on %s has php_fpm.%s %s, aegir %s: the sites' pools, sockets and logs would not be where aegir looks; as root there, set php_fpm.%s: %s in %s (or aegir's php_fpm.%s to %s)",
+				h.Ex.Host(), d[0], d[1], d[2], d[0], d[2], file, d[0], d[1])
+		}
+	}
+	if len(missing) == 0 && hc.RuntimeDir == mine.RuntimeDir && hc.PoolDir == mine.PoolDir {
+		env.Logf(provision.LevelInfo, "the privileged helper's roots on %s hold the server's platforms, and its php-fpm directories are aegir's", h.Ex.Host())
 	}
 }
