@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -34,6 +35,26 @@ func newDeployEnv(t *testing.T, home, name, deployUser string, fpm *testenv.PHPF
 		"--http-test-cmd", "true", "--http-restart-cmd", "touch "+trigger, "--php-fpm", fpm.Socket,
 		"--db", "mariadb", "--db-host", "127.0.0.1")
 	return r
+}
+
+// procUmask is the umask of process pid.
+func procUmask(t *testing.T, pid string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+	}
+	t.Fatalf("no Umask in /proc/%s/status", pid)
+	return 0
 }
 
 // leftOf lists what under dir names domain (its settings, uploads, virtual
@@ -80,15 +101,19 @@ echo $r['error'] ? 'error: ' . $r['error'] : 'file: ' . $r['file'];
 func TestRemoteNoSudoSharedSite(t *testing.T) {
 	t.Parallel()
 	home := newHome(t)
-	fpm := testenv.StartPHPFPM(t)
+	// Its php-fpm keeps group write, as docs/remote-servers.md says to
+	// set it (UMask=0002).
+	fpm := testenv.StartPHPFPMUmask(t, "0002")
 	r := newDeployEnv(t, home, "web3", testenv.NoSudoUser, fpm)
 	if out, code := testenv.AsUser(t, testenv.NoSudoUser, "sudo", "-n", "true"); code == 0 {
 		t.Fatalf("%s may sudo: %s", testenv.NoSudoUser, out)
 	}
 
-	// server verify says what the server lacks for isolated sites.
+	// server verify says what the server lacks for isolated sites; of
+	// its php-fpm's umask, nothing.
 	if _, errs, code := aegir(t, home, "server", "verify", "web3"); code != 0 || !strings.Contains(errs, "the privileged helper /usr/local/sbin/aegir-priv does not run on") ||
-		!strings.Contains(errs, "isolated sites cannot be") || !strings.Contains(errs, "install -o root -g root -m 0755 aegir /usr/local/sbin/aegir-priv") {
+		!strings.Contains(errs, "isolated sites cannot be") || !strings.Contains(errs, "install -o root -g root -m 0755 aegir /usr/local/sbin/aegir-priv") ||
+		strings.Contains(errs, "pid "+fpm.Pid(t)+",") {
 		t.Fatalf("server verify without the helper: exit %d\n%s", code, errs)
 	}
 	root := filepath.Join(r.base, "wp")
@@ -109,6 +134,28 @@ func TestRemoteNoSudoSharedSite(t *testing.T) {
 	file := uploadThroughPHP(t, r.web, root, domain)
 	if o, g, _ := ownerOf(t, file); o != "www-data" || g != "www-data" {
 		t.Fatalf("%s: %s:%s, want www-data's", file, o, g)
+	}
+
+	// PHP code that makes its own directory with mkdir(): group-writable
+	// (php-fpm's umask 0002) with the web server's group (setgid), so
+	// that the deploy user removes what PHP put there.
+	mkdirProbe := "aegir-mkdir-" + strings.Split(domain, ".")[0] + ".php"
+	if err := os.WriteFile(filepath.Join(root, mkdirProbe), []byte(fmt.Sprintf(`<?php
+$d = %q;
+echo @mkdir($d) && @file_put_contents($d . '/cache.txt', 'x') ? 'made' : 'failed: ' . error_get_last()['message'];
+`, filepath.Join(uploads, "plugin-cache"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	made := func(code int, body string, _ http.Header) bool { return code == 200 && body == "made" }
+	if code, body := getFrom(t, r.web, domain, "/"+mkdirProbe, made); !made(code, body, nil) {
+		t.Fatalf("PHP's mkdir in %s: %d %q", uploads, code, body)
+	}
+	os.Remove(filepath.Join(root, mkdirProbe))
+	if o, g, m := ownerOf(t, filepath.Join(uploads, "plugin-cache")); o != "www-data" || g != "www-data" || m.Perm()&0o070 != 0o070 {
+		t.Fatalf("the directory PHP made: %s:%s %v, want www-data's, group-writable", o, g, m)
+	}
+	if _, g, m := ownerOf(t, filepath.Join(uploads, "plugin-cache", "cache.txt")); g != "www-data" || m.Perm()&0o060 != 0o060 {
+		t.Fatalf("the file PHP made: group %s %v, want www-data's, group-writable", g, m)
 	}
 
 	must(t, home, "site", "backup", domain, "-q")
@@ -152,6 +199,9 @@ func TestRemoteHelperIsolatedSite(t *testing.T) {
 	f.Close()
 	if _, errs, code := aegir(t, home, "server", "verify", "web4"); code != 0 || !strings.Contains(errs, "the privileged helper "+helper+" on ") || !strings.Contains(errs, "is this aegir") {
 		t.Fatalf("server verify with the helper: exit %d\n%s", code, errs)
+	} else if mask := procUmask(t, fpm.Pid(t)); mask&0o020 != 0 && (!strings.Contains(errs, fmt.Sprintf("pid %s, umask %04o", fpm.Pid(t), mask)) || !strings.Contains(errs, "add [Service] UMask=0002")) {
+		// This php-fpm runs with the test's umask: verify names it.
+		t.Fatalf("server verify of a php-fpm whose umask %04o takes group write away:\n%s", mask, errs)
 	}
 
 	root := filepath.Join(r.base, "wp")

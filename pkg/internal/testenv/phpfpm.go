@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,7 +39,28 @@ func StartPHPFPM(t testing.TB, ini ...string) *PHPFPM { return startPHPFPM(t, fa
 // directories is the test's too.
 func StartPHPFPMPools(t testing.TB) *PHPFPM { return startPHPFPM(t, true, nil) }
 
+// StartPHPFPMUmask is StartPHPFPM whose master (and so its workers) runs
+// with umask, as a systemd unit's UMask= sets it ("0002").
+func StartPHPFPMUmask(t testing.TB, umask string) *PHPFPM {
+	return startPHPFPMUmask(t, false, nil, umask)
+}
+
+// Pid is the php-fpm master's process id.
+func (p *PHPFPM) Pid(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(p.Dir, "php-fpm.pid"))
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
 func startPHPFPM(t testing.TB, pools bool, ini []string) *PHPFPM {
+	t.Helper()
+	return startPHPFPMUmask(t, pools, ini, "")
+}
+
+func startPHPFPMUmask(t testing.TB, pools bool, ini []string, umask string) *PHPFPM {
 	t.Helper()
 	Need(t, PHPFPMBinary)
 	dir := PublicDir(t)
@@ -82,7 +104,11 @@ pm.max_children = 4
 pm.process_idle_timeout = 10s
 catch_workers_output = yes
 %[5]s`, dir, errLog, p.Socket, include, extra.String())))
-	StartDaemon(t, "php-fpm", []string{PHPFPMBinary, "--nodaemonize", "--fpm-config", conf}, []string{errLog},
-		func() error { return fileExists(p.Socket) })
+	argv := []string{PHPFPMBinary, "--nodaemonize", "--fpm-config", conf}
+	if umask != "" {
+		argv = append([]string{"sh", "-c", "umask " + umask + " && exec \"$@\"", "sh"}, argv...)
+	}
+	StartDaemon(t, "php-fpm", argv, []string{errLog},
+		func() error { return errors.Join(fileExists(p.Socket), fileExists(filepath.Join(dir, "php-fpm.pid"))) })
 	return p
 }

@@ -3,7 +3,9 @@ package tasks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -125,12 +127,47 @@ func checkDeployUser(ctx context.Context, env *engine.Env, c *provision.Job, use
 				user, group, ex.Host(), user, exec.Quote(group), exec.Quote(user))
 		}
 	}
+	checkFPMUmask(ctx, env, ex, user)
 	h := priv.Client{Ex: ex, Path: c.System.FPM.Helper}
 	if ok, msg := h.Check(ctx); ok {
 		env.Logf(provision.LevelInfo, "%s", msg)
 		checkHelperConfig(ctx, env, c, h)
 	} else {
 		env.Logf(provision.LevelWarning, "%s", msg)
+	}
+}
+
+// fpmUmasks prints each php-fpm master's pid and umask (root's
+// php-fpmX.Y processes; their workers have the same).
+const fpmUmasks = `for p in $(pgrep -u root -x 'php-fpm[0-9.]*'); do printf '%s %s\n' "$p" "$(sed -n 's/^Umask:[[:space:]]*//p' /proc/$p/status)"; done`
+
+// checkFPMUmask warns when a php-fpm master on a deploy user's server
+// runs with a umask that takes group write away: what a shared site's
+// PHP makes itself with mkdir() or fopen() in its setgid files directory
+// is then not group-writable, and the deploy user cannot remove what is
+// in it (the site's delete leaves it). WordPress's and Drupal's own
+// directories and files get their modes set (the directory's, Drupal's
+// file_chmod_directory 0775), a plugin's need not.
+func checkFPMUmask(ctx context.Context, env *engine.Env, ex exec.Executor, user string) {
+	res, err := ex.Run(ctx, exec.Command{Name: "sh", Args: []string{"-c", fpmUmasks}, Shown: "-c [the umasks of php-fpm's masters]"})
+	if err != nil {
+		env.Logf(provision.LevelDebug, "could not read php-fpm's umask on %s: %v", ex.Host(), err)
+		return
+	}
+	var bad []string
+	for _, l := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+		pid, mask, ok := strings.Cut(l, " ")
+		m, err := strconv.ParseUint(strings.TrimSpace(mask), 8, 32)
+		if !ok || err != nil {
+			continue
+		}
+		if m&0o020 != 0 {
+			bad = append(bad, fmt.Sprintf("pid %s, umask %04o", pid, m))
+		}
+	}
+	if len(bad) > 0 {
+		env.Logf(provision.LevelWarning, "php-fpm on %s runs with a umask that takes group write away (%s): what a shared site's PHP code makes itself with mkdir() in its files directory is not group-writable, and %s cannot remove what is in it (its delete leaves it); as root there: systemctl edit php8.2-fpm (each version), add [Service] UMask=0002, then systemctl restart it",
+			ex.Host(), strings.Join(bad, "; "), user)
 	}
 }
 
