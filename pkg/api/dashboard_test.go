@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -294,5 +296,50 @@ func TestDashboardCookiesSecureOverTLS(t *testing.T) {
 	}
 	if _, page := b.do(t, "GET", "/", nil, nil); !strings.Contains(page, `data-domain="a.acme.test"`) {
 		t.Fatalf("the sites page over TLS:\n%s", page)
+	}
+}
+
+// Many browsers at once (go test -race sees the sessions' map and the
+// limiters shared): each signs in, reads its page and signs out, and each
+// sees its own user's sites.
+func TestDashboardConcurrentSessions(t *testing.T) {
+	e := newAPIEnv(t, 1000)
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			who, want, not := "ann", "a.acme.test", "b.other.test"
+			if i%2 == 1 {
+				who, want, not = "olga", "b.other.test", "a.acme.test"
+			}
+			b := newBrowser(t, e.url)
+			_, page := b.do(t, "GET", "/", nil, nil)
+			m := csrfField.FindStringSubmatch(page)
+			if m == nil {
+				errs <- "no CSRF field"
+				return
+			}
+			if resp, _ := b.do(t, "POST", "/login", url.Values{"token": {e.tokens[who]}, "csrf": {m[1]}}, nil); resp.StatusCode != 303 {
+				errs <- fmt.Sprintf("%s signs in: %d", who, resp.StatusCode)
+				return
+			}
+			for j := 0; j < 5; j++ {
+				if _, page = b.do(t, "GET", "/", nil, nil); !strings.Contains(page, `data-domain="`+want+`"`) || strings.Contains(page, not) {
+					errs <- fmt.Sprintf("%s's page %d:\n%s", who, j, page)
+					return
+				}
+			}
+			m = csrfField.FindStringSubmatch(page)
+			if resp, _ := b.do(t, "POST", "/logout", url.Values{"csrf": {m[1]}}, nil); resp.StatusCode != 303 {
+				errs <- fmt.Sprintf("%s signs out: %d", who, resp.StatusCode)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
