@@ -388,3 +388,55 @@ echo $r === false ? "read: " . error_get_last()["message"] : "read: ok";
 		h.runtimeGone(t, d)
 	}
 }
+
+// An isolated install readies its pool beside its installer, and still
+// fails, leaving nothing of the site, when its pool does not come to
+// serve: php-fpm's test refuses it (the pool is put back as it was), or
+// the reload runs but the pool's socket never answers (the reload's own
+// outcome); then, with php-fpm's commands right again, a site installs
+// and answers through its pool.
+func TestIsolatedInstallFailedPoolIsUndone(t *testing.T) {
+	t.Parallel()
+	h := newIsoEnv(t, "nginx")
+	root := h.wpPlatform(t, "wp")
+	conf := filepath.Join(h.home, "aegir.yaml")
+	orig, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(key, from, to string) {
+		t.Helper()
+		b := strings.Replace(string(orig), key+": '"+from+"'", key+": '"+to+"'", 1)
+		if b == string(orig) {
+			t.Fatalf("no %s: '%s' in %s", key, from, conf)
+		}
+		if err := os.WriteFile(conf, []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name, key, from, to, want string
+	}{
+		{"test", "test_cmd", h.fpm.TestCmd, "false", "configuration test failed with the pool"},
+		{"reload", "reload_cmd", h.fpm.ReloadCmd, "true", "does not answer after php-fpm's reload"},
+	} {
+		set(c.key, c.from, c.to)
+		d := isoDomain(t, "isf-"+c.name)
+		if _, errs, code := aegir(t, h.home, "site", "install", d, "--platform", "wp", "--isolation", "site"); code == 0 || !strings.Contains(errs, c.want) {
+			t.Fatalf("install with %s '%s': exit %d, want a failure saying %q:\n%s", c.key, c.to, code, c.want, errs)
+		}
+		h.runtimeGone(t, d)
+		if left := leftOf(t, root, d); len(left) != 0 {
+			t.Errorf("install with %s '%s' left %s", c.key, c.to, strings.Join(left, ", "))
+		}
+	}
+	if err := os.WriteFile(conf, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := isoDomain(t, "isf-ok")
+	must(t, h.home, "site", "install", d, "--platform", "wp", "--isolation", "site", "-q")
+	putWhoami(t, root)
+	runsAs(t, h.web, d, d, entities.SiteUnixUser(d))
+	must(t, h.home, "site", "delete", d, "--no-backup", "-q")
+	h.runtimeGone(t, d)
+}
