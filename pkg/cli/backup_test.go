@@ -107,6 +107,7 @@ type backupRec struct {
 	Size       int64
 	SHA256     string
 	Created    time.Time
+	Master     string
 }
 
 func backups(t *testing.T, home, domain string) []backupRec {

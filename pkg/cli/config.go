@@ -27,6 +27,7 @@ import (
 func setDefaults(v *viper.Viper) {
 	v.SetDefault("state", "")
 	v.SetDefault("state_password_file", "")
+	v.SetDefault("master", "")
 	v.SetDefault("format", "table")
 	v.SetDefault("no_color", false)
 	v.SetDefault("workers", 2)
@@ -186,6 +187,10 @@ func checkConfigValue(key string, val, def any) error {
 		err = entities.ValidateEmail(key, s)
 	case "state":
 		err = checkState(s)
+	case "master":
+		if s != "" {
+			err = entities.ValidateName(key, s)
+		}
 	case "acme_ca_file", "state_password_file":
 		if s != "" {
 			err = readableFile(key, s)

@@ -156,6 +156,7 @@ func (a *App) runner() (*hosting.Runner, error) {
 			ReloadCmd: a.cfg.GetString("php_fpm.reload_cmd"), RuntimeDir: a.cfg.GetString("php_fpm.runtime_dir"),
 			DisableFunctions: a.cfg.GetString("php_fpm.disable_functions"), LogrotateFile: a.cfg.GetString("php_fpm.logrotate_file"),
 			Helper: a.cfg.GetString("php_fpm.helper")},
+		Master: a.masterName(),
 	}}, nil
 }
 

@@ -478,6 +478,9 @@ type Backup struct {
 	Size       int64     `json:"size" yaml:"size" table:"bytes"`
 	SHA256     string    `json:"sha256" yaml:"sha256"`
 	Created    time.Time `json:"created" yaml:"created"`
+	// Master is the master whose backups directory holds the archive
+	// ("" when recorded before masters were named).
+	Master string `json:"master,omitempty" yaml:"master,omitempty"`
 }
 
 // TableColumns are the default table and CSV columns of each type; JSON

@@ -2,7 +2,10 @@ package hosting
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -48,8 +51,29 @@ func (r *Runner) fillRestore(ctx context.Context, t *entities.Task, c *provision
 	if err != nil {
 		return err
 	}
+	if err := r.archiveHere(b); err != nil {
+		return err
+	}
 	c.Backup.Path, c.Backup.SHA256 = b.Path, b.SHA256
 	return nil
+}
+
+// archiveHere refuses a backup whose archive is not on this master but in
+// the backups directory of another (not shared with this one), naming
+// the master that has it. An archive that is here, or one of this
+// master's, goes on to the back end, which checks it.
+func (r *Runner) archiveHere(b *entities.Backup) error {
+	if b.Master == "" || b.Master == r.Settings.Master {
+		return nil
+	}
+	if _, err := os.Stat(b.Path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	id := strconv.FormatInt(b.ID, 10)
+	return &provision.Error{Code: provision.ErrInvalidContext,
+		Msg:  fmt.Sprintf("backup %s of %s is on master %s (%s), whose backups directory this master (%s) does not share", id, b.Site, b.Master, b.Path, r.Settings.Master),
+		Hint: "run the task on master " + b.Master + ", or copy the archive to the same path here and run it again (docs/masters.md)",
+		Fix:  []entities.Action{entities.Do("backup.list", "", "site="+b.Site)}}
 }
 
 // fillMigrate sets where a migrate takes the site (options platform,
@@ -162,7 +186,7 @@ func (r *Runner) applyBackup(ctx context.Context, t *entities.Task, ch *provisio
 	} else if t.TargetKind != entities.TargetSite {
 		return nil
 	}
-	_, err := r.Store.AddBackup(ctx, siteID, b.Path, b.Size, b.SHA256, b.Created)
+	_, err := r.Store.AddBackupOn(ctx, r.Settings.Master, siteID, b.Path, b.Size, b.SHA256, b.Created)
 	return err
 }
 

@@ -30,6 +30,9 @@ type Settings struct {
 	ACME      ACMESettings
 	// FPM is how the web servers' php-fpm takes isolated sites' pools.
 	FPM provision.FPMSpec
+	// Master names this master among those sharing the state: the
+	// backups it takes are recorded as in its backups directory.
+	Master string
 }
 
 // Runner runs tasks: context in, back end, changes out.

@@ -9,14 +9,14 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 )
 
-const backupCols = `b.id, x.domain, x.status, b.path, b.size, b.sha256, b.created`
+const backupCols = `b.id, x.domain, x.status, b.path, b.size, b.sha256, b.created, b.master`
 
 const backupFrom = ` FROM backups b JOIN sites x ON x.id = b.site_id`
 
 func scanBackup(sc interface{ Scan(...any) error }) (*entities.Backup, error) {
 	var b entities.Backup
 	var created int64
-	if err := sc.Scan(&b.ID, &b.Site, &b.SiteStatus, &b.Path, &b.Size, &b.SHA256, &created); err != nil {
+	if err := sc.Scan(&b.ID, &b.Site, &b.SiteStatus, &b.Path, &b.Size, &b.SHA256, &created, &b.Master); err != nil {
 		return nil, err
 	}
 	b.Created = fromMs(created)
@@ -25,8 +25,14 @@ func scanBackup(sc interface{ Scan(...any) error }) (*entities.Backup, error) {
 
 // AddBackup records an archive of site siteID.
 func (s *Store) AddBackup(ctx context.Context, siteID int64, path string, size int64, sha256 string, created time.Time) (*entities.Backup, error) {
-	newID, err := insert(ctx, s.db, `INSERT INTO backups (site_id, path, size, sha256, created) VALUES (?, ?, ?, ?, ?)`,
-		siteID, path, size, sha256, created.UnixMilli())
+	return s.AddBackupOn(ctx, "", siteID, path, size, sha256, created)
+}
+
+// AddBackupOn records an archive of site siteID that master's backups
+// directory holds.
+func (s *Store) AddBackupOn(ctx context.Context, master string, siteID int64, path string, size int64, sha256 string, created time.Time) (*entities.Backup, error) {
+	newID, err := insert(ctx, s.db, `INSERT INTO backups (site_id, path, size, sha256, created, master) VALUES (?, ?, ?, ?, ?, ?)`,
+		siteID, path, size, sha256, created.UnixMilli(), master)
 	if isUnique(err) {
 		return nil, &ConflictError{Field: "path", Msg: "backup " + quote(path) + " is recorded already"}
 	}
