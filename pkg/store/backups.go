@@ -233,7 +233,7 @@ func (s *Store) DeletedSiteBackup(ctx context.Context, domain string, id int64) 
 	}
 	var b entities.Backup
 	var created, siteID int64
-	err := s.db.QueryRowContext(ctx, q+` ORDER BY b.created DESC, b.id DESC LIMIT 1`, args...).Scan(&b.ID, &b.Site, &b.SiteStatus, &b.Path, &b.Size, &b.SHA256, &created, &siteID)
+	err := s.db.QueryRowContext(ctx, q+` ORDER BY b.created DESC, b.id DESC LIMIT 1`, args...).Scan(&b.ID, &b.Site, &b.SiteStatus, &b.Path, &b.Size, &b.SHA256, &created, &b.Master, &siteID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, &NotFoundError{Kind: "backup", Name: "of a deleted site " + domain}
 	}

@@ -152,3 +152,48 @@ func TestMoveSite(t *testing.T) {
 		t.Fatalf("move onto a server without a database: %v", err)
 	}
 }
+
+// A backup's master is kept, and every way of reading a backup gives it
+// back: by id, of its site, the newest, the list, a deleted site's.
+func TestBackupMaster(t *testing.T) {
+	s := open(t)
+	fixture(t, s)
+	ctx := context.Background()
+	a := &entities.Site{Domain: "a.test", Platform: "p1", DBServer: "web1", HTTPS: "off"}
+	if _, err := s.AddSite(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.AddBackupOn(ctx, "m1", a.ID, "/h/backups/a.test-1.tar.gz", 100, "aa", time.Now())
+	if err != nil || b.Master != "m1" {
+		t.Fatalf("added %+v, %v", b, err)
+	}
+	got := map[string]string{}
+	if v, err := s.GetBackup(ctx, b.ID); err == nil {
+		got["GetBackup"] = v.Master
+	}
+	if v, err := s.GetSiteBackup(ctx, a.ID, b.ID); err == nil {
+		got["GetSiteBackup"] = v.Master
+	}
+	if v, err := s.LatestBackup(ctx, a.ID); err == nil {
+		got["LatestBackup"] = v.Master
+	}
+	if l, err := s.ListBackups(ctx, "a.test"); err == nil && len(l) == 1 {
+		got["ListBackups"] = l[0].Master
+	}
+	if err := s.SetSiteStatus(ctx, a.ID, entities.SiteDeleted); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := s.DeletedSiteBackup(ctx, "a.test", 0); err == nil {
+		got["DeletedSiteBackup"] = v.Master
+	} else {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"GetBackup", "GetSiteBackup", "LatestBackup", "ListBackups", "DeletedSiteBackup"} {
+		if got[k] != "m1" {
+			t.Errorf("%s gives master %q, want m1", k, got[k])
+		}
+	}
+	if old, err := s.AddBackup(ctx, a.ID, "/h/backups/a.test-0.tar.gz", 1, "x", time.Now()); err != nil || old.Master != "" {
+		t.Fatalf("a backup added without a master: %+v, %v", old, err)
+	}
+}
