@@ -52,7 +52,8 @@ drop_dbs() {
 }
 
 # bench_setup NAME DBPREFIX makes the work dir $work (/var/tmp/aegir-NAME.*)
-# with an aegir home ($AEGIR_HOME, that the web server's workers can pass)
+# with an aegir home ($AEGIR_HOME, that the web server's workers can pass),
+# the sites' runtime directory and logrotate file
 # and a WordPress tree in $work/wp. On exit bench_cleanup runs the
 # command in $BENCH_BEFORE_CLEANUP, drops the databases and users of
 # DBPREFIX, stops the private nginx and removes $work.
@@ -60,6 +61,9 @@ bench_setup() {
   work=$(mktemp -d "/var/tmp/aegir-$1.XXXXXX")
   chmod 755 "$work"
   export AEGIR_HOME=$work/home
+  # The sites' runtime (logs, tmp, pools) and the logrotate file in the
+  # work dir too, not in /var/lib/aegir and /etc/logrotate.d/aegir.
+  export AEGIR_PHP_FPM_RUNTIME_DIR=$work/runtime AEGIR_PHP_FPM_LOGROTATE_FILE=$work/logrotate.conf
   BENCH_DB_PREFIX=$2
   NGINX_CMD=
   trap bench_cleanup EXIT
