@@ -45,6 +45,10 @@ done
 # The HTTP API: server time of the site lists, requests a second with wrk (docs/benchmarks.md, HTTP API).
 bash scripts/bench-api.sh
 
+# Fleet scale, simulated: 10,000 to 100,000 sites on simulated servers, on SQLite and PostgreSQL
+# (docs/benchmarks.md, Fleet scale).
+bash scripts/bench-fleet.sh
+
 # Backups and restores, side by side with tar and mariadb-dump (docs/benchmarks.md, Backups).
 bash scripts/bench-backup.sh
 
