@@ -387,6 +387,23 @@ echo $r === false ? "read: " . error_get_last()["message"] : "read: ok";
 		must(t, h.home, "site", "delete", d, "--no-backup", "-q")
 		h.runtimeGone(t, d)
 	}
+
+	// A Drupal installer that fails while the site's pool is readied
+	// beside it: the install fails, and its pool, user and directories
+	// go with the rest.
+	failing := drupalPlatform(t, filepath.Join(logDir, "drush-args-f"), filepath.Join(logDir, "fail-status-f"))
+	if err := os.WriteFile(filepath.Join(failing, "vendor/bin/drush"), []byte("#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = site:install ] && { echo 'site:install failed' >&2; exit 1; }; done\necho '[success] done.'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	must(t, h.home, "platform", "add", "d10f", "--server", "web1", "--root", failing, "--drush", filepath.Join(failing, "vendor/bin/drush"), "-q")
+	c := isoDomain(t, "isd-c")
+	if _, errs, code := aegir(t, h.home, "site", "install", c, "--platform", "d10f", "--isolation", "site"); code == 0 || !strings.Contains(errs, "site:install failed") {
+		t.Fatalf("install with a failing drush: exit %d\n%s", code, errs)
+	}
+	h.runtimeGone(t, c)
+	if exists(filepath.Join(failing, "sites", c)) {
+		t.Errorf("the failed install left %s", filepath.Join(failing, "sites", c))
+	}
 }
 
 // An isolated install readies its pool beside its installer, and still
