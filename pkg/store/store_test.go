@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
@@ -306,5 +308,81 @@ func TestPackagesReplace(t *testing.T) {
 	_ = s.db.QueryRow(`SELECT COUNT(*) FROM packages`).Scan(&pk)
 	if rel != 1 || pk != 1 {
 		t.Fatalf("stale releases/packages kept: %d releases, %d packages", rel, pk)
+	}
+}
+
+// TestListSitesReadsEveryField: ListSites reads each site as GetSite
+// does, every field (SQLite reads a list packed in few columns; a field
+// that does not split as it should is read again column by column), and
+// the aliases in their order.
+func TestListSitesReadsEveryField(t *testing.T) {
+	s := open(t)
+	fixture(t, s)
+	ctx := context.Background()
+	full := &entities.Site{Domain: "full.test", Aliases: []string{"www.full.test", "b.full.test", "a.full.test"}, Platform: "p1", DBServer: "web1",
+		Client: "acme", Redirect: true, HTTPS: "required", Profile: "standard", Language: "fr", PHP: "8.3", Isolation: entities.IsolationSite}
+	plain := &entities.Site{Domain: "plain.test", Platform: "p1", DBServer: "web1", HTTPS: "off"}
+	odd := &entities.Site{Domain: "odd.test", Aliases: []string{"www.odd.test"}, Platform: "p1", DBServer: "web1", HTTPS: "on"}
+	for _, v := range []*entities.Site{full, plain, odd} {
+		if _, err := s.AddSite(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SaveSiteDB(ctx, full.ID, "full_db", "full_user", "pw\x1fwith, a separator"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSiteGrantHost(ctx, full.ID, "10.0.0.7"); err != nil {
+		t.Fatal(err)
+	}
+	checked := time.UnixMilli(1764000000123).UTC()
+	if err := s.SaveSiteHealth(ctx, full.ID, entities.SiteHealth{Status: entities.HealthError, HTTPCode: 502, TimeMS: 812, Checked: checked, Error: "bad\x1fgateway: 'x'"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSiteHealth(ctx, odd.ID, entities.SiteHealth{Status: entities.HealthOK, HTTPCode: 200, TimeMS: 9, Checked: checked}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, s, `UPDATE sites SET last_cron = ? WHERE id = ?`, int64(1764000005000), full.ID)
+	// A field with the separator in it, which validation keeps out.
+	exec(t, s, `UPDATE sites SET profile = ? WHERE id = ?`, "pro\x1ffile", odd.ID)
+
+	want := map[string][]string{"full.test": full.Aliases, "plain.test": {}, "odd.test": odd.Aliases}
+	for _, f := range []SiteFilter{{}, {Client: "acme"}, {Platform: "p1"}} {
+		got, err := s.ListSites(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var domains []string
+		for _, v := range got {
+			domains = append(domains, v.Domain)
+			one, err := s.GetSite(ctx, v.Domain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(v, one) {
+				t.Errorf("%+v: ListSites read\n%+v %+v\nGetSite reads\n%+v %+v", f, v, v.Health, one, one.Health)
+			}
+			if !reflect.DeepEqual(v.Aliases, want[v.Domain]) {
+				t.Errorf("%s: aliases %q, want %q", v.Domain, v.Aliases, want[v.Domain])
+			}
+		}
+		wantDomains := []string{"full.test", "odd.test", "plain.test"}
+		if f.Client != "" {
+			wantDomains = wantDomains[:1]
+		}
+		if !reflect.DeepEqual(domains, wantDomains) {
+			t.Errorf("%+v: sites %q, want %q", f, domains, wantDomains)
+		}
+	}
+	// What the packed row carried, against the values written.
+	got, err := s.ListSites(ctx, SiteFilter{Client: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := got[0]
+	if v.DBPassword != "pw\x1fwith, a separator" || v.DBGrantHost != "10.0.0.7" || v.DBName != "full_db" || !v.Redirect || v.Client != "acme" ||
+		v.Health == nil || v.Health.Error != "bad\x1fgateway: 'x'" || v.Health.HTTPCode != 502 || v.Health.TimeMS != 812 || !v.Health.Checked.Equal(checked) ||
+		v.LastCron == nil || v.LastCron.UnixMilli() != 1764000005000 || v.PHP != "8.3" || v.Isolation != entities.IsolationSite || v.UnixUser == "" ||
+		v.Server != "web1" || v.DBServer != "web1" || v.Platform != "p1" || v.Language != "fr" || v.Profile != "standard" {
+		t.Errorf("ListSites read %+v %+v", v, v.Health)
 	}
 }
