@@ -244,6 +244,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
+	if l, ok := body.(siteList); ok {
+		if b, err := l.appendJSON(make([]byte, 0, 320*len(l)+16)); err == nil {
+			w.WriteHeader(status)
+			_, _ = w.Write(b)
+			return
+		}
+		// The error encoding/json gives, as before.
+	}
 	w.WriteHeader(status)
 	// Compact: a list of 10,000 sites indented takes a third longer to
 	// write (jq or python -m json.tool indent it for people).

@@ -86,7 +86,7 @@ func (s *Server) listSites(r *request) (int, any, error) {
 	for i, v := range sites {
 		sites[i] = forCaller(r.caller, v)
 	}
-	return http.StatusOK, sites, nil
+	return http.StatusOK, siteList(sites), nil
 }
 
 // site finds the live site of the {domain} in r's path that the caller
