@@ -382,6 +382,33 @@ echo $r === false ? "read: " . error_get_last()["message"] : "read: ok";
 		t.Fatalf("site A's PHP reading its own settings.php: %q, want ok", body)
 	}
 	os.Remove(filepath.Join(root, probe))
+
+	// Nor through include, once A's pool has compiled A's settings.php
+	// into the opcache every pool of the master shares (php-fpm checks
+	// the file's permissions for B's user: opcache.validate_permission).
+	settings := filepath.Join(root, "sites", a, "settings.php")
+	incl := "aegir-include-" + strings.Split(a, ".")[0] + ".php"
+	old := time.Now().Add(-time.Hour) // opcache caches no file written just now
+	if err := os.Chtimes(settings, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, incl), []byte(fmt.Sprintf(`<?php
+$app_root = %q; $site_path = 'sites/x';
+$r = @include %q;
+echo $r === false ? "denied" : "read " . $databases['default']['default']['database'];
+`, root, settings)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(filepath.Join(root, incl), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, body, _ := h.get(t, a, "/"+incl, any); !strings.HasPrefix(body, "read ") || body == "read " {
+		t.Fatalf("site A's PHP including its own settings.php: %q, want its database", body)
+	}
+	if _, body, _ := h.get(t, b, "/"+incl, any); body != "denied" {
+		t.Fatalf("site B's PHP including A's settings.php once A's pool compiled it: %q, want denied", body)
+	}
+	os.Remove(filepath.Join(root, incl))
 	os.Remove(filepath.Join(root, whoami))
 	for _, d := range []string{a, b} {
 		must(t, h.home, "site", "delete", d, "--no-backup", "-q")

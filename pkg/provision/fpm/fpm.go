@@ -251,6 +251,11 @@ func (r *Runtime) RenderPool(s Site) []byte {
 		{"php_admin_value[session.save_path]", dir + "/sessions"},
 		{"php_admin_value[error_log]", dir + "/logs/php.log"},
 		{"php_admin_flag[log_errors]", "on"},
+		// The opcache is the master's, shared by every pool: without
+		// this, a script another site's pool compiled (its settings,
+		// with its database password) is run for this site's include
+		// without a look at whether this site's user may read the file.
+		{"php_admin_flag[opcache.validate_permission]", "on"},
 		{"php_admin_value[disable_functions]", strings.Join(splitList(r.cfg.DisableFunctions), ",")},
 	} {
 		fmt.Fprintf(&b, "%s = %s\n", kv[0], kv[1])
