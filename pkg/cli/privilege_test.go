@@ -202,6 +202,9 @@ func TestRemoteHelperIsolatedSite(t *testing.T) {
 	} else if mask := procUmask(t, fpm.Pid(t)); mask&0o020 != 0 && (!strings.Contains(errs, fmt.Sprintf("pid %s, umask %04o", fpm.Pid(t), mask)) || !strings.Contains(errs, "add [Service] UMask=0002")) {
 		// This php-fpm runs with the test's umask: verify names it.
 		t.Fatalf("server verify of a php-fpm whose umask %04o takes group write away:\n%s", mask, errs)
+	} else if info, _ := exec.Command(testenv.PHPFPMBinary, "-i").Output(); strings.Contains(string(info), "\nopcache.validate_permission => Off") != strings.Contains(errs, "runs with opcache.validate_permission off") {
+		// The system's php.ini of php-fpm, as verify reads it.
+		t.Fatalf("server verify and php-fpm's opcache.validate_permission (its -i: off %v):\n%s", strings.Contains(string(info), "\nopcache.validate_permission => Off"), errs)
 	}
 
 	root := filepath.Join(r.base, "wp")

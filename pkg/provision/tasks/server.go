@@ -62,6 +62,7 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 					env.Logf(provision.LevelWarning, "no php-fpm (php-fpmX.Y in %s) on %s: sites can choose no PHP version, and none can be isolated", fpm.BinDir, ex.Host())
 				} else {
 					env.Logf(provision.LevelInfo, "php-fpm versions on %s: %s", ex.Host(), strings.Join(vs, ", "))
+					checkValidatePermission(ctx, env, ex, vs)
 				}
 			}
 			if d := c.DeployUser(); d != "" {
@@ -134,6 +135,31 @@ func checkDeployUser(ctx context.Context, env *engine.Env, c *provision.Job, use
 		checkHelperConfig(ctx, env, c, h)
 	} else {
 		env.Logf(provision.LevelWarning, "%s", msg)
+	}
+}
+
+// checkValidatePermission warns of each php-fpm version whose php.ini
+// leaves opcache.validate_permission off with opcache on: the shared
+// pool (the administrator's) then runs, for a shared site's include, a
+// script an isolated site's pool compiled (its settings), without a
+// look at whether www-data may read it. aegir's own pools turn it on.
+func checkValidatePermission(ctx context.Context, env *engine.Env, ex exec.Executor, versions []string) {
+	var off []string
+	for _, v := range versions {
+		bin := fpm.BinDir + "/php-fpm" + v
+		res, err := ex.Run(ctx, exec.Command{Name: bin, Args: []string{"-i"}, Shown: "-i [its configuration]"})
+		if err != nil {
+			env.Logf(provision.LevelDebug, "could not read %s's configuration on %s: %v", bin, ex.Host(), err)
+			continue
+		}
+		out := string(res.Stdout)
+		if strings.Contains(out, "\nopcache.enable => On") && strings.Contains(out, "\nopcache.validate_permission => Off") {
+			off = append(off, v)
+		}
+	}
+	if len(off) > 0 {
+		env.Logf(provision.LevelWarning, "php-fpm %s on %s runs with opcache.validate_permission off: a shared site's PHP may include an isolated site's settings once that site's pool compiled them (aegir's pools turn it on, the shared pool is yours); as root there: echo 'opcache.validate_permission = 1' > /etc/php/VERSION/fpm/conf.d/99-aegir.ini for each, then reload php-fpm (docs/isolation.md)",
+			strings.Join(off, ", "), ex.Host())
 	}
 }
 
