@@ -242,12 +242,38 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	writeJSON(w, status, body)
 }
 
+// listBuf keeps the buffer the last list of sites was written in, for
+// the next list: a list of 10,000 is about 4 MB, which the collector
+// would otherwise sweep at every request (a sync.Pool loses it at every
+// collection). Requests at the same time each take a buffer of their own.
+var listBuf struct {
+	sync.Mutex
+	b []byte
+}
+
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	if l, ok := body.(siteList); ok {
-		if b, err := l.appendJSON(make([]byte, 0, 320*len(l)+16)); err == nil {
+		listBuf.Lock()
+		b := listBuf.b
+		listBuf.b = nil
+		listBuf.Unlock()
+		if b == nil {
+			b = make([]byte, 0, 512*len(l)+16) // a site is 300 to 450 bytes
+		}
+		b, err := l.appendJSON(b[:0])
+		if err == nil {
 			w.WriteHeader(status)
 			_, _ = w.Write(b)
+		}
+		if cap(b) <= 64<<20 {
+			listBuf.Lock()
+			if cap(b) > cap(listBuf.b) {
+				listBuf.b = b[:0]
+			}
+			listBuf.Unlock()
+		}
+		if err == nil {
 			return
 		}
 		// The error encoding/json gives, as before.

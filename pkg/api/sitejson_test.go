@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"testing"
 	"time"
@@ -80,6 +82,23 @@ func fill(v reflect.Value, depth int) {
 			if v.Type().Field(i).IsExported() {
 				fill(v.Field(i), depth+1)
 			}
+		}
+	}
+}
+
+// TestSiteListJSONBufferReused: writeJSON keeps the buffer of a list for
+// the next one; a shorter list after a longer one carries nothing of it.
+func TestSiteListJSONBufferReused(t *testing.T) {
+	long := siteList{{Domain: "a-long-domain-name.test", Aliases: []string{"www.a-long-domain-name.test"}}, {Domain: "b.test"}, {Domain: "c.test"}}
+	for _, l := range []siteList{long, {{Domain: "d.test"}}, {}, long[1:]} {
+		w := httptest.NewRecorder()
+		writeJSON(w, http.StatusOK, l)
+		want, err := json.Marshal([]*entities.Site(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := w.Body.String(); got != string(want)+"\n" || w.Code != http.StatusOK {
+			t.Errorf("%d: %s, want %s", w.Code, got, want)
 		}
 	}
 }
