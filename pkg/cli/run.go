@@ -14,6 +14,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/engine"
 	_ "github.com/aegir-project/aegir/pkg/provision/tasks" // registers the back end's task types
+	"github.com/aegir-project/aegir/pkg/queue"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -149,7 +150,14 @@ func (a *App) runner() (*hosting.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &hosting.Runner{Store: st, Home: a.home, Pool: engine.NewPool(a.home), Settings: hosting.Settings{
+	queue.SetMaster(a.masterName()) // tasks' workers and move locks name it
+	pool := engine.NewPool(a.home)
+	if st.Dialect() == "postgres" {
+		// Several masters may share it: moves' journals and locks are
+		// kept there, where another master's rescue reads them.
+		pool.Journals = &hosting.StateJournals{Store: st, Lease: a.cfg.GetDuration("lease")}
+	}
+	return &hosting.Runner{Store: st, Home: a.home, Pool: pool, Settings: hosting.Settings{
 		WebUser: a.cfg.GetString("web_user"), WebGroup: a.cfg.GetString("web_group"), BackupDir: filepath.Join(a.home, "backups"),
 		ACME: a.acmeSettings(),
 		FPM: provision.FPMSpec{PoolDir: a.cfg.GetString("php_fpm.pool_dir"), TestCmd: a.cfg.GetString("php_fpm.test_cmd"),

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/store"
@@ -55,12 +56,38 @@ func newBusyError(t, holder *entities.Task) *BusyError {
 // rescuer on the same host uses the pid to tell a dead dispatcher at once,
 // without waiting for its lease to run out.
 func WorkerID() string {
+	return strconv.Itoa(os.Getpid()) + "@" + Master()
+}
+
+// masterName is SetMaster's name.
+var masterName atomic.Pointer[string]
+
+// SetMaster names this master (the master key of its configuration), for
+// Master.
+func SetMaster(name string) { masterName.Store(&name) }
+
+// Master names this master: SetMaster's name, else AEGIR_MASTER when set,
+// else its host name.
+// Masters that share a state on one machine (or machines with one host
+// name) each need their own: a rescuer tells a worker of its own master
+// by this name, and judges one of another master by its lease alone.
+func Master() string {
+	if m := masterName.Load(); m != nil && *m != "" {
+		return *m
+	}
+	if m := os.Getenv("AEGIR_MASTER"); m != "" {
+		return m
+	}
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "localhost"
 	}
-	return strconv.Itoa(os.Getpid()) + "@" + host
+	return host
 }
+
+// ProcessAlive reports whether process pid of this host runs (when in
+// doubt, true).
+func ProcessAlive(pid int) bool { return processAlive(pid) }
 
 // parseWorker splits "pid@hostname".
 func parseWorker(w string) (pid int, host string, ok bool) {

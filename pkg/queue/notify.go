@@ -88,7 +88,7 @@ func (d *Dispatcher) notifyFailure(ctx context.Context, id int64, code string) {
 	if err != nil {
 		d.logf("queue: task %d: reading its log for the failure notice: %v", id, err)
 	}
-	host, _ := os.Hostname()
+	host := Master()
 	if err := d.Notify.Notify(ctx, &Failure{Task: t, ErrorCode: code, Host: host, LogTail: tail}); err != nil {
 		d.logf("queue: task %d: failure notification: %v", id, err)
 		_ = d.Store.AppendLog(ctx, id, entities.LogLine{Time: d.now(), Level: entities.LevelWarning, Message: "the failure notification could not be sent: " + err.Error()})

@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
@@ -25,7 +24,7 @@ func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
 		return nil, fmt.Errorf("queue: listing running tasks: %w", err)
 	}
 
-	host, _ := os.Hostname()
+	host := Master()
 	now := d.now()
 	var rescued []*entities.Task
 	for _, t := range running {

@@ -12,7 +12,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,7 +96,7 @@ func Verify(secret, timestamp, signature string, body []byte) bool {
 func (d *Dispatcher) event(ctx context.Context, ev *entities.Event, mark string) {
 	ev.Time = d.now().UTC()
 	if ev.Host == "" {
-		ev.Host, _ = os.Hostname()
+		ev.Host = Master()
 	}
 	body, err := json.Marshal(ev)
 	if err == nil {

@@ -40,6 +40,8 @@ func fillAll(t *testing.T, s *Store) {
 		`INSERT INTO webhooks (url, events, client_id, secret, created) VALUES ('https://hooks.test/x', 'task.failed,site.installed', NULL, 's3cret', 9)`,
 		`INSERT INTO webhook_deliveries (webhook_id, event, body, created, next_attempt) VALUES (1, 'task.failed', '{"id":1}', 10, 11)`,
 		`INSERT INTO webhook_marks (key, created) VALUES ('cert.expiring:a.test', 12)`,
+		`INSERT INTO move_journals (task_id, body, host, updated) VALUES (1, '{"kind":"migrate","ops":[]}', 'm1', 13)`,
+		`INSERT INTO move_locks (name, host, pid, token, lease_until, taken) VALUES ('task-1', 'm1', 4242, 't0k', 1893456000000, 14)`,
 	} {
 		if _, err := s.db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -27,6 +27,9 @@ type Env struct {
 	// Reloads collects web server reloads so that many changes in one
 	// dispatch share one reload. Nil: reload at once.
 	Reloads *ReloadSet
+	// Journals keeps moves' journals and locks (Pool.Journals); nil:
+	// files under Home.
+	Journals Journals
 
 	secretsMu sync.Mutex // also guards reloads
 	secrets   map[string]string

@@ -38,6 +38,10 @@ type Pool struct {
 	// Dial opens a connection to a remote server; set to exec.DialSSH by
 	// NewPool, replaceable in tests.
 	Dial func(ctx context.Context, cfg exec.SSHConfig) (Executor, error)
+	// Journals keeps moves' journals and locks where every master reads
+	// them (the state, when several masters share it); nil: files in the
+	// aegir home. Each task's Env gets it.
+	Journals Journals
 }
 
 // NewPool makes a Pool whose SSH connections verify host keys against

@@ -43,6 +43,7 @@ func Run(ctx context.Context, home string, c *provision.Job, lg provision.Logger
 	}
 	env.Connect = func(ctx context.Context, s provision.ServerRef) (Executor, error) { return pool.connect(ctx, s, env) }
 	env.Reloads = pool.Reloads
+	env.Journals = pool.Journals
 	defer env.Reloads.Running()()
 	// The task and the context are checked before any server is reached.
 	var changes *provision.Changes

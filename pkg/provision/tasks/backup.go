@@ -455,14 +455,14 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 		// The task's own lock (a rescue waits for it), and the site's: a
 		// retry (a new task) never runs while an earlier move of the site
 		// still rolls back in a process that lost its task.
-		for _, p := range []string{m.j.path, siteLockPath(env.Home, src.c.Site.Domain)} {
-			lk, err := lockJournal(p)
+		for _, name := range []string{taskLockName(src.c.TaskID), siteLockName(src.c.Site.Domain)} {
+			release, where, err := takeLock(ctx, env, name, false)
 			if err != nil {
 				return nil, provision.Errorf(provision.ErrCommand, "wait for it to end (the site's tasks show it), then retry the task",
-					"another run of a restore, migrate or clone of %s still holds %s: %v", src.c.Site.Domain, strings.TrimSuffix(p, ".json")+".lock", err).
+					"another run of a restore, migrate or clone of %s still holds %s: %v", src.c.Site.Domain, where, err).
 					With(entities.Do("task.list", "", "site="+src.c.Site.Domain), entities.Do("task.retry", src.c.TaskRef()))
 			}
-			defer unlockJournal(lk)
+			defer release()
 		}
 	}
 	// Before the service closes: the rollback drops the new database.
@@ -550,7 +550,7 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 		if err := m.j.save(); err != nil {
 			// A journal not marked done would let a rescue undo this
 			// finished move: it goes, or the clean-up waits.
-			if rerr := os.Remove(m.j.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			if rerr := m.j.drop(); rerr != nil {
 				env.Logf(provision.LevelWarning, "cannot mark the journal %s done (%v) nor remove it (%v): the clean-up is skipped; remove by hand the journal, %s on %s and the old database %s on %s",
 					m.j.path, err, rerr, strings.Join(m.aside, ", "), dst.ex.Host(), src.c.Site.DB.Name, src.c.Site.DBServer.Machine.Name)
 				recordPackages(ctx, dst, ch.Site)

@@ -31,7 +31,11 @@ func init() {
 // reboot) leaves the journal, and site.rescue plays it back. Every step is
 // idempotent, so one whose action never happened undoes nothing.
 type journal struct {
-	path string
+	path string // the file, or (js) the place named in messages
+	// js keeps the journal in the state instead (engine.Journals), as
+	// task id's, where every master reads it.
+	js   engine.Journals
+	id   int64
 	Kind string    `json:"kind"`
 	Ops  []moveOp  `json:"ops"`
 	Done *moveDone `json:"done,omitempty"`
@@ -132,13 +136,63 @@ func unlockJournal(f *os.File) {
 	}
 }
 
+// taskLockName and siteLockName name a move's locks: its task's (a
+// rescue waits for it) and its site's.
+func taskLockName(id int64) string      { return "task-" + strconv.FormatInt(id, 10) }
+func siteLockName(domain string) string { return "site-" + domain }
+
+// takeLock takes the lock name (taskLockName, siteLockName) without
+// waiting (wait: for a holder on another master, until its lease has run
+// out): in the state when env has Journals, else as a file in the aegir
+// home. errLocked when another process holds it.
+func takeLock(ctx context.Context, env *engine.Env, name string, wait bool) (release func(), where string, err error) {
+	if env.Journals != nil {
+		rel, err := env.Journals.Lock(ctx, name, wait)
+		if errors.Is(err, engine.ErrLockHeld) {
+			return nil, "the state's move lock " + name, fmt.Errorf("%w: %v", errLocked, err)
+		}
+		return rel, "the state's move lock " + name, err
+	}
+	p := filepath.Join(env.Home, "journal", name+".json")
+	f, err := lockJournal(p)
+	if err != nil {
+		return nil, strings.TrimSuffix(p, ".json") + ".lock", err
+	}
+	return func() { unlockJournal(f) }, f.Name(), nil
+}
+
 // newJournal starts the journal of a move; nil when the task has no id or
 // there is no aegir home (aegir provision run by hand).
 func newJournal(env *engine.Env, c *provision.Job, kind string) *journal {
-	if env.Home == "" || c.TaskID == 0 {
+	if c.TaskID == 0 {
+		return nil
+	}
+	if env.Journals != nil {
+		return &journal{js: env.Journals, id: c.TaskID, path: env.Journals.Where(c.TaskID), Kind: kind}
+	}
+	if env.Home == "" {
 		return nil
 	}
 	return &journal{path: journalPath(env.Home, c.TaskID), Kind: kind}
+}
+
+// loadJournal reads task id's journal (fs.ErrNotExist: none).
+func loadJournal(ctx context.Context, env *engine.Env, id int64) (*journal, error) {
+	if env.Journals == nil {
+		return readJournal(journalPath(env.Home, id))
+	}
+	b, err := env.Journals.Load(ctx, id)
+	if errors.Is(err, engine.ErrNoJournal) {
+		return nil, fs.ErrNotExist
+	}
+	if err != nil {
+		return nil, err
+	}
+	j := &journal{js: env.Journals, id: id, path: env.Journals.Where(id)}
+	if err := json.Unmarshal(b, j); err != nil {
+		return nil, fmt.Errorf("journal %s is damaged: %w", j.path, err)
+	}
+	return j, nil
 }
 
 func readJournal(p string) (*journal, error) {
@@ -157,6 +211,13 @@ func readJournal(p string) (*journal, error) {
 func (j *journal) save() error {
 	if j == nil {
 		return nil
+	}
+	if j.js != nil {
+		b, err := json.Marshal(j)
+		if err != nil {
+			return err
+		}
+		return j.js.Save(context.Background(), j.id, b)
 	}
 	if err := os.MkdirAll(filepath.Dir(j.path), 0o700); err != nil {
 		return err
@@ -197,10 +258,28 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-func (j *journal) remove() {
-	if j != nil {
-		_ = os.Remove(j.path)
+func (j *journal) remove() { _ = j.drop() }
+
+// drop removes the journal: nil when it is gone (or there was none).
+func (j *journal) drop() error {
+	if j == nil {
+		return nil
 	}
+	if j.js != nil {
+		return j.js.Remove(context.Background(), j.id)
+	}
+	if err := os.Remove(j.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// where is the place to check when the journal cannot be written.
+func (j *journal) where() string {
+	if j.js != nil {
+		return "the connection to the state and its free space"
+	}
+	return "the free space and permissions of " + filepath.Dir(j.path)
 }
 
 // push records an undo step for the rollback of this run and on disk.
@@ -211,7 +290,7 @@ func (m *move) push(op moveOp) error {
 	if m.j != nil {
 		m.j.Ops = append(m.j.Ops, op)
 		if err := m.j.save(); err != nil {
-			return provision.Errorf(provision.ErrCommand, "check the free space and permissions of "+filepath.Dir(m.j.path),
+			return provision.Errorf(provision.ErrCommand, "check "+m.j.where(),
 				"cannot write the journal of the %s: %v", m.kind, err)
 		}
 	}
@@ -300,20 +379,22 @@ func (m *move) undo(ctx context.Context, op moveOp) error {
 // done and only its clean-up was left, that clean-up, and the move's
 // result as this task's changes for the front end to save.
 func siteRescue(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
-	if env.Home == "" || c.TaskID == 0 {
+	if env.Home == "" && env.Journals == nil || c.TaskID == 0 {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give task_id, the id of the dead task, and run it with its aegir home",
 			"site.rescue needs the dead task's id and the aegir home its journal is in")
 	}
-	lk, err := lockJournal(journalPath(env.Home, c.TaskID))
+	// A move that still runs holds its task's lock; one on another master
+	// that died has its lock taken over once its lease has run out.
+	release, _, err := takeLock(ctx, env, taskLockName(c.TaskID), true)
 	if errors.Is(err, errLocked) {
-		env.Logf(provision.LevelWarning, "task %d still runs in another process (it holds the lock of its journal): its own rollback undoes it; nothing done here", c.TaskID)
+		env.Logf(provision.LevelWarning, "task %d still runs in another process (it holds the lock of its journal): its own rollback undoes it; nothing done here (%v)", c.TaskID, err)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer unlockJournal(lk)
-	j, err := readJournal(journalPath(env.Home, c.TaskID))
+	defer release()
+	j, err := loadJournal(ctx, env, c.TaskID)
 	if errors.Is(err, fs.ErrNotExist) {
 		env.Logf(provision.LevelInfo, "task %d left nothing to undo", c.TaskID)
 		return nil, nil

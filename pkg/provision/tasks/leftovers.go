@@ -68,6 +68,9 @@ func taskRescue(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 			}
 		}
 	}
+	if env.Journals != nil {
+		releaseStaleLocks(ctx, env, c)
+	}
 	for _, p := range staleLocks(env.Home, c) {
 		if _, err := os.Stat(p); err != nil {
 			continue
@@ -200,4 +203,33 @@ func staleLocks(home string, c *provision.Job) []string {
 		}
 	}
 	return out
+}
+
+// releaseStaleLocks lets go the state's move locks the dead task held
+// (its site's, and its task's when it left no journal for site.rescue to
+// play back under that lock): each is taken over and released when its
+// holder is dead (its lease run out, or a process of this host gone), and
+// left alone when it is a live process's.
+func releaseStaleLocks(ctx context.Context, env *engine.Env, c *provision.Job) {
+	var names []string
+	if _, err := env.Journals.Load(ctx, c.TaskID); errors.Is(err, engine.ErrNoJournal) {
+		names = append(names, taskLockName(c.TaskID))
+	}
+	for _, domain := range []string{c.Site.Domain, targetDomain(c)} {
+		if domain != "" {
+			names = append(names, siteLockName(domain))
+		}
+	}
+	for _, name := range names {
+		if release, err := env.Journals.Lock(ctx, name, false); err == nil {
+			release()
+		}
+	}
+}
+
+func targetDomain(c *provision.Job) string {
+	if c.Target != nil {
+		return c.Target.Domain
+	}
+	return ""
 }
