@@ -232,6 +232,11 @@ func authMethods(cfg SSHConfig, home string) ([]ssh.AuthMethod, net.Conn, error)
 
 func loadKey(file string) (ssh.Signer, error) {
 	pem, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		// With several masters, each needs the key at the path the
+		// server's record names (docs/masters.md).
+		return nil, fmt.Errorf("%w: the SSH key %s is not on this master: copy it to that path here (every master that runs the server's tasks needs it there), or set the server's ssh-key to a key this master has", ErrAuth, file)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot read SSH key: %v; set the server's ssh-key to a readable private key file", ErrAuth, err)
 	}

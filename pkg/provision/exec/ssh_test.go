@@ -275,6 +275,16 @@ func TestSSHPassphraseKey(t *testing.T) {
 	wantErr(t, err, exec.ErrAuth, file, "passphrase", "ssh-agent")
 }
 
+// A key the server's record names that is not on this master: the error
+// says to copy it to that path here (each master needs it there).
+func TestSSHKeyNotOnThisMaster(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "id_elsewhere")
+	_, err := exec.DialSSH(context.Background(), exec.SSHConfig{Host: "127.0.0.1", Port: 1, KeyFile: file,
+		KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts")})
+	wantErr(t, err, exec.ErrAuth, file, "not on this master", "copy it to that path here")
+}
+
 // Without --ssh-key: the keys in ~/.ssh, then the agent. (Not parallel:
 // it sets HOME and SSH_AUTH_SOCK.)
 func TestSSHDefaultKeysAndAgent(t *testing.T) {
