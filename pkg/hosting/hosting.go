@@ -191,12 +191,25 @@ func (r *Runner) BuildContext(ctx context.Context, t *entities.Task) (*provision
 			for _, p := range ps {
 				roots = append(roots, p.Root)
 			}
+			if c.Options == nil {
+				c.Options = map[string]string{}
+			}
 			if len(roots) > 0 {
-				if c.Options == nil {
-					c.Options = map[string]string{}
-				}
 				c.Options["platform_roots"] = strings.Join(roots, "\n")
 			}
+			// Whether the server hosts isolated sites: what php-fpm's
+			// opcache must then keep apart (checkValidatePermission).
+			sites, err := r.Store.ListSites(ctx, store.SiteFilter{Server: s.Name})
+			if err != nil {
+				return nil, err
+			}
+			n := 0
+			for _, site := range sites {
+				if site.Isolation == entities.IsolationSite {
+					n++
+				}
+			}
+			c.Options["isolated_sites"] = strconv.Itoa(n)
 		}
 	case entities.TargetPlatform:
 		p, err := r.Store.GetPlatformByID(ctx, t.TargetID)

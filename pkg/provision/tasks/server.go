@@ -62,7 +62,7 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 					env.Logf(provision.LevelWarning, "no php-fpm (php-fpmX.Y in %s) on %s: sites can choose no PHP version, and none can be isolated", fpm.BinDir, ex.Host())
 				} else {
 					env.Logf(provision.LevelInfo, "php-fpm versions on %s: %s", ex.Host(), strings.Join(vs, ", "))
-					checkValidatePermission(ctx, env, ex, vs)
+					checkValidatePermission(ctx, env, ex, vs, c.Opt("isolated_sites", "0") != "0")
 				}
 			}
 			if d := c.DeployUser(); d != "" {
@@ -143,7 +143,10 @@ func checkDeployUser(ctx context.Context, env *engine.Env, c *provision.Job, use
 // pool (the administrator's) then runs, for a shared site's include, a
 // script an isolated site's pool compiled (its settings), without a
 // look at whether www-data may read it. aegir's own pools turn it on.
-func checkValidatePermission(ctx context.Context, env *engine.Env, ex exec.Executor, versions []string) {
+//
+// It is a warning when the server hosts isolated sites (the job's
+// isolated_sites option), else a line of information.
+func checkValidatePermission(ctx context.Context, env *engine.Env, ex exec.Executor, versions []string, isolated bool) {
 	var off []string
 	for _, v := range versions {
 		bin := fpm.BinDir + "/php-fpm" + v
@@ -157,8 +160,12 @@ func checkValidatePermission(ctx context.Context, env *engine.Env, ex exec.Execu
 			off = append(off, v)
 		}
 	}
+	level := provision.LevelInfo
+	if isolated {
+		level = provision.LevelWarning
+	}
 	if len(off) > 0 {
-		env.Logf(provision.LevelWarning, "php-fpm %s on %s runs with opcache.validate_permission off: a shared site's PHP may include an isolated site's settings once that site's pool compiled them (aegir's pools turn it on, the shared pool is yours); as root there: echo 'opcache.validate_permission = 1' > /etc/php/VERSION/fpm/conf.d/99-aegir.ini for each, then reload php-fpm (docs/isolation.md)",
+		env.Logf(level, "php-fpm %s on %s runs with opcache.validate_permission off: a shared site's PHP may include an isolated site's settings once that site's pool compiled them (aegir's pools turn it on, the shared pool is yours); as root there: echo 'opcache.validate_permission = 1' > /etc/php/VERSION/fpm/conf.d/99-aegir.ini for each, then reload php-fpm (docs/isolation.md)",
 			strings.Join(off, ", "), ex.Host())
 	}
 }
