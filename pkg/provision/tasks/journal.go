@@ -394,6 +394,16 @@ func siteRescue(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 		return nil, err
 	}
 	defer release()
+	// And the dead move's site lock, so that nothing else moves the site
+	// while its move is undone (and the lock does not outlive it).
+	for _, domain := range []string{c.Site.Domain, targetDomain(c)} {
+		if domain == "" || strings.ContainsAny(domain, "/\x00") {
+			continue
+		}
+		if rel, _, err := takeLock(ctx, env, siteLockName(domain), true); err == nil {
+			defer rel()
+		}
+	}
 	j, err := loadJournal(ctx, env, c.TaskID)
 	if errors.Is(err, fs.ErrNotExist) {
 		env.Logf(provision.LevelInfo, "task %d left nothing to undo", c.TaskID)
