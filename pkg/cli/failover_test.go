@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -59,21 +58,7 @@ func twoMasters(t *testing.T) (a *hostEnv, b, dsn string) {
 // own.
 func startMaster(t *testing.T, home string, args ...string) *exec.Cmd {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self, append([]string{"-test.run=^$", "--", "--home", home, "-q"}, args...)...)
-	cmd.Env = append(os.Environ(), asAegirEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
-	return cmd
+	return startAegir(t, home, append([]string{"-q"}, args...)...)
 }
 
 func openState(t *testing.T, dsn string) *store.Store {
