@@ -187,7 +187,7 @@ func TestSSHWrongKey(t *testing.T) {
 	wantErr(t, err, exec.ErrAuth, srv.KnownHostsFile, "not a usable SSH private key", "the server's ssh-key")
 	missing := filepath.Join(t.TempDir(), "nope")
 	_, err = dial(t, srv, func(c *exec.SSHConfig) { c.KeyFile = missing })
-	wantErr(t, err, exec.ErrAuth, missing, "no such file", "the server's ssh-key")
+	wantErr(t, err, exec.ErrAuth, missing, "is not on this master: copy it to that path here", "the server's ssh-key")
 }
 
 func TestSSHUnreachable(t *testing.T) {
