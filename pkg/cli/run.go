@@ -150,7 +150,7 @@ func (a *App) runner() (*hosting.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	queue.SetMaster(a.masterName()) // tasks' workers and move locks name it
+	queue.SetMaster(a.cfg.GetString("master")) // tasks' workers, move locks and backups name it
 	pool := engine.NewPool(a.home)
 	if st.Dialect() == "postgres" {
 		// Several masters may share it: moves' journals and locks are
@@ -164,7 +164,7 @@ func (a *App) runner() (*hosting.Runner, error) {
 			ReloadCmd: a.cfg.GetString("php_fpm.reload_cmd"), RuntimeDir: a.cfg.GetString("php_fpm.runtime_dir"),
 			DisableFunctions: a.cfg.GetString("php_fpm.disable_functions"), LogrotateFile: a.cfg.GetString("php_fpm.logrotate_file"),
 			Helper: a.cfg.GetString("php_fpm.helper")},
-		Master: a.masterName(),
+		Master: queue.Master(),
 	}}, nil
 }
 

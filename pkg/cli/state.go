@@ -190,14 +190,3 @@ func runStateMigrate(o *StateMigrateOptions) error {
 	o.infof("next: with the dispatchers stopped, set state: %s in aegir.yaml (or AEGIR_STATE), then start them again", to)
 	return o.print(counts)
 }
-
-// masterName is this master's name among those that share the state: the
-// master key, else the host name (what a backup it takes is recorded as
-// being on).
-func (a *App) masterName() string {
-	if m := a.cfg.GetString("master"); m != "" {
-		return m
-	}
-	h, _ := os.Hostname()
-	return h
-}
