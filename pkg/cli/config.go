@@ -19,6 +19,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/fpm"
 	"github.com/aegir-project/aegir/pkg/provision/priv"
 	"github.com/aegir-project/aegir/pkg/provision/web"
+	"github.com/aegir-project/aegir/pkg/queue"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -67,6 +68,22 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("notify.email.smtp", "localhost:25")
 	v.SetDefault("webhooks.cert_expiring_days", 14)
 	v.SetDefault("webhooks.keep", 30*24*time.Hour)
+	v.SetDefault("tasks.keep", queue.DefaultKeepTasks)
+	v.SetDefault("audit.keep", queue.DefaultKeepAudit)
+}
+
+// keepForeverKeys are the duration keys that also take 0 or forever:
+// keep everything (keepSetting).
+var keepForeverKeys = map[string]bool{"tasks.keep": true, "audit.keep": true}
+
+// keepSetting is the dispatcher's setting for a key of keepForeverKeys:
+// its duration, or -1 (never delete) for 0 or forever, since the
+// dispatcher's 0 is its default.
+func (a *App) keepSetting(key string) time.Duration {
+	if d := a.cfg.GetDuration(key); d > 0 {
+		return d
+	}
+	return -1
 }
 
 // checkConfig checks the configuration read from the file and the
@@ -127,6 +144,9 @@ func checkConfigValue(key string, val, def any) error {
 	case time.Duration:
 		d, err := time.ParseDuration(s)
 		switch {
+		case keepForeverKeys[key] && (s == "0" || s == "forever"):
+		case keepForeverKeys[key] && (err != nil || d <= 0):
+			return fmt.Errorf("must be a positive duration such as %s, or 0 or forever to keep everything", strings.TrimSuffix(def.(time.Duration).String(), "0m0s"))
 		case err != nil || d <= 0:
 			return fmt.Errorf("must be a positive duration such as 90s, 30m or 24h")
 		case key == "queue.interval" && d < time.Minute:
@@ -283,4 +303,8 @@ const defaultConfigFile = `# aegir configuration. Precedence: command-line flags
 # webhooks:                # aegir webhook add URL --events ...
 #   cert_expiring_days: 14 # cert.expiring: fewer days left than this (0: never)
 #   keep: 720h             # deliveries that ended are deleted after this
+# tasks:
+#   keep: 2160h            # finished tasks (and their logs) are deleted after this; 0 or forever: never
+# audit:
+#   keep: 8760h            # audit log entries are deleted after this; 0 or forever: never
 `

@@ -240,7 +240,8 @@ func (a *App) printSummary(s *queue.Summary) error {
 	if !a.plainTable() {
 		return a.print(s)
 	}
-	if s.Ran == 0 && len(s.Rescued) == 0 && len(s.Scheduled) == 0 {
+	pruned := s.Pruned != nil && (s.Pruned.Tasks > 0 || s.Pruned.Audit > 0)
+	if s.Ran == 0 && len(s.Rescued) == 0 && len(s.Scheduled) == 0 && !pruned {
 		return nil
 	}
 	var parts []string
@@ -253,6 +254,9 @@ func (a *App) printSummary(s *queue.Summary) error {
 		parts = append(parts, fmt.Sprintf("%d task(s) of a dead dispatcher marked failed", len(s.Rescued)))
 	}
 	parts = append(parts, fmt.Sprintf("ran %d task(s), %d failed", s.Ran, s.Failed))
+	if pruned {
+		parts = append(parts, fmt.Sprintf("pruned %d old task(s) with %d log line(s) and %d audit entries", s.Pruned.Tasks, s.Pruned.LogLines, s.Pruned.Audit))
+	}
 	a.infof("dispatch: %s", strings.Join(parts, "; "))
 	if s.Failed > 0 {
 		a.infof("see them: aegir task list --status error")

@@ -28,6 +28,8 @@ func (a *App) dispatcher() (*queue.Dispatcher, *hosting.Runner, error) {
 		Cleanup:          r.Rescue,
 		CertExpiringDays: certExpiringDays(a.cfg.GetInt("webhooks.cert_expiring_days")),
 		KeepDeliveries:   a.cfg.GetDuration("webhooks.keep"),
+		KeepTasks:        a.keepSetting("tasks.keep"),
+		KeepAudit:        a.keepSetting("audit.keep"),
 		Logf: func(format string, args ...any) {
 			if a.verbose {
 				fmt.Fprintf(a.IO.Err, "dispatch: "+format+"\n", args...)

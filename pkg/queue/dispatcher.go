@@ -115,6 +115,13 @@ type Dispatcher struct {
 	// failed) longer ago than this are deleted by Watch (0:
 	// DefaultKeepDeliveries; < 0: never).
 	KeepDeliveries time.Duration
+	// KeepTasks: finished tasks that ended longer ago than this are
+	// deleted with their log lines by Prune, but for those something
+	// still needs (Store.Prune) (0: DefaultKeepTasks; < 0: never).
+	KeepTasks time.Duration
+	// KeepAudit: audit log entries older than this are deleted by Prune
+	// (0: DefaultKeepAudit; < 0: never).
+	KeepAudit time.Duration
 
 	lastWatch time.Time // Serve's last Watch
 }
@@ -126,6 +133,9 @@ type Summary struct {
 	Ran       int            `json:"ran"`       // tasks run
 	Failed    int            `json:"failed"`    // of which ended in error
 	Delivered int            `json:"delivered"` // webhook deliveries sent
+	// Pruned is what the state's retention deleted (nil: no prune was
+	// due in this pass).
+	Pruned *store.Pruned `json:"pruned,omitempty"`
 }
 
 func (d *Dispatcher) now() time.Time {
@@ -192,13 +202,18 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (*Summary, error) {
 	errs = append(errs, d.Watch(ctx))
 
 	// Webhook deliveries go beside the tasks, then once more at the end
-	// for the events of this pass.
+	// for the events of this pass; so does the prune, in short
+	// transactions between which the claims go on.
 	var delivered int
-	var deliverErr error
-	deliveries := make(chan struct{})
+	var deliverErr, pruneErr error
+	deliveries, pruned := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(deliveries)
 		delivered, deliverErr = d.Deliver(ctx)
+	}()
+	go func() {
+		defer close(pruned)
+		sum.Pruned, pruneErr = d.Prune(ctx)
 	}()
 
 	p := d.newPool(ctx, sum)
@@ -220,7 +235,8 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (*Summary, error) {
 	<-deliveries
 	more, err := d.Deliver(ctx)
 	sum.Delivered = delivered + more
-	errs = append(errs, deliverErr, err)
+	<-pruned
+	errs = append(errs, deliverErr, err, pruneErr)
 	return sum, errors.Join(errs...)
 }
 
@@ -233,9 +249,9 @@ func (d *Dispatcher) Serve(ctx context.Context) error {
 	tick := time.NewTicker(d.poll())
 	defer tick.Stop()
 	housekeeping := true
-	var delivering sync.WaitGroup
-	var sending atomic.Bool
-	defer delivering.Wait()
+	var background sync.WaitGroup
+	var sending, pruning atomic.Bool
+	defer background.Wait()
 	for {
 		if housekeeping && ctx.Err() == nil {
 			if _, err := d.Rescue(ctx); err != nil && ctx.Err() == nil {
@@ -250,12 +266,24 @@ func (d *Dispatcher) Serve(ctx context.Context) error {
 					d.logf("%v", err)
 				}
 			}
+			// The prune on its own goroutine too, one at a time: a big one
+			// holds no claim back.
+			if pruning.CompareAndSwap(false, true) {
+				background.Add(1)
+				go func() {
+					defer background.Done()
+					defer pruning.Store(false)
+					if _, err := d.Prune(ctx); err != nil && ctx.Err() == nil {
+						d.logf("%v", err)
+					}
+				}()
+			}
 			// Webhook deliveries on their own goroutine, one pass at a time:
 			// a receiver that is down holds no task back.
 			if sending.CompareAndSwap(false, true) {
-				delivering.Add(1)
+				background.Add(1)
 				go func() {
-					defer delivering.Done()
+					defer background.Done()
 					defer sending.Store(false)
 					if _, err := d.Deliver(ctx); err != nil && ctx.Err() == nil {
 						d.logf("queue: webhook deliveries: %v", err)

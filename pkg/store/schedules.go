@@ -128,6 +128,47 @@ func queueLastRun(ctx context.Context, q interface {
 	return fromNullMs(last), nil
 }
 
+// claimRun records now as the last run of name (a row of queue_runs) if
+// it never ran or last ran at or before before, in tx; false when it is
+// not due (another dispatcher ran it meanwhile).
+func claimRun(ctx context.Context, tx *sql.Tx, name string, now, before time.Time) (bool, error) {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_runs (name, last_run) VALUES (?, NULL) ON CONFLICT DO NOTHING`, name); err != nil {
+		return false, err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE queue_runs SET last_run = ? WHERE name = ? AND (last_run IS NULL OR last_run <= ?)`,
+		ms2(now), name, ms2(before))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ClaimRun claims a run of the periodic work name (a prune) for now,
+// when it never ran or last ran at or before before: of two dispatchers
+// that try at once, one gets true. A read comes first, so that a run
+// not due takes no write lock.
+func (s *Store) ClaimRun(ctx context.Context, name string, now, before time.Time) (bool, error) {
+	last, err := queueLastRun(ctx, s.db, name)
+	if err != nil || last != nil && last.After(before) {
+		return false, err
+	}
+	ran := false
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		ran, err = claimRun(ctx, tx, name, now, before)
+		return err
+	})
+	return ran, err
+}
+
+// ReleaseRun makes the periodic work name, claimed for claimed, due
+// again at once (it stopped with work left), unless another run was
+// claimed since.
+func (s *Store) ReleaseRun(ctx context.Context, name string, claimed time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE queue_runs SET last_run = NULL WHERE name = ? AND last_run = ?`, name, ms2(claimed))
+	return err
+}
+
 // RunSchedule runs a scheduled queue if it is due (never ran, or last ran
 // at or before r.RunBefore): in one transaction it records r.Now as the
 // queue's last run, takes up to r.Limit(items) due sites in the rule's
@@ -152,16 +193,8 @@ func (s *Store) RunSchedule(ctx context.Context, r ScheduleRun) (ScheduleOutcome
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		out = ScheduleOutcome{Tasks: []*entities.Task{}}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO queue_runs (name, last_run) VALUES (?, NULL) ON CONFLICT DO NOTHING`, r.Queue); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE queue_runs SET last_run = ? WHERE name = ? AND (last_run IS NULL OR last_run <= ?)`,
-			ms2(r.Now), r.Queue, ms2(r.RunBefore))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // another dispatcher ran it meanwhile
+		if ran, err := claimRun(ctx, tx, r.Queue, r.Now, r.RunBefore); err != nil || !ran {
+			return err // !ran: another dispatcher ran it meanwhile
 		}
 		out.Ran = true
 		if err := tx.QueryRowContext(ctx, dq.count).Scan(&out.Items); err != nil {

@@ -1,0 +1,206 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Retention of the state's history (the configuration's tasks.keep and
+// audit.keep; pkg/queue's Dispatcher.Prune runs it). Without it the tasks
+// the scheduled queues make every few minutes, their log lines and the
+// API's audit log grow without bound.
+//
+// What a prune never deletes, and why (everything in the state that
+// refers to a task by its id was checked):
+//
+//   - A task that has not ended (queued, processing): the queue's own.
+//   - The newest task of each type on each target (target_kind,
+//     target_id, type), however old: site show, the dashboard and the
+//     API show a target's last tasks (its last verify, its last backup),
+//     task retry retries the last failure of a kind, and platform migrate
+//     --status reads the last migrate of a platform. The newest is never
+//     deleted, so a target always keeps one task of each type it ever had.
+//   - A task with a move journal (move_journals) or whose lock is held
+//     (move_locks, "task-ID"): a half-done move's rescue plays it back by
+//     the task's id.
+//   - A child task (a platform migrate's site moves) apart from its
+//     parent: the progress of a migrate is read from its children, so a
+//     parent and its children are deleted together, and only when none of
+//     them is to be kept (a child that is the newest move of its site
+//     keeps its whole migrate). A task whose children have children of
+//     their own is kept (no task makes those; deleting them in order is
+//     not worth its code).
+//
+// What else refers to tasks, and is left as it is: the audit log's
+// task_id and the webhook deliveries' JSON (a task.failed event) are
+// records of what happened and keep the id of a task pruned since (its
+// show then says it was not found); a backup refers to no task; log
+// lines go with their task.
+//
+// Deleting is done in transactions of at most Batch tasks (with their
+// log lines and children), so that a prune never holds SQLite's one
+// writer lock for long: a claim of another dispatcher waits at most one
+// batch. On PostgreSQL, two masters that prune at once delete disjoint
+// rows or the same ones (a DELETE of a row already gone deletes nothing);
+// the queue lets only one prune an hour anyway (ClaimRun).
+//
+// The SQLite file does not shrink: its freed pages are reused by the rows
+// written after, so a state pruned regularly stops growing at the size of
+// what it keeps. No VACUUM is run (it rewrites the whole file while
+// holding the database; docs/configuration.md says how to run one).
+
+// PruneBatch is how many tasks, or audit entries, one prune transaction
+// deletes at most, unless PruneRule.Batch says otherwise.
+const PruneBatch = 1000
+
+// PruneRule says what Prune deletes.
+type PruneRule struct {
+	// TasksBefore: the tasks that ended before it (zero: none).
+	TasksBefore time.Time
+	// AuditBefore: the audit log's entries made before it (zero: none).
+	AuditBefore time.Time
+	// Batch is how many tasks, or entries, a transaction deletes at most
+	// (0: PruneBatch).
+	Batch int
+	// MaxBatches is how many transactions of each kind one Prune runs at
+	// most (0: as many as it takes); More then says whether some are left.
+	MaxBatches int
+}
+
+// Pruned is what Prune deleted.
+type Pruned struct {
+	Tasks    int64 `json:"tasks" yaml:"tasks"`         // tasks, children included
+	LogLines int64 `json:"log_lines" yaml:"log_lines"` // their log lines
+	Audit    int64 `json:"audit" yaml:"audit"`         // audit log entries
+	More     bool  `json:"more" yaml:"more"`           // MaxBatches stopped it before the end
+}
+
+// prunableTask is the condition on task t (a top-level task that ended
+// before ?1) under which it may go, with its children: see the list
+// above.
+const prunableTask = `t.parent_id IS NULL AND t.finished < ?1 AND t.status IN ('success', 'warning', 'error', 'cancelled')
+	AND ` + newerTask + `
+	AND NOT EXISTS (SELECT 1 FROM move_journals j WHERE j.task_id = t.id)
+	AND NOT EXISTS (SELECT 1 FROM move_locks l WHERE l.name = 'task-' || t.id)
+	AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = t.id AND NOT (
+		c.finished < ?1 AND c.status IN ('success', 'warning', 'error', 'cancelled')
+		AND EXISTS (SELECT 1 FROM tasks n WHERE n.target_kind = c.target_kind AND n.target_id = c.target_id AND n.type = c.type AND n.id > c.id)
+		AND NOT EXISTS (SELECT 1 FROM move_journals j WHERE j.task_id = c.id)
+		AND NOT EXISTS (SELECT 1 FROM move_locks l WHERE l.name = 'task-' || c.id)
+		AND NOT EXISTS (SELECT 1 FROM tasks g WHERE g.parent_id = c.id)))`
+
+// newerTask: task t is not the newest of its type on its target
+// (tasks_target_type answers it with one probe).
+const newerTask = `EXISTS (SELECT 1 FROM tasks n WHERE n.target_kind = t.target_kind AND n.target_id = t.target_id AND n.type = t.type AND n.id > t.id)`
+
+// pruneCandidates are the next tasks that may go, after (finished, id)
+// (?2, ?3), oldest first (tasks_finished).
+const pruneCandidates = `SELECT t.id, t.finished FROM tasks t WHERE ` + prunableTask + `
+	AND (t.finished, t.id) > (?2, ?3) ORDER BY t.finished, t.id LIMIT ?4`
+
+// Prune deletes what r says, in batches (see above), and returns what it
+// deleted. What it deleted stays deleted when it fails part of the way.
+func (s *Store) Prune(ctx context.Context, r PruneRule) (Pruned, error) {
+	var p Pruned
+	if r.Batch <= 0 {
+		r.Batch = PruneBatch
+	}
+	if !r.TasksBefore.IsZero() {
+		if err := s.pruneTasks(ctx, r, &p); err != nil {
+			return p, err
+		}
+	}
+	if !r.AuditBefore.IsZero() {
+		if err := s.pruneAudit(ctx, r, &p); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// pruneTasks deletes the tasks that may go, a batch a transaction. The
+// tasks it passes over (kept) are passed once: each batch starts after
+// the last candidate of the one before.
+func (s *Store) pruneTasks(ctx context.Context, r PruneRule, p *Pruned) error {
+	cut := ms2(r.TasksBefore)
+	var afterFinished, afterID int64 = -1, 0
+	for n := 0; ; n++ {
+		if r.MaxBatches > 0 && n == r.MaxBatches {
+			p.More = true
+			return nil
+		}
+		full := false
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			type cand struct{ id, finished int64 }
+			rows, err := tx.QueryContext(ctx, pruneCandidates, cut, afterFinished, afterID, r.Batch)
+			if err != nil {
+				return err
+			}
+			cs, err := scanAll(rows, func(rs *sql.Rows, c *cand) error { return rs.Scan(&c.id, &c.finished) })
+			if err != nil || len(cs) == 0 {
+				return err
+			}
+			full = len(cs) == r.Batch
+			afterFinished, afterID = cs[len(cs)-1].finished, cs[len(cs)-1].id
+			ids := make([]int64, len(cs))
+			for i, c := range cs {
+				ids[i] = c.id
+			}
+			krows, err := tx.QueryContext(ctx, `SELECT id FROM tasks WHERE parent_id IN (`+joinIDs(ids)+`)`)
+			if err != nil {
+				return err
+			}
+			kids, err := scanColumn[int64](krows)
+			if err != nil {
+				return err
+			}
+			// The log lines explicitly (rather than by the cascade) to
+			// count them; the children before their parents.
+			for _, q := range []struct {
+				sql string
+				ids []int64
+				n   *int64
+			}{
+				{`DELETE FROM task_log WHERE task_id IN (`, kids, &p.LogLines},
+				{`DELETE FROM task_log WHERE task_id IN (`, ids, &p.LogLines},
+				{`DELETE FROM tasks WHERE id IN (`, kids, &p.Tasks},
+				{`DELETE FROM tasks WHERE id IN (`, ids, &p.Tasks},
+			} {
+				for lo := 0; lo < len(q.ids); lo += r.Batch {
+					res, err := tx.ExecContext(ctx, q.sql+joinIDs(q.ids[lo:min(lo+r.Batch, len(q.ids))])+`)`)
+					if err != nil {
+						return err
+					}
+					k, _ := res.RowsAffected()
+					*q.n += k
+				}
+			}
+			return nil
+		})
+		if err != nil || !full {
+			return err
+		}
+	}
+}
+
+// pruneAudit deletes the audit log's entries made before r.AuditBefore,
+// oldest first, a batch a statement.
+func (s *Store) pruneAudit(ctx context.Context, r PruneRule, p *Pruned) error {
+	for n := 0; ; n++ {
+		if r.MaxBatches > 0 && n == r.MaxBatches {
+			p.More = true
+			return nil
+		}
+		res, err := s.db.ExecContext(ctx, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE time < ? ORDER BY time, id LIMIT ?)`,
+			ms2(r.AuditBefore), r.Batch)
+		if err != nil {
+			return err
+		}
+		k, _ := res.RowsAffected()
+		p.Audit += k
+		if k < int64(r.Batch) {
+			return nil
+		}
+	}
+}
