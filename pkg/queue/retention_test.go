@@ -2,10 +2,15 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 func TestBackupsToPrune(t *testing.T) {
@@ -96,5 +101,93 @@ func TestBackupQueuePrunes(t *testing.T) {
 	}
 	if n := count(); n != 3 {
 		t.Fatalf("%d backup.delete tasks after a second run, want still 3", n)
+	}
+}
+
+// A dispatch prunes the finished tasks older than KeepTasks (but the
+// newest of each type on each target) and the audit entries older than
+// KeepAudit, once an hour whichever master dispatches, and logs one line.
+func TestDispatchPrunes(t *testing.T) {
+	st, path := newStore(t)
+	clk := newClock()
+	st.Now = clk.Now
+	ctx := context.Background()
+	var logged []string
+	logTask := func(_ context.Context, _ *entities.Task, log func(string, string, ...entities.Action)) Outcome {
+		log(entities.LevelInfo, "done")
+		return Outcome{}
+	}
+	d := &Dispatcher{Store: st, Handler: logTask, KeepAudit: 30 * 24 * time.Hour,
+		Logf: func(f string, args ...any) { logged = append(logged, fmt.Sprintf(f, args...)) }}
+	audit := func(age time.Duration) {
+		t.Helper()
+		if err := st.AppendAudit(ctx, &entities.AuditEntry{Time: clk.Now().Add(-age), User: "ops", Method: "POST", Path: "/api/tasks", Status: 201}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var old []int64
+	for i := 0; i < 3; i++ {
+		old = append(old, queueTask(t, st, entities.TaskSiteCron, entities.TargetSite, 1).ID)
+	}
+	verify := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 1).ID
+	audit(0)
+	if sum, err := d.RunOnce(ctx); err != nil || sum.Ran != 4 || sum.Pruned == nil || sum.Pruned.Tasks != 0 {
+		t.Fatalf("first pass: %+v, %v", sum, err)
+	}
+	lines := 0
+	for _, id := range old {
+		lines += len(taskLog(t, st, id))
+	}
+
+	clk.Add(DefaultKeepTasks + 24*time.Hour)
+	cron := queueTask(t, st, entities.TaskSiteCron, entities.TargetSite, 1).ID
+	logged = nil
+	sum, err := d.RunOnce(ctx)
+	if err != nil || sum.Ran != 1 {
+		t.Fatalf("second pass: %+v, %v", sum, err)
+	}
+	if p := sum.Pruned; p == nil || p.Tasks != 3 || p.LogLines != int64(lines) || p.Audit != 1 {
+		t.Fatalf("pruned %+v, want 3 tasks, %d log lines, 1 audit entry", p, lines)
+	}
+	for _, id := range old {
+		if _, err := st.GetTask(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("old task %d: %v, want not found", id, err)
+		}
+	}
+	for _, id := range []int64{verify, cron} { // the newest verify, however old; the new cron
+		getTask(t, st, id)
+	}
+	var pruned []string
+	for _, l := range logged {
+		if strings.Contains(l, "pruned") {
+			pruned = append(pruned, l)
+		}
+	}
+	if len(pruned) != 1 || !strings.Contains(pruned[0], "pruned 3 finished tasks ("+fmt.Sprint(lines)+" log lines) that ended more than 2160h ago and 1 audit entries older than 720h") {
+		t.Fatalf("logged %q, want one line with the counts", pruned)
+	}
+
+	// Within the hour another master's dispatch does not prune; after it,
+	// one does.
+	st2 := openStore(t, path)
+	st2.Now = clk.Now
+	d2 := &Dispatcher{Store: st2, Handler: logTask, KeepAudit: 30 * 24 * time.Hour}
+	audit(40 * 24 * time.Hour)
+	if sum, err := d2.RunOnce(ctx); err != nil || sum.Pruned != nil {
+		t.Fatalf("within the hour: %+v, %v", sum.Pruned, err)
+	}
+	clk.Add(PruneEvery)
+	if sum, err := d2.RunOnce(ctx); err != nil || sum.Pruned == nil || sum.Pruned.Audit != 1 {
+		t.Fatalf("after the hour: %+v, %v", sum.Pruned, err)
+	}
+	// Keeping everything: no prune runs.
+	clk.Add(PruneEvery)
+	audit(40 * 24 * time.Hour)
+	keepAll := &Dispatcher{Store: st, Handler: logTask, KeepTasks: -1, KeepAudit: -1}
+	if sum, err := keepAll.RunOnce(ctx); err != nil || sum.Pruned != nil {
+		t.Fatalf("keep all: %+v, %v", sum.Pruned, err)
+	}
+	if es, err := st.AuditLog(ctx, 0); err != nil || len(es) != 1 {
+		t.Fatalf("keep all: %d audit entries left, want 1 (%v)", len(es), err)
 	}
 }

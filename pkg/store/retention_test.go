@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
 )
 
 var pruneNow = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -250,4 +251,83 @@ func TestClaimRun(t *testing.T) {
 	if claim(a, now.Add(2*time.Minute)) || !claim(a, now.Add(61*time.Minute)) {
 		t.Fatal("the run was due before its hour, or not after it")
 	}
+}
+
+// BenchmarkPrune100k prunes 100,000 finished tasks of 100 days ago with
+// 10 log lines each (1.1 million rows), the newest of each of their 100
+// sites being recent, while another writer queues a task every few
+// milliseconds: rows/s is the prune's speed, max-write-wait-ms the
+// longest that writer waited for a queued task (what a claim would).
+func BenchmarkPrune100k(b *testing.B) {
+	const tasks, lines, sites = 100000, 10, 100
+	ctx := context.Background()
+	var spent, waited time.Duration
+	var deleted int64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		path := testenv.State(b)
+		s, err := Open(ctx, path, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Now = func() time.Time { return pruneNow }
+		old := pruneNow.Add(-100 * day).UnixMilli()
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+			INSERT INTO tasks (type, target_kind, target_id, target, status, created, started, finished)
+			SELECT 'site.cron', 'site', i % ?2, 'x', 'success', CAST(?3 AS BIGINT) + i, CAST(?3 AS BIGINT) + i, CAST(?3 AS BIGINT) + i FROM n`, []any{tasks, sites, old}},
+			{`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+			INSERT INTO tasks (type, target_kind, target_id, target, status, created, started, finished)
+			SELECT 'site.cron', 'site', i - 1, 'x', 'success', ?2, ?2, ?2 FROM n`, []any{sites, pruneNow.UnixMilli()}},
+			{`WITH RECURSIVE k(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM k WHERE j < ?1)
+			INSERT INTO task_log (task_id, time, level, message) SELECT t.id, t.finished, 'info', 'a line of the task''s log' FROM tasks t CROSS JOIN k`, []any{lines}},
+		} {
+			if _, err := s.db.ExecContext(ctx, q.sql, q.args...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := s.analyze(ctx); err != nil {
+			b.Fatal(err)
+		}
+		w, err := Open(ctx, path, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		stop := make(chan struct{})
+		done := make(chan time.Duration)
+		go func() { // the other writer
+			var longest time.Duration
+			for {
+				select {
+				case <-stop:
+					done <- longest
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				t0 := time.Now()
+				if _, err := w.QueueTask(ctx, entities.TaskSiteVerify, entities.TargetSite, 1000, "y", nil); err != nil {
+					b.Error(err)
+				}
+				longest = max(longest, time.Since(t0))
+			}
+		}()
+		b.StartTimer()
+		t0 := time.Now()
+		p, err := s.Prune(ctx, PruneRule{TasksBefore: pruneNow.Add(-90 * day)})
+		spent += time.Since(t0)
+		b.StopTimer()
+		close(stop)
+		waited = max(waited, <-done)
+		if err != nil || p.Tasks != tasks || p.LogLines != tasks*lines {
+			b.Fatalf("pruned %+v, %v", p, err)
+		}
+		deleted += p.Tasks + p.LogLines
+		w.Close()
+		s.Close()
+	}
+	b.ReportMetric(float64(deleted)/spent.Seconds(), "rows/s")
+	b.ReportMetric(float64(waited.Microseconds())/1000, "max-write-wait-ms")
 }

@@ -1,0 +1,33 @@
+package cli
+
+import (
+	"testing"
+	"time"
+)
+
+// tasks.keep and audit.keep reach the dispatcher: a duration as it is, 0
+// and forever as never (-1), the default as the queue's default.
+func TestDispatcherKeeps(t *testing.T) {
+	for _, c := range []struct {
+		tasks, audit any
+		want         [2]time.Duration
+	}{
+		{nil, nil, [2]time.Duration{90 * 24 * time.Hour, 365 * 24 * time.Hour}},
+		{"48h", "forever", [2]time.Duration{48 * time.Hour, -1}},
+		{0, "0", [2]time.Duration{-1, -1}},
+	} {
+		a := testApp(t)
+		if c.tasks != nil {
+			a.cfg.Set("tasks.keep", c.tasks)
+			a.cfg.Set("audit.keep", c.audit)
+		}
+		d, r, err := a.dispatcher()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Pool.Close()
+		if got := [2]time.Duration{d.KeepTasks, d.KeepAudit}; got != c.want {
+			t.Errorf("tasks.keep %v, audit.keep %v: dispatcher keeps %v, want %v", c.tasks, c.audit, got, c.want)
+		}
+	}
+}
