@@ -22,7 +22,8 @@ import (
 //     --status reads the last migrate of a platform. The newest is never
 //     deleted, so a target always keeps one task of each type it ever had.
 //   - A task with a move journal (move_journals) or whose lock is held
-//     (move_locks, "task-ID"): a half-done move's rescue plays it back by
+//     (move_locks, "task-ID", the name pkg/provision/tasks gives it:
+//     TestTaskLockName there): a half-done move's rescue plays it back by
 //     the task's id.
 //   - A child task (a platform migrate's site moves) apart from its
 //     parent: the progress of a migrate is read from its children, so a
@@ -40,8 +41,9 @@ import (
 //
 // Deleting is done in transactions of at most Batch tasks (with their
 // log lines and children), so that a prune never holds SQLite's one
-// writer lock for long: a claim of another dispatcher waits at most one
-// batch. On PostgreSQL, two masters that prune at once delete disjoint
+// writer lock for long, and on SQLite it pauses between two batches
+// (yieldWriter): a claim of another dispatcher waits about one batch
+// (docs/benchmarks.md, Retention). On PostgreSQL, two masters that prune at once delete disjoint
 // rows or the same ones (a DELETE of a row already gone deletes nothing);
 // the queue lets only one prune an hour anyway (ClaimRun).
 //

@@ -84,3 +84,11 @@ func TestJournalDoneForms(t *testing.T) {
 		t.Fatalf("typed journal read back as %+v", got)
 	}
 }
+
+// A task's lock is named task-ID: the state's retention keeps a task
+// while a lock of that name is in move_locks (pkg/store, Prune).
+func TestTaskLockName(t *testing.T) {
+	if got := taskLockName(42); got != "task-42" {
+		t.Fatalf("taskLockName(42) = %q, want task-42 (the name pkg/store's prune looks for)", got)
+	}
+}
