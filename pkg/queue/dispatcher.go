@@ -249,7 +249,7 @@ func (d *Dispatcher) Serve(ctx context.Context) error {
 	tick := time.NewTicker(d.poll())
 	defer tick.Stop()
 	housekeeping := true
-	var background sync.WaitGroup
+	var background backgroundWork
 	var sending, pruning atomic.Bool
 	defer background.Wait()
 	for {
@@ -266,30 +266,19 @@ func (d *Dispatcher) Serve(ctx context.Context) error {
 					d.logf("%v", err)
 				}
 			}
-			// The prune on its own goroutine too, one at a time: a big one
-			// holds no claim back.
-			if pruning.CompareAndSwap(false, true) {
-				background.Add(1)
-				go func() {
-					defer background.Done()
-					defer pruning.Store(false)
-					if _, err := d.Prune(ctx); err != nil && ctx.Err() == nil {
-						d.logf("%v", err)
-					}
-				}()
-			}
 			// Webhook deliveries on their own goroutine, one pass at a time:
-			// a receiver that is down holds no task back.
-			if sending.CompareAndSwap(false, true) {
-				background.Add(1)
-				go func() {
-					defer background.Done()
-					defer sending.Store(false)
-					if _, err := d.Deliver(ctx); err != nil && ctx.Err() == nil {
-						d.logf("queue: webhook deliveries: %v", err)
-					}
-				}()
-			}
+			// a receiver that is down holds no task back. The prune too: a
+			// big one holds no claim back.
+			background.once(&sending, func() {
+				if _, err := d.Deliver(ctx); err != nil && ctx.Err() == nil {
+					d.logf("queue: webhook deliveries: %v", err)
+				}
+			})
+			background.once(&pruning, func() {
+				if _, err := d.Prune(ctx); err != nil && ctx.Err() == nil {
+					d.logf("%v", err)
+				}
+			})
 		}
 		if _, err := p.fill(ctx); err != nil && ctx.Err() == nil {
 			d.logf("queue: %v", err)
@@ -308,6 +297,23 @@ func (d *Dispatcher) Serve(ctx context.Context) error {
 			housekeeping = true
 		}
 	}
+}
+
+// backgroundWork is Serve's work beside the tasks.
+type backgroundWork struct{ sync.WaitGroup }
+
+// once runs f on a goroutine of its own unless the last f started with
+// busy still runs.
+func (w *backgroundWork) once(busy *atomic.Bool, f func()) {
+	if !busy.CompareAndSwap(false, true) {
+		return
+	}
+	w.Add(1)
+	go func() {
+		defer w.Done()
+		defer busy.Store(false)
+		f()
+	}()
 }
 
 // pool runs claimed tasks on up to Workers goroutines. A task that waits

@@ -191,3 +191,44 @@ func TestDispatchPrunes(t *testing.T) {
 		t.Fatalf("keep all: %d audit entries left, want 1 (%v)", len(es), err)
 	}
 }
+
+// Serve (hosting queued) prunes too, beside the tasks.
+func TestServePrunes(t *testing.T) {
+	st, _ := newStore(t)
+	old := time.Now().Add(-DefaultKeepTasks - 24*time.Hour).UnixMilli()
+	var ids []int64
+	for i := 0; i < 3; i++ {
+		id, err := st.TestInsert(`INSERT INTO tasks (type, target_kind, target_id, target, status, created, finished) VALUES ('site.cron', 'site', 1, 's', 'success', ?, ?)`, old+int64(i), old+int64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	pruned := make(chan string, 10)
+	d := &Dispatcher{Store: st, Poll: 10 * time.Millisecond, Handler: succeed, Logf: func(f string, args ...any) {
+		if l := fmt.Sprintf(f, args...); strings.Contains(l, "pruned") {
+			pruned <- l
+		}
+	}}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- d.Serve(ctx) }()
+	select {
+	case l := <-pruned:
+		if !strings.Contains(l, "pruned 2 finished tasks") {
+			t.Errorf("logged %q, want 2 tasks pruned", l)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("Serve did not prune")
+	}
+	stop()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		_, err := st.GetTask(context.Background(), id)
+		if gone := errors.Is(err, store.ErrNotFound); gone != (i < 2) {
+			t.Errorf("task %d (%d of 3, the last the newest): gone %v (%v)", id, i+1, gone, err)
+		}
+	}
+}
