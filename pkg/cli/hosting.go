@@ -35,6 +35,12 @@ site, platform or server at once), until none is left that can run.
 A second dispatch started meanwhile never runs a task twice. On SIGTERM it
 starts nothing more and waits for the running tasks.
 
+Once an hour (on one master of those that share the state) it also deletes
+the finished tasks older than tasks.keep, with their logs, and the audit log
+entries older than audit.keep, beside the tasks it runs; the newest task of
+each type on each site, platform or server stays (docs/configuration.md,
+Retention).
+
 Failed tasks are reported by the notify.* settings, not by the exit code:
 it exits 0 unless the dispatch itself failed.`, runDispatch, nil)
 

@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"testing"
 	"time"
+
+	"github.com/aegir-project/aegir/pkg/queue"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // tasks.keep and audit.keep reach the dispatcher: a duration as it is, 0
@@ -29,5 +33,24 @@ func TestDispatcherKeeps(t *testing.T) {
 		if got := [2]time.Duration{d.KeepTasks, d.KeepAudit}; got != c.want {
 			t.Errorf("tasks.keep %v, audit.keep %v: dispatcher keeps %v, want %v", c.tasks, c.audit, got, c.want)
 		}
+	}
+}
+
+// A dispatch that pruned says so on its summary line, even when it ran
+// nothing; one that pruned nothing prints no line for it.
+func TestSummaryTellsPrune(t *testing.T) {
+	a := testApp(t)
+	if err := a.printSummary(&queue.Summary{Pruned: &store.Pruned{}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.IO.Err.(*bytes.Buffer).String(); got != "" {
+		t.Fatalf("nothing pruned: printed %q", got)
+	}
+	if err := a.printSummary(&queue.Summary{Pruned: &store.Pruned{Tasks: 3, LogLines: 30, Audit: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	got := a.IO.Err.(*bytes.Buffer).String()
+	if want := "dispatch: ran 0 task(s), 0 failed; pruned 3 old task(s) with 30 log line(s) and 2 audit entries\n"; got != want {
+		t.Fatalf("printed %q, want %q", got, want)
 	}
 }

@@ -211,24 +211,34 @@ func (s *Store) yieldWriter(ctx context.Context, took time.Duration) error {
 // pruneAudit deletes the audit log's entries made before r.AuditBefore,
 // oldest first, a batch a statement.
 func (s *Store) pruneAudit(ctx context.Context, r PruneRule, p *Pruned) error {
-	for n := 0; ; n++ {
-		if r.MaxBatches > 0 && n == r.MaxBatches {
-			p.More = true
-			return nil
+	n, more, err := s.deleteBatches(ctx, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE time < ? ORDER BY time, id LIMIT ?)`,
+		ms2(r.AuditBefore), r.Batch, r.MaxBatches)
+	p.Audit += n
+	p.More = p.More || more
+	return err
+}
+
+// deleteBatches runs the DELETE q, whose last argument is the batch's
+// size (a LIMIT in its subquery) after arg, until it deletes fewer than
+// batch rows, at most maxBatches times (0: no limit; more then says it
+// stopped there). It returns the rows it deleted.
+func (s *Store) deleteBatches(ctx context.Context, q string, arg any, batch, maxBatches int) (n int64, more bool, err error) {
+	for i := 0; ; i++ {
+		if maxBatches > 0 && i == maxBatches {
+			return n, true, nil
 		}
 		began := time.Now()
-		res, err := s.db.ExecContext(ctx, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE time < ? ORDER BY time, id LIMIT ?)`,
-			ms2(r.AuditBefore), r.Batch)
+		res, err := s.db.ExecContext(ctx, q, arg, batch)
 		if err != nil {
-			return err
+			return n, false, err
 		}
 		k, _ := res.RowsAffected()
-		p.Audit += k
-		if k < int64(r.Batch) {
-			return nil
+		n += k
+		if k < int64(batch) {
+			return n, false, nil
 		}
 		if err := s.yieldWriter(ctx, time.Since(began)); err != nil {
-			return err
+			return n, false, err
 		}
 	}
 }

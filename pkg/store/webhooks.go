@@ -232,13 +232,12 @@ func (s *Store) DeliveryAttempt(ctx context.Context, id int64, a Attempt) error 
 
 // PruneDeliveries deletes the deliveries that ended (delivered or
 // failed) before cutoff, their last attempt's time, and returns how many
-// it deleted; pending ones stay, however old.
+// it deleted; pending ones stay, however old. It deletes PruneBatch a
+// statement, as Prune does (a receiver down for weeks leaves many).
 func (s *Store) PruneDeliveries(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'failed') AND COALESCE(last_attempt, created) < ?`, ms2(cutoff))
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	n, _, err := s.deleteBatches(ctx, `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+		WHERE status IN ('delivered', 'failed') AND COALESCE(last_attempt, created) < ? ORDER BY id LIMIT ?)`, ms2(cutoff), PruneBatch, 0)
+	return n, err
 }
 
 // SiteClient is the domain and client name of the site a task's target
