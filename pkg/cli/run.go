@@ -153,9 +153,11 @@ func (a *App) runner() (*hosting.Runner, error) {
 	queue.SetMaster(a.cfg.GetString("master")) // tasks' workers, move locks and backups name it
 	pool := engine.NewPool(a.home)
 	if st.Dialect() == "postgres" {
-		// Several masters may share it: moves' journals and locks are
-		// kept there, where another master's rescue reads them.
+		// Several masters may share it: moves' journals and locks, and
+		// tasks' processes on remote servers, are kept there, where
+		// another master's rescue reads them.
 		pool.Journals = &hosting.StateJournals{Store: st, Lease: a.cfg.GetDuration("lease")}
+		pool.Processes = &hosting.StateProcesses{Store: st}
 	}
 	return &hosting.Runner{Store: st, Home: a.home, Pool: pool, Settings: hosting.Settings{
 		WebUser: a.cfg.GetString("web_user"), WebGroup: a.cfg.GetString("web_group"), BackupDir: filepath.Join(a.home, "backups"),

@@ -42,6 +42,7 @@ func fillAll(t *testing.T, s *Store) {
 		`INSERT INTO webhook_marks (key, created) VALUES ('cert.expiring:a.test', 12)`,
 		`INSERT INTO move_journals (task_id, body, host, updated) VALUES (1, '{"kind":"migrate","ops":[]}', 'm1', 13)`,
 		`INSERT INTO move_locks (name, host, pid, token, lease_until, taken) VALUES ('task-1', 'm1', 4242, 't0k', 1893456000000, 14)`,
+		`INSERT INTO task_processes (task_id, host, username, pid, name, master, started) VALUES (1, '10.0.0.2:22', 'aegir', '4343', 'mysqldump', 'm1', 15)`,
 	} {
 		if _, err := s.db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
 // Env is what a task function gets besides its Context: where to log and the
@@ -30,6 +31,9 @@ type Env struct {
 	// Journals keeps moves' journals and locks (Pool.Journals); nil:
 	// files under Home.
 	Journals Journals
+	// Processes keeps the records of tasks' process groups on remote
+	// servers (Pool.Processes); nil: in each task's directory under Home.
+	Processes exec.RemoteRecords
 
 	secretsMu sync.Mutex // also guards reloads
 	secrets   map[string]string

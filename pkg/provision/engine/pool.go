@@ -42,6 +42,10 @@ type Pool struct {
 	// them (the state, when several masters share it); nil: files in the
 	// aegir home. Each task's Env gets it.
 	Journals Journals
+	// Processes keeps the records of the process groups tasks run on
+	// remote servers where every master reads them (the state); nil: in
+	// each task's directory in the aegir home. Each task's Env gets it.
+	Processes exec.RemoteRecords
 }
 
 // NewPool makes a Pool whose SSH connections verify host keys against

@@ -44,6 +44,7 @@ func Run(ctx context.Context, home string, c *provision.Job, lg provision.Logger
 	env.Connect = func(ctx context.Context, s provision.ServerRef) (Executor, error) { return pool.connect(ctx, s, env) }
 	env.Reloads = pool.Reloads
 	env.Journals = pool.Journals
+	env.Processes = pool.Processes
 	defer env.Reloads.Running()()
 	// The task and the context are checked before any server is reached.
 	var changes *provision.Changes
@@ -60,6 +61,7 @@ func Run(ctx context.Context, home string, c *provision.Job, lg provision.Logger
 		if t, err = startTask(home, c); err == nil {
 			if t != nil {
 				pool.taskHomes(t, c)
+				t.KeepRemoteIn(pool.Processes)
 			}
 			changes, err = safeCall(exec.WithTask(ctx, t), f, env, c)
 			t.Close(ctx)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,10 +49,149 @@ type RemoteProcess struct {
 }
 
 // startedRemote and endedRemote are started and ended for a command on
-// another server.
-func (t *Task) startedRemote(p RemoteProcess) { t.update(func() { t.rprocs[p] = true }) }
+// another server: kept in the task's record on this machine, or, with
+// RemoteRecords (KeepRemoteIn), there (remoteSync) instead.
+func (t *Task) startedRemote(p RemoteProcess) {
+	if t.remote == nil {
+		t.update(func() { t.rprocs[p] = true })
+		return
+	}
+	t.mu.Lock()
+	t.rprocs[p] = true
+	t.mu.Unlock()
+	t.remote.poke()
+}
 
-func (t *Task) endedRemote(p RemoteProcess) { t.update(func() { delete(t.rprocs, p) }) }
+func (t *Task) endedRemote(p RemoteProcess) {
+	if t.remote == nil {
+		t.update(func() { delete(t.rprocs, p) })
+		return
+	}
+	t.mu.Lock()
+	delete(t.rprocs, p)
+	t.mu.Unlock()
+	t.remote.poke()
+}
+
+// RemoteRecords keeps the records of the process groups tasks run on
+// remote servers where every master sharing the state reads them, so that
+// the rescue of a task whose master died, run by another master, kills
+// those still running there. The front end gives one over the state;
+// without one, they are kept with the local ones in the task's directory
+// on this machine, which only this machine's rescue reads. Each call is
+// idempotent.
+type RemoteRecords interface {
+	// Add records ps as task id's.
+	Add(ctx context.Context, id int64, ps []RemoteProcess) error
+	// Remove forgets ps of task id's.
+	Remove(ctx context.Context, id int64, ps []RemoteProcess) error
+	// List is task id's records.
+	List(ctx context.Context, id int64) ([]RemoteProcess, error)
+	// Forget forgets every record of task id's.
+	Forget(ctx context.Context, id int64) error
+}
+
+// KeepRemoteIn keeps the records of the task's commands on remote servers
+// in r instead of its directory here. Call it before the task's first
+// command.
+func (t *Task) KeepRemoteIn(r RemoteRecords) {
+	if t == nil || r == nil {
+		return
+	}
+	t.remote = &remoteSync{t: t, recs: r, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), written: map[RemoteProcess]bool{}}
+	go t.remote.run()
+}
+
+// remoteSync writes a task's remote process groups to its RemoteRecords
+// behind its commands, one write at a time: a command waits for no write
+// (a record costs it a channel send), writes that pile up while one runs
+// go together, and a command that starts and ends between two writes is
+// never written. The price is the time of one write, during which a
+// master that dies leaves a command just started unrecorded.
+type remoteSync struct {
+	t       *Task
+	recs    RemoteRecords
+	kick    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	written map[RemoteProcess]bool // what recs holds; under t.mu
+}
+
+func (r *remoteSync) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run writes what changed at each poke; a write that failed is tried
+// again a second later.
+func (r *remoteSync) run() {
+	defer close(r.done)
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-r.kick:
+		case <-retry:
+		}
+		retry = nil
+		if r.flush() != nil {
+			retry = time.After(time.Second)
+		}
+	}
+}
+
+// flush adds the groups started since the last write and removes those
+// ended.
+func (r *remoteSync) flush() error {
+	t := r.t
+	t.mu.Lock()
+	var add, rm []RemoteProcess
+	for p := range t.rprocs {
+		if !r.written[p] {
+			add = append(add, p)
+		}
+	}
+	for p := range r.written {
+		if !t.rprocs[p] {
+			rm = append(rm, p)
+		}
+	}
+	t.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if len(add) > 0 {
+		if err := r.recs.Add(ctx, t.ID, add); err != nil {
+			return err
+		}
+		t.mu.Lock()
+		for _, p := range add {
+			r.written[p] = true
+		}
+		t.mu.Unlock()
+	}
+	if len(rm) > 0 {
+		if err := r.recs.Remove(ctx, t.ID, rm); err != nil {
+			return err
+		}
+		t.mu.Lock()
+		for _, p := range rm {
+			delete(r.written, p)
+		}
+		t.mu.Unlock()
+	}
+	return nil
+}
+
+// close stops the writes and forgets the task's records: it ends, its
+// commands with it.
+func (r *remoteSync) close(ctx context.Context) {
+	close(r.stop)
+	<-r.done
+	_ = r.recs.Forget(ctx, r.t.ID)
+}
 
 // remoteLinePrefix starts a line of the record that is a RemoteProcess,
 // its fields separated by tabs.
@@ -189,8 +329,24 @@ func groupMembers(pgid int) []int {
 }
 
 // RemoteProcesses lists the process groups the dead task recorded on
-// other servers.
-func (d *DeadTask) RemoteProcesses() []RemoteProcess {
+// other servers: in its directory here, and in d.Remote.
+func (d *DeadTask) RemoteProcesses(ctx context.Context) ([]RemoteProcess, error) {
+	out := d.recordedRemote()
+	if d.Remote == nil {
+		return out, nil
+	}
+	more, err := d.Remote.List(ctx, d.ID)
+	for _, p := range more {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, err
+}
+
+// recordedRemote lists the process groups on other servers in the dead
+// task's record here.
+func (d *DeadTask) recordedRemote() []RemoteProcess {
 	b, err := os.ReadFile(filepath.Join(d.dir, taskProcsName))
 	if err != nil {
 		return nil

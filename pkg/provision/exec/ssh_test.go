@@ -384,7 +384,7 @@ func TestDeadTaskRemoteProcessesAreKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rps := d.RemoteProcesses()
+	rps, _ := d.RemoteProcesses(context.Background())
 	if len(rps) != 1 || rps[0].Name != "sleep" || rps[0].User != srv.User {
 		t.Fatalf("remote processes recorded: %+v", rps)
 	}

@@ -55,6 +55,7 @@ type Task struct {
 	dirs    map[string]remoteDir   // by Executor.Host(), dirs made on servers other than this one
 	procs   map[int]uint64         // process group (its leader's pid) -> the leader's start time
 	rprocs  map[RemoteProcess]bool // the process groups of its commands on other servers
+	remote  *remoteSync            // where rprocs are kept, when not in the record here (KeepRemoteIn)
 }
 
 // SetHome says the aegir home of the remote server whose executor's Host
@@ -211,6 +212,9 @@ func (t *Task) Close(ctx context.Context) {
 	}
 	t.dirs = map[string]remoteDir{}
 	t.mu.Unlock()
+	if t.remote != nil {
+		t.remote.close(ctx)
+	}
 	_ = os.RemoveAll(t.dir)
 	_ = t.lock.Close()
 }
@@ -220,8 +224,12 @@ func (t *Task) Close(ctx context.Context) {
 type DeadTask struct {
 	ID   int64
 	Home string
-	dir  string
-	lock *os.File
+	// Remote, if set, holds the records of the dead task's process
+	// groups on remote servers (Task.KeepRemoteIn): RemoteProcesses reads
+	// them, Release forgets them.
+	Remote RemoteRecords
+	dir    string
+	lock   *os.File
 }
 
 // ClaimDeadTask takes the lock of task id's directory on this machine. It
@@ -245,12 +253,20 @@ func ClaimDeadTask(home string, id int64) (*DeadTask, error) {
 func (d *DeadTask) Dir() string { return d.dir }
 
 // Release removes the dead task's directory on this machine and lets the
-// lock go.
+// lock go, and forgets its records in d.Remote.
 func (d *DeadTask) Release() error {
-	if d.lock == nil {
-		return nil
+	var err error
+	if d.Remote != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = d.Remote.Forget(ctx, d.ID)
+		cancel()
 	}
-	err := os.RemoveAll(d.dir)
+	if d.lock == nil {
+		return err
+	}
+	if rerr := os.RemoveAll(d.dir); rerr != nil {
+		err = rerr
+	}
 	_ = d.lock.Close()
 	d.lock = nil
 	return err

@@ -41,6 +41,9 @@ func taskRescue(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 	if err != nil {
 		return nil, err
 	}
+	// Its process groups on remote servers, which any master reads when
+	// they are in the state.
+	d.Remote = env.Processes
 	killed, kerr := d.KillProcesses(ctx)
 	for _, k := range killed {
 		env.Logf(provision.LevelWarning, "killed %s, which task %d had started and left running", k, c.TaskID)
@@ -52,9 +55,21 @@ func taskRescue(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 	}
 	var left leftovers
 	left.dir(d.Dir(), "lock", "processes")
-	remote := d.RemoteProcesses()
+	remote, rerr := d.RemoteProcesses(ctx)
+	if rerr != nil {
+		env.Logf(provision.LevelWarning, "cannot read the record of the processes task %d ran on its servers: %v; any of them still running there is left alone", c.TaskID, rerr)
+	}
+	reached := map[string]bool{}
 	for _, s := range rescueServers(c) {
-		rescueRemote(ctx, env, s, c.TaskID, remote)
+		if h := rescueRemote(ctx, env, s, c.TaskID, remote); h != "" {
+			reached[h] = true
+		}
+	}
+	for _, p := range remote {
+		if !reached[p.Host] {
+			env.Logf(provision.LevelWarning, "task %d left process group %s (%s) on %s, which this rescue does not reach; if it still runs, kill it there by hand: kill -9 -%s",
+				c.TaskID, p.PID, p.Name, p.Host, p.PID)
+		}
 	}
 	if c.Backup.Dir != "" {
 		temps, err := backup.TaskTemps(c.Backup.Dir, c.TaskID)
@@ -153,9 +168,11 @@ func rescueServers(c *provision.Job) []taskServer {
 // rescueRemote kills the process groups the dead task left running on a
 // remote server (procs, those of every server), then removes its
 // directory there; a server that cannot be reached only gets a warning.
-func rescueRemote(ctx context.Context, env *engine.Env, s taskServer, id int64, procs []exec.RemoteProcess) {
+// It returns the server's executor's Host when it reached it.
+func rescueRemote(ctx context.Context, env *engine.Env, s taskServer, id int64, procs []exec.RemoteProcess) (reached string) {
 	ex, err := env.Connect(ctx, s.ref)
 	if err == nil {
+		reached = ex.Host()
 		for _, p := range procs {
 			if p.Host != ex.Host() {
 				continue
@@ -173,15 +190,16 @@ func rescueRemote(ctx context.Context, env *engine.Env, s taskServer, id int64, 
 		}
 		if err == nil {
 			if _, serr := ex.Lstat(ctx, dir); serr != nil {
-				return // nothing there
+				return reached // nothing there
 			}
 			if err = ex.RemoveAll(ctx, dir); err == nil {
 				env.Logf(provision.LevelWarning, "removed %s on %s, the temporary directory task %d left there", dir, ex.Host(), id)
-				return
+				return reached
 			}
 		}
 	}
 	env.Logf(provision.LevelWarning, "could not clean up after task %d on %s: %v; remove HOME/tmp/task-%d there by hand", id, s.ref.Name, err, id)
+	return reached
 }
 
 // staleLocks are the lock files the dead task may have left in the
