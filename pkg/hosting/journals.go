@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/provision/engine"
@@ -26,6 +27,9 @@ type StateJournals struct {
 	Lease time.Duration
 	// Logf, if set, is told of a renewal that failed.
 	Logf func(format string, args ...any)
+
+	mu    sync.Mutex
+	holds map[string]string // by lock name, the tokens of this process's holds
 }
 
 var _ engine.Journals = (*StateJournals)(nil)
@@ -38,7 +42,7 @@ func (j *StateJournals) lease() time.Duration {
 }
 
 // Lock takes lock name (engine.Journals).
-func (j *StateJournals) Lock(ctx context.Context, name string, wait bool) (func(), error) {
+func (j *StateJournals) Lock(ctx context.Context, name string, wait bool) (*engine.Hold, error) {
 	me := queue.Master()
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -71,34 +75,47 @@ func (j *StateJournals) Lock(ctx context.Context, name string, wait bool) (func(
 		}
 		return nil, fmt.Errorf("%w: %s holds %s", engine.ErrLockHeld, who, name)
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(j.lease() / 4)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				mine, err := j.Store.RenewMoveLock(context.Background(), name, token, j.lease())
-				if (err != nil || !mine) && j.Logf != nil {
-					j.Logf("move lock %s: renewing its lease: held %v, %v", name, mine, err)
-				}
-			}
+	j.mu.Lock()
+	if j.holds == nil {
+		j.holds = map[string]string{}
+	}
+	j.holds[name] = token
+	j.mu.Unlock()
+	renew := func(ctx context.Context) (bool, error) {
+		mine, err := j.Store.RenewMoveLock(ctx, name, token, j.lease())
+		if (err != nil || !mine) && j.Logf != nil {
+			j.Logf("move lock %s: renewing its lease: held %v, %v", name, mine, err)
 		}
-	}()
-	return func() {
-		close(stop)
-		<-done
+		return mine, err
+	}
+	return engine.NewHold(j.lease(), renew, func() {
+		j.mu.Lock()
+		delete(j.holds, name)
+		j.mu.Unlock()
 		_ = j.Store.ReleaseMoveLock(context.Background(), name, token)
-	}, nil
+	}), nil
 }
 
-// Save writes task id's journal (engine.Journals).
+// taskHold is this process's hold of task id's lock, if it has one.
+func (j *StateJournals) taskHold(id int64) (name, token string) {
+	name = "task-" + strconv.FormatInt(id, 10)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return name, j.holds[name]
+}
+
+// Save writes task id's journal (engine.Journals): while this process
+// holds task id's lock, only as long as it does.
 func (j *StateJournals) Save(ctx context.Context, id int64, body []byte) error {
-	return j.Store.SaveMoveJournal(ctx, id, body, queue.Master())
+	name, token := j.taskHold(id)
+	if token == "" {
+		return j.Store.SaveMoveJournal(ctx, id, body, queue.Master())
+	}
+	saved, err := j.Store.SaveHeldMoveJournal(ctx, id, body, queue.Master(), name, token)
+	if err == nil && !saved {
+		return fmt.Errorf("%w: %s", engine.ErrLockLost, name)
+	}
+	return err
 }
 
 // Load reads task id's journal (engine.Journals).
@@ -112,6 +129,9 @@ func (j *StateJournals) Load(ctx context.Context, id int64) ([]byte, error) {
 
 // Remove deletes task id's journal (engine.Journals).
 func (j *StateJournals) Remove(ctx context.Context, id int64) error {
+	if name, token := j.taskHold(id); token != "" {
+		return j.Store.DeleteHeldMoveJournal(ctx, id, name, token)
+	}
 	return j.Store.DeleteMoveJournal(ctx, id)
 }
 

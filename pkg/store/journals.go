@@ -127,6 +127,38 @@ func (s *Store) SaveMoveJournal(ctx context.Context, taskID int64, body []byte, 
 	return err
 }
 
+// heldLock is the condition of a write by the hold token of lock name:
+// on PostgreSQL it locks the lock's row, so that a take-over (an UPDATE of
+// that row) waits for the write and the new holder reads it.
+func (s *Store) heldLock() string {
+	q := `EXISTS (SELECT 1 FROM move_locks WHERE name = ? AND token = ?`
+	if s.dialect == postgresDialect {
+		q += ` FOR UPDATE`
+	}
+	return q + `)`
+}
+
+// SaveHeldMoveJournal is SaveMoveJournal while the hold token has lock
+// lockName: false, and nothing written, when it no longer has it.
+func (s *Store) SaveHeldMoveJournal(ctx context.Context, taskID int64, body []byte, host, lockName, token string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO move_journals (task_id, body, host, updated)
+		SELECT CAST(? AS BIGINT), ?, ?, CAST(? AS BIGINT) WHERE `+s.heldLock()+`
+		ON CONFLICT (task_id) DO UPDATE SET body = excluded.body, host = excluded.host, updated = excluded.updated`,
+		taskID, string(body), host, s.now(), lockName, token)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// DeleteHeldMoveJournal is DeleteMoveJournal while the hold token has
+// lock lockName: nothing when it no longer has it (the new holder's).
+func (s *Store) DeleteHeldMoveJournal(ctx context.Context, taskID int64, lockName, token string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM move_journals WHERE task_id = ? AND `+s.heldLock(), taskID, lockName, token)
+	return err
+}
+
 // MoveJournal reads the journal of task taskID (ErrNotFound: none).
 func (s *Store) MoveJournal(ctx context.Context, taskID int64) ([]byte, error) {
 	var body string

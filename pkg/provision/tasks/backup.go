@@ -391,6 +391,7 @@ type move struct {
 	backupCh *provision.BackupRecord // the backup a migrate or clone took first
 	gate     *pageProbe              // a migrate's health gate: the front page before the move (nil: no gate)
 	j        *journal                // the undo steps on disk (journal.go)
+	holds    []*engine.Hold          // the move's locks, its task's and its site's
 	svc      db.Service              // dst's database service
 	same     *bool                   // sameRuntime, once told
 	// A sync's: the site the archive is of, and what it leaves as it is
@@ -456,18 +457,27 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 		// retry (a new task) never runs while an earlier move of the site
 		// still rolls back in a process that lost its task.
 		for _, name := range []string{taskLockName(src.c.TaskID), siteLockName(src.c.Site.Domain)} {
-			release, where, err := takeLock(ctx, env, name, false)
+			hold, where, err := takeLock(ctx, env, name, false)
 			if err != nil {
 				return nil, provision.Errorf(provision.ErrCommand, "wait for it to end (the site's tasks show it), then retry the task",
 					"another run of a restore, migrate or clone of %s still holds %s: %v", src.c.Site.Domain, where, err).
 					With(entities.Do("task.list", "", "site="+src.c.Site.Domain), entities.Do("task.retry", src.c.TaskRef()))
 			}
-			defer release()
+			defer hold.Release()
+			m.holds = append(m.holds, hold)
 		}
 	}
+	// A hold lost (another master judged this one dead and plays the
+	// move back) stops the command that runs, and the move with it.
+	ctx, unwatch := m.watchHolds(ctx)
+	defer unwatch()
 	// Before the service closes: the rollback drops the new database.
 	defer func() {
 		if err != nil {
+			if herr := m.held(ctx); herr != nil {
+				ch, err = nil, herr // no rollback: the new holder's playback undoes it
+				return
+			}
 			if m.u.rollback(ctx) {
 				m.j.remove()
 			} else if m.j != nil {
@@ -508,9 +518,15 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 	// updates): a restore on the core version it was made on needs none; a
 	// migrate or a clone may (new code).
 	if m.kind != "restore" && m.kind != "sync" || m.manifest.CoreVersion != dst.p.Version || m.updateDB {
+		if err := m.held(ctx); err != nil {
+			return nil, err
+		}
 		if err := m.updateDatabase(ctx, svc); err != nil {
 			return nil, err
 		}
+	}
+	if err := m.held(ctx); err != nil {
+		return nil, err
 	}
 	if !m.noDB && m.manifest.URL != "" && m.manifest.URL != dst.url() {
 		if err := m.readdress(ctx, svc); err != nil {
@@ -547,7 +563,9 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 		done := *ch
 		done.Backup = m.backupCh
 		m.j.Done = &moveDone{Changes: &done}
-		if err := m.j.save(); err != nil {
+		if err := m.j.save(); errors.Is(err, engine.ErrLockLost) {
+			return nil, m.takenOver()
+		} else if err != nil {
 			// A journal not marked done would let a rescue undo this
 			// finished move: it goes, or the clean-up waits.
 			if rerr := m.j.drop(); rerr != nil {
@@ -558,6 +576,9 @@ func (m *move) run(ctx context.Context) (ch *provision.Changes, err error) {
 			}
 			env.Logf(provision.LevelWarning, "cannot mark the journal %s done (%v); removed it", m.j.path, err)
 		}
+	}
+	if err := m.held(ctx); err != nil {
+		return nil, err // the new holder finishes the clean-up
 	}
 	m.cleanup(ctx)
 	m.j.remove()

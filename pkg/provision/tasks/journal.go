@@ -144,21 +144,63 @@ func siteLockName(domain string) string { return "site-" + domain }
 // takeLock takes the lock name (taskLockName, siteLockName) without
 // waiting (wait: for a holder on another master, until its lease has run
 // out): in the state when env has Journals, else as a file in the aegir
-// home. errLocked when another process holds it.
-func takeLock(ctx context.Context, env *engine.Env, name string, wait bool) (release func(), where string, err error) {
+// home (a hold that cannot be lost). errLocked when another process holds
+// it.
+func takeLock(ctx context.Context, env *engine.Env, name string, wait bool) (hold *engine.Hold, where string, err error) {
 	if env.Journals != nil {
-		rel, err := env.Journals.Lock(ctx, name, wait)
+		h, err := env.Journals.Lock(ctx, name, wait)
 		if errors.Is(err, engine.ErrLockHeld) {
 			return nil, "the state's move lock " + name, fmt.Errorf("%w: %v", errLocked, err)
 		}
-		return rel, "the state's move lock " + name, err
+		return h, "the state's move lock " + name, err
 	}
 	p := filepath.Join(env.Home, "journal", name+".json")
 	f, err := lockJournal(p)
 	if err != nil {
 		return nil, strings.TrimSuffix(p, ".json") + ".lock", err
 	}
-	return func() { unlockJournal(f) }, f.Name(), nil
+	return engine.NewHold(0, nil, func() { unlockJournal(f) }), f.Name(), nil
+}
+
+// watchHolds is ctx, cancelled once one of the move's holds is lost
+// (another master took the move over), and the function that stops
+// watching.
+func (m *move) watchHolds(ctx context.Context) (context.Context, func()) {
+	if len(m.holds) == 0 {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := make(chan struct{})
+	for _, h := range m.holds {
+		go func() {
+			select {
+			case <-h.Lost():
+				cancel(engine.ErrLockLost)
+			case <-stop:
+			}
+		}()
+	}
+	return ctx, func() { close(stop); cancel(nil) }
+}
+
+// held checks now that the move still holds its locks: the taken-over
+// error once another master took it over (lost), which stops the move
+// where it is, with nothing more done here, no rollback either: the new
+// holder plays its journal back.
+func (m *move) held(ctx context.Context) error {
+	for _, h := range m.holds {
+		if h.Check(context.WithoutCancel(ctx)) != nil {
+			return m.takenOver()
+		}
+	}
+	return nil
+}
+
+func (m *move) takenOver() error {
+	c := m.src.c
+	return provision.Errorf(provision.ErrCancelled, "see in the task's log how its playback went, then retry the task if still wanted",
+		"another master took over this %s of %s and plays it back (this master did not renew its lock within the lease: it was stopped or cut off from the state); nothing more was done here",
+		m.kind, c.Site.Domain).With(entities.Do("task.log", c.TaskRef()), entities.Do("task.retry", c.TaskRef()))
 }
 
 // newJournal starts the journal of a move; nil when the task has no id or
@@ -289,7 +331,9 @@ func (m *move) push(op moveOp) error {
 	m.u.push(m.describe(op), func(ctx context.Context) error { return m.undo(ctx, op) })
 	if m.j != nil {
 		m.j.Ops = append(m.j.Ops, op)
-		if err := m.j.save(); err != nil {
+		if err := m.j.save(); errors.Is(err, engine.ErrLockLost) {
+			return m.takenOver()
+		} else if err != nil {
 			return provision.Errorf(provision.ErrCommand, "check "+m.j.where(),
 				"cannot write the journal of the %s: %v", m.kind, err)
 		}
@@ -385,7 +429,7 @@ func siteRescue(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 	}
 	// A move that still runs holds its task's lock; one on another master
 	// that died has its lock taken over once its lease has run out.
-	release, _, err := takeLock(ctx, env, taskLockName(c.TaskID), true)
+	hold, _, err := takeLock(ctx, env, taskLockName(c.TaskID), true)
 	if errors.Is(err, errLocked) {
 		env.Logf(provision.LevelWarning, "task %d still runs in another process (it holds the lock of its journal): its own rollback undoes it; nothing done here (%v)", c.TaskID, err)
 		return nil, nil
@@ -393,15 +437,15 @@ func siteRescue(ctx context.Context, env *engine.Env, c *provision.Job) (*provis
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer hold.Release()
 	// And the dead move's site lock, so that nothing else moves the site
 	// while its move is undone (and the lock does not outlive it).
 	for _, domain := range []string{c.Site.Domain, targetDomain(c)} {
 		if domain == "" || strings.ContainsAny(domain, "/\x00") {
 			continue
 		}
-		if rel, _, err := takeLock(ctx, env, siteLockName(domain), true); err == nil {
-			defer rel()
+		if h, _, err := takeLock(ctx, env, siteLockName(domain), true); err == nil {
+			defer h.Release()
 		}
 	}
 	j, err := loadJournal(ctx, env, c.TaskID)

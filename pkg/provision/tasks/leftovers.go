@@ -239,8 +239,8 @@ func releaseStaleLocks(ctx context.Context, env *engine.Env, c *provision.Job) {
 		}
 	}
 	for _, name := range names {
-		if release, err := env.Journals.Lock(ctx, name, false); err == nil {
-			release()
+		if h, err := env.Journals.Lock(ctx, name, false); err == nil {
+			h.Release()
 		}
 	}
 }
