@@ -103,3 +103,42 @@ func TestMoveJournals(t *testing.T) {
 		t.Fatalf("after the removal: %v", err)
 	}
 }
+
+// TestHeldMoveJournal: a journal written and removed under a hold of its
+// task's lock is written only while the hold has the lock; once another
+// master took the lock over, the old holder writes and removes nothing.
+func TestHeldMoveJournal(t *testing.T) {
+	ctx := context.Background()
+	a, b := openPair(t)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	a.Now, b.Now = clock, clock
+	if _, ok, err := a.TakeMoveLock(ctx, "task-5", "m1", 100, "t1", time.Minute, nil); err != nil || !ok {
+		t.Fatalf("taking the lock: %v %v", ok, err)
+	}
+	for _, body := range []string{`{"ops":[1]}`, `{"ops":[1,2]}`} {
+		if saved, err := a.SaveHeldMoveJournal(ctx, 5, []byte(body), "m1", "task-5", "t1"); err != nil || !saved {
+			t.Fatalf("saving under the hold: %v %v", saved, err)
+		}
+	}
+	// m1 stops renewing; m2 takes the lock over once the lease ran out.
+	now = now.Add(2 * time.Minute)
+	if _, ok, err := b.TakeMoveLock(ctx, "task-5", "m2", 200, "t2", time.Minute, nil); err != nil || !ok {
+		t.Fatalf("taking the lock over: %v %v", ok, err)
+	}
+	if saved, err := a.SaveHeldMoveJournal(ctx, 5, []byte(`{"ops":[1,2,3]}`), "m1", "task-5", "t1"); err != nil || saved {
+		t.Fatalf("saving under a lost hold: %v %v, want nothing saved", saved, err)
+	}
+	if err := a.DeleteHeldMoveJournal(ctx, 5, "task-5", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.MoveJournal(ctx, 5); err != nil || string(got) != `{"ops":[1,2]}` {
+		t.Fatalf("the journal after the lost holder's writes: %q %v, want its last write under the hold", got, err)
+	}
+	if err := b.DeleteHeldMoveJournal(ctx, 5, "task-5", "t2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.MoveJournal(ctx, 5); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after the new holder's removal: %v", err)
+	}
+}

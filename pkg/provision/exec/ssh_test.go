@@ -11,8 +11,10 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -437,5 +439,128 @@ func TestTaskDirOnServerWithoutHome(t *testing.T) {
 	}
 	if again, err := exec.TempDir(ctx, ex); err != nil || again != dir {
 		t.Fatalf("TempDir again: %q, %v", again, err)
+	}
+}
+
+// memRecords is an exec.RemoteRecords in memory, as the state keeps them.
+type memRecords struct {
+	mu   sync.Mutex
+	recs map[int64][]exec.RemoteProcess
+}
+
+func (m *memRecords) Add(_ context.Context, id int64, ps []exec.RemoteProcess) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range ps {
+		if !slices.Contains(m.recs[id], p) {
+			m.recs[id] = append(m.recs[id], p)
+		}
+	}
+	return nil
+}
+
+func (m *memRecords) Remove(_ context.Context, id int64, ps []exec.RemoteProcess) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.recs[id] = slices.DeleteFunc(m.recs[id], func(p exec.RemoteProcess) bool { return slices.Contains(ps, p) })
+	return nil
+}
+
+func (m *memRecords) List(_ context.Context, id int64) ([]exec.RemoteProcess, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.recs[id]), nil
+}
+
+func (m *memRecords) Forget(_ context.Context, id int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.recs, id)
+	return nil
+}
+
+// With RemoteRecords (the state), a task's commands on remote servers are
+// recorded there, not in its directory on the master: the rescue of
+// another master, whose home has no directory of the task, reads them,
+// kills the command that outlived its dead master, and forgets them. A
+// command that ended is no longer recorded, and the task's end forgets
+// the rest.
+func TestRemoteProcessesInRecords(t *testing.T) {
+	srv := testenv.StartSSHD(t)
+	recs := &memRecords{recs: map[int64][]exec.RemoteProcess{}}
+	home := t.TempDir()
+	task, err := exec.StartTask(home, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task.KeepRemoteIn(recs)
+	ex := mustDial(t, srv, nil)
+	ctx := exec.WithTask(context.Background(), task)
+	if _, err := ex.Run(ctx, exec.Command{Name: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := ex.Run(ctx, exec.Command{Name: "sleep", Args: []string{"60"}, Timeout: time.Minute})
+		done <- err
+	}()
+	var rps []exec.RemoteProcess
+	for deadline := time.Now().Add(10 * time.Second); len(rps) != 1 || rps[0].Name != "sleep"; time.Sleep(10 * time.Millisecond) {
+		rps, _ = recs.List(context.Background(), 4)
+		if time.Now().After(deadline) {
+			t.Fatalf("the remote sleep was not recorded (records %+v)", rps)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(exec.TaskDir(home, 4), "processes")); strings.Contains(string(b), "ssh\t") {
+		t.Errorf("the remote command is recorded on the master too: %q", b)
+	}
+	// The master "dies": its connection goes, its records stay as they
+	// were while the command ran (no deferred clean-up runs after a kill).
+	ex.Close()
+	<-done
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if left, _ := recs.List(context.Background(), 4); len(left) == 0 {
+			break // the ended command is forgotten
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ended command's record stays")
+		}
+	}
+	if err := recs.Add(context.Background(), 4, rps); err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(rps[0].PID)
+	if !testenv.ProcessAlive(pid) {
+		t.Fatalf("the remote sleep (pid %d) did not outlive its connection; the test proves nothing", pid)
+	}
+	// Another master's rescue: its own home, the same records.
+	d, err := exec.ClaimDeadTask(t.TempDir(), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Remote = recs
+	got, err := d.RemoteProcesses(context.Background())
+	if err != nil || len(got) != 1 || got[0] != rps[0] || got[0].User != srv.User {
+		t.Fatalf("the rescue's remote processes: %+v %v, want %+v", got, err, rps)
+	}
+	if killed, err := exec.KillRemote(context.Background(), mustDial(t, srv, nil), got[0]); !killed || err != nil {
+		t.Fatalf("KillRemote: %v %v", killed, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); testenv.ProcessAlive(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the remote sleep (pid %d) still runs after KillRemote", pid)
+		}
+	}
+	if err := d.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := recs.List(context.Background(), 4); len(left) != 0 {
+		t.Fatalf("records after the rescue: %+v", left)
+	}
+	// A task that ends forgets its records.
+	recs.Add(context.Background(), 4, rps)
+	task.Close(context.Background())
+	if left, _ := recs.List(context.Background(), 4); len(left) != 0 {
+		t.Fatalf("records after the task's end: %+v", left)
 	}
 }
