@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,14 +149,27 @@ func TestTwoMastersDispatch(t *testing.T) {
 	t.Logf("tasks run by each master: %v", ran)
 }
 
-// A master killed (SIGKILL) in the middle of a real WordPress site's
-// migrate to another platform, while WordPress's update step runs on the
-// new platform: the other master's dispatch, once the lease has run out
-// (not before: it judges a worker of another master by its lease alone),
-// plays the move's journal back from the state, and the site answers on
-// its platform as before, its new database dropped.
-func TestMasterKilledMidMoveFailsOver(t *testing.T) {
-	t.Parallel()
+// hungMove is a real WordPress site's migrate to another platform on
+// master a of twoMasters, held in WordPress's update step on the new
+// platform while the file hang exists.
+type hungMove struct {
+	a        *hostEnv
+	b, dsn   string
+	domain   string
+	db1      string // the site's database before the move
+	id       string // the migrate's task
+	n        int64
+	hang     string
+	ma       *exec.Cmd // master a's dispatch
+	st       *store.Store
+	started  *entities.Task // the migrate as it ran, with its lease
+	wp2Files string         // the site's settings on the new platform
+}
+
+// startHungMove queues the migrate on master a and starts a's dispatch,
+// and returns once the update step runs.
+func startHungMove(t *testing.T) *hungMove {
+	t.Helper()
 	a, b, dsn := twoMasters(t)
 	root1, root2 := a.wpPlatform(t, "wp1"), a.wpPlatform(t, "wp2")
 	domain, db1 := wordPressSite(t, a, "wp1", root1, "fo", false, "Content that stays", "stays.txt")
@@ -179,65 +193,208 @@ if (PHP_SAPI === 'cli' && file_exists('` + hang + `')) {
 	if err := os.WriteFile(hang, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	id := strings.TrimSpace(must(t, a.home, "site", "migrate", domain, "--platform", "wp2", "--queue"))
-	ma := startMaster(t, a.home, "hosting", "dispatch", "--workers", "4")
+	m := &hungMove{a: a, b: b, dsn: dsn, domain: domain, db1: db1, hang: hang, wp2Files: filepath.Join(root2, "wp-content", "aegir-sites", domain+".php")}
+	m.id = strings.TrimSpace(must(t, a.home, "site", "migrate", domain, "--platform", "wp2", "--queue"))
+	m.ma = startMaster(t, a.home, "hosting", "dispatch", "--workers", "4")
 	waitFor(t, "the migrate's WordPress step on wp2", func() bool { return exists(reached) })
-	st := openState(t, dsn)
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil {
+	if !exists(m.wp2Files) {
+		t.Errorf("the migrate wrote no settings at %s on the new platform", m.wp2Files)
+	}
+	m.st = openState(t, dsn)
+	var err error
+	if m.n, err = strconv.ParseInt(m.id, 10, 64); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.MoveJournal(context.Background(), n); err != nil {
+	if _, err := m.st.MoveJournal(context.Background(), m.n); err != nil {
 		t.Errorf("the running migrate's journal in the state: %v", err)
 	}
-	running, err := st.GetTask(context.Background(), n)
-	if err != nil || running.LeaseUntil == nil {
-		t.Fatalf("the running migrate: %+v %v", running, err)
+	m.started, err = m.st.GetTask(context.Background(), m.n)
+	if err != nil || m.started.LeaseUntil == nil {
+		t.Fatalf("the running migrate: %+v %v", m.started, err)
 	}
-	killDispatcher(ma, ma.Process.Pid)
-	killedAt := time.Now()
-	// Its last lease: ma renewed it last before the kill.
-	if k, err := st.GetTask(context.Background(), n); err == nil && k.LeaseUntil != nil {
-		running = k
-	}
-	_ = os.Remove(hang)
+	return m
+}
 
-	// Master b's dispatch, again until the task is rescued: not before
-	// the lease (10s) has run out.
-	for deadline := time.Now().Add(90 * time.Second); taskStatus(t, b, id) == entities.TaskProcessing; time.Sleep(time.Second) {
+// lastLease notes the migrate's lease as master a renewed it last.
+func (m *hungMove) lastLease() {
+	if k, err := m.st.GetTask(context.Background(), m.n); err == nil && k.LeaseUntil != nil {
+		m.started = k
+	}
+}
+
+// rescueOnB runs master b's dispatch again until the migrate is rescued
+// (not before its lease, 10s, has run out), and checks that b played the
+// move back: the site on its platform with its one database, answering,
+// its journal and locks gone. It returns the migrate's log.
+func (m *hungMove) rescueOnB(t *testing.T) string {
+	t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); taskStatus(t, m.b, m.id) == entities.TaskProcessing; time.Sleep(time.Second) {
 		if time.Now().After(deadline) {
-			t.Fatal("the other master never rescued the killed migrate")
+			t.Fatal("the other master never rescued the migrate")
 		}
-		if err := startMaster(t, b, "hosting", "dispatch", "--workers", "4").Wait(); err != nil {
+		if err := startMaster(t, m.b, "hosting", "dispatch", "--workers", "4").Wait(); err != nil {
 			t.Fatalf("master b's dispatch: %v", err)
 		}
 	}
-	after := time.Since(killedAt)
-	log := must(t, b, "task", "log", id)
-	if st := taskStatus(t, b, id); st != entities.TaskError || !strings.Contains(log, "undoing the migrate of "+domain) || !strings.Contains(log, "stopped renewing") {
-		t.Fatalf("the killed migrate after master b's dispatch: %s\n%s", st, log)
+	log := must(t, m.b, "task", "log", m.id)
+	if st := taskStatus(t, m.b, m.id); st != entities.TaskError || !strings.Contains(log, "undoing the migrate of "+m.domain) || !strings.Contains(log, "stopped renewing") {
+		t.Fatalf("the migrate after master b's dispatch: %s\n%s", st, log)
 	}
-	if k, err := st.GetTask(context.Background(), n); err != nil || k.Finished == nil || k.Finished.Before(*running.LeaseUntil) {
-		t.Errorf("the migrate rescued at %v, before its lease ran out at %s (%v)", k.Finished, running.LeaseUntil, err)
+	if k, err := m.st.GetTask(context.Background(), m.n); err != nil || k.Finished == nil || k.Finished.Before(*m.started.LeaseUntil) {
+		t.Errorf("the migrate rescued at %v, before its lease ran out at %s (%v)", k.Finished, m.started.LeaseUntil, err)
 	}
-	if rec := siteRecord(t, b, domain); rec["platform"] != "wp1" || rec["db_name"] != db1 {
-		t.Fatalf("the site's record after the rescue: platform %v, database %v; want wp1, %s", rec["platform"], rec["db_name"], db1)
+	m.checkPlayedBack(t)
+	return log
+}
+
+// checkPlayedBack checks that the site is as before the move, and
+// answers.
+func (m *hungMove) checkPlayedBack(t *testing.T) {
+	t.Helper()
+	if rec := siteRecord(t, m.b, m.domain); rec["platform"] != "wp1" || rec["db_name"] != m.db1 {
+		t.Fatalf("the site's record after the rescue: platform %v, database %v; want wp1, %s", rec["platform"], rec["db_name"], m.db1)
 	}
-	if dbs := siteDBs(t, domain); len(dbs) != 1 || dbs[0] != db1 {
-		t.Fatalf("databases after the rescue: %v, want only %s", dbs, db1)
+	if dbs := siteDBs(t, m.domain); len(dbs) != 1 || dbs[0] != m.db1 {
+		t.Fatalf("databases after the rescue: %v, want only %s", dbs, m.db1)
 	}
-	if _, err := st.MoveJournal(context.Background(), n); err == nil {
+	if _, err := m.st.MoveJournal(context.Background(), m.n); err == nil {
 		t.Fatal("the journal stays in the state after the rescue")
 	}
-	if locks, err := st.MoveLocks(context.Background()); err != nil || len(locks) != 0 {
+	if locks, err := m.st.MoveLocks(context.Background()); err != nil || len(locks) != 0 {
 		t.Fatalf("move locks left: %v %v", locks, err)
 	}
-	code, body, _ := a.get(t, domain, "/", func(code int, body string, _ http.Header) bool {
+	if exists(m.wp2Files) {
+		t.Fatalf("the site's settings on the new platform stay: %s", m.wp2Files)
+	}
+	code, body, _ := m.a.get(t, m.domain, "/", func(code int, body string, _ http.Header) bool {
 		return code == 200 && strings.Contains(body, "Content that stays")
 	})
 	if code != 200 || !strings.Contains(body, "Content that stays") {
 		t.Fatalf("the site after the rescue answers %d", code)
 	}
-	t.Logf("rescued by the other master %s after the kill", after.Round(100*time.Millisecond))
-	must(t, b, "site", "delete", domain, "--no-backup", "-q")
+}
+
+// A master killed (SIGKILL) in the middle of a real WordPress site's
+// migrate to another platform, while WordPress's update step runs on the
+// new platform: the other master's dispatch, once the lease has run out
+// (not before: it judges a worker of another master by its lease alone),
+// plays the move's journal back from the state, and the site answers on
+// its platform as before, its new database dropped.
+func TestMasterKilledMidMoveFailsOver(t *testing.T) {
+	t.Parallel()
+	m := startHungMove(t)
+	killDispatcher(m.ma, m.ma.Process.Pid)
+	killedAt := time.Now()
+	m.lastLease()
+	_ = os.Remove(m.hang)
+	m.rescueOnB(t)
+	t.Logf("rescued by the other master %s after the kill", time.Since(killedAt).Round(100*time.Millisecond))
+	must(t, m.b, "site", "delete", m.domain, "--no-backup", "-q")
+}
+
+// A master stopped (SIGSTOP) in the middle of the same migrate for longer
+// than the lease: the other master takes the task and its move lock over
+// and plays the move back. Then the first master goes on (SIGCONT), the
+// update step it waited for done meanwhile: it finds its move lock
+// another's and stops where it is, with no further step and no rollback
+// of its own, its task failed with the one line that says so; the site
+// stays as the playback left it, answering on its platform.
+func TestMasterPausedMidMoveStops(t *testing.T) {
+	t.Parallel()
+	m := startHungMove(t)
+	// The dispatcher alone: the update step's PHP runs on, and ends when
+	// hang goes, while the dispatcher cannot see it.
+	if err := syscall.Kill(m.ma.Process.Pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	t.Cleanup(func() {
+		if stopped {
+			_ = syscall.Kill(m.ma.Process.Pid, syscall.SIGCONT)
+		}
+	})
+	m.lastLease()
+	log := m.rescueOnB(t)
+	_ = os.Remove(m.hang)
+	if err := syscall.Kill(m.ma.Process.Pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	if err := m.ma.Wait(); err != nil {
+		t.Logf("master a's dispatch after SIGCONT: %v", err)
+	}
+	after := strings.TrimPrefix(must(t, m.b, "task", "log", m.id), log)
+	if !strings.Contains(after, "another master took over this migrate of "+m.domain) {
+		t.Fatalf("master a's lines after SIGCONT do not say the move was taken over:\n%s", after)
+	}
+	for _, no := range []string{"rolling back", "rollback:", "migrate of " + m.domain + " done", "saving the task's results"} {
+		if strings.Contains(after, no) {
+			t.Errorf("master a went on after it lost its move lock (%q):\n%s", no, after)
+		}
+	}
+	m.checkPlayedBack(t)
+	t.Logf("master a's lines after SIGCONT:\n%s", after)
+	must(t, m.b, "site", "delete", m.domain, "--no-backup", "-q")
+}
+
+// A task of master a hung in a command on a remote server (a web server's
+// configuration test that sleeps), and a killed (SIGKILL): the command
+// outlives its master, recorded in the state. Master b's dispatch, once
+// the lease has run out, rescues the task, kills that command on the
+// server over SSH (as the user it ran as), and forgets the record.
+func TestMasterKilledRemoteCommandIsKilled(t *testing.T) {
+	t.Parallel()
+	a, b, dsn := twoMasters(t)
+	srv := testenv.StartSSHD(t)
+	remoteHome := filepath.Join(srv.UserTempDir(t), "aegir")
+	id := strings.TrimSpace(must(t, a.home, "server", "add", "web9", "--host", srv.Host, "--ssh-user", srv.User, "--ssh-port", itoa(srv.Port),
+		"--ssh-key", srv.KeyFile, "--accept-host-key", "--remote-home", remoteHome, "--http", "nginx", "--http-test-cmd", "sleep 3600",
+		"--php-fpm", "127.0.0.1:9", "--queue"))
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		t.Fatalf("server add --queue printed %q", id)
+	}
+	st := openState(t, dsn)
+	ctx := context.Background()
+	ma := startMaster(t, a.home, "hosting", "dispatch", "--workers", "4")
+	var p store.TaskProcess
+	waitFor(t, "the remote configuration test recorded in the state", func() bool {
+		procs, _ := st.TaskProcesses(ctx, n)
+		for _, r := range procs {
+			if cmd, _ := os.ReadFile("/proc/" + r.PID + "/cmdline"); strings.Contains(string(cmd), "3600") {
+				p = r
+				return true
+			}
+		}
+		return false
+	})
+	pid, err := strconv.Atoi(p.PID)
+	if err != nil || p.User != srv.User || p.Master != "ma" {
+		t.Fatalf("the record: %+v", p)
+	}
+	killDispatcher(ma, ma.Process.Pid)
+	if !testenv.ProcessAlive(pid) {
+		t.Fatalf("the remote command (pid %d) did not outlive its master; the test proves nothing", pid)
+	}
+	for deadline := time.Now().Add(90 * time.Second); taskStatus(t, b, id) == entities.TaskProcessing; time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatal("the other master never rescued the killed task")
+		}
+		if err := startMaster(t, b, "hosting", "dispatch", "--workers", "4").Wait(); err != nil {
+			t.Fatalf("master b's dispatch: %v", err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); testenv.ProcessAlive(pid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the remote command (pid %d) still runs after master b's rescue:\n%s", pid, must(t, b, "task", "log", id))
+		}
+	}
+	log := must(t, b, "task", "log", id)
+	if !strings.Contains(log, "killed process group "+p.PID) {
+		t.Errorf("the rescue's log does not name the kill:\n%s", log)
+	}
+	if left, err := st.TaskProcesses(ctx, n); err != nil || len(left) != 0 {
+		t.Errorf("records left after the rescue: %+v %v", left, err)
+	}
+	t.Logf("the rescue's log:\n%s", log)
 }

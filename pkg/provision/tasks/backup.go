@@ -342,6 +342,9 @@ func moveWithBackup(ctx context.Context, env *engine.Env, c *provision.Job, kind
 	// members are checked against the manifest as they are unpacked.
 	m.archive, m.backupCh = info.Path, backupChange(info, of)
 	ch, err := m.run(ctx)
+	if m.lost {
+		return nil, err // its backup is in the journal, which the new holder plays back and saves
+	}
 	return ch.Merge(&provision.Changes{Backup: m.backupCh}), err
 }
 
@@ -392,6 +395,7 @@ type move struct {
 	gate     *pageProbe              // a migrate's health gate: the front page before the move (nil: no gate)
 	j        *journal                // the undo steps on disk (journal.go)
 	holds    []*engine.Hold          // the move's locks, its task's and its site's
+	lost     bool                    // a hold was lost: another master took the move over
 	svc      db.Service              // dst's database service
 	same     *bool                   // sameRuntime, once told
 	// A sync's: the site the archive is of, and what it leaves as it is

@@ -197,6 +197,7 @@ func (m *move) held(ctx context.Context) error {
 }
 
 func (m *move) takenOver() error {
+	m.lost = true
 	c := m.src.c
 	return provision.Errorf(provision.ErrCancelled, "see in the task's log how its playback went, then retry the task if still wanted",
 		"another master took over this %s of %s and plays it back (this master did not renew its lock within the lease: it was stopped or cut off from the state); nothing more was done here",

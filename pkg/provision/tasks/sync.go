@@ -76,6 +76,9 @@ func siteSync(ctx context.Context, env *engine.Env, c *provision.Job) (*provisio
 	}()
 	m.archive = snap.Path
 	ch, err := m.run(ctx)
+	if m.lost {
+		return nil, err // the new holder plays the journal back
+	}
 	return ch.Merge(&provision.Changes{Backup: m.backupCh}), err
 }
 
