@@ -103,11 +103,12 @@ func (t *Task) KeepRemoteIn(r RemoteRecords) {
 }
 
 // remoteSync writes a task's remote process groups to its RemoteRecords
-// behind its commands, one write at a time: a command waits for no write
-// (a record costs it a channel send), writes that pile up while one runs
-// go together, and a command that starts and ends between two writes is
-// never written. The price is the time of one write, during which a
-// master that dies leaves a command just started unrecorded.
+// behind its commands, one write at a time, remoteSyncDelay after a
+// change: a command waits for no write (a record costs it a channel
+// send), changes that come together are written together, and a command
+// that starts and ends within the delay (most do) is never written. The
+// price is that delay (and one write), during which a master that dies
+// leaves a command just started unrecorded.
 type remoteSync struct {
 	t       *Task
 	recs    RemoteRecords
@@ -116,6 +117,10 @@ type remoteSync struct {
 	done    chan struct{}
 	written map[RemoteProcess]bool // what recs holds; under t.mu
 }
+
+// remoteSyncDelay is how long remoteSync waits after a change before it
+// writes.
+const remoteSyncDelay = 100 * time.Millisecond
 
 func (r *remoteSync) poke() {
 	select {
@@ -137,6 +142,11 @@ func (r *remoteSync) run() {
 		case <-retry:
 		}
 		retry = nil
+		select {
+		case <-r.stop:
+			return
+		case <-time.After(remoteSyncDelay):
+		}
 		if r.flush() != nil {
 			retry = time.After(time.Second)
 		}
