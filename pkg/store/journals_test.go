@@ -8,6 +8,15 @@ import (
 	"time"
 )
 
+// openPairClock is openPair, both handles on one clock the test moves.
+func openPairClock(t *testing.T) (a, b *Store, now *time.Time) {
+	a, b = openPair(t)
+	at := time.Now()
+	clock := func() time.Time { return at }
+	a.Now, b.Now = clock, clock
+	return a, b, &at
+}
+
 // TestMoveLocks: a move lock is one holder's; another master gets the
 // holder back until the holder's lease has run out (or dead says it is
 // gone) and then takes it over; a renewal keeps it, a release lets it go,
@@ -15,10 +24,7 @@ import (
 // once exactly one gets a free lock.
 func TestMoveLocks(t *testing.T) {
 	ctx := context.Background()
-	a, b := openPair(t)
-	now := time.Now()
-	clock := func() time.Time { return now }
-	a.Now, b.Now = clock, clock
+	a, b, now := openPairClock(t)
 	if h, ok, err := a.TakeMoveLock(ctx, "site-a.test", "m1", 100, "t1", time.Minute, nil); err != nil || !ok || h != nil {
 		t.Fatalf("free lock: %v %v %v", h, ok, err)
 	}
@@ -27,11 +33,11 @@ func TestMoveLocks(t *testing.T) {
 		t.Fatalf("held lock: %+v %v %v, want m1's", h, ok, err)
 	}
 	// Renewed: still m1's a minute and a half on.
-	now = now.Add(50 * time.Second)
+	*now = now.Add(50 * time.Second)
 	if mine, err := a.RenewMoveLock(ctx, "site-a.test", "t1", time.Minute); err != nil || !mine {
 		t.Fatalf("renew: %v %v", mine, err)
 	}
-	now = now.Add(40 * time.Second)
+	*now = now.Add(40 * time.Second)
 	if _, ok, _ := b.TakeMoveLock(ctx, "site-a.test", "m2", 200, "t2", time.Minute, nil); ok {
 		t.Fatal("a renewed lease was taken over")
 	}
@@ -44,7 +50,7 @@ func TestMoveLocks(t *testing.T) {
 	}
 	_ = a.ReleaseMoveLock(ctx, "site-a.test", "t1") // not its own any more: nothing
 	// The lease runs out: m1 takes it back.
-	now = now.Add(61 * time.Second)
+	*now = now.Add(61 * time.Second)
 	if h, ok, err := a.TakeMoveLock(ctx, "site-a.test", "m1", 100, "t3", time.Minute, nil); err != nil || !ok || h.Host != "m2" {
 		t.Fatalf("expired lease: %+v %v %v, want taken over from m2", h, ok, err)
 	}
@@ -109,10 +115,7 @@ func TestMoveJournals(t *testing.T) {
 // master took the lock over, the old holder writes and removes nothing.
 func TestHeldMoveJournal(t *testing.T) {
 	ctx := context.Background()
-	a, b := openPair(t)
-	now := time.Now()
-	clock := func() time.Time { return now }
-	a.Now, b.Now = clock, clock
+	a, b, now := openPairClock(t)
 	if _, ok, err := a.TakeMoveLock(ctx, "task-5", "m1", 100, "t1", time.Minute, nil); err != nil || !ok {
 		t.Fatalf("taking the lock: %v %v", ok, err)
 	}
@@ -122,7 +125,7 @@ func TestHeldMoveJournal(t *testing.T) {
 		}
 	}
 	// m1 stops renewing; m2 takes the lock over once the lease ran out.
-	now = now.Add(2 * time.Minute)
+	*now = now.Add(2 * time.Minute)
 	if _, ok, err := b.TakeMoveLock(ctx, "task-5", "m2", 200, "t2", time.Minute, nil); err != nil || !ok {
 		t.Fatalf("taking the lock over: %v %v", ok, err)
 	}

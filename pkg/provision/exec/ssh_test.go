@@ -404,14 +404,7 @@ func TestDeadTaskRemoteProcessesAreKilled(t *testing.T) {
 	if !testenv.ProcessAlive(pid) {
 		t.Fatal("KillRemote killed a process that is not the task's command")
 	}
-	if killed, err := exec.KillRemote(context.Background(), ex2, rps[0]); !killed || err != nil {
-		t.Fatalf("KillRemote: %v %v", killed, err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); testenv.ProcessAlive(pid); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the remote sleep (pid %d) still runs after KillRemote", pid)
-		}
-	}
+	killRemote(t, ex2, rps[0], pid)
 	if err := d.Release(); err != nil {
 		t.Fatal(err)
 	}
@@ -439,6 +432,20 @@ func TestTaskDirOnServerWithoutHome(t *testing.T) {
 	}
 	if again, err := exec.TempDir(ctx, ex); err != nil || again != dir {
 		t.Fatalf("TempDir again: %q, %v", again, err)
+	}
+}
+
+// killRemote kills p through ex (KillRemote) and waits until its process
+// pid is gone.
+func killRemote(t *testing.T, ex exec.Executor, p exec.RemoteProcess, pid int) {
+	t.Helper()
+	if killed, err := exec.KillRemote(context.Background(), ex, p); !killed || err != nil {
+		t.Fatalf("KillRemote: %v %v", killed, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); testenv.ProcessAlive(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the remote sleep (pid %d) still runs after KillRemote", pid)
+		}
 	}
 }
 
@@ -543,14 +550,7 @@ func TestRemoteProcessesInRecords(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0] != rps[0] || got[0].User != srv.User {
 		t.Fatalf("the rescue's remote processes: %+v %v, want %+v", got, err, rps)
 	}
-	if killed, err := exec.KillRemote(context.Background(), mustDial(t, srv, nil), got[0]); !killed || err != nil {
-		t.Fatalf("KillRemote: %v %v", killed, err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); testenv.ProcessAlive(pid); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the remote sleep (pid %d) still runs after KillRemote", pid)
-		}
-	}
+	killRemote(t, mustDial(t, srv, nil), got[0], pid)
 	if err := d.Release(); err != nil {
 		t.Fatal(err)
 	}
