@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -401,5 +402,46 @@ func TestWriteReusesCompressors(t *testing.T) {
 		t.Errorf("a backup of a small site allocated %d KiB, want at most 1 MiB: its compressor or buffers are not reused", per>>10)
 	} else {
 		t.Logf("%d KiB a backup", per>>10)
+	}
+}
+
+// BenchmarkWrite backs up a site of 64 MiB of files (half random bytes,
+// as photos are, half text) and a 16 MiB dump: the archive's speed, for
+// comparing changes to the compressor (docs/benchmarks.md, Backups, has
+// the real site against tar and the dump).
+func BenchmarkWrite(b *testing.B) {
+	dir := b.TempDir()
+	rnd := make([]byte, 1<<20)
+	text := bytes.Repeat([]byte("INSERT INTO wp_posts VALUES (1, 'a post of some words');\n"), 1<<20/58)
+	for i := range 64 {
+		body := text
+		if i%2 == 0 {
+			_, _ = rand.Read(rnd)
+			body = rnd
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%02d", i)), body, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	parts := []Part{{Name: "files", Path: dir, Dir: true}}
+	out := b.TempDir()
+	b.SetBytes(80 << 20)
+	for i := 0; i < b.N; i++ {
+		info, err := Write(context.Background(), out, "site.test-1.tar.gz", Source{
+			Files: pexec.NewLocal(), Parts: parts,
+			Dump: func(_ context.Context, w io.Writer) error {
+				for range 16 {
+					if _, err := w.Write(text); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			Manifest: Manifest{Site: "site.test"},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = os.Remove(info.Path)
 	}
 }
