@@ -5,7 +5,9 @@
 # WordPress site of about 200 MiB of files and a 50 MiB database
 # (scripts/benchsite makes them). Each is run once to warm the caches, then
 # ROUNDS times alternately; the medians are reported. The figures in
-# docs/benchmarks.md (Backups) come from this output.
+# docs/benchmarks.md (Backups) come from this output. AEGIR_BEFORE=BINARY
+# (an aegir built from another commit) also times its backup in each round,
+# for a before and after in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AEGIR=$PWD/bin/aegir
@@ -42,6 +44,7 @@ now() { date +%s%N; }
 secs() { printf '%.2f' "$(echo "($2 - $1) / 1000000000" | bc -l)"; }
 
 aegir_backup() { "$AEGIR" site backup "$DOMAIN" -q >/dev/null; }
+before_backup() { "$AEGIR_BEFORE" site backup "$DOMAIN" -q >/dev/null; }
 drop_aegir_backups() {
   for id in $("$AEGIR" backup list --site "$DOMAIN" --format csv --fields id | tail -n +2); do
     "$AEGIR" -y backup delete "$id" -q >/dev/null
@@ -73,11 +76,12 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1
 echo "warming the caches (one run of each, not counted)..."
 drop_aegir_backups; aegir_backup; shell_backup; shell_backup_parallel
 
-ab=(); sb=(); sp=(); av=(); ar=(); sr=()
+ab=(); bb=(); sb=(); sp=(); av=(); ar=(); sr=()
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r of $ROUNDS..."
   drop_aegir_backups
   ab+=("$(time_of aegir_backup)")
+  if [ -n "${AEGIR_BEFORE:-}" ]; then bb+=("$(time_of before_backup)"); fi
   sb+=("$(time_of shell_backup)")
   sp+=("$(time_of shell_backup_parallel)")
   av+=("$(time_of aegir_verify)")
@@ -98,6 +102,11 @@ printf '%-62s %8s %10s\n' "tar czf + mariadb-dump | gzip, one after the other" "
 printf '%-62s %8s %10s\n' "tar czf + mariadb-dump | gzip, at the same time" "$SP" "$shell_mb"
 printf 'aegir is %.1fx as fast as the shell one after the other, %.1fx as fast as at the same time (goal: 1.5x)\n\n' \
   "$(echo "$SB / $AB" | bc -l)" "$(echo "$SP / $AB" | bc -l)"
+if [ -n "${AEGIR_BEFORE:-}" ]; then
+  BB=$(median "${bb[@]}")
+  printf '%-62s %8s\n' "$AEGIR_BEFORE site backup (AEGIR_BEFORE)" "$BB"
+  printf 'the shell one after the other against it: %.1fx; all its rounds: %s\n\n' "$(echo "$SB / $BB" | bc -l)" "${bb[*]}"
+fi
 printf '%-62s %8s\n' "aegir backup verify (every member against the manifest)" "$AV"
 printf '\n%-62s %8s\n' "restore" "seconds"
 printf '%-62s %8s\n' "aegir site restore (checked, into a new database, swapped in)" "$AR"
