@@ -117,6 +117,11 @@ func TestPruneTasks(t *testing.T) {
 	mig2 := h.add(entities.TaskPlatformMigrate, platform, 1, entities.TaskSuccess, recent, 0)
 	m2a := h.add(entities.TaskSiteMigrate, site, 4, entities.TaskSuccess, recent, mig2)
 	_ = m2a
+	// A migrate whose child has a child of its own is kept whole.
+	mig3 := h.add(entities.TaskPlatformMigrate, platform, 2, entities.TaskSuccess, old+7*day, 0)
+	m3a := h.add(entities.TaskSiteMigrate, site, 4, entities.TaskSuccess, old+7*day, mig3)
+	m3g := h.add(entities.TaskSiteCron, site, 1, entities.TaskSuccess, old+7*day, m3a)
+	_ = h.add(entities.TaskPlatformMigrate, platform, 2, entities.TaskSuccess, recent, 0)
 
 	all := h.taskIDs()
 	gone := []int64{cron1, cron2, cron3, backupOld, moveX, mig0, m0a, m0b}
@@ -126,7 +131,7 @@ func TestPruneTasks(t *testing.T) {
 			kept = append(kept, id)
 		}
 	}
-	for _, id := range []int64{cronNew, verify, backupNew, pverify, queued, processing, cron2Old, moveJ, moveL, mig1, m1a, m1b, mig2} {
+	for _, id := range []int64{cronNew, verify, backupNew, pverify, queued, processing, cron2Old, moveJ, moveL, mig1, m1a, m1b, mig2, mig3, m3a, m3g} {
 		if !slices.Contains(kept, id) {
 			t.Fatalf("task %d is expected both gone and kept", id)
 		}
