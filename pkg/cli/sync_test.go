@@ -147,6 +147,11 @@ func TestSyncKilledMidwayIsUndone(t *testing.T) {
 	if len(backups(t, h.home, dst)) != 1 {
 		t.Fatal("the backup the killed sync took first is not recorded")
 	}
+	// The snapshot of the source was the sync's own: neither kept nor
+	// recorded, so nothing of the source may be left in backups/.
+	if left, _ := filepath.Glob(filepath.Join(h.home, "backups", "*"+src+"*")); len(left) > 0 || len(backups(t, h.home, src)) > 0 {
+		t.Fatalf("the rescue left the sync's snapshot of %s: %v", src, left)
+	}
 	must(t, h.home, "site", "sync", src, dst, "-q")
 	if b, _ := os.ReadFile(mine); string(b) != src {
 		t.Fatalf("a sync after the rescue: the target's file says %q", b)

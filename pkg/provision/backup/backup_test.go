@@ -445,3 +445,34 @@ func BenchmarkWrite(b *testing.B) {
 		_ = os.Remove(info.Path)
 	}
 }
+
+// A scratch archive (a sync's snapshot) is whole and verifies, but keeps
+// the task's temporary name: the rescue of its task, should the task die
+// before removing it, finds it with TaskTemps.
+func TestWriteScratchKeepsTaskName(t *testing.T) {
+	_, parts := tree(t)
+	home, out := t.TempDir(), t.TempDir()
+	task, err := pexec.StartTask(home, 41)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close(context.Background())
+	ctx := pexec.WithTask(context.Background(), task)
+	info, err := Write(ctx, out, "site.test-1.tar.gz", Source{Files: pexec.NewLocal(), Parts: parts, Scratch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(context.Background(), info.Path); err != nil {
+		t.Fatal(err)
+	}
+	if exists, _ := filepath.Glob(filepath.Join(out, "site.test-1*.tar.gz")); len(exists) > 0 {
+		t.Fatalf("a scratch archive took a backup's name: %v", exists)
+	}
+	temps, err := TaskTemps(out, 41)
+	if err != nil || len(temps) != 1 || temps[0] != info.Path {
+		t.Fatalf("TaskTemps of the task: %v, %v; want [%s]", temps, err, info.Path)
+	}
+	if other, _ := TaskTemps(out, 4); len(other) > 0 {
+		t.Fatalf("TaskTemps of task 4 lists task 41's scratch: %v", other)
+	}
+}

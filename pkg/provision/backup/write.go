@@ -49,6 +49,11 @@ type Source struct {
 	Manifest Manifest
 	Level    int // compression level (pgzip); 0: DefaultLevel
 	Log      Logf
+	// Scratch keeps the finished archive under its temporary name (the
+	// task's mark in it): it is the caller's to use and remove, never a
+	// backup to keep, and the rescue of a task that died before removing
+	// it finds it as it finds a half-written one (TaskTemps).
+	Scratch bool
 }
 
 // Info describes a written archive.
@@ -119,9 +124,11 @@ func Write(ctx context.Context, dir, name string, src Source) (info *Info, err e
 	if err != nil {
 		return nil, err
 	}
-	final, err := claimName(f.Name(), dir, name)
-	if err != nil {
-		return nil, err
+	final := f.Name()
+	if !src.Scratch {
+		if final, err = claimName(f.Name(), dir, name); err != nil {
+			return nil, err
+		}
 	}
 	return &Info{Path: final, Size: size, SHA256: sum, Created: w.created, Manifest: m}, nil
 }

@@ -115,6 +115,17 @@ func (m *move) giveToWebServer(ctx context.Context, parts []backup.Part) {
 // directory: the dump from the database server and the files from the
 // web server stream into the archive as they are read.
 func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
+	return writeBackup(ctx, s, false)
+}
+
+// takeSnapshot writes a backup of the site that is the task's own scratch
+// (backup.Source.Scratch): the caller removes it, and if the task dies
+// first its rescue does.
+func takeSnapshot(ctx context.Context, s *site) (*backup.Info, error) {
+	return writeBackup(ctx, s, true)
+}
+
+func writeBackup(ctx context.Context, s *site, scratch bool) (*backup.Info, error) {
 	c := s.c
 	if c.Backup.Dir == "" {
 		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup.dir (the master's AEGIR_HOME/backups) in the job", "no backup directory given")
@@ -149,7 +160,8 @@ func takeBackup(ctx context.Context, s *site) (*backup.Info, error) {
 		Dump:  func(ctx context.Context, w io.Writer) error { return svc.Dump(ctx, dbEx, c.Site.DB.Name, w) },
 		Manifest: backup.Manifest{Site: c.Site.Domain, URL: s.url(), Aliases: c.Site.Aliases, Platform: c.Site.Platform.Name, PlatformType: s.p.Type, CoreVersion: s.p.Version,
 			WebServer: c.Site.Web.Name, DBServer: c.Site.DBServer.Machine.Name, DBType: c.Site.DBServer.Type, DBName: c.Site.DB.Name, CertSource: certSource, CertFile: certFile},
-		Log: s.env.Logf,
+		Log:     s.env.Logf,
+		Scratch: scratch,
 	})
 	if err != nil {
 		var pe *provision.Error

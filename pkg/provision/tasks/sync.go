@@ -64,7 +64,7 @@ func siteSync(ctx context.Context, env *engine.Env, c *provision.Job) (*provisio
 	}
 	m.backupCh = backupChange(pre, "")
 	env.LogFixf(provision.LevelInfo, []entities.Action{entities.Do("site.restore", to)}, "the backup of %s taken before the sync is %s; a restore brings it back", to, pre.Path)
-	snap, err := takeBackup(ctx, source)
+	snap, err := takeSnapshot(ctx, source)
 	if err != nil {
 		return &provision.Changes{Backup: m.backupCh}, err
 	}
