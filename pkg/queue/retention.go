@@ -45,8 +45,9 @@ const (
 	PruneRun = "prune"
 
 	// pruneMaxBatches bounds one dispatch's prune: at most this many
-	// batches (of store.PruneBatch) of tasks and of audit entries; what
-	// is left goes at the next dispatch. A state that was never pruned
+	// batches (of store.PruneBatch) of tasks, of process records, of
+	// audit entries and (Watch) of webhook deliveries; what is left goes
+	// at the next dispatch. A state that was never pruned
 	// (millions of tasks) is pruned over a few dispatches, none of which
 	// spends more than a few seconds on it.
 	pruneMaxBatches = 100
@@ -78,10 +79,13 @@ func (d *Dispatcher) Prune(ctx context.Context) (*store.Pruned, error) {
 	if p.More || err != nil {
 		err = errors.Join(err, d.Store.ReleaseRun(context.WithoutCancel(ctx), PruneRun, now))
 	}
-	if p.Tasks > 0 || p.Audit > 0 || p.More {
+	if p.Tasks > 0 || p.Audit > 0 || p.Processes > 0 || p.More {
 		var parts []string
 		if keepTasks > 0 {
 			parts = append(parts, fmt.Sprintf("%d finished tasks (%d log lines) that ended more than %s ago", p.Tasks, p.LogLines, formatDuration(keepTasks)))
+			if p.Processes > 0 {
+				parts = append(parts, fmt.Sprintf("%d records of processes on remote servers of tasks gone or ended that long ago", p.Processes))
+			}
 		}
 		if keepAudit > 0 {
 			parts = append(parts, fmt.Sprintf("%d audit entries older than %s", p.Audit, formatDuration(keepAudit)))

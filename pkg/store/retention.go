@@ -39,7 +39,13 @@ import (
 // task_id and the webhook deliveries' JSON (a task.failed event) are
 // records of what happened and keep the id of a task pruned since (its
 // show then says it was not found); a backup refers to no task; log
-// lines go with their task.
+// lines go with their task, and so do its records of process groups on
+// remote servers (task_processes). Those records also go, in batches of
+// their own, when their task is gone (deleted before this prune existed)
+// or ended before the cutoff but is kept: a record is meant to go with
+// its command's end or the task's rescue, and one left that long (a
+// rescue that could not reach its server) would only make a rescue kill
+// a pid that is another process's by now.
 //
 // Deleting is done in transactions of at most Batch tasks (with their
 // log lines and children), so that a prune never holds SQLite's one
@@ -77,7 +83,11 @@ type Pruned struct {
 	Tasks    int64 `json:"tasks" yaml:"tasks"`         // tasks, children included
 	LogLines int64 `json:"log_lines" yaml:"log_lines"` // their log lines
 	Audit    int64 `json:"audit" yaml:"audit"`         // audit log entries
-	More     bool  `json:"more" yaml:"more"`           // MaxBatches stopped it before the end
+	// Processes: records of process groups on remote servers
+	// (task_processes) of the tasks deleted, of tasks gone, and of tasks
+	// that ended before the cutoff.
+	Processes int64 `json:"processes" yaml:"processes"`
+	More      bool  `json:"more" yaml:"more"` // MaxBatches stopped it before the end
 }
 
 // mayGo is the condition under which task X (an alias, replaced) may go
@@ -110,6 +120,9 @@ func (s *Store) Prune(ctx context.Context, r PruneRule) (Pruned, error) {
 	}
 	if !r.TasksBefore.IsZero() {
 		if err := s.pruneTasks(ctx, r, &p); err != nil {
+			return p, err
+		}
+		if err := s.pruneProcesses(ctx, r, &p); err != nil {
 			return p, err
 		}
 	}
@@ -219,6 +232,8 @@ func (s *Store) pruneTasks(ctx context.Context, r PruneRule, p *Pruned) error {
 			}{
 				{`DELETE FROM task_log WHERE task_id IN (`, kids, &p.LogLines},
 				{`DELETE FROM task_log WHERE task_id IN (`, ids, &p.LogLines},
+				{`DELETE FROM task_processes WHERE task_id IN (`, kids, &p.Processes},
+				{`DELETE FROM task_processes WHERE task_id IN (`, ids, &p.Processes},
 				{`DELETE FROM tasks WHERE id IN (`, kids, &p.Tasks},
 				{`DELETE FROM tasks WHERE id IN (`, ids, &p.Tasks},
 			} {
@@ -258,6 +273,22 @@ func (s *Store) yieldWriter(ctx context.Context, took time.Duration) error {
 	case <-time.After(min(took, 100*time.Millisecond)):
 		return nil
 	}
+}
+
+// pruneProcesses deletes the records of process groups (task_processes)
+// whose task is gone, or ended before r.TasksBefore and is kept (the
+// newest of its type, a move's with its journal), a batch a statement.
+// Only a rescue reads them, and only of a task still processing. There
+// are few (a task's records go when it ends): each batch reads them all,
+// with a probe of tasks each.
+func (s *Store) pruneProcesses(ctx context.Context, r PruneRule, p *Pruned) error {
+	n, more, err := s.deleteBatches(ctx, `DELETE FROM task_processes WHERE (task_id, host, pid) IN (
+		SELECT o.task_id, o.host, o.pid FROM task_processes o LEFT JOIN tasks t ON t.id = o.task_id
+		WHERE t.id IS NULL OR (t.finished < ? AND t.status NOT IN ('queued', 'processing'))
+		ORDER BY o.task_id, o.host, o.pid LIMIT ?)`, ms2(r.TasksBefore), r.Batch, r.MaxBatches)
+	p.Processes += n
+	p.More = p.More || more
+	return err
 }
 
 // pruneAudit deletes the audit log's entries made before r.AuditBefore,

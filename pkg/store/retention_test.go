@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -185,6 +186,80 @@ func TestPruneTasksMaxBatches(t *testing.T) {
 	}
 	if got := h.taskIDs(); !slices.Equal(got, []int64{newest}) {
 		t.Fatalf("left %v, want only the newest %d", got, newest)
+	}
+}
+
+// A prune deletes the records of remote process groups (task_processes)
+// of the tasks it deletes, with them, and those of tasks gone or ended
+// before the cutoff, in batches; those of tasks running or ended since
+// stay.
+func TestPruneTaskProcesses(t *testing.T) {
+	s := open(t)
+	h := history{t, s}
+	ctx := context.Background()
+	const site = entities.TargetSite
+	old, recent := 100*day, 10*day
+	pruned := h.add(entities.TaskSiteBackup, site, 1, entities.TaskError, old+day, 0)
+	_ = h.add(entities.TaskSiteBackup, site, 1, entities.TaskSuccess, recent, 0)
+	newestOld := h.add(entities.TaskSiteVerify, site, 1, entities.TaskError, old, 0) // kept: newest of its type
+	running := h.add(entities.TaskSiteCron, site, 2, entities.TaskProcessing, old, 0)
+	ended := h.add(entities.TaskSiteCron, site, 3, entities.TaskError, recent, 0)
+	gone := h.add(entities.TaskSiteCron, site, 4, entities.TaskError, recent, 0)
+	if _, err := s.db.Exec(`DELETE FROM tasks WHERE id = ?`, gone); err != nil {
+		t.Fatal(err)
+	}
+	procs := func(n int) []TaskProcess {
+		var ps []TaskProcess
+		for i := 0; i < n; i++ {
+			ps = append(ps, TaskProcess{Host: "10.0.0.2:22", User: "aegir", PID: itoa(int64(4000 + i)), Name: "mysqldump"})
+		}
+		return ps
+	}
+	for _, r := range []struct {
+		task int64
+		n    int
+	}{{pruned, 2}, {newestOld, 1}, {running, 2}, {ended, 1}, {gone, 3}, {gone + 1000, 1}} {
+		if err := s.AddTaskProcesses(ctx, r.task, "m1", procs(r.n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := func() map[int64]int {
+		t.Helper()
+		rows, err := s.db.Query(`SELECT task_id FROM task_processes`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := scanColumn[int64](rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[int64]int{}
+		for _, id := range ids {
+			m[id]++
+		}
+		return m
+	}
+	want := map[int64]int{running: 2, ended: 1}
+	// One batch of 2 at most: the 5 orphans are not all gone, More says so.
+	r := PruneRule{TasksBefore: pruneNow.Add(-90 * day), Batch: 2, MaxBatches: 1}
+	p, err := s.Prune(ctx, r)
+	if err != nil || p.Tasks != 1 || p.Processes != 2+2 || !p.More {
+		t.Fatalf("first: %+v, %v; want 1 task, its 2 records and 2 orphans, and more", p, err)
+	}
+	r.MaxBatches = 0
+	p, err = s.Prune(ctx, r)
+	if err != nil || p.Tasks != 0 || p.Processes != 3 || p.More {
+		t.Fatalf("second: %+v, %v; want the 3 orphans left", p, err)
+	}
+	if got := left(); !maps.Equal(got, want) {
+		t.Fatalf("records left by task: %v, want %v", got, want)
+	}
+	// Without TasksBefore, no task record goes.
+	if err := s.AddTaskProcesses(ctx, gone, "m1", procs(1)); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Prune(ctx, PruneRule{AuditBefore: pruneNow}); err != nil || p.Processes != 0 {
+		t.Fatalf("audit only: %+v, %v", p, err)
 	}
 }
 
