@@ -189,10 +189,14 @@ func (d *Dispatcher) Watch(ctx context.Context) error {
 		errs = append(errs, d.Store.ForgetMarks(ctx, entities.EventSiteUnhealthy+":", marks))
 	}
 	if keep := d.keepDeliveries(); keep > 0 {
-		n, err := d.Store.PruneDeliveries(ctx, now.Add(-keep))
+		n, more, err := d.Store.PruneDeliveries(ctx, now.Add(-keep), store.PruneBatch, pruneMaxBatches)
 		errs = append(errs, err)
 		if n > 0 {
-			d.logf("queue: deleted %d webhook deliveries that ended more than %s ago", n, formatDuration(keep))
+			left := ""
+			if more {
+				left = "; more are left for the next pass"
+			}
+			d.logf("queue: deleted %d webhook deliveries that ended more than %s ago%s", n, formatDuration(keep), left)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

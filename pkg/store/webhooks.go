@@ -231,14 +231,25 @@ func (s *Store) DeliveryAttempt(ctx context.Context, id int64, a Attempt) error 
 }
 
 // PruneDeliveries deletes the deliveries that ended (delivered or
-// failed) before cutoff, their last attempt's time, and returns how many
-// it deleted; pending ones stay, however old. It deletes PruneBatch a
-// statement, as Prune does (a receiver down for weeks leaves many).
-func (s *Store) PruneDeliveries(ctx context.Context, cutoff time.Time) (int64, error) {
-	n, _, err := s.deleteBatches(ctx, `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
-		WHERE status IN ('delivered', 'failed') AND COALESCE(last_attempt, created) < ? ORDER BY id LIMIT ?)`, ms2(cutoff), PruneBatch, 0)
-	return n, err
+// failed) before cutoff, their last attempt's time, oldest first, and
+// returns how many it deleted; pending ones stay, however old. It deletes
+// batch a statement (≤ 0, or more than PruneBatch: PruneBatch), as Prune
+// does (a receiver down for weeks leaves many), at most maxBatches
+// statements (0: as many as it takes; more then says some are left). The
+// index webhook_deliveries_ended (migration 23) gives each batch its rows
+// alone, in order.
+func (s *Store) PruneDeliveries(ctx context.Context, cutoff time.Time, batch, maxBatches int) (n int64, more bool, err error) {
+	if batch <= 0 || batch > PruneBatch {
+		batch = PruneBatch
+	}
+	return s.deleteBatches(ctx, `DELETE FROM webhook_deliveries WHERE id IN (`+endedDeliveries+`)`, ms2(cutoff), batch, maxBatches)
 }
+
+// endedDeliveries is the oldest ?2 deliveries that ended (delivered or
+// failed: not pending) before ?1: a range of webhook_deliveries_ended, in
+// its order. Its status condition must stay the index's, as written.
+const endedDeliveries = `SELECT id FROM webhook_deliveries WHERE status <> 'pending'
+	AND COALESCE(last_attempt, created) < ? ORDER BY COALESCE(last_attempt, created), id LIMIT ?`
 
 // SiteClient is the domain and client name of the site a task's target
 // belongs to (a site, or a backup's site); "" for none.
