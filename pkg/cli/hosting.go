@@ -41,6 +41,10 @@ entries older than audit.keep, beside the tasks it runs; the newest task of
 each type on each site, platform or server stays (docs/configuration.md,
 Retention).
 
+With --format json (or yaml) it prints the pass as one record: rescued,
+scheduled, ran, failed, delivered and, when a prune was due, pruned (tasks,
+log_lines, audit, processes, more): docs/json.md, dispatch.
+
 Failed tasks are reported by the notify.* settings, not by the exit code:
 it exits 0 unless the dispatch itself failed.`, runDispatch, nil)
 
