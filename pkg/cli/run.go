@@ -144,6 +144,48 @@ func (a *App) printQueued(t *entities.Task) error {
 	return a.print(t)
 }
 
+// newPool is the connection pool of this invocation, its SSH host keys
+// kept in the state (hosting.StateKnownHosts), whichever its engine, so
+// that masters sharing it trust the same keys. The home's known_hosts is
+// imported on first use and written from the state; the lines it had
+// that the state refuses are warned about.
+func (a *App) newPool(st *store.Store) (*engine.Pool, error) {
+	pool := engine.NewPool(a.home)
+	kh := a.knownHosts(st, pool.KnownHostsFile())
+	conflicts, err := kh.Import(a.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("importing the SSH host keys of %s into the state: %w", pool.KnownHostsFile(), err)
+	}
+	for _, c := range conflicts {
+		a.warnf("%s: %s", c, a.forgetCommand(st, c.Host))
+	}
+	pool.KnownHosts = kh
+	return pool, nil
+}
+
+// forgetCommand is the server edit that replaces the host key of host:
+// for the servers at that address (SERVER when none is).
+func (a *App) forgetCommand(st *store.Store, host string) string {
+	var cmds []string
+	if servers, err := st.ListServers(a.ctx); err == nil {
+		for _, s := range servers {
+			if !s.IsLocal() && hosting.HostOf(s.Host, s.SSHPort) == host {
+				cmds = append(cmds, wordFix(entities.Do("server.edit", s.Name, "forget-host-key", "accept-host-key")))
+			}
+		}
+	}
+	if len(cmds) == 0 {
+		cmds = append(cmds, wordFix(entities.Do("server.edit", "SERVER", "forget-host-key", "accept-host-key")))
+	}
+	return strings.Join(cmds, "; ")
+}
+
+// knownHosts keeps the SSH host keys in the state, mirrored in file.
+func (a *App) knownHosts(st *store.Store, file string) *hosting.StateKnownHosts {
+	queue.SetMaster(a.cfg.GetString("master")) // the keys it records name it
+	return &hosting.StateKnownHosts{Store: st, File: file, Master: queue.Master()}
+}
+
 // runner is the front end's task runner for this invocation.
 func (a *App) runner() (*hosting.Runner, error) {
 	st, err := a.Store()
@@ -151,7 +193,10 @@ func (a *App) runner() (*hosting.Runner, error) {
 		return nil, err
 	}
 	queue.SetMaster(a.cfg.GetString("master")) // tasks' workers, move locks and backups name it
-	pool := engine.NewPool(a.home)
+	pool, err := a.newPool(st)
+	if err != nil {
+		return nil, err
+	}
 	if st.Dialect() == "postgres" {
 		// Several masters may share it: moves' journals and locks, and
 		// tasks' processes on remote servers, are kept there, where

@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/hosting"
 	pexec "github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/provision/web"
+	"github.com/aegir-project/aegir/pkg/queue"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -20,7 +24,7 @@ import (
 type serverFlags struct {
 	host, sshUser, sshKey, remoteHome            string
 	sshPort                                      int
-	acceptHostKey                                bool
+	acceptHostKey, forgetHostKey                 bool
 	http, httpTestCmd, httpRestartCmd, phpFPM    string
 	httpListenIP                                 string
 	httpPort, httpsPort                          int
@@ -30,7 +34,10 @@ type serverFlags struct {
 	queue                                        bool
 }
 
-func (f *serverFlags) register(fs *pflag.FlagSet) {
+func (f *serverFlags) register(fs *pflag.FlagSet, edit bool) {
+	if edit {
+		fs.BoolVar(&f.forgetHostKey, "forget-host-key", false, "forget the SSH host keys recorded for the server's address (every master's), before its verify: with --accept-host-key it records the key the server offers now")
+	}
 	fs.StringVar(&f.host, "host", "", "host name or address of the server (localhost with no --ssh-user: this machine)")
 	fs.StringVar(&f.sshUser, "ssh-user", "", "SSH user on a remote server")
 	intFlag(fs, &f.sshPort, "ssh-port", 22, "SSH port")
@@ -321,14 +328,14 @@ type ServerOptions struct {
 
 // newServerCmd is server add or edit: the settings flags parsed into
 // ServerOptions for run.
-func newServerCmd(a *App, cmd *cobra.Command, runF, run func(*ServerOptions) error) *cobra.Command {
+func newServerCmd(a *App, cmd *cobra.Command, edit bool, runF, run func(*ServerOptions) error) *cobra.Command {
 	o := &ServerOptions{App: a}
 	cmd.Args = cobra.ExactArgs(1)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		o.Name, o.Set = args[0], givenFlags(cmd.Flags())
 		return runWith(o, runF, run)
 	}
-	o.Flags.register(cmd.Flags())
+	o.Flags.register(cmd.Flags(), edit)
 	return cmd
 }
 
@@ -337,10 +344,12 @@ func newServerAddCmd(a *App, runF func(*ServerOptions) error) *cobra.Command {
 		Use:   "add NAME --host HOST [--http nginx|apache] [--db mariadb|mysql|postgresql]",
 		Short: "Add a server with its services, then verify it",
 		Long: `Add a server. With --host localhost and no --ssh-user it is this machine;
-anything else is reached over SSH, with its host key verified against
-AEGIR_HOME/known_hosts (--accept-host-key records it on first contact).
-The server is verified at once (use --queue to leave that to the dispatcher).`,
-	}, runF, runServerAdd)
+anything else is reached over SSH, with its host key verified against the
+host keys in the state, which every master sharing it trusts
+(--accept-host-key records it on first contact; AEGIR_HOME/known_hosts is
+written from them for rsync and ssh). The server is verified at once (use
+--queue to leave that to the dispatcher).`,
+	}, false, runF, runServerAdd)
 }
 
 func runServerAdd(o *ServerOptions) error {
@@ -365,7 +374,15 @@ func newServerEditCmd(a *App, runF func(*ServerOptions) error) *cobra.Command {
 	return newServerCmd(a, &cobra.Command{
 		Use:   "edit NAME [flags]",
 		Short: "Change a server's settings or add a service, then verify it",
-	}, runF, runServerEdit)
+		Long: `Change a server's settings or add a service, then verify it.
+
+A server whose SSH host key changed (reinstalled) is refused by every
+master. Once you have checked the new key with the server's admin,
+--forget-host-key --accept-host-key forgets the old key (in the state, for
+every master, and in AEGIR_HOME/known_hosts) and records the one the
+server offers at its verify. The edit's verify task logs the keys it
+forgot.`,
+	}, true, runF, runServerEdit)
 }
 
 func runServerEdit(o *ServerOptions) error {
@@ -376,7 +393,52 @@ func runServerEdit(o *ServerOptions) error {
 	if err := o.Flags.apply(o.Set, v); err != nil {
 		return err
 	}
-	return o.saveServer(st, v, o.Flags.queue, st.UpdateServer)
+	save := st.UpdateServer
+	if o.Flags.forgetHostKey {
+		if v.IsLocal() {
+			return invalid("--forget-host-key", "", "needs a remote server reached over SSH; this one is this machine")
+		}
+		line, err := o.forgetHostKeys(st, v)
+		if err != nil {
+			return err
+		}
+		// The edit's verify task keeps what it forgot.
+		save = func(ctx context.Context, v *entities.Server) (*entities.Task, error) {
+			t, err := st.UpdateServer(ctx, v)
+			if err == nil {
+				err = st.AppendLog(ctx, t.ID, line)
+			}
+			return t, err
+		}
+	}
+	return o.saveServer(st, v, o.Flags.queue, save)
+}
+
+// forgetHostKeys forgets the host keys of v's address, in the state and
+// the home's known_hosts, and returns the log line that says which.
+func (o *ServerOptions) forgetHostKeys(st *store.Store, v *entities.Server) (entities.LogLine, error) {
+	host := hosting.HostOf(v.Host, v.SSHPort)
+	gone, err := o.knownHosts(st, filepath.Join(o.home, "known_hosts")).ForgetKeys(o.ctx, host)
+	if err != nil {
+		return entities.LogLine{}, fmt.Errorf("forgetting the host keys of %s: %w", host, err)
+	}
+	var keys []string
+	for _, k := range gone {
+		keys = append(keys, fmt.Sprintf("%s %s (recorded by %s at %s)", k.Type, k.Fingerprint, orUnknown(k.AddedBy), k.AddedAt.Format("2006-01-02 15:04 UTC")))
+	}
+	msg := fmt.Sprintf("the edit of server %s forgot no host key of %s: none was recorded", v.Name, host)
+	if len(keys) > 0 {
+		msg = fmt.Sprintf("the edit of server %s on master %s forgot the host key(s) of %s: %s", v.Name, queue.Master(), host, strings.Join(keys, ", "))
+	}
+	o.infof("%s", msg)
+	return entities.LogLine{Time: time.Now(), Level: entities.LevelInfo, Message: msg}, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unnamed master"
+	}
+	return "master " + s
 }
 
 func runServerList(o *ListOptions) error {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/hosting"
-	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 	"github.com/aegir-project/aegir/pkg/provision/fpm"
 )
@@ -92,7 +91,10 @@ func runSiteLogs(o *SiteLogsOptions) error {
 	if err != nil {
 		return err
 	}
-	pool := engine.NewPool(o.home)
+	pool, err := o.newPool(st)
+	if err != nil {
+		return err
+	}
 	defer pool.Close()
 	ex, err := pool.Connect(o.ctx, hosting.ServerRef(srv))
 	if err != nil {

@@ -46,10 +46,15 @@ type Pool struct {
 	// remote servers where every master reads them (the state); nil: in
 	// each task's directory in the aegir home. Each task's Env gets it.
 	Processes exec.RemoteRecords
+	// KnownHosts keeps the SSH host keys the pool's connections trust
+	// where every master reads them (the state), which keeps
+	// KnownHostsFile written for OpenSSH tools; nil: KnownHostsFile
+	// alone.
+	KnownHosts exec.KnownHosts
 }
 
 // NewPool makes a Pool whose SSH connections verify host keys against
-// HOME/known_hosts.
+// HOME/known_hosts (see KnownHosts).
 func NewPool(home string) *Pool {
 	return &Pool{home: home, conns: map[string]*poolConn{}, local: &localConn{Executor: exec.NewLocal()}, Reloads: NewReloadSet(), Dial: func(ctx context.Context, cfg exec.SSHConfig) (Executor, error) {
 		return exec.DialSSH(ctx, cfg)
@@ -71,7 +76,7 @@ func (p *Pool) SSHConfig(s provision.ServerRef) exec.SSHConfig {
 		user = "root"
 	}
 	return exec.SSHConfig{Host: s.Host, Port: port, User: user, KeyFile: s.SSHKey,
-		KnownHostsFile: p.KnownHostsFile(), AcceptNewHostKey: s.AcceptHostKey, Name: s.Name}
+		KnownHostsFile: p.KnownHostsFile(), KnownHosts: p.KnownHosts, AcceptNewHostKey: s.AcceptHostKey, Name: s.Name}
 }
 
 // Connect returns the executor for s, connecting on first use. Connecting

@@ -2,7 +2,11 @@ package exec
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,10 +22,224 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 )
 
-// hostKeys verifies a server's host key against a known_hosts file and,
+// KnownHosts is where the SSH host keys that connections trust are kept:
+// a known_hosts file by default (FileKnownHosts), or a store that several
+// masters share, which the front end gives. A host is named as
+// knownhosts.Normalize names it: "host" for port 22, "[host]:port" for
+// another.
+type KnownHosts interface {
+	// Keys are the keys recorded for host, at most one of each type.
+	Keys(ctx context.Context, host string) ([]KnownKey, error)
+	// Add records key for host and reports whether it wrote it (false:
+	// it was recorded already, by another connection). When a different
+	// key of the same type is recorded for host, it writes nothing and
+	// returns a *KeyConflictError naming the recorded one.
+	Add(ctx context.Context, host string, key ssh.PublicKey) (bool, error)
+	// Forget removes every key recorded for host and says how many.
+	Forget(ctx context.Context, host string) (int, error)
+	// String says where the keys are kept, for messages.
+	String() string
+}
+
+// KnownKey is a host key as recorded, with where it was recorded.
+type KnownKey struct {
+	Key ssh.PublicKey
+	// Where says where it is recorded, for messages: "FILE line N", or
+	// the store's words (who recorded it, when).
+	Where string
+}
+
+// KeyConflictError is an Add refused: the host has a different key of the
+// same type recorded (Known).
+type KeyConflictError struct {
+	Host  string
+	Known []KnownKey
+}
+
+func (e *KeyConflictError) Error() string {
+	var old []string
+	for _, k := range e.Known {
+		old = append(old, describeKey(k))
+	}
+	return fmt.Sprintf("%s has another host key of that type recorded: %s", e.Host, strings.Join(old, ", "))
+}
+
+func describeKey(k KnownKey) string {
+	return fmt.Sprintf("%s %s (%s)", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Where)
+}
+
+// SameKey reports whether a and b are the same public key.
+func SameKey(a, b ssh.PublicKey) bool { return bytes.Equal(a.Marshal(), b.Marshal()) }
+
+// FileKnownHosts keeps host keys in an OpenSSH known_hosts file (File),
+// as ssh does: hashed host names, patterns and markers (@revoked) are
+// understood; keys are added in plain lines, the file created 0600.
+type FileKnownHosts struct {
+	File string
+}
+
+var _ KnownHosts = FileKnownHosts{}
+
+// knownHostsMu serialises changes to known_hosts files within this
+// process.
+var knownHostsMu sync.Mutex
+
+func (f FileKnownHosts) String() string { return f.File }
+
+// callback loads the file afresh: another connection may have just
+// recorded a key.
+func (f FileKnownHosts) callback() (ssh.HostKeyCallback, error) {
+	if _, err := os.Stat(f.File); errors.Is(err, fs.ErrNotExist) {
+		return func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }, nil
+	}
+	cb, err := knownhosts.New(f.File)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read known hosts file %s: %v", f.File, err)
+	}
+	return cb, nil
+}
+
+// hostAddr turns a normalized host ("h", "[h]:p") back into the host:port
+// address the known_hosts library checks.
+func hostAddr(host string) string {
+	if strings.HasPrefix(host, "[") {
+		if i := strings.LastIndex(host, "]:"); i > 0 {
+			return net.JoinHostPort(host[1:i], host[i+2:])
+		}
+	}
+	return net.JoinHostPort(host, "22")
+}
+
+// Keys asks the file for the keys of host with a key no host has: the
+// library's answer lists those it knows (the first of each type).
+func (f FileKnownHosts) Keys(_ context.Context, host string) ([]KnownKey, error) {
+	cb, err := f.callback()
+	if err != nil {
+		return nil, err
+	}
+	probe, _ := ssh.NewPublicKey(ed25519.PublicKey(make([]byte, ed25519.PublicKeySize)))
+	var ke *knownhosts.KeyError
+	// knownhosts checks the address by name; remote only has to be set.
+	err = cb(hostAddr(host), &net.TCPAddr{IP: net.IPv4zero}, probe)
+	if !errors.As(err, &ke) {
+		if err == nil {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("checking the host key of %s in %s: %v", host, f.File, err)
+	}
+	out := make([]KnownKey, 0, len(ke.Want))
+	for _, k := range ke.Want {
+		out = append(out, KnownKey{Key: k.Key, Where: fmt.Sprintf("%s line %d", k.Filename, k.Line)})
+	}
+	return out, nil
+}
+
+// revoked refuses a key marked @revoked in the file.
+func (f FileKnownHosts) revoked(host string, key ssh.PublicKey) error {
+	cb, err := f.callback()
+	if err != nil {
+		return err
+	}
+	var re *knownhosts.RevokedError
+	if errors.As(cb(hostAddr(host), &net.TCPAddr{IP: net.IPv4zero}, key), &re) {
+		return fmt.Errorf("%w: the host key %s of %s is marked revoked in %s:%d; refusing to connect",
+			ErrHostKey, ssh.FingerprintSHA256(key), host, re.Revoked.Filename, re.Revoked.Line)
+	}
+	return nil
+}
+
+// staleHint says how to remove host's stale key by hand.
+func (f FileKnownHosts) staleHint(host string) string {
+	return fmt.Sprintf("remove the stale line with: ssh-keygen -R %s -f %s  then record the new one", Quote(host), Quote(f.File))
+}
+
+// Add appends a plain line for key, creating the file (0600) and its
+// directory (0700) when needed.
+func (f FileKnownHosts) Add(ctx context.Context, host string, key ssh.PublicKey) (bool, error) {
+	knownHostsMu.Lock()
+	defer knownHostsMu.Unlock()
+	known, err := f.Keys(ctx, host)
+	if err != nil {
+		return false, err
+	}
+	var conflict []KnownKey
+	for _, k := range known {
+		if SameKey(k.Key, key) {
+			return false, nil // recorded meanwhile by another connection
+		}
+		if k.Key.Type() == key.Type() {
+			conflict = append(conflict, k)
+		}
+	}
+	if len(conflict) > 0 {
+		return false, &KeyConflictError{Host: host, Known: conflict}
+	}
+	return appendKnownHost(f.File, host, key)
+}
+
+// Forget rewrites the file without the lines that name host (by name or
+// hashed), atomically, keeping its mode.
+func (f FileKnownHosts) Forget(_ context.Context, host string) (int, error) {
+	knownHostsMu.Lock()
+	defer knownHostsMu.Unlock()
+	old, err := os.ReadFile(f.File)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var keep [][]byte
+	n := 0
+	for _, line := range bytes.SplitAfter(old, []byte("\n")) {
+		if LineNamesHost(line, host) {
+			n++
+			continue
+		}
+		keep = append(keep, line)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return n, NewLocal().WriteFile(context.Background(), f.File, bytes.Join(keep, nil), 0o600)
+}
+
+// LineNamesHost reports whether a known_hosts line (not a marker line)
+// names host among its hosts, plainly or hashed.
+func LineNamesHost(line []byte, host string) bool {
+	fields := strings.Fields(string(line))
+	if len(fields) < 3 || strings.HasPrefix(fields[0], "#") || strings.HasPrefix(fields[0], "@") {
+		return false
+	}
+	for _, h := range strings.Split(fields[0], ",") {
+		if h == host || hashedMatch(h, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// hashedMatch reports whether a hashed host entry (|1|salt|hash) is host.
+func hashedMatch(entry, host string) bool {
+	parts := strings.Split(entry, "|")
+	if len(parts) != 4 || parts[0] != "" || parts[1] != "1" {
+		return false
+	}
+	salt, err1 := base64.StdEncoding.DecodeString(parts[2])
+	want, err2 := base64.StdEncoding.DecodeString(parts[3])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	m := hmac.New(sha1.New, salt)
+	m.Write([]byte(host))
+	return hmac.Equal(m.Sum(nil), want)
+}
+
+// hostKeys verifies a server's host key against the known hosts and,
 // when allowed, records the key of a host seen for the first time.
 type hostKeys struct {
-	file   string
+	ctx    context.Context
+	known  KnownHosts
 	accept bool
 	server string               // the server's name in aegir, for hints
 	logf   func(string, ...any) // nil: not logged
@@ -30,40 +248,18 @@ type hostKeys struct {
 	err error
 }
 
-// knownHostsMu serialises appends to known_hosts files within this process.
-var knownHostsMu sync.Mutex
-
-// callback loads the file afresh: another connection may have just
-// recorded a key.
-func (h *hostKeys) load() (ssh.HostKeyCallback, error) {
-	if _, err := os.Stat(h.file); errors.Is(err, fs.ErrNotExist) {
-		return func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }, nil
-	}
-	cb, err := knownhosts.New(h.file)
-	if err != nil {
-		return nil, fmt.Errorf("%w: cannot read known hosts file %s: %v", ErrHostKey, h.file, err)
-	}
-	return cb, nil
-}
-
 // algorithms returns the host key algorithms to ask the server for: the
 // types of the keys already known for addr, so that a server with several
 // host keys shows the one we know instead of one that looks "changed".
 // Nil (the library's default list) for an unknown host.
 func (h *hostKeys) algorithms(addr string) []string {
-	cb, err := h.load()
+	known, err := h.known.Keys(h.ctx, knownhosts.Normalize(addr))
 	if err != nil {
-		return nil
-	}
-	probe, _ := ssh.NewPublicKey(ed25519.PublicKey(make([]byte, ed25519.PublicKeySize)))
-	var ke *knownhosts.KeyError
-	// knownhosts checks the address by name; remote only has to be set.
-	if !errors.As(cb(addr, &net.TCPAddr{IP: net.IPv4zero}, probe), &ke) {
 		return nil
 	}
 	var algos []string
 	seen := map[string]bool{}
-	for _, k := range ke.Want {
+	for _, k := range known {
 		t := k.Key.Type()
 		if seen[t] {
 			continue
@@ -78,70 +274,91 @@ func (h *hostKeys) algorithms(addr string) []string {
 }
 
 // check is the ssh.HostKeyCallback.
-func (h *hostKeys) check(hostname string, remote net.Addr, key ssh.PublicKey) error {
-	h.err = h.verify(hostname, remote, key)
+func (h *hostKeys) check(hostname string, _ net.Addr, key ssh.PublicKey) error {
+	h.err = h.verify(hostname, key)
 	return h.err
 }
 
-func (h *hostKeys) verify(hostname string, remote net.Addr, key ssh.PublicKey) error {
-	cb, err := h.load()
-	if err != nil {
-		return err
-	}
-	err = cb(hostname, remote, key)
-	if err == nil {
-		return nil
-	}
+func (h *hostKeys) verify(hostname string, key ssh.PublicKey) error {
 	host := knownhosts.Normalize(hostname)
-	fp := ssh.FingerprintSHA256(key)
-	var ke *knownhosts.KeyError
-	var re *knownhosts.RevokedError
-	switch {
-	case errors.As(err, &re):
-		return fmt.Errorf("%w: the host key %s of %s is marked revoked in %s:%d; refusing to connect",
-			ErrHostKey, fp, host, re.Revoked.Filename, re.Revoked.Line)
-	case errors.As(err, &ke) && len(ke.Want) > 0:
-		return changedKeyError(host, key, ke.Want, h.file, h.acceptAction())
-	case errors.As(err, &ke):
-		if !h.accept {
-			return &HostKeyError{
-				msg: fmt.Sprintf("the host key of %s is not known (%s %s, not in %s)", host, key.Type(), fp, h.file),
-				hint: fmt.Sprintf("check the fingerprint with the server's admin (ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub on the server), "+
-					"then record it", keyFileKind(key)),
-				fix: []entities.Action{h.acceptAction()},
-			}
+	if r, ok := h.known.(interface {
+		revoked(string, ssh.PublicKey) error
+	}); ok {
+		if err := r.revoked(host, key); err != nil {
+			return err
 		}
-		recorded, err := appendKnownHost(h.file, host, key)
-		if err == nil && recorded && h.logf != nil {
-			h.logf("recorded the SSH host key of %s in %s: %s %s (accepted as the server's accept-host-key asked)", host, h.file, key.Type(), fp)
-		}
-		return err
 	}
-	return fmt.Errorf("%w: checking the host key of %s: %v", ErrHostKey, host, err)
+	known, err := h.known.Keys(h.ctx, host)
+	if err != nil {
+		return fmt.Errorf("%w: cannot read the known host keys (%s): %v", ErrHostKey, h.known, err)
+	}
+	for _, k := range known {
+		if SameKey(k.Key, key) {
+			return nil
+		}
+	}
+	fp := ssh.FingerprintSHA256(key)
+	if len(known) > 0 {
+		return h.changedKeyError(host, key, known)
+	}
+	if !h.accept {
+		return &HostKeyError{
+			msg: fmt.Sprintf("the host key of %s is not known (%s %s, not in %s)", host, key.Type(), fp, h.known),
+			hint: fmt.Sprintf("check the fingerprint with the server's admin (ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub on the server), "+
+				"then record it", keyFileKind(key)),
+			fix: []entities.Action{h.acceptAction()},
+		}
+	}
+	recorded, err := h.known.Add(h.ctx, host, key)
+	var kc *KeyConflictError
+	switch {
+	case errors.As(err, &kc):
+		// Another connection (another master) recorded another key
+		// first: that one is the host's.
+		return h.changedKeyError(host, key, kc.Known)
+	case err != nil:
+		return fmt.Errorf("%w: recording the host key of %s in %s: %v", ErrHostKey, host, h.known, err)
+	}
+	if recorded && h.logf != nil {
+		h.logf("recorded the SSH host key of %s in %s: %s %s (accepted as the server's accept-host-key asked)", host, h.known, key.Type(), fp)
+	}
+	return nil
 }
 
 // acceptAction connects again recording a new key.
 func (h *hostKeys) acceptAction() entities.Action {
-	name := h.server
-	if name == "" {
-		name = "SERVER"
-	}
-	return entities.Do("server.edit", name, "accept-host-key")
+	return entities.Do("server.edit", h.serverName(), "accept-host-key")
 }
 
-func changedKeyError(host string, key ssh.PublicKey, want []knownhosts.KnownKey, file string, accept entities.Action) error {
+func (h *hostKeys) serverName() string {
+	if h.server == "" {
+		return "SERVER"
+	}
+	return h.server
+}
+
+// changedKeyError refuses key, which is not among the keys known for
+// host: what is known and where, what is offered, what to do. A known
+// hosts file says how to remove the stale line by hand; any other store
+// is told to forget the host's keys, then record the new one.
+func (h *hostKeys) changedKeyError(host string, key ssh.PublicKey, known []KnownKey) error {
 	var old []string
-	for _, k := range want {
-		old = append(old, fmt.Sprintf("%s %s (%s line %d)", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Filename, k.Line))
+	for _, k := range known {
+		old = append(old, describeKey(k))
 	}
-	return &HostKeyError{
-		msg: fmt.Sprintf("the host key of %s has CHANGED: known_hosts has %s, the server now offers %s %s. "+
+	e := &HostKeyError{
+		msg: fmt.Sprintf("the host key of %s has CHANGED: %s has %s, the server now offers %s %s. "+
 			"Either the server was reinstalled or someone is intercepting the connection; refusing to connect",
-			host, strings.Join(old, ", "), key.Type(), ssh.FingerprintSHA256(key)),
-		hint: fmt.Sprintf("if you have confirmed the new key with the server's admin, remove the stale line with: "+
-			"ssh-keygen -R %s -f %s  then record the new one", Quote(host), Quote(file)),
-		fix: []entities.Action{accept},
+			host, h.known, strings.Join(old, ", "), key.Type(), ssh.FingerprintSHA256(key)),
 	}
+	if s, ok := h.known.(interface{ staleHint(string) string }); ok {
+		e.hint = "if you have confirmed the new key with the server's admin, " + s.staleHint(host)
+		e.fix = []entities.Action{h.acceptAction()}
+	} else {
+		e.hint = "if you have confirmed the new key with the server's admin, forget the server's old host key and record the new one"
+		e.fix = []entities.Action{entities.Do("server.edit", h.serverName(), "forget-host-key", "accept-host-key")}
+	}
+	return e
 }
 
 // HostKeyError is a host key refused: what is wrong, what to do and the
@@ -173,17 +390,16 @@ func keyFileKind(key ssh.PublicKey) string {
 
 // appendKnownHost records key for host in file, creating the file (0600)
 // and its directory (0700) when needed. It reports whether it wrote the
-// line (false: another connection recorded it meanwhile).
+// line (false: another connection recorded it meanwhile). The caller
+// holds knownHostsMu.
 func appendKnownHost(file, host string, key ssh.PublicKey) (bool, error) {
-	knownHostsMu.Lock()
-	defer knownHostsMu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return false, fmt.Errorf("%w: recording the host key of %s: %v", ErrHostKey, host, err)
+		return false, err
 	}
 	line := knownhosts.Line([]string{host}, key) + "\n"
 	old, err := os.ReadFile(file)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("%w: recording the host key of %s: %v", ErrHostKey, host, err)
+		return false, err
 	}
 	if bytes.Contains(old, []byte(line)) {
 		return false, nil // recorded meanwhile by another connection
@@ -193,11 +409,11 @@ func appendKnownHost(file, host string, key ssh.PublicKey) (bool, error) {
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return false, fmt.Errorf("%w: recording the host key of %s: %v", ErrHostKey, host, err)
+		return false, err
 	}
 	if _, err := f.WriteString(line); err != nil {
 		f.Close()
-		return false, fmt.Errorf("%w: recording the host key of %s in %s: %v", ErrHostKey, host, file, err)
+		return false, err
 	}
 	return true, f.Close()
 }

@@ -23,12 +23,18 @@ import (
 
 // SSHConfig says how to reach a remote server.
 type SSHConfig struct {
-	Host           string
-	Port           int    // 0: 22
-	User           string // empty: the local user's name
-	KeyFile        string // private key; empty: ~/.ssh/id_ed25519, id_rsa, or the agent
-	KnownHostsFile string // host keys are verified against this file; empty: ~/.ssh/known_hosts
-	// AcceptNewHostKey records the key of a host not yet in KnownHostsFile.
+	Host    string
+	Port    int    // 0: 22
+	User    string // empty: the local user's name
+	KeyFile string // private key; empty: ~/.ssh/id_ed25519, id_rsa, or the agent
+	// KnownHostsFile is the known_hosts file OpenSSH tools (rsync's ssh)
+	// check host keys against; empty: ~/.ssh/known_hosts.
+	KnownHostsFile string
+	// KnownHosts is where this connection finds and records host keys;
+	// nil: KnownHostsFile. A store of its own keeps KnownHostsFile
+	// written for the tools.
+	KnownHosts KnownHosts
+	// AcceptNewHostKey records the key of a host not yet in KnownHosts.
 	// A changed key is refused whatever this says.
 	AcceptNewHostKey bool
 	ConnectTimeout   time.Duration // 0: DefaultConnectTimeout
@@ -119,7 +125,11 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 		// The agent signs during the handshake only.
 		defer agentConn.Close()
 	}
-	hk := &hostKeys{file: cfg.KnownHostsFile, accept: cfg.AcceptNewHostKey, server: cfg.Name, logf: cfg.Logf}
+	known := cfg.KnownHosts
+	if known == nil {
+		known = FileKnownHosts{File: cfg.KnownHostsFile}
+	}
+	hk := &hostKeys{ctx: ctx, known: known, accept: cfg.AcceptNewHostKey, server: cfg.Name, logf: cfg.Logf}
 	conf := &ssh.ClientConfig{
 		User:              cfg.User,
 		Auth:              auth,

@@ -1,0 +1,304 @@
+package hosting
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// StateKnownHosts keeps the SSH host keys the masters trust in the state
+// (exec.KnownHosts): a key one master accepted is trusted by every master
+// sharing the state, and a key that changed is refused by all. File (the
+// master's AEGIR_HOME/known_hosts) is written from the state's keys for
+// OpenSSH tools (rsync's ssh), which read that file: each time a
+// connection looks a host up, and when a key is recorded or forgotten.
+//
+// A File that aegir has not written yet (one from before the state kept
+// host keys) is imported on first use: its plain lines that the state
+// lacks are recorded there; a line whose key conflicts with the state's
+// for the same host and type is not (Import says which); lines that name
+// no host plainly (hashed names, patterns, @revoked and @cert-authority
+// markers) are kept as they are at the end of the file, for the tools.
+type StateKnownHosts struct {
+	Store  *store.Store
+	File   string
+	Master string // the master that records keys (queue.Master)
+
+	mu       sync.Mutex
+	imported bool
+}
+
+var _ exec.KnownHosts = (*StateKnownHosts)(nil)
+
+// mirrorHeader starts a File written from the state; a File without it
+// is imported.
+const mirrorHeader = "# aegir: SSH host keys written from the state, which every master sharing it trusts.\n" +
+	"# Changes made here by hand are lost at the next write: record and forget keys through aegir.\n"
+
+// keptHeader is followed by the lines of the imported file that name no
+// host plainly, kept as they were.
+const keptHeader = "# aegir: kept from the file before its import (no plain host name, or a marker):\n"
+
+// ImportConflict is a line of File not imported: the state has another
+// key of its type for its host.
+type ImportConflict struct {
+	Host       string
+	File, Line string // the line's key: type and fingerprint
+	State      string // the state's key: type, fingerprint, who recorded it
+}
+
+func (c ImportConflict) String() string {
+	return fmt.Sprintf("the key %s of %s in %s was not imported: the state has %s for it, which every master trusts; "+
+		"if the state's key is the wrong one, forget the server's host key and record the new one", c.Line, c.Host, c.File, c.State)
+}
+
+func (k *StateKnownHosts) String() string { return "the state" }
+
+// Import imports File unless done (see StateKnownHosts), and writes it
+// from the state. It returns the lines not imported.
+func (k *StateKnownHosts) Import(ctx context.Context) ([]ImportConflict, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.importLocked(ctx)
+}
+
+func (k *StateKnownHosts) importLocked(ctx context.Context) ([]ImportConflict, error) {
+	if k.imported {
+		return nil, nil
+	}
+	old, err := os.ReadFile(k.File)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading %s: %w", k.File, err)
+	}
+	var conflicts []ImportConflict
+	var kept []string
+	if len(old) > 0 && !bytes.HasPrefix(old, []byte(mirrorHeader)) {
+		for _, line := range strings.Split(string(old), "\n") {
+			c, keep, err := k.importLine(ctx, line)
+			if err != nil {
+				return nil, err
+			}
+			conflicts = append(conflicts, c...)
+			if keep {
+				kept = append(kept, line)
+			}
+		}
+	} else {
+		kept = keptLines(old)
+	}
+	if err := k.write(ctx, kept); err != nil {
+		return nil, err
+	}
+	k.imported = true
+	return conflicts, nil
+}
+
+// importLine records the key of one line of an old File for each of its
+// hosts, and reports whether the line is kept as it is instead (it names
+// no host plainly, or has a marker).
+func (k *StateKnownHosts) importLine(ctx context.Context, line string) ([]ImportConflict, bool, error) {
+	t := strings.TrimSpace(line)
+	if t == "" || strings.HasPrefix(t, "#") {
+		return nil, false, nil
+	}
+	marker, hosts, key, _, _, err := ssh.ParseKnownHosts([]byte(t))
+	if err != nil || marker != "" || len(hosts) == 0 {
+		return nil, true, nil
+	}
+	for _, h := range hosts {
+		if strings.ContainsAny(h, "|*?!") {
+			return nil, true, nil
+		}
+	}
+	var out []ImportConflict
+	for _, h := range hosts {
+		rec, _, err := k.Store.AddHostKey(ctx, k.record(h, key))
+		if err != nil {
+			return nil, false, err
+		}
+		if rec.Key != authorizedKey(key) {
+			out = append(out, ImportConflict{Host: h, File: k.File, Line: key.Type() + " " + ssh.FingerprintSHA256(key),
+				State: rec.Type + " " + rec.Fingerprint + " (" + where(rec) + ")"})
+		}
+	}
+	return out, false, nil
+}
+
+func (k *StateKnownHosts) record(host string, key ssh.PublicKey) store.HostKey {
+	return store.HostKey{Host: host, Type: key.Type(), Key: authorizedKey(key), Fingerprint: ssh.FingerprintSHA256(key), AddedBy: k.Master}
+}
+
+func authorizedKey(key ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+}
+
+// where says who recorded a key and when, for messages.
+func where(r store.HostKey) string {
+	by := "a master"
+	if r.AddedBy != "" {
+		by = "master " + r.AddedBy
+	}
+	return fmt.Sprintf("recorded by %s at %s", by, r.AddedAt.Format("2006-01-02 15:04 UTC"))
+}
+
+// keptLines are the lines of a File aegir wrote below keptHeader.
+func keptLines(file []byte) []string {
+	_, rest, ok := bytes.Cut(file, []byte(keptHeader))
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(string(rest), "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// write writes File from the state's keys (and kept, the lines kept from
+// its import), when that changes it: atomically, mode 0600. A File that
+// does not exist is not created for a state with no key.
+func (k *StateKnownHosts) write(ctx context.Context, kept []string) error {
+	keys, err := k.Store.HostKeys(ctx, "")
+	if err != nil {
+		return err
+	}
+	old, err := os.ReadFile(k.File)
+	if errors.Is(err, fs.ErrNotExist) && len(keys) == 0 && len(kept) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(mirrorHeader)
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Host != keys[j].Host {
+			return keys[i].Host < keys[j].Host
+		}
+		return keys[i].Type < keys[j].Type
+	})
+	for _, r := range keys {
+		b.WriteString(r.Host + " " + r.Key + "\n")
+	}
+	if len(kept) > 0 {
+		b.WriteString(keptHeader)
+		for _, l := range kept {
+			b.WriteString(l + "\n")
+		}
+	}
+	if string(old) == b.String() {
+		return nil
+	}
+	if err := exec.NewLocal().WriteFile(ctx, k.File, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("writing %s from the state's host keys: %w", k.File, err)
+	}
+	return nil
+}
+
+// rewrite writes File again from the state, keeping its kept lines but
+// those that drop says to.
+func (k *StateKnownHosts) rewrite(ctx context.Context, drop func(string) bool) error {
+	old, err := os.ReadFile(k.File)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var kept []string
+	for _, l := range keptLines(old) {
+		if drop == nil || !drop(l) {
+			kept = append(kept, l)
+		}
+	}
+	return k.write(ctx, kept)
+}
+
+// Keys are the state's keys for host (exec.KnownHosts); File is brought
+// up to date with the state on the way, for the tools that follow.
+func (k *StateKnownHosts) Keys(ctx context.Context, host string) ([]exec.KnownKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, err := k.importLocked(ctx); err != nil {
+		return nil, err
+	}
+	if err := k.rewrite(ctx, nil); err != nil {
+		return nil, err
+	}
+	recs, err := k.Store.HostKeys(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]exec.KnownKey, 0, len(recs))
+	for _, r := range recs {
+		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(r.Key))
+		if err != nil {
+			return nil, fmt.Errorf("the state's host key of %s (%s) is not a public key: %v", r.Host, r.Type, err)
+		}
+		out = append(out, exec.KnownKey{Key: key, Where: where(r)})
+	}
+	return out, nil
+}
+
+// Add records key for host in the state (exec.KnownHosts): the insert
+// decides between masters that meet the host at once, the loser's key
+// checked against the winner's.
+func (k *StateKnownHosts) Add(ctx context.Context, host string, key ssh.PublicKey) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	rec, wrote, err := k.Store.AddHostKey(ctx, k.record(host, key))
+	if err != nil {
+		return false, err
+	}
+	if !wrote {
+		if rec.Key == authorizedKey(key) {
+			return false, nil
+		}
+		known, _, _, _, err := ssh.ParseAuthorizedKey([]byte(rec.Key))
+		if err != nil {
+			return false, fmt.Errorf("the state's host key of %s (%s) is not a public key: %v", rec.Host, rec.Type, err)
+		}
+		return false, &exec.KeyConflictError{Host: host, Known: []exec.KnownKey{{Key: known, Where: where(rec)}}}
+	}
+	return true, k.rewrite(ctx, nil)
+}
+
+// Forget deletes host's keys from the state and from File, kept lines
+// that name it too (exec.KnownHosts).
+func (k *StateKnownHosts) Forget(ctx context.Context, host string) (int, error) {
+	gone, err := k.ForgetKeys(ctx, host)
+	return len(gone), err
+}
+
+// ForgetKeys is Forget, returning the keys the state had.
+func (k *StateKnownHosts) ForgetKeys(ctx context.Context, host string) ([]store.HostKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, err := k.importLocked(ctx); err != nil {
+		return nil, err
+	}
+	gone, err := k.Store.ForgetHostKeys(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	return gone, k.rewrite(ctx, func(l string) bool { return exec.LineNamesHost([]byte(l), host) })
+}
+
+// HostOf is the host a server's host keys are recorded under: as
+// known_hosts names it ("host", "[host]:port").
+func HostOf(host string, port int) string {
+	if port == 0 {
+		port = 22
+	}
+	return knownhosts.Normalize(net.JoinHostPort(host, strconv.Itoa(port)))
+}
