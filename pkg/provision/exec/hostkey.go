@@ -28,7 +28,7 @@ import (
 // knownhosts.Normalize names it: "host" for port 22, "[host]:port" for
 // another.
 type KnownHosts interface {
-	// Keys are the keys recorded for host, at most one of each type.
+	// Keys are the keys recorded for host; a key among them is trusted.
 	Keys(ctx context.Context, host string) ([]KnownKey, error)
 	// Add records key for host and reports whether it wrote it (false:
 	// it was recorded already, by another connection). When a different
@@ -111,7 +111,7 @@ func hostAddr(host string) string {
 }
 
 // Keys asks the file for the keys of host with a key no host has: the
-// library's answer lists those it knows (the first of each type).
+// library's answer lists every one it knows.
 func (f FileKnownHosts) Keys(_ context.Context, host string) ([]KnownKey, error) {
 	cb, err := f.callback()
 	if err != nil {

@@ -1,0 +1,247 @@
+package hosting_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/aegir-project/aegir/pkg/hosting"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/provision/exec"
+	"github.com/aegir-project/aegir/pkg/provision/push"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// master is one master's view of a shared state: its own store handle
+// and its own home's known_hosts.
+type master struct {
+	kh   *hosting.StateKnownHosts
+	file string
+}
+
+func twoMasterKeys(t *testing.T) (a, b master, st *store.Store) {
+	t.Helper()
+	loc := testenv.State(t)
+	open := func(name string) master {
+		s, err := store.Open(context.Background(), loc, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		st = s
+		file := filepath.Join(t.TempDir(), "known_hosts")
+		return master{kh: &hosting.StateKnownHosts{Store: s, File: file, Master: name}, file: file}
+	}
+	return open("ma"), open("mb"), st
+}
+
+func (m master) cfg(srv *testenv.SSHD, accept bool) exec.SSHConfig {
+	return exec.SSHConfig{Host: srv.Host, Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile, KnownHostsFile: m.file,
+		KnownHosts: m.kh, AcceptNewHostKey: accept, ConnectTimeout: 5 * time.Second, Name: "web2"}
+}
+
+func (m master) dial(t *testing.T, srv *testenv.SSHD, accept bool) (exec.Executor, error) {
+	t.Helper()
+	ex, err := exec.DialSSH(context.Background(), m.cfg(srv, accept))
+	if err == nil {
+		t.Cleanup(func() { ex.Close() })
+	}
+	return ex, err
+}
+
+func read(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Two masters on one state: a key accepted through A is trusted by B
+// without accepting, B's known_hosts is written with it (0600) and an
+// rsync through B's file goes through; the server's key changed is
+// refused by both, nothing written; forgotten through A (the state and
+// A's file), B's file loses it at B's next look, and the new key accepted
+// through B is trusted by A.
+func TestStateKnownHostsTwoMasters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	old := testenv.StartSSHD(t)
+	a, b, st := twoMasterKeys(t)
+	if _, err := b.dial(t, old, false); !errors.Is(err, exec.ErrHostKey) || !strings.Contains(err.Error(), "not in the state") {
+		t.Fatalf("B before any key: %v", err)
+	}
+	if _, err := a.dial(t, old, true); err != nil {
+		t.Fatalf("A accepting: %v", err)
+	}
+	host := knownhosts.Normalize(old.Addr())
+	keys, err := st.HostKeys(ctx, host)
+	if err != nil || len(keys) != 1 || keys[0].AddedBy != "ma" || keys[0].Fingerprint != ssh.FingerprintSHA256(old.HostKey) {
+		t.Fatalf("the state after A accepted: %+v, %v", keys, err)
+	}
+	if !strings.Contains(read(t, a.file), old.KnownHostsLine+"\n") {
+		t.Errorf("A's known_hosts lacks the key: %q", read(t, a.file))
+	}
+	ex, err := b.dial(t, old, false)
+	if err != nil {
+		t.Fatalf("B without accepting, after A accepted: %v", err)
+	}
+	if !strings.Contains(read(t, b.file), old.KnownHostsLine+"\n") {
+		t.Errorf("B's known_hosts lacks the key: %q", read(t, b.file))
+	}
+	if fi, err := os.Stat(b.file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("B's known_hosts: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+	// OpenSSH (rsync's ssh, host keys checked strictly) trusts B's file.
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "index.php"), []byte("<?php\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(old.UserTempDir(t), "wp")
+	if s, err := push.Tree(ctx, ex, src, dst, push.Options{SSH: b.cfg(old, false), Method: push.Rsync}); err != nil || s.Method != push.Rsync {
+		t.Fatalf("rsync through B's known_hosts: %+v, %v", s, err)
+	}
+	if got := read(t, filepath.Join(dst, "index.php")); got != "<?php\n" {
+		t.Fatalf("rsync's copy: %q", got)
+	}
+	ex.Close()
+
+	// The same address, another host key.
+	old.Stop()
+	srv := testenv.StartSSHDWith(t, testenv.SSHDOptions{Port: old.Port, KeyFile: old.KeyFile})
+	beforeA, beforeB := read(t, a.file), read(t, b.file)
+	for _, m := range []master{a, b} {
+		for _, accept := range []bool{false, true} {
+			_, err := m.dial(t, srv, accept)
+			if !errors.Is(err, exec.ErrHostKey) {
+				t.Fatalf("%s, changed key, accept %v: %v", m.kh.Master, accept, err)
+			}
+			for _, want := range []string{"CHANGED", ssh.FingerprintSHA256(old.HostKey), "recorded by master ma", ssh.FingerprintSHA256(srv.HostKey), "forget the server's old host key"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%s's refusal does not say %q: %v", m.kh.Master, want, err)
+				}
+			}
+		}
+	}
+	if keys, _ := st.HostKeys(ctx, host); len(keys) != 1 || keys[0].Fingerprint != ssh.FingerprintSHA256(old.HostKey) {
+		t.Errorf("the state after the refusals: %+v", keys)
+	}
+	if read(t, a.file) != beforeA || read(t, b.file) != beforeB {
+		t.Errorf("a refusal wrote a known_hosts file:\nA %q\nB %q", read(t, a.file), read(t, b.file))
+	}
+
+	// Forgotten through A; recorded anew through B.
+	gone, err := a.kh.ForgetKeys(ctx, host)
+	if err != nil || len(gone) != 1 {
+		t.Fatalf("forgetting: %+v, %v", gone, err)
+	}
+	if strings.Contains(read(t, a.file), host) {
+		t.Errorf("A's known_hosts still has the host: %q", read(t, a.file))
+	}
+	if _, err := b.dial(t, srv, false); !errors.Is(err, exec.ErrHostKey) || !strings.Contains(err.Error(), "not known") {
+		t.Fatalf("B after the forget, not accepting: %v", err)
+	}
+	if strings.Contains(read(t, b.file), old.KnownHostsLine) {
+		t.Errorf("B's known_hosts kept the forgotten key: %q", read(t, b.file))
+	}
+	if _, err := b.dial(t, srv, true); err != nil {
+		t.Fatalf("B accepting the new key: %v", err)
+	}
+	if _, err := a.dial(t, srv, false); err != nil {
+		t.Fatalf("A after B accepted the new key: %v", err)
+	}
+	if !strings.Contains(read(t, a.file), srv.KnownHostsLine+"\n") {
+		t.Errorf("A's known_hosts lacks the new key: %q", read(t, a.file))
+	}
+}
+
+// A known_hosts from before the state kept host keys is imported on first
+// use: its plain lines the state lacks are recorded; a key that conflicts
+// with the state's is not, and is reported with both fingerprints; lines
+// naming no host plainly (hashed) are kept at the file's end. Once written
+// from the state, the file is not imported again: a key forgotten stays
+// forgotten.
+func TestStateKnownHostsImport(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b, st := twoMasterKeys(t)
+	k1, k2, k3, k4 := newKey(t), newKey(t), newKey(t), newKey(t)
+	if _, err := a.kh.Add(ctx, "web3", k3); err != nil {
+		t.Fatal(err)
+	}
+	hashed := knownhosts.Line([]string{knownhosts.HashHostname("secret.example")}, k4)
+	old := "# my hosts\n" + knownhosts.Line([]string{"web1", "[10.0.0.1]:2222"}, k1) + "\n" +
+		knownhosts.Line([]string{"web3"}, k2) + "\n" + hashed + "\n"
+	if err := os.WriteFile(b.file, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conflicts, err := b.kh.Import(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conflicts) != 1 || conflicts[0].Host != "web3" {
+		t.Fatalf("conflicts: %+v, want web3's", conflicts)
+	}
+	msg := conflicts[0].String()
+	for _, want := range []string{ssh.FingerprintSHA256(k2), ssh.FingerprintSHA256(k3), "recorded by master ma", b.file, "not imported"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the conflict does not say %q: %s", want, msg)
+		}
+	}
+	for host, want := range map[string]ssh.PublicKey{"web1": k1, "[10.0.0.1]:2222": k1, "web3": k3} {
+		keys, err := st.HostKeys(ctx, host)
+		if err != nil || len(keys) != 1 || keys[0].Fingerprint != ssh.FingerprintSHA256(want) {
+			t.Errorf("the state's keys of %s: %+v, %v", host, keys, err)
+		}
+	}
+	got := read(t, b.file)
+	for _, want := range []string{"web1 " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k1))), hashed} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("the file written from the state lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k2)))) {
+		t.Errorf("the refused key is still in the file:\n%s", got)
+	}
+	if fi, _ := os.Stat(b.file); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+
+	// Forgotten through A; B's next process does not bring it back.
+	if _, err := a.kh.Forget(ctx, "web1"); err != nil {
+		t.Fatal(err)
+	}
+	again := &hosting.StateKnownHosts{Store: b.kh.Store, File: b.file, Master: "mb"}
+	if c, err := again.Import(ctx); err != nil || len(c) != 0 {
+		t.Fatalf("second import: %+v, %v", c, err)
+	}
+	if keys, _ := st.HostKeys(ctx, "web1"); len(keys) != 0 {
+		t.Errorf("the forgotten key came back: %+v", keys)
+	}
+	if got := read(t, b.file); strings.Contains(got, "web1 ") || !strings.Contains(got, hashed) {
+		t.Errorf("B's file after the forget:\n%s", got)
+	}
+}
+
+func newKey(t *testing.T) ssh.PublicKey {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
