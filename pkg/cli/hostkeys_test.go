@@ -102,7 +102,7 @@ func TestHostKeysSharedByMasters(t *testing.T) {
 		t.Errorf("B's known_hosts:\n%s", got)
 	}
 	if fi, err := os.Stat(bFile); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("B's known_hosts: %v %v", err, fi)
+		t.Errorf("B's known_hosts: %v, %v; want mode 0600", err, fi)
 	}
 	sshCmd, err := push.SSHCommand(pexec.SSHConfig{Host: old.Host, Port: old.Port, User: old.User, KeyFile: old.KeyFile, KnownHostsFile: bFile, ConnectTimeout: 5 * time.Second})
 	if err != nil {

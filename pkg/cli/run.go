@@ -147,17 +147,13 @@ func (a *App) printQueued(t *entities.Task) error {
 // newPool is the connection pool of this invocation, its SSH host keys
 // kept in the state (hosting.StateKnownHosts), whichever its engine, so
 // that masters sharing it trust the same keys. The home's known_hosts is
-// imported on first use and written from the state; the lines it had
-// that the state refuses are warned about.
+// imported (what aegir did not write there) and written from the state;
+// the lines it had that the state refuses are warned about.
 func (a *App) newPool(st *store.Store) (*engine.Pool, error) {
 	pool := engine.NewPool(a.home)
 	kh := a.knownHosts(st, pool.KnownHostsFile())
-	conflicts, err := kh.Import(a.ctx)
-	if err != nil {
+	if _, err := kh.Import(a.ctx); err != nil {
 		return nil, fmt.Errorf("importing the SSH host keys of %s into the state: %w", pool.KnownHostsFile(), err)
-	}
-	for _, c := range conflicts {
-		a.warnf("%s: %s", c, a.forgetCommand(st, c.Host))
 	}
 	pool.KnownHosts = kh
 	return pool, nil
@@ -183,7 +179,9 @@ func (a *App) forgetCommand(st *store.Store, host string) string {
 // knownHosts keeps the SSH host keys in the state, mirrored in file.
 func (a *App) knownHosts(st *store.Store, file string) *hosting.StateKnownHosts {
 	queue.SetMaster(a.cfg.GetString("master")) // the keys it records name it
-	return &hosting.StateKnownHosts{Store: st, File: file, Master: queue.Master()}
+	return &hosting.StateKnownHosts{Store: st, File: file, Master: queue.Master(), Warnf: func(c hosting.ImportConflict) {
+		a.warnf("%s: %s", c, a.forgetCommand(st, c.Host))
+	}}
 }
 
 // runner is the front end's task runner for this invocation.

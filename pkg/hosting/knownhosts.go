@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,14 +33,19 @@ import (
 // lacks are recorded there; a line whose key conflicts with the state's
 // for the same host and type is not (Import says which); lines that name
 // no host plainly (hashed names, patterns, @revoked and @cert-authority
-// markers) are kept as they are at the end of the file, for the tools.
+// markers) are kept as they are near the end of the file, for the tools.
+// Once aegir wrote File, the lines added after its last line (by hand)
+// are imported the same way; the lines above it are the state's, written
+// again from it: a key forgotten through another master is not brought
+// back by this master's copy.
 type StateKnownHosts struct {
 	Store  *store.Store
 	File   string
 	Master string // the master that records keys (queue.Master)
+	// Warnf, if set, is told of each line of File not imported.
+	Warnf func(ImportConflict)
 
-	mu       sync.Mutex
-	imported bool
+	mu sync.Mutex
 }
 
 var _ exec.KnownHosts = (*StateKnownHosts)(nil)
@@ -47,7 +53,11 @@ var _ exec.KnownHosts = (*StateKnownHosts)(nil)
 // mirrorHeader starts a File written from the state; a File without it
 // is imported.
 const mirrorHeader = "# aegir: SSH host keys written from the state, which every master sharing it trusts.\n" +
-	"# Changes made here by hand are lost at the next write: record and forget keys through aegir.\n"
+	"# Lines changed or removed above the last line are written again from the state; forget keys through aegir.\n"
+
+// mirrorFooter ends what aegir wrote: lines added after it (by hand:
+// ssh-keyscan >> known_hosts) are imported as an old File's are.
+const mirrorFooter = "# aegir: lines added below this one are recorded in the state at the next connection.\n"
 
 // keptHeader is followed by the lines of the imported file that name no
 // host plainly, kept as they were.
@@ -68,42 +78,50 @@ func (c ImportConflict) String() string {
 
 func (k *StateKnownHosts) String() string { return "the state" }
 
-// Import imports File unless done (see StateKnownHosts), and writes it
-// from the state. It returns the lines not imported.
+// Import imports what File has that aegir did not write (see
+// StateKnownHosts) and writes it from the state. It returns the lines not
+// imported, which Warnf is told of too.
 func (k *StateKnownHosts) Import(ctx context.Context) ([]ImportConflict, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.importLocked(ctx)
+	return k.sync(ctx, nil)
 }
 
-func (k *StateKnownHosts) importLocked(ctx context.Context) ([]ImportConflict, error) {
-	if k.imported {
-		return nil, nil
-	}
+// sync is Import, dropping the kept lines that drop says to. The caller
+// holds k.mu.
+func (k *StateKnownHosts) sync(ctx context.Context, drop func(string) bool) ([]ImportConflict, error) {
 	old, err := os.ReadFile(k.File)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("reading %s: %w", k.File, err)
 	}
 	var conflicts []ImportConflict
 	var kept []string
-	if len(old) > 0 && !bytes.HasPrefix(old, []byte(mirrorHeader)) {
-		for _, line := range strings.Split(string(old), "\n") {
-			c, keep, err := k.importLine(ctx, line)
-			if err != nil {
-				return nil, err
-			}
-			conflicts = append(conflicts, c...)
-			if keep {
-				kept = append(kept, line)
-			}
-		}
-	} else {
+	added := old // an old File is imported whole
+	if bytes.HasPrefix(old, []byte(mirrorHeader)) {
 		kept = keptLines(old)
+		_, added, _ = bytes.Cut(old, []byte(mirrorFooter))
+	}
+	for _, line := range strings.Split(string(added), "\n") {
+		c, keep, err := k.importLine(ctx, line)
+		if err != nil {
+			return nil, err
+		}
+		conflicts = append(conflicts, c...)
+		if keep {
+			kept = append(kept, line)
+		}
+	}
+	if drop != nil {
+		kept = slices.DeleteFunc(kept, drop)
 	}
 	if err := k.write(ctx, kept); err != nil {
 		return nil, err
 	}
-	k.imported = true
+	if k.Warnf != nil {
+		for _, c := range conflicts {
+			k.Warnf(c)
+		}
+	}
 	return conflicts, nil
 }
 
@@ -155,12 +173,14 @@ func where(r store.HostKey) string {
 	return fmt.Sprintf("recorded by %s at %s", by, r.AddedAt.Format("2006-01-02 15:04 UTC"))
 }
 
-// keptLines are the lines of a File aegir wrote below keptHeader.
+// keptLines are the lines of a File aegir wrote between keptHeader and
+// mirrorFooter.
 func keptLines(file []byte) []string {
 	_, rest, ok := bytes.Cut(file, []byte(keptHeader))
 	if !ok {
 		return nil
 	}
+	rest, _, _ = bytes.Cut(rest, []byte(mirrorFooter))
 	var out []string
 	for _, l := range strings.Split(string(rest), "\n") {
 		if strings.TrimSpace(l) != "" {
@@ -199,6 +219,7 @@ func (k *StateKnownHosts) write(ctx context.Context, kept []string) error {
 			b.WriteString(l + "\n")
 		}
 	}
+	b.WriteString(mirrorFooter)
 	if string(old) == b.String() {
 		return nil
 	}
@@ -208,31 +229,12 @@ func (k *StateKnownHosts) write(ctx context.Context, kept []string) error {
 	return nil
 }
 
-// rewrite writes File again from the state, keeping its kept lines but
-// those that drop says to.
-func (k *StateKnownHosts) rewrite(ctx context.Context, drop func(string) bool) error {
-	old, err := os.ReadFile(k.File)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	var kept []string
-	for _, l := range keptLines(old) {
-		if drop == nil || !drop(l) {
-			kept = append(kept, l)
-		}
-	}
-	return k.write(ctx, kept)
-}
-
 // Keys are the state's keys for host (exec.KnownHosts); File is brought
 // up to date with the state on the way, for the tools that follow.
 func (k *StateKnownHosts) Keys(ctx context.Context, host string) ([]exec.KnownKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, err := k.importLocked(ctx); err != nil {
-		return nil, err
-	}
-	if err := k.rewrite(ctx, nil); err != nil {
+	if _, err := k.sync(ctx, nil); err != nil {
 		return nil, err
 	}
 	recs, err := k.Store.HostKeys(ctx, host)
@@ -270,7 +272,8 @@ func (k *StateKnownHosts) Add(ctx context.Context, host string, key ssh.PublicKe
 		}
 		return false, &exec.KeyConflictError{Host: host, Known: []exec.KnownKey{{Key: known, Where: where(rec)}}}
 	}
-	return true, k.rewrite(ctx, nil)
+	_, err = k.sync(ctx, nil)
+	return true, err
 }
 
 // Forget deletes host's keys from the state and from File, kept lines
@@ -284,14 +287,15 @@ func (k *StateKnownHosts) Forget(ctx context.Context, host string) (int, error) 
 func (k *StateKnownHosts) ForgetKeys(ctx context.Context, host string) ([]store.HostKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, err := k.importLocked(ctx); err != nil {
+	if _, err := k.sync(ctx, nil); err != nil {
 		return nil, err
 	}
 	gone, err := k.Store.ForgetHostKeys(ctx, host)
 	if err != nil {
 		return nil, err
 	}
-	return gone, k.rewrite(ctx, func(l string) bool { return exec.LineNamesHost([]byte(l), host) })
+	_, err = k.sync(ctx, func(l string) bool { return exec.LineNamesHost([]byte(l), host) })
+	return gone, err
 }
 
 // HostOf is the host a server's host keys are recorded under: as

@@ -100,7 +100,7 @@ func TestStateKnownHostsTwoMasters(t *testing.T) {
 		t.Errorf("B's known_hosts lacks the key: %q", read(t, b.file))
 	}
 	if fi, err := os.Stat(b.file); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("B's known_hosts: %v, mode %v; want 0600", err, fi.Mode().Perm())
+		t.Errorf("B's known_hosts: %v, %v; want mode 0600", err, fi)
 	}
 	// OpenSSH (rsync's ssh, host keys checked strictly) trusts B's file.
 	src := t.TempDir()
@@ -230,6 +230,26 @@ func TestStateKnownHostsImport(t *testing.T) {
 	}
 	if got := read(t, b.file); strings.Contains(got, "web1 ") || !strings.Contains(got, hashed) {
 		t.Errorf("B's file after the forget:\n%s", got)
+	}
+
+	// A line added by hand at the end (ssh-keyscan >> known_hosts) is
+	// recorded at the next look, by a master running since.
+	k5 := newKey(t)
+	f, err := os.OpenFile(b.file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(knownhosts.Line([]string{"web8"}, k5) + "\n")
+	f.Close()
+	keys, err := again.Keys(ctx, "web8")
+	if err != nil || len(keys) != 1 || !exec.SameKey(keys[0].Key, k5) || !strings.Contains(keys[0].Where, "master mb") {
+		t.Fatalf("a key added by hand: %+v, %v", keys, err)
+	}
+	if keys, err := a.kh.Keys(ctx, "web8"); err != nil || len(keys) != 1 {
+		t.Fatalf("the other master's keys of web8: %+v, %v", keys, err)
+	}
+	if got := read(t, b.file); strings.Count(got, "web8 ") != 1 || !strings.HasSuffix(got, "recorded in the state at the next connection.\n") {
+		t.Errorf("B's file after the import of a line added by hand:\n%s", got)
 	}
 }
 
