@@ -61,8 +61,8 @@ func NewPool(home string) *Pool {
 	}}
 }
 
-// KnownHostsFile is the file the pool's SSH connections check host keys
-// against (and record them in, for servers added with --accept-host-key).
+// KnownHostsFile is the known_hosts file of the pool's OpenSSH tools
+// (rsync's ssh), and of its SSH connections when KnownHosts is nil.
 func (p *Pool) KnownHostsFile() string { return path.Join(p.home, "known_hosts") }
 
 // SSHConfig is how the pool connects to a remote server.
