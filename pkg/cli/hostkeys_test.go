@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"crypto/ed25519"
-	"crypto/rand"
-
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
@@ -66,7 +63,7 @@ func TestHostKeysSharedByMasters(t *testing.T) {
 	a, b, loc := sharedHomes(t)
 	old := testenv.StartSSHD(t)
 	host := knownhosts.Normalize(old.Addr())
-	other := newTestKey(t)
+	other := testenv.NewPublicKey(t)
 	aFile, bFile := filepath.Join(a, "known_hosts"), filepath.Join(b, "known_hosts")
 	if err := os.WriteFile(aFile, []byte(knownhosts.Line([]string{"web7.example"}, other)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -182,17 +179,4 @@ func TestForgetHostKeyLocal(t *testing.T) {
 	if code != cli.ExitUsage || !strings.Contains(errs, "--forget-host-key") || !strings.Contains(errs, "remote server") {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
-}
-
-func newTestKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }

@@ -243,13 +243,22 @@ func (k *StateKnownHosts) Keys(ctx context.Context, host string) ([]exec.KnownKe
 	}
 	out := make([]exec.KnownKey, 0, len(recs))
 	for _, r := range recs {
-		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(r.Key))
+		k, err := knownKey(r)
 		if err != nil {
-			return nil, fmt.Errorf("the state's host key of %s (%s) is not a public key: %v", r.Host, r.Type, err)
+			return nil, err
 		}
-		out = append(out, exec.KnownKey{Key: key, Where: where(r)})
+		out = append(out, k)
 	}
 	return out, nil
+}
+
+// knownKey is a key of the state as exec knows it.
+func knownKey(r store.HostKey) (exec.KnownKey, error) {
+	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(r.Key))
+	if err != nil {
+		return exec.KnownKey{}, fmt.Errorf("the state's host key of %s (%s) is not a public key: %v", r.Host, r.Type, err)
+	}
+	return exec.KnownKey{Key: key, Where: where(r)}, nil
 }
 
 // Add records key for host in the state (exec.KnownHosts): the insert
@@ -266,11 +275,11 @@ func (k *StateKnownHosts) Add(ctx context.Context, host string, key ssh.PublicKe
 		if rec.Key == authorizedKey(key) {
 			return false, nil
 		}
-		known, _, _, _, err := ssh.ParseAuthorizedKey([]byte(rec.Key))
+		known, err := knownKey(rec)
 		if err != nil {
-			return false, fmt.Errorf("the state's host key of %s (%s) is not a public key: %v", rec.Host, rec.Type, err)
+			return false, err
 		}
-		return false, &exec.KeyConflictError{Host: host, Known: []exec.KnownKey{{Key: known, Where: where(rec)}}}
+		return false, &exec.KeyConflictError{Host: host, Known: []exec.KnownKey{known}}
 	}
 	_, err = k.sync(ctx, nil)
 	return true, err

@@ -2,8 +2,6 @@ package hosting_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -175,7 +173,7 @@ func TestStateKnownHostsImport(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a, b, st := twoMasterKeys(t)
-	k1, k2, k3, k4 := newKey(t), newKey(t), newKey(t), newKey(t)
+	k1, k2, k3, k4 := testenv.NewPublicKey(t), testenv.NewPublicKey(t), testenv.NewPublicKey(t), testenv.NewPublicKey(t)
 	if _, err := a.kh.Add(ctx, "web3", k3); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +232,7 @@ func TestStateKnownHostsImport(t *testing.T) {
 
 	// A line added by hand at the end (ssh-keyscan >> known_hosts) is
 	// recorded at the next look, by a master running since.
-	k5 := newKey(t)
+	k5 := testenv.NewPublicKey(t)
 	f, err := os.OpenFile(b.file, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -251,17 +249,4 @@ func TestStateKnownHostsImport(t *testing.T) {
 	if got := read(t, b.file); strings.Count(got, "web8 ") != 1 || !strings.HasSuffix(got, "recorded in the state at the next connection.\n") {
 		t.Errorf("B's file after the import of a line added by hand:\n%s", got)
 	}
-}
-
-func newKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }

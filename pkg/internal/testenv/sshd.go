@@ -330,6 +330,21 @@ func writeEd25519Key(t testing.TB, file string) {
 	writeFile(t, file, pem.EncodeToMemory(block), 0o600)
 }
 
+// NewPublicKey returns a new ed25519 public key, of no server: a host
+// key another server would have.
+func NewPublicKey(t testing.TB) ssh.PublicKey {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return k
+}
+
 func publicKeyOf(t testing.TB, keyFile string) ssh.PublicKey {
 	t.Helper()
 	b, err := os.ReadFile(keyFile)

@@ -2,8 +2,6 @@ package exec_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -19,19 +17,6 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
-func newPublicKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // The file store: Add refuses a different key of a type the host has
 // (nothing written), takes one the host has already without writing, and
 // Forget removes the host's lines, plain or hashed, and no other.
@@ -39,7 +24,7 @@ func TestFileKnownHosts(t *testing.T) {
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), "known_hosts")
 	f := exec.FileKnownHosts{File: file}
-	k1, k2, k3 := newPublicKey(t), newPublicKey(t), newPublicKey(t)
+	k1, k2, k3 := testenv.NewPublicKey(t), testenv.NewPublicKey(t), testenv.NewPublicKey(t)
 	host := "[10.0.0.2]:2222"
 	if wrote, err := f.Add(ctx, host, k1); err != nil || !wrote {
 		t.Fatalf("first key: %v %v", wrote, err)
@@ -148,7 +133,7 @@ func TestSSHKnownHostsStore(t *testing.T) {
 	mustDial(t, srv, use(false))
 
 	// Another key known: changed.
-	old := newPublicKey(t)
+	old := testenv.NewPublicKey(t)
 	m.keys[host] = []exec.KnownKey{{Key: old, Where: "recorded by master mb"}}
 	for _, accept := range []bool{false, true} {
 		_, err := dial(t, srv, use(accept))
