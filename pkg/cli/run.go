@@ -179,9 +179,17 @@ func (a *App) forgetCommand(st *store.Store, host string) string {
 // knownHosts keeps the SSH host keys in the state, mirrored in file.
 func (a *App) knownHosts(st *store.Store, file string) *hosting.StateKnownHosts {
 	queue.SetMaster(a.cfg.GetString("master")) // the keys it records name it
-	return &hosting.StateKnownHosts{Store: st, File: file, Master: queue.Master(), Warnf: func(c hosting.ImportConflict) {
+	kh := &hosting.StateKnownHosts{Store: st, File: file, Master: queue.Master(), Warnf: func(c hosting.ImportConflict) {
 		a.warnf("%s: %s", c, a.forgetCommand(st, c.Host))
 	}}
+	if servers, err := st.ListServers(a.ctx); err == nil {
+		for _, s := range servers {
+			if !s.IsLocal() {
+				kh.Hosts = append(kh.Hosts, hosting.HostOf(s.Host, s.SSHPort))
+			}
+		}
+	}
+	return kh
 }
 
 // runner is the front end's task runner for this invocation.

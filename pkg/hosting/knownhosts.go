@@ -30,10 +30,12 @@ import (
 //
 // A File that aegir has not written yet (one from before the state kept
 // host keys) is imported on first use: its plain lines that the state
-// lacks are recorded there; a line whose key conflicts with the state's
-// for the same host and type is not (Import says which); lines that name
-// no host plainly (hashed names, patterns, @revoked and @cert-authority
-// markers) are kept as they are near the end of the file, for the tools.
+// lacks are recorded there (a hashed line too, when it is the hash of one
+// of Hosts); a line whose key conflicts with the state's for the same
+// host and type is not (Import says which); lines that name no host
+// known (patterns, other hashed names, @revoked and @cert-authority
+// markers) are kept as they are near the end of the file, for the tools,
+// which aegir's own connections do not read.
 // Once aegir wrote File, the lines added after its last line (by hand)
 // are imported the same way; the lines above it are the state's, written
 // again from it: a key forgotten through another master is not brought
@@ -42,6 +44,9 @@ type StateKnownHosts struct {
 	Store  *store.Store
 	File   string
 	Master string // the master that records keys (queue.Master)
+	// Hosts are the servers' addresses (HostOf), which hashed lines are
+	// matched against: a hashed line of one of them is imported.
+	Hosts []string
 	// Warnf, if set, is told of each line of File not imported.
 	Warnf func(ImportConflict)
 
@@ -137,13 +142,16 @@ func (k *StateKnownHosts) importLine(ctx context.Context, line string) ([]Import
 	if err != nil || marker != "" || len(hosts) == 0 {
 		return nil, true, nil
 	}
+	names := make([]string, 0, len(hosts))
 	for _, h := range hosts {
-		if strings.ContainsAny(h, "|*?!") {
+		name := k.resolve(h)
+		if name == "" {
 			return nil, true, nil
 		}
+		names = append(names, name)
 	}
 	var out []ImportConflict
-	for _, h := range hosts {
+	for _, h := range names {
 		rec, _, err := k.Store.AddHostKey(ctx, k.record(h, key))
 		if err != nil {
 			return nil, false, err
@@ -154,6 +162,23 @@ func (k *StateKnownHosts) importLine(ctx context.Context, line string) ([]Import
 		}
 	}
 	return out, false, nil
+}
+
+// resolve is the host a line's host entry names: the entry when plain,
+// the one of Hosts it is the hash of when hashed, else "" (a pattern, or
+// the hash of no server's address).
+func (k *StateKnownHosts) resolve(entry string) string {
+	if !strings.ContainsAny(entry, "|*?!") {
+		return entry
+	}
+	if strings.HasPrefix(entry, "|1|") {
+		for _, h := range k.Hosts {
+			if exec.EntryNamesHost(entry, h) {
+				return h
+			}
+		}
+	}
+	return ""
 }
 
 func (k *StateKnownHosts) record(host string, key ssh.PublicKey) store.HostKey {

@@ -178,8 +178,12 @@ func TestStateKnownHostsImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	hashed := knownhosts.Line([]string{knownhosts.HashHostname("secret.example")}, k4)
+	// A hashed line of a server's address is imported.
+	k6 := testenv.NewPublicKey(t)
+	ofServer := knownhosts.Line([]string{knownhosts.HashHostname("[10.0.0.6]:2222")}, k6)
+	b.kh.Hosts = []string{"web9", "[10.0.0.6]:2222"}
 	old := "# my hosts\n" + knownhosts.Line([]string{"web1", "[10.0.0.1]:2222"}, k1) + "\n" +
-		knownhosts.Line([]string{"web3"}, k2) + "\n" + hashed + "\n"
+		knownhosts.Line([]string{"web3"}, k2) + "\n" + hashed + "\n" + ofServer + "\n"
 	if err := os.WriteFile(b.file, []byte(old), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +200,7 @@ func TestStateKnownHostsImport(t *testing.T) {
 			t.Errorf("the conflict does not say %q: %s", want, msg)
 		}
 	}
-	for host, want := range map[string]ssh.PublicKey{"web1": k1, "[10.0.0.1]:2222": k1, "web3": k3} {
+	for host, want := range map[string]ssh.PublicKey{"web1": k1, "[10.0.0.1]:2222": k1, "web3": k3, "[10.0.0.6]:2222": k6} {
 		keys, err := st.HostKeys(ctx, host)
 		if err != nil || len(keys) != 1 || keys[0].Fingerprint != ssh.FingerprintSHA256(want) {
 			t.Errorf("the state's keys of %s: %+v, %v", host, keys, err)
@@ -208,8 +212,11 @@ func TestStateKnownHostsImport(t *testing.T) {
 			t.Errorf("the file written from the state lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k2)))) {
-		t.Errorf("the refused key is still in the file:\n%s", got)
+	if strings.Contains(got, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k2)))) || strings.Contains(got, ofServer) {
+		t.Errorf("the refused key, or the imported hashed line, is still in the file:\n%s", got)
+	}
+	if !strings.Contains(got, "[10.0.0.6]:2222 "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k6)))+"\n") {
+		t.Errorf("the hashed line imported is not written from the state:\n%s", got)
 	}
 	if fi, _ := os.Stat(b.file); fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want 0600", fi.Mode().Perm())

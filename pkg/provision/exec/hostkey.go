@@ -212,11 +212,17 @@ func LineNamesHost(line []byte, host string) bool {
 		return false
 	}
 	for _, h := range strings.Split(fields[0], ",") {
-		if h == host || hashedMatch(h, host) {
+		if EntryNamesHost(h, host) {
 			return true
 		}
 	}
 	return false
+}
+
+// EntryNamesHost reports whether one host entry of a known_hosts line
+// (plain, or hashed: |1|salt|hash) is host; patterns are not matched.
+func EntryNamesHost(entry, host string) bool {
+	return entry == host || hashedMatch(entry, host)
 }
 
 // hashedMatch reports whether a hashed host entry (|1|salt|hash) is host.
