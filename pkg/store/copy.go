@@ -15,7 +15,7 @@ var stateTables = []string{
 	"tasks", "task_log", "packages", "package_releases", "package_instances",
 	"backups", "queue_runs", "queue_items", "site_stats", "certificates",
 	"users", "tokens", "audit_log", "webhooks", "webhook_deliveries", "webhook_marks",
-	"move_journals", "move_locks", "task_processes", "known_host_keys",
+	"move_journals", "move_locks", "task_processes", "known_host_keys", "acme_accounts",
 }
 
 // seededTables are filled by the migrations themselves (queue_runs: a row

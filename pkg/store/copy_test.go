@@ -44,6 +44,7 @@ func fillAll(t *testing.T, s *Store) {
 		`INSERT INTO move_locks (name, host, pid, token, lease_until, taken) VALUES ('task-1', 'm1', 4242, 't0k', 1893456000000, 14)`,
 		`INSERT INTO task_processes (task_id, host, username, pid, name, master, started) VALUES (1, '10.0.0.2:22', 'aegir', '4343', 'mysqldump', 'm1', 15)`,
 		`INSERT INTO known_host_keys (host, key_type, key, fingerprint, added_at, added_by) VALUES ('[10.0.0.2]:2222', 'ssh-ed25519', 'ssh-ed25519 AAAAC3Nz', 'SHA256:x', 1893456000016, 'm1')`,
+		"INSERT INTO acme_accounts (directory, key_pem, location, email, master, created, updated) VALUES ('https://ca.test/dir', '-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n', 'https://ca.test/acct/1', 'it''s@a.test', 'm1', 16, 17)",
 	} {
 		if _, err := s.db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

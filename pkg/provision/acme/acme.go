@@ -1,11 +1,14 @@
 // Package acme gets HTTPS certificates for sites from an ACME CA (Let's
 // Encrypt by default) with github.com/mholt/acmez.
 //
-// The master holds one ACME account per aegir home and CA directory:
-// HOME/acme/DIRECTORY-KEY/account.json (the account's URL and contact) and
-// account.key (its private key, mode 0600), made on first use and locked
-// with flock while in use, so that parallel tasks and overlapping cron runs
-// share one account.
+// The master holds one ACME account per CA directory, made on first use,
+// in an Accounts: by default the aegir home's files (HomeAccounts:
+// HOME/acme/DIRECTORY-KEY/account.json, the account's URL and contact, and
+// account.key, its private key, mode 0600, written under an flock), so
+// that parallel tasks and overlapping cron runs share one account. A
+// caller may keep the accounts elsewhere (Config.Accounts), where several
+// masters share them; a home's own account is then imported there on
+// first use.
 //
 // HTTP-01 challenges are answered by the site's own virtual host: HTTPDir
 // writes the token file into the challenge directory on the site's web
@@ -60,8 +63,11 @@ type Config struct {
 	// CAFile holds extra PEM roots to trust for the directory's own TLS
 	// (a private CA such as pebble); the system's roots are trusted too.
 	CAFile string
-	// Home is the master's aegir home: the account lives under Home/acme.
+	// Home is the master's aegir home: the account lives under Home/acme
+	// unless Accounts is set.
 	Home string
+	// Accounts is where the account lives; nil: HomeAccounts{Home}.
+	Accounts Accounts
 	// Logf receives progress lines (nil: none).
 	Logf func(level, format string, args ...any)
 }

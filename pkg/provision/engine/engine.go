@@ -13,6 +13,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/acme"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -34,6 +35,9 @@ type Env struct {
 	// Processes keeps the records of tasks' process groups on remote
 	// servers (Pool.Processes); nil: in each task's directory under Home.
 	Processes exec.RemoteRecords
+	// ACMEAccounts is where the ACME accounts live (Pool.ACMEAccounts);
+	// nil: files under Home.
+	ACMEAccounts acme.Accounts
 
 	secretsMu sync.Mutex // also guards reloads
 	secrets   map[string]string

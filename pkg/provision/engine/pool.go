@@ -15,6 +15,7 @@ import (
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
+	"github.com/aegir-project/aegir/pkg/provision/acme"
 	"github.com/aegir-project/aegir/pkg/provision/exec"
 )
 
@@ -51,6 +52,9 @@ type Pool struct {
 	// KnownHostsFile written for OpenSSH tools; nil: KnownHostsFile
 	// alone.
 	KnownHosts exec.KnownHosts
+	// ACMEAccounts is where the ACME accounts live, one for every master
+	// (the state); nil: files in the aegir home. Each task's Env gets it.
+	ACMEAccounts acme.Accounts
 }
 
 // NewPool makes a Pool whose SSH connections verify host keys against

@@ -45,6 +45,7 @@ func Run(ctx context.Context, home string, c *provision.Job, lg provision.Logger
 	env.Reloads = pool.Reloads
 	env.Journals = pool.Journals
 	env.Processes = pool.Processes
+	env.ACMEAccounts = pool.ACMEAccounts
 	defer env.Reloads.Running()()
 	// The task and the context are checked before any server is reached.
 	var changes *provision.Changes

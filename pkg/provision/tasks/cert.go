@@ -144,7 +144,7 @@ func ensureCert(ctx context.Context, s *site) (*provision.Changes, error) {
 
 // issueCert gets a certificate for names from the ACME CA and installs it.
 func (s *site) issueCert(ctx context.Context, names []string) (*provision.Changes, error) {
-	client, err := acme.New(acme.Config{Directory: s.c.ACME.Directory, Email: s.c.ACME.Email, CAFile: s.c.ACME.CAFile, Home: s.env.Home, Logf: s.env.Logf})
+	client, err := acme.New(acme.Config{Directory: s.c.ACME.Directory, Email: s.c.ACME.Email, CAFile: s.c.ACME.CAFile, Home: s.env.Home, Accounts: s.env.ACMEAccounts, Logf: s.env.Logf})
 	if err == nil {
 		var iss *acme.Issued
 		iss, err = client.Obtain(ctx, names, &acme.HTTPDir{Ex: s.ex, Dir: s.ws.ACMEChallengeDir(), CheckAddr: s.httpAddr(), Logf: s.env.Logf})
