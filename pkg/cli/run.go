@@ -156,6 +156,8 @@ func (a *App) newPool(st *store.Store) (*engine.Pool, error) {
 		return nil, fmt.Errorf("importing the SSH host keys of %s into the state: %w", pool.KnownHostsFile(), err)
 	}
 	pool.KnownHosts = kh
+	// One ACME account for every master sharing the state, on either engine.
+	pool.ACMEAccounts = &hosting.StateACMEAccounts{Store: st}
 	return pool, nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -157,6 +158,20 @@ func httpClient(caFile string) (*http.Client, error) {
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	tr.ResponseHeaderTimeout = 30 * time.Second
 	return &http.Client{Transport: tr, Timeout: 2 * time.Minute}, nil
+}
+
+// Register finds or makes the account for the CA and registers it there
+// (Obtain does so first); it answers the account's URL at the CA.
+func (c *Client) Register(ctx context.Context) (string, error) {
+	acct, err := c.account(ctx)
+	var pe *provision.Error
+	if err != nil && !errors.As(err, &pe) {
+		err = provision.Errorf(ErrCode, "check acme_directory in aegir.yaml and that this machine reaches the CA", "registering the ACME account with %s: %v", c.dir, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	return acct.Location, nil
 }
 
 // Issued is a certificate the CA issued, with its key.
