@@ -28,7 +28,13 @@ import (
 // other's workers by their leases, as masters on two machines do.
 func twoMasters(t *testing.T) (a *hostEnv, b, dsn string) {
 	t.Helper()
-	dsn = testenv.StateDatabase(t)
+	return twoMastersOn(t, testenv.StateDatabase(t))
+}
+
+// twoMastersOn is twoMasters on the state dsn (a PostgreSQL DSN, or the
+// path of a SQLite file both homes use).
+func twoMastersOn(t *testing.T, dsn string) (a *hostEnv, b, _ string) {
+	t.Helper()
 	a = startHost(t, "nginx", func(t testing.TB) *testenv.PHPFPM { return testenv.StartPHPFPM(t) }, func(home string, _ *testenv.PHPFPM) {
 		f, err := os.OpenFile(filepath.Join(home, "aegir.yaml"), os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {

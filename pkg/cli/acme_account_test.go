@@ -1,0 +1,76 @@
+package cli_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/internal/testsite"
+)
+
+// Two masters, two homes on one state (SQLite file or PostgreSQL, as
+// AEGIR_TEST_STATE says), one ACME CA (pebble): a site installed with
+// HTTPS through home A makes the account, in the state; a new certificate
+// through home B uses that account (the same URL, no registration of its
+// own) and B's home has no account files; no key reaches the output.
+func TestTwoMastersOneACMEAccount(t *testing.T) {
+	t.Parallel()
+	a, b, dsn := twoMastersOn(t, testenv.State(t))
+	ca := testenv.StartPebble(t, testenv.PebbleOptions{HTTPPort: a.web.Port})
+	for _, home := range []string{a.home, b} {
+		f, err := os.OpenFile(filepath.Join(home, "aegir.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString("\nacme_directory: " + ca.Directory + "\nacme_ca_file: " + ca.CAFile + "\nacme_email: admin@example.org\n"); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	ctx := context.Background()
+	st := openState(t, dsn)
+	a.wpPlatform(t, "wp")
+	domain := testsite.Domain(t, "acct")
+	_, errsA, code := aegir(t, a.home, "site", "install", domain, "--platform", "wp", "--https", "on")
+	if code != 0 {
+		t.Fatalf("install through A: exit %d\n%s", code, errsA)
+	}
+	c1 := certOf(t, a.home, domain)
+	acct, err := st.ACMEAccount(ctx, ca.Directory)
+	if err != nil || !strings.HasPrefix(acct.Location, "https://") || acct.Master != "ma" || c1 == nil || c1.CertPath == "" {
+		t.Fatalf("after A's install: account %+v, %v; cert %+v\n%s", acct, err, c1, errsA)
+	}
+	if !strings.Contains(errsA, "registered ACME account "+acct.Location) {
+		t.Errorf("A's output does not say it registered %s:\n%s", acct.Location, errsA)
+	}
+
+	_, errsB, code := aegir(t, b, "site", "cert", domain)
+	if code != 0 {
+		t.Fatalf("site cert through B: exit %d\n%s", code, errsB)
+	}
+	c2 := certOf(t, b, domain)
+	if c2 == nil || c2.CertPath == c1.CertPath {
+		t.Fatalf("B issued no new certificate: %+v (A's %+v)", c2, c1)
+	}
+	again, err := st.ACMEAccount(ctx, ca.Directory)
+	if err != nil || again.Location != acct.Location || string(again.KeyPEM) != string(acct.KeyPEM) || again.Master != "ma" {
+		t.Fatalf("the state's account after B: %s by %s (%v), want A's %s", again.Location, again.Master, err, acct.Location)
+	}
+	if strings.Contains(errsB, "registered ACME account") || strings.Contains(errsB, "made a new ACME account") {
+		t.Errorf("B made or registered an account of its own:\n%s", errsB)
+	}
+	for _, home := range []string{a.home, b} {
+		if _, err := os.Stat(filepath.Join(home, "acme")); !os.IsNotExist(err) {
+			t.Errorf("%s/acme exists (%v): the account lives in the state", home, err)
+		}
+	}
+	keyLine := strings.Split(string(acct.KeyPEM), "\n")[1]
+	for _, out := range []string{errsA, errsB, must(t, b, "task", "list", "--format", "json")} {
+		if strings.Contains(out, "PRIVATE KEY") || strings.Contains(out, keyLine) {
+			t.Errorf("the output shows the account key:\n%s", out)
+		}
+	}
+}
