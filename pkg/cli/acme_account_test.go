@@ -2,23 +2,34 @@ package cli_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/aegir-project/aegir/pkg/cli"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/internal/testsite"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // Two masters, two homes on one state (SQLite file or PostgreSQL, as
 // AEGIR_TEST_STATE says), one ACME CA (pebble): a site installed with
 // HTTPS through home A makes the account, in the state; a new certificate
 // through home B uses that account (the same URL, no registration of its
-// own) and B's home has no account files; no key reaches the output.
+// own) and B's home has no account files; no key reaches the output;
+// cert account list shows it, cert account delete forgets it and the next
+// certificate makes another.
 func TestTwoMastersOneACMEAccount(t *testing.T) {
 	t.Parallel()
 	a, b, dsn := twoMastersOn(t, testenv.State(t))
+	// As aegir init leaves a home: the web server's workers pass through
+	// to config/, where the virtual hosts B writes point them.
+	if err := os.Chmod(b, 0o711); err != nil {
+		t.Fatal(err)
+	}
 	ca := testenv.StartPebble(t, testenv.PebbleOptions{HTTPPort: a.web.Port})
 	for _, home := range []string{a.home, b} {
 		f, err := os.OpenFile(filepath.Join(home, "aegir.yaml"), os.O_APPEND|os.O_WRONLY, 0)
@@ -67,10 +78,36 @@ func TestTwoMastersOneACMEAccount(t *testing.T) {
 			t.Errorf("%s/acme exists (%v): the account lives in the state", home, err)
 		}
 	}
+	list := must(t, b, "cert", "account", "list", "--format", "json")
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(list), &rows); err != nil || len(rows) != 1 || rows[0]["location"] != acct.Location ||
+		rows[0]["directory"] != ca.Directory || rows[0]["master"] != "ma" {
+		t.Fatalf("cert account list: %s (%v)", list, err)
+	}
 	keyLine := strings.Split(string(acct.KeyPEM), "\n")[1]
-	for _, out := range []string{errsA, errsB, must(t, b, "task", "list", "--format", "json")} {
+	for _, out := range []string{errsA, errsB, list, must(t, b, "task", "list", "--format", "json"), must(t, b, "cert", "account", "list")} {
 		if strings.Contains(out, "PRIVATE KEY") || strings.Contains(out, keyLine) {
 			t.Errorf("the output shows the account key:\n%s", out)
 		}
+	}
+
+	// Replaced: forgotten, the next certificate makes another account.
+	if _, errs, code := aegir(t, b, "cert", "account", "delete", "ftp://ca.test/dir"); code != 2 || !strings.Contains(errs, "DIRECTORY") {
+		t.Fatalf("delete of a bad directory: exit %d\n%s", code, errs)
+	}
+	must(t, b, "cert", "account", "delete", ca.Directory, "-y", "-q")
+	if _, err := st.ACMEAccount(ctx, ca.Directory); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the account after delete: %v", err)
+	}
+	if _, errs, code := aegir(t, b, "cert", "account", "delete", ca.Directory, "-y"); code != cli.ExitNotFound {
+		t.Fatalf("delete again: exit %d\n%s", code, errs)
+	}
+	must(t, b, "site", "cert", domain, "-q")
+	next, err := st.ACMEAccount(ctx, ca.Directory)
+	if err != nil || next.Location == acct.Location || next.Master != "mb" || !strings.HasPrefix(next.Location, "https://") {
+		t.Fatalf("the account made after delete: %+v, %v (the old one %s)", next, err, acct.Location)
+	}
+	if _, err := os.Stat(filepath.Join(b, "acme")); !os.IsNotExist(err) {
+		t.Errorf("%s/acme exists (%v) after the new account", b, err)
 	}
 }

@@ -55,8 +55,69 @@ and failed attempts to get or renew it (with the CA's last answer in json,
 yaml or --fields last_error). A row with no not_after is a certificate the
 CA has not issued yet; the cert queue retries it.`,
 	}, runCertList, nil)
-	c.AddCommand(list)
+	c.AddCommand(list, a.certAccountCmd())
 	return c
+}
+
+func (a *App) certAccountCmd() *cobra.Command {
+	c := &cobra.Command{Use: "account", Short: "The ACME account every master sharing the state uses, one for each CA directory"}
+	c.AddCommand(
+		newListCmd(a, &cobra.Command{
+			Use: "list", Short: "List the ACME accounts in the state: directory, URL, email, the master that made it",
+			Long: `List the ACME accounts the state holds, one for each CA directory (acme_directory):
+its URL at the CA, its contact, the master that made or imported it and when.
+Every master sharing the state uses that account; the first certificate of a
+directory makes it (or imports the account the master's HOME/acme already had).
+The account's private key is in the state and is never shown.`,
+		}, runCertAccountList, nil),
+		newArgCmd(a, &cobra.Command{
+			Use: "delete DIRECTORY", Short: "Forget the state's ACME account of a CA directory (production, staging or a URL)",
+			Long: `Forget the ACME account of a CA directory (production, staging or its URL),
+after asking (-y asks nothing). The certificates it got stay valid. The next
+certificate from that directory makes a new account, or imports the one a
+master's HOME/acme holds when it is that master that gets it: the way to
+replace the account (docs/https.md).`,
+		}, runCertAccountDelete, nil),
+	)
+	return c
+}
+
+func runCertAccountList(o *ListOptions) error {
+	return o.printStored(func(st *store.Store) (any, error) { return st.ACMEAccounts(o.ctx) })
+}
+
+func runCertAccountDelete(o *ArgOptions) error {
+	dir, err := acme.DirectoryURL(o.Arg)
+	if err != nil || o.Arg == "" {
+		return invalid("DIRECTORY", o.Arg, "production, staging or the CA's https:// directory URL")
+	}
+	st, err := o.Store()
+	if err != nil {
+		return err
+	}
+	acct, err := st.ACMEAccount(o.ctx, dir)
+	if errors.Is(err, store.ErrNotFound) {
+		return &Error{Code: ExitNotFound, Err: fmt.Errorf("the state holds no ACME account of %s", dir), Hint: "see those it holds: aegir cert account list"}
+	}
+	if err != nil {
+		return err
+	}
+	if err := o.confirm(fmt.Sprintf("Forget the ACME account %s of %s (made by %s)? Its key is gone from the state; the next certificate makes or imports another.",
+		orNone(acct.Location), dir, orNone(acct.Master))); err != nil {
+		return err
+	}
+	if err := st.DeleteACMEAccount(o.ctx, dir); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	o.infof("the ACME account %s of %s is forgotten", orNone(acct.Location), dir)
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 func runCertList(o *ListOptions) error {

@@ -71,7 +71,7 @@ func (s *Store) ACMEAccounts(ctx context.Context) ([]*ACMEAccount, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*ACMEAccount
+	out := []*ACMEAccount{}
 	for rows.Next() {
 		var a ACMEAccount
 		var created, updated int64
