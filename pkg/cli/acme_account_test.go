@@ -123,15 +123,10 @@ func TestTwoMastersOneACMEAccount(t *testing.T) {
 // its standard error and exit code.
 func aegirProcess(t *testing.T, home string, args ...string) (string, int) {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self, append([]string{"-test.run=^$", "--", "--home", home}, args...)...)
-	cmd.Env = append(os.Environ(), asAegirEnv+"=1")
+	cmd := aegirCmd(t, home, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return stderr.String(), ee.ExitCode()

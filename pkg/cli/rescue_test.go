@@ -41,8 +41,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startAegir starts aegir in a process (and process group) of its own.
-func startAegir(t *testing.T, home string, args ...string) *exec.Cmd {
+// aegirCmd is aegir on home, as a process of its own (not started).
+func aegirCmd(t *testing.T, home string, args ...string) *exec.Cmd {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -50,6 +50,13 @@ func startAegir(t *testing.T, home string, args ...string) *exec.Cmd {
 	}
 	cmd := exec.Command(self, append([]string{"-test.run=^$", "--", "--home", home}, args...)...)
 	cmd.Env = append(os.Environ(), asAegirEnv+"=1")
+	return cmd
+}
+
+// startAegir starts aegir in a process (and process group) of its own.
+func startAegir(t *testing.T, home string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := aegirCmd(t, home, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
