@@ -148,7 +148,8 @@ func (a *App) printQueued(t *entities.Task) error {
 // kept in the state (hosting.StateKnownHosts), whichever its engine, so
 // that masters sharing it trust the same keys. The home's known_hosts is
 // imported (what aegir did not write there) and written from the state;
-// the lines it had that the state refuses are warned about.
+// the lines it had that the state refuses are warned about. Its tasks'
+// ACME account is the state's too (hosting.StateACMEAccounts).
 func (a *App) newPool(st *store.Store) (*engine.Pool, error) {
 	pool := engine.NewPool(a.home)
 	kh := a.knownHosts(st, pool.KnownHostsFile())
