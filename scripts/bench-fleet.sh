@@ -29,6 +29,9 @@ for state in sqlite postgres; do
     -test.bench 'FleetPlanClaim|FleetCronPlan' -test.benchtime 3x -test.timeout 60m | grep -E '^Benchmark|FAIL')
   (cd pkg/hosting && AEGIR_TEST_STATE=$state AEGIR_BENCH_FLEET=$SIZES "$work/hosting.test" -test.run '^$' \
     -test.bench 'FleetDispatch' -test.benchtime 1x -test.timeout 60m | grep -E '^Benchmark|FAIL|connections')
+  # The host key lookup of an SSH dial with 10 and 1,000 servers' keys in the state.
+  (cd pkg/hosting && AEGIR_TEST_STATE=$state "$work/hosting.test" -test.run '^$' \
+    -test.bench 'StateKnownHostsKeys' -test.benchtime 300x -test.timeout 10m | grep -E '^Benchmark|FAIL')
 done
 
 # site list --format json: three runs each, wall and CPU seconds, peak RSS.

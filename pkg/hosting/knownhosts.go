@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -51,6 +52,33 @@ type StateKnownHosts struct {
 	Warnf func(ImportConflict)
 
 	mu sync.Mutex
+	// mirror is what File held for each host when this process last
+	// wrote or read it in full, and mirrorStat the file as it was then:
+	// a lookup whose host the state and mirror agree on, of a File
+	// unchanged since, need not read every key of the state.
+	mirror     map[string][]string
+	mirrorStat fileStamp
+}
+
+// fileStamp tells a File changed (rewritten by another process, edited by
+// hand) from the one this process wrote or read.
+type fileStamp struct {
+	exists bool
+	size   int64
+	mtime  int64
+	ino    uint64
+}
+
+func stampOf(file string) fileStamp {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return fileStamp{}
+	}
+	st := fileStamp{exists: true, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st
 }
 
 var _ exec.KnownHosts = (*StateKnownHosts)(nil)
@@ -245,26 +273,61 @@ func (k *StateKnownHosts) write(ctx context.Context, kept []string) error {
 		}
 	}
 	b.WriteString(mirrorFooter)
-	if string(old) == b.String() {
-		return nil
+	if string(old) != b.String() {
+		if err := exec.NewLocal().WriteFile(ctx, k.File, []byte(b.String()), 0o600); err != nil {
+			return fmt.Errorf("writing %s from the state's host keys: %w", k.File, err)
+		}
 	}
-	if err := exec.NewLocal().WriteFile(ctx, k.File, []byte(b.String()), 0o600); err != nil {
-		return fmt.Errorf("writing %s from the state's host keys: %w", k.File, err)
-	}
+	k.remember(keys)
 	return nil
 }
 
+// remember notes what File now holds for each host, and the file's stamp.
+func (k *StateKnownHosts) remember(keys []store.HostKey) {
+	k.mirror = map[string][]string{}
+	for _, r := range keys {
+		k.mirror[r.Host] = append(k.mirror[r.Host], r.Key)
+	}
+	k.mirrorStat = stampOf(k.File)
+}
+
+// mirrorCurrent reports whether File is as this process last left it and
+// holds exactly recs for host: then the tools that follow a lookup of
+// host read the state's keys of it, and the sync can wait.
+func (k *StateKnownHosts) mirrorCurrent(host string, recs []store.HostKey) bool {
+	if k.mirror == nil || stampOf(k.File) != k.mirrorStat {
+		return false
+	}
+	have := k.mirror[host]
+	if len(have) != len(recs) {
+		return false
+	}
+	for _, r := range recs {
+		if !slices.Contains(have, r.Key) {
+			return false
+		}
+	}
+	return true
+}
+
 // Keys are the state's keys for host (exec.KnownHosts); File is brought
-// up to date with the state on the way, for the tools that follow.
+// up to date with the state on the way, for the tools that follow, unless
+// it is as this process left it and has the state's keys of host already
+// (a key of another host changed meanwhile is written at its own lookup).
 func (k *StateKnownHosts) Keys(ctx context.Context, host string) ([]exec.KnownKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, err := k.sync(ctx, nil); err != nil {
-		return nil, err
-	}
 	recs, err := k.Store.HostKeys(ctx, host)
 	if err != nil {
 		return nil, err
+	}
+	if !k.mirrorCurrent(host, recs) {
+		if _, err := k.sync(ctx, nil); err != nil {
+			return nil, err
+		}
+		if recs, err = k.Store.HostKeys(ctx, host); err != nil { // the sync may have imported some
+			return nil, err
+		}
 	}
 	out := make([]exec.KnownKey, 0, len(recs))
 	for _, r := range recs {

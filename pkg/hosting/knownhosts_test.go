@@ -257,3 +257,57 @@ func TestStateKnownHostsImport(t *testing.T) {
 		t.Errorf("B's file after the import of a line added by hand:\n%s", got)
 	}
 }
+
+// A lookup skips the full sync while B's file is as B left it and holds
+// the state's keys of the host looked up; it does not hide a change: a
+// key A records (or forgets and replaces) for another host is in B's file
+// at B's first look at that host, and a line added to B's file by hand
+// is imported at B's next lookup of any host.
+func TestStateKnownHostsLookupSeesChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b, _ := twoMasterKeys(t)
+	x, y, z := hosting.HostOf("x.example", 22), hosting.HostOf("y.example", 2222), hosting.HostOf("z.example", 22)
+	ky, kx1, kx2, kz := testenv.NewPublicKey(t), testenv.NewPublicKey(t), testenv.NewPublicKey(t), testenv.NewPublicKey(t)
+	if _, err := b.kh.Add(ctx, y, ky); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(m master, host string, want ssh.PublicKey) {
+		t.Helper()
+		keys, err := m.kh.Keys(ctx, host)
+		if err != nil || len(keys) != 1 || string(keys[0].Key.Marshal()) != string(want.Marshal()) {
+			t.Fatalf("keys of %s: %v, %v", host, keys, err)
+		}
+	}
+	inFile := func(m master, host string, key ssh.PublicKey) bool {
+		return strings.Contains(read(t, m.file), host+" "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))))
+	}
+	lookup(b, y, ky)
+	if _, err := a.kh.Add(ctx, x, kx1); err != nil {
+		t.Fatal(err)
+	}
+	lookup(b, x, kx1)
+	if !inFile(b, x, kx1) {
+		t.Fatalf("B's file after B's look at %s, which A recorded:\n%s", x, read(t, b.file))
+	}
+	if _, err := a.kh.Forget(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.kh.Add(ctx, x, kx2); err != nil {
+		t.Fatal(err)
+	}
+	lookup(b, x, kx2)
+	if inFile(b, x, kx1) || !inFile(b, x, kx2) {
+		t.Fatalf("B's file after %s's key was replaced through A:\n%s", x, read(t, b.file))
+	}
+	f, err := os.OpenFile(b.file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(knownhosts.Line([]string{z}, kz) + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	lookup(b, y, ky)
+	lookup(a, z, kz) // imported into the state by B's look at y
+}
