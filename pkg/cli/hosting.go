@@ -250,7 +250,7 @@ func (a *App) printSummary(s *queue.Summary) error {
 	if !a.plainTable() {
 		return a.print(s)
 	}
-	pruned := s.Pruned != nil && (s.Pruned.Tasks > 0 || s.Pruned.Audit > 0)
+	pruned := s.Pruned != nil && (s.Pruned.Tasks > 0 || s.Pruned.Audit > 0 || s.Pruned.Processes > 0)
 	if s.Ran == 0 && len(s.Rescued) == 0 && len(s.Scheduled) == 0 && !pruned {
 		return nil
 	}
@@ -265,7 +265,11 @@ func (a *App) printSummary(s *queue.Summary) error {
 	}
 	parts = append(parts, fmt.Sprintf("ran %d task(s), %d failed", s.Ran, s.Failed))
 	if pruned {
-		parts = append(parts, fmt.Sprintf("pruned %d old task(s) with %d log line(s) and %d audit entries", s.Pruned.Tasks, s.Pruned.LogLines, s.Pruned.Audit))
+		what := fmt.Sprintf("pruned %d old task(s) with %d log line(s) and %d audit entries", s.Pruned.Tasks, s.Pruned.LogLines, s.Pruned.Audit)
+		if s.Pruned.Processes > 0 {
+			what += fmt.Sprintf(", and %d record(s) of remote processes of tasks gone or long ended", s.Pruned.Processes)
+		}
+		parts = append(parts, what)
 	}
 	a.infof("dispatch: %s", strings.Join(parts, "; "))
 	if s.Failed > 0 {

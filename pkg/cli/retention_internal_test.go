@@ -53,4 +53,12 @@ func TestSummaryTellsPrune(t *testing.T) {
 	if want := "dispatch: ran 0 task(s), 0 failed; pruned 3 old task(s) with 30 log line(s) and 2 audit entries\n"; got != want {
 		t.Fatalf("printed %q, want %q", got, want)
 	}
+	a.IO.Err.(*bytes.Buffer).Reset()
+	if err := a.printSummary(&queue.Summary{Pruned: &store.Pruned{Processes: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	got = a.IO.Err.(*bytes.Buffer).String()
+	if want := "dispatch: ran 0 task(s), 0 failed; pruned 0 old task(s) with 0 log line(s) and 0 audit entries, and 4 record(s) of remote processes of tasks gone or long ended\n"; got != want {
+		t.Fatalf("only process records pruned: printed %q, want %q", got, want)
+	}
 }
