@@ -220,3 +220,28 @@ func TestWordPressHTTPSOnOwnPorts(t *testing.T) {
 		t.Errorf("GET %s/wp-admin/: %d %q; want a redirect to %s/wp-login.php", httpURL, code, loc, httpURL)
 	}
 }
+
+// A remote server added with no service yet is still reached: an unknown
+// host key is refused, --accept-host-key records it (in the state, shown
+// by the log), and a server that cannot be reached does not verify.
+func TestServerWithoutServicesIsReached(t *testing.T) {
+	t.Parallel()
+	home := newHome(t)
+	a := testenv.StartSSHD(t)
+	ssh0 := []string{"--host", a.Host, "--ssh-user", a.User, "--ssh-port", itoa(a.Port), "--ssh-key", a.KeyFile}
+	_, errs, code := aegir(t, home, append([]string{"server", "add", "bare1"}, ssh0...)...)
+	if code != cli.ExitFailed || !strings.Contains(errs, "host key") {
+		t.Fatalf("a server with no service and an unknown host key: exit %d, want 1 and the host key named\n%s", code, errs)
+	}
+	_, errs = must2(t, home, "server", "edit", "bare1", "--accept-host-key")
+	if !strings.Contains(errs, "recorded the SSH host key of [127.0.0.1]:"+itoa(a.Port)) || !strings.Contains(errs, "has no services") {
+		t.Fatalf("--accept-host-key on a server with no service: the key is not recorded, or the warning is gone:\n%s", errs)
+	}
+	if _, errs = must2(t, home, "server", "verify", "bare1"); !strings.Contains(errs, "reached ") {
+		t.Errorf("a verify of the server does not say it reached it:\n%s", errs)
+	}
+	_, errs, code = aegir(t, home, "server", "add", "bare2", "--host", "127.0.0.1", "--ssh-user", a.User, "--ssh-port", itoa(testenv.FreePort(t)), "--ssh-key", a.KeyFile, "--accept-host-key")
+	if code != cli.ExitFailed {
+		t.Fatalf("a server with no service that cannot be reached: exit %d, want 1\n%s", code, errs)
+	}
+}

@@ -100,6 +100,16 @@ func serverVerify(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 		states = append(states, st)
 	}
 	if len(states) == 0 {
+		// Still reach a remote server over SSH: its host key is checked
+		// (or recorded, when accepting a new one was asked), and a server
+		// that cannot be reached does not verify.
+		if ref := c.Web(); ref.Host != "" && !ref.IsLocal() {
+			ex, err := env.Connect(ctx, ref)
+			if err != nil {
+				return &provision.Changes{}, err
+			}
+			env.Logf(provision.LevelInfo, "reached %s over SSH", ex.Host())
+		}
 		env.LogFixf(provision.LevelWarning, []entities.Action{entities.Do("server.edit", c.Server, "http=nginx"), entities.Do("server.edit", c.Server, "db=mariadb")}, "server %s has no services; add a web server or a database server", c.Server)
 	}
 	ch := &provision.Changes{Services: states}
