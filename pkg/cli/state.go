@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -132,7 +134,10 @@ must exist; aegir makes its tables) or a SQLite file (--to /path/aegir.db).
 The target must be empty: a state with records is refused and left as it
 was. The copy is one transaction: it writes all or nothing. Stop the
 dispatchers first (hosting dispatch, hosting queued, the cron entry), copy,
-then point the state key (aegir.yaml, or AEGIR_STATE) at the target.
+then point the state key (aegir.yaml, or AEGIR_STATE) at the target. A task
+processing under a live lease is refused (its dispatcher still runs); one
+whose lease ran out is copied as it is, and the first hosting dispatch on
+the new state rescues it.
 
 The target's password is never given on the command line: --password-file
 names a file (mode 0600) that holds it, else PGPASSWORD or ~/.pgpass.
@@ -176,6 +181,10 @@ func runStateMigrate(o *StateMigrateOptions) error {
 	if err != nil {
 		return err
 	}
+	expired, err := checkNoRunningTasks(o.ctx, src)
+	if err != nil {
+		return err
+	}
 	dst, err := store.OpenWith(o.ctx, o.To, true, opts)
 	if err != nil {
 		return &Error{Err: err, Code: ExitFailed, Hint: "check that the target database exists and that its user may create tables in it"}
@@ -187,6 +196,55 @@ func runStateMigrate(o *StateMigrateOptions) error {
 	}
 	to := dst.Path()
 	o.infof("copied the state %s to %s", src.Path(), to)
+	for _, t := range expired {
+		at := "had none"
+		if t.LeaseUntil != nil {
+			at = "ran out at " + t.LeaseUntil.Local().Format(time.RFC3339)
+		}
+		o.infof("task %d was left processing on master %s, whose lease %s: the first hosting dispatch on the new state rescues it (marks it failed, to retry)",
+			t.ID, workerMaster(t.Worker), at)
+	}
 	o.infof("next: with the dispatchers stopped, set state: %s in aegir.yaml (or AEGIR_STATE), then start them again", to)
 	return o.print(counts)
+}
+
+// checkNoRunningTasks refuses a copy of a state a dispatcher is working
+// on: a task processing under a live lease would sit processing in the
+// copy forever (its worker renews and ends it in the old state). A task
+// whose lease ran out is copied as it is, and returned: its dispatcher is
+// gone, and the first dispatch on the copy rescues it as it would have on
+// the old state (docs/masters.md).
+func checkNoRunningTasks(ctx context.Context, st *store.Store) ([]*entities.Task, error) {
+	running, err := st.ProcessingTasks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := st.Now()
+	var expired []*entities.Task
+	for _, t := range running {
+		if t.LeaseUntil == nil || !t.LeaseUntil.After(now) {
+			expired = append(expired, t)
+			continue
+		}
+		more := ""
+		if len(running) > 1 {
+			more = fmt.Sprintf(" (and %d more tasks are processing)", len(running)-1)
+		}
+		return nil, &Error{Code: ExitUsage,
+			Err: fmt.Errorf("task %d is running on master %s (lease until %s)%s: nothing was copied",
+				t.ID, workerMaster(t.Worker), t.LeaseUntil.Local().Format(time.RFC3339), more),
+			Hint: "stop the dispatchers (hosting dispatch, hosting queued, and the cron entry) on every master first, let their tasks end, then run state migrate again"}
+	}
+	return expired, nil
+}
+
+// workerMaster is the master of a task's worker ("pid@master").
+func workerMaster(w string) string {
+	if _, m, ok := strings.Cut(w, "@"); ok && m != "" {
+		return m
+	}
+	if w == "" {
+		return "(unknown)"
+	}
+	return w
 }

@@ -1,13 +1,18 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // aegir state migrate copies a SQLite state into an empty PostgreSQL
@@ -93,5 +98,70 @@ func writeConfig(t *testing.T, home, config string) {
 	}
 	if err := os.WriteFile(filepath.Join(home, "aegir.yaml"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// stateHomes are homes on each engine for the state tests: a SQLite home
+// (its aegir.db) and one whose state is a new PostgreSQL database, with
+// the locator of each one's state.
+func stateHomes(t *testing.T) map[string][2]string {
+	t.Helper()
+	sqliteHome := newHome(t)
+	dsn := testenv.StateDatabase(t)
+	pgHome := filepath.Join(t.TempDir(), "pg")
+	writeConfig(t, pgHome, "state: "+dsn+"\n")
+	must(t, pgHome, "init")
+	return map[string][2]string{
+		"sqlite":   {sqliteHome, filepath.Join(sqliteHome, "aegir.db")},
+		"postgres": {pgHome, dsn},
+	}
+}
+
+// state migrate refuses (exit 2, no target made) while a task is
+// processing under a live lease, naming the task, its master and the
+// lease; a task whose lease ran out is copied, with a line saying the
+// first dispatch on the new state rescues it.
+func TestStateMigrateRunningTask(t *testing.T) {
+	for engine, h := range stateHomes(t) {
+		t.Run(engine, func(t *testing.T) {
+			home, loc := h[0], h[1]
+			ctx := context.Background()
+			st, err := store.Open(ctx, loc, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			task, err := st.QueueTask(ctx, entities.TaskPlatformVerify, entities.TargetPlatform, 1, "p1", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			if c, err := st.ClaimTask(ctx, store.Claim{Worker: "4242@ma", Now: now, LeaseUntil: now.Add(time.Hour)}, task.ID); err != nil || c == nil {
+				t.Fatalf("claim: %v %v", c, err)
+			}
+			to := filepath.Join(t.TempDir(), "x.db")
+			want := fmt.Sprintf("task %d is running on master ma (lease until ", task.ID)
+			if _, errs, code := aegir(t, home, "state", "migrate", "--to", to); code != 2 || !strings.Contains(errs, want) || !strings.Contains(errs, "stop the dispatchers") {
+				t.Fatalf("migrate with a running task: exit %d, %s", code, errs)
+			}
+			if _, err := os.Stat(to); !os.IsNotExist(err) {
+				t.Fatalf("the refused migrate made its target: %v", err)
+			}
+			if _, err := st.TestExec(`UPDATE tasks SET lease_until = ? WHERE id = ?`, now.Add(-time.Minute).UnixMilli(), task.ID); err != nil {
+				t.Fatal(err)
+			}
+			_, errs := must2(t, home, "state", "migrate", "--to", to)
+			if !strings.Contains(errs, fmt.Sprintf("task %d was left processing on master ma", task.ID)) || !strings.Contains(errs, "rescues it") {
+				t.Fatalf("migrate with an expired lease: %s", errs)
+			}
+			cp, err := store.Open(ctx, to, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cp.Close()
+			if got, err := cp.GetTask(ctx, task.ID); err != nil || got.Status != entities.TaskProcessing {
+				t.Fatalf("the copy's task: %+v %v", got, err)
+			}
+		})
 	}
 }
