@@ -75,12 +75,21 @@ func checkState(s string) error {
 		if store.DSNHasPassword(s) {
 			return fmt.Errorf("must not hold a password (it would sit in the config file or the environment): put it in a file named by state_password_file, in PGPASSWORD or in ~/.pgpass")
 		}
-		return nil
+		return store.CheckDSN(s)
 	}
 	if strings.Contains(s, "://") {
-		return fmt.Errorf("must be a postgres:// DSN or the absolute path of a SQLite file")
+		return fmt.Errorf("must be a postgres:// (or postgresql://) URL or the absolute path of a SQLite file")
 	}
-	return entities.ValidateAbsPath("state", s)
+	if !filepath.IsAbs(s) && strings.Contains(s, "=") {
+		return fmt.Errorf("must be a postgres://USER@HOST[:PORT]/DB URL (PostgreSQL's key=value form, host=... dbname=..., is not taken: write it as a URL) or the absolute path of a SQLite file")
+	}
+	if err := entities.ValidateAbsPath("state", s); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(s); err == nil && fi.IsDir() {
+		return fmt.Errorf("is a directory: must be a SQLite file's path, such as %s", filepath.Join(s, "aegir.db"))
+	}
+	return nil
 }
 
 // readPasswordFile reads a password file: its first line, which must not
@@ -157,6 +166,8 @@ func runStateMigrate(o *StateMigrateOptions) error {
 		return invalid("--to", "", "is required: a postgres:// DSN or a SQLite file's absolute path")
 	case store.IsPostgres(o.To) && store.DSNHasPassword(o.To):
 		return invalid("--to", store.RedactDSN(o.To), "must not hold a password (a command line is visible to every user): use --password-file, PGPASSWORD or ~/.pgpass")
+	case store.IsPostgres(o.To) && store.CheckDSN(o.To) != nil:
+		return invalid("--to", store.RedactDSN(o.To), store.CheckDSN(o.To).Error())
 	case !store.IsPostgres(o.To):
 		if err := checkState(o.To); err != nil {
 			rule := err.Error()

@@ -165,3 +165,37 @@ func TestStateMigrateRunningTask(t *testing.T) {
 		})
 	}
 }
+
+// A state key the driver could not use is refused as the config is read:
+// exit 2, one line naming state and where it was set, never the password,
+// nothing written (no file made at the path).
+func TestStateConfigChecked(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ state, want string }{
+		{"postgres://aegir@db1/aegir?sslmode=bogus", "sslmode must be one of disable"},
+		{"postgres://%zz", "must be a postgres://USER@HOST[:PORT]/DB URL: "},
+		{"postgresql://aegir@db1/aegir?sslmod=disable", "unknown parameter sslmod: did you mean sslmode?"},
+		{"postgres://aegir@db1:99999/aegir", "invalid port"},
+		{"host=db1 dbname=aegir user=aegir", "key=value form"},
+		{dir, "is a directory: must be a SQLite file's path, such as " + filepath.Join(dir, "aegir.db")},
+	} {
+		home := filepath.Join(t.TempDir(), "h")
+		writeConfig(t, home, "state: "+c.state+"\n")
+		_, errs, code := aegir(t, home, "client", "list")
+		if code != 2 || !strings.Contains(errs, c.want) || !strings.Contains(errs, filepath.Join(home, "aegir.yaml")+`: invalid state "`) || strings.Count(errs, "error:") != 1 {
+			t.Errorf("state %s: exit %d, %s", c.state, code, errs)
+		}
+		if first, _, _ := strings.Cut(errs, "\nhint:"); strings.Contains(first, "\n") {
+			t.Errorf("state %s: the error is more than one line: %s", c.state, errs)
+		}
+	}
+	home := filepath.Join(t.TempDir(), "h")
+	writeConfig(t, home, "")
+	if _, errs, code := aegir(t, home, "state", "migrate", "--to", "postgres://aegir@db1/aegir?sslmod=disable"); code != 2 || !strings.Contains(errs, `invalid --to "postgres://aegir@db1/aegir?sslmod=disable": has an unknown parameter sslmod`) {
+		t.Errorf("migrate --to: exit %d, %s", code, errs)
+	}
+	t.Setenv("AEGIR_STATE", "postgres://aegir@db1/aegir?sslmode=bogus")
+	if _, errs, code := aegir(t, home, "client", "list"); code != 2 || !strings.Contains(errs, "environment variable AEGIR_STATE: invalid state") {
+		t.Errorf("AEGIR_STATE: exit %d, %s", code, errs)
+	}
+}

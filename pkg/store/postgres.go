@@ -3,13 +3,18 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/aegir-project/aegir/pkg/entities"
 )
 
 // openPostgres opens the PostgreSQL state at dsn. The database must exist
@@ -118,4 +123,48 @@ func splitDSN(dsn string) dsnParts {
 	}
 	d.hosts = authority
 	return d
+}
+
+// dsnKeywords are the connection parameters of a PostgreSQL URL (libpq's,
+// as pgx takes them): any other parameter is sent to the server as a
+// setting (search_path, timezone).
+var dsnKeywords = []string{"host", "port", "dbname", "database", "user", "password", "passfile", "connect_timeout",
+	"sslmode", "sslkey", "sslcert", "sslcertmode", "sslrootcert", "sslnegotiation", "sslpassword", "sslsni",
+	"krbspn", "krbsrvname", "target_session_attrs", "service", "servicefile", "min_protocol_version",
+	"max_protocol_version", "channel_binding", "require_auth", "application_name", "options"}
+
+var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+// CheckDSN checks a postgres:// DSN as the driver reads it, without
+// connecting, and returns the rule it breaks in words that never hold the
+// password: a URL that does not parse, an sslmode the driver does not
+// know, a parameter one or two letters from a connection parameter
+// (sslmod for sslmode), which the driver would send to the server as an
+// unknown setting.
+func CheckDSN(dsn string) error {
+	if q, err := url.ParseQuery(splitDSN(dsn).query); err == nil {
+		if m := q.Get("sslmode"); q.Has("sslmode") && !slices.Contains(sslModes, m) {
+			return fmt.Errorf("has sslmode=%s: sslmode must be one of %s", m, strings.Join(sslModes, ", "))
+		}
+		for k := range q {
+			if n := entities.Nearest(k, dsnKeywords, 2); n != "" && !slices.Contains(dsnKeywords, k) {
+				return fmt.Errorf("has an unknown parameter %s: did you mean %s?", k, n)
+			}
+		}
+	}
+	if _, err := pgx.ParseConfig(dsn); err != nil {
+		msg := err.Error()
+		var pe *pgconn.ParseConfigError
+		if errors.As(err, &pe) {
+			// "cannot parse `DSN`: why (cause)": the why alone, since the
+			// DSN may hold a password pgx did not see as one.
+			if i := strings.Index(msg, "`: "); i >= 0 {
+				msg = msg[i+3:]
+			} else {
+				msg = "the driver cannot parse it"
+			}
+		}
+		return fmt.Errorf("must be a postgres://USER@HOST[:PORT]/DB URL: %s", msg)
+	}
+	return nil
 }
