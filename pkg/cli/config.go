@@ -89,7 +89,8 @@ func (a *App) keepSetting(key string) time.Duration {
 // checkConfig checks the configuration read from the file and the
 // environment against the keys setDefaults knows (the defaults of known,
 // taken before the file was read): an unknown key in the file is a warning
-// naming the file and the key; a value of the wrong type, or one that
+// naming the file and the key, and an error when it is a letter or two off
+// a known one (a typo); a value of the wrong type, or one that
 // breaks its key's rule, is an error naming where it was set.
 func (a *App) checkConfig(known []string) error {
 	v := a.cfg
@@ -111,6 +112,13 @@ func (a *App) checkConfig(known []string) error {
 			if strings.HasPrefix(kk, k+".") { // site: standard, for site.profile
 				return a.configInvalid(k, fmt.Sprint(v.Get(k)), "must be a section of keys, like "+kk)
 			}
+		}
+		if n := entities.Nearest(k, known, 2); n != "" && len(k) >= 3 {
+			// A typo of a known key (stat: for state:) is an error: ignored,
+			// the command would run on the default (a state, a master) the
+			// user meant to change.
+			return &Error{Code: ExitUsage, Err: fmt.Errorf("unknown key %q in %s: did you mean %q?", k, v.ConfigFileUsed(), n),
+				Hint: "rename it to " + n + " (docs/configuration.md lists the keys)"}
 		}
 		a.warnf("%s: unknown key %q is ignored (docs/configuration.md lists the keys)", v.ConfigFileUsed(), k)
 	}
