@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -138,7 +139,8 @@ func TestTwoMastersDispatch(t *testing.T) {
 			continue
 		}
 		byTarget[k.TargetID] = append(byTarget[k.TargetID], k)
-		_, m, _ := strings.Cut(k.Worker, "@")
+		_, m, _ := strings.Cut(k.Worker, "@") // pid@master/machine
+		m, _, _ = strings.Cut(m, "/")
 		ran[m]++
 	}
 	for _, list := range byTarget {
@@ -403,4 +405,83 @@ func TestMasterKilledRemoteCommandIsKilled(t *testing.T) {
 		t.Errorf("records left after the rescue: %+v %v", left, err)
 	}
 	t.Logf("the rescue's log:\n%s", log)
+}
+
+// Two masters with one name (ma), their homes on one state, one of them in
+// a PID namespace of its own (unshare --pid), as two machines with the same
+// host name are: ma's server verify hangs in a command on a remote server
+// (a private sshd on loopback; the web server's configuration test is
+// sleep 3600), and the other's hosting dispatch, in which ma's dispatcher
+// has no pid, leaves the task alone (its worker is of another machine, and
+// its lease is renewed), and says in one line that another master named
+// ma holds leases here. The remote command runs on.
+func TestSameNameMastersKeepTheirTasks(t *testing.T) {
+	t.Parallel()
+	if err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "true").Run(); err != nil {
+		t.Skipf("unshare --pid: %v (needs root)", err)
+	}
+	a, b, dsn := twoMasters(t)
+	for _, home := range []string{a.home, b} {
+		// The lease outlasts the test: only the machine keeps the task.
+		cfg, err := os.ReadFile(filepath.Join(home, "aegir.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.Replace(strings.Replace(string(cfg), "master: mb\n", "master: ma\n", 1), "lease: 10s\n", "lease: 10m\n", 1)
+		if err := os.WriteFile(filepath.Join(home, "aegir.yaml"), []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := testenv.StartSSHD(t)
+	remoteHome := filepath.Join(srv.UserTempDir(t), "aegir")
+	id := strings.TrimSpace(must(t, a.home, "server", "add", "web9", "--host", srv.Host, "--ssh-user", srv.User, "--ssh-port", itoa(srv.Port),
+		"--ssh-key", srv.KeyFile, "--accept-host-key", "--remote-home", remoteHome, "--http", "nginx", "--http-test-cmd", "sleep 3600",
+		"--php-fpm", "127.0.0.1:9", "--queue"))
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		t.Fatalf("server add --queue printed %q", id)
+	}
+	st := openState(t, dsn)
+	ctx := context.Background()
+	startMaster(t, a.home, "hosting", "dispatch", "--workers", "4")
+	var pid int
+	waitFor(t, "the remote configuration test recorded in the state", func() bool {
+		procs, _ := st.TaskProcesses(ctx, n)
+		for _, r := range procs {
+			if cmd, _ := os.ReadFile("/proc/" + r.PID + "/cmdline"); strings.Contains(string(cmd), "3600") {
+				pid, _ = strconv.Atoi(r.PID)
+				return true
+			}
+		}
+		return false
+	})
+	t.Cleanup(func() { _ = syscall.Kill(-pid, syscall.SIGKILL); _ = syscall.Kill(pid, syscall.SIGKILL) })
+	before, err := st.GetTask(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	inner := aegirCmd(t, b, "hosting", "dispatch", "--workers", "4", "--format", "json")
+	cmd := exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc", inner.Path}, inner.Args[1:]...)...)
+	cmd.Env = inner.Env
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the namesake's dispatch: %v\n%s", err, stderr.String())
+	}
+	var sum struct{ Rescued []int64 }
+	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil || sum.Rescued == nil || len(sum.Rescued) != 0 {
+		t.Errorf("the namesake's dispatch rescued a task: %s\n%s", stdout.String(), stderr.String())
+	}
+	if after, err := st.GetTask(ctx, n); err != nil || after.Status != entities.TaskProcessing || after.Worker != before.Worker || after.Attempt != 1 {
+		t.Errorf("ma's task after the namesake's dispatch: %+v %v (worker before: %s)", after, err, before.Worker)
+	}
+	if !testenv.ProcessAlive(pid) {
+		t.Errorf("the remote command (pid %d) was killed by the namesake's dispatch:\n%s", pid, must(t, a.home, "task", "log", id))
+	}
+	if got := strings.Count(stderr.String(), `another master named "ma" (machine `); got != 1 ||
+		!strings.Contains(stderr.String(), "holds leases here: give each master its own master: in aegir.yaml") {
+		t.Errorf("the namesake's dispatch warned %d times of master ma:\n%s", got, stderr.String())
+	}
+	t.Logf("the namesake's dispatch:\n%s%s", stdout.String(), stderr.String())
 }

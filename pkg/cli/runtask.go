@@ -30,6 +30,7 @@ func (a *App) dispatcher() (*queue.Dispatcher, *hosting.Runner, error) {
 		KeepDeliveries:   a.cfg.GetDuration("webhooks.keep"),
 		KeepTasks:        a.keepSetting("tasks.keep"),
 		KeepAudit:        a.keepSetting("audit.keep"),
+		Warnf:            a.warnf,
 		Logf: func(format string, args ...any) {
 			if a.verbose {
 				fmt.Fprintf(a.IO.Err, "dispatch: "+format+"\n", args...)

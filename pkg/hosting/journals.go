@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +22,10 @@ import (
 // half-done move of a master that died: a lock's holder is this master
 // (queue.Master) and process, and its lease, renewed while it is held, is
 // Lease (the tasks' lease). A dead holder's lock is taken over once its
-// lease has run out, or at once when it was a process of this master.
+// lease has run out, or at once when it was a process of this master on
+// this machine: a hold's token starts with its machine (queue.Machine),
+// so that a master with this one's name on another machine is judged by
+// its lease alone.
 type StateJournals struct {
 	Store *store.Store
 	Lease time.Duration
@@ -46,12 +50,15 @@ func (j *StateJournals) Lock(ctx context.Context, name string, wait bool) (*engi
 	me := queue.Master()
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	token := hex.EncodeToString(b[:])
+	token := queue.Machine() + ":" + hex.EncodeToString(b[:])
+	local := func(h *store.MoveLock) bool {
+		return h.Host == me && strings.HasPrefix(h.Token, queue.Machine()+":")
+	}
 	dead := func(h *store.MoveLock) bool {
-		return h.Host == me && h.PID != os.Getpid() && !queue.ProcessAlive(h.PID)
+		return local(h) && h.PID != os.Getpid() && !queue.ProcessAlive(h.PID)
 	}
 	held, ok, err := j.Store.TakeMoveLock(ctx, name, me, os.Getpid(), token, j.lease(), dead)
-	if err == nil && !ok && wait && held != nil && held.Host != me {
+	if err == nil && !ok && wait && held != nil && !local(held) {
 		// A master that died stopped renewing: its lease runs out within
 		// one lease of its last renewal.
 		d := time.Until(held.LeaseUntil) + time.Second

@@ -52,11 +52,12 @@ func newBusyError(t, holder *entities.Task) *BusyError {
 		Fix: []entities.Action{entities.Do("task.log", fmt.Sprint(holder.ID), "follow"), entities.Do("hosting.dispatch", ""), entities.Do("task.cancel", fmt.Sprint(t.ID))}}
 }
 
-// WorkerID names this process as a task's worker: "pid@hostname". The
-// rescuer on the same host uses the pid to tell a dead dispatcher at once,
-// without waiting for its lease to run out.
+// WorkerID names this process as a task's worker: "pid@master/machine"
+// (Master, Machine). The rescuer of the same master on the same machine
+// uses the pid to tell a dead dispatcher at once, without waiting for its
+// lease to run out.
 func WorkerID() string {
-	return strconv.Itoa(os.Getpid()) + "@" + Master()
+	return strconv.Itoa(os.Getpid()) + "@" + Master() + "/" + Machine()
 }
 
 // masterName is SetMaster's name.
@@ -89,15 +90,39 @@ func Master() string {
 // doubt, true).
 func ProcessAlive(pid int) bool { return processAlive(pid) }
 
-// parseWorker splits "pid@hostname".
-func parseWorker(w string) (pid int, host string, ok bool) {
-	p, h, found := strings.Cut(w, "@")
+// worker is a task's worker, read from its record.
+type worker struct {
+	pid     int
+	master  string
+	machine string // "" in a record of an aegir from before machines were recorded
+}
+
+// parseWorker splits "pid@master/machine", or "pid@master" as aegir wrote
+// it before it recorded the machine.
+func parseWorker(w string) (worker, bool) {
+	p, rest, found := strings.Cut(w, "@")
 	if !found {
-		return 0, "", false
+		return worker{}, false
 	}
 	n, err := strconv.Atoi(p)
 	if err != nil || n <= 0 {
-		return 0, "", false
+		return worker{}, false
 	}
-	return n, h, true
+	m, machine, _ := strings.Cut(rest, "/")
+	return worker{pid: n, master: m, machine: machine}, true
+}
+
+// local reports whether w is a process of this master on this machine,
+// whose pid this process can check. A worker recorded without its machine
+// is not: the lease decides.
+func (w worker) local() bool {
+	return w.master == Master() && w.machine != "" && w.machine == Machine()
+}
+
+// namesake reports whether w is a process of another master with this
+// master's name: of another machine (or PID namespace), not this machine
+// before a reboot, nor recorded by an older aegir, which did not record
+// machines.
+func (w worker) namesake() bool {
+	return w.master == Master() && w.machine != "" && w.machine != Machine() && !earlierBoot(w.machine)
 }

@@ -3,8 +3,10 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,8 +159,7 @@ func TestRunTaskRescuesDeadHolder(t *testing.T) {
 	if err := dead.Run(); err != nil {
 		t.Fatal(err)
 	}
-	_, host, _ := parseWorker(WorkerID())
-	ghost := strconv.Itoa(dead.Process.Pid) + "@" + host
+	ghost := strconv.Itoa(dead.Process.Pid) + "@" + Master() + "/" + Machine()
 	stale := queueTask(t, st, entities.TaskSiteInstall, entities.TargetSite, 1)
 	if _, err := claim(ctx, st, time.Now(), time.Hour, ghost, 1); err != nil {
 		t.Fatal(err)
@@ -171,5 +172,59 @@ func TestRunTaskRescuesDeadHolder(t *testing.T) {
 	}
 	if s := getTask(t, st, stale.ID); s.Status != entities.TaskError || s.Error != MsgDied {
 		t.Fatalf("stale task: %s %q", s.Status, s.Error)
+	}
+}
+
+// A dead pid is a dead worker only on the worker's own machine (Machine):
+// a worker of this master's name on another machine, on this machine
+// before a reboot, or recorded by an aegir that did not record machines
+// keeps its task until its lease runs out. Another machine with this
+// master's name is warned of, once.
+func TestRescueChecksPidsOfThisMachineOnly(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := context.Background()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	pid := strconv.Itoa(dead.Process.Pid)
+	mine := strings.Split(Machine(), "-")
+	if len(mine) != 3 {
+		t.Skipf("machine %q: no boot id or PID namespace here", Machine())
+	}
+	other := "0badc0de-0badc0de-0badc0de"
+	workers := []string{
+		pid + "@" + Master() + "/" + Machine(),                        // this master here: rescued at once
+		pid + "@" + Master() + "/" + other,                            // its name on another machine
+		pid + "@" + Master() + "/" + mine[0] + "-0badc0de-" + mine[2], // this machine before a reboot
+		pid + "@" + Master(),                                          // an older aegir's record
+		pid + "@another-master/" + Machine(),                          // another master
+	}
+	ids := map[int64]string{}
+	for i, w := range workers {
+		q := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, int64(i+1))
+		if c, err := claim(ctx, st, time.Now(), time.Hour, w, 1); err != nil || len(c) != 1 || c[0].ID != q.ID {
+			t.Fatalf("claim as %s: %v %v", w, c, err)
+		}
+		ids[q.ID] = w
+	}
+	var warned []string
+	d := &Dispatcher{Store: st, Handler: succeed, Warnf: func(format string, args ...any) { warned = append(warned, fmt.Sprintf(format, args...)) }}
+	for range 2 {
+		if _, err := d.Rescue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, w := range ids {
+		want := entities.TaskProcessing
+		if w == workers[0] {
+			want = entities.TaskError
+		}
+		if s := getTask(t, st, id); s.Status != want {
+			t.Errorf("task of worker %s: %s, want %s", w, s.Status, want)
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], `another master named "`+Master()+`" (machine `+other+`; this one is `+Machine()+`) holds leases here`) {
+		t.Errorf("warnings %q, want one of the master on machine %s", warned, other)
 	}
 }

@@ -9,9 +9,10 @@
 //     target_id) is processing and it is the oldest queued task of that
 //     target. One UPDATE ... RETURNING claims a batch.
 //   - A running task's lease (lease_until) is renewed every Lease/3. A task
-//     left processing whose lease ran out, or whose worker ("pid@host") was
-//     on this host and is gone, is marked error "dispatcher died while
-//     running this task" by the next pass, and Dispatcher.Cleanup runs.
+//     left processing whose lease ran out, or whose worker
+//     ("pid@master/machine") was of this master on this machine and is
+//     gone, is marked error "dispatcher died while running this task" by
+//     the next pass, and Dispatcher.Cleanup runs.
 //   - Log lines reach task_log within a fraction of a second (batched).
 package queue
 
@@ -104,6 +105,9 @@ type Dispatcher struct {
 
 	// Worker names this dispatcher in tasks.worker (default WorkerID()).
 	Worker string
+	// Warnf is told of what the user should fix (a master with this one's
+	// name on another machine); nil: Logf.
+	Warnf func(format string, args ...any)
 
 	// HTTPClient sends the webhook deliveries (nil: one with
 	// DeliveryTimeout that follows no redirect).
@@ -124,6 +128,9 @@ type Dispatcher struct {
 	KeepAudit time.Duration
 
 	lastWatch time.Time // Serve's last Watch
+
+	mu        sync.Mutex
+	namesakes map[string]bool // the machines warnNamesake told of
 }
 
 // Summary says what one pass did.

@@ -11,7 +11,10 @@ import (
 
 // Rescue finds the tasks left processing by a dispatcher that died (killed
 // with -9, the machine rebooted): those whose lease ran out, and those whose
-// worker was a process on this host that no longer runs. Each is marked
+// worker was a process of this master on this machine (Machine) that no
+// longer runs. A worker of another master, or of a master with this one's
+// name on another machine, is judged by its lease alone; the latter is
+// warned of (Warnf), once a machine. Each is marked
 // error with MsgDied and a hint to retry it, a line saying why goes to its
 // log, Cleanup runs, and Notify is told. It returns the rescued tasks.
 //
@@ -24,13 +27,13 @@ func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
 		return nil, fmt.Errorf("queue: listing running tasks: %w", err)
 	}
 
-	host := Master()
 	now := d.now()
 	var rescued []*entities.Task
 	for _, t := range running {
 		why := ""
-		if pid, h, ok := parseWorker(t.Worker); ok && h == host && !processAlive(pid) {
-			why = fmt.Sprintf("its worker %s (process %d on this host) is no longer running", t.Worker, pid)
+		w, parsed := parseWorker(t.Worker)
+		if parsed && w.local() && !processAlive(w.pid) {
+			why = fmt.Sprintf("its worker %s (process %d on this machine) is no longer running", t.Worker, w.pid)
 		} else if t.LeaseUntil == nil || !t.LeaseUntil.After(now) {
 			at := "never had one"
 			if t.LeaseUntil != nil {
@@ -38,6 +41,9 @@ func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
 			}
 			why = fmt.Sprintf("its worker %s stopped renewing the task's lease, which %s", t.Worker, at)
 		} else {
+			if parsed && w.namesake() {
+				d.warnNamesake(w)
+			}
 			continue
 		}
 		hint := "see how far it got in its log; once the cause is clear, run it again"
@@ -82,4 +88,25 @@ func (d *Dispatcher) Rescue(ctx context.Context) ([]*entities.Task, error) {
 		}
 	}
 	return rescued, nil
+}
+
+// warnNamesake tells Warnf, once for each machine, that a master with this
+// one's name on another machine holds leases in the state.
+func (d *Dispatcher) warnNamesake(w worker) {
+	d.mu.Lock()
+	if d.namesakes == nil {
+		d.namesakes = map[string]bool{}
+	}
+	seen := d.namesakes[w.machine]
+	d.namesakes[w.machine] = true
+	d.mu.Unlock()
+	if seen {
+		return
+	}
+	msg := fmt.Sprintf("another master named %q (machine %s; this one is %s) holds leases here: give each master its own master: in aegir.yaml", w.master, w.machine, Machine())
+	if d.Warnf != nil {
+		d.Warnf("%s", msg)
+	} else {
+		d.logf("queue: %s", msg)
+	}
 }
