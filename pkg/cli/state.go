@@ -43,10 +43,36 @@ func (a *App) openState(create bool) (*store.Store, error) {
 		return nil, err
 	}
 	st, err := store.OpenWith(a.ctx, loc, create, o)
+	var moved *store.MovedError
+	if errors.As(err, &moved) {
+		return nil, a.movedErr(moved)
+	}
 	if err != nil && store.IsPostgres(loc) && !errors.Is(err, store.ErrNotInitialized) {
 		return nil, &Error{Err: err, Code: ExitFailed, Hint: "check the state key (aegir.yaml or AEGIR_STATE), that the database exists and is reachable, and the password (state_password_file, PGPASSWORD or ~/.pgpass)"}
 	}
 	return st, err
+}
+
+// movedErr is the error for a state that state migrate moved: use the
+// new one, or take the mark off this one (state reopen).
+func (a *App) movedErr(m *store.MovedError) error {
+	pw := ""
+	if store.IsPostgres(m.To) {
+		pw = ", with state_password_file if its user needs a password"
+	}
+	return &Error{Code: ExitUsage,
+		Err: fmt.Errorf("the state %s (%s) was moved to %s on %s by aegir state migrate: its records are kept there now, not here",
+			m.Path, a.stateSetting(), m.To, m.At.UTC().Format("2006-01-02 15:04 UTC")),
+		Hint: fmt.Sprintf("set state: %s in aegir.yaml (or AEGIR_STATE)%s; to use this old state again instead, as it was at the move: aegir state reopen", m.To, pw)}
+}
+
+// stateSetting says which setting named the state: the state key in the
+// config file or AEGIR_STATE, or the default.
+func (a *App) stateSetting() string {
+	if src := a.configSource("state"); src != "" {
+		return "state in " + src
+	}
+	return "the default state, AEGIR_HOME/aegir.db"
 }
 
 // stateOptions are the options to open the state at loc with: a
@@ -121,7 +147,7 @@ func init() { extraCommands = append(extraCommands, (*App).stateCmd) }
 
 func (a *App) stateCmd() *cobra.Command {
 	c := &cobra.Command{Use: "state", Short: "The state database: copy it between SQLite and PostgreSQL"}
-	c.AddCommand(newStateMigrateCmd(a, nil))
+	c.AddCommand(newStateMigrateCmd(a, nil), newStateReopenCmd(a, nil))
 	return c
 }
 
@@ -150,7 +176,14 @@ the new state rescues it.
 
 The target's password is never given on the command line: --password-file
 names a file (mode 0600) that holds it, else PGPASSWORD or ~/.pgpass.
-docs/masters.md tells how several masters share a PostgreSQL state.`,
+docs/masters.md tells how several masters share a PostgreSQL state.
+
+When the copy is done, the old state is marked moved (where to, and when):
+every command but shell completion refuses it from then on (exit 2), so that
+a home still pointing at it (a typo in aegir.yaml, AEGIR_STATE unset) does
+not go on with a copy that no longer changes. aegir state reopen takes the
+mark off. A moved state cannot be copied again (copy its new one instead),
+and a copy back needs an empty target: a new file, or a new database.`,
 		Example: `  aegir state migrate --to postgres://aegir@db1.example.com/aegir --password-file /root/.aegir-state-pw
   aegir state migrate --to /var/aegir/aegir.db`,
 	}, o, runF, runStateMigrate)
@@ -207,6 +240,11 @@ func runStateMigrate(o *StateMigrateOptions) error {
 	}
 	to := dst.Path()
 	o.infof("copied the state %s to %s", src.Path(), to)
+	if err := src.MarkMoved(o.ctx, to); err != nil {
+		o.warnf("the old state %s could not be marked moved (%v): stop using it, since its records are no longer kept up to date", src.Path(), err)
+	} else {
+		o.infof("the old state %s is marked moved: aegir refuses it from now on (aegir state reopen takes the mark off)", src.Path())
+	}
 	for _, t := range expired {
 		at := "had none"
 		if t.LeaseUntil != nil {
@@ -215,7 +253,11 @@ func runStateMigrate(o *StateMigrateOptions) error {
 		o.infof("task %d was left processing on master %s, whose lease %s: the first hosting dispatch on the new state rescues it (marks it failed, to retry)",
 			t.ID, workerMaster(t.Worker), at)
 	}
-	o.infof("next: with the dispatchers stopped, set state: %s in aegir.yaml (or AEGIR_STATE), then start them again", to)
+	set := "state: " + to
+	if o.PasswordFile != "" {
+		set += " and state_password_file: " + o.PasswordFile
+	}
+	o.infof("next: with the dispatchers stopped, set %s in aegir.yaml (or AEGIR_STATE), then start them again", set)
 	return o.print(counts)
 }
 
@@ -258,4 +300,50 @@ func workerMaster(w string) string {
 		return "(unknown)"
 	}
 	return w
+}
+
+// StateReopenOptions are state reopen's: the invocation alone.
+type StateReopenOptions struct{ *App }
+
+func newStateReopenCmd(a *App, runF func(*StateReopenOptions) error) *cobra.Command {
+	return bind(&cobra.Command{
+		Use:   "reopen",
+		Short: "Use a state that state migrate moved again: take its moved mark off",
+		Long: `After state migrate, the old state is marked moved and every command
+refuses it. state reopen takes that mark off the state the state key names
+(else AEGIR_HOME/aegir.db), to go back to it: its records are as they were
+at the move, without anything done on the new state since. To carry those
+over instead, copy the new state into an empty target (state migrate --to
+a new file or database, from a home whose state key names the new one).`,
+		Example: `  aegir state reopen`,
+		Args:    cobra.NoArgs,
+	}, &StateReopenOptions{App: a}, runF, runStateReopen)
+}
+
+func runStateReopen(o *StateReopenOptions) error {
+	loc := o.stateLocator()
+	opts, err := o.stateOptions(loc)
+	if err != nil {
+		return err
+	}
+	opts.AllowMoved = true
+	st, err := store.OpenWith(o.ctx, loc, false, opts)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	m, err := st.Moved(o.ctx)
+	if err != nil {
+		return err
+	}
+	if m == nil {
+		o.infof("the state %s is not marked moved: nothing to do", st.Path())
+		return nil
+	}
+	if _, err := st.ClearMoved(o.ctx); err != nil {
+		return err
+	}
+	o.infof("the state %s is in use again (it had been moved to %s on %s): its records are as they were then",
+		st.Path(), m.To, m.At.UTC().Format("2006-01-02 15:04 UTC"))
+	return nil
 }

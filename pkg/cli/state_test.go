@@ -36,7 +36,8 @@ func TestStateMigrate(t *testing.T) {
 	if len(counts) == 0 || counts[0].Table != "clients" || counts[0].Rows != 1 {
 		t.Fatalf("counts %+v", counts)
 	}
-	if _, errs, code := aegir(t, home, "state", "migrate", "--to", dsn); code != 2 || !strings.Contains(errs, "not empty") {
+	other := newHome(t)
+	if _, errs, code := aegir(t, other, "state", "migrate", "--to", dsn); code != 2 || !strings.Contains(errs, "not empty") {
 		t.Fatalf("second copy into the same database: exit %d, %s", code, errs)
 	}
 
@@ -197,5 +198,60 @@ func TestStateConfigChecked(t *testing.T) {
 	t.Setenv("AEGIR_STATE", "postgres://aegir@db1/aegir?sslmode=bogus")
 	if _, errs, code := aegir(t, home, "client", "list"); code != 2 || !strings.Contains(errs, "environment variable AEGIR_STATE: invalid state") {
 		t.Errorf("AEGIR_STATE: exit %d, %s", code, errs)
+	}
+}
+
+// After state migrate the old state is marked moved: every command but
+// completion refuses it (exit 2) naming where it went and the setting that
+// named it, a copy of it too; the next: line names state_password_file
+// when the target needed one; state reopen takes the mark off. Both
+// engines as the source.
+func TestStateMoved(t *testing.T) {
+	const secret = "movedsecretpw"
+	for engine, h := range stateHomes(t) {
+		t.Run(engine, func(t *testing.T) {
+			home, loc := h[0], h[1]
+			must(t, home, "client", "add", "acme", "--email", "ops@acme.test")
+			setting := "the default state, AEGIR_HOME/aegir.db"
+			to := testenv.StateDatabase(t)
+			shown := to
+			var args []string
+			if engine == "postgres" {
+				setting = "state in " + filepath.Join(home, "aegir.yaml")
+				to = filepath.Join(t.TempDir(), "new.db")
+				shown = to
+			} else {
+				pw := filepath.Join(t.TempDir(), "pw")
+				if err := os.WriteFile(pw, []byte(secret+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = []string{"--password-file", pw}
+			}
+			_, errs := must2(t, home, append([]string{"state", "migrate", "--to", to}, args...)...)
+			if engine == "sqlite" && !strings.Contains(errs, "state_password_file: "+args[1]) {
+				t.Errorf("the next: line does not name state_password_file: %s", errs)
+			}
+			for _, cmd := range [][]string{{"client", "list"}, {"init"}, {"state", "migrate", "--to", filepath.Join(t.TempDir(), "again.db")}} {
+				_, errs, code := aegir(t, home, cmd...)
+				want := "error: the state " + store.RedactDSN(loc)
+				if engine == "sqlite" {
+					want = "error: the state " + loc
+				}
+				want += " (" + setting + ") was moved to " + shown + " on "
+				if code != 2 || !strings.Contains(errs, want) || !strings.Contains(errs, "aegir state reopen") || strings.Contains(errs, secret) {
+					t.Errorf("%v on the moved state: exit %d, %s", cmd, code, errs)
+				}
+			}
+			if out := must(t, home, "__complete", "client", "show", ""); !strings.HasPrefix(out, "acme\n") {
+				t.Errorf("completion on the moved state: %q", out)
+			}
+			must(t, home, "state", "reopen")
+			if out := must(t, home, "client", "list", "--field", "name"); strings.TrimSpace(out) != "acme" {
+				t.Errorf("client list after reopen: %q", out)
+			}
+			if _, errs := must2(t, home, "state", "reopen"); !strings.Contains(errs, "not marked moved") {
+				t.Errorf("reopen again: %s", errs)
+			}
+		})
 	}
 }

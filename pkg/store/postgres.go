@@ -61,7 +61,7 @@ func connectPostgres(ctx context.Context, dsn string, o Options, readOnly bool) 
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db, path: RedactDSN(dsn), dialect: postgresDialect, Now: time.Now}
+	s := &Store{db: db, path: RedactDSN(dsn), dialect: postgresDialect, Now: time.Now, allowMoved: o.AllowMoved}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: connecting to %s: %w", s.path, err)

@@ -30,7 +30,8 @@ var migrationFS embed.FS
 
 // Store is an open state database.
 type Store struct {
-	db      *sql.DB
+	db         *sql.DB
+	allowMoved bool // Options.AllowMoved: migrate does not refuse a moved state
 	path    string // the SQLite file, or the PostgreSQL DSN without its password
 	dialect dialect
 	// Now returns the current time; tests replace it.
@@ -77,6 +78,9 @@ type Options struct {
 	// Password of the PostgreSQL user; "" leaves it to the DSN or the
 	// PostgreSQL environment (PGPASSWORD, the password file ~/.pgpass).
 	Password string
+	// AllowMoved opens a state marked moved (MarkMoved), which is
+	// otherwise a *MovedError: to take the mark off (ClearMoved).
+	AllowMoved bool
 }
 
 // IsPostgres says whether a state locator is a PostgreSQL DSN
@@ -100,10 +104,10 @@ func OpenWith(ctx context.Context, locator string, create bool, o Options) (*Sto
 	if IsPostgres(locator) {
 		return openPostgres(ctx, locator, create, o)
 	}
-	return openSQLite(ctx, locator, create)
+	return openSQLite(ctx, locator, create, o)
 }
 
-func openSQLite(ctx context.Context, path string, create bool) (*Store, error) {
+func openSQLite(ctx context.Context, path string, create bool, o Options) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
@@ -129,7 +133,7 @@ func openSQLite(ctx context.Context, path string, create bool) (*Store, error) {
 	}
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	s := &Store{db: db, path: path, Now: time.Now}
+	s := &Store{db: db, path: path, Now: time.Now, allowMoved: o.AllowMoved}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -252,6 +256,15 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("store: %s: %w", s.path, err)
 		}
 		applied := map[int]bool{}
+		if !s.allowMoved {
+			// Before any migration: a moved state is left as it was.
+			if m, err := s.movedMark(ctx, tx); err != nil || m != nil {
+				if err == nil {
+					err = m
+				}
+				return err
+			}
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
 		if err != nil {
 			return err
