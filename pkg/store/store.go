@@ -31,9 +31,9 @@ var migrationFS embed.FS
 // Store is an open state database.
 type Store struct {
 	db         *sql.DB
-	allowMoved bool // Options.AllowMoved: migrate does not refuse a moved state
-	path    string // the SQLite file, or the PostgreSQL DSN without its password
-	dialect dialect
+	allowMoved bool   // Options.AllowMoved: migrate does not refuse a moved state
+	path       string // the SQLite file, or the PostgreSQL DSN without its password
+	dialect    dialect
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
