@@ -10,7 +10,7 @@ import (
 	"syscall"
 )
 
-// processAlive reports whether process pid exists on this host and is not
+// processAlive reports whether process pid exists on this machine (in this PID namespace) and is not
 // a zombie (a killed dispatcher whose parent has not reaped it yet is dead
 // for our purposes). When in doubt it answers true: the lease decides then.
 func processAlive(pid int) bool {

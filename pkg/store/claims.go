@@ -64,7 +64,7 @@ var claimSQLPostgres, claimOneSQLPostgres = skipLocked(claimSQL), skipLocked(cla
 
 // Claim says who claims queued tasks and until when.
 type Claim struct {
-	Worker     string    // the claimer, recorded in tasks.worker ("pid@host")
+	Worker     string    // the claimer, recorded in tasks.worker ("pid@master/machine": queue.WorkerID)
 	Now        time.Time // the claimed tasks' start
 	LeaseUntil time.Time // the claimer holds them until then, unless it renews the lease
 }
