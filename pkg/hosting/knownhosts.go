@@ -349,13 +349,18 @@ func knownKey(r store.HostKey) (exec.KnownKey, error) {
 	return exec.KnownKey{Key: key, Where: where(r)}, nil
 }
 
-// Add records key for host in the state (exec.KnownHosts): the insert
-// decides between masters that meet the host at once, the loser's key
-// checked against the winner's.
+// Add records key as host's first key in the state (exec.KnownHosts):
+// the insert decides between masters that meet the host at once with
+// keys of one type, the loser's key checked against the winner's. A
+// writer that then finds a key of another type recorded for host (a
+// master whose first contact was given another type, made meanwhile)
+// deletes its own and is refused as a changed key would be: of writers
+// of different types at once, none or one keeps its key, never two.
 func (k *StateKnownHosts) Add(ctx context.Context, host string, key ssh.PublicKey) (bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	rec, wrote, err := k.Store.AddHostKey(ctx, k.record(host, key))
+	mine := k.record(host, key)
+	rec, wrote, err := k.Store.AddHostKey(ctx, mine)
 	if err != nil {
 		return false, err
 	}
@@ -368,6 +373,27 @@ func (k *StateKnownHosts) Add(ctx context.Context, host string, key ssh.PublicKe
 			return false, err
 		}
 		return false, &exec.KeyConflictError{Host: host, Known: []exec.KnownKey{known}}
+	}
+	recs, err := k.Store.HostKeys(ctx, host)
+	if err != nil {
+		return false, err
+	}
+	var others []exec.KnownKey
+	for _, r := range recs {
+		if r.Type == mine.Type {
+			continue
+		}
+		known, err := knownKey(r)
+		if err != nil {
+			return false, err
+		}
+		others = append(others, known)
+	}
+	if len(others) > 0 {
+		if err := k.Store.DeleteHostKey(ctx, mine); err != nil {
+			return false, err
+		}
+		return false, &exec.KeyConflictError{Host: host, Known: others}
 	}
 	_, err = k.sync(ctx, nil)
 	return true, err

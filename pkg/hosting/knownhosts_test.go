@@ -2,10 +2,14 @@ package hosting_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -310,4 +314,91 @@ func TestStateKnownHostsLookupSeesChanges(t *testing.T) {
 	f.Close()
 	lookup(b, y, ky)
 	lookup(a, z, kz) // imported into the state by B's look at y
+}
+
+func ecdsaPublicKey(t *testing.T) ssh.PublicKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ssh.NewPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
+// Add is a first contact's: a host that has a key of any type recorded by
+// then (another master's first contact, made meanwhile) has its key, and
+// a first key of another type is refused as a changed one would be, not
+// recorded beside it. Masters recording first keys of different types at
+// once end with at most one key, and each master told its key was
+// recorded finds it in the state.
+func TestStateKnownHostsFirstKeyOfAnotherType(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b, st := twoMasterKeys(t)
+	host := hosting.HostOf("web5.example", 22)
+	ka, kb := testenv.NewPublicKey(t), ecdsaPublicKey(t)
+	if wrote, err := a.kh.Add(ctx, host, ka); err != nil || !wrote {
+		t.Fatalf("A's first key: %v, %v", wrote, err)
+	}
+	_, err := b.kh.Add(ctx, host, kb)
+	var kc *exec.KeyConflictError
+	if !errors.As(err, &kc) || len(kc.Known) != 1 || !exec.SameKey(kc.Known[0].Key, ka) {
+		t.Fatalf("B's first key of another type, after A's: %v; want a conflict naming A's", err)
+	}
+	if keys, err := st.HostKeys(ctx, host); err != nil || len(keys) != 1 || keys[0].AddedBy != "ma" {
+		t.Fatalf("the state's keys: %+v, %v; want A's alone", keys, err)
+	}
+	if strings.Contains(read(t, b.file), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(kb)))) {
+		t.Errorf("B's refused key is in B's file:\n%s", read(t, b.file))
+	}
+
+	// At once, on several handles, ed25519 and ECDSA keys.
+	loc := testenv.State(t)
+	var hs []*hosting.StateKnownHosts
+	for i := range 4 {
+		s, err := store.Open(ctx, loc, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		hs = append(hs, &hosting.StateKnownHosts{Store: s, File: filepath.Join(t.TempDir(), "known_hosts"), Master: "m" + string(rune('a'+i))})
+	}
+	for round := range 10 {
+		host := hosting.HostOf("race"+string(rune('a'+round))+".example", 22)
+		keys := make([]ssh.PublicKey, 8)
+		wrote := make([]bool, len(keys))
+		errs := make([]error, len(keys))
+		for i := range keys {
+			if i%2 == 0 {
+				keys[i] = testenv.NewPublicKey(t)
+			} else {
+				keys[i] = ecdsaPublicKey(t)
+			}
+		}
+		var wg sync.WaitGroup
+		for i := range keys {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				wrote[i], errs[i] = hs[i%len(hs)].Add(ctx, host, keys[i])
+			}()
+		}
+		wg.Wait()
+		recs, err := hs[0].Store.HostKeys(ctx, host)
+		if err != nil || len(recs) > 1 {
+			t.Fatalf("round %d: the state has %+v (%v); want one key at most", round, recs, err)
+		}
+		for i := range keys {
+			if errs[i] != nil && !errors.As(errs[i], &kc) {
+				t.Fatalf("round %d, master %d: %v", round, i, errs[i])
+			}
+			if errs[i] == nil && (len(recs) != 1 || recs[0].Fingerprint != ssh.FingerprintSHA256(keys[i])) {
+				t.Errorf("round %d: master %d was told its key was recorded (wrote %v); the state has %+v", round, i, wrote[i], recs)
+			}
+		}
+	}
 }

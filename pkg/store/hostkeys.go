@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 )
 
@@ -41,24 +42,38 @@ func (s *Store) HostKeys(ctx context.Context, host string) ([]HostKey, error) {
 // record a host's first key at once. It returns the key recorded for k's
 // host and type, k itself when it wrote it, and whether it did; the
 // caller compares a key it did not write with its own.
+// A row gone between the insert and its re-read (forgotten, or deleted
+// by a writer that found another type recorded) is tried again.
 func (s *Store) AddHostKey(ctx context.Context, k HostKey) (HostKey, bool, error) {
-	now := s.now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO known_host_keys (host, key_type, key, fingerprint, added_at, added_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (host, key_type) DO NOTHING`,
-		k.Host, k.Type, k.Key, k.Fingerprint, now, k.AddedBy)
-	if err != nil {
-		return HostKey{}, false, err
+	for try := 0; ; try++ {
+		now := s.now()
+		res, err := s.db.ExecContext(ctx, `INSERT INTO known_host_keys (host, key_type, key, fingerprint, added_at, added_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (host, key_type) DO NOTHING`,
+			k.Host, k.Type, k.Key, k.Fingerprint, now, k.AddedBy)
+		if err != nil {
+			return HostKey{}, false, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return HostKey{}, false, err
+		} else if n == 1 {
+			k.AddedAt = fromMs(now)
+			return k, true, nil
+		}
+		got, err := scanHostKey(s.db.QueryRowContext(ctx, `SELECT `+hostKeyCols+` FROM known_host_keys WHERE host = ? AND key_type = ?`, k.Host, k.Type))
+		if errors.Is(err, sql.ErrNoRows) && try < 10 {
+			continue
+		}
+		if err != nil {
+			return HostKey{}, false, err
+		}
+		return got, false, nil
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return HostKey{}, false, err
-	} else if n == 1 {
-		k.AddedAt = fromMs(now)
-		return k, true, nil
-	}
-	got, err := scanHostKey(s.db.QueryRowContext(ctx, `SELECT `+hostKeyCols+` FROM known_host_keys WHERE host = ? AND key_type = ?`, k.Host, k.Type))
-	if err != nil {
-		return HostKey{}, false, err
-	}
-	return got, false, nil
+}
+
+// DeleteHostKey deletes k's row (host, type and key) if it is there: a
+// first key that its writer found recorded beside another master's.
+func (s *Store) DeleteHostKey(ctx context.Context, k HostKey) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM known_host_keys WHERE host = ? AND key_type = ? AND key = ?`, k.Host, k.Type, k.Key)
+	return err
 }
 
 // ForgetHostKeys deletes the keys recorded for host and returns them.

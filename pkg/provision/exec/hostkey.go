@@ -30,10 +30,14 @@ import (
 type KnownHosts interface {
 	// Keys are the keys recorded for host; a key among them is trusted.
 	Keys(ctx context.Context, host string) ([]KnownKey, error)
-	// Add records key for host and reports whether it wrote it (false:
-	// it was recorded already, by another connection). When a different
-	// key of the same type is recorded for host, it writes nothing and
-	// returns a *KeyConflictError naming the recorded one.
+	// Add records key as host's first key, a first contact's, and
+	// reports whether it wrote it (false: it was recorded already, by
+	// another connection). When host has any other key recorded (of any
+	// type: another connection's first contact, made meanwhile), it
+	// writes nothing and returns a *KeyConflictError naming those, as a
+	// connection refuses any key the host's known keys lack. Of callers
+	// adding keys of one host at once, at most one is told its key was
+	// recorded, and the host then has that key alone.
 	Add(ctx context.Context, host string, key ssh.PublicKey) (bool, error)
 	// Forget removes every key recorded for host and says how many.
 	Forget(ctx context.Context, host string) (int, error)
@@ -49,8 +53,8 @@ type KnownKey struct {
 	Where string
 }
 
-// KeyConflictError is an Add refused: the host has a different key of the
-// same type recorded (Known).
+// KeyConflictError is an Add refused: the host has other keys recorded
+// (Known).
 type KeyConflictError struct {
 	Host  string
 	Known []KnownKey
@@ -61,7 +65,7 @@ func (e *KeyConflictError) Error() string {
 	for _, k := range e.Known {
 		old = append(old, describeKey(k))
 	}
-	return fmt.Sprintf("%s has another host key of that type recorded: %s", e.Host, strings.Join(old, ", "))
+	return fmt.Sprintf("%s has another host key recorded: %s", e.Host, strings.Join(old, ", "))
 }
 
 func describeKey(k KnownKey) string {
@@ -153,8 +157,8 @@ func (f FileKnownHosts) staleHint(host string) string {
 	return fmt.Sprintf("remove the stale line with: ssh-keygen -R %s -f %s  then record the new one", Quote(host), Quote(f.File))
 }
 
-// Add appends a plain line for key, creating the file (0600) and its
-// directory (0700) when needed.
+// Add appends a plain line for key, host's first (KnownHosts), creating
+// the file (0600) and its directory (0700) when needed.
 func (f FileKnownHosts) Add(ctx context.Context, host string, key ssh.PublicKey) (bool, error) {
 	knownHostsMu.Lock()
 	defer knownHostsMu.Unlock()
@@ -162,17 +166,15 @@ func (f FileKnownHosts) Add(ctx context.Context, host string, key ssh.PublicKey)
 	if err != nil {
 		return false, err
 	}
-	var conflict []KnownKey
 	for _, k := range known {
 		if SameKey(k.Key, key) {
 			return false, nil // recorded meanwhile by another connection
 		}
-		if k.Key.Type() == key.Type() {
-			conflict = append(conflict, k)
-		}
 	}
-	if len(conflict) > 0 {
-		return false, &KeyConflictError{Host: host, Known: conflict}
+	if len(known) > 0 {
+		// Recorded meanwhile by another connection, of this type or
+		// another: that first contact was the host's.
+		return false, &KeyConflictError{Host: host, Known: known}
 	}
 	return appendKnownHost(f.File, host, key)
 }

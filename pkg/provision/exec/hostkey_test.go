@@ -2,6 +2,9 @@ package exec_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -41,6 +44,16 @@ func TestFileKnownHosts(t *testing.T) {
 	if after, _ := os.ReadFile(file); string(after) != string(before) {
 		t.Errorf("a refused key was written: %q", after)
 	}
+	// A key of another type is no first key either: Add is the first
+	// contact's, which another connection made meanwhile (the dial refuses
+	// any key the host's known keys lack).
+	_, err = f.Add(ctx, host, ecdsaPublicKey(t))
+	if !errors.As(err, &kc) || len(kc.Known) != 1 || !exec.SameKey(kc.Known[0].Key, k1) {
+		t.Fatalf("a key of another type: %v", err)
+	}
+	if after, _ := os.ReadFile(file); string(after) != string(before) {
+		t.Errorf("a refused key of another type was written: %q", after)
+	}
 	// Another host, plainly and hashed.
 	hashed := knownhosts.Line([]string{knownhosts.HashHostname(host)}, k3)
 	other := knownhosts.Line([]string{"web3"}, k3)
@@ -63,6 +76,19 @@ func TestFileKnownHosts(t *testing.T) {
 	if keys, err := f.Keys(ctx, host); err != nil || len(keys) != 0 {
 		t.Fatalf("keys after Forget: %v %v", keys, err)
 	}
+}
+
+func ecdsaPublicKey(t *testing.T) ssh.PublicKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ssh.NewPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
 }
 
 // memKnownHosts is a KnownHosts of another kind than the file: a map,
