@@ -402,3 +402,28 @@ func TestStateKnownHostsFirstKeyOfAnotherType(t *testing.T) {
 		}
 	}
 }
+
+// A state that stops answering mid-dial refuses the connection (nothing
+// trusted, nothing recorded) with a message that says what to do: check
+// the state answers, then connect again.
+func TestStateKnownHostsStateGone(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartSSHD(t)
+	s, err := store.Open(context.Background(), testenv.State(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := master{kh: &hosting.StateKnownHosts{Store: s, File: filepath.Join(t.TempDir(), "known_hosts"), Master: "ma"}}
+	m.file = m.kh.File
+	s.Close()
+	for _, accept := range []bool{false, true} {
+		_, err := m.dial(t, srv, accept)
+		if !errors.Is(err, exec.ErrHostKey) {
+			t.Fatalf("accept %v: %v", accept, err)
+		}
+		var h interface{ Hint() string }
+		if !errors.As(err, &h) || !strings.Contains(h.Hint(), "the state") || !strings.Contains(h.Hint(), "try again") {
+			t.Errorf("accept %v: the refusal does not say what to do: %v", accept, err)
+		}
+	}
+}

@@ -298,7 +298,7 @@ func (h *hostKeys) verify(hostname string, key ssh.PublicKey) error {
 	}
 	known, err := h.known.Keys(h.ctx, host)
 	if err != nil {
-		return fmt.Errorf("%w: cannot read the known host keys (%s): %v", ErrHostKey, h.known, err)
+		return h.unreadable(fmt.Sprintf("cannot read the known host keys (%s): %v", h.known, err))
 	}
 	for _, k := range known {
 		if SameKey(k.Key, key) {
@@ -325,12 +325,20 @@ func (h *hostKeys) verify(hostname string, key ssh.PublicKey) error {
 		// first: that one is the host's.
 		return h.changedKeyError(host, key, kc.Known)
 	case err != nil:
-		return fmt.Errorf("%w: recording the host key of %s in %s: %v", ErrHostKey, host, h.known, err)
+		return h.unreadable(fmt.Sprintf("recording the host key of %s in %s: %v", host, h.known, err))
 	}
 	if recorded && h.logf != nil {
 		h.logf("recorded the SSH host key of %s in %s: %s %s (accepted as the server's accept-host-key asked)", host, h.known, key.Type(), fp)
 	}
 	return nil
+}
+
+// unreadable refuses a connection whose host key could not be checked
+// or recorded (the store of host keys did not answer): nothing is
+// trusted; the hint says to connect again once the store answers.
+func (h *hostKeys) unreadable(msg string) error {
+	return &HostKeyError{msg: msg + "; the connection was refused, its host key unchecked",
+		hint: fmt.Sprintf("check that %s can be read and written (for a database: that it answers), then try again", h.known)}
 }
 
 // acceptAction connects again recording a new key.
