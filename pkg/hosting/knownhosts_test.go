@@ -2,9 +2,6 @@ package hosting_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -316,19 +313,6 @@ func TestStateKnownHostsLookupSeesChanges(t *testing.T) {
 	lookup(a, z, kz) // imported into the state by B's look at y
 }
 
-func ecdsaPublicKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := ssh.NewPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pub
-}
-
 // Add is a first contact's: a host that has a key of any type recorded by
 // then (another master's first contact, made meanwhile) has its key, and
 // a first key of another type is refused as a changed one would be, not
@@ -340,7 +324,7 @@ func TestStateKnownHostsFirstKeyOfAnotherType(t *testing.T) {
 	ctx := context.Background()
 	a, b, st := twoMasterKeys(t)
 	host := hosting.HostOf("web5.example", 22)
-	ka, kb := testenv.NewPublicKey(t), ecdsaPublicKey(t)
+	ka, kb := testenv.NewPublicKey(t), testenv.NewECDSAPublicKey(t)
 	if wrote, err := a.kh.Add(ctx, host, ka); err != nil || !wrote {
 		t.Fatalf("A's first key: %v, %v", wrote, err)
 	}
@@ -376,7 +360,7 @@ func TestStateKnownHostsFirstKeyOfAnotherType(t *testing.T) {
 			if i%2 == 0 {
 				keys[i] = testenv.NewPublicKey(t)
 			} else {
-				keys[i] = ecdsaPublicKey(t)
+				keys[i] = testenv.NewECDSAPublicKey(t)
 			}
 		}
 		var wg sync.WaitGroup

@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
@@ -328,6 +330,21 @@ func writeEd25519Key(t testing.TB, file string) {
 		t.Fatalf("testenv: %v", err)
 	}
 	writeFile(t, file, pem.EncodeToMemory(block), 0o600)
+}
+
+// NewECDSAPublicKey returns a new ECDSA (P-256) public key, of no server:
+// a host key of another type than NewPublicKey's.
+func NewECDSAPublicKey(t testing.TB) ssh.PublicKey {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	k, err := ssh.NewPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return k
 }
 
 // NewPublicKey returns a new ed25519 public key, of no server: a host

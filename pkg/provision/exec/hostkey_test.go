@@ -2,9 +2,6 @@ package exec_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -47,7 +44,7 @@ func TestFileKnownHosts(t *testing.T) {
 	// A key of another type is no first key either: Add is the first
 	// contact's, which another connection made meanwhile (the dial refuses
 	// any key the host's known keys lack).
-	_, err = f.Add(ctx, host, ecdsaPublicKey(t))
+	_, err = f.Add(ctx, host, testenv.NewECDSAPublicKey(t))
 	if !errors.As(err, &kc) || len(kc.Known) != 1 || !exec.SameKey(kc.Known[0].Key, k1) {
 		t.Fatalf("a key of another type: %v", err)
 	}
@@ -76,19 +73,6 @@ func TestFileKnownHosts(t *testing.T) {
 	if keys, err := f.Keys(ctx, host); err != nil || len(keys) != 0 {
 		t.Fatalf("keys after Forget: %v %v", keys, err)
 	}
-}
-
-func ecdsaPublicKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := ssh.NewPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pub
 }
 
 // memKnownHosts is a KnownHosts of another kind than the file: a map,
