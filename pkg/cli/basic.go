@@ -59,7 +59,7 @@ func runInit(o *InitOptions) error {
 		return err
 	}
 	o.st = st
-	o.infof("aegir home ready: %s (schema version %d)", o.home, store.SchemaVersion())
+	o.infof("aegir home ready: %s, its state %s (schema version %d)", o.home, st.Path(), store.SchemaVersion())
 	o.infof("next: aegir server add NAME --host localhost --http nginx --db mariadb")
 	return nil
 }

@@ -47,10 +47,48 @@ func (a *App) openState(create bool) (*store.Store, error) {
 	if errors.As(err, &moved) {
 		return nil, a.movedErr(moved)
 	}
-	if err != nil && store.IsPostgres(loc) && !errors.Is(err, store.ErrNotInitialized) {
+	var dbe *store.DBError
+	switch {
+	case errors.As(err, &dbe):
+		return nil, dbErr(dbe, "fix state in "+a.stateSource(), "the password (state_password_file, PGPASSWORD or ~/.pgpass)")
+	case errors.Is(err, store.ErrNotInitialized):
+		hint := "run: aegir init (or point --home / AEGIR_HOME at an existing aegir home)"
+		if src := a.configSource("state"); src != "" {
+			hint = "check state in " + src + " (a mistyped path or database?); if it is the right one and new, aegir init makes an empty state there"
+		}
+		return nil, &Error{Code: ExitUsage, Err: fmt.Errorf("%w (named by %s)", err, a.stateSetting()), Hint: hint}
+	case err != nil && store.IsPostgres(loc):
 		return nil, &Error{Err: err, Code: ExitFailed, Hint: "check the state key (aegir.yaml or AEGIR_STATE), that the database exists and is reachable, and the password (state_password_file, PGPASSWORD or ~/.pgpass)"}
 	}
 	return st, err
+}
+
+// stateSource is where the state key was set: the config file or
+// AEGIR_STATE (its default, when unset, is no PostgreSQL state).
+func (a *App) stateSource() string {
+	if src := a.configSource("state"); src != "" {
+		return src
+	}
+	return "aegir.yaml (or AEGIR_STATE)"
+}
+
+// dbErr is the error for a PostgreSQL state's server refusing it: exit 2
+// for what the user's settings name wrong (a database missing, a setting
+// the server does not know), as for a state not initialised; exit 1 for
+// the rest. fix says how to fix the setting, password where the password
+// comes from.
+func dbErr(e *store.DBError, fix, password string) error {
+	switch e.Problem {
+	case store.ProblemNoDatabase:
+		return &Error{Code: ExitUsage, Err: e, Hint: fmt.Sprintf("create it (createdb -O %s %s, docs/masters.md step 1), or %s", e.User, e.Database, fix)}
+	case store.ProblemUnknownSetting:
+		return &Error{Code: ExitUsage, Err: e, Hint: fix + ": a parameter of its URL is neither a connection parameter nor a server setting"}
+	case store.ProblemAuth:
+		return &Error{Code: ExitFailed, Err: e, Hint: "check the user in the URL and " + password}
+	case store.ProblemPermission:
+		return &Error{Code: ExitFailed, Err: e, Hint: fmt.Sprintf("make %s the database's owner (ALTER DATABASE %s OWNER TO %s; docs/masters.md step 1)", e.User, e.Database, e.User)}
+	}
+	return &Error{Code: ExitFailed, Err: e, Hint: "check that the PostgreSQL server is up and reachable from this master, or " + fix}
 }
 
 // movedErr is the error for a state that state migrate moved: use the
@@ -230,6 +268,10 @@ func runStateMigrate(o *StateMigrateOptions) error {
 		return err
 	}
 	dst, err := store.OpenWith(o.ctx, o.To, true, opts)
+	var dbe *store.DBError
+	if errors.As(err, &dbe) {
+		return dbErr(dbe, "fix --to", "the password (--password-file, PGPASSWORD or ~/.pgpass)")
+	}
 	if err != nil {
 		return &Error{Err: err, Code: ExitFailed, Hint: "check that the target database exists and that its user may create tables in it"}
 	}

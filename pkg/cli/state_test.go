@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
@@ -111,7 +115,9 @@ func stateHomes(t *testing.T) map[string][2]string {
 	dsn := testenv.StateDatabase(t)
 	pgHome := filepath.Join(t.TempDir(), "pg")
 	writeConfig(t, pgHome, "state: "+dsn+"\n")
-	must(t, pgHome, "init")
+	if _, errs := must2(t, pgHome, "init"); !strings.Contains(errs, "aegir home ready: "+pgHome+", its state "+store.RedactDSN(dsn)+" (schema version") {
+		t.Errorf("init does not name the PostgreSQL state: %s", errs)
+	}
 	return map[string][2]string{
 		"sqlite":   {sqliteHome, filepath.Join(sqliteHome, "aegir.db")},
 		"postgres": {pgHome, dsn},
@@ -253,5 +259,64 @@ func TestStateMoved(t *testing.T) {
 				t.Errorf("reopen again: %s", errs)
 			}
 		})
+	}
+}
+
+// A PostgreSQL state's server refusing it is one line that says what to
+// do: a database missing is exit 2 (as a state not initialised) with the
+// createdb that makes it, a URL parameter the server does not know exit 2,
+// a user who may not create tables the owner to make it; a SQLite state
+// missing names the setting that named its path.
+func TestStateDatabaseErrors(t *testing.T) {
+	dsn := testenv.StateDatabase(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	suffix := hex.EncodeToString(b)
+	role := "aegir_noperm_" + suffix
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP ROLE IF EXISTS "+role); err != nil {
+			t.Errorf("dropping role %s: %v", role, err)
+		}
+	})
+	base, query, _ := strings.Cut(dsn, "?")
+	db := base[strings.LastIndexByte(base, '/')+1:]
+	missing := "aegir_missing_" + suffix
+	noPerm := strings.Replace(dsn, "postgres://postgres@", "postgres://"+role+"@", 1)
+	for _, c := range []struct {
+		name, state string
+		args        []string
+		code        int
+		want, hint  string
+	}{
+		{"no database", strings.Replace(base, db, missing, 1) + "?" + query, []string{"client", "list"}, 2,
+			`database "` + missing + `" does not exist on 127.0.0.1:5432`, "createdb -O postgres " + missing},
+		{"unknown setting", dsn + "&aegir_no_such_setting=1", []string{"client", "list"}, 2,
+			`unrecognized configuration parameter "aegir_no_such_setting"`, "fix state in "},
+		{"no permission", noPerm, []string{"init"}, 1,
+			"user " + role + ` may not create aegir's tables in database "` + db + `"`, "make " + role + " the database's owner (ALTER DATABASE " + db + " OWNER TO " + role},
+		{"no file", "/nonexistent/aegir/x.db", []string{"client", "list"}, 2,
+			"/nonexistent/aegir/x.db does not exist (named by state in ", "(a mistyped path or database?)"},
+	} {
+		home := filepath.Join(t.TempDir(), "h")
+		writeConfig(t, home, "state: "+c.state+"\n")
+		_, errs, code := aegir(t, home, c.args...)
+		first, hint, _ := strings.Cut(errs, "\nhint: ")
+		if code != c.code || !strings.Contains(first, c.want) || !strings.Contains(hint, c.hint) || strings.Count(strings.TrimSpace(errs), "\n") != 1 {
+			t.Errorf("%s: exit %d, %s", c.name, code, errs)
+		}
+	}
+	home := newHome(t)
+	to := strings.Replace(base, db, missing, 1) + "?" + query
+	if _, errs, code := aegir(t, home, "state", "migrate", "--to", to); code != 2 || !strings.Contains(errs, "createdb -O postgres "+missing+", docs/masters.md step 1), or fix --to") {
+		t.Errorf("migrate to a missing database: exit %d, %s", code, errs)
 	}
 }

@@ -39,6 +39,10 @@ func openPostgres(ctx context.Context, dsn string, create bool, o Options) (*Sto
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.db.Close()
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42501" {
+			return nil, dbError(s.pgConfig, s.path, err)
+		}
 		return nil, err
 	}
 	return s, nil
@@ -64,8 +68,9 @@ func connectPostgres(ctx context.Context, dsn string, o Options, readOnly bool) 
 	s := &Store{db: db, path: RedactDSN(dsn), dialect: postgresDialect, Now: time.Now, allowMoved: o.AllowMoved}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: connecting to %s: %w", s.path, err)
+		return nil, dbError(cfg, s.path, err)
 	}
+	s.pgConfig = cfg
 	return s, nil
 }
 
@@ -167,4 +172,64 @@ func CheckDSN(dsn string) error {
 		return fmt.Errorf("must be a postgres://USER@HOST[:PORT]/DB URL: %s", msg)
 	}
 	return nil
+}
+
+// DBError is a PostgreSQL state's server refusing it, in one line (pgx's
+// text spans lines, a line for each address tried, and repeats itself).
+// Problem says which: ProblemNoDatabase, ProblemUnknownSetting,
+// ProblemAuth, ProblemPermission, or ProblemConnect (any other).
+type DBError struct {
+	Problem  string
+	Msg      string
+	User     string
+	Database string
+	Addr     string // HOST:PORT
+	Err      error
+}
+
+// The problems of a DBError.
+const (
+	ProblemNoDatabase     = "no-database"
+	ProblemUnknownSetting = "unknown-setting"
+	ProblemAuth           = "auth"
+	ProblemPermission     = "permission"
+	ProblemConnect        = "connect"
+)
+
+func (e *DBError) Error() string { return e.Msg }
+func (e *DBError) Unwrap() error { return e.Err }
+
+// dbError words err, met connecting to (or migrating) the state of cfg,
+// as a *DBError.
+func dbError(cfg *pgx.ConnConfig, shown string, err error) error {
+	e := &DBError{Problem: ProblemConnect, User: cfg.User, Database: cfg.Database,
+		Addr: fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), Err: err}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "3D000": // invalid_catalog_name
+			e.Problem, e.Msg = ProblemNoDatabase, fmt.Sprintf("database %q does not exist on %s", e.Database, e.Addr)
+		case pe.Code == "42704" && strings.Contains(pe.Message, "configuration parameter"):
+			e.Problem, e.Msg = ProblemUnknownSetting, fmt.Sprintf("the server %s refused the state's URL %s: %s", e.Addr, shown, pe.Message)
+		case pe.Code == "28P01" || pe.Code == "28000":
+			e.Problem, e.Msg = ProblemAuth, fmt.Sprintf("the server %s refused user %s: %s", e.Addr, e.User, pe.Message)
+		case pe.Code == "42501": // insufficient_privilege
+			e.Problem, e.Msg = ProblemPermission, fmt.Sprintf("user %s may not create aegir's tables in database %q on %s: %s", e.User, e.Database, e.Addr, pe.Message)
+		default:
+			e.Msg = fmt.Sprintf("the state %s: %s (SQLSTATE %s)", shown, pe.Message, pe.Code)
+		}
+		return e
+	}
+	// "failed to connect to `user=U database=D`:" and a line for each
+	// address tried, often the same: each different line once.
+	var parts []string
+	for i, l := range strings.Split(err.Error(), "\n") {
+		l = strings.Join(strings.Fields(l), " ")
+		if l == "" || i == 0 && strings.HasSuffix(l, ":") || slices.ContainsFunc(parts, func(p string) bool { return strings.Contains(p, l) }) {
+			continue
+		}
+		parts = append(parts, l)
+	}
+	e.Msg = fmt.Sprintf("cannot connect to the state %s: %s", shown, strings.Join(parts, "; "))
+	return e
 }

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/aegir-project/aegir/pkg/entities"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -34,6 +36,7 @@ type Store struct {
 	allowMoved bool   // Options.AllowMoved: migrate does not refuse a moved state
 	path       string // the SQLite file, or the PostgreSQL DSN without its password
 	dialect    dialect
+	pgConfig   *pgx.ConnConfig // a PostgreSQL state's, to word its errors (dbError)
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
