@@ -228,3 +228,12 @@ func TestValidateBuildInput(t *testing.T) {
 		}
 	}
 }
+
+func TestNearest(t *testing.T) {
+	keys := []string{"state", "master", "state_password_file", "queue.cron.enabled"}
+	for word, want := range map[string]string{"stat": "state", "mastr": "master", "stae": "state", "state": "", "stats_x": "", "queue.cron.enable": "queue.cron.enabled", "xyz": ""} {
+		if got := Nearest(word, keys, 2); got != want {
+			t.Errorf("Nearest(%q) = %q, want %q", word, got, want)
+		}
+	}
+}
