@@ -35,8 +35,9 @@ import (
 // of Hosts); a line whose key conflicts with the state's for the same
 // host and type is not (Import says which); lines that name no host
 // known (patterns, other hashed names, @revoked and @cert-authority
-// markers) are kept as they are near the end of the file, for the tools,
-// which aegir's own connections do not read.
+// markers) are kept as they are near the end of the file, for the tools;
+// aegir's own connections read only its @revoked lines (Revoked), and a
+// plain line of a key revoked there is not imported.
 // Once aegir wrote File, the lines added after its last line (by hand)
 // are imported the same way; the lines above it are the state's, written
 // again from it: a key forgotten through another master is not brought
@@ -58,6 +59,11 @@ type StateKnownHosts struct {
 	// unchanged since, need not read every key of the state.
 	mirror     map[string][]string
 	mirrorStat fileStamp
+	// revoked are the keys File marks @revoked, as read when File was
+	// revokedStat.
+	revoked     []ssh.PublicKey
+	revokedStat fileStamp
+	revokedRead bool
 }
 
 // fileStamp tells a File changed (rewritten by another process, edited by
@@ -134,8 +140,9 @@ func (k *StateKnownHosts) sync(ctx context.Context, drop func(string) bool) ([]I
 		kept = keptLines(old)
 		_, added, _ = bytes.Cut(old, []byte(mirrorFooter))
 	}
+	revoked := revokedKeys(old)
 	for _, line := range strings.Split(string(added), "\n") {
-		c, keep, err := k.importLine(ctx, line)
+		c, keep, err := k.importLine(ctx, line, revoked)
 		if err != nil {
 			return nil, err
 		}
@@ -160,8 +167,9 @@ func (k *StateKnownHosts) sync(ctx context.Context, drop func(string) bool) ([]I
 
 // importLine records the key of one line of an old File for each of its
 // hosts, and reports whether the line is kept as it is instead (it names
-// no host plainly, or has a marker).
-func (k *StateKnownHosts) importLine(ctx context.Context, line string) ([]ImportConflict, bool, error) {
+// no host plainly, or has a marker). The line of a key revoked (marked
+// @revoked in File) is neither recorded nor kept.
+func (k *StateKnownHosts) importLine(ctx context.Context, line string, revoked []ssh.PublicKey) ([]ImportConflict, bool, error) {
 	t := strings.TrimSpace(line)
 	if t == "" || strings.HasPrefix(t, "#") {
 		return nil, false, nil
@@ -169,6 +177,9 @@ func (k *StateKnownHosts) importLine(ctx context.Context, line string) ([]Import
 	marker, hosts, key, _, _, err := ssh.ParseKnownHosts([]byte(t))
 	if err != nil || marker != "" || len(hosts) == 0 {
 		return nil, true, nil
+	}
+	if slices.ContainsFunc(revoked, func(r ssh.PublicKey) bool { return exec.SameKey(r, key) }) {
+		return nil, false, nil
 	}
 	names := make([]string, 0, len(hosts))
 	for _, h := range hosts {
@@ -190,6 +201,46 @@ func (k *StateKnownHosts) importLine(ctx context.Context, line string) ([]Import
 		}
 	}
 	return out, false, nil
+}
+
+// revokedKeys are the keys of a known_hosts file's @revoked lines.
+func revokedKeys(file []byte) []ssh.PublicKey {
+	var out []ssh.PublicKey
+	for _, line := range strings.Split(string(file), "\n") {
+		t := strings.TrimSpace(line)
+		if !strings.HasPrefix(t, "@revoked") {
+			continue
+		}
+		if marker, _, key, _, _, err := ssh.ParseKnownHosts([]byte(t)); err == nil && marker == "revoked" {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// Revoked refuses a key that File marks @revoked (exec.KnownHosts'
+// connections ask before Keys), as a connection checking File did before
+// the state kept host keys: a master's revocation holds on its
+// connections whatever the state has. File is read again only when it
+// changed since its last read.
+func (k *StateKnownHosts) Revoked(host string, key ssh.PublicKey) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if st := stampOf(k.File); !k.revokedRead || st != k.revokedStat {
+		b, err := os.ReadFile(k.File)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("reading %s: %w", k.File, err)
+		}
+		k.revoked, k.revokedStat, k.revokedRead = revokedKeys(b), st, true
+	}
+	for _, r := range k.revoked {
+		if exec.SameKey(r, key) {
+			return fmt.Errorf("%w: the host key %s of %s is marked revoked in %s; refusing to connect; "+
+				"remove that line if the key is trusted again; if not, forget the server's host key, for every master",
+				exec.ErrHostKey, ssh.FingerprintSHA256(key), host, k.File)
+		}
+	}
+	return nil
 }
 
 // resolve is the host a line's host entry names: the entry when plain,

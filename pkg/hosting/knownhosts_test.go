@@ -411,3 +411,47 @@ func TestStateKnownHostsStateGone(t *testing.T) {
 		}
 	}
 }
+
+// A key the master's known_hosts marks @revoked is refused by its
+// connections, as it was before the state kept host keys, even when the
+// state has it (another master accepted it); and a plain line of a
+// revoked key is not imported.
+func TestStateKnownHostsRevoked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testenv.StartSSHD(t)
+	a, b, st := twoMasterKeys(t)
+	if _, err := a.dial(t, srv, true); err != nil {
+		t.Fatalf("A accepting: %v", err)
+	}
+	if _, err := b.dial(t, srv, false); err != nil {
+		t.Fatalf("B before the revocation: %v", err)
+	}
+	revoke := "@revoked * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.HostKey))) + "\n"
+	if err := os.WriteFile(b.file, []byte(read(t, b.file)+revoke), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, accept := range []bool{false, true} {
+		_, err := b.dial(t, srv, accept)
+		if !errors.Is(err, exec.ErrHostKey) || !strings.Contains(err.Error(), "revoked") {
+			t.Fatalf("B, the key revoked in B's file, accept %v: %v", accept, err)
+		}
+	}
+	if got := read(t, b.file); !strings.Contains(got, revoke) {
+		t.Errorf("B's file lost the @revoked line:\n%s", got)
+	}
+
+	// An old file: the plain line of a revoked key is not imported.
+	k := testenv.NewPublicKey(t)
+	old := knownhosts.Line([]string{"web7"}, k) + "\n@revoked web7 " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) + "\n"
+	c := &hosting.StateKnownHosts{Store: st, File: filepath.Join(t.TempDir(), "known_hosts"), Master: "mc"}
+	if err := os.WriteFile(c.File, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Import(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := st.HostKeys(ctx, "web7"); err != nil || len(keys) != 0 {
+		t.Errorf("the revoked key was imported: %+v, %v", keys, err)
+	}
+}

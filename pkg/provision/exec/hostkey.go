@@ -138,15 +138,18 @@ func (f FileKnownHosts) Keys(_ context.Context, host string) ([]KnownKey, error)
 	return out, nil
 }
 
-// revoked refuses a key marked @revoked in the file.
-func (f FileKnownHosts) revoked(host string, key ssh.PublicKey) error {
+// Revoked refuses a key marked @revoked in the file. A KnownHosts with a
+// Revoked method has it called before Keys: a connection refuses a key
+// it refuses, whatever else is recorded.
+func (f FileKnownHosts) Revoked(host string, key ssh.PublicKey) error {
 	cb, err := f.callback()
 	if err != nil {
 		return err
 	}
 	var re *knownhosts.RevokedError
 	if errors.As(cb(hostAddr(host), &net.TCPAddr{IP: net.IPv4zero}, key), &re) {
-		return fmt.Errorf("%w: the host key %s of %s is marked revoked in %s:%d; refusing to connect",
+		return fmt.Errorf("%w: the host key %s of %s is marked revoked in %s:%d; refusing to connect; "+
+			"if the key is trusted again, remove that @revoked line",
 			ErrHostKey, ssh.FingerprintSHA256(key), host, re.Revoked.Filename, re.Revoked.Line)
 	}
 	return nil
@@ -290,9 +293,9 @@ func (h *hostKeys) check(hostname string, _ net.Addr, key ssh.PublicKey) error {
 func (h *hostKeys) verify(hostname string, key ssh.PublicKey) error {
 	host := knownhosts.Normalize(hostname)
 	if r, ok := h.known.(interface {
-		revoked(string, ssh.PublicKey) error
+		Revoked(string, ssh.PublicKey) error
 	}); ok {
-		if err := r.revoked(host, key); err != nil {
+		if err := r.Revoked(host, key); err != nil {
 			return err
 		}
 	}
