@@ -77,3 +77,22 @@ func TestRedactDSN(t *testing.T) {
 		}
 	}
 }
+
+// CheckDSN refuses what the driver would refuse or send to the server as
+// a mistyped setting, and takes server settings (role, search_path).
+func TestCheckDSN(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"postgres://a@h/db?sslmode=require&search_path=x&role=r&application_name=aegir": "",
+		"postgresql://a@h1:5432,h2:5433/db?target_session_attrs=read-write":             "",
+		"postgres://a@h/db?sslmode=bogus":                                               "sslmode must be one of",
+		"postgres://a@h/db?sslmod=disable":                                              "did you mean sslmode?",
+		"postgres://a@h/db?dbnam=x":                                                     "did you mean dbname?",
+		"postgres://a@h:70000/db":                                                       "invalid port",
+		"postgres://%zz":                                                                "must be a postgres://USER@HOST[:PORT]/DB URL",
+	} {
+		err := CheckDSN(dsn)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("CheckDSN(%s) = %v, want %q", dsn, err, want)
+		}
+	}
+}

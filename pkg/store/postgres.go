@@ -152,7 +152,13 @@ func CheckDSN(dsn string) error {
 			return fmt.Errorf("has sslmode=%s: sslmode must be one of %s", m, strings.Join(sslModes, ", "))
 		}
 		for k := range q {
-			if n := entities.Nearest(k, dsnKeywords, 2); n != "" && !slices.Contains(dsnKeywords, k) {
+			// One letter off for a short name: a server setting such as
+			// role is two off host.
+			maxEdits := 1
+			if len(k) > 5 {
+				maxEdits = 2
+			}
+			if n := entities.Nearest(k, dsnKeywords, maxEdits); n != "" && !slices.Contains(dsnKeywords, k) {
 				return fmt.Errorf("has an unknown parameter %s: did you mean %s?", k, n)
 			}
 		}
