@@ -45,6 +45,9 @@ type App struct {
 	// exclusive: a task is recorded on a site only when none is queued or
 	// running on it (the API's requests), rather than queued behind it.
 	exclusive bool
+	// readOnlyCmd: the command only reads the state (list, show, log):
+	// a state that state migrate moved is opened read only for it.
+	readOnlyCmd bool
 
 	// Global flags.
 	home    string
@@ -137,6 +140,7 @@ var extraCommands []func(*App) *cobra.Command
 // loadConfig resolves AEGIR_HOME and reads aegir.yaml: flags > env AEGIR_* >
 // the config file > defaults.
 func (a *App) loadConfig(cmd *cobra.Command) error {
+	a.readOnlyCmd = readOnlyVerbs[cmd.Name()]
 	v := a.cfg
 	setDefaults(v)
 	v.SetEnvPrefix("AEGIR")
@@ -215,6 +219,9 @@ func bindString(fs *pflag.FlagSet, v *viper.Viper, key string, dst *string) {
 		*dst = s
 	}
 }
+
+// readOnlyVerbs are the commands that only read the state.
+var readOnlyVerbs = map[string]bool{"list": true, "show": true, "log": true}
 
 // Store opens the state database (it must exist: aegir init makes it).
 func (a *App) Store() (*store.Store, error) {

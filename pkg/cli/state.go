@@ -44,6 +44,15 @@ func (a *App) openState(create bool) (*store.Store, error) {
 	}
 	st, err := store.OpenWith(a.ctx, loc, create, o)
 	var moved *store.MovedError
+	if errors.As(err, &moved) && !create && a.readOnlyCmd {
+		// A command that only reads shows the old state as it was at the
+		// move; it could not change it (read only).
+		ro, rerr := store.OpenReadOnlyWith(a.ctx, loc, o)
+		if rerr == nil {
+			a.warnf("%s; shown read only, as it was then (set state: %s in aegir.yaml, or AEGIR_STATE, for the state in use)", a.movedErr(moved).Error(), moved.To)
+			return ro, nil
+		}
+	}
 	if errors.As(err, &moved) {
 		return nil, a.movedErr(moved)
 	}
@@ -217,9 +226,10 @@ names a file (mode 0600) that holds it, else PGPASSWORD or ~/.pgpass.
 docs/masters.md tells how several masters share a PostgreSQL state.
 
 When the copy is done, the old state is marked moved (where to, and when):
-every command but shell completion refuses it from then on (exit 2), so that
-a home still pointing at it (a typo in aegir.yaml, AEGIR_STATE unset) does
-not go on with a copy that no longer changes. aegir state reopen takes the
+every command that writes refuses it from then on (exit 2), so that a home
+still pointing at it (a typo in aegir.yaml, AEGIR_STATE unset) does not go
+on with a copy that no longer changes; list, show and log (and shell
+completion) read it read only, with a warning. aegir state reopen takes the
 mark off. A moved state cannot be copied again (copy its new one instead),
 and a copy back needs an empty target: a new file, or a new database.`,
 		Example: `  aegir state migrate --to postgres://aegir@db1.example.com/aegir --password-file /root/.aegir-state-pw

@@ -207,9 +207,10 @@ func TestStateConfigChecked(t *testing.T) {
 	}
 }
 
-// After state migrate the old state is marked moved: every command but
-// completion refuses it (exit 2) naming where it went and the setting that
-// named it, a copy of it too; the next: line names state_password_file
+// After state migrate the old state is marked moved: every command that
+// writes refuses it (exit 2) naming where it went and the setting that
+// named it, a copy of it too; list, show and log read it read only, with
+// a warning; the next: line names state_password_file
 // when the target needed one; state reopen takes the mark off. Both
 // engines as the source.
 func TestStateMoved(t *testing.T) {
@@ -237,7 +238,7 @@ func TestStateMoved(t *testing.T) {
 			if engine == "sqlite" && !strings.Contains(errs, "state_password_file: "+args[1]) {
 				t.Errorf("the next: line does not name state_password_file: %s", errs)
 			}
-			for _, cmd := range [][]string{{"client", "list"}, {"init"}, {"state", "migrate", "--to", filepath.Join(t.TempDir(), "again.db")}} {
+			for _, cmd := range [][]string{{"client", "add", "beta", "--email", "ops@beta.test"}, {"init"}, {"hosting", "dispatch"}, {"state", "migrate", "--to", filepath.Join(t.TempDir(), "again.db")}} {
 				_, errs, code := aegir(t, home, cmd...)
 				want := "error: the state " + store.RedactDSN(loc)
 				if engine == "sqlite" {
@@ -250,6 +251,13 @@ func TestStateMoved(t *testing.T) {
 			}
 			if out := must(t, home, "__complete", "client", "show", ""); !strings.HasPrefix(out, "acme\n") {
 				t.Errorf("completion on the moved state: %q", out)
+			}
+			// Commands that only read show it read only, with a warning.
+			for _, cmd := range [][]string{{"client", "list", "--field", "name"}, {"client", "show", "acme", "--field", "name"}, {"task", "list"}, {"site", "list"}} {
+				out, errs := must2(t, home, cmd...)
+				if !strings.Contains(errs, "warning: the state ") || !strings.Contains(errs, "shown read only, as it was then") || cmd[1] != "list" && strings.TrimSpace(out) != "acme" || cmd[0] == "client" && cmd[1] == "list" && strings.TrimSpace(out) != "acme" {
+					t.Errorf("%v on the moved state: %q, %s", cmd, out, errs)
+				}
 			}
 			must(t, home, "state", "reopen")
 			if out := must(t, home, "client", "list", "--field", "name"); strings.TrimSpace(out) != "acme" {
