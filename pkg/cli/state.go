@@ -338,7 +338,7 @@ func checkNoRunningTasks(ctx context.Context, st *store.Store) ([]*entities.Task
 		return nil, &Error{Code: ExitUsage,
 			Err: fmt.Errorf("task %d is running on master %s (lease until %s)%s: nothing was copied",
 				t.ID, workerMaster(t.Worker), t.LeaseUntil.Local().Format(time.RFC3339), more),
-			Hint: "stop the dispatchers (hosting dispatch, hosting queued, and the cron entry) on every master first, let their tasks end, then run state migrate again"}
+			Hint: fmt.Sprintf("stop the dispatchers (hosting dispatch, hosting queued, and the cron entry) on every master first, let their tasks end, then run state migrate again (a dispatcher that was killed lets go of its task when the lease runs out, at %s)", t.LeaseUntil.Local().Format(time.RFC3339))}
 	}
 	return expired, nil
 }
