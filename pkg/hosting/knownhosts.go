@@ -32,8 +32,9 @@ import (
 // A File that aegir has not written yet (one from before the state kept
 // host keys) is imported on first use: its plain lines that the state
 // lacks are recorded there (a hashed line too, when it is the hash of one
-// of Hosts); a line whose key conflicts with the state's for the same
-// host and type is not (Import says which); lines that name no host
+// of Hosts); a line of a host the state has other keys of, none of them
+// the line's (of its type or another: a key the dial would call changed),
+// is not (Import says which); lines that name no host
 // known (patterns, other hashed names, @revoked and @cert-authority
 // markers) are kept as they are near the end of the file, for the tools;
 // aegir's own connections read only its @revoked lines (Revoked), and a
@@ -102,8 +103,8 @@ const mirrorFooter = "# aegir: lines added below this one are recorded in the st
 // host plainly, kept as they were.
 const keptHeader = "# aegir: kept from the file before its import (no plain host name, or a marker):\n"
 
-// ImportConflict is a line of File not imported: the state has another
-// key of its type for its host.
+// ImportConflict is a line of File not imported: the state has other
+// keys of its host, none of them the line's.
 type ImportConflict struct {
 	Host       string
 	File, Line string // the line's key: type and fingerprint
@@ -141,8 +142,9 @@ func (k *StateKnownHosts) sync(ctx context.Context, drop func(string) bool) ([]I
 		_, added, _ = bytes.Cut(old, []byte(mirrorFooter))
 	}
 	revoked := revokedKeys(old)
+	fresh := map[string]bool{} // hosts whose first key this import recorded
 	for _, line := range strings.Split(string(added), "\n") {
-		c, keep, err := k.importLine(ctx, line, revoked)
+		c, keep, err := k.importLine(ctx, line, revoked, fresh)
 		if err != nil {
 			return nil, err
 		}
@@ -168,8 +170,11 @@ func (k *StateKnownHosts) sync(ctx context.Context, drop func(string) bool) ([]I
 // importLine records the key of one line of an old File for each of its
 // hosts, and reports whether the line is kept as it is instead (it names
 // no host plainly, or has a marker). The line of a key revoked (marked
-// @revoked in File) is neither recorded nor kept.
-func (k *StateKnownHosts) importLine(ctx context.Context, line string, revoked []ssh.PublicKey) ([]ImportConflict, bool, error) {
+// @revoked in File) is neither recorded nor kept. A key of a host the
+// state has other keys of, recorded before this import (fresh: the hosts
+// whose first key it recorded), is refused whatever its type, as a
+// connection refuses it.
+func (k *StateKnownHosts) importLine(ctx context.Context, line string, revoked []ssh.PublicKey, fresh map[string]bool) ([]ImportConflict, bool, error) {
 	t := strings.TrimSpace(line)
 	if t == "" || strings.HasPrefix(t, "#") {
 		return nil, false, nil
@@ -191,13 +196,35 @@ func (k *StateKnownHosts) importLine(ctx context.Context, line string, revoked [
 	}
 	var out []ImportConflict
 	for _, h := range names {
-		rec, _, err := k.Store.AddHostKey(ctx, k.record(h, key))
+		conflict := func(recs ...store.HostKey) {
+			var state []string
+			for _, r := range recs {
+				state = append(state, r.Type+" "+r.Fingerprint+" ("+where(r)+")")
+			}
+			out = append(out, ImportConflict{Host: h, File: k.File, Line: key.Type() + " " + ssh.FingerprintSHA256(key),
+				State: strings.Join(state, ", ")})
+		}
+		if !fresh[h] {
+			recs, err := k.Store.HostKeys(ctx, h)
+			if err != nil {
+				return nil, false, err
+			}
+			if len(recs) > 0 {
+				if !slices.ContainsFunc(recs, func(r store.HostKey) bool { return r.Key == authorizedKey(key) }) {
+					conflict(recs...)
+				}
+				continue
+			}
+		}
+		rec, wrote, err := k.Store.AddHostKey(ctx, k.record(h, key))
 		if err != nil {
 			return nil, false, err
 		}
+		if wrote {
+			fresh[h] = true
+		}
 		if rec.Key != authorizedKey(key) {
-			out = append(out, ImportConflict{Host: h, File: k.File, Line: key.Type() + " " + ssh.FingerprintSHA256(key),
-				State: rec.Type + " " + rec.Fingerprint + " (" + where(rec) + ")"})
+			conflict(rec)
 		}
 	}
 	return out, false, nil

@@ -455,3 +455,39 @@ func TestStateKnownHostsRevoked(t *testing.T) {
 		t.Errorf("the revoked key was imported: %+v, %v", keys, err)
 	}
 }
+
+// A line of a file whose host the state has keys of, none of them its
+// key, is refused as the dial refuses it (changed), whatever its type:
+// imported, every master would trust it. A host new to the state takes
+// every key of the file (ssh-keyscan's lines, one of each type).
+func TestStateKnownHostsImportAnotherType(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b, st := twoMasterKeys(t)
+	known, other := testenv.NewPublicKey(t), testenv.NewECDSAPublicKey(t)
+	if _, err := a.kh.Add(ctx, "web1", known); err != nil {
+		t.Fatal(err)
+	}
+	n1, n2 := testenv.NewPublicKey(t), testenv.NewECDSAPublicKey(t)
+	old := knownhosts.Line([]string{"web1"}, other) + "\n" + knownhosts.Line([]string{"new1"}, n1) + "\n" + knownhosts.Line([]string{"new1"}, n2) + "\n"
+	if err := os.WriteFile(b.file, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conflicts, err := b.kh.Import(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conflicts) != 1 || conflicts[0].Host != "web1" || !strings.Contains(conflicts[0].String(), ssh.FingerprintSHA256(other)) ||
+		!strings.Contains(conflicts[0].String(), ssh.FingerprintSHA256(known)) {
+		t.Fatalf("conflicts: %+v; want web1's key of another type", conflicts)
+	}
+	if keys, err := st.HostKeys(ctx, "web1"); err != nil || len(keys) != 1 || keys[0].Fingerprint != ssh.FingerprintSHA256(known) {
+		t.Errorf("web1's keys: %+v, %v; want A's alone", keys, err)
+	}
+	if keys, err := st.HostKeys(ctx, "new1"); err != nil || len(keys) != 2 {
+		t.Errorf("new1's keys: %+v, %v; want both of the file's", keys, err)
+	}
+	if strings.Contains(read(t, b.file), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(other)))) {
+		t.Errorf("the refused key is in B's file:\n%s", read(t, b.file))
+	}
+}
