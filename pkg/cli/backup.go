@@ -135,7 +135,12 @@ as it was. What the site gained after the backup is gone afterwards.
 A deleted site is brought back the same way from one of its backups (those
 site delete takes first): the site is recorded again on its platform and
 database server, with the aliases the backup lists (those another site has
-taken since are left out, with a warning), and the restore fills it.`,
+taken since are left out, with a warning), and the restore fills it.
+
+With several masters on one state, the restore of an archive another master
+holds, in a backups directory this master does not share, is queued for that
+master, which runs it at its next queue run; a deleted site is brought back on
+that master itself (docs/masters.md).`,
 	}, o, runF, runSiteRestore, &o.Domain)
 	cmd.Flags().StringVar(&o.Backup, "backup", "", "the backup's ID (default: the site's newest)")
 	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the restore task; print its id")
@@ -169,7 +174,7 @@ func runSiteRestore(o *SiteRestoreOptions) error {
 		v.Domain, b.ID, b.Created.Local().Format(time.DateTime))); err != nil {
 		return err
 	}
-	t, err := o.queueOn(st, v, entities.TaskSiteRestore, map[string]string{"backup": strconv.FormatInt(b.ID, 10)})
+	t, err := o.queueOnFor(st, o.tiedTo(b, false), v, entities.TaskSiteRestore, map[string]string{"backup": strconv.FormatInt(b.ID, 10)})
 	if err != nil {
 		return err
 	}
@@ -201,6 +206,11 @@ func (a *App) recreateSite(arg string, id int64, queue, dryRun bool, notFound er
 	}
 	if err != nil {
 		return err
+	}
+	if m := a.tiedTo(b, false); m != "" {
+		// The archive is read here, before anything is recorded.
+		return &Error{Code: ExitFailed, Err: fmt.Errorf("backup %d of %s is on master %s (%s), whose backups directory this master (%s) does not share; nothing was recorded", b.ID, domain, m, b.Path, a.master()),
+			Hint: "bring the site back on master " + m + ": aegir site restore " + domain + " --backup " + strconv.FormatInt(b.ID, 10) + " there (docs/masters.md)"}
 	}
 	a.infof("site %s was deleted; checking backup %d of %s (%s) to bring it back", domain, b.ID, b.Created.Local().Format(time.DateTime), b.Path)
 	if err := backup.CheckSum(b.Path, b.SHA256); err != nil {
@@ -462,7 +472,15 @@ type BackupDeleteOptions struct {
 
 func newBackupDeleteCmd(a *App, runF func(*BackupDeleteOptions) error) *cobra.Command {
 	o := &BackupDeleteOptions{App: a}
-	cmd := bind(&cobra.Command{Use: "delete ID", Short: "Delete a backup: its archive and its record"}, o, runF, runBackupDelete, &o.ID)
+	cmd := bind(&cobra.Command{Use: "delete ID", Short: "Delete a backup: its archive and its record",
+		Long: `Delete a backup: its archive and its record.
+
+An archive is deleted by the master whose backups directory holds it. With
+several masters on one state, the delete of another master's archive that is
+not in this master's backups directory is queued for that master (task show
+ID names it), which runs it at its next queue run; this master runs none of
+it. If that master is gone for good, cancel the task: aegir task cancel ID
+(docs/masters.md).`}, o, runF, runBackupDelete, &o.ID)
 	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the delete task; print its id")
 	return cmd
 }
@@ -476,7 +494,8 @@ func runBackupDelete(o *BackupDeleteOptions) error {
 		b.ID, b.Site, b.Created.Local().Format(time.DateTime), b.Path)); err != nil {
 		return err
 	}
-	t, err := st.QueueBackupTask(o.ctx, b, entities.TaskBackupDelete)
+	// An archive only another master holds is deleted by that master.
+	t, err := st.QueueBackupTask(o.ctx, b, entities.TaskBackupDelete, o.tiedTo(b, true))
 	if err != nil {
 		return err
 	}

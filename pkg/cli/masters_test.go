@@ -1,14 +1,21 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // appendConfig adds lines to home's aegir.yaml.
@@ -61,23 +68,32 @@ func TestRestoreOnAnotherMasterNamesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	addPost(t, db1, "Made after the backup")
-	_, errs, code := aegir(t, m2, "site", "restore", domain)
-	if code == 0 || !strings.Contains(errs, fmt.Sprintf("backup %d of %s is on master m1 (%s)", b.ID, domain, b.Path)) ||
-		!strings.Contains(errs, "hint: run the task on master m1, or copy the archive to the same path here") {
+	// m2 does not fail: it queues the restore for m1, and says so.
+	out, errs, code := aegir(t, m2, "site", "restore", domain)
+	if code != 0 || !strings.Contains(errs, "for master m1, which holds the backup archive (this master, m2, does not share its backups directory)") {
 		t.Fatalf("restore on m2 without the archive: exit %d\n%s", code, errs)
 	}
+	tied := strings.TrimSpace(out)
+	if task := taskRecord(t, m2, tied); task["status"] != "queued" || task["master"] != "m1" {
+		t.Fatalf("the restore queued on m2: %v", task)
+	}
+	// m2's dispatch leaves it to m1.
+	must(t, m2, "hosting", "dispatch", "-q")
+	if task := taskRecord(t, m2, tied); task["status"] != "queued" {
+		t.Fatalf("the restore tied to m1 after m2's dispatch: %v", task)
+	}
 	if rec := siteRecord(t, h.home, domain); rec["db_name"] != db1 || rec["status"] != "installed" {
-		t.Fatalf("the refused restore changed the site: %v", rec)
+		t.Fatalf("the queued restore changed the site: %v", rec)
 	}
 	if ok, got := h.pageHas(t, domain, "Made after the backup", ""); !ok {
-		t.Fatalf("the site does not answer as before the refused restore: %s", got)
+		t.Fatalf("the site does not answer as before: %s", got)
 	}
 
 	// On m1 itself a missing archive is the back end's to refuse, as
 	// ever: the message is not about another master.
-	_, errs, code = aegir(t, h.home, "site", "restore", domain)
-	if code == 0 || strings.Contains(errs, "is on master") {
-		t.Fatalf("restore on m1 without the archive: exit %d\n%s", code, errs)
+	_, errs, code = aegir(t, h.home, "hosting", "dispatch")
+	if task := taskRecord(t, h.home, tied); task["status"] != "error" || strings.Contains(fmt.Sprint(task["error"]), "is on master") {
+		t.Fatalf("the restore run by m1 without the archive: %v (dispatch exit %d)\n%s", task, code, errs)
 	}
 
 	// With the archive at its path (shared storage), m1 restores it.
@@ -88,4 +104,121 @@ func TestRestoreOnAnotherMasterNamesIt(t *testing.T) {
 	if ok, got := h.pageHas(t, domain, "Made before the backup", "Made after the backup"); !ok {
 		t.Fatalf("after the restore on m1: %s", got)
 	}
+}
+
+// Two masters, two homes and backups directories on one state (the
+// engine AEGIR_TEST_STATE says): master ma's backups are deleted by ma.
+// The keep-N clean-up of a dispatch on mb queues the delete of ma's
+// surplus archives tied to ma, and a backup delete on mb queues one too,
+// saying so, instead of failing; mb's dispatches leave them queued, and
+// queue no more; ma's dispatch runs them: the archives and their records
+// are gone. The commands run as processes of their own: the master's
+// name is the process's (queue.SetMaster).
+func TestBackupsOfAnotherMasterGoThere(t *testing.T) {
+	t.Parallel()
+	a, b, dsn := twoMastersOn(t, testenv.State(t))
+	for _, home := range []string{a.home, b} {
+		appendConfig(t, home, "queue:\n  backup:\n    enabled: true\n  cron:\n    enabled: false\n  stats:\n    enabled: false\n  cert:\n    enabled: false\nbackup:\n  keep: 1\n")
+	}
+	ctx := context.Background()
+	st := openState(t, dsn)
+	root := filepath.Join(testenv.PublicDir(t), "p")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	must(t, a.home, "platform", "add", "p", "--server", "web1", "--root", root, "--queue", "-q")
+	if _, err := st.AddSite(ctx, &entities.Site{Domain: "keep.test", Platform: "p", DBServer: "web1", HTTPS: "off", Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.TestExec(`UPDATE tasks SET status = 'cancelled' WHERE status = 'queued'`); err != nil {
+		t.Fatal(err) // the platform's verify and the site's install: not this test's
+	}
+	v, err := st.GetSite(ctx, "keep.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var backups []*entities.Backup
+	for i := range 3 {
+		path := filepath.Join(a.home, "backups", fmt.Sprintf("keep.test-%d.tar.gz", i))
+		if err := os.WriteFile(path, []byte("archive"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		bk, err := st.AddBackupOn(ctx, "ma", v.ID, path, 7, "x", time.Now().Add(time.Duration(i-3)*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		backups = append(backups, bk)
+	}
+	deletes := func() []*entities.Task {
+		t.Helper()
+		ts, err := st.ListTasks(ctx, store.TaskFilter{Type: entities.TaskBackupDelete})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+
+	// mb's dispatch: keep 1, so the two older archives go, through ma.
+	errs, code := aegirProcess(t, b, "hosting", "dispatch")
+	if code != 0 {
+		t.Fatalf("dispatch on mb: exit %d\n%s", code, errs)
+	}
+	ts := deletes()
+	if len(ts) != 2 {
+		t.Fatalf("%d backup.delete tasks after mb's dispatch, want 2: %+v", len(ts), ts)
+	}
+	for _, k := range ts {
+		if k.Master != "ma" || k.Status != entities.TaskQueued {
+			t.Errorf("task %d (%s): %s, tied to %q; want queued, tied to ma", k.ID, k.Target, k.Status, k.Master)
+		}
+	}
+	// A delete by hand on mb: queued for ma, said so, exit 0.
+	newest := strconv.FormatInt(backups[2].ID, 10)
+	errs, code = aegirProcess(t, b, "backup", "delete", newest, "-y")
+	if code != 0 || !strings.Contains(errs, "for master ma, which holds the backup archive (this master, mb, does not share its backups directory)") ||
+		strings.Contains(errs, "backup.dir") || strings.Contains(errs, "backup.path") {
+		t.Fatalf("backup delete %s on mb: exit %d\n%s", newest, code, errs)
+	}
+	t.Logf("backup delete on mb: %s", errs)
+	// mb's next dispatch leaves them to ma, and queues no more.
+	if errs, code := aegirProcess(t, b, "hosting", "dispatch"); code != 0 {
+		t.Fatalf("second dispatch on mb: exit %d\n%s", code, errs)
+	}
+	if ts := deletes(); len(ts) != 3 || ts[0].Status != entities.TaskQueued || ts[1].Status != entities.TaskQueued || ts[2].Status != entities.TaskQueued {
+		t.Fatalf("after mb's second dispatch: %+v", ts)
+	}
+	for _, bk := range backups {
+		if _, err := os.Stat(bk.Path); err != nil {
+			t.Fatalf("mb's dispatch touched %s: %v", bk.Path, err)
+		}
+	}
+
+	// ma's dispatch runs them.
+	if errs, code := aegirProcess(t, a.home, "hosting", "dispatch"); code != 0 {
+		t.Fatalf("dispatch on ma: exit %d\n%s", code, errs)
+	}
+	for _, k := range deletes() {
+		_, m, _ := strings.Cut(k.Worker, "@") // pid@master/machine
+		if m, _, _ = strings.Cut(m, "/"); k.Status != entities.TaskSuccess || m != "ma" {
+			t.Errorf("task %d (%s) after ma's dispatch: %s by %s: %s", k.ID, k.Target, k.Status, k.Worker, k.Error)
+		}
+	}
+	for _, bk := range backups {
+		if _, err := os.Stat(bk.Path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s after ma's dispatch: %v, want gone", bk.Path, err)
+		}
+	}
+	if left, err := st.ListBackups(ctx, "keep.test"); err != nil || len(left) != 0 {
+		t.Errorf("backups left: %+v, %v", left, err)
+	}
+}
+
+// taskRecord is task show ID's JSON record on home.
+func taskRecord(t *testing.T, home, id string) map[string]any {
+	t.Helper()
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(must(t, home, "task", "show", id, "--format", "json")), &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }

@@ -28,6 +28,9 @@ func (a *App) runOrQueue(t *entities.Task, queue bool, after func() (any, error)
 	if queue {
 		return a.printQueued(t)
 	}
+	if t.Master != "" && t.Master != a.master() {
+		return a.printTied(t)
+	}
 	done, err := a.runTask(t)
 	if err != nil {
 		return err
@@ -65,10 +68,16 @@ func (a *App) queueSiteTask(st *store.Store, v *entities.Site, typ string, opts 
 // refuses a site that has a task queued or running (*store.HeldError)
 // instead of queueing behind it.
 func (a *App) queueOn(st *store.Store, v *entities.Site, typ string, opts map[string]string) (*entities.Task, error) {
+	return a.queueOnFor(st, "", v, typ, opts)
+}
+
+// queueOnFor is queueOn for a task tied to master (Task.Master; "":
+// none).
+func (a *App) queueOnFor(st *store.Store, master string, v *entities.Site, typ string, opts map[string]string) (*entities.Task, error) {
 	if a.exclusive {
-		return st.QueueSiteTaskIfFree(a.ctx, v, typ, opts)
+		return st.QueueSiteTaskIfFreeFor(a.ctx, master, v, typ, opts)
 	}
-	return st.QueueSiteTask(a.ctx, v, typ, opts)
+	return st.QueueSiteTaskFor(a.ctx, master, v, typ, opts)
 }
 
 // taskDone prints the end line of a task that worked: on stdout when it
@@ -142,6 +151,38 @@ func (a *App) printQueued(t *entities.Task) error {
 		return nil
 	}
 	return a.print(t)
+}
+
+// master names this master (config master, else queue.Master's
+// default), as the tasks it claims and the backups it writes record it.
+func (a *App) master() string {
+	queue.SetMaster(a.cfg.GetString("master"))
+	return queue.Master()
+}
+
+// tiedTo names the master a task on backup b is tied to (a delete, with
+// del, or a restore): the one that holds its archive when this master
+// does not share its backups directory (queue.TiedElsewhere); "" for
+// none.
+func (a *App) tiedTo(b *entities.Backup, del bool) string {
+	dir := ""
+	if del {
+		dir = filepath.Join(a.home, "backups")
+	}
+	return queue.TiedElsewhere(b, a.master(), dir)
+}
+
+// printTied tells of task t, queued tied to another master instead of
+// run here: what it is, where it runs, and how to follow it. Its id goes
+// on stdout as printQueued's does.
+func (a *App) printTied(t *entities.Task) error {
+	if !a.plainTable() {
+		return a.print(t)
+	}
+	fmt.Fprintln(a.IO.Out, t.ID)
+	a.infof("queued task %d (%s %s) for master %s, which holds the backup archive (this master, %s, does not share its backups directory): it runs there at that master's next queue run; follow it with: aegir task log %d --follow (if master %s is gone for good: aegir task cancel %d)",
+		t.ID, t.Type, t.Target, t.Master, a.master(), t.ID, t.Master, t.ID)
+	return nil
 }
 
 // newPool is the connection pool of this invocation, its SSH host keys

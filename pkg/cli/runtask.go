@@ -24,6 +24,7 @@ func (a *App) dispatcher() (*queue.Dispatcher, *hosting.Runner, error) {
 		Lease:            a.cfg.GetDuration("lease"),
 		Interval:         a.cfg.GetDuration("queue.interval"),
 		Handler:          r.Handle,
+		BackupDir:        r.Settings.BackupDir,
 		Notify:           a.notifier(),
 		Cleanup:          r.Rescue,
 		CertExpiringDays: certExpiringDays(a.cfg.GetInt("webhooks.cert_expiring_days")),

@@ -419,6 +419,11 @@ type Task struct {
 	// Parent is the task that runs this one as a part of its own (a
 	// platform migrate's site.migrate); 0: none.
 	Parent int64 `json:"parent,omitempty" yaml:"parent,omitempty"`
+	// Master is the one master that may run the task, among those that
+	// share the state ("": any): the one whose backups directory holds
+	// the archive it deletes or restores. The others pass over it, and
+	// the later tasks of its target wait for it.
+	Master string `json:"master,omitempty" yaml:"master,omitempty"`
 }
 
 // Levels of log lines, as kept in a task's log: the back end's, the

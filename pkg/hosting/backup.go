@@ -2,15 +2,13 @@ package hosting
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strconv"
 
 	"github.com/aegir-project/aegir/pkg/entities"
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/db"
+	"github.com/aegir-project/aegir/pkg/queue"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -51,7 +49,7 @@ func (r *Runner) fillRestore(ctx context.Context, t *entities.Task, c *provision
 	if err != nil {
 		return err
 	}
-	if err := r.archiveHere(b); err != nil {
+	if err := r.archiveHere(b, ""); err != nil {
 		return err
 	}
 	c.Backup.Path, c.Backup.SHA256 = b.Path, b.SHA256
@@ -60,19 +58,21 @@ func (r *Runner) fillRestore(ctx context.Context, t *entities.Task, c *provision
 
 // archiveHere refuses a backup whose archive is not on this master but in
 // the backups directory of another (not shared with this one), naming
-// the master that has it. An archive that is here, or one of this
-// master's, goes on to the back end, which checks it.
-func (r *Runner) archiveHere(b *entities.Backup) error {
-	if b.Master == "" || b.Master == r.Settings.Master {
-		return nil
-	}
-	if _, err := os.Stat(b.Path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+// the master that has it; for a delete (dir: this master's backups
+// directory) also one outside dir. An archive that is here, or one of
+// this master's, goes on to the back end, which checks it.
+func (r *Runner) archiveHere(b *entities.Backup, dir string) error {
+	if queue.TiedElsewhere(b, r.Settings.Master, dir) == "" {
 		return nil
 	}
 	id := strconv.FormatInt(b.ID, 10)
+	hint := "run the task on master " + b.Master + ", or copy the archive to the same path here and run it again (docs/masters.md)"
+	if dir != "" {
+		hint = "delete it on master " + b.Master + ", which holds it: a delete queued on this master is tied to that master and runs there (docs/masters.md)"
+	}
 	return &provision.Error{Code: provision.ErrInvalidContext,
 		Msg:  fmt.Sprintf("backup %s of %s is on master %s (%s), whose backups directory this master (%s) does not share", id, b.Site, b.Master, b.Path, r.Settings.Master),
-		Hint: "run the task on master " + b.Master + ", or copy the archive to the same path here and run it again (docs/masters.md)",
+		Hint: hint,
 		Fix:  []entities.Action{entities.Do("backup.list", "", "site="+b.Site)}}
 }
 
@@ -153,6 +153,9 @@ func (r *Runner) fromSource(ctx context.Context, t *entities.Task, c *provision.
 func (r *Runner) fillBackup(ctx context.Context, t *entities.Task, c *provision.Job) error {
 	b, err := r.Store.GetBackup(ctx, t.TargetID)
 	if err != nil {
+		return err
+	}
+	if err := r.archiveHere(b, r.Settings.BackupDir); err != nil {
 		return err
 	}
 	c.Backup.Path, c.Backup.SHA256 = b.Path, b.SHA256

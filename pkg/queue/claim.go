@@ -3,7 +3,9 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -16,7 +18,43 @@ import (
 // of Lease from now.
 func (d *Dispatcher) claims() store.Claim {
 	now := d.now()
-	return store.Claim{Worker: d.worker(), Now: now, LeaseUntil: now.Add(d.lease())}
+	return store.Claim{Worker: d.worker(), Now: now, LeaseUntil: now.Add(d.lease()), Master: Master()}
+}
+
+// TiedElsewhere names the master a task on backup b must be tied to when
+// this master (me) cannot do it: b's archive was written by another
+// master and is not at its path here (that master's backups directory is
+// not shared with this one), or, for a delete (dir: this master's
+// backups directory; "" for a restore), is not in dir, the one directory
+// a master deletes archives from. "" when any master can: the archive
+// is this master's, or was recorded before masters were, or is here.
+func TiedElsewhere(b *entities.Backup, me, dir string) string {
+	if b.Master == "" || b.Master == me {
+		return ""
+	}
+	if dir != "" && filepath.Dir(filepath.Clean(b.Path)) != filepath.Clean(dir) {
+		return b.Master
+	}
+	if _, err := os.Stat(b.Path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	return b.Master
+}
+
+// TiedError says that a task is tied to another master (Task.Master):
+// only that master runs it.
+type TiedError struct{ Task *entities.Task }
+
+func (e *TiedError) Error() string {
+	return fmt.Sprintf("task %d (%s %s) is tied to master %s: only that master runs it, and this is master %s", e.Task.ID, e.Task.Type, e.Task.Target, e.Task.Master, Master())
+}
+
+// TiedHint is what to do with task t, tied to a master that is not this
+// one: let that master run it, or cancel it.
+func TiedHint(t *entities.Task) (string, []entities.Action) {
+	id := strconv.FormatInt(t.ID, 10)
+	return fmt.Sprintf("master %s runs it at its next queue run (hosting dispatch, or hosting queued, there); if that master is gone for good, cancel it: the later tasks of %s %s wait for it (docs/masters.md)", t.Master, t.TargetKind, t.Target),
+		[]entities.Action{entities.Do("task.show", id), entities.Do("task.cancel", id)}
 }
 
 // ErrBusy is matched (errors.Is) by every *BusyError.
@@ -37,6 +75,9 @@ func (e *BusyError) Error() string {
 	if h.Status == entities.TaskProcessing {
 		return fmt.Sprintf("%s %s is busy: task %d (%s) is running on it", e.Task.TargetKind, e.Task.Target, h.ID, h.Type)
 	}
+	if h.Master != "" && h.Master != Master() {
+		return fmt.Sprintf("%s %s is busy: task %d (%s) was queued on it earlier, tied to master %s, and runs first", e.Task.TargetKind, e.Task.Target, h.ID, h.Type, h.Master)
+	}
 	return fmt.Sprintf("%s %s is busy: task %d (%s) was queued on it earlier and runs first", e.Task.TargetKind, e.Task.Target, h.ID, h.Type)
 }
 
@@ -44,6 +85,10 @@ func (e *BusyError) Error() string {
 func (e *BusyError) Is(target error) bool { return target == ErrBusy }
 
 func newBusyError(t, holder *entities.Task) *BusyError {
+	if holder.Status == entities.TaskQueued && holder.Master != "" && holder.Master != Master() {
+		hint, fix := TiedHint(holder)
+		return &BusyError{Task: t, Holder: holder, Hint: fmt.Sprintf("task %d stays queued behind it: %s", t.ID, hint), Fix: fix}
+	}
 	if holder.Status == entities.TaskQueued {
 		return &BusyError{Task: t, Holder: holder, Hint: fmt.Sprintf("task %d stays queued behind it: run both, or cancel it", t.ID),
 			Fix: []entities.Action{entities.Do("hosting.dispatch", ""), entities.Do("task.cancel", fmt.Sprint(t.ID))}}

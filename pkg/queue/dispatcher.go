@@ -108,6 +108,10 @@ type Dispatcher struct {
 	// Warnf is told of what the user should fix (a master with this one's
 	// name on another machine); nil: Logf.
 	Warnf func(format string, args ...any)
+	// BackupDir is this master's backups directory: the backup.delete
+	// the backup queue queues for an archive another master wrote that
+	// is not in it is tied to that master (TiedElsewhere).
+	BackupDir string
 
 	// HTTPClient sends the webhook deliveries (nil: one with
 	// DeliveryTimeout that follows no redirect).
@@ -470,6 +474,9 @@ func (d *Dispatcher) RunTask(ctx context.Context, id int64) (*entities.Task, err
 		if cur.Status != entities.TaskQueued {
 			return cur, &store.ConflictError{Field: "id", Msg: fmt.Sprintf("task %d is %s, not queued: it cannot run again", id, cur.Status),
 				Hint: "see it, and queue it again", Fix: []entities.Action{entities.Do("task.show", fmt.Sprint(id)), entities.Do("task.retry", fmt.Sprint(id))}}
+		}
+		if cur.Master != "" && cur.Master != Master() {
+			return cur, &TiedError{Task: cur}
 		}
 		h, err := d.Store.TaskHolder(ctx, cur)
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,12 +178,29 @@ func (d *Dispatcher) pruneBackups(ctx context.Context, q QueueConfig, now time.T
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	ts, err := d.Store.QueueBackupTasks(ctx, entities.TaskBackupDelete, ids, now)
+	// The delete of an archive another master holds, in a backups
+	// directory this one does not share, is tied to that master.
+	me := Master()
+	ts, err := d.Store.QueueBackupTasks(ctx, entities.TaskBackupDelete, ids, now, func(b *entities.Backup) string { return TiedElsewhere(b, me, d.BackupDir) })
 	if err != nil {
 		return 0, err
 	}
 	if len(ts) > 0 {
-		d.logf("queue: backup: queued %d backup.delete task(s) (keep %d per site, none older than %s)", len(ts), q.Keep, q.MaxAge)
+		tied := map[string]int{}
+		for _, t := range ts {
+			if t.Master != "" {
+				tied[t.Master]++
+			}
+		}
+		var of []string
+		for _, m := range slices.Sorted(maps.Keys(tied)) {
+			of = append(of, fmt.Sprintf("%d for master %s, which holds their archives", tied[m], m))
+		}
+		more := ""
+		if len(of) > 0 {
+			more = "; " + strings.Join(of, ", ")
+		}
+		d.logf("queue: backup: queued %d backup.delete task(s) (keep %d per site, none older than %s)%s", len(ts), q.Keep, q.MaxAge, more)
 	}
 	return len(ts), nil
 }

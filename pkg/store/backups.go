@@ -105,9 +105,10 @@ func (s *Store) DeleteBackup(ctx context.Context, id int64) error {
 	return err
 }
 
-// QueueBackupTask records a task on a backup (backup.delete).
-func (s *Store) QueueBackupTask(ctx context.Context, b *entities.Backup, typ string) (*entities.Task, error) {
-	return s.QueueTask(ctx, typ, entities.TargetBackup, b.ID, b.Site+" backup "+itoa(b.ID), nil)
+// QueueBackupTask records a task on a backup (backup.delete), tied to
+// master ("": none; Task.Master).
+func (s *Store) QueueBackupTask(ctx context.Context, b *entities.Backup, typ, master string) (*entities.Task, error) {
+	return s.QueueTaskFor(ctx, master, typ, entities.TargetBackup, b.ID, b.Site+" backup "+itoa(b.ID), nil)
 }
 
 // placement resolves where a site goes: a live platform by name and a

@@ -25,8 +25,11 @@ import (
 // runs on its target, and it is the oldest queued task of its target, so
 // the tasks of one target run one at a time and in creation order. Tasks
 // on different targets (two sites on one database server, a site and its
-// platform) run independently.
-const claimable = `t.status = 'queued'
+// platform) run independently. A task tied to a master (tasks.master)
+// is claimable by that master alone (?5: the claimer's master); it keeps
+// its place in its target's order, so for every other master the
+// target's later tasks wait until its master runs it or it is cancelled.
+const claimable = `t.status = 'queued' AND t.master IN ('', ?5)
 	AND NOT EXISTS (SELECT 1 FROM tasks b WHERE b.target_kind = t.target_kind AND b.target_id = t.target_id AND b.status = 'processing')
 	AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.target_kind = t.target_kind AND o.target_id = t.target_id AND o.status = 'queued' AND o.id < t.id)`
 
@@ -67,6 +70,7 @@ type Claim struct {
 	Worker     string    // the claimer, recorded in tasks.worker ("pid@master/machine": queue.WorkerID)
 	Now        time.Time // the claimed tasks' start
 	LeaseUntil time.Time // the claimer holds them until then, unless it renews the lease
+	Master     string    // the claimer's master: it also claims the tasks tied to it
 }
 
 // ClaimTasks marks up to limit claimable tasks processing for c.Worker and
@@ -100,7 +104,7 @@ func (s *Store) claim(ctx context.Context, q string, c Claim, arg any) ([]*entit
 	// _txlock=immediate), on PostgreSQL without writerLock: SKIP LOCKED
 	// lets claimers work side by side.
 	err := s.txLock(ctx, false, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, q, ms2(c.Now), ms2(c.LeaseUntil), c.Worker, arg)
+		rows, err := tx.QueryContext(ctx, q, ms2(c.Now), ms2(c.LeaseUntil), c.Worker, arg, c.Master)
 		if err != nil {
 			return err
 		}

@@ -508,3 +508,66 @@ func TestConcurrentClaimers(t *testing.T) {
 		}
 	}
 }
+
+// A task tied to a master (Task.Master) is claimed by that master alone,
+// by ClaimTasks and ClaimTask; it keeps its place in its target's order,
+// so another master takes none of the target's later tasks until it has
+// run; other targets are not held back. A retry of it stays tied.
+func TestClaimTiedTask(t *testing.T) {
+	ma, mb := openPair(t)
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	fixture(t, ma)
+	if _, err := ma.AddSite(ctx, &entities.Site{Domain: "a.test", Platform: "p1", DBServer: "web1", HTTPS: "off", Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := ma.GetSite(ctx, "a.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ma.AddBackupOn(ctx, "ma", v.ID, "/ma/backups/a.test.tar.gz", 1, "x", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ma.TestExec(`UPDATE tasks SET status = 'cancelled'`); err != nil { // the fixture's
+		t.Fatal(err)
+	}
+	tied, err := ma.QueueBackupTask(ctx, b, entities.TaskBackupDelete, "ma")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tied.Master != "ma" || get(t, ma, tied.ID).Master != "ma" {
+		t.Fatalf("queued tied to %q, read back tied to %q, want ma", tied.Master, get(t, ma, tied.ID).Master)
+	}
+	later := queued(t, ma, entities.TargetBackup, b.ID)
+	other := queued(t, ma, entities.TargetSite, v.ID)
+	atB := claimFor("1@mb", now)
+	atB.Master = "mb"
+	got, err := mb.ClaimTasks(ctx, atB, 10)
+	if err != nil || !slices.Equal(taskIDs(got), []int64{other.ID}) {
+		t.Fatalf("mb claimed %v (%v), want only task %d of the other target", taskIDs(got), err, other.ID)
+	}
+	if one, err := mb.ClaimTask(ctx, atB, tied.ID); err != nil || one != nil {
+		t.Fatalf("mb claimed the tied task by id: %v, %v", one, err)
+	}
+	if h, err := mb.TaskHolder(ctx, later); err != nil || h == nil || h.ID != tied.ID || h.Master != "ma" {
+		t.Fatalf("the holder of task %d: %+v, %v; want tied task %d", later.ID, h, err, tied.ID)
+	}
+	atA := claimFor("1@ma", now)
+	atA.Master = "ma"
+	got, err = ma.ClaimTasks(ctx, atA, 10)
+	if err != nil || !slices.Equal(taskIDs(got), []int64{tied.ID}) {
+		t.Fatalf("ma claimed %v (%v), want the tied task %d", taskIDs(got), err, tied.ID)
+	}
+	if ok, err := ma.FinishTask(ctx, tied.ID, "1@ma", TaskEnd{Status: entities.TaskError, Error: "x", Finished: now}); !ok || err != nil {
+		t.Fatalf("finishing the tied task: %v, %v", ok, err)
+	}
+	got, err = mb.ClaimTasks(ctx, atB, 10)
+	if err != nil || !slices.Equal(taskIDs(got), []int64{later.ID}) {
+		t.Fatalf("mb claimed %v (%v) once the tied task ended, want task %d", taskIDs(got), err, later.ID)
+	}
+	again, err := mb.RetryTask(ctx, tied.ID)
+	if err != nil || again.Master != "ma" || get(t, mb, again.ID).Master != "ma" {
+		t.Fatalf("retry of the tied task: %+v, %v; want tied to ma", again, err)
+	}
+}

@@ -325,8 +325,9 @@ func (s *Store) PrunableBackups(ctx context.Context, keep int, createdBefore tim
 // QueueBackupTasks queues a task of typ (created at) on each backup of ids
 // that still exists and has no task queued or processing, in one
 // transaction, and returns the tasks queued. Its target reads "DOMAIN
-// backup ID".
-func (s *Store) QueueBackupTasks(ctx context.Context, typ string, ids []int64, at time.Time) ([]*entities.Task, error) {
+// backup ID". tie, if not nil, names the master each task is tied to
+// (Task.Master) from the backup's site, path and master ("": none).
+func (s *Store) QueueBackupTasks(ctx context.Context, typ string, ids []int64, at time.Time, tie func(b *entities.Backup) string) ([]*entities.Task, error) {
 	out := []*entities.Task{}
 	if len(ids) == 0 {
 		return out, nil
@@ -334,17 +335,21 @@ func (s *Store) QueueBackupTasks(ctx context.Context, typ string, ids []int64, a
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		out = []*entities.Task{}
 		for _, id := range ids {
-			var domain string
-			err := tx.QueryRowContext(ctx, `SELECT x.domain FROM backups b JOIN sites x ON x.id = b.site_id
+			b := entities.Backup{ID: id}
+			err := tx.QueryRowContext(ctx, `SELECT x.domain, b.path, b.master FROM backups b JOIN sites x ON x.id = b.site_id
 				WHERE b.id = ? AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.target_kind = 'backup' AND t.target_id = b.id AND t.status IN ('queued', 'processing'))`,
-				id).Scan(&domain)
+				id).Scan(&b.Site, &b.Path, &b.Master)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			t, err := s.insertTaskAt(ctx, tx, at, typ, entities.TargetBackup, id, domain+" backup "+itoa(id), nil)
+			master := ""
+			if tie != nil {
+				master = tie(&b)
+			}
+			t, err := s.insertChildAt(ctx, tx, at, 0, master, typ, entities.TargetBackup, id, b.Site+" backup "+itoa(id), nil)
 			if err != nil {
 				return err
 			}

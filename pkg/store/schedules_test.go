@@ -359,7 +359,7 @@ func TestQueueBackupTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := scheduleNow
-	ts, err := s.QueueBackupTasks(ctx, entities.TaskBackupDelete, []int64{ids[0], ids[1], ids[2], 9999}, at)
+	ts, err := s.QueueBackupTasks(ctx, entities.TaskBackupDelete, []int64{ids[0], ids[1], ids[2], 9999}, at, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,13 +378,13 @@ func TestQueueBackupTasks(t *testing.T) {
 	if err != nil || claimed == nil {
 		t.Fatalf("claim: %v, %v", claimed, err)
 	}
-	if again, err := s.QueueBackupTasks(ctx, entities.TaskBackupDelete, ids, at); err != nil || len(again) != 0 {
+	if again, err := s.QueueBackupTasks(ctx, entities.TaskBackupDelete, ids, at, nil); err != nil || len(again) != 0 {
 		t.Fatalf("queued again %v (%v) while every backup has one pending", targets(again), err)
 	}
 	if ok, err := s.FinishTask(ctx, claimed.ID, "w", TaskEnd{Status: entities.TaskError, Error: "disk", Finished: at}); err != nil || !ok {
 		t.Fatalf("finish: %v, %v", ok, err)
 	}
-	if again, err := s.QueueBackupTasks(ctx, entities.TaskBackupDelete, ids, at); err != nil || !slices.Equal(targets(again), []int64{ids[0]}) {
+	if again, err := s.QueueBackupTasks(ctx, entities.TaskBackupDelete, ids, at, nil); err != nil || !slices.Equal(targets(again), []int64{ids[0]}) {
 		t.Fatalf("after the failed delete: queued on %v (%v), want %v", targets(again), err, ids[0])
 	}
 }

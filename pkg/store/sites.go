@@ -472,7 +472,13 @@ func (s *Store) DBNameTaken(ctx context.Context, dbServerID int64, name string) 
 
 // QueueSiteTask records a task on a site.
 func (s *Store) QueueSiteTask(ctx context.Context, v *entities.Site, typ string, opts map[string]string) (*entities.Task, error) {
-	return s.QueueTask(ctx, typ, entities.TargetSite, v.ID, v.Domain, opts)
+	return s.QueueTaskFor(ctx, "", typ, entities.TargetSite, v.ID, v.Domain, opts)
+}
+
+// QueueSiteTaskFor is QueueSiteTask for a task tied to master
+// (Task.Master; "": none).
+func (s *Store) QueueSiteTaskFor(ctx context.Context, master string, v *entities.Site, typ string, opts map[string]string) (*entities.Task, error) {
+	return s.QueueTaskFor(ctx, master, typ, entities.TargetSite, v.ID, v.Domain, opts)
 }
 
 // clientID finds a client's id by name; an empty name is no client.

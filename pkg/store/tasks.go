@@ -11,7 +11,7 @@ import (
 	"github.com/aegir-project/aegir/pkg/entities"
 )
 
-const taskCols = `id, type, target_kind, target_id, target, status, options, created, started, finished, error, hint, fix, attempt, lease_until, worker, COALESCE(parent_id, 0)`
+const taskCols = `id, type, target_kind, target_id, target, status, options, created, started, finished, error, hint, fix, attempt, lease_until, worker, COALESCE(parent_id, 0), master`
 
 // scanTask reads a row of taskCols.
 func scanTask(sc interface{ Scan(...any) error }) (*entities.Task, error) {
@@ -19,7 +19,7 @@ func scanTask(sc interface{ Scan(...any) error }) (*entities.Task, error) {
 	var opts, fix string
 	var created int64
 	var started, finished, lease sql.NullInt64
-	if err := sc.Scan(&t.ID, &t.Type, &t.TargetKind, &t.TargetID, &t.Target, &t.Status, &opts, &created, &started, &finished, &t.Error, &t.Hint, &fix, &t.Attempt, &lease, &t.Worker, &t.Parent); err != nil {
+	if err := sc.Scan(&t.ID, &t.Type, &t.TargetKind, &t.TargetID, &t.Target, &t.Status, &opts, &created, &started, &finished, &t.Error, &t.Hint, &fix, &t.Attempt, &lease, &t.Worker, &t.Parent, &t.Master); err != nil {
 		return nil, err
 	}
 	t.Created = fromMs(created)
@@ -41,14 +41,14 @@ func (s *Store) insertTask(ctx context.Context, tx *sql.Tx, typ, kind string, ta
 // insertTaskAt is the one statement that queues a task: every task is
 // created through it, in the caller's transaction.
 func (s *Store) insertTaskAt(ctx context.Context, tx *sql.Tx, created time.Time, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
-	return s.insertChildAt(ctx, tx, created, 0, typ, kind, targetID, target, opts)
+	return s.insertChildAt(ctx, tx, created, 0, "", typ, kind, targetID, target, opts)
 }
 
 // insertTasks is the one statement that records tasks (with a taskRow
 // per task): a task is made here and nowhere else.
 const (
-	insertTasks = `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created, parent_id) VALUES `
-	taskRow     = `(?, ?, ?, ?, 'queued', ?, ?, ?)`
+	insertTasks = `INSERT INTO tasks (type, target_kind, target_id, target, status, options, created, parent_id, master) VALUES `
+	taskRow     = `(?, ?, ?, ?, 'queued', ?, ?, ?, ?)`
 )
 
 // siteRef is a site a task is queued on.
@@ -70,13 +70,13 @@ func (s *Store) insertSiteTasksAt(ctx context.Context, tx *sql.Tx, created time.
 		part := sites[lo:min(lo+batch, len(sites))]
 		var q strings.Builder
 		q.WriteString(insertTasks)
-		args := make([]any, 0, 7*len(part))
+		args := make([]any, 0, 8*len(part))
 		for i, v := range part {
 			if i > 0 {
 				q.WriteString(", ")
 			}
 			q.WriteString(taskRow)
-			args = append(args, typ, entities.TargetSite, v.id, v.domain, "{}", at, sql.NullInt64{})
+			args = append(args, typ, entities.TargetSite, v.id, v.domain, "{}", at, sql.NullInt64{}, "")
 		}
 		q.WriteString(` RETURNING id, target_id`)
 		rows, err := tx.QueryContext(ctx, q.String(), args...)
@@ -100,19 +100,20 @@ func (s *Store) insertSiteTasksAt(ctx context.Context, tx *sql.Tx, created time.
 	return out, nil
 }
 
-// insertChildAt is insertTaskAt for a task with a parent (0: none).
-func (s *Store) insertChildAt(ctx context.Context, tx *sql.Tx, created time.Time, parent int64, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
+// insertChildAt is insertTaskAt for a task with a parent (0: none), tied
+// to master ("": none; see Task.Master).
+func (s *Store) insertChildAt(ctx context.Context, tx *sql.Tx, created time.Time, parent int64, master, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
 	ob := []byte("{}")
 	if len(opts) > 0 {
 		ob, _ = json.Marshal(opts)
 	}
 	at := ms2(created)
 	id, err := insert(ctx, tx, insertTasks+taskRow,
-		typ, kind, targetID, target, string(ob), at, sql.NullInt64{Int64: parent, Valid: parent != 0})
+		typ, kind, targetID, target, string(ob), at, sql.NullInt64{Int64: parent, Valid: parent != 0}, master)
 	if err != nil {
 		return nil, err
 	}
-	return &entities.Task{ID: id, Type: typ, TargetKind: kind, TargetID: targetID, Target: target, Status: entities.TaskQueued, Options: opts, Created: fromMs(at), Parent: parent}, nil
+	return &entities.Task{ID: id, Type: typ, TargetKind: kind, TargetID: targetID, Target: target, Status: entities.TaskQueued, Options: opts, Created: fromMs(at), Parent: parent, Master: master}, nil
 }
 
 // QueueChildTask records a queued task of type typ on site v as a child
@@ -123,7 +124,7 @@ func (s *Store) QueueChildTask(ctx context.Context, parent int64, v *entities.Si
 	var t *entities.Task
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		t, err = s.insertChildAt(ctx, tx, s.Now(), parent, typ, entities.TargetSite, v.ID, v.Domain, opts)
+		t, err = s.insertChildAt(ctx, tx, s.Now(), parent, "", typ, entities.TargetSite, v.ID, v.Domain, opts)
 		return err
 	})
 	return t, err
@@ -143,10 +144,16 @@ func (s *Store) CancelChildren(ctx context.Context, parent int64, why string) (i
 
 // QueueTask records a queued task.
 func (s *Store) QueueTask(ctx context.Context, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
+	return s.QueueTaskFor(ctx, "", typ, kind, targetID, target, opts)
+}
+
+// QueueTaskFor records a queued task tied to master (Task.Master; "": a
+// task any master may run).
+func (s *Store) QueueTaskFor(ctx context.Context, master, typ, kind string, targetID int64, target string, opts map[string]string) (*entities.Task, error) {
 	var t *entities.Task
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		t, err = s.insertTask(ctx, tx, typ, kind, targetID, target, opts)
+		t, err = s.insertChildAt(ctx, tx, s.Now(), 0, master, typ, kind, targetID, target, opts)
 		return err
 	})
 	return t, err
@@ -316,7 +323,8 @@ func (s *Store) RetryTask(ctx context.Context, id int64) (*entities.Task, error)
 		}
 		return nil, &ConflictError{Field: "id", Msg: "task " + itoa(id) + " was on " + t.TargetKind + " " + t.Target + ", which was deleted since", Hint: hint, Fix: fix}
 	}
-	return s.QueueTask(ctx, t.Type, t.TargetKind, t.TargetID, t.Target, t.Options)
+	// A task tied to a master stays tied: its work is still only there.
+	return s.QueueTaskFor(ctx, t.Master, t.Type, t.TargetKind, t.TargetID, t.Target, t.Options)
 }
 
 // targetGone reports whether a task's target was deleted (a backup: forgotten).

@@ -319,6 +319,12 @@ func (e *HeldError) Error() string {
 // or running on it, checked and inserted in one transaction; then the
 // error is a *HeldError and nothing is written.
 func (s *Store) QueueSiteTaskIfFree(ctx context.Context, v *entities.Site, typ string, opts map[string]string) (*entities.Task, error) {
+	return s.QueueSiteTaskIfFreeFor(ctx, "", v, typ, opts)
+}
+
+// QueueSiteTaskIfFreeFor is QueueSiteTaskIfFree for a task tied to
+// master (Task.Master; "": none).
+func (s *Store) QueueSiteTaskIfFreeFor(ctx context.Context, master string, v *entities.Site, typ string, opts map[string]string) (*entities.Task, error) {
 	var t *entities.Task
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		h, err := scanTask(tx.QueryRowContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE target_kind = ? AND target_id = ? AND status IN ('queued', 'processing')
@@ -329,7 +335,7 @@ func (s *Store) QueueSiteTaskIfFree(ctx context.Context, v *entities.Site, typ s
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		t, err = s.insertTask(ctx, tx, typ, entities.TargetSite, v.ID, v.Domain, opts)
+		t, err = s.insertChildAt(ctx, tx, s.Now(), 0, master, typ, entities.TargetSite, v.ID, v.Domain, opts)
 		return err
 	})
 	return t, err

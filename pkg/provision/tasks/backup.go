@@ -245,8 +245,8 @@ func backupDelete(ctx context.Context, env *engine.Env, c *provision.Job) (*prov
 	p := filepath.Clean(c.Backup.Path)
 	dir := filepath.Clean(c.Backup.Dir)
 	if c.Backup.Dir == "" || !filepath.IsAbs(p) || filepath.Dir(p) != dir || !strings.HasSuffix(p, ".tar.gz") {
-		return nil, provision.Errorf(provision.ErrInvalidContext, "give backup.dir and a backup.path of a .tar.gz archive directly in it",
-			"refusing to delete %q: not a backup archive in %s", c.Backup.Path, c.Backup.Dir)
+		return nil, provision.Errorf(provision.ErrInvalidContext, "only a .tar.gz archive directly in this master's backups directory is deleted: delete the backup on the master whose backups directory holds it",
+			"refusing to delete %q: it is not a backup archive in this master's backups directory (%s)", c.Backup.Path, c.Backup.Dir)
 	}
 	err := os.Remove(p)
 	switch {

@@ -1,0 +1,11 @@
+-- aegir state, version 24: the master a task is tied to (its name: the
+-- master key, by default its host name), '' for a task any master may
+-- run. A task is tied to a master when only that master can do its work:
+-- a backup.delete or site.restore of an archive in that master's backups
+-- directory, which the master that queued it does not share. The claim
+-- of every other master passes over it; it keeps its place in its
+-- target's order, so the target's later tasks wait for it, until its
+-- master runs it or it is cancelled. No index: the claim reads the
+-- queued tasks by the indexes it had, and this is one more condition on
+-- them.
+ALTER TABLE tasks ADD COLUMN master TEXT NOT NULL DEFAULT '';
