@@ -194,6 +194,7 @@ func (a *App) printTied(t *entities.Task) error {
 func (a *App) newPool(st *store.Store) (*engine.Pool, error) {
 	pool := engine.NewPool(a.home)
 	kh := a.knownHosts(st, pool.KnownHostsFile())
+	pool.Master = queue.Master() // knownHosts named it
 	if _, err := kh.Import(a.ctx); err != nil {
 		return nil, fmt.Errorf("importing the SSH host keys of %s into the state: %w", pool.KnownHostsFile(), err)
 	}

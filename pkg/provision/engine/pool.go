@@ -55,6 +55,10 @@ type Pool struct {
 	// ACMEAccounts is where the ACME accounts live, one for every master
 	// (the state); nil: files in the aegir home. Each task's Env gets it.
 	ACMEAccounts acme.Accounts
+	// Master names this master among those that share the state, for
+	// the messages of its connections (an SSH key that is not on it);
+	// empty: "this master".
+	Master string
 }
 
 // NewPool makes a Pool whose SSH connections verify host keys against
@@ -80,7 +84,7 @@ func (p *Pool) SSHConfig(s provision.ServerRef) exec.SSHConfig {
 		user = "root"
 	}
 	return exec.SSHConfig{Host: s.Host, Port: port, User: user, KeyFile: s.SSHKey,
-		KnownHostsFile: p.KnownHostsFile(), KnownHosts: p.KnownHosts, AcceptNewHostKey: s.AcceptHostKey, Name: s.Name}
+		KnownHostsFile: p.KnownHostsFile(), KnownHosts: p.KnownHosts, AcceptNewHostKey: s.AcceptHostKey, Name: s.Name, Master: p.Master}
 }
 
 // Connect returns the executor for s, connecting on first use. Connecting

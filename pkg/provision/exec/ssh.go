@@ -41,6 +41,10 @@ type SSHConfig struct {
 	// Name is the server's name in aegir, the target of the actions hints
 	// propose (server.edit NAME); empty: SERVER.
 	Name string
+	// Master names the master that connects, among those that share the
+	// state, for the message of a key file that is not on it; empty: this
+	// master.
+	Master string
 	// Logf, if set, is told what the connection did that the task log
 	// should show: the host key it recorded.
 	Logf func(format string, args ...any)
@@ -201,6 +205,18 @@ func keyDescription(cfg SSHConfig) string {
 func authMethods(cfg SSHConfig, home string) ([]ssh.AuthMethod, net.Conn, error) {
 	if cfg.KeyFile != "" {
 		signer, err := loadKey(cfg.KeyFile)
+		if errors.Is(err, errKeyMissing) {
+			// With several masters, each needs the key at the path the
+			// server's record names (docs/masters.md).
+			server, master := cfg.Name, "this master"
+			if server == "" {
+				server = cfg.Host
+			}
+			if cfg.Master != "" {
+				master = "master " + cfg.Master
+			}
+			return nil, nil, fmt.Errorf("%w: the SSH key %s of server %s is not on %s: copy it to that path there (every master that runs the server's tasks needs it), or set the server's ssh-key to a key that master has", ErrAuth, cfg.KeyFile, server, master)
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -240,12 +256,13 @@ func authMethods(cfg SSHConfig, home string) ([]ssh.AuthMethod, net.Conn, error)
 	return methods, agentConn, nil
 }
 
+// errKeyMissing is loadKey's error for a key file that is not there.
+var errKeyMissing = errors.New("no such SSH key file")
+
 func loadKey(file string) (ssh.Signer, error) {
 	pem, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
-		// With several masters, each needs the key at the path the
-		// server's record names (docs/masters.md).
-		return nil, fmt.Errorf("%w: the SSH key %s is not on this master: copy it to that path here (every master that runs the server's tasks needs it there), or set the server's ssh-key to a key this master has", ErrAuth, file)
+		return nil, fmt.Errorf("%w: %s", errKeyMissing, file)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot read SSH key: %v; set the server's ssh-key to a readable private key file", ErrAuth, err)

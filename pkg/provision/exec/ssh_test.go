@@ -189,7 +189,7 @@ func TestSSHWrongKey(t *testing.T) {
 	wantErr(t, err, exec.ErrAuth, srv.KnownHostsFile, "not a usable SSH private key", "the server's ssh-key")
 	missing := filepath.Join(t.TempDir(), "nope")
 	_, err = dial(t, srv, func(c *exec.SSHConfig) { c.KeyFile = missing })
-	wantErr(t, err, exec.ErrAuth, missing, "is not on this master: copy it to that path here", "the server's ssh-key")
+	wantErr(t, err, exec.ErrAuth, missing, "is not on this master: copy it to that path there", "the server's ssh-key")
 }
 
 func TestSSHUnreachable(t *testing.T) {
@@ -278,13 +278,18 @@ func TestSSHPassphraseKey(t *testing.T) {
 }
 
 // A key the server's record names that is not on this master: the error
-// says to copy it to that path here (each master needs it there).
+// names the key, the server and the master (read on another master, it
+// says whose copy is missing), and says to copy it to that path there
+// (each master needs it there).
 func TestSSHKeyNotOnThisMaster(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "id_elsewhere")
-	_, err := exec.DialSSH(context.Background(), exec.SSHConfig{Host: "127.0.0.1", Port: 1, KeyFile: file,
+	_, err := exec.DialSSH(context.Background(), exec.SSHConfig{Host: "127.0.0.1", Port: 1, KeyFile: file, Name: "rem1", Master: "mb",
 		KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts")})
-	wantErr(t, err, exec.ErrAuth, file, "not on this master", "copy it to that path here")
+	wantErr(t, err, exec.ErrAuth, "the SSH key "+file+" of server rem1 is not on master mb: copy it to that path there")
+	_, err = exec.DialSSH(context.Background(), exec.SSHConfig{Host: "127.0.0.1", Port: 1, KeyFile: file,
+		KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts")})
+	wantErr(t, err, exec.ErrAuth, "the SSH key "+file+" of server 127.0.0.1 is not on this master")
 }
 
 // Without --ssh-key: the keys in ~/.ssh, then the agent. (Not parallel:
