@@ -367,7 +367,10 @@ func mergeCrontab(cur, line, marker string) (string, bool) {
 
 // checkSSHKeys warns, for a PostgreSQL state (which several masters may
 // share), of each server whose SSH key is not on this master: the state
-// holds the key's path, and every master must have the key there.
+// holds the key's path, and every master must have the key there. It
+// warns too of each server reached as localhost: that is each master's
+// own machine, so its tasks would run on whichever master claims them,
+// each writing its own config/SERVER and reloading its own web server.
 func (a *App) checkSSHKeys(st *store.Store) {
 	if st.Dialect() != "postgres" {
 		return
@@ -378,11 +381,23 @@ func (a *App) checkSSHKeys(st *store.Store) {
 		return
 	}
 	for _, s := range servers {
+		if s.IsLocal() {
+			a.warnf("server %s is reached as %s, which is each master's own machine: with a state that several masters may share, its tasks run on whichever master claims them, on that master's machine and its config/%s; give the server a remote address (aegir server edit %s --host HOST --ssh-user USER), or run one master (docs/masters.md)",
+				s.Name, orLocalhost(s.Host), s.Name, s.Name)
+		}
 		if s.SSHKey == "" {
 			continue
 		}
 		if _, err := os.Stat(s.SSHKey); err != nil {
-			a.warnf("server %s: its SSH key %s is not on this master: its tasks fail here until the key is copied to that path (docs/masters.md)", s.Name, s.SSHKey)
+			a.warnf("server %s: its SSH key %s is not on this master (%s): its tasks that this master claims fail here until the key is copied to that path (docs/masters.md)", s.Name, s.SSHKey, a.master())
 		}
 	}
+}
+
+// orLocalhost is host, or localhost for none.
+func orLocalhost(host string) string {
+	if host == "" {
+		return "localhost"
+	}
+	return host
 }
