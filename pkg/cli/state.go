@@ -343,9 +343,11 @@ func checkNoRunningTasks(ctx context.Context, st *store.Store) ([]*entities.Task
 	return expired, nil
 }
 
-// workerMaster is the master of a task's worker ("pid@master").
+// workerMaster is the master of a task's worker ("pid@master/machine",
+// queue.WorkerID; an older aegir's "pid@master").
 func workerMaster(w string) string {
 	if _, m, ok := strings.Cut(w, "@"); ok && m != "" {
+		m, _, _ = strings.Cut(m, "/")
 		return m
 	}
 	if w == "" {

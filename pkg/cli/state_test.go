@@ -143,7 +143,7 @@ func TestStateMigrateRunningTask(t *testing.T) {
 				t.Fatal(err)
 			}
 			now := time.Now()
-			if c, err := st.ClaimTask(ctx, store.Claim{Worker: "4242@ma", Now: now, LeaseUntil: now.Add(time.Hour)}, task.ID); err != nil || c == nil {
+			if c, err := st.ClaimTask(ctx, store.Claim{Worker: "4242@ma/0123456789abcdef", Now: now, LeaseUntil: now.Add(time.Hour)}, task.ID); err != nil || c == nil {
 				t.Fatalf("claim: %v %v", c, err)
 			}
 			to := filepath.Join(t.TempDir(), "x.db")
