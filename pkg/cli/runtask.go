@@ -106,6 +106,11 @@ func (a *App) runTaskLink(t *entities.Task) (*entities.Task, string, error) {
 	if errors.As(err, &busy) {
 		return nil, "", &Error{Code: ExitBusy, Err: err, Hint: busy.Hint, Fix: busy.Fix}
 	}
+	var tied *queue.TiedError
+	if errors.As(err, &tied) {
+		hint, fix := queue.TiedHint(tied.Task)
+		return nil, "", &Error{Code: ExitBusy, Err: err, Hint: hint, Fix: fix}
+	}
 	if err != nil {
 		return nil, "", err
 	}

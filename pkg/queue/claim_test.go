@@ -228,3 +228,39 @@ func TestRescueChecksPidsOfThisMachineOnly(t *testing.T) {
 		t.Errorf("warnings %q, want one of the master on machine %s", warned, other)
 	}
 }
+
+// A task tied to another master is not run here: RunTask says whose it
+// is (a *TiedError), and a task queued behind it on its target is busy
+// with a message and hint that name that master and say how to free the
+// target; neither runs.
+func TestRunTaskTiedElsewhere(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := context.Background()
+	ran := 0
+	d := &Dispatcher{Store: st, Handler: func(context.Context, *entities.Task, func(string, string, ...entities.Action)) Outcome {
+		ran++
+		return Outcome{}
+	}}
+	other := Master() + "-other"
+	tied, err := st.QueueTaskFor(ctx, other, entities.TaskSiteRestore, entities.TargetSite, 1, "site-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 1)
+	got, err := d.RunTask(ctx, tied.ID)
+	var te *TiedError
+	if !errors.As(err, &te) || got.Status != entities.TaskQueued ||
+		!strings.Contains(err.Error(), "is tied to master "+other+": only that master runs it, and this is master "+Master()) {
+		t.Fatalf("RunTask of a task tied to %s: %v (%+v)", other, err, got)
+	}
+	_, err = d.RunTask(ctx, behind.ID)
+	be := &BusyError{}
+	if !errors.As(err, &be) || be.Holder.ID != tied.ID ||
+		err.Error() != "site site-1 is busy: task "+strconv.FormatInt(tied.ID, 10)+" (site.restore) was queued on it earlier, tied to master "+other+", and runs first" ||
+		!strings.Contains(be.Hint, "master "+other+" runs it at its next queue run") || !strings.Contains(be.Hint, "cancel it") {
+		t.Fatalf("RunTask behind the tied task: %v (hint %q)", err, be.Hint)
+	}
+	if ran != 0 {
+		t.Fatalf("the handler ran %d times", ran)
+	}
+}
