@@ -282,6 +282,11 @@ func runStateMigrate(o *StateMigrateOptions) error {
 	if errors.As(err, &dbe) {
 		return dbErr(dbe, "fix --to", "the password (--password-file, PGPASSWORD or ~/.pgpass)")
 	}
+	var moved *store.MovedError
+	if errors.As(err, &moved) {
+		return &Error{Code: ExitUsage, Err: fmt.Errorf("the target %s is not empty: it is a state that was moved to %s on %s", moved.Path, moved.To, moved.At.UTC().Format("2006-01-02 15:04 UTC")),
+			Hint: "copy into a new, empty database (or file); aegir never overwrites a state"}
+	}
 	if err != nil {
 		return &Error{Err: err, Code: ExitFailed, Hint: "check that the target database exists and that its user may create tables in it"}
 	}

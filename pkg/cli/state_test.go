@@ -259,6 +259,10 @@ func TestStateMoved(t *testing.T) {
 					t.Errorf("%v on the moved state: %q, %s", cmd, out, errs)
 				}
 			}
+			// The moved state is no target either: it is not empty.
+			if _, errs, code := aegir(t, newHome(t), "state", "migrate", "--to", loc); code != 2 || !strings.Contains(errs, "is not empty: it is a state that was moved to "+shown) {
+				t.Errorf("migrate into the moved state: exit %d, %s", code, errs)
+			}
 			must(t, home, "state", "reopen")
 			if out := must(t, home, "client", "list", "--field", "name"); strings.TrimSpace(out) != "acme" {
 				t.Errorf("client list after reopen: %q", out)
