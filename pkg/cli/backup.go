@@ -86,14 +86,16 @@ func (a *App) siteTask(st *store.Store, v *entities.Site, typ string, backup int
 			return nil, err
 		}
 	}
+	master := ""
 	if typ == entities.TaskSiteRestore {
 		b, err := a.restoreFrom(st, v, backup)
 		if err != nil {
 			return nil, err
 		}
 		opts = map[string]string{"backup": strconv.FormatInt(b.ID, 10)}
+		master = a.tiedTo(b, false) // as site restore: the archive's master runs it
 	}
-	return a.queueOn(st, v, typ, opts)
+	return a.queueOnFor(st, master, v, typ, opts)
 }
 
 // restoreFrom is the backup a restore of site v takes: id, or the newest.

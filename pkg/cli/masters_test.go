@@ -96,6 +96,15 @@ func TestRestoreOnAnotherMasterNamesIt(t *testing.T) {
 		t.Fatalf("the restore run by m1 without the archive: %v (dispatch exit %d)\n%s", task, code, errs)
 	}
 
+	// A restore asked of m2's API is queued for m1 too.
+	must(t, m2, "user", "add", "root", "--role", "admin", "-q")
+	api := apiClient{serve(t, m2), token(t, m2, "root", "write")}
+	viaAPI := api.task(t, 202, "POST", "/api/sites/"+domain+"/restore", "")
+	if viaAPI.Master != "m1" || viaAPI.Status != entities.TaskQueued {
+		t.Fatalf("the restore queued through m2's API: %+v", viaAPI)
+	}
+	must(t, m2, "task", "cancel", strconv.FormatInt(viaAPI.ID, 10), "-q")
+
 	// With the archive at its path (shared storage), m1 restores it.
 	if err := os.Rename(away, b.Path); err != nil {
 		t.Fatal(err)
