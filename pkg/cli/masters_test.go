@@ -226,6 +226,26 @@ func TestBackupsOfAnotherMasterGoThere(t *testing.T) {
 	if left, err := st.ListBackups(ctx, "keep.test"); err != nil || len(left) != 0 {
 		t.Errorf("backups left: %+v, %v", left, err)
 	}
+
+	// A deleted site brought back on mb from an archive only ma has: the
+	// archive is read before anything is recorded, so mb stops, names
+	// ma, and records nothing.
+	gone, err := st.AddBackupOn(ctx, "ma", v.ID, filepath.Join(a.home, "backups", "keep.test-gone.tar.gz"), 7, "x", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.TestExec(`UPDATE sites SET status = 'deleted' WHERE id = ?`, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	errs, code = aegirProcess(t, b, "site", "restore", "keep.test")
+	if want := fmt.Sprintf("backup %d of keep.test is on master ma (%s), whose backups directory this master (mb) does not share; nothing was recorded", gone.ID, gone.Path); code != 1 ||
+		!strings.Contains(errs, want) || !strings.Contains(errs, "bring the site back on master ma") {
+		t.Errorf("restore of the deleted site on mb: exit %d, want 1 and %q\n%s", code, want, errs)
+	}
+	var status string
+	if err := st.TestQueryRow(`SELECT status FROM sites WHERE id = ?`, v.ID).Scan(&status); err != nil || status != entities.SiteDeleted {
+		t.Errorf("the site after the refused restore: %q, %v", status, err)
+	}
 }
 
 // taskRecord is task show ID's JSON record on home.
