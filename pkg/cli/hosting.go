@@ -87,6 +87,10 @@ func runQueued(o *DispatchOptions, d *queue.Dispatcher) error {
 	o.infof("%s aegir dispatcher: %d worker(s), state %s; stop with SIGTERM", time.Now().Format(time.RFC3339), d.Workers, o.stateShown())
 	o.checkSSHKeys(d.Store)
 	if err := d.Serve(o.ctx); err != nil {
+		var moved *store.MovedError
+		if errors.As(err, &moved) {
+			return o.movedErr(moved) // exit 2: run it on the new state
+		}
 		return err
 	}
 	o.infof("%s aegir dispatcher stopped", time.Now().Format(time.RFC3339))

@@ -254,7 +254,9 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (*Summary, error) {
 // Serve runs RunOnce's work as a loop, for a daemon (`aegir hosting
 // queued`): every Poll it rescues, schedules and claims, and it claims again
 // as soon as a task ends. When ctx is cancelled (SIGTERM) it stops claiming,
-// waits for the running tasks to finish, and returns nil.
+// waits for the running tasks to finish, and returns nil. When the state
+// is marked moved (state migrate) it does the same and returns the
+// *store.MovedError.
 func (d *Dispatcher) Serve(ctx context.Context) error {
 	p := d.newPool(ctx, &Summary{})
 	tick := time.NewTicker(d.poll())
@@ -264,6 +266,14 @@ func (d *Dispatcher) Serve(ctx context.Context) error {
 	var sending, pruning atomic.Bool
 	defer background.Wait()
 	for {
+		// A state that state migrate moved away while this daemon ran:
+		// what it would claim (or schedule, or rescue) here is no longer
+		// kept up to date. Checked before each claim.
+		if m, err := d.Store.Moved(ctx); err == nil && m != nil {
+			d.logf("queue: %v; claiming nothing more here", m)
+			p.drain()
+			return m
+		}
 		if housekeeping && ctx.Err() == nil {
 			if _, err := d.Rescue(ctx); err != nil && ctx.Err() == nil {
 				d.logf("queue: looking for tasks of dead dispatchers: %v", err)

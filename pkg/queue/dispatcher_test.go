@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // Each outcome is recorded as it was given: status, error, hint, code,
@@ -476,4 +478,44 @@ func TestReleaseWorker(t *testing.T) {
 	}
 	// Outside a dispatch pass, ReleaseWorker does nothing.
 	ReleaseWorker(context.Background())()
+}
+
+// A daemon whose state state migrate marked moved while it served stops
+// claiming there: the running task finishes, a task queued in the old
+// state is left alone, and Serve returns the *store.MovedError.
+func TestServeStopsOnMovedState(t *testing.T) {
+	st, _ := newStore(t)
+	first := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 1)
+	started := make(chan int64, 10)
+	release := make(chan struct{})
+	d := &Dispatcher{Store: st, Workers: 1, Poll: 50 * time.Millisecond, Handler: func(ctx context.Context, task *entities.Task, _ func(string, string, ...entities.Action)) Outcome {
+		started <- task.ID
+		<-release
+		return Outcome{}
+	}}
+	served := make(chan error, 1)
+	go func() { served <- d.Serve(context.Background()) }()
+	if id := <-started; id != first.ID {
+		t.Fatalf("first task %d", id)
+	}
+	if err := st.MarkMoved(context.Background(), "/var/aegir/new.db"); err != nil {
+		t.Fatal(err)
+	}
+	late := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 2)
+	close(release)
+	var moved *store.MovedError
+	select {
+	case err := <-served:
+		if !errors.As(err, &moved) || moved.To != "/var/aegir/new.db" {
+			t.Fatalf("Serve on a moved state returned %v, want the MovedError", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve kept serving a state marked moved")
+	}
+	if s := getTask(t, st, first.ID); s.Status != entities.TaskSuccess {
+		t.Fatalf("the running task ended %s %q", s.Status, s.Error)
+	}
+	if s := getTask(t, st, late.ID); s.Status != entities.TaskQueued {
+		t.Fatalf("a task queued in the moved state was %s, want left queued", s.Status)
+	}
 }
