@@ -189,7 +189,7 @@ func TestBackupsOfAnotherMasterGoThere(t *testing.T) {
 	}
 	// A delete by hand on mb: queued for ma, said so, exit 0.
 	newest := strconv.FormatInt(backups[2].ID, 10)
-	errs, code = aegirProcess(t, b, "backup", "delete", newest, "-y")
+	errs, code = aegirProcess(t, b, "backup", "delete", newest, "-y", "--queue")
 	if code != 0 || !strings.Contains(errs, "for master ma, which holds the backup archive (this master, mb, does not share its backups directory)") ||
 		strings.Contains(errs, "backup.dir") || strings.Contains(errs, "backup.path") {
 		t.Fatalf("backup delete %s on mb: exit %d\n%s", newest, code, errs)

@@ -25,11 +25,11 @@ import (
 // --fields or --field, what after returns (the changed record), the line
 // then going to stderr.
 func (a *App) runOrQueue(t *entities.Task, queue bool, after func() (any, error)) error {
+	if t.Master != "" && t.Master != a.master() {
+		return a.printTied(t) // with --queue too: this master's dispatch does not run it
+	}
 	if queue {
 		return a.printQueued(t)
-	}
-	if t.Master != "" && t.Master != a.master() {
-		return a.printTied(t)
 	}
 	done, err := a.runTask(t)
 	if err != nil {
