@@ -353,15 +353,8 @@ func TestMasterPausedMidMoveStops(t *testing.T) {
 func TestMasterKilledRemoteCommandIsKilled(t *testing.T) {
 	t.Parallel()
 	a, b, dsn := twoMasters(t)
-	srv := testenv.StartSSHD(t)
-	remoteHome := filepath.Join(srv.UserTempDir(t), "aegir")
-	id := strings.TrimSpace(must(t, a.home, "server", "add", "web9", "--host", srv.Host, "--ssh-user", srv.User, "--ssh-port", itoa(srv.Port),
-		"--ssh-key", srv.KeyFile, "--accept-host-key", "--remote-home", remoteHome, "--http", "nginx", "--http-test-cmd", "sleep 3600",
-		"--php-fpm", "127.0.0.1:9", "--queue"))
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil {
-		t.Fatalf("server add --queue printed %q", id)
-	}
+	srv, n := queueHangingVerify(t, a.home)
+	id := strconv.FormatInt(n, 10)
 	st := openState(t, dsn)
 	ctx := context.Background()
 	ma := startMaster(t, a.home, "hosting", "dispatch", "--workers", "4")
@@ -432,15 +425,8 @@ func TestSameNameMastersKeepTheirTasks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv := testenv.StartSSHD(t)
-	remoteHome := filepath.Join(srv.UserTempDir(t), "aegir")
-	id := strings.TrimSpace(must(t, a.home, "server", "add", "web9", "--host", srv.Host, "--ssh-user", srv.User, "--ssh-port", itoa(srv.Port),
-		"--ssh-key", srv.KeyFile, "--accept-host-key", "--remote-home", remoteHome, "--http", "nginx", "--http-test-cmd", "sleep 3600",
-		"--php-fpm", "127.0.0.1:9", "--queue"))
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil {
-		t.Fatalf("server add --queue printed %q", id)
-	}
+	_, n := queueHangingVerify(t, a.home)
+	id := strconv.FormatInt(n, 10)
 	st := openState(t, dsn)
 	ctx := context.Background()
 	startMaster(t, a.home, "hosting", "dispatch", "--workers", "4")
@@ -484,4 +470,22 @@ func TestSameNameMastersKeepTheirTasks(t *testing.T) {
 		t.Errorf("the namesake's dispatch warned %d times of master ma:\n%s", got, stderr.String())
 	}
 	t.Logf("the namesake's dispatch:\n%s%s", stdout.String(), stderr.String())
+}
+
+// queueHangingVerify queues, on home, the add of a server web9 on a
+// private sshd whose verify hangs in its web server's configuration test
+// (sleep 3600, a process on the server), and returns the sshd and the
+// task's id.
+func queueHangingVerify(t *testing.T, home string) (*testenv.SSHD, int64) {
+	t.Helper()
+	srv := testenv.StartSSHD(t)
+	remoteHome := filepath.Join(srv.UserTempDir(t), "aegir")
+	id := strings.TrimSpace(must(t, home, "server", "add", "web9", "--host", srv.Host, "--ssh-user", srv.User, "--ssh-port", itoa(srv.Port),
+		"--ssh-key", srv.KeyFile, "--accept-host-key", "--remote-home", remoteHome, "--http", "nginx", "--http-test-cmd", "sleep 3600",
+		"--php-fpm", "127.0.0.1:9", "--queue"))
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		t.Fatalf("server add --queue printed %q", id)
+	}
+	return srv, n
 }

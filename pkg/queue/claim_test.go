@@ -96,11 +96,7 @@ func TestClaimPerTargetOrder(t *testing.T) {
 func TestRunTaskBusy(t *testing.T) {
 	st, _ := newStore(t)
 	ctx := context.Background()
-	ran := 0
-	d := &Dispatcher{Store: st, Handler: func(context.Context, *entities.Task, func(string, string, ...entities.Action)) Outcome {
-		ran++
-		return Outcome{}
-	}}
+	d, ran := countingDispatcher(st)
 
 	// Running holder (another live worker: this very process).
 	first := queueTask(t, st, entities.TaskSiteInstall, entities.TargetSite, 1)
@@ -127,8 +123,8 @@ func TestRunTaskBusy(t *testing.T) {
 	if !errors.As(err, &be) || be.Holder.ID != second.ID || be.Holder.Status != entities.TaskQueued {
 		t.Fatalf("RunTask behind a queued task: %v", err)
 	}
-	if ran != 0 {
-		t.Fatalf("handler ran %d times for busy targets", ran)
+	if *ran != 0 {
+		t.Fatalf("handler ran %d times for busy targets", *ran)
 	}
 
 	// Now in order: both run.
@@ -141,8 +137,8 @@ func TestRunTaskBusy(t *testing.T) {
 	// Not queued any more: a conflict, not a second run.
 	_, err = d.RunTask(ctx, third.ID)
 	var ce *store.ConflictError
-	if !errors.As(err, &ce) || ran != 2 {
-		t.Fatalf("RunTask on a finished task: %v (ran %d)", err, ran)
+	if !errors.As(err, &ce) || *ran != 2 {
+		t.Fatalf("RunTask on a finished task: %v (ran %d)", err, *ran)
 	}
 	_, err = d.RunTask(ctx, 9999)
 	if !errors.Is(err, store.ErrNotFound) {
@@ -236,11 +232,7 @@ func TestRescueChecksPidsOfThisMachineOnly(t *testing.T) {
 func TestRunTaskTiedElsewhere(t *testing.T) {
 	st, _ := newStore(t)
 	ctx := context.Background()
-	ran := 0
-	d := &Dispatcher{Store: st, Handler: func(context.Context, *entities.Task, func(string, string, ...entities.Action)) Outcome {
-		ran++
-		return Outcome{}
-	}}
+	d, ran := countingDispatcher(st)
 	other := Master() + "-other"
 	tied, err := st.QueueTaskFor(ctx, other, entities.TaskSiteRestore, entities.TargetSite, 1, "site-1", nil)
 	if err != nil {
@@ -260,7 +252,18 @@ func TestRunTaskTiedElsewhere(t *testing.T) {
 		!strings.Contains(be.Hint, "master "+other+" runs it at its next queue run") || !strings.Contains(be.Hint, "cancel it") {
 		t.Fatalf("RunTask behind the tied task: %v (hint %q)", err, be.Hint)
 	}
-	if ran != 0 {
-		t.Fatalf("the handler ran %d times", ran)
+	if *ran != 0 {
+		t.Fatalf("the handler ran %d times", *ran)
 	}
+}
+
+// countingDispatcher is a dispatcher on st whose handler counts the tasks
+// it ran (*ran) and succeeds.
+func countingDispatcher(st *store.Store) (d *Dispatcher, ran *int) {
+	ran = new(int)
+	d = &Dispatcher{Store: st, Handler: func(context.Context, *entities.Task, func(string, string, ...entities.Action)) Outcome {
+		*ran++
+		return Outcome{}
+	}}
+	return d, ran
 }

@@ -486,15 +486,15 @@ func TestReleaseWorker(t *testing.T) {
 func TestServeStopsOnMovedState(t *testing.T) {
 	st, _ := newStore(t)
 	first := queueTask(t, st, entities.TaskSiteVerify, entities.TargetSite, 1)
-	started := make(chan int64, 10)
-	release := make(chan struct{})
-	d := &Dispatcher{Store: st, Workers: 1, Poll: 50 * time.Millisecond, Handler: func(ctx context.Context, task *entities.Task, _ func(string, string, ...entities.Action)) Outcome {
-		started <- task.ID
-		<-release
-		return Outcome{}
-	}}
-	served := make(chan error, 1)
-	go func() { served <- d.Serve(context.Background()) }()
+	started, release, served := make(chan int64, 10), make(chan struct{}), make(chan error, 1)
+	go func() {
+		served <- (&Dispatcher{Store: st, Workers: 1, Poll: 50 * time.Millisecond,
+			Handler: func(_ context.Context, task *entities.Task, _ func(string, string, ...entities.Action)) Outcome {
+				started <- task.ID
+				<-release
+				return Outcome{}
+			}}).Serve(context.Background())
+	}()
 	if id := <-started; id != first.ID {
 		t.Fatalf("first task %d", id)
 	}
