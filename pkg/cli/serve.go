@@ -132,10 +132,16 @@ func runServe(o *ServeOptions) error {
 	o.infof("serving the API at %s://%s/api/ (its OpenAPI document: /api/openapi.json) and the dashboard at /; stop with Ctrl-C", scheme, ln.Addr())
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
+	wctx, stopWatch := context.WithCancel(o.ctx)
+	defer stopWatch()
+	moved := o.watchMoved(wctx)
+	var movedTo *store.MovedError
 	select {
 	case err := <-done:
 		return err
 	case <-o.ctx.Done():
+	case movedTo = <-moved:
+		o.warnf("%v; serving no more requests from it", movedTo)
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(o.ctx), 10*time.Second)
 	defer cancel()
@@ -145,8 +151,42 @@ func runServe(o *ServeOptions) error {
 	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	if movedTo != nil {
+		return o.movedErr(movedTo) // exit 2: serve the new state
+	}
 	o.infof("stopped")
 	return nil
+}
+
+// servedMovedEvery is how often aegir serve looks whether state migrate
+// marked its state moved.
+const servedMovedEvery = 2 * time.Second
+
+// watchMoved tells, once, that the state was marked moved (state migrate)
+// while aegir serve ran on it: what it would read and write there is no
+// longer the state in use.
+func (a *App) watchMoved(ctx context.Context) <-chan *store.MovedError {
+	out := make(chan *store.MovedError, 1)
+	st, err := a.Store()
+	if err != nil {
+		return out
+	}
+	go func() {
+		t := time.NewTicker(servedMovedEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if m, err := st.Moved(ctx); err == nil && m != nil {
+					out <- m
+					return
+				}
+			}
+		}
+	}()
+	return out
 }
 
 // apiServer is the API over this invocation's state, with rate and burst

@@ -396,3 +396,45 @@ func TestAPIDeleteWordPress(t *testing.T) {
 		t.Fatalf("the deleted site still answers: %d %.200s", code, page)
 	}
 }
+
+// aegir serve whose state state migrate marks moved while it serves stops
+// serving it: it exits 2 with the moved message, and its port is closed,
+// so no request reads or writes the old copy.
+func TestServeStopsOnMovedState(t *testing.T) {
+	t.Parallel()
+	home := newHome(t)
+	errw := &lineWriter{first: make(chan string, 1)}
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(context.Background(), []string{"--home", home, "serve", "--listen", "127.0.0.1:0"},
+			cli.IOStreams{In: strings.NewReader(""), Out: io.Discard, Err: errw})
+	}()
+	var url string
+	select {
+	case line := <-errw.first:
+		m := regexp.MustCompile(`at (https?://127\.0\.0\.1:\d+)/api/`).FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("aegir serve said: %s", line)
+		}
+		url = m[1]
+	case code := <-done:
+		t.Fatalf("aegir serve: exit %d: %s", code, errw.buf.String())
+	}
+	to := filepath.Join(t.TempDir(), "new.db")
+	must(t, home, "state", "migrate", "--to", to)
+	select {
+	case code := <-done:
+		errw.mu.Lock()
+		out := errw.buf.String()
+		errw.mu.Unlock()
+		if code != 2 || !strings.Contains(out, "was moved to "+to) {
+			t.Fatalf("aegir serve on a moved state: exit %d, want 2 and the moved message:\n%s", code, out)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("aegir serve kept serving a state marked moved")
+	}
+	if resp, err := http.Get(url + "/api/openapi.json"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("aegir serve still answers after it stopped: %s", resp.Status)
+	}
+}

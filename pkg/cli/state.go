@@ -230,7 +230,8 @@ every command that writes refuses it from then on (exit 2), so that a home
 still pointing at it (a typo in aegir.yaml, AEGIR_STATE unset) does not go
 on with a copy that no longer changes; list, show and log (and shell
 completion) read it read only, with a warning; a hosting queued running on
-it claims nothing more, lets its tasks finish and exits 2. aegir state reopen takes the
+it claims nothing more, lets its tasks finish and exits 2, and an aegir
+serve stops answering and exits 2. aegir state reopen takes the
 mark off. A moved state cannot be copied again (copy its new one instead),
 and a copy back needs an empty target: a new file, or a new database.`,
 		Example: `  aegir state migrate --to postgres://aegir@db1.example.com/aegir --password-file /root/.aegir-state-pw
