@@ -180,3 +180,18 @@ func TestForgetHostKeyLocal(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
 }
+
+// A known_hosts that cannot be read stops a task before it connects, with
+// what to check, not a bare error.
+func TestKnownHostsUnreadableHint(t *testing.T) {
+	t.Parallel()
+	home := newHome(t)
+	if err := os.Mkdir(filepath.Join(home, "known_hosts"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := aegir(t, home, "server", "add", "web1", "--host", "localhost")
+	if code != cli.ExitFailed || !strings.Contains(errs, "importing the SSH host keys of "+filepath.Join(home, "known_hosts")) ||
+		!strings.Contains(errs, "hint: check that the state answers") {
+		t.Fatalf("a known_hosts that is a directory: exit %d\n%s", code, errs)
+	}
+}

@@ -196,7 +196,8 @@ func (a *App) newPool(st *store.Store) (*engine.Pool, error) {
 	kh := a.knownHosts(st, pool.KnownHostsFile())
 	pool.Master = queue.Master() // knownHosts named it
 	if _, err := kh.Import(a.ctx); err != nil {
-		return nil, fmt.Errorf("importing the SSH host keys of %s into the state: %w", pool.KnownHostsFile(), err)
+		return nil, &Error{Code: ExitFailed, Err: fmt.Errorf("importing the SSH host keys of %s into the state: %w", pool.KnownHostsFile(), err),
+			Hint: "check that the state answers (" + a.stateSetting() + ") and that " + pool.KnownHostsFile() + " can be read and written, then try again"}
 	}
 	pool.KnownHosts = kh
 	// One ACME account for every master sharing the state, on either engine.
