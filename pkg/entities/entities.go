@@ -542,3 +542,22 @@ func (s Service) CellString() string {
 	}
 	return v
 }
+
+// Master is a master the state knows of (aegir master list): named by
+// the worker of a task it ran, by a task tied to it or by a backup
+// recorded on it.
+type Master struct {
+	Name string `json:"name" yaml:"name"`
+	// LastSeen is when it last started or finished a task, RFC 3339
+	// ("never": none).
+	LastSeen string `json:"last_seen" yaml:"last_seen"`
+	Holds    int    `json:"holds" yaml:"holds"`     // tasks it is running (processing)
+	Waiting  int    `json:"waiting" yaml:"waiting"` // queued tasks tied to it
+	Backups  int    `json:"backups" yaml:"backups"` // backups recorded in its backups directory
+	This     bool   `json:"this" yaml:"this"`       // the master running the command
+}
+
+// TableColumns: see Client.TableColumns.
+func (Master) TableColumns() []string {
+	return []string{"name", "last_seen", "holds", "waiting", "backups", "this"}
+}
