@@ -1,0 +1,138 @@
+package cli_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegir-project/aegir/pkg/entities"
+	"github.com/aegir-project/aegir/pkg/internal/testenv"
+	"github.com/aegir-project/aegir/pkg/store"
+)
+
+// TestForgetAMasterGoneForGood: ma has a backup and a delete tied to it
+// queued by mb's keep-N clean-up; mb refuses to forget itself and ma
+// while ma holds a live lease, then forgets ma: the delete is cancelled,
+// ma's backup records are gone (the archives stay), mb's next dispatch
+// queues nothing for ma, and a later task on the site runs on mb.
+func TestForgetAMasterGoneForGood(t *testing.T) {
+	t.Parallel()
+	a, b, dsn := twoMastersOn(t, testenv.State(t))
+	for _, home := range []string{a.home, b} {
+		appendConfig(t, home, "queue:\n  backup:\n    enabled: true\n  cron:\n    enabled: false\n  stats:\n    enabled: false\n  cert:\n    enabled: false\nbackup:\n  keep: 1\n")
+	}
+	ctx := context.Background()
+	st := openState(t, dsn)
+	root := filepath.Join(testenv.PublicDir(t), "p")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	must(t, a.home, "platform", "add", "p", "--server", "web1", "--root", root, "--queue", "-q")
+	if _, err := st.AddSite(ctx, &entities.Site{Domain: "gone.test", Platform: "p", DBServer: "web1", HTTPS: "off", Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.TestExec(`UPDATE tasks SET status = 'cancelled' WHERE status = 'queued'`); err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.GetSite(ctx, "gone.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for i := range 2 {
+		path := filepath.Join(a.home, "backups", "gone.test-"+string(rune('0'+i))+".tar.gz")
+		if err := os.WriteFile(path, []byte("archive"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.AddBackupOn(ctx, "ma", v.ID, path, 7, "x", time.Now().Add(time.Duration(i-2)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	deletes := func() []*entities.Task {
+		t.Helper()
+		ts, err := st.ListTasks(ctx, store.TaskFilter{Type: entities.TaskBackupDelete})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	if errs, code := aegirProcess(t, b, "hosting", "dispatch"); code != 0 {
+		t.Fatalf("dispatch on mb: exit %d\n%s", code, errs)
+	}
+	ts := deletes()
+	if len(ts) != 1 || ts[0].Master != "ma" || ts[0].Status != entities.TaskQueued {
+		t.Fatalf("after mb's dispatch: %+v, want one backup.delete queued for ma", ts)
+	}
+	tied := ts[0]
+
+	out, err := aegirCmd(t, b, "master", "list", "--format", "csv").Output()
+	if err != nil || !strings.Contains(string(out), "\nma,") || !strings.Contains(string(out), ",0,1,2,no\n") || !strings.Contains(string(out), ",yes\n") {
+		t.Errorf("master list on mb: %v\n%s", err, out)
+	}
+
+	// Refused: this master; ma while it holds a task under a live lease.
+	if errs, code := aegirProcess(t, b, "master", "forget", "mb", "-y"); code != 2 || !strings.Contains(errs, "master mb is this master") {
+		t.Errorf("forget mb on mb: exit %d\n%s", code, errs)
+	}
+	live, err := st.TestInsert(`INSERT INTO tasks (type, target_kind, target_id, target, status, options, created, started, worker, lease_until) VALUES ('server.verify', 'server', 1, 'web1', 'processing', '{}', ?, ?, '1@ma/gone', ?)`,
+		time.Now().UnixMilli(), time.Now().UnixMilli(), time.Now().Add(time.Hour).UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs, code := aegirProcess(t, b, "master", "forget", "ma", "-y"); code != 2 || !strings.Contains(errs, "master ma holds task") || !strings.Contains(errs, "it is alive; stop it first") {
+		t.Errorf("forget ma under a live lease: exit %d\n%s", code, errs)
+	}
+	if got, err := st.GetTask(ctx, tied.ID); err != nil || got.Status != entities.TaskQueued {
+		t.Fatalf("task %d after a refused forget: %+v, %v", tied.ID, got, err)
+	}
+	if _, err := st.TestExec(`UPDATE tasks SET status = 'error', finished = started WHERE id = ?`, live); err != nil {
+		t.Fatal(err)
+	}
+	if errs, code := aegirProcess(t, b, "master", "forget", "nosuch", "-y"); code != 3 {
+		t.Errorf("forget of an unknown master: exit %d\n%s", code, errs)
+	}
+
+	errs, code := aegirProcess(t, b, "master", "forget", "ma", "-y")
+	if code != 0 || !strings.Contains(errs, "1 queued tasks tied to it cancelled") || !strings.Contains(errs, "2 backup records deleted") {
+		t.Fatalf("forget ma on mb: exit %d\n%s", code, errs)
+	}
+	got, err := st.GetTask(ctx, tied.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != entities.TaskCancelled || !strings.Contains(got.Error, "master ma was forgotten") {
+		t.Errorf("tied task after the forget: %s: %q", got.Status, got.Error)
+	}
+	if left, err := st.ListBackups(ctx, "gone.test"); err != nil || len(left) != 0 {
+		t.Errorf("backups left: %+v, %v", left, err)
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the forget touched the archive %s: %v", p, err)
+		}
+	}
+
+	// mb's next dispatch queues no delete for ma, and a later task on the
+	// site runs on mb.
+	later, err := st.QueueTask(ctx, entities.TaskSiteVerify, "site", v.ID, "gone.test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs, code := aegirProcess(t, b, "hosting", "dispatch"); code != 0 {
+		t.Logf("dispatch on mb after the forget: exit %d\n%s", code, errs)
+	}
+	if ts := deletes(); len(ts) != 1 {
+		t.Errorf("backup.delete tasks after the forget and a dispatch: %+v, want the cancelled one alone", ts)
+	}
+	ran, err := st.GetTask(ctx, later.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran.Status == entities.TaskQueued || !strings.Contains(ran.Worker, "@mb") {
+		t.Errorf("task %d on the site after the forget: %s by %q, want run by mb", ran.ID, ran.Status, ran.Worker)
+	}
+}
