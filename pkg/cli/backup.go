@@ -481,8 +481,8 @@ An archive is deleted by the master whose backups directory holds it. With
 several masters on one state, the delete of another master's archive that is
 not in this master's backups directory is queued for that master (task show
 ID names it), which runs it at its next queue run; this master runs none of
-it. If that master is gone for good, cancel the task: aegir task cancel ID
-(docs/masters.md).`}, o, runF, runBackupDelete, &o.ID)
+it. If that master is gone for good, forget it (its tied tasks cancelled, its
+backup records deleted): aegir master forget NAME (docs/masters.md).`}, o, runF, runBackupDelete, &o.ID)
 	cmd.Flags().BoolVar(&o.Queue, "queue", false, "only queue the delete task; print its id")
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,8 @@ import (
 // TestForgetAMasterGoneForGood: ma has a backup and a delete tied to it
 // queued by mb's keep-N clean-up; mb refuses to forget itself and ma
 // while ma holds a live lease, then forgets ma: the delete is cancelled,
-// ma's backup records are gone (the archives stay), mb's next dispatch
+// so is a restore tied to ma, which held the site's later task; ma's
+// backup records are gone (the archives stay), mb's next dispatch
 // queues nothing for ma, and a later task on the site runs on mb.
 func TestForgetAMasterGoneForGood(t *testing.T) {
 	t.Parallel()
@@ -68,10 +70,35 @@ func TestForgetAMasterGoneForGood(t *testing.T) {
 		t.Fatalf("after mb's dispatch: %+v, want one backup.delete queued for ma", ts)
 	}
 	tied := ts[0]
+	bs, err := st.ListBackups(ctx, "gone.test")
+	if err != nil || len(bs) != 2 {
+		t.Fatalf("backups: %+v, %v", bs, err)
+	}
+	newest := bs[0].ID
+	if bs[1].Created.After(bs[0].Created) {
+		newest = bs[1].ID
+	}
 
 	out, err := aegirCmd(t, b, "master", "list", "--format", "csv").Output()
 	if err != nil || !strings.Contains(string(out), "\nma,") || !strings.Contains(string(out), ",0,1,2,no\n") || !strings.Contains(string(out), ",yes\n") {
 		t.Errorf("master list on mb: %v\n%s", err, out)
+	}
+
+	// A restore of ma's newest archive, tied to ma (as site restore
+	// queues it on mb): a later task on the site waits behind it.
+	restore, err := st.QueueTaskFor(ctx, "ma", entities.TaskSiteRestore, "site", v.ID, "gone.test", map[string]string{"backup": strconv.FormatInt(newest, 10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := st.QueueTask(ctx, entities.TaskSiteVerify, "site", v.ID, "gone.test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs, code := aegirProcess(t, b, "hosting", "dispatch"); code != 0 {
+		t.Fatalf("second dispatch on mb: exit %d\n%s", code, errs)
+	}
+	if w, err := st.GetTask(ctx, later.ID); err != nil || w.Status != entities.TaskQueued {
+		t.Fatalf("task %d on the site behind the tied restore, after mb's dispatch: %+v, %v; want queued", later.ID, w, err)
 	}
 
 	// Refused: this master; ma while it holds a task under a live lease.
@@ -97,15 +124,17 @@ func TestForgetAMasterGoneForGood(t *testing.T) {
 	}
 
 	errs, code := aegirProcess(t, b, "master", "forget", "ma", "-y")
-	if code != 0 || !strings.Contains(errs, "1 queued tasks tied to it cancelled") || !strings.Contains(errs, "2 backup records deleted") {
+	if code != 0 || !strings.Contains(errs, "2 queued tasks tied to it cancelled") || !strings.Contains(errs, "2 backup records deleted") {
 		t.Fatalf("forget ma on mb: exit %d\n%s", code, errs)
 	}
-	got, err := st.GetTask(ctx, tied.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != entities.TaskCancelled || !strings.Contains(got.Error, "master ma was forgotten") {
-		t.Errorf("tied task after the forget: %s: %q", got.Status, got.Error)
+	for _, id := range []int64{tied.ID, restore.ID} {
+		got, err := st.GetTask(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != entities.TaskCancelled || !strings.Contains(got.Error, "master ma was forgotten") {
+			t.Errorf("tied task %d (%s) after the forget: %s: %q", id, got.Type, got.Status, got.Error)
+		}
 	}
 	if left, err := st.ListBackups(ctx, "gone.test"); err != nil || len(left) != 0 {
 		t.Errorf("backups left: %+v, %v", left, err)
@@ -116,12 +145,8 @@ func TestForgetAMasterGoneForGood(t *testing.T) {
 		}
 	}
 
-	// mb's next dispatch queues no delete for ma, and a later task on the
-	// site runs on mb.
-	later, err := st.QueueTask(ctx, entities.TaskSiteVerify, "site", v.ID, "gone.test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// mb's next dispatch queues no delete for ma, and the later task on
+	// the site runs on mb.
 	if errs, code := aegirProcess(t, b, "hosting", "dispatch"); code != 0 {
 		t.Logf("dispatch on mb after the forget: exit %d\n%s", code, errs)
 	}

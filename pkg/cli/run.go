@@ -180,8 +180,8 @@ func (a *App) printTied(t *entities.Task) error {
 		return a.print(t)
 	}
 	fmt.Fprintln(a.IO.Out, t.ID)
-	a.infof("queued task %d (%s %s) for master %s, which holds the backup archive (this master, %s, does not share its backups directory): it runs there at that master's next queue run; follow it with: aegir task log %d --follow (if master %s is gone for good: aegir task cancel %d)",
-		t.ID, t.Type, t.Target, t.Master, a.master(), t.ID, t.Master, t.ID)
+	a.infof("queued task %d (%s %s) for master %s, which holds the backup archive (this master, %s, does not share its backups directory): it runs there at that master's next queue run; follow it with: aegir task log %d --follow (if master %s is gone for good: aegir master forget %s)",
+		t.ID, t.Type, t.Target, t.Master, a.master(), t.ID, t.Master, t.Master)
 	return nil
 }
 
