@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
-	"github.com/aegir-project/aegir/pkg/internal/testenv"
 	"github.com/aegir-project/aegir/pkg/store"
 )
 
@@ -22,27 +21,8 @@ import (
 // queues nothing for ma, and a later task on the site runs on mb.
 func TestForgetAMasterGoneForGood(t *testing.T) {
 	t.Parallel()
-	a, b, dsn := twoMastersOn(t, testenv.State(t))
-	for _, home := range []string{a.home, b} {
-		appendConfig(t, home, "queue:\n  backup:\n    enabled: true\n  cron:\n    enabled: false\n  stats:\n    enabled: false\n  cert:\n    enabled: false\nbackup:\n  keep: 1\n")
-	}
+	a, b, st, v := twoMastersKeepingOne(t, "gone.test")
 	ctx := context.Background()
-	st := openState(t, dsn)
-	root := filepath.Join(testenv.PublicDir(t), "p")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	must(t, a.home, "platform", "add", "p", "--server", "web1", "--root", root, "--queue", "-q")
-	if _, err := st.AddSite(ctx, &entities.Site{Domain: "gone.test", Platform: "p", DBServer: "web1", HTTPS: "off", Language: "en"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.TestExec(`UPDATE tasks SET status = 'cancelled' WHERE status = 'queued'`); err != nil {
-		t.Fatal(err)
-	}
-	v, err := st.GetSite(ctx, "gone.test")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var paths []string
 	for i := range 2 {
 		path := filepath.Join(a.home, "backups", "gone.test-"+string(rune('0'+i))+".tar.gz")

@@ -115,6 +115,35 @@ func TestRestoreOnAnotherMasterNamesIt(t *testing.T) {
 	}
 }
 
+// twoMastersKeepingOne is twoMasters on the engine AEGIR_TEST_STATE says,
+// both with the backup queue on and keep 1, a platform p and a site
+// domain recorded (no task of theirs left queued).
+func twoMastersKeepingOne(t *testing.T, domain string) (a *hostEnv, b string, st *store.Store, v *entities.Site) {
+	t.Helper()
+	a, b, dsn := twoMastersOn(t, testenv.State(t))
+	for _, home := range []string{a.home, b} {
+		appendConfig(t, home, "queue:\n  backup:\n    enabled: true\n  cron:\n    enabled: false\n  stats:\n    enabled: false\n  cert:\n    enabled: false\nbackup:\n  keep: 1\n")
+	}
+	ctx := context.Background()
+	st = openState(t, dsn)
+	root := filepath.Join(testenv.PublicDir(t), "p")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	must(t, a.home, "platform", "add", "p", "--server", "web1", "--root", root, "--queue", "-q")
+	if _, err := st.AddSite(ctx, &entities.Site{Domain: domain, Platform: "p", DBServer: "web1", HTTPS: "off", Language: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.TestExec(`UPDATE tasks SET status = 'cancelled' WHERE status = 'queued'`); err != nil {
+		t.Fatal(err) // the platform's verify and the site's install: not the test's
+	}
+	v, err := st.GetSite(ctx, domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b, st, v
+}
+
 // Two masters, two homes and backups directories on one state (the
 // engine AEGIR_TEST_STATE says): master ma's backups are deleted by ma.
 // The keep-N clean-up of a dispatch on mb queues the delete of ma's
@@ -125,27 +154,8 @@ func TestRestoreOnAnotherMasterNamesIt(t *testing.T) {
 // name is the process's (queue.SetMaster).
 func TestBackupsOfAnotherMasterGoThere(t *testing.T) {
 	t.Parallel()
-	a, b, dsn := twoMastersOn(t, testenv.State(t))
-	for _, home := range []string{a.home, b} {
-		appendConfig(t, home, "queue:\n  backup:\n    enabled: true\n  cron:\n    enabled: false\n  stats:\n    enabled: false\n  cert:\n    enabled: false\nbackup:\n  keep: 1\n")
-	}
+	a, b, st, v := twoMastersKeepingOne(t, "keep.test")
 	ctx := context.Background()
-	st := openState(t, dsn)
-	root := filepath.Join(testenv.PublicDir(t), "p")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	must(t, a.home, "platform", "add", "p", "--server", "web1", "--root", root, "--queue", "-q")
-	if _, err := st.AddSite(ctx, &entities.Site{Domain: "keep.test", Platform: "p", DBServer: "web1", HTTPS: "off", Language: "en"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.TestExec(`UPDATE tasks SET status = 'cancelled' WHERE status = 'queued'`); err != nil {
-		t.Fatal(err) // the platform's verify and the site's install: not this test's
-	}
-	v, err := st.GetSite(ctx, "keep.test")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var backups []*entities.Backup
 	for i := range 3 {
 		path := filepath.Join(a.home, "backups", fmt.Sprintf("keep.test-%d.tar.gz", i))
