@@ -3,14 +3,12 @@ package cli_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aegir-project/aegir/pkg/entities"
-	"github.com/aegir-project/aegir/pkg/store"
 )
 
 // TestForgetAMasterGoneForGood: ma has a backup and a delete tied to it
@@ -23,25 +21,8 @@ func TestForgetAMasterGoneForGood(t *testing.T) {
 	t.Parallel()
 	a, b, st, v := twoMastersKeepingOne(t, "gone.test")
 	ctx := context.Background()
-	var paths []string
-	for i := range 2 {
-		path := filepath.Join(a.home, "backups", "gone.test-"+string(rune('0'+i))+".tar.gz")
-		if err := os.WriteFile(path, []byte("archive"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.AddBackupOn(ctx, "ma", v.ID, path, 7, "x", time.Now().Add(time.Duration(i-2)*time.Hour)); err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, path)
-	}
-	deletes := func() []*entities.Task {
-		t.Helper()
-		ts, err := st.ListTasks(ctx, store.TaskFilter{Type: entities.TaskBackupDelete})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ts
-	}
+	backups := archivesOnMa(t, st, a.home, v, 2)
+	deletes := func() []*entities.Task { return backupDeletes(t, st) }
 	if errs, code := aegirProcess(t, b, "hosting", "dispatch"); code != 0 {
 		t.Fatalf("dispatch on mb: exit %d\n%s", code, errs)
 	}
@@ -50,14 +31,7 @@ func TestForgetAMasterGoneForGood(t *testing.T) {
 		t.Fatalf("after mb's dispatch: %+v, want one backup.delete queued for ma", ts)
 	}
 	tied := ts[0]
-	bs, err := st.ListBackups(ctx, "gone.test")
-	if err != nil || len(bs) != 2 {
-		t.Fatalf("backups: %+v, %v", bs, err)
-	}
-	newest := bs[0].ID
-	if bs[1].Created.After(bs[0].Created) {
-		newest = bs[1].ID
-	}
+	newest := backups[1].ID
 
 	out, err := aegirCmd(t, b, "master", "list", "--format", "csv").Output()
 	if err != nil || !strings.Contains(string(out), "\nma,") || !strings.Contains(string(out), ",0,1,2,no\n") || !strings.Contains(string(out), ",yes\n") {
@@ -119,9 +93,9 @@ func TestForgetAMasterGoneForGood(t *testing.T) {
 	if left, err := st.ListBackups(ctx, "gone.test"); err != nil || len(left) != 0 {
 		t.Errorf("backups left: %+v, %v", left, err)
 	}
-	for _, p := range paths {
-		if _, err := os.Stat(p); err != nil {
-			t.Errorf("the forget touched the archive %s: %v", p, err)
+	for _, bk := range backups {
+		if _, err := os.Stat(bk.Path); err != nil {
+			t.Errorf("the forget touched the archive %s: %v", bk.Path, err)
 		}
 	}
 

@@ -144,6 +144,36 @@ func twoMastersKeepingOne(t *testing.T, domain string) (a *hostEnv, b string, st
 	return a, b, st, v
 }
 
+// archivesOnMa writes n archives of site v in home's backups directory,
+// recorded on master ma, oldest first (hours apart, the newest an hour
+// old).
+func archivesOnMa(t *testing.T, st *store.Store, home string, v *entities.Site, n int) []*entities.Backup {
+	t.Helper()
+	var backups []*entities.Backup
+	for i := range n {
+		path := filepath.Join(home, "backups", fmt.Sprintf("%s-%d.tar.gz", v.Domain, i))
+		if err := os.WriteFile(path, []byte("archive"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		bk, err := st.AddBackupOn(context.Background(), "ma", v.ID, path, 7, "x", time.Now().Add(time.Duration(i-n)*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		backups = append(backups, bk)
+	}
+	return backups
+}
+
+// backupDeletes lists the state's backup.delete tasks.
+func backupDeletes(t *testing.T, st *store.Store) []*entities.Task {
+	t.Helper()
+	ts, err := st.ListTasks(context.Background(), store.TaskFilter{Type: entities.TaskBackupDelete})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
 // Two masters, two homes and backups directories on one state (the
 // engine AEGIR_TEST_STATE says): master ma's backups are deleted by ma.
 // The keep-N clean-up of a dispatch on mb queues the delete of ma's
@@ -156,26 +186,8 @@ func TestBackupsOfAnotherMasterGoThere(t *testing.T) {
 	t.Parallel()
 	a, b, st, v := twoMastersKeepingOne(t, "keep.test")
 	ctx := context.Background()
-	var backups []*entities.Backup
-	for i := range 3 {
-		path := filepath.Join(a.home, "backups", fmt.Sprintf("keep.test-%d.tar.gz", i))
-		if err := os.WriteFile(path, []byte("archive"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		bk, err := st.AddBackupOn(ctx, "ma", v.ID, path, 7, "x", time.Now().Add(time.Duration(i-3)*time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		backups = append(backups, bk)
-	}
-	deletes := func() []*entities.Task {
-		t.Helper()
-		ts, err := st.ListTasks(ctx, store.TaskFilter{Type: entities.TaskBackupDelete})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ts
-	}
+	backups := archivesOnMa(t, st, a.home, v, 3)
+	deletes := func() []*entities.Task { return backupDeletes(t, st) }
 
 	// mb's dispatch: keep 1, so the two older archives go, through ma.
 	// On a PostgreSQL state it warns that web1, reached as localhost, is
