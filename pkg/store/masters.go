@@ -29,8 +29,8 @@ func workerMaster(w string) string {
 // Masters lists the masters the state knows of, by name, with when each
 // last started or finished a task (zero: never), the tasks it runs now,
 // the queued tasks tied to it and the backups recorded on it (This is
-// the caller's to mark). One pass over tasks grouped by worker (a worker
-// is a process: far fewer than tasks), none over task_log.
+// the caller's to mark). One pass over tasks (no index names a worker),
+// one over backups, none over task_log.
 func (s *Store) Masters(ctx context.Context) ([]*entities.Master, error) {
 	byName := map[string]*entities.Master{}
 	seen := map[string]time.Time{}
@@ -42,17 +42,23 @@ func (s *Store) Masters(ctx context.Context) ([]*entities.Master, error) {
 		}
 		return m
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT worker, MAX(COALESCE(finished, started, 0)), SUM(CASE WHEN status = 'processing' THEN 1 ELSE 0 END)
-		FROM tasks WHERE worker <> '' GROUP BY worker`)
+	// One pass over tasks: grouped by worker (a process, so far fewer
+	// groups than tasks) and tied master.
+	rows, err := s.db.QueryContext(ctx, `SELECT worker, master, MAX(COALESCE(finished, started, 0)),
+		SUM(CASE WHEN status = 'processing' THEN 1 ELSE 0 END), SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END)
+		FROM tasks WHERE worker <> '' OR master <> '' GROUP BY worker, master`)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
-		var w string
-		var last, holds int64
-		if err := rows.Scan(&w, &last, &holds); err != nil {
+		var w, tied string
+		var last, holds, waiting int64
+		if err := rows.Scan(&w, &tied, &last, &holds, &waiting); err != nil {
 			rows.Close()
 			return nil, err
+		}
+		if tied != "" {
+			get(tied).Waiting += int(waiting)
 		}
 		name := workerMaster(w)
 		if name == "" {
@@ -68,34 +74,20 @@ func (s *Store) Masters(ctx context.Context) ([]*entities.Master, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	count := func(q string, add func(*entities.Master, int)) error {
-		rows, err := s.db.QueryContext(ctx, q)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var name string
-			var n int
-			if err := rows.Scan(&name, &n); err != nil {
-				return err
-			}
-			add(get(name), n)
-		}
-		return rows.Err()
-	}
-	// Tied tasks: those still queued (the status index), then every
-	// master ever tied to, for the names.
-	if err := count(`SELECT master, COUNT(*) FROM tasks WHERE status = 'queued' AND master <> '' GROUP BY master`,
-		func(m *entities.Master, n int) { m.Waiting = n }); err != nil {
+	rows, err = s.db.QueryContext(ctx, `SELECT master, COUNT(*) FROM backups WHERE master <> '' GROUP BY master`)
+	if err != nil {
 		return nil, err
 	}
-	if err := count(`SELECT master, COUNT(*) FROM backups WHERE master <> '' GROUP BY master`,
-		func(m *entities.Master, n int) { m.Backups = n }); err != nil {
-		return nil, err
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var n int
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, err
+		}
+		get(name).Backups = n
 	}
-	if err := count(`SELECT DISTINCT master, 0 FROM tasks WHERE master <> ''`,
-		func(*entities.Master, int) {}); err != nil {
+	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	names := make([]string, 0, len(byName))
