@@ -58,6 +58,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("queue.backup.frequency", 24*time.Hour)
 	v.SetDefault("queue.stats.enabled", true)
 	v.SetDefault("queue.stats.frequency", time.Hour)
+	v.SetDefault("queue.health.enabled", true)
+	v.SetDefault("queue.health.frequency", time.Hour)
 	v.SetDefault("queue.cert.enabled", true)
 	v.SetDefault("queue.cert.frequency", 24*time.Hour)
 	v.SetDefault("backup.keep", 7)

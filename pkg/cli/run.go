@@ -138,7 +138,7 @@ var taskDoneWords = map[string]string{
 	"verify": "verified", "import": "imported", "delete": "deleted", "install": "installed",
 	"disable": "disabled", "enable": "enabled", "login-reset": "login link made", "backup": "backed up",
 	"restore": "restored", "migrate": "migrated", "clone": "cloned", "cron": "cron run",
-	"stats": "statistics read", "updatedb": "database updated", "cert": "certificate installed",
+	"stats": "statistics read", "health": "health checked", "updatedb": "database updated", "cert": "certificate installed",
 	"sync": "synced", "lock": "locked", "unlock": "unlocked",
 }
 

@@ -111,6 +111,7 @@ const (
 	TaskSiteSync       = "site.sync"
 	TaskSiteCron       = "site.cron"
 	TaskSiteStats      = "site.stats"
+	TaskSiteHealth     = "site.health" // the health check of a verify alone (the health queue)
 	TaskSiteUpdateDB   = "site.updatedb"
 	TaskBackupDelete   = "backup.delete"
 	// TaskPlatformMigrate moves a platform's sites to another platform in

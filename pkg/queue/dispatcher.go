@@ -2,7 +2,7 @@
 // the SQLite state, runs them with N workers (never two on one target at
 // once, in creation order per target), keeps a lease on each while it runs,
 // rescues the tasks of a dispatcher that died, tells the administrator
-// about failures, and feeds the scheduled queues (cron, backup, stats).
+// about failures, and feeds the scheduled queues (cron, backup, stats, health, cert).
 //
 // The rules, in short:
 //   - A task is claimable when no task of its target (target_kind,
@@ -243,6 +243,11 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (*Summary, error) {
 		}
 	}
 	p.drain()
+	if ctx.Err() == nil {
+		if err := d.watchHealth(ctx); err != nil { // the health this pass's tasks found
+			errs = append(errs, fmt.Errorf("queue: webhook events: %w", err))
+		}
+	}
 	<-deliveries
 	more, err := d.Deliver(ctx)
 	sum.Delivered = delivered + more

@@ -16,7 +16,7 @@ import (
 // QueueConfig is one scheduled queue's settings (config keys
 // queue.NAME.enabled and queue.NAME.frequency).
 type QueueConfig struct {
-	Name      string        // cron, backup, stats or cert
+	Name      string        // cron, backup, stats, health or cert
 	Enabled   bool          //
 	Frequency time.Duration // each site gets the queue's task once per Frequency
 	// The backup queue's clean-up (config backup.keep and backup.max_age):
@@ -48,6 +48,7 @@ var queueKinds = []queueKind{
 	{"cron", entities.TaskSiteCron, store.DueAfterLastRun},
 	{"backup", entities.TaskSiteBackup, store.DueAfterLastRun},
 	{"stats", entities.TaskSiteStats, store.DueAfterLastRun},
+	{"health", entities.TaskSiteHealth, store.DueAfterLastRun},
 	{CertQueue, TaskSiteCert, store.DueForCertificate}, // see cert.go
 }
 
@@ -79,12 +80,14 @@ func QueueNames() []string {
 }
 
 // DefaultQueues are the queues' default settings: cron hourly, backup daily
-// (off until the administrator turns it on), statistics hourly.
+// (off until the administrator turns it on), statistics and health checks
+// hourly, certificates daily.
 func DefaultQueues() []QueueConfig {
 	return []QueueConfig{
 		{Name: "cron", Enabled: true, Frequency: time.Hour},
 		{Name: "backup", Enabled: false, Frequency: 24 * time.Hour},
 		{Name: "stats", Enabled: true, Frequency: time.Hour},
+		{Name: "health", Enabled: true, Frequency: time.Hour},
 		{Name: CertQueue, Enabled: true, Frequency: 24 * time.Hour},
 	}
 }
@@ -121,7 +124,8 @@ func (d *Dispatcher) schedule(k *queueKind, q QueueConfig, now time.Time) store.
 
 // Schedule lets every enabled queue that is due create its tasks: each
 // takes ItemsPerRun due sites, least recently run first (never run first),
-// and queues a site.cron, site.backup or site.stats task for each. The
+// and queues a site.cron, site.backup, site.stats or site.health task for
+// each. The
 // store claims the run (Store.RunSchedule), so two dispatchers never both
 // schedule one queue. It returns the tasks created per queue.
 //

@@ -272,3 +272,40 @@ func TestQueueConfigValidate(t *testing.T) {
 		t.Fatalf("formatDuration = %q", got)
 	}
 }
+
+// The health queue: 120 sites, hourly, a dispatch a minute: two sites a
+// pass, every site once an hour, in site.health tasks. A site whose health
+// a verify checked just now waits a full frequency: its last health check
+// counts as the queue's last run.
+func TestHealthQueueSpreadsAndCountsAVerify(t *testing.T) {
+	st, _ := newStore(t)
+	clk := newClock()
+	st.Now = clk.Now
+	sites := seedSites(t, st, 120)
+	mustExec(t, st, `UPDATE sites SET health_status = 'ok', health_checked = ? WHERE id = ?`, clk.Now().UnixMilli(), sites[0])
+	d := &Dispatcher{Store: st, Handler: succeed, Workers: 4, Queues: []QueueConfig{{Name: "health", Enabled: true, Frequency: time.Hour}}}
+	created := passes(t, d, clk, 60)
+	for i, n := range created[:59] {
+		if n != 2 {
+			t.Fatalf("pass %d created %d tasks, want 2: %v", i, n, created)
+		}
+	}
+	c := countTasks(t, st, entities.TaskSiteHealth)
+	if c[sites[0]] != 0 {
+		t.Fatalf("the site checked by a verify got %d health tasks within the hour", c[sites[0]])
+	}
+	allEqual(t, c, sites[1:], 1)
+	passes(t, d, clk, 1) // minute 60: the verified site is due
+	if c := countTasks(t, st, entities.TaskSiteHealth); c[sites[0]] != 1 {
+		t.Fatalf("at minute 60 the verified site has %d health tasks, want 1: %v", c[sites[0]], c)
+	}
+	var on bool
+	for _, q := range DefaultQueues() {
+		if q.Name == "health" {
+			on = q.Enabled && q.Frequency == time.Hour
+		}
+	}
+	if !on {
+		t.Fatal("the health queue is not on, hourly, by default")
+	}
+}

@@ -175,19 +175,7 @@ func (d *Dispatcher) Watch(ctx context.Context) error {
 				fmt.Sprintf("%s:%d:%d", entities.EventBackupStale, w.SiteID, since))
 		}
 	}
-	ws, err := d.Store.UnhealthySites(ctx)
-	errs = append(errs, err)
-	if err == nil {
-		var marks []string
-		for _, w := range ws {
-			mark := fmt.Sprintf("%s:%d", entities.EventSiteUnhealthy, w.SiteID)
-			marks = append(marks, mark)
-			d.event(ctx, &entities.Event{Event: entities.EventSiteUnhealthy, Client: w.Client, Site: w.Domain, Health: w.Health,
-				Message: fmt.Sprintf("%s fails its health check: %s", w.Domain, w.Health.Error)}, mark)
-		}
-		// A site healthy again is told of again when it fails next.
-		errs = append(errs, d.Store.ForgetMarks(ctx, entities.EventSiteUnhealthy+":", marks))
-	}
+	errs = append(errs, d.watchHealth(ctx))
 	if keep := d.keepDeliveries(); keep > 0 {
 		n, more, err := d.Store.PruneDeliveries(ctx, now.Add(-keep), store.PruneBatch, pruneMaxBatches)
 		errs = append(errs, err)
@@ -203,6 +191,26 @@ func (d *Dispatcher) Watch(ctx context.Context) error {
 		return fmt.Errorf("queue: webhook events: %w", err)
 	}
 	return nil
+}
+
+// watchHealth records site.unhealthy for each site whose health check
+// failed, once per failure: a site healthy again is told of again when it
+// fails next. A dispatch runs it again once its tasks ended, so that the
+// health its tasks found (the health queue's, a verify's) is told in the
+// same pass.
+func (d *Dispatcher) watchHealth(ctx context.Context) error {
+	ws, err := d.Store.UnhealthySites(ctx)
+	if err != nil {
+		return err
+	}
+	var marks []string
+	for _, w := range ws {
+		mark := fmt.Sprintf("%s:%d", entities.EventSiteUnhealthy, w.SiteID)
+		marks = append(marks, mark)
+		d.event(ctx, &entities.Event{Event: entities.EventSiteUnhealthy, Client: w.Client, Site: w.Domain, Health: w.Health,
+			Message: fmt.Sprintf("%s fails its health check: %s", w.Domain, w.Health.Error)}, mark)
+	}
+	return d.Store.ForgetMarks(ctx, entities.EventSiteUnhealthy+":", marks)
 }
 
 func (d *Dispatcher) keepDeliveries() time.Duration {

@@ -45,6 +45,9 @@ var siteLastRunColumn = map[string]string{
 	entities.TaskSiteCron:   "last_cron",
 	entities.TaskSiteBackup: "last_backup",
 	entities.TaskSiteStats:  "last_stats",
+	// A health check's time, whichever task made it (a verify too); a
+	// site.health task records it with the health (SaveSiteHealth).
+	entities.TaskSiteHealth: "health_checked",
 }
 
 // Schedule is a scheduled queue as the store sees it.
@@ -290,10 +293,15 @@ func (s *Store) ScheduleStatus(ctx context.Context, sc Schedule) (ScheduleCounts
 
 // RecordSiteLastRun records at as the start of the last task of taskType
 // (site.cron, site.backup or site.stats) that ended well on site siteID.
+// A site.health task records nothing here: its health check's time is
+// recorded with the health it found.
 func (s *Store) RecordSiteLastRun(ctx context.Context, siteID int64, taskType string, at time.Time) error {
 	col, ok := siteLastRunColumn[taskType]
 	if !ok {
 		return fmt.Errorf("store: task type %q records no last run", taskType)
+	}
+	if taskType == entities.TaskSiteHealth {
+		return nil
 	}
 	_, err := s.db.ExecContext(ctx, `UPDATE sites SET `+col+` = ? WHERE id = ?`, ms2(at), siteID)
 	return err

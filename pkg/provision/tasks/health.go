@@ -11,8 +11,13 @@ import (
 	"github.com/aegir-project/aegir/pkg/provision"
 	"github.com/aegir-project/aegir/pkg/provision/app"
 	"github.com/aegir-project/aegir/pkg/provision/db"
+	"github.com/aegir-project/aegir/pkg/provision/engine"
 	"github.com/aegir-project/aegir/pkg/provision/web"
 )
+
+func init() {
+	engine.Register(entities.TaskSiteHealth, siteHealth)
+}
 
 // checkHealth checks that the site works as its record says: its own
 // database user logs in to its database, the way the site connects (made
@@ -119,7 +124,8 @@ func errorLine(err error) string {
 }
 
 // checkDBLogin logs in as the site's own database user, from its web
-// server, and makes the user and its grants again when it cannot.
+// server, and makes the user and its grants again when it cannot (not
+// for a check that changes nothing: checkOnly).
 func (s *site) checkDBLogin(ctx context.Context, svc db.Service, svcErr error) error {
 	c := s.c
 	if c.Site.DB.Name == "" || c.Site.DB.User == "" || c.Site.DB.Password == "" {
@@ -136,7 +142,7 @@ func (s *site) checkDBLogin(ctx context.Context, svc db.Service, svcErr error) e
 		s.env.Logf(provision.LevelInfo, "database user %s logs in to %s on %s", c.Site.DB.User, c.Site.DB.Name, c.Site.DBServer.Machine.Name)
 		return nil
 	}
-	if !errors.As(err, &pe) || pe.Code != provision.ErrAuth {
+	if !errors.As(err, &pe) || pe.Code != provision.ErrAuth || s.checkOnly {
 		return err
 	}
 	s.env.Logf(provision.LevelWarning, "%s; making user %s (for connections from %s) and its grants on %s again from the site's record", errorLine(err), c.Site.DB.User, c.Site.DB.GrantHost, c.Site.DB.Name)
@@ -353,4 +359,27 @@ func (m *move) healthGate(ctx context.Context, before pageProbe) (*entities.Site
 	m.env.Logf(provision.LevelInfo, "health gate passed on platform %s in %s: %s answers HTTP %d with the title it had", dst.c.Site.Platform.Name,
 		time.Since(start).Round(time.Millisecond), dst.c.Site.Domain, after.code)
 	return h, nil
+}
+
+// siteHealth runs only the health check of a verify (checkHealth: the
+// site's database login, php-fpm, its answer as its status says), and
+// changes nothing on the servers: a database user that cannot log in is
+// not made again, and the site's PHP is found where its last install or
+// verify put it. It ends in error with the reason when the site fails;
+// the health is reported either way.
+func siteHealth(ctx context.Context, env *engine.Env, c *provision.Job) (*provision.Changes, error) {
+	s, err := openSite(ctx, env, c)
+	if err != nil {
+		return nil, err
+	}
+	s.checkOnly = true
+	if err := s.locateRuntime(ctx); err != nil {
+		return nil, err
+	}
+	svc, svcErr := s.db(ctx)
+	if svcErr == nil {
+		defer svc.Close()
+	}
+	h, err := s.checkHealth(ctx, svc, svcErr, nil)
+	return &provision.Changes{Site: &provision.SiteChanges{Health: h}}, err
 }

@@ -98,6 +98,9 @@ type site struct {
 	// scheme of the site's address brought it (checkAnswer), for the
 	// health gate's content probe.
 	front *pageProbe
+	// checkOnly: the task changes nothing on the servers (site.health),
+	// so the health check repairs nothing.
+	checkOnly bool
 	// checked are the packages the site has enabled as its move's check
 	// read them (app.PackageChecker), which sitePackages takes instead of
 	// loading the application again; nil: none read.
