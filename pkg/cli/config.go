@@ -303,6 +303,7 @@ const defaultConfigFile = `# aegir configuration. Precedence: command-line flags
 #   cron:   {enabled: true,  frequency: 1h}    # every site's cron once per frequency
 #   backup: {enabled: false, frequency: 24h}   # every site backed up once per frequency
 #   stats:  {enabled: true,  frequency: 1h}    # site statistics
+#   health: {enabled: true,  frequency: 1h}    # every site's health check (changes nothing)
 #   cert:   {enabled: true,  frequency: 24h}   # certificate renewals due, spread over this
 # backup:
 #   keep: 7                # backups kept per site by the backup queue's clean-up
