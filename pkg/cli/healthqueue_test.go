@@ -147,4 +147,27 @@ func TestHealthQueueFindsAFailingSite(t *testing.T) {
 	if sum := healthRun(); sum.Failed != 1 || sum.Delivered != 1 || len(r.events("/health")) != 2 {
 		t.Fatalf("dispatch of the site failing again: %+v, %d events, want 1 failed, a second site.unhealthy", sum, len(r.events("/health")))
 	}
+	if err := os.Remove(plugin); err != nil {
+		t.Fatal(err)
+	}
+
+	// Its database user dropped: the health task says so and, unlike a
+	// verify, does not make the user again.
+	dbUser := siteRecord(t, h.home, domain)["db_name"].(string)
+	if _, err := mariadb(t).Exec("DROP USER `" + dbUser + "`@`127.0.0.1`"); err != nil {
+		t.Fatal(err)
+	}
+	if sum := healthRun(); sum.Ran != 1 || sum.Failed != 1 {
+		t.Fatalf("dispatch of the health of a site without its database user: %+v, want 1 failed", sum)
+	}
+	if hl := siteHealth(t, h.home, domain); hl.Status != "error" || !strings.Contains(hl.Error, dbUser) {
+		t.Fatalf("health of a site without its database user: %+v", hl)
+	}
+	if dbUserExists(t, dbUser) {
+		t.Fatal("the health task made the database user again")
+	}
+	must(t, h.home, "site", "verify", domain, "-q")
+	if hl := siteHealth(t, h.home, domain); hl.Status != "ok" {
+		t.Fatalf("health after verify made the user again: %+v", hl)
+	}
 }
