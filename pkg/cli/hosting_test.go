@@ -154,8 +154,9 @@ func TestHostingQueues(t *testing.T) {
 	if err := json.Unmarshal([]byte(must(t, home, "hosting", "queues", "--format", "json")), &qs); err != nil {
 		t.Fatal(err)
 	}
-	if len(qs) != 4 || qs[0].Name != "cron" || !qs[0].Enabled || qs[0].Frequency != "1h" ||
-		qs[1].Name != "backup" || !qs[1].Enabled || qs[1].Frequency != "12h" || qs[2].Name != "stats" || qs[3].Name != "cert" ||
+	if len(qs) != 5 || qs[0].Name != "cron" || !qs[0].Enabled || qs[0].Frequency != "1h" ||
+		qs[1].Name != "backup" || !qs[1].Enabled || qs[1].Frequency != "12h" || qs[2].Name != "stats" ||
+		qs[3].Name != "health" || !qs[3].Enabled || qs[3].Frequency != "1h" || qs[4].Name != "cert" ||
 		qs[0].ItemsPerRun == nil || qs[0].ItemsDue == nil {
 		t.Fatalf("queues %+v", qs)
 	}
