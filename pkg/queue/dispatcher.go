@@ -243,7 +243,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (*Summary, error) {
 		}
 	}
 	p.drain()
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && sum.Ran > 0 { // a pass that ran nothing found no new health
 		if err := d.watchHealth(ctx); err != nil { // the health this pass's tasks found
 			errs = append(errs, fmt.Errorf("queue: webhook events: %w", err))
 		}
